@@ -1,0 +1,133 @@
+namespace Tdsm.Trainer;
+
+/// <summary>One subcommand of the trainer: its name, a one-line summary, a --help text and its body.</summary>
+public interface ICommand
+{
+    string Name { get; }
+    string Summary { get; }
+    string Help { get; }
+    int Run(CommandArgs args, TextWriter stdout, TextWriter stderr);
+}
+
+/// <summary>The subcommand table and dispatch. Add a command by adding it to <see cref="Commands"/>.</summary>
+public static class Cli
+{
+    public static readonly IReadOnlyList<ICommand> Commands =
+    [
+        new ParityCommand(),
+    ];
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.Length == 0)
+        {
+            stderr.WriteLine("the default end-to-end run is not built yet; see --help for the commands that exist.");
+            return 2;
+        }
+        if (args[0] is "-h" or "--help" or "help")
+        {
+            PrintUsage(stdout);
+            return 0;
+        }
+        var cmd = Commands.FirstOrDefault(c => c.Name == args[0]);
+        if (cmd is null)
+        {
+            stderr.WriteLine($"unknown command '{args[0]}'.");
+            PrintUsage(stderr);
+            return 2;
+        }
+        var rest = args[1..];
+        if (rest.Contains("--help") || rest.Contains("-h"))
+        {
+            stdout.WriteLine(cmd.Help.TrimEnd());
+            return 0;
+        }
+        try
+        {
+            return cmd.Run(new CommandArgs(cmd.Name, rest), stdout, stderr);
+        }
+        catch (CommandLineException e)
+        {
+            stderr.WriteLine($"{cmd.Name}: {e.Message}");
+            stderr.WriteLine($"run 'tdsm {cmd.Name} --help' for usage.");
+            return 2;
+        }
+    }
+
+    private static void PrintUsage(TextWriter w)
+    {
+        w.WriteLine("tdsm — TDSM zero-shot skeleton action recognition (C#, no DL framework)");
+        w.WriteLine();
+        w.WriteLine("usage: dotnet run --project src/Trainer -c Release -- <command> [options]");
+        w.WriteLine();
+        w.WriteLine("commands:");
+        foreach (var c in Commands) w.WriteLine($"  {c.Name,-18} {c.Summary}");
+        w.WriteLine();
+        w.WriteLine("'<command> --help' explains each command's options.");
+    }
+}
+
+/// <summary>A bad command line (unknown option, missing value); reported with the usage hint.</summary>
+public sealed class CommandLineException(string message) : Exception(message);
+
+/// <summary>Minimal "--name value" / "--flag" parser; every option must be consumed, so typos are reported.</summary>
+public sealed class CommandArgs
+{
+    private readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    private readonly string _command;
+
+    public CommandArgs(string command, string[] args)
+    {
+        _command = command;
+        for (int i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (!a.StartsWith("--", StringComparison.Ordinal)) throw new CommandLineException($"unexpected argument '{a}'");
+            string? value = null;
+            int eq = a.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0) { value = a[(eq + 1)..]; a = a[..eq]; }
+            else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) value = args[++i];
+            _options[a] = value;
+        }
+    }
+
+    public string? Get(string name)
+    {
+        _used.Add(name);
+        if (!_options.TryGetValue(name, out var v)) return null;
+        return v ?? throw new CommandLineException($"option {name} needs a value");
+    }
+
+    public string Require(string name) => Get(name) ?? throw new CommandLineException($"missing required option {name}");
+
+    public bool Flag(string name)
+    {
+        _used.Add(name);
+        if (!_options.TryGetValue(name, out var v)) return false;
+        return v is null || v is "true" or "1";
+    }
+
+    public int GetInt(string name, int fallback)
+    {
+        var s = Get(name);
+        if (s is null) return fallback;
+        return int.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+            : throw new CommandLineException($"option {name} expects an integer, got '{s}'");
+    }
+
+    public double GetDouble(string name, double fallback)
+    {
+        var s = Get(name);
+        if (s is null) return fallback;
+        return double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+            : throw new CommandLineException($"option {name} expects a number, got '{s}'");
+    }
+
+    /// <summary>Call after reading every option: reports any option the command did not ask for.</summary>
+    public void EnsureAllUsed()
+    {
+        var unknown = _options.Keys.Where(k => !_used.Contains(k)).ToList();
+        if (unknown.Count > 0) throw new CommandLineException($"unknown option{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown)} for '{_command}'");
+    }
+}
