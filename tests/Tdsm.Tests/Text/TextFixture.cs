@@ -35,10 +35,11 @@ public sealed class TextFixture
     {
         var dir = TestPaths.Shared("data/class_lists");
         foreach (var csv in Directory.GetFiles(dir, "*.csv").Order(StringComparer.Ordinal))
-            foreach (var line in File.ReadAllLines(csv).Skip(1))
+            foreach (var line in File.ReadAllLines(csv))
             {
                 int comma = line.IndexOf(',', StringComparison.Ordinal);
-                if (comma > 0) yield return line[(comma + 1)..];
+                // Skip the "idx,label" header where there is one (ntu120_names.csv has none).
+                if (comma > 0 && int.TryParse(line.AsSpan(0, comma), System.Globalization.CultureInfo.InvariantCulture, out _)) yield return line[(comma + 1)..];
             }
         foreach (var txt in Directory.GetFiles(dir, "*.txt").Order(StringComparer.Ordinal))
             foreach (var line in File.ReadAllLines(txt))
