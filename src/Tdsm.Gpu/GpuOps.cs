@@ -44,6 +44,12 @@ public sealed class GpuOps : IOps, IDisposable
 
     public string Name => "gpu";
 
+    /// <summary>Bytes of tensor memory this op set holds on the device now (kernel scratch excluded).</summary>
+    public long AllocatedBytes { get; private set; }
+
+    /// <summary>The most tensor memory held at once.</summary>
+    public long PeakAllocatedBytes { get; private set; }
+
     /// <summary>The device this op set runs on.</summary>
     public GpuDevice Device => _device;
 
@@ -91,6 +97,8 @@ public sealed class GpuOps : IOps, IDisposable
         var buf = _acc.Allocate1D<float>(Math.Max(1, t));
         buf.MemSetToZero();
         _buffers.Add(buf);
+        AllocatedBytes += buf.LengthInBytes;
+        PeakAllocatedBytes = Math.Max(PeakAllocatedBytes, AllocatedBytes);
         return new GpuTensor(buf.View.SubView(0, t), shape);
     }
 
@@ -283,6 +291,7 @@ public sealed class GpuOps : IOps, IDisposable
         _acc.Synchronize();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
+        AllocatedBytes = 0;
         _index.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
     }
 }

@@ -16,6 +16,7 @@ public static class Cli
     [
         new ParityCommand(),
         new EncodeTextCommand(),
+        new BenchCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
