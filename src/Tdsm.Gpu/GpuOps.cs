@@ -142,6 +142,13 @@ public sealed class GpuOps : IOps, IDisposable
         _sumRows(db.Length, V(dy), V(db), rows, db.Length);
     }
 
+    /// <summary>C (M,N) (= or +=) op(A)·op(B) (+ bias) on the device; the layout says which operand is transposed.</summary>
+    public void MatMul(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
+    {
+        Check(a, (long)m * k, "MatMul A"); Check(b, (long)n * k, "MatMul B"); Check(c, (long)m * n, "MatMul C");
+        LaunchGemm(a, b, c, bias, layout, m, n, k, accumulate);
+    }
+
     private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
     {
         if (m == 0 || n == 0) return;
