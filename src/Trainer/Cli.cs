@@ -15,6 +15,8 @@ public static class Cli
     public static readonly IReadOnlyList<ICommand> Commands =
     [
         new ParityCommand(),
+        new SynthCommand(),
+        new NtuPreprocessCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
