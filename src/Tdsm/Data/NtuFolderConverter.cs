@@ -62,13 +62,20 @@ public static class NtuFolderConverter
                 int size = 3 * o.Frames * NtuJoints.Count * SkeletonPreprocessing.Persons;
                 var x = new float[chunk.Count * size];
                 int finished = 0;
-                Parallel.For(0, chunk.Count, i =>
+                try
                 {
-                    var sample = SkeletonPreprocessing.Process(NtuSkeletonFile.Read(chunk[i].File), o.Frames);
-                    sample.CopyTo(x, i * size);
-                    int d = Interlocked.Increment(ref finished);
-                    if (progress is not null && d % 16 == 0) lock (x) progress(done + d, total);
-                });
+                    Parallel.For(0, chunk.Count, i =>
+                    {
+                        var sample = SkeletonPreprocessing.Process(NtuSkeletonFile.Read(chunk[i].File), o.Frames);
+                        sample.CopyTo(x, i * size);
+                        int d = Interlocked.Increment(ref finished);
+                        if (progress is not null && d % 16 == 0) lock (x) progress(done + d, total);
+                    });
+                }
+                catch (AggregateException e) when (e.InnerExceptions.OfType<SkeletonFormatException>().FirstOrDefault() is { } first)
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+                }
                 Npy.Write(data, [chunk.Count, 3, o.Frames, NtuJoints.Count, SkeletonPreprocessing.Persons], x);
                 AtomicFile.Write(names, s => s.Write(System.Text.Encoding.ASCII.GetBytes(expected)));
                 done += chunk.Count;
