@@ -32,7 +32,7 @@ internal sealed record BodyShape(
     public static BodyShape Sample(ref Rng rng, double height)
     {
         double J(ref Rng r, double f) => f * height * r.Uniform(0.94, 1.06);
-        return new BodyShape(J(ref rng, 0.13), J(ref rng, 0.14), J(ref rng, 0.05), J(ref rng, 0.08), J(ref rng, 0.035),
+        return new BodyShape(J(ref rng, 0.13), J(ref rng, 0.14), J(ref rng, 0.05), J(ref rng, 0.08), J(ref rng, 0.05),
             J(ref rng, 0.105), J(ref rng, 0.025), J(ref rng, 0.17), J(ref rng, 0.15), J(ref rng, 0.045), J(ref rng, 0.04), J(ref rng, 0.03),
             J(ref rng, 0.055), J(ref rng, 0.03), J(ref rng, 0.245), J(ref rng, 0.24), J(ref rng, 0.07));
     }
@@ -52,7 +52,9 @@ internal static class SyntheticBody
         var j0 = new Vec3(0, 0, 0);
         var j1 = j0 + torso * (b.SpineLow * up);
         var j20 = j1 + torso * (b.SpineUp * up);
-        var j2 = j20 + torso * (b.Neck * up);
+        // The neck takes 40% of the head's rotation, as a real cervical spine does.
+        var neckRot = Mat3.RotY(0.4 * pose.HeadYaw * Deg) * Mat3.RotX(0.4 * pose.HeadPitch * Deg) * Mat3.RotZ(0.4 * pose.HeadRoll * Deg);
+        var j2 = j20 + torso * (neckRot * (b.Neck * up));
         var headRot = Mat3.RotY(pose.HeadYaw * Deg) * Mat3.RotX(pose.HeadPitch * Deg) * Mat3.RotZ(pose.HeadRoll * Deg);
         var j3 = j2 + torso * (headRot * new Vec3(0, b.Head, b.HeadForward));
         joints[NtuJoints.SpineBase] = j0; joints[NtuJoints.SpineMid] = j1; joints[NtuJoints.SpineShoulder] = j20;

@@ -66,8 +66,9 @@ internal static class SyntheticMotion
             case Primitive.Raise when leg:
                 foreach (int s in sides) { p.HipFlex[s] += 85 * a * hold; p.Knee[s] += 95 * hold; }
                 break;
-            case Primitive.Raise: // head: look up
-                p.HeadPitch -= 40 * a * hold;
+            case Primitive.Raise: // head: look up (the upper body leans back a little with it)
+                p.HeadPitch -= 45 * a * hold;
+                p.TorsoPitch -= 6 * hold;
                 break;
             case Primitive.Wave:
                 foreach (int s in sides)
@@ -78,10 +79,10 @@ internal static class SyntheticMotion
                 }
                 break;
             case Primitive.Swing when arm:
-                foreach (int s in sides) p.ArmFlex[s] += 50 * a * env * Osc(m.Phase);
+                foreach (int s in sides) p.ArmFlex[s] += 60 * a * env * Osc(m.Phase);
                 break;
             case Primitive.Swing:
-                foreach (int s in sides) p.HipFlex[s] += 35 * a * env * Osc(m.Phase);
+                foreach (int s in sides) p.HipFlex[s] += 40 * a * env * Osc(m.Phase);
                 break;
             case Primitive.Circle when arm:
                 foreach (int s in sides) { p.ArmFlex[s] += 360 * k * Smooth(0, 1, u); p.ArmAbd[s] += 15 * env; p.Elbow[s] *= 1 - env; }
@@ -98,8 +99,9 @@ internal static class SyntheticMotion
             case Primitive.Circle: // head roll
                 {
                     double th = TwoPi * k * u + m.Phase;
-                    p.HeadPitch += env * a * 25 * Math.Sin(th);
-                    p.HeadRoll += env * a * 25 * Math.Cos(th);
+                    p.HeadPitch += env * a * 30 * Math.Sin(th);
+                    p.HeadRoll += env * a * 30 * Math.Cos(th);
+                    p.TorsoRoll += env * a * 5 * Math.Cos(th);
                 }
                 break;
             case Primitive.Shake when arm:
@@ -117,7 +119,8 @@ internal static class SyntheticMotion
                 }
                 break;
             case Primitive.Shake: // head: say no
-                p.HeadYaw += 40 * a * env * Osc(m.Phase);
+                p.HeadYaw += 45 * a * env * Osc(m.Phase);
+                p.TorsoYaw += 6 * a * env * Osc(m.Phase);
                 break;
             case Primitive.Stretch when arm:
                 foreach (int s in sides) { p.ArmAbd[s] += (90 * a - p.ArmAbd[s]) * hold; p.Elbow[s] *= 1 - hold; }
@@ -157,6 +160,7 @@ internal static class SyntheticMotion
                 break;
             case Primitive.Turn when c.Part == BodyPart.Head:
                 p.HeadYaw += m.Side * 75 * a * hold;
+                p.TorsoYaw += m.Side * 15 * hold;
                 break;
             case Primitive.Turn:
                 p.BodyYaw += m.Side * 180 * Smooth(0.05, 0.95, u);
