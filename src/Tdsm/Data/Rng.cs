@@ -15,6 +15,9 @@ public struct Rng
         _s0 = SplitMix64(ref x); _s1 = SplitMix64(ref x); _s2 = SplitMix64(ref x); _s3 = SplitMix64(ref x);
     }
 
+    /// <summary>Starts from a raw state (for checking against the reference test vectors).</summary>
+    internal Rng(ulong s0, ulong s1, ulong s2, ulong s3) { _s0 = s0; _s1 = s1; _s2 = s2; _s3 = s3; }
+
     /// <summary>An independent stream for item <paramref name="index"/> of a run seeded with <paramref name="seed"/>
     /// (lets parallel workers draw per-item numbers without sharing state).</summary>
     public static Rng ForItem(ulong seed, ulong stream, ulong index)
