@@ -69,6 +69,12 @@ public class SyntheticTests : TempDirTest
         SyntheticDataset.Generate(new SynthConfig(Seed: 7, SamplesPerClass: 3, Frames: 48), 100, one);
         Assert.That(ds.X.AsSpan(100 * one.Length, one.Length).ToArray(), Is.EqualTo(one));
         Assert.That(ds.IndicesOf([0]), Is.EqualTo(new[] { 0, 48, 96 }));
+        // A cut data file is reported, not half-loaded.
+        var full = File.ReadAllBytes(Path.Combine(a, "data.npy"));
+        File.WriteAllBytes(Path.Combine(a, "data.npy"), full[..^4]);
+        Assert.That(Assert.Throws<TensorFormatException>(() => SkeletonDataset.Load(a))!.Message, Does.Contain("data.npy: truncated"));
+        Npy.Write(Path.Combine(a, "data.npy"), [2, 3], new double[6]);
+        Assert.That(Assert.Throws<TensorFormatException>(() => SkeletonDataset.Load(a))!.Message, Does.Contain("expected float32"));
     }
 
     [Test]
