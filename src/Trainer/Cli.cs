@@ -15,6 +15,8 @@ public static class Cli
     public static readonly IReadOnlyList<ICommand> Commands =
     [
         new ParityCommand(),
+        new EncodeTextCommand(),
+        new BenchCommand(),
         new SynthCommand(),
         new NtuPreprocessCommand(),
     ];
