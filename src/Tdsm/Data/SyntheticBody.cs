@@ -29,9 +29,9 @@ internal sealed record BodyShape(
     double ShoulderHalf, double ShoulderDrop, double UpperArm, double Forearm, double Hand, double HandTip, double Thumb,
     double HipHalf, double HipDrop, double Thigh, double Shin, double Foot)
 {
-    public static BodyShape Sample(ref Rng rng, double height)
+    public static BodyShape Sample(ref Xoshiro256 rng, double height)
     {
-        double J(ref Rng r, double f) => f * height * r.Uniform(0.94, 1.06);
+        double J(ref Xoshiro256 r, double f) => f * height * r.Uniform(0.94, 1.06);
         return new BodyShape(J(ref rng, 0.13), J(ref rng, 0.14), J(ref rng, 0.05), J(ref rng, 0.08), J(ref rng, 0.05),
             J(ref rng, 0.105), J(ref rng, 0.025), J(ref rng, 0.17), J(ref rng, 0.15), J(ref rng, 0.045), J(ref rng, 0.04), J(ref rng, 0.03),
             J(ref rng, 0.055), J(ref rng, 0.03), J(ref rng, 0.245), J(ref rng, 0.24), J(ref rng, 0.07));

@@ -68,7 +68,7 @@ public static class SyntheticDataset
         if (x.Length != cfg.SampleSize) throw new ArgumentException($"destination holds {x.Length} floats, a sample needs {cfg.SampleSize}", nameof(x));
         x.Clear();
         var cls = SyntheticActions.Classes[LabelOf(index)];
-        var rng = Rng.ForItem(cfg.Seed, 1, (ulong)index);
+        var rng = Xoshiro256.ForItem(cfg.Seed, 1, (ulong)index);
 
         double height = rng.Uniform(1.50, 1.95);
         var shape = BodyShape.Sample(ref rng, height);

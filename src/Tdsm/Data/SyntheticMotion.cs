@@ -13,7 +13,7 @@ internal static class SyntheticMotion
     private const double TwoPi = 2 * Math.PI;
 
     /// <summary>Cycle count range of each primitive (integer counts where the motion must end at rest).</summary>
-    public static double SampleCycles(Primitive p, BodyPart b, ref Rng rng) => p switch
+    public static double SampleCycles(Primitive p, BodyPart b, ref Xoshiro256 rng) => p switch
     {
         Primitive.Wave => rng.Uniform(3, 5),
         Primitive.Swing => rng.Uniform(1.5, 2.5),

@@ -8,7 +8,7 @@ namespace Tdsm.Tests.Data;
 /// <summary>Random mutations of a .skeleton and an .npy file: only the documented exception types, fast.</summary>
 public class FuzzTests
 {
-    private static byte[] Mutate(byte[] src, ref Rng rng, bool text)
+    private static byte[] Mutate(byte[] src, ref Xoshiro256 rng, bool text)
     {
         var b = (byte[])src.Clone();
         switch (rng.NextInt(6))
@@ -54,7 +54,7 @@ public class FuzzTests
         var realBytes = Encoding.ASCII.GetBytes("3\r\n" + string.Join('\n', realLines.Skip(1).Take(3 * 28)) + "\n");
         Assert.That(NtuSkeletonFile.Parse("real3", Encoding.ASCII.GetString(realBytes)).FrameCount, Is.EqualTo(3));
 
-        var rng = new Rng(2024);
+        var rng = new Xoshiro256(2024);
         var sw = Stopwatch.StartNew();
         int parsed = 0, rejected = 0;
         for (int i = 0; i < 10000; i++)
@@ -73,7 +73,7 @@ public class FuzzTests
     {
         var src = Npy.Encode("<f4", [4, 3, 2], new byte[4 * 3 * 2 * 4]);
         var srcI = Npy.Encode("<i8", [8], new byte[64]);
-        var rng = new Rng(77);
+        var rng = new Xoshiro256(77);
         var sw = Stopwatch.StartNew();
         int parsed = 0, rejected = 0;
         for (int i = 0; i < 10000; i++)

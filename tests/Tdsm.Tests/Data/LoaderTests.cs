@@ -87,7 +87,7 @@ public class LoaderTests : TempDirTest
         var split = SyntheticActions.Splits[8];
         LabeledFeatures Make(int[] classes, int n, int seed)
         {
-            var rng = new Rng((ulong)seed);
+            var rng = new Xoshiro256((ulong)seed);
             var x = Enumerable.Range(0, n * 7).Select(_ => (float)rng.Normal()).ToArray();
             return new LabeledFeatures(x, 7, Enumerable.Range(0, n).Select(i => classes[i % classes.Length]).ToArray());
         }

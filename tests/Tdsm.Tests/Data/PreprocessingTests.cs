@@ -47,7 +47,7 @@ public class PreprocessingTests
     [Test]
     public void ReferenceRotationMatrixTakesAVectorOntoTheTarget()
     {
-        var rng = new Rng(5);
+        var rng = new Xoshiro256(5);
         foreach (var target in new[] { new Vec3(0, 0, 1), new Vec3(1, 0, 0) })
             for (int i = 0; i < 200; i++)
             {

@@ -4,28 +4,28 @@ namespace Tdsm.Data;
 /// xoshiro256** seeded through SplitMix64: our own generator so that the synthetic dataset is
 /// byte-identical for a seed on every .NET version (System.Random's algorithm is not a contract).
 /// </summary>
-public struct Rng
+public struct Xoshiro256
 {
     private ulong _s0, _s1, _s2, _s3;
 
     /// <summary>Seeds the four state words from SplitMix64(seed).</summary>
-    public Rng(ulong seed)
+    public Xoshiro256(ulong seed)
     {
         ulong x = seed;
         _s0 = SplitMix64(ref x); _s1 = SplitMix64(ref x); _s2 = SplitMix64(ref x); _s3 = SplitMix64(ref x);
     }
 
     /// <summary>Starts from a raw state (for checking against the reference test vectors).</summary>
-    internal Rng(ulong s0, ulong s1, ulong s2, ulong s3) { _s0 = s0; _s1 = s1; _s2 = s2; _s3 = s3; }
+    internal Xoshiro256(ulong s0, ulong s1, ulong s2, ulong s3) { _s0 = s0; _s1 = s1; _s2 = s2; _s3 = s3; }
 
     /// <summary>An independent stream for item <paramref name="index"/> of a run seeded with <paramref name="seed"/>
     /// (lets parallel workers draw per-item numbers without sharing state).</summary>
-    public static Rng ForItem(ulong seed, ulong stream, ulong index)
+    public static Xoshiro256 ForItem(ulong seed, ulong stream, ulong index)
     {
         ulong x = seed ^ 0x9E3779B97F4A7C15UL * (stream + 1);
         ulong a = SplitMix64(ref x);
         x = a ^ (index * 0xD1B54A32D192ED03UL + 0x8CB92BA72F3D8DD7UL);
-        return new Rng(SplitMix64(ref x));
+        return new Xoshiro256(SplitMix64(ref x));
     }
 
     /// <summary>One SplitMix64 step.</summary>
