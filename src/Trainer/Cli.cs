@@ -17,6 +17,8 @@ public static class Cli
         new ParityCommand(),
         new EncodeTextCommand(),
         new BenchCommand(),
+        new SynthCommand(),
+        new NtuPreprocessCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
