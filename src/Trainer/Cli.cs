@@ -15,6 +15,7 @@ public static class Cli
     public static readonly IReadOnlyList<ICommand> Commands =
     [
         new ParityCommand(),
+        new PretrainEncoderCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
