@@ -1,0 +1,353 @@
+using Tdsm.Ops;
+using Tdsm.Tensors;
+
+namespace Tdsm.Model;
+
+/// <summary>
+/// The TDSM diffusion transformer (TDSM_SPEC.md section 3), written once over <see cref="IOps"/>.
+/// Skeleton stream x is (R, 1, H), text stream u is (R, L, H) with L = 35 local text tokens;
+/// c = t_embedder(t) + fc_embedder(z_g) drives every adaLN. Parameters and gradients live in one
+/// flat buffer each (<see cref="Layout"/>, official PyTorch names). Backward is explicit
+/// ("autograd-lite"): each stage replays the activations its forward saved, in reverse.
+/// </summary>
+public sealed class DiT
+{
+    /// <summary>A Linear layer's views into the parameter and gradient buffers.</summary>
+    public readonly record struct LinearParams(Tensor W, Tensor B, Tensor DW, Tensor DB, int In, int Out);
+
+    /// <summary>One transformer block's layers.</summary>
+    public sealed record BlockParams(LinearParams AdaLN, LinearParams AdaLNc, LinearParams Qkv, LinearParams QkvC,
+        LinearParams Proj, LinearParams ProjC, LinearParams Fc1, LinearParams Fc2, LinearParams Fc1C, LinearParams Fc2C);
+
+    public DiTConfig Config { get; }
+    public IOps Ops { get; }
+    public ParameterLayout Layout { get; }
+
+    /// <summary>All parameters, one flat tensor (Layout.Count).</summary>
+    public Tensor Parameters { get; }
+
+    /// <summary>All gradients, same layout; accumulated by <see cref="Backward"/>, cleared by <see cref="ZeroGradients"/>.</summary>
+    public Tensor Gradients { get; }
+
+    private readonly LinearParams _xEmb, _flEmb, _tMlp0, _tMlp2, _fc0, _fc2, _finalAdaLN, _finalLinear;
+    private readonly Tensor _pos, _dpos;
+    private readonly BlockParams[] _blocks;
+
+    public DiT(DiTConfig config, IOps ops)
+    {
+        Config = config.Validated();
+        Ops = ops;
+        Layout = BuildLayout(config);
+        Parameters = ops.Allocate(Layout.Count);
+        Gradients = ops.Allocate(Layout.Count);
+        LinearParams Lin(string name)
+        {
+            var w = Layout[name + ".weight"];
+            var b = Layout[name + ".bias"];
+            return new LinearParams(View(Parameters, w), View(Parameters, b), View(Gradients, w), View(Gradients, b), w.Shape[1], w.Shape[0]);
+        }
+        _xEmb = Lin("x_embedder");
+        _flEmb = Lin("fl_embedder");
+        _pos = View(Parameters, Layout["fl_pos_embed"]);
+        _dpos = View(Gradients, Layout["fl_pos_embed"]);
+        _tMlp0 = Lin("t_embedder.mlp.0");
+        _tMlp2 = Lin("t_embedder.mlp.2");
+        _fc0 = Lin("fc_embedder.0");
+        _fc2 = Lin("fc_embedder.2");
+        _blocks = new BlockParams[config.Depth];
+        for (int i = 0; i < config.Depth; i++)
+        {
+            string p = $"blocks.{i}.";
+            _blocks[i] = new BlockParams(Lin(p + "adaLN_modulation.1"), Lin(p + "adaLN_modulation_c.1"), Lin(p + "attn.qkv"), Lin(p + "attn.qkv_c"),
+                Lin(p + "attn.proj"), Lin(p + "attn.proj_c"), Lin(p + "mlp.fc1"), Lin(p + "mlp.fc2"), Lin(p + "mlp_c.fc1"), Lin(p + "mlp_c.fc2"));
+        }
+        _finalAdaLN = Lin("final_layer.adaLN_modulation.1");
+        _finalLinear = Lin("final_layer.linear");
+    }
+
+    private Tensor View(Tensor flat, ParameterEntry e) => Ops.View(flat, e.Offset, e.Shape);
+
+    /// <summary>
+    /// The parameter names, shapes and order of the official module. The last block's proj_c and
+    /// mlp_c are computed by the official code but never reach the loss: they get no gradient and
+    /// AdamW leaves them untouched.
+    /// </summary>
+    public static ParameterLayout BuildLayout(DiTConfig c)
+    {
+        var l = new ParameterLayout();
+        int h = c.Hidden;
+        void Lin(string name, int inF, int outF, bool grad = true)
+        {
+            l.Add(name + ".weight", [outF, inF], grad);
+            l.Add(name + ".bias", [outF], grad);
+        }
+        Lin("x_embedder", c.InChannels, h);
+        Lin("fl_embedder", c.CondSize, h);
+        l.Add("fl_pos_embed", [1, c.LocalTokens, h]);
+        Lin("t_embedder.mlp.0", Reference.TimestepEmbedding.Dim, h);
+        Lin("t_embedder.mlp.2", h, h);
+        Lin("fc_embedder.0", c.CondSize, h);
+        Lin("fc_embedder.2", h, h);
+        for (int i = 0; i < c.Depth; i++)
+        {
+            bool last = i == c.Depth - 1;
+            string p = $"blocks.{i}.";
+            Lin(p + "attn.qkv", h, 3 * h);
+            Lin(p + "attn.qkv_c", h, 3 * h);
+            Lin(p + "attn.proj", h, h);
+            Lin(p + "attn.proj_c", h, h, !last);
+            Lin(p + "mlp.fc1", h, c.MlpHidden);
+            Lin(p + "mlp.fc2", c.MlpHidden, h);
+            Lin(p + "mlp_c.fc1", h, c.MlpHidden, !last);
+            Lin(p + "mlp_c.fc2", c.MlpHidden, h, !last);
+            Lin(p + "adaLN_modulation.1", h, 6 * h);
+            Lin(p + "adaLN_modulation_c.1", h, 6 * h);
+        }
+        Lin("final_layer.adaLN_modulation.1", h, 2 * h);
+        Lin("final_layer.linear", h, c.InChannels);
+        return l;
+    }
+
+    /// <summary>Clears the gradient buffer.</summary>
+    public void ZeroGradients() => Ops.Zero(Gradients);
+
+    /// <summary>
+    /// The official initialisation: xavier-uniform Linear weights and zero biases, fl_pos_embed and
+    /// the t_embedder weights ~ N(0, 0.02), every adaLN modulation layer and the final linear zero,
+    /// so a fresh model outputs exactly 0.
+    /// </summary>
+    public void InitializeOfficial(ulong seed)
+    {
+        var rng = new Rng(seed);
+        var host = new float[Layout.Count];
+        foreach (var e in Layout.Entries)
+        {
+            var span = host.AsSpan(e.Offset, e.Length);
+            bool zeroed = e.Name.Contains("adaLN_modulation", StringComparison.Ordinal) || e.Name.StartsWith("final_layer.linear", StringComparison.Ordinal);
+            if (zeroed || e.Name.EndsWith(".bias", StringComparison.Ordinal)) continue;
+            if (e.Name == "fl_pos_embed" || e.Name.StartsWith("t_embedder.mlp", StringComparison.Ordinal)) rng.FillNormal(span, 0.02);
+            else rng.FillUniform(span, Math.Sqrt(6.0 / (e.Shape[0] + e.Shape[1])));
+        }
+        Ops.Upload(host, Parameters);
+    }
+
+    /// <summary>Sets all parameters from a flat host array in <see cref="Layout"/> order.</summary>
+    public void LoadParameters(ReadOnlySpan<float> flat)
+    {
+        if (flat.Length != Layout.Count) throw new ArgumentException($"expected {Layout.Count} parameters, got {flat.Length}");
+        Ops.Upload(flat, Parameters);
+    }
+
+    /// <summary>A workspace holding every activation for <paramref name="rows"/> rows.</summary>
+    public DiTActivations CreateActivations(int rows) => new(Config, Ops, rows);
+
+    /// <summary>
+    /// pred (R, C_in) = DiT(noisy (R, C_in), t (R), z_g (R, cond), z_l (R, L, cond)).
+    /// Saves what <see cref="Backward"/> needs in <paramref name="a"/>.
+    /// </summary>
+    public void Forward(DiTActivations a, Tensor noisy, Tensor t, Tensor zg, Tensor zl, Tensor pred)
+    {
+        var o = Ops;
+        int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l;
+        o.Linear(noisy, _xEmb.W, _xEmb.B, a.X[0], r, _xEmb.In, h);                  // x (R,H)
+        o.Linear(zl, _flEmb.W, _flEmb.B, a.U[0], rl, _flEmb.In, h);                 // u (R·L,H)
+        o.AddBroadcastRows(a.U[0], _pos, r);
+        o.TimestepEmbedding(t, a.TFreq, r);                                          // (R,256)
+        o.Linear(a.TFreq, _tMlp0.W, _tMlp0.B, a.T1, r, _tMlp0.In, h);
+        o.Silu(a.T1, a.T1Act);
+        o.Linear(a.T1Act, _tMlp2.W, _tMlp2.B, a.TEmb, r, h, h);
+        o.Linear(zg, _fc0.W, _fc0.B, a.F1, r, _fc0.In, h);
+        o.Silu(a.F1, a.F1Act);
+        o.Linear(a.F1Act, _fc2.W, _fc2.B, a.FcEmb, r, h, h);
+        o.Add(a.TEmb, a.FcEmb, a.C);                                                  // c (R,H)
+        o.Silu(a.C, a.SiluC);
+
+        for (int i = 0; i < Config.Depth; i++)
+        {
+            var p = _blocks[i];
+            var s = a.Blocks[i];
+            bool last = i == Config.Depth - 1;
+            o.Linear(a.SiluC, p.AdaLN.W, p.AdaLN.B, s.Mod, r, h, 6 * h);             // (R,6H)
+            o.Linear(a.SiluC, p.AdaLNc.W, p.AdaLNc.B, s.ModC, r, h, 6 * h);
+            // attention
+            o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
+            o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
+            o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
+            o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
+            o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
+            o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
+            o.GatedResidual(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, r, 1, h);
+            // mlp, skeleton stream
+            o.LayerNormModulate(s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
+            o.Linear(s.H2x, p.Fc1.W, p.Fc1.B, s.Fc1X, r, h, Config.MlpHidden);
+            o.GeluTanh(s.Fc1X, a.GeluScratchX);
+            o.Linear(a.GeluScratchX, p.Fc2.W, p.Fc2.B, s.Fc2X, r, Config.MlpHidden, h);
+            o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
+            if (last) continue; // the last block's text stream never reaches the output
+            o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
+            o.GatedResidual(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, r, l, h);
+            o.LayerNormModulate(s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
+            o.Linear(s.H2u, p.Fc1C.W, p.Fc1C.B, s.Fc1U, rl, h, Config.MlpHidden);
+            o.GeluTanh(s.Fc1U, a.GeluScratchU);
+            o.Linear(a.GeluScratchU, p.Fc2C.W, p.Fc2C.B, s.Fc2U, rl, Config.MlpHidden, h);
+            o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
+        }
+        o.Linear(a.SiluC, _finalAdaLN.W, _finalAdaLN.B, a.ModFinal, r, h, 2 * h);
+        o.LayerNormModulate(a.X[Config.Depth], a.ModFinal, 2, 0, 1, a.HFinal, a.MeanF, a.RstdF, r, 1, h);
+        o.Linear(a.HFinal, _finalLinear.W, _finalLinear.B, pred, r, h, Config.InChannels);
+    }
+
+    /// <summary>
+    /// Accumulates ∂L/∂parameters into <see cref="Gradients"/> given dpred (R, C_in), replaying the
+    /// activations of the last <see cref="Forward"/> on <paramref name="a"/>.
+    /// </summary>
+    public void Backward(DiTActivations a, Tensor dpred, Tensor noisy, Tensor zg, Tensor zl)
+    {
+        var o = Ops;
+        var g = a.Grad;
+        int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l, mh = Config.MlpHidden;
+        o.LinearBackward(dpred, a.HFinal, _finalLinear.W, g.H, _finalLinear.DW, _finalLinear.DB, r, h, Config.InChannels, false);
+        o.Zero(g.ModF);
+        o.LayerNormModulateBackward(g.H, a.X[Config.Depth], a.ModFinal, 2, 0, 1, a.MeanF, a.RstdF, g.X, g.ModF, r, 1, h, false);
+        o.LinearBackward(g.ModF, a.SiluC, _finalAdaLN.W, g.SiluC, _finalAdaLN.DW, _finalAdaLN.DB, r, h, 2 * h, false);
+        o.Zero(g.U); // the last block's text output is unused
+
+        for (int i = Config.Depth - 1; i >= 0; i--)
+        {
+            var p = _blocks[i];
+            var s = a.Blocks[i];
+            bool last = i == Config.Depth - 1;
+            o.Zero(g.Mod);
+            o.Zero(g.ModC);
+            // mlp, skeleton stream: X[i+1] = XMid + gate·fc2(gelu(fc1(LNmod(XMid))))
+            o.GatedResidualBackward(g.X, s.Mod, 6, 5, s.Fc2X, g.Fc2X, g.Mod, r, 1, h);
+            o.GeluTanh(s.Fc1X, a.GeluScratchX);
+            o.LinearBackward(g.Fc2X, a.GeluScratchX, p.Fc2.W, g.GeluX, p.Fc2.DW, p.Fc2.DB, r, mh, h, false);
+            o.GeluTanhBackward(s.Fc1X, g.GeluX, g.GeluX, false);
+            o.LinearBackward(g.GeluX, s.H2x, p.Fc1.W, g.H, p.Fc1.DW, p.Fc1.DB, r, h, mh, false);
+            o.LayerNormModulateBackward(g.H, s.XMid, s.Mod, 6, 3, 4, s.MeanX2, s.RstdX2, g.X, g.Mod, r, 1, h, true); // g.X is now dXMid
+            // attention output, skeleton stream: XMid = X[i] + gate·proj(attX)
+            o.GatedResidualBackward(g.X, s.Mod, 6, 2, s.ProjX, g.ProjX, g.Mod, r, 1, h);
+            o.LinearBackward(g.ProjX, s.AttX, p.Proj.W, g.AttX, p.Proj.DW, p.Proj.DB, r, h, h, false);
+            if (last)
+            {
+                o.Zero(g.AttU);
+            }
+            else
+            {
+                o.GatedResidualBackward(g.U, s.ModC, 6, 5, s.Fc2U, g.Fc2U, g.ModC, r, l, h);
+                o.GeluTanh(s.Fc1U, a.GeluScratchU);
+                o.LinearBackward(g.Fc2U, a.GeluScratchU, p.Fc2C.W, g.GeluU, p.Fc2C.DW, p.Fc2C.DB, rl, mh, h, false);
+                o.GeluTanhBackward(s.Fc1U, g.GeluU, g.GeluU, false);
+                o.LinearBackward(g.GeluU, s.H2u, p.Fc1C.W, g.Hu, p.Fc1C.DW, p.Fc1C.DB, rl, h, mh, false);
+                o.LayerNormModulateBackward(g.Hu, s.UMid, s.ModC, 6, 3, 4, s.MeanU2, s.RstdU2, g.U, g.ModC, r, l, h, true);
+                o.GatedResidualBackward(g.U, s.ModC, 6, 2, s.ProjU, g.ProjU, g.ModC, r, l, h);
+                o.LinearBackward(g.ProjU, s.AttU, p.ProjC.W, g.AttU, p.ProjC.DW, p.ProjC.DB, rl, h, h, false);
+            }
+            o.JointAttentionBackward(g.AttX, g.AttU, s.QkvX, s.QkvU, s.Probs, g.QkvX, g.QkvU, r, l, h, Config.Heads);
+            o.LinearBackward(g.QkvX, s.Hx, p.Qkv.W, g.H, p.Qkv.DW, p.Qkv.DB, r, h, 3 * h, false);
+            o.LinearBackward(g.QkvU, s.Hu, p.QkvC.W, g.Hu, p.QkvC.DW, p.QkvC.DB, rl, h, 3 * h, false);
+            // g.X / g.U hold the identity paths into X[i] / U[i]; add the LN branches.
+            o.LayerNormModulateBackward(g.H, a.X[i], s.Mod, 6, 0, 1, s.MeanX1, s.RstdX1, g.X, g.Mod, r, 1, h, true);
+            o.LayerNormModulateBackward(g.Hu, a.U[i], s.ModC, 6, 0, 1, s.MeanU1, s.RstdU1, g.U, g.ModC, r, l, h, true);
+            o.LinearBackward(g.Mod, a.SiluC, p.AdaLN.W, g.SiluC, p.AdaLN.DW, p.AdaLN.DB, r, h, 6 * h, true);
+            o.LinearBackward(g.ModC, a.SiluC, p.AdaLNc.W, g.SiluC, p.AdaLNc.DW, p.AdaLNc.DB, r, h, 6 * h, true);
+        }
+        // embeddings
+        o.SiluBackward(a.C, g.SiluC, g.C, false);
+        o.LinearBackward(g.C, a.T1Act, _tMlp2.W, g.T1, _tMlp2.DW, _tMlp2.DB, r, h, h, false);
+        o.SiluBackward(a.T1, g.T1, g.T1, false);
+        o.LinearBackward(g.T1, a.TFreq, _tMlp0.W, null, _tMlp0.DW, _tMlp0.DB, r, _tMlp0.In, h, false);
+        o.LinearBackward(g.C, a.F1Act, _fc2.W, g.F1, _fc2.DW, _fc2.DB, r, h, h, false);
+        o.SiluBackward(a.F1, g.F1, g.F1, false);
+        o.LinearBackward(g.F1, zg, _fc0.W, null, _fc0.DW, _fc0.DB, r, _fc0.In, h, false);
+        o.SumRowsInto(g.U, _dpos, r);
+        o.LinearBackward(g.U, zl, _flEmb.W, null, _flEmb.DW, _flEmb.DB, rl, _flEmb.In, h, false);
+        o.LinearBackward(g.X, noisy, _xEmb.W, null, _xEmb.DW, _xEmb.DB, r, _xEmb.In, h, false);
+    }
+}
+
+/// <summary>
+/// Every activation the DiT saves for its backward, for a fixed number of rows, allocated once
+/// (a training step then allocates nothing). X[i] / U[i] are the stream inputs of block i
+/// (X[Depth] feeds the final layer); GELU outputs are recomputed in the backward instead of kept.
+/// </summary>
+public sealed class DiTActivations
+{
+    public sealed class Block
+    {
+        public required Tensor Mod, ModC, Hx, Hu, MeanX1, RstdX1, MeanU1, RstdU1, QkvX, QkvU, Probs, AttX, AttU,
+            ProjX, ProjU, XMid, UMid, H2x, H2u, MeanX2, RstdX2, MeanU2, RstdU2, Fc1X, Fc1U, Fc2X, Fc2U;
+    }
+
+    /// <summary>Gradient scratch, reused across blocks.</summary>
+    public sealed class Grads
+    {
+        public required Tensor X, U, H, Hu, Mod, ModC, ModF, SiluC, C, T1, F1, Fc2X, Fc2U, GeluX, GeluU, ProjX, ProjU, AttX, AttU, QkvX, QkvU;
+    }
+
+    public int Rows { get; }
+    public Tensor[] X { get; }
+    public Tensor[] U { get; }
+    public Tensor TFreq { get; }
+    public Tensor T1 { get; }
+    public Tensor T1Act { get; }
+    public Tensor TEmb { get; }
+    public Tensor F1 { get; }
+    public Tensor F1Act { get; }
+    public Tensor FcEmb { get; }
+    public Tensor C { get; }
+    public Tensor SiluC { get; }
+    public Tensor ModFinal { get; }
+    public Tensor HFinal { get; }
+    public Tensor MeanF { get; }
+    public Tensor RstdF { get; }
+    public Tensor GeluScratchX { get; }
+    public Tensor GeluScratchU { get; }
+    public Block[] Blocks { get; }
+    public Grads Grad { get; }
+
+    public DiTActivations(DiTConfig c, IOps o, int rows)
+    {
+        if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows));
+        Rows = rows;
+        int r = rows, h = c.Hidden, l = c.LocalTokens, s = c.Tokens, mh = c.MlpHidden;
+        X = Enumerable.Range(0, c.Depth + 1).Select(_ => o.Allocate(r, h)).ToArray();
+        // U[Depth] would be the unused text output of the last block: not allocated.
+        U = Enumerable.Range(0, c.Depth).Select(_ => o.Allocate(r, l, h)).ToArray();
+        TFreq = o.Allocate(r, Reference.TimestepEmbedding.Dim);
+        T1 = o.Allocate(r, h); T1Act = o.Allocate(r, h); TEmb = o.Allocate(r, h);
+        F1 = o.Allocate(r, h); F1Act = o.Allocate(r, h); FcEmb = o.Allocate(r, h);
+        C = o.Allocate(r, h); SiluC = o.Allocate(r, h);
+        ModFinal = o.Allocate(r, 2 * h); HFinal = o.Allocate(r, h); MeanF = o.Allocate(r); RstdF = o.Allocate(r);
+        GeluScratchX = o.Allocate(r, mh); GeluScratchU = o.Allocate(r, l, mh);
+        Blocks = new Block[c.Depth];
+        for (int i = 0; i < c.Depth; i++)
+        {
+            bool last = i == c.Depth - 1;
+            // The last block's text-stream tensors after attention are never written.
+            Tensor U3(int w) => last ? o.Allocate(1) : o.Allocate(r, l, w);
+            Tensor U1() => last ? o.Allocate(1) : o.Allocate(r * l);
+            Blocks[i] = new Block
+            {
+                Mod = o.Allocate(r, 6 * h), ModC = o.Allocate(r, 6 * h),
+                Hx = o.Allocate(r, h), Hu = o.Allocate(r, l, h),
+                MeanX1 = o.Allocate(r), RstdX1 = o.Allocate(r), MeanU1 = o.Allocate(r * l), RstdU1 = o.Allocate(r * l),
+                QkvX = o.Allocate(r, 3 * h), QkvU = o.Allocate(r, l, 3 * h), Probs = o.Allocate(r, c.Heads, s, s),
+                AttX = o.Allocate(r, h), AttU = o.Allocate(r, l, h),
+                ProjX = o.Allocate(r, h), ProjU = U3(h), XMid = o.Allocate(r, h), UMid = U3(h),
+                H2x = o.Allocate(r, h), H2u = U3(h), MeanX2 = o.Allocate(r), RstdX2 = o.Allocate(r), MeanU2 = U1(), RstdU2 = U1(),
+                Fc1X = o.Allocate(r, mh), Fc1U = U3(mh), Fc2X = o.Allocate(r, h), Fc2U = U3(h),
+            };
+        }
+        Grad = new Grads
+        {
+            X = o.Allocate(r, h), U = o.Allocate(r, l, h), H = o.Allocate(r, h), Hu = o.Allocate(r, l, h),
+            Mod = o.Allocate(r, 6 * h), ModC = o.Allocate(r, 6 * h), ModF = o.Allocate(r, 2 * h),
+            SiluC = o.Allocate(r, h), C = o.Allocate(r, h), T1 = o.Allocate(r, h), F1 = o.Allocate(r, h),
+            Fc2X = o.Allocate(r, h), Fc2U = o.Allocate(r, l, h), GeluX = o.Allocate(r, mh), GeluU = o.Allocate(r, l, mh),
+            ProjX = o.Allocate(r, h), ProjU = o.Allocate(r, l, h), AttX = o.Allocate(r, h), AttU = o.Allocate(r, l, h),
+            QkvX = o.Allocate(r, 3 * h), QkvU = o.Allocate(r, l, 3 * h),
+        };
+    }
+}

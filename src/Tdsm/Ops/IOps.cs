@@ -1,0 +1,96 @@
+using Tdsm.Reference;
+using Tdsm.Tensors;
+
+namespace Tdsm.Ops;
+
+/// <summary>
+/// The op set the TDSM model is written against, implemented once per tier (reference oracle,
+/// managed CPU, ILGPU). Shape letters: R rows, B samples, N tokens, L text tokens, H hidden,
+/// C channels. Activation gradients overwrite their output unless an <c>accumulate</c> flag says
+/// otherwise; parameter gradients always accumulate (+=).
+/// </summary>
+public interface IOps
+{
+    /// <summary>Name of the tier ("reference", "cpu", "gpu").</summary>
+    string Name { get; }
+
+    /// <summary>A zero-filled tensor.</summary>
+    Tensor Allocate(params int[] shape);
+
+    /// <summary>A view of a window of <paramref name="storage"/> starting at <paramref name="offset"/>, with the given shape.</summary>
+    Tensor View(Tensor storage, int offset, params int[] shape);
+
+    /// <summary>Copies host values into a tensor.</summary>
+    void Upload(ReadOnlySpan<float> source, Tensor destination);
+
+    /// <summary>Copies a tensor's values to the host.</summary>
+    void Download(Tensor source, Span<float> destination);
+
+    /// <summary>Sets every element to 0.</summary>
+    void Zero(Tensor t);
+
+    /// <summary>y = a + b, elementwise (same length).</summary>
+    void Add(Tensor a, Tensor b, Tensor y);
+
+    /// <summary>y (R, L·H) += bias (L·H) broadcast over rows (positional embeddings).</summary>
+    void AddBroadcastRows(Tensor y, Tensor bias, int rows);
+
+    /// <summary>db (L·H) += Σ_rows dy (R, L·H).</summary>
+    void SumRowsInto(Tensor dy, Tensor db, int rows);
+
+    /// <summary>y (R, Out) = x (R, In) Wᵀ + b; W is (Out, In); b may be null.</summary>
+    void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF);
+
+    /// <summary>dx = dy W (or += when <paramref name="accumulateDx"/>; skipped when null); dW += dyᵀ x; db += Σ dy.</summary>
+    void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx);
+
+    /// <summary>y = SiLU(x).</summary>
+    void Silu(Tensor x, Tensor y);
+
+    /// <summary>dx (=, or += when accumulate) = dy·SiLU'(x).</summary>
+    void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate);
+
+    /// <summary>y = GELU_tanh(x).</summary>
+    void GeluTanh(Tensor x, Tensor y);
+
+    /// <summary>dx (=, or +=) = dy·GELU_tanh'(x).</summary>
+    void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate);
+
+    /// <summary>y (B,N,H) = LN(x)·(1 + scale) + shift with shift/scale chunks of mod (B, chunks·H); saves mean, rstd (B·N).</summary>
+    void LayerNormModulate(Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor y, Tensor mean, Tensor rstd, int b, int n, int h);
+
+    /// <summary>Backward of <see cref="LayerNormModulate"/>: dx (=, or +=); dmod shift/scale chunks +=.</summary>
+    void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
+        Tensor dx, Tensor dmod, int b, int n, int h, bool accumulateDx);
+
+    /// <summary>output (B,N,H) = x + gate·y with the gate chunk of mod.</summary>
+    void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h);
+
+    /// <summary>dy = gate·dout (=); dmod gate chunk += Σ_tokens dout·y.</summary>
+    void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h);
+
+    /// <summary>Joint attention over [1 skeleton token, L text tokens]; saves probs (B, heads, S, S).</summary>
+    void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads);
+
+    /// <summary>Backward of <see cref="JointAttention"/> (dqkvX, dqkvU overwritten).</summary>
+    void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
+        int b, int l, int h, int heads);
+
+    /// <summary>emb (B, 256) = sinusoidal embedding of the timesteps t (B).</summary>
+    void TimestepEmbedding(Tensor t, Tensor emb, int b);
+
+    /// <summary>zt (B,C) = √ᾱ_t z0 + √(1-ᾱ_t) eps.</summary>
+    void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c);
+
+    /// <summary>The TD loss on pred (2B, C); writes pos, neg (B) and dpred (2B, C).</summary>
+    TdLossValue TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, int b, int c, double margin, double lambda);
+
+    /// <summary>Per-row score (B) = mean_c (pred - eps)² (zero-shot scoring); eps broadcast when it has one row.</summary>
+    void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c);
+
+    /// <summary>One AdamW update of a contiguous parameter range.</summary>
+    void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step);
+
+    /// <summary>out (R, W) = table[index[r]] rows; index is on the host.</summary>
+    void GatherRows(Tensor table, ReadOnlySpan<int> index, Tensor output, int width);
+}

@@ -1,0 +1,100 @@
+using System.Numerics;
+using static Tdsm.Reference.Num;
+
+namespace Tdsm.Reference;
+
+/// <summary>
+/// Joint multi-head attention over [skeleton token, L text tokens] (S = 1 + L tokens), no mask,
+/// reference tier. qkvX is (B, 1, 3H) and qkvU is (B, L, 3H), features ordered [q | k | v], each
+/// split into heads of D = H/heads contiguous channels. probs (B, heads, S, S) is saved for the
+/// backward. Outputs are split back: outX (B, H) for token 0 and outU (B, L, H) for tokens 1..L.
+/// Backward: dqkvX and dqkvU are overwritten.
+/// </summary>
+public static class JointAttention
+{
+    public static void Forward<T>(ReadOnlySpan<T> qkvX, ReadOnlySpan<T> qkvU, Span<T> probs, Span<T> outX, Span<T> outU,
+        int b, int l, int h, int heads) where T : IFloatingPointIeee754<T>
+    {
+        int s = l + 1, d = h / heads;
+        double scale = 1 / Math.Sqrt(d);
+        var sc = new double[s];
+        for (int bi = 0; bi < b; bi++)
+            for (int hd = 0; hd < heads; hd++)
+                for (int i = 0; i < s; i++)
+                {
+                    double max = double.NegativeInfinity;
+                    for (int j = 0; j < s; j++)
+                    {
+                        double dot = 0;
+                        for (int c = 0; c < d; c++) dot += Qkv(qkvX, qkvU, bi, i, 0, hd * d + c, l, h) * Qkv(qkvX, qkvU, bi, j, 1, hd * d + c, l, h);
+                        sc[j] = dot * scale;
+                        max = Math.Max(max, sc[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < s; j++) { sc[j] = Math.Exp(sc[j] - max); sum += sc[j]; }
+                    int pRow = ((bi * heads + hd) * s + i) * s;
+                    for (int j = 0; j < s; j++) { sc[j] /= sum; probs[pRow + j] = F<T>(sc[j]); }
+                    for (int c = 0; c < d; c++)
+                    {
+                        double o = 0;
+                        for (int j = 0; j < s; j++) o += sc[j] * Qkv(qkvX, qkvU, bi, j, 2, hd * d + c, l, h);
+                        if (i == 0) outX[bi * h + hd * d + c] = F<T>(o);
+                        else outU[(bi * l + i - 1) * h + hd * d + c] = F<T>(o);
+                    }
+                }
+    }
+
+    public static void Backward<T>(ReadOnlySpan<T> dOutX, ReadOnlySpan<T> dOutU, ReadOnlySpan<T> qkvX, ReadOnlySpan<T> qkvU,
+        ReadOnlySpan<T> probs, Span<T> dqkvX, Span<T> dqkvU, int b, int l, int h, int heads) where T : IFloatingPointIeee754<T>
+    {
+        int s = l + 1, d = h / heads;
+        double scale = 1 / Math.Sqrt(d);
+        var dq = new double[s * d]; var dk = new double[s * d]; var dv = new double[s * d];
+        var dp = new double[s];
+        for (int bi = 0; bi < b; bi++)
+            for (int hd = 0; hd < heads; hd++)
+            {
+                Array.Clear(dq); Array.Clear(dk); Array.Clear(dv);
+                for (int i = 0; i < s; i++)
+                {
+                    int pRow = ((bi * heads + hd) * s + i) * s;
+                    double dot = 0;
+                    for (int j = 0; j < s; j++)
+                    {
+                        double pij = D(probs[pRow + j]), acc = 0;
+                        for (int c = 0; c < d; c++)
+                        {
+                            double go = i == 0 ? D(dOutX[bi * h + hd * d + c]) : D(dOutU[(bi * l + i - 1) * h + hd * d + c]);
+                            acc += go * Qkv(qkvX, qkvU, bi, j, 2, hd * d + c, l, h);
+                            dv[j * d + c] += pij * go;
+                        }
+                        dp[j] = acc;
+                        dot += pij * acc;
+                    }
+                    for (int j = 0; j < s; j++)
+                    {
+                        double ds = D(probs[pRow + j]) * (dp[j] - dot) * scale;
+                        for (int c = 0; c < d; c++)
+                        {
+                            dq[i * d + c] += ds * Qkv(qkvX, qkvU, bi, j, 1, hd * d + c, l, h);
+                            dk[j * d + c] += ds * Qkv(qkvX, qkvU, bi, i, 0, hd * d + c, l, h);
+                        }
+                    }
+                }
+                for (int t = 0; t < s; t++)
+                    for (int c = 0; c < d; c++)
+                    {
+                        int ch = hd * d + c;
+                        Span<T> dst = t == 0 ? dqkvX.Slice(bi * 3 * h, 3 * h) : dqkvU.Slice((bi * l + t - 1) * 3 * h, 3 * h);
+                        dst[ch] = F<T>(dq[t * d + c]);
+                        dst[h + ch] = F<T>(dk[t * d + c]);
+                        dst[2 * h + ch] = F<T>(dv[t * d + c]);
+                    }
+            }
+    }
+
+    // Element `part` (0 q, 1 k, 2 v) channel ch of token t in row bi.
+    private static double Qkv<T>(ReadOnlySpan<T> qkvX, ReadOnlySpan<T> qkvU, int bi, int t, int part, int ch, int l, int h)
+        where T : IFloatingPointIeee754<T> =>
+        t == 0 ? D(qkvX[bi * 3 * h + part * h + ch]) : D(qkvU[(bi * l + t - 1) * 3 * h + part * h + ch]);
+}

@@ -1,0 +1,117 @@
+using Tdsm.Ops;
+using Tdsm.Tensors;
+
+namespace Tdsm.Reference;
+
+/// <summary>
+/// The reference tier: every op is the naive float64-accumulating implementation in this
+/// namespace, run on float32 host tensors. Never optimised: it is the oracle.
+/// </summary>
+public class ReferenceOps : IOps
+{
+    public virtual string Name => "reference";
+
+    protected static Span<float> S(Tensor t) => ((HostTensor)t).Span;
+    protected static Span<float> SOrEmpty(Tensor? t) => t is null ? default : ((HostTensor)t).Span;
+
+    public Tensor Allocate(params int[] shape) => new HostTensor(shape);
+
+    public Tensor View(Tensor storage, int offset, params int[] shape)
+    {
+        var h = (HostTensor)storage;
+        return new HostTensor(h.Data, h.Offset + offset, shape);
+    }
+
+    public void Upload(ReadOnlySpan<float> source, Tensor destination) => source.CopyTo(S(destination));
+    public void Download(Tensor source, Span<float> destination) => S(source).CopyTo(destination);
+    public void Zero(Tensor t) => S(t).Clear();
+
+    public virtual void Add(Tensor a, Tensor b, Tensor y)
+    {
+        Span<float> sa = S(a), sb = S(b), sy = S(y);
+        for (int i = 0; i < sy.Length; i++) sy[i] = sa[i] + sb[i];
+    }
+
+    public virtual void AddBroadcastRows(Tensor y, Tensor bias, int rows)
+    {
+        Span<float> sy = S(y), sb = S(bias);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < sb.Length; i++) sy[r * sb.Length + i] += sb[i];
+    }
+
+    public virtual void SumRowsInto(Tensor dy, Tensor db, int rows)
+    {
+        Span<float> sy = S(dy), sb = S(db);
+        for (int i = 0; i < sb.Length; i++)
+        {
+            double s = sb[i];
+            for (int r = 0; r < rows; r++) s += sy[r * sb.Length + i];
+            sb[i] = (float)s;
+        }
+    }
+
+    public virtual void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF) =>
+        Reference.Linear.Forward<float>(S(x), S(w), SOrEmpty(b), S(y), rows, inF, outF);
+
+    public virtual void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx) =>
+        Reference.Linear.Backward<float>(S(dy), S(x), S(w), SOrEmpty(dx), S(dw), SOrEmpty(db), rows, inF, outF, accumulateDx);
+
+    public virtual void Silu(Tensor x, Tensor y) => Activations.SiluForward<float>(S(x), S(y));
+    public virtual void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => Activations.SiluBackward<float>(S(x), S(dy), S(dx), accumulate);
+    public virtual void GeluTanh(Tensor x, Tensor y) => Activations.GeluTanhForward<float>(S(x), S(y));
+    public virtual void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => Activations.GeluTanhBackward<float>(S(x), S(dy), S(dx), accumulate);
+
+    public virtual void LayerNormModulate(Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor y, Tensor mean, Tensor rstd, int b, int n, int h) =>
+        Reference.LayerNormModulate.Forward<float>(S(x), S(mod), chunks, shiftChunk, scaleChunk, S(y), S(mean), S(rstd), b, n, h);
+
+    public virtual void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
+        Tensor dx, Tensor dmod, int b, int n, int h, bool accumulateDx) =>
+        Reference.LayerNormModulate.Backward<float>(S(dy), S(x), S(mod), chunks, shiftChunk, scaleChunk, S(mean), S(rstd), S(dx), S(dmod), b, n, h, accumulateDx);
+
+    public virtual void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h) =>
+        Reference.GatedResidual.Forward<float>(S(x), S(mod), chunks, gateChunk, S(y), S(output), b, n, h);
+
+    public virtual void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h) =>
+        Reference.GatedResidual.Backward<float>(S(dout), S(mod), chunks, gateChunk, S(y), S(dy), S(dmod), b, n, h);
+
+    public virtual void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads) =>
+        Reference.JointAttention.Forward<float>(S(qkvX), S(qkvU), S(probs), S(outX), S(outU), b, l, h, heads);
+
+    public virtual void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
+        int b, int l, int h, int heads) =>
+        Reference.JointAttention.Backward<float>(S(dOutX), S(dOutU), S(qkvX), S(qkvU), S(probs), S(dqkvX), S(dqkvU), b, l, h, heads);
+
+    public virtual void TimestepEmbedding(Tensor t, Tensor emb, int b) => Reference.TimestepEmbedding.Forward<float>(S(t), S(emb), b);
+
+    public virtual void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c) =>
+        NoiseSchedule.QSample<float>(S(z0), S(eps), S(t), alphasCumprod, S(zt), b, c);
+
+    public virtual TdLossValue TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, int b, int c, double margin, double lambda) =>
+        Reference.TdLoss.Forward<float>(S(pred), S(eps), S(mask), S(pos), S(neg), S(dpred), b, c, margin, lambda);
+
+    public virtual void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c)
+    {
+        Span<float> p = S(pred), e = S(eps), s = S(score);
+        bool broadcast = e.Length == c;
+        for (int i = 0; i < b; i++)
+        {
+            double acc = 0;
+            for (int k = 0; k < c; k++) { double d = p[i * c + k] - (double)e[(broadcast ? 0 : i * c) + k]; acc += d * d; }
+            s[i] = (float)(acc / c);
+        }
+    }
+
+    public virtual void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step) =>
+        AdamW.Step<float>(S(p), S(g), S(m), S(v), lr, cfg, step);
+
+    public virtual void GatherRows(Tensor table, ReadOnlySpan<int> index, Tensor output, int width)
+    {
+        Span<float> src = S(table), dst = S(output);
+        int classes = src.Length / width;
+        for (int r = 0; r < index.Length; r++)
+        {
+            if ((uint)index[r] >= (uint)classes) throw new ArgumentOutOfRangeException(nameof(index), $"class index {index[r]} outside [0, {classes})");
+            src.Slice(index[r] * width, width).CopyTo(dst.Slice(r * width, width));
+        }
+    }
+}
