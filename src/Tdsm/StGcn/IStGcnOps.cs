@@ -2,7 +2,7 @@ namespace Tdsm.StGcn;
 
 /// <summary>
 /// Every ST-GCN op as a forward/backward pair, implemented by the reference tier
-/// (<see cref="ReferenceOps"/>) and the managed CPU tier (<see cref="CpuOps"/>).
+/// (<see cref="StGcnReferenceOps"/>) and the managed CPU tier (<see cref="StGcnCpuOps"/>).
 /// Shape letters: N samples, M persons, B = N*M person-samples, C channels, T frames,
 /// V joints, K graph partitions, L = T*V. Tensors are row-major float32.
 /// Activation gradients overwrite (=); parameter gradients accumulate (+=).

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Tdsm.Formats;
+using Tdsm.Parity;
 
 namespace Tdsm.StGcn;
 
@@ -11,7 +12,7 @@ public sealed record ParityRow(string Name, double RelError, double Tolerance, s
     public bool Pass => RelError <= Tolerance;
 }
 
-/// <summary>Result of <see cref="StGcnParity.Run"/>: one row per compared tensor.</summary>
+/// <summary>Result of <see cref="StGcnParity.RunTensors"/>: one row per compared tensor.</summary>
 public sealed record StGcnParityReport(string Fixture, string Backend, StGcnConfig Config, IReadOnlyList<ParityRow> Rows)
 {
     /// <summary>True when every row passes.</summary>
@@ -50,17 +51,43 @@ public static class StGcnParity
     /// <summary>The op tier called <paramref name="backend"/>: "reference" or "cpu".</summary>
     public static IStGcnOps Backend(string backend) => backend switch
     {
-        "reference" => new ReferenceOps(),
-        "cpu" => new CpuOps(),
+        "reference" => new StGcnReferenceOps(),
+        "cpu" => new StGcnCpuOps(),
         _ => throw new ArgumentException($"unknown ST-GCN backend '{backend}' (expected reference or cpu)", nameof(backend)),
     };
 
-    /// <summary>Runs the parity check of <paramref name="fixturePath"/> on <paramref name="backend"/>.</summary>
+    /// <summary>True when <paramref name="f"/> looks like an ST-GCN fixture (data_bn weights and an input clip).</summary>
+    public static bool IsStGcnFixture(SafeTensorsFile f) => f.Contains("param.data_bn.weight") && f.Contains("in.x");
+
+    /// <summary>The parity check of <paramref name="fixturePath"/> on <paramref name="backend"/>, grouped for the
+    /// parity command: graph.A, out.logits, out.features, out.loss, grad (every parameter), after.running
+    /// (every running statistic), out.eval_logits, out.eval_features; each with its worst tensor.</summary>
     /// <exception cref="TensorFormatException">The file lacks a tensor or its shapes disagree with the config.</exception>
-    public static StGcnParityReport Run(string fixturePath, string backend)
+    public static ParityReport Run(string fixturePath, string backend) => Run(SafeTensorsFile.Read(fixturePath), backend);
+
+    /// <inheritdoc cref="Run(string, string)"/>
+    public static ParityReport Run(SafeTensorsFile fixture, string backend)
+    {
+        var detail = RunTensors(fixture, backend);
+        var report = new ParityReport(fixture.Path, detail.Backend);
+        static string Group(string name) => name switch
+        {
+            "graph.A" or "param.A" => "graph.A",
+            _ when name.StartsWith("grad.", StringComparison.Ordinal) => "grad",
+            _ when name.StartsWith("after.running.", StringComparison.Ordinal) => "after.running",
+            _ => name,
+        };
+        foreach (var g in detail.Rows.GroupBy(r => Group(r.Name)))
+            report.Add(g.Key, g.Max(r => r.Tolerance), g.Select(r => (r.Name, r.RelError)));
+        foreach (var r in detail.Rows.Where(r => r.Note.Length > 0)) report.Note($"{r.Name}: {r.Note}");
+        return report;
+    }
+
+    /// <summary>The same check with one row per tensor (what <see cref="Run(SafeTensorsFile, string)"/> groups).</summary>
+    public static StGcnParityReport RunTensors(SafeTensorsFile f, string backend)
     {
         var ops = Backend(backend);
-        var f = SafeTensorsFile.Read(fixturePath);
+        string fixturePath = f.Path;
         var cfg = StGcnCheckpoint.ReadConfig(f);
         var model = new StGcnModel(cfg, ops);
         StGcnCheckpoint.LoadInto(model, f, "param.");

@@ -33,7 +33,7 @@ public class PretrainEncoderCommandTests
             TestContext.Out.WriteLine(stdout.ToString());
             Assert.That(rc, Is.EqualTo(0), stderr.ToString());
             Assert.That(stdout.ToString(), Does.Contain("train: 8 seen-class samples of 16 (2 seen classes)").And.Contain("seen-class test accuracy"));
-            var model = StGcnCheckpoint.Load(enc, new CpuOps());
+            var model = StGcnCheckpoint.Load(enc, new StGcnCpuOps());
             Assert.That(model.Config.NumClass, Is.EqualTo(2));
             Assert.That(model.Config.Layers, Is.EqualTo(StGcnConfig.Small(2).Layers));
             var trainLabels = Npy.Read(Path.Combine(feats, "train_seen_labels.npy")).ToInt64();

@@ -10,8 +10,8 @@ namespace Tdsm.Tests.StGcn;
 public class StGcnCpuTierTests
 {
     private const double Tol = 1e-5;
-    private readonly ReferenceOps _ref = new();
-    private readonly CpuOps _cpu = new();
+    private readonly StGcnReferenceOps _ref = new();
+    private readonly StGcnCpuOps _cpu = new();
 
     private static float[] Rand(Random rng, long n, float scale = 1f)
     {
@@ -135,7 +135,7 @@ public class StGcnCpuTierTests
         int[] y = [1, 4, 0];
         float[][] z = [Rand(rng, nn * k, 3f), Poison(nn * k)];
         double lr = 0, lc = 0;
-        Both("ce", z, [1], (o, q) => { double loss = o.CrossEntropy(q[0], y, q[1], nn, k); if (o is CpuOps) lc = loss; else lr = loss; });
+        Both("ce", z, [1], (o, q) => { double loss = o.CrossEntropy(q[0], y, q[1], nn, k); if (o is StGcnCpuOps) lc = loss; else lr = loss; });
         Assert.That(lc, Is.EqualTo(lr).Within(1e-6 * Math.Abs(lr)));
     }
 

@@ -33,12 +33,27 @@ public class StGcnParityTests
     [TestCase("cpu")]
     public void FixtureParity(string backend)
     {
-        var report = StGcnParity.Run(Fixture, backend);
+        var report = StGcnParity.RunTensors(SafeTensorsFile.Read(Fixture), backend);
         var sw = new StringWriter();
         report.Write(sw);
         TestContext.Out.WriteLine(sw.ToString());
         Assert.That(report.Rows.Count(r => r.Name.StartsWith("grad.", StringComparison.Ordinal)), Is.EqualTo(f_gradCount.Value));
         Assert.That(report.Rows.Where(r => !r.Pass).Select(r => $"{r.Name}: {r.RelError:E2} > {r.Tolerance:E0}"), Is.Empty);
+    }
+
+    [TestCase("reference")]
+    [TestCase("cpu")]
+    public void GroupedReportForTheParityCommand(string backend)
+    {
+        var report = StGcnParity.Run(Fixture, backend);
+        foreach (var line in report.Lines()) TestContext.Out.WriteLine(line);
+        Assert.That(report.Groups.Select(g => g.Name), Is.EqualTo(new[]
+            { "graph.A", "out.logits", "out.features", "out.loss", "grad", "after.running", "out.eval_logits", "out.eval_features" }));
+        Assert.That(report.Groups.Single(g => g.Name == "grad").Tensors, Is.EqualTo(f_gradCount.Value));
+        Assert.That(report.Groups.Single(g => g.Name == "after.running").Tensors, Is.EqualTo(16));
+        Assert.That(report.Passed, Is.True);
+        Assert.That(StGcnParity.IsStGcnFixture(SafeTensorsFile.Read(Fixture)), Is.True);
+        Assert.That(StGcnParity.IsStGcnFixture(SafeTensorsFile.Read(TestPaths.Fixture("dit_small.safetensors"))), Is.False);
     }
 
     private static readonly Lazy<int> f_gradCount = new(() => SafeTensorsFile.Read(Fixture).Names.Count(n => n.StartsWith("grad.", StringComparison.Ordinal)));

@@ -38,7 +38,7 @@ public class StGcnTrainingTests
     public void TrainingOnATinySyntheticSetReducesTheLoss()
     {
         var (x, y) = Synthetic(24, 12, 3, seed: 5);
-        var model = new StGcnModel(Tiny, new CpuOps(), seed: 1);
+        var model = new StGcnModel(Tiny, new StGcnCpuOps(), seed: 1);
         var stats = StGcnTraining.Train(model, x, y, 24, 12, 2, new StGcnTrainOptions { Epochs = 12, BatchSize = 8, Seed = 3 }, TestContext.Out);
         Assert.That(stats, Has.Count.EqualTo(12));
         Assert.That(stats[^1].MeanLoss, Is.LessThan(0.5 * stats[0].MeanLoss), $"loss {stats[0].MeanLoss:F4} -> {stats[^1].MeanLoss:F4}");
@@ -53,8 +53,8 @@ public class StGcnTrainingTests
     {
         var (x, y) = Synthetic(16, 10, 3, seed: 6);
         var opts = new StGcnTrainOptions { Epochs = 2, BatchSize = 8, Seed = 9, Augment = true };
-        var a = new StGcnModel(Tiny, new CpuOps(), seed: 2);
-        var b = new StGcnModel(Tiny, new CpuOps(), seed: 2);
+        var a = new StGcnModel(Tiny, new StGcnCpuOps(), seed: 2);
+        var b = new StGcnModel(Tiny, new StGcnCpuOps(), seed: 2);
         StGcnTraining.Train(a, x, y, 16, 10, 2, opts);
         StGcnTraining.Train(b, x, y, 16, 10, 2, opts);
         Assert.That(a.Parameters, Is.EqualTo(b.Parameters));
@@ -78,7 +78,7 @@ public class StGcnTrainingTests
         Assert.That(xs.Any(float.IsNaN), Is.False);
         foreach (var u in unseen) Assert.Throws<ArgumentException>(() => map.ToLocal(u));
 
-        var model = new StGcnModel(Tiny with { NumClass = map.Count }, new CpuOps(), seed: 3);
+        var model = new StGcnModel(Tiny with { NumClass = map.Count }, new StGcnCpuOps(), seed: 3);
         var stats = StGcnTraining.Train(model, xs, ys, 18, 10, 2, new StGcnTrainOptions { Epochs = 2, BatchSize = 6 });
         Assert.That(stats.All(s => double.IsFinite(s.MeanLoss)), Is.True);
         Assert.That(model.Parameters.All(float.IsFinite), Is.True);
@@ -124,7 +124,7 @@ public class StGcnTrainingTests
     {
         var path = TestPaths.Fixture("stgcn_small.safetensors");
         var f = SafeTensorsFile.Read(path);
-        var model = new StGcnModel(StGcnCheckpoint.ReadConfig(f), new CpuOps());
+        var model = new StGcnModel(StGcnCheckpoint.ReadConfig(f), new StGcnCpuOps());
         StGcnCheckpoint.LoadInto(model, f, "param.");
         foreach (var bv in model.Layout.Buffers) f["after.running." + bv.Name].ToFloat32().CopyTo(bv.Of(model.Buffers).AsSpan());
         var before = ((float[])model.Parameters.Clone(), (float[])model.Buffers.Clone());
@@ -138,14 +138,14 @@ public class StGcnTrainingTests
     [Test]
     public void CheckpointRoundTripsWithOfficialNamesAndConfig()
     {
-        var model = new StGcnModel(StGcnConfig.Small(7), new CpuOps(), seed: 4);
+        var model = new StGcnModel(StGcnConfig.Small(7), new StGcnCpuOps(), seed: 4);
         model.Buffers.AsSpan().Fill(0.25f);
         var path = Path.Combine(_dir, "enc.safetensors");
         StGcnCheckpoint.Save(path, model);
         var f = SafeTensorsFile.Read(path);
         Assert.That(f.Names, Does.Contain("blocks.1.res.0.weight").And.Contain("blocks.3.tcn.3.running_var").And.Contain("edge_importance.3").And.Contain("fcn.bias"));
         Assert.That(f["blocks.0.gcn.weight"].Shape, Is.EqualTo(new[] { 48, 3, 1, 1 }));
-        var back = StGcnCheckpoint.Load(path, new ReferenceOps());
+        var back = StGcnCheckpoint.Load(path, new StGcnReferenceOps());
         Assert.That(back.Config, Is.EqualTo(model.Config));
         Assert.That(back.Parameters, Is.EqualTo(model.Parameters));
         Assert.That(back.Buffers, Is.EqualTo(model.Buffers));
@@ -154,7 +154,7 @@ public class StGcnTrainingTests
         // a file without one tensor names the file and the tensor
         var partial = Path.Combine(_dir, "partial.safetensors");
         SafeTensorsFile.Write(partial, f.Tensors.Where(t => t.Name != "blocks.2.tcn.2.weight"), f.Metadata);
-        var ex = Assert.Throws<TensorFormatException>(() => StGcnCheckpoint.Load(partial, new CpuOps()));
+        var ex = Assert.Throws<TensorFormatException>(() => StGcnCheckpoint.Load(partial, new StGcnCpuOps()));
         Assert.That(ex!.Message, Does.Contain("blocks.2.tcn.2.weight").And.Contain("partial.safetensors"));
     }
 

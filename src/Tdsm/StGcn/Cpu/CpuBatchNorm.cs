@@ -7,7 +7,7 @@ namespace Tdsm.StGcn;
 // BatchNorm over channels of x (B, C, L), parallel over channels; each contiguous run of L values
 // is summed with SIMD in float32 and the runs are accumulated in float64. Semantics as
 // Reference/RefBatchNorm.cs (biased variance normalises, unbiased updates the running variance).
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void BatchNormTrainForward(Seg x, Seg gamma, Seg beta, Seg y, Seg saveMean, Seg saveRstd, Seg runMean, Seg runVar,
@@ -19,7 +19,7 @@ public sealed partial class CpuOps
         Parallel.For(0, c, ci =>
         {
             double sum = 0;
-            for (int bi = 0; bi < b; bi++) sum += SumF(x.AsSpan((bi * c + ci) * l, l));
+            for (int bi = 0; bi < b; bi++) sum += SumD(x.AsSpan((bi * c + ci) * l, l));
             double mean = sum / count, sq = 0;
             for (int bi = 0; bi < b; bi++) sq += SumSqDev(x.AsSpan((bi * c + ci) * l, l), (float)mean);
             double var = sq / count, rstd = 1.0 / Math.Sqrt(var + eps);
@@ -57,14 +57,14 @@ public sealed partial class CpuOps
             for (int bi = 0; bi < b; bi++)
             {
                 int o = (bi * c + ci) * l;
-                sdy += SumF(dy.AsSpan(o, l));
+                sdy += SumD(dy.AsSpan(o, l));
                 sdyxc += DotDev(dy.AsSpan(o, l), x.AsSpan(o, l), mean);
             }
             double sdyx = sdyxc * rstd;   // sum dy * xhat
             dGamma[ci] += (float)sdyx;
             dBeta[ci] += (float)sdy;
             // dx = rstd*g*(dy - mean(dy) - xhat*mean(dy*xhat)) = k1*dy + k2*(x - mean) + k3
-            float k1 = (float)(rstd * g), k2 = (float)(-rstd * g * rstd * sdyx / count), k3 = (float)(-rstd * g * sdy / count);
+            double k1 = rstd * g, k2 = -rstd * g * rstd * sdyx / count, k3 = -rstd * g * sdy / count;
             for (int bi = 0; bi < b; bi++)
             {
                 int o = (bi * c + ci) * l;
@@ -106,15 +106,21 @@ public sealed partial class CpuOps
         for (; i < x.Length; i++) y[i] = x[i] * scale + shift;
     }
 
-    private static void BnBackRow(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx, float mean, float k1, float k2, float k3)
+    // dx = k1*dy + k2*(x - mean) + k3 in float64 lanes: the terms nearly cancel, and the bias gradient
+    // of the conv before this BN (an exact zero) is the sum of these values.
+    private static void BnBackRow(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dx, float mean, double k1, double k2, double k3)
     {
         int w = Vector<float>.Count, i = 0;
-        var v1 = new Vector<float>(k1); var v2 = new Vector<float>(k2); var v3 = new Vector<float>(k3); var vm = new Vector<float>(mean);
+        var v1 = new Vector<double>(k1); var v2 = new Vector<double>(k2); var v3 = new Vector<double>(k3); var vm = new Vector<double>(mean);
         ref float rd = ref MemoryMarshal.GetReference(dy);
         ref float rx = ref MemoryMarshal.GetReference(x);
         ref float ro = ref MemoryMarshal.GetReference(dx);
         for (; i <= x.Length - w; i += w)
-            (Vector.LoadUnsafe(ref rd, (nuint)i) * v1 + (Vector.LoadUnsafe(ref rx, (nuint)i) - vm) * v2 + v3).StoreUnsafe(ref ro, (nuint)i);
-        for (; i < x.Length; i++) dx[i] = dy[i] * k1 + (x[i] - mean) * k2 + k3;
+        {
+            Vector.Widen(Vector.LoadUnsafe(ref rd, (nuint)i), out var d0, out var d1);
+            Vector.Widen(Vector.LoadUnsafe(ref rx, (nuint)i), out var x0, out var x1);
+            Vector.Narrow(d0 * v1 + (x0 - vm) * v2 + v3, d1 * v1 + (x1 - vm) * v2 + v3).StoreUnsafe(ref ro, (nuint)i);
+        }
+        for (; i < x.Length; i++) dx[i] = (float)(dy[i] * k1 + (x[i] - (double)mean) * k2 + k3);
     }
 }

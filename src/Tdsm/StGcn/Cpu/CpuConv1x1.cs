@@ -6,7 +6,7 @@ namespace Tdsm.StGcn;
 // 1x1 conv with temporal stride as GEMMs per sample: x_b (Cin, L) -> y_b (Cout, Lout) = W x_b + bias.
 // Strided input is gathered into scratch first. T = V = 1 (the classifier) is one GEMM over the batch.
 // dx_b = W^T dy_b (overwritten, scattered back for stride > 1); dW += dy_b x_b^T; dBias += row sums.
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void Conv1x1Forward(Seg x, Seg w, Seg bias, Seg y, int b, int cin, int cout, int t, int v, int stride)
@@ -66,7 +66,7 @@ public sealed partial class CpuOps
                 xa = g; xo = 0;
             }
             Gemm.MatMulABt(dy.Array!, dyo, xa, xo, dW.Array!, dW.Offset, cout, cin, lo, accumulate: true);
-            for (int co = 0; co < cout; co++) db[co] += SumF(dy.Array.AsSpan(dyo + co * lo, lo));
+            for (int co = 0; co < cout; co++) db[co] += SumD(dy.Array.AsSpan(dyo + co * lo, lo));
             if (!wantDx) continue;
             if (stride == 1)
                 Gemm.MatMulAtB(w.Array!, w.Offset, dy.Array!, dyo, dx.Array!, dx.Offset + bi * cin * l, cin, lo, cout, accumulate: false);

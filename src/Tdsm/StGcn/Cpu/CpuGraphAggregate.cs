@@ -5,7 +5,7 @@ namespace Tdsm.StGcn;
 
 // Partitioned graph aggregation as GEMMs: per sample and partition k, o_b (C*T, V) += y_bk (C*T, V) Aeff_k (V, V)
 // with Aeff = A * imp. Backward: dy_bk = dO_b Aeff_k^T (overwritten); dAeff_k += y_bk^T dO_b; dImp += dAeff * A.
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void GraphAggregateForward(Seg y, Seg a, Seg imp, Seg o, int b, int k, int c, int t, int v)

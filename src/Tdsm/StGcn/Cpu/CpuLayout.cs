@@ -3,7 +3,7 @@ using Seg = System.ArraySegment<float>;
 namespace Tdsm.StGcn;
 
 // Layout changes around data_bn (see Reference/RefLayout.cs): x (N,C,T,V,M) <-> (B, V*C, T) <-> (B, C, T, V).
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void InputToBnLayout(Seg x, Seg y, int n, int c, int t, int v, int m)

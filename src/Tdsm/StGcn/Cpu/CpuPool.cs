@@ -3,7 +3,7 @@ using Seg = System.ArraySegment<float>;
 namespace Tdsm.StGcn;
 
 // Head pooling x (N*M, C, L) -> f (N, C): mean over L (SIMD sums) then over persons. dx overwritten with df/(M*L).
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void PoolForward(Seg x, Seg f, int n, int m, int c, int l)

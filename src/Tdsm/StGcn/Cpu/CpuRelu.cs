@@ -4,7 +4,7 @@ using Seg = System.ArraySegment<float>;
 namespace Tdsm.StGcn;
 
 // ReLU (tcn.1), elementwise, SIMD in parallel chunks. dx overwritten.
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void ReluForward(Seg x, Seg y)

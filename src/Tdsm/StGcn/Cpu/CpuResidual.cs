@@ -5,7 +5,7 @@ namespace Tdsm.StGcn;
 
 // Residual join y = max(a + r, 0) (r empty: no residual), SIMD in parallel chunks.
 // Backward: da and dr overwritten with dy masked by y > 0.
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void ResidualReluForward(Seg a, Seg r, Seg y)

@@ -7,7 +7,7 @@ namespace Tdsm.StGcn;
 // col (Cin*kt, Tout*V) with col[(ci,j),(to,v)] = x[ci, to*s + j - p, v] (0 outside), y_b = W col + bias
 // (W is (Cout, Cin*kt), the PyTorch layout). Backward: dcol = W^T dy_b then col2im (dx overwritten),
 // dW += dy_b col^T, dBias += row sums of dy.
-public sealed partial class CpuOps
+public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
     public void TemporalConvForward(Seg x, Seg w, Seg bias, Seg y, int b, int cin, int cout, int t, int v, int kt, int stride)
@@ -38,7 +38,7 @@ public sealed partial class CpuOps
             int dyo = dy.Offset + bi * cout * lo;
             Im2Col(x.Array!, x.Offset + bi * cin * t * v, col, cin, t, v, kt, stride, tout);
             Gemm.MatMulABt(dy.Array!, dyo, col, 0, dW.Array!, dW.Offset, cout, rows, lo, accumulate: true);
-            for (int co = 0; co < cout; co++) db[co] += SumF(dy.Array.AsSpan(dyo + co * lo, lo));
+            for (int co = 0; co < cout; co++) db[co] += SumD(dy.Array.AsSpan(dyo + co * lo, lo));
             Gemm.MatMulAtB(w.Array!, w.Offset, dy.Array!, dyo, dcol, 0, rows, lo, cout, accumulate: false);
             Col2Im(dcol, dx.Array!, dx.Offset + bi * cin * t * v, cin, t, v, kt, stride, tout);
         }

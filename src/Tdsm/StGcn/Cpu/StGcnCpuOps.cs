@@ -9,7 +9,7 @@ namespace Tdsm.StGcn;
 /// through <see cref="Tdsm.Cpu.Gemm"/>. One op family per file (Cpu/CpuXxx.cs). Holds reusable
 /// scratch buffers, so one instance must not run two models concurrently.
 /// </summary>
-public sealed partial class CpuOps : IStGcnOps
+public sealed partial class StGcnCpuOps : IStGcnOps
 {
     // Below this many elements an elementwise op runs on one thread.
     private const int ParallelChunk = 1 << 15;
@@ -46,6 +46,22 @@ public sealed partial class CpuOps : IStGcnOps
         ref float r = ref MemoryMarshal.GetReference(x);
         for (; i <= x.Length - w; i += w) acc += Vector.LoadUnsafe(ref r, (nuint)i);
         float s = Vector.Sum(acc);
+        for (; i < x.Length; i++) s += x[i];
+        return s;
+    }
+
+    // Sum accumulated in float64 lanes (bias gradients and BN statistics, whose exact values may cancel to 0).
+    private static double SumD(ReadOnlySpan<float> x)
+    {
+        int w = Vector<float>.Count, i = 0;
+        Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero;
+        ref float r = ref MemoryMarshal.GetReference(x);
+        for (; i <= x.Length - w; i += w)
+        {
+            Vector.Widen(Vector.LoadUnsafe(ref r, (nuint)i), out var lo, out var hi);
+            a0 += lo; a1 += hi;
+        }
+        double s = Vector.Sum(a0 + a1);
         for (; i < x.Length; i++) s += x[i];
         return s;
     }

@@ -4,7 +4,7 @@ using Seg = System.ArraySegment<float>;
 namespace Tdsm.StGcn;
 
 /// <summary>The reference tier in float32 storage (float64 accumulation): a thin adapter over <see cref="Ref"/>.</summary>
-public sealed class ReferenceOps : IStGcnOps
+public sealed class StGcnReferenceOps : IStGcnOps
 {
     /// <inheritdoc/>
     public string Name => "reference";
