@@ -24,10 +24,10 @@ public sealed class PretrainEncoderCommand : ICommand
 
         Optimiser: SGD, Nesterov momentum 0.9, weight decay 1e-4, base lr 0.1, cosine decay per step
         (or --schedule step: x0.1 at epochs 10 and 50). The last incomplete batch of an epoch is dropped.
-        --features-dir writes, from the frozen encoder in eval mode: train_seen_features.npy /
-        train_seen_labels.npy (seen training samples), and with --test-x: test_unseen_features.npy /
-        test_unseen_labels.npy (unseen classes, ZSL) and test_all_features.npy / test_all_labels.npy (GZSL);
-        labels are original class ids (int64).
+        --features-dir writes, from the frozen encoder in eval mode, the SynSE / SA-DVAE folder layout:
+        train.npy / train_label.npy (seen-class training samples), and with --test-x: ztest.npy / z_label.npy
+        (unseen-class test samples, ZSL) and gtest.npy / g_label.npy (all test samples, GZSL); features
+        (N, D) float32, labels original 0-based class ids (int64).
         --bench times training steps on random data and prints ms per step (--profile: per op family).
         """;
 
@@ -76,7 +76,7 @@ public sealed class PretrainEncoderCommand : ICommand
         if (featDir is not null)
         {
             Directory.CreateDirectory(featDir);
-            WriteFeatures(model, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train_seen", stdout);
+            WriteFeatures(model, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train", "train_label", stdout);
         }
         if (testX is not null)
         {
@@ -94,8 +94,8 @@ public sealed class PretrainEncoderCommand : ICommand
                 var unseen = Enumerable.Range(0, ty.Length).Where(i => !map.IsSeen(ty[i])).ToArray();
                 var ux = new float[(long)unseen.Length * ts];
                 for (int j = 0; j < unseen.Length; j++) tx.AsSpan(unseen[j] * ts, ts).CopyTo(ux.AsSpan(j * ts, ts));
-                WriteFeatures(model, ux, unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "test_unseen", stdout);
-                WriteFeatures(model, tx, ty, tt, tm, featDir, "test_all", stdout);
+                WriteFeatures(model, ux, unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
+                WriteFeatures(model, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
             }
         }
         return 0;
@@ -118,12 +118,12 @@ public sealed class PretrainEncoderCommand : ICommand
         return (xa.ToFloat32(), y, xa.Shape[2], xa.Shape[4]);
     }
 
-    private static void WriteFeatures(StGcnModel model, float[] x, int[] labels, int t, int m, string dir, string name, TextWriter stdout)
+    private static void WriteFeatures(StGcnModel model, float[] x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
     {
         var f = StGcnTraining.ExtractFeatures(model, x, labels.Length, t, m);
-        Npy.Write(Path.Combine(dir, name + "_features.npy"), [labels.Length, model.Config.FeatureDim], f);
-        Npy.Write(Path.Combine(dir, name + "_labels.npy"), [labels.Length], labels.Select(v => (long)v).ToArray());
-        stdout.WriteLine($"wrote {name}_features.npy ({labels.Length} x {model.Config.FeatureDim})");
+        Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Config.FeatureDim], f);
+        Npy.Write(Path.Combine(dir, labelName + ".npy"), [labels.Length], labels.Select(v => (long)v).ToArray());
+        stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Config.FeatureDim}) and {labelName}.npy");
     }
 
     private static int Bench(StGcnConfig cfg, IStGcnOps ops, int n, int t, int m, int steps, bool profile, TextWriter stdout)

@@ -36,11 +36,13 @@ public class PretrainEncoderCommandTests
             var model = StGcnCheckpoint.Load(enc, new StGcnCpuOps());
             Assert.That(model.Config.NumClass, Is.EqualTo(2));
             Assert.That(model.Config.Layers, Is.EqualTo(StGcnConfig.Small(2).Layers));
-            var trainLabels = Npy.Read(Path.Combine(feats, "train_seen_labels.npy")).ToInt64();
+            var trainLabels = Npy.Read(Path.Combine(feats, "train_label.npy")).ToInt64();
             Assert.That(trainLabels, Is.All.AnyOf(1L, 3L));
-            Assert.That(Npy.Read(Path.Combine(feats, "train_seen_features.npy")).Shape, Is.EqualTo(new[] { 8, 128 }));
-            Assert.That(Npy.Read(Path.Combine(feats, "test_unseen_labels.npy")).ToInt64(), Is.All.AnyOf(0L, 2L));
-            Assert.That(Npy.Read(Path.Combine(feats, "test_all_features.npy")).Shape, Is.EqualTo(new[] { 16, 128 }));
+            Assert.That(Npy.Read(Path.Combine(feats, "train.npy")).Shape, Is.EqualTo(new[] { 8, 128 }));
+            Assert.That(Npy.Read(Path.Combine(feats, "z_label.npy")).ToInt64(), Is.All.AnyOf(0L, 2L));
+            Assert.That(Npy.Read(Path.Combine(feats, "ztest.npy")).Shape, Is.EqualTo(new[] { 8, 128 }));
+            Assert.That(Npy.Read(Path.Combine(feats, "gtest.npy")).Shape, Is.EqualTo(new[] { 16, 128 }));
+            Assert.That(Npy.Read(Path.Combine(feats, "g_label.npy")).ToInt64(), Is.EqualTo(y));
         }
         finally { Directory.Delete(dir, true); }
     }
