@@ -87,12 +87,15 @@ public class StGcnCpuTierTests
         });
     }
 
-    [Test]
-    public void GraphAggregateMatchesReference()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void GraphAggregateMatchesReference(bool ntuGraph)
     {
+        // A dense random A, and the sparse NTU graph (the CPU tier loops over A's nonzeros only).
         var rng = new Random(4);
         int b = 3, k = 3, c = 5, t = 11, v = 25;
-        float[][] bufs = [Rand(rng, b * k * c * t * v), Rand(rng, k * v * v), Rand(rng, k * v * v), Poison(b * c * t * v),
+        var a = ntuGraph ? Graph.Ntu().AsFloat32() : Rand(rng, k * v * v);
+        float[][] bufs = [Rand(rng, b * k * c * t * v), a, Rand(rng, k * v * v), Poison(b * c * t * v),
             Rand(rng, b * c * t * v), Poison(b * k * c * t * v), Rand(rng, k * v * v)];
         Both("graph", bufs, [3, 5, 6], (o, q) =>
         {
