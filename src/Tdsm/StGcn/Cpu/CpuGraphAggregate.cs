@@ -5,7 +5,7 @@ namespace Tdsm.StGcn;
 // Partitioned graph aggregation o[b,c,t,w] = sum_k sum_v y[b,k,c,t,v] * A[k,v,w] * imp[k,v,w] over the
 // NONZEROS of A only: the NTU adjacency has 73 of 3*25*25 entries non-zero, so a sparse loop does
 // 4% of the dense work (and dImp = dAeff * A is zero wherever A is). Parallel over (b, c).
-// Backward: dy overwritten; dImp accumulates, one task per nonzero summing over (b, c, t).
+// Backward: dy overwritten; dImp accumulates (per-sample partial sums, added in a fixed order).
 public sealed partial class StGcnCpuOps
 {
     // Nonzero entries of A as (k, v, w) index triples; Aeff values are A * imp there.
@@ -66,21 +66,27 @@ public sealed partial class StGcnCpuOps
                 for (int ti = 0; ti < t; ti++) dya[dst + ti * v] += s * src[ti * v + w];
             }
         });
-        // dImp[k,v,w] += A[k,v,w] * sum_{b,c,t} y[b,k,c,t,v] * dO[b,c,t,w], one task per nonzero
-        var acc = new double[val.Length];
-        Parallel.For(0, val.Length, z =>
+        // dImp[k,v,w] += A[k,v,w] * sum_{b,c,t} y[b,k,c,t,v] * dO[b,c,t,w]: one partial per sample
+        // (its planes stay in cache), summed in sample order so the result is deterministic.
+        var partial = new double[b][];
+        Parallel.For(0, b, bi =>
         {
-            double s = 0;
-            for (int bi = 0; bi < b; bi++)
-                for (int ci = 0; ci < c; ci++)
+            var part = partial[bi] = new double[val.Length];
+            for (int ci = 0; ci < c; ci++)
+            {
+                int ds = doo + (bi * c + ci) * plane;
+                for (int z = 0; z < val.Length; z++)
                 {
-                    int ys = yo + ((bi * k + nk[z]) * c + ci) * plane + nv[z], ds = doo + (bi * c + ci) * plane + nw[z];
-                    float part = 0;
-                    for (int ti = 0; ti < t; ti++) part += ya[ys + ti * v] * da[ds + ti * v];
-                    s += part;
+                    int ys = yo + ((bi * k + nk[z]) * c + ci) * plane + nv[z], dw = ds + nw[z];
+                    float sum = 0;
+                    for (int ti = 0; ti < t; ti++) sum += ya[ys + ti * v] * da[dw + ti * v];
+                    part[z] += sum;
                 }
-            acc[z] = s;
+            }
         });
+        var acc = new double[val.Length];
+        for (int bi = 0; bi < b; bi++)
+            for (int z = 0; z < val.Length; z++) acc[z] += partial[bi][z];
         for (int z = 0; z < val.Length; z++)
         {
             int i = (nk[z] * v + nv[z]) * v + nw[z];
