@@ -27,7 +27,8 @@ public sealed record StGcnConfig(int InChannels, int NumClass, IReadOnlyList<Blo
     /// <summary>Partitions of the spatial graph (root, centripetal, centrifugal).</summary>
     public const int K = 3;
 
-    /// <summary>The ST-GCN paper's encoder: 3->64, 64x3, 64->128 s2, 128x2, 128->256 s2, 256x2.</summary>
+    /// <summary>The ST-GCN paper's encoder: 3->64, 64x3, 64->128 s2, 128x2, 128->256 s2, 256x2 (feature 256).
+    /// 3.10 M parameters with 60 classes; 1041 GFLOP per forward at N=32, T=300, M=2.</summary>
     public static StGcnConfig Paper(int numClass) => new(3, numClass,
     [
         new(3, 64, 1, false), new(64, 64, 1, true), new(64, 64, 1, true), new(64, 64, 1, true),
@@ -35,7 +36,8 @@ public sealed record StGcnConfig(int InChannels, int NumClass, IReadOnlyList<Blo
         new(128, 256, 2, true), new(256, 256, 1, true), new(256, 256, 1, true),
     ]);
 
-    /// <summary>A narrow, shallow encoder for CPU demos: 3->16, 16->32 s2, 32->64 s2, 64->128 s2 (feature 128).</summary>
+    /// <summary>A narrow, shallow encoder for CPU demos: 3->16, 16->32 s2, 32->64 s2, 64->128 s2 (feature 128).
+    /// 256 k parameters with 55 classes; 9.7 GFLOP per forward at N=32, T=64, M=2 (45.9 at T=300).</summary>
     public static StGcnConfig Small(int numClass) => new(3, numClass,
     [
         new(3, 16, 1, false), new(16, 32, 2, true), new(32, 64, 2, true), new(64, 128, 2, true),
