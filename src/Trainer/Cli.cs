@@ -15,6 +15,11 @@ public static class Cli
     public static readonly IReadOnlyList<ICommand> Commands =
     [
         new ParityCommand(),
+        new EncodeTextCommand(),
+        new BenchCommand(),
+        new TrainCommand(),
+        new SynthCommand(),
+        new NtuPreprocessCommand(),
         new PretrainEncoderCommand(),
     ];
 
@@ -52,6 +57,13 @@ public static class Cli
             stderr.WriteLine($"{cmd.Name}: {e.Message}");
             stderr.WriteLine($"run 'tdsm {cmd.Name} --help' for usage.");
             return 2;
+        }
+        catch (Exception e) when (e is Tdsm.Data.DataFormatException or Tdsm.Formats.TensorFormatException or Tdsm.Text.TextModelException
+                                   or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+        {
+            // Bad input data: say what and where, without a stack trace.
+            stderr.WriteLine($"{cmd.Name}: error: {e.Message}");
+            return 1;
         }
     }
 

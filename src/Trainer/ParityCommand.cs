@@ -9,14 +9,15 @@ public sealed class ParityCommand : ICommand
     public string Name => "parity";
     public string Summary => "check a backend against a golden PyTorch fixture (exit 0 only if all groups pass)";
     public string Help => """
-        usage: parity --fixture FILE [--backend reference|cpu|gpu]
+        usage: parity --fixture FILE [--backend reference|cpu|gpu|gpu-sim]
 
         Recomputes everything a golden fixture holds (see ../shared/docs/TDSM_SPEC.md section 7)
         on the chosen backend, whatever model config the fixture's metadata describes, and prints
         one line per group with the worst relative error ||a-b||/||b|| and the tolerance.
 
           --fixture FILE   a DiT fixture (e.g. ../shared/fixtures/dit_small.safetensors)
-          --backend NAME   reference (naive oracle, default), cpu (managed SIMD tier), gpu (ILGPU)
+          --backend NAME   reference (naive oracle, default), cpu (managed SIMD tier), gpu (ILGPU on
+                           CUDA), gpu-sim (the GPU kernels on ILGPU's CPU simulator; slow)
 
         Tolerances: forward and losses 1e-5, gradients 1e-4, one AdamW step 1e-6, predictions exact.
         Exit code: 0 when every group is within tolerance, 1 when a group fails, 2 on bad input.
@@ -27,10 +28,16 @@ public sealed class ParityCommand : ICommand
         string path = args.Require("--fixture");
         string backend = args.Get("--backend") ?? "reference";
         args.EnsureAllUsed();
-        var ops = Backends.Create(backend);
         SafeTensorsFile file;
         try { file = SafeTensorsFile.Read(path); }
         catch (TensorFormatException e) { stderr.WriteLine($"parity: {e.Message}"); return 2; }
+        var ops = Backends.Create(backend);
+        try { return Run(file, path, ops, stdout, stderr); }
+        finally { Backends.Release(ops); }
+    }
+
+    private static int Run(SafeTensorsFile file, string path, Tdsm.Ops.IOps ops, TextWriter stdout, TextWriter stderr)
+    {
 
         ParityReport report;
         if (DiTParity.IsDiTFixture(file)) report = DiTParity.Run(file, ops);

@@ -1,0 +1,304 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Tdsm.Kernels;
+using Tdsm.Ops;
+using Tdsm.Reference;
+using Tdsm.Tensors;
+using K = Tdsm.Kernels;
+
+namespace Tdsm.Gpu;
+
+/// <summary>
+/// The ILGPU tier of the op set. Every kernel is loaded once here; buffers are owned by this
+/// object and freed by <see cref="Dispose"/>. Launches are asynchronous on the default stream;
+/// downloads synchronise. Shapes are validated on the host before a launch.
+/// </summary>
+public sealed class GpuOps : IOps, IDisposable
+{
+    private readonly GpuDevice _device;
+    private readonly Accelerator _acc;
+    private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _buffers = [];
+    private MemoryBuffer1D<int, Stride1D.Dense> _index;
+    private MemoryBuffer1D<float, Stride1D.Dense> _hinge;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _alphas, _tTable, _dummy;
+    private const int MaxTimestep = 1024;
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> _sumRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gatedBwd;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _ln;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwd;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _qsample;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _temb;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float> _tdloss;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _rowMse;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs> _adamw;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gather;
+
+    public string Name => "gpu";
+
+    /// <summary>Bytes of tensor memory this op set holds on the device now (kernel scratch excluded).</summary>
+    public long AllocatedBytes { get; private set; }
+
+    /// <summary>The most tensor memory held at once.</summary>
+    public long PeakAllocatedBytes { get; private set; }
+
+    /// <summary>The device this op set runs on.</summary>
+    public GpuDevice Device => _device;
+
+    public GpuOps(GpuDevice device)
+    {
+        _device = device;
+        _acc = device.Accelerator;
+        _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel);
+        _silu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.SiluForward);
+        _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
+        _siluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.SiluBackward);
+        _geluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.GeluBackward);
+        _add = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Residual.Add);
+        _addRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Residual.AddBroadcastRows);
+        _sumRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(Residual.SumRows);
+        _gated = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedForward);
+        _gatedBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedBackward);
+        _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.Forward);
+        _lnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.Backward);
+        _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
+        _attnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Backward);
+        _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.QSample);
+        _temb = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.TimestepEmbedding);
+        _tdloss = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(Diffusion.TdLoss);
+        _rowMse = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.RowMse);
+        _adamw = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs>(K.AdamW.Step);
+        _gather = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Gather.Rows);
+
+        _index = _acc.Allocate1D<int>(1024);
+        _hinge = _acc.Allocate1D<float>(256);
+        _alphas = _acc.Allocate1D<float>(MaxTimestep);
+        _dummy = _acc.Allocate1D<float>(1);
+        // The sinusoidal embedding of every integer timestep, computed once by the reference code.
+        var table = new float[MaxTimestep * Reference.TimestepEmbedding.Dim];
+        var ts = Enumerable.Range(0, MaxTimestep).Select(i => (float)i).ToArray();
+        Reference.TimestepEmbedding.Forward<float>(ts, table, MaxTimestep);
+        _tTable = _acc.Allocate1D(table);
+    }
+
+    private static ArrayView<float> V(Tensor t) => ((GpuTensor)t).View;
+
+    public Tensor Allocate(params int[] shape)
+    {
+        long t = shape.Aggregate(1L, (a, b) => a * b);
+        var buf = _acc.Allocate1D<float>(Math.Max(1, t));
+        buf.MemSetToZero();
+        _buffers.Add(buf);
+        AllocatedBytes += buf.LengthInBytes;
+        PeakAllocatedBytes = Math.Max(PeakAllocatedBytes, AllocatedBytes);
+        return new GpuTensor(buf.View.SubView(0, t), shape);
+    }
+
+    public Tensor View(Tensor storage, int offset, params int[] shape)
+    {
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        var v = V(storage);
+        if (offset < 0 || offset + n > v.Length) throw new ArgumentException($"view [{offset}, {offset + n}) outside a tensor of {v.Length}");
+        return new GpuTensor(v.SubView(offset, n), shape);
+    }
+
+    public void Upload(ReadOnlySpan<float> source, Tensor destination)
+    {
+        if (source.Length != destination.Length) throw new ArgumentException($"upload of {source.Length} values into {destination}");
+        V(destination).CopyFromCPU(source);
+    }
+
+    public void Download(Tensor source, Span<float> destination)
+    {
+        if (destination.Length != source.Length) throw new ArgumentException($"download of {source} into {destination.Length} values");
+        _acc.Synchronize();
+        V(source).CopyToCPU(destination);
+    }
+
+    public void Zero(Tensor t) => V(t).MemSetToZero();
+
+    /// <summary>Waits for every queued launch.</summary>
+    public void Synchronize() => _acc.Synchronize();
+
+    public void Add(Tensor a, Tensor b, Tensor y) => _add(y.Length, V(a), V(b), V(y));
+
+    public void AddBroadcastRows(Tensor y, Tensor bias, int rows)
+    {
+        if (y.Length != rows * bias.Length) throw new ArgumentException($"AddBroadcastRows: y {y} is not {rows} rows of {bias.Length}");
+        _addRows(y.Length, V(y), V(bias), bias.Length);
+    }
+
+    public void SumRowsInto(Tensor dy, Tensor db, int rows)
+    {
+        if (dy.Length != rows * db.Length) throw new ArgumentException($"SumRowsInto: dy {dy} is not {rows} rows of {db.Length}");
+        _sumRows(db.Length, V(dy), V(db), rows, db.Length);
+    }
+
+    /// <summary>C (M,N) (= or +=) op(A)·op(B) (+ bias) on the device; the layout says which operand is transposed.</summary>
+    public void MatMul(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
+    {
+        Check(a, (long)m * k, "MatMul A"); Check(b, (long)n * k, "MatMul B"); Check(c, (long)m * n, "MatMul C");
+        LaunchGemm(a, b, c, bias, layout, m, n, k, accumulate);
+    }
+
+    private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
+    {
+        if (m == 0 || n == 0) return;
+        var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
+        var grid = new Index2D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile);
+        _gemm(new KernelConfig(grid, new Index2D(K.Gemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+    }
+
+    public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
+    {
+        Check(x, rows * inF, "Linear x"); Check(w, outF * inF, "Linear W"); Check(y, rows * outF, "Linear y");
+        LaunchGemm(x, w, y, b, GemmLayout.ABt, rows, outF, inF, false);
+    }
+
+    public void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
+    {
+        Check(dy, rows * outF, "LinearBackward dy"); Check(x, rows * inF, "LinearBackward x"); Check(dw, outF * inF, "LinearBackward dW");
+        if (dx is not null) LaunchGemm(dy, w, dx, null, GemmLayout.AB, rows, inF, outF, accumulateDx);
+        LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
+        if (db is not null) SumRowsInto(dy, db, rows);
+    }
+
+    public void Silu(Tensor x, Tensor y) => _silu(x.Length, V(x), V(y));
+    public void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => _siluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+    public void GeluTanh(Tensor x, Tensor y) => _gelu(x.Length, V(x), V(y));
+    public void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => _geluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+
+    public void LayerNormModulate(Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor y, Tensor mean, Tensor rstd, int b, int n, int h)
+    {
+        Check(x, b * n * h, "LayerNormModulate x"); Check(mod, b * chunks * h, "LayerNormModulate mod");
+        var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk };
+        _ln(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(x), V(mod), V(y), V(mean), V(rstd), args);
+    }
+
+    public void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
+        Tensor dx, Tensor dmod, int b, int n, int h, bool accumulateDx)
+    {
+        Check(dy, b * n * h, "LayerNormModulateBackward dy"); Check(dmod, b * chunks * h, "LayerNormModulateBackward dmod");
+        var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, AccumulateDx = accumulateDx ? 1 : 0 };
+        _lnBwd(new KernelConfig(b, K.LayerNormModulate.Threads), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), V(dmod), args);
+    }
+
+    public void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h)
+    {
+        Check(x, b * n * h, "GatedResidual x"); Check(mod, b * chunks * h, "GatedResidual mod");
+        _gated(b * n * h, V(x), V(mod), V(y), V(output), new ResidualArgs { B = b, N = n, H = h, Chunks = chunks, Chunk = gateChunk });
+    }
+
+    public void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h)
+    {
+        Check(dout, b * n * h, "GatedResidualBackward dout"); Check(dmod, b * chunks * h, "GatedResidualBackward dmod");
+        _gatedBwd(b * h, V(dout), V(mod), V(y), V(dy), V(dmod), new ResidualArgs { B = b, N = n, H = h, Chunks = chunks, Chunk = gateChunk });
+    }
+
+    public void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads)
+    {
+        CheckAttention(l, h, heads);
+        Check(qkvX, b * 3 * h, "JointAttention qkvX"); Check(qkvU, b * l * 3 * h, "JointAttention qkvU");
+        _attn(new KernelConfig(b * heads, K.JointAttention.Threads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), new AttentionArgs { B = b, L = l, H = h, Heads = heads });
+    }
+
+    public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)
+    {
+        CheckAttention(l, h, heads);
+        _attnBwd(new KernelConfig(b * heads, K.JointAttention.Threads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU),
+            new AttentionArgs { B = b, L = l, H = h, Heads = heads });
+    }
+
+    private static void CheckAttention(int l, int h, int heads)
+    {
+        if (l + 1 > K.JointAttention.MaxTokens) throw new ArgumentException($"joint attention supports at most {K.JointAttention.MaxTokens} tokens, got {l + 1}");
+        if (h % heads != 0) throw new ArgumentException($"hidden {h} not divisible by {heads} heads");
+    }
+
+    public void TimestepEmbedding(Tensor t, Tensor emb, int b)
+    {
+        Check(emb, b * Reference.TimestepEmbedding.Dim, "TimestepEmbedding emb");
+        _temb(b * Reference.TimestepEmbedding.Dim, V(t), _tTable.View, V(emb), Reference.TimestepEmbedding.Dim);
+    }
+
+    public void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c)
+    {
+        if (alphasCumprod.Length > MaxTimestep) throw new ArgumentException($"at most {MaxTimestep} diffusion steps are supported");
+        Check(z0, b * c, "QSample z0"); Check(zt, b * c, "QSample zt");
+        ((ArrayView<float>)_alphas.View).SubView(0, alphasCumprod.Length).CopyFromCPU(alphasCumprod);
+        _qsample(b * c, V(z0), V(eps), V(t), _alphas.View, V(zt), c);
+    }
+
+    public TdLossValue TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, int b, int c, double margin, double lambda)
+    {
+        Check(pred, 2 * b * c, "TdLoss pred"); Check(dpred, 2 * b * c, "TdLoss dpred");
+        if (_hinge.Length < b)
+        {
+            _acc.Synchronize();
+            _hinge.Dispose();
+            _hinge = _acc.Allocate1D<float>(b);
+        }
+        var hinge = ((ArrayView<float>)_hinge.View).SubView(0, b);
+        _tdloss(b, V(pred), V(eps), V(mask), V(pos), V(neg), hinge, V(dpred), b, c, (float)margin, (float)lambda);
+        var hp = new float[b]; var hh = new float[b];
+        Download(pos, hp);
+        hinge.CopyToCPU(hh);
+        double diff = hp.Sum(v => (double)v) / b, trip = hh.Sum(v => (double)v) / b;
+        return new TdLossValue(diff + lambda * trip, diff, trip);
+    }
+
+    public void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c)
+    {
+        Check(pred, b * c, "RowMse pred");
+        _rowMse(b, V(pred), V(eps), V(score), c, eps.Length == c ? 1 : 0);
+    }
+
+    public void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step)
+    {
+        var args = new AdamWArgs
+        {
+            Lr = (float)lr, Beta1 = (float)cfg.Beta1, Beta2 = (float)cfg.Beta2, Eps = (float)cfg.Eps, WeightDecay = (float)cfg.WeightDecay,
+            Bc1 = (float)(1 - Math.Pow(cfg.Beta1, step)), Bc2 = (float)(1 - Math.Pow(cfg.Beta2, step)),
+        };
+        _adamw(p.Length, V(p), V(g), V(m), V(v), args);
+    }
+
+    public void GatherRows(Tensor table, ReadOnlySpan<int> index, Tensor output, int width)
+    {
+        int classes = table.Length / width;
+        foreach (var i in index)
+            if ((uint)i >= (uint)classes) throw new ArgumentOutOfRangeException(nameof(index), $"class index {i} outside [0, {classes})");
+        if (output.Length < index.Length * width) throw new ArgumentException($"GatherRows: output {output} smaller than {index.Length} rows of {width}");
+        if (index.Length == 0) return;
+        if (_index.Length < index.Length)
+        {
+            _acc.Synchronize();
+            _index.Dispose();
+            _index = _acc.Allocate1D<int>(Math.Max(index.Length, 2 * _index.Length));
+        }
+        ((ArrayView<int>)_index.View).SubView(0, index.Length).CopyFromCPU(index);
+        _gather(index.Length * width, V(table), _index.View, V(output), width);
+    }
+
+    private static void Check(Tensor t, long expected, string what)
+    {
+        if (t.Length < expected) throw new ArgumentException($"{what}: tensor {t} has {t.Length} elements, the op needs {expected}");
+    }
+
+    public void Dispose()
+    {
+        _acc.Synchronize();
+        foreach (var b in _buffers) b.Dispose();
+        _buffers.Clear();
+        AllocatedBytes = 0;
+        _index.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
+    }
+}
