@@ -43,6 +43,10 @@ public class PretrainEncoderCommandTests
             Assert.That(Npy.Read(Path.Combine(feats, "ztest.npy")).Shape, Is.EqualTo(new[] { 8, 128 }));
             Assert.That(Npy.Read(Path.Combine(feats, "gtest.npy")).Shape, Is.EqualTo(new[] { 16, 128 }));
             Assert.That(Npy.Read(Path.Combine(feats, "g_label.npy")).ToInt64(), Is.EqualTo(y));
+            // the data layer's SynSE reader accepts the folder, and its labels respect the split
+            var synse = Tdsm.Data.SynseFeatures.Load(feats);
+            Assert.That(synse.Train.Dim, Is.EqualTo(128));
+            Assert.DoesNotThrow(() => synse.Validate(new Tdsm.Data.LabelSplit([1, 3], [0, 2]), feats));
         }
         finally { Directory.Delete(dir, true); }
     }
