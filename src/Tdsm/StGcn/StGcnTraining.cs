@@ -136,8 +136,9 @@ public static class StGcnTraining
         return stats;
     }
 
-    // Rotation about the vertical (y) axis and a shift, the same for every frame/joint/person of a sample.
-    private static void Augment(Span<float> s, int c, int rest, Random rng, StGcnTrainOptions o)
+    // Rotation about the vertical (y) axis and a shift, the same for every frame/joint/person of a sample
+    // s (C, T, V, M) with rest = T*V*M; all-zero points (absent persons, padding) stay zero.
+    internal static void Augment(Span<float> s, int c, int rest, Random rng, StGcnTrainOptions o)
     {
         if (c < 3) return;
         double ang = (rng.NextDouble() * 2 - 1) * o.AugmentMaxAngle;

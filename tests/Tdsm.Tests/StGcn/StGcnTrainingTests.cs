@@ -94,6 +94,28 @@ public class StGcnTrainingTests
     }
 
     [Test]
+    public void AugmentationIsRigidAndKeepsPaddingZero()
+    {
+        int t = 4, v = 25, m = 2, rest = t * v * m;
+        var rng = new Random(21);
+        var s = new float[3 * rest];
+        for (int i = 0; i < s.Length; i++) s[i] = (float)(rng.NextDouble() * 2 - 1);
+        for (int ti = 0; ti < t; ti++) for (int vi = 0; vi < v; vi++) for (int c = 0; c < 3; c++) s[c * rest + (ti * v + vi) * m + 1] = 0; // person 2 absent
+        var before = (float[])s.Clone();
+        StGcnTraining.Augment(s, 3, rest, new Random(5), new StGcnTrainOptions { Augment = true, AugmentMaxAngle = 0.5, AugmentMaxShift = 0.2 });
+        double Dist(float[] a, int p, int q) => Math.Sqrt(Enumerable.Range(0, 3).Sum(c => Math.Pow(a[c * rest + p] - a[c * rest + q], 2)));
+        Assert.That(s, Is.Not.EqualTo(before));
+        for (int ti = 0; ti < t; ti++)
+            for (int vi = 1; vi < v; vi++)
+            {
+                int p = (ti * v + vi) * m, q = (ti * v) * m;
+                Assert.That(Dist(s, p, q), Is.EqualTo(Dist(before, p, q)).Within(1e-5), "joint distances are kept (rotation + shift)");
+                Assert.That(s[rest + p] - s[rest + q], Is.EqualTo(before[rest + p] - before[rest + q]).Within(1e-6), "the vertical axis is the rotation axis");
+                for (int c = 0; c < 3; c++) Assert.That(s[c * rest + p + 1], Is.Zero, "absent person stays zero");
+            }
+    }
+
+    [Test]
     public void SgdNesterovFollowsPyTorch()
     {
         // Worked by hand: mu 0.9, wd 0.1, lr 0.5; p=1, g=0.5 then 0.25.
