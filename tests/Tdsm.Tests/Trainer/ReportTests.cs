@@ -81,6 +81,22 @@ public class ReportTests : TempDirTest
     }
 
     [Test]
+    public void TwentyFourClassConfusionScalesUp()
+    {
+        var names = ClassList.ReadCsv(TestPaths.Shared("data/class_lists/ntu120_names.csv")).Names;
+        var classes = Enumerable.Range(0, 24).Select(i => i * 5).ToArray();
+        var labels = classes.SelectMany(c => Enumerable.Repeat(c, 10)).ToArray();
+        var pred = labels.Select((y, i) => i % 3 == 0 ? classes[(i * 7) % 24] : y).ToArray();
+        var cm = Metrics.Confusion(pred, labels, classes);
+        var path = Path.Combine(Dir, "cm24.png");
+        Plots.Confusion(path, [.. classes.Select(c => names[c])], cm.Counts, "24 classes");
+        var bytes = File.ReadAllBytes(path);
+        Assert.That(BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20)), Is.EqualTo(40 * 24 + 300), "height grows with the class count");
+        var preview = Environment.GetEnvironmentVariable("TDSM_PREVIEW_DIR");
+        if (!string.IsNullOrEmpty(preview)) File.Copy(path, Path.Combine(preview, "confusion_matrix_24.png"), overwrite: true);
+    }
+
+    [Test]
     public void MinimalReportHasTheRequiredFields()
     {
         var report = new RunReport(0.6, 0.3, 8, 42, "gpu", [], new Dictionary<string, object?>());
