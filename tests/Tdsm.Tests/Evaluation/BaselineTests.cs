@@ -55,6 +55,27 @@ public class BaselineTests
     }
 
     [Test]
+    public void GzslWithCalibrationFromSeenValidation()
+    {
+        int[] seen = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], unseen = [12, 13], all = [.. seen, .. unseen];
+        var (text, x, y) = Problem(1, 20, seen);
+        var model = DirectAlignmentBaseline.Train(x, y, seen, Rows(text, seen), D, new BaselineConfig(Epochs: 40, Batch: 32, Lr: 3e-3, Seed: 3));
+        var seenSet = seen.ToHashSet();
+        var (_, xv, _) = Problem(7, 10, seen); // seen-class validation only
+        double gamma = GzslCalibration.BySeenFraction(model.Score(xv, Rows(text, all)), all, seenSet, ScoreOrder.HigherIsBetter, 0.9);
+        var (_, xs, ys) = Problem(8, 10, seen);
+        var (_, xu, yu) = Problem(9, 60, unseen);
+        var scores = model.Score([.. xs, .. xu], Rows(text, all));
+        int[] labels = [.. ys, .. yu];
+        var raw = Gzsl.Evaluate(scores, labels, all, seenSet, ScoreOrder.HigherIsBetter, 0);
+        var cal = Gzsl.Evaluate(scores, labels, all, seenSet, ScoreOrder.HigherIsBetter, gamma);
+        TestContext.Out.WriteLine($"γ={gamma:F4}: S {raw.SeenAccuracy:F3}->{cal.SeenAccuracy:F3}, U {raw.UnseenAccuracy:F3}->{cal.UnseenAccuracy:F3}, H {raw.HarmonicMean:F3}->{cal.HarmonicMean:F3}");
+        Assert.That(cal.SeenAccuracy, Is.GreaterThan(0.8));
+        Assert.That(cal.HarmonicMean, Is.GreaterThan(raw.HarmonicMean), "the seen bias of the raw scores should be corrected");
+        Assert.That(cal.HarmonicMean, Is.GreaterThan(0.9));
+    }
+
+    [Test]
     public void SameSeedSameModelOtherSeedOtherModel()
     {
         int[] seen = [0, 1, 2, 3];

@@ -108,3 +108,38 @@ public class GzslTests
         return s;
     }
 }
+
+public class SeenValidationTests
+{
+    [Test]
+    public void HoldOutIsStratifiedSeededAndComplete()
+    {
+        int dim = 3;
+        var labels = Enumerable.Range(0, 50).Select(i => i < 30 ? 4 : 9).Append(12).ToArray(); // 30 of class 4, 20 of 9, 1 of 12
+        var x = Enumerable.Range(0, labels.Length * dim).Select(i => (float)i).ToArray();
+        var data = new Tdsm.Data.LabeledFeatures(x, dim, labels);
+        var (train, val) = SeenValidation.HoldOut(data, 0.1, seed: 3);
+        Assert.That(val.Labels.Count(l => l == 4), Is.EqualTo(3));
+        Assert.That(val.Labels.Count(l => l == 9), Is.EqualTo(2));
+        Assert.That(val.Labels.Count(l => l == 12), Is.EqualTo(0), "a class with one sample stays in training");
+        Assert.That(train.Count + val.Count, Is.EqualTo(data.Count));
+        // Every row lands in exactly one part, with its own features.
+        var firsts = train.Features.Where((_, i) => i % dim == 0).Concat(val.Features.Where((_, i) => i % dim == 0)).Order().ToArray();
+        Assert.That(firsts, Is.EqualTo(Enumerable.Range(0, labels.Length).Select(i => (float)(i * dim))));
+        var again = SeenValidation.HoldOut(data, 0.1, seed: 3).Validation;
+        var other = SeenValidation.HoldOut(data, 0.1, seed: 4).Validation;
+        Assert.That(again.Features, Is.EqualTo(val.Features));
+        Assert.That(other.Features, Is.Not.EqualTo(val.Features));
+    }
+
+    [Test]
+    public void PseudoUnseenIsASeededSubsetOfSeen()
+    {
+        int[] seen = [1, 3, 5, 7, 9, 11, 13];
+        var a = SeenValidation.PseudoUnseenClasses(seen, 2, 1);
+        Assert.That(a, Has.Length.EqualTo(2));
+        Assert.That(seen, Is.SupersetOf(a));
+        Assert.That(SeenValidation.PseudoUnseenClasses(seen, 2, 1), Is.EqualTo(a));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SeenValidation.PseudoUnseenClasses(seen, 7, 1));
+    }
+}
