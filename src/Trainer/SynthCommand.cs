@@ -82,22 +82,3 @@ public sealed class SynthCommand : ICommand
     }
 }
 
-/// <summary>A one-line text progress bar on stderr (redrawn with '\r', at most ~10 times a second).</summary>
-public sealed class ProgressBar(TextWriter w, string label)
-{
-    private readonly Stopwatch _sw = Stopwatch.StartNew();
-    private long _lastMs = -1000;
-
-    public void Report(long done, long total)
-    {
-        if (_sw.ElapsedMilliseconds - _lastMs < 100 && done < total) return;
-        _lastMs = _sw.ElapsedMilliseconds;
-        double f = total == 0 ? 1 : (double)done / total;
-        int filled = (int)(f * 30);
-        w.Write(string.Create(CultureInfo.InvariantCulture, $"\r{label} [{new string('#', filled)}{new string('.', 30 - filled)}] {done}/{total} {_sw.Elapsed.TotalSeconds:F0}s"));
-    }
-
-    public void Report(int done, int total) => Report((long)done, total);
-
-    public void Done() => w.WriteLine();
-}
