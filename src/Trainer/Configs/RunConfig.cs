@@ -35,7 +35,8 @@ public sealed record GzslConfig(bool Enabled = false, GzslCalibrationMode Calibr
 /// One run: data, text features, split, DiT, training loop, seeds, baseline, GZSL and output folder.
 /// Loaded from YAML by <see cref="RunConfigLoader"/> (our keys and the official TDSM yaml keys) or
 /// built from the named presets. <see cref="TextFeatures"/> is <c>"builtin"</c> (MiniLM prompts) or a file;
-/// the orchestration sets <c>Dit.CondSize</c> from the text features' width.
+/// the orchestration sets <c>Dit.CondSize</c> from the text features' width. The whole training runs
+/// once per entry of <see cref="Seeds"/>; <c>Train.Seed</c> and <c>Baseline.Seed</c> hold the first.
 /// </summary>
 public sealed record RunConfig(
     DataSource Data, string? DataPath, string TextFeatures, SplitSpec Split, DiTConfig Dit, TrainConfig Train,

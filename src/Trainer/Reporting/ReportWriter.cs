@@ -38,7 +38,7 @@ public static class ReportWriter
 
         var json = ToJson(report, confusion, baselineConfusion, Name);
         var jsonPath = Path.Combine(runDir, JsonFile);
-        AtomicFile.Write(jsonPath, s => { using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true }); json.WriteTo(w); });
+        AtomicFile.Write(jsonPath, s => { using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }); json.WriteTo(w); });
         written.Add(jsonPath);
 
         if (curve.Count > 0) { var p = Path.Combine(runDir, LossPlot); Plots.LossCurves(p, curve, report.Title); written.Add(p); }

@@ -64,6 +64,7 @@ public class ReportTests : TempDirTest
 
         var md = File.ReadAllText(Path.Combine(Dir, "report.md"));
         Assert.That(md, Does.Contain("| TDSM | 80.00% |").And.Contain("| direct-alignment baseline | 50.00% |").And.Contain("| chance (1/5) | 20.00% |"));
+        Assert.That(File.ReadAllText(Path.Combine(Dir, "report.json")), Does.Contain("touch other person's pocket"), "readable json text");
         Assert.That(md, Does.Contain("75.00 ± 5.00").And.Contain(names[56]).And.Contain("![confusion_matrix.png](confusion_matrix.png)"));
 
         foreach (var png in files.Where(f => f.EndsWith(".png", StringComparison.Ordinal)))
@@ -99,7 +100,8 @@ public class ReportTests : TempDirTest
     [Test]
     public void MinimalReportHasTheRequiredFields()
     {
-        var report = new RunReport(0.6, 0.3, 8, 42, "gpu", [], new Dictionary<string, object?>());
+        var run = Tdsm.Trainer.Configs.RunConfig.Default(TestPaths.Shared("data"));
+        var report = new RunReport(0.6, 0.3, 8, 42, "gpu", [], new Dictionary<string, object?> { ["run"] = run.ToDictionary() });
         var files = ReportWriter.Write(Dir, report, []);
         Assert.That(files.Select(Path.GetFileName), Is.EqualTo(new[] { "report.json", "report.md" }));
         using var doc = JsonDocument.Parse(File.ReadAllText(files[0]));
@@ -107,5 +109,10 @@ public class ReportTests : TempDirTest
             Assert.That(doc.RootElement.TryGetProperty(key, out _), Is.True, key);
         Assert.That(doc.RootElement.TryGetProperty("multi_seed", out _), Is.False);
         Assert.That(doc.RootElement.GetProperty("chance").GetDouble(), Is.EqualTo(0.125));
+        var cfg = doc.RootElement.GetProperty("configs").GetProperty("run");
+        Assert.That(cfg.GetProperty("split").GetProperty("name").GetString(), Is.EqualTo("synth-u8"));
+        Assert.That(cfg.GetProperty("dit").GetProperty("hidden_size").GetInt32(), Is.EqualTo(128));
+        Assert.That(cfg.GetProperty("train").GetProperty("num_iter").GetInt32(), Is.EqualTo(run.Train.Iterations));
+        Assert.That(cfg.GetProperty("seeds")[0].GetUInt64(), Is.EqualTo(0UL));
     }
 }
