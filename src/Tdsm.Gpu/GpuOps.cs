@@ -44,6 +44,12 @@ public sealed class GpuOps : IOps, IDisposable
 
     public string Name => "gpu";
 
+    /// <summary>Bytes of tensor memory this op set holds on the device now (kernel scratch excluded).</summary>
+    public long AllocatedBytes { get; private set; }
+
+    /// <summary>The most tensor memory held at once.</summary>
+    public long PeakAllocatedBytes { get; private set; }
+
     /// <summary>The device this op set runs on.</summary>
     public GpuDevice Device => _device;
 
@@ -91,6 +97,8 @@ public sealed class GpuOps : IOps, IDisposable
         var buf = _acc.Allocate1D<float>(Math.Max(1, t));
         buf.MemSetToZero();
         _buffers.Add(buf);
+        AllocatedBytes += buf.LengthInBytes;
+        PeakAllocatedBytes = Math.Max(PeakAllocatedBytes, AllocatedBytes);
         return new GpuTensor(buf.View.SubView(0, t), shape);
     }
 
@@ -132,6 +140,13 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (dy.Length != rows * db.Length) throw new ArgumentException($"SumRowsInto: dy {dy} is not {rows} rows of {db.Length}");
         _sumRows(db.Length, V(dy), V(db), rows, db.Length);
+    }
+
+    /// <summary>C (M,N) (= or +=) op(A)·op(B) (+ bias) on the device; the layout says which operand is transposed.</summary>
+    public void MatMul(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
+    {
+        Check(a, (long)m * k, "MatMul A"); Check(b, (long)n * k, "MatMul B"); Check(c, (long)m * n, "MatMul C");
+        LaunchGemm(a, b, c, bias, layout, m, n, k, accumulate);
     }
 
     private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
@@ -283,6 +298,7 @@ public sealed class GpuOps : IOps, IDisposable
         _acc.Synchronize();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
+        AllocatedBytes = 0;
         _index.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
     }
 }

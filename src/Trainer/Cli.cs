@@ -16,6 +16,10 @@ public static class Cli
     [
         new ParityCommand(),
         new EncodeTextCommand(),
+        new BenchCommand(),
+        new TrainCommand(),
+        new SynthCommand(),
+        new NtuPreprocessCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -52,6 +56,13 @@ public static class Cli
             stderr.WriteLine($"{cmd.Name}: {e.Message}");
             stderr.WriteLine($"run 'tdsm {cmd.Name} --help' for usage.");
             return 2;
+        }
+        catch (Exception e) when (e is Tdsm.Data.DataFormatException or Tdsm.Formats.TensorFormatException or Tdsm.Text.TextModelException
+                                   or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+        {
+            // Bad input data: say what and where, without a stack trace.
+            stderr.WriteLine($"{cmd.Name}: error: {e.Message}");
+            return 1;
         }
     }
 

@@ -137,4 +137,13 @@ public class FormatsTests
         var e = Assert.Throws<TensorFormatException>(() => Npy.Parse("h.npy", b));
         Assert.That(e!.Message, Does.Contain("truncated"));
     }
+
+    [Test]
+    public void HugeShapesAreRejectedAsFormatErrors()
+    {
+        var npy = Npy.Encode("<f4", [int.MaxValue, int.MaxValue, int.MaxValue, int.MaxValue], []);
+        Assert.Throws<TensorFormatException>(() => Npy.Parse("big.npy", npy));
+        var st = Header("{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647],\"data_offsets\":[0,4]}}").Concat(new byte[4]).ToArray();
+        Assert.Throws<TensorFormatException>(() => SafeTensorsFile.Parse("big.safetensors", st));
+    }
 }

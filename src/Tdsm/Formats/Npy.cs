@@ -85,7 +85,11 @@ public static class Npy
         };
         var shape = ParseShape(path, shapeText);
         long count = 1;
-        foreach (var d in shape) count = checked(count * d);
+        foreach (var d in shape)
+        {
+            if (d != 0 && count > long.MaxValue / d / 8) throw new TensorFormatException(path, $"shape ({string.Join(", ", shape)}) is too large");
+            count *= d;
+        }
         long dataStart = headerStart + headerLen;
         long need = count * DTypes.Size(dtype);
         if (all.Length - dataStart < need)

@@ -186,7 +186,8 @@ public sealed class SafeTensorsFile
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt32(out int dim) || dim < 0)
                 throw new TensorFormatException(path, $"tensor '{name}': shape entry {k} is not a non-negative int32");
             shape[k++] = dim;
-            count = checked(count * dim);
+            if (dim != 0 && count > long.MaxValue / dim / 8) throw new TensorFormatException(path, $"tensor '{name}': shape is too large");
+            count *= dim;
         }
         if (!v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw new TensorFormatException(path, $"tensor '{name}': data_offsets must be [begin, end]");

@@ -4,8 +4,9 @@ using Tdsm.Ops;
 using Tdsm.Parity;
 using Tdsm.Reference;
 using Tdsm.Tensors;
+using Tdsm.Tests;
 
-namespace Tdsm.Tests.Gpu;
+namespace Tdsm.Gpu.Tests;
 
 /// <summary>
 /// Every GPU kernel against the reference tier at tiny, odd sizes (that do not divide the GEMM

@@ -1,0 +1,90 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Tdsm.Gpu;
+using Tdsm.Kernels;
+using Tdsm.Ops;
+using Tdsm.Tensors;
+
+namespace Tdsm.Benchmarks.Gpu;
+
+/// <summary>In-process job: the GPU machine has the .NET runtime but no SDK to build child projects.</summary>
+public sealed class InProcessGpuConfig : ManualConfig
+{
+    public InProcessGpuConfig()
+    {
+        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(10));
+        AddColumn(new TflopsColumn());
+    }
+}
+
+/// <summary>
+/// Our SIMT GEMM against cuBLAS SGEMM (the baseline) at the DiT's shapes for the paper config
+/// (R = 512 skeleton rows, R·35 = 17,920 text rows, H = 768). Shapes are "M x N x K layout".
+/// Each method synchronises before returning. Needs CUDA; without it the set-up throws a clear
+/// message.
+/// </summary>
+[Config(typeof(InProcessGpuConfig))]
+public class GpuGemmBenchmarks
+{
+    [Params("512x4608x768 ABt", "17920x2304x768 ABt", "17920x3072x768 ABt", "17920x768x3072 ABt", "17920x768x3072 AB", "2304x768x17920 AtB", "8192x8192x8192 ABt")]
+    public string Shape { get; set; } = "";
+
+    private GpuDevice _device = null!;
+    private GpuOps _ops = null!;
+    private CuBlas _blas = null!;
+    private Tensor _a = null!, _b = null!, _c = null!;
+    private int _m, _n, _k;
+    private string _layout = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        if (!GpuDevice.CudaAvailable()) throw new InvalidOperationException("GPU benchmarks need a CUDA device");
+        CuBlasLoader.Install();
+        var parts = Shape.Split(' ');
+        var dims = parts[0].Split('x').Select(int.Parse).ToArray();
+        (_m, _n, _k, _layout) = (dims[0], dims[1], dims[2], parts[1]);
+        _device = GpuDevice.OpenCuda();
+        _ops = new GpuOps(_device);
+        _blas = new CuBlas((CudaAccelerator)_device.Accelerator);
+        var rng = new Rng(1);
+        Tensor R(int n) { var t = _ops.Allocate(n); var h = new float[n]; rng.FillNormal(h); _ops.Upload(h, t); return t; }
+        _a = R(_m * _k); _b = R(_n * _k); _c = R(_m * _n);
+        _ops.Synchronize();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _blas?.Dispose();
+        _ops?.Dispose();
+        _device?.Dispose();
+    }
+
+    [Benchmark(Baseline = true)]
+    public void CuBlasSgemm()
+    {
+        // Row-major C (M,N) is column-major Cᵀ (N,M); Cᵀ = op(B)ᵀ-side times op(A)ᵀ-side.
+        ArrayView<float> a = ((GpuTensor)_a).View, b = ((GpuTensor)_b).View, c = ((GpuTensor)_c).View;
+        switch (_layout)
+        {
+            case "ABt": _blas.Gemm(CuBlasOperation.Transpose, CuBlasOperation.NonTranspose, _n, _m, _k, 1f, b, _k, a, _k, 0f, c, _n); break;
+            case "AB": _blas.Gemm(CuBlasOperation.NonTranspose, CuBlasOperation.NonTranspose, _n, _m, _k, 1f, b, _n, a, _k, 0f, c, _n); break;
+            default: _blas.Gemm(CuBlasOperation.NonTranspose, CuBlasOperation.Transpose, _n, _m, _k, 1f, b, _n, a, _m, 0f, c, _n); break;
+        }
+        _device.Accelerator.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmGemm()
+    {
+        var layout = _layout switch { "ABt" => GemmLayout.ABt, "AB" => GemmLayout.AB, _ => GemmLayout.AtB };
+        _ops.MatMul(_a, _b, _c, null, layout, _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+}

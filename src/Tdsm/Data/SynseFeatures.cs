@@ -1,0 +1,77 @@
+using Tdsm.Formats;
+
+namespace Tdsm.Data;
+
+/// <summary>A feature matrix (N, D) float32 row-major with its 0-based class ids (N).</summary>
+public sealed record LabeledFeatures(float[] Features, int Dim, int[] Labels)
+{
+    /// <summary>Rows.</summary>
+    public int Count => Labels.Length;
+}
+
+/// <summary>
+/// The SynSE / SA-DVAE feature folder layout: <c>train.npy</c> (N,D) + <c>train_label.npy</c> (seen classes),
+/// <c>ztest.npy</c> + <c>z_label.npy</c> (unseen-class test set, zero-shot), optionally <c>gtest.npy</c> +
+/// <c>g_label.npy</c> (all-class test set, generalised zero-shot). Labels are the original 0-based class ids.
+/// </summary>
+public sealed record SynseFeatures(LabeledFeatures Train, LabeledFeatures ZTest, LabeledFeatures? GTest)
+{
+    /// <summary>Loads a folder.</summary>
+    /// <exception cref="TensorFormatException">A file is missing or malformed, or features and labels disagree.</exception>
+    public static SynseFeatures Load(string folder)
+    {
+        var train = LoadPair(folder, "train.npy", "train_label.npy");
+        var z = LoadPair(folder, "ztest.npy", "z_label.npy");
+        LabeledFeatures? g = null;
+        bool hasG = File.Exists(Path.Combine(folder, "gtest.npy")), hasGl = File.Exists(Path.Combine(folder, "g_label.npy"));
+        if (hasG != hasGl)
+            throw new TensorFormatException(Path.Combine(folder, hasG ? "g_label.npy" : "gtest.npy"), "file not found (gtest.npy and g_label.npy come together)");
+        if (hasG) g = LoadPair(folder, "gtest.npy", "g_label.npy");
+        foreach (var (f, name) in new[] { (z, "ztest.npy"), (g, "gtest.npy") })
+            if (f is not null && f.Dim != train.Dim)
+                throw new TensorFormatException(Path.Combine(folder, name), $"feature width {f.Dim} differs from train.npy's {train.Dim}");
+        return new SynseFeatures(train, z, g);
+    }
+
+    /// <summary>Checks train labels are seen classes and ztest labels unseen ones.</summary>
+    /// <exception cref="DataFormatException">Names the file and the first offending label.</exception>
+    public void Validate(LabelSplit split, string folder)
+    {
+        var seen = split.Seen.ToHashSet();
+        var unseen = split.Unseen.ToHashSet();
+        foreach (int l in Train.Labels) if (!seen.Contains(l)) throw new DataFormatException($"{Path.Combine(folder, "train_label.npy")}: label {l} is not a seen class of the split");
+        foreach (int l in ZTest.Labels) if (!unseen.Contains(l)) throw new DataFormatException($"{Path.Combine(folder, "z_label.npy")}: label {l} is not an unseen class of the split");
+    }
+
+    /// <summary>Writes the folder (float32 features, int64 labels), so the Python ZSAR code reads it unchanged.</summary>
+    public void Save(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        SavePair(folder, "train.npy", "train_label.npy", Train);
+        SavePair(folder, "ztest.npy", "z_label.npy", ZTest);
+        if (GTest is not null) SavePair(folder, "gtest.npy", "g_label.npy", GTest);
+    }
+
+    private static void SavePair(string folder, string x, string y, LabeledFeatures f)
+    {
+        if (f.Features.Length != (long)f.Count * f.Dim) throw new ArgumentException($"{x}: {f.Features.Length} values do not fill ({f.Count}, {f.Dim})");
+        Npy.Write(Path.Combine(folder, x), [f.Count, f.Dim], f.Features);
+        Npy.Write(Path.Combine(folder, y), [f.Count], f.Labels.Select(l => (long)l).ToArray());
+    }
+
+    private static LabeledFeatures LoadPair(string folder, string x, string y)
+    {
+        string px = Path.Combine(folder, x), py = Path.Combine(folder, y);
+        var a = Npy.Read(px);
+        var l = Npy.Read(py);
+        if (a.Shape.Length != 2) throw new TensorFormatException(px, $"expected features (N, D), got shape ({string.Join(", ", a.Shape)})");
+        if (a.DType is not (DType.F32 or DType.F64)) throw new TensorFormatException(px, $"expected float features, got {a.DType}");
+        if (l.DType is not (DType.I32 or DType.I64)) throw new TensorFormatException(py, $"expected integer class ids, got {l.DType}");
+        if (l.Shape.Length != 1 && !(l.Shape.Length == 2 && l.Shape[1] == 1))
+            throw new TensorFormatException(py, $"expected labels (N,), got shape ({string.Join(", ", l.Shape)})");
+        if (l.Shape[0] != a.Shape[0]) throw new TensorFormatException(py, $"{l.Shape[0]} labels for {a.Shape[0]} feature rows in {x}");
+        var labels = l.ToInt32();
+        foreach (int v in labels) if (v < 0) throw new TensorFormatException(py, $"negative class id {v}");
+        return new LabeledFeatures(a.ToFloat32(), a.Shape[1], labels);
+    }
+}

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using Tdsm.Gpu;
+using Tdsm.Model;
+using Tdsm.Tensors;
+using Tdsm.Training;
+
+namespace Tdsm.Trainer;
+
+/// <summary>`bench`: end-to-end timing of the TDSM training step and all-candidate inference on random data.</summary>
+public sealed class BenchCommand : ICommand
+{
+    public string Name => "bench";
+    public string Summary => "time the training step and zero-shot inference at a model config (ms/step, rows/s, memory)";
+    public string Help => """
+        usage: bench [--config paper|paper-minilm|small] [--backend cpu|gpu|gpu-sim|reference]
+                     [--batch B] [--steps N] [--warmup W] [--infer-samples S] [--infer-classes K]
+                     [--noises J] [--chunk-rows R] [--seed S]
+
+        Times, on random features and random text features (timings do not depend on values):
+          - the training step (forward of 2B rows, TD loss, backward, AdamW): median and mean ms
+            over --steps steps after --warmup untimed ones;
+          - all-candidate zero-shot inference: S samples x K classes x J noises DiT rows through
+            the network in chunks of R rows, reported as rows per second;
+          - memory: on the GPU the peak of tensor memory this program held on the device, on the
+            CPU the process's peak working set.
+        Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
+        128 samples x 60 classes x 3 noises, --chunk-rows 2048.
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string configName = args.Get("--config") ?? "paper";
+        string backend = args.Get("--backend") ?? "cpu";
+        int batch = args.GetInt("--batch", 256);
+        int steps = args.GetInt("--steps", 10);
+        int warmup = args.GetInt("--warmup", 2);
+        int samples = args.GetInt("--infer-samples", 128);
+        int classes = args.GetInt("--infer-classes", 60);
+        int noises = args.GetInt("--noises", 3);
+        int chunk = args.GetInt("--chunk-rows", 2048);
+        ulong seed = (ulong)args.GetInt("--seed", 0);
+        args.EnsureAllUsed();
+        var cfg = configName switch
+        {
+            "paper" => DiTConfig.Paper,
+            "paper-minilm" => DiTConfig.PaperMiniLM,
+            "small" => DiTConfig.Small,
+            _ => throw new CommandLineException($"unknown config '{configName}' (expected paper, paper-minilm or small)"),
+        };
+        if (batch <= 0 || steps <= 0 || warmup < 0 || samples <= 0 || classes <= 0 || noises <= 0 || chunk <= 0)
+            throw new CommandLineException("sizes must be positive");
+
+        var ops = Backends.Create(backend);
+        try
+        {
+            stdout.WriteLine($"bench: {configName} {cfg} on '{ops.Name}'{(ops is GpuOps g ? $" ({g.Device.Accelerator.Name})" : $" ({Environment.ProcessorCount} cores)")}");
+            var rng = new Rng(seed);
+            var model = new DiT(cfg, ops);
+            var init = new float[model.Layout.Count];
+            rng.FillNormal(init, 0.02);
+            model.LoadParameters(init);
+            var text = new float[classes * cfg.Tokens * cfg.CondSize];
+            rng.FillNormal(text);
+            var table = new TextTable(ops, text, classes, cfg.Tokens, cfg.CondSize);
+            int n = Math.Max(batch, 4 * batch);
+            var feats = new float[n * cfg.InChannels];
+            rng.FillNormal(feats);
+            var labels = Enumerable.Range(0, n).Select(i => i % classes).ToArray();
+
+            var trainer = new TdsmTrainer(model, new TrainConfig(Iterations: warmup + steps, Batch: batch, Warmup: 1, Seed: seed), feats, labels, table,
+                Enumerable.Range(0, classes).ToArray());
+            for (int i = 0; i < warmup; i++) trainer.TrainStep();
+            var times = new List<double>();
+            for (int i = 0; i < steps; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                var p = trainer.TrainStep(); // returns after the loss came back: the step is complete on the device
+                times.Add(sw.Elapsed.TotalMilliseconds);
+                stdout.WriteLine($"  step {p.Step,4}: {times[^1],9:F1} ms  loss {p.Loss:F5}");
+            }
+            times.Sort();
+            stdout.WriteLine($"train step (batch {batch} = {2 * batch} rows): median {times[times.Count / 2]:F1} ms, mean {times.Average():F1} ms, min {times[0]:F1} ms");
+
+            var scorer = new ZeroShotScorer(model, chunk);
+            var x = new float[samples * cfg.InChannels];
+            rng.FillNormal(x);
+            var eps = Checkpoint.DrawTestNoise(noises, cfg.InChannels, seed);
+            scorer.Score(x.AsSpan(0, Math.Min(samples, 2) * cfg.InChannels), Math.Min(samples, 2), table, eps); // warm-up (kernel compilation)
+            var swi = Stopwatch.StartNew();
+            scorer.Score(x, samples, table, eps);
+            double sec = swi.Elapsed.TotalSeconds;
+            long rows = (long)samples * classes * noises;
+            stdout.WriteLine($"inference ({samples} samples x {classes} classes x {noises} noises = {rows} rows): {sec * 1000:F0} ms, {rows / sec:F0} rows/s");
+            if (ops is GpuOps gpu)
+                stdout.WriteLine($"peak device tensor memory: {gpu.PeakAllocatedBytes / (1024.0 * 1024 * 1024):F2} GiB (of {gpu.Device.Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB)");
+            else
+                stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024):F2} GiB");
+            return 0;
+        }
+        finally { Backends.Release(ops); }
+    }
+}

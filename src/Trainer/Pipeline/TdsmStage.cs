@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using Tdsm.Data;
+using Tdsm.Model;
+using Tdsm.Ops;
+using Tdsm.Text;
+using Tdsm.Training;
+
+namespace Tdsm.Trainer.Pipeline;
+
+/// <summary>What one TDSM training + zero-shot evaluation produced.</summary>
+public sealed record TdsmStageResult(
+    DiT Model, float[] TestNoise, IReadOnlyList<LossPoint> Curve, double TrainSeconds, double EvalSeconds,
+    double Top1, int[] Predictions, int[] Truth, int[] Candidates, double[,] Scores);
+
+/// <summary>
+/// Trains the TDSM DiT on seen-class features and scores the unseen test features against every
+/// unseen class (TDSM_SPEC.md sections 4-5). Class ids are the original ones throughout; the text
+/// table is indexed by them.
+/// </summary>
+public static class TdsmStage
+{
+    public static TdsmStageResult Run(IOps ops, DiTConfig dit, TrainConfig train, LabeledFeatures trainSet, LabeledFeatures testSet,
+        ClassTextFeatures text, LabelSplit split, string? checkpointDir, TextWriter log, TdsmTrainer? resumeFrom = null)
+    {
+        if (trainSet.Dim != dit.InChannels) throw new ArgumentException($"training features are {trainSet.Dim}-d but the DiT expects C_in = {dit.InChannels}");
+        if (text.Width * 1 != dit.CondSize) throw new ArgumentException($"text features are {text.Width}-d but the DiT expects cond = {dit.CondSize}");
+        var seenSet = split.Seen.ToHashSet();
+        foreach (var y in trainSet.Labels)
+            if (!seenSet.Contains(y)) throw new ArgumentException($"training label {y} is not a seen class of the split");
+        var table = new TextTable(ops, text.Data, text.Count, ClassTextFeatures.Rows, text.Width);
+
+        var trainer = resumeFrom ?? CreateTrainer(ops, dit, train, trainSet, table, split.Seen);
+        var model = trainer.Model;
+        var noise = Checkpoint.DrawTestNoise(3, dit.InChannels, train.Seed);
+        var curve = new List<LossPoint>();
+        var bar = new ProgressBar(log, "train TDSM   ");
+        var sw = Stopwatch.StartNew();
+        double ema = double.NaN;
+        while (trainer.Step < train.Iterations)
+        {
+            var p = trainer.TrainStep();
+            ema = double.IsNaN(ema) ? p.Loss : 0.98 * ema + 0.02 * p.Loss;
+            if (p.Step % train.LogEvery == 0 || p.Step == train.Iterations || p.Step == 1) curve.Add(p);
+            bar.Report(p.Step, train.Iterations, $"loss {ema:F4} (diff {p.Diffusion:F4}, td {p.Triplet:F4}) lr {p.LearningRate:0.0e+0}");
+            if (checkpointDir is not null && train.CheckpointEvery > 0 && p.Step % train.CheckpointEvery == 0 && p.Step < train.Iterations)
+                SaveCheckpoint(checkpointDir, trainer, noise);
+        }
+        bar.Done();
+        double trainSeconds = sw.Elapsed.TotalSeconds;
+        if (checkpointDir is not null) SaveCheckpoint(checkpointDir, trainer, noise);
+
+        // Zero-shot: candidates are the unseen classes, in split order.
+        sw.Restart();
+        var candidates = split.Unseen;
+        var candText = new float[candidates.Length * ClassTextFeatures.Rows * text.Width];
+        for (int k = 0; k < candidates.Length; k++)
+            text.Data.AsSpan(candidates[k] * ClassTextFeatures.Rows * text.Width, ClassTextFeatures.Rows * text.Width).CopyTo(candText.AsSpan(k * ClassTextFeatures.Rows * text.Width));
+        var candTable = new TextTable(ops, candText, candidates.Length, ClassTextFeatures.Rows, text.Width);
+        var scorer = new ZeroShotScorer(model, chunkRows: Math.Min(1024, Math.Max(1, testSet.Count * candidates.Length)));
+        var evalBar = new ProgressBar(log, "zero-shot    ");
+        long rows = (long)testSet.Count * candidates.Length;
+        var scores = scorer.Score(testSet.Features, testSet.Count, candTable, noise, new SyncProgress(f => evalBar.Report((long)(f * rows), rows, "rows (sample x class)")));
+        evalBar.Done();
+        var pred = ZeroShotScorer.Predict(scores).Select(k => candidates[k]).ToArray();
+        double top1 = testSet.Count == 0 ? 0 : pred.Where((p, i) => p == testSet.Labels[i]).Count() / (double)testSet.Count;
+        return new TdsmStageResult(model, noise, curve, trainSeconds, sw.Elapsed.TotalSeconds, top1, pred, testSet.Labels, candidates, scores);
+    }
+
+    /// <summary>Reports on the caller's thread (System.Progress would post to the thread pool and reorder the output).</summary>
+    private sealed class SyncProgress(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
+    }
+
+    public static TdsmTrainer CreateTrainer(IOps ops, DiTConfig dit, TrainConfig train, LabeledFeatures trainSet, TextTable table, int[] seen)
+    {
+        var model = new DiT(dit, ops);
+        model.InitializeOfficial(train.Seed);
+        return new TdsmTrainer(model, train, trainSet.Features, trainSet.Labels, table, seen);
+    }
+
+    public static void SaveCheckpoint(string dir, TdsmTrainer trainer, float[] noise)
+    {
+        Directory.CreateDirectory(dir);
+        Checkpoint.SaveModel(Path.Combine(dir, Checkpoint.ModelFile), trainer.Model, noise,
+            new Dictionary<string, string> { ["train_config"] = trainer.Config.ToJson(), ["step"] = trainer.Step.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        Checkpoint.SaveOptimizer(Path.Combine(dir, Checkpoint.OptimizerFile), trainer);
+    }
+}

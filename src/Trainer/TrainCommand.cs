@@ -1,0 +1,104 @@
+using System.Globalization;
+using System.Text.Json;
+using Tdsm.Data;
+using Tdsm.Model;
+using Tdsm.Text;
+using Tdsm.Trainer.Pipeline;
+using Tdsm.Training;
+
+namespace Tdsm.Trainer;
+
+/// <summary>`train`: TDSM on a SynSE / SA-DVAE feature folder with precomputed class text features, then zero-shot evaluation.</summary>
+public sealed class TrainCommand : ICommand
+{
+    public string Name => "train";
+    public string Summary => "train TDSM on skeleton features + class text features, then evaluate zero-shot";
+    public string Help => """
+        usage: train --features DIR --text-features FILE --unseen FILE.npy --out RUN_DIR
+                     [--model paper|paper-minilm|small] [--hidden H] [--depth D] [--heads N]
+                     [--iterations N] [--batch B] [--lr X] [--warmup W] [--seed S]
+                     [--checkpoint-every N] [--backend cpu|gpu|reference] [--resume]
+
+        --features DIR        a SynSE / SA-DVAE folder: train.npy (N,C_in), train_label.npy, ztest.npy,
+                              z_label.npy (labels = original 0-based class ids)
+        --text-features FILE  class text features (C, 36, D) as .safetensors or .npy, row 35 global
+                              (from `encode-text`, or CLIP features computed elsewhere)
+        --unseen FILE.npy     the unseen class ids (e.g. ../shared/data/label_splits/ntu60/ru5.npy);
+                              every other class of the text features is seen
+        --out RUN_DIR         where checkpoints (model.safetensors, optimizer.safetensors), the loss
+                              curve (loss.csv) and report.json go
+        --model NAME          DiT size preset (default paper: hidden 768, depth 12, heads 12); C_in and
+                              cond are taken from the data; --hidden/--depth/--heads override
+        --iterations ...      the official loop: 50000 iterations, batch 256, lr 1e-4, 100 warm-up steps
+        --resume              continue from RUN_DIR's last checkpoint (bit-for-bit on the CPU tiers)
+
+        The paper setting, e.g. NTU-60 55/5 with SynSE features and CLIP text features:
+          train --features synse/ntu60_55_5 --text-features clip_ntu60.safetensors
+                --unseen ../shared/data/label_splits/ntu60/ru5.npy --out runs/ntu60-55-5 --backend gpu
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string featuresDir = args.Require("--features");
+        string textPath = args.Require("--text-features");
+        string unseenPath = args.Require("--unseen");
+        string outDir = args.Require("--out");
+        string preset = args.Get("--model") ?? "paper";
+        int? hidden = args.Get("--hidden") is null ? null : args.GetInt("--hidden", 0);
+        int? depth = args.Get("--depth") is null ? null : args.GetInt("--depth", 0);
+        int? heads = args.Get("--heads") is null ? null : args.GetInt("--heads", 0);
+        var d = TrainConfig.Official;
+        var train = new TrainConfig(args.GetInt("--iterations", d.Iterations), args.GetInt("--batch", d.Batch), args.GetDouble("--lr", d.Lr),
+            args.GetInt("--warmup", d.Warmup), Seed: (ulong)args.GetInt("--seed", 0), CheckpointEvery: args.GetInt("--checkpoint-every", d.CheckpointEvery));
+        string backend = args.Get("--backend") ?? "cpu";
+        bool resume = args.Flag("--resume");
+        args.EnsureAllUsed();
+
+        var feats = SynseFeatures.Load(featuresDir);
+        var text = ClassTextFeatures.Load(textPath);
+        var split = LabelSplit.FromUnseen(LabelSplit.ReadIds(unseenPath), text.Count, $"{unseenPath} with {text.Count} classes from {textPath}");
+        feats.Validate(split, featuresDir);
+        var dit = ModelPreset(preset) with { InChannels = feats.Train.Dim, CondSize = text.Width };
+        dit = dit with { Hidden = hidden ?? dit.Hidden, Depth = depth ?? dit.Depth, Heads = heads ?? dit.Heads };
+        dit.Validated();
+        stdout.WriteLine($"train: {feats.Train.Count} seen training samples ({split.Seen.Length} classes), {feats.ZTest.Count} unseen test samples ({split.Unseen.Length} classes)");
+        stdout.WriteLine($"train: DiT {dit.Hidden}x{dit.Depth} heads {dit.Heads}, C_in {dit.InChannels}, cond {dit.CondSize}; {train.Iterations} iterations of batch {train.Batch}");
+
+        var ops = Backends.Create(backend);
+        try
+        {
+            Tdsm.Training.TdsmTrainer? resumed = null;
+            if (resume)
+            {
+                var (cfg, flat, _) = Checkpoint.LoadModel(Path.Combine(outDir, Checkpoint.ModelFile));
+                if (cfg != dit) throw new CommandLineException($"--resume: the checkpoint's config {cfg} differs from this command's {dit}");
+                var table = new TextTable(ops, text.Data, text.Count, ClassTextFeatures.Rows, text.Width);
+                resumed = TdsmStage.CreateTrainer(ops, dit, train, feats.Train, table, split.Seen);
+                resumed.Model.LoadParameters(flat);
+                Checkpoint.LoadOptimizer(Path.Combine(outDir, Checkpoint.OptimizerFile), resumed);
+                stdout.WriteLine($"train: resumed at step {resumed.Step}");
+            }
+            var r = TdsmStage.Run(ops, dit, train, feats.Train, feats.ZTest, text, split, outDir, stdout, resumed);
+            File.WriteAllLines(Path.Combine(outDir, "loss.csv"), new[] { "step,lr,loss,diffusion,triplet" }.Concat(
+                r.Curve.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.LearningRate},{p.Loss},{p.Diffusion},{p.Triplet}"))));
+            var report = new Dictionary<string, object>
+            {
+                ["zsl_top1"] = r.Top1, ["chance"] = 1.0 / split.Unseen.Length, ["num_unseen"] = split.Unseen.Length,
+                ["seed"] = train.Seed, ["backend"] = ops.Name, ["train_seconds"] = r.TrainSeconds, ["eval_seconds"] = r.EvalSeconds,
+                ["dit_config"] = JsonDocument.Parse(dit.ToJson()).RootElement, ["train_config"] = JsonDocument.Parse(train.ToJson()).RootElement,
+            };
+            File.WriteAllText(Path.Combine(outDir, "report.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            stdout.WriteLine($"zero-shot top-1 on {split.Unseen.Length} unseen classes: {r.Top1:P2} (chance {1.0 / split.Unseen.Length:P2}); written to {outDir}");
+            return 0;
+        }
+        finally { Backends.Release(ops); }
+    }
+
+    public static DiTConfig ModelPreset(string name) => name switch
+    {
+        "paper" => DiTConfig.Paper,
+        "paper-minilm" => DiTConfig.PaperMiniLM,
+        "small" => DiTConfig.Small,
+        _ => throw new CommandLineException($"unknown model preset '{name}' (expected paper, paper-minilm or small)"),
+    };
+}

@@ -1,0 +1,72 @@
+using System.Reflection;
+using NUnit.Framework;
+
+namespace Tdsm.Tests.Device;
+
+/// <summary>
+/// A minimal NUnit fixture runner for the GPU machine, which has the .NET runtime but no SDK (so
+/// no `dotnet test`). It runs [TestFixture] classes whose namespace starts with the given prefix
+/// (default Tdsm.Gpu.Tests): one-time set-up, set-up, each [Test] / [TestCase], tear-downs, and
+/// prints one line per test and an NUnit-style summary. Exit code 1 when a test fails.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        string prefix = args.Length > 0 ? args[0] : "Tdsm.Gpu.Tests";
+        var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
+        int passed = 0, failed = 0, skipped = 0;
+        foreach (var type in asm.GetTypes().Where(t => t.Namespace?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
+        {
+            var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
+            if (fixtures.Count == 0 && !type.GetMethods().Any(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseAttribute>().Any())) continue;
+            var argSets = fixtures.Count == 0 ? [Array.Empty<object?>()] : fixtures.Select(f => f.Arguments).ToList();
+            foreach (var fargs in argSets)
+            {
+                string fname = $"{type.Name}({string.Join(",", fargs)})";
+                object instance = Activator.CreateInstance(type, fargs)!;
+                var oneTime = Invoke(instance, typeof(OneTimeSetUpAttribute));
+                if (oneTime is not null)
+                {
+                    bool ignored = oneTime is IgnoreException or InconclusiveException;
+                    Console.WriteLine($"{(ignored ? "SKIP" : "FAIL")} {fname}: one-time set-up: {oneTime.Message}");
+                    if (!ignored) failed++; else skipped++;
+                    continue;
+                }
+                foreach (var m in type.GetMethods())
+                {
+                    var cases = m.GetCustomAttributes<TestCaseAttribute>().Select(c => c.Arguments).ToList();
+                    if (m.GetCustomAttributes<TestAttribute>().Any()) cases.Add([]);
+                    foreach (var cargs in cases)
+                    {
+                        string name = $"{fname}.{m.Name}({string.Join(",", cargs)})";
+                        var setup = Invoke(instance, typeof(SetUpAttribute));
+                        Exception? error = setup;
+                        if (error is null)
+                        {
+                            try { m.Invoke(instance, cargs.Select((a, i) => a is null ? null : Convert.ChangeType(a, m.GetParameters()[i].ParameterType, System.Globalization.CultureInfo.InvariantCulture)).ToArray()); }
+                            catch (TargetInvocationException e) { error = e.InnerException; }
+                        }
+                        Invoke(instance, typeof(TearDownAttribute));
+                        if (error is null) { passed++; Console.WriteLine($"ok   {name}"); }
+                        else if (error is IgnoreException or InconclusiveException) { skipped++; Console.WriteLine($"SKIP {name}: {error.Message}"); }
+                        else { failed++; Console.WriteLine($"FAIL {name}: {error.GetType().Name}: {error.Message}"); }
+                    }
+                }
+                Invoke(instance, typeof(OneTimeTearDownAttribute));
+            }
+        }
+        Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
+        return failed == 0 ? 0 : 1;
+    }
+
+    private static Exception? Invoke(object instance, Type attribute)
+    {
+        foreach (var m in instance.GetType().GetMethods().Where(m => m.GetCustomAttributes(attribute, true).Length > 0))
+        {
+            try { m.Invoke(instance, null); }
+            catch (TargetInvocationException e) { return e.InnerException; }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Text.Json;
+using Tdsm.Data;
+using Tdsm.Formats;
+using Tdsm.Tensors;
+using Tdsm.Text;
+using Tdsm.Trainer;
+using Tdsm.Training;
+
+namespace Tdsm.Tests.Trainer;
+
+/// <summary>`train` on a small SynSE-layout folder: runs, writes checkpoints and a report, resumes, and rejects bad input.</summary>
+public class TrainCommandTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "tdsm-traincmd-" + Guid.NewGuid().ToString("N"));
+        var rng = new Rng(4);
+        int classes = 6, dim = 12, width = 8;
+        LabeledFeatures Make(int[] cls, int per)
+        {
+            var y = cls.SelectMany(c => Enumerable.Repeat(c, per)).ToArray();
+            var x = new float[y.Length * dim];
+            rng.FillNormal(x);
+            return new LabeledFeatures(x, dim, y);
+        }
+        new SynseFeatures(Make([0, 1, 2, 3], 10), Make([4, 5], 5), null).Save(Path.Combine(_dir, "feats"));
+        var text = new float[classes * ClassTextFeatures.Rows * width];
+        rng.FillNormal(text);
+        new ClassTextFeatures(Enumerable.Range(0, classes).Select(i => $"class {i}").ToArray(), text, width).Save(Path.Combine(_dir, "text.safetensors"));
+        Npy.Write(Path.Combine(_dir, "ru2.npy"), [2], new long[] { 4, 5 });
+    }
+
+    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
+
+    private (int Code, string Out, string Err) Run(params string[] extra)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        string[] args = ["train", "--features", Path.Combine(_dir, "feats"), "--text-features", Path.Combine(_dir, "text.safetensors"),
+            "--unseen", Path.Combine(_dir, "ru2.npy"), "--out", Path.Combine(_dir, "run"), "--hidden", "16", "--depth", "1", "--heads", "2",
+            "--batch", "8", "--warmup", "2", "--checkpoint-every", "10", .. extra];
+        return (Cli.Run(args, o, e), o.ToString(), e.ToString());
+    }
+
+    [Test]
+    public void TrainsEvaluatesAndResumes()
+    {
+        var (code, stdout, err) = Run("--iterations", "20");
+        Assert.That(code, Is.Zero, stdout + err);
+        string run = Path.Combine(_dir, "run");
+        Assert.That(File.Exists(Path.Combine(run, Checkpoint.ModelFile)) && File.Exists(Path.Combine(run, Checkpoint.OptimizerFile)), Is.True);
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "report.json")));
+        double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
+        Assert.That(top1, Is.InRange(0.0, 1.0));
+        Assert.That(report.RootElement.GetProperty("num_unseen").GetInt32(), Is.EqualTo(2));
+        (code, stdout, err) = Run("--iterations", "30", "--resume");
+        Assert.That(code, Is.Zero, stdout + err);
+        Assert.That(stdout, Does.Contain("resumed at step 20"));
+        Assert.That(File.ReadAllLines(Path.Combine(run, "loss.csv")).Last(), Does.StartWith("30,"));
+    }
+
+    [Test]
+    public void UnseenClassesInTheTrainingSetAreRejected()
+    {
+        Npy.Write(Path.Combine(_dir, "ru2.npy"), [2], new long[] { 0, 5 });
+        var (code, _, err) = Run("--iterations", "5");
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(err, Does.Contain("0"));
+    }
+}
