@@ -20,6 +20,7 @@ public static class Cli
         new TrainCommand(),
         new SynthCommand(),
         new NtuPreprocessCommand(),
+        new BundleCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
