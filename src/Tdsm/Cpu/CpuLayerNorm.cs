@@ -15,9 +15,10 @@ internal static class CpuLayerNorm
 {
     public const float Eps = 1e-6f;
 
-    /// <summary>Tokens [row0, row1) of the flattened (B·N) rows; mean/rstd may be empty (inference).</summary>
+    /// <summary>Tokens [row0, row1) of the flattened (B·N) rows; mean/rstd may be empty (inference).
+    /// Sample b uses modulation row b mod <paramref name="modRows"/> (inference repeats K class rows per noise).</summary>
     public static void ForwardRows(ReadOnlySpan<float> x, ReadOnlySpan<float> mod, int chunks, int shiftChunk, int scaleChunk,
-        Span<float> y, Span<float> mean, Span<float> rstd, int n, int h, int row0, int row1)
+        Span<float> y, Span<float> mean, Span<float> rstd, int n, int h, int row0, int row1, int modRows = int.MaxValue)
     {
         int ms = chunks * h;
         for (int r = row0; r < row1; r++)
@@ -27,7 +28,7 @@ internal static class CpuLayerNorm
             float var = CentredSquares(xr, mu) / h;
             float rs = 1f / MathF.Sqrt(var + Eps);
             if (!mean.IsEmpty) { mean[r] = mu; rstd[r] = rs; }
-            int b = r / n;
+            int b = r / n % modRows;
             Apply(xr, mod.Slice(b * ms + shiftChunk * h, h), mod.Slice(b * ms + scaleChunk * h, h), y.Slice(r * h, h), mu, rs);
         }
     }

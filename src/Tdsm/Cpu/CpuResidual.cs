@@ -11,12 +11,12 @@ namespace Tdsm.Cpu;
 /// </summary>
 internal static class CpuResidual
 {
-    /// <summary>Tokens [row0, row1) of the gated residual.</summary>
+    /// <summary>Tokens [row0, row1) of the gated residual; sample b uses modulation row b mod <paramref name="modRows"/>.</summary>
     public static void GatedRows(ReadOnlySpan<float> x, ReadOnlySpan<float> mod, int chunks, int gateChunk, ReadOnlySpan<float> y, Span<float> output,
-        int n, int h, int row0, int row1)
+        int n, int h, int row0, int row1, int modRows = int.MaxValue)
     {
         for (int r = row0; r < row1; r++)
-            Fma(mod.Slice((r / n) * chunks * h + gateChunk * h, h), y.Slice(r * h, h), x.Slice(r * h, h), output.Slice(r * h, h));
+            Fma(mod.Slice((r / n % modRows) * chunks * h + gateChunk * h, h), y.Slice(r * h, h), x.Slice(r * h, h), output.Slice(r * h, h));
     }
 
     /// <summary>o = g·y + x over equal-length spans.</summary>

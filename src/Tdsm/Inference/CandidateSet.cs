@@ -29,7 +29,7 @@ public sealed class CandidateSet
     internal InferenceWorkspace Rent()
     {
         lock (_free) if (_free.Count > 0) return _free.Pop();
-        return new InferenceWorkspace(Owner.Config, Count);
+        return new InferenceWorkspace(Owner.Config, Count, Owner.NoiseCount);
     }
 
     internal void Return(InferenceWorkspace w)

@@ -113,61 +113,68 @@ internal sealed class InferenceDiT
 
     /// <summary>
     /// errors (K) = Σ_j mean_c (DiT(q_sample(z, eps_j, t_test), t_test, class k) - eps_j)² for one
-    /// skeleton feature z (C_in) against every class of <paramref name="cc"/>. Allocates nothing.
+    /// skeleton feature z (C_in) against every class of <paramref name="cc"/>. All J noises go
+    /// through the network together (row r = j·K + k), so every weight is streamed once per call.
+    /// Allocates nothing.
     /// </summary>
     public void Score(ReadOnlySpan<float> feature, ClassConstants cc, InferenceWorkspace w, Span<double> errors, CancellationToken cancel)
     {
         var c = Config;
-        int k = cc.Classes, h = c.Hidden, l = c.LocalTokens, cin = c.InChannels, mh = c.MlpHidden, kl = k * l;
-        errors.Slice(0, k).Clear();
-        for (int j = 0; j < Noises; j++)
+        int k = cc.Classes, jn = Noises, r = jn * k, h = c.Hidden, l = c.LocalTokens, cin = c.InChannels, mh = c.MlpHidden, rl = r * l;
+        cancel.ThrowIfCancellationRequested();
+        for (int j = 0; j < jn; j++)
+            for (int i = 0; i < cin; i++) w.Noisy[j * cin + i] = SqrtAlpha * feature[i] + SqrtOneMinusAlpha * TestNoise[j * cin + i];
+        // The skeleton token does not depend on the class: embed once per noise, copy to its K rows.
+        Linear(w.Noisy, 0, XEmb, w.X0, 0, jn);
+        for (int j = 0; j < jn; j++)
+            for (int q = 0; q < k; q++) w.X0.AsSpan(j * h, h).CopyTo(w.X.AsSpan((j * k + q) * h, h));
+        // The first block's text input and q/k/v are per class: repeat the cached rows for every noise.
+        for (int j = 0; j < jn; j++)
+        {
+            cc.U0.CopyTo(w.U, j * k * l * h);
+            cc.QkvU0.CopyTo(w.QkvU, j * k * l * 3 * h);
+        }
+        for (int i = 0; i < c.Depth; i++)
         {
             cancel.ThrowIfCancellationRequested();
-            var eps = TestNoise.AsSpan(j * cin, cin);
-            for (int i = 0; i < cin; i++) w.Noisy[i] = SqrtAlpha * feature[i] + SqrtOneMinusAlpha * eps[i];
-            // The skeleton token does not depend on the class: embed once, copy to the K rows.
-            Linear(w.Noisy, 0, XEmb, w.X0, 0, 1);
-            for (int r = 0; r < k; r++) w.X0.AsSpan(0, h).CopyTo(w.X.AsSpan(r * h, h));
-            for (int i = 0; i < c.Depth; i++)
+            var p = Blocks[i];
+            bool last = i == c.Depth - 1;
+            float[] mod = cc.Mod[i], modC = cc.ModC[i];
+            if (i > 0)
             {
-                var p = Blocks[i];
-                bool first = i == 0, last = i == c.Depth - 1;
-                float[] mod = cc.Mod[i], modC = cc.ModC[i];
-                float[] u = first ? cc.U0 : w.U;
-                float[] qkvU = first ? cc.QkvU0 : w.QkvU;
-                if (!first)
-                {
-                    w.LayerNorm(w.U, modC, 6, 0, 1, w.Hu, l, h, kl);
-                    Linear(w.Hu, 0, p.QkvC, w.QkvU, 0, kl);
-                }
-                w.LayerNorm(w.X, mod, 6, 0, 1, w.Hx, 1, h, k);
-                Linear(w.Hx, 0, p.Qkv, w.QkvX, 0, k);
-                w.Attention(w.QkvX, qkvU, w.AttX, w.AttU, l, h, c.Heads, k);
-                Linear(w.AttX, 0, p.Proj, w.ProjX, 0, k);
-                w.Gated(w.X, mod, 6, 2, w.ProjX, w.X, 1, h, k);              // X = XMid
-                w.LayerNorm(w.X, mod, 6, 3, 4, w.Hx, 1, h, k);
-                Linear(w.Hx, 0, p.Fc1, w.Fc1X, 0, k);
-                w.Gelu(w.Fc1X, k * mh);
-                Linear(w.Fc1X, 0, p.Fc2, w.ProjX, 0, k);
-                w.Gated(w.X, mod, 6, 5, w.ProjX, w.X, 1, h, k);              // X = block output
-                if (last) continue; // the last block's text stream never reaches the output
-                Linear(w.AttU, 0, p.ProjC, w.Hu, 0, kl);
-                w.Gated(u, modC, 6, 2, w.Hu, w.U, l, h, kl);                // U = UMid
-                w.LayerNorm(w.U, modC, 6, 3, 4, w.Hu, l, h, kl);
-                Linear(w.Hu, 0, p.Fc1C, w.Fc1U, 0, kl);
-                w.Gelu(w.Fc1U, kl * mh);
-                Linear(w.Fc1U, 0, p.Fc2C, w.Hu, 0, kl);
-                w.Gated(w.U, modC, 6, 5, w.Hu, w.U, l, h, kl);              // U = block output
+                w.LayerNorm(w.U, modC, 6, 0, 1, w.Hu, l, h, rl, k);
+                Linear(w.Hu, 0, p.QkvC, w.QkvU, 0, rl);
             }
-            w.LayerNorm(w.X, cc.ModF, 2, 0, 1, w.Hx, 1, h, k);
-            Linear(w.Hx, 0, FinalLinear, w.Pred, 0, k);
-            for (int r = 0; r < k; r++)
+            w.LayerNorm(w.X, mod, 6, 0, 1, w.Hx, 1, h, r, k);
+            Linear(w.Hx, 0, p.Qkv, w.QkvX, 0, r);
+            w.Attention(w.QkvX, w.QkvU, w.AttX, w.AttU, l, h, c.Heads, r);
+            Linear(w.AttX, 0, p.Proj, w.ProjX, 0, r);
+            w.Gated(w.X, mod, 6, 2, w.ProjX, w.X, 1, h, r, k);              // X = XMid
+            w.LayerNorm(w.X, mod, 6, 3, 4, w.Hx, 1, h, r, k);
+            Linear(w.Hx, 0, p.Fc1, w.Fc1X, 0, r);
+            w.Gelu(w.Fc1X, r * mh);
+            Linear(w.Fc1X, 0, p.Fc2, w.ProjX, 0, r);
+            w.Gated(w.X, mod, 6, 5, w.ProjX, w.X, 1, h, r, k);              // X = block output
+            if (last) continue; // the last block's text stream never reaches the output
+            Linear(w.AttU, 0, p.ProjC, w.Hu, 0, rl);
+            w.Gated(w.U, modC, 6, 2, w.Hu, w.U, l, h, rl, k);              // U = UMid
+            w.LayerNorm(w.U, modC, 6, 3, 4, w.Hu, l, h, rl, k);
+            Linear(w.Hu, 0, p.Fc1C, w.Fc1U, 0, rl);
+            w.Gelu(w.Fc1U, rl * mh);
+            Linear(w.Fc1U, 0, p.Fc2C, w.Hu, 0, rl);
+            w.Gated(w.U, modC, 6, 5, w.Hu, w.U, l, h, rl, k);              // U = block output
+        }
+        w.LayerNorm(w.X, cc.ModF, 2, 0, 1, w.Hx, 1, h, r, k);
+        Linear(w.Hx, 0, FinalLinear, w.Pred, 0, r);
+        errors.Slice(0, k).Clear();
+        for (int j = 0; j < jn; j++)
+            for (int q = 0; q < k; q++)
             {
                 double acc = 0;
-                for (int i = 0; i < cin; i++) { double d = w.Pred[r * cin + i] - (double)eps[i]; acc += d * d; }
-                errors[r] += acc / cin;
+                int row = (j * k + q) * cin;
+                for (int i = 0; i < cin; i++) { double d = w.Pred[row + i] - (double)TestNoise[j * cin + i]; acc += d * d; }
+                errors[q] += acc / cin;
             }
-        }
     }
 }
 
@@ -175,7 +182,7 @@ internal sealed class InferenceDiT
 internal sealed record ClassConstants(int Classes, float[][] Mod, float[][] ModC, float[] ModF, float[] U0, float[] QkvU0);
 
 /// <summary>
-/// Scratch for one <see cref="InferenceDiT.Score"/> call on K classes: allocated once, reused for
+/// Scratch for one <see cref="InferenceDiT.Score"/> call on K classes and J noises (J·K rows): allocated once, reused for
 /// every call (a workspace serves one caller at a time). Also the row-parallel job of the
 /// non-GEMM ops, so they go over <see cref="CpuParallel"/> without allocating.
 /// </summary>
@@ -190,18 +197,23 @@ internal sealed class InferenceWorkspace : IRangeWork
     private const int Grain = 1 << 13;
     private Kind _kind;
     private float[] _a = [], _b = [], _c = [], _d = [];
-    private int _chunks, _c0, _c1, _n, _h, _heads, _rows, _per;
+    private int _chunks, _c0, _c1, _n, _h, _heads, _rows, _per, _modRows;
 
-    public InferenceWorkspace(Model.DiTConfig c, int k)
+    /// <param name="c">The DiT shape.</param>
+    /// <param name="k">Candidate classes.</param>
+    /// <param name="noises">J: the rows are J·K (every noise against every class).</param>
+    public InferenceWorkspace(Model.DiTConfig c, int k, int noises)
     {
         Classes = k;
-        int h = c.Hidden, l = c.LocalTokens, mh = c.MlpHidden, kl = k * l;
-        Noisy = new float[c.InChannels]; X0 = new float[h];
+        int h = c.Hidden, l = c.LocalTokens, mh = c.MlpHidden;
+        Noisy = new float[noises * c.InChannels]; X0 = new float[noises * h];
+        k *= noises; // rows
+        int kl = k * l;
         X = new float[k * h]; Hx = new float[k * h]; QkvX = new float[k * 3 * h]; AttX = new float[k * h]; ProjX = new float[k * h]; Fc1X = new float[k * mh];
         U = new float[kl * h]; Hu = new float[kl * h]; QkvU = new float[kl * 3 * h]; AttU = new float[kl * h]; Fc1U = new float[kl * mh];
         Pred = new float[k * c.InChannels];
-        Errors = new double[k];
-        Order = new int[k];
+        Errors = new double[Classes];
+        Order = new int[Classes];
     }
 
     private void Go(int rows, int rowWidth)
@@ -213,9 +225,9 @@ internal sealed class InferenceWorkspace : IRangeWork
         _a = _b = _c = _d = [];
     }
 
-    public void LayerNorm(float[] x, float[] mod, int chunks, int shift, int scale, float[] y, int n, int h, int rows)
+    public void LayerNorm(float[] x, float[] mod, int chunks, int shift, int scale, float[] y, int n, int h, int rows, int modRows)
     {
-        _kind = Kind.LayerNorm; _a = x; _b = mod; _c = y; _chunks = chunks; _c0 = shift; _c1 = scale; _n = n; _h = h;
+        _kind = Kind.LayerNorm; _a = x; _b = mod; _c = y; _chunks = chunks; _c0 = shift; _c1 = scale; _n = n; _h = h; _modRows = modRows;
         Go(rows, h);
     }
 
@@ -231,9 +243,9 @@ internal sealed class InferenceWorkspace : IRangeWork
         Go(count, 1);
     }
 
-    public void Gated(float[] x, float[] mod, int chunks, int gate, float[] y, float[] output, int n, int h, int rows)
+    public void Gated(float[] x, float[] mod, int chunks, int gate, float[] y, float[] output, int n, int h, int rows, int modRows)
     {
-        _kind = Kind.Gated; _a = x; _b = mod; _c = y; _d = output; _chunks = chunks; _c0 = gate; _n = n; _h = h;
+        _kind = Kind.Gated; _a = x; _b = mod; _c = y; _d = output; _chunks = chunks; _c0 = gate; _n = n; _h = h; _modRows = modRows;
         Go(rows, h);
     }
 
@@ -243,7 +255,7 @@ internal sealed class InferenceWorkspace : IRangeWork
         switch (_kind)
         {
             case Kind.LayerNorm:
-                CpuLayerNorm.ForwardRows(_a, _b, _chunks, _c0, _c1, _c, default, default, _n, _h, s, e);
+                CpuLayerNorm.ForwardRows(_a, _b, _chunks, _c0, _c1, _c, default, default, _n, _h, s, e, _modRows);
                 break;
             case Kind.Attention:
                 CpuAttention.ForwardRows(_a, _b, default, _c, _d, _n, _h, _heads, s, e);
@@ -252,7 +264,7 @@ internal sealed class InferenceWorkspace : IRangeWork
                 CpuActivations.GeluTanh(_a, _a, s, e);
                 break;
             case Kind.Gated:
-                CpuResidual.GatedRows(_a, _b, _chunks, _c0, _c, _d, _n, _h, s, e);
+                CpuResidual.GatedRows(_a, _b, _chunks, _c0, _c, _d, _n, _h, s, e, _modRows);
                 break;
         }
     }
