@@ -13,8 +13,8 @@ fi
 echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 run() { dotnet run -c Release --project bench/Tdsm.Benchmarks -- --filter "$1" --artifacts bench/artifacts; }
 case "$what" in
-  gemm) run '*GemmBenchmarks*' ;;
-  classify) run '*ClassifyBenchmarks*' ;;
-  all) run '*GemmBenchmarks*'; run '*ClassifyBenchmarks*' ;;
+  gemm) run 'Tdsm.Benchmarks.GemmBenchmarks*' ;;
+  classify) run 'Tdsm.Benchmarks.ClassifyBenchmarks*' ;;
+  all) run 'Tdsm.Benchmarks.GemmBenchmarks*'; run 'Tdsm.Benchmarks.ClassifyBenchmarks*' ;;
   *) echo "usage: $0 [gemm|classify|all]" >&2; exit 2 ;;
 esac

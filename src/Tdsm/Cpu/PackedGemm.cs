@@ -75,12 +75,12 @@ public sealed class PackedMatrix
 /// Cache-blocked GEMM C (M,N) (=|+=) A (M,K)·Bᵀ (+ bias) on a packed B: a 6x16 register tile
 /// (12 Vector256 accumulators, the most that fit AVX2's 16 registers with the two B vectors and
 /// the A broadcast), K split into chunks of KC so one B sub-panel (KC·16 floats = 16 KB) stays in
-/// L1 while the rows of an MC block stream past it, and (row block × panel group) tiles spread
+/// L1 while the rows of a row block (up to 192) stream past it, and (row block × panel group) tiles spread
 /// over <see cref="CpuParallel"/>. A is read in place (6 row streams), not packed.
 /// </summary>
 internal static class PackedGemm
 {
-    public const int MR = 6, NR = 16, KC = 256, MC = 96;
+    public const int MR = 6, NR = 16, KC = 256, MaxMC = 192;
 
     /// <summary>True where 256-bit SIMD is hardware accelerated.</summary>
     public static bool Supported => Vector256.IsHardwareAccelerated;
@@ -92,7 +92,7 @@ internal static class PackedGemm
         public float[] A = [], C = [];
         public float[]? Bias;
         public PackedMatrix B = null!;
-        public int AOff, COff, BiasOff, M, RowBlocks, Groups, PanelsPerGroup;
+        public int AOff, COff, BiasOff, M, Mc, RowBlocks, Groups, PanelsPerGroup;
         public bool Accumulate;
 
         public void Run(int index) => Tile(this, index / Groups, index % Groups);
@@ -101,14 +101,18 @@ internal static class PackedGemm
     public static void Run(float[] a, int aOff, PackedMatrix b, float[] c, int cOff, int m, bool accumulate, float[]? bias, int biasOff)
     {
         var job = _job ??= new Job();
-        int rowBlocks = (m + MC - 1) / MC, panels = b.Panels;
+        // Row blocks of at most MaxMC rows (an A block of 192·256 floats = 192 KB stays in L2), evened
+        // out to a multiple of MR; fewer, taller blocks mean fewer passes over B.
+        int rowBlocks = (m + MaxMC - 1) / MaxMC, panels = b.Panels;
+        int mc = ((m + rowBlocks - 1) / rowBlocks + MR - 1) / MR * MR;
+        rowBlocks = (m + mc - 1) / mc;
         // Enough tiles to keep every thread busy: split the columns further when there are few row blocks.
         int wantGroups = Math.Clamp((4 * CpuParallel.Degree + rowBlocks - 1) / rowBlocks, 1, panels);
         if ((long)m * b.N * b.K < 1 << 16) wantGroups = 1;
         int perGroup = (panels + wantGroups - 1) / wantGroups;
         job.A = a; job.AOff = aOff; job.B = b; job.C = c; job.COff = cOff; job.M = m; job.Accumulate = accumulate;
         job.Bias = bias; job.BiasOff = biasOff;
-        job.RowBlocks = rowBlocks; job.PanelsPerGroup = perGroup; job.Groups = (panels + perGroup - 1) / perGroup;
+        job.Mc = mc; job.RowBlocks = rowBlocks; job.PanelsPerGroup = perGroup; job.Groups = (panels + perGroup - 1) / perGroup;
         int tiles = rowBlocks * job.Groups;
         if ((long)m * b.N * b.K < 1 << 16) for (int t = 0; t < tiles; t++) job.Run(t);
         else CpuParallel.For(tiles, job);
@@ -118,7 +122,7 @@ internal static class PackedGemm
     private static unsafe void Tile(Job j, int rowBlock, int group)
     {
         int m = j.M, n = j.B.N, k = j.B.K;
-        int i0 = rowBlock * MC, i1 = Math.Min(m, i0 + MC);
+        int i0 = rowBlock * j.Mc, i1 = Math.Min(m, i0 + j.Mc);
         int p0 = group * j.PanelsPerGroup, p1 = Math.Min(j.B.Panels, p0 + j.PanelsPerGroup);
         fixed (float* pa = j.A, pb = j.B.Data, pc = j.C)
         fixed (float* pbias = j.Bias)
