@@ -14,7 +14,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores
 run() { dotnet run -c Release --project bench/Tdsm.Benchmarks -- --filter "$1" --artifacts bench/artifacts; }
 case "$what" in
   gemm) run 'Tdsm.Benchmarks.GemmBenchmarks*' ;;
-  classify) run 'Tdsm.Benchmarks.ClassifyBenchmarks*' ;;
-  all) run 'Tdsm.Benchmarks.GemmBenchmarks*'; run 'Tdsm.Benchmarks.ClassifyBenchmarks*' ;;
+  classify) run 'Tdsm.Benchmarks.Classify*' ;;
+  all) run 'Tdsm.Benchmarks.GemmBenchmarks*'; run 'Tdsm.Benchmarks.Classify*' ;;
   *) echo "usage: $0 [gemm|classify|all]" >&2; exit 2 ;;
 esac

@@ -11,12 +11,12 @@ namespace Tdsm.Benchmarks;
 /// so 3·K DiT rows), feature input, random weights, through the allocation-free overload. The
 /// candidate set (text features and per-class constants) is built once in the setup.
 /// </summary>
-[MemoryDiagnoser]
-[Config(typeof(LongOpConfig))]
-public class ClassifyBenchmarks
+/// <remarks>Small runs many invocations per iteration (the allocation column is then a per-call
+/// average over many calls); the paper config (seconds per call) runs one invocation per iteration.</remarks>
+public abstract class ClassifyBenchmarks
 {
-    [Params("Small", "PaperMiniLM")]
-    public string Config { get; set; } = "Small";
+    /// <summary>"Small" or "PaperMiniLM".</summary>
+    public abstract string Config { get; set; }
 
     [Params(5, 20, 60)]
     public int Candidates { get; set; }
@@ -45,4 +45,22 @@ public class ClassifyBenchmarks
 
     [Benchmark]
     public int Classify() => _r.Classify(_x, _set, _ranked);
+}
+
+/// <summary><see cref="ClassifyBenchmarks"/> at <see cref="DiTConfig.Small"/>.</summary>
+[MemoryDiagnoser]
+[Config(typeof(ShortConfig))]
+public class ClassifySmallBenchmarks : ClassifyBenchmarks
+{
+    [Params("Small")]
+    public override string Config { get; set; } = "Small";
+}
+
+/// <summary><see cref="ClassifyBenchmarks"/> at <see cref="DiTConfig.PaperMiniLM"/> (random weights).</summary>
+[MemoryDiagnoser]
+[Config(typeof(LongOpConfig))]
+public class ClassifyPaperBenchmarks : ClassifyBenchmarks
+{
+    [Params("PaperMiniLM")]
+    public override string Config { get; set; } = "PaperMiniLM";
 }

@@ -12,17 +12,20 @@ internal interface IRangeWork
 /// <summary>
 /// A tiny fork-join pool for the CPU tier that allocates nothing per call (unlike Parallel.For,
 /// whose closures and tasks would show up in every classify call). ProcessorCount - 1 background
-/// workers plus the caller pull indices from a shared counter. One job runs at a time: a caller
-/// that finds the pool busy (another thread, or a nested call) runs its job inline, which is also
-/// what concurrent classify calls want (each keeps its own core busy).
+/// workers plus the caller pull indices from a shared counter. The caller never waits for a worker
+/// that has not woken up yet: workers join through a gate, the caller closes the gate once it has
+/// taken the last index and then waits only for the workers that joined (each is finishing at most
+/// one index). So a busy machine that is slow to schedule a worker costs nothing but that worker's
+/// share. One job runs at a time: a caller that finds the pool busy (another thread, or a nested
+/// call) runs its job inline, which is also what concurrent classify calls want.
 /// </summary>
 internal static class CpuParallel
 {
+    private const int Closed = int.MinValue;
     private static readonly int Workers = Math.Max(0, Environment.ProcessorCount - 1);
     private static readonly SemaphoreSlim Go = new(0);
-    private static readonly ManualResetEventSlim Done = new(false);
     private static IRangeWork? _work;
-    private static int _count, _next, _pending, _busy;
+    private static int _count, _next, _busy, _gate = Closed, _left;
     private static Exception? _error;
 
     static CpuParallel()
@@ -45,13 +48,14 @@ internal static class CpuParallel
         }
         try
         {
-            _work = work; _count = count; _error = null;
+            _work = work; _count = count; _error = null; _left = 0;
             Volatile.Write(ref _next, -1);
-            Volatile.Write(ref _pending, Workers);
-            Done.Reset();
+            Volatile.Write(ref _gate, 0); // open: workers may join from here on
             Go.Release(Workers);
             Drain();
-            Done.Wait();
+            int joined = Interlocked.Exchange(ref _gate, Closed);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _left) < joined) spin.SpinOnce();
             _work = null;
             if (_error is { } e) ExceptionDispatchInfo.Throw(e);
         }
@@ -78,8 +82,17 @@ internal static class CpuParallel
         while (true)
         {
             Go.Wait();
+            // Join the open job, if any (a late wake-up may find it closed, or find the next one).
+            int g = Volatile.Read(ref _gate);
+            while (g != Closed)
+            {
+                int seen = Interlocked.CompareExchange(ref _gate, g + 1, g);
+                if (seen == g) break;
+                g = seen;
+            }
+            if (g == Closed) continue;
             Drain();
-            if (Interlocked.Decrement(ref _pending) == 0) Done.Set();
+            Interlocked.Increment(ref _left);
         }
     }
 }

@@ -54,19 +54,33 @@ public sealed class PackedMatrix
 
     private static void Fill(PackedMatrix p, float[] b, int offset)
     {
-        const int nr = PackedGemm.NR;
-        int n = p.N, k = p.K;
-        var d = p.Data;
-        for (int j = 0; j < p.Panels; j++)
+        var job = new PackJob(p, b, offset);
+        if ((long)p.N * p.K < 1 << 16) for (int j = 0; j < p.Panels; j++) job.Run(j);
+        else CpuParallel.For(p.Panels, job);
+    }
+
+    // One panel per index: reads NR rows of B side by side and writes the panel sequentially.
+    private sealed class PackJob(PackedMatrix p, float[] b, int offset) : IRangeWork
+    {
+        public unsafe void Run(int j)
         {
-            int cols = Math.Min(nr, n - j * nr), baseOut = j * k * nr;
-            for (int c = 0; c < cols; c++)
+            const int nr = PackedGemm.NR;
+            int k = p.K, cols = Math.Min(nr, p.N - j * nr);
+            fixed (float* pd = p.Data, pb = b)
             {
-                int src = offset + (j * nr + c) * k;
-                for (int q = 0; q < k; q++) d[baseOut + q * nr + c] = b[src + q];
+                float* dst = pd + (long)j * k * nr;
+                float* src = pb + offset + (long)j * nr * k;
+                if (cols == nr)
+                {
+                    for (int q = 0; q < k; q++, dst += nr)
+                        for (int c = 0; c < nr; c++) dst[c] = src[(long)c * k + q];
+                }
+                else
+                {
+                    for (int q = 0; q < k; q++, dst += nr)
+                        for (int c = 0; c < nr; c++) dst[c] = c < cols ? src[(long)c * k + q] : 0f;
+                }
             }
-            for (int c = cols; c < nr; c++)
-                for (int q = 0; q < k; q++) d[baseOut + q * nr + c] = 0f;
         }
     }
 }
