@@ -22,6 +22,7 @@ public static class Cli
         new SynthCommand(),
         new NtuPreprocessCommand(),
         new PretrainEncoderCommand(),
+        new BundleCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
