@@ -49,12 +49,14 @@ public sealed record RunConfig(
     public static IReadOnlyList<string> PresetNames => ["default", .. SplitPresets.Protocol.Keys];
 
     /// <summary>
-    /// The synthetic CPU run: 48-class synthetic data, split synth-u8, MiniLM text, the Small DiT,
-    /// 2,000 iterations of batch 128 (the pipeline may shorten it to meet its time budget), one seed.
+    /// The synthetic CPU run: 48-class synthetic data, split synth-u8, MiniLM text, the Tiny DiT
+    /// (hidden 64, depth 2), 800 iterations of batch 64 at lr 1e-3 with 50 warm-up steps (the
+    /// official loop's 50k iterations at lr 1e-4 do not fit a few CPU minutes: at lr 1e-4, 600
+    /// iterations reached 57.8 % where lr 1e-3 reached 82.5 %), one seed.
     /// </summary>
     public static RunConfig Default(string dataRoot) => new(
-        DataSource.Synthetic, null, BuiltinText, SplitPresets.Get("synth-u8", dataRoot), DiTConfig.Small,
-        TrainConfig.Official with { Iterations = 2_000, Batch = 128, Lr = 1e-4, CheckpointEvery = 1_000, LogEvery = 50 },
+        DataSource.Synthetic, null, BuiltinText, SplitPresets.Get("synth-u8", dataRoot), DiTConfig.Tiny,
+        TrainConfig.Official with { Iterations = 800, Batch = 64, Lr = 1e-3, Warmup = 50, CheckpointEvery = 400, LogEvery = 20 },
         3, [0UL], Path.Combine("runs", "default"), BaselineConfig.Default, new GzslConfig());
 
     /// <summary>
