@@ -10,4 +10,11 @@ public static class Gather
         int r = idx / width;
         output[idx] = table[(long)index[r] * width + idx % width];
     }
+
+    /// <summary>The same with the index in a float tensor (integer values, exact below 2^24), for indices produced on the device.</summary>
+    public static void RowsByTensor(Index1D idx, ArrayView<float> table, ArrayView<float> index, ArrayView<float> output, int width)
+    {
+        int r = idx / width;
+        output[idx] = table[(long)(int)index[r] * width + idx % width];
+    }
 }

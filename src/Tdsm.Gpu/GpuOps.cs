@@ -41,6 +41,10 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _rowMse;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs> _adamw;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gather;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherT;
+    private readonly Action<Index1D, ArrayView<float>, ulong, ulong> _normal;
+    private readonly Action<Index1D, ArrayView<float>, int, ulong, ulong> _below;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _notEqual;
 
     public string Name => "gpu";
 
@@ -77,6 +81,10 @@ public sealed class GpuOps : IOps, IDisposable
         _rowMse = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.RowMse);
         _adamw = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs>(K.AdamW.Step);
         _gather = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Gather.Rows);
+        _gatherT = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Gather.RowsByTensor);
+        _normal = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Sampling.Normal);
+        _below = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ulong, ulong>(Sampling.Below);
+        _notEqual = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Sampling.NotEqual);
 
         _index = _acc.Allocate1D<int>(1024);
         _hinge = _acc.Allocate1D<float>(256);
@@ -287,6 +295,28 @@ public sealed class GpuOps : IOps, IDisposable
         ((ArrayView<int>)_index.View).SubView(0, index.Length).CopyFromCPU(index);
         _gather(index.Length * width, V(table), _index.View, V(output), width);
     }
+
+    public void GatherRows(Tensor table, Tensor index, Tensor output, int width)
+    {
+        Check(output, (long)index.Length * width, "GatherRows output");
+        if (index.Length > 0) _gatherT(index.Length * width, V(table), V(index), V(output), width);
+    }
+
+    public void Copy(Tensor source, Tensor destination)
+    {
+        if (source.Length != destination.Length) throw new ArgumentException($"Copy: {source} into {destination}");
+        V(source).CopyTo(V(destination));
+    }
+
+    public void SampleNormal(Tensor destination, ulong seed, ulong stream) => _normal(destination.Length, V(destination), seed, stream);
+
+    public void SampleBelow(Tensor destination, int n, ulong seed, ulong stream)
+    {
+        if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n));
+        _below(destination.Length, V(destination), n, seed, stream);
+    }
+
+    public void NotEqual(Tensor a, Tensor b, Tensor mask) => _notEqual(mask.Length, V(a), V(b), V(mask));
 
     private static void Check(Tensor t, long expected, string what)
     {

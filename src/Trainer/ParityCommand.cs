@@ -11,11 +11,12 @@ public sealed class ParityCommand : ICommand
     public string Help => """
         usage: parity --fixture FILE [--backend reference|cpu|gpu|gpu-sim]
 
-        Recomputes everything a golden fixture holds (see ../shared/docs/TDSM_SPEC.md section 7)
+        Recomputes everything a golden fixture holds (see ../shared/docs/TDSM_SPEC.md section 7) —
+        a DiT fixture (dit_small.safetensors) or an ST-GCN fixture (stgcn_small.safetensors) —
         on the chosen backend, whatever model config the fixture's metadata describes, and prints
         one line per group with the worst relative error ||a-b||/||b|| and the tolerance.
 
-          --fixture FILE   a DiT fixture (e.g. ../shared/fixtures/dit_small.safetensors)
+          --fixture FILE   e.g. ../shared/fixtures/dit_small.safetensors or stgcn_small.safetensors
           --backend NAME   reference (naive oracle, default), cpu (managed SIMD tier), gpu (ILGPU on
                            CUDA), gpu-sim (the GPU kernels on ILGPU's CPU simulator; slow)
 
@@ -41,10 +42,14 @@ public sealed class ParityCommand : ICommand
 
         ParityReport report;
         if (DiTParity.IsDiTFixture(file)) report = DiTParity.Run(file, ops);
-        else if (file.Contains("graph.A") || file.Contains("param.data_bn.weight"))
+        else if (Tdsm.StGcn.StGcnParity.IsStGcnFixture(file))
         {
-            stderr.WriteLine($"parity: {path} is an ST-GCN fixture; ST-GCN parity is not supported yet (it lands with the ST-GCN encoder).");
-            return 2;
+            if (ops is Tdsm.Gpu.GpuOps)
+            {
+                stderr.WriteLine($"parity: the ST-GCN encoder has reference and cpu tiers only so far (no GPU kernels yet); got --backend {ops.Name}");
+                return 2;
+            }
+            report = Tdsm.StGcn.StGcnParity.Run(file, ops.Name);
         }
         else
         {

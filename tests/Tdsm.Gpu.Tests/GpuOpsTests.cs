@@ -182,6 +182,48 @@ public class GpuOpsTests(string device)
         Assert.Throws<ArgumentOutOfRangeException>(() => _gpu.GatherRows(table.G, [7], outp.G, 6));
     }
 
+    [Test]
+    public void OnDeviceSamplingMatchesTheHostGenerator()
+    {
+        var eps = Out(37); var t = Out(37); var m = Out(5);
+        _gpu.SampleNormal(eps.G, 42, 8); _ref.SampleNormal(eps.C, 42, 8);
+        AssertSame(eps, "normal");
+        _gpu.SampleBelow(t.G, 50, 42, 9); _ref.SampleBelow(t.C, 50, 42, 9);
+        var tg = new float[37]; _gpu.Download(t.G, tg);
+        var tc = new float[37]; _ref.Download(t.C, tc);
+        Assert.That(tg, Is.EqualTo(tc), "integer draws are identical on every tier");
+        Assert.That(tg, Is.All.InRange(0f, 49f));
+        var a = Pair([1, 2, 3, 4, 5], 5); var b = Pair([1, 0, 3, 0, 5], 5);
+        _gpu.NotEqual(a.G, b.G, m.G); _ref.NotEqual(a.C, b.C, m.C);
+        AssertSame(m, "mask");
+        var table = Pair(R(6 * 4), 6, 4); var idx = Pair([5, 0, 2], 3); var o = Out(3, 4);
+        _gpu.GatherRows(table.G, idx.G, o.G, 4); _ref.GatherRows(table.C, idx.C, o.C, 4);
+        AssertSame(o, "gather by tensor");
+        var c = Out(3, 4);
+        _gpu.Copy(o.G, c.G); _ref.Copy(o.C, c.C);
+        AssertSame(c, "copy");
+    }
+
+    /// <summary>A few whole training steps (device-side sampling, forward, TD loss, backward, AdamW) agree with the CPU tier.</summary>
+    [Test]
+    public void TrainingStepsAgreeWithTheCpuTier()
+    {
+        var cfg = new Tdsm.Model.DiTConfig(InChannels: 6, CondSize: 5, Hidden: 8, Depth: 1, Heads: 2, LocalTokens: 3);
+        var train = new Tdsm.Training.TrainConfig(Iterations: 3, Batch: 4, Lr: 1e-3, Warmup: 1, Seed: 9);
+        var feats = R(10 * 6); var labels = Enumerable.Range(0, 10).Select(i => i % 3).ToArray(); var text = R(3 * 4 * 5);
+        double[] Losses(IOps ops)
+        {
+            var model = new Tdsm.Model.DiT(cfg, ops);
+            model.InitializeOfficial(9);
+            var trainer = new Tdsm.Training.TdsmTrainer(model, train, feats, labels, new Tdsm.Model.TextTable(ops, text, 3, 4, 5), [0, 1, 2]);
+            return Enumerable.Range(0, 3).Select(_ => trainer.TrainStep().Loss).ToArray();
+        }
+        var cpu = Losses(new Tdsm.Cpu.CpuOps());
+        var gpu = Losses(_gpu);
+        TestContext.Out.WriteLine($"cpu {string.Join(", ", cpu)}; gpu {string.Join(", ", gpu)}");
+        Assert.That(gpu, Is.EqualTo(cpu).Within(1e-4).Percent);
+    }
+
     /// <summary>The whole fixture on the GPU tier: run on CUDA only (the simulator would take minutes).</summary>
     [Test]
     public void DiTFixtureParity()

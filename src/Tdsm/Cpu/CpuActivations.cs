@@ -52,4 +52,29 @@ internal static class CpuActivations
             Unsafe.Add(ref py, i) = v / (1f + MathF.Exp(-GeluA2 * (v + GeluB * v * v * v)));
         }
     }
+
+    /// <summary>dx[i] (=, or += when <paramref name="accumulate"/>) = dy[i]·SiLU'(x[i]) for i in [start, end).</summary>
+    public static void SiluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool accumulate, int start, int end)
+    {
+        for (int i = start; i < end; i++)
+        {
+            float v = x[i], s = 1f / (1f + MathF.Exp(-v));
+            float g = dy[i] * s * (1f + v * (1f - s));
+            dx[i] = accumulate ? dx[i] + g : g;
+        }
+    }
+
+    /// <summary>dx[i] (=, or +=) = dy[i]·GELU_tanh'(x[i]) for i in [start, end).</summary>
+    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool accumulate, int start, int end)
+    {
+        const float a = GeluA2 / 2;
+        for (int i = start; i < end; i++)
+        {
+            float v = x[i];
+            float th = MathF.Tanh(a * (v + GeluB * v * v * v));
+            float d = 0.5f * (1f + th) + 0.5f * v * (1f - th * th) * a * (1f + 3f * GeluB * v * v);
+            float g = dy[i] * d;
+            dx[i] = accumulate ? dx[i] + g : g;
+        }
+    }
 }

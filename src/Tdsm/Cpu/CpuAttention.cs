@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace Tdsm.Cpu;
 
 /// <summary>
-/// Joint attention over [skeleton token, L text tokens] (S = L + 1), CPU tier, forward only.
+/// Joint attention over [skeleton token, L text tokens] (S = L + 1), CPU tier, forward and backward.
 /// qkvX (B, 3H) and qkvU (B, L, 3H) hold [q | k | v], heads of D = H/heads channels; outX (B, H),
 /// outU (B, L, H); probs (B, heads, S, S) is written when not empty (training needs it for the
 /// backward; inference passes an empty span). Per (sample, head) the head's K and V are gathered
@@ -112,4 +112,62 @@ internal static class CpuAttention
             o[c] = acc;
         }
     }
+
+    [ThreadStatic] private static float[]? _backScratch;
+
+    /// <summary>
+    /// Backward for samples [b0, b1): per (sample, head) the query pass gives ∂S = P∘(∂P − rowsum(P∘∂P))·scale
+    /// and dq, the key pass dk = ∂Sᵀq and dv = Pᵀ·dO. dqkvX / dqkvU are overwritten.
+    /// </summary>
+    public static void BackwardRows(ReadOnlySpan<float> dOutX, ReadOnlySpan<float> dOutU, ReadOnlySpan<float> qkvX, ReadOnlySpan<float> qkvU,
+        ReadOnlySpan<float> probs, Span<float> dqkvX, Span<float> dqkvU, int l, int h, int heads, int b0, int b1)
+    {
+        int s = l + 1, d = h / heads;
+        float scale = 1f / MathF.Sqrt(d);
+        var ds = _backScratch is { } sc && sc.Length >= s * s ? sc : (_backScratch = new float[s * s]);
+        for (int b = b0; b < b1; b++)
+        {
+            for (int hd = 0; hd < heads; hd++)
+            {
+                int c0 = hd * d;
+                var p = probs.Slice((b * heads + hd) * s * s, s * s);
+                for (int i = 0; i < s; i++)
+                {
+                    var doi = Row(dOutX, dOutU, b, i, l, h).Slice(c0, d);
+                    float dot = 0;
+                    for (int j = 0; j < s; j++)
+                    {
+                        var vj = Row(qkvX, qkvU, b, j, l, 3 * h).Slice(2 * h + c0, d);
+                        float acc = 0;
+                        for (int c = 0; c < d; c++) acc += doi[c] * vj[c];
+                        ds[i * s + j] = acc;
+                        dot += p[i * s + j] * acc;
+                    }
+                    for (int j = 0; j < s; j++) ds[i * s + j] = p[i * s + j] * (ds[i * s + j] - dot) * scale;
+                }
+                for (int t = 0; t < s; t++)
+                {
+                    var dst = t == 0 ? dqkvX.Slice(b * 3 * h, 3 * h) : dqkvU.Slice((b * l + t - 1) * 3 * h, 3 * h);
+                    var dq = dst.Slice(c0, d); var dk = dst.Slice(h + c0, d); var dv = dst.Slice(2 * h + c0, d);
+                    dq.Clear(); dk.Clear(); dv.Clear();
+                    for (int j = 0; j < s; j++)
+                    {
+                        var row = Row(qkvX, qkvU, b, j, l, 3 * h);
+                        float a = ds[t * s + j], bq = ds[j * s + t], pv = p[j * s + t];
+                        var kj = row.Slice(h + c0, d); var qj = row.Slice(c0, d); var doj = Row(dOutX, dOutU, b, j, l, h).Slice(c0, d);
+                        for (int c = 0; c < d; c++)
+                        {
+                            dq[c] += a * kj[c];
+                            dk[c] += bq * qj[c];
+                            dv[c] += pv * doj[c];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Token t's row of width w: token 0 from the skeleton tensor, tokens 1..L from the text tensor.
+    private static ReadOnlySpan<float> Row(ReadOnlySpan<float> x, ReadOnlySpan<float> u, int b, int t, int l, int w) =>
+        t == 0 ? x.Slice(b * w, w) : u.Slice((b * l + t - 1) * w, w);
 }

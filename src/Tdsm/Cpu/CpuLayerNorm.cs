@@ -5,8 +5,8 @@ using System.Runtime.InteropServices;
 namespace Tdsm.Cpu;
 
 /// <summary>
-/// LayerNorm (no affine, eps 1e-6) fused with the adaLN modulation, CPU tier, forward only (the
-/// backward stays on the reference implementation). x, y are (B, N, H), a "row" is one token;
+/// LayerNorm (no affine, eps 1e-6) fused with the adaLN modulation, CPU tier, forward and
+/// backward. x, y are (B, N, H), a "row" is one token;
 /// mod is (B, Chunks·H) with shift and scale chunks; y = LN(x)·(1 + scale[b]) + shift[b].
 /// Two passes in float32 SIMD lanes (mean, then the centred sum of squares, which avoids the
 /// cancellation of E[x²] - E[x]²).
@@ -71,5 +71,48 @@ internal static class CpuLayerNorm
             Vector.FusedMultiplyAdd(xh, one + Vector.LoadUnsafe(ref psc, (nuint)i), Vector.LoadUnsafe(ref psh, (nuint)i)).StoreUnsafe(ref py, (nuint)i);
         }
         for (; i < h; i++) Unsafe.Add(ref py, i) = (Unsafe.Add(ref px, i) - mu) * rs * (1 + Unsafe.Add(ref psc, i)) + Unsafe.Add(ref psh, i);
+    }
+
+    /// <summary>
+    /// Backward for samples [b0, b1): each sample owns its dmod row, so threads split by sample with
+    /// no races. dx is overwritten or added; the shift/scale chunks of dmod accumulate over the N
+    /// tokens. xhat is recomputed from the saved mean and rstd.
+    /// </summary>
+    public static void BackwardSamples(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mod, int chunks, int shiftChunk, int scaleChunk,
+        ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dmod, int n, int h, bool accumulateDx, int b0, int b1)
+    {
+        int ms = chunks * h;
+        Span<float> dxh = h <= 2048 ? stackalloc float[h] : new float[h];
+        for (int b = b0; b < b1; b++)
+        {
+            var scale = mod.Slice(b * ms + scaleChunk * h, h);
+            var dshift = dmod.Slice(b * ms + shiftChunk * h, h);
+            var dscale = dmod.Slice(b * ms + scaleChunk * h, h);
+            for (int t = 0; t < n; t++)
+            {
+                int r = b * n + t;
+                float mu = mean[r], rs = rstd[r];
+                var xr = x.Slice(r * h, h);
+                var gr = dy.Slice(r * h, h);
+                float sumD = 0, sumDX = 0;
+                for (int i = 0; i < h; i++)
+                {
+                    float xh = (xr[i] - mu) * rs, g = gr[i];
+                    dshift[i] += g;
+                    dscale[i] += g * xh;
+                    float d = g * (1f + scale[i]);
+                    dxh[i] = d;
+                    sumD += d;
+                    sumDX += d * xh;
+                }
+                sumD /= h; sumDX /= h;
+                var dxr = dx.Slice(r * h, h);
+                for (int i = 0; i < h; i++)
+                {
+                    float v = rs * (dxh[i] - sumD - (xr[i] - mu) * rs * sumDX);
+                    dxr[i] = accumulateDx ? dxr[i] + v : v;
+                }
+            }
+        }
     }
 }

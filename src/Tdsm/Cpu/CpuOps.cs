@@ -121,4 +121,62 @@ public class CpuOps : ReferenceOps
         HostTensor qx = H(qkvX), qu = H(qkvU), p = H(probs), ox = H(outX), ou = H(outU);
         ForBlocks(b, 1, (s, e) => CpuAttention.ForwardRows(qx.Span, qu.Span, p.Span, ox.Span, ou.Span, l, h, heads, s, e));
     }
+
+    /// <inheritdoc/>
+    public override void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        HostTensor hx = H(x), hdy = H(dy), hdx = H(dx);
+        ForBlocks(hx.Length, Grain, (s, e) => CpuActivations.SiluBackward(hx.Span, hdy.Span, hdx.Span, accumulate, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        HostTensor hx = H(x), hdy = H(dy), hdx = H(dx);
+        ForBlocks(hx.Length, Grain, (s, e) => CpuActivations.GeluTanhBackward(hx.Span, hdy.Span, hdx.Span, accumulate, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
+        Tensor dx, Tensor dmod, int b, int n, int h, bool accumulateDx)
+    {
+        HostTensor hdy = H(dy), hx = H(x), hm = H(mod), hmean = H(mean), hrstd = H(rstd), hdx = H(dx), hdm = H(dmod);
+        ForBlocks(b, Math.Max(1, Grain / Math.Max(1, n * h)), (s, e) => CpuLayerNorm.BackwardSamples(hdy.Span, hx.Span, hm.Span, chunks, shiftChunk, scaleChunk,
+            hmean.Span, hrstd.Span, hdx.Span, hdm.Span, n, h, accumulateDx, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h)
+    {
+        HostTensor hd = H(dout), hm = H(mod), hy = H(y), hdy = H(dy), hdm = H(dmod);
+        ForBlocks(b, Math.Max(1, Grain / Math.Max(1, n * h)), (s, e) => CpuResidual.GatedBackwardSamples(hd.Span, hm.Span, chunks, gateChunk, hy.Span, hdy.Span, hdm.Span, n, h, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
+        int b, int l, int h, int heads)
+    {
+        HostTensor dox = H(dOutX), dou = H(dOutU), qx = H(qkvX), qu = H(qkvU), p = H(probs), dqx = H(dqkvX), dqu = H(dqkvU);
+        ForBlocks(b, 1, (s, e) => CpuAttention.BackwardRows(dox.Span, dou.Span, qx.Span, qu.Span, p.Span, dqx.Span, dqu.Span, l, h, heads, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step)
+    {
+        HostTensor hp = H(p), hg = H(g), hm = H(m), hv = H(v);
+        double bc1 = 1 - Math.Pow(cfg.Beta1, step), bc2 = Math.Sqrt(1 - Math.Pow(cfg.Beta2, step));
+        double decay = 1 - lr * cfg.WeightDecay, stepSize = lr / bc1;
+        ForBlocks(hp.Length, Grain, (s, e) =>
+        {
+            Span<float> ps = hp.Span, gs = hg.Span, ms = hm.Span, vs = hv.Span;
+            for (int i = s; i < e; i++)
+            {
+                double gi = gs[i];
+                double mi = cfg.Beta1 * ms[i] + (1 - cfg.Beta1) * gi;
+                double vi = cfg.Beta2 * vs[i] + (1 - cfg.Beta2) * gi * gi;
+                ps[i] = (float)(ps[i] * decay - stepSize * mi / (Math.Sqrt(vi) / bc2 + cfg.Eps));
+                ms[i] = (float)mi; vs[i] = (float)vi;
+            }
+        });
+    }
 }

@@ -5,7 +5,7 @@ using System.Runtime.InteropServices;
 namespace Tdsm.Cpu;
 
 /// <summary>
-/// Elementwise residual ops, CPU tier, forward only: the adaLN gated residual
+/// Elementwise residual ops, CPU tier: the adaLN gated residual (forward and backward)
 /// out = x + gate[b]·y (x, y, out (B, N, H), gate a chunk of mod (B, Chunks·H)), y = a + b and the
 /// broadcast add of a (L·H) table to every row.
 /// </summary>
@@ -41,5 +41,32 @@ internal static class CpuResidual
         ref float py = ref MemoryMarshal.GetReference(y);
         for (; i <= len - w; i += w) (Vector.LoadUnsafe(ref pa, (nuint)i) + Vector.LoadUnsafe(ref pb, (nuint)i)).StoreUnsafe(ref py, (nuint)i);
         for (; i < len; i++) Unsafe.Add(ref py, i) = Unsafe.Add(ref pa, i) + Unsafe.Add(ref pb, i);
+    }
+
+    /// <summary>
+    /// Gated-residual backward for samples [b0, b1): dy = gate·dout (overwritten) and the gate chunk
+    /// of dmod accumulates Σ_tokens dout·y; each sample owns its dmod row.
+    /// </summary>
+    public static void GatedBackwardSamples(ReadOnlySpan<float> dout, ReadOnlySpan<float> mod, int chunks, int gateChunk, ReadOnlySpan<float> y,
+        Span<float> dy, Span<float> dmod, int n, int h, int b0, int b1)
+    {
+        int ms = chunks * h;
+        for (int b = b0; b < b1; b++)
+        {
+            var g = mod.Slice(b * ms + gateChunk * h, h);
+            var dg = dmod.Slice(b * ms + gateChunk * h, h);
+            for (int t = 0; t < n; t++)
+            {
+                int r = (b * n + t) * h;
+                var d = dout.Slice(r, h);
+                var yr = y.Slice(r, h);
+                var dyr = dy.Slice(r, h);
+                for (int i = 0; i < h; i++)
+                {
+                    dg[i] += d[i] * yr[i];
+                    dyr[i] = g[i] * d[i];
+                }
+            }
+        }
     }
 }

@@ -25,11 +25,18 @@ public sealed class TdsmStep
     public Tensor Pred { get; }
     public Tensor DPred { get; }
     public Tensor Mask { get; }
+
+    /// <summary>Class ids of the batch (B) and of its negatives (B), integer-valued floats.</summary>
+    public Tensor Y { get; }
+    public Tensor YNeg { get; }
+
+    /// <summary>Class ids of the 2B rows: [y ; y_neg].</summary>
+    public Tensor Labels2 { get; }
     public Tensor Pos { get; }
     public Tensor Neg { get; }
     private readonly float[] _alphas;
     private readonly int[] _rowLabels;
-    private readonly float[] _hostT2, _hostMask;
+    private readonly float[] _hostT2;
 
     public TdsmStep(DiT model, int batch)
     {
@@ -43,10 +50,10 @@ public sealed class TdsmStep
         Zg2 = o.Allocate(b2, c.CondSize); Zl2 = o.Allocate(b2, c.LocalTokens, c.CondSize);
         Pred = o.Allocate(b2, c.InChannels); DPred = o.Allocate(b2, c.InChannels);
         Mask = o.Allocate(batch); Pos = o.Allocate(batch); Neg = o.Allocate(batch);
+        Y = o.Allocate(batch); YNeg = o.Allocate(batch); Labels2 = o.Allocate(b2);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
         _rowLabels = new int[b2];
         _hostT2 = new float[b2];
-        _hostMask = new float[batch];
     }
 
     /// <summary>ᾱ_t of this model's schedule.</summary>
@@ -71,18 +78,40 @@ public sealed class TdsmStep
         for (int i = 0; i < b; i++)
         {
             if (t[i] < 0 || t[i] >= c.Steps) throw new ArgumentOutOfRangeException(nameof(t), $"timestep {t[i]} outside [0, {c.Steps})");
-            _hostT2[i] = _hostT2[b + i] = t[i];
+            if ((uint)labels[i] >= (uint)text.Classes || (uint)labelsNeg[i] >= (uint)text.Classes)
+                throw new ArgumentOutOfRangeException(nameof(labels), $"class id outside [0, {text.Classes})");
+            _hostT2[i] = t[i];
             _rowLabels[i] = labels[i];
             _rowLabels[b + i] = labelsNeg[i];
-            _hostMask[i] = labels[i] != labelsNeg[i] ? 1f : 0f;
         }
         o.Upload(_hostT2.AsSpan(0, b), T);
-        o.Upload(_hostT2, T2);
-        o.Upload(_hostMask, Mask);
+        var yv = new float[2 * b];
+        for (int i = 0; i < 2 * b; i++) yv[i] = _rowLabels[i];
+        o.Upload(yv.AsSpan(0, b), Y);
+        o.Upload(yv.AsSpan(b, b), YNeg);
+        var loss = RunStaged(text, margin, lambda, backward);
+        return loss;
+    }
+
+    /// <summary>
+    /// The step from inputs already on the backend: <see cref="X0"/>, <see cref="Eps"/>,
+    /// <see cref="T"/>, <see cref="Y"/> and <see cref="YNeg"/> (filled by the caller, e.g. by
+    /// on-device sampling). Nothing but the loss scalars crosses to the host.
+    /// </summary>
+    public TdLossValue RunStaged(TextTable text, double margin, double lambda, bool backward)
+    {
+        var c = Model.Config;
+        var o = Model.Ops;
+        int b = Batch, cin = c.InChannels;
+        o.Copy(T, o.View(T2, 0, b));
+        o.Copy(T, o.View(T2, b, b));
+        o.Copy(Y, o.View(Labels2, 0, b));
+        o.Copy(YNeg, o.View(Labels2, b, b));
+        o.NotEqual(Y, YNeg, Mask);
         o.QSample(X0, Eps, T, _alphas, o.View(Noisy2, 0, b, cin), b, cin);
         o.QSample(X0, Eps, T, _alphas, o.View(Noisy2, b * cin, b, cin), b, cin);
-        o.GatherRows(text.Global, _rowLabels, Zg2, c.CondSize);
-        o.GatherRows(text.Local, _rowLabels, Zl2, c.LocalTokens * c.CondSize);
+        o.GatherRows(text.Global, Labels2, Zg2, c.CondSize);
+        o.GatherRows(text.Local, Labels2, Zl2, c.LocalTokens * c.CondSize);
         Model.Forward(Activations, Noisy2, T2, Zg2, Zl2, Pred);
         var loss = o.TdLoss(Pred, Eps, Mask, Pos, Neg, DPred, b, cin, margin, lambda);
         if (backward) Model.Backward(Activations, DPred, Noisy2, Zg2, Zl2);

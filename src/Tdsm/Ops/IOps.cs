@@ -93,4 +93,19 @@ public interface IOps
 
     /// <summary>out (R, W) = table[index[r]] rows; index is on the host.</summary>
     void GatherRows(Tensor table, ReadOnlySpan<int> index, Tensor output, int width);
+
+    /// <summary>out (R, W) = table[index[r]] rows with the index (R) a tensor of integer-valued floats (exact below 2^24).</summary>
+    void GatherRows(Tensor table, Tensor index, Tensor output, int width);
+
+    /// <summary>dst = src (same length).</summary>
+    void Copy(Tensor source, Tensor destination);
+
+    /// <summary>dst[i] = N(0,1) number i of (seed, stream) — see <see cref="Tensors.CounterRng"/>.</summary>
+    void SampleNormal(Tensor destination, ulong seed, ulong stream);
+
+    /// <summary>dst[i] = uniform integer in [0, n) number i of (seed, stream), stored as a float.</summary>
+    void SampleBelow(Tensor destination, int n, ulong seed, ulong stream);
+
+    /// <summary>mask[i] = 1 where a[i] ≠ b[i], else 0.</summary>
+    void NotEqual(Tensor a, Tensor b, Tensor mask);
 }

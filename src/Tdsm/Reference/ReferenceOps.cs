@@ -114,4 +114,36 @@ public class ReferenceOps : IOps
             src.Slice(index[r] * width, width).CopyTo(dst.Slice(r * width, width));
         }
     }
+
+    public virtual void GatherRows(Tensor table, Tensor index, Tensor output, int width)
+    {
+        Span<float> idx = S(index);
+        var ints = new int[idx.Length];
+        for (int i = 0; i < ints.Length; i++) ints[i] = (int)idx[i];
+        GatherRows(table, ints, output, width);
+    }
+
+    public void Copy(Tensor source, Tensor destination)
+    {
+        if (source.Length != destination.Length) throw new ArgumentException($"Copy: {source} into {destination}");
+        S(source).CopyTo(S(destination));
+    }
+
+    public virtual void SampleNormal(Tensor destination, ulong seed, ulong stream)
+    {
+        var d = S(destination);
+        for (int i = 0; i < d.Length; i++) d[i] = (float)Tensors.CounterRng.Normal(seed, stream, (ulong)i);
+    }
+
+    public virtual void SampleBelow(Tensor destination, int n, ulong seed, ulong stream)
+    {
+        var d = S(destination);
+        for (int i = 0; i < d.Length; i++) d[i] = Tensors.CounterRng.Below(n, seed, stream, (ulong)i);
+    }
+
+    public virtual void NotEqual(Tensor a, Tensor b, Tensor mask)
+    {
+        Span<float> sa = S(a), sb = S(b), m = S(mask);
+        for (int i = 0; i < m.Length; i++) m[i] = sa[i] != sb[i] ? 1f : 0f;
+    }
 }

@@ -104,6 +104,13 @@ public static class Checkpoint
         model.Ops.Upload(m, trainer.Optimizer.M);
         model.Ops.Upload(v, trainer.Optimizer.V);
         string Meta(string k) => f.Metadata.TryGetValue(k, out var s) ? s : throw new TensorFormatException(path, $"no '{k}' in __metadata__");
+        using (var saved = System.Text.Json.JsonDocument.Parse(Meta("train_config")))
+        {
+            var cfg = TrainConfig.FromJson(saved.RootElement);
+            // The step's noise, timesteps and negatives are keyed by (seed, step): another seed would not continue the run.
+            if (cfg.Seed != trainer.Config.Seed || cfg.Batch != trainer.Config.Batch)
+                throw new TensorFormatException(path, $"the checkpoint was trained with seed {cfg.Seed} and batch {cfg.Batch}; this run has seed {trainer.Config.Seed} and batch {trainer.Config.Batch}");
+        }
         trainer.Optimizer.StepCount = int.Parse(Meta("step"), CultureInfo.InvariantCulture);
         trainer.Rng.State = Meta("rng").Split(',').Select(s => ulong.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         trainer.RestoreOrder(f["data_order"].ToInt32(), int.Parse(Meta("cursor"), CultureInfo.InvariantCulture));

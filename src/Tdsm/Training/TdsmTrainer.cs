@@ -10,20 +10,20 @@ public readonly record struct LossPoint(int Step, double LearningRate, double Lo
 /// <summary>
 /// The official TDSM training loop (TDSM_SPEC.md section 4) over precomputed skeleton features:
 /// the training set is reshuffled every epoch and consumed in batches of B; for each sample
-/// eps ~ N(0, I), t ~ U{0..Steps-1} and y_neg uniform over the seen classes (may equal y);
-/// AdamW with warm-up + cosine decay. All randomness comes from one seeded <see cref="Rng"/>
-/// whose state, with the epoch order, is part of the checkpoint, so a resumed run continues
-/// bit-for-bit on the CPU tiers.
+/// eps ~ N(0, I), t ~ U{0..Steps-1} and y_neg uniform over the seen classes (may equal y),
+/// drawn on the backend (GPU included) from <see cref="CounterRng"/> keyed by (seed, step);
+/// AdamW with warm-up + cosine decay. The epoch order comes from a seeded <see cref="Rng"/> whose
+/// state is part of the checkpoint with the order itself, so a resumed run continues bit-for-bit
+/// on the CPU tiers.
 /// </summary>
 public sealed class TdsmTrainer
 {
-    private readonly float[] _features;
     private readonly int[] _labels;
     private readonly int[] _seen;
     private readonly TextTable _text;
     private readonly TdsmStep _step;
-    private readonly float[] _x0, _eps;
-    private readonly int[] _t, _y, _yNeg;
+    private readonly Tensor _featuresT, _labelsT, _seenT, _batchIndex, _negIndex;
+    private readonly float[] _hostIndex;
 
     public DiT Model { get; }
     public DiTOptimizer Optimizer { get; }
@@ -54,13 +54,23 @@ public sealed class TdsmTrainer
         if (seenClasses.Length == 0) throw new ArgumentException("no seen classes");
         foreach (var y in labels.Concat(seenClasses))
             if ((uint)y >= (uint)text.Classes) throw new ArgumentException($"class id {y} has no text features (table has {text.Classes} classes)");
-        _features = features; _labels = labels; _seen = seenClasses; _text = text;
+        _labels = labels; _seen = seenClasses; _text = text;
         Optimizer = new DiTOptimizer(model, config.AdamW);
         Rng = new Rng(config.Seed);
         _step = new TdsmStep(model, config.Batch);
         int b = config.Batch;
-        _x0 = new float[b * cin]; _eps = new float[b * cin];
-        _t = new int[b]; _y = new int[b]; _yNeg = new int[b];
+        var o = model.Ops;
+        // The training set, its labels and the seen-class list live on the backend; a step
+        // uploads only the B sample indices of its batch.
+        _featuresT = o.Allocate(labels.Length, cin);
+        o.Upload(features, _featuresT);
+        _labelsT = o.Allocate(labels.Length);
+        o.Upload(labels.Select(v => (float)v).ToArray(), _labelsT);
+        _seenT = o.Allocate(seenClasses.Length);
+        o.Upload(seenClasses.Select(v => (float)v).ToArray(), _seenT);
+        _batchIndex = o.Allocate(b);
+        _negIndex = o.Allocate(b);
+        _hostIndex = new float[b];
         Order = Shuffled(labels.Length);
     }
 
@@ -82,23 +92,31 @@ public sealed class TdsmTrainer
     /// <summary>The learning rate the next step will use.</summary>
     public double NextLearningRate => CosineSchedule.LearningRate(Config.Lr, Optimizer.StepCount, Config.Warmup, Config.Iterations);
 
-    /// <summary>One iteration: sample, forward, TD loss, backward, AdamW.</summary>
+    /// <summary>
+    /// One iteration: the batch indices come from the host's epoch order; eps, t and the
+    /// negatives are drawn on the backend from the counter-based generator keyed by (seed, step),
+    /// then forward, TD loss, backward, AdamW.
+    /// </summary>
     public LossPoint TrainStep()
     {
         int b = Config.Batch, cin = Model.Config.InChannels;
+        var o = Model.Ops;
         for (int i = 0; i < b; i++)
         {
             if (Cursor == Order.Length) { Order = Shuffled(_labels.Length); Cursor = 0; }
-            int s = Order[Cursor++];
-            Array.Copy(_features, s * cin, _x0, i * cin, cin);
-            _y[i] = _labels[s];
+            _hostIndex[i] = Order[Cursor++];
         }
-        for (int i = 0; i < b * cin; i++) _eps[i] = (float)Rng.NextNormal();
-        for (int i = 0; i < b; i++) _t[i] = Rng.NextInt(Model.Config.Steps);
-        for (int i = 0; i < b; i++) _yNeg[i] = _seen[Rng.NextInt(_seen.Length)];
+        o.Upload(_hostIndex, _batchIndex);
+        o.GatherRows(_featuresT, _batchIndex, _step.X0, cin);
+        o.GatherRows(_labelsT, _batchIndex, _step.Y, 1);
+        ulong stream = (ulong)Optimizer.StepCount * 4;
+        o.SampleNormal(_step.Eps, Config.Seed, stream);
+        o.SampleBelow(_step.T, Model.Config.Steps, Config.Seed, stream + 1);
+        o.SampleBelow(_negIndex, _seen.Length, Config.Seed, stream + 2);
+        o.GatherRows(_seenT, _negIndex, _step.YNeg, 1);
         double lr = NextLearningRate;
         Model.ZeroGradients();
-        var loss = _step.Run(_x0, _eps, _t, _y, _yNeg, _text, Config.Margin, Config.Lambda, backward: true);
+        var loss = _step.RunStaged(_text, Config.Margin, Config.Lambda, backward: true);
         Optimizer.Step(lr);
         return new LossPoint(Optimizer.StepCount, lr, loss.Loss, loss.Diffusion, loss.Triplet);
     }

@@ -21,6 +21,15 @@ public class ParityCommandTests
         Assert.That(stdout, Does.Contain("grad.*").And.Contain("all groups within tolerance"));
     }
 
+    [TestCase("reference")]
+    [TestCase("cpu")]
+    public void PassesOnTheShippedStGcnFixture(string backend)
+    {
+        var (code, stdout, _) = Run("parity", "--fixture", TestPaths.Fixture("stgcn_small.safetensors"), "--backend", backend);
+        Assert.That(code, Is.Zero, stdout);
+        Assert.That(stdout, Does.Contain("out.eval_features").And.Contain("all groups within tolerance"));
+    }
+
     [Test]
     public void BadInputGivesExitCode2WithAReason()
     {

@@ -65,7 +65,9 @@ public class TrainerTests
         Checkpoint.SaveModel(model, first.Model, Checkpoint.DrawTestNoise(3, Tiny.InChannels, 7));
         Checkpoint.SaveOptimizer(opt, first);
 
-        var resumed = NewTrainer(cfg with { Seed = 12345 }); // everything random must come from the checkpoint
+        Assert.Throws<TensorFormatException>(() => Checkpoint.LoadOptimizer(opt, NewTrainer(cfg with { Seed = 12345 })), "another seed cannot continue the run");
+        var resumed = NewTrainer(cfg);
+        resumed.Rng.State = new Rng(555).State; // the epoch-order generator must come back from the checkpoint
         var (loadedCfg, flat, noise) = Checkpoint.LoadModel(model);
         Assert.That(loadedCfg, Is.EqualTo(Tiny));
         Assert.That(noise, Has.Length.EqualTo(3 * Tiny.InChannels));

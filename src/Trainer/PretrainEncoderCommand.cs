@@ -1,0 +1,212 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tdsm.Formats;
+using Tdsm.StGcn;
+
+namespace Tdsm.Trainer;
+
+/// <summary>
+/// Seen-class pre-training of the ST-GCN skeleton encoder, frozen feature extraction, and a
+/// training-step timer. Data come as .npy: x (N, 3, T, 25, M) float32, labels (N) original class ids,
+/// seen (S) the split's seen class ids. Unseen-class training samples are dropped before training.
+/// </summary>
+public sealed class PretrainEncoderCommand : ICommand
+{
+    public string Name => "pretrain-encoder";
+    public string Summary => "train the ST-GCN encoder on seen classes, write it and its features";
+    public string Help => """
+        usage: pretrain-encoder --train-x X.npy --train-y Y.npy --seen SEEN.npy --out ENCODER.safetensors
+                                [--test-x X.npy --test-y Y.npy] [--features-dir DIR]
+                                [--config small|paper] [--epochs 30] [--batch 32] [--lr 0.1]
+                                [--schedule cosine|step] [--augment] [--seed 0] [--backend cpu|reference]
+               pretrain-encoder --bench [--config small|paper] [--n 32] [--t 64] [--m 2] [--classes 55]
+                                [--steps 3] [--backend cpu|reference] [--profile]
+
+        Optimiser: SGD, Nesterov momentum 0.9, weight decay 1e-4, base lr 0.1, cosine decay per step
+        (or --schedule step: x0.1 at epochs 10 and 50). The last incomplete batch of an epoch is dropped.
+        --features-dir writes, from the frozen encoder in eval mode, the SynSE / SA-DVAE folder layout:
+        train.npy / train_label.npy (seen-class training samples), and with --test-x: ztest.npy / z_label.npy
+        (unseen-class test samples, ZSL) and gtest.npy / g_label.npy (all test samples, GZSL); features
+        (N, D) float32, labels original 0-based class ids (int64).
+        --bench times training steps on random data and prints ms per step (--profile: per op family).
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string backend = args.Get("--backend") ?? "cpu";
+        string configName = args.Get("--config") ?? "small";
+        if (args.Flag("--bench"))
+        {
+            bool profile = args.Flag("--profile");
+            int bn = args.GetInt("--n", 32), bt = args.GetInt("--t", 64), bm = args.GetInt("--m", 2), classes = args.GetInt("--classes", 55), steps = args.GetInt("--steps", 3);
+            args.EnsureAllUsed();
+            return Bench(Config(configName, classes), StGcnParity.Backend(backend), bn, bt, bm, steps, profile, stdout);
+        }
+        string trainX = args.Require("--train-x"), trainY = args.Require("--train-y"), seenPath = args.Require("--seen"), outPath = args.Require("--out");
+        string? testX = args.Get("--test-x"), testY = args.Get("--test-y"), featDir = args.Get("--features-dir");
+        var opts = new StGcnTrainOptions
+        {
+            Epochs = args.GetInt("--epochs", 30),
+            BatchSize = args.GetInt("--batch", 32),
+            BaseLr = args.GetDouble("--lr", 0.1),
+            Schedule = (args.Get("--schedule") ?? "cosine") switch
+            {
+                "cosine" => LrSchedule.Cosine,
+                "step" => LrSchedule.Step,
+                var s => throw new CommandLineException($"--schedule expects cosine or step, got '{s}'"),
+            },
+            Augment = args.Flag("--augment"),
+            Seed = args.GetInt("--seed", 0),
+        };
+        args.EnsureAllUsed();
+        if ((testX is null) != (testY is null)) throw new CommandLineException("--test-x and --test-y go together");
+
+        var map = new SeenClassMap(Npy.Read(seenPath).ToInt64().Select(v => checked((int)v)).ToArray());
+        var (x, y, t, mm) = LoadSet(trainX, trainY);
+        int sample = x.Length / y.Length;
+        var (xs, ys) = map.SelectSeen(x, y, sample);
+        stdout.WriteLine($"train: {ys.Length} seen-class samples of {y.Length} ({map.Count} seen classes), T={t}, M={mm}");
+        var model = new StGcnModel(Config(configName, map.Count), StGcnParity.Backend(backend), opts.Seed);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"encoder: {configName}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
+        StGcnTraining.Train(model, xs, ys, ys.Length, t, mm, opts, stdout);
+        StGcnCheckpoint.Save(outPath, model);
+        stdout.WriteLine($"wrote {outPath}");
+
+        if (featDir is not null)
+        {
+            Directory.CreateDirectory(featDir);
+            WriteFeatures(model, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train", "train_label", stdout);
+        }
+        if (testX is not null)
+        {
+            var (tx, ty, tt, tm) = LoadSet(testX, testY!);
+            int ts = tx.Length / ty.Length;
+            var (sx, sy) = map.SelectSeen(tx, ty, ts);
+            if (sy.Length > 0)
+            {
+                var pred = StGcnTraining.Predict(model, sx, sy.Length, tt, tm);
+                double acc = pred.Zip(sy).Count(p => p.First == p.Second) / (double)sy.Length;
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seen-class test accuracy: {acc:P2} ({sy.Length} samples)"));
+            }
+            if (featDir is not null)
+            {
+                var unseen = Enumerable.Range(0, ty.Length).Where(i => !map.IsSeen(ty[i])).ToArray();
+                var ux = new float[(long)unseen.Length * ts];
+                for (int j = 0; j < unseen.Length; j++) tx.AsSpan(unseen[j] * ts, ts).CopyTo(ux.AsSpan(j * ts, ts));
+                WriteFeatures(model, ux, unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
+                WriteFeatures(model, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
+            }
+        }
+        return 0;
+    }
+
+    private static StGcnConfig Config(string name, int classes) => name switch
+    {
+        "small" => StGcnConfig.Small(classes),
+        "paper" => StGcnConfig.Paper(classes),
+        _ => throw new CommandLineException($"--config expects small or paper, got '{name}'"),
+    };
+
+    private static (float[] X, int[] Y, int T, int M) LoadSet(string xPath, string yPath)
+    {
+        var xa = Npy.Read(xPath);
+        if (xa.Shape.Length != 5 || xa.Shape[1] != 3 || xa.Shape[3] != 25)
+            throw new TensorFormatException(xPath, $"shape [{string.Join(",", xa.Shape)}], expected (N, 3, T, 25, M)");
+        var y = Npy.Read(yPath).ToInt64().Select(v => checked((int)v)).ToArray();
+        if (y.Length != xa.Shape[0]) throw new TensorFormatException(yPath, $"{y.Length} labels, expected {xa.Shape[0]} (the samples in {xPath})");
+        return (xa.ToFloat32(), y, xa.Shape[2], xa.Shape[4]);
+    }
+
+    private static void WriteFeatures(StGcnModel model, float[] x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
+    {
+        var f = StGcnTraining.ExtractFeatures(model, x, labels.Length, t, m);
+        Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Config.FeatureDim], f);
+        Npy.Write(Path.Combine(dir, labelName + ".npy"), [labels.Length], labels.Select(v => (long)v).ToArray());
+        stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Config.FeatureDim}) and {labelName}.npy");
+    }
+
+    private static int Bench(StGcnConfig cfg, IStGcnOps ops, int n, int t, int m, int steps, bool profile, TextWriter stdout)
+    {
+        var timed = profile ? new TimedOps(ops) : null;
+        var model = new StGcnModel(cfg, (IStGcnOps?)timed ?? ops, seed: 1);
+        var rng = new Random(2);
+        var x = new float[n * cfg.InChannels * t * cfg.V * m];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var y = Enumerable.Range(0, n).Select(i => i % cfg.NumClass).ToArray();
+        var sgd = new SgdNesterov(model.Parameters.Length, 0.9, 1e-4);
+        var times = new List<double>();
+        for (int s = 0; s <= steps; s++) // step 0 warms up (JIT, buffer allocation) and is not counted
+        {
+            var sw = Stopwatch.StartNew();
+            model.ZeroGradients();
+            model.Forward(x, y, n, t, m, training: true);
+            model.Backward();
+            sgd.Step(model.Parameters, model.Gradients, 0.1);
+            if (s > 0) times.Add(sw.Elapsed.TotalMilliseconds);
+            else timed?.Ms.Clear();
+        }
+        times.Sort();
+        double flops = 3 * cfg.ForwardFlops(n, t, m);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"stgcn train step on '{ops.Name}': {cfg.Layers.Count} blocks, {model.Layout.ParameterCount} params, N={n} T={t} M={m}: " +
+            $"median {times[times.Count / 2]:F0} ms (min {times[0]:F0}, {steps} steps), ~{flops / 1e9:F1} GFLOP/step (3x forward), " +
+            $"{flops / (times[times.Count / 2] * 1e6):F1} GFLOP/s, {Environment.ProcessorCount} cores"));
+        if (timed is not null)
+            foreach (var (op, ms) in timed.Ms.OrderByDescending(kv => kv.Value))
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {op,-16} {ms / steps,8:F1} ms/step"));
+        return 0;
+    }
+}
+
+/// <summary>Wraps a tier and adds up the wall time of each op family (for --bench --profile).</summary>
+internal sealed class TimedOps(IStGcnOps inner) : IStGcnOps
+{
+    public readonly Dictionary<string, double> Ms = new(StringComparer.Ordinal);
+    public string Name => inner.Name;
+
+    private void T(string op, Action a)
+    {
+        var sw = Stopwatch.StartNew();
+        a();
+        Ms[op] = Ms.GetValueOrDefault(op) + sw.Elapsed.TotalMilliseconds;
+    }
+
+    public void InputToBnLayout(ArraySegment<float> x, ArraySegment<float> y, int n, int c, int t, int v, int m) => T("layout", () => inner.InputToBnLayout(x, y, n, c, t, v, m));
+    public void InputToBnLayoutBackward(ArraySegment<float> dy, ArraySegment<float> dx, int n, int c, int t, int v, int m) => T("layout", () => inner.InputToBnLayoutBackward(dy, dx, n, c, t, v, m));
+    public void BnToBlockLayout(ArraySegment<float> x, ArraySegment<float> y, int b, int c, int t, int v) => T("layout", () => inner.BnToBlockLayout(x, y, b, c, t, v));
+    public void BnToBlockLayoutBackward(ArraySegment<float> dy, ArraySegment<float> dx, int b, int c, int t, int v) => T("layout", () => inner.BnToBlockLayoutBackward(dy, dx, b, c, t, v));
+    public void BatchNormTrainForward(ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> beta, ArraySegment<float> y, ArraySegment<float> saveMean, ArraySegment<float> saveRstd,
+        ArraySegment<float> runMean, ArraySegment<float> runVar, int b, int c, int l, double eps, double momentum) =>
+        T("bn fwd", () => inner.BatchNormTrainForward(x, gamma, beta, y, saveMean, saveRstd, runMean, runVar, b, c, l, eps, momentum));
+    public void BatchNormEvalForward(ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> beta, ArraySegment<float> y, ArraySegment<float> runMean, ArraySegment<float> runVar, int b, int c, int l, double eps) =>
+        T("bn fwd", () => inner.BatchNormEvalForward(x, gamma, beta, y, runMean, runVar, b, c, l, eps));
+    public void BatchNormBackward(ArraySegment<float> dy, ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> saveMean, ArraySegment<float> saveRstd,
+        ArraySegment<float> dx, ArraySegment<float> dGamma, ArraySegment<float> dBeta, int b, int c, int l) =>
+        T("bn bwd", () => inner.BatchNormBackward(dy, x, gamma, saveMean, saveRstd, dx, dGamma, dBeta, b, c, l));
+    public void Conv1x1Forward(ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> bias, ArraySegment<float> y, int b, int cin, int cout, int t, int v, int stride) =>
+        T("conv1x1 fwd", () => inner.Conv1x1Forward(x, w, bias, y, b, cin, cout, t, v, stride));
+    public void Conv1x1Backward(ArraySegment<float> dy, ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> dx, ArraySegment<float> dW, ArraySegment<float> dBias, int b, int cin, int cout, int t, int v, int stride) =>
+        T("conv1x1 bwd", () => inner.Conv1x1Backward(dy, x, w, dx, dW, dBias, b, cin, cout, t, v, stride));
+    public void GraphAggregateForward(ArraySegment<float> y, ArraySegment<float> a, ArraySegment<float> imp, ArraySegment<float> o, int b, int k, int c, int t, int v) =>
+        T("graph fwd", () => inner.GraphAggregateForward(y, a, imp, o, b, k, c, t, v));
+    public void GraphAggregateBackward(ArraySegment<float> dO, ArraySegment<float> y, ArraySegment<float> a, ArraySegment<float> imp, ArraySegment<float> dy, ArraySegment<float> dImp, int b, int k, int c, int t, int v) =>
+        T("graph bwd", () => inner.GraphAggregateBackward(dO, y, a, imp, dy, dImp, b, k, c, t, v));
+    public void TemporalConvForward(ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> bias, ArraySegment<float> y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+        T("tcn fwd", () => inner.TemporalConvForward(x, w, bias, y, b, cin, cout, t, v, kt, stride));
+    public void TemporalConvBackward(ArraySegment<float> dy, ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> dx, ArraySegment<float> dW, ArraySegment<float> dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+        T("tcn bwd", () => inner.TemporalConvBackward(dy, x, w, dx, dW, dBias, b, cin, cout, t, v, kt, stride));
+    public void ReluForward(ArraySegment<float> x, ArraySegment<float> y) => T("relu/residual", () => inner.ReluForward(x, y));
+    public void ReluBackward(ArraySegment<float> dy, ArraySegment<float> y, ArraySegment<float> dx) => T("relu/residual", () => inner.ReluBackward(dy, y, dx));
+    public void ResidualReluForward(ArraySegment<float> a, ArraySegment<float> r, ArraySegment<float> y) => T("relu/residual", () => inner.ResidualReluForward(a, r, y));
+    public void ResidualReluBackward(ArraySegment<float> dy, ArraySegment<float> y, ArraySegment<float> da, ArraySegment<float> dr) => T("relu/residual", () => inner.ResidualReluBackward(dy, y, da, dr));
+    public void PoolForward(ArraySegment<float> x, ArraySegment<float> f, int n, int m, int c, int l) => T("pool", () => inner.PoolForward(x, f, n, m, c, l));
+    public void PoolBackward(ArraySegment<float> df, ArraySegment<float> dx, int n, int m, int c, int l) => T("pool", () => inner.PoolBackward(df, dx, n, m, c, l));
+    public double CrossEntropy(ArraySegment<float> logits, ReadOnlySpan<int> labels, ArraySegment<float> dLogits, int n, int k)
+    {
+        var sw = Stopwatch.StartNew();
+        double r = inner.CrossEntropy(logits, labels, dLogits, n, k);
+        Ms["loss"] = Ms.GetValueOrDefault("loss") + sw.Elapsed.TotalMilliseconds;
+        return r;
+    }
+}
