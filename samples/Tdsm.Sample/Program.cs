@@ -9,8 +9,10 @@ while (Console.ReadLine() is { Length: > 0 } line)
     classes.Add(new ActionClass(parts[0], parts.Length > 1 ? parts[1] : parts[0]));
 }
 var candidates = recognizer.CreateCandidates(classes);    // encoded once, reuse for every sequence
-var feature = new float[recognizer.FeatureSize];           // a synthetic skeleton feature
-var rng = new Random(42);
-for (int i = 0; i < feature.Length; i++) feature[i] = (float)(rng.NextDouble() * 2 - 1);
-foreach (var s in recognizer.Classify(feature, candidates).Ranked)
-    Console.WriteLine($"{s.Label,-20} error {s.Error:F4}");
+var rng = new Random(42);                                  // a synthetic 40-frame, one-person sequence
+var joints = new float[40 * 25 * 3];
+for (int i = 0; i < joints.Length; i++) joints[i] = (float)(rng.NextDouble() - 0.5);
+var prediction = recognizer.CanEncodeSkeletons
+    ? recognizer.Classify(new SkeletonSequence(joints, frames: 40), candidates)
+    : recognizer.Classify(joints.AsSpan(0, recognizer.FeatureSize), candidates); // bundle without encoder: a feature
+foreach (var s in prediction.Ranked) Console.WriteLine($"{s.Label,-20} error {s.Error:F4}");

@@ -18,6 +18,8 @@ public sealed class BundleCommand : ICommand
 
         Writes the folder that Tdsm.Inference.ActionRecognizer.Load reads:
           DIR/model.safetensors     the DiT checkpoint (config metadata + test_noise), copied and checked
+          DIR/encoder.safetensors   optional ST-GCN skeleton encoder (pretrain-encoder output), so skeleton
+                                    sequences can be classified, not only precomputed features
           DIR/minilm/               the MiniLM text encoder (minilm.safetensors + vocab.txt), so class
                                     names typed as words can be encoded at run time
           DIR/classes.safetensors   optional precomputed class features (encode-text output)
@@ -26,6 +28,7 @@ public sealed class BundleCommand : ICommand
           --untrained PRESET  instead of --model: random weights N(0, 0.02²) of the Small or PaperMiniLM
                               config, for trying the plumbing and timing only (predictions are meaningless)
           --seed N            seed for --untrained (default 1)
+          --encoder FILE      ST-GCN encoder checkpoint to include (its feature width must be the DiT's in_channels)
           --classes FILE      class features to include (classes, 36, cond)
           --no-text           leave the text encoder out (then only precomputed class features work)
           --cache DIR         MiniLM cache (default ~/.cache/tdsm/minilm); built from the package on first use
@@ -39,6 +42,7 @@ public sealed class BundleCommand : ICommand
         string? untrained = args.Get("--untrained");
         int seed = args.GetInt("--seed", 1);
         string? classes = args.Get("--classes");
+        string? encoder = args.Get("--encoder");
         bool noText = args.Flag("--no-text");
         string cache = args.Get("--cache") ?? MiniLm.DefaultCacheDir();
         string package = args.Get("--package") ?? MiniLmPackage.DllPath();
@@ -76,11 +80,12 @@ public sealed class BundleCommand : ICommand
                 foreach (var f in new[] { MiniLm.WeightsFileName, MiniLm.VocabFileName })
                     File.Copy(Path.Combine(cache, f), Path.Combine(textOut, f), overwrite: true);
             }
+            if (encoder is not null) File.Copy(encoder, Path.Combine(outDir, ActionRecognizer.EncoderFileName), overwrite: true);
             if (classes is not null)
                 ClassTextFeatures.Load(classes).Save(Path.Combine(outDir, ActionRecognizer.ClassFeaturesFileName));
             var r = ActionRecognizer.Load(outDir);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wrote {outDir}: DiT hidden {r.Config.Hidden}, depth {r.Config.Depth}, features {r.FeatureSize}, {r.NoiseCount} test noises; text encoder {(r.CanEncodeText ? "yes" : "no")}; class features {r.BundledCandidates?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
+                $"wrote {outDir}: DiT hidden {r.Config.Hidden}, depth {r.Config.Depth}, features {r.FeatureSize}, {r.NoiseCount} test noises; text encoder {(r.CanEncodeText ? "yes" : "no")}; skeleton encoder {(r.CanEncodeSkeletons ? "yes" : "no")}; class features {r.BundledCandidates?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
             return 0;
         }
         catch (Exception e) when (e is TextModelException or InvalidDataException or FileNotFoundException or Tdsm.Formats.TensorFormatException or ArgumentException or IOException)

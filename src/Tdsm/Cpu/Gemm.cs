@@ -144,6 +144,15 @@ public static class Gemm
     public static void MatMulAB(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k, bool accumulate)
     {
         Check(a, aOff, (long)m * k, b, bOff, (long)k * n, c, cOff, (long)m * n);
+        if (m == 0 || n == 0) return;
+        if (PackedGemm.Supported && k > 0 && (long)m * n * k >= ParallelThreshold)
+        {
+            // B (K,N) is Bᵀ's transpose: pack its columns into panels and reuse the A·Bᵀ kernel.
+            var packed = PackedMatrix.RentFromKN(b, bOff, k, n);
+            try { PackedGemm.Run(a, aOff, packed, c, cOff, m, accumulate, null, 0); }
+            finally { packed.Return(); }
+            return;
+        }
         if ((long)m * n * k < ParallelThreshold || m == 1) { for (int i = 0; i < m; i++) ABRow(a, aOff, b, bOff, c, cOff, n, k, i, accumulate); return; }
         Parallel.For(0, m, i => ABRow(a, aOff, b, bOff, c, cOff, n, k, i, accumulate));
     }
@@ -165,6 +174,32 @@ public static class Gemm
     public static void MatMulAtB(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k, bool accumulate)
     {
         Check(a, aOff, (long)k * m, b, bOff, (long)k * n, c, cOff, (long)m * n);
+        if (m == 0 || n == 0) return;
+        if (PackedGemm.Supported && k > 0 && (long)m * n * k >= ParallelThreshold)
+        {
+            // Aᵀ (M,K) into a pooled buffer, B (K,N) packed as above, then the A·Bᵀ kernel.
+            var at = System.Buffers.ArrayPool<float>.Shared.Rent(m * k);
+            var packed = PackedMatrix.RentFromKN(b, bOff, k, n);
+            try
+            {
+                Parallel.For(0, (m + 63) / 64, blk =>
+                {
+                    int i0 = blk * 64, i1 = Math.Min(m, i0 + 64);
+                    for (int p = 0; p < k; p++)
+                    {
+                        int src = aOff + p * m;
+                        for (int i = i0; i < i1; i++) at[i * k + p] = a[src + i];
+                    }
+                });
+                PackedGemm.Run(at, 0, packed, c, cOff, m, accumulate, null, 0);
+            }
+            finally
+            {
+                packed.Return();
+                System.Buffers.ArrayPool<float>.Shared.Return(at);
+            }
+            return;
+        }
         if ((long)m * n * k < ParallelThreshold || m == 1) { for (int i = 0; i < m; i++) AtBRow(a, aOff, b, bOff, c, cOff, m, n, k, i, accumulate); return; }
         Parallel.For(0, m, i => AtBRow(a, aOff, b, bOff, c, cOff, m, n, k, i, accumulate));
     }

@@ -44,6 +44,26 @@ public sealed class PackedMatrix
         return p;
     }
 
+    /// <summary>Packs the transpose of B (K,N) row-major, i.e. the operand of C = A·B: panel j
+    /// holds columns j·NR.. of B, which are contiguous runs of each of its K rows.</summary>
+    internal static PackedMatrix RentFromKN(float[] b, int offset, int k, int n)
+    {
+        const int nr = PackedGemm.NR;
+        int panels = (n + nr - 1) / nr;
+        var p = new PackedMatrix(ArrayPool<float>.Shared.Rent(panels * nr * k), n, k, true);
+        var d = p.Data;
+        for (int j = 0; j < panels; j++)
+        {
+            int cols = Math.Min(nr, n - j * nr), dst = j * k * nr;
+            for (int q = 0; q < k; q++, dst += nr)
+            {
+                Array.Copy(b, offset + q * n + j * nr, d, dst, cols);
+                if (cols < nr) Array.Clear(d, dst + cols, nr - cols);
+            }
+        }
+        return p;
+    }
+
     internal void Return()
     {
         if (!_pooled) return;

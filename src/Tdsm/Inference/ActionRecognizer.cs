@@ -29,6 +29,9 @@ public sealed class ActionRecognizer
     /// <summary>The bundle's optional MiniLM text-encoder cache folder (minilm.safetensors + vocab.txt).</summary>
     public const string TextEncoderFolder = "minilm";
 
+    /// <summary>The bundle's optional ST-GCN skeleton encoder (<see cref="StGcn.StGcnCheckpoint"/> format).</summary>
+    public const string EncoderFileName = "encoder.safetensors";
+
     /// <summary>The bundle's optional precomputed class features (see <see cref="ClassTextFeatures"/>).</summary>
     public const string ClassFeaturesFileName = "classes.safetensors";
 
@@ -92,7 +95,8 @@ public sealed class ActionRecognizer
     }
 
     /// <summary>
-    /// Loads a bundle folder: <c>model.safetensors</c> (required), <c>minilm/</c> (optional MiniLM
+    /// Loads a bundle folder: <c>model.safetensors</c> (required), <c>encoder.safetensors</c>
+    /// (optional ST-GCN encoder, enables skeleton sequences), <c>minilm/</c> (optional MiniLM
     /// cache, enables class names in words) and <c>classes.safetensors</c> (optional precomputed
     /// class features, becomes <see cref="BundledCandidates"/>).
     /// </summary>
@@ -108,6 +112,13 @@ public sealed class ActionRecognizer
         string textDir = Path.Combine(bundleDirectory, TextEncoderFolder);
         var text = Directory.Exists(textDir) ? ClassPromptEncoder.FromCache(textDir) : null;
         var r = FromCheckpoint(model, text);
+        string encoder = Path.Combine(bundleDirectory, EncoderFileName);
+        if (File.Exists(encoder))
+        {
+            var enc = StGcnSkeletonEncoder.Load(encoder);
+            if (enc.FeatureSize != r.FeatureSize) throw new TensorFormatException(encoder, $"the encoder writes {enc.FeatureSize}-wide features, the DiT's in_channels is {r.FeatureSize}");
+            r.SkeletonEncoder = enc;
+        }
         string classes = Path.Combine(bundleDirectory, ClassFeaturesFileName);
         if (File.Exists(classes))
         {
@@ -212,7 +223,7 @@ public sealed class ActionRecognizer
     public Prediction Classify(SkeletonSequence sequence, CandidateSet candidates, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(sequence);
-        var enc = SkeletonEncoder ?? throw new InvalidOperationException("this recognizer has no skeleton encoder; classify precomputed skeleton features (float[C_in]) instead");
+        var enc = SkeletonEncoder ?? throw new InvalidOperationException($"this recognizer has no skeleton encoder (a bundle's {EncoderFileName}); classify precomputed skeleton features (float[C_in]) instead");
         if (enc.FeatureSize != FeatureSize) throw new InvalidOperationException($"the skeleton encoder writes {enc.FeatureSize} features, the model expects {FeatureSize}");
         var feature = new float[FeatureSize];
         enc.Encode(sequence, feature);

@@ -22,15 +22,21 @@ public sealed class SkeletonSequence
     /// <summary>The coordinates, (Frames, Persons, 25, 3) row-major. Not copied.</summary>
     public ReadOnlyMemory<float> Data { get; }
 
+    /// <summary>True when the coordinates are already pre-normalised (centred on the spine and
+    /// rotated, as in the published NTU arrays); false for raw Kinect coordinates, which the
+    /// encoder pre-normalises first.</summary>
+    public bool Preprocessed { get; }
+
     /// <summary>Wraps (frames, persons, joints, 3) coordinates.</summary>
     /// <param name="data">Row-major coordinates (not copied).</param>
     /// <param name="frames">T, at least 1.</param>
     /// <param name="persons">1 or 2.</param>
     /// <param name="joints">Joints per person: must be 25 (NTU layout).</param>
+    /// <param name="preprocessed">True when the coordinates are already pre-normalised.</param>
     /// <exception cref="ArgumentException">Empty sequence, wrong joint or person count, a length that
     /// disagrees with the shape, or a coordinate that is NaN or infinite (the message names frame,
     /// person, joint and axis).</exception>
-    public SkeletonSequence(float[] data, int frames, int persons = 1, int joints = Joints)
+    public SkeletonSequence(float[] data, int frames, int persons = 1, int joints = Joints, bool preprocessed = false)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (frames <= 0 || data.Length == 0) throw new ArgumentException($"empty skeleton sequence: {frames} frames, {data.Length} values; at least one frame is needed", nameof(data));
@@ -48,6 +54,7 @@ public sealed class SkeletonSequence
         Data = data;
         Frames = frames;
         Persons = persons;
+        Preprocessed = preprocessed;
     }
 }
 

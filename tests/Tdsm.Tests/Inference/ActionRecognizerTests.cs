@@ -295,4 +295,42 @@ public class ActionRecognizerTests
         s.Write(h);
         s.Write(new byte[dataBytes]);
     }
+
+    [Test]
+    public void ABundleWithAnStGcnEncoderClassifiesRawSkeletons()
+    {
+        var dir = TempDir();
+        try
+        {
+            var encoder = new Tdsm.StGcn.StGcnModel(Tdsm.StGcn.StGcnConfig.Small(5), new Tdsm.StGcn.StGcnCpuOps(), seed: 1);
+            Tdsm.StGcn.StGcnCheckpoint.Save(Path.Combine(dir, ActionRecognizer.EncoderFileName), encoder);
+            var cfg = Synthetic with { InChannels = encoder.Config.FeatureDim };
+            var (p, noise) = RandomModel(cfg, 31);
+            SaveBundleModel(Path.Combine(dir, ActionRecognizer.ModelFileName), cfg, p, noise);
+            var r = ActionRecognizer.Load(dir);
+            Assert.That(r.CanEncodeSkeletons, Is.True);
+            var set = r.CreateCandidates(RandomClasses(cfg, 4, 32));
+
+            // Raw two-person sequence; the expected feature is built independently of the seam's layout code.
+            int t = 20;
+            var raw = Normal(t * 2 * 25 * 3, 33);
+            var x = new float[3 * t * 25 * 2];
+            for (int f = 0; f < t; f++) for (int m = 0; m < 2; m++) for (int v = 0; v < 25; v++) for (int c = 0; c < 3; c++)
+                x[Tdsm.Data.SkeletonPreprocessing.Index(c, f, v, m, t)] = raw[((f * 2 + m) * 25 + v) * 3 + c];
+            Tdsm.Data.SkeletonPreprocessing.PreNormalize(x, t);
+            var feature = Tdsm.StGcn.StGcnTraining.ExtractFeatures(encoder, x, 1, t, 2);
+            Assert.That(r.Classify(new SkeletonSequence(raw, t, 2), set).Ranked, Is.EqualTo(r.Classify(feature, set).Ranked));
+            // Preprocessed input skips the pre-normalisation.
+            var pre = new float[raw.Length];
+            for (int f = 0; f < t; f++) for (int m = 0; m < 2; m++) for (int v = 0; v < 25; v++) for (int c = 0; c < 3; c++)
+                pre[((f * 2 + m) * 25 + v) * 3 + c] = x[Tdsm.Data.SkeletonPreprocessing.Index(c, f, v, m, t)];
+            Assert.That(r.Classify(new SkeletonSequence(pre, t, 2, preprocessed: true), set).Ranked, Is.EqualTo(r.Classify(feature, set).Ranked));
+
+            // An encoder whose feature width disagrees with the DiT.
+            SaveBundleModel(Path.Combine(dir, ActionRecognizer.ModelFileName), Synthetic, RandomModel(Synthetic, 34).Params, RandomModel(Synthetic, 34).Noise);
+            var e = Assert.Throws<TensorFormatException>(() => ActionRecognizer.Load(dir));
+            Assert.That(e!.Message, Does.Contain("128-wide").And.Contain("in_channels is 12"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

@@ -1,0 +1,40 @@
+using Tdsm.Inference;
+using Tdsm.Trainer;
+
+namespace Tdsm.Tests.Inference;
+
+/// <summary>The trainer's bundle command writes a folder that ActionRecognizer.Load reads.</summary>
+public class BundleCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter(); var e = new StringWriter();
+        int code = Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Test]
+    public void UntrainedSmallBundleLoadsAndCheckpointBundleCopiesIt()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tdsm-bundle-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (code, stdout, err) = Run("bundle", "--untrained", "small", "--no-text", "--seed", "3", "--out", dir);
+            Assert.That(code, Is.Zero, err);
+            Assert.That(stdout, Does.Contain("hidden 128, depth 4, features 256, 3 test noises; text encoder no"));
+            var r = ActionRecognizer.Load(dir);
+            Assert.That(r.Config, Is.EqualTo(Tdsm.Model.DiTConfig.Small));
+
+            string copy = dir + "-copy";
+            (code, _, err) = Run("bundle", "--model", Path.Combine(dir, ActionRecognizer.ModelFileName), "--no-text", "--out", copy);
+            Assert.That(code, Is.Zero, err);
+            Assert.That(File.ReadAllBytes(Path.Combine(copy, ActionRecognizer.ModelFileName)), Is.EqualTo(File.ReadAllBytes(Path.Combine(dir, ActionRecognizer.ModelFileName))));
+            Directory.Delete(copy, true);
+
+            (code, _, err) = Run("bundle", "--model", Path.Combine(dir, "missing.safetensors"), "--no-text", "--out", copy);
+            Assert.That(code, Is.EqualTo(1));
+            Assert.That(err, Does.Contain("missing.safetensors"));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+}
