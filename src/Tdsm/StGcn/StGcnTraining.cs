@@ -86,9 +86,10 @@ public sealed record EpochStats(int Epoch, double MeanLoss, double Accuracy, dou
 /// </summary>
 public static class StGcnTraining
 {
-    /// <summary>Trains <paramref name="model"/> in place with cross-entropy; returns per-epoch stats.</summary>
+    /// <summary>Trains <paramref name="model"/> in place with cross-entropy; returns per-epoch stats.
+    /// <paramref name="progress"/>, when given, is called after every step with (step, total steps, mean loss of the epoch so far).</summary>
     public static IReadOnlyList<EpochStats> Train(StGcnModel model, float[] x, int[] labels, int n, int t, int m,
-        StGcnTrainOptions options, TextWriter? log = null)
+        StGcnTrainOptions options, TextWriter? log = null, Action<int, int, double>? progress = null)
     {
         var cfg = model.Config;
         int sample = cfg.InChannels * t * cfg.V * m;
@@ -128,6 +129,7 @@ public static class StGcnTraining
                 model.Backward();
                 sgd.Step(model.Parameters, model.Gradients, lr);
                 step++;
+                progress?.Invoke(step, total, lossSum / (s + 1));
             }
             var e = new EpochStats(epoch + 1, lossSum / Math.Max(1, stepsPerEpoch), (double)correct / Math.Max(1, seen), lr, sw.Elapsed.TotalSeconds);
             stats.Add(e);

@@ -232,7 +232,10 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         var model = new StGcnModel(StGcnConfig.Small(split.Seen.Length), new StGcnCpuOps(), (int)cfg.Seeds[0]);
         var opts = new StGcnTrainOptions { Epochs = synth.EncoderEpochs, BatchSize = 32, Seed = (int)cfg.Seeds[0] };
         log.WriteLine($"   {trY.Length} seen training sequences (T={ds.Frames}), {seenTestIdx.Count} seen test, {unseenIdx.Count} unseen; Small ST-GCN, {opts.Epochs} epochs");
-        var epochs = StGcnTraining.Train(model, trX, local, trY.Length, ds.Frames, 2, opts, log);
+        var bar = new ProgressBar(log, "train ST-GCN ");
+        StGcnTraining.Train(model, trX, local, trY.Length, ds.Frames, 2, opts, null,
+            (step, totalSteps, loss) => bar.Report(step, totalSteps, string.Create(CultureInfo.InvariantCulture, $"epoch loss {loss:F4}")));
+        bar.Done();
         StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model);
         var (stX, stY) = Take(seenTestIdx);
         var pred = StGcnTraining.Predict(model, stX, stY.Length, ds.Frames, 2).Select(map.ToOriginal).ToArray();

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using Tdsm.Data;
 using Tdsm.Evaluation;
+using Tdsm.Model;
 using Tdsm.Tests.Data;
 using Tdsm.Trainer.Reporting;
 using Tdsm.Training;
@@ -111,7 +112,7 @@ public class ReportTests : TempDirTest
         Assert.That(doc.RootElement.GetProperty("chance").GetDouble(), Is.EqualTo(0.125));
         var cfg = doc.RootElement.GetProperty("configs").GetProperty("run");
         Assert.That(cfg.GetProperty("split").GetProperty("name").GetString(), Is.EqualTo("synth-u8"));
-        Assert.That(cfg.GetProperty("dit").GetProperty("hidden_size").GetInt32(), Is.EqualTo(128));
+        Assert.That(cfg.GetProperty("dit").GetProperty("hidden_size").GetInt32(), Is.EqualTo(DiTConfig.Tiny.Hidden));
         Assert.That(cfg.GetProperty("train").GetProperty("num_iter").GetInt32(), Is.EqualTo(run.Train.Iterations));
         Assert.That(cfg.GetProperty("seeds")[0].GetUInt64(), Is.EqualTo(0UL));
     }
