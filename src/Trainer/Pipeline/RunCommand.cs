@@ -37,7 +37,8 @@ public sealed class RunCommand : ICommand
         t = 25), trains and scores the direct-alignment baseline, and writes runs/default/:
         report.json, report.md, loss_curves.png, per_class_accuracy.png, confusion_matrix.png,
         baseline_confusion_matrix.png, encoder.safetensors, text_features.safetensors, features/
-        (SynSE layout) and tdsm/ (model.safetensors + optimizer.safetensors).
+        (SynSE layout), tdsm/ (model.safetensors + optimizer.safetensors) and bundle/ (what
+        Tdsm.Inference.ActionRecognizer.Load reads: model, encoder, MiniLM, class features).
 
           --preset NAME        default, or a paper setting (SynSE 55/5 = ntu60-u5, 48/12 = ntu60-u12,
                                110/10 = ntu120-u10, 96/24 = ntu120-u24; PURLS 40/20 = ntu60-u20,
@@ -167,7 +168,8 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         }
         finally { Backends.Release(ops); }
 
-        _stages.Add(new StageTime("total", total.Elapsed.TotalSeconds));
+        if (cfg.Data == DataSource.Synthetic) Stage("bundle", () => WriteBundle(runDir, cfg.Seeds.Count == 1 ? "tdsm" : $"tdsm-seed{cfg.Seeds[0]}"));
+        double totalSeconds = total.Elapsed.TotalSeconds;
         var report = first! with
         {
             Title = $"TDSM — {cfg.Split.Name}",
@@ -188,9 +190,23 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
             Notes = _notes,
         };
         var written = ReportWriter.Write(runDir, report, curve, tdsmConf, baseConf, names);
-        PrintSummary(report, results, split);
+        PrintSummary(report, results, split, totalSeconds);
         log.WriteLine($"wrote {string.Join(", ", written.Select(Path.GetFileName))} to {runDir}");
         return 0;
+    }
+
+    // The embedded library's bundle (README "Embedding"): the first seed's DiT, the encoder, MiniLM
+    // and the classes' text features, so ActionRecognizer.Load(runs/default/bundle) works at once.
+    private int WriteBundle(string runDir, string tdsmDir)
+    {
+        string[] args =
+        [
+            "--out", Path.Combine(runDir, "bundle"), "--model", Path.Combine(runDir, tdsmDir, Tdsm.Training.Checkpoint.ModelFile),
+            "--encoder", Path.Combine(runDir, "encoder.safetensors"), "--classes", Path.Combine(runDir, "text_features.safetensors"),
+        ];
+        int code = new BundleCommand().Run(new CommandArgs("bundle", args), log, log);
+        if (code != 0) throw new InvalidOperationException("writing the inference bundle failed (see above)");
+        return code;
     }
 
     private SkeletonDataset LoadOrMakeSynthetic()
@@ -297,7 +313,7 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         return (tdsm, b);
     }
 
-    private void PrintSummary(Reporting.RunReport report, List<SeedResult> results, LabelSplit split)
+    private void PrintSummary(Reporting.RunReport report, List<SeedResult> results, LabelSplit split, double totalSeconds)
     {
         log.WriteLine();
         log.WriteLine($"| {report.Title,-40} | value |");
@@ -321,5 +337,6 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         if (report.Gzsl is { } g) Row("GZSL TDSM seen / unseen / H", string.Create(inv, $"{g.SeenAccuracy:P1} / {g.UnseenAccuracy:P1} / {g.HarmonicMean:P1}"));
         if (report.BaselineGzsl is { } bg) Row("GZSL baseline seen / unseen / H", string.Create(inv, $"{bg.SeenAccuracy:P1} / {bg.UnseenAccuracy:P1} / {bg.HarmonicMean:P1}"));
         foreach (var s in _stages) Row($"seconds: {s.Name}", s.Seconds.ToString("F1", inv));
+        Row("seconds: total", totalSeconds.ToString("F1", inv));
     }
 }
