@@ -10,7 +10,7 @@ namespace Tdsm.Gpu.Tests;
 /// The whole device-resident ST-GCN: the golden fixture stgcn_small.safetensors (training-mode forward,
 /// backward, running statistics, eval-mode forward) through <see cref="StGcnGpuModel"/> with the
 /// fixture's tolerances, and a short training run on the device against the same run on the reference tier.
-/// On the simulator (the fixture takes ~30 s there on 2 cores, the training run ~18 s) and on CUDA when present.
+/// On the simulator (measured on the shared 2-core machine: fixture 25-35 s, training run 8-18 s) and on CUDA when present.
 /// </summary>
 [TestFixture("simulator")]
 [TestFixture("cuda")]

@@ -9,7 +9,7 @@ namespace Tdsm.Gpu.Tests;
 /// <summary>
 /// Every ST-GCN GPU kernel, forward and backward, against the reference tier
 /// (<see cref="StGcnReferenceOps"/>) at tiny, odd sizes (channel counts across the 64-wide GEMM
-/// tile, odd T and V, stride 2), on ILGPU's CPU simulator (CI) and on CUDA when present. Outputs
+/// tile, odd T and V, stride 2, T·V over the 256-element reduction segment), on ILGPU's CPU simulator (CI) and on CUDA when present. Outputs
 /// are poisoned with NaN first, accumulated gradients start from random values. Tolerance per
 /// element: |gpu − ref| ≤ 1e-5 + 1e-4·|ref|.
 /// </summary>
@@ -78,6 +78,7 @@ public class StGcnGpuOpsTests(string device)
 
     [TestCase(3, 5, 7)]
     [TestCase(2, 75, 11)]
+    [TestCase(2, 3, 600)] // L over several 256-element reduction segments, the last one partial
     public void BatchNormTrainEvalAndBackward(int b, int c, int l)
     {
         int s = b * c * l;
@@ -118,6 +119,7 @@ public class StGcnGpuOpsTests(string device)
     [TestCase(2, 3, 5, 11, 3, 9, 1)]
     [TestCase(3, 4, 6, 12, 5, 9, 2)]
     [TestCase(2, 5, 3, 7, 3, 3, 2)]
+    [TestCase(2, 3, 4, 23, 13, 9, 1)] // T·V = 299: the bias gradient's reduction spans two segments
     public void TemporalConvForwardAndBackward(int b, int cin, int cout, int t, int v, int kt, int stride)
     {
         int pad = (kt - 1) / 2, tout = (t + 2 * pad - kt) / stride + 1;

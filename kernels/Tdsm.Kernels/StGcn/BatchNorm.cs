@@ -7,6 +7,8 @@ namespace Tdsm.Kernels.StGcn;
 public struct BatchNormArgs
 {
     public int B, C, L;
+    /// <summary>Rows of the channel partials, <see cref="ChannelStats.Rows"/>(B, L).</summary>
+    public int Rows;
     public double Eps, Momentum;
 }
 
@@ -19,11 +21,11 @@ public struct BatchNormArgs
 /// </summary>
 public static class BatchNorm
 {
-    /// <summary>Thread c: mean[c] = Σ_b p0[b,c] / (B·L) (first pass of training statistics).</summary>
+    /// <summary>Thread c: mean[c] = Σ_r p0[r,c] / (B·L) (first pass of training statistics).</summary>
     public static void Mean(Index1D ci, ArrayView<double> p0, ArrayView<float> mean, BatchNormArgs a)
     {
         double s = 0;
-        for (int bi = 0; bi < a.B; bi++) s += p0[(long)bi * a.C + ci];
+        for (int r = 0; r < a.Rows; r++) s += p0[(long)r * a.C + ci];
         mean[ci] = (float)(s / ((double)a.B * a.L));
     }
 
@@ -33,7 +35,7 @@ public static class BatchNorm
         ArrayView<float> runMean, ArrayView<float> runVar, BatchNormArgs a)
     {
         double count = (double)a.B * a.L, s = 0, sq = 0;
-        for (int bi = 0; bi < a.B; bi++) { s += p0[(long)bi * a.C + ci]; sq += p1[(long)bi * a.C + ci]; }
+        for (int r = 0; r < a.Rows; r++) { s += p0[(long)r * a.C + ci]; sq += p1[(long)r * a.C + ci]; }
         double mean = s / count;
         // p1 was centered on the float32 mean; correct to the float64 mean: Σ(x-m)² = Σ(x-m32)² - count·(m-m32)².
         double shift = mean - saveMean[ci];
@@ -63,12 +65,12 @@ public static class BatchNorm
         y[i] = (float)((x[i] - (double)runMean[ci]) * rstd * gamma[ci] + beta[ci]);
     }
 
-    /// <summary>Thread c: sums[c] = Σ dy, sums[C + c] = Σ dy·x̂ from the partials (B, C); dγ[c] += Σ dy·x̂, dβ[c] += Σ dy.</summary>
+    /// <summary>Thread c: sums[c] = Σ dy, sums[C + c] = Σ dy·x̂ from the partials (R, C); dγ[c] += Σ dy·x̂, dβ[c] += Σ dy.</summary>
     public static void GradParams(Index1D ci, ArrayView<double> p0, ArrayView<double> p1, ArrayView<double> sums, ArrayView<float> dGamma,
         ArrayView<float> dBeta, BatchNormArgs a)
     {
         double s = 0, sx = 0;
-        for (int bi = 0; bi < a.B; bi++) { s += p0[(long)bi * a.C + ci]; sx += p1[(long)bi * a.C + ci]; }
+        for (int r = 0; r < a.Rows; r++) { s += p0[(long)r * a.C + ci]; sx += p1[(long)r * a.C + ci]; }
         sums[ci] = s;
         sums[a.C + ci] = sx;
         dGamma[ci] = (float)(dGamma[ci] + sx);

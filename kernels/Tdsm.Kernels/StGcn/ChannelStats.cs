@@ -4,21 +4,31 @@ namespace Tdsm.Kernels.StGcn;
 
 /// <summary>
 /// Per-channel sums over (B, L) of a (B, C, L) tensor in two barrier-free, deterministic stages:
-/// <see cref="Partial"/> gives one float64 partial per (b, c) (a thread loops L), then a
-/// per-channel thread adds the B partials in order. Used by BatchNorm statistics and the conv
-/// bias gradient. Float64 accumulation, as the reference tier.
+/// <see cref="Partial"/> gives one float64 partial per (b, segment of <see cref="Segment"/> frames·joints, c)
+/// (a thread loops its segment), then a per-channel thread adds the R = B·ceil(L/Segment) partials
+/// in order. Segments keep the device busy when B·C is small next to L. Used by BatchNorm
+/// statistics and the conv bias gradient. Float64 accumulation, as the reference tier.
+/// Partials are laid out (R, C) with row r = b·segments + s.
 /// </summary>
 public static class ChannelStats
 {
-    /// <summary>Thread (b, c): p0 = Σ_l x, p1 = Σ_l (x - center[c])² when <paramref name="centered"/>.
-    /// With <paramref name="centered"/> = 0 only p0 is written. p0, p1 are (B, C).</summary>
+    /// <summary>Elements of L one thread sums.</summary>
+    public const int Segment = 256;
+
+    /// <summary>Partial rows for a (B, C, L) tensor: B·ceil(L / <see cref="Segment"/>).</summary>
+    public static int Rows(int b, int l) => b * ((l + Segment - 1) / Segment);
+
+    /// <summary>Thread i = (r, c): p0 = Σ x, p1 = Σ (x - center[c])² over the segment when <paramref name="centered"/>
+    /// (with <paramref name="centered"/> = 0 only p0 is written). p0, p1 are (R, C).</summary>
     public static void Partial(Index1D i, ArrayView<float> x, ArrayView<float> center, ArrayView<double> p0, ArrayView<double> p1,
         int c, int l, int centered)
     {
-        long o = (long)(int)i * l;
+        int ci = i % c, r = i / c, segs = (l + Segment - 1) / Segment;
+        int bi = r / segs, l0 = r % segs * Segment, l1 = l0 + Segment < l ? l0 + Segment : l;
+        long o = ((long)bi * c + ci) * l;
         double s = 0, sq = 0;
-        double mu = centered != 0 ? center[i % c] : 0.0;
-        for (int li = 0; li < l; li++)
+        double mu = centered != 0 ? center[ci] : 0.0;
+        for (int li = l0; li < l1; li++)
         {
             double d = x[o + li];
             s += d;
@@ -28,14 +38,15 @@ public static class ChannelStats
         if (centered != 0) p1[i] = sq;
     }
 
-    /// <summary>Thread (b, c): p0 = Σ_l dy, p1 = Σ_l dy·(x - mean[c])·rstd[c] (BatchNorm backward sums).</summary>
+    /// <summary>Thread i = (r, c): p0 = Σ dy, p1 = Σ dy·(x - mean[c])·rstd[c] over the segment (BatchNorm backward sums).</summary>
     public static void PartialGrad(Index1D i, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<double> p0, ArrayView<double> p1, int c, int l)
     {
-        long o = (long)(int)i * l;
-        int ci = i % c;
+        int ci = i % c, row = i / c, segs = (l + Segment - 1) / Segment;
+        int bi = row / segs, l0 = row % segs * Segment, l1 = l0 + Segment < l ? l0 + Segment : l;
+        long o = ((long)bi * c + ci) * l;
         double mu = mean[ci], r = rstd[ci], s = 0, sx = 0;
-        for (int li = 0; li < l; li++)
+        for (int li = l0; li < l1; li++)
         {
             double d = dy[o + li];
             s += d;
@@ -45,11 +56,11 @@ public static class ChannelStats
         p1[i] = sx;
     }
 
-    /// <summary>Thread c: dst[c] += Σ_b p[b, c] (the conv bias gradient).</summary>
-    public static void AccumulateSum(Index1D ci, ArrayView<double> p, ArrayView<float> dst, int b, int c)
+    /// <summary>Thread c: dst[c] += Σ_r p[r, c] over the R partial rows (the conv bias gradient).</summary>
+    public static void AccumulateSum(Index1D ci, ArrayView<double> p, ArrayView<float> dst, int rows, int c)
     {
         double s = 0;
-        for (int bi = 0; bi < b; bi++) s += p[(long)bi * c + ci];
+        for (int r = 0; r < rows; r++) s += p[(long)r * c + ci];
         dst[ci] = (float)(dst[ci] + s);
     }
 }

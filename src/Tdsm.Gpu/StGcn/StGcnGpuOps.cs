@@ -162,11 +162,12 @@ public sealed class StGcnGpuOps : IDisposable
         CheckBn("BatchNormTrainForward", x, y, gamma, beta, b, c, l);
         Need(saveMean, c, "BatchNormTrainForward", "saveMean"); Need(saveRstd, c, "BatchNormTrainForward", "saveRstd");
         Need(runMean, c, "BatchNormTrainForward", "runMean"); Need(runVar, c, "BatchNormTrainForward", "runVar");
-        var a = new BatchNormArgs { B = b, C = c, L = l, Eps = eps, Momentum = momentum };
-        Grow(ref _d0, (long)b * c); Grow(ref _d1, (long)b * c);
-        _partial(b * c, x, _dummy.View, _d0.View, _d1.View, c, l, 0);
+        int rows = ChannelStats.Rows(b, l);
+        var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows, Eps = eps, Momentum = momentum };
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c);
+        _partial(checked(rows * c), x, _dummy.View, _d0.View, _d1.View, c, l, 0);
         _bnMean(c, _d0.View, saveMean, a);
-        _partial(b * c, x, saveMean, _d0.View, _d1.View, c, l, 1);
+        _partial(checked(rows * c), x, saveMean, _d0.View, _d1.View, c, l, 1);
         _bnFinish(c, _d0.View, _d1.View, saveMean, saveRstd, runMean, runVar, a);
         _bnNormalize(checked(b * c * l), x, gamma, beta, saveMean, saveRstd, y, c, l);
     }
@@ -185,9 +186,10 @@ public sealed class StGcnGpuOps : IDisposable
         CheckBn("BatchNormBackward", x, dx, gamma, saveMean, b, c, l);
         Need(dy, (long)b * c * l, "BatchNormBackward", "dy"); Need(saveRstd, c, "BatchNormBackward", "saveRstd");
         Need(dGamma, c, "BatchNormBackward", "dGamma"); Need(dBeta, c, "BatchNormBackward", "dBeta");
-        var a = new BatchNormArgs { B = b, C = c, L = l };
-        Grow(ref _d0, (long)b * c); Grow(ref _d1, (long)b * c); Grow(ref _sums, 2L * c);
-        _partialGrad(b * c, dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l);
+        int rows = ChannelStats.Rows(b, l);
+        var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows };
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c);
+        _partialGrad(checked(rows * c), dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l);
         _bnGradParams(c, _d0.View, _d1.View, _sums.View, dGamma, dBeta, a);
         _bnGradInput(checked(b * c * l), dy, x, gamma, saveMean, saveRstd, _sums.View, dx, a);
     }
@@ -248,9 +250,10 @@ public sealed class StGcnGpuOps : IDisposable
         Grow(ref _part, splits * ws);
         _convDw(new KernelConfig(new Index3D(Tiles(p.Cin * p.Kt), Tiles(p.Cout), splits), group), x, dy, _dummy.View, _part.View, p);
         _reduceSplits(checked((int)ws), _part.View, dW, splits, checked((int)ws));
-        Grow(ref _d0, (long)p.B * p.Cout);
-        _partial(p.B * p.Cout, dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
-        _accSum(p.Cout, _d0.View, dBias, p.B, p.Cout);
+        int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
+        Grow(ref _d0, (long)rows * p.Cout);
+        _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
+        _accSum(p.Cout, _d0.View, dBias, rows, p.Cout);
     }
 
     // ------------------------------------------------------------------ graph
