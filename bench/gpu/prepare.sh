@@ -7,7 +7,7 @@ root=$(git rev-parse --show-toplevel)
 cd "$root"
 [ -f .device/dotnet-rt.tar.xz ] || bash ../shared/device/pack-dotnet-runtime.sh
 stage=$(mktemp -d)
-dotnet publish src/Trainer -c Release -o "$stage/app" --nologo -v quiet
+dotnet publish src/Trainer -c Release -r linux-x64 --self-contained false -o "$stage/app" --nologo -v quiet
 dotnet publish tests/Tdsm.Tests.Device -c Release -o "$stage/tests" --nologo -v quiet
 dotnet publish bench/Tdsm.Benchmarks -c Release -o "$stage/bench" --nologo -v quiet
 mkdir -p "$stage/fixtures" && cp ../shared/fixtures/*.safetensors "$stage/fixtures/"

