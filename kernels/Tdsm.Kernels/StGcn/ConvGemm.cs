@@ -28,9 +28,13 @@ public static class ConvGemm
 {
     public const int Tile = Gemm.Tile;
     /// <summary>K per shared-memory stage: 32 (not the GEMM's 8), a quarter of the barriers per K, which also
-    /// makes the 2-core simulator's barrier-bound runs 3-4x faster; 2 x 8 KB of shared memory per group.</summary>
+    /// makes the 2-core simulator's barrier-bound runs 3-4x faster; about 16 KB of shared memory per group.</summary>
     public const int KStep = 32;
     public const int Threads = Gemm.Threads;
+
+    // Row pitch of the A stage: consecutive threads store k-consecutive elements (rows kk, kk+1, ...), so a
+    // pitch of 65 words puts them in different shared-memory banks (64 would be a 32-way conflict).
+    private const int APitch = Tile + 1;
 
     /// <summary>Kernel: grid (ceil(Tout·V/64), ceil(Cout/64), B), group 256.</summary>
     public static void Forward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, ConvArgs p) =>
@@ -55,7 +59,7 @@ public static class ConvGemm
     // mode 0: src = x, wv = w;  mode 1: src = dy, wv = w;  mode 2: src = x, wv = dy.
     private static void Run(ArrayView<float> src, ArrayView<float> wv, ArrayView<float> bias, ArrayView<float> dst, ConvArgs p, int mode)
     {
-        var sa = SharedMemory.Allocate<float>(Tile * KStep); // [k][m]
+        var sa = SharedMemory.Allocate<float>(APitch * KStep); // [k][m], padded rows
         var sb = SharedMemory.Allocate<float>(Tile * KStep); // [k][n]
         int tid = Group.IdxX;
         int tx = tid % 16, ty = tid / 16;
@@ -87,7 +91,7 @@ public static class ConvGemm
                     else if (mode == 1) va = wv[((long)(gk / kt) * p.Cin + gm) * kt + gk % kt];      // w[co, ci, j], k = (co,j)
                     else va = wv[((long)(b0 + gk / lout) * p.Cout + gm) * lout + gk % lout];        // dy[b, co, (to,v)], k = (b,(to,v))
                 }
-                sa[kk * Tile + mm] = va;
+                sa[kk * APitch + mm] = va;
 
                 int nn = e % Tile;
                 kk = e / Tile;
@@ -115,8 +119,8 @@ public static class ConvGemm
             Group.Barrier();
             for (int kk = 0; kk < KStep; kk++)
             {
-                int o = kk * Tile;
-                float a0 = sa[o + ty], a1 = sa[o + ty + 16], a2 = sa[o + ty + 32], a3 = sa[o + ty + 48];
+                int o = kk * Tile, oa = kk * APitch;
+                float a0 = sa[oa + ty], a1 = sa[oa + ty + 16], a2 = sa[oa + ty + 32], a3 = sa[oa + ty + 48];
                 float b0v = sb[o + tx], b1 = sb[o + tx + 16], b2 = sb[o + tx + 32], b3 = sb[o + tx + 48];
                 c00 += a0 * b0v; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
                 c10 += a1 * b0v; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
