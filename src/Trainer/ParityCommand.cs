@@ -44,12 +44,14 @@ public sealed class ParityCommand : ICommand
         if (DiTParity.IsDiTFixture(file)) report = DiTParity.Run(file, ops);
         else if (Tdsm.StGcn.StGcnParity.IsStGcnFixture(file))
         {
-            if (ops is Tdsm.Gpu.GpuOps)
+            if (ops is Tdsm.Gpu.GpuOps g)
             {
-                stderr.WriteLine($"parity: the ST-GCN encoder has reference and cpu tiers only so far (no GPU kernels yet); got --backend {ops.Name}");
-                return 2;
+                // The device-resident encoder on the same device (CUDA or the simulator); the host model only loads the weights.
+                Tdsm.Gpu.StGcn.StGcnGpuModel? gpu = null;
+                try { report = Tdsm.StGcn.StGcnParity.Run(file, new Tdsm.StGcn.StGcnReferenceOps(), m => gpu = new Tdsm.Gpu.StGcn.StGcnGpuModel(m, g.Device)); }
+                finally { gpu?.Dispose(); }
             }
-            report = Tdsm.StGcn.StGcnParity.Run(file, ops.Name);
+            else report = Tdsm.StGcn.StGcnParity.Run(file, ops.Name);
         }
         else
         {

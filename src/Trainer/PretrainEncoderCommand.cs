@@ -18,9 +18,9 @@ public sealed class PretrainEncoderCommand : ICommand
         usage: pretrain-encoder --train-x X.npy --train-y Y.npy --seen SEEN.npy --out ENCODER.safetensors
                                 [--test-x X.npy --test-y Y.npy] [--features-dir DIR]
                                 [--config small|paper] [--epochs 30] [--batch 32] [--lr 0.1]
-                                [--schedule cosine|step] [--augment] [--seed 0] [--backend cpu|reference]
+                                [--schedule cosine|step] [--augment] [--seed 0] [--backend cpu|reference|gpu|gpu-sim]
                pretrain-encoder --bench [--config small|paper] [--n 32] [--t 64] [--m 2] [--classes 55]
-                                [--steps 3] [--backend cpu|reference] [--profile]
+                                [--steps 3] [--backend cpu|reference|gpu|gpu-sim] [--profile]
 
         Optimiser: SGD, Nesterov momentum 0.9, weight decay 1e-4, base lr 0.1, cosine decay per step
         (or --schedule step: x0.1 at epochs 10 and 50). The last incomplete batch of an epoch is dropped.
@@ -29,6 +29,9 @@ public sealed class PretrainEncoderCommand : ICommand
         (unseen-class test samples, ZSL) and gtest.npy / g_label.npy (all test samples, GZSL); features
         (N, D) float32, labels original 0-based class ids (int64).
         --bench times training steps on random data and prints ms per step (--profile: per op family).
+        --backend gpu runs the whole encoder on the CUDA device (parameters, optimiser state and activations
+        device-resident; per step the batch goes up and the loss comes back); gpu-sim runs the same kernels on
+        ILGPU's CPU simulator (very slow: tiny sizes only). --profile is host-tier only.
         """;
 
     public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
@@ -40,6 +43,14 @@ public sealed class PretrainEncoderCommand : ICommand
             bool profile = args.Flag("--profile");
             int bn = args.GetInt("--n", 32), bt = args.GetInt("--t", 64), bm = args.GetInt("--m", 2), classes = args.GetInt("--classes", 55), steps = args.GetInt("--steps", 3);
             args.EnsureAllUsed();
+            if (IsGpu(backend))
+            {
+                if (profile) throw new CommandLineException("--profile times the host tiers' ops; it is not available with --backend " + backend);
+                using var benchDevice = OpenDevice(backend);
+                var host = new StGcnModel(Config(configName, classes), new StGcnReferenceOps(), seed: 1);
+                using var gpu = new Tdsm.Gpu.StGcn.StGcnGpuModel(host, benchDevice);
+                return Bench(gpu, bn, bt, bm, steps, null, stdout);
+            }
             return Bench(Config(configName, classes), StGcnParity.Backend(backend), bn, bt, bm, steps, profile, stdout);
         }
         string trainX = args.Require("--train-x"), trainY = args.Require("--train-y"), seenPath = args.Require("--seen"), outPath = args.Require("--out");
@@ -66,17 +77,22 @@ public sealed class PretrainEncoderCommand : ICommand
         int sample = x.Length / y.Length;
         var (xs, ys) = map.SelectSeen(x, y, sample);
         stdout.WriteLine($"train: {ys.Length} seen-class samples of {y.Length} ({map.Count} seen classes), T={t}, M={mm}");
-        var model = new StGcnModel(Config(configName, map.Count), StGcnParity.Backend(backend), opts.Seed);
+        bool onGpu = IsGpu(backend);
+        var model = new StGcnModel(Config(configName, map.Count), onGpu ? new StGcnReferenceOps() : StGcnParity.Backend(backend), opts.Seed);
+        using var device = onGpu ? OpenDevice(backend) : null;
+        using var gpuModel = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuModel(model, device);
+        IStGcnRunner runner = (IStGcnRunner?)gpuModel ?? model;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"encoder: {configName}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
-        StGcnTraining.Train(model, xs, ys, ys.Length, t, mm, opts, stdout);
+            $"encoder: {configName} on {runner.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
+        StGcnTraining.Train(runner, xs, ys, ys.Length, t, mm, opts, stdout);
+        runner.SyncToHost();
         StGcnCheckpoint.Save(outPath, model);
         stdout.WriteLine($"wrote {outPath}");
 
         if (featDir is not null)
         {
             Directory.CreateDirectory(featDir);
-            WriteFeatures(model, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train", "train_label", stdout);
+            WriteFeatures(runner, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train", "train_label", stdout);
         }
         if (testX is not null)
         {
@@ -85,7 +101,7 @@ public sealed class PretrainEncoderCommand : ICommand
             var (sx, sy) = map.SelectSeen(tx, ty, ts);
             if (sy.Length > 0)
             {
-                var pred = StGcnTraining.Predict(model, sx, sy.Length, tt, tm);
+                var pred = StGcnTraining.Predict(runner, sx, sy.Length, tt, tm);
                 double acc = pred.Zip(sy).Count(p => p.First == p.Second) / (double)sy.Length;
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seen-class test accuracy: {acc:P2} ({sy.Length} samples)"));
             }
@@ -94,8 +110,8 @@ public sealed class PretrainEncoderCommand : ICommand
                 var unseen = Enumerable.Range(0, ty.Length).Where(i => !map.IsSeen(ty[i])).ToArray();
                 var ux = new float[(long)unseen.Length * ts];
                 for (int j = 0; j < unseen.Length; j++) tx.AsSpan(unseen[j] * ts, ts).CopyTo(ux.AsSpan(j * ts, ts));
-                WriteFeatures(model, ux, unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
-                WriteFeatures(model, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
+                WriteFeatures(runner, ux, unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
+                WriteFeatures(runner, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
             }
         }
         return 0;
@@ -118,38 +134,54 @@ public sealed class PretrainEncoderCommand : ICommand
         return (xa.ToFloat32(), y, xa.Shape[2], xa.Shape[4]);
     }
 
-    private static void WriteFeatures(StGcnModel model, float[] x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
+    private static bool IsGpu(string backend) => backend is "gpu" or "gpu-sim";
+
+    private static Tdsm.Gpu.GpuDevice OpenDevice(string backend)
+    {
+        if (backend == "gpu-sim") return Tdsm.Gpu.GpuDevice.OpenSimulator();
+        if (!Tdsm.Gpu.GpuDevice.CudaAvailable()) throw new CommandLineException("no CUDA device found; use --backend cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)");
+        return Tdsm.Gpu.GpuDevice.OpenCuda();
+    }
+
+    private static void WriteFeatures(IStGcnRunner model, float[] x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
     {
         var f = StGcnTraining.ExtractFeatures(model, x, labels.Length, t, m);
-        Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Config.FeatureDim], f);
+        Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Model.Config.FeatureDim], f);
         Npy.Write(Path.Combine(dir, labelName + ".npy"), [labels.Length], labels.Select(v => (long)v).ToArray());
-        stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Config.FeatureDim}) and {labelName}.npy");
+        stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Model.Config.FeatureDim}) and {labelName}.npy");
     }
 
     private static int Bench(StGcnConfig cfg, IStGcnOps ops, int n, int t, int m, int steps, bool profile, TextWriter stdout)
     {
         var timed = profile ? new TimedOps(ops) : null;
         var model = new StGcnModel(cfg, (IStGcnOps?)timed ?? ops, seed: 1);
+        return Bench(model, n, t, m, steps, timed, stdout);
+    }
+
+    private static int Bench(IStGcnRunner model, int n, int t, int m, int steps, TimedOps? timed, TextWriter stdout)
+    {
+        var cfg = model.Model.Config;
         var rng = new Random(2);
         var x = new float[n * cfg.InChannels * t * cfg.V * m];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         var y = Enumerable.Range(0, n).Select(i => i % cfg.NumClass).ToArray();
-        var sgd = new SgdNesterov(model.Parameters.Length, 0.9, 1e-4);
+        var sgd = model.CreateSgd(0.9, 1e-4);
         var times = new List<double>();
-        for (int s = 0; s <= steps; s++) // step 0 warms up (JIT, buffer allocation) and is not counted
+        for (int s = 0; s <= steps; s++) // step 0 warms up (JIT, kernel compiles, buffer allocation) and is not counted
         {
             var sw = Stopwatch.StartNew();
             model.ZeroGradients();
-            model.Forward(x, y, n, t, m, training: true);
+            model.Forward(x, y, n, t, m, training: true); // returns the loss, so the step's forward has finished
             model.Backward();
-            sgd.Step(model.Parameters, model.Gradients, 0.1);
+            sgd(0.1);
+            _ = model.Logits; // a download: waits for the device to finish the step
             if (s > 0) times.Add(sw.Elapsed.TotalMilliseconds);
             else timed?.Ms.Clear();
         }
         times.Sort();
         double flops = 3 * cfg.ForwardFlops(n, t, m);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"stgcn train step on '{ops.Name}': {cfg.Layers.Count} blocks, {model.Layout.ParameterCount} params, N={n} T={t} M={m}: " +
+            $"stgcn train step on '{model.Name}': {cfg.Layers.Count} blocks, {model.Model.Layout.ParameterCount} params, N={n} T={t} M={m}: " +
             $"median {times[times.Count / 2]:F0} ms (min {times[0]:F0}, {steps} steps), ~{flops / 1e9:F1} GFLOP/step (3x forward), " +
             $"{flops / (times[times.Count / 2] * 1e6):F1} GFLOP/s, {Environment.ProcessorCount} cores"));
         if (timed is not null)

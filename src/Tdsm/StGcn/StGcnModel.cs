@@ -8,7 +8,7 @@ namespace Tdsm.StGcn;
 /// Input x is (N, C, T, V, M); persons become separate samples B = N*M after data_bn; the
 /// feature z_x (N, C_last) is the pooled last block averaged over persons; logits (N, NumClass).
 /// </summary>
-public sealed class StGcnModel
+public sealed class StGcnModel : IStGcnRunner
 {
     /// <summary>Architecture.</summary>
     public StGcnConfig Config { get; }
@@ -282,4 +282,20 @@ public sealed class StGcnModel
 
     /// <summary>Sets every gradient to zero.</summary>
     public void ZeroGradients() => Array.Clear(Gradients);
+
+    /// <summary>The tier name of <see cref="Ops"/>.</summary>
+    public string Name => Ops.Name;
+
+    /// <summary>This model (it runs on the host).</summary>
+    StGcnModel IStGcnRunner.Model => this;
+
+    /// <summary>A host <see cref="SgdNesterov"/> over <see cref="Parameters"/> and <see cref="Gradients"/>.</summary>
+    public Action<double> CreateSgd(double momentum, double weightDecay)
+    {
+        var sgd = new SgdNesterov(Parameters.Length, momentum, weightDecay);
+        return lr => sgd.Step(Parameters, Gradients, lr);
+    }
+
+    /// <summary>Nothing to do: the state is already on the host.</summary>
+    public void SyncToHost() { }
 }

@@ -86,12 +86,13 @@ public sealed record EpochStats(int Epoch, double MeanLoss, double Accuracy, dou
 /// </summary>
 public static class StGcnTraining
 {
-    /// <summary>Trains <paramref name="model"/> in place with cross-entropy; returns per-epoch stats.
+    /// <summary>Trains <paramref name="model"/> in place with cross-entropy (on the host or a device-resident
+    /// runner; call <see cref="IStGcnRunner.SyncToHost"/> before saving); returns per-epoch stats.
     /// <paramref name="progress"/>, when given, is called after every step with (step, total steps, mean loss of the epoch so far).</summary>
-    public static IReadOnlyList<EpochStats> Train(StGcnModel model, float[] x, int[] labels, int n, int t, int m,
+    public static IReadOnlyList<EpochStats> Train(IStGcnRunner model, float[] x, int[] labels, int n, int t, int m,
         StGcnTrainOptions options, TextWriter? log = null, Action<int, int, double>? progress = null)
     {
-        var cfg = model.Config;
+        var cfg = model.Model.Config;
         int sample = cfg.InChannels * t * cfg.V * m;
         if (x.Length != (long)n * sample) throw new ArgumentException($"train: x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
         if (labels.Length != n) throw new ArgumentException($"train: {labels.Length} labels for {n} samples");
@@ -100,7 +101,7 @@ public static class StGcnTraining
         int bs = Math.Min(options.BatchSize, n);
         if (bs < 2) throw new ArgumentException($"train: batch size {bs} (BatchNorm needs at least 2 samples)");
         int stepsPerEpoch = n / bs, total = stepsPerEpoch * options.Epochs, step = 0;
-        var sgd = new SgdNesterov(model.Parameters.Length, options.Momentum, options.WeightDecay);
+        var sgd = model.CreateSgd(options.Momentum, options.WeightDecay);
         var rng = new Random(options.Seed);
         var order = Enumerable.Range(0, n).ToArray();
         var bx = new float[bs * sample];
@@ -127,7 +128,7 @@ public static class StGcnTraining
                 correct += CountCorrect(model.Logits, by, cfg.NumClass);
                 seen += bs;
                 model.Backward();
-                sgd.Step(model.Parameters, model.Gradients, lr);
+                sgd(lr);
                 step++;
                 progress?.Invoke(step, total, lossSum / (s + 1));
             }
@@ -175,20 +176,20 @@ public static class StGcnTraining
     /// The frozen encoder in eval mode (running statistics, no parameter change): features z_x
     /// (N, FeatureDim) of x (N, C, T, V, M), computed in batches of <paramref name="batchSize"/>.
     /// </summary>
-    public static float[] ExtractFeatures(StGcnModel model, float[] x, int n, int t, int m, int batchSize = 64) =>
+    public static float[] ExtractFeatures(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64) =>
         RunEval(model, x, n, t, m, batchSize, features: true);
 
     /// <summary>Eval-mode class predictions (argmax of the logits), batched.</summary>
-    public static int[] Predict(StGcnModel model, float[] x, int n, int t, int m, int batchSize = 64)
+    public static int[] Predict(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64)
     {
         var logits = RunEval(model, x, n, t, m, batchSize, features: false);
-        int k = model.Config.NumClass;
+        int k = model.Model.Config.NumClass;
         return Enumerable.Range(0, n).Select(i => ArgMax(logits.AsSpan(i * k, k))).ToArray();
     }
 
-    private static float[] RunEval(StGcnModel model, float[] x, int n, int t, int m, int batchSize, bool features)
+    private static float[] RunEval(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize, bool features)
     {
-        var cfg = model.Config;
+        var cfg = model.Model.Config;
         int sample = cfg.InChannels * t * cfg.V * m, width = features ? cfg.FeatureDim : cfg.NumClass;
         if (x.Length != (long)n * sample) throw new ArgumentException($"x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);

@@ -1,0 +1,89 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Tdsm.Kernels.StGcn;
+
+/// <summary>BatchNorm launch sizes and hyper-parameters: x is (B, C, L).</summary>
+public struct BatchNormArgs
+{
+    public int B, C, L;
+    /// <summary>Rows of the channel partials, <see cref="ChannelStats.Rows"/>(B, L).</summary>
+    public int Rows;
+    public double Eps, Momentum;
+}
+
+/// <summary>
+/// BatchNorm over the channels of x (B, C, L) (BatchNorm1d over V*C channels with L = T, or
+/// BatchNorm2d with L = T*V). Training: mean and biased variance over (B, L) in float64 (two passes
+/// of <see cref="ChannelStats.Partial"/>), running stats r = (1-momentum) r + momentum·stat with the
+/// unbiased variance; eval: the running stats. Backward: dx = rstd·γ·(dy − mean(dy) − x̂·mean(dy·x̂)),
+/// dγ += Σ dy·x̂, dβ += Σ dy (sums from <see cref="ChannelStats.PartialGrad"/>).
+/// </summary>
+public static class BatchNorm
+{
+    /// <summary>Thread c: mean[c] = Σ_r p0[r,c] / (B·L) (first pass of training statistics).</summary>
+    public static void Mean(Index1D ci, ArrayView<double> p0, ArrayView<float> mean, BatchNormArgs a)
+    {
+        double s = 0;
+        for (int r = 0; r < a.Rows; r++) s += p0[(long)r * a.C + ci];
+        mean[ci] = (float)(s / ((double)a.B * a.L));
+    }
+
+    /// <summary>Thread c: from the centered partials p1 (B, C) and the float64 mean (recomputed from p0),
+    /// writes saveMean, saveRstd and updates the running statistics.</summary>
+    public static void Finish(Index1D ci, ArrayView<double> p0, ArrayView<double> p1, ArrayView<float> saveMean, ArrayView<float> saveRstd,
+        ArrayView<float> runMean, ArrayView<float> runVar, BatchNormArgs a)
+    {
+        double count = (double)a.B * a.L, s = 0, sq = 0;
+        for (int r = 0; r < a.Rows; r++) { s += p0[(long)r * a.C + ci]; sq += p1[(long)r * a.C + ci]; }
+        double mean = s / count;
+        // p1 was centered on the float32 mean; correct to the float64 mean: Σ(x-m)² = Σ(x-m32)² - count·(m-m32)².
+        double shift = mean - saveMean[ci];
+        sq = XMath.Max(0.0, sq - count * shift * shift);
+        double var = sq / count;
+        saveMean[ci] = (float)mean;
+        saveRstd[ci] = (float)(1.0 / XMath.Sqrt(var + a.Eps));
+        double unbiased = count > 1 ? sq / (count - 1) : var;
+        runMean[ci] = (float)((1 - a.Momentum) * runMean[ci] + a.Momentum * mean);
+        runVar[ci] = (float)((1 - a.Momentum) * runVar[ci] + a.Momentum * unbiased);
+    }
+
+    /// <summary>Element i of y = (x − mean)·rstd·γ + β with per-channel mean and rstd (training: the saved batch stats).</summary>
+    public static void Normalize(Index1D i, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> mean,
+        ArrayView<float> rstd, ArrayView<float> y, int c, int l)
+    {
+        int ci = (int)((long)(int)i / l % c);
+        y[i] = (float)((x[i] - (double)mean[ci]) * rstd[ci] * gamma[ci] + beta[ci]);
+    }
+
+    /// <summary>Element i of eval-mode y = (x − running mean)/sqrt(running var + eps)·γ + β.</summary>
+    public static void Eval(Index1D i, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> runMean,
+        ArrayView<float> runVar, ArrayView<float> y, BatchNormArgs a)
+    {
+        int ci = (int)((long)(int)i / a.L % a.C);
+        double rstd = 1.0 / XMath.Sqrt(runVar[ci] + a.Eps);
+        y[i] = (float)((x[i] - (double)runMean[ci]) * rstd * gamma[ci] + beta[ci]);
+    }
+
+    /// <summary>Thread c: sums[c] = Σ dy, sums[C + c] = Σ dy·x̂ from the partials (R, C); dγ[c] += Σ dy·x̂, dβ[c] += Σ dy.</summary>
+    public static void GradParams(Index1D ci, ArrayView<double> p0, ArrayView<double> p1, ArrayView<double> sums, ArrayView<float> dGamma,
+        ArrayView<float> dBeta, BatchNormArgs a)
+    {
+        double s = 0, sx = 0;
+        for (int r = 0; r < a.Rows; r++) { s += p0[(long)r * a.C + ci]; sx += p1[(long)r * a.C + ci]; }
+        sums[ci] = s;
+        sums[a.C + ci] = sx;
+        dGamma[ci] = (float)(dGamma[ci] + sx);
+        dBeta[ci] = (float)(dBeta[ci] + s);
+    }
+
+    /// <summary>Element i of dx (overwritten) from the channel sums of <see cref="GradParams"/>.</summary>
+    public static void GradInput(Index1D i, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> mean,
+        ArrayView<float> rstd, ArrayView<double> sums, ArrayView<float> dx, BatchNormArgs a)
+    {
+        int ci = (int)((long)(int)i / a.L % a.C);
+        double count = (double)a.B * a.L, r = rstd[ci];
+        double xhat = (x[i] - (double)mean[ci]) * r;
+        dx[i] = (float)(r * gamma[ci] * (dy[i] - sums[ci] / count - xhat * (sums[a.C + ci] / count)));
+    }
+}

@@ -1,0 +1,369 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Tdsm.Kernels.StGcn;
+using K = Tdsm.Kernels.StGcn;
+using Buf = ILGPU.ArrayView<float>;
+
+namespace Tdsm.Gpu.StGcn;
+
+/// <summary>
+/// The ST-GCN op set on an ILGPU device: the same ops and argument order as
+/// <see cref="Tdsm.StGcn.IStGcnOps"/>, over device views (activation gradients overwrite,
+/// parameter gradients accumulate). Kernels are loaded once; float64 scratch for the
+/// deterministic two-stage reductions is owned here and grows on demand. Shapes are validated on
+/// the host before every launch (a device fault would poison the context). Launches are
+/// asynchronous on the default stream; <see cref="CrossEntropy"/> synchronises (it returns the loss).
+/// </summary>
+public sealed class StGcnGpuOps : IDisposable
+{
+    private readonly Accelerator _acc;
+    private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums;
+    private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
+    private MemoryBuffer1D<int, Stride1D.Dense> _labels;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
+
+    private readonly Action<Index1D, Buf, Buf, int, int, int, int> _inToBn, _inToBnBwd;
+    private readonly Action<Index1D, Buf, Buf, int, int, int> _bnToBlock, _bnToBlockBwd;
+    private readonly Action<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int> _partial;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int> _partialGrad;
+    private readonly Action<Index1D, ArrayView<double>, Buf, int, int> _accSum;
+    private readonly Action<Index1D, ArrayView<double>, Buf, BatchNormArgs> _bnMean;
+    private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs> _bnFinish;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, int, int> _bnNormalize;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, BatchNormArgs> _bnEval;
+    private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, ArrayView<double>, Buf, Buf, BatchNormArgs> _bnGradParams;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, ArrayView<double>, Buf, BatchNormArgs> _bnGradInput;
+    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> _convFwd, _convDx, _convDw;
+    private readonly Action<Index1D, Buf, Buf, int, int> _reduceSplits;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, GraphArgs> _graphFwd, _graphDy;
+    private readonly Action<Index1D, Buf, Buf, ArrayView<double>, GraphArgs> _impPartial;
+    private readonly Action<Index1D, ArrayView<double>, Buf, Buf, GraphArgs> _impReduce;
+    private readonly Action<Index1D, Buf, Buf> _relu, _addInPlace;
+    private readonly Action<Index1D, Buf, Buf, Buf> _reluBwd;
+    private readonly Action<Index1D, Buf, Buf, Buf, int> _resRelu;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, int> _resReluBwd;
+    private readonly Action<Index1D, Buf, Buf, int, int, int> _pool, _poolBwd;
+    private readonly Action<Index1D, Buf, ArrayView<int>, Buf, Buf, int, int> _ce;
+    private readonly Action<Index1D, Buf, Buf, Buf, float, float, float> _sgd;
+
+    /// <summary>Tier name: "gpu" on CUDA, "gpu-sim" on the simulator.</summary>
+    public string Name { get; }
+
+    /// <summary>The accelerator the kernels run on.</summary>
+    public Accelerator Accelerator => _acc;
+
+    /// <summary>Loads every ST-GCN kernel on <paramref name="device"/>.</summary>
+    public StGcnGpuOps(GpuDevice device)
+    {
+        _acc = device.Accelerator;
+        Name = device.IsCuda ? "gpu" : "gpu-sim";
+        _inToBn = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBn);
+        _inToBnBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBnBackward);
+        _bnToBlock = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(K.StGcnLayout.BnToBlock);
+        _bnToBlockBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(K.StGcnLayout.BnToBlockBackward);
+        _partial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.Partial);
+        _partialGrad = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int>(ChannelStats.PartialGrad);
+        _accSum = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, int, int>(ChannelStats.AccumulateSum);
+        _bnMean = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, BatchNormArgs>(K.BatchNorm.Mean);
+        _bnFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs>(K.BatchNorm.Finish);
+        _bnNormalize = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, int, int>(K.BatchNorm.Normalize);
+        _bnEval = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, BatchNormArgs>(K.BatchNorm.Eval);
+        _bnGradParams = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<double>, ArrayView<double>, Buf, Buf, BatchNormArgs>(K.BatchNorm.GradParams);
+        _bnGradInput = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, ArrayView<double>, Buf, BatchNormArgs>(K.BatchNorm.GradInput);
+        _convFwd = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, ConvArgs>(ConvGemm.Forward);
+        _convDx = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, ConvArgs>(ConvGemm.InputGrad);
+        _convDw = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, ConvArgs>(ConvGemm.WeightGrad);
+        _reduceSplits = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int>(ConvGemm.ReduceSplits);
+        _graphFwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.Forward);
+        _graphDy = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.InputGrad);
+        _impPartial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, GraphArgs>(K.GraphAggregate.ImportancePartial);
+        _impReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, Buf, GraphArgs>(K.GraphAggregate.ImportanceReduce);
+        _relu = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf>(Elementwise.Relu);
+        _addInPlace = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf>(Elementwise.AddInPlace);
+        _reluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf>(Elementwise.ReluBackward);
+        _resRelu = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, int>(Elementwise.ResidualRelu);
+        _resReluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, int>(Elementwise.ResidualReluBackward);
+        _pool = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(Head.Pool);
+        _poolBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(Head.PoolBackward);
+        _ce = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, ArrayView<int>, Buf, Buf, int, int>(Head.CrossEntropy);
+        _sgd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, float, float, float>(Sgd.NesterovStep);
+
+        _d0 = _acc.Allocate1D<double>(1024); _d1 = _acc.Allocate1D<double>(1024); _sums = _acc.Allocate1D<double>(1024);
+        _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
+        _dummy = _acc.Allocate1D<float>(1);
+    }
+
+    private void Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense> buf, long size) where T : unmanaged
+    {
+        if (buf.Length >= size) return;
+        _acc.Synchronize(); // queued launches may still read the old buffer
+        buf.Dispose();
+        buf = _acc.Allocate1D<T>(Math.Max(size, 2 * buf.Length));
+    }
+
+    private static void Need(Buf v, long n, string op, string name)
+    {
+        if (v.Length < n) throw new ArgumentException($"ST-GCN GPU {op}: {name} has {v.Length} elements, the op needs {n}");
+    }
+
+    private static void Sizes(string op, params int[] sizes)
+    {
+        foreach (var s in sizes)
+            if (s < 1) throw new ArgumentException($"ST-GCN GPU {op}: sizes must be positive, got [{string.Join(", ", sizes)}]");
+    }
+
+    // ------------------------------------------------------------------ layout
+
+    /// <summary>x (N,C,T,V,M) → y (B, V·C, T).</summary>
+    public void InputToBnLayout(Buf x, Buf y, int n, int c, int t, int v, int m)
+    {
+        long s = (long)n * c * t * v * m;
+        Sizes("InputToBnLayout", n, c, t, v, m); Need(x, s, "InputToBnLayout", "x"); Need(y, s, "InputToBnLayout", "y");
+        _inToBn(checked((int)s), x, y, c, t, v, m);
+    }
+
+    /// <summary>Backward of <see cref="InputToBnLayout"/> (dx overwritten).</summary>
+    public void InputToBnLayoutBackward(Buf dy, Buf dx, int n, int c, int t, int v, int m)
+    {
+        long s = (long)n * c * t * v * m;
+        Sizes("InputToBnLayoutBackward", n, c, t, v, m); Need(dy, s, "InputToBnLayoutBackward", "dy"); Need(dx, s, "InputToBnLayoutBackward", "dx");
+        _inToBnBwd(checked((int)s), dy, dx, c, t, v, m);
+    }
+
+    /// <summary>x (B, V·C, T) → y (B, C, T, V).</summary>
+    public void BnToBlockLayout(Buf x, Buf y, int b, int c, int t, int v)
+    {
+        long s = (long)b * c * t * v;
+        Sizes("BnToBlockLayout", b, c, t, v); Need(x, s, "BnToBlockLayout", "x"); Need(y, s, "BnToBlockLayout", "y");
+        _bnToBlock(checked((int)s), x, y, c, t, v);
+    }
+
+    /// <summary>Backward of <see cref="BnToBlockLayout"/> (dx overwritten).</summary>
+    public void BnToBlockLayoutBackward(Buf dy, Buf dx, int b, int c, int t, int v)
+    {
+        long s = (long)b * c * t * v;
+        Sizes("BnToBlockLayoutBackward", b, c, t, v); Need(dy, s, "BnToBlockLayoutBackward", "dy"); Need(dx, s, "BnToBlockLayoutBackward", "dx");
+        _bnToBlockBwd(checked((int)s), dy, dx, c, t, v);
+    }
+
+    // ------------------------------------------------------------------ batch norm
+
+    private void CheckBn(string op, Buf x, Buf y, Buf gamma, Buf beta, int b, int c, int l)
+    {
+        Sizes(op, b, c, l);
+        long s = (long)b * c * l;
+        Need(x, s, op, "x"); Need(y, s, op, "y"); Need(gamma, c, op, "gamma"); Need(beta, c, op, "beta");
+    }
+
+    /// <summary>Training-mode BatchNorm over the channels of x (B,C,L); see <see cref="K.BatchNorm"/>.</summary>
+    public void BatchNormTrainForward(Buf x, Buf gamma, Buf beta, Buf y, Buf saveMean, Buf saveRstd, Buf runMean, Buf runVar,
+        int b, int c, int l, double eps, double momentum)
+    {
+        CheckBn("BatchNormTrainForward", x, y, gamma, beta, b, c, l);
+        Need(saveMean, c, "BatchNormTrainForward", "saveMean"); Need(saveRstd, c, "BatchNormTrainForward", "saveRstd");
+        Need(runMean, c, "BatchNormTrainForward", "runMean"); Need(runVar, c, "BatchNormTrainForward", "runVar");
+        int rows = ChannelStats.Rows(b, l);
+        var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows, Eps = eps, Momentum = momentum };
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c);
+        _partial(checked(rows * c), x, _dummy.View, _d0.View, _d1.View, c, l, 0);
+        _bnMean(c, _d0.View, saveMean, a);
+        _partial(checked(rows * c), x, saveMean, _d0.View, _d1.View, c, l, 1);
+        _bnFinish(c, _d0.View, _d1.View, saveMean, saveRstd, runMean, runVar, a);
+        _bnNormalize(checked(b * c * l), x, gamma, beta, saveMean, saveRstd, y, c, l);
+    }
+
+    /// <summary>Eval-mode BatchNorm with the running statistics.</summary>
+    public void BatchNormEvalForward(Buf x, Buf gamma, Buf beta, Buf y, Buf runMean, Buf runVar, int b, int c, int l, double eps)
+    {
+        CheckBn("BatchNormEvalForward", x, y, gamma, beta, b, c, l);
+        Need(runMean, c, "BatchNormEvalForward", "runMean"); Need(runVar, c, "BatchNormEvalForward", "runVar");
+        _bnEval(checked(b * c * l), x, gamma, beta, runMean, runVar, y, new BatchNormArgs { B = b, C = c, L = l, Eps = eps });
+    }
+
+    /// <summary>Backward of training-mode BatchNorm: dx overwritten, dGamma/dBeta accumulate.</summary>
+    public void BatchNormBackward(Buf dy, Buf x, Buf gamma, Buf saveMean, Buf saveRstd, Buf dx, Buf dGamma, Buf dBeta, int b, int c, int l)
+    {
+        CheckBn("BatchNormBackward", x, dx, gamma, saveMean, b, c, l);
+        Need(dy, (long)b * c * l, "BatchNormBackward", "dy"); Need(saveRstd, c, "BatchNormBackward", "saveRstd");
+        Need(dGamma, c, "BatchNormBackward", "dGamma"); Need(dBeta, c, "BatchNormBackward", "dBeta");
+        int rows = ChannelStats.Rows(b, l);
+        var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows };
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c);
+        _partialGrad(checked(rows * c), dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l);
+        _bnGradParams(c, _d0.View, _d1.View, _sums.View, dGamma, dBeta, a);
+        _bnGradInput(checked(b * c * l), dy, x, gamma, saveMean, saveRstd, _sums.View, dx, a);
+    }
+
+    // ------------------------------------------------------------------ convolutions
+
+    private static ConvArgs Conv(string op, int b, int cin, int cout, int t, int v, int kt, int stride)
+    {
+        Sizes(op, b, cin, cout, t, v, kt, stride);
+        if (kt % 2 == 0) throw new ArgumentException($"ST-GCN GPU {op}: temporal kernel {kt} must be odd");
+        int pad = (kt - 1) / 2;
+        int tout = (t + 2 * pad - kt) / stride + 1;
+        return new ConvArgs { B = b, Cin = cin, Cout = cout, T = t, Tout = tout, V = v, Kt = kt, Stride = stride, Pad = pad };
+    }
+
+    private static int Tiles(long n) => checked((int)((n + ConvGemm.Tile - 1) / ConvGemm.Tile));
+
+    /// <summary>1x1 conv with temporal stride: x (B,Cin,T,V), w (Cout,Cin), bias (Cout) → y (B,Cout,Tout,V).</summary>
+    public void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
+        ConvForward("Conv1x1Forward", x, w, bias, y, Conv("Conv1x1Forward", b, cin, cout, t, v, 1, stride));
+
+    /// <summary>Backward of <see cref="Conv1x1Forward"/>: dx overwritten unless it is empty; dW, dBias accumulate.</summary>
+    public void Conv1x1Backward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int stride) =>
+        ConvBackward("Conv1x1Backward", dy, x, w, dx, dW, dBias, Conv("Conv1x1Backward", b, cin, cout, t, v, 1, stride));
+
+    /// <summary>Temporal conv (kt x 1, stride, pad (kt-1)/2): x (B,Cin,T,V), w (Cout,Cin,kt), bias (Cout) → y (B,Cout,Tout,V).</summary>
+    public void TemporalConvForward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+        ConvForward("TemporalConvForward", x, w, bias, y, Conv("TemporalConvForward", b, cin, cout, t, v, kt, stride));
+
+    /// <summary>Backward of <see cref="TemporalConvForward"/>: dx overwritten; dW, dBias accumulate.</summary>
+    public void TemporalConvBackward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+        ConvBackward("TemporalConvBackward", dy, x, w, dx, dW, dBias, Conv("TemporalConvBackward", b, cin, cout, t, v, kt, stride));
+
+    private void ConvForward(string op, Buf x, Buf w, Buf bias, Buf y, ConvArgs p)
+    {
+        Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, (long)p.Cout * p.Cin * p.Kt, op, "w");
+        Need(bias, p.Cout, op, "bias"); Need(y, (long)p.B * p.Cout * p.Tout * p.V, op, "y");
+        var grid = new Index3D(Tiles((long)p.Tout * p.V), Tiles(p.Cout), p.B);
+        _convFwd(new KernelConfig(grid, new Index3D(ConvGemm.Threads, 1, 1)), x, w, bias, y, p);
+    }
+
+    private void ConvBackward(string op, Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, ConvArgs p)
+    {
+        long ys = (long)p.B * p.Cout * p.Tout * p.V, ws = (long)p.Cout * p.Cin * p.Kt;
+        Need(dy, ys, op, "dy"); Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, ws, op, "w");
+        Need(dW, ws, op, "dW"); Need(dBias, p.Cout, op, "dBias");
+        var group = new Index3D(ConvGemm.Threads, 1, 1);
+        if (dx.Length > 0)
+        {
+            Need(dx, (long)p.B * p.Cin * p.T * p.V, op, "dx");
+            _convDx(new KernelConfig(new Index3D(Tiles((long)p.T * p.V), Tiles(p.Cin), p.B), group), dy, w, _dummy.View, dx, p);
+        }
+        // Split the (b, t, v) reduction of dW over person-sample groups so the grid fills the device;
+        // the splits' partials are added in order (deterministic).
+        int splits = Math.Min(p.B, Math.Max(1, (int)Math.Min(64, (1 << 24) / Math.Max(1, ws))));
+        p.BatchPerSplit = (p.B + splits - 1) / splits;
+        splits = (p.B + p.BatchPerSplit - 1) / p.BatchPerSplit;
+        Grow(ref _part, splits * ws);
+        _convDw(new KernelConfig(new Index3D(Tiles(p.Cin * p.Kt), Tiles(p.Cout), splits), group), x, dy, _dummy.View, _part.View, p);
+        _reduceSplits(checked((int)ws), _part.View, dW, splits, checked((int)ws));
+        int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
+        Grow(ref _d0, (long)rows * p.Cout);
+        _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
+        _accSum(p.Cout, _d0.View, dBias, rows, p.Cout);
+    }
+
+    // ------------------------------------------------------------------ graph
+
+    private static GraphArgs Graph(string op, Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
+    {
+        Sizes(op, b, k, c, t, v);
+        Need(y, (long)b * k * c * t * v, op, "y"); Need(a, (long)k * v * v, op, "A"); Need(imp, (long)k * v * v, op, "imp");
+        Need(o, (long)b * c * t * v, op, "o");
+        return new GraphArgs { B = b, K = k, C = c, T = t, V = v };
+    }
+
+    /// <summary>o (B,C,T,V) = Σ_k Σ_v y (B,K,C,T,V) · (A ⊙ imp) (K,V,V).</summary>
+    public void GraphAggregateForward(Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
+    {
+        var p = Graph("GraphAggregateForward", y, a, imp, o, b, k, c, t, v);
+        _graphFwd(checked(b * c * t * v), y, a, imp, o, p);
+    }
+
+    /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO.</summary>
+    public void GraphAggregateBackward(Buf dO, Buf y, Buf a, Buf imp, Buf dy, Buf dImp, int b, int k, int c, int t, int v)
+    {
+        var p = Graph("GraphAggregateBackward", y, a, imp, dO, b, k, c, t, v);
+        Need(dy, (long)b * k * c * t * v, "GraphAggregateBackward", "dy"); Need(dImp, (long)k * v * v, "GraphAggregateBackward", "dImp");
+        _graphDy(checked(b * k * c * t * v), dO, a, imp, dy, p);
+        Grow(ref _d1, (long)b * k * v * v);
+        _impPartial(b * k * v * v, y, dO, _d1.View, p);
+        _impReduce(k * v * v, _d1.View, a, dImp, p);
+    }
+
+    // ------------------------------------------------------------------ elementwise
+
+    /// <summary>y = max(x, 0).</summary>
+    public void ReluForward(Buf x, Buf y) { Need(y, x.Length, "ReluForward", "y"); if (x.Length > 0) _relu(checked((int)x.Length), x, y); }
+
+    /// <summary>dx = dy where y &gt; 0, else 0.</summary>
+    public void ReluBackward(Buf dy, Buf y, Buf dx)
+    {
+        Need(y, dy.Length, "ReluBackward", "y"); Need(dx, dy.Length, "ReluBackward", "dx");
+        if (dy.Length > 0) _reluBwd(checked((int)dy.Length), dy, y, dx);
+    }
+
+    /// <summary>y = max(a + r, 0); r may be empty (no residual).</summary>
+    public void ResidualReluForward(Buf a, Buf r, Buf y)
+    {
+        Need(y, a.Length, "ResidualReluForward", "y");
+        if (r.Length > 0) Need(r, a.Length, "ResidualReluForward", "r");
+        if (a.Length > 0) _resRelu(checked((int)a.Length), a, r.Length > 0 ? r : _dummy.View, y, r.Length > 0 ? 1 : 0);
+    }
+
+    /// <summary>da = dy where y &gt; 0 (overwritten); dr (if not empty) the same.</summary>
+    public void ResidualReluBackward(Buf dy, Buf y, Buf da, Buf dr)
+    {
+        Need(y, dy.Length, "ResidualReluBackward", "y"); Need(da, dy.Length, "ResidualReluBackward", "da");
+        if (dr.Length > 0) Need(dr, dy.Length, "ResidualReluBackward", "dr");
+        if (dy.Length > 0) _resReluBwd(checked((int)dy.Length), dy, y, da, dr.Length > 0 ? dr : _dummy.View, dr.Length > 0 ? 1 : 0);
+    }
+
+    /// <summary>dst += src (same length).</summary>
+    public void AddInPlace(Buf src, Buf dst)
+    {
+        Need(dst, src.Length, "AddInPlace", "dst");
+        if (src.Length > 0) _addInPlace(checked((int)src.Length), src, dst);
+    }
+
+    // ------------------------------------------------------------------ head
+
+    /// <summary>f (N,C) = mean over persons of the mean over L of x (N·M, C, L).</summary>
+    public void PoolForward(Buf x, Buf f, int n, int m, int c, int l)
+    {
+        Sizes("PoolForward", n, m, c, l); Need(x, (long)n * m * c * l, "PoolForward", "x"); Need(f, (long)n * c, "PoolForward", "f");
+        _pool(n * c, x, f, m, c, l);
+    }
+
+    /// <summary>dx (N·M, C, L) = df / (M·L) (overwritten).</summary>
+    public void PoolBackward(Buf df, Buf dx, int n, int m, int c, int l)
+    {
+        Sizes("PoolBackward", n, m, c, l); Need(df, (long)n * c, "PoolBackward", "df"); Need(dx, (long)n * m * c * l, "PoolBackward", "dx");
+        _poolBwd(checked(n * m * c * l), df, dx, m, c, l);
+    }
+
+    /// <summary>Mean softmax cross-entropy of logits (N,K); writes dLogits; returns the loss (synchronises).</summary>
+    public double CrossEntropy(Buf logits, ReadOnlySpan<int> labels, Buf dLogits, int n, int k)
+    {
+        Sizes("CrossEntropy", n, k); Need(logits, (long)n * k, "CrossEntropy", "logits"); Need(dLogits, (long)n * k, "CrossEntropy", "dLogits");
+        if (labels.Length < n) throw new ArgumentException($"ST-GCN GPU CrossEntropy: {labels.Length} labels for {n} samples");
+        for (int i = 0; i < n; i++)
+            if ((uint)labels[i] >= (uint)k) throw new ArgumentOutOfRangeException(nameof(labels), $"label {labels[i]} of sample {i} is outside 0..{k - 1}");
+        Grow(ref _labels, n); Grow(ref _loss, n);
+        ((ArrayView<int>)_labels.View).SubView(0, n).CopyFromCPU(labels[..n]);
+        _ce(n, logits, _labels.View, dLogits, _loss.View, n, k);
+        var rows = new float[n];
+        _acc.Synchronize();
+        ((Buf)_loss.View).SubView(0, n).CopyToCPU(rows);
+        double s = 0;
+        foreach (var r in rows) s += r;
+        return s / n;
+    }
+
+    /// <summary>SGD Nesterov step over p, g, buf (same length).</summary>
+    public void SgdNesterovStep(Buf p, Buf g, Buf buf, double lr, double momentum, double weightDecay)
+    {
+        Need(g, p.Length, "SgdNesterovStep", "g"); Need(buf, p.Length, "SgdNesterovStep", "buf");
+        if (p.Length > 0) _sgd(checked((int)p.Length), p, g, buf, (float)lr, (float)momentum, (float)weightDecay);
+    }
+
+    /// <summary>Frees the scratch (after waiting for queued launches).</summary>
+    public void Dispose()
+    {
+        _acc.Synchronize();
+        _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
+    }
+}

@@ -1,0 +1,202 @@
+using ILGPU;
+using ILGPU.Runtime;
+using Tdsm.Gpu.StGcn;
+using Tdsm.StGcn;
+using Tdsm.Tensors;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// Every ST-GCN GPU kernel, forward and backward, against the reference tier
+/// (<see cref="StGcnReferenceOps"/>) at tiny, odd sizes (channel counts across the 64-wide GEMM
+/// tile, odd T and V, stride 2, T·V over the 256-element reduction segment), on ILGPU's CPU simulator (CI) and on CUDA when present. Outputs
+/// are poisoned with NaN first, accumulated gradients start from random values. Tolerance per
+/// element: |gpu − ref| ≤ 1e-5 + 1e-4·|ref|.
+/// </summary>
+[TestFixture("simulator")]
+[TestFixture("cuda")]
+[NonParallelizable]
+public class StGcnGpuOpsTests(string device)
+{
+    private GpuDevice? _device;
+    private StGcnGpuOps _gpu = null!;
+    private readonly StGcnReferenceOps _ref = new();
+    private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _buffers = [];
+    private Rng _rng = null!;
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
+        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
+        _gpu = new StGcnGpuOps(_device);
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _gpu?.Dispose();
+        foreach (var b in _buffers) b.Dispose();
+        _device?.Dispose();
+    }
+
+    [SetUp] public void Seed() => _rng = new Rng(4321);
+
+    /// <summary>A host array and a device copy of it.</summary>
+    private sealed record Pair(float[] H, ArrayView<float> G);
+
+    private Pair Up(float[] v)
+    {
+        var buf = _device!.Accelerator.Allocate1D(v);
+        _buffers.Add(buf);
+        return new Pair((float[])v.Clone(), buf.View);
+    }
+
+    private Pair Rand(int n, double scale = 1) { var a = new float[n]; _rng.FillNormal(a, scale); return Up(a); }
+
+    private Pair Nan(int n) => Up(Enumerable.Repeat(float.NaN, n).ToArray());
+
+    private static void Same(Pair p, string what)
+    {
+        var g = new float[p.H.Length];
+        p.G.CopyToCPU(g);
+        for (int i = 0; i < g.Length; i++)
+            Assert.That(Math.Abs(g[i] - p.H[i]), Is.LessThanOrEqualTo(1e-5 + 1e-4 * Math.Abs(p.H[i])), $"{what}[{i}]: gpu {g[i]} vs reference {p.H[i]}");
+    }
+
+    [Test]
+    public void LayoutsForwardAndBackward()
+    {
+        int n = 2, c = 3, t = 5, v = 7, m = 2, s = n * c * t * v * m;
+        var x = Rand(s); var y = Nan(s); var z = Nan(s);
+        _gpu.InputToBnLayout(x.G, y.G, n, c, t, v, m); _ref.InputToBnLayout(x.H, y.H, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(y, "bn layout");
+        _gpu.BnToBlockLayout(y.G, z.G, n * m, c, t, v); _ref.BnToBlockLayout(y.H, z.H, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(z, "block layout");
+        var dz = Rand(s); var dy = Nan(s); var dx = Nan(s);
+        _gpu.BnToBlockLayoutBackward(dz.G, dy.G, n * m, c, t, v); _ref.BnToBlockLayoutBackward(dz.H, dy.H, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(dy, "block layout'");
+        _gpu.InputToBnLayoutBackward(dy.G, dx.G, n, c, t, v, m); _ref.InputToBnLayoutBackward(dy.H, dx.H, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(dx, "bn layout'");
+    }
+
+    [TestCase(3, 5, 7)]
+    [TestCase(2, 75, 11)]
+    [TestCase(2, 3, 600)] // L over several 256-element reduction segments, the last one partial
+    public void BatchNormTrainEvalAndBackward(int b, int c, int l)
+    {
+        int s = b * c * l;
+        var x = Rand(s, 2); for (int i = 0; i < s; i++) x.H[i] += 3; x.G.CopyFromCPU(x.H); // off-centre, as real activations
+        var gamma = Rand(c); var beta = Rand(c); var y = Nan(s); var mean = Nan(c); var rstd = Nan(c);
+        var rm = Rand(c, 0.1); var rv = Up(Enumerable.Range(0, c).Select(i => 1f + 0.01f * i).ToArray());
+        _gpu.BatchNormTrainForward(x.G, gamma.G, beta.G, y.G, mean.G, rstd.G, rm.G, rv.G, b, c, l, 1e-5, 0.1);
+        _ref.BatchNormTrainForward(x.H, gamma.H, beta.H, y.H, mean.H, rstd.H, rm.H, rv.H, b, c, l, 1e-5, 0.1);
+        _gpu.Accelerator.Synchronize();
+        Same(y, "y"); Same(mean, "saved mean"); Same(rstd, "saved rstd"); Same(rm, "running mean"); Same(rv, "running var");
+        var dy = Rand(s); var dx = Nan(s); var dg = Rand(c); var db = Rand(c);
+        _gpu.BatchNormBackward(dy.G, x.G, gamma.G, mean.G, rstd.G, dx.G, dg.G, db.G, b, c, l);
+        _ref.BatchNormBackward(dy.H, x.H, gamma.H, mean.H, rstd.H, dx.H, dg.H, db.H, b, c, l);
+        _gpu.Accelerator.Synchronize();
+        Same(dx, "dx"); Same(dg, "dGamma (accumulated)"); Same(db, "dBeta (accumulated)");
+        var ye = Nan(s);
+        _gpu.BatchNormEvalForward(x.G, gamma.G, beta.G, ye.G, rm.G, rv.G, b, c, l, 1e-5);
+        _ref.BatchNormEvalForward(x.H, gamma.H, beta.H, ye.H, rm.H, rv.H, b, c, l, 1e-5);
+        _gpu.Accelerator.Synchronize();
+        Same(ye, "eval y");
+    }
+
+    [TestCase(3, 5, 7, 7, 5, 1)]
+    [TestCase(2, 3, 70, 9, 3, 2)]
+    [TestCase(5, 6, 4, 1, 1, 1)] // the classifier: T = V = 1
+    public void Conv1x1ForwardAndBackward(int b, int cin, int cout, int t, int v, int stride)
+    {
+        int tout = (t - 1) / stride + 1;
+        var x = Rand(b * cin * t * v); var w = Rand(cout * cin); var bias = Rand(cout); var y = Nan(b * cout * tout * v);
+        _gpu.Conv1x1Forward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, stride); _ref.Conv1x1Forward(x.H, w.H, bias.H, y.H, b, cin, cout, t, v, stride);
+        _gpu.Accelerator.Synchronize(); Same(y, "y");
+        var dy = Rand(y.H.Length); var dx = Nan(x.H.Length); var dw = Rand(w.H.Length); var dbias = Rand(cout);
+        _gpu.Conv1x1Backward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, stride);
+        _ref.Conv1x1Backward(dy.H, x.H, w.H, dx.H, dw.H, dbias.H, b, cin, cout, t, v, stride);
+        _gpu.Accelerator.Synchronize(); Same(dx, "dx"); Same(dw, "dW (accumulated)"); Same(dbias, "dBias (accumulated)");
+    }
+
+    [TestCase(2, 3, 5, 11, 3, 9, 1)]
+    [TestCase(3, 4, 6, 12, 5, 9, 2)]
+    [TestCase(2, 5, 3, 7, 3, 3, 2)]
+    [TestCase(2, 3, 4, 23, 13, 9, 1)] // T·V = 299: the bias gradient's reduction spans two segments
+    public void TemporalConvForwardAndBackward(int b, int cin, int cout, int t, int v, int kt, int stride)
+    {
+        int pad = (kt - 1) / 2, tout = (t + 2 * pad - kt) / stride + 1;
+        var x = Rand(b * cin * t * v); var w = Rand(cout * cin * kt); var bias = Rand(cout); var y = Nan(b * cout * tout * v);
+        _gpu.TemporalConvForward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, kt, stride);
+        _ref.TemporalConvForward(x.H, w.H, bias.H, y.H, b, cin, cout, t, v, kt, stride);
+        _gpu.Accelerator.Synchronize(); Same(y, "y");
+        var dy = Rand(y.H.Length); var dx = Nan(x.H.Length); var dw = Rand(w.H.Length); var dbias = Rand(cout);
+        _gpu.TemporalConvBackward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, kt, stride);
+        _ref.TemporalConvBackward(dy.H, x.H, w.H, dx.H, dw.H, dbias.H, b, cin, cout, t, v, kt, stride);
+        _gpu.Accelerator.Synchronize(); Same(dx, "dx"); Same(dw, "dW (accumulated)"); Same(dbias, "dBias (accumulated)");
+    }
+
+    [TestCase(2, 3, 3, 4, 5)]
+    [TestCase(3, 3, 2, 3, 25)]
+    public void GraphAggregateForwardAndBackward(int b, int k, int c, int t, int v)
+    {
+        var y = Rand(b * k * c * t * v); var a = Rand(k * v * v); var imp = Rand(k * v * v); var o = Nan(b * c * t * v);
+        _gpu.GraphAggregateForward(y.G, a.G, imp.G, o.G, b, k, c, t, v); _ref.GraphAggregateForward(y.H, a.H, imp.H, o.H, b, k, c, t, v);
+        _gpu.Accelerator.Synchronize(); Same(o, "o");
+        var dO = Rand(o.H.Length); var dy = Nan(y.H.Length); var dImp = Rand(imp.H.Length);
+        _gpu.GraphAggregateBackward(dO.G, y.G, a.G, imp.G, dy.G, dImp.G, b, k, c, t, v);
+        _ref.GraphAggregateBackward(dO.H, y.H, a.H, imp.H, dy.H, dImp.H, b, k, c, t, v);
+        _gpu.Accelerator.Synchronize(); Same(dy, "dy"); Same(dImp, "dImportance (accumulated)");
+    }
+
+    [Test]
+    public void ReluResidualAndAdd()
+    {
+        int s = 103;
+        var x = Rand(s); var r = Rand(s); var y = Nan(s); var y0 = Nan(s); var yr = Nan(s);
+        _gpu.ReluForward(x.G, y.G); _ref.ReluForward(x.H, y.H);
+        _gpu.ResidualReluForward(x.G, r.G, yr.G); _ref.ResidualReluForward(x.H, r.H, yr.H);
+        _gpu.ResidualReluForward(x.G, default, y0.G); _ref.ResidualReluForward(x.H, ArraySegment<float>.Empty, y0.H);
+        _gpu.Accelerator.Synchronize(); Same(y, "relu"); Same(yr, "residual relu"); Same(y0, "residual relu without residual");
+        var dy = Rand(s); var dx = Nan(s); var da = Nan(s); var dr = Nan(s);
+        _gpu.ReluBackward(dy.G, y.G, dx.G); _ref.ReluBackward(dy.H, y.H, dx.H);
+        _gpu.ResidualReluBackward(dy.G, yr.G, da.G, dr.G); _ref.ResidualReluBackward(dy.H, yr.H, da.H, dr.H);
+        _gpu.Accelerator.Synchronize(); Same(dx, "relu'"); Same(da, "da"); Same(dr, "dr");
+        _gpu.AddInPlace(dx.G, da.G);
+        for (int i = 0; i < s; i++) da.H[i] += dx.H[i];
+        _gpu.Accelerator.Synchronize(); Same(da, "add");
+    }
+
+    [Test]
+    public void PoolCrossEntropyAndSgd()
+    {
+        int n = 3, m = 2, c = 5, l = 13, k = 7;
+        var x = Rand(n * m * c * l); var f = Nan(n * c);
+        _gpu.PoolForward(x.G, f.G, n, m, c, l); _ref.PoolForward(x.H, f.H, n, m, c, l);
+        _gpu.Accelerator.Synchronize(); Same(f, "pool");
+        var df = Rand(n * c); var dx = Nan(x.H.Length);
+        _gpu.PoolBackward(df.G, dx.G, n, m, c, l); _ref.PoolBackward(df.H, dx.H, n, m, c, l);
+        _gpu.Accelerator.Synchronize(); Same(dx, "pool'");
+
+        var logits = Rand(n * k, 3); var dl = Nan(n * k); int[] labels = [6, 0, 3];
+        double lg = _gpu.CrossEntropy(logits.G, labels, dl.G, n, k), lr = _ref.CrossEntropy(logits.H, labels, dl.H, n, k);
+        Assert.That(lg, Is.EqualTo(lr).Within(1e-6 * Math.Abs(lr) + 1e-7), "loss");
+        Same(dl, "dLogits");
+        Assert.That(() => _gpu.CrossEntropy(logits.G, [7, 0, 0], dl.G, n, k), Throws.TypeOf<ArgumentOutOfRangeException>());
+
+        int np = 101;
+        var p = Rand(np); var g = Rand(np); var buf = Up(new float[np]);
+        var host = new SgdNesterov(np, 0.9, 1e-4);
+        for (int step = 0; step < 3; step++)
+        {
+            _gpu.SgdNesterovStep(p.G, g.G, buf.G, 0.1, 0.9, 1e-4);
+            host.Step(p.H, g.H, 0.1);
+        }
+        _gpu.Accelerator.Synchronize(); Same(p, "parameters after 3 SGD steps");
+    }
+
+    [Test]
+    public void ShapesAreCheckedOnTheHost()
+    {
+        var x = Rand(10); var y = Nan(10);
+        Assert.That(() => _gpu.TemporalConvForward(x.G, x.G, x.G, y.G, 1, 2, 2, 5, 1, 9, 1), Throws.ArgumentException.With.Message.Contains("TemporalConvForward"));
+        Assert.That(() => _gpu.BatchNormTrainForward(x.G, x.G, x.G, y.G, x.G, x.G, x.G, x.G, 2, 3, 4, 1e-5, 0.1), Throws.ArgumentException.With.Message.Contains("x has 10"));
+    }
+}
