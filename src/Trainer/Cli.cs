@@ -19,6 +19,7 @@ public static class Cli
         new BenchCommand(),
         new TrainCommand(),
         new Pipeline.RunCommand(),
+        new EvalCommand(),
         new SynthCommand(),
         new NtuPreprocessCommand(),
         new PretrainEncoderCommand(),

@@ -246,22 +246,27 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         var map = new SeenClassMap(split.Seen);
         var local = trY.Select(map.ToLocal).ToArray();
         var model = new StGcnModel(StGcnConfig.Small(split.Seen.Length), new StGcnCpuOps(), (int)cfg.Seeds[0]);
+        // On the GPU backend the encoder trains device-resident too (same kernels as `pretrain-encoder --backend gpu`).
+        using var device = backend == "gpu" ? GpuDevice.OpenCuda() : null;
+        using var gpuModel = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuModel(model, device);
+        IStGcnRunner runner = (IStGcnRunner?)gpuModel ?? model;
         var opts = new StGcnTrainOptions { Epochs = synth.EncoderEpochs, BatchSize = 32, Seed = (int)cfg.Seeds[0] };
         log.WriteLine($"   {trY.Length} seen training sequences (T={ds.Frames}), {seenTestIdx.Count} seen test, {unseenIdx.Count} unseen; Small ST-GCN, {opts.Epochs} epochs");
         var bar = new ProgressBar(log, "train ST-GCN ");
-        StGcnTraining.Train(model, trX, local, trY.Length, ds.Frames, 2, opts, null,
+        StGcnTraining.Train(runner, trX, local, trY.Length, ds.Frames, 2, opts, null,
             (step, totalSteps, loss) => bar.Report(step, totalSteps, string.Create(CultureInfo.InvariantCulture, $"epoch loss {loss:F4}")));
         bar.Done();
+        runner.SyncToHost();
         StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model);
         var (stX, stY) = Take(seenTestIdx);
-        var pred = StGcnTraining.Predict(model, stX, stY.Length, ds.Frames, 2).Select(map.ToOriginal).ToArray();
+        var pred = StGcnTraining.Predict(runner, stX, stY.Length, ds.Frames, 2).Select(map.ToOriginal).ToArray();
         double acc = Metrics.Top1(pred, stY);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   encoder seen-class test accuracy: {acc:P2} ({stY.Length} sequences)"));
         _notes.Add(string.Create(CultureInfo.InvariantCulture, $"ST-GCN encoder (Small) seen-class test accuracy: {acc:P2} on {stY.Length} held-out seen sequences"));
 
         var (unX, unY) = Take(unseenIdx);
         LabeledFeatures Extract(float[] x, int[] y) =>
-            new(StGcnTraining.ExtractFeatures(model, x, y.Length, ds.Frames, 2), model.Config.FeatureDim, y);
+            new(StGcnTraining.ExtractFeatures(runner, x, y.Length, ds.Frames, 2), model.Config.FeatureDim, y);
         var trainF = Extract(trX, trY);
         var ztest = Extract(unX, unY);
         var seenTestF = Extract(stX, stY);

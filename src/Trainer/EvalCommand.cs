@@ -1,0 +1,129 @@
+using System.Globalization;
+using System.Text.Json;
+using Tdsm.Data;
+using Tdsm.Evaluation;
+using Tdsm.Inference;
+using Tdsm.Model;
+using Tdsm.Text;
+using Tdsm.Trainer.Pipeline;
+using Tdsm.Training;
+
+namespace Tdsm.Trainer;
+
+/// <summary>`eval`: zero-shot evaluation of a trained checkpoint, optionally compared across tiers or with the embedded library.</summary>
+public sealed class EvalCommand : ICommand
+{
+    public string Name => "eval";
+    public string Summary => "zero-shot top-1 of a trained TDSM checkpoint; --compare checks another tier or the embedded library";
+    public string Help => """
+        usage: eval --run RUN_DIR [--backend cpu|reference|gpu] [--compare reference|cpu|gpu|library] [--limit N]
+               eval --model MODEL.safetensors --features DIR --text-features FILE --unseen FILE.npy [...]
+
+          --run RUN_DIR     a folder written by `run`: tdsm/model.safetensors, features/, text_features.safetensors
+                            and the unseen classes from report.json
+          --model ...       or name the pieces; --model also accepts an official TDSM model.safetensors
+                            (accelerate output, no metadata) with --preset paper|paper-minilm
+          --compare WHAT    score the same samples a second way and report every argmin that differs,
+                            with its score margin: another tier, or `library` = Tdsm.Inference.ActionRecognizer
+          --limit N         only the first N test samples (the reference tier is slow)
+
+        Scoring: 3 fixed noises stored in the checkpoint, t = t_test (25), argmin over the unseen classes.
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string? run = args.Get("--run");
+        string model = args.Get("--model") ?? (run is null ? throw new CommandLineException("give --run or --model") : RunModel(run));
+        string featuresDir = args.Get("--features") ?? (run is null ? throw new CommandLineException("--features is required without --run") : Path.Combine(run, "features"));
+        string textPath = args.Get("--text-features") ?? (run is null ? throw new CommandLineException("--text-features is required without --run") : Path.Combine(run, "text_features.safetensors"));
+        string? unseenPath = args.Get("--unseen");
+        string? preset = args.Get("--preset");
+        string backend = args.Get("--backend") ?? "cpu";
+        string? compare = args.Get("--compare");
+        int limit = args.GetInt("--limit", int.MaxValue);
+        args.EnsureAllUsed();
+
+        var text = ClassTextFeatures.Load(textPath);
+        int[] unseen = unseenPath is not null ? LabelSplit.ReadIds(unseenPath)
+            : run is not null ? ReadUnseen(Path.Combine(run, "report.json"))
+            : throw new CommandLineException("--unseen is required without --run");
+        var split = LabelSplit.FromUnseen(unseen, text.Count, unseenPath ?? run!);
+        var feats = SynseFeatures.Load(featuresDir);
+        var test = feats.ZTest;
+        if (limit < test.Count)
+            test = new LabeledFeatures(test.Features.AsSpan(0, limit * test.Dim).ToArray(), test.Dim, test.Labels[..limit]);
+        var fallback = preset is null ? null : TrainCommand.ModelPreset(preset) with { InChannels = test.Dim, CondSize = text.Width };
+        var (cfg, flat, noise) = Checkpoint.LoadModel(model, fallback);
+        noise ??= Checkpoint.DrawTestNoise(3, cfg.InChannels, 0);
+
+        var (scores, first) = Score(backend, cfg, flat, noise, test, text, split, stdout);
+        var pred = ScoreMatrix.Predict(scores, split.Unseen, ScoreOrder.LowerIsBetter);
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"eval: {first}: zero-shot top-1 {Metrics.Top1(pred, test.Labels):P2} on {test.Count} samples of {split.Unseen.Length} unseen classes (chance {1.0 / split.Unseen.Length:P2})"));
+        if (compare is null) return 0;
+
+        var (other, second) = Score(compare, cfg, flat, noise, test, text, split, stdout);
+        var pred2 = ScoreMatrix.Predict(other, split.Unseen, ScoreOrder.LowerIsBetter);
+        double maxRel = 0;
+        int differ = 0;
+        for (int i = 0; i < test.Count; i++)
+        {
+            for (int k = 0; k < split.Unseen.Length; k++)
+                maxRel = Math.Max(maxRel, Math.Abs(scores[i, k] - other[i, k]) / Math.Max(1e-12, Math.Abs(other[i, k])));
+            if (pred[i] == pred2[i]) continue;
+            differ++;
+            var row = Enumerable.Range(0, split.Unseen.Length).Select(k => scores[i, k]).Order().ToArray();
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  sample {i}: {first} predicts {pred[i]}, {second} predicts {pred2[i]}; {first}'s best-vs-second score margin {row[1] - row[0]:e3}"));
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"eval: {second} vs {first}: {differ} of {test.Count} predictions differ; largest relative score difference {maxRel:e3}"));
+        return differ == 0 ? 0 : 1;
+    }
+
+    private static (double[,] Scores, string Name) Score(string how, DiTConfig cfg, float[] flat, float[] noise, LabeledFeatures test, ClassTextFeatures text,
+        LabelSplit split, TextWriter log)
+    {
+        if (how == "library")
+        {
+            var recognizer = ActionRecognizer.FromParameters(cfg, flat, noise);
+            int rows = ClassTextFeatures.Rows * text.Width;
+            var sub = new float[split.Unseen.Length * rows];
+            for (int k = 0; k < split.Unseen.Length; k++) text.Data.AsSpan(split.Unseen[k] * rows, rows).CopyTo(sub.AsSpan(k * rows));
+            var candidates = recognizer.CreateCandidates(new ClassTextFeatures(split.Unseen.Select(c => text.Names.Count > c ? text.Names[c] : $"class {c}").ToArray(), sub, text.Width));
+            var scores = new double[test.Count, split.Unseen.Length];
+            var ranked = new ClassScore[split.Unseen.Length];
+            for (int i = 0; i < test.Count; i++)
+            {
+                recognizer.Classify(test.Features.AsSpan(i * test.Dim, test.Dim), candidates, ranked);
+                foreach (var s in ranked) scores[i, s.Index] = s.Error;
+            }
+            return (scores, "library");
+        }
+        var ops = Backends.Create(how);
+        try
+        {
+            var dit = new DiT(cfg, ops);
+            dit.LoadParameters(flat);
+            return (TdsmStage.Score(ops, dit, test, text, split.Unseen, noise, log, $"{how,-13}"), ops.Name);
+        }
+        finally { Backends.Release(ops); }
+    }
+
+    // A run folder's checkpoint: tdsm/, or the first seed's tdsm-seedN/ of a multi-seed run.
+    private static string RunModel(string run)
+    {
+        string single = Path.Combine(run, "tdsm", Checkpoint.ModelFile);
+        if (File.Exists(single) || !Directory.Exists(run)) return single;
+        var seeded = Directory.GetDirectories(run, "tdsm-seed*").Order(StringComparer.Ordinal).FirstOrDefault();
+        return seeded is null ? single : Path.Combine(seeded, Checkpoint.ModelFile);
+    }
+
+    private static int[] ReadUnseen(string reportPath)
+    {
+        if (!File.Exists(reportPath)) throw new FileNotFoundException($"{reportPath} not found: pass --unseen FILE.npy");
+        using var doc = JsonDocument.Parse(File.ReadAllText(reportPath));
+        if (!doc.RootElement.TryGetProperty("unseen_classes", out var u)) throw new Tdsm.Data.DataFormatException($"{reportPath}: no 'unseen_classes'");
+        return u.EnumerateArray().Select(e => e.GetInt32()).ToArray();
+    }
+}
