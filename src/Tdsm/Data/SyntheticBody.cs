@@ -1,3 +1,4 @@
+using Tdsm.Tensors;
 namespace Tdsm.Data;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Tdsm.Tensors;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;

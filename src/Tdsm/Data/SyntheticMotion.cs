@@ -1,3 +1,4 @@
+using Tdsm.Tensors;
 namespace Tdsm.Data;
 
 /// <summary>Per-sample motion parameters drawn once per sequence.</summary>

@@ -45,11 +45,7 @@ public static class Npy
     /// dtype or Fortran order, or a header that is not the dict NumPy writes.</exception>
     public static NpyArray Read(string path)
     {
-        byte[] all;
-        try { all = File.ReadAllBytes(path); }
-        catch (FileNotFoundException e) { throw new TensorFormatException(path, "file not found", e); }
-        catch (DirectoryNotFoundException e) { throw new TensorFormatException(path, "file not found", e); }
-        return Parse(path, all);
+        return Parse(path, TensorFormatException.ReadAllBytes(path));
     }
 
     /// <summary>Parses .npy bytes; <paramref name="path"/> is used in error messages.</summary>

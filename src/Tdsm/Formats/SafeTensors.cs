@@ -114,11 +114,7 @@ public sealed class SafeTensorsFile
     /// JSON, a dtype is unknown, or an offset points outside the data section.</exception>
     public static SafeTensorsFile Read(string path)
     {
-        byte[] all;
-        try { all = File.ReadAllBytes(path); }
-        catch (FileNotFoundException e) { throw new TensorFormatException(path, "file not found", e); }
-        catch (DirectoryNotFoundException e) { throw new TensorFormatException(path, "file not found", e); }
-        return Parse(path, all);
+        return Parse(path, TensorFormatException.ReadAllBytes(path));
     }
 
     /// <summary>Parses safetensors bytes; <paramref name="path"/> is used in error messages.</summary>

@@ -10,4 +10,11 @@ public sealed class TensorFormatException : Exception
     /// <summary>Creates the exception for <paramref name="filePath"/>.</summary>
     public TensorFormatException(string filePath, string problem, Exception? inner = null)
         : base($"{filePath}: {problem}", inner) => FilePath = filePath;
+
+    /// <summary>The file's bytes; a missing file or folder becomes a <see cref="TensorFormatException"/> naming it.</summary>
+    internal static byte[] ReadAllBytes(string path)
+    {
+        try { return File.ReadAllBytes(path); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new TensorFormatException(path, "file not found", e); }
+    }
 }

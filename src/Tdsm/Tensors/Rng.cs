@@ -1,51 +1,36 @@
 namespace Tdsm.Tensors;
 
 /// <summary>
-/// A small seeded generator (xoshiro256** seeded through SplitMix64) whose sequence is fixed by
-/// this code, not by the runtime, so the same seed gives the same numbers on every machine and
+/// A small seeded generator (the <see cref="Xoshiro256"/> core, seeded through SplitMix64) whose
+/// sequence is fixed by this code, not by the runtime, so the same seed gives the same numbers on every machine and
 /// .NET version. Normals come from Box–Muller.
 /// </summary>
 public sealed class Rng
 {
-    private ulong _s0, _s1, _s2, _s3;
+    private Xoshiro256 _core;
     private double? _spare;
 
     /// <summary>Creates a generator from a 64-bit seed.</summary>
-    public Rng(ulong seed)
-    {
-        ulong x = seed;
-        _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
-    }
+    public Rng(ulong seed) => _core = new Xoshiro256(seed);
 
     /// <summary>The full internal state, for checkpoints.</summary>
     public ulong[] State
     {
-        get => [_s0, _s1, _s2, _s3, _spare.HasValue ? 1UL : 0UL, BitConverter.DoubleToUInt64Bits(_spare ?? 0)];
+        get
+        {
+            var (s0, s1, s2, s3) = _core.State;
+            return [s0, s1, s2, s3, _spare.HasValue ? 1UL : 0UL, BitConverter.DoubleToUInt64Bits(_spare ?? 0)];
+        }
         set
         {
             if (value.Length != 6) throw new ArgumentException("RNG state must have 6 words");
-            (_s0, _s1, _s2, _s3) = (value[0], value[1], value[2], value[3]);
+            _core = new Xoshiro256(value[0], value[1], value[2], value[3]);
             _spare = value[4] != 0 ? BitConverter.UInt64BitsToDouble(value[5]) : null;
         }
     }
 
-    private static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
     /// <summary>The next 64 random bits.</summary>
-    public ulong NextUInt64()
-    {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3; _s2 ^= t;
-        _s3 = ulong.RotateLeft(_s3, 45);
-        return result;
-    }
+    public ulong NextUInt64() => _core.NextUInt64();
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));

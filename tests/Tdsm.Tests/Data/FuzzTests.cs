@@ -1,3 +1,4 @@
+using Tdsm.Tensors;
 using System.Diagnostics;
 using System.Text;
 using Tdsm.Data;

@@ -1,3 +1,4 @@
+using Tdsm.Tensors;
 using Tdsm.Data;
 using Tdsm.Formats;
 

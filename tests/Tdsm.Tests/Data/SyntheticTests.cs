@@ -1,3 +1,4 @@
+using Tdsm.Tensors;
 using System.Security.Cryptography;
 using Tdsm.Data;
 using Tdsm.Formats;

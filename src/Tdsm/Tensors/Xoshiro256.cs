@@ -1,4 +1,4 @@
-namespace Tdsm.Data;
+namespace Tdsm.Tensors;
 
 /// <summary>
 /// xoshiro256** seeded through SplitMix64: our own generator so that the synthetic dataset is
@@ -17,6 +17,9 @@ public struct Xoshiro256
 
     /// <summary>Starts from a raw state (for checking against the reference test vectors).</summary>
     internal Xoshiro256(ulong s0, ulong s1, ulong s2, ulong s3) { _s0 = s0; _s1 = s1; _s2 = s2; _s3 = s3; }
+
+    /// <summary>The four state words (for checkpoints).</summary>
+    internal readonly (ulong S0, ulong S1, ulong S2, ulong S3) State => (_s0, _s1, _s2, _s3);
 
     /// <summary>An independent stream for item <paramref name="index"/> of a run seeded with <paramref name="seed"/>
     /// (lets parallel workers draw per-item numbers without sharing state).</summary>
