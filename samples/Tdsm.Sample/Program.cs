@@ -1,6 +1,7 @@
+using Tdsm.Data;
 using Tdsm.Inference;
 
-var recognizer = ActionRecognizer.Load(args.Length > 0 ? args[0] : "bundle");
+var recognizer = ActionRecognizer.Load(args.Length > 0 ? args[0] : "runs/default/bundle");
 Console.WriteLine("Candidate actions, one per line as 'label: description' (empty line to finish):");
 var classes = new List<ActionClass>();
 while (Console.ReadLine() is { Length: > 0 } line)
@@ -9,10 +10,12 @@ while (Console.ReadLine() is { Length: > 0 } line)
     classes.Add(new ActionClass(parts[0], parts.Length > 1 ? parts[1] : parts[0]));
 }
 var candidates = recognizer.CreateCandidates(classes);    // encoded once, reuse for every sequence
-var rng = new Random(42);                                  // a synthetic 40-frame, one-person sequence
-var joints = new float[40 * 25 * 3];
-for (int i = 0; i < joints.Length; i++) joints[i] = (float)(rng.NextDouble() - 0.5);
-var prediction = recognizer.CanEncodeSkeletons
-    ? recognizer.Classify(new SkeletonSequence(joints, frames: 40), candidates)
-    : recognizer.Classify(joints.AsSpan(0, recognizer.FeatureSize), candidates); // bundle without encoder: a feature
-foreach (var s in prediction.Ranked) Console.WriteLine($"{s.Label,-20} error {s.Error:F4}");
+var cfg = SynthConfig.Short with { Frames = 32, Seed = 7 }; // a synthetic "raise the left arm" (class 0), raw Kinect coordinates
+var ntu = new float[cfg.SampleSize];
+SyntheticDataset.GenerateRaw(cfg, 0, ntu);                 // (3, T, 25, 2), zero after the action ends, as NTU arrays
+int frames = cfg.Frames;
+var joints = new float[frames * 25 * 3];                   // -> (T, 1 person, 25, 3)
+for (int t = 0; t < frames; t++) for (int v = 0; v < 25; v++) for (int c = 0; c < 3; c++)
+    joints[(t * 25 + v) * 3 + c] = ntu[SkeletonPreprocessing.Index(c, t, v, 0, cfg.Frames)];
+foreach (var s in recognizer.Classify(new SkeletonSequence(joints, frames), candidates).Ranked)
+    Console.WriteLine($"{s.Label,-28} error {s.Error:F4}");
