@@ -20,6 +20,8 @@ public static class Cli
         new TrainCommand(),
         new Pipeline.RunCommand(),
         new EvalCommand(),
+        new ExtractCommand(),
+        new ExportCommand(),
         new SynthCommand(),
         new NtuPreprocessCommand(),
         new PretrainEncoderCommand(),

@@ -1,0 +1,62 @@
+using Tdsm.Data;
+using Tdsm.Formats;
+using Tdsm.StGcn;
+
+namespace Tdsm.Trainer;
+
+/// <summary>`extract`: a frozen ST-GCN encoder (eval mode) turns skeleton arrays into features in the SynSE layout.</summary>
+public sealed class ExtractCommand : ICommand
+{
+    public string Name => "extract";
+    public string Summary => "encode skeleton arrays with a trained ST-GCN into SynSE-layout features (train / ztest / gtest)";
+    public string Help => """
+        usage: extract --encoder ENCODER.safetensors --train-x X.npy --train-y Y.npy --test-x X.npy --test-y Y.npy
+                       --unseen FILE.npy --out DIR
+
+        Runs the frozen encoder (eval mode: BatchNorm running statistics) on (N, 3, T, 25, M) skeleton
+        arrays and writes DIR/train.npy + train_label.npy (training samples of the seen classes only),
+        ztest.npy + z_label.npy (test samples of the unseen classes) and gtest.npy + g_label.npy (every
+        test sample, for generalised ZSL). Features are (N, D) float32, labels the original 0-based
+        class ids (int64): the layout SynSE / SA-DVAE / the official TDSM code read.
+        """;
+
+    public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        string encoderPath = args.Require("--encoder");
+        string trainX = args.Require("--train-x"), trainY = args.Require("--train-y");
+        string testX = args.Require("--test-x"), testY = args.Require("--test-y");
+        string unseenPath = args.Require("--unseen");
+        string outDir = args.Require("--out");
+        args.EnsureAllUsed();
+
+        var model = StGcnCheckpoint.Load(encoderPath, new StGcnCpuOps());
+        var unseen = LabelSplit.ReadIds(unseenPath).ToHashSet();
+        LabeledFeatures Encode(string xPath, string yPath, Func<int, bool> keep)
+        {
+            var xa = Npy.Read(xPath);
+            if (xa.Shape.Length != 5 || xa.Shape[1] != 3 || xa.Shape[3] != 25)
+                throw new TensorFormatException(xPath, $"shape ({string.Join(", ", xa.Shape)}), expected (N, 3, T, 25, M)");
+            var y = Npy.Read(yPath).ToInt32();
+            if (y.Length != xa.Shape[0]) throw new TensorFormatException(yPath, $"{y.Length} labels for {xa.Shape[0]} samples in {xPath}");
+            int sample = xa.Shape[1] * xa.Shape[2] * xa.Shape[3] * xa.Shape[4];
+            var x = xa.ToFloat32();
+            var idx = Enumerable.Range(0, y.Length).Where(i => keep(y[i])).ToArray();
+            var sel = new float[(long)idx.Length * sample];
+            for (int j = 0; j < idx.Length; j++) x.AsSpan(idx[j] * sample, sample).CopyTo(sel.AsSpan(j * sample, sample));
+            var bar = new ProgressBar(stdout, $"extract {Path.GetFileName(xPath)}");
+            var f = StGcnTraining.ExtractFeatures(model, sel, idx.Length, xa.Shape[2], xa.Shape[4]);
+            bar.Report(idx.Length, idx.Length, "sequences");
+            bar.Done();
+            return new LabeledFeatures(f, model.Config.FeatureDim, idx.Select(i => y[i]).ToArray());
+        }
+        var train = Encode(trainX, trainY, c => !unseen.Contains(c));
+        var gtest = Encode(testX, testY, _ => true);
+        var zIdx = Enumerable.Range(0, gtest.Count).Where(i => unseen.Contains(gtest.Labels[i])).ToArray();
+        var z = new float[zIdx.Length * gtest.Dim];
+        for (int j = 0; j < zIdx.Length; j++) gtest.Features.AsSpan(zIdx[j] * gtest.Dim, gtest.Dim).CopyTo(z.AsSpan(j * gtest.Dim));
+        var feats = new SynseFeatures(train, new LabeledFeatures(z, gtest.Dim, zIdx.Select(i => gtest.Labels[i]).ToArray()), gtest);
+        feats.Save(outDir);
+        stdout.WriteLine($"extract: train {train.Count} x {train.Dim}, ztest {zIdx.Length}, gtest {gtest.Count} -> {outDir}");
+        return 0;
+    }
+}
