@@ -62,6 +62,21 @@ public class TrainCommandTests
     }
 
     [Test]
+    public void EvalReproducesTheRunAndTheLibraryAgreesWithTheCpuTier()
+    {
+        Assert.That(Run("--iterations", "10").Code, Is.Zero);
+        var o = new StringWriter();
+        int code = Cli.Run(["eval", "--model", Path.Combine(_dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(_dir, "feats"),
+            "--text-features", Path.Combine(_dir, "text.safetensors"), "--unseen", Path.Combine(_dir, "ru2.npy"), "--compare", "library"], o, TextWriter.Null);
+        Assert.That(code, Is.Zero, o.ToString());
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "run", "report.json")));
+        double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
+        Assert.That(o.ToString(), Does.Contain($"zero-shot top-1 {top1.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)}"));
+        // After 10 iterations the classes nearly tie, so argmins may differ, but only as ties.
+        Assert.That(o.ToString(), Does.Match(@"(\d+) of 10 predictions differ \(\1 of them ties"));
+    }
+
+    [Test]
     public void UnseenClassesInTheTrainingSetAreRejected()
     {
         Npy.Write(Path.Combine(_dir, "ru2.npy"), [2], new long[] { 0, 5 });
