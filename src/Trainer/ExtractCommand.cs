@@ -33,18 +33,11 @@ public sealed class ExtractCommand : ICommand
         var unseen = LabelSplit.ReadIds(unseenPath).ToHashSet();
         LabeledFeatures Encode(string xPath, string yPath, Func<int, bool> keep)
         {
-            var xa = Npy.Read(xPath);
-            if (xa.Shape.Length != 5 || xa.Shape[1] != 3 || xa.Shape[3] != 25)
-                throw new TensorFormatException(xPath, $"shape ({string.Join(", ", xa.Shape)}), expected (N, 3, T, 25, M)");
-            var y = Npy.Read(yPath).ToInt32();
-            if (y.Length != xa.Shape[0]) throw new TensorFormatException(yPath, $"{y.Length} labels for {xa.Shape[0]} samples in {xPath}");
-            int sample = xa.Shape[1] * xa.Shape[2] * xa.Shape[3] * xa.Shape[4];
-            var x = xa.ToFloat32();
+            // Read by sample from disk: arrays of any size (NTU-60 xsub at T = 300 is about 7 GB).
+            using var x = PretrainEncoderCommand.OpenSet(xPath, yPath, out var y, out int t, out int m);
             var idx = Enumerable.Range(0, y.Length).Where(i => keep(y[i])).ToArray();
-            var sel = new float[(long)idx.Length * sample];
-            for (int j = 0; j < idx.Length; j++) x.AsSpan(idx[j] * sample, sample).CopyTo(sel.AsSpan(j * sample, sample));
             var bar = new ProgressBar(stdout, $"extract {Path.GetFileName(xPath)}");
-            var f = StGcnTraining.ExtractFeatures(model, sel, idx.Length, xa.Shape[2], xa.Shape[4]);
+            var f = StGcnTraining.ExtractFeatures(model, new IndexedSamples(x, idx), t, m);
             bar.Report(idx.Length, idx.Length, "sequences");
             bar.Done();
             return new LabeledFeatures(f, model.Config.FeatureDim, idx.Select(i => y[i]).ToArray());

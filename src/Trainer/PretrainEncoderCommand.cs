@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Tdsm.Data;
 using Tdsm.Formats;
 using Tdsm.StGcn;
 
@@ -73,9 +74,11 @@ public sealed class PretrainEncoderCommand : ICommand
         if ((testX is null) != (testY is null)) throw new CommandLineException("--test-x and --test-y go together");
 
         var map = new SeenClassMap(Npy.Read(seenPath).ToInt64().Select(v => checked((int)v)).ToArray());
-        var (x, y, t, mm) = LoadSet(trainX, trainY);
-        int sample = x.Length / y.Length;
-        var (xs, ys) = map.SelectSeen(x, y, sample);
+        // Samples are read from disk batch by batch (NpySamples): NTU-scale arrays need not fit in memory.
+        using var x = OpenSet(trainX, trainY, out var y, out int t, out int mm);
+        var seenIdx = Enumerable.Range(0, y.Length).Where(i => map.IsSeen(y[i])).ToArray();
+        var xs = new IndexedSamples(x, seenIdx);
+        var ys = seenIdx.Select(i => map.ToLocal(y[i])).ToArray();
         stdout.WriteLine($"train: {ys.Length} seen-class samples of {y.Length} ({map.Count} seen classes), T={t}, M={mm}");
         bool onGpu = IsGpu(backend);
         var model = new StGcnModel(Config(configName, map.Count), onGpu ? new StGcnReferenceOps() : StGcnParity.Backend(backend), opts.Seed);
@@ -84,7 +87,7 @@ public sealed class PretrainEncoderCommand : ICommand
         IStGcnRunner runner = (IStGcnRunner?)gpuModel ?? model;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"encoder: {configName} on {runner.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
-        StGcnTraining.Train(runner, xs, ys, ys.Length, t, mm, opts, stdout);
+        StGcnTraining.Train(runner, xs, ys, t, mm, opts, stdout);
         runner.SyncToHost();
         StGcnCheckpoint.Save(outPath, model);
         stdout.WriteLine($"wrote {outPath}");
@@ -96,21 +99,18 @@ public sealed class PretrainEncoderCommand : ICommand
         }
         if (testX is not null)
         {
-            var (tx, ty, tt, tm) = LoadSet(testX, testY!);
-            int ts = tx.Length / ty.Length;
-            var (sx, sy) = map.SelectSeen(tx, ty, ts);
-            if (sy.Length > 0)
+            using var tx = OpenSet(testX, testY!, out var ty, out int tt, out int tm);
+            var seenTest = Enumerable.Range(0, ty.Length).Where(i => map.IsSeen(ty[i])).ToArray();
+            if (seenTest.Length > 0)
             {
-                var pred = StGcnTraining.Predict(runner, sx, sy.Length, tt, tm);
-                double acc = pred.Zip(sy).Count(p => p.First == p.Second) / (double)sy.Length;
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seen-class test accuracy: {acc:P2} ({sy.Length} samples)"));
+                var pred = StGcnTraining.Predict(runner, new IndexedSamples(tx, seenTest), tt, tm);
+                double acc = seenTest.Where((i, j) => pred[j] == map.ToLocal(ty[i])).Count() / (double)seenTest.Length;
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seen-class test accuracy: {acc:P2} ({seenTest.Length} samples)"));
             }
             if (featDir is not null)
             {
                 var unseen = Enumerable.Range(0, ty.Length).Where(i => !map.IsSeen(ty[i])).ToArray();
-                var ux = new float[(long)unseen.Length * ts];
-                for (int j = 0; j < unseen.Length; j++) tx.AsSpan(unseen[j] * ts, ts).CopyTo(ux.AsSpan(j * ts, ts));
-                WriteFeatures(runner, ux, unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
+                WriteFeatures(runner, new IndexedSamples(tx, unseen), unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
                 WriteFeatures(runner, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
             }
         }
@@ -124,14 +124,25 @@ public sealed class PretrainEncoderCommand : ICommand
         _ => throw new CommandLineException($"--config expects small or paper, got '{name}'"),
     };
 
-    private static (float[] X, int[] Y, int T, int M) LoadSet(string xPath, string yPath)
+    /// <summary>Opens an (N, 3, T, 25, M) float .npy for reading by sample, with its N labels.</summary>
+    internal static NpySamples OpenSet(string xPath, string yPath, out int[] y, out int t, out int m)
     {
-        var xa = Npy.Read(xPath);
-        if (xa.Shape.Length != 5 || xa.Shape[1] != 3 || xa.Shape[3] != 25)
-            throw new TensorFormatException(xPath, $"shape [{string.Join(",", xa.Shape)}], expected (N, 3, T, 25, M)");
-        var y = Npy.Read(yPath).ToInt64().Select(v => checked((int)v)).ToArray();
-        if (y.Length != xa.Shape[0]) throw new TensorFormatException(yPath, $"{y.Length} labels, expected {xa.Shape[0]} (the samples in {xPath})");
-        return (xa.ToFloat32(), y, xa.Shape[2], xa.Shape[4]);
+        var xs = new NpySamples(xPath);
+        try
+        {
+            var shape = xs.Shape;
+            if (shape.Count != 5 || shape[1] != 3 || shape[3] != 25)
+                throw new TensorFormatException(xPath, $"shape [{string.Join(",", shape)}], expected (N, 3, T, 25, M)");
+            y = Npy.Read(yPath).ToInt64().Select(v => checked((int)v)).ToArray();
+            if (y.Length != shape[0]) throw new TensorFormatException(yPath, $"{y.Length} labels, expected {shape[0]} (the samples in {xPath})");
+            (t, m) = (shape[2], shape[4]);
+            return xs;
+        }
+        catch
+        {
+            xs.Dispose();
+            throw;
+        }
     }
 
     private static bool IsGpu(string backend) => backend is "gpu" or "gpu-sim";
@@ -143,9 +154,9 @@ public sealed class PretrainEncoderCommand : ICommand
         return Tdsm.Gpu.GpuDevice.OpenCuda();
     }
 
-    private static void WriteFeatures(IStGcnRunner model, float[] x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
+    private static void WriteFeatures(IStGcnRunner model, ISampleSource x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
     {
-        var f = StGcnTraining.ExtractFeatures(model, x, labels.Length, t, m);
+        var f = StGcnTraining.ExtractFeatures(model, x, t, m);
         Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Model.Config.FeatureDim], f);
         Npy.Write(Path.Combine(dir, labelName + ".npy"), [labels.Length], labels.Select(v => (long)v).ToArray());
         stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Model.Config.FeatureDim}) and {labelName}.npy");

@@ -3,6 +3,9 @@ using System.Text;
 
 namespace Tdsm.Formats;
 
+/// <summary>An .npy header: dtype, shape, where the C-order data starts and how many bytes it has.</summary>
+public sealed record NpyHeader(DType DType, int[] Shape, long DataOffset, long DataBytes);
+
 /// <summary>An array read from a NumPy .npy file: shape, dtype and little-endian bytes (C order).</summary>
 public sealed record NpyArray(DType DType, int[] Shape, byte[] Bytes)
 {
@@ -51,6 +54,31 @@ public static class Npy
     /// <summary>Parses .npy bytes; <paramref name="path"/> is used in error messages.</summary>
     public static NpyArray Parse(string path, byte[] all)
     {
+        var h = ParseHeader(path, all, all.Length);
+        if (h.DataBytes > int.MaxValue) throw new TensorFormatException(path, $"array of {h.DataBytes} bytes is too large to load at once (read it in rows with Tdsm.Data.NpySamples)");
+        var bytes = new byte[h.DataBytes];
+        Buffer.BlockCopy(all, (int)h.DataOffset, bytes, 0, (int)h.DataBytes);
+        return new NpyArray(h.DType, h.Shape, bytes);
+    }
+
+    /// <summary>The header of an .npy file of any size (the data is not read), validated against the file's length.</summary>
+    /// <exception cref="TensorFormatException">As for <see cref="Read"/>.</exception>
+    public static NpyHeader ReadHeader(string path)
+    {
+        FileStream fs;
+        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new TensorFormatException(path, "file not found", e); }
+        using (fs)
+        {
+            var head = new byte[(int)Math.Min(fs.Length, 1 << 20)];
+            fs.ReadExactly(head);
+            return ParseHeader(path, head, fs.Length);
+        }
+    }
+
+    // Magic, version, header dict and the size check; `head` holds at least the header bytes.
+    private static NpyHeader ParseHeader(string path, byte[] all, long fileLength)
+    {
         if (all.Length < 10) throw new TensorFormatException(path, $"truncated: {all.Length} bytes, an .npy file has at least 10");
         if (!all.AsSpan(0, 6).SequenceEqual(Magic)) throw new TensorFormatException(path, "not an .npy file (bad magic; expected \\x93NUMPY)");
         int major = all[6];
@@ -88,12 +116,9 @@ public static class Npy
         }
         long dataStart = headerStart + headerLen;
         long need = count * DTypes.Size(dtype);
-        if (all.Length - dataStart < need)
-            throw new TensorFormatException(path, $"truncated: shape ({string.Join(", ", shape)}) of {descr} needs {need} data bytes, file has {all.Length - dataStart}");
-        if (need > int.MaxValue) throw new TensorFormatException(path, $"array of {need} bytes is too large to load at once");
-        var bytes = new byte[need];
-        Buffer.BlockCopy(all, (int)dataStart, bytes, 0, (int)need);
-        return new NpyArray(dtype, shape, bytes);
+        if (fileLength - dataStart < need)
+            throw new TensorFormatException(path, $"truncated: shape ({string.Join(", ", shape)}) of {descr} needs {need} data bytes, file has {fileLength - dataStart}");
+        return new NpyHeader(dtype, shape, dataStart, need);
     }
 
     private static string ReadField(string path, string header, string key)

@@ -93,8 +93,17 @@ public static class StGcnTraining
         StGcnTrainOptions options, TextWriter? log = null, Action<int, int, double>? progress = null)
     {
         var cfg = model.Model.Config;
-        int sample = cfg.InChannels * t * cfg.V * m;
-        if (x.Length != (long)n * sample) throw new ArgumentException($"train: x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
+        if (x.Length != (long)n * cfg.InChannels * t * cfg.V * m) throw new ArgumentException($"train: x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
+        return Train(model, new Tdsm.Data.ArraySamples(x, cfg.InChannels * t * cfg.V * m), labels, t, m, options, log, progress);
+    }
+
+    /// <summary>The same over samples read one batch at a time (e.g. <see cref="Tdsm.Data.NpySamples"/> for arrays larger than memory).</summary>
+    public static IReadOnlyList<EpochStats> Train(IStGcnRunner model, Tdsm.Data.ISampleSource x, int[] labels, int t, int m,
+        StGcnTrainOptions options, TextWriter? log = null, Action<int, int, double>? progress = null)
+    {
+        var cfg = model.Model.Config;
+        int n = x.Count, sample = cfg.InChannels * t * cfg.V * m;
+        if (x.SampleSize != sample) throw new ArgumentException($"train: samples hold {x.SampleSize} values, expected C*T*V*M = {cfg.InChannels}*{t}*{cfg.V}*{m}");
         if (labels.Length != n) throw new ArgumentException($"train: {labels.Length} labels for {n} samples");
         for (int i = 0; i < n; i++)
             if (labels[i] < 0 || labels[i] >= cfg.NumClass) throw new ArgumentException($"train: label {labels[i]} of sample {i} is outside 0..{cfg.NumClass - 1}");
@@ -118,7 +127,7 @@ public static class StGcnTraining
                 for (int j = 0; j < bs; j++)
                 {
                     int i = order[s * bs + j];
-                    x.AsSpan(i * sample, sample).CopyTo(bx.AsSpan(j * sample, sample));
+                    x.Read(i, bx.AsSpan(j * sample, sample));
                     by[j] = labels[i];
                     if (options.Augment) Augment(bx.AsSpan(j * sample, sample), cfg.InChannels, t * cfg.V * m, rng, options);
                 }
@@ -177,27 +186,44 @@ public static class StGcnTraining
     /// (N, FeatureDim) of x (N, C, T, V, M), computed in batches of <paramref name="batchSize"/>.
     /// </summary>
     public static float[] ExtractFeatures(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64) =>
-        RunEval(model, x, n, t, m, batchSize, features: true);
+        RunEval(model, Source(model, x, n, t, m), t, m, batchSize, features: true);
+
+    /// <summary>Eval-mode features of samples read one batch at a time.</summary>
+    public static float[] ExtractFeatures(IStGcnRunner model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize = 64) =>
+        RunEval(model, x, t, m, batchSize, features: true);
 
     /// <summary>Eval-mode class predictions (argmax of the logits), batched.</summary>
-    public static int[] Predict(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64)
+    public static int[] Predict(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64) =>
+        Predict(model, Source(model, x, n, t, m), t, m, batchSize);
+
+    /// <summary>Eval-mode class predictions of samples read one batch at a time.</summary>
+    public static int[] Predict(IStGcnRunner model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize = 64)
     {
-        var logits = RunEval(model, x, n, t, m, batchSize, features: false);
+        var logits = RunEval(model, x, t, m, batchSize, features: false);
         int k = model.Model.Config.NumClass;
-        return Enumerable.Range(0, n).Select(i => ArgMax(logits.AsSpan(i * k, k))).ToArray();
+        return Enumerable.Range(0, x.Count).Select(i => ArgMax(logits.AsSpan(i * k, k))).ToArray();
     }
 
-    private static float[] RunEval(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize, bool features)
+    private static Tdsm.Data.ISampleSource Source(IStGcnRunner model, float[] x, int n, int t, int m)
     {
         var cfg = model.Model.Config;
-        int sample = cfg.InChannels * t * cfg.V * m, width = features ? cfg.FeatureDim : cfg.NumClass;
-        if (x.Length != (long)n * sample) throw new ArgumentException($"x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
+        if (x.Length != (long)n * cfg.InChannels * t * cfg.V * m) throw new ArgumentException($"x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
+        return new Tdsm.Data.ArraySamples(x, cfg.InChannels * t * cfg.V * m);
+    }
+
+    private static float[] RunEval(IStGcnRunner model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize, bool features)
+    {
+        var cfg = model.Model.Config;
+        int n = x.Count, sample = cfg.InChannels * t * cfg.V * m, width = features ? cfg.FeatureDim : cfg.NumClass;
+        if (x.SampleSize != sample) throw new ArgumentException($"samples hold {x.SampleSize} values, expected C*T*V*M = {cfg.InChannels}*{t}*{cfg.V}*{m}");
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var result = new float[(long)n * width];
+        var batch = new float[Math.Min(batchSize, n) * sample];
         for (int s = 0; s < n; s += batchSize)
         {
             int bs = Math.Min(batchSize, n - s);
-            model.Forward(x.AsSpan(s * sample, bs * sample), default, bs, t, m, training: false);
+            for (int j = 0; j < bs; j++) x.Read(s + j, batch.AsSpan(j * sample, sample));
+            model.Forward(batch.AsSpan(0, bs * sample), default, bs, t, m, training: false);
             (features ? model.Features : model.Logits).CopyTo(result.AsSpan(s * width, bs * width));
         }
         return result;
