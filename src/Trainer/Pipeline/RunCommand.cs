@@ -27,6 +27,7 @@ public sealed class RunCommand : ICommand
         usage: run [--preset default|ntu60-u5|ntu60-u12|ntu120-u10|ntu120-u24|ntu60-u20|ntu60-u30|ntu120-u40|ntu120-u60]
                    [--config FILE.yaml] [--features DIR] [--text-features FILE] [--out DIR]
                    [--seeds N] [--backend auto|cpu|gpu] [--iterations N] [--batch B] [--gzsl]
+                   [--skeletons DIR] [--encoder small|paper] [--model paper|paper-minilm|small|tiny]
                    [--samples-per-class N] [--frames T] [--encoder-epochs E]
 
         With no arguments (the default run): generates (or reuses) the synthetic 48-class NTU-format
@@ -46,6 +47,16 @@ public sealed class RunCommand : ICommand
                                settings need --features
           --config FILE.yaml   our run config or an official TDSM yaml (unknown keys are errors)
           --features DIR       SynSE / SA-DVAE feature folder (train.npy, ztest.npy, [gtest.npy], labels)
+          --skeletons DIR      a folder of raw NTU .skeleton files: preprocessed (resumably) into
+                               RUN/skeletons/ with the cross-subject split, the official missing-skeleton
+                               samples skipped; the encoder trains on the seen classes of the training
+                               subjects and features come from the test subjects (use with a paper preset,
+                               e.g. --preset ntu60-u5 --skeletons /data/nturgbd_skeletons_s001_to_s017)
+          --model NAME         DiT size (C_in and cond always come from the data): paper (768x12),
+                               paper-minilm, small (128x4), tiny (64x2, the default run's)
+          --encoder NAME       ST-GCN for skeleton runs: small (CPU minutes) or paper (10 layers, 256-d;
+                               the default on the GPU)
+          --frames T           frames per sequence (synthetic: 32; raw NTU: padded to T, e.g. 300)
           --text-features FILE (C, 36, D) class text features; default: encode the class prompts with MiniLM
           --seeds N            train and evaluate N times (seeds s, s+1, ...) and report mean ± std
           --gzsl               also evaluate generalised ZSL with calibrated stacking (γ from seen
@@ -60,6 +71,7 @@ public sealed class RunCommand : ICommand
         string preset = args.Get("--preset") ?? "default";
         var cfg = configPath is not null ? RunConfigLoader.Load(configPath, dataRoot, stdout) : RunConfig.Preset(preset, dataRoot);
         if (args.Get("--features") is string f) cfg = cfg with { Data = DataSource.Features, DataPath = f };
+        if (args.Get("--skeletons") is string sk) cfg = cfg with { Data = DataSource.Skeletons, DataPath = sk };
         if (args.Get("--text-features") is string tf) cfg = cfg with { TextFeatures = tf };
         if (args.Get("--out") is string o) cfg = cfg with { OutputDir = o };
         int seeds = args.GetInt("--seeds", cfg.Seeds.Count);
@@ -67,12 +79,20 @@ public sealed class RunCommand : ICommand
         cfg = cfg with { Train = cfg.Train with { Iterations = args.GetInt("--iterations", cfg.Train.Iterations), Batch = args.GetInt("--batch", cfg.Train.Batch) } };
         if (args.Flag("--gzsl")) cfg = cfg with { Gzsl = cfg.Gzsl with { Enabled = true } };
         string backend = args.Get("--backend") ?? "auto";
+        string? encoderArg = args.Get("--encoder");
+        // Raw NTU sequences are padded to 300 frames as in the GCN literature; synthetic ones are 32 long.
+        int frames = args.GetInt("--frames", cfg.Data == DataSource.Skeletons ? 300 : SyntheticSettings.Default.Frames);
         var synth = new SyntheticSettings(args.GetInt("--samples-per-class", SyntheticSettings.Default.SamplesPerClass),
-            args.GetInt("--frames", SyntheticSettings.Default.Frames), args.GetInt("--encoder-epochs", SyntheticSettings.Default.EncoderEpochs));
+            frames, args.GetInt("--encoder-epochs", SyntheticSettings.Default.EncoderEpochs));
+        if (args.Get("--model") is string model)
+            cfg = cfg with { Dit = model == "tiny" ? DiTConfig.Tiny : TrainCommand.ModelPreset(model) };
         args.EnsureAllUsed();
         cfg.CheckPaths(configPath ?? "--preset " + preset);
         if (backend == "auto") backend = GpuDevice.CudaAvailable() ? "gpu" : "cpu";
-        return new Pipeline(cfg, synth, backend, stdout).Execute();
+        // The paper's 10-layer ST-GCN on a GPU; the Small one (minutes on a CPU) otherwise.
+        string encoder = encoderArg ?? (backend == "gpu" ? "paper" : "small");
+        if (encoder is not ("small" or "paper")) throw new CommandLineException($"--encoder expects small or paper, got '{encoder}'");
+        return new Pipeline(cfg, synth, backend, encoder, stdout).Execute();
     }
 }
 
@@ -83,7 +103,7 @@ public sealed record SyntheticSettings(int SamplesPerClass, int Frames, int Enco
 }
 
 /// <summary>One execution of a <see cref="RunConfig"/>; stages are timed and logged.</summary>
-internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string backend, TextWriter log)
+internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string backend, string encoder, TextWriter log)
 {
     private readonly List<StageTime> _stages = [];
     private readonly List<string> _notes = [];
@@ -121,7 +141,11 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
             feats = Stage("load features", () => SynseFeatures.Load(cfg.DataPath!));
             names = ClassNames(cfg.Split.Dataset, out texts);
         }
-        else throw new CommandLineException("--skeletons runs are not wired into `run` yet: convert with `ntu-preprocess`, then `pretrain-encoder --features-dir`, then `run --features`");
+        else
+        {
+            names = ClassNames(cfg.Split.Dataset, out texts);
+            feats = Stage("NTU skeletons: preprocessing, encoder (ST-GCN on seen classes) + features", () => FromSkeletons(cfg.DataPath!, split, runDir));
+        }
 
         var text = Stage("text features", () => LoadOrEncodeText(texts, names, runDir));
         if (text.Count != split.Seen.Length + split.Unseen.Length)
@@ -227,7 +251,7 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
     {
         // Seen classes: every 5th sample of each class is held out as the seen test set (encoder
         // accuracy, GZSL); unseen classes are never shown to the encoder.
-        int classes = ds.Texts.Count, ss = ds.SampleSize;
+        int classes = ds.Texts.Count;
         var seen = split.Seen.ToHashSet();
         var trainIdx = new List<int>(); var seenTestIdx = new List<int>(); var unseenIdx = new List<int>();
         for (int i = 0; i < ds.Count; i++)
@@ -236,40 +260,65 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
             else if (i / classes % 5 == 4) seenTestIdx.Add(i);
             else trainIdx.Add(i);
         }
-        (float[] X, int[] Y) Take(List<int> idx)
-        {
-            var x = new float[(long)idx.Count * ss];
-            for (int j = 0; j < idx.Count; j++) ds.X.AsSpan(idx[j] * ss, ss).CopyTo(x.AsSpan(j * ss, ss));
-            return (x, idx.Select(i => ds.Labels[i]).ToArray());
-        }
-        var (trX, trY) = Take(trainIdx);
+        var all = new ArraySamples(ds.X, ds.SampleSize);
+        int[] testIdx = [.. seenTestIdx, .. unseenIdx];
+        return EncodeAndExtract(new IndexedSamples(all, [.. trainIdx]), trainIdx.Select(i => ds.Labels[i]).ToArray(),
+            new IndexedSamples(all, testIdx), testIdx.Select(i => ds.Labels[i]).ToArray(), split, ds.Frames, 2, runDir, "small");
+    }
+
+    // Raw NTU .skeleton folder → (resumable) preprocessing → the encoder on the seen classes of the
+    // cross-subject training part → features (train: seen training samples; ztest / gtest: the
+    // cross-subject test part). Arrays are read from disk by sample, so NTU-scale data fits.
+    private SynseFeatures FromSkeletons(string rawDir, LabelSplit split, string runDir)
+    {
+        bool ntu120 = cfg.Split.Dataset == "ntu120";
+        string conv = Path.Combine(runDir, "skeletons");
+        var lists = Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "assets", "ntu_raw"), "*missing_skeletons.txt");
+        var bar = new ProgressBar(log, "ntu-preprocess");
+        var r = NtuFolderConverter.Convert(rawDir, conv, new NtuConvertOptions(NtuBenchmark.CrossSubject, ntu120, synth.Frames, MissingLists: lists),
+            (d, t) => bar.Report(d, t, "files"));
+        bar.Done();
+        log.WriteLine($"   cross-subject: {r.Train} training and {r.Val} test sequences, {r.SkippedMissing} skipped (missing skeletons), {r.ChunksReused} chunks reused");
+        using var train = PretrainEncoderCommand.OpenSet(Path.Combine(conv, "train_data.npy"), Path.Combine(conv, "train_label.npy"), out var trainY, out int t, out int m);
+        using var test = PretrainEncoderCommand.OpenSet(Path.Combine(conv, "val_data.npy"), Path.Combine(conv, "val_label.npy"), out var testY, out _, out _);
+        return EncodeAndExtract(train, trainY, test, testY, split, t, m, runDir, encoder);
+    }
+
+    private SynseFeatures EncodeAndExtract(ISampleSource train, int[] trainY, ISampleSource test, int[] testY, LabelSplit split, int t, int m,
+        string runDir, string encoderPreset)
+    {
         var map = new SeenClassMap(split.Seen);
-        var local = trY.Select(map.ToLocal).ToArray();
-        var model = new StGcnModel(StGcnConfig.Small(split.Seen.Length), new StGcnCpuOps(), (int)cfg.Seeds[0]);
+        var trSeen = Enumerable.Range(0, trainY.Length).Where(i => map.IsSeen(trainY[i])).ToArray();
+        var teSeen = Enumerable.Range(0, testY.Length).Where(i => map.IsSeen(testY[i])).ToArray();
+        var teUnseen = Enumerable.Range(0, testY.Length).Where(i => !map.IsSeen(testY[i])).ToArray();
+        var trainSet = new IndexedSamples(train, trSeen);
+        var trY = trSeen.Select(i => trainY[i]).ToArray();
+        var encCfg = encoderPreset == "paper" ? StGcnConfig.Paper(split.Seen.Length) : StGcnConfig.Small(split.Seen.Length);
+        var model = new StGcnModel(encCfg, new StGcnCpuOps(), (int)cfg.Seeds[0]);
         // On the GPU backend the encoder trains device-resident too (same kernels as `pretrain-encoder --backend gpu`).
         using var device = backend == "gpu" ? GpuDevice.OpenCuda() : null;
         using var gpuModel = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuModel(model, device);
         IStGcnRunner runner = (IStGcnRunner?)gpuModel ?? model;
         var opts = new StGcnTrainOptions { Epochs = synth.EncoderEpochs, BatchSize = 32, Seed = (int)cfg.Seeds[0] };
-        log.WriteLine($"   {trY.Length} seen training sequences (T={ds.Frames}), {seenTestIdx.Count} seen test, {unseenIdx.Count} unseen; Small ST-GCN, {opts.Epochs} epochs");
+        log.WriteLine($"   {trY.Length} seen training sequences (T={t}), {teSeen.Length} seen test, {teUnseen.Length} unseen; {encoderPreset} ST-GCN, {opts.Epochs} epochs");
         var bar = new ProgressBar(log, "train ST-GCN ");
-        StGcnTraining.Train(runner, trX, local, trY.Length, ds.Frames, 2, opts, null,
+        StGcnTraining.Train(runner, trainSet, trY.Select(map.ToLocal).ToArray(), t, m, opts, null,
             (step, totalSteps, loss) => bar.Report(step, totalSteps, string.Create(CultureInfo.InvariantCulture, $"epoch loss {loss:F4}")));
         bar.Done();
         runner.SyncToHost();
         StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model);
-        var (stX, stY) = Take(seenTestIdx);
-        var pred = StGcnTraining.Predict(runner, stX, stY.Length, ds.Frames, 2).Select(map.ToOriginal).ToArray();
+        var seenTest = new IndexedSamples(test, teSeen);
+        var stY = teSeen.Select(i => testY[i]).ToArray();
+        var pred = StGcnTraining.Predict(runner, seenTest, t, m).Select(map.ToOriginal).ToArray();
         double acc = Metrics.Top1(pred, stY);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   encoder seen-class test accuracy: {acc:P2} ({stY.Length} sequences)"));
-        _notes.Add(string.Create(CultureInfo.InvariantCulture, $"ST-GCN encoder (Small) seen-class test accuracy: {acc:P2} on {stY.Length} held-out seen sequences"));
+        _notes.Add(string.Create(CultureInfo.InvariantCulture, $"ST-GCN encoder ({encoderPreset}) seen-class test accuracy: {acc:P2} on {stY.Length} held-out seen sequences"));
 
-        var (unX, unY) = Take(unseenIdx);
-        LabeledFeatures Extract(float[] x, int[] y) =>
-            new(StGcnTraining.ExtractFeatures(runner, x, y.Length, ds.Frames, 2), model.Config.FeatureDim, y);
-        var trainF = Extract(trX, trY);
-        var ztest = Extract(unX, unY);
-        var seenTestF = Extract(stX, stY);
+        LabeledFeatures Extract(ISampleSource x, int[] y) => new(StGcnTraining.ExtractFeatures(runner, x, t, m), model.Config.FeatureDim, y);
+        var trainF = Extract(trainSet, trY);
+        var unY = teUnseen.Select(i => testY[i]).ToArray();
+        var ztest = Extract(new IndexedSamples(test, teUnseen), unY);
+        var seenTestF = Extract(seenTest, stY);
         var gtest = new LabeledFeatures([.. seenTestF.Features, .. ztest.Features], ztest.Dim, [.. stY, .. unY]);
         var feats = new SynseFeatures(trainF, ztest, gtest);
         feats.Save(Path.Combine(runDir, "features"));
