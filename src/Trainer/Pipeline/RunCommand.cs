@@ -27,6 +27,7 @@ public sealed class RunCommand : ICommand
         usage: run [--preset default|ntu60-u5|ntu60-u12|ntu120-u10|ntu120-u24|ntu60-u20|ntu60-u30|ntu120-u40|ntu120-u60]
                    [--config FILE.yaml] [--features DIR] [--text-features FILE] [--out DIR]
                    [--seeds N] [--backend auto|cpu|gpu] [--iterations N] [--batch B] [--gzsl]
+                   [--gzsl-calibration seen-fraction|pseudo-unseen]
                    [--skeletons DIR] [--encoder small|paper] [--model paper|paper-minilm|small|tiny]
                    [--samples-per-class N] [--frames T] [--encoder-epochs E]
 
@@ -61,6 +62,9 @@ public sealed class RunCommand : ICommand
           --seeds N            train and evaluate N times (seeds s, s+1, ...) and report mean ± std
           --gzsl               also evaluate generalised ZSL with calibrated stacking (γ from seen
                                validation samples only)
+          --gzsl-calibration M seen-fraction (default: γ keeps 90 % of held-out seen samples predicted
+                               seen) or pseudo-unseen (hold out some seen classes, retrain, pick the γ
+                               that maximises H on them; one extra TDSM training); implies --gzsl
           --backend NAME       auto (gpu when a CUDA device exists, else cpu), cpu, gpu
         """;
 
@@ -78,6 +82,20 @@ public sealed class RunCommand : ICommand
         if (seeds != cfg.Seeds.Count) cfg = cfg with { Seeds = Enumerable.Range(0, seeds).Select(i => cfg.Seeds[0] + (ulong)i).ToArray() };
         cfg = cfg with { Train = cfg.Train with { Iterations = args.GetInt("--iterations", cfg.Train.Iterations), Batch = args.GetInt("--batch", cfg.Train.Batch) } };
         if (args.Flag("--gzsl")) cfg = cfg with { Gzsl = cfg.Gzsl with { Enabled = true } };
+        if (args.Get("--gzsl-calibration") is string cal)
+            cfg = cfg with
+            {
+                Gzsl = cfg.Gzsl with
+                {
+                    Enabled = true,
+                    Calibration = cal switch
+                    {
+                        "seen-fraction" => GzslCalibrationMode.SeenFraction,
+                        "pseudo-unseen" => GzslCalibrationMode.PseudoUnseen,
+                        _ => throw new CommandLineException($"--gzsl-calibration expects seen-fraction or pseudo-unseen, got '{cal}'"),
+                    },
+                },
+            };
         string backend = args.Get("--backend") ?? "auto";
         string? encoderArg = args.Get("--encoder");
         // Raw NTU sequences are padded to 300 frames as in the GCN literature; synthetic ones are 32 long.
@@ -179,7 +197,7 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
 
                 GzslResult? gz = null, bgz = null;
                 if (cfg.Gzsl.Enabled)
-                    (gz, bgz) = Stage($"GZSL (seed {seed})", () => Gzsl(ops, r, baseline, validation!, feats, text, split));
+                    (gz, bgz) = Stage($"GZSL (seed {seed})", () => Gzsl(ops, r, baseline, trainSet, validation!, feats, text, split, dit, train));
                 results.Add(new SeedResult(seed, r.Top1, baseTop1, gz, bgz));
                 if (first is null)
                 {
@@ -351,17 +369,23 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
     }
 
     private (GzslResult Tdsm, GzslResult Baseline) Gzsl(Tdsm.Ops.IOps ops, TdsmStageResult r, DirectAlignmentBaseline baseline,
-        LabeledFeatures validation, SynseFeatures feats, ClassTextFeatures text, LabelSplit split)
+        LabeledFeatures trainSet, LabeledFeatures validation, SynseFeatures feats, ClassTextFeatures text, LabelSplit split, DiTConfig dit, Tdsm.Training.TrainConfig train)
     {
         if (feats.GTest is null) throw new DataFormatException("GZSL needs gtest.npy / g_label.npy in the feature folder");
         int[] all = [.. split.Seen, .. split.Unseen];
         var seen = split.Seen.ToHashSet();
-        var valScores = TdsmStage.Score(ops, r.Model, validation, text, all, r.TestNoise, log, "gzsl val     ");
-        double gamma = GzslCalibration.BySeenFraction(valScores, all, seen, ScoreOrder.LowerIsBetter, cfg.Gzsl.KeepSeen);
+        var allText = DirectAlignmentBaseline.GlobalRows(text, all);
+        double gamma, bgamma;
+        if (cfg.Gzsl.Calibration == GzslCalibrationMode.PseudoUnseen)
+            (gamma, bgamma) = PseudoUnseenCalibration.Gammas(ops, dit, train, cfg.Baseline with { Seed = train.Seed }, trainSet, validation, text, split, log);
+        else
+        {
+            var valScores = TdsmStage.Score(ops, r.Model, validation, text, all, r.TestNoise, log, "gzsl val     ");
+            gamma = GzslCalibration.BySeenFraction(valScores, all, seen, ScoreOrder.LowerIsBetter, cfg.Gzsl.KeepSeen);
+            bgamma = GzslCalibration.BySeenFraction(baseline.Score(validation.Features, allText), all, seen, ScoreOrder.HigherIsBetter, cfg.Gzsl.KeepSeen);
+        }
         var testScores = TdsmStage.Score(ops, r.Model, feats.GTest, text, all, r.TestNoise, log, "gzsl test    ");
         var tdsm = Tdsm.Evaluation.Gzsl.Evaluate(testScores, feats.GTest.Labels, all, seen, ScoreOrder.LowerIsBetter, gamma);
-        var allText = DirectAlignmentBaseline.GlobalRows(text, all);
-        double bgamma = GzslCalibration.BySeenFraction(baseline.Score(validation.Features, allText), all, seen, ScoreOrder.HigherIsBetter, cfg.Gzsl.KeepSeen);
         var b = Tdsm.Evaluation.Gzsl.Evaluate(baseline.Score(feats.GTest.Features, allText), feats.GTest.Labels, all, seen, ScoreOrder.HigherIsBetter, bgamma);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   GZSL TDSM: seen {tdsm.SeenAccuracy:P1} unseen {tdsm.UnseenAccuracy:P1} H {tdsm.HarmonicMean:P1}; baseline: seen {b.SeenAccuracy:P1} unseen {b.UnseenAccuracy:P1} H {b.HarmonicMean:P1}"));
         return (tdsm, b);
