@@ -4,17 +4,12 @@ using Tdsm.Formats;
 namespace Tdsm.Tests;
 
 /// <summary>safetensors and .npy: round trips, the shipped fixtures, and each kind of bad input.</summary>
-public class FormatsTests
+public class FormatsTests : TempDirTest
 {
-    private string _dir = "";
-
-    [SetUp] public void SetUp() { _dir = Path.Combine(Path.GetTempPath(), "tdsm-fmt-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(_dir); }
-    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
-
     [Test]
     public void SafetensorsRoundTripsEveryDtypeAndMetadata()
     {
-        var path = Path.Combine(_dir, "a.safetensors");
+        var path = Path.Combine(Dir, "a.safetensors");
         double[] vals = [1.5, -2.25, 3, 0.125, -7, 100];
         double[] ints = [1, -2, 3, 0, -7, 100];
         var tensors = new[] { DType.F32, DType.F64, DType.F16, DType.BF16, DType.I32, DType.I64 }
@@ -29,7 +24,7 @@ public class FormatsTests
             Assert.That(f[t.Name].Shape, Is.EqualTo(new[] { 2, 3 }));
             Assert.That(f[t.Name].ToFloat64(), Is.EqualTo(t.DType is DType.I32 or DType.I64 ? ints : vals), t.Name); // all values exact in every dtype
         }
-        Assert.That(Directory.GetFiles(_dir), Has.Length.EqualTo(1), "no temporary file left behind");
+        Assert.That(Directory.GetFiles(Dir), Has.Length.EqualTo(1), "no temporary file left behind");
     }
 
     [Test]
@@ -81,7 +76,7 @@ public class FormatsTests
     [Test]
     public void NpyRoundTripsAllDtypes()
     {
-        var p = Path.Combine(_dir, "a.npy");
+        var p = Path.Combine(Dir, "a.npy");
         Npy.Write(p, [2, 2], new float[] { 1, 2, 3, 4.5f });
         var a = Npy.Read(p);
         Assert.That(a.DType, Is.EqualTo(DType.F32));

@@ -6,18 +6,13 @@ using Tdsm.Tensors;
 namespace Tdsm.Tests.Data;
 
 /// <summary>Reading samples from disk row by row gives exactly what the in-memory array gives, and training on either is identical.</summary>
-public class SampleSourceTests
+public class SampleSourceTests : TempDirTest
 {
-    private string _dir = "";
-
-    [SetUp] public void SetUp() { _dir = Path.Combine(Path.GetTempPath(), "tdsm-samples-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(_dir); }
-    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
-
     [Test]
     public void NpyRowsEqualTheArrayForFloat32AndFloat64()
     {
         var v = new float[7 * 3 * 5]; new Rng(1).FillNormal(v);
-        string p32 = Path.Combine(_dir, "a.npy"), p64 = Path.Combine(_dir, "b.npy");
+        string p32 = Path.Combine(Dir, "a.npy"), p64 = Path.Combine(Dir, "b.npy");
         Npy.Write(p32, [7, 3, 5], v);
         Npy.Write(p64, [7, 3, 5], v.Select(f => (double)f).ToArray());
         var mem = new ArraySamples(v, 15);
@@ -40,7 +35,7 @@ public class SampleSourceTests
     [Test]
     public void IntegerOrTruncatedFilesAreRejected()
     {
-        string p = Path.Combine(_dir, "i.npy");
+        string p = Path.Combine(Dir, "i.npy");
         Npy.Write(p, [4, 2], new long[8]);
         Assert.Throws<TensorFormatException>(() => new NpySamples(p));
         Npy.Write(p, [4, 2], new float[8]);
@@ -57,7 +52,7 @@ public class SampleSourceTests
         int n = 12, t = 6, m = 2, size = 3 * t * 25 * m;
         var x = new float[n * size]; new Rng(5).FillNormal(x);
         var y = Enumerable.Range(0, n).Select(i => i % 3).ToArray();
-        string path = Path.Combine(_dir, "x.npy");
+        string path = Path.Combine(Dir, "x.npy");
         Npy.Write(path, [n, 3, t, 25, m], x);
         var opts = new StGcnTrainOptions { Epochs = 2, BatchSize = 4, Seed = 3 };
         var inMemory = new StGcnModel(cfg, new StGcnCpuOps(), 7);

@@ -8,13 +8,8 @@ using Tdsm.Trainer;
 namespace Tdsm.Tests.Trainer;
 
 /// <summary>`extract` writes SynSE folders the loader accepts (seen-only train, unseen-only ztest); `export` writes the Python layout.</summary>
-public class ExtractExportTests
+public class ExtractExportTests : TempDirTest
 {
-    private string _dir = "";
-
-    [SetUp] public void SetUp() { _dir = Path.Combine(Path.GetTempPath(), "tdsm-extract-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(_dir); }
-    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
-
     private static int Run(params string[] args) => Cli.Run(args, TextWriter.Null, TextWriter.Null);
 
     [Test]
@@ -22,15 +17,15 @@ public class ExtractExportTests
     {
         var cfg = new SynthConfig(Seed: 3, SamplesPerClass: 2, Frames: 8);
         var (x, y) = SyntheticDataset.GenerateBatch(cfg, 0, (int)cfg.Count);
-        Npy.Write(Path.Combine(_dir, "x.npy"), [y.Length, 3, 8, 25, 2], x);
-        Npy.Write(Path.Combine(_dir, "y.npy"), [y.Length], y.Select(v => (long)v).ToArray());
-        Npy.Write(Path.Combine(_dir, "ru.npy"), [3], new long[] { 1, 5, 40 });
+        Npy.Write(Path.Combine(Dir, "x.npy"), [y.Length, 3, 8, 25, 2], x);
+        Npy.Write(Path.Combine(Dir, "y.npy"), [y.Length], y.Select(v => (long)v).ToArray());
+        Npy.Write(Path.Combine(Dir, "ru.npy"), [3], new long[] { 1, 5, 40 });
         var model = new StGcnModel(new StGcnConfig(3, 45, [new BlockSpec(3, 8, 1, false)]), new StGcnCpuOps(), 1);
-        StGcnCheckpoint.Save(Path.Combine(_dir, "enc.safetensors"), model);
-        string x1 = Path.Combine(_dir, "x.npy"), y1 = Path.Combine(_dir, "y.npy");
-        Assert.That(Run("extract", "--encoder", Path.Combine(_dir, "enc.safetensors"), "--train-x", x1, "--train-y", y1, "--test-x", x1, "--test-y", y1,
-            "--unseen", Path.Combine(_dir, "ru.npy"), "--out", Path.Combine(_dir, "f")), Is.Zero);
-        var f = SynseFeatures.Load(Path.Combine(_dir, "f"));
+        StGcnCheckpoint.Save(Path.Combine(Dir, "enc.safetensors"), model);
+        string x1 = Path.Combine(Dir, "x.npy"), y1 = Path.Combine(Dir, "y.npy");
+        Assert.That(Run("extract", "--encoder", Path.Combine(Dir, "enc.safetensors"), "--train-x", x1, "--train-y", y1, "--test-x", x1, "--test-y", y1,
+            "--unseen", Path.Combine(Dir, "ru.npy"), "--out", Path.Combine(Dir, "f")), Is.Zero);
+        var f = SynseFeatures.Load(Path.Combine(Dir, "f"));
         Assert.That(f.Train.Labels, Has.None.AnyOf(1, 5, 40));
         Assert.That(f.ZTest.Labels.Distinct().Order(), Is.EqualTo(new[] { 1, 5, 40 }));
         Assert.That(f.GTest!.Count, Is.EqualTo(y.Length));
@@ -43,14 +38,14 @@ public class ExtractExportTests
     {
         var rng = new Rng(2);
         LabeledFeatures L(int[] y) { var v = new float[y.Length * 4]; rng.FillNormal(v); return new LabeledFeatures(v, 4, y); }
-        new SynseFeatures(L([0, 1, 1]), L([2]), null).Save(Path.Combine(_dir, "feats"));
+        new SynseFeatures(L([0, 1, 1]), L([2]), null).Save(Path.Combine(Dir, "feats"));
         var t = new float[3 * 36 * 5]; rng.FillNormal(t);
-        new ClassTextFeatures(["a", "b", "c"], t, 5).Save(Path.Combine(_dir, "text.safetensors"));
-        Assert.That(Run("export", "--features", Path.Combine(_dir, "feats"), "--text-features", Path.Combine(_dir, "text.safetensors"), "--out", Path.Combine(_dir, "out")), Is.Zero);
-        var text = Npy.Read(Path.Combine(_dir, "out", "text_features.npy"));
+        new ClassTextFeatures(["a", "b", "c"], t, 5).Save(Path.Combine(Dir, "text.safetensors"));
+        Assert.That(Run("export", "--features", Path.Combine(Dir, "feats"), "--text-features", Path.Combine(Dir, "text.safetensors"), "--out", Path.Combine(Dir, "out")), Is.Zero);
+        var text = Npy.Read(Path.Combine(Dir, "out", "text_features.npy"));
         Assert.That(text.Shape, Is.EqualTo(new[] { 3, 36, 5 }));
         Assert.That(text.ToFloat32(), Is.EqualTo(t));
-        Assert.That(ClassList.ReadCsv(Path.Combine(_dir, "out", "classes.csv")).Names, Is.EqualTo(new[] { "a", "b", "c" }));
-        Assert.That(SynseFeatures.Load(Path.Combine(_dir, "out", "features")).Train.Labels, Is.EqualTo(new[] { 0, 1, 1 }));
+        Assert.That(ClassList.ReadCsv(Path.Combine(Dir, "out", "classes.csv")).Names, Is.EqualTo(new[] { "a", "b", "c" }));
+        Assert.That(SynseFeatures.Load(Path.Combine(Dir, "out", "features")).Train.Labels, Is.EqualTo(new[] { 0, 1, 1 }));
     }
 }

@@ -9,17 +9,12 @@ namespace Tdsm.Tests.Trainer;
 /// through preprocessing, the cross-subject split, the encoder on the seen classes, features,
 /// TDSM and the report. Tiny sizes so it takes seconds.
 /// </summary>
-public class RunSkeletonsTests
+public class RunSkeletonsTests : TempDirTest
 {
-    private string _dir = "";
-
-    [SetUp] public void SetUp() { _dir = Path.Combine(Path.GetTempPath(), "tdsm-runskel-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(_dir); }
-    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
-
     [Test]
     public void RawNtuFolderRunsEndToEnd()
     {
-        string raw = Path.Combine(_dir, "raw");
+        string raw = Path.Combine(Dir, "raw");
         Directory.CreateDirectory(raw);
         var cfg = new SynthConfig(Seed: 4, Frames: 16);
         int index = 0;
@@ -37,7 +32,7 @@ public class RunSkeletonsTests
         foreach (int unseen in new[] { 10, 11, 19, 26, 56 }) { Write(unseen, 3, 1); Write(unseen, 3, 2); }
 
         var o = new StringWriter(); var e = new StringWriter();
-        string run = Path.Combine(_dir, "run");
+        string run = Path.Combine(Dir, "run");
         int code = Cli.Run(["run", "--preset", "ntu60-u5", "--skeletons", raw, "--out", run, "--frames", "16", "--encoder-epochs", "1",
             "--model", "tiny", "--iterations", "3", "--batch", "4", "--backend", "cpu"], o, e);
         Assert.That(code, Is.Zero, o.ToString() + e);

@@ -9,14 +9,11 @@ using Tdsm.Training;
 namespace Tdsm.Tests.Trainer;
 
 /// <summary>`train` on a small SynSE-layout folder: runs, writes checkpoints and a report, resumes, and rejects bad input.</summary>
-public class TrainCommandTests
+public class TrainCommandTests : TempDirTest
 {
-    private string _dir = "";
-
     [SetUp]
-    public void SetUp()
+    public void WriteFeatureFolder()
     {
-        _dir = Path.Combine(Path.GetTempPath(), "tdsm-traincmd-" + Guid.NewGuid().ToString("N"));
         var rng = new Rng(4);
         int classes = 6, dim = 12, width = 8;
         LabeledFeatures Make(int[] cls, int per)
@@ -26,20 +23,18 @@ public class TrainCommandTests
             rng.FillNormal(x);
             return new LabeledFeatures(x, dim, y);
         }
-        new SynseFeatures(Make([0, 1, 2, 3], 10), Make([4, 5], 5), null).Save(Path.Combine(_dir, "feats"));
+        new SynseFeatures(Make([0, 1, 2, 3], 10), Make([4, 5], 5), null).Save(Path.Combine(Dir, "feats"));
         var text = new float[classes * ClassTextFeatures.Rows * width];
         rng.FillNormal(text);
-        new ClassTextFeatures(Enumerable.Range(0, classes).Select(i => $"class {i}").ToArray(), text, width).Save(Path.Combine(_dir, "text.safetensors"));
-        Npy.Write(Path.Combine(_dir, "ru2.npy"), [2], new long[] { 4, 5 });
+        new ClassTextFeatures(Enumerable.Range(0, classes).Select(i => $"class {i}").ToArray(), text, width).Save(Path.Combine(Dir, "text.safetensors"));
+        Npy.Write(Path.Combine(Dir, "ru2.npy"), [2], new long[] { 4, 5 });
     }
-
-    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
 
     private (int Code, string Out, string Err) Run(params string[] extra)
     {
         var o = new StringWriter(); var e = new StringWriter();
-        string[] args = ["train", "--features", Path.Combine(_dir, "feats"), "--text-features", Path.Combine(_dir, "text.safetensors"),
-            "--unseen", Path.Combine(_dir, "ru2.npy"), "--out", Path.Combine(_dir, "run"), "--hidden", "16", "--depth", "1", "--heads", "2",
+        string[] args = ["train", "--features", Path.Combine(Dir, "feats"), "--text-features", Path.Combine(Dir, "text.safetensors"),
+            "--unseen", Path.Combine(Dir, "ru2.npy"), "--out", Path.Combine(Dir, "run"), "--hidden", "16", "--depth", "1", "--heads", "2",
             "--batch", "8", "--warmup", "2", "--checkpoint-every", "10", .. extra];
         return (Cli.Run(args, o, e), o.ToString(), e.ToString());
     }
@@ -49,7 +44,7 @@ public class TrainCommandTests
     {
         var (code, stdout, err) = Run("--iterations", "20");
         Assert.That(code, Is.Zero, stdout + err);
-        string run = Path.Combine(_dir, "run");
+        string run = Path.Combine(Dir, "run");
         Assert.That(File.Exists(Path.Combine(run, Checkpoint.ModelFile)) && File.Exists(Path.Combine(run, Checkpoint.OptimizerFile)), Is.True);
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "report.json")));
         double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
@@ -66,10 +61,10 @@ public class TrainCommandTests
     {
         Assert.That(Run("--iterations", "10").Code, Is.Zero);
         var o = new StringWriter();
-        int code = Cli.Run(["eval", "--model", Path.Combine(_dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(_dir, "feats"),
-            "--text-features", Path.Combine(_dir, "text.safetensors"), "--unseen", Path.Combine(_dir, "ru2.npy"), "--compare", "library"], o, TextWriter.Null);
+        int code = Cli.Run(["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
+            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), "--compare", "library"], o, TextWriter.Null);
         Assert.That(code, Is.Zero, o.ToString());
-        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "run", "report.json")));
+        using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "run", "report.json")));
         double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
         Assert.That(o.ToString(), Does.Contain($"zero-shot top-1 {top1.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)}"));
         // After 10 iterations the classes nearly tie, so argmins may differ, but only as ties.
@@ -79,7 +74,7 @@ public class TrainCommandTests
     [Test]
     public void UnseenClassesInTheTrainingSetAreRejected()
     {
-        Npy.Write(Path.Combine(_dir, "ru2.npy"), [2], new long[] { 0, 5 });
+        Npy.Write(Path.Combine(Dir, "ru2.npy"), [2], new long[] { 0, 5 });
         var (code, _, err) = Run("--iterations", "5");
         Assert.That(code, Is.Not.Zero);
         Assert.That(err, Does.Contain("0"));

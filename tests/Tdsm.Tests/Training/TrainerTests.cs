@@ -7,14 +7,9 @@ using Tdsm.Training;
 namespace Tdsm.Tests.Training;
 
 /// <summary>The training loop: it learns, it is seeded, it resumes bit-for-bit, and checkpoints are atomic.</summary>
-public class TrainerTests
+public class TrainerTests : TempDirTest
 {
     private static readonly DiTConfig Tiny = new(InChannels: 8, CondSize: 6, Hidden: 16, Depth: 2, Heads: 2, LocalTokens: 35);
-    private string _dir = "";
-
-    [SetUp] public void SetUp() { _dir = Path.Combine(Path.GetTempPath(), "tdsm-train-" + Guid.NewGuid().ToString("N")); Directory.CreateDirectory(_dir); }
-    [TearDown] public void TearDown() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
-
     /// <summary>Five classes; each class's features sit around its own centre, and its text is a random vector.</summary>
     private static (float[] X, int[] Y, float[] Text) Data(int perClass = 12)
     {
@@ -61,7 +56,7 @@ public class TrainerTests
 
         var first = NewTrainer(cfg);
         for (int i = 0; i < 100; i++) first.TrainStep();
-        string model = Path.Combine(_dir, Checkpoint.ModelFile), opt = Path.Combine(_dir, Checkpoint.OptimizerFile);
+        string model = Path.Combine(Dir, Checkpoint.ModelFile), opt = Path.Combine(Dir, Checkpoint.OptimizerFile);
         Checkpoint.SaveModel(model, first.Model, Checkpoint.DrawTestNoise(3, Tiny.InChannels, 7));
         Checkpoint.SaveOptimizer(opt, first);
 
@@ -88,7 +83,7 @@ public class TrainerTests
     public void AFailedCheckpointWriteLeavesThePreviousOneReadable()
     {
         var t = NewTrainer(new TrainConfig(Iterations: 10, Batch: 4, Seed: 3));
-        string path = Path.Combine(_dir, Checkpoint.ModelFile);
+        string path = Path.Combine(Dir, Checkpoint.ModelFile);
         var noise = Checkpoint.DrawTestNoise(3, Tiny.InChannels, 3);
         Checkpoint.SaveModel(path, t.Model, noise);
         var before = File.ReadAllBytes(path);
@@ -96,14 +91,14 @@ public class TrainerTests
         Assert.Throws<IOException>(() => AtomicFile.Write(path, s => { s.Write(new byte[1000]); throw new IOException("simulated crash"); }));
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(before));
         Assert.That(Checkpoint.LoadModel(path).Config, Is.EqualTo(Tiny));
-        Assert.That(Directory.GetFiles(_dir), Has.Length.EqualTo(1), "the temporary file is removed");
+        Assert.That(Directory.GetFiles(Dir), Has.Length.EqualTo(1), "the temporary file is removed");
     }
 
     [Test]
     public void ACheckpointWhoseTensorsDisagreeWithItsConfigIsRejected()
     {
         var t = NewTrainer(new TrainConfig(Iterations: 10, Batch: 4, Seed: 3));
-        string path = Path.Combine(_dir, Checkpoint.ModelFile);
+        string path = Path.Combine(Dir, Checkpoint.ModelFile);
         Checkpoint.SaveModel(path, t.Model, Checkpoint.DrawTestNoise(3, Tiny.InChannels, 3));
         var f = SafeTensorsFile.Read(path);
         var meta = f.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
