@@ -94,10 +94,7 @@ public sealed class EvalCommand : ICommand
         if (how == "library")
         {
             var recognizer = ActionRecognizer.FromParameters(cfg, flat, noise);
-            int rows = ClassTextFeatures.Rows * text.Width;
-            var sub = new float[split.Unseen.Length * rows];
-            for (int k = 0; k < split.Unseen.Length; k++) text.Data.AsSpan(split.Unseen[k] * rows, rows).CopyTo(sub.AsSpan(k * rows));
-            var candidates = recognizer.CreateCandidates(new ClassTextFeatures(split.Unseen.Select(c => text.Names.Count > c ? text.Names[c] : $"class {c}").ToArray(), sub, text.Width));
+            var candidates = recognizer.CreateCandidates(text.Select(split.Unseen));
             var scores = new double[test.Count, split.Unseen.Length];
             var ranked = new ClassScore[split.Unseen.Length];
             for (int i = 0; i < test.Count; i++)

@@ -35,8 +35,7 @@ public sealed class TdsmStep
     public Tensor Pos { get; }
     public Tensor Neg { get; }
     private readonly float[] _alphas;
-    private readonly int[] _rowLabels;
-    private readonly float[] _hostT2;
+    private readonly float[] _staging; // host copies of [t | y | y_neg], (3B)
 
     public TdsmStep(DiT model, int batch)
     {
@@ -52,8 +51,7 @@ public sealed class TdsmStep
         Mask = o.Allocate(batch); Pos = o.Allocate(batch); Neg = o.Allocate(batch);
         Y = o.Allocate(batch); YNeg = o.Allocate(batch); Labels2 = o.Allocate(b2);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
-        _rowLabels = new int[b2];
-        _hostT2 = new float[b2];
+        _staging = new float[3 * batch];
     }
 
     /// <summary>ᾱ_t of this model's schedule.</summary>
@@ -80,17 +78,14 @@ public sealed class TdsmStep
             if (t[i] < 0 || t[i] >= c.Steps) throw new ArgumentOutOfRangeException(nameof(t), $"timestep {t[i]} outside [0, {c.Steps})");
             if ((uint)labels[i] >= (uint)text.Classes || (uint)labelsNeg[i] >= (uint)text.Classes)
                 throw new ArgumentOutOfRangeException(nameof(labels), $"class id outside [0, {text.Classes})");
-            _hostT2[i] = t[i];
-            _rowLabels[i] = labels[i];
-            _rowLabels[b + i] = labelsNeg[i];
+            _staging[i] = t[i];
+            _staging[b + i] = labels[i];
+            _staging[2 * b + i] = labelsNeg[i];
         }
-        o.Upload(_hostT2.AsSpan(0, b), T);
-        var yv = new float[2 * b];
-        for (int i = 0; i < 2 * b; i++) yv[i] = _rowLabels[i];
-        o.Upload(yv.AsSpan(0, b), Y);
-        o.Upload(yv.AsSpan(b, b), YNeg);
-        var loss = RunStaged(text, margin, lambda, backward);
-        return loss;
+        o.Upload(_staging.AsSpan(0, b), T);
+        o.Upload(_staging.AsSpan(b, b), Y);
+        o.Upload(_staging.AsSpan(2 * b, b), YNeg);
+        return RunStaged(text, margin, lambda, backward);
     }
 
     /// <summary>

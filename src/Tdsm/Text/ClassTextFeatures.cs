@@ -55,6 +55,19 @@ public sealed class ClassTextFeatures
         Metadata = metadata ?? new Dictionary<string, string>();
     }
 
+    /// <summary>The classes <paramref name="classes"/> (ids into this table), in that order, with their names.</summary>
+    public ClassTextFeatures Select(IReadOnlyList<int> classes)
+    {
+        int rows = Rows * Width;
+        var data = new float[classes.Count * rows];
+        for (int k = 0; k < classes.Count; k++)
+        {
+            if ((uint)classes[k] >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(classes), $"class id {classes[k]} outside [0, {Count})");
+            Data.AsSpan(classes[k] * rows, rows).CopyTo(data.AsSpan(k * rows));
+        }
+        return new ClassTextFeatures(classes.Select(c => Names[c]).ToArray(), data, Width);
+    }
+
     /// <summary>The 35 local rows of class <paramref name="c"/>, (35, D).</summary>
     public ReadOnlySpan<float> Local(int c) => Data.AsSpan(c * Rows * Width, LocalTokens * Width);
 

@@ -61,11 +61,8 @@ public static class TdsmStage
     /// <summary>Scores (N, K) of every sample against every candidate class (lower is better).</summary>
     public static double[,] Score(IOps ops, DiT model, LabeledFeatures samples, ClassTextFeatures text, int[] candidates, float[] noise, TextWriter log, string label)
     {
-        int rowsPerClass = ClassTextFeatures.Rows * text.Width;
-        var candText = new float[candidates.Length * rowsPerClass];
-        for (int k = 0; k < candidates.Length; k++)
-            text.Data.AsSpan(candidates[k] * rowsPerClass, rowsPerClass).CopyTo(candText.AsSpan(k * rowsPerClass));
-        var candTable = new TextTable(ops, candText, candidates.Length, ClassTextFeatures.Rows, text.Width);
+        var cand = text.Select(candidates);
+        var candTable = new TextTable(ops, cand.Data, cand.Count, ClassTextFeatures.Rows, cand.Width);
         var scorer = new ZeroShotScorer(model, chunkRows: Math.Min(1024, Math.Max(1, samples.Count * candidates.Length)));
         var bar = new ProgressBar(log, label);
         long rows = (long)samples.Count * candidates.Length;
