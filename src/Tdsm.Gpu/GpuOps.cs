@@ -28,7 +28,9 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> _sumRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<double>, int, int, int> _sumRowsPartial;
+    private readonly Action<Index1D, ArrayView<double>, ArrayView<float>, int, int> _sumRowsFinish;
+    private MemoryBuffer1D<double, Stride1D.Dense> _columnPartials;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gatedBwd;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _ln;
@@ -68,7 +70,8 @@ public sealed class GpuOps : IOps, IDisposable
         _geluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.GeluBackward);
         _add = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Residual.Add);
         _addRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Residual.AddBroadcastRows);
-        _sumRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(Residual.SumRows);
+        _sumRowsPartial = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int, int, int>(Residual.SumRowsPartial);
+        _sumRowsFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int>(Residual.SumRowsFinish);
         _gated = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedForward);
         _gatedBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedBackward);
         _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.Forward);
@@ -87,6 +90,7 @@ public sealed class GpuOps : IOps, IDisposable
         _notEqual = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Sampling.NotEqual);
 
         _index = _acc.Allocate1D<int>(1024);
+        _columnPartials = _acc.Allocate1D<double>(1 << 16);
         _hinge = _acc.Allocate1D<float>(256);
         _alphas = _acc.Allocate1D<float>(MaxTimestep);
         _dummy = _acc.Allocate1D<float>(1);
@@ -147,7 +151,20 @@ public sealed class GpuOps : IOps, IDisposable
     public void SumRowsInto(Tensor dy, Tensor db, int rows)
     {
         if (dy.Length != rows * db.Length) throw new ArgumentException($"SumRowsInto: dy {dy} is not {rows} rows of {db.Length}");
-        _sumRows(db.Length, V(dy), V(db), rows, db.Length);
+        if (rows == 0 || db.Length == 0) return;
+        // ~√rows segments of ~√rows rows: both stages stay short and the first has segments·W threads.
+        int segment = Math.Max(16, (int)Math.Sqrt(rows));
+        int segments = (rows + segment - 1) / segment;
+        long need = (long)segments * db.Length;
+        if (_columnPartials.Length < need)
+        {
+            _acc.Synchronize();
+            _columnPartials.Dispose();
+            _columnPartials = _acc.Allocate1D<double>(need);
+        }
+        var partial = ((ArrayView<double>)_columnPartials.View).SubView(0, need);
+        _sumRowsPartial((int)need, V(dy), partial, rows, db.Length, segment);
+        _sumRowsFinish(db.Length, partial, V(db), segments, db.Length);
     }
 
     /// <summary>C (M,N) (= or +=) op(A)·op(B) (+ bias) on the device; the layout says which operand is transposed.</summary>
@@ -329,6 +346,6 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
     }
 }

@@ -179,6 +179,9 @@ public class GpuOpsTests(string device)
         var y = Pair(R(5 * 6), 5, 6); var bias = Pair(R(6), 6);
         _gpu.AddBroadcastRows(y.G, bias.G, 5); _ref.AddBroadcastRows(y.C, bias.C, 5); AssertSame(y, "add rows");
         _gpu.SumRowsInto(y.G, bias.G, 5); _ref.SumRowsInto(y.C, bias.C, 5); AssertSame(bias, "sum rows");
+        // 300 rows: 18 segments of 17 rows, the last one partial (the two-stage column sum).
+        var tall = Pair(R(300 * 7), 300, 7); var colSum = Pair(R(7), 7);
+        _gpu.SumRowsInto(tall.G, colSum.G, 300); _ref.SumRowsInto(tall.C, colSum.C, 300); AssertSame(colSum, "sum 300 rows");
         Assert.Throws<ArgumentOutOfRangeException>(() => _gpu.GatherRows(table.G, [7], outp.G, 6));
     }
 
