@@ -17,7 +17,7 @@ namespace Tdsm.Gpu.StGcn;
 /// the host before every launch (a device fault would poison the context). Launches are
 /// asynchronous on the default stream; <see cref="CrossEntropy"/> synchronises (it returns the loss).
 /// </summary>
-public sealed class StGcnGpuOps : IStGcnOps, IDisposable
+public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 {
     private readonly Accelerator _acc;
     private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums;
@@ -51,7 +51,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     private readonly Action<Index1D, Buf, Buf, Buf, float, float, float> _sgd;
 
     /// <summary>Tier name: "gpu" on CUDA, "gpu-sim" on the simulator.</summary>
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _acc;
@@ -118,15 +118,14 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
 
     // ------------------------------------------------------------------ memory
 
-    // The device view behind a handle.
+    /// <inheritdoc/>
+    protected override Buf U(Tensor t) => D(t);
+
     private static Buf D(Tensor t) => t is GpuTensor g ? g.View
         : throw new ArgumentException($"the ST-GCN GPU tier takes device tensors (from its Allocate/Adopt/View), got {t}");
 
-    // An optional handle: null is the empty view.
-    private static Buf Opt(Tensor? t) => t is null ? default : D(t);
-
     /// <inheritdoc/>
-    public Tensor Allocate(int length)
+    public override Tensor Allocate(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         var buf = _acc.Allocate1D<float>(Math.Max(1, length));
@@ -137,7 +136,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <inheritdoc/>
-    public Tensor Adopt(float[] host)
+    public override Tensor Adopt(float[] host)
     {
         var t = Allocate(host.Length);
         Upload(host, t);
@@ -145,7 +144,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <inheritdoc/>
-    public Tensor View(Tensor storage, int offset, int length)
+    public override Tensor View(Tensor storage, int offset, int length)
     {
         var v = D(storage);
         if (offset < 0 || length < 0 || (long)offset + length > v.Length)
@@ -154,7 +153,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>Frees the device buffer of a tensor from <see cref="Allocate"/> or <see cref="Adopt"/> (after queued launches finish).</summary>
-    public void Free(Tensor t)
+    public override void Free(Tensor t)
     {
         if (!_owned.Remove(t, out var buf)) throw new ArgumentException($"ST-GCN GPU Free: {t} was not allocated by this op set, or was freed already");
         _acc.Synchronize();
@@ -162,14 +161,14 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <inheritdoc/>
-    public void Upload(ReadOnlySpan<float> source, Tensor destination)
+    public override void Upload(ReadOnlySpan<float> source, Tensor destination)
     {
         if (source.Length != destination.Length) throw new ArgumentException($"upload of {source.Length} values into {destination}");
         D(destination).CopyFromCPU(source);
     }
 
     /// <inheritdoc/>
-    public void Download(Tensor source, Span<float> destination)
+    public override void Download(Tensor source, Span<float> destination)
     {
         if (destination.Length != source.Length) throw new ArgumentException($"download of {source} into {destination.Length} values");
         _acc.Synchronize();
@@ -177,70 +176,12 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <inheritdoc/>
-    public void Zero(Tensor t) => D(t).MemSetToZero();
-
-    // ------------------------------------------------------------------ ops: handles -> device views
-
-    /// <inheritdoc/>
-    public void InputToBnLayout(Tensor x, Tensor y, int n, int c, int t, int v, int m) => InputToBnLayout(D(x), D(y), n, c, t, v, m);
-    /// <inheritdoc/>
-    public void InputToBnLayoutBackward(Tensor dy, Tensor dx, int n, int c, int t, int v, int m) => InputToBnLayoutBackward(D(dy), D(dx), n, c, t, v, m);
-    /// <inheritdoc/>
-    public void BnToBlockLayout(Tensor x, Tensor y, int b, int c, int t, int v) => BnToBlockLayout(D(x), D(y), b, c, t, v);
-    /// <inheritdoc/>
-    public void BnToBlockLayoutBackward(Tensor dy, Tensor dx, int b, int c, int t, int v) => BnToBlockLayoutBackward(D(dy), D(dx), b, c, t, v);
-    /// <inheritdoc/>
-    public void BatchNormTrainForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean, Tensor saveRstd, Tensor runMean, Tensor runVar,
-        int b, int c, int l, double eps, double momentum) =>
-        BatchNormTrainForward(D(x), D(gamma), D(beta), D(y), D(saveMean), D(saveRstd), D(runMean), D(runVar), b, c, l, eps, momentum);
-    /// <inheritdoc/>
-    public void BatchNormEvalForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor runMean, Tensor runVar, int b, int c, int l, double eps) =>
-        BatchNormEvalForward(D(x), D(gamma), D(beta), D(y), D(runMean), D(runVar), b, c, l, eps);
-    /// <inheritdoc/>
-    public void BatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor saveMean, Tensor saveRstd, Tensor dx, Tensor dGamma, Tensor dBeta, int b, int c, int l) =>
-        BatchNormBackward(D(dy), D(x), D(gamma), D(saveMean), D(saveRstd), D(dx), D(dGamma), D(dBeta), b, c, l);
-    /// <inheritdoc/>
-    public void Conv1x1Forward(Tensor x, Tensor w, Tensor bias, Tensor y, int b, int cin, int cout, int t, int v, int stride) =>
-        Conv1x1Forward(D(x), D(w), D(bias), D(y), b, cin, cout, t, v, stride);
-    /// <inheritdoc/>
-    public void Conv1x1Backward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dW, Tensor dBias, int b, int cin, int cout, int t, int v, int stride) =>
-        Conv1x1Backward(D(dy), D(x), D(w), Opt(dx), D(dW), D(dBias), b, cin, cout, t, v, stride);
-    /// <inheritdoc/>
-    public void GraphAggregateForward(Tensor y, Tensor a, Tensor imp, Tensor o, int b, int k, int c, int t, int v) =>
-        GraphAggregateForward(D(y), D(a), D(imp), D(o), b, k, c, t, v);
-    /// <inheritdoc/>
-    public void GraphAggregateBackward(Tensor dO, Tensor y, Tensor a, Tensor imp, Tensor dy, Tensor dImp, int b, int k, int c, int t, int v) =>
-        GraphAggregateBackward(D(dO), D(y), D(a), D(imp), D(dy), D(dImp), b, k, c, t, v);
-    /// <inheritdoc/>
-    public void TemporalConvForward(Tensor x, Tensor w, Tensor bias, Tensor y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
-        TemporalConvForward(D(x), D(w), D(bias), D(y), b, cin, cout, t, v, kt, stride);
-    /// <inheritdoc/>
-    public void TemporalConvBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dW, Tensor dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
-        TemporalConvBackward(D(dy), D(x), D(w), D(dx), D(dW), D(dBias), b, cin, cout, t, v, kt, stride);
-    /// <inheritdoc/>
-    public void ReluForward(Tensor x, Tensor y) => ReluForward(D(x), D(y));
-    /// <inheritdoc/>
-    public void ReluBackward(Tensor dy, Tensor y, Tensor dx) => ReluBackward(D(dy), D(y), D(dx));
-    /// <inheritdoc/>
-    public void ResidualReluForward(Tensor a, Tensor? r, Tensor y) => ResidualReluForward(D(a), Opt(r), D(y));
-    /// <inheritdoc/>
-    public void ResidualReluBackward(Tensor dy, Tensor y, Tensor da, Tensor? dr) => ResidualReluBackward(D(dy), D(y), D(da), Opt(dr));
-    /// <inheritdoc/>
-    public void AddInPlace(Tensor source, Tensor destination) => AddInPlace(D(source), D(destination));
-    /// <inheritdoc/>
-    public void PoolForward(Tensor x, Tensor f, int n, int m, int c, int l) => PoolForward(D(x), D(f), n, m, c, l);
-    /// <inheritdoc/>
-    public void PoolBackward(Tensor df, Tensor dx, int n, int m, int c, int l) => PoolBackward(D(df), D(dx), n, m, c, l);
-    /// <inheritdoc/>
-    public double CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, Tensor dLogits, int n, int k) => CrossEntropy(D(logits), labels, D(dLogits), n, k);
-    /// <inheritdoc/>
-    public void SgdNesterovStep(Tensor p, Tensor g, Tensor buf, double lr, double momentum, double weightDecay) =>
-        SgdNesterovStep(D(p), D(g), D(buf), lr, momentum, weightDecay);
+    public override void Zero(Tensor t) => D(t).MemSetToZero();
 
     // ------------------------------------------------------------------ layout
 
     /// <summary>x (N,C,T,V,M) → y (B, V·C, T).</summary>
-    private void InputToBnLayout(Buf x, Buf y, int n, int c, int t, int v, int m)
+    protected override void InputToBnLayout(Buf x, Buf y, int n, int c, int t, int v, int m)
     {
         long s = (long)n * c * t * v * m;
         Sizes("InputToBnLayout", n, c, t, v, m); Need(x, s, "InputToBnLayout", "x"); Need(y, s, "InputToBnLayout", "y");
@@ -248,7 +189,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>Backward of <see cref="InputToBnLayout"/> (dx overwritten).</summary>
-    private void InputToBnLayoutBackward(Buf dy, Buf dx, int n, int c, int t, int v, int m)
+    protected override void InputToBnLayoutBackward(Buf dy, Buf dx, int n, int c, int t, int v, int m)
     {
         long s = (long)n * c * t * v * m;
         Sizes("InputToBnLayoutBackward", n, c, t, v, m); Need(dy, s, "InputToBnLayoutBackward", "dy"); Need(dx, s, "InputToBnLayoutBackward", "dx");
@@ -256,7 +197,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>x (B, V·C, T) → y (B, C, T, V).</summary>
-    private void BnToBlockLayout(Buf x, Buf y, int b, int c, int t, int v)
+    protected override void BnToBlockLayout(Buf x, Buf y, int b, int c, int t, int v)
     {
         long s = (long)b * c * t * v;
         Sizes("BnToBlockLayout", b, c, t, v); Need(x, s, "BnToBlockLayout", "x"); Need(y, s, "BnToBlockLayout", "y");
@@ -264,7 +205,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>Backward of <see cref="BnToBlockLayout"/> (dx overwritten).</summary>
-    private void BnToBlockLayoutBackward(Buf dy, Buf dx, int b, int c, int t, int v)
+    protected override void BnToBlockLayoutBackward(Buf dy, Buf dx, int b, int c, int t, int v)
     {
         long s = (long)b * c * t * v;
         Sizes("BnToBlockLayoutBackward", b, c, t, v); Need(dy, s, "BnToBlockLayoutBackward", "dy"); Need(dx, s, "BnToBlockLayoutBackward", "dx");
@@ -281,7 +222,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>Training-mode BatchNorm over the channels of x (B,C,L); see <see cref="K.BatchNorm"/>.</summary>
-    private void BatchNormTrainForward(Buf x, Buf gamma, Buf beta, Buf y, Buf saveMean, Buf saveRstd, Buf runMean, Buf runVar,
+    protected override void BatchNormTrainForward(Buf x, Buf gamma, Buf beta, Buf y, Buf saveMean, Buf saveRstd, Buf runMean, Buf runVar,
         int b, int c, int l, double eps, double momentum)
     {
         CheckBn("BatchNormTrainForward", x, y, gamma, beta, b, c, l);
@@ -298,7 +239,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>Eval-mode BatchNorm with the running statistics.</summary>
-    private void BatchNormEvalForward(Buf x, Buf gamma, Buf beta, Buf y, Buf runMean, Buf runVar, int b, int c, int l, double eps)
+    protected override void BatchNormEvalForward(Buf x, Buf gamma, Buf beta, Buf y, Buf runMean, Buf runVar, int b, int c, int l, double eps)
     {
         CheckBn("BatchNormEvalForward", x, y, gamma, beta, b, c, l);
         Need(runMean, c, "BatchNormEvalForward", "runMean"); Need(runVar, c, "BatchNormEvalForward", "runVar");
@@ -306,7 +247,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>Backward of training-mode BatchNorm: dx overwritten, dGamma/dBeta accumulate.</summary>
-    private void BatchNormBackward(Buf dy, Buf x, Buf gamma, Buf saveMean, Buf saveRstd, Buf dx, Buf dGamma, Buf dBeta, int b, int c, int l)
+    protected override void BatchNormBackward(Buf dy, Buf x, Buf gamma, Buf saveMean, Buf saveRstd, Buf dx, Buf dGamma, Buf dBeta, int b, int c, int l)
     {
         CheckBn("BatchNormBackward", x, dx, gamma, saveMean, b, c, l);
         Need(dy, (long)b * c * l, "BatchNormBackward", "dy"); Need(saveRstd, c, "BatchNormBackward", "saveRstd");
@@ -333,19 +274,19 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     private static int Tiles(long n) => checked((int)((n + ConvGemm.Tile - 1) / ConvGemm.Tile));
 
     /// <summary>1x1 conv with temporal stride: x (B,Cin,T,V), w (Cout,Cin), bias (Cout) → y (B,Cout,Tout,V).</summary>
-    private void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
+    protected override void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
         ConvForward("Conv1x1Forward", x, w, bias, y, Conv("Conv1x1Forward", b, cin, cout, t, v, 1, stride));
 
     /// <summary>Backward of <see cref="Conv1x1Forward"/>: dx overwritten unless it is empty; dW, dBias accumulate.</summary>
-    private void Conv1x1Backward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int stride) =>
+    protected override void Conv1x1Backward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int stride) =>
         ConvBackward("Conv1x1Backward", dy, x, w, dx, dW, dBias, Conv("Conv1x1Backward", b, cin, cout, t, v, 1, stride));
 
     /// <summary>Temporal conv (kt x 1, stride, pad (kt-1)/2): x (B,Cin,T,V), w (Cout,Cin,kt), bias (Cout) → y (B,Cout,Tout,V).</summary>
-    private void TemporalConvForward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+    protected override void TemporalConvForward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
         ConvForward("TemporalConvForward", x, w, bias, y, Conv("TemporalConvForward", b, cin, cout, t, v, kt, stride));
 
     /// <summary>Backward of <see cref="TemporalConvForward"/>: dx overwritten; dW, dBias accumulate.</summary>
-    private void TemporalConvBackward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+    protected override void TemporalConvBackward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
         ConvBackward("TemporalConvBackward", dy, x, w, dx, dW, dBias, Conv("TemporalConvBackward", b, cin, cout, t, v, kt, stride));
 
     private void ConvForward(string op, Buf x, Buf w, Buf bias, Buf y, ConvArgs p)
@@ -392,14 +333,14 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>o (B,C,T,V) = Σ_k Σ_v y (B,K,C,T,V) · (A ⊙ imp) (K,V,V).</summary>
-    private void GraphAggregateForward(Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
+    protected override void GraphAggregateForward(Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
     {
         var p = Graph("GraphAggregateForward", y, a, imp, o, b, k, c, t, v);
         _graphFwd(checked(b * c * t * v), y, a, imp, o, p);
     }
 
     /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO.</summary>
-    private void GraphAggregateBackward(Buf dO, Buf y, Buf a, Buf imp, Buf dy, Buf dImp, int b, int k, int c, int t, int v)
+    protected override void GraphAggregateBackward(Buf dO, Buf y, Buf a, Buf imp, Buf dy, Buf dImp, int b, int k, int c, int t, int v)
     {
         var p = Graph("GraphAggregateBackward", y, a, imp, dO, b, k, c, t, v);
         Need(dy, (long)b * k * c * t * v, "GraphAggregateBackward", "dy"); Need(dImp, (long)k * v * v, "GraphAggregateBackward", "dImp");
@@ -412,17 +353,17 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     // ------------------------------------------------------------------ elementwise
 
     /// <summary>y = max(x, 0).</summary>
-    private void ReluForward(Buf x, Buf y) { Need(y, x.Length, "ReluForward", "y"); if (x.Length > 0) _relu(checked((int)x.Length), x, y); }
+    protected override void ReluForward(Buf x, Buf y) { Need(y, x.Length, "ReluForward", "y"); if (x.Length > 0) _relu(checked((int)x.Length), x, y); }
 
     /// <summary>dx = dy where y &gt; 0, else 0.</summary>
-    private void ReluBackward(Buf dy, Buf y, Buf dx)
+    protected override void ReluBackward(Buf dy, Buf y, Buf dx)
     {
         Need(y, dy.Length, "ReluBackward", "y"); Need(dx, dy.Length, "ReluBackward", "dx");
         if (dy.Length > 0) _reluBwd(checked((int)dy.Length), dy, y, dx);
     }
 
     /// <summary>y = max(a + r, 0); r may be empty (no residual).</summary>
-    private void ResidualReluForward(Buf a, Buf r, Buf y)
+    protected override void ResidualReluForward(Buf a, Buf r, Buf y)
     {
         Need(y, a.Length, "ResidualReluForward", "y");
         if (r.Length > 0) Need(r, a.Length, "ResidualReluForward", "r");
@@ -430,7 +371,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>da = dy where y &gt; 0 (overwritten); dr (if not empty) the same.</summary>
-    private void ResidualReluBackward(Buf dy, Buf y, Buf da, Buf dr)
+    protected override void ResidualReluBackward(Buf dy, Buf y, Buf da, Buf dr)
     {
         Need(y, dy.Length, "ResidualReluBackward", "y"); Need(da, dy.Length, "ResidualReluBackward", "da");
         if (dr.Length > 0) Need(dr, dy.Length, "ResidualReluBackward", "dr");
@@ -438,7 +379,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>dst += src (same length).</summary>
-    private void AddInPlace(Buf src, Buf dst)
+    protected override void AddInPlace(Buf src, Buf dst)
     {
         Need(dst, src.Length, "AddInPlace", "dst");
         if (src.Length > 0) _addInPlace(checked((int)src.Length), src, dst);
@@ -447,21 +388,21 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     // ------------------------------------------------------------------ head
 
     /// <summary>f (N,C) = mean over persons of the mean over L of x (N·M, C, L).</summary>
-    private void PoolForward(Buf x, Buf f, int n, int m, int c, int l)
+    protected override void PoolForward(Buf x, Buf f, int n, int m, int c, int l)
     {
         Sizes("PoolForward", n, m, c, l); Need(x, (long)n * m * c * l, "PoolForward", "x"); Need(f, (long)n * c, "PoolForward", "f");
         _pool(n * c, x, f, m, c, l);
     }
 
     /// <summary>dx (N·M, C, L) = df / (M·L) (overwritten).</summary>
-    private void PoolBackward(Buf df, Buf dx, int n, int m, int c, int l)
+    protected override void PoolBackward(Buf df, Buf dx, int n, int m, int c, int l)
     {
         Sizes("PoolBackward", n, m, c, l); Need(df, (long)n * c, "PoolBackward", "df"); Need(dx, (long)n * m * c * l, "PoolBackward", "dx");
         _poolBwd(checked(n * m * c * l), df, dx, m, c, l);
     }
 
     /// <summary>Mean softmax cross-entropy of logits (N,K); writes dLogits; returns the loss (synchronises).</summary>
-    private double CrossEntropy(Buf logits, ReadOnlySpan<int> labels, Buf dLogits, int n, int k)
+    protected override double CrossEntropy(Buf logits, ReadOnlySpan<int> labels, Buf dLogits, int n, int k)
     {
         Sizes("CrossEntropy", n, k); Need(logits, (long)n * k, "CrossEntropy", "logits"); Need(dLogits, (long)n * k, "CrossEntropy", "dLogits");
         if (labels.Length < n) throw new ArgumentException($"ST-GCN GPU CrossEntropy: {labels.Length} labels for {n} samples");
@@ -479,7 +420,7 @@ public sealed class StGcnGpuOps : IStGcnOps, IDisposable
     }
 
     /// <summary>SGD Nesterov step over p, g, buf (same length).</summary>
-    private void SgdNesterovStep(Buf p, Buf g, Buf buf, double lr, double momentum, double weightDecay)
+    protected override void SgdNesterovStep(Buf p, Buf g, Buf buf, double lr, double momentum, double weightDecay)
     {
         Need(g, p.Length, "SgdNesterovStep", "g"); Need(buf, p.Length, "SgdNesterovStep", "buf");
         if (p.Length > 0) _sgd(checked((int)p.Length), p, g, buf, (float)lr, (float)momentum, (float)weightDecay);

@@ -10,6 +10,10 @@ namespace Tdsm.StGcn;
 /// (<see cref="StGcnModel"/>) is written once over them and each tier knows what is behind a handle
 /// (a host array window, a device view), so parameters, gradients, running statistics, momentum and
 /// activations live where the tier computes. A handle is only valid with the op set that made it.
+/// Handles rather than a buffer type parameter on the model: the tier is chosen at run time
+/// (--backend, <see cref="StGcnParity.Backend"/>) and one non-generic model type serves training,
+/// checkpoints, extraction and the inference library, as for the DiT; unwrapping a handle is one type
+/// check per op call (<see cref="StGcnBufferOps{TBuf}"/>), nothing next to the op itself.
 /// Shape letters: N samples, M persons, B = N*M person-samples, C channels, T frames,
 /// V joints, K graph partitions, L = T*V. Tensors are row-major float32; a tensor argument may be
 /// longer than the op needs (a scratch buffer sized for the largest block).
