@@ -20,7 +20,7 @@ namespace Tdsm.Gpu.StGcn;
 public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 {
     private readonly Accelerator _acc;
-    private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums;
+    private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums, _r0, _r1;
     private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
     private MemoryBuffer1D<int, Stride1D.Dense> _labels;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
@@ -31,6 +31,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int> _partial;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int> _partialGrad;
     private readonly Action<Index1D, ArrayView<double>, Buf, int, int> _accSum;
+    private readonly Action<KernelConfig, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int> _reduceRows;
     private readonly Action<Index1D, ArrayView<double>, Buf, BatchNormArgs> _bnMean;
     private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs> _bnFinish;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, int, int> _bnNormalize;
@@ -68,6 +69,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _partial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.Partial);
         _partialGrad = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int>(ChannelStats.PartialGrad);
         _accSum = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, int, int>(ChannelStats.AccumulateSum);
+        _reduceRows = _acc.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.ReduceRows);
         _bnMean = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, BatchNormArgs>(K.BatchNorm.Mean);
         _bnFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs>(K.BatchNorm.Finish);
         _bnNormalize = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, int, int>(K.BatchNorm.Normalize);
@@ -93,6 +95,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _sgd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, float, float, float>(Sgd.NesterovStep);
 
         _d0 = _acc.Allocate1D<double>(1024); _d1 = _acc.Allocate1D<double>(1024); _sums = _acc.Allocate1D<double>(1024);
+        _r0 = _acc.Allocate1D<double>(1024); _r1 = _acc.Allocate1D<double>(1024);
         _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
         _dummy = _acc.Allocate1D<float>(1);
     }
@@ -221,6 +224,10 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Need(x, s, op, "x"); Need(y, s, op, "y"); Need(gamma, c, op, "gamma"); Need(beta, c, op, "beta");
     }
 
+    /// <summary>_r0 (and _r1) = per-channel totals of the (rows, C) partials in _d0 (and _d1): one group per channel.</summary>
+    private void ReduceRows(int rows, int c, bool two) =>
+        _reduceRows(new KernelConfig(c, ChannelStats.ReduceThreads), _d0.View, two ? _d1.View : _d0.View, _r0.View, two ? _r1.View : _r0.View, rows, c, two ? 1 : 0);
+
     /// <summary>Training-mode BatchNorm over the channels of x (B,C,L); see <see cref="K.BatchNorm"/>.</summary>
     protected override void BatchNormTrainForward(Buf x, Buf gamma, Buf beta, Buf y, Buf saveMean, Buf saveRstd, Buf runMean, Buf runVar,
         int b, int c, int l, double eps, double momentum)
@@ -230,11 +237,14 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Need(runMean, c, "BatchNormTrainForward", "runMean"); Need(runVar, c, "BatchNormTrainForward", "runVar");
         int rows = ChannelStats.Rows(b, l);
         var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows, Eps = eps, Momentum = momentum };
-        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c);
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _r0, c); Grow(ref _r1, c);
+        var reduced = a with { Rows = 1 }; // the per-channel kernels read the (1, C) totals of ReduceRows
         _partial(checked(rows * c), x, _dummy.View, _d0.View, _d1.View, c, l, 0);
-        _bnMean(c, _d0.View, saveMean, a);
+        ReduceRows(rows, c, two: false);
+        _bnMean(c, _r0.View, saveMean, reduced);
         _partial(checked(rows * c), x, saveMean, _d0.View, _d1.View, c, l, 1);
-        _bnFinish(c, _d0.View, _d1.View, saveMean, saveRstd, runMean, runVar, a);
+        ReduceRows(rows, c, two: true);
+        _bnFinish(c, _r0.View, _r1.View, saveMean, saveRstd, runMean, runVar, reduced);
         _bnNormalize(checked(b * c * l), x, gamma, beta, saveMean, saveRstd, y, c, l);
     }
 
@@ -254,9 +264,10 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Need(dGamma, c, "BatchNormBackward", "dGamma"); Need(dBeta, c, "BatchNormBackward", "dBeta");
         int rows = ChannelStats.Rows(b, l);
         var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows };
-        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c);
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c); Grow(ref _r0, c); Grow(ref _r1, c);
         _partialGrad(checked(rows * c), dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l);
-        _bnGradParams(c, _d0.View, _d1.View, _sums.View, dGamma, dBeta, a);
+        ReduceRows(rows, c, two: true);
+        _bnGradParams(c, _r0.View, _r1.View, _sums.View, dGamma, dBeta, a with { Rows = 1 });
         _bnGradInput(checked(b * c * l), dy, x, gamma, saveMean, saveRstd, _sums.View, dx, a);
     }
 
@@ -319,7 +330,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
         _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
-        _accSum(p.Cout, _d0.View, dBias, rows, p.Cout);
+        Grow(ref _r0, p.Cout);
+        ReduceRows(rows, p.Cout, two: false);
+        _accSum(p.Cout, _r0.View, dBias, 1, p.Cout);
     }
 
     // ------------------------------------------------------------------ graph
@@ -432,6 +445,6 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _acc.Synchronize();
         foreach (var b in _owned.Values) b.Dispose();
         _owned.Clear();
-        _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
+        _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _r0.Dispose(); _r1.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
     }
 }
