@@ -8,8 +8,9 @@ namespace Tdsm.Kernels;
 public static partial class Gemm
 {
     /// <summary>
-    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias). Launch with grid (ceil(N/128), ceil(M/128)), group 256,
+    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,
     /// loaded with <see cref="Specialization"/>. a, b, c are row-major views of the shapes <see cref="GemmLayout"/> names.
+    /// With <see cref="GemmArgs.KSplit"/> &gt; 0, group z multiplies K range [z·KSplit, (z+1)·KSplit) into c[z·M·N ..].
     /// </summary>
     public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
     {
@@ -20,9 +21,12 @@ public static partial class Gemm
         int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
         bool fullMN = row0 + Tile <= p.M && col0 + Tile <= p.N;
-        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K);
-        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K);
-        int steps = (p.K + KStep - 1) / KStep;
+        int kBegin = Grid.IdxZ * p.KSplit;
+        int k = p.KSplit == 0 ? p.K : p.K - kBegin < p.KSplit ? p.K - kBegin : p.KSplit;   // this group's K
+        long cBase = (long)Grid.IdxZ * p.M * p.N;
+        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K, kBegin);
+        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K, kBegin);
+        int steps = (k + KStep - 1) / KStep;
 
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
         float c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
@@ -34,9 +38,9 @@ public static partial class Gemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
 
         // Stage 0 <- K-step 0.
-        bool full0 = fullMN && KStep <= p.K;
-        StoreTile(smem, 0, sa, LoadTile(a, sa, 0, p.K, full0));
-        StoreTile(smem, TileFloats, sb, LoadTile(b, sb, 0, p.K, full0));
+        bool full0 = fullMN && KStep <= k;
+        StoreTile(smem, 0, sa, LoadTile(a, sa, 0, k, full0));
+        StoreTile(smem, TileFloats, sb, LoadTile(b, sb, 0, k, full0));
         Group.Barrier();
         for (int t = 0; t < steps; t++)
         {
@@ -46,9 +50,9 @@ public static partial class Gemm
             Vec4 na = default, nb = default;
             if (more)
             {
-                bool full = fullMN && k1 + KStep <= p.K;
-                na = LoadTile(a, sa, k1, p.K, full);
-                nb = LoadTile(b, sb, k1, p.K, full);
+                bool full = fullMN && k1 + KStep <= k;
+                na = LoadTile(a, sa, k1, k, full);
+                nb = LoadTile(b, sb, k1, k, full);
             }
             int ia = (t & 1) * (Stage / 4) + ty, ib = (t & 1) * (Stage / 4) + TileFloats / 4 + tx;   // float4 indices
             // k = 0
@@ -151,21 +155,21 @@ public static partial class Gemm
         // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.
         int colA = col0 + tx * 4, colB = colA + 64;
         Vec4 biasA = LoadBias(bias, p, colA), biasB = LoadBias(bias, p, colB);
-        StoreQuad(c, p, row0 + ty * 4 + 0, colA, fullMN, biasA, c00, c01, c02, c03);
-        StoreQuad(c, p, row0 + ty * 4 + 0, colB, fullMN, biasB, c04, c05, c06, c07);
-        StoreQuad(c, p, row0 + ty * 4 + 1, colA, fullMN, biasA, c10, c11, c12, c13);
-        StoreQuad(c, p, row0 + ty * 4 + 1, colB, fullMN, biasB, c14, c15, c16, c17);
-        StoreQuad(c, p, row0 + ty * 4 + 2, colA, fullMN, biasA, c20, c21, c22, c23);
-        StoreQuad(c, p, row0 + ty * 4 + 2, colB, fullMN, biasB, c24, c25, c26, c27);
-        StoreQuad(c, p, row0 + ty * 4 + 3, colA, fullMN, biasA, c30, c31, c32, c33);
-        StoreQuad(c, p, row0 + ty * 4 + 3, colB, fullMN, biasB, c34, c35, c36, c37);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 0, colA, fullMN, biasA, c40, c41, c42, c43);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 0, colB, fullMN, biasB, c44, c45, c46, c47);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 1, colA, fullMN, biasA, c50, c51, c52, c53);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 1, colB, fullMN, biasB, c54, c55, c56, c57);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 2, colA, fullMN, biasA, c60, c61, c62, c63);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 2, colB, fullMN, biasB, c64, c65, c66, c67);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 3, colA, fullMN, biasA, c70, c71, c72, c73);
-        StoreQuad(c, p, row0 + 64 + ty * 4 + 3, colB, fullMN, biasB, c74, c75, c76, c77);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 0, colA, fullMN, biasA, c00, c01, c02, c03);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 0, colB, fullMN, biasB, c04, c05, c06, c07);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 1, colA, fullMN, biasA, c10, c11, c12, c13);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 1, colB, fullMN, biasB, c14, c15, c16, c17);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 2, colA, fullMN, biasA, c20, c21, c22, c23);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 2, colB, fullMN, biasB, c24, c25, c26, c27);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 3, colA, fullMN, biasA, c30, c31, c32, c33);
+        StoreQuad(c, cBase, p, row0 + ty * 4 + 3, colB, fullMN, biasB, c34, c35, c36, c37);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 0, colA, fullMN, biasA, c40, c41, c42, c43);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 0, colB, fullMN, biasB, c44, c45, c46, c47);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 1, colA, fullMN, biasA, c50, c51, c52, c53);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 1, colB, fullMN, biasB, c54, c55, c56, c57);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 2, colA, fullMN, biasA, c60, c61, c62, c63);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 2, colB, fullMN, biasB, c64, c65, c66, c67);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 3, colA, fullMN, biasA, c70, c71, c72, c73);
+        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 3, colB, fullMN, biasB, c74, c75, c76, c77);
     }
 }

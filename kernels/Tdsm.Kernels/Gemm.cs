@@ -24,6 +24,10 @@ public struct GemmArgs
     public int Accumulate;
     /// <summary>1: add bias[n] (a view of length N) in the epilogue.</summary>
     public int HasBias;
+    /// <summary>0: one group per C block covers all of K. Otherwise the K per grid-z split (a multiple of
+    /// <see cref="Gemm.KStep"/>): group z writes its partial product to c[z·M·N ..] (launch it with Accumulate = HasBias = 0)
+    /// and <see cref="Gemm.ReduceSplits"/> finishes C. See <see cref="Gemm.SplitK"/>.</summary>
+    public int KSplit;
 }
 
 /// <summary>
@@ -43,6 +47,9 @@ public struct GemmArgs
 /// (128-bit global loads would need 16-byte aligned views, which sub-views do not guarantee; they would
 /// save about 2% of the issued instructions.) Tiles inside M, N and K load unguarded; edge tiles guard
 /// each element and read 0 outside.</item>
+/// <item>Shapes with too few 128×128 blocks to fill the GPU but a long K (the weight gradients: K = rows)
+/// split K over grid z into a workspace, summed in split order by <see cref="ReduceSplits"/> (deterministic,
+/// no atomics); <see cref="SplitK"/> picks the split.</item>
 /// </list>
 /// ILGPU 1.5 neither unrolls loops nor keeps loop-indexed arrays in registers, so the kernel body with
 /// its 64 scalar accumulators and the unrolled K-step is generated (Gemm.Kernel.g.cs, from
@@ -61,6 +68,46 @@ public static partial class Gemm
 
     /// <summary>The launch bounds to load <see cref="Kernel"/> with.</summary>
     public static KernelSpecialization Specialization => new(Threads, MinGroupsPerSM);
+
+    /// <summary>Groups that fill the GPU: <see cref="MinGroupsPerSM"/> per SM on a 132-SM H100 / H200. A fixed
+    /// number rather than the device's, so a shape splits (and rounds) the same way on every machine.</summary>
+    public const int TargetGroups = MinGroupsPerSM * 132;
+    /// <summary>Least K per split: below it the extra pass over the partial products costs more than the idle SMs.</summary>
+    public const int MinSplitK = 512;
+    /// <summary>Most K-splits.</summary>
+    public const int MaxSplits = 16;
+
+    /// <summary>
+    /// The K-split of an (M,N,K) product: (1, 0) when the C blocks alone fill <see cref="TargetGroups"/> or K is
+    /// short; otherwise the split count s ≥ 2 and the K per split (a multiple of <see cref="KStep"/>, the last
+    /// split takes the rest). The time is modelled as waves of groups × work per group, ⌈blocks·s / TargetGroups⌉ / s;
+    /// s is the smallest count within 5% of the best (fewer splits, less partial-product traffic).
+    /// </summary>
+    public static (int Splits, int KPerSplit) SplitK(int m, int n, int k)
+    {
+        long blocks = (long)((m + Tile - 1) / Tile) * ((n + Tile - 1) / Tile);
+        int most = Math.Min(MaxSplits, k / MinSplitK);
+        if (blocks >= TargetGroups || most < 2) return (1, 0);
+        static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
+        double best = double.MaxValue;
+        for (int s = 1; s <= most; s++) best = Math.Min(best, Time(blocks, s));
+        int splits = 1;
+        while (Time(blocks, splits) > 1.05 * best) splits++;
+        int kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
+        splits = (k + kPer - 1) / kPer;
+        return splits < 2 ? (1, 0) : (splits, kPer);
+    }
+
+    /// <summary>Kernel, thread e over M·N: C[e] (= or +=) Σ_z part[z·M·N + e] in z order (+ bias[e mod N]).
+    /// part is (splits, M, N), the split kernel's output.</summary>
+    public static void ReduceSplits(Index1D e, ArrayView<float> part, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int splits)
+    {
+        long mn = (long)p.M * p.N;
+        float s = 0;
+        for (int z = 0; z < splits; z++) s += part[z * mn + e];
+        if (p.HasBias != 0) s += bias[e % p.N];
+        c[e] = p.Accumulate != 0 ? c[e] + s : s;
+    }
 
     // Shared-memory row pitch (floats) of both staged tiles: 128 + 4 keeps rows 16-byte aligned for the
     // float4 reads and, for the transposing stores (threads k, k+1, ... of one row), shifts rows k and k+1
@@ -82,7 +129,7 @@ public static partial class Gemm
     /// </summary>
     internal struct Stager
     {
-        /// <summary>Element index of (row0 + m, Kk) in the operand, for the first K-step.</summary>
+        /// <summary>Element index of (row0 + m, kBegin + Kk) in the operand: this thread's element of the first K-step.</summary>
         public long Base;
         /// <summary>Index step per k and per 32 rows.</summary>
         public long KStride, RowStep;
@@ -99,13 +146,13 @@ public static partial class Gemm
     /// 32-byte sector each); otherwise 32 consecutive rows of one k per warp.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Stager MakeStager(bool kContiguous, int tid, int row0, int rows, int k)
+    internal static Stager MakeStager(bool kContiguous, int tid, int row0, int rows, int k, int kBegin)
     {
         int kk = kContiguous ? tid % KStep : tid / Rows;
         int m = kContiguous ? tid / KStep : tid % Rows;
         long rowStride = kContiguous ? k : 1, kStride = kContiguous ? 1 : rows;
         Stager s;
-        s.Base = (row0 + m) * rowStride + kk * kStride;
+        s.Base = (row0 + m) * rowStride + (kBegin + kk) * kStride;
         s.KStride = kStride;
         s.RowStep = Rows * rowStride;
         s.Kk = kk;
@@ -114,7 +161,8 @@ public static partial class Gemm
         return s;
     }
 
-    /// <summary>This thread's 4 elements of the K-step at <paramref name="k0"/>; <paramref name="full"/>: the tile lies inside the operand.</summary>
+    /// <summary>This thread's 4 elements of the K-step at <paramref name="k0"/> (of the <paramref name="k"/> this group multiplies);
+    /// <paramref name="full"/>: the tile lies inside the operand.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec4 LoadTile(ArrayView<float> x, Stager s, int k0, int k, bool full)
     {
@@ -168,12 +216,12 @@ public static partial class Gemm
         return r;
     }
 
-    /// <summary>C[row, col .. col+3] (= or +=) v + bias; <paramref name="full"/>: the block lies inside C, no guards.</summary>
+    /// <summary>C[cBase + row·N + col .. +3] (= or +=) v + bias; <paramref name="full"/>: the block lies inside C, no guards.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StoreQuad(ArrayView<float> c, GemmArgs p, int row, int col, bool full, Vec4 bias, float v0, float v1, float v2, float v3)
+    internal static void StoreQuad(ArrayView<float> c, long cBase, GemmArgs p, int row, int col, bool full, Vec4 bias, float v0, float v1, float v2, float v3)
     {
         if (!full && row >= p.M) return;
-        long i = (long)row * p.N + col;
+        long i = cBase + (long)row * p.N + col;
         v0 += bias.X; v1 += bias.Y; v2 += bias.Z; v3 += bias.W;
         if (full || col + 3 < p.N)
         {

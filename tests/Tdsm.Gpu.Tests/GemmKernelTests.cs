@@ -14,11 +14,11 @@ namespace Tdsm.Gpu.Tests;
 /// <summary>
 /// The fp32 SIMT GEMM (<see cref="Gemm"/>) through <see cref="GpuOps.MatMul"/> against a float64 reference
 /// written here, for every layout, with bias and accumulate, at sizes that exercise the edge guards (odd
-/// sizes, K not a multiple of the K-step, more than one 128×128 block in M and N with an interior block)
-/// and the unguarded path (multiples of the tile). Operands are views at odd offsets (not 16-byte
+/// sizes, K not a multiple of the K-step, more than one 128×128 block in M and N with an interior block),
+/// the unguarded path (multiples of the tile) and the split-K path (one block, K ≥ 1024). Operands are views at odd offsets (not 16-byte
 /// aligned). Outputs are poisoned with NaN unless accumulated into. Tolerance per element:
 /// |gpu − ref| ≤ 1e-5 · (Σ_k |A_ik·B_kj| + |bias_j| + |C0_ij|), i.e. 1e-5 relative to the size of the
-/// terms summed (an fp32 sum of K terms errs by at most about K·6e-8 of that, and K ≤ 300 here).
+/// terms summed (an fp32 sum of K terms errs by about √K·6e-8 of that for random signs, and K ≤ 3001 here).
 /// </summary>
 [TestFixture("simulator")]
 [TestFixture("cuda")]
@@ -52,6 +52,9 @@ public class GemmKernelTests(string device)
     [TestCase(GemmLayout.ABt, 128, 256, 16, true, true)]
     [TestCase(GemmLayout.AtB, 128, 128, 24, false, false)]
     [TestCase(GemmLayout.AB, 5, 3, 1, true, false)]
+    [TestCase(GemmLayout.ABt, 37, 29, 1100, true, true)]      // K split in 2 (the last split shorter)
+    [TestCase(GemmLayout.AtB, 150, 133, 1500, true, false)]   // K split in 2 over 4 blocks
+    [TestCase(GemmLayout.AB, 37, 29, 3001, false, true)]      // K split in 5
     public void MatchesFloat64Reference(GemmLayout layout, int m, int n, int k, bool bias, bool accumulate) =>
         Check(layout, m, n, k, bias, accumulate);
 
@@ -106,6 +109,41 @@ public class GemmKernelTests(string device)
         var v = new float[n];
         rng.FillNormal(v, 1.0);
         return v;
+    }
+}
+
+/// <summary>
+/// <see cref="Gemm.SplitK"/> at the GEMM shapes of the DiT (benchmark shapes and the weight gradients of every
+/// Linear at 17920 rows): big shapes never split, and the small-block long-K ones use every SM with a valid
+/// split (multiple of the K-step, covering K, no empty split).
+/// </summary>
+public class GemmSplitKTests
+{
+    [TestCase(512, 4608, 768)]
+    [TestCase(17920, 2304, 768)]
+    [TestCase(17920, 3072, 768)]
+    [TestCase(17920, 768, 3072)]
+    [TestCase(8192, 8192, 8192)]
+    [TestCase(2304, 768, 17920)]
+    [TestCase(3072, 768, 17920)]
+    [TestCase(768, 3072, 17920)]
+    [TestCase(768, 768, 17920)]
+    [TestCase(37, 29, 45)]
+    public void SplitsOnlyShapesThatLeaveSmsIdle(int m, int n, int k)
+    {
+        var (splits, kPer) = Gemm.SplitK(m, n, k);
+        long blocks = (long)((m + Gemm.Tile - 1) / Gemm.Tile) * ((n + Gemm.Tile - 1) / Gemm.Tile);
+        TestContext.Out.WriteLine($"{m}x{n}x{k}: {blocks} blocks, {splits} splits of K {kPer} -> {blocks * splits} groups");
+        if (blocks >= Gemm.TargetGroups || k < 2 * Gemm.MinSplitK)
+        {
+            Assert.That((splits, kPer), Is.EqualTo((1, 0)));
+            return;
+        }
+        Assert.That(splits, Is.InRange(2, Gemm.MaxSplits));
+        Assert.That(kPer % Gemm.KStep, Is.Zero);
+        Assert.That((long)splits * kPer, Is.GreaterThanOrEqualTo(k));
+        Assert.That((long)(splits - 1) * kPer, Is.LessThan(k));
+        if (k >= 16 * Gemm.MinSplitK) Assert.That(blocks * splits, Is.GreaterThanOrEqualTo(Gemm.TargetGroups / 2), "SMs left idle");
     }
 }
 

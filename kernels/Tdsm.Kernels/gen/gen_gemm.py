@@ -26,8 +26,9 @@ def kernel():
     o = []
     w = o.append
     w("    /// <summary>")
-    w("    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias). Launch with grid (ceil(N/128), ceil(M/128)), group 256,")
+    w("    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,")
     w("    /// loaded with <see cref=\"Specialization\"/>. a, b, c are row-major views of the shapes <see cref=\"GemmLayout\"/> names.")
+    w("    /// With <see cref=\"GemmArgs.KSplit\"/> &gt; 0, group z multiplies K range [z·KSplit, (z+1)·KSplit) into c[z·M·N ..].")
     w("    /// </summary>")
     w("    public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
     w("    {")
@@ -38,9 +39,12 @@ def kernel():
     w("        int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx")
     w("        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;")
     w("        bool fullMN = row0 + Tile <= p.M && col0 + Tile <= p.N;")
-    w("        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K);")
-    w("        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K);")
-    w("        int steps = (p.K + KStep - 1) / KStep;")
+    w("        int kBegin = Grid.IdxZ * p.KSplit;")
+    w("        int k = p.KSplit == 0 ? p.K : p.K - kBegin < p.KSplit ? p.K - kBegin : p.KSplit;   // this group's K")
+    w("        long cBase = (long)Grid.IdxZ * p.M * p.N;")
+    w("        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K, kBegin);")
+    w("        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K, kBegin);")
+    w("        int steps = (k + KStep - 1) / KStep;")
     w("")
     rows = []
     for r in range(8):
@@ -49,9 +53,9 @@ def kernel():
         w(f"        float {line};")
     w("")
     w("        // Stage 0 <- K-step 0.")
-    w("        bool full0 = fullMN && KStep <= p.K;")
-    w("        StoreTile(smem, 0, sa, LoadTile(a, sa, 0, p.K, full0));")
-    w("        StoreTile(smem, TileFloats, sb, LoadTile(b, sb, 0, p.K, full0));")
+    w("        bool full0 = fullMN && KStep <= k;")
+    w("        StoreTile(smem, 0, sa, LoadTile(a, sa, 0, k, full0));")
+    w("        StoreTile(smem, TileFloats, sb, LoadTile(b, sb, 0, k, full0));")
     w("        Group.Barrier();")
     w("        for (int t = 0; t < steps; t++)")
     w("        {")
@@ -61,9 +65,9 @@ def kernel():
     w("            Vec4 na = default, nb = default;")
     w("            if (more)")
     w("            {")
-    w("                bool full = fullMN && k1 + KStep <= p.K;")
-    w("                na = LoadTile(a, sa, k1, p.K, full);")
-    w("                nb = LoadTile(b, sb, k1, p.K, full);")
+    w("                bool full = fullMN && k1 + KStep <= k;")
+    w("                na = LoadTile(a, sa, k1, k, full);")
+    w("                nb = LoadTile(b, sb, k1, k, full);")
     w("            }")
     w("            int ia = (t & 1) * (Stage / 4) + ty, ib = (t & 1) * (Stage / 4) + TileFloats / 4 + tx;   // float4 indices")
     for kk in range(KSTEP):
@@ -91,7 +95,7 @@ def kernel():
         row = f"row0 + ty * 4 + {r}" if r < 4 else f"row0 + 64 + ty * 4 + {r - 4}"
         for q, (col, bq) in enumerate((("colA", "biasA"), ("colB", "biasB"))):
             vals = ", ".join(acc(r, q * 4 + j) for j in range(4))
-            w(f"        StoreQuad(c, p, {row}, {col}, fullMN, {bq}, {vals});")
+            w(f"        StoreQuad(c, cBase, p, {row}, {col}, fullMN, {bq}, {vals});")
     w("    }")
     return o
 
