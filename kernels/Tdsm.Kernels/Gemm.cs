@@ -37,8 +37,8 @@ public struct GemmArgs
 /// <item>Each K-step's A tile (128×8) and B tile (8×128) are staged k-major in shared memory
 /// (<c>[k][m]</c>, <c>[k][n]</c>, rows padded to 132 floats), whatever the operand layouts, so the inner
 /// loop reads both fragments as contiguous float4s (ld.shared.v4). Two stages: while the block
-/// multiplies one K-step, each thread already holds its 8 elements of the next one in registers
-/// (loaded before the multiply, stored after it), one barrier per K-step.</item>
+/// multiplies one K-step, each thread loads its 8 elements of the next one into registers, stored into
+/// the other stage at the top of the next iteration; one barrier per K-step.</item>
 /// <item>Thread (ty, tx), both in 0..15, owns the 8×8 register tile rows ty·4+i and 64+ty·4+i, columns
 /// tx·4+j and 64+tx·4+j: 4 float4 shared loads feed 64 FMAs. A warp spans 4 ty × 8 tx, so its fragment
 /// loads touch 4 (A) and 8 (B) distinct float4s: one shared-memory wavefront each, no bank conflicts.</item>
@@ -52,8 +52,11 @@ public struct GemmArgs
 /// no atomics); <see cref="SplitK"/> picks the split.</item>
 /// </list>
 /// ILGPU 1.5 neither unrolls loops nor keeps loop-indexed arrays in registers, so the kernel body with
-/// its 64 scalar accumulators and the unrolled K-step is generated (Gemm.Kernel.g.cs, from
-/// gen/gen_gemm.py); this file holds the hand-written pieces it calls.
+/// its 64 scalar accumulators and the 8×8 outer product of one k is generated (Gemm.Kernel.g.cs, from
+/// gen/gen_gemm.py); this file holds the hand-written pieces it calls. The K-step itself stays a loop of 8
+/// trips: ILGPU's code placement (O2) moves arithmetic next to its use and groups it by use chain, which
+/// turned a fully unrolled K-step into 64 accumulator chains with all 128 fragment floats of the K-step
+/// live at once (read from its PTX); one k per loop body keeps 16 live.
 /// </summary>
 public static partial class Gemm
 {

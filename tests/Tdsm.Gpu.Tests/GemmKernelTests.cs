@@ -150,7 +150,8 @@ public class GemmSplitKTests
 /// <summary>
 /// The GEMM kernel through ILGPU's PTX backend (sm_80, what ILGPU targets on the H100), no driver
 /// needed: the 64 accumulators must stay registers (no <c>.local</c>), the helpers must be inlined (no
-/// <c>call</c>), the unrolled K-step must be 8 × 64 multiply-adds fed by 8 × 4 float4 shared loads, and
+/// <c>call</c>), the K-step loop body must be one k's 8×8 outer product, 64 multiply-adds fed by 4 float4
+/// shared loads (no scalar ones), and
 /// the launch bounds must reach ptxas. ILGPU emits each multiply-add as <c>mul.f32</c> + <c>add.f32</c>
 /// without a rounding modifier, which ptxas contracts to one FFMA; ptxas register use and spills are
 /// for the GPU visit (SASS).
@@ -177,8 +178,13 @@ public class GemmPtxTests
         Assert.That(ptx, Does.Not.Contain(".local"), "the register tile spilled to local memory in ILGPU's output");
         Assert.That(Count(@"\bcall(\.uni)?\b"), Is.Zero, "a helper was not inlined");
         Assert.That(ptx, Does.Match(@"\.maxntid\s+256"), "launch bounds missing");
-        Assert.That(mul + fma, Is.EqualTo(Gemm.KStep * 64), "multiply-adds in the unrolled K-step");
-        Assert.That(ldsV4, Is.EqualTo(Gemm.KStep * 4), "float4 fragment loads in the unrolled K-step");
+        Assert.That(mul + fma, Is.EqualTo(64), "multiply-adds of one k: the 8x8 register tile");
+        Assert.That(ldsV4, Is.EqualTo(4), "float4 fragment loads of one k");
         Assert.That(lds, Is.Zero, "scalar shared loads in the inner loop");
+        // The 64 multiply-adds and their 4 fragment loads form one basic block (the k loop's body): no label,
+        // barrier or branch between the first fragment load and the last multiply.
+        int first = ptx.IndexOf("ld.shared.v4.f32", StringComparison.Ordinal), last = ptx.LastIndexOf("mul.f32", StringComparison.Ordinal);
+        string body = ptx[first..last];
+        Assert.That(Regex.IsMatch(body, @"^\s*L_\w+:|\bbar\b|\bbra\b", RegexOptions.Multiline), Is.False, "the k loop's body is split");
     }
 }

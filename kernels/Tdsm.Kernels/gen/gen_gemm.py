@@ -2,14 +2,12 @@
 """Writes ../Gemm.Kernel.g.cs: the body of the fp32 SIMT GEMM (see Gemm.cs for the design).
 
 ILGPU 1.5.3 does not unroll loops, and a loop-indexed local array lands in local memory, so the
-8x8 register tile is 64 scalar accumulators and the K-step of 8 is written out in full here.
+8x8 register tile is 64 scalar accumulators, and one k of the K-step (the 8x8 outer product of
+two float4 pairs) is written out in full here.
 Run from anywhere: python3 kernels/Tdsm.Kernels/gen/gen_gemm.py
 """
 import os
 
-KSTEP = 8
-PITCH4 = (128 + 4) // 4      # shared row pitch in float4s (Gemm.Pitch / 4)
-TILE4 = KSTEP * PITCH4       # one staged tile in float4s (Gemm.TileFloats / 4)
 COMP = "XYZW"
 
 
@@ -52,40 +50,35 @@ def kernel():
     for line in rows:
         w(f"        float {line};")
     w("")
-    w("        // Stage 0 <- K-step 0.")
+    # Loop order: store the staged registers, barrier, fetch the next K-step into registers, multiply.
+    # The K-step is a loop over k of 4 float4 fragment loads and 64 multiply-adds, not unrolled further:
+    # ILGPU's code placement moves arithmetic into the block of its use and orders it by use chain, so an
+    # unrolled K-step became 64 accumulator chains over all 8 k, with every fragment of the K-step (128
+    # floats) live at once. One k per block keeps 16 fragment floats live (ptxas may unroll the 8 trips).
+    w("        // Registers <- K-step 0.")
     w("        bool full0 = fullMN && KStep <= k;")
-    w("        StoreTile(smem, 0, sa, LoadTile(a, sa, 0, k, full0));")
-    w("        StoreTile(smem, TileFloats, sb, LoadTile(b, sb, 0, k, full0));")
-    w("        Group.Barrier();")
+    w("        Vec4 na = LoadTile(a, sa, 0, k, full0), nb = LoadTile(b, sb, 0, k, full0);")
     w("        for (int t = 0; t < steps; t++)")
     w("        {")
-    w("            // Fetch K-step t+1 into registers now; its loads complete while this step multiplies.")
-    w("            bool more = t + 1 < steps;")
-    w("            int k1 = (t + 1) * KStep;")
-    w("            Vec4 na = default, nb = default;")
-    w("            if (more)")
-    w("            {")
-    w("                bool full = fullMN && k1 + KStep <= k;")
-    w("                na = LoadTile(a, sa, k1, k, full);")
-    w("                nb = LoadTile(b, sb, k1, k, full);")
-    w("            }")
-    w("            int ia = (t & 1) * (Stage / 4) + ty, ib = (t & 1) * (Stage / 4) + TileFloats / 4 + tx;   // float4 indices")
-    for kk in range(KSTEP):
-        off = kk * PITCH4
-        plus = lambda extra: f" + {off + extra}" if off + extra else ""
-        decl = "Vec4 " if kk == 0 else ""
-        w(f"            // k = {kk}")
-        w(f"            {decl}a0 = smem4[ia{plus(0)}]; {decl}a1 = smem4[ia{plus(16)}];")
-        w(f"            {decl}b0 = smem4[ib{plus(0)}]; {decl}b1 = smem4[ib{plus(16)}];")
-        for r in range(8):
-            w("            " + " ".join(f"{acc(r, cc)} += {frag('a', r)} * {frag('b', cc)};" for cc in range(8)))
-    w("            if (more)")
-    w("            {")
-    w("                int next = ((t + 1) & 1) * Stage;")
-    w("                StoreTile(smem, next, sa, na);")
-    w("                StoreTile(smem, next + TileFloats, sb, nb);")
-    w("            }")
+    w("            // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.")
+    w("            int stage = (t & 1) * Stage;")
+    w("            StoreTile(smem, stage, sa, na);")
+    w("            StoreTile(smem, stage + TileFloats, sb, nb);")
     w("            Group.Barrier();")
+    w("            // Registers <- K-step t+1 (zeros past K): the loads complete while this step multiplies.")
+    w("            int k1 = (t + 1) * KStep;")
+    w("            bool full = fullMN && k1 + KStep <= k;")
+    w("            na = LoadTile(a, sa, k1, k, full);")
+    w("            nb = LoadTile(b, sb, k1, k, full);")
+    w("            // This thread's fragments of the stage as views: each read is the view's base plus an offset.")
+    w("            var fa = smem4.SubView(stage / 4 + ty);")
+    w("            var fb = smem4.SubView((stage + TileFloats) / 4 + tx);")
+    w("            for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)")
+    w("            {")
+    w("                Vec4 a0 = fa[kk], a1 = fa[kk + 16], b0 = fb[kk], b1 = fb[kk + 16];")
+    for r in range(8):
+        w("                " + " ".join(f"{acc(r, cc)} += {frag('a', r)} * {frag('b', cc)};" for cc in range(8)))
+    w("            }")
     w("        }")
     w("")
     w("        // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.")
