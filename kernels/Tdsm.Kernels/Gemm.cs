@@ -134,8 +134,10 @@ public static partial class Gemm
     {
         /// <summary>Element index of (row0 + m, kBegin + Kk) in the operand: this thread's element of the first K-step.</summary>
         public long Base;
-        /// <summary>Index step per k and per 32 rows.</summary>
-        public long KStride, RowStep;
+        /// <summary>Index step per k (1 or the operand's rows).</summary>
+        public int KStride;
+        /// <summary>Index step per 32 rows.</summary>
+        public long RowStep;
         public int Kk;
         /// <summary>Rows left in the operand from this thread's first row: element j exists if 32j &lt; RowsLeft.</summary>
         public int RowsLeft;
@@ -153,11 +155,11 @@ public static partial class Gemm
     {
         int kk = kContiguous ? tid % KStep : tid / Rows;
         int m = kContiguous ? tid / KStep : tid % Rows;
-        long rowStride = kContiguous ? k : 1, kStride = kContiguous ? 1 : rows;
+        int rowStride = kContiguous ? k : 1, kStride = kContiguous ? 1 : rows;
         Stager s;
-        s.Base = (row0 + m) * rowStride + (kBegin + kk) * kStride;
+        s.Base = (long)(row0 + m) * rowStride + (long)(kBegin + kk) * kStride;
         s.KStride = kStride;
-        s.RowStep = Rows * rowStride;
+        s.RowStep = (long)Rows * rowStride;
         s.Kk = kk;
         s.RowsLeft = rows - row0 - m;
         s.Smem = kk * Pitch + m;
@@ -169,7 +171,7 @@ public static partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec4 LoadTile(ArrayView<float> x, Stager s, int k0, int k, bool full)
     {
-        long i = s.Base + k0 * s.KStride;
+        long i = s.Base + (long)k0 * s.KStride;
         Vec4 r;
         if (full)
         {
