@@ -24,6 +24,8 @@ public sealed class GpuOps : IOps, IDisposable
     private const int MaxTimestep = 1024;
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -64,7 +66,8 @@ public sealed class GpuOps : IOps, IDisposable
     {
         _device = device;
         _acc = device.Accelerator;
-        _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel);
+        _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel, K.Gemm.Specialization);
+        _gemmReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int>(K.Gemm.ReduceSplits);
         _silu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.SiluForward);
         _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
         _siluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.SiluBackward);
@@ -180,8 +183,25 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (m == 0 || n == 0) return;
         var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
-        var grid = new Index2D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile);
-        _gemm(new KernelConfig(grid, new Index2D(K.Gemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+        ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
+        var (splits, kPer) = K.Gemm.SplitK(m, n, k);
+        var config = new KernelConfig(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, splits), new Index3D(K.Gemm.Threads, 1, 1));
+        if (splits == 1)
+        {
+            _gemm(config, V(a), V(b), V(c), biasView, args);
+            return;
+        }
+        // Too few C blocks for the GPU: split K into partial products (splits, M, N), then sum them in order into C.
+        long need = (long)splits * m * n;
+        if (_gemmSplits is null || _gemmSplits.Length < need)
+        {
+            _acc.Synchronize();
+            _gemmSplits?.Dispose();
+            _gemmSplits = _acc.Allocate1D<float>(need);
+        }
+        var part = ((ArrayView<float>)_gemmSplits.View).SubView(0, need);
+        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, KSplit = kPer });
+        _gemmReduce(checked(m * n), part, V(c), biasView, args, splits);
     }
 
     public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
@@ -349,6 +369,6 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose();
     }
 }
