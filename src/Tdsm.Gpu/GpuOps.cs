@@ -23,7 +23,7 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _alphas, _tTable, _dummy;
     private const int MaxTimestep = 1024;
 
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm, _gemmBf16;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -57,11 +57,15 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>The device this op set runs on.</summary>
     public GpuDevice Device => _device;
 
+    /// <summary>Which GEMM kernel MatMul, Linear and LinearBackward run (default fp32: the parity path).</summary>
+    public GemmPrecision GemmPrecision { get; set; } = GemmPrecision.Fp32;
+
     public GpuOps(GpuDevice device)
     {
         _device = device;
         _acc = device.Accelerator;
         _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel);
+        _gemmBf16 = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel);
         _silu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.SiluForward);
         _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
         _siluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.SiluBackward);
@@ -161,6 +165,12 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (m == 0 || n == 0) return;
         var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
+        if (GemmPrecision == GemmPrecision.Bf16)
+        {
+            var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
+            _gemmBf16(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+            return;
+        }
         var grid = new Index2D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile);
         _gemm(new KernelConfig(grid, new Index2D(K.Gemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
     }
@@ -331,4 +341,13 @@ public sealed class GpuOps : IOps, IDisposable
         AllocatedBytes = 0;
         _index.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
     }
+}
+
+/// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>
+public enum GemmPrecision
+{
+    /// <summary>fp32 SIMT kernel (<see cref="K.Gemm"/>): the default, used by the parity checks.</summary>
+    Fp32 = 0,
+    /// <summary>Tensor cores (<see cref="K.TensorCoreGemm"/>): operands rounded to bf16, fp32 accumulation and epilogue.</summary>
+    Bf16 = 1,
 }

@@ -1,0 +1,195 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using System.Text.RegularExpressions;
+using Tdsm.Gpu;
+using Tdsm.Kernels;
+using Tdsm.Tensors;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// The bf16 tensor-core GEMM (<see cref="TensorCoreGemm"/>, through <see cref="GpuOps"/> with
+/// <see cref="GemmPrecision.Bf16"/>) on ILGPU's CPU simulator, where <see cref="Bf16.Mma"/> emulates
+/// the mma from the same per-lane fragment registers, and on CUDA when a device exists. Sizes do
+/// not divide the 128×128×32 tile; the larger case spans two block tiles in M and N and three
+/// K-steps. Per element, with s = Σ_k |a_k||b_k| + |bias| + |C₀| over the unrounded inputs:
+/// (1) vs a float64 product of the bf16-rounded operands, |err| ≤ 1e-5·s (fp32 accumulation);
+/// (2) vs the float64 product of the fp32 operands, |err| ≤ 4e-3·s (bf16 keeps 8 significant bits:
+/// each product is off by at most 2·2⁻⁹ + 2⁻¹⁸ ≈ 3.9e-3 relative).
+/// </summary>
+[TestFixture("simulator")]
+[TestFixture("cuda")]
+[NonParallelizable]
+public class TensorCoreGemmTests(string device)
+{
+    private const double Bf16RoundedTolerance = 1e-5, Fp32Tolerance = 4e-3;
+    private GpuDevice? _device;
+    private GpuOps _gpu = null!;
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
+        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
+        _gpu = new GpuOps(_device) { GemmPrecision = GemmPrecision.Bf16 };
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _gpu?.Dispose();
+        _device?.Dispose();
+    }
+
+    private static float[] Normal(Rng rng, int n) { var a = new float[n]; rng.FillNormal(a); return a; }
+
+    [TestCase(37, 29, 45, GemmLayout.ABt)]
+    [TestCase(37, 29, 45, GemmLayout.AB)]
+    [TestCase(37, 29, 45, GemmLayout.AtB)]
+    [TestCase(133, 131, 77, GemmLayout.ABt)]
+    [TestCase(133, 131, 77, GemmLayout.AB)]
+    [TestCase(133, 131, 77, GemmLayout.AtB)]
+    public void MatchesBf16ReferenceAndFp32WithinBf16Tolerance(int m, int n, int k, GemmLayout layout)
+    {
+        var rng = new Rng(4321);
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+        // Overwrite without bias into a NaN-poisoned C (every element must be written), then
+        // accumulate with bias into C₀.
+        var poisoned = Enumerable.Repeat(float.NaN, m * n).ToArray();
+        var plain = Run(a, b, null, poisoned, layout, m, n, k, accumulate: false);
+        var acc = Run(a, b, bias, c0, layout, m, n, k, accumulate: true);
+        Check(plain, a, b, null, null, layout, m, n, k, "C = AB");
+        Check(acc, a, b, bias, c0, layout, m, n, k, "C += AB + bias");
+    }
+
+    [Test]
+    public void LinearUsesTheTensorCoreKernel()
+    {
+        int rows = 19, inF = 23, outF = 17;
+        var rng = new Rng(99);
+        float[] x = Normal(rng, rows * inF), w = Normal(rng, outF * inF), bias = Normal(rng, outF);
+        var ty = Up(Enumerable.Repeat(float.NaN, rows * outF).ToArray());
+        _gpu.Linear(Up(x), Up(w), Up(bias), ty, rows, inF, outF);
+        var y = new float[rows * outF];
+        _gpu.Download(ty, y);
+        Check(y, x, w, bias, null, GemmLayout.ABt, rows, outF, inF, "Linear");
+    }
+
+    [Test]
+    public void Bf16RoundsToNearestEven()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(Bf16.Round(1f + MathF.Pow(2, -8)), Is.EqualTo(1f), "tie 1 + 2⁻⁸ goes to the even 1");
+            Assert.That(Bf16.Round(1f + 3 * MathF.Pow(2, -8)), Is.EqualTo(1f + MathF.Pow(2, -6)), "tie 1 + 3·2⁻⁸ goes to the even 1 + 2⁻⁶");
+            Assert.That(Bf16.Round(1f + MathF.Pow(2, -8) + MathF.Pow(2, -20)), Is.EqualTo(1f + MathF.Pow(2, -7)), "above the tie rounds up");
+            Assert.That(Bf16.Round(-3.14159f), Is.EqualTo(-3.140625f));
+            Assert.That(Bf16.Round(float.PositiveInfinity), Is.EqualTo(float.PositiveInfinity));
+            Assert.That(Bf16.Round(float.MaxValue), Is.EqualTo(float.PositiveInfinity), "overflow rounds to infinity");
+            Assert.That(float.IsNaN(Bf16.Round(float.NaN)), Is.True);
+            Assert.That(Bf16.Pack(1f, -2f), Is.EqualTo(0xC0003F80u), "low half = first argument");
+        });
+    }
+
+    /// <summary>
+    /// The kernel through ILGPU's PTX backend for sm_80 (no driver needed): the mma and cvt
+    /// instructions are there. ILGPU passes inline-asm operands through one-word <c>.local</c>
+    /// slots and keeps the simulator branch behind a constant predicate; ptxas folds both away.
+    /// When a ptxas is at hand (TDSM_PTXAS, e.g. from Debian's nvidia-cuda-toolkit package),
+    /// the PTX is assembled and must need no stack frame and no spills.
+    /// </summary>
+    [Test]
+    public void CompilesToPtxWithMmaSync()
+    {
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.Kernel))!);
+        var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
+        int mma = Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32").Count;
+        int cvt = Regex.Matches(ptx, @"cvt\.rn\.bf16x2\.f32").Count;
+        var depots = Regex.Matches(ptx, @"\.local \.align \d+ \.b8 __local_depot\d+\[(\d+)\]").Select(x => int.Parse(x.Groups[1].Value)).ToList();
+        int localOps = Regex.Matches(ptx, @"\b(ld|st)\.local\b").Count;
+        TestContext.Out.WriteLine($"PTX: {ptx.Split('\n').Length} lines; mma.sync: {mma}; cvt.rn.bf16x2.f32: {cvt}; "
+            + $".local: {depots.Count} slots, {depots.Sum()} bytes, {localOps} ld/st.local (asm operand slots)");
+        Assert.Multiple(() =>
+        {
+            Assert.That(ptx, Does.Contain(".entry"));
+            Assert.That(mma, Is.EqualTo(32), "4×4 mma tiles × 2 k16 groups per K-step");
+            Assert.That(cvt, Is.EqualTo(2 * 2 * 8), "8 pairs per operand, two staging paths (K- and MN-contiguous)");
+        });
+
+        string? ptxas = Environment.GetEnvironmentVariable("TDSM_PTXAS");
+        if (string.IsNullOrEmpty(ptxas) || !File.Exists(ptxas))
+        {
+            TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
+            return;
+        }
+        string dir = Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string file = Path.Combine(dir, "tc.ptx");
+            // An older ptxas (CUDA 11.8 knows PTX ISA 7.8) accepts the same instructions.
+            File.WriteAllText(file, Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
+            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, "tc.cubin")])
+            { RedirectStandardError = true, RedirectStandardOutput = true };
+            using var proc = System.Diagnostics.Process.Start(psi)!;
+            string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
+            proc.WaitForExit();
+            TestContext.Out.WriteLine($"ptxas: {log.Trim()}");
+            Assert.That(proc.ExitCode, Is.EqualTo(0), log);
+            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private float[] Run(float[] a, float[] b, float[]? bias, float[] c0, GemmLayout layout, int m, int n, int k, bool accumulate)
+    {
+        var tc = Up(c0);
+        _gpu.MatMul(Up(a), Up(b), tc, bias is null ? null : Up(bias), layout, m, n, k, accumulate);
+        var c = new float[m * n];
+        _gpu.Download(tc, c);
+        return c;
+    }
+
+    /// <summary>Checks C against both float64 references (see the class doc for the tolerances).</summary>
+    private static void Check(float[] got, float[] a, float[] b, float[]? bias, float[]? c0, GemmLayout layout, int m, int n, int k, string what)
+    {
+        double worstRounded = 0, worstFp32 = 0;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double rounded = 0, exact = 0, scale = 0;
+                for (int kk = 0; kk < k; kk++)
+                {
+                    float x = layout == GemmLayout.AtB ? a[kk * m + i] : a[i * k + kk];
+                    float y = layout == GemmLayout.ABt ? b[j * k + kk] : b[kk * n + j];
+                    rounded += (double)Bf16.Round(x) * Bf16.Round(y);
+                    exact += (double)x * y;
+                    scale += Math.Abs((double)x * y);
+                }
+                double extra = (bias is null ? 0 : bias[j]) + (c0 is null ? 0 : c0[i * n + j]);
+                scale += (bias is null ? 0 : Math.Abs(bias[j])) + (c0 is null ? 0 : Math.Abs(c0[i * n + j]));
+                double v = got[i * n + j];
+                double eRounded = Math.Abs(v - (rounded + extra)), eFp32 = Math.Abs(v - (exact + extra));
+                if (!(eRounded <= Bf16RoundedTolerance * scale))
+                    Assert.Fail($"{what} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs bf16-operand reference {rounded + extra} (|err| {eRounded:G3} > {Bf16RoundedTolerance}·{scale:G4})");
+                if (!(eFp32 <= Fp32Tolerance * scale))
+                    Assert.Fail($"{what} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs fp32-operand reference {exact + extra} (|err| {eFp32:G3} > {Fp32Tolerance}·{scale:G4})");
+                worstRounded = Math.Max(worstRounded, eRounded / scale);
+                worstFp32 = Math.Max(worstFp32, eFp32 / scale);
+            }
+        TestContext.Out.WriteLine($"{what} {layout} {m}x{n}x{k}: max |err|/s vs bf16-operand reference {worstRounded:G3}, vs fp32 reference {worstFp32:G3}");
+    }
+
+    /// <summary>A device tensor holding <paramref name="v"/> (freed with the op set).</summary>
+    private Tensor Up(float[] v) { var t = _gpu.Allocate(v.Length); _gpu.Upload(v, t); return t; }
+}
