@@ -80,6 +80,54 @@ public class TensorCoreGemmTests(string device)
         Check(y, x, w, bias, null, GemmLayout.ABt, rows, outF, inF, "Linear");
     }
 
+    /// <summary>
+    /// One mma through <see cref="Bf16.Mma"/> with the fragments loaded by the PTX ISA layout
+    /// (its doc): on CUDA this checks that layout against the tensor cores, on the simulator the
+    /// per-instruction emulation. D = C + A·B vs float64 over the bf16-rounded A, B: |err| ≤ 1e-6·s.
+    /// </summary>
+    [Test]
+    public void SingleMmaFollowsTheDocumentedFragmentLayout()
+    {
+        var rng = new Rng(7);
+        float[] a = Normal(rng, 16 * 16), b = Normal(rng, 16 * 8), c = Normal(rng, 16 * 8);
+        var acc = _device!.Accelerator;
+        using var da = acc.Allocate1D(a); using var db = acc.Allocate1D(b); using var dc = acc.Allocate1D(c);
+        using var dd = acc.Allocate1D<float>(16 * 8);
+        using var packed = acc.Allocate1D<uint>(1);
+        var kernel = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(MmaProbe);
+        kernel(new KernelConfig(1, 32), da.View, db.View, dc.View, dd.View, packed.View);
+        acc.Synchronize();
+        var d = dd.GetAsArray1D();
+        Assert.That(packed.GetAsArray1D()[0], Is.EqualTo(0xC0003F80u), "Bf16.Pack(1, -2) on this device: low half = first argument");
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++)
+            {
+                double r = c[i * 8 + j], s = Math.Abs(c[i * 8 + j]);
+                for (int k = 0; k < 16; k++)
+                {
+                    double p = (double)Bf16.Round(a[i * 16 + k]) * Bf16.Round(b[k * 8 + j]);
+                    r += p; s += Math.Abs(p);
+                }
+                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(1e-6 * s), $"D[{i},{j}]");
+            }
+    }
+
+    /// <summary>A (16,16), B (16,8) as [k][n], C and D (16,8), all row-major; one warp.</summary>
+    private static void MmaProbe(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d, ArrayView<uint> packed)
+    {
+        int lane = ILGPU.Group.IdxX, g = lane >> 2, t = lane & 3;
+        uint a0 = Bf16.Pack(a[g * 16 + 2 * t], a[g * 16 + 2 * t + 1]);
+        uint a1 = Bf16.Pack(a[(g + 8) * 16 + 2 * t], a[(g + 8) * 16 + 2 * t + 1]);
+        uint a2 = Bf16.Pack(a[g * 16 + 2 * t + 8], a[g * 16 + 2 * t + 9]);
+        uint a3 = Bf16.Pack(a[(g + 8) * 16 + 2 * t + 8], a[(g + 8) * 16 + 2 * t + 9]);
+        uint b0 = Bf16.Pack(b[2 * t * 8 + g], b[(2 * t + 1) * 8 + g]);
+        uint b1 = Bf16.Pack(b[(2 * t + 8) * 8 + g], b[(2 * t + 9) * 8 + g]);
+        float d0 = c[g * 8 + 2 * t], d1 = c[g * 8 + 2 * t + 1], d2 = c[(g + 8) * 8 + 2 * t], d3 = c[(g + 8) * 8 + 2 * t + 1];
+        Bf16.Mma(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1);
+        d[g * 8 + 2 * t] = d0; d[g * 8 + 2 * t + 1] = d1; d[(g + 8) * 8 + 2 * t] = d2; d[(g + 8) * 8 + 2 * t + 1] = d3;
+        if (lane == 0) packed[0] = Bf16.Pack(1f, -2f);
+    }
+
     [Test]
     public void Bf16RoundsToNearestEven()
     {
