@@ -23,7 +23,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _alphas, _tTable, _dummy;
     private const int MaxTimestep = 1024;
 
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm, _gemmBf16;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16; // loaded on first bf16 use
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -65,7 +66,6 @@ public sealed class GpuOps : IOps, IDisposable
         _device = device;
         _acc = device.Accelerator;
         _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel);
-        _gemmBf16 = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel);
         _silu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.SiluForward);
         _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
         _siluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.SiluBackward);
@@ -167,6 +167,7 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
         if (GemmPrecision == GemmPrecision.Bf16)
         {
+            _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel);
             var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
             _gemmBf16(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
             return;

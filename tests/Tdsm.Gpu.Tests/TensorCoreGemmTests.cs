@@ -54,6 +54,8 @@ public class TensorCoreGemmTests(string device)
     [TestCase(133, 131, 77, GemmLayout.ABt)]
     [TestCase(133, 131, 77, GemmLayout.AB)]
     [TestCase(133, 131, 77, GemmLayout.AtB)]
+    [TestCase(1, 1, 1, GemmLayout.AB)]
+    [TestCase(5, 3, 0, GemmLayout.AtB)]
     public void MatchesBf16ReferenceAndFp32WithinBf16Tolerance(int m, int n, int k, GemmLayout layout)
     {
         var rng = new Rng(4321);
