@@ -19,15 +19,16 @@ namespace Tdsm.Gpu.Tests;
 /// not divide the 128×128×32 tile; the larger case spans two block tiles in M and N and three
 /// K-steps. Per element, with s = Σ_k |a_k||b_k| + |bias| + |C₀| over the unrounded inputs:
 /// (1) vs a float64 product of the bf16-rounded operands, |err| ≤ 1e-5·s (fp32 accumulation);
-/// (2) vs the float64 product of the fp32 operands, |err| ≤ 4e-3·s (bf16 keeps 8 significant bits:
-/// each product is off by at most 2·2⁻⁹ + 2⁻¹⁸ ≈ 3.9e-3 relative).
+/// (2) vs the float64 product of the fp32 operands, |err| ≤ 8e-3·s (bf16 keeps 8 significant bits,
+/// unit roundoff u = 2⁻⁸, so each product is off by at most 2u + u² ≈ 7.8e-3 relative; random
+/// signs keep the measured error near 2e-3·s).
 /// </summary>
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
 public class TensorCoreGemmTests(string device)
 {
-    private const double Bf16RoundedTolerance = 1e-5, Fp32Tolerance = 4e-3;
+    private const double Bf16RoundedTolerance = 1e-5, Fp32Tolerance = 8e-3;
     private GpuDevice? _device;
     private GpuOps _gpu = null!;
 
@@ -85,7 +86,8 @@ public class TensorCoreGemmTests(string device)
     /// <summary>
     /// One mma through <see cref="Bf16.Mma"/> with the fragments loaded by the PTX ISA layout
     /// (its doc): on CUDA this checks that layout against the tensor cores, on the simulator the
-    /// per-instruction emulation. D = C + A·B vs float64 over the bf16-rounded A, B: |err| ≤ 1e-6·s.
+    /// per-instruction emulation. D = C + A·B vs float64 over the bf16-rounded A, B: |err| ≤ 1e-5·s
+    /// (the hardware may align and truncate the 17 terms inside one mma; a layout error is O(s)).
     /// </summary>
     [Test]
     public void SingleMmaFollowsTheDocumentedFragmentLayout()
@@ -110,7 +112,7 @@ public class TensorCoreGemmTests(string device)
                     double p = (double)Bf16.Round(a[i * 16 + k]) * Bf16.Round(b[k * 8 + j]);
                     r += p; s += Math.Abs(p);
                 }
-                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(1e-6 * s), $"D[{i},{j}]");
+                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(Bf16RoundedTolerance * s), $"D[{i},{j}]");
             }
     }
 
