@@ -7,18 +7,19 @@ using ILGPU.Runtime.Cuda;
 namespace Tdsm.Kernels;
 
 /// <summary>
-/// bf16 tensor-core GEMM with the contract of <see cref="Gemm.Kernel"/> (fp32 row-major operands,
-/// any M, N, K, the three layouts, bias and accumulate): operands are rounded to bf16 (nearest even)
-/// while they are staged into shared memory, products accumulate in fp32 through
-/// <c>mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32</c> (<see cref="Bf16.Mma"/>), and the
-/// epilogue adds the bias / accumulates into C in fp32.
+/// Tensor-core GEMMs with the contract of <see cref="Gemm.Kernel"/> (fp32 row-major operands,
+/// any M, N, K, the three layouts, bias and accumulate). Operands are rounded while they are
+/// staged into shared memory (bf16: nearest even; tf32: nearest, ties away), products accumulate
+/// in fp32 through <c>mma.sync</c> (<see cref="Bf16.Mma"/> m16n8k16, <see cref="Tf32.Mma"/> m16n8k8),
+/// and the epilogue adds the bias / accumulates into C in fp32.
 /// Block tile 128×128, K-steps of 32, 256 threads = 8 warps in a 2 (M) × 4 (N) grid, each warp
 /// a 64×32 sub-tile = 4×4 mma tiles (64 fp32 accumulators per lane). The next K-step is read
 /// from global memory into registers while the current one is multiplied.
-/// Shared layout: row r (an M row of A or an N row of B) holds the K-step's 16 bf16 pairs as
-/// 12 ulongs (4 of padding); within each 16-wide k group, pair j is stored at position
-/// 2(j%4) + j/4, so the pairs a lane needs (t and t+4: a0/a2, a1/a3, b0/b1) are one 64-bit load.
-/// The permutation is the same for A and B, so the sum over k is unchanged.
+/// Shared layout: one row per M row of A / N row of B, 32-bit words (a bf16 pair or one tf32) in
+/// groups of 8 per mma k group, word j of a group stored at 2(j%4) + j/4, so the words t and t+4
+/// a lane needs (a0/a2, a1/a3, b0/b1) are one 64-bit load; 4 ulongs of padding per row keep
+/// those loads free of bank conflicts. The permutation is the same for A and B, so the sum over
+/// k is unchanged.
 /// </summary>
 public static class TensorCoreGemm
 {
@@ -30,13 +31,12 @@ public static class TensorCoreGemm
     public const int KStep = 32;
     /// <summary>Threads per block.</summary>
     public const int Threads = 256;
-    private const int Stride = 12;
 
-    /// <summary>Kernel: launch with grid (ceil(N/128), ceil(M/128)) and group 256.</summary>
+    /// <summary>Bf16 kernel: launch with grid (ceil(N/128), ceil(M/128)) and group 256.</summary>
     public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
     {
-        var sa = SharedMemory.Allocate<ulong>(TileM * Stride);
-        var sb = SharedMemory.Allocate<ulong>(TileN * Stride);
+        var sa = SharedMemory.Allocate<ulong>(TileM * 12);
+        var sb = SharedMemory.Allocate<ulong>(TileN * 12);
         var sa32 = sa.Cast<uint>();
         var sb32 = sb.Cast<uint>();
         int tid = Group.IdxX;
@@ -45,16 +45,16 @@ public static class TensorCoreGemm
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
         // An operand is "K-contiguous" when stored (rows, K); else (K, rows).
         bool aK = p.Layout != 2, bK = p.Layout == 0;
-        // Staging: K-contiguous, thread = (row tid/16, k pair tid%16) so 16 lanes read one row;
-        // else thread = (row tid%8 + 8(tid/32), k pair (tid/8)%4) so 8 lanes read 32 contiguous bytes.
-        int am = aK ? tid >> 4 : (tid & 7) + 8 * (tid >> 5), akp = aK ? tid & 15 : (tid >> 3) & 3;
-        int bm = bK ? tid >> 4 : (tid & 7) + 8 * (tid >> 5), bkp = bK ? tid & 15 : (tid >> 3) & 3;
-        int ar = row0 + am, ak = 2 * akp, br = col0 + bm, bk = 2 * bkp;
-        // Shared uint index of item 0 (pair position 2(j%4) + j/4 within the 16-k group, see the class doc).
-        int sA = am * 2 * Stride + (akp & 8) + ((akp & 3) << 1) + ((akp >> 2) & 1);
-        int sB = bm * 2 * Stride + (bkp & 8) + ((bkp & 3) << 1) + ((bkp >> 2) & 1);
-        // Fragment loads (ulong index): row g of the warp's sub-tile, pairs t and t+4.
-        int af = (wm + g) * Stride + t, bf = (wn + g) * Stride + t;
+        // Staging, K-contiguous: thread = (row tid/16, word tid%16), item i adds 16i rows;
+        // else thread = (row tid%8 + 8(tid/32), word (tid/8)%4), item i adds 64(i%2) rows and 4(i/2) words.
+        int am = aK ? tid / 16 : (tid & 7) + 8 * (tid >> 5), aw = aK ? tid % 16 : (tid >> 3) & 3;
+        int bm = bK ? tid / 16 : (tid & 7) + 8 * (tid >> 5), bw = bK ? tid % 16 : (tid >> 3) & 3;
+        int ar = row0 + am, ak = 2 * aw, br = col0 + bm, bk = 2 * bw;
+        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
+        int sA = am * 24 + (aw & ~7) + ((aw & 3) << 1) + ((aw >> 2) & 1);
+        int sB = bm * 24 + (bw & ~7) + ((bw & 3) << 1) + ((bw >> 2) & 1);
+        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.
+        int af = (wm + g) * 12 + t, bf = (wn + g) * 12 + t;
         float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
         float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
         float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
@@ -66,106 +66,106 @@ public static class TensorCoreGemm
         {
             if (aK)
             {
-                // A (rows, K) row-major: item i is row ar + 16i, k pair ak.
+                // A (rows, K) row-major.
                 if (row0 + 128 <= p.M && 0 + 32 <= p.K)
                 {
-                    { long o = (long)(ar + 0) * p.K + 0 + ak; xa0 = a[o]; xa1 = a[o + 1]; }
-                    { long o = (long)(ar + 16) * p.K + 0 + ak; xa2 = a[o]; xa3 = a[o + 1]; }
-                    { long o = (long)(ar + 32) * p.K + 0 + ak; xa4 = a[o]; xa5 = a[o + 1]; }
-                    { long o = (long)(ar + 48) * p.K + 0 + ak; xa6 = a[o]; xa7 = a[o + 1]; }
-                    { long o = (long)(ar + 64) * p.K + 0 + ak; xa8 = a[o]; xa9 = a[o + 1]; }
-                    { long o = (long)(ar + 80) * p.K + 0 + ak; xa10 = a[o]; xa11 = a[o + 1]; }
-                    { long o = (long)(ar + 96) * p.K + 0 + ak; xa12 = a[o]; xa13 = a[o + 1]; }
-                    { long o = (long)(ar + 112) * p.K + 0 + ak; xa14 = a[o]; xa15 = a[o + 1]; }
+                    { long o = (long)(ar + 0) * p.K + 0 + ak; xa0 = a[o + 0]; xa1 = a[o + 1]; }
+                    { long o = (long)(ar + 16) * p.K + 0 + ak; xa2 = a[o + 0]; xa3 = a[o + 1]; }
+                    { long o = (long)(ar + 32) * p.K + 0 + ak; xa4 = a[o + 0]; xa5 = a[o + 1]; }
+                    { long o = (long)(ar + 48) * p.K + 0 + ak; xa6 = a[o + 0]; xa7 = a[o + 1]; }
+                    { long o = (long)(ar + 64) * p.K + 0 + ak; xa8 = a[o + 0]; xa9 = a[o + 1]; }
+                    { long o = (long)(ar + 80) * p.K + 0 + ak; xa10 = a[o + 0]; xa11 = a[o + 1]; }
+                    { long o = (long)(ar + 96) * p.K + 0 + ak; xa12 = a[o + 0]; xa13 = a[o + 1]; }
+                    { long o = (long)(ar + 112) * p.K + 0 + ak; xa14 = a[o + 0]; xa15 = a[o + 1]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k < p.K ? a[o] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 16, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k < p.K ? a[o] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 32, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k < p.K ? a[o] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 48, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k < p.K ? a[o] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 64, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k < p.K ? a[o] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 80, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k < p.K ? a[o] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 96, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k < p.K ? a[o] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 112, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k < p.K ? a[o] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 0, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 16, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 32, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 48, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 64, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 80, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 96, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 112, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
                 }
             }
             else
             {
-                // A (K, rows) row-major: item i is row ar + 64(i%2), k pair ak + 8(i/2).
+                // A (K, rows) row-major.
                 if (row0 + 128 <= p.M && 0 + 32 <= p.K)
                 {
-                    { long o = (long)(0 + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 8) * p.M + ar + 0; xa4 = a[o]; xa5 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 8) * p.M + ar + 64; xa6 = a[o]; xa7 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 16) * p.M + ar + 0; xa8 = a[o]; xa9 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 16) * p.M + ar + 64; xa10 = a[o]; xa11 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 24) * p.M + ar + 0; xa12 = a[o]; xa13 = a[o + p.M]; }
-                    { long o = (long)(0 + ak + 24) * p.M + ar + 64; xa14 = a[o]; xa15 = a[o + p.M]; }
+                    { long o = (long)(0 + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 8) * p.M + ar + 0; xa4 = a[o]; xa5 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 8) * p.M + ar + 64; xa6 = a[o]; xa7 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 16) * p.M + ar + 0; xa8 = a[o]; xa9 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 16) * p.M + ar + 64; xa10 = a[o]; xa11 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 24) * p.M + ar + 0; xa12 = a[o]; xa13 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(0 + ak + 24) * p.M + ar + 64; xa14 = a[o]; xa15 = a[o + 1 * (long)p.M]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k < p.K ? a[o] : 0f; xa1 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k < p.K ? a[o] : 0f; xa3 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k < p.K ? a[o] : 0f; xa5 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k < p.K ? a[o] : 0f; xa7 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k < p.K ? a[o] : 0f; xa9 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k < p.K ? a[o] : 0f; xa11 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k < p.K ? a[o] : 0f; xa13 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k < p.K ? a[o] : 0f; xa15 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
                 }
             }
             if (bK)
             {
-                // B (rows, K) row-major: item i is row br + 16i, k pair bk.
+                // B (rows, K) row-major.
                 if (col0 + 128 <= p.N && 0 + 32 <= p.K)
                 {
-                    { long o = (long)(br + 0) * p.K + 0 + bk; xb0 = b[o]; xb1 = b[o + 1]; }
-                    { long o = (long)(br + 16) * p.K + 0 + bk; xb2 = b[o]; xb3 = b[o + 1]; }
-                    { long o = (long)(br + 32) * p.K + 0 + bk; xb4 = b[o]; xb5 = b[o + 1]; }
-                    { long o = (long)(br + 48) * p.K + 0 + bk; xb6 = b[o]; xb7 = b[o + 1]; }
-                    { long o = (long)(br + 64) * p.K + 0 + bk; xb8 = b[o]; xb9 = b[o + 1]; }
-                    { long o = (long)(br + 80) * p.K + 0 + bk; xb10 = b[o]; xb11 = b[o + 1]; }
-                    { long o = (long)(br + 96) * p.K + 0 + bk; xb12 = b[o]; xb13 = b[o + 1]; }
-                    { long o = (long)(br + 112) * p.K + 0 + bk; xb14 = b[o]; xb15 = b[o + 1]; }
+                    { long o = (long)(br + 0) * p.K + 0 + bk; xb0 = b[o + 0]; xb1 = b[o + 1]; }
+                    { long o = (long)(br + 16) * p.K + 0 + bk; xb2 = b[o + 0]; xb3 = b[o + 1]; }
+                    { long o = (long)(br + 32) * p.K + 0 + bk; xb4 = b[o + 0]; xb5 = b[o + 1]; }
+                    { long o = (long)(br + 48) * p.K + 0 + bk; xb6 = b[o + 0]; xb7 = b[o + 1]; }
+                    { long o = (long)(br + 64) * p.K + 0 + bk; xb8 = b[o + 0]; xb9 = b[o + 1]; }
+                    { long o = (long)(br + 80) * p.K + 0 + bk; xb10 = b[o + 0]; xb11 = b[o + 1]; }
+                    { long o = (long)(br + 96) * p.K + 0 + bk; xb12 = b[o + 0]; xb13 = b[o + 1]; }
+                    { long o = (long)(br + 112) * p.K + 0 + bk; xb14 = b[o + 0]; xb15 = b[o + 1]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k < p.K ? b[o] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 16, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k < p.K ? b[o] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 32, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k < p.K ? b[o] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 48, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k < p.K ? b[o] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 64, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k < p.K ? b[o] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 80, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k < p.K ? b[o] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 96, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k < p.K ? b[o] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 112, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k < p.K ? b[o] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 0, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 16, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 32, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 48, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 64, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 80, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 96, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 112, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
                 }
             }
             else
             {
-                // B (K, rows) row-major: item i is row br + 64(i%2), k pair bk + 8(i/2).
+                // B (K, rows) row-major.
                 if (col0 + 128 <= p.N && 0 + 32 <= p.K)
                 {
-                    { long o = (long)(0 + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 8) * p.N + br + 0; xb4 = b[o]; xb5 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 8) * p.N + br + 64; xb6 = b[o]; xb7 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 16) * p.N + br + 0; xb8 = b[o]; xb9 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 16) * p.N + br + 64; xb10 = b[o]; xb11 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 24) * p.N + br + 0; xb12 = b[o]; xb13 = b[o + p.N]; }
-                    { long o = (long)(0 + bk + 24) * p.N + br + 64; xb14 = b[o]; xb15 = b[o + p.N]; }
+                    { long o = (long)(0 + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 8) * p.N + br + 0; xb4 = b[o]; xb5 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 8) * p.N + br + 64; xb6 = b[o]; xb7 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 16) * p.N + br + 0; xb8 = b[o]; xb9 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 16) * p.N + br + 64; xb10 = b[o]; xb11 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 24) * p.N + br + 0; xb12 = b[o]; xb13 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(0 + bk + 24) * p.N + br + 64; xb14 = b[o]; xb15 = b[o + 1 * (long)p.N]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k < p.K ? b[o] : 0f; xb1 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k < p.K ? b[o] : 0f; xb3 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k < p.K ? b[o] : 0f; xb5 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k < p.K ? b[o] : 0f; xb7 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k < p.K ? b[o] : 0f; xb9 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k < p.K ? b[o] : 0f; xb11 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k < p.K ? b[o] : 0f; xb13 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k < p.K ? b[o] : 0f; xb15 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
                 }
             }
         }
@@ -222,110 +222,110 @@ public static class TensorCoreGemm
             {
             if (aK)
             {
-                // A (rows, K) row-major: item i is row ar + 16i, k pair ak.
+                // A (rows, K) row-major.
                 if (row0 + 128 <= p.M && kn + 32 <= p.K)
                 {
-                    { long o = (long)(ar + 0) * p.K + kn + ak; xa0 = a[o]; xa1 = a[o + 1]; }
-                    { long o = (long)(ar + 16) * p.K + kn + ak; xa2 = a[o]; xa3 = a[o + 1]; }
-                    { long o = (long)(ar + 32) * p.K + kn + ak; xa4 = a[o]; xa5 = a[o + 1]; }
-                    { long o = (long)(ar + 48) * p.K + kn + ak; xa6 = a[o]; xa7 = a[o + 1]; }
-                    { long o = (long)(ar + 64) * p.K + kn + ak; xa8 = a[o]; xa9 = a[o + 1]; }
-                    { long o = (long)(ar + 80) * p.K + kn + ak; xa10 = a[o]; xa11 = a[o + 1]; }
-                    { long o = (long)(ar + 96) * p.K + kn + ak; xa12 = a[o]; xa13 = a[o + 1]; }
-                    { long o = (long)(ar + 112) * p.K + kn + ak; xa14 = a[o]; xa15 = a[o + 1]; }
+                    { long o = (long)(ar + 0) * p.K + kn + ak; xa0 = a[o + 0]; xa1 = a[o + 1]; }
+                    { long o = (long)(ar + 16) * p.K + kn + ak; xa2 = a[o + 0]; xa3 = a[o + 1]; }
+                    { long o = (long)(ar + 32) * p.K + kn + ak; xa4 = a[o + 0]; xa5 = a[o + 1]; }
+                    { long o = (long)(ar + 48) * p.K + kn + ak; xa6 = a[o + 0]; xa7 = a[o + 1]; }
+                    { long o = (long)(ar + 64) * p.K + kn + ak; xa8 = a[o + 0]; xa9 = a[o + 1]; }
+                    { long o = (long)(ar + 80) * p.K + kn + ak; xa10 = a[o + 0]; xa11 = a[o + 1]; }
+                    { long o = (long)(ar + 96) * p.K + kn + ak; xa12 = a[o + 0]; xa13 = a[o + 1]; }
+                    { long o = (long)(ar + 112) * p.K + kn + ak; xa14 = a[o + 0]; xa15 = a[o + 1]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k < p.K ? a[o] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k < p.K ? a[o] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k < p.K ? a[o] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k < p.K ? a[o] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k < p.K ? a[o] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k < p.K ? a[o] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k < p.K ? a[o] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k < p.K ? a[o] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
                 }
             }
             else
             {
-                // A (K, rows) row-major: item i is row ar + 64(i%2), k pair ak + 8(i/2).
+                // A (K, rows) row-major.
                 if (row0 + 128 <= p.M && kn + 32 <= p.K)
                 {
-                    { long o = (long)(kn + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 8) * p.M + ar + 0; xa4 = a[o]; xa5 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 8) * p.M + ar + 64; xa6 = a[o]; xa7 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 16) * p.M + ar + 0; xa8 = a[o]; xa9 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 16) * p.M + ar + 64; xa10 = a[o]; xa11 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 24) * p.M + ar + 0; xa12 = a[o]; xa13 = a[o + p.M]; }
-                    { long o = (long)(kn + ak + 24) * p.M + ar + 64; xa14 = a[o]; xa15 = a[o + p.M]; }
+                    { long o = (long)(kn + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 8) * p.M + ar + 0; xa4 = a[o]; xa5 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 8) * p.M + ar + 64; xa6 = a[o]; xa7 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 16) * p.M + ar + 0; xa8 = a[o]; xa9 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 16) * p.M + ar + 64; xa10 = a[o]; xa11 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 24) * p.M + ar + 0; xa12 = a[o]; xa13 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kn + ak + 24) * p.M + ar + 64; xa14 = a[o]; xa15 = a[o + 1 * (long)p.M]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k < p.K ? a[o] : 0f; xa1 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k < p.K ? a[o] : 0f; xa3 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k < p.K ? a[o] : 0f; xa5 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k < p.K ? a[o] : 0f; xa7 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k < p.K ? a[o] : 0f; xa9 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k < p.K ? a[o] : 0f; xa11 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k < p.K ? a[o] : 0f; xa13 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k < p.K ? a[o] : 0f; xa15 = ok && k + 1 < p.K ? a[o + p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
                 }
             }
             if (bK)
             {
-                // B (rows, K) row-major: item i is row br + 16i, k pair bk.
+                // B (rows, K) row-major.
                 if (col0 + 128 <= p.N && kn + 32 <= p.K)
                 {
-                    { long o = (long)(br + 0) * p.K + kn + bk; xb0 = b[o]; xb1 = b[o + 1]; }
-                    { long o = (long)(br + 16) * p.K + kn + bk; xb2 = b[o]; xb3 = b[o + 1]; }
-                    { long o = (long)(br + 32) * p.K + kn + bk; xb4 = b[o]; xb5 = b[o + 1]; }
-                    { long o = (long)(br + 48) * p.K + kn + bk; xb6 = b[o]; xb7 = b[o + 1]; }
-                    { long o = (long)(br + 64) * p.K + kn + bk; xb8 = b[o]; xb9 = b[o + 1]; }
-                    { long o = (long)(br + 80) * p.K + kn + bk; xb10 = b[o]; xb11 = b[o + 1]; }
-                    { long o = (long)(br + 96) * p.K + kn + bk; xb12 = b[o]; xb13 = b[o + 1]; }
-                    { long o = (long)(br + 112) * p.K + kn + bk; xb14 = b[o]; xb15 = b[o + 1]; }
+                    { long o = (long)(br + 0) * p.K + kn + bk; xb0 = b[o + 0]; xb1 = b[o + 1]; }
+                    { long o = (long)(br + 16) * p.K + kn + bk; xb2 = b[o + 0]; xb3 = b[o + 1]; }
+                    { long o = (long)(br + 32) * p.K + kn + bk; xb4 = b[o + 0]; xb5 = b[o + 1]; }
+                    { long o = (long)(br + 48) * p.K + kn + bk; xb6 = b[o + 0]; xb7 = b[o + 1]; }
+                    { long o = (long)(br + 64) * p.K + kn + bk; xb8 = b[o + 0]; xb9 = b[o + 1]; }
+                    { long o = (long)(br + 80) * p.K + kn + bk; xb10 = b[o + 0]; xb11 = b[o + 1]; }
+                    { long o = (long)(br + 96) * p.K + kn + bk; xb12 = b[o + 0]; xb13 = b[o + 1]; }
+                    { long o = (long)(br + 112) * p.K + kn + bk; xb14 = b[o + 0]; xb15 = b[o + 1]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k < p.K ? b[o] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k < p.K ? b[o] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k < p.K ? b[o] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k < p.K ? b[o] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k < p.K ? b[o] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k < p.K ? b[o] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k < p.K ? b[o] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k < p.K ? b[o] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
                 }
             }
             else
             {
-                // B (K, rows) row-major: item i is row br + 64(i%2), k pair bk + 8(i/2).
+                // B (K, rows) row-major.
                 if (col0 + 128 <= p.N && kn + 32 <= p.K)
                 {
-                    { long o = (long)(kn + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 8) * p.N + br + 0; xb4 = b[o]; xb5 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 8) * p.N + br + 64; xb6 = b[o]; xb7 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 16) * p.N + br + 0; xb8 = b[o]; xb9 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 16) * p.N + br + 64; xb10 = b[o]; xb11 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 24) * p.N + br + 0; xb12 = b[o]; xb13 = b[o + p.N]; }
-                    { long o = (long)(kn + bk + 24) * p.N + br + 64; xb14 = b[o]; xb15 = b[o + p.N]; }
+                    { long o = (long)(kn + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 8) * p.N + br + 0; xb4 = b[o]; xb5 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 8) * p.N + br + 64; xb6 = b[o]; xb7 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 16) * p.N + br + 0; xb8 = b[o]; xb9 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 16) * p.N + br + 64; xb10 = b[o]; xb11 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 24) * p.N + br + 0; xb12 = b[o]; xb13 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kn + bk + 24) * p.N + br + 64; xb14 = b[o]; xb15 = b[o + 1 * (long)p.N]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k < p.K ? b[o] : 0f; xb1 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k < p.K ? b[o] : 0f; xb3 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k < p.K ? b[o] : 0f; xb5 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k < p.K ? b[o] : 0f; xb7 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k < p.K ? b[o] : 0f; xb9 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k < p.K ? b[o] : 0f; xb11 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k < p.K ? b[o] : 0f; xb13 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k < p.K ? b[o] : 0f; xb15 = ok && k + 1 < p.K ? b[o + p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
                 }
             }
             }
-            // k16 group 0
+            // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 96];
                 ulong u1 = sa[af + 192], v1 = sa[af + 288];
@@ -364,10 +364,10 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation, with one gather per k16 group (simulator shuffles are slow):
-                    // row g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
-                    var fa = new Bf16.Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
-                    var fb = new Bf16.Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
                     var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
                     var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
                     var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
@@ -438,7 +438,7 @@ public static class TensorCoreGemm
                     c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
                 }
             }
-            // k16 group 1
+            // k group 1
             {
                 ulong u0 = sa[af + 4], v0 = sa[af + 100];
                 ulong u1 = sa[af + 196], v1 = sa[af + 292];
@@ -477,10 +477,10 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation, with one gather per k16 group (simulator shuffles are slow):
-                    // row g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
-                    var fa = new Bf16.Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
-                    var fb = new Bf16.Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
                     var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
                     var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
                     var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
@@ -589,6 +589,949 @@ public static class TensorCoreGemm
         Store(c, bias, p, er + 56, ec + 24, c332, c333);
     }
 
+    /// <summary>Tf32 kernel: launch with grid (ceil(N/128), ceil(M/128)) and group 256.</summary>
+    public static void KernelTf32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
+    {
+        var sa = SharedMemory.Allocate<ulong>(TileM * 20);
+        var sb = SharedMemory.Allocate<ulong>(TileN * 20);
+        var sa32 = sa.Cast<uint>();
+        var sb32 = sb.Cast<uint>();
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // An operand is "K-contiguous" when stored (rows, K); else (K, rows).
+        bool aK = p.Layout != 2, bK = p.Layout == 0;
+        // Staging, K-contiguous: thread = (row tid/32, word tid%32), item i adds 8i rows;
+        // else thread = (row tid%8 + 8(tid/32), word (tid/8)%4), item i adds 64(i%2) rows and 4(i/2) words.
+        int am = aK ? tid / 32 : (tid & 7) + 8 * (tid >> 5), aw = aK ? tid % 32 : (tid >> 3) & 3;
+        int bm = bK ? tid / 32 : (tid & 7) + 8 * (tid >> 5), bw = bK ? tid % 32 : (tid >> 3) & 3;
+        int ar = row0 + am, ak = 1 * aw, br = col0 + bm, bk = 1 * bw;
+        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
+        int sA = am * 40 + (aw & ~7) + ((aw & 3) << 1) + ((aw >> 2) & 1);
+        int sB = bm * 40 + (bw & ~7) + ((bw & 3) << 1) + ((bw >> 2) & 1);
+        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.
+        int af = (wm + g) * 20 + t, bf = (wn + g) * 20 + t;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        float xa0 = 0f, xa1 = 0f, xa2 = 0f, xa3 = 0f, xa4 = 0f, xa5 = 0f, xa6 = 0f, xa7 = 0f, xa8 = 0f, xa9 = 0f, xa10 = 0f, xa11 = 0f, xa12 = 0f, xa13 = 0f, xa14 = 0f, xa15 = 0f;
+        float xb0 = 0f, xb1 = 0f, xb2 = 0f, xb3 = 0f, xb4 = 0f, xb5 = 0f, xb6 = 0f, xb7 = 0f, xb8 = 0f, xb9 = 0f, xb10 = 0f, xb11 = 0f, xb12 = 0f, xb13 = 0f, xb14 = 0f, xb15 = 0f;
+
+        if (p.K > 0)
+        {
+            if (aK)
+            {
+                // A (rows, K) row-major.
+                if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+                {
+                    { long o = (long)(ar + 0) * p.K + 0 + ak; xa0 = a[o + 0]; }
+                    { long o = (long)(ar + 8) * p.K + 0 + ak; xa1 = a[o + 0]; }
+                    { long o = (long)(ar + 16) * p.K + 0 + ak; xa2 = a[o + 0]; }
+                    { long o = (long)(ar + 24) * p.K + 0 + ak; xa3 = a[o + 0]; }
+                    { long o = (long)(ar + 32) * p.K + 0 + ak; xa4 = a[o + 0]; }
+                    { long o = (long)(ar + 40) * p.K + 0 + ak; xa5 = a[o + 0]; }
+                    { long o = (long)(ar + 48) * p.K + 0 + ak; xa6 = a[o + 0]; }
+                    { long o = (long)(ar + 56) * p.K + 0 + ak; xa7 = a[o + 0]; }
+                    { long o = (long)(ar + 64) * p.K + 0 + ak; xa8 = a[o + 0]; }
+                    { long o = (long)(ar + 72) * p.K + 0 + ak; xa9 = a[o + 0]; }
+                    { long o = (long)(ar + 80) * p.K + 0 + ak; xa10 = a[o + 0]; }
+                    { long o = (long)(ar + 88) * p.K + 0 + ak; xa11 = a[o + 0]; }
+                    { long o = (long)(ar + 96) * p.K + 0 + ak; xa12 = a[o + 0]; }
+                    { long o = (long)(ar + 104) * p.K + 0 + ak; xa13 = a[o + 0]; }
+                    { long o = (long)(ar + 112) * p.K + 0 + ak; xa14 = a[o + 0]; }
+                    { long o = (long)(ar + 120) * p.K + 0 + ak; xa15 = a[o + 0]; }
+                }
+                else
+                {
+                    { int r = ar + 0, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 8, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 16, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 24, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 32, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 40, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 48, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 56, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 64, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 72, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 80, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 88, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 96, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 104, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 112, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 120, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                }
+            }
+            else
+            {
+                // A (K, rows) row-major.
+                if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+                {
+                    { long o = (long)(0 + ak + 0) * p.M + ar + 0; xa0 = a[o]; }
+                    { long o = (long)(0 + ak + 0) * p.M + ar + 64; xa1 = a[o]; }
+                    { long o = (long)(0 + ak + 4) * p.M + ar + 0; xa2 = a[o]; }
+                    { long o = (long)(0 + ak + 4) * p.M + ar + 64; xa3 = a[o]; }
+                    { long o = (long)(0 + ak + 8) * p.M + ar + 0; xa4 = a[o]; }
+                    { long o = (long)(0 + ak + 8) * p.M + ar + 64; xa5 = a[o]; }
+                    { long o = (long)(0 + ak + 12) * p.M + ar + 0; xa6 = a[o]; }
+                    { long o = (long)(0 + ak + 12) * p.M + ar + 64; xa7 = a[o]; }
+                    { long o = (long)(0 + ak + 16) * p.M + ar + 0; xa8 = a[o]; }
+                    { long o = (long)(0 + ak + 16) * p.M + ar + 64; xa9 = a[o]; }
+                    { long o = (long)(0 + ak + 20) * p.M + ar + 0; xa10 = a[o]; }
+                    { long o = (long)(0 + ak + 20) * p.M + ar + 64; xa11 = a[o]; }
+                    { long o = (long)(0 + ak + 24) * p.M + ar + 0; xa12 = a[o]; }
+                    { long o = (long)(0 + ak + 24) * p.M + ar + 64; xa13 = a[o]; }
+                    { long o = (long)(0 + ak + 28) * p.M + ar + 0; xa14 = a[o]; }
+                    { long o = (long)(0 + ak + 28) * p.M + ar + 64; xa15 = a[o]; }
+                }
+                else
+                {
+                    { int r = ar + 0, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = 0 + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = 0 + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                }
+            }
+            if (bK)
+            {
+                // B (rows, K) row-major.
+                if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+                {
+                    { long o = (long)(br + 0) * p.K + 0 + bk; xb0 = b[o + 0]; }
+                    { long o = (long)(br + 8) * p.K + 0 + bk; xb1 = b[o + 0]; }
+                    { long o = (long)(br + 16) * p.K + 0 + bk; xb2 = b[o + 0]; }
+                    { long o = (long)(br + 24) * p.K + 0 + bk; xb3 = b[o + 0]; }
+                    { long o = (long)(br + 32) * p.K + 0 + bk; xb4 = b[o + 0]; }
+                    { long o = (long)(br + 40) * p.K + 0 + bk; xb5 = b[o + 0]; }
+                    { long o = (long)(br + 48) * p.K + 0 + bk; xb6 = b[o + 0]; }
+                    { long o = (long)(br + 56) * p.K + 0 + bk; xb7 = b[o + 0]; }
+                    { long o = (long)(br + 64) * p.K + 0 + bk; xb8 = b[o + 0]; }
+                    { long o = (long)(br + 72) * p.K + 0 + bk; xb9 = b[o + 0]; }
+                    { long o = (long)(br + 80) * p.K + 0 + bk; xb10 = b[o + 0]; }
+                    { long o = (long)(br + 88) * p.K + 0 + bk; xb11 = b[o + 0]; }
+                    { long o = (long)(br + 96) * p.K + 0 + bk; xb12 = b[o + 0]; }
+                    { long o = (long)(br + 104) * p.K + 0 + bk; xb13 = b[o + 0]; }
+                    { long o = (long)(br + 112) * p.K + 0 + bk; xb14 = b[o + 0]; }
+                    { long o = (long)(br + 120) * p.K + 0 + bk; xb15 = b[o + 0]; }
+                }
+                else
+                {
+                    { int r = br + 0, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 8, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 16, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 24, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 32, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 40, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 48, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 56, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 64, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 72, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 80, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 88, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 96, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 104, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 112, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 120, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                }
+            }
+            else
+            {
+                // B (K, rows) row-major.
+                if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+                {
+                    { long o = (long)(0 + bk + 0) * p.N + br + 0; xb0 = b[o]; }
+                    { long o = (long)(0 + bk + 0) * p.N + br + 64; xb1 = b[o]; }
+                    { long o = (long)(0 + bk + 4) * p.N + br + 0; xb2 = b[o]; }
+                    { long o = (long)(0 + bk + 4) * p.N + br + 64; xb3 = b[o]; }
+                    { long o = (long)(0 + bk + 8) * p.N + br + 0; xb4 = b[o]; }
+                    { long o = (long)(0 + bk + 8) * p.N + br + 64; xb5 = b[o]; }
+                    { long o = (long)(0 + bk + 12) * p.N + br + 0; xb6 = b[o]; }
+                    { long o = (long)(0 + bk + 12) * p.N + br + 64; xb7 = b[o]; }
+                    { long o = (long)(0 + bk + 16) * p.N + br + 0; xb8 = b[o]; }
+                    { long o = (long)(0 + bk + 16) * p.N + br + 64; xb9 = b[o]; }
+                    { long o = (long)(0 + bk + 20) * p.N + br + 0; xb10 = b[o]; }
+                    { long o = (long)(0 + bk + 20) * p.N + br + 64; xb11 = b[o]; }
+                    { long o = (long)(0 + bk + 24) * p.N + br + 0; xb12 = b[o]; }
+                    { long o = (long)(0 + bk + 24) * p.N + br + 64; xb13 = b[o]; }
+                    { long o = (long)(0 + bk + 28) * p.N + br + 0; xb14 = b[o]; }
+                    { long o = (long)(0 + bk + 28) * p.N + br + 64; xb15 = b[o]; }
+                }
+                else
+                {
+                    { int r = br + 0, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = 0 + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = 0 + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                }
+            }
+        }
+        for (int k0 = 0; k0 < p.K; k0 += KStep)
+        {
+            Group.Barrier(); // every warp is done reading the previous K-step
+            if (aK)
+            {
+                sa32[sA + 0] = Tf32.Bits(xa0);
+                sa32[sA + 320] = Tf32.Bits(xa1);
+                sa32[sA + 640] = Tf32.Bits(xa2);
+                sa32[sA + 960] = Tf32.Bits(xa3);
+                sa32[sA + 1280] = Tf32.Bits(xa4);
+                sa32[sA + 1600] = Tf32.Bits(xa5);
+                sa32[sA + 1920] = Tf32.Bits(xa6);
+                sa32[sA + 2240] = Tf32.Bits(xa7);
+                sa32[sA + 2560] = Tf32.Bits(xa8);
+                sa32[sA + 2880] = Tf32.Bits(xa9);
+                sa32[sA + 3200] = Tf32.Bits(xa10);
+                sa32[sA + 3520] = Tf32.Bits(xa11);
+                sa32[sA + 3840] = Tf32.Bits(xa12);
+                sa32[sA + 4160] = Tf32.Bits(xa13);
+                sa32[sA + 4480] = Tf32.Bits(xa14);
+                sa32[sA + 4800] = Tf32.Bits(xa15);
+            }
+            else
+            {
+                sa32[sA + 0] = Tf32.Bits(xa0);
+                sa32[sA + 2560] = Tf32.Bits(xa1);
+                sa32[sA + 1] = Tf32.Bits(xa2);
+                sa32[sA + 2561] = Tf32.Bits(xa3);
+                sa32[sA + 8] = Tf32.Bits(xa4);
+                sa32[sA + 2568] = Tf32.Bits(xa5);
+                sa32[sA + 9] = Tf32.Bits(xa6);
+                sa32[sA + 2569] = Tf32.Bits(xa7);
+                sa32[sA + 16] = Tf32.Bits(xa8);
+                sa32[sA + 2576] = Tf32.Bits(xa9);
+                sa32[sA + 17] = Tf32.Bits(xa10);
+                sa32[sA + 2577] = Tf32.Bits(xa11);
+                sa32[sA + 24] = Tf32.Bits(xa12);
+                sa32[sA + 2584] = Tf32.Bits(xa13);
+                sa32[sA + 25] = Tf32.Bits(xa14);
+                sa32[sA + 2585] = Tf32.Bits(xa15);
+            }
+            if (bK)
+            {
+                sb32[sB + 0] = Tf32.Bits(xb0);
+                sb32[sB + 320] = Tf32.Bits(xb1);
+                sb32[sB + 640] = Tf32.Bits(xb2);
+                sb32[sB + 960] = Tf32.Bits(xb3);
+                sb32[sB + 1280] = Tf32.Bits(xb4);
+                sb32[sB + 1600] = Tf32.Bits(xb5);
+                sb32[sB + 1920] = Tf32.Bits(xb6);
+                sb32[sB + 2240] = Tf32.Bits(xb7);
+                sb32[sB + 2560] = Tf32.Bits(xb8);
+                sb32[sB + 2880] = Tf32.Bits(xb9);
+                sb32[sB + 3200] = Tf32.Bits(xb10);
+                sb32[sB + 3520] = Tf32.Bits(xb11);
+                sb32[sB + 3840] = Tf32.Bits(xb12);
+                sb32[sB + 4160] = Tf32.Bits(xb13);
+                sb32[sB + 4480] = Tf32.Bits(xb14);
+                sb32[sB + 4800] = Tf32.Bits(xb15);
+            }
+            else
+            {
+                sb32[sB + 0] = Tf32.Bits(xb0);
+                sb32[sB + 2560] = Tf32.Bits(xb1);
+                sb32[sB + 1] = Tf32.Bits(xb2);
+                sb32[sB + 2561] = Tf32.Bits(xb3);
+                sb32[sB + 8] = Tf32.Bits(xb4);
+                sb32[sB + 2568] = Tf32.Bits(xb5);
+                sb32[sB + 9] = Tf32.Bits(xb6);
+                sb32[sB + 2569] = Tf32.Bits(xb7);
+                sb32[sB + 16] = Tf32.Bits(xb8);
+                sb32[sB + 2576] = Tf32.Bits(xb9);
+                sb32[sB + 17] = Tf32.Bits(xb10);
+                sb32[sB + 2577] = Tf32.Bits(xb11);
+                sb32[sB + 24] = Tf32.Bits(xb12);
+                sb32[sB + 2584] = Tf32.Bits(xb13);
+                sb32[sB + 25] = Tf32.Bits(xb14);
+                sb32[sB + 2585] = Tf32.Bits(xb15);
+            }
+            Group.Barrier();
+            int kn = k0 + KStep;
+            if (kn < p.K)
+            {
+            if (aK)
+            {
+                // A (rows, K) row-major.
+                if (row0 + 128 <= p.M && kn + 32 <= p.K)
+                {
+                    { long o = (long)(ar + 0) * p.K + kn + ak; xa0 = a[o + 0]; }
+                    { long o = (long)(ar + 8) * p.K + kn + ak; xa1 = a[o + 0]; }
+                    { long o = (long)(ar + 16) * p.K + kn + ak; xa2 = a[o + 0]; }
+                    { long o = (long)(ar + 24) * p.K + kn + ak; xa3 = a[o + 0]; }
+                    { long o = (long)(ar + 32) * p.K + kn + ak; xa4 = a[o + 0]; }
+                    { long o = (long)(ar + 40) * p.K + kn + ak; xa5 = a[o + 0]; }
+                    { long o = (long)(ar + 48) * p.K + kn + ak; xa6 = a[o + 0]; }
+                    { long o = (long)(ar + 56) * p.K + kn + ak; xa7 = a[o + 0]; }
+                    { long o = (long)(ar + 64) * p.K + kn + ak; xa8 = a[o + 0]; }
+                    { long o = (long)(ar + 72) * p.K + kn + ak; xa9 = a[o + 0]; }
+                    { long o = (long)(ar + 80) * p.K + kn + ak; xa10 = a[o + 0]; }
+                    { long o = (long)(ar + 88) * p.K + kn + ak; xa11 = a[o + 0]; }
+                    { long o = (long)(ar + 96) * p.K + kn + ak; xa12 = a[o + 0]; }
+                    { long o = (long)(ar + 104) * p.K + kn + ak; xa13 = a[o + 0]; }
+                    { long o = (long)(ar + 112) * p.K + kn + ak; xa14 = a[o + 0]; }
+                    { long o = (long)(ar + 120) * p.K + kn + ak; xa15 = a[o + 0]; }
+                }
+                else
+                {
+                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 8, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 24, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 40, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 56, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 72, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 88, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 104, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 120, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                }
+            }
+            else
+            {
+                // A (K, rows) row-major.
+                if (row0 + 128 <= p.M && kn + 32 <= p.K)
+                {
+                    { long o = (long)(kn + ak + 0) * p.M + ar + 0; xa0 = a[o]; }
+                    { long o = (long)(kn + ak + 0) * p.M + ar + 64; xa1 = a[o]; }
+                    { long o = (long)(kn + ak + 4) * p.M + ar + 0; xa2 = a[o]; }
+                    { long o = (long)(kn + ak + 4) * p.M + ar + 64; xa3 = a[o]; }
+                    { long o = (long)(kn + ak + 8) * p.M + ar + 0; xa4 = a[o]; }
+                    { long o = (long)(kn + ak + 8) * p.M + ar + 64; xa5 = a[o]; }
+                    { long o = (long)(kn + ak + 12) * p.M + ar + 0; xa6 = a[o]; }
+                    { long o = (long)(kn + ak + 12) * p.M + ar + 64; xa7 = a[o]; }
+                    { long o = (long)(kn + ak + 16) * p.M + ar + 0; xa8 = a[o]; }
+                    { long o = (long)(kn + ak + 16) * p.M + ar + 64; xa9 = a[o]; }
+                    { long o = (long)(kn + ak + 20) * p.M + ar + 0; xa10 = a[o]; }
+                    { long o = (long)(kn + ak + 20) * p.M + ar + 64; xa11 = a[o]; }
+                    { long o = (long)(kn + ak + 24) * p.M + ar + 0; xa12 = a[o]; }
+                    { long o = (long)(kn + ak + 24) * p.M + ar + 64; xa13 = a[o]; }
+                    { long o = (long)(kn + ak + 28) * p.M + ar + 0; xa14 = a[o]; }
+                    { long o = (long)(kn + ak + 28) * p.M + ar + 64; xa15 = a[o]; }
+                }
+                else
+                {
+                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                }
+            }
+            if (bK)
+            {
+                // B (rows, K) row-major.
+                if (col0 + 128 <= p.N && kn + 32 <= p.K)
+                {
+                    { long o = (long)(br + 0) * p.K + kn + bk; xb0 = b[o + 0]; }
+                    { long o = (long)(br + 8) * p.K + kn + bk; xb1 = b[o + 0]; }
+                    { long o = (long)(br + 16) * p.K + kn + bk; xb2 = b[o + 0]; }
+                    { long o = (long)(br + 24) * p.K + kn + bk; xb3 = b[o + 0]; }
+                    { long o = (long)(br + 32) * p.K + kn + bk; xb4 = b[o + 0]; }
+                    { long o = (long)(br + 40) * p.K + kn + bk; xb5 = b[o + 0]; }
+                    { long o = (long)(br + 48) * p.K + kn + bk; xb6 = b[o + 0]; }
+                    { long o = (long)(br + 56) * p.K + kn + bk; xb7 = b[o + 0]; }
+                    { long o = (long)(br + 64) * p.K + kn + bk; xb8 = b[o + 0]; }
+                    { long o = (long)(br + 72) * p.K + kn + bk; xb9 = b[o + 0]; }
+                    { long o = (long)(br + 80) * p.K + kn + bk; xb10 = b[o + 0]; }
+                    { long o = (long)(br + 88) * p.K + kn + bk; xb11 = b[o + 0]; }
+                    { long o = (long)(br + 96) * p.K + kn + bk; xb12 = b[o + 0]; }
+                    { long o = (long)(br + 104) * p.K + kn + bk; xb13 = b[o + 0]; }
+                    { long o = (long)(br + 112) * p.K + kn + bk; xb14 = b[o + 0]; }
+                    { long o = (long)(br + 120) * p.K + kn + bk; xb15 = b[o + 0]; }
+                }
+                else
+                {
+                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 8, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 24, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 40, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 56, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 72, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 88, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 104, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 120, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                }
+            }
+            else
+            {
+                // B (K, rows) row-major.
+                if (col0 + 128 <= p.N && kn + 32 <= p.K)
+                {
+                    { long o = (long)(kn + bk + 0) * p.N + br + 0; xb0 = b[o]; }
+                    { long o = (long)(kn + bk + 0) * p.N + br + 64; xb1 = b[o]; }
+                    { long o = (long)(kn + bk + 4) * p.N + br + 0; xb2 = b[o]; }
+                    { long o = (long)(kn + bk + 4) * p.N + br + 64; xb3 = b[o]; }
+                    { long o = (long)(kn + bk + 8) * p.N + br + 0; xb4 = b[o]; }
+                    { long o = (long)(kn + bk + 8) * p.N + br + 64; xb5 = b[o]; }
+                    { long o = (long)(kn + bk + 12) * p.N + br + 0; xb6 = b[o]; }
+                    { long o = (long)(kn + bk + 12) * p.N + br + 64; xb7 = b[o]; }
+                    { long o = (long)(kn + bk + 16) * p.N + br + 0; xb8 = b[o]; }
+                    { long o = (long)(kn + bk + 16) * p.N + br + 64; xb9 = b[o]; }
+                    { long o = (long)(kn + bk + 20) * p.N + br + 0; xb10 = b[o]; }
+                    { long o = (long)(kn + bk + 20) * p.N + br + 64; xb11 = b[o]; }
+                    { long o = (long)(kn + bk + 24) * p.N + br + 0; xb12 = b[o]; }
+                    { long o = (long)(kn + bk + 24) * p.N + br + 64; xb13 = b[o]; }
+                    { long o = (long)(kn + bk + 28) * p.N + br + 0; xb14 = b[o]; }
+                    { long o = (long)(kn + bk + 28) * p.N + br + 64; xb15 = b[o]; }
+                }
+                else
+                {
+                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                }
+            }
+            }
+            // k group 0
+            {
+                ulong u0 = sa[af + 0], v0 = sa[af + 160];
+                ulong u1 = sa[af + 320], v1 = sa[af + 480];
+                ulong u2 = sa[af + 640], v2 = sa[af + 800];
+                ulong u3 = sa[af + 960], v3 = sa[af + 1120];
+                ulong q0 = sb[bf + 0];
+                ulong q1 = sb[bf + 160];
+                ulong q2 = sb[bf + 320];
+                ulong q3 = sb[bf + 480];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1
+            {
+                ulong u0 = sa[af + 4], v0 = sa[af + 164];
+                ulong u1 = sa[af + 324], v1 = sa[af + 484];
+                ulong u2 = sa[af + 644], v2 = sa[af + 804];
+                ulong u3 = sa[af + 964], v3 = sa[af + 1124];
+                ulong q0 = sb[bf + 4];
+                ulong q1 = sb[bf + 164];
+                ulong q2 = sb[bf + 324];
+                ulong q3 = sb[bf + 484];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 2
+            {
+                ulong u0 = sa[af + 8], v0 = sa[af + 168];
+                ulong u1 = sa[af + 328], v1 = sa[af + 488];
+                ulong u2 = sa[af + 648], v2 = sa[af + 808];
+                ulong u3 = sa[af + 968], v3 = sa[af + 1128];
+                ulong q0 = sb[bf + 8];
+                ulong q1 = sb[bf + 168];
+                ulong q2 = sb[bf + 328];
+                ulong q3 = sb[bf + 488];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 3
+            {
+                ulong u0 = sa[af + 12], v0 = sa[af + 172];
+                ulong u1 = sa[af + 332], v1 = sa[af + 492];
+                ulong u2 = sa[af + 652], v2 = sa[af + 812];
+                ulong u3 = sa[af + 972], v3 = sa[af + 1132];
+                ulong q0 = sb[bf + 12];
+                ulong q1 = sb[bf + 172];
+                ulong q2 = sb[bf + 332];
+                ulong q3 = sb[bf + 492];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        Store(c, bias, p, er + 0, ec + 0, c000, c001);
+        Store(c, bias, p, er + 8, ec + 0, c002, c003);
+        Store(c, bias, p, er + 0, ec + 8, c010, c011);
+        Store(c, bias, p, er + 8, ec + 8, c012, c013);
+        Store(c, bias, p, er + 0, ec + 16, c020, c021);
+        Store(c, bias, p, er + 8, ec + 16, c022, c023);
+        Store(c, bias, p, er + 0, ec + 24, c030, c031);
+        Store(c, bias, p, er + 8, ec + 24, c032, c033);
+        Store(c, bias, p, er + 16, ec + 0, c100, c101);
+        Store(c, bias, p, er + 24, ec + 0, c102, c103);
+        Store(c, bias, p, er + 16, ec + 8, c110, c111);
+        Store(c, bias, p, er + 24, ec + 8, c112, c113);
+        Store(c, bias, p, er + 16, ec + 16, c120, c121);
+        Store(c, bias, p, er + 24, ec + 16, c122, c123);
+        Store(c, bias, p, er + 16, ec + 24, c130, c131);
+        Store(c, bias, p, er + 24, ec + 24, c132, c133);
+        Store(c, bias, p, er + 32, ec + 0, c200, c201);
+        Store(c, bias, p, er + 40, ec + 0, c202, c203);
+        Store(c, bias, p, er + 32, ec + 8, c210, c211);
+        Store(c, bias, p, er + 40, ec + 8, c212, c213);
+        Store(c, bias, p, er + 32, ec + 16, c220, c221);
+        Store(c, bias, p, er + 40, ec + 16, c222, c223);
+        Store(c, bias, p, er + 32, ec + 24, c230, c231);
+        Store(c, bias, p, er + 40, ec + 24, c232, c233);
+        Store(c, bias, p, er + 48, ec + 0, c300, c301);
+        Store(c, bias, p, er + 56, ec + 0, c302, c303);
+        Store(c, bias, p, er + 48, ec + 8, c310, c311);
+        Store(c, bias, p, er + 56, ec + 8, c312, c313);
+        Store(c, bias, p, er + 48, ec + 16, c320, c321);
+        Store(c, bias, p, er + 56, ec + 16, c322, c323);
+        Store(c, bias, p, er + 48, ec + 24, c330, c331);
+        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+    }
+
     private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)
     {
         if (row >= p.M) return;
@@ -602,5 +1545,17 @@ public static class TensorCoreGemm
         long i = (long)row * p.N + col;
         if (p.HasBias != 0) v += bias[col];
         c[i] = p.Accumulate != 0 ? c[i] + v : v;
+    }
+
+    /// <summary>A warp's 16 A-fragment registers (R[4·row tile + register]), shuffled as one value by the simulator emulation.</summary>
+    private struct Regs16
+    {
+        public uint R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15;
+    }
+
+    /// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]).</summary>
+    private struct Regs8
+    {
+        public uint R0, R1, R2, R3, R4, R5, R6, R7;
     }
 }

@@ -24,7 +24,7 @@ public sealed class GpuOps : IOps, IDisposable
     private const int MaxTimestep = 1024;
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16; // loaded on first bf16 use
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -165,11 +165,13 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (m == 0 || n == 0) return;
         var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
-        if (GemmPrecision == GemmPrecision.Bf16)
+        if (GemmPrecision != GemmPrecision.Fp32)
         {
-            _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel);
+            var kernel = GemmPrecision == GemmPrecision.Bf16
+                ? _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel)
+                : _gemmTf32 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelTf32);
             var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
-            _gemmBf16(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+            kernel(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
             return;
         }
         var grid = new Index2D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile);
@@ -351,4 +353,6 @@ public enum GemmPrecision
     Fp32 = 0,
     /// <summary>Tensor cores (<see cref="K.TensorCoreGemm"/>): operands rounded to bf16, fp32 accumulation and epilogue.</summary>
     Bf16 = 1,
+    /// <summary>Tensor cores (<see cref="K.TensorCoreGemm.KernelTf32"/>): operands rounded to tf32 (10-bit mantissa), fp32 accumulation and epilogue.</summary>
+    Tf32 = 2,
 }

@@ -13,22 +13,22 @@ using Tdsm.Tensors;
 namespace Tdsm.Gpu.Tests;
 
 /// <summary>
-/// The bf16 tensor-core GEMM (<see cref="TensorCoreGemm"/>, through <see cref="GpuOps"/> with
-/// <see cref="GemmPrecision.Bf16"/>) on ILGPU's CPU simulator, where <see cref="Bf16.Mma"/> emulates
-/// the mma from the same per-lane fragment registers, and on CUDA when a device exists. Sizes do
-/// not divide the 128×128×32 tile; the larger case spans two block tiles in M and N and three
-/// K-steps. Per element, with s = Σ_k |a_k||b_k| + |bias| + |C₀| over the unrounded inputs:
-/// (1) vs a float64 product of the bf16-rounded operands, |err| ≤ 1e-5·s (fp32 accumulation);
-/// (2) vs the float64 product of the fp32 operands, |err| ≤ 8e-3·s (bf16 keeps 8 significant bits,
-/// unit roundoff u = 2⁻⁸, so each product is off by at most 2u + u² ≈ 7.8e-3 relative; random
-/// signs keep the measured error near 2e-3·s).
+/// The tensor-core GEMMs (<see cref="TensorCoreGemm"/> through <see cref="GpuOps"/> with
+/// <see cref="GemmPrecision.Bf16"/> and <see cref="GemmPrecision.Tf32"/>) on ILGPU's CPU simulator,
+/// where the mma is emulated from the same per-lane fragment registers, and on CUDA when a device
+/// exists. Sizes do not divide the 128×128×32 tile; the larger case spans two block tiles in M and N
+/// and three K-steps. Per element, with s = Σ_k |a_k||b_k| + |bias| + |C₀| over the unrounded inputs:
+/// (1) vs a float64 product of the rounded operands, |err| ≤ 1e-5·s (fp32 accumulation);
+/// (2) vs the float64 product of the fp32 operands, |err| ≤ (2u + u²)·s + 1e-5·s with the unit
+/// roundoff u of the operand format: bf16 keeps 8 significant bits (u = 2⁻⁸, bound 7.8e-3·s),
+/// tf32 11 (u = 2⁻¹¹, bound 9.8e-4·s); random signs keep the measured errors well below.
 /// </summary>
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
 public class TensorCoreGemmTests(string device)
 {
-    private const double Bf16RoundedTolerance = 1e-5, Fp32Tolerance = 8e-3;
+    private const double RoundedTolerance = 1e-5;
     private GpuDevice? _device;
     private GpuOps _gpu = null!;
 
@@ -37,7 +37,7 @@ public class TensorCoreGemmTests(string device)
     {
         if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
         _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-        _gpu = new GpuOps(_device) { GemmPrecision = GemmPrecision.Bf16 };
+        _gpu = new GpuOps(_device);
     }
 
     [OneTimeTearDown]
@@ -49,16 +49,25 @@ public class TensorCoreGemmTests(string device)
 
     private static float[] Normal(Rng rng, int n) { var a = new float[n]; rng.FillNormal(a); return a; }
 
-    [TestCase(37, 29, 45, GemmLayout.ABt)]
-    [TestCase(37, 29, 45, GemmLayout.AB)]
-    [TestCase(37, 29, 45, GemmLayout.AtB)]
-    [TestCase(133, 131, 77, GemmLayout.ABt)]
-    [TestCase(133, 131, 77, GemmLayout.AB)]
-    [TestCase(133, 131, 77, GemmLayout.AtB)]
-    [TestCase(1, 1, 1, GemmLayout.AB)]
-    [TestCase(5, 3, 0, GemmLayout.AtB)]
-    public void MatchesBf16ReferenceAndFp32WithinBf16Tolerance(int m, int n, int k, GemmLayout layout)
+    [TestCase(37, 29, 45, GemmLayout.ABt, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 45, GemmLayout.AB, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 45, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(133, 131, 77, GemmLayout.ABt, GemmPrecision.Bf16)]
+    [TestCase(133, 131, 77, GemmLayout.AB, GemmPrecision.Bf16)]
+    [TestCase(133, 131, 77, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(1, 1, 1, GemmLayout.AB, GemmPrecision.Bf16)]
+    [TestCase(5, 3, 0, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 45, GemmLayout.ABt, GemmPrecision.Tf32)]
+    [TestCase(37, 29, 45, GemmLayout.AB, GemmPrecision.Tf32)]
+    [TestCase(37, 29, 45, GemmLayout.AtB, GemmPrecision.Tf32)]
+    [TestCase(133, 131, 77, GemmLayout.ABt, GemmPrecision.Tf32)]
+    [TestCase(133, 131, 77, GemmLayout.AB, GemmPrecision.Tf32)]
+    [TestCase(133, 131, 77, GemmLayout.AtB, GemmPrecision.Tf32)]
+    [TestCase(1, 1, 1, GemmLayout.AB, GemmPrecision.Tf32)]
+    [TestCase(5, 3, 0, GemmLayout.AtB, GemmPrecision.Tf32)]
+    public void MatchesRoundedReferenceAndFp32WithinFormatTolerance(int m, int n, int k, GemmLayout layout, GemmPrecision precision)
     {
+        _gpu.GemmPrecision = precision;
         var rng = new Rng(4321);
         float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
         // Overwrite without bias into a NaN-poisoned C (every element must be written), then
@@ -66,13 +75,15 @@ public class TensorCoreGemmTests(string device)
         var poisoned = Enumerable.Repeat(float.NaN, m * n).ToArray();
         var plain = Run(a, b, null, poisoned, layout, m, n, k, accumulate: false);
         var acc = Run(a, b, bias, c0, layout, m, n, k, accumulate: true);
-        Check(plain, a, b, null, null, layout, m, n, k, "C = AB");
-        Check(acc, a, b, bias, c0, layout, m, n, k, "C += AB + bias");
+        Check(plain, a, b, null, null, layout, m, n, k, precision, "C = AB");
+        Check(acc, a, b, bias, c0, layout, m, n, k, precision, "C += AB + bias");
     }
 
-    [Test]
-    public void LinearUsesTheTensorCoreKernel()
+    [TestCase(GemmPrecision.Bf16)]
+    [TestCase(GemmPrecision.Tf32)]
+    public void LinearUsesTheTensorCoreKernel(GemmPrecision precision)
     {
+        _gpu.GemmPrecision = precision;
         int rows = 19, inF = 23, outF = 17;
         var rng = new Rng(99);
         float[] x = Normal(rng, rows * inF), w = Normal(rng, outF * inF), bias = Normal(rng, outF);
@@ -80,7 +91,7 @@ public class TensorCoreGemmTests(string device)
         _gpu.Linear(Up(x), Up(w), Up(bias), ty, rows, inF, outF);
         var y = new float[rows * outF];
         _gpu.Download(ty, y);
-        Check(y, x, w, bias, null, GemmLayout.ABt, rows, outF, inF, "Linear");
+        Check(y, x, w, bias, null, GemmLayout.ABt, rows, outF, inF, precision, "Linear");
     }
 
     /// <summary>
@@ -112,7 +123,7 @@ public class TensorCoreGemmTests(string device)
                     double p = (double)Bf16.Round(a[i * 16 + k]) * Bf16.Round(b[k * 8 + j]);
                     r += p; s += Math.Abs(p);
                 }
-                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(Bf16RoundedTolerance * s), $"D[{i},{j}]");
+                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(RoundedTolerance * s), $"D[{i},{j}]");
             }
     }
 
@@ -130,6 +141,57 @@ public class TensorCoreGemmTests(string device)
         Bf16.Mma(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1);
         d[g * 8 + 2 * t] = d0; d[g * 8 + 2 * t + 1] = d1; d[(g + 8) * 8 + 2 * t] = d2; d[(g + 8) * 8 + 2 * t + 1] = d3;
         if (lane == 0) packed[0] = Bf16.Pack(1f, -2f);
+    }
+
+    /// <summary>As <see cref="SingleMmaFollowsTheDocumentedFragmentLayout"/> for <see cref="Tf32.Mma"/> (m16n8k8).</summary>
+    [Test]
+    public void SingleTf32MmaFollowsTheDocumentedFragmentLayout()
+    {
+        var rng = new Rng(8);
+        float[] a = Normal(rng, 16 * 8), b = Normal(rng, 8 * 8), c = Normal(rng, 16 * 8);
+        var acc = _device!.Accelerator;
+        using var da = acc.Allocate1D(a); using var db = acc.Allocate1D(b); using var dc = acc.Allocate1D(c);
+        using var dd = acc.Allocate1D<float>(16 * 8);
+        var kernel = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MmaProbeTf32);
+        kernel(new KernelConfig(1, 32), da.View, db.View, dc.View, dd.View);
+        acc.Synchronize();
+        var d = dd.GetAsArray1D();
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++)
+            {
+                double r = c[i * 8 + j], s = Math.Abs(c[i * 8 + j]);
+                for (int k = 0; k < 8; k++)
+                {
+                    double p = (double)Tf32.Round(a[i * 8 + k]) * Tf32.Round(b[k * 8 + j]);
+                    r += p; s += Math.Abs(p);
+                }
+                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(RoundedTolerance * s), $"D[{i},{j}]");
+            }
+    }
+
+    /// <summary>A (16,8), B (8,8) as [k][n], C and D (16,8), all row-major; one warp.</summary>
+    private static void MmaProbeTf32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d)
+    {
+        int lane = ILGPU.Group.IdxX, g = lane >> 2, t = lane & 3;
+        uint a0 = Tf32.Bits(a[g * 8 + t]), a1 = Tf32.Bits(a[(g + 8) * 8 + t]), a2 = Tf32.Bits(a[g * 8 + t + 4]), a3 = Tf32.Bits(a[(g + 8) * 8 + t + 4]);
+        uint b0 = Tf32.Bits(b[t * 8 + g]), b1 = Tf32.Bits(b[(t + 4) * 8 + g]);
+        float d0 = c[g * 8 + 2 * t], d1 = c[g * 8 + 2 * t + 1], d2 = c[(g + 8) * 8 + 2 * t], d3 = c[(g + 8) * 8 + 2 * t + 1];
+        Tf32.Mma(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1);
+        d[g * 8 + 2 * t] = d0; d[g * 8 + 2 * t + 1] = d1; d[(g + 8) * 8 + 2 * t] = d2; d[(g + 8) * 8 + 2 * t + 1] = d3;
+    }
+
+    [Test]
+    public void Tf32RoundsToNearestTiesAway()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(Tf32.Round(1f + MathF.Pow(2, -11)), Is.EqualTo(1f + MathF.Pow(2, -10)), "tie 1 + 2⁻¹¹ goes away from zero");
+            Assert.That(Tf32.Round(-(1f + MathF.Pow(2, -11))), Is.EqualTo(-(1f + MathF.Pow(2, -10))), "negative tie goes away from zero");
+            Assert.That(Tf32.Round(1f + MathF.Pow(2, -11) - MathF.Pow(2, -20)), Is.EqualTo(1f), "below the tie rounds down");
+            Assert.That(Tf32.Round(-3.14159f), Is.EqualTo(-3.140625f));
+            Assert.That(Tf32.Round(float.PositiveInfinity), Is.EqualTo(float.PositiveInfinity));
+            Assert.That(float.IsNaN(Tf32.Round(float.NaN)), Is.True);
+        });
     }
 
     [Test]
@@ -155,24 +217,27 @@ public class TensorCoreGemmTests(string device)
     /// When a ptxas is at hand (TDSM_PTXAS, e.g. from Debian's nvidia-cuda-toolkit package),
     /// the PTX is assembled and must need no stack frame and no spills.
     /// </summary>
-    [Test]
-    public void CompilesToPtxWithMmaSync()
+    [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
+    [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
+    public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
+        // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a
+        // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous).
         using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
         using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.Kernel))!);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(TensorCoreGemm).GetMethod(kernelName)!);
         var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
-        int mma = Regex.Matches(ptx, @"mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.bf16\.bf16\.f32").Count;
-        int cvt = Regex.Matches(ptx, @"cvt\.rn\.bf16x2\.f32").Count;
+        int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;
+        int cvt = Regex.Matches(ptx, Regex.Escape(cvtText)).Count;
         var depots = Regex.Matches(ptx, @"\.local \.align \d+ \.b8 __local_depot\d+\[(\d+)\]").Select(x => int.Parse(x.Groups[1].Value)).ToList();
         int localOps = Regex.Matches(ptx, @"\b(ld|st)\.local\b").Count;
-        TestContext.Out.WriteLine($"PTX: {ptx.Split('\n').Length} lines; mma.sync: {mma}; cvt.rn.bf16x2.f32: {cvt}; "
+        TestContext.Out.WriteLine($"{kernelName} PTX: {ptx.Split('\n').Length} lines; {mmaText}: {mma}; {cvtText}: {cvt}; "
             + $".local: {depots.Count} slots, {depots.Sum()} bytes, {localOps} ld/st.local (asm operand slots)");
         Assert.Multiple(() =>
         {
             Assert.That(ptx, Does.Contain(".entry"));
-            Assert.That(mma, Is.EqualTo(32), "4×4 mma tiles × 2 k16 groups per K-step");
-            Assert.That(cvt, Is.EqualTo(2 * 2 * 8), "8 pairs per operand, two staging paths (K- and MN-contiguous)");
+            Assert.That(mma, Is.EqualTo(mmaCount), mmaText);
+            Assert.That(cvt, Is.EqualTo(cvtCount), cvtText);
         });
 
         string? ptxas = Environment.GetEnvironmentVariable("TDSM_PTXAS");
@@ -193,7 +258,7 @@ public class TensorCoreGemmTests(string device)
             using var proc = System.Diagnostics.Process.Start(psi)!;
             string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
             proc.WaitForExit();
-            TestContext.Out.WriteLine($"ptxas: {log.Trim()}");
+            TestContext.Out.WriteLine($"{kernelName} ptxas: {log.Trim()}");
             Assert.That(proc.ExitCode, Is.EqualTo(0), log);
             Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
         }
@@ -213,8 +278,11 @@ public class TensorCoreGemmTests(string device)
     }
 
     /// <summary>Checks C against both float64 references (see the class doc for the tolerances).</summary>
-    private static void Check(float[] got, float[] a, float[] b, float[]? bias, float[]? c0, GemmLayout layout, int m, int n, int k, string what)
+    private static void Check(float[] got, float[] a, float[] b, float[]? bias, float[]? c0, GemmLayout layout, int m, int n, int k, GemmPrecision precision, string what)
     {
+        Func<float, float> round = precision == GemmPrecision.Bf16 ? Bf16.Round : Tf32.Round;
+        double u = precision == GemmPrecision.Bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11);
+        double fp32Tolerance = 2 * u + u * u + RoundedTolerance;
         double worstRounded = 0, worstFp32 = 0;
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
@@ -224,7 +292,7 @@ public class TensorCoreGemmTests(string device)
                 {
                     float x = layout == GemmLayout.AtB ? a[kk * m + i] : a[i * k + kk];
                     float y = layout == GemmLayout.ABt ? b[j * k + kk] : b[kk * n + j];
-                    rounded += (double)Bf16.Round(x) * Bf16.Round(y);
+                    rounded += (double)round(x) * round(y);
                     exact += (double)x * y;
                     scale += Math.Abs((double)x * y);
                 }
@@ -232,14 +300,13 @@ public class TensorCoreGemmTests(string device)
                 scale += (bias is null ? 0 : Math.Abs(bias[j])) + (c0 is null ? 0 : Math.Abs(c0[i * n + j]));
                 double v = got[i * n + j];
                 double eRounded = Math.Abs(v - (rounded + extra)), eFp32 = Math.Abs(v - (exact + extra));
-                if (!(eRounded <= Bf16RoundedTolerance * scale))
-                    Assert.Fail($"{what} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs bf16-operand reference {rounded + extra} (|err| {eRounded:G3} > {Bf16RoundedTolerance}·{scale:G4})");
-                if (!(eFp32 <= Fp32Tolerance * scale))
-                    Assert.Fail($"{what} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs fp32-operand reference {exact + extra} (|err| {eFp32:G3} > {Fp32Tolerance}·{scale:G4})");
-                worstRounded = Math.Max(worstRounded, eRounded / scale);
-                worstFp32 = Math.Max(worstFp32, eFp32 / scale);
+                if (!(eRounded <= RoundedTolerance * scale))
+                    Assert.Fail($"{what} {precision} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs rounded-operand reference {rounded + extra} (|err| {eRounded:G3} > {RoundedTolerance}·{scale:G4})");
+                if (!(eFp32 <= fp32Tolerance * scale))
+                    Assert.Fail($"{what} {precision} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs fp32-operand reference {exact + extra} (|err| {eFp32:G3} > {fp32Tolerance:G3}·{scale:G4})");
+                if (scale > 0) { worstRounded = Math.Max(worstRounded, eRounded / scale); worstFp32 = Math.Max(worstFp32, eFp32 / scale); }
             }
-        TestContext.Out.WriteLine($"{what} {layout} {m}x{n}x{k}: max |err|/s vs bf16-operand reference {worstRounded:G3}, vs fp32 reference {worstFp32:G3}");
+        TestContext.Out.WriteLine($"{what} {precision} {layout} {m}x{n}x{k}: max |err|/s vs rounded-operand reference {worstRounded:G3}, vs fp32 reference {worstFp32:G3}");
     }
 
     /// <summary>A device tensor holding <paramref name="v"/> (freed with the op set).</summary>
