@@ -25,8 +25,9 @@ public sealed class InProcessGpuConfig : ManualConfig
 /// <summary>
 /// Our SIMT GEMM against cuBLAS SGEMM (the baseline) at the DiT's shapes for the paper config
 /// (R = 512 skeleton rows, R·35 = 17,920 text rows, H = 768). Shapes are "M x N x K layout".
-/// Also our bf16 tensor-core GEMM (fp32 operands rounded while staged) against cuBLAS bf16
-/// (cublasGemmEx on operands converted to bf16 once in the set-up, so cuBLAS reads half the bytes).
+/// Also our tensor-core GEMMs (fp32 operands rounded to bf16 / tf32 while staged) against cuBLAS
+/// bf16 (cublasGemmEx on operands converted to bf16 once in the set-up, so cuBLAS reads half the
+/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode.
 /// Each method synchronises before returning. Needs CUDA; without it the set-up throws a clear
 /// message.
 /// </summary>
@@ -77,7 +78,17 @@ public class GpuGemmBenchmarks
     }
 
     [Benchmark(Baseline = true)]
-    public void CuBlasSgemm()
+    public void CuBlasSgemm() => Sgemm();
+
+    [Benchmark]
+    public void CuBlasTf32Sgemm()
+    {
+        _blas.MathMode = (CuBlasMathMode)3; // CUBLAS_TF32_TENSOR_OP_MATH (ILGPU names only 0 and 1)
+        try { Sgemm(); }
+        finally { _blas.MathMode = CuBlasMathMode.DefaultMath; }
+    }
+
+    private void Sgemm()
     {
         // Row-major C (M,N) is column-major Cᵀ (N,M); Cᵀ = op(B)ᵀ-side times op(A)ᵀ-side.
         ArrayView<float> a = ((GpuTensor)_a).View, b = ((GpuTensor)_b).View, c = ((GpuTensor)_c).View;
@@ -115,6 +126,14 @@ public class GpuGemmBenchmarks
     public void TdsmTensorCoreBf16()
     {
         _ops.GemmPrecision = GemmPrecision.Bf16;
+        _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmTensorCoreTf32()
+    {
+        _ops.GemmPrecision = GemmPrecision.Tf32;
         _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
         _ops.Synchronize();
     }
