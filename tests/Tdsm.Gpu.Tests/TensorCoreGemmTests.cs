@@ -246,14 +246,16 @@ public class TensorCoreGemmTests(string device)
             TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
             return;
         }
-        string dir = Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}");
+        // TDSM_PTX_KEEP=DIR keeps the PTX and cubin there (for cuobjdump -sass).
+        string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
+        string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}") : keep;
         Directory.CreateDirectory(dir);
         try
         {
-            string file = Path.Combine(dir, "tc.ptx");
+            string file = Path.Combine(dir, $"{kernelName}.ptx");
             // An older ptxas (CUDA 11.8 knows PTX ISA 7.8) accepts the same instructions.
             File.WriteAllText(file, Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
-            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, "tc.cubin")])
+            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, $"{kernelName}.cubin")])
             { RedirectStandardError = true, RedirectStandardOutput = true };
             using var proc = System.Diagnostics.Process.Start(psi)!;
             string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
@@ -264,7 +266,7 @@ public class TensorCoreGemmTests(string device)
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
         }
     }
 
