@@ -26,6 +26,7 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
     private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -61,6 +62,9 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>The device this op set runs on.</summary>
     public GpuDevice Device => _device;
+
+    /// <summary>Which GEMM kernel MatMul, Linear and LinearBackward run (default fp32: the parity path).</summary>
+    public GemmPrecision GemmPrecision { get; set; } = GemmPrecision.Fp32;
 
     public GpuOps(GpuDevice device)
     {
@@ -183,6 +187,15 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (m == 0 || n == 0) return;
         var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
+        if (GemmPrecision != GemmPrecision.Fp32)
+        {
+            var kernel = GemmPrecision == GemmPrecision.Bf16
+                ? _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel)
+                : _gemmTf32 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelTf32);
+            var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
+            kernel(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+            return;
+        }
         ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
         var (splits, kPer) = K.Gemm.SplitK(m, n, k);
         var config = new KernelConfig(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, splits), new Index3D(K.Gemm.Threads, 1, 1));
@@ -371,4 +384,15 @@ public sealed class GpuOps : IOps, IDisposable
         AllocatedBytes = 0;
         _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose();
     }
+}
+
+/// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>
+public enum GemmPrecision
+{
+    /// <summary>fp32 SIMT kernel (<see cref="K.Gemm"/>): the default, used by the parity checks.</summary>
+    Fp32 = 0,
+    /// <summary>Tensor cores (<see cref="K.TensorCoreGemm"/>): operands rounded to bf16, fp32 accumulation and epilogue.</summary>
+    Bf16 = 1,
+    /// <summary>Tensor cores (<see cref="K.TensorCoreGemm.KernelTf32"/>): operands rounded to tf32 (10-bit mantissa), fp32 accumulation and epilogue.</summary>
+    Tf32 = 2,
 }

@@ -14,7 +14,7 @@ public sealed class BenchCommand : ICommand
     public string Help => """
         usage: bench [--config paper|paper-minilm|small] [--backend cpu|gpu|gpu-sim|reference]
                      [--batch B] [--steps N] [--warmup W] [--infer-samples S] [--infer-classes K]
-                     [--noises J] [--chunk-rows R] [--seed S]
+                     [--noises J] [--chunk-rows R] [--seed S] [--precision fp32|bf16|tf32]
 
         Times, on random features and random text features (timings do not depend on values):
           - the training step (forward of 2B rows, TD loss, backward, AdamW): median and mean ms
@@ -23,6 +23,8 @@ public sealed class BenchCommand : ICommand
             the network in chunks of R rows, reported as rows per second;
           - memory: on the GPU the peak of tensor memory this program held on the device, on the
             CPU the process's peak working set.
+        --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
+        operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
         128 samples x 60 classes x 3 noises, --chunk-rows 2048.
         """;
@@ -39,7 +41,9 @@ public sealed class BenchCommand : ICommand
         int noises = args.GetInt("--noises", 3);
         int chunk = args.GetInt("--chunk-rows", 2048);
         ulong seed = (ulong)args.GetInt("--seed", 0);
+        string precision = args.Get("--precision") ?? "fp32";
         args.EnsureAllUsed();
+        if (precision is not ("fp32" or "bf16" or "tf32")) throw new CommandLineException($"unknown precision '{precision}' (expected fp32, bf16 or tf32)");
         var cfg = configName switch
         {
             "paper" => DiTConfig.Paper,
@@ -53,7 +57,12 @@ public sealed class BenchCommand : ICommand
         var ops = Backends.Create(backend);
         try
         {
-            stdout.WriteLine($"bench: {configName} {cfg} on '{ops.Name}'{(ops is GpuOps g ? $" ({g.Device.Accelerator.Name})" : $" ({Environment.ProcessorCount} cores)")}");
+            if (precision != "fp32")
+            {
+                if (ops is not GpuOps tc) throw new CommandLineException($"--precision {precision} needs a GPU backend (got '{backend}')");
+                tc.GemmPrecision = precision == "bf16" ? GemmPrecision.Bf16 : GemmPrecision.Tf32;
+            }
+            stdout.WriteLine($"bench: {configName} {cfg} on '{ops.Name}'{(ops is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");
             var rng = new Rng(seed);
             var model = new DiT(cfg, ops);
             var init = new float[model.Layout.Count];

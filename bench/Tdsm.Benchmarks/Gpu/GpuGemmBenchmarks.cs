@@ -25,6 +25,9 @@ public sealed class InProcessGpuConfig : ManualConfig
 /// <summary>
 /// Our SIMT GEMM against cuBLAS SGEMM (the baseline) at the DiT's shapes for the paper config
 /// (R = 512 skeleton rows, R·35 = 17,920 text rows, H = 768). Shapes are "M x N x K layout".
+/// Also our tensor-core GEMMs (fp32 operands rounded to bf16 / tf32 while staged) against cuBLAS
+/// bf16 (cublasGemmEx on operands converted to bf16 once in the set-up, so cuBLAS reads half the
+/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode.
 /// Each method synchronises before returning. Needs CUDA; without it the set-up throws a clear
 /// message.
 /// </summary>
@@ -37,6 +40,8 @@ public class GpuGemmBenchmarks
     private GpuDevice _device = null!;
     private GpuOps _ops = null!;
     private CuBlas _blas = null!;
+    private CuBlasBf16 _blas16 = null!;
+    private MemoryBuffer1D<ushort, Stride1D.Dense> _a16 = null!, _b16 = null!;
     private Tensor _a = null!, _b = null!, _c = null!;
     private int _m, _n, _k;
     private string _layout = "";
@@ -53,8 +58,11 @@ public class GpuGemmBenchmarks
         _ops = new GpuOps(_device);
         _blas = new CuBlas((CudaAccelerator)_device.Accelerator);
         var rng = new Rng(1);
-        Tensor R(int n) { var t = _ops.Allocate(n); var h = new float[n]; rng.FillNormal(h); _ops.Upload(h, t); return t; }
-        _a = R(_m * _k); _b = R(_n * _k); _c = R(_m * _n);
+        Tensor R(int n, out float[] h) { var t = _ops.Allocate(n); h = new float[n]; rng.FillNormal(h); _ops.Upload(h, t); return t; }
+        _a = R(_m * _k, out var ha); _b = R(_n * _k, out var hb); _c = R(_m * _n, out _);
+        _blas16 = new CuBlasBf16();
+        _a16 = _device.Accelerator.Allocate1D(ha.Select(x => (ushort)Bf16.Bits(x)).ToArray());
+        _b16 = _device.Accelerator.Allocate1D(hb.Select(x => (ushort)Bf16.Bits(x)).ToArray());
         _ops.Synchronize();
     }
 
@@ -62,12 +70,25 @@ public class GpuGemmBenchmarks
     public void Cleanup()
     {
         _blas?.Dispose();
+        _blas16?.Dispose();
+        _a16?.Dispose();
+        _b16?.Dispose();
         _ops?.Dispose();
         _device?.Dispose();
     }
 
     [Benchmark(Baseline = true)]
-    public void CuBlasSgemm()
+    public void CuBlasSgemm() => Sgemm();
+
+    [Benchmark]
+    public void CuBlasTf32Sgemm()
+    {
+        _blas.MathMode = (CuBlasMathMode)3; // CUBLAS_TF32_TENSOR_OP_MATH (ILGPU names only 0 and 1)
+        try { Sgemm(); }
+        finally { _blas.MathMode = CuBlasMathMode.DefaultMath; }
+    }
+
+    private void Sgemm()
     {
         // Row-major C (M,N) is column-major Cᵀ (N,M); Cᵀ = op(B)ᵀ-side times op(A)ᵀ-side.
         ArrayView<float> a = ((GpuTensor)_a).View, b = ((GpuTensor)_b).View, c = ((GpuTensor)_c).View;
@@ -83,8 +104,39 @@ public class GpuGemmBenchmarks
     [Benchmark]
     public void TdsmGemm()
     {
-        var layout = _layout switch { "ABt" => GemmLayout.ABt, "AB" => GemmLayout.AB, _ => GemmLayout.AtB };
-        _ops.MatMul(_a, _b, _c, null, layout, _m, _n, _k, accumulate: false);
+        _ops.GemmPrecision = GemmPrecision.Fp32;
+        _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
         _ops.Synchronize();
     }
+
+    [Benchmark]
+    public void CuBlasBf16Gemm()
+    {
+        IntPtr a = ((ArrayView<ushort>)_a16.View).LoadEffectiveAddressAsPtr(), b = ((ArrayView<ushort>)_b16.View).LoadEffectiveAddressAsPtr(), c = ((GpuTensor)_c).View.LoadEffectiveAddressAsPtr();
+        switch (_layout)
+        {
+            case "ABt": _blas16.Gemm(true, false, _n, _m, _k, b, _k, a, _k, c, _n); break;
+            case "AB": _blas16.Gemm(false, false, _n, _m, _k, b, _n, a, _k, c, _n); break;
+            default: _blas16.Gemm(false, true, _n, _m, _k, b, _n, a, _m, c, _n); break;
+        }
+        _device.Accelerator.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmTensorCoreBf16()
+    {
+        _ops.GemmPrecision = GemmPrecision.Bf16;
+        _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmTensorCoreTf32()
+    {
+        _ops.GemmPrecision = GemmPrecision.Tf32;
+        _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    private GemmLayout Layout() => _layout switch { "ABt" => GemmLayout.ABt, "AB" => GemmLayout.AB, _ => GemmLayout.AtB };
 }

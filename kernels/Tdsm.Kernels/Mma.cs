@@ -1,0 +1,149 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace Tdsm.Kernels;
+
+// Tensor-core primitives of TensorCoreGemm: operand rounding and one warp-wide mma.sync, as
+// inline PTX on CUDA and as exact C# emulations elsewhere (the CPU simulator). The emulations
+// work on the same per-lane fragment registers as the hardware, fetching the other lanes'
+// registers with warp shuffles by the PTX ISA layout ("Matrix Fragments for mma.m16n8k16 /
+// m16n8k8"), so simulator tests check the fragment layouts the GPU uses.
+// With g = lane/4, t = lane%4, the accumulator fragment of both shapes is
+// d0,d1 = D[g][2t], D[g][2t+1] and d2,d3 = D[g+8][2t], D[g+8][2t+1].
+
+/// <summary>
+/// bfloat16 operands. ILGPU has no bf16 type, so values travel as packed <c>uint</c>s: two bf16 per
+/// register, the lower-index element in the low 16 bits (the order the mma fragments use).
+/// </summary>
+public static class Bf16
+{
+    /// <summary>The bf16 bits of <paramref name="x"/>, rounded to nearest even (NaN stays NaN).</summary>
+    public static uint Bits(float x)
+    {
+        uint u = Interop.FloatAsInt(x);
+        if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (u >> 16) | 0x40u; // quiet NaN
+        return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    }
+
+    /// <summary><paramref name="x"/> rounded to the nearest bf16 (ties to even), as a float.</summary>
+    public static float Round(float x) => Interop.IntAsFloat(Bits(x) << 16);
+
+    /// <summary>Packs bf16(<paramref name="lo"/>) into the low half and bf16(<paramref name="hi"/>) into the high half.</summary>
+    public static uint Pack(float lo, float hi)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            // cvt.rn.bf16x2.f32 d, a, b puts a in the upper half and b in the lower half.
+            CudaAsm.Emit("cvt.rn.bf16x2.f32 %0, %1, %2;", out uint d, hi, lo);
+            return d;
+        }
+        return Bits(lo) | (Bits(hi) << 16);
+    }
+
+    private static float Lo(uint v) => Interop.IntAsFloat(v << 16);
+    private static float Hi(uint v) => Interop.IntAsFloat(v & 0xFFFF0000u);
+
+    /// <summary>
+    /// One warp-wide <c>mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32</c>: D (16×8) += A (16×16) · B (16×8).
+    /// Call from all 32 lanes together. a0 = A[g][2t..2t+1], a1 = A[g+8][2t..2t+1],
+    /// a2 = A[g][2t+8..2t+9], a3 = A[g+8][2t+8..2t+9]; b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g].
+    /// </summary>
+    public static void Mma(ref float d0, ref float d1, ref float d2, ref float d3, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> r0 = d0, r1 = d1, r2 = d2, r3 = d3;
+            Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+            CudaAsm.EmitRef(
+                "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+                ref r0, ref r1, ref r2, ref r3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+            d0 = r0.Value; d1 = r1.Value; d2 = r2.Value; d3 = r3.Value;
+            return;
+        }
+        // Emulation: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes
+        // 8t+j / 8t+4+j (j = 0..3), then the 16 exact bf16 products summed in float64.
+        int lane = Warp.LaneIdx;
+        int g = lane >> 2, t = lane & 3;
+        double s0 = d0, s1 = d1, s2 = d2, s3 = d3;
+        for (int j = 0; j < 4; j++)
+        {
+            int srcA = 4 * g + j, srcB0 = 8 * t + j, srcB1 = 8 * t + 4 + j;
+            uint ra = Warp.Shuffle(a0, srcA), rb = Warp.Shuffle(a1, srcA); // rows g, g+8; k = 2j, 2j+1
+            uint rc = Warp.Shuffle(a2, srcA), rd = Warp.Shuffle(a3, srcA); // rows g, g+8; k = 2j+8, 2j+9
+            uint p0 = Warp.Shuffle(b0, srcB0), p1 = Warp.Shuffle(b1, srcB0); // column 2t
+            uint q0 = Warp.Shuffle(b0, srcB1), q1 = Warp.Shuffle(b1, srcB1); // column 2t+1
+            s0 += Dot(ra, p0) + Dot(rc, p1);
+            s1 += Dot(ra, q0) + Dot(rc, q1);
+            s2 += Dot(rb, p0) + Dot(rd, p1);
+            s3 += Dot(rb, q0) + Dot(rd, q1);
+        }
+        d0 = (float)s0; d1 = (float)s1; d2 = (float)s2; d3 = (float)s3;
+    }
+
+    /// <summary>lo(x)·lo(y) + hi(x)·hi(y) of two bf16 pairs, exact in float64 (the emulations).</summary>
+    internal static double Dot(uint x, uint y) => (double)Lo(x) * Lo(y) + (double)Hi(x) * Hi(y);
+}
+
+/// <summary>
+/// TensorFloat-32 operands: fp32 bit patterns whose low 13 mantissa bits the tensor cores ignore
+/// (10 explicit mantissa bits remain), one value per register.
+/// </summary>
+public static class Tf32
+{
+    private const uint Mask = 0xFFFFE000u;
+
+    /// <summary>The tf32 bits of <paramref name="x"/> (low 13 bits zero): nearest, ties away from zero, like <c>cvt.rna.tf32.f32</c>.</summary>
+    public static uint Bits(float x)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            CudaAsm.Emit("cvt.rna.tf32.f32 %0, %1;", out uint d, x);
+            return d;
+        }
+        uint u = Interop.FloatAsInt(x);
+        if ((u & 0x7F800000u) == 0x7F800000u) return u; // infinity, NaN
+        return (u + 0x1000u) & Mask;
+    }
+
+    /// <summary><paramref name="x"/> rounded to tf32 (nearest, ties away from zero), as a float.</summary>
+    public static float Round(float x) => Interop.IntAsFloat(Bits(x) & Mask);
+
+    /// <summary>
+    /// One warp-wide <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>: D (16×8) += A (16×8) · B (8×8).
+    /// Call from all 32 lanes together. a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4];
+    /// b0 = B[t][g], b1 = B[t+4][g].
+    /// </summary>
+    public static void Mma(ref float d0, ref float d1, ref float d2, ref float d3, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> r0 = d0, r1 = d1, r2 = d2, r3 = d3;
+            Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+            CudaAsm.EmitRef(
+                "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+                ref r0, ref r1, ref r2, ref r3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+            d0 = r0.Value; d1 = r1.Value; d2 = r2.Value; d3 = r3.Value;
+            return;
+        }
+        // Emulation: as Bf16.Mma, one k per register (k = j and j+4 from lane 4g+j / 8t+j / 8t+4+j).
+        int lane = Warp.LaneIdx;
+        int g = lane >> 2, t = lane & 3;
+        double s0 = d0, s1 = d1, s2 = d2, s3 = d3;
+        for (int j = 0; j < 4; j++)
+        {
+            int srcA = 4 * g + j, srcB0 = 8 * t + j, srcB1 = 8 * t + 4 + j;
+            uint ra = Warp.Shuffle(a0, srcA), rb = Warp.Shuffle(a1, srcA); // rows g, g+8; k = j
+            uint rc = Warp.Shuffle(a2, srcA), rd = Warp.Shuffle(a3, srcA); // rows g, g+8; k = j+4
+            uint p0 = Warp.Shuffle(b0, srcB0), p1 = Warp.Shuffle(b1, srcB0); // column 2t
+            uint q0 = Warp.Shuffle(b0, srcB1), q1 = Warp.Shuffle(b1, srcB1); // column 2t+1
+            s0 += Dot(ra, p0) + Dot(rc, p1);
+            s1 += Dot(ra, q0) + Dot(rc, q1);
+            s2 += Dot(rb, p0) + Dot(rd, p1);
+            s3 += Dot(rb, q0) + Dot(rd, q1);
+        }
+        d0 = (float)s0; d1 = (float)s1; d2 = (float)s2; d3 = (float)s3;
+    }
+
+    /// <summary>x·y of two tf32 values (their low 13 bits ignored, as the tensor cores do), exact in float64.</summary>
+    internal static double Dot(uint x, uint y) => (double)Interop.IntAsFloat(x & Mask) * Interop.IntAsFloat(y & Mask);
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Writes ../TensorCoreGemm.cs: the tensor-core GEMMs (bf16 m16n8k16, tf32 m16n8k8), unrolled by hand.
+
+ILGPU 1.5 does not unroll loops and puts a loop-indexed local array in local memory, so the
+64 accumulators, 24 fragment registers and 32 staging registers per thread are spelled out as
+scalars here. Run: python3 kernels/Tdsm.Kernels/gen/tensorcore_gemm.py
+"""
+import os
+
+TILE_M, TILE_N, KSTEP, THREADS = 128, 128, 32, 256
+WARP_M, WARP_N = 64, 32             # each of the 8 warps: 2 (M) x 4 (N) layout
+MT, NT = WARP_M // 16, WARP_N // 8  # mma tiles per warp: 4 x 4
+assert TILE_M == TILE_N
+
+# Per precision: what one staged 32-bit shared word holds, and the mma that consumes it.
+#   unit:   k values per shared word (bf16: a pair, tf32: one)
+#   kgroup: k per mma (16 / 8); a k group is 8 shared words either way, so the swizzle
+#           (word j of a group at 2(j%4) + j/4) puts the words t and t+4 a lane needs side by side.
+#   stride: ulongs per shared row (data + 4 of padding: conflict-free 64-bit fragment loads)
+VARIANTS = {
+    "bf16": dict(name="Kernel", unit=2, kgroup=16, stride=12, cls="Bf16",
+                 mma="mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+    "tf32": dict(name="KernelTf32", unit=1, kgroup=8, stride=20, cls="Tf32",
+                 mma="mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"),
+}
+
+out = []
+def w(line=""):
+    out.append(line)
+
+def acc(mi, ni, r):
+    return f"c{mi}{ni}{r}"
+
+def staging(v):
+    """Item i of a thread: (row offset, word offset) from the thread's base, for both source layouts."""
+    words = KSTEP // v["unit"]          # shared words per row per K-step: 16 (bf16) or 32 (tf32)
+    items = TILE_M * words // THREADS   # words each thread stages per operand: 8 or 16
+    lanes_per_row = words               # K-contiguous: consecutive lanes take consecutive words of one row
+    kc = [(i * THREADS // lanes_per_row, 0) for i in range(items)]
+    # K-major source: 8 lanes read 8 consecutive rows (32 bytes), 4 lane groups take 4 consecutive words;
+    # item i adds 64 rows for odd i and 4(i/2) words.
+    mn = [(64 * (i % 2), 4 * (i // 2)) for i in range(items)]
+    return words, items, kc, mn
+
+def swz(word):
+    """Shared position of word `word` (0..words-1) of a row: 8-word groups, word j at 2(j%4) + j/4."""
+    return (word & ~7) + 2 * (word & 3) + ((word >> 2) & 1)
+
+def load_block(v, op, k0, items, kc, mn):
+    """Global fp32 -> staging registers x{op}{n} for the K-step starting at k0."""
+    src, rows, tile0 = ("a", "p.M", "row0") if op == "a" else ("b", "p.N", "col0")
+    u = v["unit"]
+    w(f"            if ({op}K)")
+    w("            {")
+    w(f"                // {op.upper()} (rows, K) row-major.")
+    w(f"                if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= p.K)")
+    w("                {")
+    for i in range(items):
+        dr, dw = kc[i]
+        regs = "; ".join(f"x{op}{u*i+e} = {src}[o + {e}]" for e in range(u))
+        w(f"                    {{ long o = (long)({op}r + {dr}) * p.K + {k0} + {op}k; {regs}; }}")
+    w("                }")
+    w("                else")
+    w("                {")
+    for i in range(items):
+        dr, dw = kc[i]
+        regs = " ".join(f"x{op}{u*i+e} = ok && k + {e} < p.K ? {src}[o + {e}] : 0f;" for e in range(u))
+        w(f"                    {{ int r = {op}r + {dr}, k = {k0} + {op}k; long o = (long)r * p.K + k; bool ok = r < {rows}; {regs} }}")
+    w("                }")
+    w("            }")
+    w("            else")
+    w("            {")
+    w(f"                // {op.upper()} (K, rows) row-major.")
+    w(f"                if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= p.K)")
+    w("                {")
+    for i in range(items):
+        dr, dw = mn[i]
+        regs = "; ".join(f"x{op}{u*i+e} = {src}[o + {e} * (long){rows}]" if e else f"x{op}{u*i} = {src}[o]" for e in range(u))
+        w(f"                    {{ long o = (long)({k0} + {op}k + {u * dw}) * {rows} + {op}r + {dr}; {regs}; }}")
+    w("                }")
+    w("                else")
+    w("                {")
+    for i in range(items):
+        dr, dw = mn[i]
+        regs = " ".join(f"x{op}{u*i+e} = ok && k + {e} < p.K ? {src}[o + {e} * (long){rows}] : 0f;" for e in range(u))
+        w(f"                    {{ int r = {op}r + {dr}, k = {k0} + {op}k + {u * dw}; long o = (long)k * {rows} + r; bool ok = r < {rows}; {regs} }}")
+    w("                }")
+    w("            }")
+
+def store_block(v, op, items, kc, mn):
+    """Staging registers -> shared words (rounded), at swizzled positions."""
+    s = "sa32" if op == "a" else "sb32"
+    base = "sA" if op == "a" else "sB"
+    row_words = 2 * v["stride"]
+    conv = (lambda i: f"Bf16.Pack(x{op}{2*i}, x{op}{2*i+1})") if v["unit"] == 2 else (lambda i: f"Tf32.Bits(x{op}{i})")
+    w(f"            if ({op}K)")
+    w("            {")
+    for i in range(items):
+        dr, _ = kc[i]
+        w(f"                {s}[{base} + {dr * row_words}] = {conv(i)};")
+    w("            }")
+    w("            else")
+    w("            {")
+    for i in range(items):
+        dr, dw = mn[i]
+        # the thread's word is kb + dw with kb in 0..3, so its position is swz(kb) + swz(dw) - swz(0)
+        w(f"                {s}[{base} + {dr * row_words + swz(dw)}] = {conv(i)};")
+    w("            }")
+
+def kernel(v):
+    words, items, kc, mn = staging(v)
+    u, stride, cls = v["unit"], v["stride"], v["cls"]
+    groups = KSTEP // v["kgroup"]
+    nx = items * u
+    lanes_per_row = words
+    w(f"    /// <summary>{cls} kernel: launch with grid (ceil(N/{TILE_N}), ceil(M/{TILE_M})) and group {THREADS}.</summary>")
+    w(f"    public static void {v['name']}(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
+    w("    {")
+    w(f"        var sa = SharedMemory.Allocate<ulong>(TileM * {stride});")
+    w(f"        var sb = SharedMemory.Allocate<ulong>(TileN * {stride});")
+    w("        var sa32 = sa.Cast<uint>();")
+    w("        var sb32 = sb.Cast<uint>();")
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
+    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
+    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    w("        // An operand is \"K-contiguous\" when stored (rows, K); else (K, rows).")
+    w("        bool aK = p.Layout != 2, bK = p.Layout == 0;")
+    w(f"        // Staging, K-contiguous: thread = (row tid/{lanes_per_row}, word tid%{lanes_per_row}), item i adds {THREADS // lanes_per_row}i rows;")
+    w("        // else thread = (row tid%8 + 8(tid/32), word (tid/8)%4), item i adds 64(i%2) rows and 4(i/2) words.")
+    for op in "ab":
+        w(f"        int {op}m = {op}K ? tid / {lanes_per_row} : (tid & 7) + 8 * (tid >> 5), {op}w = {op}K ? tid % {lanes_per_row} : (tid >> 3) & 3;")
+    w(f"        int ar = row0 + am, ak = {u} * aw, br = col0 + bm, bk = {u} * bw;")
+    w("        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).")
+    w(f"        int sA = am * {2 * stride} + (aw & ~7) + ((aw & 3) << 1) + ((aw >> 2) & 1);")
+    w(f"        int sB = bm * {2 * stride} + (bw & ~7) + ((bw & 3) << 1) + ((bw >> 2) & 1);")
+    w("        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.")
+    w(f"        int af = (wm + g) * {stride} + t, bf = (wn + g) * {stride} + t;")
+    for mi in range(MT):
+        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+    w("        float " + ", ".join(f"xa{i} = 0f" for i in range(nx)) + ";")
+    w("        float " + ", ".join(f"xb{i} = 0f" for i in range(nx)) + ";")
+    w("")
+    w("        if (p.K > 0)")
+    w("        {")
+    load_block(v, "a", "0", items, kc, mn)
+    load_block(v, "b", "0", items, kc, mn)
+    w("        }")
+    w("        for (int k0 = 0; k0 < p.K; k0 += KStep)")
+    w("        {")
+    w("            Group.Barrier(); // every warp is done reading the previous K-step")
+    store_block(v, "a", items, kc, mn)
+    store_block(v, "b", items, kc, mn)
+    w("            Group.Barrier();")
+    w("            int kn = k0 + KStep;")
+    w("            if (kn < p.K)")
+    w("            {")
+    load_block(v, "a", "kn", items, kc, mn)
+    load_block(v, "b", "kn", items, kc, mn)
+    w("            }")
+    for s in range(groups):
+        w(f"            // k group {s}")
+        w("            {")
+        for mi in range(MT):
+            w(f"                ulong u{mi} = sa[af + {mi * 16 * stride + s * 4}], v{mi} = sa[af + {(mi * 16 + 8) * stride + s * 4}];")
+        for ni in range(NT):
+            w(f"                ulong q{ni} = sb[bf + {ni * 8 * stride + s * 4}];")
+        for mi in range(MT):
+            w(f"                uint a{mi}0 = (uint)u{mi}, a{mi}1 = (uint)v{mi}, a{mi}2 = (uint)(u{mi} >> 32), a{mi}3 = (uint)(v{mi} >> 32);")
+        for ni in range(NT):
+            w(f"                uint b{ni}0 = (uint)q{ni}, b{ni}1 = (uint)(q{ni} >> 32);")
+        w("                if (CudaAsm.IsSupported)")
+        w("                {")
+        for mi in range(MT):
+            for ni in range(NT):
+                w(f"                    {cls}.Mma(ref {acc(mi,ni,0)}, ref {acc(mi,ni,1)}, ref {acc(mi,ni,2)}, ref {acc(mi,ni,3)}, a{mi}0, a{mi}1, a{mi}2, a{mi}3, b{ni}0, b{ni}1);")
+        w("                }")
+        w("                else")
+        w("                {")
+        w(f"                    // The 16 mma of {cls}.Mma's emulation, with one gather per k group (simulator shuffles are slow):")
+        w("                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.")
+        w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(MT) for r in range(4)) + " };")
+        w("                    var fb = new Regs8 { " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(NT) for r in range(2)) + " };")
+        for j in range(4):
+            w(f"                    var ra{j} = Warp.Shuffle(fa, 4 * g + {j}); var rp{j} = Warp.Shuffle(fb, 8 * t + {j}); var rq{j} = Warp.Shuffle(fb, 8 * t + {4 + j});")
+        for mi in range(MT):
+            for ni in range(NT):
+                for r in range(4):
+                    ia, ia2 = 4 * mi + (r >> 1), 4 * mi + 2 + (r >> 1)
+                    src = "rp" if r % 2 == 0 else "rq"
+                    terms = " + ".join(f"{cls}.Dot(ra{j}.R{ia}, {src}{j}.R{2*ni}) + {cls}.Dot(ra{j}.R{ia2}, {src}{j}.R{2*ni+1})" for j in range(4))
+                    w(f"                    {acc(mi,ni,r)} = (float)({acc(mi,ni,r)} + {terms});")
+        w("                }")
+        w("            }")
+    w("        }")
+    w("")
+    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
+    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
+    for mi in range(MT):
+        for ni in range(NT):
+            w(f"        Store(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
+            w(f"        Store(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+    w("    }")
+    w("")
+
+w("// <auto-generated>")
+w("// Written by kernels/Tdsm.Kernels/gen/tensorcore_gemm.py; edit the script and rerun it, not this file.")
+w("// </auto-generated>")
+w("using ILGPU;")
+w("using ILGPU.Runtime.Cuda;")
+w("")
+w("namespace Tdsm.Kernels;")
+w("")
+w("/// <summary>")
+w("/// Tensor-core GEMMs with the contract of <see cref=\"Gemm.Kernel\"/> (fp32 row-major operands,")
+w("/// any M, N, K, the three layouts, bias and accumulate). Operands are rounded while they are")
+w("/// staged into shared memory (bf16: nearest even; tf32: nearest, ties away), products accumulate")
+w("/// in fp32 through <c>mma.sync</c> (<see cref=\"Bf16.Mma\"/> m16n8k16, <see cref=\"Tf32.Mma\"/> m16n8k8),")
+w("/// and the epilogue adds the bias / accumulates into C in fp32.")
+w(f"/// Block tile {TILE_M}×{TILE_N}, K-steps of {KSTEP}, {THREADS} threads = 8 warps in a 2 (M) × 4 (N) grid, each warp")
+w(f"/// a {WARP_M}×{WARP_N} sub-tile = {MT}×{NT} mma tiles ({MT*NT*4} fp32 accumulators per lane). The next K-step is read")
+w("/// from global memory into registers while the current one is multiplied.")
+w("/// Shared layout: one row per M row of A / N row of B, 32-bit words (a bf16 pair or one tf32) in")
+w("/// groups of 8 per mma k group, word j of a group stored at 2(j%4) + j/4, so the words t and t+4")
+w("/// a lane needs (a0/a2, a1/a3, b0/b1) are one 64-bit load; 4 ulongs of padding per row keep")
+w("/// those loads free of bank conflicts. The permutation is the same for A and B, so the sum over")
+w("/// k is unchanged.")
+w("/// </summary>")
+w("public static class TensorCoreGemm")
+w("{")
+w("    /// <summary>Rows of C per block.</summary>")
+w(f"    public const int TileM = {TILE_M};")
+w("    /// <summary>Columns of C per block.</summary>")
+w(f"    public const int TileN = {TILE_N};")
+w("    /// <summary>K per shared-memory stage.</summary>")
+w(f"    public const int KStep = {KSTEP};")
+w("    /// <summary>Threads per block.</summary>")
+w(f"    public const int Threads = {THREADS};")
+w("")
+for key in ("bf16", "tf32"):
+    kernel(VARIANTS[key])
+w("    private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
+w("    {")
+w("        if (row >= p.M) return;")
+w("        StoreOne(c, bias, p, row, col, v0);")
+w("        StoreOne(c, bias, p, row, col + 1, v1);")
+w("    }")
+w("")
+w("    private static void StoreOne(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v)")
+w("    {")
+w("        if (col >= p.N) return;")
+w("        long i = (long)row * p.N + col;")
+w("        if (p.HasBias != 0) v += bias[col];")
+w("        c[i] = p.Accumulate != 0 ? c[i] + v : v;")
+w("    }")
+w("")
+w("    /// <summary>A warp's 16 A-fragment registers (R[4·row tile + register]), shuffled as one value by the simulator emulation.</summary>")
+w("    private struct Regs16")
+w("    {")
+w("        public uint " + ", ".join(f"R{i}" for i in range(16)) + ";")
+w("    }")
+w("")
+w("    /// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]).</summary>")
+w("    private struct Regs8")
+w("    {")
+w("        public uint " + ", ".join(f"R{i}" for i in range(8)) + ";")
+w("    }")
+w("}")
+
+text = "\n".join(out) + "\n"
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "TensorCoreGemm.cs")
+with open(path, "w", newline="\n") as f:
+    f.write(text)
+print(f"wrote {os.path.normpath(path)} ({len(out)} lines)")

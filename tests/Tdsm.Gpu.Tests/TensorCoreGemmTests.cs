@@ -1,0 +1,316 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using System.Text.RegularExpressions;
+using Tdsm.Gpu;
+using Tdsm.Kernels;
+using Tdsm.Tensors;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// The tensor-core GEMMs (<see cref="TensorCoreGemm"/> through <see cref="GpuOps"/> with
+/// <see cref="GemmPrecision.Bf16"/> and <see cref="GemmPrecision.Tf32"/>) on ILGPU's CPU simulator,
+/// where the mma is emulated from the same per-lane fragment registers, and on CUDA when a device
+/// exists. Sizes do not divide the 128×128×32 tile; the larger case spans two block tiles in M and N
+/// and three K-steps. Per element, with s = Σ_k |a_k||b_k| + |bias| + |C₀| over the unrounded inputs:
+/// (1) vs a float64 product of the rounded operands, |err| ≤ 1e-5·s (fp32 accumulation);
+/// (2) vs the float64 product of the fp32 operands, |err| ≤ (2u + u²)·s + 1e-5·s with the unit
+/// roundoff u of the operand format: bf16 keeps 8 significant bits (u = 2⁻⁸, bound 7.8e-3·s),
+/// tf32 11 (u = 2⁻¹¹, bound 9.8e-4·s); random signs keep the measured errors well below.
+/// </summary>
+[TestFixture("simulator")]
+[TestFixture("cuda")]
+[NonParallelizable]
+public class TensorCoreGemmTests(string device)
+{
+    private const double RoundedTolerance = 1e-5;
+    private GpuDevice? _device;
+    private GpuOps _gpu = null!;
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
+        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
+        _gpu = new GpuOps(_device);
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _gpu?.Dispose();
+        _device?.Dispose();
+    }
+
+    private static float[] Normal(Rng rng, int n) { var a = new float[n]; rng.FillNormal(a); return a; }
+
+    [TestCase(37, 29, 45, GemmLayout.ABt, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 45, GemmLayout.AB, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 45, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(133, 131, 77, GemmLayout.ABt, GemmPrecision.Bf16)]
+    [TestCase(133, 131, 77, GemmLayout.AB, GemmPrecision.Bf16)]
+    [TestCase(133, 131, 77, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(1, 1, 1, GemmLayout.AB, GemmPrecision.Bf16)]
+    [TestCase(5, 3, 0, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 45, GemmLayout.ABt, GemmPrecision.Tf32)]
+    [TestCase(37, 29, 45, GemmLayout.AB, GemmPrecision.Tf32)]
+    [TestCase(37, 29, 45, GemmLayout.AtB, GemmPrecision.Tf32)]
+    [TestCase(133, 131, 77, GemmLayout.ABt, GemmPrecision.Tf32)]
+    [TestCase(133, 131, 77, GemmLayout.AB, GemmPrecision.Tf32)]
+    [TestCase(133, 131, 77, GemmLayout.AtB, GemmPrecision.Tf32)]
+    [TestCase(1, 1, 1, GemmLayout.AB, GemmPrecision.Tf32)]
+    [TestCase(5, 3, 0, GemmLayout.AtB, GemmPrecision.Tf32)]
+    public void MatchesRoundedReferenceAndFp32WithinFormatTolerance(int m, int n, int k, GemmLayout layout, GemmPrecision precision)
+    {
+        _gpu.GemmPrecision = precision;
+        var rng = new Rng(4321);
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+        // Overwrite without bias into a NaN-poisoned C (every element must be written), then
+        // accumulate with bias into C₀.
+        var poisoned = Enumerable.Repeat(float.NaN, m * n).ToArray();
+        var plain = Run(a, b, null, poisoned, layout, m, n, k, accumulate: false);
+        var acc = Run(a, b, bias, c0, layout, m, n, k, accumulate: true);
+        Check(plain, a, b, null, null, layout, m, n, k, precision, "C = AB");
+        Check(acc, a, b, bias, c0, layout, m, n, k, precision, "C += AB + bias");
+    }
+
+    [TestCase(GemmPrecision.Bf16)]
+    [TestCase(GemmPrecision.Tf32)]
+    public void LinearUsesTheTensorCoreKernel(GemmPrecision precision)
+    {
+        _gpu.GemmPrecision = precision;
+        int rows = 19, inF = 23, outF = 17;
+        var rng = new Rng(99);
+        float[] x = Normal(rng, rows * inF), w = Normal(rng, outF * inF), bias = Normal(rng, outF);
+        var ty = Up(Enumerable.Repeat(float.NaN, rows * outF).ToArray());
+        _gpu.Linear(Up(x), Up(w), Up(bias), ty, rows, inF, outF);
+        var y = new float[rows * outF];
+        _gpu.Download(ty, y);
+        Check(y, x, w, bias, null, GemmLayout.ABt, rows, outF, inF, precision, "Linear");
+    }
+
+    /// <summary>
+    /// One mma through <see cref="Bf16.Mma"/> with the fragments loaded by the PTX ISA layout
+    /// (its doc): on CUDA this checks that layout against the tensor cores, on the simulator the
+    /// per-instruction emulation. D = C + A·B vs float64 over the bf16-rounded A, B: |err| ≤ 1e-5·s
+    /// (the hardware may align and truncate the 17 terms inside one mma; a layout error is O(s)).
+    /// </summary>
+    [Test]
+    public void SingleMmaFollowsTheDocumentedFragmentLayout()
+    {
+        var rng = new Rng(7);
+        float[] a = Normal(rng, 16 * 16), b = Normal(rng, 16 * 8), c = Normal(rng, 16 * 8);
+        var acc = _device!.Accelerator;
+        using var da = acc.Allocate1D(a); using var db = acc.Allocate1D(b); using var dc = acc.Allocate1D(c);
+        using var dd = acc.Allocate1D<float>(16 * 8);
+        using var packed = acc.Allocate1D<uint>(1);
+        var kernel = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(MmaProbe);
+        kernel(new KernelConfig(1, 32), da.View, db.View, dc.View, dd.View, packed.View);
+        acc.Synchronize();
+        var d = dd.GetAsArray1D();
+        Assert.That(packed.GetAsArray1D()[0], Is.EqualTo(0xC0003F80u), "Bf16.Pack(1, -2) on this device: low half = first argument");
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++)
+            {
+                double r = c[i * 8 + j], s = Math.Abs(c[i * 8 + j]);
+                for (int k = 0; k < 16; k++)
+                {
+                    double p = (double)Bf16.Round(a[i * 16 + k]) * Bf16.Round(b[k * 8 + j]);
+                    r += p; s += Math.Abs(p);
+                }
+                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(RoundedTolerance * s), $"D[{i},{j}]");
+            }
+    }
+
+    /// <summary>A (16,16), B (16,8) as [k][n], C and D (16,8), all row-major; one warp.</summary>
+    private static void MmaProbe(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d, ArrayView<uint> packed)
+    {
+        int lane = ILGPU.Group.IdxX, g = lane >> 2, t = lane & 3;
+        uint a0 = Bf16.Pack(a[g * 16 + 2 * t], a[g * 16 + 2 * t + 1]);
+        uint a1 = Bf16.Pack(a[(g + 8) * 16 + 2 * t], a[(g + 8) * 16 + 2 * t + 1]);
+        uint a2 = Bf16.Pack(a[g * 16 + 2 * t + 8], a[g * 16 + 2 * t + 9]);
+        uint a3 = Bf16.Pack(a[(g + 8) * 16 + 2 * t + 8], a[(g + 8) * 16 + 2 * t + 9]);
+        uint b0 = Bf16.Pack(b[2 * t * 8 + g], b[(2 * t + 1) * 8 + g]);
+        uint b1 = Bf16.Pack(b[(2 * t + 8) * 8 + g], b[(2 * t + 9) * 8 + g]);
+        float d0 = c[g * 8 + 2 * t], d1 = c[g * 8 + 2 * t + 1], d2 = c[(g + 8) * 8 + 2 * t], d3 = c[(g + 8) * 8 + 2 * t + 1];
+        Bf16.Mma(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1);
+        d[g * 8 + 2 * t] = d0; d[g * 8 + 2 * t + 1] = d1; d[(g + 8) * 8 + 2 * t] = d2; d[(g + 8) * 8 + 2 * t + 1] = d3;
+        if (lane == 0) packed[0] = Bf16.Pack(1f, -2f);
+    }
+
+    /// <summary>As <see cref="SingleMmaFollowsTheDocumentedFragmentLayout"/> for <see cref="Tf32.Mma"/> (m16n8k8).</summary>
+    [Test]
+    public void SingleTf32MmaFollowsTheDocumentedFragmentLayout()
+    {
+        var rng = new Rng(8);
+        float[] a = Normal(rng, 16 * 8), b = Normal(rng, 8 * 8), c = Normal(rng, 16 * 8);
+        var acc = _device!.Accelerator;
+        using var da = acc.Allocate1D(a); using var db = acc.Allocate1D(b); using var dc = acc.Allocate1D(c);
+        using var dd = acc.Allocate1D<float>(16 * 8);
+        var kernel = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MmaProbeTf32);
+        kernel(new KernelConfig(1, 32), da.View, db.View, dc.View, dd.View);
+        acc.Synchronize();
+        var d = dd.GetAsArray1D();
+        for (int i = 0; i < 16; i++)
+            for (int j = 0; j < 8; j++)
+            {
+                double r = c[i * 8 + j], s = Math.Abs(c[i * 8 + j]);
+                for (int k = 0; k < 8; k++)
+                {
+                    double p = (double)Tf32.Round(a[i * 8 + k]) * Tf32.Round(b[k * 8 + j]);
+                    r += p; s += Math.Abs(p);
+                }
+                Assert.That(Math.Abs(d[i * 8 + j] - r), Is.LessThanOrEqualTo(RoundedTolerance * s), $"D[{i},{j}]");
+            }
+    }
+
+    /// <summary>A (16,8), B (8,8) as [k][n], C and D (16,8), all row-major; one warp.</summary>
+    private static void MmaProbeTf32(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d)
+    {
+        int lane = ILGPU.Group.IdxX, g = lane >> 2, t = lane & 3;
+        uint a0 = Tf32.Bits(a[g * 8 + t]), a1 = Tf32.Bits(a[(g + 8) * 8 + t]), a2 = Tf32.Bits(a[g * 8 + t + 4]), a3 = Tf32.Bits(a[(g + 8) * 8 + t + 4]);
+        uint b0 = Tf32.Bits(b[t * 8 + g]), b1 = Tf32.Bits(b[(t + 4) * 8 + g]);
+        float d0 = c[g * 8 + 2 * t], d1 = c[g * 8 + 2 * t + 1], d2 = c[(g + 8) * 8 + 2 * t], d3 = c[(g + 8) * 8 + 2 * t + 1];
+        Tf32.Mma(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1);
+        d[g * 8 + 2 * t] = d0; d[g * 8 + 2 * t + 1] = d1; d[(g + 8) * 8 + 2 * t] = d2; d[(g + 8) * 8 + 2 * t + 1] = d3;
+    }
+
+    [Test]
+    public void Tf32RoundsToNearestTiesAway()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(Tf32.Round(1f + MathF.Pow(2, -11)), Is.EqualTo(1f + MathF.Pow(2, -10)), "tie 1 + 2⁻¹¹ goes away from zero");
+            Assert.That(Tf32.Round(-(1f + MathF.Pow(2, -11))), Is.EqualTo(-(1f + MathF.Pow(2, -10))), "negative tie goes away from zero");
+            Assert.That(Tf32.Round(1f + MathF.Pow(2, -11) - MathF.Pow(2, -20)), Is.EqualTo(1f), "below the tie rounds down");
+            Assert.That(Tf32.Round(-3.14159f), Is.EqualTo(-3.140625f));
+            Assert.That(Tf32.Round(float.PositiveInfinity), Is.EqualTo(float.PositiveInfinity));
+            Assert.That(float.IsNaN(Tf32.Round(float.NaN)), Is.True);
+        });
+    }
+
+    [Test]
+    public void Bf16RoundsToNearestEven()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(Bf16.Round(1f + MathF.Pow(2, -8)), Is.EqualTo(1f), "tie 1 + 2⁻⁸ goes to the even 1");
+            Assert.That(Bf16.Round(1f + 3 * MathF.Pow(2, -8)), Is.EqualTo(1f + MathF.Pow(2, -6)), "tie 1 + 3·2⁻⁸ goes to the even 1 + 2⁻⁶");
+            Assert.That(Bf16.Round(1f + MathF.Pow(2, -8) + MathF.Pow(2, -20)), Is.EqualTo(1f + MathF.Pow(2, -7)), "above the tie rounds up");
+            Assert.That(Bf16.Round(-3.14159f), Is.EqualTo(-3.140625f));
+            Assert.That(Bf16.Round(float.PositiveInfinity), Is.EqualTo(float.PositiveInfinity));
+            Assert.That(Bf16.Round(float.MaxValue), Is.EqualTo(float.PositiveInfinity), "overflow rounds to infinity");
+            Assert.That(float.IsNaN(Bf16.Round(float.NaN)), Is.True);
+            Assert.That(Bf16.Pack(1f, -2f), Is.EqualTo(0xC0003F80u), "low half = first argument");
+        });
+    }
+
+    /// <summary>
+    /// The kernel through ILGPU's PTX backend for sm_80 (no driver needed): the mma and cvt
+    /// instructions are there. ILGPU passes inline-asm operands through one-word <c>.local</c>
+    /// slots and keeps the simulator branch behind a constant predicate; ptxas folds both away.
+    /// When a ptxas is at hand (TDSM_PTXAS, e.g. from Debian's nvidia-cuda-toolkit package),
+    /// the PTX is assembled and must need no stack frame and no spills.
+    /// </summary>
+    [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
+    [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
+    public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
+    {
+        // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a
+        // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous).
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(TensorCoreGemm).GetMethod(kernelName)!);
+        var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
+        int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;
+        int cvt = Regex.Matches(ptx, Regex.Escape(cvtText)).Count;
+        var depots = Regex.Matches(ptx, @"\.local \.align \d+ \.b8 __local_depot\d+\[(\d+)\]").Select(x => int.Parse(x.Groups[1].Value)).ToList();
+        int localOps = Regex.Matches(ptx, @"\b(ld|st)\.local\b").Count;
+        TestContext.Out.WriteLine($"{kernelName} PTX: {ptx.Split('\n').Length} lines; {mmaText}: {mma}; {cvtText}: {cvt}; "
+            + $".local: {depots.Count} slots, {depots.Sum()} bytes, {localOps} ld/st.local (asm operand slots)");
+        Assert.Multiple(() =>
+        {
+            Assert.That(ptx, Does.Contain(".entry"));
+            Assert.That(mma, Is.EqualTo(mmaCount), mmaText);
+            Assert.That(cvt, Is.EqualTo(cvtCount), cvtText);
+        });
+
+        string? ptxas = Environment.GetEnvironmentVariable("TDSM_PTXAS");
+        if (string.IsNullOrEmpty(ptxas) || !File.Exists(ptxas))
+        {
+            TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
+            return;
+        }
+        // TDSM_PTX_KEEP=DIR keeps the PTX and cubin there (for cuobjdump -sass).
+        string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
+        string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}") : keep;
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string file = Path.Combine(dir, $"{kernelName}.ptx");
+            // An older ptxas (CUDA 11.8 knows PTX ISA 7.8) accepts the same instructions.
+            File.WriteAllText(file, Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
+            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, $"{kernelName}.cubin")])
+            { RedirectStandardError = true, RedirectStandardOutput = true };
+            using var proc = System.Diagnostics.Process.Start(psi)!;
+            string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
+            proc.WaitForExit();
+            TestContext.Out.WriteLine($"{kernelName} ptxas: {log.Trim()}");
+            Assert.That(proc.ExitCode, Is.EqualTo(0), log);
+            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
+        }
+        finally
+        {
+            if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private float[] Run(float[] a, float[] b, float[]? bias, float[] c0, GemmLayout layout, int m, int n, int k, bool accumulate)
+    {
+        var tc = Up(c0);
+        _gpu.MatMul(Up(a), Up(b), tc, bias is null ? null : Up(bias), layout, m, n, k, accumulate);
+        var c = new float[m * n];
+        _gpu.Download(tc, c);
+        return c;
+    }
+
+    /// <summary>Checks C against both float64 references (see the class doc for the tolerances).</summary>
+    private static void Check(float[] got, float[] a, float[] b, float[]? bias, float[]? c0, GemmLayout layout, int m, int n, int k, GemmPrecision precision, string what)
+    {
+        Func<float, float> round = precision == GemmPrecision.Bf16 ? Bf16.Round : Tf32.Round;
+        double u = precision == GemmPrecision.Bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11);
+        double fp32Tolerance = 2 * u + u * u + RoundedTolerance;
+        double worstRounded = 0, worstFp32 = 0;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double rounded = 0, exact = 0, scale = 0;
+                for (int kk = 0; kk < k; kk++)
+                {
+                    float x = layout == GemmLayout.AtB ? a[kk * m + i] : a[i * k + kk];
+                    float y = layout == GemmLayout.ABt ? b[j * k + kk] : b[kk * n + j];
+                    rounded += (double)round(x) * round(y);
+                    exact += (double)x * y;
+                    scale += Math.Abs((double)x * y);
+                }
+                double extra = (bias is null ? 0 : bias[j]) + (c0 is null ? 0 : c0[i * n + j]);
+                scale += (bias is null ? 0 : Math.Abs(bias[j])) + (c0 is null ? 0 : Math.Abs(c0[i * n + j]));
+                double v = got[i * n + j];
+                double eRounded = Math.Abs(v - (rounded + extra)), eFp32 = Math.Abs(v - (exact + extra));
+                if (!(eRounded <= RoundedTolerance * scale))
+                    Assert.Fail($"{what} {precision} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs rounded-operand reference {rounded + extra} (|err| {eRounded:G3} > {RoundedTolerance}·{scale:G4})");
+                if (!(eFp32 <= fp32Tolerance * scale))
+                    Assert.Fail($"{what} {precision} {layout} {m}x{n}x{k}: C[{i},{j}] = {v} vs fp32-operand reference {exact + extra} (|err| {eFp32:G3} > {fp32Tolerance:G3}·{scale:G4})");
+                if (scale > 0) { worstRounded = Math.Max(worstRounded, eRounded / scale); worstFp32 = Math.Max(worstFp32, eFp32 / scale); }
+            }
+        TestContext.Out.WriteLine($"{what} {precision} {layout} {m}x{n}x{k}: max |err|/s vs rounded-operand reference {worstRounded:G3}, vs fp32 reference {worstFp32:G3}");
+    }
+
+    /// <summary>A device tensor holding <paramref name="v"/> (freed with the op set).</summary>
+    private Tensor Up(float[] v) { var t = _gpu.Allocate(v.Length); _gpu.Upload(v, t); return t; }
+}
