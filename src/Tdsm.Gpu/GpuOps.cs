@@ -52,7 +52,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, int, ulong, ulong> _below;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _notEqual;
 
-    public string Name => "gpu";
+    /// <summary>"gpu" on CUDA, "gpu-sim" on the simulator, with "-bf16" / "-tf32" when the GEMMs use tensor cores.</summary>
+    public string Name => (_device.IsCuda ? "gpu" : "gpu-sim") + GemmPrecision switch { GemmPrecision.Bf16 => "-bf16", GemmPrecision.Tf32 => "-tf32", _ => "" };
 
     /// <summary>Bytes of tensor memory this op set holds on the device now (kernel scratch excluded).</summary>
     public long AllocatedBytes { get; private set; }

@@ -108,7 +108,7 @@ public sealed class RunCommand : ICommand
         cfg.CheckPaths(configPath ?? "--preset " + preset);
         if (backend == "auto") backend = GpuDevice.CudaAvailable() ? "gpu" : "cpu";
         // The paper's 10-layer ST-GCN on a GPU; the Small one (minutes on a CPU) otherwise.
-        string encoder = encoderArg ?? (backend == "gpu" ? "paper" : "small");
+        string encoder = encoderArg ?? (Backends.IsCuda(backend) ? "paper" : "small");
         if (encoder is not ("small" or "paper")) throw new CommandLineException($"--encoder expects small or paper, got '{encoder}'");
         return new Pipeline(cfg, synth, backend, encoder, stdout).Execute();
     }
@@ -313,7 +313,7 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         var trY = trSeen.Select(i => trainY[i]).ToArray();
         var encCfg = encoderPreset == "paper" ? StGcnConfig.Paper(split.Seen.Length) : StGcnConfig.Small(split.Seen.Length);
         // On the GPU backend the encoder trains device-resident too (same kernels as `pretrain-encoder --backend gpu`).
-        using var device = backend == "gpu" ? GpuDevice.OpenCuda() : null;
+        using var device = Backends.IsCuda(backend) ? GpuDevice.OpenCuda() : null;
         using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device);
         var model = new StGcnModel(encCfg, (IStGcnOps?)gpuOps ?? new StGcnCpuOps(), (int)cfg.Seeds[0]);
         var opts = new StGcnTrainOptions { Epochs = synth.EncoderEpochs, BatchSize = 32, Seed = (int)cfg.Seeds[0] };
