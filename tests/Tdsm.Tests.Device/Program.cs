@@ -8,12 +8,15 @@ namespace Tdsm.Tests.Device;
 /// no `dotnet test`). It runs [TestFixture] classes whose namespace starts with the given prefix
 /// (default Tdsm.Gpu.Tests): one-time set-up, set-up, each [Test] / [TestCase], tear-downs, and
 /// prints one line per test and an NUnit-style summary. Exit code 1 when a test fails.
+/// A second argument keeps only the fixtures with that argument (e.g. "cuda": the GPU visit skips the
+/// simulator fixtures, which CI runs).
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
         string prefix = args.Length > 0 ? args[0] : "Tdsm.Gpu.Tests";
+        string? only = args.Length > 1 ? args[1] : null;
         var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
         int passed = 0, failed = 0, skipped = 0;
         foreach (var type in asm.GetTypes().Where(t => t.Namespace?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
@@ -21,7 +24,7 @@ public static class Program
             var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
             if (fixtures.Count == 0 && !type.GetMethods().Any(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseAttribute>().Any())) continue;
             var argSets = fixtures.Count == 0 ? [Array.Empty<object?>()] : fixtures.Select(f => f.Arguments).ToList();
-            foreach (var fargs in argSets)
+            foreach (var fargs in argSets.Where(a => only is null || a.Any(v => Equals(v, only))))
             {
                 string fname = $"{type.Name}({string.Join(",", fargs)})";
                 object instance = Activator.CreateInstance(type, fargs)!;
