@@ -16,10 +16,14 @@
 #                                 with the CPU tier's run in bench/curves/ (6)
 # paper-train       240 s   330   paper config (cond 2048), 500 iterations of batch 256, capped by
 #                                 --time-limit so GEMM time stays for the next stage (7)
-# gemm              100 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6)
+# gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6)
 # bf16               60 s   120   bench --precision bf16, only if the published app has the option (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
-# Sum of estimates ~710 s > BUDGET: the tail (bf16, ncu) is expected to need a second call.
+# Sum of estimates ~690 s > BUDGET, and 500 paper iterations fit in 240 s only at <= 480 ms/step
+# (issue 6's target is 390): expect the tail to need a second call. summary.md's stage table names
+# what was skipped or cut short; if `status` shows budget_left_s >= 240 (a fresh start needs 4
+# minutes; a warm machine is kept only 30 s), run e.g.
+#   STAGES="paper-train bf16 ncu" BUDGET=<budget_left_s - 90> bash bench/gpu/visit.sh
 #
 # Environment: OUT (results; at most 8 files come back), BUDGET (s), STAGES (names, in order),
 # DRY_RUN=1 (print the commands only), BACKEND (gpu; `cpu` or `gpu-sim` for trials on a machine
@@ -37,7 +41,7 @@ WORK=${WORK:-/tmp/tdsm-visit}
 CURVE_ITERS=${CURVE_ITERS:-3000}
 PAPER_ITERS=${PAPER_ITERS:-500}
 PAPER_LIMIT=${PAPER_LIMIT:-240}
-GEMM_RESERVE=${GEMM_RESERVE:-100}
+GEMM_RESERVE=${GEMM_RESERVE:-80}
 LOGS=$WORK/logs
 export REPO OUT DRY_RUN BACKEND TDSM_DIR WORK LOGS CURVE_ITERS PAPER_ITERS
 mkdir -p "$OUT" "$LOGS"
@@ -52,7 +56,8 @@ if [ -f .device/payload.tar.xz ]; then
   rm -rf "$TDSM_DIR" && mkdir -p "$TDSM_DIR" && tar -C "$TDSM_DIR" -xJf .device/payload.tar.xz
 fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 TDSM_SHARED=$TDSM_DIR
-export TDSM_CUBLAS=${TDSM_CUBLAS:-$(timeout 20 find / -xdev -name 'libcublas.so.*' -not -name '*Lt*' 2> /dev/null | sort | tail -n 1)}
+# cuBLAS for the GEMM baseline: CUDA 13's, inside the PyTorch environment (see CuBlasLoader.cs).
+export TDSM_CUBLAS=${TDSM_CUBLAS:-$(timeout 30 find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name 'libcublas.so.*' ! -name '*Lt*' -print 2> /dev/null | sort | tail -n 1)}
 APP="dotnet $TDSM_DIR/app/Tdsm.Trainer.dll"
 export APP
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2> /dev/null || echo "no nvidia-smi"; } > "$LOGS/gpu.txt"
@@ -78,7 +83,10 @@ st_curve() {
     --out "$WORK/curve-run" --model small --hidden 64 --depth 2 --heads 4 --iterations "$CURVE_ITERS" --batch 64 --lr 1e-3 --warmup 100 --seed 0 --log-every 1 \
     --checkpoint-every 0 --time-limit 120 --backend "$BACKEND" || return
   x cp "$WORK/curve-run/loss.csv" "$OUT/curve_${BACKEND}.csv"
-  x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --window 100 --skip 2 --tolerance 0.05
+  # 2%: a GPU path whose diffusion term did not learn (flat near its first window's ~1.0) would sit >= 5%
+  # above the CPU run's late windows (0.948); see bench/curves/README.md. The diffusion term alone, for the note.
+  x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --column diffusion --window 300 --skip 1 --tolerance 0.02
+  x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --window 100 --skip 1 --tolerance 0.02
 }
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings.
@@ -91,7 +99,7 @@ st_paper_train() {
   x $APP curves --a "$WORK/paper-run/loss.csv" --window 50
 }
 st_gemm() {
-  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks*' --warmupCount 1 --iterationCount 5 --iterationTime 100 \
+  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks*' --warmupCount 1 --iterationCount 3 --iterationTime 100 \
     --artifacts "$WORK/bdn" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm.md"
 }
@@ -140,7 +148,7 @@ summarize() {
     echo "| stage | status | seconds | limit |"
     echo "| --- | --- | --- | --- |"
     awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$WORK/stages.tsv"
-    section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|passed, .* failed'
+    section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|^SKIP|passed, .* failed'
     section "DiT parity, dit_small.safetensors (issue 6)" parity-dit '.'
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|inference|peak'
@@ -159,9 +167,10 @@ for name in $STAGES; do
   used=$(( $(date +%s) - S0 )); left=$(( BUDGET - used ))
   limit=$(cap "$name"); [ "$left" -lt "$limit" ] && limit=$left
   if [ "$name" = paper-train ]; then
-    # Train for what the budget allows after keeping GEMM_RESERVE s for the gemm stage and ~60 s for data,
-    # kernel compilation and the zero-shot evaluation; at most PAPER_LIMIT s.
-    PAPER_TIME=$(( left - GEMM_RESERVE - 60 )); [ "$PAPER_TIME" -gt "$PAPER_LIMIT" ] && PAPER_TIME=$PAPER_LIMIT
+    # Train for what the budget allows after ~60 s for data, kernel compilation, the checkpoint and the
+    # zero-shot evaluation, and GEMM_RESERVE s when the gemm stage comes later; at most PAPER_LIMIT s.
+    reserve=0; [[ " ${STAGES#*paper-train} " == *" gemm "* ]] && reserve=$GEMM_RESERVE
+    PAPER_TIME=$(( left - reserve - 60 )); [ "$PAPER_TIME" -gt "$PAPER_LIMIT" ] && PAPER_TIME=$PAPER_LIMIT
     export PAPER_TIME
     med=$(grep -oE 'train step .*median [0-9.]+' "$LOGS/bench-paper.log" 2> /dev/null | grep -oE '[0-9.]+$')
     [ -n "$med" ] && echo "paper-train: bench median $med ms/step predicts $(awk -v m="$med" -v n="$PAPER_ITERS" 'BEGIN {printf "%.0f", m * n / 1000}') s for $PAPER_ITERS iterations; time limit $PAPER_TIME s"
