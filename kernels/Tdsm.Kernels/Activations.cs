@@ -4,47 +4,42 @@ using ILGPU.Algorithms;
 namespace Tdsm.Kernels;
 
 /// <summary>
-/// SiLU and GELU (tanh approximation), forward and backward, one thread per element. The
-/// transcendental math runs in float64 through XMath so the results match the reference tier
-/// within float32 rounding (fast-math approximations would add ~1e-3 relative error to tanh).
+/// SiLU and GELU (tanh approximation), forward and backward, one thread per element, in float32
+/// with <see cref="FloatMath.Exp"/> like the managed CPU tier. GELU uses
+/// 0.5·(1 + tanh z) = sigmoid(2z), so gelu(v) = v·sigmoid(2z) with z = √(2/π)(v + 0.044715v³).
 /// Backward: dx = dy·f'(x), overwritten or added (accumulate = 1).
 /// </summary>
 public static class Activations
 {
-    private const double GeluA = 0.7978845608028654; // √(2/π)
+    private const float GeluA = 0.7978845608028654f; // √(2/π)
+    private const float GeluB = 0.044715f;
 
     public static void SiluForward(Index1D i, ArrayView<float> x, ArrayView<float> y)
     {
-        double v = x[i];
-        y[i] = (float)(v / (1 + XMath.Exp(-v)));
+        float v = x[i];
+        y[i] = v * FloatMath.Sigmoid(v);
     }
 
     public static void SiluBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
     {
-        double v = x[i], s = 1 / (1 + XMath.Exp(-v));
-        double g = dy[i] * s * (1 + v * (1 - s));
-        dx[i] = accumulate != 0 ? (float)(dx[i] + g) : (float)g;
-    }
-
-    private static double Tanh(double z)
-    {
-        double e = XMath.Exp(-2 * XMath.Abs(z));
-        double t = (1 - e) / (1 + e);
-        return z < 0 ? -t : t;
+        float v = x[i], s = FloatMath.Sigmoid(v);
+        float g = dy[i] * s * (1 + v * (1 - s));
+        dx[i] = accumulate != 0 ? dx[i] + g : g;
     }
 
     public static void GeluForward(Index1D i, ArrayView<float> x, ArrayView<float> y)
     {
-        double v = x[i];
-        y[i] = (float)(0.5 * v * (1 + Tanh(GeluA * (v + 0.044715 * v * v * v))));
+        float v = x[i];
+        y[i] = v * FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v));
     }
 
     public static void GeluBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
     {
-        double v = x[i];
-        double th = Tanh(GeluA * (v + 0.044715 * v * v * v));
-        double d = 0.5 * (1 + th) + 0.5 * v * (1 - th * th) * GeluA * (1 + 3 * 0.044715 * v * v);
-        double g = dy[i] * d;
-        dx[i] = accumulate != 0 ? (float)(dx[i] + g) : (float)g;
+        float v = x[i];
+        float s = FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v)); // 0.5·(1 + tanh z)
+        // d/dv [v·0.5(1 + tanh z)] = 0.5(1 + tanh z) + 0.5v(1 − tanh² z)·z'; 1 − tanh² z = 4s(1 − s).
+        float d = s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
+        float g = dy[i] * d;
+        dx[i] = accumulate != 0 ? dx[i] + g : g;
     }
 }

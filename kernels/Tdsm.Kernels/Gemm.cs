@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Tdsm.Kernels;
 
@@ -22,86 +24,227 @@ public struct GemmArgs
     public int Accumulate;
     /// <summary>1: add bias[n] (a view of length N) in the epilogue.</summary>
     public int HasBias;
+    /// <summary>0: one group per C block covers all of K. Otherwise the K per grid-z split (a multiple of
+    /// <see cref="Gemm.KStep"/>): group z writes its partial product to c[z·M·N ..] (launch it with Accumulate = HasBias = 0)
+    /// and <see cref="Gemm.ReduceSplits"/> finishes C. See <see cref="Gemm.SplitK"/>.</summary>
+    public int KSplit;
 }
 
 /// <summary>
-/// Float32 SIMT GEMM: a 64×64 block tile, K-steps of 8 through shared memory, 256 threads each
-/// owning a 4×4 register tile (rows ty+16i, columns tx+16j so stores coalesce). The inner
-/// product loop is unrolled by hand, since ILGPU 1.5 does not unroll. Bounds are guarded on
-/// every load and store, so any M, N, K works.
+/// Float32 SIMT GEMM, C (M,N) (= or +=) op(A)·op(B) (+ bias[n]), any M, N, K, plain fp32 multiply-adds
+/// (the parity path). A group of 256 threads computes a 128×128 block of C in K-steps of 8:
+/// <list type="bullet">
+/// <item>Each K-step's A tile (128×8) and B tile (8×128) are staged k-major in shared memory
+/// (<c>[k][m]</c>, <c>[k][n]</c>, rows padded to 132 floats), whatever the operand layouts, so the inner
+/// loop reads both fragments as contiguous float4s (ld.shared.v4). Two stages: while the block
+/// multiplies one K-step, each thread loads its 8 elements of the next one into registers, stored into
+/// the other stage at the top of the next iteration; one barrier per K-step.</item>
+/// <item>Thread (ty, tx), both in 0..15, owns the 8×8 register tile rows ty·4+i and 64+ty·4+i, columns
+/// tx·4+j and 64+tx·4+j: 4 float4 shared loads feed 64 FMAs. A warp spans 4 ty × 8 tx, so its fragment
+/// loads touch 4 (A) and 8 (B) distinct float4s: one shared-memory wavefront each, no bank conflicts.</item>
+/// <item>Global loads are scalar and coalesced: for an operand contiguous along k, 8 threads read the 8
+/// k-values of one row (32 bytes, a sector); otherwise 32 threads read 32 consecutive rows of one k.
+/// (128-bit global loads would need 16-byte aligned views, which sub-views do not guarantee; they would
+/// save about 2% of the issued instructions.) Tiles inside M, N and K load unguarded; edge tiles guard
+/// each element and read 0 outside.</item>
+/// <item>Shapes with too few 128×128 blocks to fill the GPU but a long K (the weight gradients: K = rows)
+/// split K over grid z into a workspace, summed in split order by <see cref="ReduceSplits"/> (deterministic,
+/// no atomics); <see cref="SplitK"/> picks the split.</item>
+/// </list>
+/// ILGPU 1.5 neither unrolls loops nor keeps loop-indexed arrays in registers, so the kernel body with
+/// its 64 scalar accumulators and the 8×8 outer product of one k is generated (Gemm.Kernel.g.cs, from
+/// gen/gen_gemm.py); this file holds the hand-written pieces it calls. The K-step itself stays a loop of 8
+/// trips: ILGPU's code placement (O2) moves arithmetic next to its use and groups it by use chain, which
+/// turned a fully unrolled K-step into 64 accumulator chains with all 128 fragment floats of the K-step
+/// live at once (read from its PTX); one k per loop body keeps 16 live.
 /// </summary>
-public static class Gemm
+public static partial class Gemm
 {
-    public const int Tile = 64;
+    /// <summary>Rows and columns of C per group.</summary>
+    public const int Tile = 128;
+    /// <summary>K per shared-memory stage.</summary>
     public const int KStep = 8;
+    /// <summary>Threads per group.</summary>
     public const int Threads = 256;
+    /// <summary>Groups per SM the kernel is compiled for: ptxas caps registers at 65536 / (2·256) = 128 per thread.</summary>
+    public const int MinGroupsPerSM = 2;
 
-    /// <summary>Kernel: launch with grid (ceil(N/64), ceil(M/64)) and group 256.</summary>
-    public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
+    /// <summary>The launch bounds to load <see cref="Kernel"/> with.</summary>
+    public static KernelSpecialization Specialization => new(Threads, MinGroupsPerSM);
+
+    /// <summary>Groups that fill the GPU: <see cref="MinGroupsPerSM"/> per SM on a 132-SM H100 / H200. A fixed
+    /// number rather than the device's, so a shape splits (and rounds) the same way on every machine.</summary>
+    public const int TargetGroups = MinGroupsPerSM * 132;
+    /// <summary>Least K per split: below it the extra pass over the partial products costs more than the idle SMs.</summary>
+    public const int MinSplitK = 512;
+    /// <summary>Most K-splits.</summary>
+    public const int MaxSplits = 16;
+
+    /// <summary>
+    /// The K-split of an (M,N,K) product: (1, 0) when the C blocks alone fill <see cref="TargetGroups"/> or K is
+    /// short; otherwise the split count s ≥ 2 and the K per split (a multiple of <see cref="KStep"/>, the last
+    /// split takes the rest). The time is modelled as waves of groups × work per group, ⌈blocks·s / TargetGroups⌉ / s;
+    /// s is the smallest count within 5% of the best (fewer splits, less partial-product traffic).
+    /// </summary>
+    public static (int Splits, int KPerSplit) SplitK(int m, int n, int k)
     {
-        var sa = SharedMemory.Allocate<float>(Tile * KStep); // [k][m]
-        var sb = SharedMemory.Allocate<float>(Tile * KStep); // [k][n]
-        int tid = Group.IdxX;
-        int tx = tid % 16, ty = tid / 16;
-        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        long blocks = (long)((m + Tile - 1) / Tile) * ((n + Tile - 1) / Tile);
+        int most = Math.Min(MaxSplits, k / MinSplitK);
+        if (blocks >= TargetGroups || most < 2) return (1, 0);
+        static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
+        double best = double.MaxValue;
+        for (int s = 1; s <= most; s++) best = Math.Min(best, Time(blocks, s));
+        int splits = 1;
+        while (Time(blocks, splits) > 1.05 * best) splits++;
+        int kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
+        splits = (k + kPer - 1) / kPer;
+        return splits < 2 ? (1, 0) : (splits, kPer);
+    }
 
-        for (int k0 = 0; k0 < p.K; k0 += KStep)
+    /// <summary>Kernel, thread e over M·N: C[e] (= or +=) Σ_z part[z·M·N + e] in z order (+ bias[e mod N]).
+    /// part is (splits, M, N), the split kernel's output.</summary>
+    public static void ReduceSplits(Index1D e, ArrayView<float> part, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int splits)
+    {
+        long mn = (long)p.M * p.N;
+        float s = 0;
+        for (int z = 0; z < splits; z++) s += part[z * mn + e];
+        if (p.HasBias != 0) s += bias[e % p.N];
+        c[e] = p.Accumulate != 0 ? c[e] + s : s;
+    }
+
+    // Shared-memory row pitch (floats) of both staged tiles: 128 + 4 keeps rows 16-byte aligned for the
+    // float4 reads and, for the transposing stores (threads k, k+1, ... of one row), shifts rows k and k+1
+    // by 4 banks so a warp's 32 stores hit 32 banks.
+    internal const int Pitch = Tile + 4;
+    internal const int TileFloats = KStep * Pitch;        // one operand tile
+    internal const int Stage = 2 * TileFloats;            // A tile then B tile
+    internal const int Rows = 32;                          // tile rows between a thread's 4 staged elements
+
+    /// <summary>Four floats: a shared-memory fragment read as one 128-bit load, or one thread's staged elements.</summary>
+    internal struct Vec4
+    {
+        public float X, Y, Z, W;
+    }
+
+    /// <summary>
+    /// Where one thread stages its 4 elements of an operand tile: tile rows m + 32j (j = 0..3) at tile
+    /// k index Kk. "Rows" are m for A and n for B; the operand is (rows, K) or (K, rows) row-major.
+    /// </summary>
+    internal struct Stager
+    {
+        /// <summary>Element index of (row0 + m, kBegin + Kk) in the operand: this thread's element of the first K-step.</summary>
+        public long Base;
+        /// <summary>Index step per k (1 or the operand's rows).</summary>
+        public int KStride;
+        /// <summary>Index step per 32 rows.</summary>
+        public long RowStep;
+        public int Kk;
+        /// <summary>Rows left in the operand from this thread's first row: element j exists if 32j &lt; RowsLeft.</summary>
+        public int RowsLeft;
+        /// <summary>Offset of element 0 inside a stage's tile (k-major, pitch <see cref="Pitch"/>).</summary>
+        public int Smem;
+    }
+
+    /// <summary>
+    /// The staging map of thread <paramref name="tid"/> for an operand of <paramref name="rows"/> rows whose
+    /// block starts at <paramref name="row0"/>. Contiguous along k: 8 threads per row, 4 rows per warp (one
+    /// 32-byte sector each); otherwise 32 consecutive rows of one k per warp.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Stager MakeStager(bool kContiguous, int tid, int row0, int rows, int k, int kBegin)
+    {
+        int kk = kContiguous ? tid % KStep : tid / Rows;
+        int m = kContiguous ? tid / KStep : tid % Rows;
+        int rowStride = kContiguous ? k : 1, kStride = kContiguous ? 1 : rows;
+        Stager s;
+        s.Base = (long)(row0 + m) * rowStride + (long)(kBegin + kk) * kStride;
+        s.KStride = kStride;
+        s.RowStep = (long)Rows * rowStride;
+        s.Kk = kk;
+        s.RowsLeft = rows - row0 - m;
+        s.Smem = kk * Pitch + m;
+        return s;
+    }
+
+    /// <summary>This thread's 4 elements of the K-step at <paramref name="k0"/> (of the <paramref name="k"/> this group multiplies);
+    /// <paramref name="full"/>: the tile lies inside the operand.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vec4 LoadTile(ArrayView<float> x, Stager s, int k0, int k, bool full)
+    {
+        long i = s.Base + (long)k0 * s.KStride;
+        Vec4 r;
+        if (full)
         {
-            // Each thread stages two elements of each operand tile.
-            for (int e = tid; e < Tile * KStep; e += Threads)
-            {
-                int m, kk;
-                if (p.Layout == 2) { m = e % Tile; kk = e / Tile; }   // A (K,M): contiguous along m
-                else { kk = e % KStep; m = e / KStep; }              // A (M,K): contiguous along k
-                int gm = row0 + m, gk = k0 + kk;
-                float va = 0;
-                if (gm < p.M && gk < p.K) va = p.Layout == 2 ? a[(long)gk * p.M + gm] : a[(long)gm * p.K + gk];
-                sa[kk * Tile + m] = va;
-
-                int n;
-                if (p.Layout == 0) { kk = e % KStep; n = e / KStep; } // B (N,K): contiguous along k
-                else { n = e % Tile; kk = e / Tile; }                // B (K,N): contiguous along n
-                int gn = col0 + n;
-                gk = k0 + kk;
-                float vb = 0;
-                if (gn < p.N && gk < p.K) vb = p.Layout == 0 ? b[(long)gn * p.K + gk] : b[(long)gk * p.N + gn];
-                sb[kk * Tile + n] = vb;
-            }
-            Group.Barrier();
-            for (int kk = 0; kk < KStep; kk++)
-            {
-                int o = kk * Tile;
-                float a0 = sa[o + ty], a1 = sa[o + ty + 16], a2 = sa[o + ty + 32], a3 = sa[o + ty + 48];
-                float b0 = sb[o + tx], b1 = sb[o + tx + 16], b2 = sb[o + tx + 32], b3 = sb[o + tx + 48];
-                c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-            }
-            Group.Barrier();
+            r.X = x[i];
+            r.Y = x[i + s.RowStep];
+            r.Z = x[i + 2 * s.RowStep];
+            r.W = x[i + 3 * s.RowStep];
         }
-        Store(c, bias, p, row0 + ty, col0 + tx, c00, c01, c02, c03);
-        Store(c, bias, p, row0 + ty + 16, col0 + tx, c10, c11, c12, c13);
-        Store(c, bias, p, row0 + ty + 32, col0 + tx, c20, c21, c22, c23);
-        Store(c, bias, p, row0 + ty + 48, col0 + tx, c30, c31, c32, c33);
+        else
+        {
+            r.X = 0; r.Y = 0; r.Z = 0; r.W = 0;
+            if (k0 + s.Kk < k)
+            {
+                if (s.RowsLeft > 0) r.X = x[i];
+                if (s.RowsLeft > Rows) r.Y = x[i + s.RowStep];
+                if (s.RowsLeft > 2 * Rows) r.Z = x[i + 2 * s.RowStep];
+                if (s.RowsLeft > 3 * Rows) r.W = x[i + 3 * s.RowStep];
+            }
+        }
+        return r;
     }
 
-    private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1, float v2, float v3)
+    /// <summary>Stores a thread's 4 staged elements into the tile at <paramref name="tile"/> (a float offset in shared memory).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreTile(ArrayView<float> smem, int tile, Stager s, Vec4 v)
     {
-        if (row >= p.M) return;
-        StoreOne(c, bias, p, row, col, v0);
-        StoreOne(c, bias, p, row, col + 16, v1);
-        StoreOne(c, bias, p, row, col + 32, v2);
-        StoreOne(c, bias, p, row, col + 48, v3);
+        int o = tile + s.Smem;
+        smem[o] = v.X;
+        smem[o + Rows] = v.Y;
+        smem[o + 2 * Rows] = v.Z;
+        smem[o + 3 * Rows] = v.W;
     }
 
-    private static void StoreOne(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v)
+    /// <summary>bias[col .. col+3] (0 past N or without bias).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vec4 LoadBias(ArrayView<float> bias, GemmArgs p, int col)
+    {
+        Vec4 r;
+        r.X = 0; r.Y = 0; r.Z = 0; r.W = 0;
+        if (p.HasBias != 0)
+        {
+            if (col < p.N) r.X = bias[col];
+            if (col + 1 < p.N) r.Y = bias[col + 1];
+            if (col + 2 < p.N) r.Z = bias[col + 2];
+            if (col + 3 < p.N) r.W = bias[col + 3];
+        }
+        return r;
+    }
+
+    /// <summary>C[cBase + row·N + col .. +3] (= or +=) v + bias; <paramref name="full"/>: the block lies inside C, no guards.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreQuad(ArrayView<float> c, long cBase, GemmArgs p, int row, int col, bool full, Vec4 bias, float v0, float v1, float v2, float v3)
+    {
+        if (!full && row >= p.M) return;
+        long i = cBase + (long)row * p.N + col;
+        v0 += bias.X; v1 += bias.Y; v2 += bias.Z; v3 += bias.W;
+        if (full || col + 3 < p.N)
+        {
+            if (p.Accumulate != 0) { v0 += c[i]; v1 += c[i + 1]; v2 += c[i + 2]; v3 += c[i + 3]; }
+            c[i] = v0; c[i + 1] = v1; c[i + 2] = v2; c[i + 3] = v3;
+        }
+        else
+        {
+            StoreOne(c, p, i, col, v0);
+            StoreOne(c, p, i + 1, col + 1, v1);
+            StoreOne(c, p, i + 2, col + 2, v2);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreOne(ArrayView<float> c, GemmArgs p, long i, int col, float v)
     {
         if (col >= p.N) return;
-        long i = (long)row * p.N + col;
-        if (p.HasBias != 0) v += bias[col];
         c[i] = p.Accumulate != 0 ? c[i] + v : v;
     }
 }

@@ -48,7 +48,7 @@ public static class JointAttention
         double sum = 0;
         for (int j = 0; j < s; j++)
         {
-            float e = (float)XMath.Exp((double)sc[i * MaxTokens + j] - max);
+            float e = FloatMath.Exp(sc[i * MaxTokens + j] - max);
             sc[i * MaxTokens + j] = e;
             sum += e;
         }

@@ -12,9 +12,10 @@ public struct LayerNormArgs
 /// <summary>
 /// LayerNorm without affine (eps 1e-6) fused with modulate: y = LN(x)·(1 + scale[b]) + shift[b].
 /// Forward: one warp per (b, token) row, float64 statistics reduced with warp shuffles; saves
-/// mean and rstd. Backward: one warp per b walking its N tokens, so each (b, channel) of the
-/// shift/scale gradients is owned by one lane (deterministic, no atomics); dx is overwritten or
-/// added (AccumulateDx = 1).
+/// mean and rstd. Backward in two launches, each with enough threads to fill the GPU:
+/// <see cref="BackwardInput"/> is one warp per row (dx overwritten, or added with AccumulateDx = 1);
+/// <see cref="BackwardModulation"/> is one thread per (b, channel) summing its N tokens into the
+/// shift/scale gradients (deterministic, no atomics).
 /// </summary>
 public static class LayerNormModulate
 {
@@ -46,38 +47,49 @@ public static class LayerNormModulate
         }
     }
 
-    /// <summary>Launch: grid B, group 32.</summary>
-    public static void Backward(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> mean, ArrayView<float> rstd,
-        ArrayView<float> dx, ArrayView<float> dmod, LayerNormArgs p)
+    /// <summary>dx for one row per warp. Launch: grid B·N, group 32.</summary>
+    public static void BackwardInput(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> dx, LayerNormArgs p)
     {
-        int bi = Grid.IdxX, lane = Group.IdxX;
-        long m = (long)bi * p.Chunks * p.H;
+        int row = Grid.IdxX, lane = Group.IdxX, bi = row / p.N;
+        long o = (long)row * p.H, sc = (long)bi * p.Chunks * p.H + p.ScaleChunk * p.H;
+        double mu = mean[row], rs = rstd[row];
+        double sumD = 0, sumDX = 0;
+        for (int i = lane; i < p.H; i += Threads)
+        {
+            double xh = (x[o + i] - mu) * rs;
+            double dxh = dy[o + i] * (1 + (double)mod[sc + i]);
+            sumD += dxh;
+            sumDX += dxh * xh;
+        }
+        sumD = WarpSum(sumD) / p.H;
+        sumDX = WarpSum(sumDX) / p.H;
+        for (int i = lane; i < p.H; i += Threads)
+        {
+            double xh = (x[o + i] - mu) * rs;
+            double dxh = dy[o + i] * (1 + (double)mod[sc + i]);
+            double v = rs * (dxh - sumD - xh * sumDX);
+            dx[o + i] = p.AccumulateDx != 0 ? (float)(dx[o + i] + v) : (float)v;
+        }
+    }
+
+    /// <summary>dshift[b, i] += Σ_t dy, dscale[b, i] += Σ_t dy·x̂ over the N tokens. Thread idx = b·H + i (B·H threads).</summary>
+    public static void BackwardModulation(Index1D idx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> dmod, LayerNormArgs p)
+    {
+        int bi = idx / p.H, i = idx % p.H;
+        double s = 0, sx = 0;
         for (int t = 0; t < p.N; t++)
         {
             int row = bi * p.N + t;
-            long o = (long)row * p.H;
-            double mu = mean[row], rs = rstd[row];
-            double sumD = 0, sumDX = 0;
-            for (int i = lane; i < p.H; i += Threads)
-            {
-                double xh = (x[o + i] - mu) * rs;
-                double g = dy[o + i];
-                long si = m + p.ShiftChunk * p.H + i, ci = m + p.ScaleChunk * p.H + i;
-                dmod[si] = (float)(dmod[si] + g);
-                dmod[ci] = (float)(dmod[ci] + g * xh);
-                double dxh = g * (1 + mod[ci]);
-                sumD += dxh;
-                sumDX += dxh * xh;
-            }
-            sumD = WarpSum(sumD) / p.H;
-            sumDX = WarpSum(sumDX) / p.H;
-            for (int i = lane; i < p.H; i += Threads)
-            {
-                double xh = (x[o + i] - mu) * rs;
-                double dxh = dy[o + i] * (1 + (double)mod[m + p.ScaleChunk * p.H + i]);
-                double v = rs * (dxh - sumD - xh * sumDX);
-                dx[o + i] = p.AccumulateDx != 0 ? (float)(dx[o + i] + v) : (float)v;
-            }
+            long k = (long)row * p.H + i;
+            double g = dy[k];
+            s += g;
+            sx += g * ((x[k] - mean[row]) * rstd[row]);
         }
+        long m = (long)bi * p.Chunks * p.H;
+        long si = m + p.ShiftChunk * p.H + i, ci = m + p.ScaleChunk * p.H + i;
+        dmod[si] = (float)(dmod[si] + s);
+        dmod[ci] = (float)(dmod[ci] + sx);
     }
 }

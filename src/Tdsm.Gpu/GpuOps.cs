@@ -24,15 +24,20 @@ public sealed class GpuOps : IOps, IDisposable
     private const int MaxTimestep = 1024;
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addRows;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int, int> _sumRows;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<double>, int, int, int> _sumRowsPartial;
+    private readonly Action<Index1D, ArrayView<double>, ArrayView<float>, int, int> _sumRowsFinish;
+    private MemoryBuffer1D<double, Stride1D.Dense> _columnPartials;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gatedBwd;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _ln;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwd;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _qsample;
@@ -61,18 +66,21 @@ public sealed class GpuOps : IOps, IDisposable
     {
         _device = device;
         _acc = device.Accelerator;
-        _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel);
+        _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel, K.Gemm.Specialization);
+        _gemmReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int>(K.Gemm.ReduceSplits);
         _silu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.SiluForward);
         _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
         _siluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.SiluBackward);
         _geluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.GeluBackward);
         _add = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Residual.Add);
         _addRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Residual.AddBroadcastRows);
-        _sumRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(Residual.SumRows);
+        _sumRowsPartial = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int, int, int>(Residual.SumRowsPartial);
+        _sumRowsFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int>(Residual.SumRowsFinish);
         _gated = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedForward);
         _gatedBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedBackward);
         _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.Forward);
-        _lnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.Backward);
+        _lnBwdInput = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardInput);
+        _lnBwdMod = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardModulation);
         _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
         _attnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Backward);
         _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.QSample);
@@ -87,6 +95,7 @@ public sealed class GpuOps : IOps, IDisposable
         _notEqual = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Sampling.NotEqual);
 
         _index = _acc.Allocate1D<int>(1024);
+        _columnPartials = _acc.Allocate1D<double>(1 << 16);
         _hinge = _acc.Allocate1D<float>(256);
         _alphas = _acc.Allocate1D<float>(MaxTimestep);
         _dummy = _acc.Allocate1D<float>(1);
@@ -147,7 +156,20 @@ public sealed class GpuOps : IOps, IDisposable
     public void SumRowsInto(Tensor dy, Tensor db, int rows)
     {
         if (dy.Length != rows * db.Length) throw new ArgumentException($"SumRowsInto: dy {dy} is not {rows} rows of {db.Length}");
-        _sumRows(db.Length, V(dy), V(db), rows, db.Length);
+        if (rows == 0 || db.Length == 0) return;
+        // ~√rows segments of ~√rows rows: both stages stay short and the first has segments·W threads.
+        int segment = Math.Max(16, (int)Math.Sqrt(rows));
+        int segments = (rows + segment - 1) / segment;
+        long need = (long)segments * db.Length;
+        if (_columnPartials.Length < need)
+        {
+            _acc.Synchronize();
+            _columnPartials.Dispose();
+            _columnPartials = _acc.Allocate1D<double>(need);
+        }
+        var partial = ((ArrayView<double>)_columnPartials.View).SubView(0, need);
+        _sumRowsPartial((int)need, V(dy), partial, rows, db.Length, segment);
+        _sumRowsFinish(db.Length, partial, V(db), segments, db.Length);
     }
 
     /// <summary>C (M,N) (= or +=) op(A)·op(B) (+ bias) on the device; the layout says which operand is transposed.</summary>
@@ -161,8 +183,25 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (m == 0 || n == 0) return;
         var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
-        var grid = new Index2D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile);
-        _gemm(new KernelConfig(grid, new Index2D(K.Gemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+        ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
+        var (splits, kPer) = K.Gemm.SplitK(m, n, k);
+        var config = new KernelConfig(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, splits), new Index3D(K.Gemm.Threads, 1, 1));
+        if (splits == 1)
+        {
+            _gemm(config, V(a), V(b), V(c), biasView, args);
+            return;
+        }
+        // Too few C blocks for the GPU: split K into partial products (splits, M, N), then sum them in order into C.
+        long need = (long)splits * m * n;
+        if (_gemmSplits is null || _gemmSplits.Length < need)
+        {
+            _acc.Synchronize();
+            _gemmSplits?.Dispose();
+            _gemmSplits = _acc.Allocate1D<float>(need);
+        }
+        var part = ((ArrayView<float>)_gemmSplits.View).SubView(0, need);
+        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, KSplit = kPer });
+        _gemmReduce(checked(m * n), part, V(c), biasView, args, splits);
     }
 
     public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
@@ -196,7 +235,8 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(dy, b * n * h, "LayerNormModulateBackward dy"); Check(dmod, b * chunks * h, "LayerNormModulateBackward dmod");
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, AccumulateDx = accumulateDx ? 1 : 0 };
-        _lnBwd(new KernelConfig(b, K.LayerNormModulate.Threads), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), V(dmod), args);
+        _lnBwdMod(b * h, V(dy), V(x), V(mean), V(rstd), V(dmod), args);
+        _lnBwdInput(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
     }
 
     public void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h)
@@ -329,6 +369,6 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose();
     }
 }

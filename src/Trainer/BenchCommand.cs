@@ -81,6 +81,7 @@ public sealed class BenchCommand : ICommand
             times.Sort();
             stdout.WriteLine($"train step (batch {batch} = {2 * batch} rows): median {times[times.Count / 2]:F1} ms, mean {times.Average():F1} ms, min {times[0]:F1} ms");
 
+            long trainPeak = ops is GpuOps gt ? gt.PeakAllocatedBytes : 0;
             var scorer = new ZeroShotScorer(model, chunk);
             var x = new float[samples * cfg.InChannels];
             rng.FillNormal(x);
@@ -91,10 +92,12 @@ public sealed class BenchCommand : ICommand
             double sec = swi.Elapsed.TotalSeconds;
             long rows = (long)samples * classes * noises;
             stdout.WriteLine($"inference ({samples} samples x {classes} classes x {noises} noises = {rows} rows): {sec * 1000:F0} ms, {rows / sec:F0} rows/s");
+            const double GiB = 1024.0 * 1024 * 1024;
             if (ops is GpuOps gpu)
-                stdout.WriteLine($"peak device tensor memory: {gpu.PeakAllocatedBytes / (1024.0 * 1024 * 1024):F2} GiB (of {gpu.Device.Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB)");
+                stdout.WriteLine($"peak device tensor memory: training {trainPeak / GiB:F2} GiB (parameters, gradients, Adam moments, activations); " +
+                    $"with inference {gpu.PeakAllocatedBytes / GiB:F2} GiB (+ {chunk}-row forward-only workspace and class constants) of {gpu.Device.Accelerator.MemorySize / GiB:F1} GiB");
             else
-                stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024 * 1024):F2} GiB");
+                stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / GiB:F2} GiB");
             return 0;
         }
         finally { Backends.Release(ops); }

@@ -46,10 +46,9 @@ public sealed class ParityCommand : ICommand
         {
             if (ops is Tdsm.Gpu.GpuOps g)
             {
-                // The device-resident encoder on the same device (CUDA or the simulator); the host model only loads the weights.
-                Tdsm.Gpu.StGcn.StGcnGpuModel? gpu = null;
-                try { report = Tdsm.StGcn.StGcnParity.Run(file, new Tdsm.StGcn.StGcnReferenceOps(), m => gpu = new Tdsm.Gpu.StGcn.StGcnGpuModel(m, g.Device)); }
-                finally { gpu?.Dispose(); }
+                // The device-resident encoder on the same device (CUDA or the simulator).
+                using var stgcnOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(g.Device);
+                report = Tdsm.StGcn.StGcnParity.Run(file, stgcnOps);
             }
             else report = Tdsm.StGcn.StGcnParity.Run(file, ops.Name);
         }

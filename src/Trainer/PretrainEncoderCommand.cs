@@ -3,6 +3,7 @@ using System.Globalization;
 using Tdsm.Data;
 using Tdsm.Formats;
 using Tdsm.StGcn;
+using Tdsm.Tensors;
 
 namespace Tdsm.Trainer;
 
@@ -48,9 +49,8 @@ public sealed class PretrainEncoderCommand : ICommand
             {
                 if (profile) throw new CommandLineException("--profile times the host tiers' ops; it is not available with --backend " + backend);
                 using var benchDevice = OpenDevice(backend);
-                var host = new StGcnModel(Config(configName, classes), new StGcnReferenceOps(), seed: 1);
-                using var gpu = new Tdsm.Gpu.StGcn.StGcnGpuModel(host, benchDevice);
-                return Bench(gpu, bn, bt, bm, steps, null, stdout);
+                using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice);
+                return Bench(Config(configName, classes), benchOps, bn, bt, bm, steps, profile: false, stdout);
             }
             return Bench(Config(configName, classes), StGcnParity.Backend(backend), bn, bt, bm, steps, profile, stdout);
         }
@@ -81,21 +81,19 @@ public sealed class PretrainEncoderCommand : ICommand
         var ys = seenIdx.Select(i => map.ToLocal(y[i])).ToArray();
         stdout.WriteLine($"train: {ys.Length} seen-class samples of {y.Length} ({map.Count} seen classes), T={t}, M={mm}");
         bool onGpu = IsGpu(backend);
-        var model = new StGcnModel(Config(configName, map.Count), onGpu ? new StGcnReferenceOps() : StGcnParity.Backend(backend), opts.Seed);
         using var device = onGpu ? OpenDevice(backend) : null;
-        using var gpuModel = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuModel(model, device);
-        IStGcnRunner runner = (IStGcnRunner?)gpuModel ?? model;
+        using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device);
+        var model = new StGcnModel(Config(configName, map.Count), (IStGcnOps?)gpuOps ?? StGcnParity.Backend(backend), opts.Seed);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"encoder: {configName} on {runner.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
-        StGcnTraining.Train(runner, xs, ys, t, mm, opts, stdout);
-        runner.SyncToHost();
+            $"encoder: {configName} on {model.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
+        StGcnTraining.Train(model, xs, ys, t, mm, opts, stdout);
         StGcnCheckpoint.Save(outPath, model);
         stdout.WriteLine($"wrote {outPath}");
 
         if (featDir is not null)
         {
             Directory.CreateDirectory(featDir);
-            WriteFeatures(runner, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train", "train_label", stdout);
+            WriteFeatures(model, xs, ys.Select(map.ToOriginal).ToArray(), t, mm, featDir, "train", "train_label", stdout);
         }
         if (testX is not null)
         {
@@ -103,15 +101,15 @@ public sealed class PretrainEncoderCommand : ICommand
             var seenTest = Enumerable.Range(0, ty.Length).Where(i => map.IsSeen(ty[i])).ToArray();
             if (seenTest.Length > 0)
             {
-                var pred = StGcnTraining.Predict(runner, new IndexedSamples(tx, seenTest), tt, tm);
+                var pred = StGcnTraining.Predict(model, new IndexedSamples(tx, seenTest), tt, tm);
                 double acc = seenTest.Where((i, j) => pred[j] == map.ToLocal(ty[i])).Count() / (double)seenTest.Length;
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seen-class test accuracy: {acc:P2} ({seenTest.Length} samples)"));
             }
             if (featDir is not null)
             {
                 var unseen = Enumerable.Range(0, ty.Length).Where(i => !map.IsSeen(ty[i])).ToArray();
-                WriteFeatures(runner, new IndexedSamples(tx, unseen), unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
-                WriteFeatures(runner, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
+                WriteFeatures(model, new IndexedSamples(tx, unseen), unseen.Select(i => ty[i]).ToArray(), tt, tm, featDir, "ztest", "z_label", stdout);
+                WriteFeatures(model, tx, ty, tt, tm, featDir, "gtest", "g_label", stdout);
             }
         }
         return 0;
@@ -154,12 +152,12 @@ public sealed class PretrainEncoderCommand : ICommand
         return Tdsm.Gpu.GpuDevice.OpenCuda();
     }
 
-    private static void WriteFeatures(IStGcnRunner model, ISampleSource x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
+    private static void WriteFeatures(StGcnModel model, ISampleSource x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
     {
         var f = StGcnTraining.ExtractFeatures(model, x, t, m);
-        Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Model.Config.FeatureDim], f);
+        Npy.Write(Path.Combine(dir, name + ".npy"), [labels.Length, model.Config.FeatureDim], f);
         Npy.Write(Path.Combine(dir, labelName + ".npy"), [labels.Length], labels.Select(v => (long)v).ToArray());
-        stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Model.Config.FeatureDim}) and {labelName}.npy");
+        stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Config.FeatureDim}) and {labelName}.npy");
     }
 
     private static int Bench(StGcnConfig cfg, IStGcnOps ops, int n, int t, int m, int steps, bool profile, TextWriter stdout)
@@ -169,9 +167,9 @@ public sealed class PretrainEncoderCommand : ICommand
         return Bench(model, n, t, m, steps, timed, stdout);
     }
 
-    private static int Bench(IStGcnRunner model, int n, int t, int m, int steps, TimedOps? timed, TextWriter stdout)
+    private static int Bench(StGcnModel model, int n, int t, int m, int steps, TimedOps? timed, TextWriter stdout)
     {
-        var cfg = model.Model.Config;
+        var cfg = model.Config;
         var rng = new Random(2);
         var x = new float[n * cfg.InChannels * t * cfg.V * m];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
@@ -192,7 +190,7 @@ public sealed class PretrainEncoderCommand : ICommand
         times.Sort();
         double flops = 3 * cfg.ForwardFlops(n, t, m);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"stgcn train step on '{model.Name}': {cfg.Layers.Count} blocks, {model.Model.Layout.ParameterCount} params, N={n} T={t} M={m}: " +
+            $"stgcn train step on '{model.Name}': {cfg.Layers.Count} blocks, {model.Layout.ParameterCount} params, N={n} T={t} M={m}: " +
             $"median {times[times.Count / 2]:F0} ms (min {times[0]:F0}, {steps} steps), ~{flops / 1e9:F1} GFLOP/step (3x forward), " +
             $"{flops / (times[times.Count / 2] * 1e6):F1} GFLOP/s, {Environment.ProcessorCount} cores"));
         if (timed is not null)
@@ -208,48 +206,71 @@ internal sealed class TimedOps(IStGcnOps inner) : IStGcnOps
     public readonly Dictionary<string, double> Ms = new(StringComparer.Ordinal);
     public string Name => inner.Name;
 
+    private void Add(string op, Stopwatch sw) => Ms[op] = Ms.GetValueOrDefault(op) + sw.Elapsed.TotalMilliseconds;
+
     private void T(string op, Action a)
     {
         var sw = Stopwatch.StartNew();
         a();
-        Ms[op] = Ms.GetValueOrDefault(op) + sw.Elapsed.TotalMilliseconds;
+        Add(op, sw);
     }
 
-    public void InputToBnLayout(ArraySegment<float> x, ArraySegment<float> y, int n, int c, int t, int v, int m) => T("layout", () => inner.InputToBnLayout(x, y, n, c, t, v, m));
-    public void InputToBnLayoutBackward(ArraySegment<float> dy, ArraySegment<float> dx, int n, int c, int t, int v, int m) => T("layout", () => inner.InputToBnLayoutBackward(dy, dx, n, c, t, v, m));
-    public void BnToBlockLayout(ArraySegment<float> x, ArraySegment<float> y, int b, int c, int t, int v) => T("layout", () => inner.BnToBlockLayout(x, y, b, c, t, v));
-    public void BnToBlockLayoutBackward(ArraySegment<float> dy, ArraySegment<float> dx, int b, int c, int t, int v) => T("layout", () => inner.BnToBlockLayoutBackward(dy, dx, b, c, t, v));
-    public void BatchNormTrainForward(ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> beta, ArraySegment<float> y, ArraySegment<float> saveMean, ArraySegment<float> saveRstd,
-        ArraySegment<float> runMean, ArraySegment<float> runVar, int b, int c, int l, double eps, double momentum) =>
+    public Tensor Allocate(int length) => inner.Allocate(length);
+    public Tensor Adopt(float[] host) => inner.Adopt(host);
+    public Tensor View(Tensor storage, int offset, int length) => inner.View(storage, offset, length);
+    public void Free(Tensor t) => inner.Free(t);
+    public void Upload(ReadOnlySpan<float> source, Tensor destination)
+    {
+        var sw = Stopwatch.StartNew();
+        inner.Upload(source, destination);
+        Add("memory", sw);
+    }
+    public void Download(Tensor source, Span<float> destination)
+    {
+        var sw = Stopwatch.StartNew();
+        inner.Download(source, destination);
+        Add("memory", sw);
+    }
+    public void Zero(Tensor t) => T("memory", () => inner.Zero(t));
+
+    public void InputToBnLayout(Tensor x, Tensor y, int n, int c, int t, int v, int m) => T("layout", () => inner.InputToBnLayout(x, y, n, c, t, v, m));
+    public void InputToBnLayoutBackward(Tensor dy, Tensor dx, int n, int c, int t, int v, int m) => T("layout", () => inner.InputToBnLayoutBackward(dy, dx, n, c, t, v, m));
+    public void BnToBlockLayout(Tensor x, Tensor y, int b, int c, int t, int v) => T("layout", () => inner.BnToBlockLayout(x, y, b, c, t, v));
+    public void BnToBlockLayoutBackward(Tensor dy, Tensor dx, int b, int c, int t, int v) => T("layout", () => inner.BnToBlockLayoutBackward(dy, dx, b, c, t, v));
+    public void BatchNormTrainForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor saveMean, Tensor saveRstd,
+        Tensor runMean, Tensor runVar, int b, int c, int l, double eps, double momentum) =>
         T("bn fwd", () => inner.BatchNormTrainForward(x, gamma, beta, y, saveMean, saveRstd, runMean, runVar, b, c, l, eps, momentum));
-    public void BatchNormEvalForward(ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> beta, ArraySegment<float> y, ArraySegment<float> runMean, ArraySegment<float> runVar, int b, int c, int l, double eps) =>
+    public void BatchNormEvalForward(Tensor x, Tensor gamma, Tensor beta, Tensor y, Tensor runMean, Tensor runVar, int b, int c, int l, double eps) =>
         T("bn fwd", () => inner.BatchNormEvalForward(x, gamma, beta, y, runMean, runVar, b, c, l, eps));
-    public void BatchNormBackward(ArraySegment<float> dy, ArraySegment<float> x, ArraySegment<float> gamma, ArraySegment<float> saveMean, ArraySegment<float> saveRstd,
-        ArraySegment<float> dx, ArraySegment<float> dGamma, ArraySegment<float> dBeta, int b, int c, int l) =>
+    public void BatchNormBackward(Tensor dy, Tensor x, Tensor gamma, Tensor saveMean, Tensor saveRstd,
+        Tensor dx, Tensor dGamma, Tensor dBeta, int b, int c, int l) =>
         T("bn bwd", () => inner.BatchNormBackward(dy, x, gamma, saveMean, saveRstd, dx, dGamma, dBeta, b, c, l));
-    public void Conv1x1Forward(ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> bias, ArraySegment<float> y, int b, int cin, int cout, int t, int v, int stride) =>
+    public void Conv1x1Forward(Tensor x, Tensor w, Tensor bias, Tensor y, int b, int cin, int cout, int t, int v, int stride) =>
         T("conv1x1 fwd", () => inner.Conv1x1Forward(x, w, bias, y, b, cin, cout, t, v, stride));
-    public void Conv1x1Backward(ArraySegment<float> dy, ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> dx, ArraySegment<float> dW, ArraySegment<float> dBias, int b, int cin, int cout, int t, int v, int stride) =>
+    public void Conv1x1Backward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dW, Tensor dBias, int b, int cin, int cout, int t, int v, int stride) =>
         T("conv1x1 bwd", () => inner.Conv1x1Backward(dy, x, w, dx, dW, dBias, b, cin, cout, t, v, stride));
-    public void GraphAggregateForward(ArraySegment<float> y, ArraySegment<float> a, ArraySegment<float> imp, ArraySegment<float> o, int b, int k, int c, int t, int v) =>
+    public void GraphAggregateForward(Tensor y, Tensor a, Tensor imp, Tensor o, int b, int k, int c, int t, int v) =>
         T("graph fwd", () => inner.GraphAggregateForward(y, a, imp, o, b, k, c, t, v));
-    public void GraphAggregateBackward(ArraySegment<float> dO, ArraySegment<float> y, ArraySegment<float> a, ArraySegment<float> imp, ArraySegment<float> dy, ArraySegment<float> dImp, int b, int k, int c, int t, int v) =>
+    public void GraphAggregateBackward(Tensor dO, Tensor y, Tensor a, Tensor imp, Tensor dy, Tensor dImp, int b, int k, int c, int t, int v) =>
         T("graph bwd", () => inner.GraphAggregateBackward(dO, y, a, imp, dy, dImp, b, k, c, t, v));
-    public void TemporalConvForward(ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> bias, ArraySegment<float> y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+    public void TemporalConvForward(Tensor x, Tensor w, Tensor bias, Tensor y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
         T("tcn fwd", () => inner.TemporalConvForward(x, w, bias, y, b, cin, cout, t, v, kt, stride));
-    public void TemporalConvBackward(ArraySegment<float> dy, ArraySegment<float> x, ArraySegment<float> w, ArraySegment<float> dx, ArraySegment<float> dW, ArraySegment<float> dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+    public void TemporalConvBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor dW, Tensor dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
         T("tcn bwd", () => inner.TemporalConvBackward(dy, x, w, dx, dW, dBias, b, cin, cout, t, v, kt, stride));
-    public void ReluForward(ArraySegment<float> x, ArraySegment<float> y) => T("relu/residual", () => inner.ReluForward(x, y));
-    public void ReluBackward(ArraySegment<float> dy, ArraySegment<float> y, ArraySegment<float> dx) => T("relu/residual", () => inner.ReluBackward(dy, y, dx));
-    public void ResidualReluForward(ArraySegment<float> a, ArraySegment<float> r, ArraySegment<float> y) => T("relu/residual", () => inner.ResidualReluForward(a, r, y));
-    public void ResidualReluBackward(ArraySegment<float> dy, ArraySegment<float> y, ArraySegment<float> da, ArraySegment<float> dr) => T("relu/residual", () => inner.ResidualReluBackward(dy, y, da, dr));
-    public void PoolForward(ArraySegment<float> x, ArraySegment<float> f, int n, int m, int c, int l) => T("pool", () => inner.PoolForward(x, f, n, m, c, l));
-    public void PoolBackward(ArraySegment<float> df, ArraySegment<float> dx, int n, int m, int c, int l) => T("pool", () => inner.PoolBackward(df, dx, n, m, c, l));
-    public double CrossEntropy(ArraySegment<float> logits, ReadOnlySpan<int> labels, ArraySegment<float> dLogits, int n, int k)
+    public void ReluForward(Tensor x, Tensor y) => T("relu/residual", () => inner.ReluForward(x, y));
+    public void ReluBackward(Tensor dy, Tensor y, Tensor dx) => T("relu/residual", () => inner.ReluBackward(dy, y, dx));
+    public void ResidualReluForward(Tensor a, Tensor? r, Tensor y) => T("relu/residual", () => inner.ResidualReluForward(a, r, y));
+    public void ResidualReluBackward(Tensor dy, Tensor y, Tensor da, Tensor? dr) => T("relu/residual", () => inner.ResidualReluBackward(dy, y, da, dr));
+    public void AddInPlace(Tensor source, Tensor destination) => T("relu/residual", () => inner.AddInPlace(source, destination));
+    public void PoolForward(Tensor x, Tensor f, int n, int m, int c, int l) => T("pool", () => inner.PoolForward(x, f, n, m, c, l));
+    public void PoolBackward(Tensor df, Tensor dx, int n, int m, int c, int l) => T("pool", () => inner.PoolBackward(df, dx, n, m, c, l));
+    public double CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, Tensor dLogits, int n, int k)
     {
         var sw = Stopwatch.StartNew();
         double r = inner.CrossEntropy(logits, labels, dLogits, n, k);
-        Ms["loss"] = Ms.GetValueOrDefault("loss") + sw.Elapsed.TotalMilliseconds;
+        Add("loss", sw);
         return r;
     }
+    public void SgdNesterovStep(Tensor p, Tensor g, Tensor buf, double lr, double momentum, double weightDecay) =>
+        T("sgd", () => inner.SgdNesterovStep(p, g, buf, lr, momentum, weightDecay));
 }

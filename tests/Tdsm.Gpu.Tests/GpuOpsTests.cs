@@ -179,6 +179,9 @@ public class GpuOpsTests(string device)
         var y = Pair(R(5 * 6), 5, 6); var bias = Pair(R(6), 6);
         _gpu.AddBroadcastRows(y.G, bias.G, 5); _ref.AddBroadcastRows(y.C, bias.C, 5); AssertSame(y, "add rows");
         _gpu.SumRowsInto(y.G, bias.G, 5); _ref.SumRowsInto(y.C, bias.C, 5); AssertSame(bias, "sum rows");
+        // 300 rows: 18 segments of 17 rows, the last one partial (the two-stage column sum).
+        var tall = Pair(R(300 * 7), 300, 7); var colSum = Pair(R(7), 7);
+        _gpu.SumRowsInto(tall.G, colSum.G, 300); _ref.SumRowsInto(tall.C, colSum.C, 300); AssertSame(colSum, "sum 300 rows");
         Assert.Throws<ArgumentOutOfRangeException>(() => _gpu.GatherRows(table.G, [7], outp.G, 6));
     }
 
@@ -222,6 +225,31 @@ public class GpuOpsTests(string device)
         var gpu = Losses(_gpu);
         TestContext.Out.WriteLine($"cpu {string.Join(", ", cpu)}; gpu {string.Join(", ", gpu)}");
         Assert.That(gpu, Is.EqualTo(cpu).Within(1e-4).Percent);
+    }
+
+    /// <summary>
+    /// Zero-shot scoring through the per-class constants and forward-only activations on the
+    /// device agrees with the reference tier's scorer (chunks of 5 rows over 3 samples x 4 classes,
+    /// so a chunk spans samples and the last one is partial), with random parameters everywhere.
+    /// </summary>
+    [Test]
+    public void ZeroShotScoresAgreeWithTheReferenceTier()
+    {
+        var cfg = new Tdsm.Model.DiTConfig(InChannels: 5, CondSize: 6, Hidden: 8, Depth: 2, Heads: 2, LocalTokens: 3);
+        var parameters = R(Tdsm.Model.DiT.BuildLayout(cfg).Count, 0.3);
+        var text = R(4 * 4 * 6); var feats = R(3 * 5); var noises = R(2 * 5);
+        double[,] Scores(IOps ops)
+        {
+            var model = new Tdsm.Model.DiT(cfg, ops);
+            model.LoadParameters(parameters);
+            var scorer = new Tdsm.Model.ZeroShotScorer(model, chunkRows: 5);
+            return scorer.Score(feats, 3, new Tdsm.Model.TextTable(ops, text, 4, 4, 6), noises);
+        }
+        var want = Scores(_ref);
+        var got = Scores(_gpu);
+        for (int n = 0; n < 3; n++)
+            for (int k = 0; k < 4; k++)
+                Assert.That(got[n, k], Is.EqualTo(want[n, k]).Within(1e-5 + 1e-4 * Math.Abs(want[n, k])), $"score[{n},{k}]");
     }
 
     /// <summary>The whole fixture on the GPU tier: run on CUDA only (the simulator would take minutes).</summary>

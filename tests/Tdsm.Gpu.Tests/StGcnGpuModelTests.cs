@@ -8,7 +8,7 @@ namespace Tdsm.Gpu.Tests;
 
 /// <summary>
 /// The whole device-resident ST-GCN: the golden fixture stgcn_small.safetensors (training-mode forward,
-/// backward, running statistics, eval-mode forward) through <see cref="StGcnGpuModel"/> with the
+/// backward, running statistics, eval-mode forward) through <see cref="StGcnModel"/> on <see cref="StGcnGpuOps"/> with the
 /// fixture's tolerances, and a short training run on the device against the same run on the reference tier.
 /// On the simulator (measured on the shared 2-core machine: fixture 25-35 s, training run 8-18 s) and on CUDA when present.
 /// </summary>
@@ -33,20 +33,16 @@ public class StGcnGpuModelTests(string device)
     public void FixtureParity()
     {
         var f = SafeTensorsFile.Read(TestPaths.Fixture("stgcn_small.safetensors"));
-        StGcnGpuModel? gpu = null;
+        using var ops = new StGcnGpuOps(_device!);
         var sw = Stopwatch.StartNew();
-        try
-        {
-            var report = StGcnParity.RunTensors(f, new StGcnReferenceOps(), m => gpu = new StGcnGpuModel(m, _device!));
-            var w = new StringWriter();
-            report.Write(w);
-            TestContext.Out.WriteLine(w.ToString());
-            TestContext.Out.WriteLine($"fixture parity on {report.Backend}: {sw.Elapsed.TotalSeconds:F1} s");
-            Assert.That(report.Backend, Is.EqualTo(_device!.IsCuda ? "gpu" : "gpu-sim"));
-            Assert.That(report.Rows.Where(r => !r.Pass).Select(r => $"{r.Name}: {r.RelError:E2} > {r.Tolerance:E0}"), Is.Empty);
-            Assert.That(report.Rows, Has.Count.GreaterThan(30));
-        }
-        finally { gpu?.Dispose(); }
+        var report = StGcnParity.RunTensors(f, ops);
+        var w = new StringWriter();
+        report.Write(w);
+        TestContext.Out.WriteLine(w.ToString());
+        TestContext.Out.WriteLine($"fixture parity on {report.Backend}: {sw.Elapsed.TotalSeconds:F1} s");
+        Assert.That(report.Backend, Is.EqualTo(_device!.IsCuda ? "gpu" : "gpu-sim"));
+        Assert.That(report.Rows.Where(r => !r.Pass).Select(r => $"{r.Name}: {r.RelError:E2} > {r.Tolerance:E0}"), Is.Empty);
+        Assert.That(report.Rows, Has.Count.GreaterThan(30));
     }
 
     [Test]
@@ -63,10 +59,10 @@ public class StGcnGpuModelTests(string device)
 
         var host = new StGcnModel(cfg, new StGcnReferenceOps(), seed: 9);
         var hostStats = StGcnTraining.Train(host, x, y, n, t, m, opts);
-        var onDevice = new StGcnModel(cfg, new StGcnReferenceOps(), seed: 9);
-        using var gpu = new StGcnGpuModel(onDevice, _device!);
-        var gpuStats = StGcnTraining.Train(gpu, x, y, n, t, m, opts);
-        gpu.SyncToHost();
+        using var ops = new StGcnGpuOps(_device!);
+        var onDevice = new StGcnModel(cfg, ops, seed: 9);
+        var gpuStats = StGcnTraining.Train(onDevice, x, y, n, t, m, opts);
+        onDevice.SyncToHost();
 
         for (int e = 0; e < hostStats.Count; e++)
             Assert.That(gpuStats[e].MeanLoss, Is.EqualTo(hostStats[e].MeanLoss).Within(1e-4 * Math.Abs(hostStats[e].MeanLoss)), $"epoch {e + 1} loss");
@@ -75,7 +71,7 @@ public class StGcnGpuModelTests(string device)
         Assert.That(onDevice.Parameters, Is.Not.EqualTo(new StGcnModel(cfg, new StGcnReferenceOps(), seed: 9).Parameters), "training changed the parameters");
 
         var fh = StGcnTraining.ExtractFeatures(host, x, n, t, m, batchSize: 4);
-        var fg = StGcnTraining.ExtractFeatures(gpu, x, n, t, m, batchSize: 4);
+        var fg = StGcnTraining.ExtractFeatures(onDevice, x, n, t, m, batchSize: 4);
         Assert.That(RelError(fg, fh), Is.LessThan(1e-4), "eval features");
     }
 

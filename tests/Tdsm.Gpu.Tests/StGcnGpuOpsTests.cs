@@ -1,5 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime;
 using Tdsm.Gpu.StGcn;
 using Tdsm.StGcn;
 using Tdsm.Tensors;
@@ -7,7 +5,7 @@ using Tdsm.Tensors;
 namespace Tdsm.Gpu.Tests;
 
 /// <summary>
-/// Every ST-GCN GPU kernel, forward and backward, against the reference tier
+/// Every ST-GCN GPU op, forward and backward, through the tier's tensor interface against the reference tier
 /// (<see cref="StGcnReferenceOps"/>) at tiny, odd sizes (channel counts across the 64-wide GEMM
 /// tile, odd T and V, stride 2, T·V over the 256-element reduction segment), on ILGPU's CPU simulator (CI) and on CUDA when present. Outputs
 /// are poisoned with NaN first, accumulated gradients start from random values. Tolerance per
@@ -21,7 +19,6 @@ public class StGcnGpuOpsTests(string device)
     private GpuDevice? _device;
     private StGcnGpuOps _gpu = null!;
     private readonly StGcnReferenceOps _ref = new();
-    private readonly List<MemoryBuffer1D<float, Stride1D.Dense>> _buffers = [];
     private Rng _rng = null!;
 
     [OneTimeSetUp]
@@ -36,30 +33,28 @@ public class StGcnGpuOpsTests(string device)
     public void Close()
     {
         _gpu?.Dispose();
-        foreach (var b in _buffers) b.Dispose();
         _device?.Dispose();
     }
 
     [SetUp] public void Seed() => _rng = new Rng(4321);
 
-    /// <summary>A host array and a device copy of it.</summary>
-    private sealed record Pair(float[] H, ArrayView<float> G);
+    /// <summary>A host array, a host tensor over it (for the reference tier) and a device copy.</summary>
+    private sealed record Pair(float[] H, Tensor R, Tensor G);
 
     private Pair Up(float[] v)
     {
-        var buf = _device!.Accelerator.Allocate1D(v);
-        _buffers.Add(buf);
-        return new Pair((float[])v.Clone(), buf.View);
+        var h = (float[])v.Clone();
+        return new Pair(h, new HostTensor(h, 0, h.Length), _gpu.Adopt(v));
     }
 
     private Pair Rand(int n, double scale = 1) { var a = new float[n]; _rng.FillNormal(a, scale); return Up(a); }
 
     private Pair Nan(int n) => Up(Enumerable.Repeat(float.NaN, n).ToArray());
 
-    private static void Same(Pair p, string what)
+    private void Same(Pair p, string what)
     {
         var g = new float[p.H.Length];
-        p.G.CopyToCPU(g);
+        _gpu.Download(p.G, g);
         for (int i = 0; i < g.Length; i++)
             Assert.That(Math.Abs(g[i] - p.H[i]), Is.LessThanOrEqualTo(1e-5 + 1e-4 * Math.Abs(p.H[i])), $"{what}[{i}]: gpu {g[i]} vs reference {p.H[i]}");
     }
@@ -69,11 +64,11 @@ public class StGcnGpuOpsTests(string device)
     {
         int n = 2, c = 3, t = 5, v = 7, m = 2, s = n * c * t * v * m;
         var x = Rand(s); var y = Nan(s); var z = Nan(s);
-        _gpu.InputToBnLayout(x.G, y.G, n, c, t, v, m); _ref.InputToBnLayout(x.H, y.H, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(y, "bn layout");
-        _gpu.BnToBlockLayout(y.G, z.G, n * m, c, t, v); _ref.BnToBlockLayout(y.H, z.H, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(z, "block layout");
+        _gpu.InputToBnLayout(x.G, y.G, n, c, t, v, m); _ref.InputToBnLayout(x.R, y.R, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(y, "bn layout");
+        _gpu.BnToBlockLayout(y.G, z.G, n * m, c, t, v); _ref.BnToBlockLayout(y.R, z.R, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(z, "block layout");
         var dz = Rand(s); var dy = Nan(s); var dx = Nan(s);
-        _gpu.BnToBlockLayoutBackward(dz.G, dy.G, n * m, c, t, v); _ref.BnToBlockLayoutBackward(dz.H, dy.H, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(dy, "block layout'");
-        _gpu.InputToBnLayoutBackward(dy.G, dx.G, n, c, t, v, m); _ref.InputToBnLayoutBackward(dy.H, dx.H, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(dx, "bn layout'");
+        _gpu.BnToBlockLayoutBackward(dz.G, dy.G, n * m, c, t, v); _ref.BnToBlockLayoutBackward(dz.R, dy.R, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(dy, "block layout'");
+        _gpu.InputToBnLayoutBackward(dy.G, dx.G, n, c, t, v, m); _ref.InputToBnLayoutBackward(dy.R, dx.R, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(dx, "bn layout'");
     }
 
     [TestCase(3, 5, 7)]
@@ -82,21 +77,21 @@ public class StGcnGpuOpsTests(string device)
     public void BatchNormTrainEvalAndBackward(int b, int c, int l)
     {
         int s = b * c * l;
-        var x = Rand(s, 2); for (int i = 0; i < s; i++) x.H[i] += 3; x.G.CopyFromCPU(x.H); // off-centre, as real activations
+        var x = Rand(s, 2); for (int i = 0; i < s; i++) x.H[i] += 3; _gpu.Upload(x.H, x.G); // off-centre, as real activations
         var gamma = Rand(c); var beta = Rand(c); var y = Nan(s); var mean = Nan(c); var rstd = Nan(c);
         var rm = Rand(c, 0.1); var rv = Up(Enumerable.Range(0, c).Select(i => 1f + 0.01f * i).ToArray());
         _gpu.BatchNormTrainForward(x.G, gamma.G, beta.G, y.G, mean.G, rstd.G, rm.G, rv.G, b, c, l, 1e-5, 0.1);
-        _ref.BatchNormTrainForward(x.H, gamma.H, beta.H, y.H, mean.H, rstd.H, rm.H, rv.H, b, c, l, 1e-5, 0.1);
+        _ref.BatchNormTrainForward(x.R, gamma.R, beta.R, y.R, mean.R, rstd.R, rm.R, rv.R, b, c, l, 1e-5, 0.1);
         _gpu.Accelerator.Synchronize();
         Same(y, "y"); Same(mean, "saved mean"); Same(rstd, "saved rstd"); Same(rm, "running mean"); Same(rv, "running var");
         var dy = Rand(s); var dx = Nan(s); var dg = Rand(c); var db = Rand(c);
         _gpu.BatchNormBackward(dy.G, x.G, gamma.G, mean.G, rstd.G, dx.G, dg.G, db.G, b, c, l);
-        _ref.BatchNormBackward(dy.H, x.H, gamma.H, mean.H, rstd.H, dx.H, dg.H, db.H, b, c, l);
+        _ref.BatchNormBackward(dy.R, x.R, gamma.R, mean.R, rstd.R, dx.R, dg.R, db.R, b, c, l);
         _gpu.Accelerator.Synchronize();
         Same(dx, "dx"); Same(dg, "dGamma (accumulated)"); Same(db, "dBeta (accumulated)");
         var ye = Nan(s);
         _gpu.BatchNormEvalForward(x.G, gamma.G, beta.G, ye.G, rm.G, rv.G, b, c, l, 1e-5);
-        _ref.BatchNormEvalForward(x.H, gamma.H, beta.H, ye.H, rm.H, rv.H, b, c, l, 1e-5);
+        _ref.BatchNormEvalForward(x.R, gamma.R, beta.R, ye.R, rm.R, rv.R, b, c, l, 1e-5);
         _gpu.Accelerator.Synchronize();
         Same(ye, "eval y");
     }
@@ -108,11 +103,11 @@ public class StGcnGpuOpsTests(string device)
     {
         int tout = (t - 1) / stride + 1;
         var x = Rand(b * cin * t * v); var w = Rand(cout * cin); var bias = Rand(cout); var y = Nan(b * cout * tout * v);
-        _gpu.Conv1x1Forward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, stride); _ref.Conv1x1Forward(x.H, w.H, bias.H, y.H, b, cin, cout, t, v, stride);
+        _gpu.Conv1x1Forward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, stride); _ref.Conv1x1Forward(x.R, w.R, bias.R, y.R, b, cin, cout, t, v, stride);
         _gpu.Accelerator.Synchronize(); Same(y, "y");
         var dy = Rand(y.H.Length); var dx = Nan(x.H.Length); var dw = Rand(w.H.Length); var dbias = Rand(cout);
         _gpu.Conv1x1Backward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, stride);
-        _ref.Conv1x1Backward(dy.H, x.H, w.H, dx.H, dw.H, dbias.H, b, cin, cout, t, v, stride);
+        _ref.Conv1x1Backward(dy.R, x.R, w.R, dx.R, dw.R, dbias.R, b, cin, cout, t, v, stride);
         _gpu.Accelerator.Synchronize(); Same(dx, "dx"); Same(dw, "dW (accumulated)"); Same(dbias, "dBias (accumulated)");
     }
 
@@ -125,11 +120,11 @@ public class StGcnGpuOpsTests(string device)
         int pad = (kt - 1) / 2, tout = (t + 2 * pad - kt) / stride + 1;
         var x = Rand(b * cin * t * v); var w = Rand(cout * cin * kt); var bias = Rand(cout); var y = Nan(b * cout * tout * v);
         _gpu.TemporalConvForward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, kt, stride);
-        _ref.TemporalConvForward(x.H, w.H, bias.H, y.H, b, cin, cout, t, v, kt, stride);
+        _ref.TemporalConvForward(x.R, w.R, bias.R, y.R, b, cin, cout, t, v, kt, stride);
         _gpu.Accelerator.Synchronize(); Same(y, "y");
         var dy = Rand(y.H.Length); var dx = Nan(x.H.Length); var dw = Rand(w.H.Length); var dbias = Rand(cout);
         _gpu.TemporalConvBackward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, kt, stride);
-        _ref.TemporalConvBackward(dy.H, x.H, w.H, dx.H, dw.H, dbias.H, b, cin, cout, t, v, kt, stride);
+        _ref.TemporalConvBackward(dy.R, x.R, w.R, dx.R, dw.R, dbias.R, b, cin, cout, t, v, kt, stride);
         _gpu.Accelerator.Synchronize(); Same(dx, "dx"); Same(dw, "dW (accumulated)"); Same(dbias, "dBias (accumulated)");
     }
 
@@ -138,11 +133,11 @@ public class StGcnGpuOpsTests(string device)
     public void GraphAggregateForwardAndBackward(int b, int k, int c, int t, int v)
     {
         var y = Rand(b * k * c * t * v); var a = Rand(k * v * v); var imp = Rand(k * v * v); var o = Nan(b * c * t * v);
-        _gpu.GraphAggregateForward(y.G, a.G, imp.G, o.G, b, k, c, t, v); _ref.GraphAggregateForward(y.H, a.H, imp.H, o.H, b, k, c, t, v);
+        _gpu.GraphAggregateForward(y.G, a.G, imp.G, o.G, b, k, c, t, v); _ref.GraphAggregateForward(y.R, a.R, imp.R, o.R, b, k, c, t, v);
         _gpu.Accelerator.Synchronize(); Same(o, "o");
         var dO = Rand(o.H.Length); var dy = Nan(y.H.Length); var dImp = Rand(imp.H.Length);
         _gpu.GraphAggregateBackward(dO.G, y.G, a.G, imp.G, dy.G, dImp.G, b, k, c, t, v);
-        _ref.GraphAggregateBackward(dO.H, y.H, a.H, imp.H, dy.H, dImp.H, b, k, c, t, v);
+        _ref.GraphAggregateBackward(dO.R, y.R, a.R, imp.R, dy.R, dImp.R, b, k, c, t, v);
         _gpu.Accelerator.Synchronize(); Same(dy, "dy"); Same(dImp, "dImportance (accumulated)");
     }
 
@@ -151,13 +146,13 @@ public class StGcnGpuOpsTests(string device)
     {
         int s = 103;
         var x = Rand(s); var r = Rand(s); var y = Nan(s); var y0 = Nan(s); var yr = Nan(s);
-        _gpu.ReluForward(x.G, y.G); _ref.ReluForward(x.H, y.H);
-        _gpu.ResidualReluForward(x.G, r.G, yr.G); _ref.ResidualReluForward(x.H, r.H, yr.H);
-        _gpu.ResidualReluForward(x.G, default, y0.G); _ref.ResidualReluForward(x.H, ArraySegment<float>.Empty, y0.H);
+        _gpu.ReluForward(x.G, y.G); _ref.ReluForward(x.R, y.R);
+        _gpu.ResidualReluForward(x.G, r.G, yr.G); _ref.ResidualReluForward(x.R, r.R, yr.R);
+        _gpu.ResidualReluForward(x.G, null, y0.G); _ref.ResidualReluForward(x.R, null, y0.R);
         _gpu.Accelerator.Synchronize(); Same(y, "relu"); Same(yr, "residual relu"); Same(y0, "residual relu without residual");
         var dy = Rand(s); var dx = Nan(s); var da = Nan(s); var dr = Nan(s);
-        _gpu.ReluBackward(dy.G, y.G, dx.G); _ref.ReluBackward(dy.H, y.H, dx.H);
-        _gpu.ResidualReluBackward(dy.G, yr.G, da.G, dr.G); _ref.ResidualReluBackward(dy.H, yr.H, da.H, dr.H);
+        _gpu.ReluBackward(dy.G, y.G, dx.G); _ref.ReluBackward(dy.R, y.R, dx.R);
+        _gpu.ResidualReluBackward(dy.G, yr.G, da.G, dr.G); _ref.ResidualReluBackward(dy.R, yr.R, da.R, dr.R);
         _gpu.Accelerator.Synchronize(); Same(dx, "relu'"); Same(da, "da"); Same(dr, "dr");
         _gpu.AddInPlace(dx.G, da.G);
         for (int i = 0; i < s; i++) da.H[i] += dx.H[i];
@@ -169,14 +164,14 @@ public class StGcnGpuOpsTests(string device)
     {
         int n = 3, m = 2, c = 5, l = 13, k = 7;
         var x = Rand(n * m * c * l); var f = Nan(n * c);
-        _gpu.PoolForward(x.G, f.G, n, m, c, l); _ref.PoolForward(x.H, f.H, n, m, c, l);
+        _gpu.PoolForward(x.G, f.G, n, m, c, l); _ref.PoolForward(x.R, f.R, n, m, c, l);
         _gpu.Accelerator.Synchronize(); Same(f, "pool");
         var df = Rand(n * c); var dx = Nan(x.H.Length);
-        _gpu.PoolBackward(df.G, dx.G, n, m, c, l); _ref.PoolBackward(df.H, dx.H, n, m, c, l);
+        _gpu.PoolBackward(df.G, dx.G, n, m, c, l); _ref.PoolBackward(df.R, dx.R, n, m, c, l);
         _gpu.Accelerator.Synchronize(); Same(dx, "pool'");
 
         var logits = Rand(n * k, 3); var dl = Nan(n * k); int[] labels = [6, 0, 3];
-        double lg = _gpu.CrossEntropy(logits.G, labels, dl.G, n, k), lr = _ref.CrossEntropy(logits.H, labels, dl.H, n, k);
+        double lg = _gpu.CrossEntropy(logits.G, labels, dl.G, n, k), lr = _ref.CrossEntropy(logits.R, labels, dl.R, n, k);
         Assert.That(lg, Is.EqualTo(lr).Within(1e-6 * Math.Abs(lr) + 1e-7), "loss");
         Same(dl, "dLogits");
         Assert.That(() => _gpu.CrossEntropy(logits.G, [7, 0, 0], dl.G, n, k), Throws.TypeOf<ArgumentOutOfRangeException>());
@@ -190,6 +185,30 @@ public class StGcnGpuOpsTests(string device)
             host.Step(p.H, g.H, 0.1);
         }
         _gpu.Accelerator.Synchronize(); Same(p, "parameters after 3 SGD steps");
+    }
+
+    [Test]
+    public void MemoryOps()
+    {
+        float[] host = [1, 2, 3, 4, 5];
+        var t = _gpu.Adopt(host);
+        host[0] = 99; // a device tier copies: the tensor keeps the adopted values
+        var v = _gpu.View(t, 1, 3);
+        _gpu.Zero(v);
+        _gpu.Upload([7, 8], _gpu.View(v, 1, 2));
+        var back = new float[5];
+        _gpu.Download(t, back);
+        Assert.That(back, Is.EqualTo(new float[] { 1, 0, 7, 8, 5 }));
+        var a = _gpu.Allocate(6);
+        var z = Enumerable.Repeat(float.NaN, 6).ToArray();
+        _gpu.Download(a, z);
+        Assert.That(z, Is.All.EqualTo(0f), "Allocate zero-fills");
+        Assert.That(() => _gpu.View(t, 3, 3), Throws.ArgumentException.With.Message.Contains("outside a tensor of 5"));
+        Assert.That(() => _gpu.Upload([1f, 2f], v), Throws.ArgumentException.With.Message.Contains("upload of 2 values"));
+        Assert.That(() => _gpu.ReluForward(new HostTensor(5), t), Throws.ArgumentException.With.Message.Contains("device tensors"));
+        _gpu.Free(a);
+        Assert.That(() => _gpu.Free(a), Throws.ArgumentException.With.Message.Contains("freed already"));
+        Assert.That(() => _gpu.Free(v), Throws.ArgumentException.With.Message.Contains("not allocated by this op set"));
     }
 
     [Test]

@@ -63,4 +63,44 @@ public static class ChannelStats
         for (int r = 0; r < rows; r++) s += p[(long)r * c + ci];
         dst[ci] = (float)(dst[ci] + s);
     }
+
+    /// <summary>Threads per group of <see cref="ReduceRows"/>.</summary>
+    public const int ReduceThreads = 256;
+
+    /// <summary>
+    /// out0[c] = Σ_r p0[r, c] and out1[c] = Σ_r p1[r, c] (when <paramref name="two"/> ≠ 0) over the R
+    /// partial rows, one group of <see cref="ReduceThreads"/> per channel: thread t adds rows t,
+    /// t + 256, ..., then a shared-memory tree in a fixed order (deterministic). Feeding its (1, C)
+    /// output to the per-channel kernels with Rows = 1 replaces their serial walk over R rows, which
+    /// left all but C threads of the GPU idle. Launch: grid C, group 256.
+    /// </summary>
+    public static void ReduceRows(ArrayView<double> p0, ArrayView<double> p1, ArrayView<double> out0, ArrayView<double> out1, int rows, int c, int two)
+    {
+        var s0 = SharedMemory.Allocate<double>(ReduceThreads);
+        var s1 = SharedMemory.Allocate<double>(ReduceThreads);
+        int ci = Grid.IdxX, t = Group.IdxX;
+        double a = 0, b = 0;
+        for (int r = t; r < rows; r += ReduceThreads)
+        {
+            a += p0[(long)r * c + ci];
+            if (two != 0) b += p1[(long)r * c + ci];
+        }
+        s0[t] = a;
+        s1[t] = b;
+        Group.Barrier();
+        for (int half = ReduceThreads / 2; half > 0; half /= 2)
+        {
+            if (t < half)
+            {
+                s0[t] += s0[t + half];
+                s1[t] += s1[t + half];
+            }
+            Group.Barrier();
+        }
+        if (t == 0)
+        {
+            out0[ci] = s0[0];
+            if (two != 0) out1[ci] = s1[0];
+        }
+    }
 }

@@ -12,8 +12,8 @@ public struct ConvArgs
 }
 
 /// <summary>
-/// The ST-GCN convolutions as implicit GEMMs on the 64×64 / 256-thread register tiling of
-/// <see cref="Gemm"/> (K-steps of 32), with the operands gathered from the (B, C, T, V) tensors instead of an im2col
+/// The ST-GCN convolutions as implicit GEMMs on a 64×64 / 256-thread register tiling (4×4 per thread,
+/// K-steps of 32), with the operands gathered from the (B, C, T, V) tensors instead of an im2col
 /// buffer. x is (B,Cin,T,V), w (Cout,Cin,kt), y (B,Cout,Tout,V), Tout = (T + 2·pad − kt)/stride + 1.
 /// <list type="bullet">
 /// <item>Forward, grid z = b: y_b (Cout, Tout·V) = W (Cout, Cin·kt) · X_b[(ci,j), (to,v)] + bias, X_b = x[b,ci,to·s+j−pad,v].</item>
@@ -26,11 +26,11 @@ public struct ConvArgs
 /// </summary>
 public static class ConvGemm
 {
-    public const int Tile = Gemm.Tile;
+    public const int Tile = 64;
     /// <summary>K per shared-memory stage: 32 (not the GEMM's 8), a quarter of the barriers per K, which also
     /// makes the 2-core simulator's barrier-bound runs 3-4x faster; about 16 KB of shared memory per group.</summary>
     public const int KStep = 32;
-    public const int Threads = Gemm.Threads;
+    public const int Threads = 256;
 
     // Row pitch of the A stage: consecutive threads store k-consecutive elements (rows kk, kk+1, ...), so a
     // pitch of 65 words puts them in different shared-memory banks (64 would be a 32-way conflict).

@@ -1,32 +1,37 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Tdsm.Kernels.StGcn;
+using Tdsm.StGcn;
+using Tdsm.Tensors;
 using K = Tdsm.Kernels.StGcn;
 using Buf = ILGPU.ArrayView<float>;
 
 namespace Tdsm.Gpu.StGcn;
 
 /// <summary>
-/// The ST-GCN op set on an ILGPU device: the same ops and argument order as
-/// <see cref="Tdsm.StGcn.IStGcnOps"/>, over device views (activation gradients overwrite,
-/// parameter gradients accumulate). Kernels are loaded once; float64 scratch for the
+/// The ST-GCN op set on an ILGPU device (<see cref="IStGcnOps"/>): tensors are <see cref="GpuTensor"/>
+/// views of device buffers this object allocates and frees (<see cref="Free"/>, or all at
+/// <see cref="Dispose"/>), so <see cref="StGcnModel"/> runs on the device unchanged (activation
+/// gradients overwrite, parameter gradients accumulate). Kernels are loaded once; float64 scratch for the
 /// deterministic two-stage reductions is owned here and grows on demand. Shapes are validated on
 /// the host before every launch (a device fault would poison the context). Launches are
 /// asynchronous on the default stream; <see cref="CrossEntropy"/> synchronises (it returns the loss).
 /// </summary>
-public sealed class StGcnGpuOps : IDisposable
+public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 {
     private readonly Accelerator _acc;
-    private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums;
+    private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums, _r0, _r1;
     private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
     private MemoryBuffer1D<int, Stride1D.Dense> _labels;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
+    private readonly Dictionary<Tensor, MemoryBuffer1D<float, Stride1D.Dense>> _owned = [];
 
     private readonly Action<Index1D, Buf, Buf, int, int, int, int> _inToBn, _inToBnBwd;
     private readonly Action<Index1D, Buf, Buf, int, int, int> _bnToBlock, _bnToBlockBwd;
     private readonly Action<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int> _partial;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int> _partialGrad;
     private readonly Action<Index1D, ArrayView<double>, Buf, int, int> _accSum;
+    private readonly Action<KernelConfig, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int> _reduceRows;
     private readonly Action<Index1D, ArrayView<double>, Buf, BatchNormArgs> _bnMean;
     private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs> _bnFinish;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, int, int> _bnNormalize;
@@ -47,7 +52,7 @@ public sealed class StGcnGpuOps : IDisposable
     private readonly Action<Index1D, Buf, Buf, Buf, float, float, float> _sgd;
 
     /// <summary>Tier name: "gpu" on CUDA, "gpu-sim" on the simulator.</summary>
-    public string Name { get; }
+    public override string Name { get; }
 
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _acc;
@@ -64,6 +69,7 @@ public sealed class StGcnGpuOps : IDisposable
         _partial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.Partial);
         _partialGrad = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int>(ChannelStats.PartialGrad);
         _accSum = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, int, int>(ChannelStats.AccumulateSum);
+        _reduceRows = _acc.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.ReduceRows);
         _bnMean = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, BatchNormArgs>(K.BatchNorm.Mean);
         _bnFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs>(K.BatchNorm.Finish);
         _bnNormalize = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, int, int>(K.BatchNorm.Normalize);
@@ -89,6 +95,7 @@ public sealed class StGcnGpuOps : IDisposable
         _sgd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, float, float, float>(Sgd.NesterovStep);
 
         _d0 = _acc.Allocate1D<double>(1024); _d1 = _acc.Allocate1D<double>(1024); _sums = _acc.Allocate1D<double>(1024);
+        _r0 = _acc.Allocate1D<double>(1024); _r1 = _acc.Allocate1D<double>(1024);
         _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
         _dummy = _acc.Allocate1D<float>(1);
     }
@@ -112,10 +119,72 @@ public sealed class StGcnGpuOps : IDisposable
             if (s < 1) throw new ArgumentException($"ST-GCN GPU {op}: sizes must be positive, got [{string.Join(", ", sizes)}]");
     }
 
+    // ------------------------------------------------------------------ memory
+
+    /// <inheritdoc/>
+    protected override Buf U(Tensor t) => D(t);
+
+    private static Buf D(Tensor t) => t is GpuTensor g ? g.View
+        : throw new ArgumentException($"the ST-GCN GPU tier takes device tensors (from its Allocate/Adopt/View), got {t}");
+
+    /// <inheritdoc/>
+    public override Tensor Allocate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        var buf = _acc.Allocate1D<float>(Math.Max(1, length));
+        buf.MemSetToZero();
+        var t = new GpuTensor(((Buf)buf.View).SubView(0, length), [length]);
+        _owned.Add(t, buf);
+        return t;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Adopt(float[] host)
+    {
+        var t = Allocate(host.Length);
+        Upload(host, t);
+        return t;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor View(Tensor storage, int offset, int length)
+    {
+        var v = D(storage);
+        if (offset < 0 || length < 0 || (long)offset + length > v.Length)
+            throw new ArgumentException($"view [{offset}, {(long)offset + length}) is outside a tensor of {v.Length}");
+        return new GpuTensor(v.SubView(offset, length), [length]);
+    }
+
+    /// <summary>Frees the device buffer of a tensor from <see cref="Allocate"/> or <see cref="Adopt"/> (after queued launches finish).</summary>
+    public override void Free(Tensor t)
+    {
+        if (!_owned.Remove(t, out var buf)) throw new ArgumentException($"ST-GCN GPU Free: {t} was not allocated by this op set, or was freed already");
+        _acc.Synchronize();
+        buf.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override void Upload(ReadOnlySpan<float> source, Tensor destination)
+    {
+        if (source.Length != destination.Length) throw new ArgumentException($"upload of {source.Length} values into {destination}");
+        D(destination).CopyFromCPU(source);
+    }
+
+    /// <inheritdoc/>
+    public override void Download(Tensor source, Span<float> destination)
+    {
+        if (destination.Length != source.Length) throw new ArgumentException($"download of {source} into {destination.Length} values");
+        _acc.Synchronize();
+        D(source).CopyToCPU(destination);
+    }
+
+    /// <inheritdoc/>
+    public override void Zero(Tensor t) => D(t).MemSetToZero();
+
     // ------------------------------------------------------------------ layout
 
     /// <summary>x (N,C,T,V,M) → y (B, V·C, T).</summary>
-    public void InputToBnLayout(Buf x, Buf y, int n, int c, int t, int v, int m)
+    protected override void InputToBnLayout(Buf x, Buf y, int n, int c, int t, int v, int m)
     {
         long s = (long)n * c * t * v * m;
         Sizes("InputToBnLayout", n, c, t, v, m); Need(x, s, "InputToBnLayout", "x"); Need(y, s, "InputToBnLayout", "y");
@@ -123,7 +192,7 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>Backward of <see cref="InputToBnLayout"/> (dx overwritten).</summary>
-    public void InputToBnLayoutBackward(Buf dy, Buf dx, int n, int c, int t, int v, int m)
+    protected override void InputToBnLayoutBackward(Buf dy, Buf dx, int n, int c, int t, int v, int m)
     {
         long s = (long)n * c * t * v * m;
         Sizes("InputToBnLayoutBackward", n, c, t, v, m); Need(dy, s, "InputToBnLayoutBackward", "dy"); Need(dx, s, "InputToBnLayoutBackward", "dx");
@@ -131,7 +200,7 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>x (B, V·C, T) → y (B, C, T, V).</summary>
-    public void BnToBlockLayout(Buf x, Buf y, int b, int c, int t, int v)
+    protected override void BnToBlockLayout(Buf x, Buf y, int b, int c, int t, int v)
     {
         long s = (long)b * c * t * v;
         Sizes("BnToBlockLayout", b, c, t, v); Need(x, s, "BnToBlockLayout", "x"); Need(y, s, "BnToBlockLayout", "y");
@@ -139,7 +208,7 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>Backward of <see cref="BnToBlockLayout"/> (dx overwritten).</summary>
-    public void BnToBlockLayoutBackward(Buf dy, Buf dx, int b, int c, int t, int v)
+    protected override void BnToBlockLayoutBackward(Buf dy, Buf dx, int b, int c, int t, int v)
     {
         long s = (long)b * c * t * v;
         Sizes("BnToBlockLayoutBackward", b, c, t, v); Need(dy, s, "BnToBlockLayoutBackward", "dy"); Need(dx, s, "BnToBlockLayoutBackward", "dx");
@@ -155,8 +224,12 @@ public sealed class StGcnGpuOps : IDisposable
         Need(x, s, op, "x"); Need(y, s, op, "y"); Need(gamma, c, op, "gamma"); Need(beta, c, op, "beta");
     }
 
+    /// <summary>_r0 (and _r1) = per-channel totals of the (rows, C) partials in _d0 (and _d1): one group per channel.</summary>
+    private void ReduceRows(int rows, int c, bool two) =>
+        _reduceRows(new KernelConfig(c, ChannelStats.ReduceThreads), _d0.View, two ? _d1.View : _d0.View, _r0.View, two ? _r1.View : _r0.View, rows, c, two ? 1 : 0);
+
     /// <summary>Training-mode BatchNorm over the channels of x (B,C,L); see <see cref="K.BatchNorm"/>.</summary>
-    public void BatchNormTrainForward(Buf x, Buf gamma, Buf beta, Buf y, Buf saveMean, Buf saveRstd, Buf runMean, Buf runVar,
+    protected override void BatchNormTrainForward(Buf x, Buf gamma, Buf beta, Buf y, Buf saveMean, Buf saveRstd, Buf runMean, Buf runVar,
         int b, int c, int l, double eps, double momentum)
     {
         CheckBn("BatchNormTrainForward", x, y, gamma, beta, b, c, l);
@@ -164,16 +237,19 @@ public sealed class StGcnGpuOps : IDisposable
         Need(runMean, c, "BatchNormTrainForward", "runMean"); Need(runVar, c, "BatchNormTrainForward", "runVar");
         int rows = ChannelStats.Rows(b, l);
         var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows, Eps = eps, Momentum = momentum };
-        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c);
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _r0, c); Grow(ref _r1, c);
+        var reduced = a with { Rows = 1 }; // the per-channel kernels read the (1, C) totals of ReduceRows
         _partial(checked(rows * c), x, _dummy.View, _d0.View, _d1.View, c, l, 0);
-        _bnMean(c, _d0.View, saveMean, a);
+        ReduceRows(rows, c, two: false);
+        _bnMean(c, _r0.View, saveMean, reduced);
         _partial(checked(rows * c), x, saveMean, _d0.View, _d1.View, c, l, 1);
-        _bnFinish(c, _d0.View, _d1.View, saveMean, saveRstd, runMean, runVar, a);
+        ReduceRows(rows, c, two: true);
+        _bnFinish(c, _r0.View, _r1.View, saveMean, saveRstd, runMean, runVar, reduced);
         _bnNormalize(checked(b * c * l), x, gamma, beta, saveMean, saveRstd, y, c, l);
     }
 
     /// <summary>Eval-mode BatchNorm with the running statistics.</summary>
-    public void BatchNormEvalForward(Buf x, Buf gamma, Buf beta, Buf y, Buf runMean, Buf runVar, int b, int c, int l, double eps)
+    protected override void BatchNormEvalForward(Buf x, Buf gamma, Buf beta, Buf y, Buf runMean, Buf runVar, int b, int c, int l, double eps)
     {
         CheckBn("BatchNormEvalForward", x, y, gamma, beta, b, c, l);
         Need(runMean, c, "BatchNormEvalForward", "runMean"); Need(runVar, c, "BatchNormEvalForward", "runVar");
@@ -181,16 +257,17 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>Backward of training-mode BatchNorm: dx overwritten, dGamma/dBeta accumulate.</summary>
-    public void BatchNormBackward(Buf dy, Buf x, Buf gamma, Buf saveMean, Buf saveRstd, Buf dx, Buf dGamma, Buf dBeta, int b, int c, int l)
+    protected override void BatchNormBackward(Buf dy, Buf x, Buf gamma, Buf saveMean, Buf saveRstd, Buf dx, Buf dGamma, Buf dBeta, int b, int c, int l)
     {
         CheckBn("BatchNormBackward", x, dx, gamma, saveMean, b, c, l);
         Need(dy, (long)b * c * l, "BatchNormBackward", "dy"); Need(saveRstd, c, "BatchNormBackward", "saveRstd");
         Need(dGamma, c, "BatchNormBackward", "dGamma"); Need(dBeta, c, "BatchNormBackward", "dBeta");
         int rows = ChannelStats.Rows(b, l);
         var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows };
-        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c);
+        Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c); Grow(ref _r0, c); Grow(ref _r1, c);
         _partialGrad(checked(rows * c), dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l);
-        _bnGradParams(c, _d0.View, _d1.View, _sums.View, dGamma, dBeta, a);
+        ReduceRows(rows, c, two: true);
+        _bnGradParams(c, _r0.View, _r1.View, _sums.View, dGamma, dBeta, a with { Rows = 1 });
         _bnGradInput(checked(b * c * l), dy, x, gamma, saveMean, saveRstd, _sums.View, dx, a);
     }
 
@@ -208,19 +285,19 @@ public sealed class StGcnGpuOps : IDisposable
     private static int Tiles(long n) => checked((int)((n + ConvGemm.Tile - 1) / ConvGemm.Tile));
 
     /// <summary>1x1 conv with temporal stride: x (B,Cin,T,V), w (Cout,Cin), bias (Cout) → y (B,Cout,Tout,V).</summary>
-    public void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
+    protected override void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
         ConvForward("Conv1x1Forward", x, w, bias, y, Conv("Conv1x1Forward", b, cin, cout, t, v, 1, stride));
 
     /// <summary>Backward of <see cref="Conv1x1Forward"/>: dx overwritten unless it is empty; dW, dBias accumulate.</summary>
-    public void Conv1x1Backward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int stride) =>
+    protected override void Conv1x1Backward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int stride) =>
         ConvBackward("Conv1x1Backward", dy, x, w, dx, dW, dBias, Conv("Conv1x1Backward", b, cin, cout, t, v, 1, stride));
 
     /// <summary>Temporal conv (kt x 1, stride, pad (kt-1)/2): x (B,Cin,T,V), w (Cout,Cin,kt), bias (Cout) → y (B,Cout,Tout,V).</summary>
-    public void TemporalConvForward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+    protected override void TemporalConvForward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int kt, int stride) =>
         ConvForward("TemporalConvForward", x, w, bias, y, Conv("TemporalConvForward", b, cin, cout, t, v, kt, stride));
 
     /// <summary>Backward of <see cref="TemporalConvForward"/>: dx overwritten; dW, dBias accumulate.</summary>
-    public void TemporalConvBackward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
+    protected override void TemporalConvBackward(Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, int b, int cin, int cout, int t, int v, int kt, int stride) =>
         ConvBackward("TemporalConvBackward", dy, x, w, dx, dW, dBias, Conv("TemporalConvBackward", b, cin, cout, t, v, kt, stride));
 
     private void ConvForward(string op, Buf x, Buf w, Buf bias, Buf y, ConvArgs p)
@@ -253,7 +330,9 @@ public sealed class StGcnGpuOps : IDisposable
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
         _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
-        _accSum(p.Cout, _d0.View, dBias, rows, p.Cout);
+        Grow(ref _r0, p.Cout);
+        ReduceRows(rows, p.Cout, two: false);
+        _accSum(p.Cout, _r0.View, dBias, 1, p.Cout);
     }
 
     // ------------------------------------------------------------------ graph
@@ -267,14 +346,14 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>o (B,C,T,V) = Σ_k Σ_v y (B,K,C,T,V) · (A ⊙ imp) (K,V,V).</summary>
-    public void GraphAggregateForward(Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
+    protected override void GraphAggregateForward(Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
     {
         var p = Graph("GraphAggregateForward", y, a, imp, o, b, k, c, t, v);
         _graphFwd(checked(b * c * t * v), y, a, imp, o, p);
     }
 
     /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO.</summary>
-    public void GraphAggregateBackward(Buf dO, Buf y, Buf a, Buf imp, Buf dy, Buf dImp, int b, int k, int c, int t, int v)
+    protected override void GraphAggregateBackward(Buf dO, Buf y, Buf a, Buf imp, Buf dy, Buf dImp, int b, int k, int c, int t, int v)
     {
         var p = Graph("GraphAggregateBackward", y, a, imp, dO, b, k, c, t, v);
         Need(dy, (long)b * k * c * t * v, "GraphAggregateBackward", "dy"); Need(dImp, (long)k * v * v, "GraphAggregateBackward", "dImp");
@@ -287,17 +366,17 @@ public sealed class StGcnGpuOps : IDisposable
     // ------------------------------------------------------------------ elementwise
 
     /// <summary>y = max(x, 0).</summary>
-    public void ReluForward(Buf x, Buf y) { Need(y, x.Length, "ReluForward", "y"); if (x.Length > 0) _relu(checked((int)x.Length), x, y); }
+    protected override void ReluForward(Buf x, Buf y) { Need(y, x.Length, "ReluForward", "y"); if (x.Length > 0) _relu(checked((int)x.Length), x, y); }
 
     /// <summary>dx = dy where y &gt; 0, else 0.</summary>
-    public void ReluBackward(Buf dy, Buf y, Buf dx)
+    protected override void ReluBackward(Buf dy, Buf y, Buf dx)
     {
         Need(y, dy.Length, "ReluBackward", "y"); Need(dx, dy.Length, "ReluBackward", "dx");
         if (dy.Length > 0) _reluBwd(checked((int)dy.Length), dy, y, dx);
     }
 
     /// <summary>y = max(a + r, 0); r may be empty (no residual).</summary>
-    public void ResidualReluForward(Buf a, Buf r, Buf y)
+    protected override void ResidualReluForward(Buf a, Buf r, Buf y)
     {
         Need(y, a.Length, "ResidualReluForward", "y");
         if (r.Length > 0) Need(r, a.Length, "ResidualReluForward", "r");
@@ -305,7 +384,7 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>da = dy where y &gt; 0 (overwritten); dr (if not empty) the same.</summary>
-    public void ResidualReluBackward(Buf dy, Buf y, Buf da, Buf dr)
+    protected override void ResidualReluBackward(Buf dy, Buf y, Buf da, Buf dr)
     {
         Need(y, dy.Length, "ResidualReluBackward", "y"); Need(da, dy.Length, "ResidualReluBackward", "da");
         if (dr.Length > 0) Need(dr, dy.Length, "ResidualReluBackward", "dr");
@@ -313,7 +392,7 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>dst += src (same length).</summary>
-    public void AddInPlace(Buf src, Buf dst)
+    protected override void AddInPlace(Buf src, Buf dst)
     {
         Need(dst, src.Length, "AddInPlace", "dst");
         if (src.Length > 0) _addInPlace(checked((int)src.Length), src, dst);
@@ -322,21 +401,21 @@ public sealed class StGcnGpuOps : IDisposable
     // ------------------------------------------------------------------ head
 
     /// <summary>f (N,C) = mean over persons of the mean over L of x (N·M, C, L).</summary>
-    public void PoolForward(Buf x, Buf f, int n, int m, int c, int l)
+    protected override void PoolForward(Buf x, Buf f, int n, int m, int c, int l)
     {
         Sizes("PoolForward", n, m, c, l); Need(x, (long)n * m * c * l, "PoolForward", "x"); Need(f, (long)n * c, "PoolForward", "f");
         _pool(n * c, x, f, m, c, l);
     }
 
     /// <summary>dx (N·M, C, L) = df / (M·L) (overwritten).</summary>
-    public void PoolBackward(Buf df, Buf dx, int n, int m, int c, int l)
+    protected override void PoolBackward(Buf df, Buf dx, int n, int m, int c, int l)
     {
         Sizes("PoolBackward", n, m, c, l); Need(df, (long)n * c, "PoolBackward", "df"); Need(dx, (long)n * m * c * l, "PoolBackward", "dx");
         _poolBwd(checked(n * m * c * l), df, dx, m, c, l);
     }
 
     /// <summary>Mean softmax cross-entropy of logits (N,K); writes dLogits; returns the loss (synchronises).</summary>
-    public double CrossEntropy(Buf logits, ReadOnlySpan<int> labels, Buf dLogits, int n, int k)
+    protected override double CrossEntropy(Buf logits, ReadOnlySpan<int> labels, Buf dLogits, int n, int k)
     {
         Sizes("CrossEntropy", n, k); Need(logits, (long)n * k, "CrossEntropy", "logits"); Need(dLogits, (long)n * k, "CrossEntropy", "dLogits");
         if (labels.Length < n) throw new ArgumentException($"ST-GCN GPU CrossEntropy: {labels.Length} labels for {n} samples");
@@ -354,16 +433,18 @@ public sealed class StGcnGpuOps : IDisposable
     }
 
     /// <summary>SGD Nesterov step over p, g, buf (same length).</summary>
-    public void SgdNesterovStep(Buf p, Buf g, Buf buf, double lr, double momentum, double weightDecay)
+    protected override void SgdNesterovStep(Buf p, Buf g, Buf buf, double lr, double momentum, double weightDecay)
     {
         Need(g, p.Length, "SgdNesterovStep", "g"); Need(buf, p.Length, "SgdNesterovStep", "buf");
         if (p.Length > 0) _sgd(checked((int)p.Length), p, g, buf, (float)lr, (float)momentum, (float)weightDecay);
     }
 
-    /// <summary>Frees the scratch (after waiting for queued launches).</summary>
+    /// <summary>Frees every tensor still allocated and the scratch (after waiting for queued launches).</summary>
     public void Dispose()
     {
         _acc.Synchronize();
-        _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
+        foreach (var b in _owned.Values) b.Dispose();
+        _owned.Clear();
+        _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _r0.Dispose(); _r1.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
     }
 }

@@ -142,6 +142,13 @@ public sealed class DiT
     public DiTActivations CreateActivations(int rows) => new(Config, Ops, rows);
 
     /// <summary>
+    /// A forward-only workspace for <paramref name="rows"/> rows: the blocks share one set of
+    /// buffers and the streams ping-pong between two, so memory does not grow with depth. Cannot
+    /// be used for <see cref="Backward"/>.
+    /// </summary>
+    public DiTActivations CreateInferenceActivations(int rows) => new(Config, Ops, rows, forwardOnly: true);
+
+    /// <summary>
     /// pred (R, C_in) = DiT(noisy (R, C_in), t (R), z_g (R, cond), z_l (R, L, cond)).
     /// Saves what <see cref="Backward"/> needs in <paramref name="a"/>.
     /// </summary>
@@ -166,35 +173,128 @@ public sealed class DiT
         {
             var p = _blocks[i];
             var s = a.Blocks[i];
-            bool last = i == Config.Depth - 1;
             o.Linear(a.SiluC, p.AdaLN.W, p.AdaLN.B, s.Mod, r, h, 6 * h);             // (R,6H)
             o.Linear(a.SiluC, p.AdaLNc.W, p.AdaLNc.B, s.ModC, r, h, 6 * h);
-            // attention
-            o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
-            o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
-            o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
-            o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
-            o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
-            o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
-            o.GatedResidual(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, r, 1, h);
-            // mlp, skeleton stream
-            o.LayerNormModulate(s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
-            o.Linear(s.H2x, p.Fc1.W, p.Fc1.B, s.Fc1X, r, h, Config.MlpHidden);
-            o.GeluTanh(s.Fc1X, a.GeluScratchX);
-            o.Linear(a.GeluScratchX, p.Fc2.W, p.Fc2.B, s.Fc2X, r, Config.MlpHidden, h);
-            o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
-            if (last) continue; // the last block's text stream never reaches the output
-            o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
-            o.GatedResidual(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, r, l, h);
-            o.LayerNormModulate(s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
-            o.Linear(s.H2u, p.Fc1C.W, p.Fc1C.B, s.Fc1U, rl, h, Config.MlpHidden);
-            o.GeluTanh(s.Fc1U, a.GeluScratchU);
-            o.Linear(a.GeluScratchU, p.Fc2C.W, p.Fc2C.B, s.Fc2U, rl, Config.MlpHidden, h);
-            o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
+            Block(a, i, textQkvGiven: false);
         }
         o.Linear(a.SiluC, _finalAdaLN.W, _finalAdaLN.B, a.ModFinal, r, h, 2 * h);
-        o.LayerNormModulate(a.X[Config.Depth], a.ModFinal, 2, 0, 1, a.HFinal, a.MeanF, a.RstdF, r, 1, h);
-        o.Linear(a.HFinal, _finalLinear.W, _finalLinear.B, pred, r, h, Config.InChannels);
+        FinalLayer(a, pred);
+    }
+
+    /// <summary>
+    /// Block i on the streams X[i], U[i] with its modulation already in s.Mod / s.ModC. With
+    /// <paramref name="textQkvGiven"/> the text q/k/v are already in s.QkvU (cached per class for the
+    /// first block in zero-shot scoring) and the text LN-modulate and qkv_c are skipped.
+    /// </summary>
+    private void Block(DiTActivations a, int i, bool textQkvGiven)
+    {
+        var o = Ops;
+        int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l;
+        var p = _blocks[i];
+        var s = a.Blocks[i];
+        // attention
+        o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
+        o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
+        if (!textQkvGiven)
+        {
+            o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
+            o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
+        }
+        o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
+        o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
+        o.GatedResidual(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, r, 1, h);
+        // mlp, skeleton stream
+        o.LayerNormModulate(s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
+        o.Linear(s.H2x, p.Fc1.W, p.Fc1.B, s.Fc1X, r, h, Config.MlpHidden);
+        o.GeluTanh(s.Fc1X, a.GeluScratchX);
+        o.Linear(a.GeluScratchX, p.Fc2.W, p.Fc2.B, s.Fc2X, r, Config.MlpHidden, h);
+        o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
+        if (i == Config.Depth - 1) return; // the last block's text stream never reaches the output
+        o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
+        o.GatedResidual(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, r, l, h);
+        o.LayerNormModulate(s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
+        o.Linear(s.H2u, p.Fc1C.W, p.Fc1C.B, s.Fc1U, rl, h, Config.MlpHidden);
+        o.GeluTanh(s.Fc1U, a.GeluScratchU);
+        o.Linear(a.GeluScratchU, p.Fc2C.W, p.Fc2C.B, s.Fc2U, rl, Config.MlpHidden, h);
+        o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
+    }
+
+    /// <summary>pred = final_layer(X[Depth]) with the final modulation already in a.ModFinal.</summary>
+    private void FinalLayer(DiTActivations a, Tensor pred)
+    {
+        int r = a.Rows, h = Config.Hidden;
+        Ops.LayerNormModulate(a.X[Config.Depth], a.ModFinal, 2, 0, 1, a.HFinal, a.MeanF, a.RstdF, r, 1, h);
+        Ops.Linear(a.HFinal, _finalLinear.W, _finalLinear.B, pred, r, h, Config.InChannels);
+    }
+
+    /// <summary>Storage for the per-class constants of up to <paramref name="capacity"/> candidate classes.</summary>
+    public DiTClassConstants CreateClassConstants(int capacity) => new(Config, Ops, capacity);
+
+    /// <summary>
+    /// Computes everything of the forward that depends only on the candidate class (TDSM_SPEC.md
+    /// section 5 scoring runs every sample against every class at the same t_test): c_k =
+    /// t_emb(t_test) + fc(z_g_k), every adaLN modulation, u_0 = fl_embedder(z_l_k) + pos and the first
+    /// block's text q/k/v. zg (K, cond), zl (K, L·cond); recompute after the parameters change.
+    /// </summary>
+    public void PrecomputeClassConstants(DiTClassConstants cc, Tensor zg, Tensor zl, int k)
+    {
+        var o = Ops;
+        int h = Config.Hidden, l = Config.LocalTokens, kl = k * l;
+        if (k <= 0 || k > cc.Capacity) throw new ArgumentOutOfRangeException(nameof(k), $"{k} classes for constants sized for {cc.Capacity}");
+        if (zg.Length < (long)k * Config.CondSize || zl.Length < (long)kl * Config.CondSize)
+            throw new ArgumentException($"text features: expected {k} classes of {Config.CondSize} global and {l}x{Config.CondSize} local values, got {zg.Length} and {zl.Length}");
+        cc.Classes = k;
+        o.TimestepEmbedding(cc.T, cc.TFreq, 1);                                      // one row: every class shares t_test
+        o.Linear(cc.TFreq, _tMlp0.W, _tMlp0.B, cc.T1, 1, _tMlp0.In, h);
+        o.Silu(cc.T1, cc.T1Act);
+        o.Linear(cc.T1Act, _tMlp2.W, _tMlp2.B, cc.TEmb, 1, h, h);
+        var f1 = o.View(cc.F1, 0, k, h);
+        var f1Act = o.View(cc.F1Act, 0, k, h);
+        var c = o.View(cc.C, 0, k, h);
+        var siluC = o.View(cc.SiluC, 0, k, h);
+        o.Linear(o.View(zg, 0, k, Config.CondSize), _fc0.W, _fc0.B, f1, k, _fc0.In, h);
+        o.Silu(f1, f1Act);
+        o.Linear(f1Act, _fc2.W, _fc2.B, c, k, h, h);
+        o.AddBroadcastRows(c, cc.TEmb, k);                                            // c = fc + t_emb (same sum as Forward's t_emb + fc)
+        o.Silu(c, siluC);
+        for (int i = 0; i < Config.Depth; i++)
+        {
+            o.Linear(siluC, _blocks[i].AdaLN.W, _blocks[i].AdaLN.B, o.View(cc.Mod[i], 0, k, 6 * h), k, h, 6 * h);
+            o.Linear(siluC, _blocks[i].AdaLNc.W, _blocks[i].AdaLNc.B, o.View(cc.ModC[i], 0, k, 6 * h), k, h, 6 * h);
+        }
+        o.Linear(siluC, _finalAdaLN.W, _finalAdaLN.B, o.View(cc.ModF, 0, k, 2 * h), k, h, 2 * h);
+        var u0 = o.View(cc.U0, 0, k, l * h);
+        o.Linear(o.View(zl, 0, kl, Config.CondSize), _flEmb.W, _flEmb.B, u0, kl, _flEmb.In, h);
+        o.AddBroadcastRows(u0, _pos, k);
+        var hu = o.View(cc.Hu0, 0, k, l * h);
+        o.LayerNormModulate(u0, o.View(cc.ModC[0], 0, k, 6 * h), 6, 0, 1, hu, o.View(cc.Mean0, 0, kl), o.View(cc.Rstd0, 0, kl), k, l, h);
+        o.Linear(hu, _blocks[0].QkvC.W, _blocks[0].QkvC.B, o.View(cc.QkvU0, 0, k, l * 3 * h), kl, h, 3 * h);
+    }
+
+    /// <summary>
+    /// The forward at t_test for rows whose condition is a candidate class: pred (R, C_in) =
+    /// DiT(noisy (R, C_in), t_test, class classIndex[r]) with classIndex (R) integer-valued floats
+    /// indexing the classes of <paramref name="cc"/>. The class-only parts are gathered from the
+    /// cache instead of recomputed; the result equals <see cref="Forward"/> with the same inputs.
+    /// </summary>
+    public void ForwardWithClassConstants(DiTActivations a, Tensor noisy, DiTClassConstants cc, Tensor classIndex, Tensor pred)
+    {
+        var o = Ops;
+        int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens;
+        if (classIndex.Length != r) throw new ArgumentException($"class index: expected {r} rows, got {classIndex.Length}", nameof(classIndex));
+        if (cc.Classes == 0) throw new InvalidOperationException("class constants not computed: call PrecomputeClassConstants first");
+        o.Linear(noisy, _xEmb.W, _xEmb.B, a.X[0], r, _xEmb.In, h);                  // x (R,H)
+        o.GatherRows(cc.U0, classIndex, a.U[0], l * h);                              // u (R,L,H)
+        for (int i = 0; i < Config.Depth; i++)
+        {
+            var s = a.Blocks[i];
+            o.GatherRows(cc.Mod[i], classIndex, s.Mod, 6 * h);
+            o.GatherRows(cc.ModC[i], classIndex, s.ModC, 6 * h);
+            if (i == 0) o.GatherRows(cc.QkvU0, classIndex, s.QkvU, l * 3 * h);
+            Block(a, i, textQkvGiven: i == 0);
+        }
+        o.GatherRows(cc.ModF, classIndex, a.ModFinal, 2 * h);
+        FinalLayer(a, pred);
     }
 
     /// <summary>
@@ -204,7 +304,7 @@ public sealed class DiT
     public void Backward(DiTActivations a, Tensor dpred, Tensor noisy, Tensor zg, Tensor zl)
     {
         var o = Ops;
-        var g = a.Grad;
+        var g = a.Grad ?? throw new InvalidOperationException("these activations were created for inference (no saved activations or gradient scratch): use CreateActivations for training");
         int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l, mh = Config.MlpHidden;
         o.LinearBackward(dpred, a.HFinal, _finalLinear.W, g.H, _finalLinear.DW, _finalLinear.DB, r, h, Config.InChannels, false);
         o.Zero(g.ModF);
@@ -305,16 +405,32 @@ public sealed class DiTActivations
     public Tensor GeluScratchX { get; }
     public Tensor GeluScratchU { get; }
     public Block[] Blocks { get; }
-    public Grads Grad { get; }
 
-    public DiTActivations(DiTConfig c, IOps o, int rows)
+    /// <summary>Gradient scratch; null for forward-only activations.</summary>
+    public Grads? Grad { get; }
+
+    /// <summary>True when the blocks share storage (<see cref="DiT.CreateInferenceActivations"/>).</summary>
+    public bool ForwardOnly { get; }
+
+    public DiTActivations(DiTConfig c, IOps o, int rows, bool forwardOnly = false)
     {
         if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows));
         Rows = rows;
+        ForwardOnly = forwardOnly;
         int r = rows, h = c.Hidden, l = c.LocalTokens, s = c.Tokens, mh = c.MlpHidden;
-        X = Enumerable.Range(0, c.Depth + 1).Select(_ => o.Allocate(r, h)).ToArray();
-        // U[Depth] would be the unused text output of the last block: not allocated.
-        U = Enumerable.Range(0, c.Depth).Select(_ => o.Allocate(r, l, h)).ToArray();
+        if (forwardOnly)
+        {
+            // Block i reads X[i], U[i] and writes X[i+1], U[i+1]: two buffers per stream suffice.
+            Tensor[] x2 = [o.Allocate(r, h), o.Allocate(r, h)], u2 = [o.Allocate(r, l, h), o.Allocate(r, l, h)];
+            X = Enumerable.Range(0, c.Depth + 1).Select(i => x2[i % 2]).ToArray();
+            U = Enumerable.Range(0, c.Depth).Select(i => u2[i % 2]).ToArray();
+        }
+        else
+        {
+            X = Enumerable.Range(0, c.Depth + 1).Select(_ => o.Allocate(r, h)).ToArray();
+            // U[Depth] would be the unused text output of the last block: not allocated.
+            U = Enumerable.Range(0, c.Depth).Select(_ => o.Allocate(r, l, h)).ToArray();
+        }
         TFreq = o.Allocate(r, Reference.TimestepEmbedding.Dim);
         T1 = o.Allocate(r, h); T1Act = o.Allocate(r, h); TEmb = o.Allocate(r, h);
         F1 = o.Allocate(r, h); F1Act = o.Allocate(r, h); FcEmb = o.Allocate(r, h);
@@ -324,7 +440,8 @@ public sealed class DiTActivations
         Blocks = new Block[c.Depth];
         for (int i = 0; i < c.Depth; i++)
         {
-            bool last = i == c.Depth - 1;
+            if (forwardOnly && i > 0) { Blocks[i] = Blocks[0]; continue; }
+            bool last = i == c.Depth - 1 && !forwardOnly;
             // The last block's text-stream tensors after attention are never written.
             Tensor U3(int w) => last ? o.Allocate(1) : o.Allocate(r, l, w);
             Tensor U1() => last ? o.Allocate(1) : o.Allocate(r * l);
@@ -340,6 +457,7 @@ public sealed class DiTActivations
                 Fc1X = o.Allocate(r, mh), Fc1U = U3(mh), Fc2X = o.Allocate(r, h), Fc2U = U3(h),
             };
         }
+        if (forwardOnly) return;
         Grad = new Grads
         {
             X = o.Allocate(r, h), U = o.Allocate(r, l, h), H = o.Allocate(r, h), Hu = o.Allocate(r, l, h),
@@ -349,5 +467,39 @@ public sealed class DiTActivations
             ProjX = o.Allocate(r, h), ProjU = o.Allocate(r, l, h), AttX = o.Allocate(r, h), AttU = o.Allocate(r, l, h),
             QkvX = o.Allocate(r, 3 * h), QkvU = o.Allocate(r, l, 3 * h),
         };
+    }
+}
+
+/// <summary>
+/// The per-class constants of zero-shot scoring (<see cref="DiT.PrecomputeClassConstants"/>) for up
+/// to <see cref="Capacity"/> classes, on the model's backend: per block the adaLN modulations Mod,
+/// ModC (K, 6H), the final modulation ModF (K, 2H), the text stream input U0 (K, L, H) and the
+/// first block's text q/k/v QkvU0 (K, L, 3H), plus the scratch that computes them.
+/// </summary>
+public sealed class DiTClassConstants
+{
+    public int Capacity { get; }
+
+    /// <summary>How many classes the last <see cref="DiT.PrecomputeClassConstants"/> filled (0 before).</summary>
+    public int Classes { get; internal set; }
+
+    internal readonly Tensor T, TFreq, T1, T1Act, TEmb, F1, F1Act, C, SiluC, ModF, U0, Hu0, Mean0, Rstd0, QkvU0;
+    internal readonly Tensor[] Mod, ModC;
+
+    internal DiTClassConstants(DiTConfig c, IOps o, int capacity)
+    {
+        if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity));
+        Capacity = capacity;
+        int k = capacity, h = c.Hidden, l = c.LocalTokens;
+        T = o.Allocate(1);
+        o.Upload([c.TTest], T);
+        TFreq = o.Allocate(1, Reference.TimestepEmbedding.Dim);
+        T1 = o.Allocate(1, h); T1Act = o.Allocate(1, h); TEmb = o.Allocate(1, h);
+        F1 = o.Allocate(k, h); F1Act = o.Allocate(k, h); C = o.Allocate(k, h); SiluC = o.Allocate(k, h);
+        Mod = Enumerable.Range(0, c.Depth).Select(_ => o.Allocate(k, 6 * h)).ToArray();
+        ModC = Enumerable.Range(0, c.Depth).Select(_ => o.Allocate(k, 6 * h)).ToArray();
+        ModF = o.Allocate(k, 2 * h);
+        U0 = o.Allocate(k, l, h); Hu0 = o.Allocate(k, l, h); Mean0 = o.Allocate(k * l); Rstd0 = o.Allocate(k * l);
+        QkvU0 = o.Allocate(k, l, 3 * h);
     }
 }

@@ -7,15 +7,19 @@ namespace Tdsm.Model;
 /// <summary>
 /// Zero-shot scoring (TDSM_SPEC.md section 5): for each sample n, candidate class k and fixed
 /// noise j, score[n,k] += mean_c (DiT(q_sample(z_n, eps_j, t_test), t_test, z_g_k, z_l_k) - eps_j)²;
-/// the prediction is argmin_k. Rows (sample × candidate) go through the DiT in chunks.
+/// the prediction is argmin_k. Rows (sample × candidate) go through the DiT in chunks, forward-only
+/// (blocks share their buffers), with every class-only part of the forward (c_k, the adaLN
+/// modulations, the text-stream input and the first block's text q/k/v) computed once per class
+/// per <see cref="Score"/> call and gathered per row (<see cref="DiT.ForwardWithClassConstants"/>).
 /// </summary>
 public sealed class ZeroShotScorer
 {
     private readonly DiT _model;
     private readonly int _chunkRows;
     private readonly DiTActivations _acts;
-    private readonly Tensor _z0, _eps, _t, _noisy, _zg, _zl, _pred, _score, _epsRow;
+    private readonly Tensor _z0, _eps, _t, _noisy, _classIndex, _pred, _score, _epsRow;
     private readonly float[] _alphas;
+    private DiTClassConstants? _constants;
 
     /// <param name="model">The trained DiT.</param>
     /// <param name="chunkRows">How many (sample, candidate) rows go through the network at once.</param>
@@ -25,10 +29,9 @@ public sealed class ZeroShotScorer
         _chunkRows = chunkRows;
         var c = model.Config;
         var o = model.Ops;
-        _acts = model.CreateActivations(chunkRows);
+        _acts = model.CreateInferenceActivations(chunkRows);
         _z0 = o.Allocate(chunkRows, c.InChannels); _eps = o.Allocate(chunkRows, c.InChannels); _t = o.Allocate(chunkRows);
-        _noisy = o.Allocate(chunkRows, c.InChannels); _zg = o.Allocate(chunkRows, c.CondSize);
-        _zl = o.Allocate(chunkRows, c.LocalTokens, c.CondSize); _pred = o.Allocate(chunkRows, c.InChannels);
+        _noisy = o.Allocate(chunkRows, c.InChannels); _classIndex = o.Allocate(chunkRows); _pred = o.Allocate(chunkRows, c.InChannels);
         _score = o.Allocate(chunkRows); _epsRow = o.Allocate(c.InChannels);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
         var tt = new float[chunkRows];
@@ -38,7 +41,8 @@ public sealed class ZeroShotScorer
 
     /// <summary>
     /// Scores (N, K): features (N, C_in), candidates = the text table's classes (all of them),
-    /// noises (J, C_in). Optional progress receives the fraction of rows done.
+    /// noises (J, C_in). Optional progress receives the fraction of rows done. The class constants
+    /// are recomputed at every call, so the model may have been trained further in between.
     /// </summary>
     public double[,] Score(ReadOnlySpan<float> features, int n, TextTable candidates, ReadOnlySpan<float> noises, IProgress<double>? progress = null,
         CancellationToken cancel = default)
@@ -48,10 +52,17 @@ public sealed class ZeroShotScorer
         int cin = c.InChannels, k = candidates.Classes, j = noises.Length / cin;
         if (features.Length != n * cin) throw new ArgumentException($"features: expected {n}x{cin} values, got {features.Length}");
         if (noises.Length != j * cin || j == 0) throw new ArgumentException($"noises: expected J x {cin} values, got {noises.Length}");
+        if (candidates.Cond != c.CondSize || candidates.LocalTokens != c.LocalTokens)
+            throw new ArgumentException($"candidates: text features are {candidates.LocalTokens}+1 tokens x {candidates.Cond}, the model expects {c.LocalTokens}+1 x {c.CondSize}");
         var scores = new double[n, k];
+        if (n == 0 || k == 0) return scores;
+        // Buffers are never freed on a backend, so the cache only grows (to the largest candidate set seen).
+        if (_constants is null || _constants.Capacity < k) _constants = _model.CreateClassConstants(k);
+        _model.PrecomputeClassConstants(_constants, candidates.Global, candidates.Local, k);
         long total = (long)n * k, done = 0;
         var rowSample = new int[_chunkRows];
         var rowClass = new int[_chunkRows];
+        var hostClass = new float[_chunkRows];
         var hostZ = new float[_chunkRows * cin];
         var hostScore = new float[_chunkRows];
         var tile = new float[_chunkRows * cin];
@@ -64,12 +75,12 @@ public sealed class ZeroShotScorer
                 long idx = start + r;
                 rowSample[r] = (int)(idx / k);
                 rowClass[r] = (int)(idx % k);
+                hostClass[r] = rowClass[r];
                 features.Slice(rowSample[r] * cin, cin).CopyTo(hostZ.AsSpan(r * cin, cin));
             }
-            // Unused tail rows keep the previous chunk's values: harmless, their scores are ignored.
+            // Unused tail rows keep the previous chunk's values (valid class indices): their scores are ignored.
             o.Upload(hostZ, _z0);
-            o.GatherRows(candidates.Global, rowClass.AsSpan(0, rows), o.View(_zg, 0, rows, c.CondSize), c.CondSize);
-            o.GatherRows(candidates.Local, rowClass.AsSpan(0, rows), o.View(_zl, 0, rows, c.LocalTokens * c.CondSize), c.LocalTokens * c.CondSize);
+            o.Upload(hostClass, _classIndex);
             for (int jj = 0; jj < j; jj++)
             {
                 var e = noises.Slice(jj * cin, cin);
@@ -77,7 +88,7 @@ public sealed class ZeroShotScorer
                 o.Upload(tile, _eps);
                 o.Upload(e, _epsRow);
                 o.QSample(_z0, _eps, _t, _alphas, _noisy, _chunkRows, cin);
-                _model.Forward(_acts, _noisy, _t, _zg, _zl, _pred);
+                _model.ForwardWithClassConstants(_acts, _noisy, _constants, _classIndex, _pred);
                 o.RowMse(_pred, _epsRow, _score, _chunkRows, cin);
                 o.Download(_score, hostScore);
                 for (int r = 0; r < rows; r++) scores[rowSample[r], rowClass[r]] += hostScore[r];

@@ -9,9 +9,11 @@ namespace Tdsm.StGcn;
 /// </summary>
 public static class StGcnCheckpoint
 {
-    /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> (temp file + rename).</summary>
+    /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> (temp file + rename), after bringing a
+    /// device tier's state into its host arrays.</summary>
     public static void Save(string path, StGcnModel model)
     {
+        model.SyncToHost();
         var tensors = new List<SafeTensor>();
         foreach (var p in model.Layout.Parameters) tensors.Add(SafeTensor.FromFloat32(p.Name, p.Shape, p.Of(model.Parameters)));
         foreach (var bv in model.Layout.Buffers) tensors.Add(SafeTensor.FromFloat32(bv.Name, bv.Shape, bv.Of(model.Buffers)));
@@ -38,7 +40,8 @@ public static class StGcnCheckpoint
         catch (FormatException e) { throw new TensorFormatException(f.Path, e.Message, e); }
     }
 
-    /// <summary>Copies every parameter and running statistic ("prefix" + official name) from <paramref name="f"/> into <paramref name="model"/>.</summary>
+    /// <summary>Copies every parameter and running statistic ("prefix" + official name) from <paramref name="f"/> into <paramref name="model"/>
+    /// (its host arrays, then its tier's state).</summary>
     public static void LoadInto(StGcnModel model, SafeTensorsFile f, string prefix)
     {
         foreach (var (view, dst) in model.Layout.Parameters.Select(p => (p, model.Parameters)).Concat(model.Layout.Buffers.Select(bv => (bv, model.Buffers))))
@@ -50,5 +53,6 @@ public static class StGcnCheckpoint
                 throw new TensorFormatException(f.Path, $"tensor '{name}' has shape [{string.Join(",", t.Shape)}], expected [{string.Join(",", view.Shape)}]");
             t.ToFloat32().CopyTo(view.Of(dst).AsSpan());
         }
+        model.UploadFromHost();
     }
 }

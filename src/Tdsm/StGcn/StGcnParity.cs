@@ -66,13 +66,12 @@ public static class StGcnParity
     public static ParityReport Run(string fixturePath, string backend) => Run(SafeTensorsFile.Read(fixturePath), backend);
 
     /// <inheritdoc cref="Run(string, string)"/>
-    public static ParityReport Run(SafeTensorsFile fixture, string backend) => Run(fixture, Backend(backend), m => m);
+    public static ParityReport Run(SafeTensorsFile fixture, string backend) => Run(fixture, Backend(backend));
 
-    /// <summary>The grouped check with the steps run by <paramref name="runOn"/> (e.g. a device-resident copy of the
-    /// host model it is given, after the fixture's weights are loaded into it).</summary>
-    public static ParityReport Run(SafeTensorsFile fixture, IStGcnOps hostOps, Func<StGcnModel, IStGcnRunner> runOn)
+    /// <summary>The grouped check with the model on <paramref name="ops"/> (any tier, e.g. a device's).</summary>
+    public static ParityReport Run(SafeTensorsFile fixture, IStGcnOps ops)
     {
-        var detail = RunTensors(fixture, hostOps, runOn);
+        var detail = RunTensors(fixture, ops);
         var report = new ParityReport(fixture.Path, detail.Backend);
         static string Group(string name) => name switch
         {
@@ -88,16 +87,15 @@ public static class StGcnParity
     }
 
     /// <summary>The same check with one row per tensor (what <see cref="Run(SafeTensorsFile, string)"/> groups).</summary>
-    public static StGcnParityReport RunTensors(SafeTensorsFile f, string backend) => RunTensors(f, Backend(backend), m => m);
+    public static StGcnParityReport RunTensors(SafeTensorsFile f, string backend) => RunTensors(f, Backend(backend));
 
-    /// <summary>The per-tensor check with the forward/backward steps run by <paramref name="runOn"/>.</summary>
-    public static StGcnParityReport RunTensors(SafeTensorsFile f, IStGcnOps hostOps, Func<StGcnModel, IStGcnRunner> runOn)
+    /// <summary>The per-tensor check with the model on <paramref name="ops"/> (any tier, e.g. a device's).</summary>
+    public static StGcnParityReport RunTensors(SafeTensorsFile f, IStGcnOps ops)
     {
         string fixturePath = f.Path;
         var cfg = StGcnCheckpoint.ReadConfig(f);
-        var model = new StGcnModel(cfg, hostOps);
+        var model = new StGcnModel(cfg, ops);
         StGcnCheckpoint.LoadInto(model, f, "param.");
-        var runner = runOn(model);
         var xs = f["in.x"];
         if (xs.Shape.Length != 5 || xs.Shape[1] != cfg.InChannels || xs.Shape[3] != cfg.V)
             throw new TensorFormatException(fixturePath, $"in.x has shape [{string.Join(",", xs.Shape)}], expected (N, {cfg.InChannels}, T, {cfg.V}, M)");
@@ -118,13 +116,13 @@ public static class StGcnParity
         foreach (var an in new[] { "graph.A", "param.A" })
             if (f.Contains(an)) Cmp(an, model.A, 1e-6);
 
-        runner.ZeroGradients();
-        double loss = runner.Forward(x, y, n, t, m, training: true);
-        Cmp("out.logits", runner.Logits, ForwardTolerance);
-        Cmp("out.features", runner.Features, ForwardTolerance);
+        model.ZeroGradients();
+        double loss = model.Forward(x, y, n, t, m, training: true);
+        Cmp("out.logits", model.Logits, ForwardTolerance);
+        Cmp("out.features", model.Features, ForwardTolerance);
         Cmp("out.loss", [(float)loss], ForwardTolerance);
-        runner.Backward();
-        runner.SyncToHost();
+        model.Backward();
+        model.SyncToHost();
         var grads = model.Layout.Parameters.Select(p => (Name: "grad." + p.Name, Got: p.Of(model.Gradients), Want: Want("grad." + p.Name, p.Length))).ToList();
         double floor = 1e-3 * grads.Max(g => Norm(g.Want));
         foreach (var (name, got, want) in grads)
@@ -138,10 +136,10 @@ public static class StGcnParity
             if (!model.Layout.Contains(name[5..])) throw new TensorFormatException(fixturePath, $"'{name}' names no parameter of the model built from the config");
         foreach (var bv in model.Layout.Buffers) Cmp("after.running." + bv.Name, bv.Of(model.Buffers), ForwardTolerance);
 
-        runner.Forward(x, default, n, t, m, training: false);
-        Cmp("out.eval_logits", runner.Logits, ForwardTolerance);
-        Cmp("out.eval_features", runner.Features, ForwardTolerance);
-        return new StGcnParityReport(fixturePath, runner.Name, cfg, rows);
+        model.Forward(x, default, n, t, m, training: false);
+        Cmp("out.eval_logits", model.Logits, ForwardTolerance);
+        Cmp("out.eval_features", model.Features, ForwardTolerance);
+        return new StGcnParityReport(fixturePath, model.Name, cfg, rows);
     }
 
     private static double[] Widen(ReadOnlySpan<float> a)

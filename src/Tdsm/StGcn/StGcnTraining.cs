@@ -51,9 +51,11 @@ public sealed record StGcnTrainOptions
 }
 
 /// <summary>SGD with Nesterov momentum and L2 weight decay, PyTorch semantics (dampening 0):
-/// d = g + wd p; buf = mu buf + d; p -= lr (d + mu buf).</summary>
+/// d = g + wd p; buf = mu buf + d; p -= lr (d + mu buf). <see cref="Update"/> is the loop every host
+/// tier's <see cref="IStGcnOps.SgdNesterovStep"/> runs; an instance owns a momentum buffer over host arrays.</summary>
 public sealed class SgdNesterov(int count, double momentum, double weightDecay)
 {
+    private const int Chunk = 65536;
     private readonly float[] _buf = new float[count];
 
     /// <summary>One update of <paramref name="p"/> with gradient <paramref name="g"/> (same layout).</summary>
@@ -61,19 +63,28 @@ public sealed class SgdNesterov(int count, double momentum, double weightDecay)
     {
         if (p.Length != _buf.Length || g.Length != _buf.Length)
             throw new ArgumentException($"SGD: {p.Length} parameters and {g.Length} gradients, expected {_buf.Length}");
-        float mu = (float)momentum, wd = (float)weightDecay, a = (float)lr;
-        var buf = _buf;
-        Parallel.For(0, (p.Length + 65535) / 65536, c =>
+        ParallelUpdate(p, g, _buf, lr, momentum, weightDecay);
+    }
+
+    /// <summary><see cref="Update"/> in parallel chunks (elementwise, so the result is the serial one bit for bit).</summary>
+    public static void ParallelUpdate(ArraySegment<float> p, ArraySegment<float> g, ArraySegment<float> buf, double lr, double momentum, double weightDecay) =>
+        Parallel.For(0, (p.Count + Chunk - 1) / Chunk, c =>
         {
-            int end = Math.Min(p.Length, (c + 1) * 65536);
-            for (int i = c * 65536; i < end; i++)
-            {
-                float d = g[i] + wd * p[i];
-                float b = mu * buf[i] + d;
-                buf[i] = b;
-                p[i] -= a * (d + mu * b);
-            }
+            int start = c * Chunk, len = Math.Min(p.Count - start, Chunk);
+            Update(p.AsSpan(start, len), g.AsSpan(start, len), buf.AsSpan(start, len), lr, momentum, weightDecay);
         });
+
+    /// <summary>One update of p with gradient g and momentum buffer buf (same length), float32 arithmetic.</summary>
+    public static void Update(Span<float> p, ReadOnlySpan<float> g, Span<float> buf, double lr, double momentum, double weightDecay)
+    {
+        float mu = (float)momentum, wd = (float)weightDecay, a = (float)lr;
+        for (int i = 0; i < p.Length; i++)
+        {
+            float d = g[i] + wd * p[i];
+            float b = mu * buf[i] + d;
+            buf[i] = b;
+            p[i] -= a * (d + mu * b);
+        }
     }
 }
 
@@ -86,22 +97,22 @@ public sealed record EpochStats(int Epoch, double MeanLoss, double Accuracy, dou
 /// </summary>
 public static class StGcnTraining
 {
-    /// <summary>Trains <paramref name="model"/> in place with cross-entropy (on the host or a device-resident
-    /// runner; call <see cref="IStGcnRunner.SyncToHost"/> before saving); returns per-epoch stats.
+    /// <summary>Trains <paramref name="model"/> in place with cross-entropy on its tier (on a device, call
+    /// <see cref="StGcnModel.SyncToHost"/> to see the state in its host arrays); returns per-epoch stats.
     /// <paramref name="progress"/>, when given, is called after every step with (step, total steps, mean loss of the epoch so far).</summary>
-    public static IReadOnlyList<EpochStats> Train(IStGcnRunner model, float[] x, int[] labels, int n, int t, int m,
+    public static IReadOnlyList<EpochStats> Train(StGcnModel model, float[] x, int[] labels, int n, int t, int m,
         StGcnTrainOptions options, TextWriter? log = null, Action<int, int, double>? progress = null)
     {
-        var cfg = model.Model.Config;
+        var cfg = model.Config;
         if (x.Length != (long)n * cfg.InChannels * t * cfg.V * m) throw new ArgumentException($"train: x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
         return Train(model, new Tdsm.Data.ArraySamples(x, cfg.InChannels * t * cfg.V * m), labels, t, m, options, log, progress);
     }
 
     /// <summary>The same over samples read one batch at a time (e.g. <see cref="Tdsm.Data.NpySamples"/> for arrays larger than memory).</summary>
-    public static IReadOnlyList<EpochStats> Train(IStGcnRunner model, Tdsm.Data.ISampleSource x, int[] labels, int t, int m,
+    public static IReadOnlyList<EpochStats> Train(StGcnModel model, Tdsm.Data.ISampleSource x, int[] labels, int t, int m,
         StGcnTrainOptions options, TextWriter? log = null, Action<int, int, double>? progress = null)
     {
-        var cfg = model.Model.Config;
+        var cfg = model.Config;
         int n = x.Count, sample = cfg.InChannels * t * cfg.V * m;
         if (x.SampleSize != sample) throw new ArgumentException($"train: samples hold {x.SampleSize} values, expected C*T*V*M = {cfg.InChannels}*{t}*{cfg.V}*{m}");
         if (labels.Length != n) throw new ArgumentException($"train: {labels.Length} labels for {n} samples");
@@ -185,35 +196,35 @@ public static class StGcnTraining
     /// The frozen encoder in eval mode (running statistics, no parameter change): features z_x
     /// (N, FeatureDim) of x (N, C, T, V, M), computed in batches of <paramref name="batchSize"/>.
     /// </summary>
-    public static float[] ExtractFeatures(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64) =>
+    public static float[] ExtractFeatures(StGcnModel model, float[] x, int n, int t, int m, int batchSize = 64) =>
         RunEval(model, Source(model, x, n, t, m), t, m, batchSize, features: true);
 
     /// <summary>Eval-mode features of samples read one batch at a time.</summary>
-    public static float[] ExtractFeatures(IStGcnRunner model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize = 64) =>
+    public static float[] ExtractFeatures(StGcnModel model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize = 64) =>
         RunEval(model, x, t, m, batchSize, features: true);
 
     /// <summary>Eval-mode class predictions (argmax of the logits), batched.</summary>
-    public static int[] Predict(IStGcnRunner model, float[] x, int n, int t, int m, int batchSize = 64) =>
+    public static int[] Predict(StGcnModel model, float[] x, int n, int t, int m, int batchSize = 64) =>
         Predict(model, Source(model, x, n, t, m), t, m, batchSize);
 
     /// <summary>Eval-mode class predictions of samples read one batch at a time.</summary>
-    public static int[] Predict(IStGcnRunner model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize = 64)
+    public static int[] Predict(StGcnModel model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize = 64)
     {
         var logits = RunEval(model, x, t, m, batchSize, features: false);
-        int k = model.Model.Config.NumClass;
+        int k = model.Config.NumClass;
         return Enumerable.Range(0, x.Count).Select(i => ArgMax(logits.AsSpan(i * k, k))).ToArray();
     }
 
-    private static Tdsm.Data.ISampleSource Source(IStGcnRunner model, float[] x, int n, int t, int m)
+    private static Tdsm.Data.ISampleSource Source(StGcnModel model, float[] x, int n, int t, int m)
     {
-        var cfg = model.Model.Config;
+        var cfg = model.Config;
         if (x.Length != (long)n * cfg.InChannels * t * cfg.V * m) throw new ArgumentException($"x holds {x.Length} values, expected N*C*T*V*M = {n}*{cfg.InChannels}*{t}*{cfg.V}*{m}");
         return new Tdsm.Data.ArraySamples(x, cfg.InChannels * t * cfg.V * m);
     }
 
-    private static float[] RunEval(IStGcnRunner model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize, bool features)
+    private static float[] RunEval(StGcnModel model, Tdsm.Data.ISampleSource x, int t, int m, int batchSize, bool features)
     {
-        var cfg = model.Model.Config;
+        var cfg = model.Config;
         int n = x.Count, sample = cfg.InChannels * t * cfg.V * m, width = features ? cfg.FeatureDim : cfg.NumClass;
         if (x.SampleSize != sample) throw new ArgumentException($"samples hold {x.SampleSize} values, expected C*T*V*M = {cfg.InChannels}*{t}*{cfg.V}*{m}");
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);

@@ -312,27 +312,25 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         var trainSet = new IndexedSamples(train, trSeen);
         var trY = trSeen.Select(i => trainY[i]).ToArray();
         var encCfg = encoderPreset == "paper" ? StGcnConfig.Paper(split.Seen.Length) : StGcnConfig.Small(split.Seen.Length);
-        var model = new StGcnModel(encCfg, new StGcnCpuOps(), (int)cfg.Seeds[0]);
         // On the GPU backend the encoder trains device-resident too (same kernels as `pretrain-encoder --backend gpu`).
         using var device = backend == "gpu" ? GpuDevice.OpenCuda() : null;
-        using var gpuModel = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuModel(model, device);
-        IStGcnRunner runner = (IStGcnRunner?)gpuModel ?? model;
+        using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device);
+        var model = new StGcnModel(encCfg, (IStGcnOps?)gpuOps ?? new StGcnCpuOps(), (int)cfg.Seeds[0]);
         var opts = new StGcnTrainOptions { Epochs = synth.EncoderEpochs, BatchSize = 32, Seed = (int)cfg.Seeds[0] };
         log.WriteLine($"   {trY.Length} seen training sequences (T={t}), {teSeen.Length} seen test, {teUnseen.Length} unseen; {encoderPreset} ST-GCN, {opts.Epochs} epochs");
         var bar = new ProgressBar(log, "train ST-GCN ");
-        StGcnTraining.Train(runner, trainSet, trY.Select(map.ToLocal).ToArray(), t, m, opts, null,
+        StGcnTraining.Train(model, trainSet, trY.Select(map.ToLocal).ToArray(), t, m, opts, null,
             (step, totalSteps, loss) => bar.Report(step, totalSteps, string.Create(CultureInfo.InvariantCulture, $"epoch loss {loss:F4}")));
         bar.Done();
-        runner.SyncToHost();
         StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model);
         var seenTest = new IndexedSamples(test, teSeen);
         var stY = teSeen.Select(i => testY[i]).ToArray();
-        var pred = StGcnTraining.Predict(runner, seenTest, t, m).Select(map.ToOriginal).ToArray();
+        var pred = StGcnTraining.Predict(model, seenTest, t, m).Select(map.ToOriginal).ToArray();
         double acc = Metrics.Top1(pred, stY);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   encoder seen-class test accuracy: {acc:P2} ({stY.Length} sequences)"));
         _notes.Add(string.Create(CultureInfo.InvariantCulture, $"ST-GCN encoder ({encoderPreset}) seen-class test accuracy: {acc:P2} on {stY.Length} held-out seen sequences"));
 
-        LabeledFeatures Extract(ISampleSource x, int[] y) => new(StGcnTraining.ExtractFeatures(runner, x, t, m), model.Config.FeatureDim, y);
+        LabeledFeatures Extract(ISampleSource x, int[] y) => new(StGcnTraining.ExtractFeatures(model, x, t, m), model.Config.FeatureDim, y);
         var trainF = Extract(trainSet, trY);
         var unY = teUnseen.Select(i => testY[i]).ToArray();
         var ztest = Extract(new IndexedSamples(test, teUnseen), unY);

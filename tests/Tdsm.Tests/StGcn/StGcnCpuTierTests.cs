@@ -1,4 +1,5 @@
 using Tdsm.StGcn;
+using Tdsm.Tensors;
 
 namespace Tdsm.Tests.StGcn;
 
@@ -31,15 +32,17 @@ public class StGcnCpuTierTests
         Assert.That(den, Is.GreaterThan(0), $"{what}: reference is all zero, the test would not discriminate");
     }
 
-    // Runs `op` on both tiers with cloned buffers and compares the buffers listed in `outputs`.
-    private void Both(string what, float[][] buffers, int[] outputs, Action<IStGcnOps, float[][]> op)
+    // Runs `op` on both tiers with cloned buffers (as tensors through the op interface) and compares the buffers listed in `outputs`.
+    private void Both(string what, float[][] buffers, int[] outputs, Action<IStGcnOps, Tensor[]> op)
     {
         var r = buffers.Select(b => (float[])b.Clone()).ToArray();
         var c = buffers.Select(b => (float[])b.Clone()).ToArray();
-        op(_ref, r);
-        op(_cpu, c);
+        op(_ref, r.Select(Wrap).ToArray());
+        op(_cpu, c.Select(Wrap).ToArray());
         foreach (var o in outputs) Same($"{what}[{o}]", c[o], r[o]);
     }
+
+    private static Tensor Wrap(float[] a) => new HostTensor(a, 0, a.Length);
 
     [Test]
     public void LayoutMatchesReference()
@@ -128,7 +131,7 @@ public class StGcnCpuTierTests
         float[][] e = [Rand(rng, n), Rand(rng, n), Poison(n), Rand(rng, n), Poison(n), Poison(n)];
         Both("relu", e, [2, 4], (o, q) => { o.ReluForward(q[0], q[2]); o.ReluBackward(q[3], q[2], q[4]); });
         Both("residual", e, [2, 4, 5], (o, q) => { o.ResidualReluForward(q[0], q[1], q[2]); o.ResidualReluBackward(q[3], q[2], q[4], q[5]); });
-        Both("residual none", e, [2, 4], (o, q) => { o.ResidualReluForward(q[0], ArraySegment<float>.Empty, q[2]); o.ResidualReluBackward(q[3], q[2], q[4], ArraySegment<float>.Empty); });
+        Both("residual none", e, [2, 4], (o, q) => { o.ResidualReluForward(q[0], null, q[2]); o.ResidualReluBackward(q[3], q[2], q[4], null); });
 
         int nn = 3, m = 2, c = 7, l = 13 * 25;
         float[][] p = [Rand(rng, nn * m * c * l), Poison(nn * c), Rand(rng, nn * c), Poison(nn * m * c * l)];
@@ -143,9 +146,63 @@ public class StGcnCpuTierTests
     }
 
     [Test]
+    public void AddMatchesReference()
+    {
+        var rng = new Random(7);
+        int n = 100_003; // crosses the parallel chunk size with a SIMD tail
+        Both("add", [Rand(rng, n), Rand(rng, n)], [1], (o, q) => o.AddInPlace(q[0], q[1]));
+    }
+
+    [TestCase("reference")]
+    [TestCase("cpu")]
+    public void SgdStepFollowsPyTorch(string backend)
+    {
+        // torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True), two steps of g = 0.5 from p = 1,
+        // by hand: d = 0.51, buf = 0.51, p = 1 - 0.1 (0.51 + 0.9*0.51) = 0.9031; d = 0.509031, buf = 0.968031,
+        // p = 0.9031 - 0.1 (0.509031 + 0.9*0.968031) = 0.76507411. 70_001 elements: several parallel chunks.
+        var ops = StGcnParity.Backend(backend);
+        int n = 70_001;
+        var p = ops.Adopt(Enumerable.Repeat(1f, n).ToArray());
+        var g = ops.Adopt(Enumerable.Repeat(0.5f, n).ToArray());
+        var buf = ops.Allocate(n);
+        ops.SgdNesterovStep(p, g, buf, 0.1, 0.9, 0.01);
+        var got = new float[n];
+        ops.Download(p, got);
+        Assert.That(got, Is.All.EqualTo(0.9031f).Within(1e-6f));
+        ops.SgdNesterovStep(p, g, buf, 0.1, 0.9, 0.01);
+        ops.Download(p, got);
+        Assert.That(got, Is.All.EqualTo(0.76507411f).Within(1e-6f));
+        Assert.That(() => ops.SgdNesterovStep(p, g, ops.Allocate(3), 0.1, 0.9, 0.01), Throws.ArgumentException.With.Message.Contains("equal lengths"));
+    }
+
+    [TestCase("reference")]
+    [TestCase("cpu")]
+    public void MemoryOpsShareTheAdoptedArray(string backend)
+    {
+        var ops = StGcnParity.Backend(backend);
+        float[] host = [1, 2, 3, 4, 5];
+        var t = ops.Adopt(host);
+        var v = ops.View(t, 1, 3);
+        ops.Zero(v);
+        Assert.That(host, Is.EqualTo(new float[] { 1, 0, 0, 0, 5 }), "a host tier adopts the array itself");
+        ops.Upload([7, 8], ops.View(v, 1, 2));
+        host[0] = 9;
+        var back = new float[5];
+        ops.Download(t, back);
+        Assert.That(back, Is.EqualTo(new float[] { 9, 0, 7, 8, 5 }));
+        Assert.That(() => ops.View(t, 3, 3), Throws.ArgumentException.With.Message.Contains("outside a tensor of 5"));
+        Assert.That(() => ops.Upload([1f, 2f], v), Throws.ArgumentException.With.Message.Contains("upload of 2 values"));
+        var a = ops.Allocate(4);
+        var z = new float[4];
+        Array.Fill(z, float.NaN);
+        ops.Download(a, z);
+        Assert.That(z, Is.All.EqualTo(0f));
+    }
+
+    [Test]
     public void ShapeErrorsNameTheTensor()
     {
-        var ex = Assert.Throws<ArgumentException>(() => _cpu.Conv1x1Forward(new float[9], new float[6], new float[3], new float[100], 1, 2, 3, 5, 1, 1));
+        var ex = Assert.Throws<ArgumentException>(() => _cpu.Conv1x1Forward(Wrap(new float[9]), Wrap(new float[6]), Wrap(new float[3]), Wrap(new float[100]), 1, 2, 3, 5, 1, 1));
         Assert.That(ex!.Message, Does.Contain("x holds 9 elements, expected at least 10"));
     }
 }

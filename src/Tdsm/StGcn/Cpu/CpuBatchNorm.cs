@@ -10,7 +10,7 @@ namespace Tdsm.StGcn;
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void BatchNormTrainForward(Seg x, Seg gamma, Seg beta, Seg y, Seg saveMean, Seg saveRstd, Seg runMean, Seg runVar,
+    protected override void BatchNormTrainForward(Seg x, Seg gamma, Seg beta, Seg y, Seg saveMean, Seg saveRstd, Seg runMean, Seg runVar,
         int b, int c, int l, double eps, double momentum)
     {
         Need(x, (long)b * c * l, "x"); Need(y, (long)b * c * l, "y"); Need(gamma, c, "gamma"); Need(beta, c, "beta");
@@ -33,7 +33,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void BatchNormEvalForward(Seg x, Seg gamma, Seg beta, Seg y, Seg runMean, Seg runVar, int b, int c, int l, double eps)
+    protected override void BatchNormEvalForward(Seg x, Seg gamma, Seg beta, Seg y, Seg runMean, Seg runVar, int b, int c, int l, double eps)
     {
         Need(x, (long)b * c * l, "x"); Need(y, (long)b * c * l, "y");
         Parallel.For(0, c, ci =>
@@ -45,7 +45,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void BatchNormBackward(Seg dy, Seg x, Seg gamma, Seg saveMean, Seg saveRstd, Seg dx, Seg dGamma, Seg dBeta, int b, int c, int l)
+    protected override void BatchNormBackward(Seg dy, Seg x, Seg gamma, Seg saveMean, Seg saveRstd, Seg dx, Seg dGamma, Seg dBeta, int b, int c, int l)
     {
         Need(dy, (long)b * c * l, "dy"); Need(x, (long)b * c * l, "x"); Need(dx, (long)b * c * l, "dx");
         double count = (double)b * l;

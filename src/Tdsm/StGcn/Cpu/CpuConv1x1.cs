@@ -12,7 +12,7 @@ namespace Tdsm.StGcn;
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void Conv1x1Forward(Seg x, Seg w, Seg bias, Seg y, int b, int cin, int cout, int t, int v, int stride)
+    protected override void Conv1x1Forward(Seg x, Seg w, Seg bias, Seg y, int b, int cin, int cout, int t, int v, int stride)
     {
         int tout = (t - 1) / stride + 1, l = t * v, lo = tout * v;
         Need(x, (long)b * cin * l, "x"); Need(w, (long)cout * cin, "w"); Need(bias, cout, "bias"); Need(y, (long)b * cout * lo, "y");
@@ -45,7 +45,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void Conv1x1Backward(Seg dy, Seg x, Seg w, Seg dx, Seg dW, Seg dBias, int b, int cin, int cout, int t, int v, int stride)
+    protected override void Conv1x1Backward(Seg dy, Seg x, Seg w, Seg dx, Seg dW, Seg dBias, int b, int cin, int cout, int t, int v, int stride)
     {
         int tout = (t - 1) / stride + 1, l = t * v, lo = tout * v;
         Need(dy, (long)b * cout * lo, "dy"); Need(x, (long)b * cin * l, "x"); Need(dW, (long)cout * cin, "dW"); Need(dBias, cout, "dBias");

@@ -24,7 +24,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void GraphAggregateForward(Seg y, Seg a, Seg imp, Seg o, int b, int k, int c, int t, int v)
+    protected override void GraphAggregateForward(Seg y, Seg a, Seg imp, Seg o, int b, int k, int c, int t, int v)
     {
         int vv = v * v, plane = t * v;
         Need(y, (long)b * k * c * plane, "y"); Need(a, (long)k * vv, "A"); Need(imp, (long)k * vv, "imp"); Need(o, (long)b * c * plane, "o");
@@ -46,7 +46,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void GraphAggregateBackward(Seg dO, Seg y, Seg a, Seg imp, Seg dy, Seg dImp, int b, int k, int c, int t, int v)
+    protected override void GraphAggregateBackward(Seg dO, Seg y, Seg a, Seg imp, Seg dy, Seg dImp, int b, int k, int c, int t, int v)
     {
         int vv = v * v, plane = t * v;
         Need(dO, (long)b * c * plane, "dO"); Need(y, (long)b * k * c * plane, "y"); Need(dy, (long)b * k * c * plane, "dy"); Need(dImp, (long)k * vv, "dImp");

@@ -6,7 +6,7 @@ namespace Tdsm.StGcn;
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void InputToBnLayout(Seg x, Seg y, int n, int c, int t, int v, int m)
+    protected override void InputToBnLayout(Seg x, Seg y, int n, int c, int t, int v, int m)
     {
         Need(x, (long)n * c * t * v * m, "x"); Need(y, (long)n * c * t * v * m, "y");
         var xa = x.Array!; var ya = y.Array!; int xo = x.Offset, yo = y.Offset;
@@ -24,7 +24,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void InputToBnLayoutBackward(Seg dy, Seg dx, int n, int c, int t, int v, int m)
+    protected override void InputToBnLayoutBackward(Seg dy, Seg dx, int n, int c, int t, int v, int m)
     {
         Need(dy, (long)n * c * t * v * m, "dy"); Need(dx, (long)n * c * t * v * m, "dx");
         var ya = dy.Array!; var xa = dx.Array!; int yo = dy.Offset, xo = dx.Offset;
@@ -42,7 +42,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void BnToBlockLayout(Seg x, Seg y, int b, int c, int t, int v)
+    protected override void BnToBlockLayout(Seg x, Seg y, int b, int c, int t, int v)
     {
         Need(x, (long)b * c * t * v, "x"); Need(y, (long)b * c * t * v, "y");
         var xa = x.Array!; var ya = y.Array!; int xo = x.Offset, yo = y.Offset;
@@ -58,7 +58,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void BnToBlockLayoutBackward(Seg dy, Seg dx, int b, int c, int t, int v)
+    protected override void BnToBlockLayoutBackward(Seg dy, Seg dx, int b, int c, int t, int v)
     {
         Need(dy, (long)b * c * t * v, "dy"); Need(dx, (long)b * c * t * v, "dx");
         var ya = dy.Array!; var xa = dx.Array!; int yo = dy.Offset, xo = dx.Offset;

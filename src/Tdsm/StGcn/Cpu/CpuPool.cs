@@ -6,7 +6,7 @@ namespace Tdsm.StGcn;
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void PoolForward(Seg x, Seg f, int n, int m, int c, int l)
+    protected override void PoolForward(Seg x, Seg f, int n, int m, int c, int l)
     {
         Need(x, (long)n * m * c * l, "x"); Need(f, (long)n * c, "f");
         Parallel.For(0, n, ni =>
@@ -21,7 +21,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void PoolBackward(Seg df, Seg dx, int n, int m, int c, int l)
+    protected override void PoolBackward(Seg df, Seg dx, int n, int m, int c, int l)
     {
         Need(df, (long)n * c, "df"); Need(dx, (long)n * m * c * l, "dx");
         Parallel.For(0, n, ni =>

@@ -7,7 +7,7 @@ namespace Tdsm.StGcn;
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void ReluForward(Seg x, Seg y)
+    protected override void ReluForward(Seg x, Seg y)
     {
         Need(y, x.Count, "y");
         ForChunks(x.Count, (s, e) =>
@@ -20,7 +20,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void ReluBackward(Seg dy, Seg y, Seg dx)
+    protected override void ReluBackward(Seg dy, Seg y, Seg dx)
     {
         Need(y, dy.Count, "y"); Need(dx, dy.Count, "dx");
         ForChunks(dy.Count, (s, e) => MaskPositive(dy.AsSpan(s, e - s), y.AsSpan(s, e - s), dx.AsSpan(s, e - s)));

@@ -4,11 +4,12 @@ using Seg = System.ArraySegment<float>;
 namespace Tdsm.StGcn;
 
 // Residual join y = max(a + r, 0) (r empty: no residual), SIMD in parallel chunks.
-// Backward: da and dr overwritten with dy masked by y > 0.
+// Backward: da and dr overwritten with dy masked by y > 0; the residual branch's gradient then joins
+// the block input's (AddInPlace, SIMD axpy).
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void ResidualReluForward(Seg a, Seg r, Seg y)
+    protected override void ResidualReluForward(Seg a, Seg r, Seg y)
     {
         Need(y, a.Count, "y");
         bool hasR = r.Count > 0;
@@ -29,7 +30,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void ResidualReluBackward(Seg dy, Seg y, Seg da, Seg dr)
+    protected override void ResidualReluBackward(Seg dy, Seg y, Seg da, Seg dr)
     {
         Need(y, dy.Count, "y"); Need(da, dy.Count, "da");
         bool hasR = dr.Count > 0;
@@ -39,4 +40,7 @@ public sealed partial class StGcnCpuOps
             if (hasR) da.AsSpan(s, e - s).CopyTo(dr.AsSpan(s, e - s));
         });
     }
+
+    /// <inheritdoc/>
+    protected override void AddInPlace(Seg source, Seg destination) => Tdsm.Cpu.Gemm.Axpy(1f, source, destination.AsSpan(0, source.Count));
 }

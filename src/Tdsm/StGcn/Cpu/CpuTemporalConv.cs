@@ -13,7 +13,7 @@ namespace Tdsm.StGcn;
 public sealed partial class StGcnCpuOps
 {
     /// <inheritdoc/>
-    public void TemporalConvForward(Seg x, Seg w, Seg bias, Seg y, int b, int cin, int cout, int t, int v, int kt, int stride)
+    protected override void TemporalConvForward(Seg x, Seg w, Seg bias, Seg y, int b, int cin, int cout, int t, int v, int kt, int stride)
     {
         int tout = Reference.Ref.TemporalOut(t, kt, stride), lo = tout * v, rows = cin * kt;
         Need(x, (long)b * cin * t * v, "x"); Need(w, (long)cout * rows, "w"); Need(bias, cout, "bias"); Need(y, (long)b * cout * lo, "y");
@@ -28,7 +28,7 @@ public sealed partial class StGcnCpuOps
     }
 
     /// <inheritdoc/>
-    public void TemporalConvBackward(Seg dy, Seg x, Seg w, Seg dx, Seg dW, Seg dBias, int b, int cin, int cout, int t, int v, int kt, int stride)
+    protected override void TemporalConvBackward(Seg dy, Seg x, Seg w, Seg dx, Seg dW, Seg dBias, int b, int cin, int cout, int t, int v, int kt, int stride)
     {
         int tout = Reference.Ref.TemporalOut(t, kt, stride), lo = tout * v, rows = cin * kt;
         Need(dy, (long)b * cout * lo, "dy"); Need(x, (long)b * cin * t * v, "x"); Need(dx, (long)b * cin * t * v, "dx");

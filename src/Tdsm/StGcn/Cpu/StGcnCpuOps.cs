@@ -9,7 +9,7 @@ namespace Tdsm.StGcn;
 /// through <see cref="Tdsm.Cpu.Gemm"/>. One op family per file (Cpu/CpuXxx.cs). Holds reusable
 /// scratch buffers, so one instance must not run two models concurrently.
 /// </summary>
-public sealed partial class StGcnCpuOps : IStGcnOps
+public sealed partial class StGcnCpuOps : StGcnHostOps
 {
     // Below this many elements an elementwise op runs on one thread.
     private const int ParallelChunk = 1 << 15;
@@ -17,7 +17,7 @@ public sealed partial class StGcnCpuOps : IStGcnOps
     private readonly float[][] _scratch = new float[4][];
 
     /// <inheritdoc/>
-    public string Name => "cpu";
+    public override string Name => "cpu";
 
     private float[] Scratch(int slot, long size)
     {
@@ -67,7 +67,6 @@ public sealed partial class StGcnCpuOps : IStGcnOps
     }
 
     /// <inheritdoc/>
-    public double CrossEntropy(Seg logits, ReadOnlySpan<int> labels, Seg dLogits, int n, int k) =>
-        // N*K values: too small to gain from threads or SIMD, so the reference loop is the CPU tier too.
-        Reference.Ref.CrossEntropy<float>(logits, labels, dLogits, n, k);
+    protected override void SgdNesterovStep(Seg p, Seg g, Seg buf, double lr, double momentum, double weightDecay) =>
+        SgdNesterov.ParallelUpdate(p, g, buf, lr, momentum, weightDecay);
 }

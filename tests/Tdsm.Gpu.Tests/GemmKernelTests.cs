@@ -1,0 +1,190 @@
+using System.Text.RegularExpressions;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using Tdsm.Gpu;
+using Tdsm.Kernels;
+using Tdsm.Tensors;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// The fp32 SIMT GEMM (<see cref="Gemm"/>) through <see cref="GpuOps.MatMul"/> against a float64 reference
+/// written here, for every layout, with bias and accumulate, at sizes that exercise the edge guards (odd
+/// sizes, K not a multiple of the K-step, more than one 128×128 block in M and N with an interior block),
+/// the unguarded path (multiples of the tile) and the split-K path (one block, K ≥ 1024). Operands are views at odd offsets (not 16-byte
+/// aligned). Outputs are poisoned with NaN unless accumulated into. Tolerance per element:
+/// |gpu − ref| ≤ 1e-5 · (Σ_k |A_ik·B_kj| + |bias_j| + |C0_ij|), i.e. 1e-5 relative to the size of the
+/// terms summed (an fp32 sum of K terms errs by about √K·6e-8 of that for random signs, and K ≤ 3001 here).
+/// </summary>
+[TestFixture("simulator")]
+[TestFixture("cuda")]
+[NonParallelizable]
+public class GemmKernelTests(string device)
+{
+    private GpuDevice? _device;
+    private GpuOps _gpu = null!;
+
+    [OneTimeSetUp]
+    public void Open()
+    {
+        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
+        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
+        _gpu = new GpuOps(_device);
+    }
+
+    [OneTimeTearDown]
+    public void Close()
+    {
+        _gpu?.Dispose();
+        _device?.Dispose();
+    }
+
+    [TestCase(GemmLayout.ABt, 37, 29, 45, true, false)]
+    [TestCase(GemmLayout.AB, 37, 29, 45, false, true)]
+    [TestCase(GemmLayout.AtB, 37, 29, 45, true, true)]
+    [TestCase(GemmLayout.ABt, 150, 133, 21, true, true)]
+    [TestCase(GemmLayout.AB, 150, 133, 21, false, false)]
+    [TestCase(GemmLayout.AtB, 150, 133, 21, false, true)]
+    [TestCase(GemmLayout.ABt, 128, 256, 16, true, true)]
+    [TestCase(GemmLayout.AtB, 128, 128, 24, false, false)]
+    [TestCase(GemmLayout.AB, 5, 3, 1, true, false)]
+    [TestCase(GemmLayout.ABt, 37, 29, 1100, true, true)]      // K split in 2 (the last split shorter)
+    [TestCase(GemmLayout.AtB, 150, 133, 1500, true, false)]   // K split in 2 over 4 blocks
+    [TestCase(GemmLayout.AB, 37, 29, 3001, false, true)]      // K split in 5
+    public void MatchesFloat64Reference(GemmLayout layout, int m, int n, int k, bool bias, bool accumulate) =>
+        Check(layout, m, n, k, bias, accumulate);
+
+    /// <summary>Shapes too slow for the simulator: several blocks and K-steps in every direction.</summary>
+    [TestCase(GemmLayout.ABt, 515, 389, 300)]
+    [TestCase(GemmLayout.AB, 389, 515, 300)]
+    [TestCase(GemmLayout.AtB, 300, 515, 389)]
+    public void MatchesFloat64ReferenceLarge(GemmLayout layout, int m, int n, int k)
+    {
+        if (!_device!.IsCuda) Assert.Ignore("CUDA only (the CPU simulator takes minutes at this size)");
+        Check(layout, m, n, k, true, true);
+    }
+
+    private void Check(GemmLayout layout, int m, int n, int k, bool bias, bool accumulate)
+    {
+        var rng = new Rng((ulong)(m * 1_000_003 + n * 1009 + k * 7 + (int)layout));
+        float[] a = Normal(rng, m * k), b = Normal(rng, k * n), bv = Normal(rng, n);
+        float[] c0 = accumulate ? Normal(rng, m * n) : Enumerable.Repeat(float.NaN, m * n).ToArray();
+
+        // Odd element offsets into one storage tensor: no operand starts 16-byte aligned.
+        int oa = 1, ob = oa + a.Length + 2, obias = ob + b.Length + 3, oc = obias + n + 1;
+        var storage = _gpu.Allocate(oc + m * n);
+        Tensor ta = _gpu.View(storage, oa, a.Length), tb = _gpu.View(storage, ob, b.Length);
+        Tensor tbias = _gpu.View(storage, obias, n), tc = _gpu.View(storage, oc, m * n);
+        _gpu.Upload(a, ta); _gpu.Upload(b, tb); _gpu.Upload(bv, tbias); _gpu.Upload(c0, tc);
+
+        _gpu.MatMul(ta, tb, tc, bias ? tbias : null, layout, m, n, k, accumulate);
+        var got = new float[m * n];
+        _gpu.Download(tc, got);
+
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double sum = 0, scale = 0;
+                for (int kk = 0; kk < k; kk++)
+                {
+                    double x = layout == GemmLayout.AtB ? a[kk * m + i] : a[i * k + kk];
+                    double y = layout == GemmLayout.ABt ? b[j * k + kk] : b[kk * n + j];
+                    sum += x * y;
+                    scale += Math.Abs(x * y);
+                }
+                if (bias) { sum += bv[j]; scale += Math.Abs(bv[j]); }
+                if (accumulate) { sum += c0[i * n + j]; scale += Math.Abs(c0[i * n + j]); }
+                float g = got[i * n + j];
+                Assert.That(Math.Abs(g - sum), Is.LessThanOrEqualTo(1e-5 * scale),
+                    $"{layout} {m}x{n}x{k} C[{i},{j}]: gpu {g} vs float64 {sum} (scale {scale})");
+            }
+    }
+
+    private static float[] Normal(Rng rng, int n)
+    {
+        var v = new float[n];
+        rng.FillNormal(v, 1.0);
+        return v;
+    }
+}
+
+/// <summary>
+/// <see cref="Gemm.SplitK"/> at the GEMM shapes of the DiT (benchmark shapes and the weight gradients of every
+/// Linear at 17920 rows): big shapes never split, and the small-block long-K ones use every SM with a valid
+/// split (multiple of the K-step, covering K, no empty split).
+/// </summary>
+public class GemmSplitKTests
+{
+    [TestCase(512, 4608, 768)]
+    [TestCase(17920, 2304, 768)]
+    [TestCase(17920, 3072, 768)]
+    [TestCase(17920, 768, 3072)]
+    [TestCase(8192, 8192, 8192)]
+    [TestCase(2304, 768, 17920)]
+    [TestCase(3072, 768, 17920)]
+    [TestCase(768, 3072, 17920)]
+    [TestCase(768, 768, 17920)]
+    [TestCase(37, 29, 45)]
+    public void SplitsOnlyShapesThatLeaveSmsIdle(int m, int n, int k)
+    {
+        var (splits, kPer) = Gemm.SplitK(m, n, k);
+        long blocks = (long)((m + Gemm.Tile - 1) / Gemm.Tile) * ((n + Gemm.Tile - 1) / Gemm.Tile);
+        TestContext.Out.WriteLine($"{m}x{n}x{k}: {blocks} blocks, {splits} splits of K {kPer} -> {blocks * splits} groups");
+        if (blocks >= Gemm.TargetGroups || k < 2 * Gemm.MinSplitK)
+        {
+            Assert.That((splits, kPer), Is.EqualTo((1, 0)));
+            return;
+        }
+        Assert.That(splits, Is.InRange(2, Gemm.MaxSplits));
+        Assert.That(kPer % Gemm.KStep, Is.Zero);
+        Assert.That((long)splits * kPer, Is.GreaterThanOrEqualTo(k));
+        Assert.That((long)(splits - 1) * kPer, Is.LessThan(k));
+        if (k >= 16 * Gemm.MinSplitK) Assert.That(blocks * splits, Is.GreaterThanOrEqualTo(Gemm.TargetGroups / 2), "SMs left idle");
+    }
+}
+
+/// <summary>
+/// The GEMM kernel through ILGPU's PTX backend (sm_80, what ILGPU targets on the H100), no driver
+/// needed: the 64 accumulators must stay registers (no <c>.local</c>), the helpers must be inlined (no
+/// <c>call</c>), the K-step loop body must be one k's 8×8 outer product, 64 multiply-adds fed by 4 float4
+/// shared loads (no scalar ones), and
+/// the launch bounds must reach ptxas. ILGPU emits each multiply-add as <c>mul.f32</c> + <c>add.f32</c>
+/// without a rounding modifier, which ptxas contracts to one FFMA; ptxas register use and spills are
+/// for the GPU visit (SASS).
+/// </summary>
+public class GemmPtxTests
+{
+    [Test]
+    public void KernelCompilesToUnrolledRegisterTiledPtx()
+    {
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(Gemm).GetMethod(nameof(Gemm.Kernel))!);
+        string ptx = ((PTXCompiledKernel)backend.Compile(entry, Gemm.Specialization)).PTXAssembly;
+
+        int Count(string pattern) => Regex.Matches(ptx, pattern).Count;
+        int mul = Count(@"\bmul(\.rn)?\.f32\b"), fma = Count(@"\bfma\.rn\.f32\b"), add = Count(@"\badd(\.rn)?\.f32\b");
+        int ldsV4 = Count(@"\bld\.shared\.v4\.f32\b"), lds = Count(@"\bld\.shared\.f32\b"), sts = Count(@"\bst\.shared\.f32\b");
+        int ldgV4 = Count(@"\bld\.global\.v4\.f32\b"), ldg = Count(@"\bld\.global(\.nc)?\.f32\b"), stg = Count(@"\bst\.global\.f32\b");
+        TestContext.Out.WriteLine($"PTX: {ptx.Split('\n').Length} lines; mul.f32 {mul}, fma.rn.f32 {fma}, add.f32 {add}; " +
+            $"ld.shared.v4.f32 {ldsV4}, ld.shared.f32 {lds}, st.shared.f32 {sts}; ld.global.v4.f32 {ldgV4}, ld.global.f32 {ldg}, st.global.f32 {stg}; " +
+            $"bar.sync {Count(@"\bbar(\.sync)?\b")}");
+
+        Assert.That(ptx, Does.Contain(".entry"));
+        Assert.That(ptx, Does.Not.Contain(".local"), "the register tile spilled to local memory in ILGPU's output");
+        Assert.That(Count(@"\bcall(\.uni)?\b"), Is.Zero, "a helper was not inlined");
+        Assert.That(ptx, Does.Match(@"\.maxntid\s+256"), "launch bounds missing");
+        Assert.That(mul + fma, Is.EqualTo(64), "multiply-adds of one k: the 8x8 register tile");
+        Assert.That(ldsV4, Is.EqualTo(4), "float4 fragment loads of one k");
+        Assert.That(lds, Is.Zero, "scalar shared loads in the inner loop");
+        // The 64 multiply-adds and their 4 fragment loads form one basic block (the k loop's body): no label,
+        // barrier or branch between the first fragment load and the last multiply.
+        int first = ptx.IndexOf("ld.shared.v4.f32", StringComparison.Ordinal), last = ptx.LastIndexOf("mul.f32", StringComparison.Ordinal);
+        string body = ptx[first..last];
+        Assert.That(Regex.IsMatch(body, @"^\s*L_\w+:|\bbar\b|\bbra\b", RegexOptions.Multiline), Is.False, "the k loop's body is split");
+    }
+}

@@ -1,0 +1,102 @@
+using Tdsm.Cpu;
+using Tdsm.Model;
+using Tdsm.Ops;
+using Tdsm.Reference;
+using Tdsm.Tensors;
+
+namespace Tdsm.Tests.Model;
+
+/// <summary>
+/// The zero-shot forward with per-class constants (gathered adaLN modulations, text input and
+/// first-block text q/k/v) and forward-only activations must equal the plain training forward row
+/// by row, on every CPU-side tier (the GPU tier's copy of this test is in Tdsm.Gpu.Tests).
+/// </summary>
+public class ClassConstantsTests
+{
+    private static IEnumerable<IOps> Tiers() => [new ReferenceOps(), new CpuOps()];
+
+    /// <summary>Random parameters everywhere (the official init zeroes adaLN and the output, which would hide errors).</summary>
+    internal static DiT RandomModel(DiTConfig cfg, IOps ops, ulong seed)
+    {
+        var model = new DiT(cfg, ops);
+        var host = new float[model.Layout.Count];
+        new Rng(seed).FillNormal(host, 0.3);
+        model.LoadParameters(host);
+        return model;
+    }
+
+    /// <summary>
+    /// Returns (plain forward, cached forward) predictions for rows whose classes are
+    /// <paramref name="rowClass"/> on a K-class text table, both at t_test.
+    /// </summary>
+    internal static (float[] Plain, float[] Cached) BothForwards(IOps ops, DiTConfig cfg, int k, int[] rowClass, ulong seed)
+    {
+        var model = RandomModel(cfg, ops, seed);
+        int r = rowClass.Length, l = cfg.LocalTokens, cond = cfg.CondSize;
+        var rng = new Rng(seed + 1);
+        var text = new float[k * (l + 1) * cond];
+        rng.FillNormal(text);
+        var table = new TextTable(ops, text, k, l + 1, cond);
+        var noisyHost = new float[r * cfg.InChannels];
+        rng.FillNormal(noisyHost);
+        Tensor Up(float[] v, params int[] shape) { var t = ops.Allocate(shape); ops.Upload(v, t); return t; }
+        var noisy = Up(noisyHost, r, cfg.InChannels);
+        var t = Up(Enumerable.Repeat((float)cfg.TTest, r).ToArray(), r);
+        var zg = ops.Allocate(r, cond);
+        var zl = ops.Allocate(r, l * cond);
+        ops.GatherRows(table.Global, rowClass, zg, cond);
+        ops.GatherRows(table.Local, rowClass, zl, l * cond);
+        var plain = ops.Allocate(r, cfg.InChannels);
+        model.Forward(model.CreateActivations(r), noisy, t, zg, zl, plain);
+
+        var cc = model.CreateClassConstants(k + 2); // capacity above K: the views must cope
+        model.PrecomputeClassConstants(cc, table.Global, table.Local, k);
+        var cached = ops.Allocate(r, cfg.InChannels);
+        var index = Up(rowClass.Select(c => (float)c).ToArray(), r);
+        model.ForwardWithClassConstants(model.CreateInferenceActivations(r), noisy, cc, index, cached);
+        var a = new float[plain.Length];
+        var b = new float[cached.Length];
+        ops.Download(plain, a);
+        ops.Download(cached, b);
+        return (a, b);
+    }
+
+    [TestCaseSource(nameof(Tiers))]
+    public void CachedForwardEqualsThePlainForward(IOps ops)
+    {
+        // Odd sizes, depth 3 so the forward-only ping-pong of the streams is exercised past two blocks.
+        var cfg = new DiTConfig(InChannels: 7, CondSize: 9, Hidden: 12, Depth: 3, Heads: 3, LocalTokens: 4);
+        int[] rowClass = [2, 0, 4, 2, 1, 3, 0];
+        var (plain, cached) = BothForwards(ops, cfg, 5, rowClass, seed: 21);
+        Assert.That(plain.Count(v => Math.Abs(v) > 1e-3), Is.GreaterThan(plain.Length / 2), "the outputs are non-trivial");
+        // The same ops on the same values in the same order, only gathered: agreement to float32 rounding of GEMM blocking.
+        for (int i = 0; i < plain.Length; i++)
+            Assert.That(cached[i], Is.EqualTo(plain[i]).Within(1e-5 * Math.Max(1, Math.Abs(plain[i]))), $"element {i} (row {i / cfg.InChannels}, class {rowClass[i / cfg.InChannels]})");
+    }
+
+    [Test]
+    public void ForwardOnlyActivationsRefuseTheBackward()
+    {
+        var cfg = new DiTConfig(InChannels: 4, CondSize: 3, Hidden: 4, Depth: 1, Heads: 1, LocalTokens: 2);
+        var ops = new ReferenceOps();
+        var model = new DiT(cfg, ops);
+        var a = model.CreateInferenceActivations(2);
+        var ex = Assert.Throws<InvalidOperationException>(() => model.Backward(a, ops.Allocate(2, 4), ops.Allocate(2, 4), ops.Allocate(2, 3), ops.Allocate(2, 6)));
+        Assert.That(ex!.Message, Does.Contain("inference"));
+    }
+
+    [Test]
+    public void ClassIndexOfTheWrongLengthIsRefused()
+    {
+        var cfg = new DiTConfig(InChannels: 4, CondSize: 3, Hidden: 4, Depth: 1, Heads: 1, LocalTokens: 2);
+        var ops = new ReferenceOps();
+        var model = RandomModel(cfg, ops, 1);
+        var cc = model.CreateClassConstants(2);
+        var table = new TextTable(ops, new float[2 * 3 * 3], 2, 3, 3);
+        model.PrecomputeClassConstants(cc, table.Global, table.Local, 2);
+        var ex = Assert.Throws<ArgumentException>(() =>
+            model.ForwardWithClassConstants(model.CreateInferenceActivations(3), ops.Allocate(3, 4), cc, ops.Allocate(2), ops.Allocate(3, 4)));
+        Assert.That(ex!.Message, Does.Contain("expected 3 rows, got 2"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.PrecomputeClassConstants(cc, table.Global, table.Local, 3));
+    }
+}
