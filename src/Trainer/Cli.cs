@@ -23,6 +23,8 @@ public static class Cli
         new ExtractCommand(),
         new ExportCommand(),
         new SynthCommand(),
+        new SynthFeaturesCommand(),
+        new CurvesCommand(),
         new NtuPreprocessCommand(),
         new PretrainEncoderCommand(),
         new BundleCommand(),

@@ -18,6 +18,7 @@ public sealed class TrainCommand : ICommand
                      [--model paper|paper-minilm|small] [--hidden H] [--depth D] [--heads N]
                      [--iterations N] [--batch B] [--lr X] [--warmup W] [--seed S]
                      [--checkpoint-every N] [--backend cpu|gpu|reference] [--resume]
+                     [--log-every N] [--time-limit SECONDS]
 
         --features DIR        a SynSE / SA-DVAE folder: train.npy (N,C_in), train_label.npy, ztest.npy,
                               z_label.npy (labels = original 0-based class ids)
@@ -26,11 +27,14 @@ public sealed class TrainCommand : ICommand
         --unseen FILE.npy     the unseen class ids (e.g. ../shared/data/label_splits/ntu60/ru5.npy);
                               every other class of the text features is seen
         --out RUN_DIR         where checkpoints (model.safetensors, optimizer.safetensors), the loss
-                              curve (loss.csv) and report.json go
+                              curve (loss.csv: step,lr,loss,diffusion,triplet,seconds) and report.json go
         --model NAME          DiT size preset (default paper: hidden 768, depth 12, heads 12); C_in and
                               cond are taken from the data; --hidden/--depth/--heads override
         --iterations ...      the official loop: 50000 iterations, batch 256, lr 1e-4, 100 warm-up steps
         --resume              continue from RUN_DIR's last checkpoint (bit-for-bit on the CPU tiers)
+        --log-every N         loss.csv gets every N-th step (default 100; 1 for `curves` comparisons)
+        --time-limit SECONDS  stop training after this wall time (then evaluate as usual); report.json's
+                              iterations_run says how far it got, ms_per_iteration excludes step 1
 
         The paper setting, e.g. NTU-60 55/5 with SynSE features and CLIP text features:
           train --features synse/ntu60_55_5 --text-features clip_ntu60.safetensors
@@ -49,7 +53,10 @@ public sealed class TrainCommand : ICommand
         int? heads = args.Get("--heads") is null ? null : args.GetInt("--heads", 0);
         var d = TrainConfig.Official;
         var train = new TrainConfig(args.GetInt("--iterations", d.Iterations), args.GetInt("--batch", d.Batch), args.GetDouble("--lr", d.Lr),
-            args.GetInt("--warmup", d.Warmup), Seed: (ulong)args.GetInt("--seed", 0), CheckpointEvery: args.GetInt("--checkpoint-every", d.CheckpointEvery));
+            args.GetInt("--warmup", d.Warmup), Seed: (ulong)args.GetInt("--seed", 0), CheckpointEvery: args.GetInt("--checkpoint-every", d.CheckpointEvery),
+            LogEvery: args.GetInt("--log-every", d.LogEvery));
+        double timeLimit = args.GetDouble("--time-limit", 0);
+        if (timeLimit < 0) throw new CommandLineException($"--time-limit expects seconds >= 0, got {timeLimit}");
         string backend = args.Get("--backend") ?? "cpu";
         bool resume = args.Flag("--resume");
         args.EnsureAllUsed();
@@ -78,13 +85,21 @@ public sealed class TrainCommand : ICommand
                 Checkpoint.LoadOptimizer(Path.Combine(outDir, Checkpoint.OptimizerFile), resumed);
                 stdout.WriteLine($"train: resumed at step {resumed.Step}");
             }
-            var r = TdsmStage.Run(ops, dit, train, feats.Train, feats.ZTest, text, split, outDir, stdout, resumed);
-            File.WriteAllLines(Path.Combine(outDir, "loss.csv"), new[] { "step,lr,loss,diffusion,triplet" }.Concat(
-                r.Curve.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.LearningRate},{p.Loss},{p.Diffusion},{p.Triplet}"))));
+            var r = TdsmStage.Run(ops, dit, train, feats.Train, feats.ZTest, text, split, outDir, stdout, resumed,
+                timeLimit > 0 ? TimeSpan.FromSeconds(timeLimit) : null);
+            File.WriteAllLines(Path.Combine(outDir, "loss.csv"), new[] { "step,lr,loss,diffusion,triplet,seconds" }.Concat(
+                r.Curve.Select((p, i) => string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.LearningRate},{p.Loss},{p.Diffusion},{p.Triplet},{r.CurveSeconds[i]:F3}"))));
+            int ran = r.Curve.Count > 0 ? r.Curve[^1].Step : 0;
+            // Steady-state time per iteration: from the first logged step (kernel compilation, first-touch) to the last.
+            double msPerIteration = r.Curve.Count > 1
+                ? (r.CurveSeconds[^1] - r.CurveSeconds[0]) * 1000 / (r.Curve[^1].Step - r.Curve[0].Step) : r.TrainSeconds * 1000 / Math.Max(1, ran);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"train: {ran} iterations in {r.TrainSeconds:F1} s, {msPerIteration:F1} ms/iteration (after step {(r.Curve.Count > 0 ? r.Curve[0].Step : 0)}) on '{ops.Name}'"));
             var report = new Dictionary<string, object>
             {
                 ["zsl_top1"] = r.Top1, ["chance"] = 1.0 / split.Unseen.Length, ["num_unseen"] = split.Unseen.Length,
                 ["seed"] = train.Seed, ["backend"] = ops.Name, ["train_seconds"] = r.TrainSeconds, ["eval_seconds"] = r.EvalSeconds,
+                ["iterations_run"] = ran, ["ms_per_iteration"] = msPerIteration,
                 ["dit_config"] = JsonDocument.Parse(dit.ToJson()).RootElement, ["train_config"] = JsonDocument.Parse(train.ToJson()).RootElement,
             };
             File.WriteAllText(Path.Combine(outDir, "report.json"), JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));

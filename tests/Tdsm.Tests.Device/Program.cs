@@ -1,27 +1,35 @@
 using System.Reflection;
 using NUnit.Framework;
+using NUnit.Framework.Interfaces;
+using NUnit.Framework.Internal;
+using NUnit.Framework.Internal.Builders;
 
 namespace Tdsm.Tests.Device;
 
 /// <summary>
 /// A minimal NUnit fixture runner for the GPU machine, which has the .NET runtime but no SDK (so
-/// no `dotnet test`). It runs [TestFixture] classes whose namespace starts with the given prefix
-/// (default Tdsm.Gpu.Tests): one-time set-up, set-up, each [Test] / [TestCase], tear-downs, and
+/// no `dotnet test`). It runs [TestFixture] classes whose full name starts with the given prefix
+/// (a namespace or a class; default Tdsm.Gpu.Tests): one-time set-up, set-up, each [Test] / [TestCase], tear-downs, and
 /// prints one line per test and an NUnit-style summary. Exit code 1 when a test fails.
+/// A second argument keeps only the fixtures with that argument (e.g. "cuda": the GPU visit skips the
+/// simulator fixtures, which CI runs).
 /// </summary>
 public static class Program
 {
+    private static readonly DefaultTestCaseBuilder Builder = new();
+
     public static int Main(string[] args)
     {
         string prefix = args.Length > 0 ? args[0] : "Tdsm.Gpu.Tests";
+        string? only = args.Length > 1 ? args[1] : null;
         var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
         int passed = 0, failed = 0, skipped = 0;
-        foreach (var type in asm.GetTypes().Where(t => t.Namespace?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
+        foreach (var type in asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
         {
             var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
             if (fixtures.Count == 0 && !type.GetMethods().Any(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseAttribute>().Any())) continue;
             var argSets = fixtures.Count == 0 ? [Array.Empty<object?>()] : fixtures.Select(f => f.Arguments).ToList();
-            foreach (var fargs in argSets)
+            foreach (var fargs in argSets.Where(a => only is null || a.Any(v => Equals(v, only))))
             {
                 string fname = $"{type.Name}({string.Join(",", fargs)})";
                 object instance = Activator.CreateInstance(type, fargs)!;
@@ -35,17 +43,33 @@ public static class Program
                 }
                 foreach (var m in type.GetMethods())
                 {
-                    var cases = m.GetCustomAttributes<TestCaseAttribute>().Select(c => c.Arguments).ToList();
-                    if (m.GetCustomAttributes<TestAttribute>().Any()) cases.Add([]);
-                    foreach (var cargs in cases)
+                    // NUnit's own builder expands [TestCase], [TestCaseSource] and [Values]/[Range] parameters.
+                    var method = new MethodWrapper(type, m);
+                    if (!Builder.CanBuildFrom(method)) continue;
+                    var built = Builder.BuildFrom(method);
+                    var cases = built is TestMethod single ? [single] : built.Tests.OfType<TestMethod>().ToList();
+                    foreach (var c in cases)
                     {
-                        string name = $"{fname}.{m.Name}({string.Join(",", cargs)})";
+                        string name = $"{fname}.{c.Name}";
+                        if (c.RunState is RunState.Ignored or RunState.Explicit or RunState.Skipped)
+                        {
+                            skipped++;
+                            Console.WriteLine($"SKIP {name}: {c.Properties.Get(PropertyNames.SkipReason)}");
+                            continue;
+                        }
+                        if (c.RunState == RunState.NotRunnable)
+                        {
+                            failed++;
+                            Console.WriteLine($"FAIL {name}: not runnable: {c.Properties.Get(PropertyNames.SkipReason)}");
+                            continue;
+                        }
                         var setup = Invoke(instance, typeof(SetUpAttribute));
                         Exception? error = setup;
                         if (error is null)
                         {
-                            try { m.Invoke(instance, cargs.Select((a, i) => a is null ? null : Convert.ChangeType(a, m.GetParameters()[i].ParameterType, System.Globalization.CultureInfo.InvariantCulture)).ToArray()); }
+                            try { m.Invoke(instance, c.Arguments); }
                             catch (TargetInvocationException e) { error = e.InnerException; }
+                            catch (Exception e) when (e is ArgumentException or TargetParameterCountException) { error = e; }
                         }
                         Invoke(instance, typeof(TearDownAttribute));
                         if (error is null) { passed++; Console.WriteLine($"ok   {name}"); }

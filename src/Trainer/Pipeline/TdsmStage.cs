@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Tdsm.Data;
 using Tdsm.Model;
 using Tdsm.Ops;
@@ -10,7 +11,11 @@ namespace Tdsm.Trainer.Pipeline;
 /// <summary>What one TDSM training + zero-shot evaluation produced.</summary>
 public sealed record TdsmStageResult(
     DiT Model, float[] TestNoise, IReadOnlyList<LossPoint> Curve, double TrainSeconds, double EvalSeconds,
-    double Top1, int[] Predictions, int[] Truth, int[] Candidates, double[,] Scores);
+    double Top1, int[] Predictions, int[] Truth, int[] Candidates, double[,] Scores)
+{
+    /// <summary>Seconds since training started when each <see cref="Curve"/> point's step finished.</summary>
+    public IReadOnlyList<double> CurveSeconds { get; init; } = [];
+}
 
 /// <summary>
 /// Trains the TDSM DiT on seen-class features and scores the unseen test features against every
@@ -20,7 +25,7 @@ public sealed record TdsmStageResult(
 public static class TdsmStage
 {
     public static TdsmStageResult Run(IOps ops, DiTConfig dit, TrainConfig train, LabeledFeatures trainSet, LabeledFeatures testSet,
-        ClassTextFeatures text, LabelSplit split, string? checkpointDir, TextWriter log, TdsmTrainer? resumeFrom = null)
+        ClassTextFeatures text, LabelSplit split, string? checkpointDir, TextWriter log, TdsmTrainer? resumeFrom = null, TimeSpan? timeLimit = null)
     {
         if (trainSet.Dim != dit.InChannels) throw new ArgumentException($"training features are {trainSet.Dim}-d but the DiT expects C_in = {dit.InChannels}");
         if (text.Width * 1 != dit.CondSize) throw new ArgumentException($"text features are {text.Width}-d but the DiT expects cond = {dit.CondSize}");
@@ -33,20 +38,31 @@ public static class TdsmStage
         var model = trainer.Model;
         var noise = Checkpoint.DrawTestNoise(3, dit.InChannels, train.Seed);
         var curve = new List<LossPoint>();
+        var curveSeconds = new List<double>();
         var bar = new ProgressBar(log, "train TDSM   ");
         var sw = Stopwatch.StartNew();
         double ema = double.NaN;
-        while (trainer.Step < train.Iterations)
+        // timeLimit stops the loop early (a time-boxed GPU visit); the lr schedule still assumes train.Iterations.
+        bool timeUp = false;
+        while (trainer.Step < train.Iterations && !timeUp)
         {
             var p = trainer.TrainStep();
+            timeUp = timeLimit is { } limit && sw.Elapsed >= limit;
             ema = double.IsNaN(ema) ? p.Loss : 0.98 * ema + 0.02 * p.Loss;
-            if (p.Step % train.LogEvery == 0 || p.Step == train.Iterations || p.Step == 1) curve.Add(p);
+            if (p.Step % train.LogEvery == 0 || p.Step == train.Iterations || p.Step == 1 || timeUp)
+            {
+                curve.Add(p);
+                curveSeconds.Add(sw.Elapsed.TotalSeconds);
+            }
             bar.Report(p.Step, train.Iterations, $"loss {ema:F4} (diff {p.Diffusion:F4}, td {p.Triplet:F4}) lr {p.LearningRate:0.0e+0}");
             if (checkpointDir is not null && train.CheckpointEvery > 0 && p.Step % train.CheckpointEvery == 0 && p.Step < train.Iterations)
                 SaveCheckpoint(checkpointDir, trainer, noise);
         }
         bar.Done();
         double trainSeconds = sw.Elapsed.TotalSeconds;
+        if (timeUp && trainer.Step < train.Iterations)
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"train: time limit of {timeLimit!.Value.TotalSeconds:F0} s reached after {trainer.Step} of {train.Iterations} iterations"));
         if (checkpointDir is not null) SaveCheckpoint(checkpointDir, trainer, noise);
 
         // Zero-shot: candidates are the unseen classes, in split order.
@@ -55,7 +71,10 @@ public static class TdsmStage
         var scores = Score(ops, model, testSet, text, candidates, noise, log, "zero-shot    ");
         var pred = ZeroShotScorer.Predict(scores).Select(k => candidates[k]).ToArray();
         double top1 = testSet.Count == 0 ? 0 : pred.Where((p, i) => p == testSet.Labels[i]).Count() / (double)testSet.Count;
-        return new TdsmStageResult(model, noise, curve, trainSeconds, sw.Elapsed.TotalSeconds, top1, pred, testSet.Labels, candidates, scores);
+        return new TdsmStageResult(model, noise, curve, trainSeconds, sw.Elapsed.TotalSeconds, top1, pred, testSet.Labels, candidates, scores)
+        {
+            CurveSeconds = curveSeconds,
+        };
     }
 
     /// <summary>Scores (N, K) of every sample against every candidate class (lower is better).</summary>
