@@ -13,9 +13,9 @@
 # bench-paper        60 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6)
 # stgcn-paper        30 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes (4)
 # curve              60 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
-#                                 with the CPU tier's run in bench/curves/ (6)
+#                                 with the CPU tier's run in bench/curves/ (6); eval fp32 vs bf16 predictions (9)
 # paper-train       240 s   330   paper config (cond 2048), 500 iterations of batch 256, capped by
-#                                 --time-limit so GEMM time stays for the next stage (7)
+#                                 --time-limit so GEMM time stays for the next stage (7); eval fp32 vs bf16 (9)
 # gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6)
 # bf16               60 s   120   bench --precision bf16, only if the published app has the option (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
@@ -87,6 +87,9 @@ st_curve() {
   # above the CPU run's late windows (0.948); see bench/curves/README.md. The diffusion term alone, for the note.
   x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --column diffusion --window 300 --skip 1 --tolerance 0.02
   x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --window 100 --skip 1 --tolerance 0.02
+  # The trained model's zero-shot predictions with tensor-core GEMMs against fp32 (issue 9: differing argmins and margins).
+  x $APP eval --model "$WORK/curve-run/model.safetensors" --features "$WORK/curve/features" --text-features "$WORK/curve/text_features.safetensors" \
+    --unseen "$WORK/curve/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
 }
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings.
@@ -97,9 +100,14 @@ st_paper_train() {
   x cp "$WORK/paper-run/loss.csv" "$OUT/paper_loss.csv"
   x cp "$WORK/paper-run/report.json" "$LOGS/paper_report.json"
   x $APP curves --a "$WORK/paper-run/loss.csv" --window 50
+  x $APP eval --model "$WORK/paper-run/model.safetensors" --features "$WORK/paper/features" --text-features "$WORK/paper/text_features.safetensors" \
+    --unseen "$WORK/paper/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
 }
 st_gemm() {
-  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks*' --warmupCount 1 --iterationCount 3 --iterationTime 100 \
+  # fp32 SIMT vs cuBLAS SGEMM (issue 6) and bf16 tensor cores vs cuBLAS bf16 (issue 9); the TF32 pair with GEMM_ALL=1.
+  local filter=('*GpuGemmBenchmarks.CuBlasSgemm*' '*GpuGemmBenchmarks.TdsmGemm*' '*GpuGemmBenchmarks.CuBlasBf16Gemm*' '*GpuGemmBenchmarks.TdsmTensorCoreBf16*')
+  [ "${GEMM_ALL:-0}" = 1 ] && filter=('*GpuGemmBenchmarks*')
+  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter "${filter[@]}" --warmupCount 1 --iterationCount 3 --iterationTime 100 \
     --artifacts "$WORK/bdn" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm.md"
 }
@@ -153,8 +161,8 @@ summarize() {
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|inference|peak'
     section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32)" stgcn-paper 'stgcn train step'
-    section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict'
-    section "Paper-config training, cond 2048 (issue 7: >= 500 iterations)" paper-train '^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: '
+    section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6); bf16 vs fp32 predictions (issue 9)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict|^eval:|^  sample'
+    section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|inference|peak'
     section "Nsight Compute (issue 9)" ncu 'SKIP|^ncu'
