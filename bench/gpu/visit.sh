@@ -18,6 +18,7 @@
 #                                 --time-limit so GEMM time stays for the next stage (7); eval fp32 vs bf16 (9)
 # gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6)
 # bf16               60 s   120   bench --precision bf16, only if the published app has the option (9)
+# kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # Sum of estimates ~690 s > BUDGET, and 500 paper iterations fit in 240 s only at <= 480 ms/step
 # (issue 6's target is 390): expect the tail to need a second call. summary.md's stage table names
@@ -33,7 +34,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve paper-train gemm bf16 ncu"}
+STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve paper-train gemm bf16 kernels ncu"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -111,6 +112,12 @@ st_gemm() {
     --artifacts "$WORK/bdn" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm.md"
 }
+st_kernels() {
+  # The non-GEMM kernel families at the paper shapes against a copy of their compulsory traffic (issue 6).
+  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuKernelBenchmarks*' --warmupCount 1 --iterationCount 3 --iterationTime 100 \
+    --artifacts "$WORK/bdn-kernels" || return
+  [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn-kernels/results/*GpuKernelBenchmarks-report-github.md "$OUT/kernels.md"
+}
 has_bf16() { $APP bench --help 2> /dev/null | grep -q -- '--precision'; }
 st_bf16() {
   if ! has_bf16; then echo "SKIP: this app's bench has no --precision option (tensor-core path not published)"; return 0; fi
@@ -135,7 +142,7 @@ st_ncu() {
   # Kernels whose HMMA count is above zero: the mma.sync instructions are there and execute.
   grep 'tensor_op_hmma.sum' "$WORK/ncu.csv" | awk -F'","' '{gsub(/"/, "", $NF); if ($NF + 0 > 0) n++; t++} END {printf "ncu: %d of %d profiled kernels execute tensor-pipe HMMA instructions\n", n, t}'
 }
-export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm has_bf16 st_bf16 st_ncu
+export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_kernels has_bf16 st_bf16 st_ncu
 
 cap() { case $1 in gpu-tests) echo 150;; parity-*) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
@@ -165,6 +172,7 @@ summarize() {
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|inference|peak'
+    section "Kernel families vs copy of their compulsory traffic (issue 6)" kernels '^\| *(Method|Copy|Kernel|-)|^\| '
     section "Nsight Compute (issue 9)" ncu 'SKIP|^ncu'
   } > "$OUT/summary.md"
   tar -C "$WORK" -czf "$OUT/logs.tar.gz" logs 2> /dev/null
