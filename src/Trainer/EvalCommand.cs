@@ -65,26 +65,20 @@ public sealed class EvalCommand : ICommand
         if (compare is null) return 0;
 
         var (other, second) = Score(compare, cfg, flat, noise, test, text, split, stdout);
-        var pred2 = ScoreMatrix.Predict(other, split.Unseen, ScoreOrder.LowerIsBetter);
         // A differing argmin whose two classes score within float32 noise of each other (relative
         // 1e-5 under either scoring) is a tie, not a disagreement.
         const double tieTolerance = 1e-5;
-        double maxRel = 0;
+        var agreement = PredictionAgreement.Compare(scores, other);
         int differ = 0, ties = 0;
-        for (int i = 0; i < test.Count; i++)
+        foreach (var d in agreement.Differences)
         {
-            for (int k = 0; k < split.Unseen.Length; k++)
-                maxRel = Math.Max(maxRel, Math.Abs(scores[i, k] - other[i, k]) / Math.Max(1e-12, Math.Abs(other[i, k])));
-            if (pred[i] == pred2[i]) continue;
-            int a = Array.IndexOf(split.Unseen, pred[i]), b = Array.IndexOf(split.Unseen, pred2[i]);
-            double margin = Math.Abs(scores[i, a] - scores[i, b]), margin2 = Math.Abs(other[i, a] - other[i, b]);
-            bool tie = margin <= tieTolerance * Math.Abs(scores[i, a]) || margin2 <= tieTolerance * Math.Abs(other[i, b]);
+            bool tie = d.IsTie(tieTolerance);
             if (tie) ties++; else differ++;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  sample {i}: {first} predicts {pred[i]}, {second} predicts {pred2[i]}; score margin between the two: {margin:e3} ({first}), {margin2:e3} ({second}){(tie ? " — a tie" : "")}"));
+                $"  sample {d.Sample}: {first} predicts {split.Unseen[d.ReferenceChoice]}, {second} predicts {split.Unseen[d.OtherChoice]}; score margin between the two: {d.ReferenceMargin:e3} ({first}), {d.OtherMargin:e3} ({second}){(tie ? " — a tie" : "")}"));
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"eval: {second} vs {first}: {differ + ties} of {test.Count} predictions differ ({ties} of them ties within relative {tieTolerance:0e0}); largest relative score difference {maxRel:e3}"));
+            $"eval: {second} vs {first}: {differ + ties} of {test.Count} predictions differ ({ties} of them ties within relative {tieTolerance:0e0}); largest relative score difference {agreement.MaxRelativeScoreError:e3}"));
         return differ == 0 ? 0 : 1;
     }
 

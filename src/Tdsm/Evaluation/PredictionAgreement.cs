@@ -14,8 +14,14 @@ public static class PredictionAgreement
     /// <param name="OtherChoice">argmin of the other scores.</param>
     /// <param name="ReferenceMargin">reference[OtherChoice] − reference[ReferenceChoice] (≥ 0).</param>
     /// <param name="OtherMargin">other[ReferenceChoice] − other[OtherChoice] (≥ 0).</param>
-    /// <param name="RelativeMargin">ReferenceMargin / |reference[ReferenceChoice]|: the tie measure.</param>
-    public readonly record struct Difference(int Sample, int ReferenceChoice, int OtherChoice, double ReferenceMargin, double OtherMargin, double RelativeMargin);
+    /// <param name="RelativeMargin">ReferenceMargin / |reference[ReferenceChoice]|.</param>
+    /// <param name="OtherRelativeMargin">OtherMargin / |other[OtherChoice]|.</param>
+    public readonly record struct Difference(int Sample, int ReferenceChoice, int OtherChoice, double ReferenceMargin, double OtherMargin,
+        double RelativeMargin, double OtherRelativeMargin)
+    {
+        /// <summary>A tie: the two classes score within <paramref name="relativeTolerance"/> of each other under either scoring.</summary>
+        public bool IsTie(double relativeTolerance) => RelativeMargin <= relativeTolerance || OtherRelativeMargin <= relativeTolerance;
+    }
 
     /// <summary>The comparison of two score matrices.</summary>
     /// <param name="Samples">N.</param>
@@ -56,8 +62,9 @@ public static class PredictionAgreement
                 if (rel > maxRel || double.IsNaN(rel)) maxRel = double.IsNaN(rel) ? double.NaN : rel;
             }
             if (a == b) continue;
-            double refMargin = reference[i, b] - reference[i, a];
-            diffs.Add(new Difference(i, a, b, refMargin, other[i, a] - other[i, b], refMargin / Math.Max(Math.Abs(reference[i, a]), double.Epsilon)));
+            double refMargin = reference[i, b] - reference[i, a], otherMargin = other[i, a] - other[i, b];
+            diffs.Add(new Difference(i, a, b, refMargin, otherMargin, refMargin / Math.Max(Math.Abs(reference[i, a]), double.Epsilon),
+                otherMargin / Math.Max(Math.Abs(other[i, b]), double.Epsilon)));
         }
         return new Report(n, diffs, maxRel);
     }

@@ -21,6 +21,9 @@ public class PredictionAgreementTests
             Assert.That(report.Agreement, Is.EqualTo(2.0 / 3).Within(1e-12));
             Assert.That(report.MaxRelativeScoreError, Is.EqualTo(0.02 / 4.0).Within(1e-12));
             Assert.That(report.Lines().First(), Does.Contain("2/3 identical"));
+            Assert.That(d.OtherRelativeMargin, Is.EqualTo(0.02 / 4.0).Within(1e-12));
+            Assert.That(d.IsTie(1e-2), Is.True, "0.25% apart: a tie at 1%");
+            Assert.That(d.IsTie(1e-5), Is.False, "not at 1e-5");
         });
     }
 
