@@ -23,25 +23,8 @@ namespace Tdsm.Gpu.Tests;
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
-public class GemmKernelTests(string device)
+public class GemmKernelTests(string device) : GpuOpsFixture(device)
 {
-    private GpuDevice? _device;
-    private GpuOps _gpu = null!;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
-        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-        _gpu = new GpuOps(_device);
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        _gpu?.Dispose();
-        _device?.Dispose();
-    }
 
     [TestCase(GemmLayout.ABt, 37, 29, 45, true, false)]
     [TestCase(GemmLayout.AB, 37, 29, 45, false, true)]
@@ -64,7 +47,7 @@ public class GemmKernelTests(string device)
     [TestCase(GemmLayout.AtB, 300, 515, 389)]
     public void MatchesFloat64ReferenceLarge(GemmLayout layout, int m, int n, int k)
     {
-        if (!_device!.IsCuda) Assert.Ignore("CUDA only (the CPU simulator takes minutes at this size)");
+        if (!Device.IsCuda) Assert.Ignore("CUDA only (the CPU simulator takes minutes at this size)");
         Check(layout, m, n, k, true, true);
     }
 
@@ -76,14 +59,14 @@ public class GemmKernelTests(string device)
 
         // Odd element offsets into one storage tensor: no operand starts 16-byte aligned.
         int oa = 1, ob = oa + a.Length + 2, obias = ob + b.Length + 3, oc = obias + n + 1;
-        var storage = _gpu.Allocate(oc + m * n);
-        Tensor ta = _gpu.View(storage, oa, a.Length), tb = _gpu.View(storage, ob, b.Length);
-        Tensor tbias = _gpu.View(storage, obias, n), tc = _gpu.View(storage, oc, m * n);
-        _gpu.Upload(a, ta); _gpu.Upload(b, tb); _gpu.Upload(bv, tbias); _gpu.Upload(c0, tc);
+        var storage = Gpu.Allocate(oc + m * n);
+        Tensor ta = Gpu.View(storage, oa, a.Length), tb = Gpu.View(storage, ob, b.Length);
+        Tensor tbias = Gpu.View(storage, obias, n), tc = Gpu.View(storage, oc, m * n);
+        Gpu.Upload(a, ta); Gpu.Upload(b, tb); Gpu.Upload(bv, tbias); Gpu.Upload(c0, tc);
 
-        _gpu.MatMul(ta, tb, tc, bias ? tbias : null, layout, m, n, k, accumulate);
+        Gpu.MatMul(ta, tb, tc, bias ? tbias : null, layout, m, n, k, accumulate);
         var got = new float[m * n];
-        _gpu.Download(tc, got);
+        Gpu.Download(tc, got);
 
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)

@@ -18,27 +18,10 @@ namespace Tdsm.Gpu.Tests;
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
-public class GpuOpsTests(string device)
+public class GpuOpsTests(string device) : GpuOpsFixture(device)
 {
-    private GpuDevice? _device;
-    private GpuOps _gpu = null!;
     private readonly ReferenceOps _ref = new();
     private Rng _rng = null!;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
-        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-        _gpu = new GpuOps(_device);
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        _gpu?.Dispose();
-        _device?.Dispose();
-    }
 
     [SetUp] public void Seed() => _rng = new Rng(1234);
 
@@ -46,7 +29,7 @@ public class GpuOpsTests(string device)
 
     private (Tensor G, Tensor C) Pair(float[] v, params int[] shape)
     {
-        var g = _gpu.Allocate(shape); _gpu.Upload(v, g);
+        var g = Gpu.Allocate(shape); Gpu.Upload(v, g);
         var c = _ref.Allocate(shape); _ref.Upload(v, c);
         return (g, c);
     }
@@ -56,7 +39,7 @@ public class GpuOpsTests(string device)
     private void AssertSame((Tensor G, Tensor C) t, string what)
     {
         var g = new float[t.G.Length]; var c = new float[t.C.Length];
-        _gpu.Download(t.G, g); _ref.Download(t.C, c);
+        Gpu.Download(t.G, g); _ref.Download(t.C, c);
         for (int i = 0; i < g.Length; i++)
             Assert.That(Math.Abs(g[i] - c[i]), Is.LessThanOrEqualTo(1e-5 + 1e-4 * Math.Abs(c[i])), $"{what}[{i}]: gpu {g[i]} vs reference {c[i]}");
     }
@@ -68,15 +51,15 @@ public class GpuOpsTests(string device)
     {
         var x = Pair(R(rows * inF), rows, inF); var w = Pair(R(outF * inF), outF, inF); var b = Pair(R(outF), outF);
         var y = Out(rows, outF);
-        _gpu.Linear(x.G, w.G, b.G, y.G, rows, inF, outF); _ref.Linear(x.C, w.C, b.C, y.C, rows, inF, outF);
+        Gpu.Linear(x.G, w.G, b.G, y.G, rows, inF, outF); _ref.Linear(x.C, w.C, b.C, y.C, rows, inF, outF);
         AssertSame(y, "y");
         var dy = Pair(R(rows * outF), rows, outF);
         var dx = Pair(R(rows * inF), rows, inF); var dw = Pair(R(outF * inF), outF, inF); var db = Pair(R(outF), outF);
-        _gpu.LinearBackward(dy.G, x.G, w.G, dx.G, dw.G, db.G, rows, inF, outF, true);
+        Gpu.LinearBackward(dy.G, x.G, w.G, dx.G, dw.G, db.G, rows, inF, outF, true);
         _ref.LinearBackward(dy.C, x.C, w.C, dx.C, dw.C, db.C, rows, inF, outF, true);
         AssertSame(dx, "dx (accumulated)"); AssertSame(dw, "dW"); AssertSame(db, "db");
         var dx2 = Out(rows, inF);
-        _gpu.LinearBackward(dy.G, x.G, w.G, dx2.G, dw.G, null, rows, inF, outF, false);
+        Gpu.LinearBackward(dy.G, x.G, w.G, dx2.G, dw.G, null, rows, inF, outF, false);
         _ref.LinearBackward(dy.C, x.C, w.C, dx2.C, dw.C, null, rows, inF, outF, false);
         AssertSame(dx2, "dx (overwritten)");
     }
@@ -87,10 +70,10 @@ public class GpuOpsTests(string device)
         int n = 77;
         var x = Pair(R(n, 3), n); var dy = Pair(R(n), n);
         var y = Out(n); var dx = Out(n);
-        _gpu.Silu(x.G, y.G); _ref.Silu(x.C, y.C); AssertSame(y, "silu");
-        _gpu.SiluBackward(x.G, dy.G, dx.G, false); _ref.SiluBackward(x.C, dy.C, dx.C, false); AssertSame(dx, "silu'");
-        _gpu.GeluTanh(x.G, y.G); _ref.GeluTanh(x.C, y.C); AssertSame(y, "gelu");
-        _gpu.GeluTanhBackward(x.G, dy.G, dx.G, true); _ref.GeluTanhBackward(x.C, dy.C, dx.C, true); AssertSame(dx, "gelu' (accumulated)");
+        Gpu.Silu(x.G, y.G); _ref.Silu(x.C, y.C); AssertSame(y, "silu");
+        Gpu.SiluBackward(x.G, dy.G, dx.G, false); _ref.SiluBackward(x.C, dy.C, dx.C, false); AssertSame(dx, "silu'");
+        Gpu.GeluTanh(x.G, y.G); _ref.GeluTanh(x.C, y.C); AssertSame(y, "gelu");
+        Gpu.GeluTanhBackward(x.G, dy.G, dx.G, true); _ref.GeluTanhBackward(x.C, dy.C, dx.C, true); AssertSame(dx, "gelu' (accumulated)");
     }
 
     [TestCase(3, 1, 37)]
@@ -100,11 +83,11 @@ public class GpuOpsTests(string device)
         int chunks = 6;
         var x = Pair(R(b * n * h, 2), b, n, h); var mod = Pair(R(b * chunks * h), b, chunks * h);
         var y = Out(b, n, h); var mean = Out(b * n); var rstd = Out(b * n);
-        _gpu.LayerNormModulate(x.G, mod.G, chunks, 3, 4, y.G, mean.G, rstd.G, b, n, h);
+        Gpu.LayerNormModulate(x.G, mod.G, chunks, 3, 4, y.G, mean.G, rstd.G, b, n, h);
         _ref.LayerNormModulate(x.C, mod.C, chunks, 3, 4, y.C, mean.C, rstd.C, b, n, h);
         AssertSame(y, "y"); AssertSame(mean, "mean"); AssertSame(rstd, "rstd");
         var dy = Pair(R(b * n * h), b, n, h); var dx = Pair(R(b * n * h), b, n, h); var dmod = Pair(R(b * chunks * h), b, chunks * h);
-        _gpu.LayerNormModulateBackward(dy.G, x.G, mod.G, chunks, 3, 4, mean.G, rstd.G, dx.G, dmod.G, b, n, h, true);
+        Gpu.LayerNormModulateBackward(dy.G, x.G, mod.G, chunks, 3, 4, mean.G, rstd.G, dx.G, dmod.G, b, n, h, true);
         _ref.LayerNormModulateBackward(dy.C, x.C, mod.C, chunks, 3, 4, mean.C, rstd.C, dx.C, dmod.C, b, n, h, true);
         AssertSame(dx, "dx"); AssertSame(dmod, "dmod");
     }
@@ -115,10 +98,10 @@ public class GpuOpsTests(string device)
         int b = 3, n = 5, h = 7, chunks = 6;
         var x = Pair(R(b * n * h), b, n, h); var mod = Pair(R(b * chunks * h), b, chunks * h); var y = Pair(R(b * n * h), b, n, h);
         var o = Out(b, n, h);
-        _gpu.GatedResidual(x.G, mod.G, chunks, 2, y.G, o.G, b, n, h); _ref.GatedResidual(x.C, mod.C, chunks, 2, y.C, o.C, b, n, h);
+        Gpu.GatedResidual(x.G, mod.G, chunks, 2, y.G, o.G, b, n, h); _ref.GatedResidual(x.C, mod.C, chunks, 2, y.C, o.C, b, n, h);
         AssertSame(o, "out");
         var dout = Pair(R(b * n * h), b, n, h); var dy = Out(b, n, h); var dmod = Pair(R(b * chunks * h), b, chunks * h);
-        _gpu.GatedResidualBackward(dout.G, mod.G, chunks, 5, y.G, dy.G, dmod.G, b, n, h);
+        Gpu.GatedResidualBackward(dout.G, mod.G, chunks, 5, y.G, dy.G, dmod.G, b, n, h);
         _ref.GatedResidualBackward(dout.C, mod.C, chunks, 5, y.C, dy.C, dmod.C, b, n, h);
         AssertSame(dy, "dy"); AssertSame(dmod, "dmod");
     }
@@ -130,12 +113,12 @@ public class GpuOpsTests(string device)
         int s = l + 1;
         var qx = Pair(R(b * 3 * h), b, 3 * h); var qu = Pair(R(b * l * 3 * h), b, l, 3 * h);
         var probs = Out(b, heads, s, s); var ox = Out(b, h); var ou = Out(b, l, h);
-        _gpu.JointAttention(qx.G, qu.G, probs.G, ox.G, ou.G, b, l, h, heads);
+        Gpu.JointAttention(qx.G, qu.G, probs.G, ox.G, ou.G, b, l, h, heads);
         _ref.JointAttention(qx.C, qu.C, probs.C, ox.C, ou.C, b, l, h, heads);
         AssertSame(probs, "probs"); AssertSame(ox, "outX"); AssertSame(ou, "outU");
         var dox = Pair(R(b * h), b, h); var dou = Pair(R(b * l * h), b, l, h);
         var dqx = Out(b, 3 * h); var dqu = Out(b, l, 3 * h);
-        _gpu.JointAttentionBackward(dox.G, dou.G, qx.G, qu.G, probs.G, dqx.G, dqu.G, b, l, h, heads);
+        Gpu.JointAttentionBackward(dox.G, dou.G, qx.G, qu.G, probs.G, dqx.G, dqu.G, b, l, h, heads);
         _ref.JointAttentionBackward(dox.C, dou.C, qx.C, qu.C, probs.C, dqx.C, dqu.C, b, l, h, heads);
         AssertSame(dqx, "dqkvX"); AssertSame(dqu, "dqkvU");
     }
@@ -147,20 +130,20 @@ public class GpuOpsTests(string device)
         var alphas = NoiseSchedule.AlphasCumprod();
         var t = Pair([0, 49, 25, 3, 17], b);
         var z0 = Pair(R(b * c), b, c); var eps = Pair(R(b * c), b, c); var zt = Out(b, c);
-        _gpu.QSample(z0.G, eps.G, t.G, alphas, zt.G, b, c); _ref.QSample(z0.C, eps.C, t.C, alphas, zt.C, b, c);
+        Gpu.QSample(z0.G, eps.G, t.G, alphas, zt.G, b, c); _ref.QSample(z0.C, eps.C, t.C, alphas, zt.C, b, c);
         AssertSame(zt, "zt");
         var emb = Out(b, Tdsm.Reference.TimestepEmbedding.Dim);
-        _gpu.TimestepEmbedding(t.G, emb.G, b); _ref.TimestepEmbedding(t.C, emb.C, b);
+        Gpu.TimestepEmbedding(t.G, emb.G, b); _ref.TimestepEmbedding(t.C, emb.C, b);
         AssertSame(emb, "timestep embedding");
         var pred = Pair(R(2 * b * c), 2 * b, c); var mask = Pair([1, 0, 1, 1, 1], b);
         var pos = Out(b); var neg = Out(b); var dpred = Out(2 * b, c);
-        var lg = _gpu.TdLoss(pred.G, eps.G, mask.G, pos.G, neg.G, dpred.G, b, c, 1.0, 1.0);
+        var lg = Gpu.TdLoss(pred.G, eps.G, mask.G, pos.G, neg.G, dpred.G, b, c, 1.0, 1.0);
         var lc = _ref.TdLoss(pred.C, eps.C, mask.C, pos.C, neg.C, dpred.C, b, c, 1.0, 1.0);
         Assert.That(lg.Loss, Is.EqualTo(lc.Loss).Within(1e-5).Percent);
         Assert.That(lg.Triplet, Is.EqualTo(lc.Triplet).Within(1e-5).Percent);
         AssertSame(pos, "pos"); AssertSame(neg, "neg"); AssertSame(dpred, "dpred");
         var row = Pair(R(c), c); var score = Out(2 * b);
-        _gpu.RowMse(pred.G, row.G, score.G, 2 * b, c); _ref.RowMse(pred.C, row.C, score.C, 2 * b, c);
+        Gpu.RowMse(pred.G, row.G, score.G, 2 * b, c); _ref.RowMse(pred.C, row.C, score.C, 2 * b, c);
         AssertSame(score, "row mse");
     }
 
@@ -170,40 +153,40 @@ public class GpuOpsTests(string device)
         int n = 41;
         var p = Pair(R(n), n); var g = Pair(R(n), n); var m = Pair(R(n, 0.1), n); var v = Pair(R(n, 0.1).Select(Math.Abs).ToArray(), n);
         var cfg = new AdamWConfig(1e-3);
-        _gpu.AdamWStep(p.G, g.G, m.G, v.G, 1e-3, cfg, 3); _ref.AdamWStep(p.C, g.C, m.C, v.C, 1e-3, cfg, 3);
+        Gpu.AdamWStep(p.G, g.G, m.G, v.G, 1e-3, cfg, 3); _ref.AdamWStep(p.C, g.C, m.C, v.C, 1e-3, cfg, 3);
         AssertSame(p, "p"); AssertSame(m, "m"); AssertSame(v, "v");
         var table = Pair(R(7 * 6), 7, 6); var outp = Out(4, 6);
         int[] idx = [6, 0, 3, 3];
-        _gpu.GatherRows(table.G, idx, outp.G, 6); _ref.GatherRows(table.C, idx, outp.C, 6);
+        Gpu.GatherRows(table.G, idx, outp.G, 6); _ref.GatherRows(table.C, idx, outp.C, 6);
         AssertSame(outp, "gather");
         var y = Pair(R(5 * 6), 5, 6); var bias = Pair(R(6), 6);
-        _gpu.AddBroadcastRows(y.G, bias.G, 5); _ref.AddBroadcastRows(y.C, bias.C, 5); AssertSame(y, "add rows");
-        _gpu.SumRowsInto(y.G, bias.G, 5); _ref.SumRowsInto(y.C, bias.C, 5); AssertSame(bias, "sum rows");
+        Gpu.AddBroadcastRows(y.G, bias.G, 5); _ref.AddBroadcastRows(y.C, bias.C, 5); AssertSame(y, "add rows");
+        Gpu.SumRowsInto(y.G, bias.G, 5); _ref.SumRowsInto(y.C, bias.C, 5); AssertSame(bias, "sum rows");
         // 300 rows: 18 segments of 17 rows, the last one partial (the two-stage column sum).
         var tall = Pair(R(300 * 7), 300, 7); var colSum = Pair(R(7), 7);
-        _gpu.SumRowsInto(tall.G, colSum.G, 300); _ref.SumRowsInto(tall.C, colSum.C, 300); AssertSame(colSum, "sum 300 rows");
-        Assert.Throws<ArgumentOutOfRangeException>(() => _gpu.GatherRows(table.G, [7], outp.G, 6));
+        Gpu.SumRowsInto(tall.G, colSum.G, 300); _ref.SumRowsInto(tall.C, colSum.C, 300); AssertSame(colSum, "sum 300 rows");
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gpu.GatherRows(table.G, [7], outp.G, 6));
     }
 
     [Test]
     public void OnDeviceSamplingMatchesTheHostGenerator()
     {
         var eps = Out(37); var t = Out(37); var m = Out(5);
-        _gpu.SampleNormal(eps.G, 42, 8); _ref.SampleNormal(eps.C, 42, 8);
+        Gpu.SampleNormal(eps.G, 42, 8); _ref.SampleNormal(eps.C, 42, 8);
         AssertSame(eps, "normal");
-        _gpu.SampleBelow(t.G, 50, 42, 9); _ref.SampleBelow(t.C, 50, 42, 9);
-        var tg = new float[37]; _gpu.Download(t.G, tg);
+        Gpu.SampleBelow(t.G, 50, 42, 9); _ref.SampleBelow(t.C, 50, 42, 9);
+        var tg = new float[37]; Gpu.Download(t.G, tg);
         var tc = new float[37]; _ref.Download(t.C, tc);
         Assert.That(tg, Is.EqualTo(tc), "integer draws are identical on every tier");
         Assert.That(tg, Is.All.InRange(0f, 49f));
         var a = Pair([1, 2, 3, 4, 5], 5); var b = Pair([1, 0, 3, 0, 5], 5);
-        _gpu.NotEqual(a.G, b.G, m.G); _ref.NotEqual(a.C, b.C, m.C);
+        Gpu.NotEqual(a.G, b.G, m.G); _ref.NotEqual(a.C, b.C, m.C);
         AssertSame(m, "mask");
         var table = Pair(R(6 * 4), 6, 4); var idx = Pair([5, 0, 2], 3); var o = Out(3, 4);
-        _gpu.GatherRows(table.G, idx.G, o.G, 4); _ref.GatherRows(table.C, idx.C, o.C, 4);
+        Gpu.GatherRows(table.G, idx.G, o.G, 4); _ref.GatherRows(table.C, idx.C, o.C, 4);
         AssertSame(o, "gather by tensor");
         var c = Out(3, 4);
-        _gpu.Copy(o.G, c.G); _ref.Copy(o.C, c.C);
+        Gpu.Copy(o.G, c.G); _ref.Copy(o.C, c.C);
         AssertSame(c, "copy");
     }
 
@@ -222,7 +205,7 @@ public class GpuOpsTests(string device)
             return Enumerable.Range(0, 3).Select(_ => trainer.TrainStep().Loss).ToArray();
         }
         var cpu = Losses(new Tdsm.Cpu.CpuOps());
-        var gpu = Losses(_gpu);
+        var gpu = Losses(Gpu);
         TestContext.Out.WriteLine($"cpu {string.Join(", ", cpu)}; gpu {string.Join(", ", gpu)}");
         Assert.That(gpu, Is.EqualTo(cpu).Within(1e-4).Percent);
     }
@@ -246,7 +229,7 @@ public class GpuOpsTests(string device)
             return scorer.Score(feats, 3, new Tdsm.Model.TextTable(ops, text, 4, 4, 6), noises);
         }
         var want = Scores(_ref);
-        var got = Scores(_gpu);
+        var got = Scores(Gpu);
         for (int n = 0; n < 3; n++)
             for (int k = 0; k < 4; k++)
                 Assert.That(got[n, k], Is.EqualTo(want[n, k]).Within(1e-5 + 1e-4 * Math.Abs(want[n, k])), $"score[{n},{k}]");
@@ -256,8 +239,8 @@ public class GpuOpsTests(string device)
     [Test]
     public void DiTFixtureParity()
     {
-        if (!_device!.IsCuda) Assert.Ignore("whole-model GPU parity runs on a CUDA device (the kernels are covered op by op above)");
-        var report = DiTParity.Run(SafeTensorsFile.Read(TestPaths.Fixture("dit_small.safetensors")), _gpu);
+        if (!Device.IsCuda) Assert.Ignore("whole-model GPU parity runs on a CUDA device (the kernels are covered op by op above)");
+        var report = DiTParity.Run(SafeTensorsFile.Read(TestPaths.Fixture("dit_small.safetensors")), Gpu);
         foreach (var line in report.Lines()) TestContext.Out.WriteLine(line);
         Assert.That(report.Groups.Where(gr => !gr.Passed).Select(gr => gr.Name), Is.Empty);
     }

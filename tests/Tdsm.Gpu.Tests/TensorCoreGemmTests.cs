@@ -26,26 +26,9 @@ namespace Tdsm.Gpu.Tests;
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
-public class TensorCoreGemmTests(string device)
+public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
 {
     private const double RoundedTolerance = 1e-5;
-    private GpuDevice? _device;
-    private GpuOps _gpu = null!;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
-        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-        _gpu = new GpuOps(_device);
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        _gpu?.Dispose();
-        _device?.Dispose();
-    }
 
     private static float[] Normal(Rng rng, int n) { var a = new float[n]; rng.FillNormal(a); return a; }
 
@@ -67,7 +50,7 @@ public class TensorCoreGemmTests(string device)
     [TestCase(5, 3, 0, GemmLayout.AtB, GemmPrecision.Tf32)]
     public void MatchesRoundedReferenceAndFp32WithinFormatTolerance(int m, int n, int k, GemmLayout layout, GemmPrecision precision)
     {
-        _gpu.GemmPrecision = precision;
+        Gpu.GemmPrecision = precision;
         var rng = new Rng(4321);
         float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
         // Overwrite without bias into a NaN-poisoned C (every element must be written), then
@@ -83,14 +66,14 @@ public class TensorCoreGemmTests(string device)
     [TestCase(GemmPrecision.Tf32)]
     public void LinearUsesTheTensorCoreKernel(GemmPrecision precision)
     {
-        _gpu.GemmPrecision = precision;
+        Gpu.GemmPrecision = precision;
         int rows = 19, inF = 23, outF = 17;
         var rng = new Rng(99);
         float[] x = Normal(rng, rows * inF), w = Normal(rng, outF * inF), bias = Normal(rng, outF);
         var ty = Up(Enumerable.Repeat(float.NaN, rows * outF).ToArray());
-        _gpu.Linear(Up(x), Up(w), Up(bias), ty, rows, inF, outF);
+        Gpu.Linear(Up(x), Up(w), Up(bias), ty, rows, inF, outF);
         var y = new float[rows * outF];
-        _gpu.Download(ty, y);
+        Gpu.Download(ty, y);
         Check(y, x, w, bias, null, GemmLayout.ABt, rows, outF, inF, precision, "Linear");
     }
 
@@ -105,7 +88,7 @@ public class TensorCoreGemmTests(string device)
     {
         var rng = new Rng(7);
         float[] a = Normal(rng, 16 * 16), b = Normal(rng, 16 * 8), c = Normal(rng, 16 * 8);
-        var acc = _device!.Accelerator;
+        var acc = Device.Accelerator;
         using var da = acc.Allocate1D(a); using var db = acc.Allocate1D(b); using var dc = acc.Allocate1D(c);
         using var dd = acc.Allocate1D<float>(16 * 8);
         using var packed = acc.Allocate1D<uint>(1);
@@ -149,7 +132,7 @@ public class TensorCoreGemmTests(string device)
     {
         var rng = new Rng(8);
         float[] a = Normal(rng, 16 * 8), b = Normal(rng, 8 * 8), c = Normal(rng, 16 * 8);
-        var acc = _device!.Accelerator;
+        var acc = Device.Accelerator;
         using var da = acc.Allocate1D(a); using var db = acc.Allocate1D(b); using var dc = acc.Allocate1D(c);
         using var dd = acc.Allocate1D<float>(16 * 8);
         var kernel = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(MmaProbeTf32);
@@ -273,9 +256,9 @@ public class TensorCoreGemmTests(string device)
     private float[] Run(float[] a, float[] b, float[]? bias, float[] c0, GemmLayout layout, int m, int n, int k, bool accumulate)
     {
         var tc = Up(c0);
-        _gpu.MatMul(Up(a), Up(b), tc, bias is null ? null : Up(bias), layout, m, n, k, accumulate);
+        Gpu.MatMul(Up(a), Up(b), tc, bias is null ? null : Up(bias), layout, m, n, k, accumulate);
         var c = new float[m * n];
-        _gpu.Download(tc, c);
+        Gpu.Download(tc, c);
         return c;
     }
 
@@ -312,5 +295,5 @@ public class TensorCoreGemmTests(string device)
     }
 
     /// <summary>A device tensor holding <paramref name="v"/> (freed with the op set).</summary>
-    private Tensor Up(float[] v) { var t = _gpu.Allocate(v.Length); _gpu.Upload(v, t); return t; }
+    private Tensor Up(float[] v) { var t = Gpu.Allocate(v.Length); Gpu.Upload(v, t); return t; }
 }
