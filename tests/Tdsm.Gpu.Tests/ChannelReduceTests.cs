@@ -8,14 +8,12 @@ namespace Tdsm.Gpu.Tests;
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
-public class ChannelReduceTests(string device)
+public class ChannelReduceTests(string device) : DeviceFixture(device)
 {
     [Test]
     public void ReduceRowsSumsEveryPartialRowPerChannel([Values(1, 700)] int rows)
     {
-        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
-        using var dev = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-        var acc = dev.Accelerator;
+        var acc = Device.Accelerator;
         const int c = 3;
         var rng = new Random(3);
         var p0 = Enumerable.Range(0, rows * c).Select(_ => rng.NextDouble() - 0.5).ToArray();

@@ -15,32 +15,20 @@ namespace Tdsm.Gpu.Tests;
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
-public class StGcnGpuModelTests(string device)
+public class StGcnGpuModelTests(string device) : DeviceFixture(device)
 {
-    private GpuDevice? _device;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
-        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-    }
-
-    [OneTimeTearDown]
-    public void Close() => _device?.Dispose();
-
     [Test]
     public void FixtureParity()
     {
         var f = SafeTensorsFile.Read(TestPaths.Fixture("stgcn_small.safetensors"));
-        using var ops = new StGcnGpuOps(_device!);
+        using var ops = new StGcnGpuOps(Device);
         var sw = Stopwatch.StartNew();
         var report = StGcnParity.RunTensors(f, ops);
         var w = new StringWriter();
         report.Write(w);
         TestContext.Out.WriteLine(w.ToString());
         TestContext.Out.WriteLine($"fixture parity on {report.Backend}: {sw.Elapsed.TotalSeconds:F1} s");
-        Assert.That(report.Backend, Is.EqualTo(_device!.IsCuda ? "gpu" : "gpu-sim"));
+        Assert.That(report.Backend, Is.EqualTo(Device.IsCuda ? "gpu" : "gpu-sim"));
         Assert.That(report.Rows.Where(r => !r.Pass).Select(r => $"{r.Name}: {r.RelError:E2} > {r.Tolerance:E0}"), Is.Empty);
         Assert.That(report.Rows, Has.Count.GreaterThan(30));
     }
@@ -59,7 +47,7 @@ public class StGcnGpuModelTests(string device)
 
         var host = new StGcnModel(cfg, new StGcnReferenceOps(), seed: 9);
         var hostStats = StGcnTraining.Train(host, x, y, n, t, m, opts);
-        using var ops = new StGcnGpuOps(_device!);
+        using var ops = new StGcnGpuOps(Device);
         var onDevice = new StGcnModel(cfg, ops, seed: 9);
         var gpuStats = StGcnTraining.Train(onDevice, x, y, n, t, m, opts);
         onDevice.SyncToHost();
