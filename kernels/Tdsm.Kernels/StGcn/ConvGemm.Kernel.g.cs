@@ -135,7 +135,7 @@ public static partial class ConvGemm
     }
 
     /// <summary>
-    /// Kernel (128×128 block): dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten; grid (⌈T·V / 128⌉, ⌈Cin / 128⌉, B).
+    /// Kernel (128×128 block): dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten, by output phase r = t mod stride: grid (⌈⌈T / stride⌉·V / 128⌉, ⌈Cin / 128⌉, B·stride), z = b·stride + r.
     /// Group 256, loaded with <see cref="Specialization"/>.
     /// </summary>
     public static void InputGrad(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx, ConvArgs p)
@@ -148,21 +148,26 @@ public static partial class ConvGemm
         int row0 = Grid.IdxY * 128, col0 = Grid.IdxX * 128, z = Grid.IdxZ;
         int kkA = tid / 32, rA = tid % 32, kkB = tid / 32, rB = tid % 32;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * Pitch + rA, sB = TileFloats + kkB * Pitch + rB;   // its staged elements in a stage
-        int lout = p.Tout * p.V, ckt = p.Cin * p.Kt;
-        int m = p.Cin, n = p.T * p.V, kEnd = p.Cout * p.Kt;
-        var src = dy.SubView((long)z * p.Cout * lout, (long)p.Cout * lout);      // sample z
-        var dst = dx.SubView((long)z * m * n, (long)m * n);
-        // Both operands: k = (co, j), one tracker (same k mapping).
-        int kc = kkA;
-        var d = KDiv.Start(kc, p.Kt);
-        int dq = KStep / p.Kt, dr = KStep % p.Kt;
-        // A = w[co, ci, j] as (Cin, (co, j)).
-        int aIdx0 = (row0 + rA) * p.Kt, aStep = 32 * p.Kt, aLeft = m - row0 - rA;
+        // Frames t = s·t' + r of phase r take only the taps j = j0 + s·i (j0 = (r + pad) mod s, i < ktr), from dY
+        // frames t' + cr − i: a stride-1 conv with ktr taps, so a strided conv multiplies no zeros.
+        int b = z / p.Stride, r = z - b * p.Stride;
+        int j0 = (r + p.Pad) % p.Stride, ktr = j0 < p.Kt ? (p.Kt - j0 + p.Stride - 1) / p.Stride : 0, cr = (r + p.Pad - j0) / p.Stride;
+        int tr = (p.T - r + p.Stride - 1) / p.Stride;   // frames of phase r
+        int lout = p.Tout * p.V, ckt = p.Cin * p.Kt, tv = p.T * p.V;
+        int m = p.Cin, n = tr * p.V, kEnd = p.Cout * ktr;
+        var src = dy.SubView((long)b * p.Cout * lout, (long)p.Cout * lout);      // sample b
+        var dst = dx.SubView((long)b * m * tv, (long)m * tv);
+        // Both operands: k = (co, i), one tracker (same k mapping).
+        int kc = kkA, kd = ktr > 0 ? ktr : 1;
+        var d = KDiv.Start(kc, kd);
+        int dq = KStep / kd, dr = KStep % kd;
+        // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
+        int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 32 * p.Kt, aLeft = m - row0 - rA;
         int kBegin = 0;
-        var gB0 = InputGradColumn(col0 + rB + 0, n, p);
-        var gB1 = InputGradColumn(col0 + rB + 32, n, p);
-        var gB2 = InputGradColumn(col0 + rB + 64, n, p);
-        var gB3 = InputGradColumn(col0 + rB + 96, n, p);
+        var gB0 = InputGradColumn(col0 + rB + 0, n, cr, p);
+        var gB1 = InputGradColumn(col0 + rB + 32, n, cr, p);
+        var gB2 = InputGradColumn(col0 + rB + 64, n, cr, p);
+        var gB3 = InputGradColumn(col0 + rB + 96, n, cr, p);
         int steps = (kEnd - kBegin + KStep - 1) / KStep;
 
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
@@ -178,27 +183,16 @@ public static partial class ConvGemm
         // Registers <- K-step 0.
         {
             bool kv = kc < kEnd;
-            int aIdx = d.Q * ckt + d.R + aIdx0;
+            int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
             nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
             nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
             nA2 = kv && aLeft > 64 ? w[aIdx + 2 * aStep] : 0;
             nA3 = kv && aLeft > 96 ? w[aIdx + 3 * aStep] : 0;
-            if (p.Stride == 1)
-            {
-                int kOffB = d.Q * lout - d.R * p.V;
-                nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
-                nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
-                nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
-                nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
-            }
-            else
-            {
-                int kOffB = d.Q * lout;
-                nB0 = GatherStrided(src, gB0, kv, kOffB, d.R, p);
-                nB1 = GatherStrided(src, gB1, kv, kOffB, d.R, p);
-                nB2 = GatherStrided(src, gB2, kv, kOffB, d.R, p);
-                nB3 = GatherStrided(src, gB3, kv, kOffB, d.R, p);
-            }
+            int kOffB = d.Q * lout - d.R * p.V;
+            nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
+            nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
+            nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
+            nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
         }
         for (int t = 0; t < steps; t++)
         {
@@ -214,30 +208,19 @@ public static partial class ConvGemm
             smem[stage + sB + 96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; d = KDiv.Advance(d, dq, dr, p.Kt);
+            kc += KStep; d = KDiv.Advance(d, dq, dr, kd);
             {
                 bool kv = kc < kEnd;
-                int aIdx = d.Q * ckt + d.R + aIdx0;
+                int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
                 nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
                 nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
                 nA2 = kv && aLeft > 64 ? w[aIdx + 2 * aStep] : 0;
                 nA3 = kv && aLeft > 96 ? w[aIdx + 3 * aStep] : 0;
-                if (p.Stride == 1)
-                {
-                    int kOffB = d.Q * lout - d.R * p.V;
-                    nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
-                    nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
-                    nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
-                    nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
-                }
-                else
-                {
-                    int kOffB = d.Q * lout;
-                    nB0 = GatherStrided(src, gB0, kv, kOffB, d.R, p);
-                    nB1 = GatherStrided(src, gB1, kv, kOffB, d.R, p);
-                    nB2 = GatherStrided(src, gB2, kv, kOffB, d.R, p);
-                    nB3 = GatherStrided(src, gB3, kv, kOffB, d.R, p);
-                }
+                int kOffB = d.Q * lout - d.R * p.V;
+                nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
+                nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
+                nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
+                nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
             }
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
@@ -257,22 +240,25 @@ public static partial class ConvGemm
 
         // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.
         int colA = col0 + tx * 4, colB = colA + 64;
-        StoreQuad(dst, m, n, row0 + ty * 4 + 0, colA, 0, c00, c01, c02, c03);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 0, colB, 0, c04, c05, c06, c07);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 1, colA, 0, c10, c11, c12, c13);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 1, colB, 0, c14, c15, c16, c17);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 2, colA, 0, c20, c21, c22, c23);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 2, colB, 0, c24, c25, c26, c27);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 3, colA, 0, c30, c31, c32, c33);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 3, colB, 0, c34, c35, c36, c37);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 0, colA, 0, c40, c41, c42, c43);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 0, colB, 0, c44, c45, c46, c47);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 1, colA, 0, c50, c51, c52, c53);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 1, colB, 0, c54, c55, c56, c57);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 2, colA, 0, c60, c61, c62, c63);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 2, colB, 0, c64, c65, c66, c67);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 3, colA, 0, c70, c71, c72, c73);
-        StoreQuad(dst, m, n, row0 + 64 + ty * 4 + 3, colB, 0, c74, c75, c76, c77);
+        // Column (t', v) of phase r is frame s·t' + r of dx: the 8 columns' offsets (−1 past n).
+        int o00 = PhaseColumn(colA, n, r, p), o01 = PhaseColumn(colA + 1, n, r, p), o02 = PhaseColumn(colA + 2, n, r, p), o03 = PhaseColumn(colA + 3, n, r, p);
+        int o10 = PhaseColumn(colB, n, r, p), o11 = PhaseColumn(colB + 1, n, r, p), o12 = PhaseColumn(colB + 2, n, r, p), o13 = PhaseColumn(colB + 3, n, r, p);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 0, o00, o01, o02, o03, c00, c01, c02, c03);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 0, o10, o11, o12, o13, c04, c05, c06, c07);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 1, o00, o01, o02, o03, c10, c11, c12, c13);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 1, o10, o11, o12, o13, c14, c15, c16, c17);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 2, o00, o01, o02, o03, c20, c21, c22, c23);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 2, o10, o11, o12, o13, c24, c25, c26, c27);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 3, o00, o01, o02, o03, c30, c31, c32, c33);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 3, o10, o11, o12, o13, c34, c35, c36, c37);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 0, o00, o01, o02, o03, c40, c41, c42, c43);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 0, o10, o11, o12, o13, c44, c45, c46, c47);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 1, o00, o01, o02, o03, c50, c51, c52, c53);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 1, o10, o11, o12, o13, c54, c55, c56, c57);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 2, o00, o01, o02, o03, c60, c61, c62, c63);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 2, o10, o11, o12, o13, c64, c65, c66, c67);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 3, o00, o01, o02, o03, c70, c71, c72, c73);
+        StoreQuadAt(dst, m, tv, row0 + 64 + ty * 4 + 3, o10, o11, o12, o13, c74, c75, c76, c77);
     }
 
     /// <summary>
@@ -533,7 +519,7 @@ public static partial class ConvGemm
     }
 
     /// <summary>
-    /// Kernel (64×256 block): dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten; grid (⌈T·V / 256⌉, ⌈Cin / 64⌉, B).
+    /// Kernel (64×256 block): dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten, by output phase r = t mod stride: grid (⌈⌈T / stride⌉·V / 256⌉, ⌈Cin / 64⌉, B·stride), z = b·stride + r.
     /// Group 256, loaded with <see cref="Specialization"/>.
     /// </summary>
     public static void InputGradWide(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx, ConvArgs p)
@@ -546,25 +532,30 @@ public static partial class ConvGemm
         int row0 = Grid.IdxY * 64, col0 = Grid.IdxX * 256, z = Grid.IdxZ;
         int kkA = tid / 32, rA = tid % 32, kkB = tid / 32, rB = tid % 32;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * PitchWide + rA, sB = TileFloatsWide + kkB * PitchWide + rB;   // its staged elements in a stage
-        int lout = p.Tout * p.V, ckt = p.Cin * p.Kt;
-        int m = p.Cin, n = p.T * p.V, kEnd = p.Cout * p.Kt;
-        var src = dy.SubView((long)z * p.Cout * lout, (long)p.Cout * lout);      // sample z
-        var dst = dx.SubView((long)z * m * n, (long)m * n);
-        // Both operands: k = (co, j), one tracker (same k mapping).
-        int kc = kkA;
-        var d = KDiv.Start(kc, p.Kt);
-        int dq = KStep / p.Kt, dr = KStep % p.Kt;
-        // A = w[co, ci, j] as (Cin, (co, j)).
-        int aIdx0 = (row0 + rA) * p.Kt, aStep = 32 * p.Kt, aLeft = m - row0 - rA;
+        // Frames t = s·t' + r of phase r take only the taps j = j0 + s·i (j0 = (r + pad) mod s, i < ktr), from dY
+        // frames t' + cr − i: a stride-1 conv with ktr taps, so a strided conv multiplies no zeros.
+        int b = z / p.Stride, r = z - b * p.Stride;
+        int j0 = (r + p.Pad) % p.Stride, ktr = j0 < p.Kt ? (p.Kt - j0 + p.Stride - 1) / p.Stride : 0, cr = (r + p.Pad - j0) / p.Stride;
+        int tr = (p.T - r + p.Stride - 1) / p.Stride;   // frames of phase r
+        int lout = p.Tout * p.V, ckt = p.Cin * p.Kt, tv = p.T * p.V;
+        int m = p.Cin, n = tr * p.V, kEnd = p.Cout * ktr;
+        var src = dy.SubView((long)b * p.Cout * lout, (long)p.Cout * lout);      // sample b
+        var dst = dx.SubView((long)b * m * tv, (long)m * tv);
+        // Both operands: k = (co, i), one tracker (same k mapping).
+        int kc = kkA, kd = ktr > 0 ? ktr : 1;
+        var d = KDiv.Start(kc, kd);
+        int dq = KStep / kd, dr = KStep % kd;
+        // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
+        int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 32 * p.Kt, aLeft = m - row0 - rA;
         int kBegin = 0;
-        var gB0 = InputGradColumn(col0 + rB + 0, n, p);
-        var gB1 = InputGradColumn(col0 + rB + 32, n, p);
-        var gB2 = InputGradColumn(col0 + rB + 64, n, p);
-        var gB3 = InputGradColumn(col0 + rB + 96, n, p);
-        var gB4 = InputGradColumn(col0 + rB + 128, n, p);
-        var gB5 = InputGradColumn(col0 + rB + 160, n, p);
-        var gB6 = InputGradColumn(col0 + rB + 192, n, p);
-        var gB7 = InputGradColumn(col0 + rB + 224, n, p);
+        var gB0 = InputGradColumn(col0 + rB + 0, n, cr, p);
+        var gB1 = InputGradColumn(col0 + rB + 32, n, cr, p);
+        var gB2 = InputGradColumn(col0 + rB + 64, n, cr, p);
+        var gB3 = InputGradColumn(col0 + rB + 96, n, cr, p);
+        var gB4 = InputGradColumn(col0 + rB + 128, n, cr, p);
+        var gB5 = InputGradColumn(col0 + rB + 160, n, cr, p);
+        var gB6 = InputGradColumn(col0 + rB + 192, n, cr, p);
+        var gB7 = InputGradColumn(col0 + rB + 224, n, cr, p);
         int steps = (kEnd - kBegin + KStep - 1) / KStep;
 
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
@@ -580,33 +571,18 @@ public static partial class ConvGemm
         // Registers <- K-step 0.
         {
             bool kv = kc < kEnd;
-            int aIdx = d.Q * ckt + d.R + aIdx0;
+            int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
             nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
             nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
-            if (p.Stride == 1)
-            {
-                int kOffB = d.Q * lout - d.R * p.V;
-                nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
-                nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
-                nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
-                nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
-                nB4 = Gather(src, gB4, kv, kOffB, -d.R, p.Tout);
-                nB5 = Gather(src, gB5, kv, kOffB, -d.R, p.Tout);
-                nB6 = Gather(src, gB6, kv, kOffB, -d.R, p.Tout);
-                nB7 = Gather(src, gB7, kv, kOffB, -d.R, p.Tout);
-            }
-            else
-            {
-                int kOffB = d.Q * lout;
-                nB0 = GatherStrided(src, gB0, kv, kOffB, d.R, p);
-                nB1 = GatherStrided(src, gB1, kv, kOffB, d.R, p);
-                nB2 = GatherStrided(src, gB2, kv, kOffB, d.R, p);
-                nB3 = GatherStrided(src, gB3, kv, kOffB, d.R, p);
-                nB4 = GatherStrided(src, gB4, kv, kOffB, d.R, p);
-                nB5 = GatherStrided(src, gB5, kv, kOffB, d.R, p);
-                nB6 = GatherStrided(src, gB6, kv, kOffB, d.R, p);
-                nB7 = GatherStrided(src, gB7, kv, kOffB, d.R, p);
-            }
+            int kOffB = d.Q * lout - d.R * p.V;
+            nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
+            nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
+            nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
+            nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
+            nB4 = Gather(src, gB4, kv, kOffB, -d.R, p.Tout);
+            nB5 = Gather(src, gB5, kv, kOffB, -d.R, p.Tout);
+            nB6 = Gather(src, gB6, kv, kOffB, -d.R, p.Tout);
+            nB7 = Gather(src, gB7, kv, kOffB, -d.R, p.Tout);
         }
         for (int t = 0; t < steps; t++)
         {
@@ -624,36 +600,21 @@ public static partial class ConvGemm
             smem[stage + sB + 224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; d = KDiv.Advance(d, dq, dr, p.Kt);
+            kc += KStep; d = KDiv.Advance(d, dq, dr, kd);
             {
                 bool kv = kc < kEnd;
-                int aIdx = d.Q * ckt + d.R + aIdx0;
+                int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
                 nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
                 nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
-                if (p.Stride == 1)
-                {
-                    int kOffB = d.Q * lout - d.R * p.V;
-                    nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
-                    nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
-                    nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
-                    nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
-                    nB4 = Gather(src, gB4, kv, kOffB, -d.R, p.Tout);
-                    nB5 = Gather(src, gB5, kv, kOffB, -d.R, p.Tout);
-                    nB6 = Gather(src, gB6, kv, kOffB, -d.R, p.Tout);
-                    nB7 = Gather(src, gB7, kv, kOffB, -d.R, p.Tout);
-                }
-                else
-                {
-                    int kOffB = d.Q * lout;
-                    nB0 = GatherStrided(src, gB0, kv, kOffB, d.R, p);
-                    nB1 = GatherStrided(src, gB1, kv, kOffB, d.R, p);
-                    nB2 = GatherStrided(src, gB2, kv, kOffB, d.R, p);
-                    nB3 = GatherStrided(src, gB3, kv, kOffB, d.R, p);
-                    nB4 = GatherStrided(src, gB4, kv, kOffB, d.R, p);
-                    nB5 = GatherStrided(src, gB5, kv, kOffB, d.R, p);
-                    nB6 = GatherStrided(src, gB6, kv, kOffB, d.R, p);
-                    nB7 = GatherStrided(src, gB7, kv, kOffB, d.R, p);
-                }
+                int kOffB = d.Q * lout - d.R * p.V;
+                nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
+                nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
+                nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
+                nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
+                nB4 = Gather(src, gB4, kv, kOffB, -d.R, p.Tout);
+                nB5 = Gather(src, gB5, kv, kOffB, -d.R, p.Tout);
+                nB6 = Gather(src, gB6, kv, kOffB, -d.R, p.Tout);
+                nB7 = Gather(src, gB7, kv, kOffB, -d.R, p.Tout);
             }
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloatsWide) / 4 + tx);
@@ -673,22 +634,25 @@ public static partial class ConvGemm
 
         // Epilogue: rows ty·4+i and 32+ty·4+i, columns tx·4 .. +3 and 128+tx·4 .. +3.
         int colA = col0 + tx * 4, colB = colA + 128;
-        StoreQuad(dst, m, n, row0 + ty * 4 + 0, colA, 0, c00, c01, c02, c03);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 0, colB, 0, c04, c05, c06, c07);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 1, colA, 0, c10, c11, c12, c13);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 1, colB, 0, c14, c15, c16, c17);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 2, colA, 0, c20, c21, c22, c23);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 2, colB, 0, c24, c25, c26, c27);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 3, colA, 0, c30, c31, c32, c33);
-        StoreQuad(dst, m, n, row0 + ty * 4 + 3, colB, 0, c34, c35, c36, c37);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 0, colA, 0, c40, c41, c42, c43);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 0, colB, 0, c44, c45, c46, c47);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 1, colA, 0, c50, c51, c52, c53);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 1, colB, 0, c54, c55, c56, c57);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 2, colA, 0, c60, c61, c62, c63);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 2, colB, 0, c64, c65, c66, c67);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 3, colA, 0, c70, c71, c72, c73);
-        StoreQuad(dst, m, n, row0 + 32 + ty * 4 + 3, colB, 0, c74, c75, c76, c77);
+        // Column (t', v) of phase r is frame s·t' + r of dx: the 8 columns' offsets (−1 past n).
+        int o00 = PhaseColumn(colA, n, r, p), o01 = PhaseColumn(colA + 1, n, r, p), o02 = PhaseColumn(colA + 2, n, r, p), o03 = PhaseColumn(colA + 3, n, r, p);
+        int o10 = PhaseColumn(colB, n, r, p), o11 = PhaseColumn(colB + 1, n, r, p), o12 = PhaseColumn(colB + 2, n, r, p), o13 = PhaseColumn(colB + 3, n, r, p);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 0, o00, o01, o02, o03, c00, c01, c02, c03);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 0, o10, o11, o12, o13, c04, c05, c06, c07);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 1, o00, o01, o02, o03, c10, c11, c12, c13);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 1, o10, o11, o12, o13, c14, c15, c16, c17);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 2, o00, o01, o02, o03, c20, c21, c22, c23);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 2, o10, o11, o12, o13, c24, c25, c26, c27);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 3, o00, o01, o02, o03, c30, c31, c32, c33);
+        StoreQuadAt(dst, m, tv, row0 + ty * 4 + 3, o10, o11, o12, o13, c34, c35, c36, c37);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 0, o00, o01, o02, o03, c40, c41, c42, c43);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 0, o10, o11, o12, o13, c44, c45, c46, c47);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 1, o00, o01, o02, o03, c50, c51, c52, c53);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 1, o10, o11, o12, o13, c54, c55, c56, c57);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 2, o00, o01, o02, o03, c60, c61, c62, c63);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 2, o10, o11, o12, o13, c64, c65, c66, c67);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 3, o00, o01, o02, o03, c70, c71, c72, c73);
+        StoreQuadAt(dst, m, tv, row0 + 32 + ty * 4 + 3, o10, o11, o12, o13, c74, c75, c76, c77);
     }
 
     /// <summary>

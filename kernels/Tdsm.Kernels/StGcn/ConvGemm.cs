@@ -35,8 +35,10 @@ public readonly record struct ConvWeightGradPlan(ConvTile Tile, bool Swapped, in
 /// Tout = (T + 2·pad − kt)/stride + 1.
 /// <list type="bullet">
 /// <item>Forward, grid z = b: y_b (Cout, Tout·V) = W (Cout, Cin·kt) · X_b[(ci,j), (to,v)] + bias, X_b = x[b,ci,to·s+j−pad,v].</item>
-/// <item>Input gradient, grid z = b: dx_b (Cin, T·V) = Wᵀ[(ci), (co,j)] · dY_b[(co,j), (t,v)] with dY_b = dy[b,co,(t+pad−j)/s,v]
-/// where the division is exact and in range, else 0 (skipped frames of a strided conv get 0).</item>
+/// <item>Input gradient, grid z = (b, r): dx_b (Cin, T·V) = Wᵀ[(ci), (co,j)] · dY_b[(co,j), (t,v)] with dY_b = dy[b,co,(t+pad−j)/s,v]
+/// where the division is exact and in range, else 0. A strided conv splits the frames by phase r = t mod s: frames of
+/// phase r meet only the taps j ≡ r + pad (mod s), so each phase is a stride-1 product with about kt/s taps (no
+/// multiplications by the zeros; frames no tap reaches get 0).</item>
 /// <item>Weight gradient, grid z = split: part[z] (Cout, Cin·kt) = Σ over the split's (b, to, v) of dY · Xᵀ (K = B·Tout·V,
 /// split at any k); <see cref="ReduceSplits"/> then adds the splits in order into dW (deterministic, no atomics).
 /// With few output channels the operands swap (<see cref="WeightGradT"/>: C = X·dYᵀ, stored transposed).</item>
@@ -197,15 +199,23 @@ public static partial class ConvGemm
         return g;
     }
 
-    /// <summary>Input-gradient B column n = (t, v) of T·V: dY frame (t + pad − j) / s.</summary>
+    /// <summary>Input-gradient B column n = (t', v) of phase r's frames (see <see cref="InputGrad"/>): dY frame t' + cr − i.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ConvColumn InputGradColumn(int n, int nTotal, ConvArgs p)
+    internal static ConvColumn InputGradColumn(int n, int nTotal, int cr, ConvArgs p)
     {
         int t = n / p.V, v = n - t * p.V;
         ConvColumn g;
-        g.Tn = n < nTotal ? t + p.Pad : Outside;
+        g.Tn = n < nTotal ? t + cr : Outside;
         g.On = g.Tn * p.V + v;
         return g;
+    }
+
+    /// <summary>Offset in a dx row (T·V) of column n = (t', v) of phase r: frame s·t' + r; −1 for n ≥ nTotal.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int PhaseColumn(int n, int nTotal, int r, ConvArgs p)
+    {
+        int t = n / p.V;
+        return n < nTotal ? n + ((p.Stride - 1) * t + r) * p.V : -1;
     }
 
     /// <summary>Weight-gradient X row n = (ci, j) of Cin·kt: frame to·s + j − pad of channel ci.</summary>
@@ -228,21 +238,6 @@ public static partial class ConvGemm
         return r;
     }
 
-    /// <summary>Input gradient of a strided conv: dY[co, (t + pad − j) / s, v] where the division is exact and the frame
-    /// in range (kOff = co·Tout·V; g from <see cref="InputGradColumn"/>), else 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float GatherStrided(ArrayView<float> src, ConvColumn g, bool kv, int kOff, int j, ConvArgs p)
-    {
-        float r = 0;
-        int num = g.Tn - j;
-        if (kv && num >= 0)
-        {
-            int q = num / p.Stride;
-            if (q * p.Stride == num && q < p.Tout) r = src[kOff + q * p.V + (g.On - g.Tn * p.V)];
-        }
-        return r;
-    }
-
     /// <summary>c[row·n + col .. +3] = v + bias inside (m, n).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StoreQuad(ArrayView<float> c, int m, int n, int row, int col, float bias, float v0, float v1, float v2, float v3)
@@ -259,6 +254,18 @@ public static partial class ConvGemm
             if (col + 1 < n) c[i + 1] = v1 + bias;
             if (col + 2 < n) c[i + 2] = v2 + bias;
         }
+    }
+
+    /// <summary>c[row·rowLength + o_j] = v_j for the columns inside (o_j ≥ 0), rows inside m.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreQuadAt(ArrayView<float> c, int m, int rowLength, int row, int o0, int o1, int o2, int o3, float v0, float v1, float v2, float v3)
+    {
+        if (row >= m) return;
+        int i = row * rowLength;
+        if (o0 >= 0) c[i + o0] = v0;
+        if (o1 >= 0) c[i + o1] = v1;
+        if (o2 >= 0) c[i + o2] = v2;
+        if (o3 >= 0) c[i + o3] = v3;
     }
 
     /// <summary>The transposed store of a swapped product C (m, n): c[(col + j)·m + row] = v_j inside (m, n).</summary>

@@ -138,25 +138,31 @@ MODES = {
         store="bias", m="m", n="n"),
     "InputGrad": dict(
         params="ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx",
-        doc="dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten; grid (⌈T·V / {TN}⌉, ⌈Cin / {TM}⌉, B).",
+        doc="dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten, by output phase r = t mod stride: "
+            "grid (⌈⌈T / stride⌉·V / {TN}⌉, ⌈Cin / {TM}⌉, B·stride), z = b·stride + r.",
         prologue=[
-            "int lout = p.Tout * p.V, ckt = p.Cin * p.Kt;",
-            "int m = p.Cin, n = p.T * p.V, kEnd = p.Cout * p.Kt;",
-            "var src = dy.SubView((long)z * p.Cout * lout, (long)p.Cout * lout);      // sample z",
-            "var dst = dx.SubView((long)z * m * n, (long)m * n);",
-            "// Both operands: k = (co, j), one tracker (same k mapping).",
-            "int kc = kkA;",
-            "var d = KDiv.Start(kc, p.Kt);",
-            "int dq = KStep / p.Kt, dr = KStep % p.Kt;",
-            "// A = w[co, ci, j] as (Cin, (co, j)).",
-            "int aIdx0 = (row0 + rA) * p.Kt, aStep = 32 * p.Kt, aLeft = m - row0 - rA;",
+            "// Frames t = s·t' + r of phase r take only the taps j = j0 + s·i (j0 = (r + pad) mod s, i < ktr), from dY",
+            "// frames t' + cr − i: a stride-1 conv with ktr taps, so a strided conv multiplies no zeros.",
+            "int b = z / p.Stride, r = z - b * p.Stride;",
+            "int j0 = (r + p.Pad) % p.Stride, ktr = j0 < p.Kt ? (p.Kt - j0 + p.Stride - 1) / p.Stride : 0, cr = (r + p.Pad - j0) / p.Stride;",
+            "int tr = (p.T - r + p.Stride - 1) / p.Stride;   // frames of phase r",
+            "int lout = p.Tout * p.V, ckt = p.Cin * p.Kt, tv = p.T * p.V;",
+            "int m = p.Cin, n = tr * p.V, kEnd = p.Cout * ktr;",
+            "var src = dy.SubView((long)b * p.Cout * lout, (long)p.Cout * lout);      // sample b",
+            "var dst = dx.SubView((long)b * m * tv, (long)m * tv);",
+            "// Both operands: k = (co, i), one tracker (same k mapping).",
+            "int kc = kkA, kd = ktr > 0 ? ktr : 1;",
+            "var d = KDiv.Start(kc, kd);",
+            "int dq = KStep / kd, dr = KStep % kd;",
+            "// A = w[co, ci, j0 + s·i] as (Cin, (co, i)).",
+            "int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 32 * p.Kt, aLeft = m - row0 - rA;",
         ],
         a=dict(map="rc", kind="lin", view="w", idx="aIdx", step="aStep", left="aLeft", kv="kv",
-               pre=["bool kv = kc < kEnd;", "int aIdx = d.Q * ckt + d.R + aIdx0;"]),
-        b=dict(map="rc", kind="gatherdx", setup="InputGradColumn(col0 + rB + {o}, n, p)", view="src",
-               pre=[], kv="kv", koff="kOffB", tk="d.R", lim="p.Tout"),
-        advance=["kc += KStep; d = KDiv.Advance(d, dq, dr, p.Kt);"],
-        store="plain", m="m", n="n"),
+               pre=["bool kv = kc < kEnd;", "int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;"]),
+        b=dict(map="rc", kind="gather", setup="InputGradColumn(col0 + rB + {o}, n, cr, p)", view="src",
+               pre=["int kOffB = d.Q * lout - d.R * p.V;"], kv="kv", koff="kOffB", tk="-d.R", lim="p.Tout"),
+        advance=["kc += KStep; d = KDiv.Advance(d, dq, dr, kd);"],
+        store="phase", m="m", n="n"),
     "WeightGrad": dict(
         params="ArrayView<float> x, ArrayView<float> dy, ArrayView<float> unused, ArrayView<float> part",
         doc="part[z] (Cout, Cin·kt) = Σ over k = (b, to, v) in split z of dY · Xᵀ; grid (⌈Cin·kt / {TN}⌉, ⌈Cout / {TM}⌉, splits).",
@@ -223,20 +229,6 @@ def conv_load_body(w, ind, mode, name, spec, count):
     elif kind == "gather":
         for e in range(count):
             w(ind + f"n{name}{e} = Gather({spec['view']}, g{name}{e}, {spec['kv']}, {spec['koff']}, {spec['tk']}, {spec['lim']});")
-    elif kind == "gatherdx":
-        # Stride 1: dY row (t + pad - j); a strided conv: (t + pad - j) / s where exact (other taps add 0).
-        w(ind + "if (p.Stride == 1)")
-        w(ind + "{")
-        w(ind + "    int kOffB = d.Q * lout - d.R * p.V;")
-        for e in range(count):
-            w(ind + f"    n{name}{e} = Gather(src, g{name}{e}, kv, kOffB, -d.R, p.Tout);")
-        w(ind + "}")
-        w(ind + "else")
-        w(ind + "{")
-        w(ind + "    int kOffB = d.Q * lout;")
-        for e in range(count):
-            w(ind + f"    n{name}{e} = GatherStrided(src, g{name}{e}, kv, kOffB, d.R, p);")
-        w(ind + "}")
 
 
 def conv_kernel(mode, tm, tn, suffix):
@@ -301,6 +293,10 @@ def conv_kernel(mode, tm, tn, suffix):
     w(f"        // Epilogue: rows ty·4+i and {tm // 2}+ty·4+i, columns tx·4 .. +3 and {tn // 2}+tx·4 .. +3.")
     w(f"        int colA = col0 + tx * 4, colB = colA + {tn // 2};")
     store = spec["store"]
+    if store == "phase":
+        w("        // Column (t', v) of phase r is frame s·t' + r of dx: the 8 columns' offsets (−1 past n).")
+        for q, col in enumerate(("colA", "colB")):
+            w("        int " + ", ".join(f"o{q}{j} = PhaseColumn({col}{f' + {j}' if j else ''}, n, r, p)" for j in range(4)) + ";")
     for r in range(8):
         row = f"row0 + ty * 4 + {r}" if r < 4 else f"row0 + {tm // 2} + ty * 4 + {r - 4}"
         if store == "bias":
@@ -309,6 +305,9 @@ def conv_kernel(mode, tm, tn, suffix):
             vals = ", ".join(acc(r, q * 4 + j) for j in range(4))
             if store == "transposed":
                 w(f"        StoreQuadT(dst, m, n, {row}, {col}, {vals});")
+            elif store == "phase":
+                offs = ", ".join(f"o{q}{j}" for j in range(4))
+                w(f"        StoreQuadAt(dst, m, tv, {row}, {offs}, {vals});")
             else:
                 b = f"bias{r}" if store == "bias" else "0"
                 w(f"        StoreQuad(dst, m, n, {row}, {col}, {b}, {vals});")

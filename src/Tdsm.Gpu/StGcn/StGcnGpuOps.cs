@@ -334,7 +334,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         if (dx.Length > 0)
         {
             Need(dx, (long)p.B * p.Cin * p.T * p.V, op, "dx");
-            var (config, wide) = ConvLaunch(p.Cin, (long)p.T * p.V, p.B);
+            // Grid z = (sample, output phase); the widest phase has ⌈T / stride⌉ frames.
+            var (config, wide) = ConvLaunch(p.Cin, (long)((p.T + p.Stride - 1) / p.Stride) * p.V, checked(p.B * p.Stride));
             (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
         }
         // The (b, t, v) reduction of dW is split over grid z so the grid fills the device; the splits'
