@@ -15,7 +15,7 @@ namespace Tdsm.Gpu.Tests;
 /// <c>.local</c>), helpers are inlined (no <c>call</c>), the K-step loop body is one k's 8×8 outer product (64
 /// multiply-adds fed by 4 float4 shared loads, no scalar shared loads) in one basic block, and the launch bounds
 /// reach the PTX. When a ptxas is at hand (TDSM_PTXAS), the PTX is assembled for sm_80 and must need no stack frame
-/// and no spills; its register count is printed.
+/// and no spills; its register count is printed (TDSM_PTX_KEEP=DIR keeps the PTX and cubin).
 /// </summary>
 public class ConvGemmPtxTests
 {
@@ -57,7 +57,9 @@ public class ConvGemmPtxTests
             TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
             return;
         }
-        string dir = Path.Combine(Path.GetTempPath(), $"tdsm-conv-ptx-{Environment.ProcessId}");
+        // TDSM_PTX_KEEP=DIR keeps the PTX and cubin there (for cuobjdump -sass).
+        string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
+        string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-conv-ptx-{Environment.ProcessId}") : keep;
         Directory.CreateDirectory(dir);
         try
         {
@@ -75,7 +77,7 @@ public class ConvGemmPtxTests
         }
         finally
         {
-            Directory.Delete(dir, recursive: true);
+            if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
         }
     }
 }

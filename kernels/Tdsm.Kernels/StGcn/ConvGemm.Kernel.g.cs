@@ -16,10 +16,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 1) * 4 + (lane >> 3), tx = (warp & 1) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 128, col0 = Grid.IdxX * 128, z = Grid.IdxZ;
-        int kkA = tid % KStep, rA = tid / KStep, kkB = tid / 32, rB = tid % 32;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid & (KStep - 1), rA = tid >> 3, kkB = tid >> 5, rB = tid & 31;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * Pitch + rA, sB = TileFloats + kkB * Pitch + rB;   // its staged elements in a stage
         int tv = p.T * p.V;
         int m = p.Cout, n = p.Tout * p.V, kEnd = p.Cin * p.Kt;
@@ -31,7 +31,6 @@ public static partial class ConvGemm
         // B = x gathered: k = kB = (ci, j), column (to, v).
         int kB = kkB;
         var dB = KDiv.Start(kB, p.Kt);
-        int dq = KStep / p.Kt, dr = KStep % p.Kt;
         int kBegin = 0;
         var gB0 = ForwardColumn(col0 + rB + 0, n, p);
         var gB1 = ForwardColumn(col0 + rB + 32, n, p);
@@ -49,12 +48,13 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nA2, nA3, nB0, nB1, nB2, nB3;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
-            nA0 = kA < kEnd && aLeft > 0 ? w[aIdx] : 0;
-            nA1 = kA < kEnd && aLeft > 32 ? w[aIdx + aStep] : 0;
-            nA2 = kA < kEnd && aLeft > 64 ? w[aIdx + 2 * aStep] : 0;
-            nA3 = kA < kEnd && aLeft > 96 ? w[aIdx + 3 * aStep] : 0;
+            nA0 = Load(w, aIdx, kA < kEnd && aLeft > 0);
+            nA1 = Load(w, aIdx + aStep, kA < kEnd && aLeft > 32);
+            nA2 = Load(w, aIdx + 2 * aStep, kA < kEnd && aLeft > 64);
+            nA3 = Load(w, aIdx + 3 * aStep, kA < kEnd && aLeft > 96);
             bool kvB = kB < kEnd;
             int kOffB = dB.Q * tv + dB.R * p.V;
             nB0 = Gather(src, gB0, kvB, kOffB, dB.R, p.T);
@@ -62,6 +62,8 @@ public static partial class ConvGemm
             nB2 = Gather(src, gB2, kvB, kOffB, dB.R, p.T);
             nB3 = Gather(src, gB3, kvB, kOffB, dB.R, p.T);
         }
+        kA += KStep; aIdx += KStep;
+        kB += KStep; dB = KDiv.Advance(dB, p.Kt);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -76,13 +78,11 @@ public static partial class ConvGemm
             smem[stage + sB + 96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kA += KStep; aIdx += KStep;
-            kB += KStep; dB = KDiv.Advance(dB, dq, dr, p.Kt);
             {
-                nA0 = kA < kEnd && aLeft > 0 ? w[aIdx] : 0;
-                nA1 = kA < kEnd && aLeft > 32 ? w[aIdx + aStep] : 0;
-                nA2 = kA < kEnd && aLeft > 64 ? w[aIdx + 2 * aStep] : 0;
-                nA3 = kA < kEnd && aLeft > 96 ? w[aIdx + 3 * aStep] : 0;
+                nA0 = Load(w, aIdx, kA < kEnd && aLeft > 0);
+                nA1 = Load(w, aIdx + aStep, kA < kEnd && aLeft > 32);
+                nA2 = Load(w, aIdx + 2 * aStep, kA < kEnd && aLeft > 64);
+                nA3 = Load(w, aIdx + 3 * aStep, kA < kEnd && aLeft > 96);
                 bool kvB = kB < kEnd;
                 int kOffB = dB.Q * tv + dB.R * p.V;
                 nB0 = Gather(src, gB0, kvB, kOffB, dB.R, p.T);
@@ -90,6 +90,8 @@ public static partial class ConvGemm
                 nB2 = Gather(src, gB2, kvB, kOffB, dB.R, p.T);
                 nB3 = Gather(src, gB3, kvB, kOffB, dB.R, p.T);
             }
+            kA += KStep; aIdx += KStep;
+            kB += KStep; dB = KDiv.Advance(dB, p.Kt);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
@@ -143,10 +145,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 1) * 4 + (lane >> 3), tx = (warp & 1) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 128, col0 = Grid.IdxX * 128, z = Grid.IdxZ;
-        int kkA = tid / 32, rA = tid % 32, kkB = tid / 32, rB = tid % 32;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid >> 5, rA = tid & 31, kkB = tid >> 5, rB = tid & 31;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * Pitch + rA, sB = TileFloats + kkB * Pitch + rB;   // its staged elements in a stage
         // Frames t = s·t' + r of phase r take only the taps j = j0 + s·i (j0 = (r + pad) mod s, i < ktr), from dY
         // frames t' + cr − i: a stride-1 conv with ktr taps, so a strided conv multiplies no zeros.
@@ -160,7 +162,6 @@ public static partial class ConvGemm
         // Both operands: k = (co, i), one tracker (same k mapping).
         int kc = kkA, kd = ktr > 0 ? ktr : 1;
         var d = KDiv.Start(kc, kd);
-        int dq = KStep / kd, dr = KStep % kd;
         // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
         int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 32 * p.Kt, aLeft = m - row0 - rA;
         int kBegin = 0;
@@ -180,20 +181,22 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nA2, nA3, nB0, nB1, nB2, nB3;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
             bool kv = kc < kEnd;
             int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
-            nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
-            nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
-            nA2 = kv && aLeft > 64 ? w[aIdx + 2 * aStep] : 0;
-            nA3 = kv && aLeft > 96 ? w[aIdx + 3 * aStep] : 0;
+            nA0 = Load(w, aIdx, kv && aLeft > 0);
+            nA1 = Load(w, aIdx + aStep, kv && aLeft > 32);
+            nA2 = Load(w, aIdx + 2 * aStep, kv && aLeft > 64);
+            nA3 = Load(w, aIdx + 3 * aStep, kv && aLeft > 96);
             int kOffB = d.Q * lout - d.R * p.V;
             nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
             nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
             nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
             nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
         }
+        kc += KStep; d = KDiv.Advance(d, kd);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -208,20 +211,20 @@ public static partial class ConvGemm
             smem[stage + sB + 96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; d = KDiv.Advance(d, dq, dr, kd);
             {
                 bool kv = kc < kEnd;
                 int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
-                nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
-                nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
-                nA2 = kv && aLeft > 64 ? w[aIdx + 2 * aStep] : 0;
-                nA3 = kv && aLeft > 96 ? w[aIdx + 3 * aStep] : 0;
+                nA0 = Load(w, aIdx, kv && aLeft > 0);
+                nA1 = Load(w, aIdx + aStep, kv && aLeft > 32);
+                nA2 = Load(w, aIdx + 2 * aStep, kv && aLeft > 64);
+                nA3 = Load(w, aIdx + 3 * aStep, kv && aLeft > 96);
                 int kOffB = d.Q * lout - d.R * p.V;
                 nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
                 nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
                 nB2 = Gather(src, gB2, kv, kOffB, -d.R, p.Tout);
                 nB3 = Gather(src, gB3, kv, kOffB, -d.R, p.Tout);
             }
+            kc += KStep; d = KDiv.Advance(d, kd);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
@@ -270,10 +273,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 1) * 4 + (lane >> 3), tx = (warp & 1) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 128, col0 = Grid.IdxX * 128, z = Grid.IdxZ;
-        int kkA = tid % KStep, rA = tid / KStep, kkB = tid % KStep, rB = tid / KStep;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid & (KStep - 1), rA = tid >> 3, kkB = tid & (KStep - 1), rB = tid >> 3;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * Pitch + rA, sB = TileFloats + kkB * Pitch + rB;   // its staged elements in a stage
         int lout = p.Tout * p.V, tv = p.T * p.V;
         int m = p.Cout, n = p.Cin * p.Kt;
@@ -282,7 +285,6 @@ public static partial class ConvGemm
         // Both operands k-contiguous: k = (b, to, v), one tracker.
         int kc = kBegin + kkA;
         var s = KSample.Start(kc, p);
-        int dq = KStep / p.V, dr = KStep % p.V;
         // A = dy (Cout rows of sample b).
         int aIdx0 = (row0 + rA) * lout, aStep = 32 * lout, aLeft = m - row0 - rA;
         var gB0 = WeightGradColumn(col0 + rB + 0, n, p);
@@ -301,14 +303,15 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nA2, nA3, nB0, nB1, nB2, nB3;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
             bool kv = kc < kEnd;
             int aIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + aIdx0;
-            nA0 = kv && aLeft > 0 ? dy[aIdx] : 0;
-            nA1 = kv && aLeft > 32 ? dy[aIdx + aStep] : 0;
-            nA2 = kv && aLeft > 64 ? dy[aIdx + 2 * aStep] : 0;
-            nA3 = kv && aLeft > 96 ? dy[aIdx + 3 * aStep] : 0;
+            nA0 = Load(dy, aIdx, kv && aLeft > 0);
+            nA1 = Load(dy, aIdx + aStep, kv && aLeft > 32);
+            nA2 = Load(dy, aIdx + 2 * aStep, kv && aLeft > 64);
+            nA3 = Load(dy, aIdx + 3 * aStep, kv && aLeft > 96);
             int tk = s.To * p.Stride;
             int kOffB = s.B * p.Cin * tv + tk * p.V + s.Vi;
             nB0 = Gather(x, gB0, kv, kOffB, tk, p.T);
@@ -316,6 +319,7 @@ public static partial class ConvGemm
             nB2 = Gather(x, gB2, kv, kOffB, tk, p.T);
             nB3 = Gather(x, gB3, kv, kOffB, tk, p.T);
         }
+        kc += KStep; s = KSample.Advance(s, p);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -330,14 +334,13 @@ public static partial class ConvGemm
             smem[stage + sB + 96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; s = KSample.Advance(s, dq, dr, p);
             {
                 bool kv = kc < kEnd;
                 int aIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + aIdx0;
-                nA0 = kv && aLeft > 0 ? dy[aIdx] : 0;
-                nA1 = kv && aLeft > 32 ? dy[aIdx + aStep] : 0;
-                nA2 = kv && aLeft > 64 ? dy[aIdx + 2 * aStep] : 0;
-                nA3 = kv && aLeft > 96 ? dy[aIdx + 3 * aStep] : 0;
+                nA0 = Load(dy, aIdx, kv && aLeft > 0);
+                nA1 = Load(dy, aIdx + aStep, kv && aLeft > 32);
+                nA2 = Load(dy, aIdx + 2 * aStep, kv && aLeft > 64);
+                nA3 = Load(dy, aIdx + 3 * aStep, kv && aLeft > 96);
                 int tk = s.To * p.Stride;
                 int kOffB = s.B * p.Cin * tv + tk * p.V + s.Vi;
                 nB0 = Gather(x, gB0, kv, kOffB, tk, p.T);
@@ -345,6 +348,7 @@ public static partial class ConvGemm
                 nB2 = Gather(x, gB2, kv, kOffB, tk, p.T);
                 nB3 = Gather(x, gB3, kv, kOffB, tk, p.T);
             }
+            kc += KStep; s = KSample.Advance(s, p);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
@@ -390,10 +394,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * StageWide);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 4 * 4 + lane / 8, tx = warp % 4 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 2) * 4 + (lane >> 3), tx = (warp & 3) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 64, col0 = Grid.IdxX * 256, z = Grid.IdxZ;
-        int kkA = tid % KStep, rA = tid / KStep, kkB = tid / 32, rB = tid % 32;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid & (KStep - 1), rA = tid >> 3, kkB = tid >> 5, rB = tid & 31;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * PitchWide + rA, sB = TileFloatsWide + kkB * PitchWide + rB;   // its staged elements in a stage
         int tv = p.T * p.V;
         int m = p.Cout, n = p.Tout * p.V, kEnd = p.Cin * p.Kt;
@@ -405,7 +409,6 @@ public static partial class ConvGemm
         // B = x gathered: k = kB = (ci, j), column (to, v).
         int kB = kkB;
         var dB = KDiv.Start(kB, p.Kt);
-        int dq = KStep / p.Kt, dr = KStep % p.Kt;
         int kBegin = 0;
         var gB0 = ForwardColumn(col0 + rB + 0, n, p);
         var gB1 = ForwardColumn(col0 + rB + 32, n, p);
@@ -427,10 +430,11 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nB0, nB1, nB2, nB3, nB4, nB5, nB6, nB7;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
-            nA0 = kA < kEnd && aLeft > 0 ? w[aIdx] : 0;
-            nA1 = kA < kEnd && aLeft > 32 ? w[aIdx + aStep] : 0;
+            nA0 = Load(w, aIdx, kA < kEnd && aLeft > 0);
+            nA1 = Load(w, aIdx + aStep, kA < kEnd && aLeft > 32);
             bool kvB = kB < kEnd;
             int kOffB = dB.Q * tv + dB.R * p.V;
             nB0 = Gather(src, gB0, kvB, kOffB, dB.R, p.T);
@@ -442,6 +446,8 @@ public static partial class ConvGemm
             nB6 = Gather(src, gB6, kvB, kOffB, dB.R, p.T);
             nB7 = Gather(src, gB7, kvB, kOffB, dB.R, p.T);
         }
+        kA += KStep; aIdx += KStep;
+        kB += KStep; dB = KDiv.Advance(dB, p.Kt);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -458,11 +464,9 @@ public static partial class ConvGemm
             smem[stage + sB + 224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kA += KStep; aIdx += KStep;
-            kB += KStep; dB = KDiv.Advance(dB, dq, dr, p.Kt);
             {
-                nA0 = kA < kEnd && aLeft > 0 ? w[aIdx] : 0;
-                nA1 = kA < kEnd && aLeft > 32 ? w[aIdx + aStep] : 0;
+                nA0 = Load(w, aIdx, kA < kEnd && aLeft > 0);
+                nA1 = Load(w, aIdx + aStep, kA < kEnd && aLeft > 32);
                 bool kvB = kB < kEnd;
                 int kOffB = dB.Q * tv + dB.R * p.V;
                 nB0 = Gather(src, gB0, kvB, kOffB, dB.R, p.T);
@@ -474,6 +478,8 @@ public static partial class ConvGemm
                 nB6 = Gather(src, gB6, kvB, kOffB, dB.R, p.T);
                 nB7 = Gather(src, gB7, kvB, kOffB, dB.R, p.T);
             }
+            kA += KStep; aIdx += KStep;
+            kB += KStep; dB = KDiv.Advance(dB, p.Kt);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloatsWide) / 4 + tx);
             for (int kk = 0; kk < KStep * (PitchWide / 4); kk += PitchWide / 4)
@@ -527,10 +533,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * StageWide);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 4 * 4 + lane / 8, tx = warp % 4 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 2) * 4 + (lane >> 3), tx = (warp & 3) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 64, col0 = Grid.IdxX * 256, z = Grid.IdxZ;
-        int kkA = tid / 32, rA = tid % 32, kkB = tid / 32, rB = tid % 32;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid >> 5, rA = tid & 31, kkB = tid >> 5, rB = tid & 31;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * PitchWide + rA, sB = TileFloatsWide + kkB * PitchWide + rB;   // its staged elements in a stage
         // Frames t = s·t' + r of phase r take only the taps j = j0 + s·i (j0 = (r + pad) mod s, i < ktr), from dY
         // frames t' + cr − i: a stride-1 conv with ktr taps, so a strided conv multiplies no zeros.
@@ -544,7 +550,6 @@ public static partial class ConvGemm
         // Both operands: k = (co, i), one tracker (same k mapping).
         int kc = kkA, kd = ktr > 0 ? ktr : 1;
         var d = KDiv.Start(kc, kd);
-        int dq = KStep / kd, dr = KStep % kd;
         // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
         int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 32 * p.Kt, aLeft = m - row0 - rA;
         int kBegin = 0;
@@ -568,12 +573,13 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nB0, nB1, nB2, nB3, nB4, nB5, nB6, nB7;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
             bool kv = kc < kEnd;
             int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
-            nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
-            nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
+            nA0 = Load(w, aIdx, kv && aLeft > 0);
+            nA1 = Load(w, aIdx + aStep, kv && aLeft > 32);
             int kOffB = d.Q * lout - d.R * p.V;
             nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
             nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
@@ -584,6 +590,7 @@ public static partial class ConvGemm
             nB6 = Gather(src, gB6, kv, kOffB, -d.R, p.Tout);
             nB7 = Gather(src, gB7, kv, kOffB, -d.R, p.Tout);
         }
+        kc += KStep; d = KDiv.Advance(d, kd);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -600,12 +607,11 @@ public static partial class ConvGemm
             smem[stage + sB + 224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; d = KDiv.Advance(d, dq, dr, kd);
             {
                 bool kv = kc < kEnd;
                 int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
-                nA0 = kv && aLeft > 0 ? w[aIdx] : 0;
-                nA1 = kv && aLeft > 32 ? w[aIdx + aStep] : 0;
+                nA0 = Load(w, aIdx, kv && aLeft > 0);
+                nA1 = Load(w, aIdx + aStep, kv && aLeft > 32);
                 int kOffB = d.Q * lout - d.R * p.V;
                 nB0 = Gather(src, gB0, kv, kOffB, -d.R, p.Tout);
                 nB1 = Gather(src, gB1, kv, kOffB, -d.R, p.Tout);
@@ -616,6 +622,7 @@ public static partial class ConvGemm
                 nB6 = Gather(src, gB6, kv, kOffB, -d.R, p.Tout);
                 nB7 = Gather(src, gB7, kv, kOffB, -d.R, p.Tout);
             }
+            kc += KStep; d = KDiv.Advance(d, kd);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloatsWide) / 4 + tx);
             for (int kk = 0; kk < KStep * (PitchWide / 4); kk += PitchWide / 4)
@@ -664,10 +671,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * StageWide);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 4 * 4 + lane / 8, tx = warp % 4 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 2) * 4 + (lane >> 3), tx = (warp & 3) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 64, col0 = Grid.IdxX * 256, z = Grid.IdxZ;
-        int kkA = tid % KStep, rA = tid / KStep, kkB = tid % KStep, rB = tid / KStep;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid & (KStep - 1), rA = tid >> 3, kkB = tid & (KStep - 1), rB = tid >> 3;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * PitchWide + rA, sB = TileFloatsWide + kkB * PitchWide + rB;   // its staged elements in a stage
         int lout = p.Tout * p.V, tv = p.T * p.V;
         int m = p.Cout, n = p.Cin * p.Kt;
@@ -676,7 +683,6 @@ public static partial class ConvGemm
         // Both operands k-contiguous: k = (b, to, v), one tracker.
         int kc = kBegin + kkA;
         var s = KSample.Start(kc, p);
-        int dq = KStep / p.V, dr = KStep % p.V;
         // A = dy (Cout rows of sample b).
         int aIdx0 = (row0 + rA) * lout, aStep = 32 * lout, aLeft = m - row0 - rA;
         var gB0 = WeightGradColumn(col0 + rB + 0, n, p);
@@ -699,12 +705,13 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nB0, nB1, nB2, nB3, nB4, nB5, nB6, nB7;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
             bool kv = kc < kEnd;
             int aIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + aIdx0;
-            nA0 = kv && aLeft > 0 ? dy[aIdx] : 0;
-            nA1 = kv && aLeft > 32 ? dy[aIdx + aStep] : 0;
+            nA0 = Load(dy, aIdx, kv && aLeft > 0);
+            nA1 = Load(dy, aIdx + aStep, kv && aLeft > 32);
             int tk = s.To * p.Stride;
             int kOffB = s.B * p.Cin * tv + tk * p.V + s.Vi;
             nB0 = Gather(x, gB0, kv, kOffB, tk, p.T);
@@ -716,6 +723,7 @@ public static partial class ConvGemm
             nB6 = Gather(x, gB6, kv, kOffB, tk, p.T);
             nB7 = Gather(x, gB7, kv, kOffB, tk, p.T);
         }
+        kc += KStep; s = KSample.Advance(s, p);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -732,12 +740,11 @@ public static partial class ConvGemm
             smem[stage + sB + 224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; s = KSample.Advance(s, dq, dr, p);
             {
                 bool kv = kc < kEnd;
                 int aIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + aIdx0;
-                nA0 = kv && aLeft > 0 ? dy[aIdx] : 0;
-                nA1 = kv && aLeft > 32 ? dy[aIdx + aStep] : 0;
+                nA0 = Load(dy, aIdx, kv && aLeft > 0);
+                nA1 = Load(dy, aIdx + aStep, kv && aLeft > 32);
                 int tk = s.To * p.Stride;
                 int kOffB = s.B * p.Cin * tv + tk * p.V + s.Vi;
                 nB0 = Gather(x, gB0, kv, kOffB, tk, p.T);
@@ -749,6 +756,7 @@ public static partial class ConvGemm
                 nB6 = Gather(x, gB6, kv, kOffB, tk, p.T);
                 nB7 = Gather(x, gB7, kv, kOffB, tk, p.T);
             }
+            kc += KStep; s = KSample.Advance(s, p);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloatsWide) / 4 + tx);
             for (int kk = 0; kk < KStep * (PitchWide / 4); kk += PitchWide / 4)
@@ -794,10 +802,10 @@ public static partial class ConvGemm
         var smem = SharedMemory.Allocate<float>(2 * StageWide);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Gemm.Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 4 * 4 + lane / 8, tx = warp % 4 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 2) * 4 + (lane >> 3), tx = (warp & 3) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * 64, col0 = Grid.IdxX * 256, z = Grid.IdxZ;
-        int kkA = tid % KStep, rA = tid / KStep, kkB = tid % KStep, rB = tid / KStep;   // this thread's k in a K-step and first row of A / B
+        int kkA = tid & (KStep - 1), rA = tid >> 3, kkB = tid & (KStep - 1), rB = tid >> 3;   // this thread's k in a K-step and first row of A / B
         int sA = kkA * PitchWide + rA, sB = TileFloatsWide + kkB * PitchWide + rB;   // its staged elements in a stage
         int lout = p.Tout * p.V, tv = p.T * p.V;
         int m = p.Cin * p.Kt, n = p.Cout;
@@ -806,7 +814,6 @@ public static partial class ConvGemm
         // Both operands k-contiguous: k = (b, to, v), one tracker.
         int kc = kBegin + kkA;
         var s = KSample.Start(kc, p);
-        int dq = KStep / p.V, dr = KStep % p.V;
         // B = dy (Cout rows of sample b).
         int bIdx0 = (col0 + rB) * lout, bStep = 32 * lout, bLeft = n - col0 - rB;
         var gA0 = WeightGradColumn(row0 + rA + 0, m, p);
@@ -823,7 +830,8 @@ public static partial class ConvGemm
         float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
         float nA0, nA1, nB0, nB1, nB2, nB3, nB4, nB5, nB6, nB7;
 
-        // Registers <- K-step 0.
+        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry
+        // are computed before the loop instead of placed into it).
         {
             bool kv = kc < kEnd;
             int tk = s.To * p.Stride;
@@ -831,15 +839,16 @@ public static partial class ConvGemm
             nA0 = Gather(x, gA0, kv, kOffA, tk, p.T);
             nA1 = Gather(x, gA1, kv, kOffA, tk, p.T);
             int bIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + bIdx0;
-            nB0 = kv && bLeft > 0 ? dy[bIdx] : 0;
-            nB1 = kv && bLeft > 32 ? dy[bIdx + bStep] : 0;
-            nB2 = kv && bLeft > 64 ? dy[bIdx + 2 * bStep] : 0;
-            nB3 = kv && bLeft > 96 ? dy[bIdx + 3 * bStep] : 0;
-            nB4 = kv && bLeft > 128 ? dy[bIdx + 4 * bStep] : 0;
-            nB5 = kv && bLeft > 160 ? dy[bIdx + 5 * bStep] : 0;
-            nB6 = kv && bLeft > 192 ? dy[bIdx + 6 * bStep] : 0;
-            nB7 = kv && bLeft > 224 ? dy[bIdx + 7 * bStep] : 0;
+            nB0 = Load(dy, bIdx, kv && bLeft > 0);
+            nB1 = Load(dy, bIdx + bStep, kv && bLeft > 32);
+            nB2 = Load(dy, bIdx + 2 * bStep, kv && bLeft > 64);
+            nB3 = Load(dy, bIdx + 3 * bStep, kv && bLeft > 96);
+            nB4 = Load(dy, bIdx + 4 * bStep, kv && bLeft > 128);
+            nB5 = Load(dy, bIdx + 5 * bStep, kv && bLeft > 160);
+            nB6 = Load(dy, bIdx + 6 * bStep, kv && bLeft > 192);
+            nB7 = Load(dy, bIdx + 7 * bStep, kv && bLeft > 224);
         }
+        kc += KStep; s = KSample.Advance(s, p);
         for (int t = 0; t < steps; t++)
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
@@ -856,7 +865,6 @@ public static partial class ConvGemm
             smem[stage + sB + 224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
-            kc += KStep; s = KSample.Advance(s, dq, dr, p);
             {
                 bool kv = kc < kEnd;
                 int tk = s.To * p.Stride;
@@ -864,15 +872,16 @@ public static partial class ConvGemm
                 nA0 = Gather(x, gA0, kv, kOffA, tk, p.T);
                 nA1 = Gather(x, gA1, kv, kOffA, tk, p.T);
                 int bIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + bIdx0;
-                nB0 = kv && bLeft > 0 ? dy[bIdx] : 0;
-                nB1 = kv && bLeft > 32 ? dy[bIdx + bStep] : 0;
-                nB2 = kv && bLeft > 64 ? dy[bIdx + 2 * bStep] : 0;
-                nB3 = kv && bLeft > 96 ? dy[bIdx + 3 * bStep] : 0;
-                nB4 = kv && bLeft > 128 ? dy[bIdx + 4 * bStep] : 0;
-                nB5 = kv && bLeft > 160 ? dy[bIdx + 5 * bStep] : 0;
-                nB6 = kv && bLeft > 192 ? dy[bIdx + 6 * bStep] : 0;
-                nB7 = kv && bLeft > 224 ? dy[bIdx + 7 * bStep] : 0;
+                nB0 = Load(dy, bIdx, kv && bLeft > 0);
+                nB1 = Load(dy, bIdx + bStep, kv && bLeft > 32);
+                nB2 = Load(dy, bIdx + 2 * bStep, kv && bLeft > 64);
+                nB3 = Load(dy, bIdx + 3 * bStep, kv && bLeft > 96);
+                nB4 = Load(dy, bIdx + 4 * bStep, kv && bLeft > 128);
+                nB5 = Load(dy, bIdx + 5 * bStep, kv && bLeft > 160);
+                nB6 = Load(dy, bIdx + 6 * bStep, kv && bLeft > 192);
+                nB7 = Load(dy, bIdx + 7 * bStep, kv && bLeft > 224);
             }
+            kc += KStep; s = KSample.Advance(s, p);
             var fa = smem4.SubView(stage / 4 + ty);
             var fb = smem4.SubView((stage + TileFloatsWide) / 4 + tx);
             for (int kk = 0; kk < KStep * (PitchWide / 4); kk += PitchWide / 4)

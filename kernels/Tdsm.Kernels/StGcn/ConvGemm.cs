@@ -125,10 +125,13 @@ public static partial class ConvGemm
         dW[e] = (float)(dW[e] + s);
     }
 
-    /// <summary>k = Q·d + R, tracked per K-step: (ci, j) or (co, j) of a tap index.</summary>
+    // The trackers carry their per-K-step increments as fields: computed once before the loop, they stay loop-carried
+    // registers (ILGPU's code placement moved a plain local KStep / d into the loop, a division per K-step).
+
+    /// <summary>k = Q·d + R, tracked per K-step: (ci, j) or (co, i) of a tap index.</summary>
     internal struct KDiv
     {
-        public int Q, R;
+        public int Q, R, Dq, Dr;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static KDiv Start(int k, int d)
@@ -136,15 +139,17 @@ public static partial class ConvGemm
             KDiv r;
             r.Q = k / d;
             r.R = k - r.Q * d;
+            r.Dq = KStep / d;
+            r.Dr = KStep - r.Dq * d;
             return r;
         }
 
-        /// <summary>k + KStep, given dq = KStep / d and dr = KStep % d.</summary>
+        /// <summary>k + KStep.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static KDiv Advance(KDiv x, int dq, int dr, int d)
+        public static KDiv Advance(KDiv x, int d)
         {
-            x.Q += dq;
-            x.R += dr;
+            x.Q += x.Dq;
+            x.R += x.Dr;
             if (x.R >= d) { x.R -= d; x.Q++; }
             return x;
         }
@@ -153,7 +158,7 @@ public static partial class ConvGemm
     /// <summary>k = (B·Tout + To)·V + Vi, tracked per K-step: the (b, to, v) of a weight gradient's k.</summary>
     internal struct KSample
     {
-        public int B, To, Vi;
+        public int B, To, Vi, Dq, Dr;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static KSample Start(int k, ConvArgs p)
@@ -164,15 +169,17 @@ public static partial class ConvGemm
             int l = k - s.B * lout;
             s.To = l / p.V;
             s.Vi = l - s.To * p.V;
+            s.Dq = KStep / p.V;
+            s.Dr = KStep - s.Dq * p.V;
             return s;
         }
 
-        /// <summary>k + KStep, given dq = KStep / V and dr = KStep % V (loops only for Tout·V &lt; KStep).</summary>
+        /// <summary>k + KStep (loops only for Tout·V &lt; KStep).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static KSample Advance(KSample s, int dq, int dr, ConvArgs p)
+        public static KSample Advance(KSample s, ConvArgs p)
         {
-            s.To += dq;
-            s.Vi += dr;
+            s.To += s.Dq;
+            s.Vi += s.Dr;
             if (s.Vi >= p.V) { s.Vi -= p.V; s.To++; }
             while (s.To >= p.Tout) { s.To -= p.Tout; s.B++; }
             return s;
@@ -231,11 +238,16 @@ public static partial class ConvGemm
 
     /// <summary>src[kOff + g.On] if kv and frame g.Tn + tk lies in [0, lim), else 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float Gather(ArrayView<float> src, ConvColumn g, bool kv, int kOff, int tk, int lim)
+    internal static float Gather(ArrayView<float> src, ConvColumn g, bool kv, int kOff, int tk, int lim) =>
+        Load(src, kOff + g.On, kv && (uint)(g.Tn + tk) < (uint)lim);
+
+    /// <summary>src[i] if ok, else 0. Branch-free: an element outside loads src[0] (the views are never empty) and
+    /// is replaced by 0, so the staging is a select and a load per element instead of a guarded branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Load(ArrayView<float> src, int i, bool ok)
     {
-        float r = 0;
-        if (kv && (uint)(g.Tn + tk) < (uint)lim) r = src[kOff + g.On];
-        return r;
+        float v = src[ok ? i : 0];
+        return ok ? v : 0;
     }
 
     /// <summary>c[row·n + col .. +3] = v + bias inside (m, n).</summary>

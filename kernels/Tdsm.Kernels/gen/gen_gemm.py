@@ -111,7 +111,9 @@ TILES = [(128, 128, ""), (64, 256, "Wide")]
 
 # One K-step per thread: its k index kk within the step and its rows. "kc": 8 threads per row, k-contiguous
 # (tid % 8, rows tid / 8 + 32e); "rc": 32 consecutive rows of one k (tid / 32, rows tid % 32 + 32e).
-MAP = {"kc": ("tid % KStep", "tid / KStep"), "rc": ("tid / 32", "tid % 32")}
+# Shifts and masks: ILGPU's code placement sinks index arithmetic used only in the loop into it, and ptxas
+# turns its signed divisions by constants into reciprocal sequences.
+MAP = {"kc": ("tid & (KStep - 1)", "tid >> 3"), "rc": ("tid >> 5", "tid & 31")}
 
 MODES = {
     "Forward": dict(
@@ -128,13 +130,12 @@ MODES = {
             "// B = x gathered: k = kB = (ci, j), column (to, v).",
             "int kB = kkB;",
             "var dB = KDiv.Start(kB, p.Kt);",
-            "int dq = KStep / p.Kt, dr = KStep % p.Kt;",
         ],
         a=dict(map="kc", kind="lin", view="w", idx="aIdx", step="aStep", left="aLeft", kv="kA < kEnd"),
         b=dict(map="rc", kind="gather", setup="ForwardColumn(col0 + rB + {o}, n, p)", view="src",
                pre=["bool kvB = kB < kEnd;", "int kOffB = dB.Q * tv + dB.R * p.V;"],
                kv="kvB", koff="kOffB", tk="dB.R", lim="p.T"),
-        advance=["kA += KStep; aIdx += KStep;", "kB += KStep; dB = KDiv.Advance(dB, dq, dr, p.Kt);"],
+        advance=["kA += KStep; aIdx += KStep;", "kB += KStep; dB = KDiv.Advance(dB, p.Kt);"],
         store="bias", m="m", n="n"),
     "InputGrad": dict(
         params="ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx",
@@ -153,7 +154,6 @@ MODES = {
             "// Both operands: k = (co, i), one tracker (same k mapping).",
             "int kc = kkA, kd = ktr > 0 ? ktr : 1;",
             "var d = KDiv.Start(kc, kd);",
-            "int dq = KStep / kd, dr = KStep % kd;",
             "// A = w[co, ci, j0 + s·i] as (Cin, (co, i)).",
             "int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 32 * p.Kt, aLeft = m - row0 - rA;",
         ],
@@ -161,7 +161,7 @@ MODES = {
                pre=["bool kv = kc < kEnd;", "int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;"]),
         b=dict(map="rc", kind="gather", setup="InputGradColumn(col0 + rB + {o}, n, cr, p)", view="src",
                pre=["int kOffB = d.Q * lout - d.R * p.V;"], kv="kv", koff="kOffB", tk="-d.R", lim="p.Tout"),
-        advance=["kc += KStep; d = KDiv.Advance(d, dq, dr, kd);"],
+        advance=["kc += KStep; d = KDiv.Advance(d, kd);"],
         store="phase", m="m", n="n"),
     "WeightGrad": dict(
         params="ArrayView<float> x, ArrayView<float> dy, ArrayView<float> unused, ArrayView<float> part",
@@ -174,7 +174,6 @@ MODES = {
             "// Both operands k-contiguous: k = (b, to, v), one tracker.",
             "int kc = kBegin + kkA;",
             "var s = KSample.Start(kc, p);",
-            "int dq = KStep / p.V, dr = KStep % p.V;",
             "// A = dy (Cout rows of sample b).",
             "int aIdx0 = (row0 + rA) * lout, aStep = 32 * lout, aLeft = m - row0 - rA;",
         ],
@@ -183,7 +182,7 @@ MODES = {
         b=dict(map="kc", kind="gather", setup="WeightGradColumn(col0 + rB + {o}, n, p)", view="x",
                pre=["int tk = s.To * p.Stride;", "int kOffB = s.B * p.Cin * tv + tk * p.V + s.Vi;"],
                kv="kv", koff="kOffB", tk="tk", lim="p.T"),
-        advance=["kc += KStep; s = KSample.Advance(s, dq, dr, p);"],
+        advance=["kc += KStep; s = KSample.Advance(s, p);"],
         store="plain", m="m", n="n"),
     "WeightGradT": dict(
         params="ArrayView<float> x, ArrayView<float> dy, ArrayView<float> unused, ArrayView<float> part",
@@ -196,7 +195,6 @@ MODES = {
             "// Both operands k-contiguous: k = (b, to, v), one tracker.",
             "int kc = kBegin + kkA;",
             "var s = KSample.Start(kc, p);",
-            "int dq = KStep / p.V, dr = KStep % p.V;",
             "// B = dy (Cout rows of sample b).",
             "int bIdx0 = (col0 + rB) * lout, bStep = 32 * lout, bLeft = n - col0 - rB;",
         ],
@@ -205,7 +203,7 @@ MODES = {
                kv="kv", koff="kOffA", tk="tk", lim="p.T"),
         b=dict(map="kc", kind="lin", view="dy", idx="bIdx", step="bStep", left="bLeft", kv="kv",
                pre=["int bIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + bIdx0;"]),
-        advance=["kc += KStep; s = KSample.Advance(s, dq, dr, p);"],
+        advance=["kc += KStep; s = KSample.Advance(s, p);"],
         store="transposed", m="m", n="n"),
 }
 
@@ -225,7 +223,7 @@ def conv_load_body(w, ind, mode, name, spec, count):
     if kind == "lin":
         for e in range(count):
             off = "" if e == 0 else (f" + {spec['step']}" if e == 1 else f" + {e} * {spec['step']}")
-            w(ind + f"n{name}{e} = {spec['kv']} && {spec['left']} > {32 * e} ? {spec['view']}[{spec['idx']}{off}] : 0;")
+            w(ind + f"n{name}{e} = Load({spec['view']}, {spec['idx']}{off}, {spec['kv']} && {spec['left']} > {32 * e});")
     elif kind == "gather":
         for e in range(count):
             w(ind + f"n{name}{e} = Gather({spec['view']}, g{name}{e}, {spec['kv']}, {spec['koff']}, {spec['tk']}, {spec['lim']});")
@@ -248,8 +246,9 @@ def conv_kernel(mode, tm, tn, suffix):
     w(f"        var smem = SharedMemory.Allocate<float>(2 * {stage});   // two stages of [A tile [k][m] | B tile [k][n]]")
     w("        var smem4 = smem.Cast<Gemm.Vec4>();")
     w("        int tid = Group.IdxX;")
-    w("        int warp = tid / 32, lane = tid % 32;")
-    w(f"        int ty = warp / {tn // 64} * 4 + lane / 8, tx = warp % {tn // 64} * 8 + lane % 8;   // a warp: 4 ty x 8 tx")
+    w("        int warp = tid >> 5, lane = tid & 31;")
+    shift = {2: 1, 4: 2}[tn // 64]
+    w(f"        int ty = (warp >> {shift}) * 4 + (lane >> 3), tx = (warp & {tn // 64 - 1}) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx")
     w(f"        int row0 = Grid.IdxY * {tm}, col0 = Grid.IdxX * {tn}, z = Grid.IdxZ;")
     ka, ra = MAP[spec["a"]["map"]]
     kb, rb = MAP[spec["b"]["map"]]
@@ -270,8 +269,11 @@ def conv_kernel(mode, tm, tn, suffix):
         w("        float " + ", ".join(f"{acc(r, cc)} = 0" for cc in range(8)) + ";")
     w("        float " + ", ".join(f"nA{e}" for e in range(ea)) + ", " + ", ".join(f"nB{e}" for e in range(eb)) + ";")
     w("")
-    w("        // Registers <- K-step 0.")
+    w("        // Registers <- K-step 0, then the trackers to K-step 1 (advanced here too, so the increments they carry")
+    w("        // are computed before the loop instead of placed into it).")
     conv_load_ab(w, "        ", mode, spec, ea, eb)
+    for line in spec["advance"]:
+        w("        " + line)
     w("        for (int t = 0; t < steps; t++)")
     w("        {")
     w("            // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.")
@@ -282,9 +284,9 @@ def conv_kernel(mode, tm, tn, suffix):
         w(f"            smem[stage + sB + {32 * e}] = nB{e};")
     w("            Group.Barrier();")
     w("            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.")
+    conv_load_ab(w, "            ", mode, spec, ea, eb)
     for line in spec["advance"]:
         w("            " + line)
-    conv_load_ab(w, "            ", mode, spec, ea, eb)
     w("            var fa = smem4.SubView(stage / 4 + ty);")
     w(f"            var fb = smem4.SubView((stage + {tile_floats}) / 4 + tx);")
     k_loop(w, pitch, str(tm // 8), str(tn // 8), "Gemm.Vec4")
