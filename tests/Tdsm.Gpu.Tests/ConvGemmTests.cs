@@ -81,3 +81,62 @@ public class ConvGemmPtxTests
         }
     }
 }
+
+/// <summary>
+/// The launch plans (<see cref="ConvGemm.TileFor"/>, <see cref="ConvGemm.PlanWeightGrad"/>) at every convolution of the
+/// ST-GCN <c>Paper</c> encoder at N = 32, M = 2 (B = 64 person-samples), T = 300, V = 25, printed as a wave table
+/// (groups, waves of <see cref="ConvGemm.TargetGroups"/>, padded-area efficiency). The weight-gradient splits must
+/// cover K exactly once, in multiples of the K-step, and fill at least half the GPU.
+/// </summary>
+public class ConvGemmPlanTests
+{
+    [Test]
+    public void PaperShapesFillTheGpu()
+    {
+        var cfg = Tdsm.StGcn.StGcnConfig.Paper(60);
+        int b = 64, v = 25, t = 300;
+        var rows = new List<string>();
+        void Row(string name, string kind, long m, long n, long k, int z, ConvTile tile, int gx, int gy)
+        {
+            long groups = (long)gx * gy * z;
+            long padM = gy * (tile == ConvTile.Wide ? ConvGemm.WideRows : ConvGemm.Tile), padN = gx * (tile == ConvTile.Wide ? ConvGemm.WideCols : ConvGemm.Tile);
+            double waves = (double)groups / ConvGemm.TargetGroups;
+            rows.Add($"{name,-9} {kind,-6} {m,5} {n,5} {k,7} {z,4} {tile,-6} {groups,6} {waves,6:F2} {groups / (Math.Ceiling(waves) * ConvGemm.TargetGroups),5:F2} {(double)m * n / (padM * padN),5:F2}");
+            Assert.That(padM, Is.GreaterThanOrEqualTo(m)); Assert.That(padN, Is.GreaterThanOrEqualTo(n));
+        }
+        for (int i = 0; i < cfg.Layers.Count; i++)
+        {
+            var l = cfg.Layers[i];
+            var convs = new List<(string Name, int Cin, int Cout, int Kt, int Stride)> { ("gcn", l.Cin, 3 * l.Cout, 1, 1), ("tcn", l.Cout, l.Cout, cfg.Kt, l.Stride) };
+            if (l.HasResidualConv) convs.Add(("res", l.Cin, l.Cout, 1, l.Stride));
+            foreach (var c in convs)
+            {
+                int pad = (c.Kt - 1) / 2, tout = (t + 2 * pad - c.Kt) / c.Stride + 1;
+                var p = new ConvArgs { B = b, Cin = c.Cin, Cout = c.Cout, T = t, Tout = tout, V = v, Kt = c.Kt, Stride = c.Stride, Pad = pad };
+                string name = $"L{i + 1} {c.Name}";
+                long n = (long)tout * v;
+                var tile = ConvGemm.TileFor(c.Cout, n);
+                var (gx, gy) = ConvGemm.Blocks(tile, c.Cout, n);
+                Row(name, "fwd", c.Cout, n, (long)c.Cin * c.Kt, b, tile, gx, gy);
+                if (i > 0)
+                {
+                    long nPhase = (long)((t + c.Stride - 1) / c.Stride) * v; // dx by output phase
+                    tile = ConvGemm.TileFor(c.Cin, nPhase);
+                    (gx, gy) = ConvGemm.Blocks(tile, c.Cin, nPhase);
+                    Row(name, "dx", c.Cin, nPhase, (long)c.Cout * c.Kt / c.Stride, b * c.Stride, tile, gx, gy);
+                }
+                var plan = ConvGemm.PlanWeightGrad(p);
+                long k = (long)b * tout * v;
+                Assert.That(plan.KSplit % ConvGemm.KStep, Is.Zero, name);
+                Assert.That((long)plan.Splits * plan.KSplit, Is.GreaterThanOrEqualTo(k), name);
+                Assert.That((long)(plan.Splits - 1) * plan.KSplit, Is.LessThan(k), name);
+                Assert.That((long)plan.GridX * plan.GridY * plan.Splits, Is.GreaterThanOrEqualTo(ConvGemm.TargetGroups / 2), $"{name}: SMs left idle");
+                long wm = plan.Swapped ? (long)c.Cin * c.Kt : c.Cout, wn = plan.Swapped ? c.Cout : (long)c.Cin * c.Kt;
+                Row(name, plan.Swapped ? "dW(T)" : "dW", wm, wn, plan.KSplit, plan.Splits, plan.Tile, plan.GridX, plan.GridY);
+            }
+            t = cfg.TemporalOut(t, l.Stride);
+        }
+        TestContext.Out.WriteLine("op        kind       M     N  K/split    z tile   groups  waves  fill   pad");
+        foreach (var r in rows) TestContext.Out.WriteLine(r);
+    }
+}
