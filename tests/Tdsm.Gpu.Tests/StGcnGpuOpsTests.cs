@@ -105,6 +105,7 @@ public class StGcnGpuOpsTests(string device)
     [TestCase(2, 20, 150, 9, 17, 1)]  // forward wide 3 row blocks, dx wide, dW swapped (wide)
     [TestCase(3, 6, 200, 40, 25, 1)]  // forward square 2x8 blocks, dx wide 4 column blocks, dW swapped in 2 K-splits
     [TestCase(2, 140, 3, 9, 29, 2)]   // dx square 2x3 blocks, strided
+    [TestCase(3, 40, 70, 30, 25, 1)]  // dW square in 2 K-splits (a split boundary inside a sample)
     public void Conv1x1ForwardAndBackward(int b, int cin, int cout, int t, int v, int stride)
     {
         int tout = (t - 1) / stride + 1;
@@ -141,6 +142,7 @@ public class StGcnGpuOpsTests(string device)
     [TestCase(2, 130, 20, 20, 13, 9, 2)] // dx square 2x3 blocks, strided; dW wide 5 column blocks
     [TestCase(2, 130, 136, 10, 27, 3, 1)] // forward, dx square 2x3 blocks; dW wide 3x2 blocks
     [TestCase(2, 40, 60, 24, 11, 9, 2)] // dx wide 2 column blocks, strided
+    [TestCase(3, 16, 40, 30, 25, 9, 1)] // dW wide in 2 K-splits
     public void TemporalConvForwardAndBackward(int b, int cin, int cout, int t, int v, int kt, int stride)
     {
         int pad = (kt - 1) / 2, tout = (t + 2 * pad - kt) / stride + 1;

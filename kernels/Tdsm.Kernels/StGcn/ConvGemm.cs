@@ -41,13 +41,13 @@ public readonly record struct ConvWeightGradPlan(ConvTile Tile, bool Swapped, in
 /// multiplications by the zeros; frames no tap reaches get 0).</item>
 /// <item>Weight gradient, grid z = split: part[z] (Cout, Cin·kt) = Σ over the split's (b, to, v) of dY · Xᵀ (K = B·Tout·V,
 /// split at any k); <see cref="ReduceSplits"/> then adds the splits in order into dW (deterministic, no atomics).
-/// With few output channels the operands swap (<see cref="WeightGradT"/>: C = X·dYᵀ, stored transposed).</item>
+/// With few output channels the operands swap (<see cref="WeightGradTWide"/>: C = X·dYᵀ, stored transposed).</item>
 /// </list>
 /// Staging: each thread owns one k of the K-step and TM/32 (A) or TN/32 (B) rows of the tile. The k → (ci, j),
 /// (co, j) or (b, to, v) decomposition is tracked incrementally per K-step (no division in the loop), and a gathered
 /// row's part of the address and its frame offset are computed once (<see cref="ConvColumn"/>), so a staged element
-/// costs an add, a compare and a load. Every load is bounds-guarded (0 outside), so any size works; indices inside a
-/// tensor are 32-bit (the host checks the sizes).
+/// costs an add, a compare, two selects and a load (branch-free: an element outside the operand or in the zero padding
+/// loads element 0 and is replaced by 0), so any size works; indices inside a tensor are 32-bit (the host checks the sizes).
 /// The kernel bodies are generated with the GEMM's (ConvGemm.Kernel.g.cs, from gen/gen_gemm.py); the helpers they call are here.
 /// </summary>
 public static partial class ConvGemm
