@@ -68,14 +68,16 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * Stage;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sA + 64] = nA2;
-            smem[stage + sA + 96] = nA3;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stA[64] = nA2;
+            stA[96] = nA3;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {
@@ -96,7 +98,9 @@ public static partial class ConvGemm
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
             {
-                Gemm.Vec4 a0 = fa[kk], a1 = fa[kk + 16], b0 = fb[kk], b1 = fb[kk + 16];
+                var ak = fa.SubView(kk);
+                var bk = fb.SubView(kk);
+                Gemm.Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
                 c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
                 c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
                 c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;
@@ -201,14 +205,16 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * Stage;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sA + 64] = nA2;
-            smem[stage + sA + 96] = nA3;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stA[64] = nA2;
+            stA[96] = nA3;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {
@@ -229,7 +235,9 @@ public static partial class ConvGemm
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
             {
-                Gemm.Vec4 a0 = fa[kk], a1 = fa[kk + 16], b0 = fb[kk], b1 = fb[kk + 16];
+                var ak = fa.SubView(kk);
+                var bk = fb.SubView(kk);
+                Gemm.Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
                 c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
                 c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
                 c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;
@@ -324,14 +332,16 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * Stage;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sA + 64] = nA2;
-            smem[stage + sA + 96] = nA3;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stA[64] = nA2;
+            stA[96] = nA3;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {
@@ -353,7 +363,9 @@ public static partial class ConvGemm
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
             {
-                Gemm.Vec4 a0 = fa[kk], a1 = fa[kk + 16], b0 = fb[kk], b1 = fb[kk + 16];
+                var ak = fa.SubView(kk);
+                var bk = fb.SubView(kk);
+                Gemm.Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
                 c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
                 c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
                 c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;
@@ -452,16 +464,18 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * StageWide;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
-            smem[stage + sB + 128] = nB4;
-            smem[stage + sB + 160] = nB5;
-            smem[stage + sB + 192] = nB6;
-            smem[stage + sB + 224] = nB7;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
+            stB[128] = nB4;
+            stB[160] = nB5;
+            stB[192] = nB6;
+            stB[224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {
@@ -595,16 +609,18 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * StageWide;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
-            smem[stage + sB + 128] = nB4;
-            smem[stage + sB + 160] = nB5;
-            smem[stage + sB + 192] = nB6;
-            smem[stage + sB + 224] = nB7;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
+            stB[128] = nB4;
+            stB[160] = nB5;
+            stB[192] = nB6;
+            stB[224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {
@@ -728,16 +744,18 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * StageWide;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
-            smem[stage + sB + 128] = nB4;
-            smem[stage + sB + 160] = nB5;
-            smem[stage + sB + 192] = nB6;
-            smem[stage + sB + 224] = nB7;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
+            stB[128] = nB4;
+            stB[160] = nB5;
+            stB[192] = nB6;
+            stB[224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {
@@ -853,16 +871,18 @@ public static partial class ConvGemm
         {
             // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
             int stage = (t & 1) * StageWide;
-            smem[stage + sA + 0] = nA0;
-            smem[stage + sA + 32] = nA1;
-            smem[stage + sB + 0] = nB0;
-            smem[stage + sB + 32] = nB1;
-            smem[stage + sB + 64] = nB2;
-            smem[stage + sB + 96] = nB3;
-            smem[stage + sB + 128] = nB4;
-            smem[stage + sB + 160] = nB5;
-            smem[stage + sB + 192] = nB6;
-            smem[stage + sB + 224] = nB7;
+            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates
+            var stB = smem.SubView(stage + sB);
+            stA[0] = nA0;
+            stA[32] = nA1;
+            stB[0] = nB0;
+            stB[32] = nB1;
+            stB[64] = nB2;
+            stB[96] = nB3;
+            stB[128] = nB4;
+            stB[160] = nB5;
+            stB[192] = nB6;
+            stB[224] = nB7;
             Group.Barrier();
             // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
             {

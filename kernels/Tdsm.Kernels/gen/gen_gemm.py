@@ -21,12 +21,18 @@ def frag(name, idx):
     return f"{name}{idx // 4}.{COMP[idx % 4]}"
 
 
-def k_loop(w, pitch, qa, qb, vec="Vec4"):
+def k_loop(w, pitch, qa, qb, vec="Vec4", rebase=False):
     """One K-step from the stage views fa, fb (float4 units, rows `pitch` floats apart): a loop of 8 one-k
     bodies, each 4 float4 fragment loads (quadrants qa / qb float4s apart) and the 8x8 outer product."""
     w(f"            for (int kk = 0; kk < KStep * ({pitch} / 4); kk += {pitch} / 4)")
     w("            {")
-    w(f"                {vec} a0 = fa[kk], a1 = fa[kk + {qa}], b0 = fb[kk], b1 = fb[kk + {qb}];")
+    if rebase:
+        # One base per operand and k, the quadrant as a constant offset (immediate in ld.shared).
+        w("                var ak = fa.SubView(kk);")
+        w("                var bk = fb.SubView(kk);")
+        w(f"                {vec} a0 = ak[0], a1 = ak[{qa}], b0 = bk[0], b1 = bk[{qb}];")
+    else:
+        w(f"                {vec} a0 = fa[kk], a1 = fa[kk + {qa}], b0 = fb[kk], b1 = fb[kk + {qb}];")
     for r in range(8):
         w("                " + " ".join(f"{acc(r, cc)} += {frag('a', r)} * {frag('b', cc)};" for cc in range(8)))
     w("            }")
@@ -278,10 +284,12 @@ def conv_kernel(mode, tm, tn, suffix):
     w("        {")
     w("            // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.")
     w(f"            int stage = (t & 1) * {stage};")
+    w("            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates")
+    w("            var stB = smem.SubView(stage + sB);")
     for e in range(ea):
-        w(f"            smem[stage + sA + {32 * e}] = nA{e};")
+        w(f"            stA[{32 * e}] = nA{e};")
     for e in range(eb):
-        w(f"            smem[stage + sB + {32 * e}] = nB{e};")
+        w(f"            stB[{32 * e}] = nB{e};")
     w("            Group.Barrier();")
     w("            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.")
     conv_load_ab(w, "            ", mode, spec, ea, eb)
@@ -289,7 +297,9 @@ def conv_kernel(mode, tm, tn, suffix):
         w("            " + line)
     w("            var fa = smem4.SubView(stage / 4 + ty);")
     w(f"            var fb = smem4.SubView((stage + {tile_floats}) / 4 + tx);")
-    k_loop(w, pitch, str(tm // 8), str(tn // 8), "Gemm.Vec4")
+    # Square blocks: one base per operand and k (3 fewer instructions per k). Not on wide blocks: at the 128-register
+    # cap there, ptxas 11.8 spilled 16 bytes of InputGradWide with it.
+    k_loop(w, pitch, str(tm // 8), str(tn // 8), "Gemm.Vec4", rebase=tm == tn)
     w("        }")
     w("")
     w(f"        // Epilogue: rows ty·4+i and {tm // 2}+ty·4+i, columns tx·4 .. +3 and {tn // 2}+tx·4 .. +3.")
