@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Tdsm.Kernels.StGcn;
 
@@ -7,46 +9,113 @@ namespace Tdsm.Kernels.StGcn;
 public struct ConvArgs
 {
     public int B, Cin, Cout, T, Tout, V, Kt, Stride, Pad;
-    /// <summary>Weight gradient only: person-samples per split (grid Z = ceil(B / BatchPerSplit)).</summary>
-    public int BatchPerSplit;
+    /// <summary>Weight gradient only: the GEMM's K (= B·Tout·V, the (b, to, v) positions) per grid-z split;
+    /// split z covers [z·KSplit, (z+1)·KSplit). See <see cref="ConvGemm.PlanWeightGrad"/>.</summary>
+    public int KSplit;
 }
 
+/// <summary>Block shape of a convolution launch.</summary>
+public enum ConvTile
+{
+    /// <summary>128×128 blocks (the kernels without suffix).</summary>
+    Square = 0,
+    /// <summary>64×256 blocks (the "Wide" kernels): GEMMs with 64 rows (the 64-channel layers).</summary>
+    Wide = 1,
+}
+
+/// <summary>How a weight gradient is launched: block shape, operands swapped (C = X·dYᵀ, stored transposed), K-splits.</summary>
+public readonly record struct ConvWeightGradPlan(ConvTile Tile, bool Swapped, int Splits, int KSplit, int GridX, int GridY);
+
 /// <summary>
-/// The ST-GCN convolutions as implicit GEMMs on a 64×64 / 256-thread register tiling (4×4 per thread,
-/// K-steps of 32), with the operands gathered from the (B, C, T, V) tensors instead of an im2col
-/// buffer. x is (B,Cin,T,V), w (Cout,Cin,kt), y (B,Cout,Tout,V), Tout = (T + 2·pad − kt)/stride + 1.
+/// The ST-GCN convolutions as implicit GEMMs on the fp32 SIMT GEMM's compute core (<see cref="Gemm"/>): 256 threads,
+/// an 8×8 register tile per thread (two 4×4 quadrants), K-steps of 8 double-buffered through shared memory,
+/// float4 fragment reads, one barrier per K-step, launch bounds (256, 2). Blocks are 128×128, or 64×256 (the
+/// "Wide" kernels) where M is 64 (<see cref="TileFor"/>). The operands are gathered from the (B, C, T, V)
+/// tensors while staging instead of from an im2col buffer. x is (B,Cin,T,V), w (Cout,Cin,kt), y (B,Cout,Tout,V),
+/// Tout = (T + 2·pad − kt)/stride + 1.
 /// <list type="bullet">
 /// <item>Forward, grid z = b: y_b (Cout, Tout·V) = W (Cout, Cin·kt) · X_b[(ci,j), (to,v)] + bias, X_b = x[b,ci,to·s+j−pad,v].</item>
-/// <item>Input gradient, grid z = b: dx_b (Cin, T·V) = Wᵀ[(ci), (co,j)] · dY_b[(co,j), (t,v)] with dY_b = dy[b,co,(t+pad−j)/s,v]
-/// where the division is exact and in range, else 0 (skipped frames of a strided conv get 0).</item>
-/// <item>Weight gradient, grid z = split: part[z] (Cout, Cin·kt) = Σ over the split's samples of dY_b · X_bᵀ;
-/// <see cref="ReduceSplits"/> then adds the splits in order into dW (deterministic, no atomics).</item>
+/// <item>Input gradient, grid z = (b, r): dx_b (Cin, T·V) = Wᵀ[(ci), (co,j)] · dY_b[(co,j), (t,v)] with dY_b = dy[b,co,(t+pad−j)/s,v]
+/// where the division is exact and in range, else 0. A strided conv splits the frames by phase r = t mod s: frames of
+/// phase r meet only the taps j ≡ r + pad (mod s), so each phase is a stride-1 product with about kt/s taps (no
+/// multiplications by the zeros; frames no tap reaches get 0).</item>
+/// <item>Weight gradient, grid z = split: part[z] (Cout, Cin·kt) = Σ over the split's (b, to, v) of dY · Xᵀ (K = B·Tout·V,
+/// split at any k); <see cref="ReduceSplits"/> then adds the splits in order into dW (deterministic, no atomics).
+/// With few output channels the operands swap (<see cref="WeightGradTWide"/>: C = X·dYᵀ, stored transposed).</item>
 /// </list>
-/// Every load is bounds-guarded, so any size works.
+/// Staging: each thread owns one k of the K-step and TM/32 (A) or TN/32 (B) rows of the tile. The k → (ci, j),
+/// (co, j) or (b, to, v) decomposition is tracked incrementally per K-step (no division in the loop), and a gathered
+/// row's part of the address and its frame offset are computed once (<see cref="ConvColumn"/>), so a staged element
+/// costs an add, a compare, two selects and a load (branch-free: an element outside the operand or in the zero padding
+/// loads element 0 and is replaced by 0), so any size works; indices inside a tensor are 32-bit (the host checks the sizes).
+/// The kernel bodies are generated with the GEMM's (ConvGemm.Kernel.g.cs, from gen/gen_gemm.py); the helpers they call are here.
 /// </summary>
-public static class ConvGemm
+public static partial class ConvGemm
 {
-    public const int Tile = 64;
-    /// <summary>K per shared-memory stage: 32 (not the GEMM's 8), a quarter of the barriers per K, which also
-    /// makes the 2-core simulator's barrier-bound runs 3-4x faster; about 16 KB of shared memory per group.</summary>
-    public const int KStep = 32;
+    /// <summary>Rows and columns of a square block.</summary>
+    public const int Tile = 128;
+    /// <summary>Rows and columns of a wide block.</summary>
+    public const int WideRows = 64, WideCols = 256;
+    /// <summary>K per shared-memory stage.</summary>
+    public const int KStep = 8;
+    /// <summary>Threads per group.</summary>
     public const int Threads = 256;
+    /// <summary>Groups per SM the kernels are compiled for (ptxas caps registers at 128 per thread).</summary>
+    public const int MinGroupsPerSM = 2;
+    /// <summary>The launch bounds to load the GEMM kernels with.</summary>
+    public static KernelSpecialization Specialization => new(Threads, MinGroupsPerSM);
+    /// <summary>Groups that fill a 132-SM H100 / H200 (<see cref="Gemm.TargetGroups"/>).</summary>
+    public const int TargetGroups = Gemm.TargetGroups;
+    /// <summary>Least K per weight-gradient split; most splits (a one-block gradient fills the GPU with them);
+    /// most floats of partial products (splits × Cout·Cin·kt, 64 MB).</summary>
+    public const int MinSplitK = 1024, MaxSplits = TargetGroups, MaxPartials = 1 << 24;
 
-    // Row pitch of the A stage: consecutive threads store k-consecutive elements (rows kk, kk+1, ...), so a
-    // pitch of 65 words puts them in different shared-memory banks (64 would be a 32-way conflict).
-    private const int APitch = Tile + 1;
+    // Shared-memory row pitch (floats) of both staged tiles: the block's longer side + 4 keeps rows 16-byte aligned
+    // for the float4 reads, and (pitch mod 32 = 4) shifts rows k and k+1 by 4 banks so the k-contiguous staging
+    // stores (8 k × 4 rows per warp) hit 32 banks. Wide blocks keep their 64-row A tile at the 256-column pitch.
+    internal const int Pitch = Tile + 4;
+    internal const int TileFloats = KStep * Pitch;
+    internal const int Stage = 2 * TileFloats;
+    internal const int PitchWide = WideCols + 4;
+    internal const int TileFloatsWide = KStep * PitchWide;
+    internal const int StageWide = 2 * TileFloatsWide;
 
-    /// <summary>Kernel: grid (ceil(Tout·V/64), ceil(Cout/64), B), group 256.</summary>
-    public static void Forward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, ConvArgs p) =>
-        Run(x, w, bias, y, p, 0);
+    /// <summary>The block shape for an (M, N) product: the one with the smaller padded area (square on a tie).</summary>
+    public static ConvTile TileFor(long m, long n) =>
+        Padded(m, WideRows) * Padded(n, WideCols) < Padded(m, Tile) * Padded(n, Tile) ? ConvTile.Wide : ConvTile.Square;
 
-    /// <summary>Kernel: grid (ceil(T·V/64), ceil(Cin/64), B), group 256. dx overwritten.</summary>
-    public static void InputGrad(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx, ConvArgs p) =>
-        Run(dy, w, unused, dx, p, 1);
+    /// <summary>Grid x (column blocks) and y (row blocks) of an (M, N) product.</summary>
+    public static (int X, int Y) Blocks(ConvTile tile, long m, long n) => tile == ConvTile.Wide
+        ? (checked((int)((n + WideCols - 1) / WideCols)), checked((int)((m + WideRows - 1) / WideRows)))
+        : (checked((int)((n + Tile - 1) / Tile)), checked((int)((m + Tile - 1) / Tile)));
 
-    /// <summary>Kernel: grid (ceil(Cin·kt/64), ceil(Cout/64), splits), group 256: x and dy in, part (splits, Cout, Cin·kt) out.</summary>
-    public static void WeightGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> unused, ArrayView<float> part, ConvArgs p) =>
-        Run(x, dy, unused, part, p, 2);
+    private static long Padded(long x, int tile) => (x + tile - 1) / tile * tile;
+
+    /// <summary>
+    /// The launch of a weight gradient: block shape and orientation by the least padded area of C (Cout × Cin·kt
+    /// or its transpose), then the K-split: the smallest count within 5% of the best modelled time
+    /// ⌈blocks·s / <see cref="TargetGroups"/>⌉ / s, with K per split ≥ <see cref="MinSplitK"/> and at most
+    /// <see cref="MaxPartials"/> partial-product floats.
+    /// </summary>
+    public static ConvWeightGradPlan PlanWeightGrad(ConvArgs p)
+    {
+        long m = p.Cout, n = (long)p.Cin * p.Kt, k = (long)p.B * p.Tout * p.V;
+        var (tile, swapped) = (ConvTile.Square, false);
+        long best = Padded(m, Tile) * Padded(n, Tile);
+        if (Padded(m, WideRows) * Padded(n, WideCols) < best) { (tile, swapped) = (ConvTile.Wide, false); best = Padded(m, WideRows) * Padded(n, WideCols); }
+        if (Padded(n, WideRows) * Padded(m, WideCols) < best) (tile, swapped) = (ConvTile.Wide, true);
+        var (gx, gy) = swapped ? Blocks(tile, n, m) : Blocks(tile, m, n);
+        long blocks = (long)gx * gy;
+        int most = (int)Math.Max(1, Math.Min(Math.Min(MaxSplits, k / MinSplitK), MaxPartials / (m * n)));
+        static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
+        double bestTime = double.MaxValue;
+        for (int s = 1; s <= most; s++) bestTime = Math.Min(bestTime, Time(blocks, s));
+        int splits = 1;
+        while (Time(blocks, splits) > 1.05 * bestTime) splits++;
+        long kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
+        splits = (int)((k + kPer - 1) / kPer);
+        return new ConvWeightGradPlan(tile, swapped, splits, checked((int)kPer), gx, gy);
+    }
 
     /// <summary>Thread e: dW[e] += Σ_z part[z, e].</summary>
     public static void ReduceSplits(Index1D e, ArrayView<float> part, ArrayView<float> dW, int splits, int size)
@@ -56,104 +125,170 @@ public static class ConvGemm
         dW[e] = (float)(dW[e] + s);
     }
 
-    // mode 0: src = x, wv = w;  mode 1: src = dy, wv = w;  mode 2: src = x, wv = dy.
-    private static void Run(ArrayView<float> src, ArrayView<float> wv, ArrayView<float> bias, ArrayView<float> dst, ConvArgs p, int mode)
+    // The trackers carry their per-K-step increments as fields: computed once before the loop, they stay loop-carried
+    // registers (ILGPU's code placement moved a plain local KStep / d into the loop, a division per K-step).
+
+    /// <summary>k = Q·d + R, tracked per K-step: (ci, j) or (co, i) of a tap index.</summary>
+    internal struct KDiv
     {
-        var sa = SharedMemory.Allocate<float>(APitch * KStep); // [k][m], padded rows
-        var sb = SharedMemory.Allocate<float>(Tile * KStep); // [k][n]
-        int tid = Group.IdxX;
-        int tx = tid % 16, ty = tid / 16;
-        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
-        int kt = p.Kt, lin = p.T * p.V, lout = p.Tout * p.V;
-        int m, n, kTotal, b0 = z, nb = 1;
-        if (mode == 0) { m = p.Cout; n = lout; kTotal = p.Cin * kt; }
-        else if (mode == 1) { m = p.Cin; n = lin; kTotal = p.Cout * kt; }
-        else
-        {
-            m = p.Cout; n = p.Cin * kt;
-            b0 = z * p.BatchPerSplit;
-            nb = p.B - b0 < p.BatchPerSplit ? p.B - b0 : p.BatchPerSplit;
-            kTotal = nb * lout;
-        }
-        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        public int Q, R, Dq, Dr;
 
-        for (int k0 = 0; k0 < kTotal; k0 += KStep)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static KDiv Start(int k, int d)
         {
-            for (int e = tid; e < Tile * KStep; e += Threads)
-            {
-                int kk = e % KStep, mm = e / KStep;
-                int gm = row0 + mm, gk = k0 + kk;
-                float va = 0;
-                if (gm < m && gk < kTotal)
-                {
-                    if (mode == 0) va = wv[(long)gm * kTotal + gk];                                  // w[co, (ci,j)]
-                    else if (mode == 1) va = wv[((long)(gk / kt) * p.Cin + gm) * kt + gk % kt];      // w[co, ci, j], k = (co,j)
-                    else va = wv[((long)(b0 + gk / lout) * p.Cout + gm) * lout + gk % lout];        // dy[b, co, (to,v)], k = (b,(to,v))
-                }
-                sa[kk * APitch + mm] = va;
-
-                int nn = e % Tile;
-                kk = e / Tile;
-                int gn = col0 + nn;
-                gk = k0 + kk;
-                float vb = 0;
-                if (gn < n && gk < kTotal)
-                {
-                    if (mode == 0) vb = Gather(src, z, gk / kt, gk % kt, gn / p.V, gn % p.V, p);
-                    else if (mode == 1)
-                    {
-                        int co = gk / kt, j = gk % kt, ti = gn / p.V, vi = gn % p.V;
-                        int num = ti + p.Pad - j;
-                        if (num >= 0 && num % p.Stride == 0 && num / p.Stride < p.Tout)
-                            vb = src[(((long)z * p.Cout + co) * p.Tout + num / p.Stride) * p.V + vi];
-                    }
-                    else
-                    {
-                        int q = gk % lout;
-                        vb = Gather(src, b0 + gk / lout, gn / kt, gn % kt, q / p.V, q % p.V, p);
-                    }
-                }
-                sb[kk * Tile + nn] = vb;
-            }
-            Group.Barrier();
-            for (int kk = 0; kk < KStep; kk++)
-            {
-                int o = kk * Tile, oa = kk * APitch;
-                float a0 = sa[oa + ty], a1 = sa[oa + ty + 16], a2 = sa[oa + ty + 32], a3 = sa[oa + ty + 48];
-                float b0v = sb[o + tx], b1 = sb[o + tx + 16], b2 = sb[o + tx + 32], b3 = sb[o + tx + 48];
-                c00 += a0 * b0v; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
-                c10 += a1 * b0v; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
-                c20 += a2 * b0v; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
-                c30 += a3 * b0v; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
-            }
-            Group.Barrier();
+            KDiv r;
+            r.Q = k / d;
+            r.R = k - r.Q * d;
+            r.Dq = KStep / d;
+            r.Dr = KStep - r.Dq * d;
+            return r;
         }
-        long cbase = (long)z * m * n;
-        int hasBias = mode == 0 ? 1 : 0;
-        Store(dst, bias, cbase, m, n, hasBias, row0 + ty, col0 + tx, c00, c01, c02, c03);
-        Store(dst, bias, cbase, m, n, hasBias, row0 + ty + 16, col0 + tx, c10, c11, c12, c13);
-        Store(dst, bias, cbase, m, n, hasBias, row0 + ty + 32, col0 + tx, c20, c21, c22, c23);
-        Store(dst, bias, cbase, m, n, hasBias, row0 + ty + 48, col0 + tx, c30, c31, c32, c33);
+
+        /// <summary>k + KStep.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static KDiv Advance(KDiv x, int d)
+        {
+            x.Q += x.Dq;
+            x.R += x.Dr;
+            if (x.R >= d) { x.R -= d; x.Q++; }
+            return x;
+        }
     }
 
-    // x[b, ci, to*s + j - pad, v], 0 outside the frames (the zero padding).
-    private static float Gather(ArrayView<float> x, int b, int ci, int j, int to, int vi, ConvArgs p)
+    /// <summary>k = (B·Tout + To)·V + Vi, tracked per K-step: the (b, to, v) of a weight gradient's k.</summary>
+    internal struct KSample
     {
-        int ti = to * p.Stride + j - p.Pad;
-        if (ti < 0 || ti >= p.T) return 0;
-        return x[(((long)b * p.Cin + ci) * p.T + ti) * p.V + vi];
+        public int B, To, Vi, Dq, Dr;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static KSample Start(int k, ConvArgs p)
+        {
+            int lout = p.Tout * p.V;
+            KSample s;
+            s.B = k / lout;
+            int l = k - s.B * lout;
+            s.To = l / p.V;
+            s.Vi = l - s.To * p.V;
+            s.Dq = KStep / p.V;
+            s.Dr = KStep - s.Dq * p.V;
+            return s;
+        }
+
+        /// <summary>k + KStep (loops only for Tout·V &lt; KStep).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static KSample Advance(KSample s, ConvArgs p)
+        {
+            s.To += s.Dq;
+            s.Vi += s.Dr;
+            if (s.Vi >= p.V) { s.Vi -= p.V; s.To++; }
+            while (s.To >= p.Tout) { s.To -= p.Tout; s.B++; }
+            return s;
+        }
     }
 
-    private static void Store(ArrayView<float> c, ArrayView<float> bias, long cbase, int m, int n, int hasBias, int row, int col,
-        float v0, float v1, float v2, float v3)
+    /// <summary>A gathered row's fixed part: element (k, row) is src[kOff(k) + On] where Tn + tk(k) is a frame
+    /// inside [0, lim), else 0. Rows past the operand get Tn = <see cref="Outside"/> (never inside).</summary>
+    internal struct ConvColumn
+    {
+        public int Tn, On;
+    }
+
+    private const int Outside = -(1 << 30);
+
+    /// <summary>Forward B column n = (to, v) of Tout·V: frame to·s − pad + j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ConvColumn ForwardColumn(int n, int nTotal, ConvArgs p)
+    {
+        int to = n / p.V, v = n - to * p.V;
+        ConvColumn g;
+        g.Tn = n < nTotal ? to * p.Stride - p.Pad : Outside;
+        g.On = g.Tn * p.V + v;
+        return g;
+    }
+
+    /// <summary>Input-gradient B column n = (t', v) of phase r's frames (see <see cref="InputGrad"/>): dY frame t' + cr − i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ConvColumn InputGradColumn(int n, int nTotal, int cr, ConvArgs p)
+    {
+        int t = n / p.V, v = n - t * p.V;
+        ConvColumn g;
+        g.Tn = n < nTotal ? t + cr : Outside;
+        g.On = g.Tn * p.V + v;
+        return g;
+    }
+
+    /// <summary>Offset in a dx row (T·V) of column n = (t', v) of phase r: frame s·t' + r; −1 for n ≥ nTotal.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int PhaseColumn(int n, int nTotal, int r, ConvArgs p)
+    {
+        int t = n / p.V;
+        return n < nTotal ? n + ((p.Stride - 1) * t + r) * p.V : -1;
+    }
+
+    /// <summary>Weight-gradient X row n = (ci, j) of Cin·kt: frame to·s + j − pad of channel ci.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ConvColumn WeightGradColumn(int n, int nTotal, ConvArgs p)
+    {
+        int ci = n / p.Kt, j = n - ci * p.Kt;
+        ConvColumn g;
+        g.Tn = n < nTotal ? j - p.Pad : Outside;
+        g.On = ci * p.T * p.V + (j - p.Pad) * p.V;
+        return g;
+    }
+
+    /// <summary>src[kOff + g.On] if kv and frame g.Tn + tk lies in [0, lim), else 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Gather(ArrayView<float> src, ConvColumn g, bool kv, int kOff, int tk, int lim) =>
+        Load(src, kOff + g.On, kv && (uint)(g.Tn + tk) < (uint)lim);
+
+    /// <summary>src[i] if ok, else 0. Branch-free: an element outside loads src[0] (the views are never empty) and
+    /// is replaced by 0, so the staging is a select and a load per element instead of a guarded branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Load(ArrayView<float> src, int i, bool ok)
+    {
+        float v = src[ok ? i : 0];
+        return ok ? v : 0;
+    }
+
+    /// <summary>c[row·n + col .. +3] = v + bias inside (m, n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreQuad(ArrayView<float> c, int m, int n, int row, int col, float bias, float v0, float v1, float v2, float v3)
     {
         if (row >= m) return;
-        float bv = hasBias != 0 ? bias[row] : 0;
-        long r = cbase + (long)row * n;
-        if (col < n) c[r + col] = v0 + bv;
-        if (col + 16 < n) c[r + col + 16] = v1 + bv;
-        if (col + 32 < n) c[r + col + 32] = v2 + bv;
-        if (col + 48 < n) c[r + col + 48] = v3 + bv;
+        int i = row * n + col;
+        if (col + 3 < n)
+        {
+            c[i] = v0 + bias; c[i + 1] = v1 + bias; c[i + 2] = v2 + bias; c[i + 3] = v3 + bias;
+        }
+        else
+        {
+            if (col < n) c[i] = v0 + bias;
+            if (col + 1 < n) c[i + 1] = v1 + bias;
+            if (col + 2 < n) c[i + 2] = v2 + bias;
+        }
+    }
+
+    /// <summary>c[row·rowLength + o_j] = v_j for the columns inside (o_j ≥ 0), rows inside m.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreQuadAt(ArrayView<float> c, int m, int rowLength, int row, int o0, int o1, int o2, int o3, float v0, float v1, float v2, float v3)
+    {
+        if (row >= m) return;
+        int i = row * rowLength;
+        if (o0 >= 0) c[i + o0] = v0;
+        if (o1 >= 0) c[i + o1] = v1;
+        if (o2 >= 0) c[i + o2] = v2;
+        if (o3 >= 0) c[i + o3] = v3;
+    }
+
+    /// <summary>The transposed store of a swapped product C (m, n): c[(col + j)·m + row] = v_j inside (m, n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreQuadT(ArrayView<float> c, int m, int n, int row, int col, float v0, float v1, float v2, float v3)
+    {
+        if (row >= m) return;
+        int i = col * m + row;
+        if (col < n) c[i] = v0;
+        if (col + 1 < n) c[i + m] = v1;
+        if (col + 2 < n) c[i + 2 * m] = v2;
+        if (col + 3 < n) c[i + 3 * m] = v3;
     }
 }

@@ -38,7 +38,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, BatchNormArgs> _bnEval;
     private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, ArrayView<double>, Buf, Buf, BatchNormArgs> _bnGradParams;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, ArrayView<double>, Buf, BatchNormArgs> _bnGradInput;
-    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> _convFwd, _convDx, _convDw;
+    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> _convFwd, _convFwdWide, _convDx, _convDxWide, _convDw, _convDwWide, _convDwTWide;
     private readonly Action<Index1D, Buf, Buf, int, int> _reduceSplits;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, GraphArgs> _graphFwd, _graphDy;
     private readonly Action<Index1D, Buf, Buf, ArrayView<double>, GraphArgs> _impPartial;
@@ -76,9 +76,13 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _bnEval = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, Buf, BatchNormArgs>(K.BatchNorm.Eval);
         _bnGradParams = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<double>, ArrayView<double>, Buf, Buf, BatchNormArgs>(K.BatchNorm.GradParams);
         _bnGradInput = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, Buf, ArrayView<double>, Buf, BatchNormArgs>(K.BatchNorm.GradInput);
-        _convFwd = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, ConvArgs>(ConvGemm.Forward);
-        _convDx = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, ConvArgs>(ConvGemm.InputGrad);
-        _convDw = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, ConvArgs>(ConvGemm.WeightGrad);
+        _convFwd = LoadConv(ConvGemm.Forward);
+        _convFwdWide = LoadConv(ConvGemm.ForwardWide);
+        _convDx = LoadConv(ConvGemm.InputGrad);
+        _convDxWide = LoadConv(ConvGemm.InputGradWide);
+        _convDw = LoadConv(ConvGemm.WeightGrad);
+        _convDwWide = LoadConv(ConvGemm.WeightGradWide);
+        _convDwTWide = LoadConv(ConvGemm.WeightGradTWide);
         _reduceSplits = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int>(ConvGemm.ReduceSplits);
         _graphFwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.Forward);
         _graphDy = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.InputGrad);
@@ -99,6 +103,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
         _dummy = _acc.Allocate1D<float>(1);
     }
+
+    private Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> LoadConv(Action<Buf, Buf, Buf, Buf, ConvArgs> kernel) =>
+        _acc.LoadStreamKernel(kernel, ConvGemm.Specialization);
 
     private void Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense> buf, long size) where T : unmanaged
     {
@@ -279,10 +286,21 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         if (kt % 2 == 0) throw new ArgumentException($"ST-GCN GPU {op}: temporal kernel {kt} must be odd");
         int pad = (kt - 1) / 2;
         int tout = (t + 2 * pad - kt) / stride + 1;
+        // The conv kernels index inside a tensor with 32-bit integers.
+        long most = Math.Max((long)b * Math.Max(cin, cout) * t * v, Math.Max((long)cout * cin * kt, ConvGemm.MaxPartials));
+        if (most > int.MaxValue) throw new ArgumentException($"ST-GCN GPU {op}: a tensor of {most} elements is over the conv kernels' 32-bit indexing");
         return new ConvArgs { B = b, Cin = cin, Cout = cout, T = t, Tout = tout, V = v, Kt = kt, Stride = stride, Pad = pad };
     }
 
-    private static int Tiles(long n) => checked((int)((n + ConvGemm.Tile - 1) / ConvGemm.Tile));
+    private static readonly Index3D ConvGroup = new(ConvGemm.Threads, 1, 1);
+
+    /// <summary>The launch of a per-sample conv GEMM (M, N) on the block shape that pads it least.</summary>
+    private static (KernelConfig Config, bool Wide) ConvLaunch(long m, long n, int samples)
+    {
+        var tile = ConvGemm.TileFor(m, n);
+        var (gx, gy) = ConvGemm.Blocks(tile, m, n);
+        return (new KernelConfig(new Index3D(gx, gy, samples), ConvGroup), tile == ConvTile.Wide);
+    }
 
     /// <summary>1x1 conv with temporal stride: x (B,Cin,T,V), w (Cout,Cin), bias (Cout) → y (B,Cout,Tout,V).</summary>
     protected override void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
@@ -304,8 +322,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, (long)p.Cout * p.Cin * p.Kt, op, "w");
         Need(bias, p.Cout, op, "bias"); Need(y, (long)p.B * p.Cout * p.Tout * p.V, op, "y");
-        var grid = new Index3D(Tiles((long)p.Tout * p.V), Tiles(p.Cout), p.B);
-        _convFwd(new KernelConfig(grid, new Index3D(ConvGemm.Threads, 1, 1)), x, w, bias, y, p);
+        var (config, wide) = ConvLaunch(p.Cout, (long)p.Tout * p.V, p.B);
+        (wide ? _convFwdWide : _convFwd)(config, x, w, bias, y, p);
     }
 
     private void ConvBackward(string op, Buf dy, Buf x, Buf w, Buf dx, Buf dW, Buf dBias, ConvArgs p)
@@ -313,20 +331,21 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         long ys = (long)p.B * p.Cout * p.Tout * p.V, ws = (long)p.Cout * p.Cin * p.Kt;
         Need(dy, ys, op, "dy"); Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, ws, op, "w");
         Need(dW, ws, op, "dW"); Need(dBias, p.Cout, op, "dBias");
-        var group = new Index3D(ConvGemm.Threads, 1, 1);
         if (dx.Length > 0)
         {
             Need(dx, (long)p.B * p.Cin * p.T * p.V, op, "dx");
-            _convDx(new KernelConfig(new Index3D(Tiles((long)p.T * p.V), Tiles(p.Cin), p.B), group), dy, w, _dummy.View, dx, p);
+            // Grid z = (sample, output phase); the widest phase has ⌈T / stride⌉ frames.
+            var (config, wide) = ConvLaunch(p.Cin, (long)((p.T + p.Stride - 1) / p.Stride) * p.V, checked(p.B * p.Stride));
+            (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
         }
-        // Split the (b, t, v) reduction of dW over person-sample groups so the grid fills the device;
-        // the splits' partials are added in order (deterministic).
-        int splits = Math.Min(p.B, Math.Max(1, (int)Math.Min(64, (1 << 24) / Math.Max(1, ws))));
-        p.BatchPerSplit = (p.B + splits - 1) / splits;
-        splits = (p.B + p.BatchPerSplit - 1) / p.BatchPerSplit;
-        Grow(ref _part, splits * ws);
-        _convDw(new KernelConfig(new Index3D(Tiles(p.Cin * p.Kt), Tiles(p.Cout), splits), group), x, dy, _dummy.View, _part.View, p);
-        _reduceSplits(checked((int)ws), _part.View, dW, splits, checked((int)ws));
+        // The (b, t, v) reduction of dW is split over grid z so the grid fills the device; the splits'
+        // partials are added in order (deterministic).
+        var plan = ConvGemm.PlanWeightGrad(p);
+        p.KSplit = plan.KSplit;
+        Grow(ref _part, plan.Splits * ws);
+        var kernel = plan.Swapped ? _convDwTWide : plan.Tile == ConvTile.Wide ? _convDwWide : _convDw;
+        kernel(new KernelConfig(new Index3D(plan.GridX, plan.GridY, plan.Splits), ConvGroup), x, dy, _dummy.View, _part.View, p);
+        _reduceSplits(checked((int)ws), _part.View, dW, plan.Splits, checked((int)ws));
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
         _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
