@@ -17,8 +17,8 @@ public static partial class Gemm
         var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]
         var smem4 = smem.Cast<Vec4>();
         int tid = Group.IdxX;
-        int warp = tid / 32, lane = tid % 32;
-        int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 1) * 4 + (lane >> 3), tx = (warp & 1) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
         int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
         bool fullMN = row0 + Tile <= p.M && col0 + Tile <= p.N;
         int kBegin = Grid.IdxZ * p.KSplit;
@@ -26,7 +26,7 @@ public static partial class Gemm
         long cBase = (long)Grid.IdxZ * p.M * p.N;
         var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K, kBegin);
         var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K, kBegin);
-        int steps = (k + KStep - 1) / KStep;
+        int steps = (k + KStep - 1) >> 3;   // K-steps of 8
 
         float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
         float c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;

@@ -153,8 +153,9 @@ public static partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Stager MakeStager(bool kContiguous, int tid, int row0, int rows, int k, int kBegin)
     {
-        int kk = kContiguous ? tid % KStep : tid / Rows;
-        int m = kContiguous ? tid / KStep : tid % Rows;
+        // tid ≥ 0 and KStep = 8, Rows = 32: shifts and masks (signed / and % would become divisions in the K-step loop).
+        int kk = kContiguous ? tid & (KStep - 1) : tid >> 5;
+        int m = kContiguous ? tid >> 3 : tid & (Rows - 1);
         int rowStride = kContiguous ? k : 1, kStride = kContiguous ? 1 : rows;
         Stager s;
         s.Base = (long)(row0 + m) * rowStride + (long)(kBegin + kk) * kStride;

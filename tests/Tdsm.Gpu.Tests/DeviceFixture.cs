@@ -43,3 +43,14 @@ public abstract class GpuOpsFixture(string device) : DeviceFixture(device)
 
     protected override void OnClose() => Gpu?.Dispose();
 }
+
+/// <summary>A <see cref="DeviceFixture"/> with one ST-GCN op set (<see cref="StGcn.StGcnGpuOps"/>) on the device.</summary>
+public abstract class StGcnOpsFixture(string device) : DeviceFixture(device)
+{
+    /// <summary>The GPU tier's ST-GCN op set.</summary>
+    protected StGcn.StGcnGpuOps Gpu { get; private set; } = null!;
+
+    protected override void OnOpen(GpuDevice device) => Gpu = new StGcn.StGcnGpuOps(device);
+
+    protected override void OnClose() => Gpu?.Dispose();
+}

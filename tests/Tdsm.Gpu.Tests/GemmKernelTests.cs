@@ -169,5 +169,7 @@ public class GemmPtxTests
         int first = ptx.IndexOf("ld.shared.v4.f32", StringComparison.Ordinal), last = ptx.LastIndexOf("mul.f32", StringComparison.Ordinal);
         string body = ptx[first..last];
         Assert.That(Regex.IsMatch(body, @"^\s*L_\w+:|\bbar\b|\bbra\b", RegexOptions.Multiline), Is.False, "the k loop's body is split");
+        Assert.That(Count(@"\b(div|rem)\.s32\b"), Is.Zero, "signed divisions (ILGPU may place them inside the K-step loop)");
+        Ptxas.AssertAssemblesWithoutSpills(ptx, "Gemm.Kernel");
     }
 }

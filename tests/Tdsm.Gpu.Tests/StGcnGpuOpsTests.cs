@@ -16,27 +16,10 @@ namespace Tdsm.Gpu.Tests;
 [TestFixture("simulator")]
 [TestFixture("cuda")]
 [NonParallelizable]
-public class StGcnGpuOpsTests(string device)
+public class StGcnGpuOpsTests(string device) : StGcnOpsFixture(device)
 {
-    private GpuDevice? _device;
-    private StGcnGpuOps _gpu = null!;
     private readonly StGcnReferenceOps _ref = new();
     private Rng _rng = null!;
-
-    [OneTimeSetUp]
-    public void Open()
-    {
-        if (device == "cuda" && !GpuDevice.CudaAvailable()) Assert.Ignore("no CUDA device on this machine");
-        _device = device == "cuda" ? GpuDevice.OpenCuda() : GpuDevice.OpenSimulator();
-        _gpu = new StGcnGpuOps(_device);
-    }
-
-    [OneTimeTearDown]
-    public void Close()
-    {
-        _gpu?.Dispose();
-        _device?.Dispose();
-    }
 
     [SetUp] public void Seed() => _rng = new Rng(4321);
 
@@ -46,7 +29,7 @@ public class StGcnGpuOpsTests(string device)
     private Pair Up(float[] v)
     {
         var h = (float[])v.Clone();
-        return new Pair(h, new HostTensor(h, 0, h.Length), _gpu.Adopt(v));
+        return new Pair(h, new HostTensor(h, 0, h.Length), Gpu.Adopt(v));
     }
 
     private Pair Rand(int n, double scale = 1) { var a = new float[n]; _rng.FillNormal(a, scale); return Up(a); }
@@ -56,7 +39,7 @@ public class StGcnGpuOpsTests(string device)
     private void Same(Pair p, string what)
     {
         var g = new float[p.H.Length];
-        _gpu.Download(p.G, g);
+        Gpu.Download(p.G, g);
         for (int i = 0; i < g.Length; i++)
             Assert.That(Math.Abs(g[i] - p.H[i]), Is.LessThanOrEqualTo(1e-5 + 1e-4 * Math.Abs(p.H[i])), $"{what}[{i}]: gpu {g[i]} vs reference {p.H[i]}");
     }
@@ -66,11 +49,11 @@ public class StGcnGpuOpsTests(string device)
     {
         int n = 2, c = 3, t = 5, v = 7, m = 2, s = n * c * t * v * m;
         var x = Rand(s); var y = Nan(s); var z = Nan(s);
-        _gpu.InputToBnLayout(x.G, y.G, n, c, t, v, m); _ref.InputToBnLayout(x.R, y.R, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(y, "bn layout");
-        _gpu.BnToBlockLayout(y.G, z.G, n * m, c, t, v); _ref.BnToBlockLayout(y.R, z.R, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(z, "block layout");
+        Gpu.InputToBnLayout(x.G, y.G, n, c, t, v, m); _ref.InputToBnLayout(x.R, y.R, n, c, t, v, m); Gpu.Accelerator.Synchronize(); Same(y, "bn layout");
+        Gpu.BnToBlockLayout(y.G, z.G, n * m, c, t, v); _ref.BnToBlockLayout(y.R, z.R, n * m, c, t, v); Gpu.Accelerator.Synchronize(); Same(z, "block layout");
         var dz = Rand(s); var dy = Nan(s); var dx = Nan(s);
-        _gpu.BnToBlockLayoutBackward(dz.G, dy.G, n * m, c, t, v); _ref.BnToBlockLayoutBackward(dz.R, dy.R, n * m, c, t, v); _gpu.Accelerator.Synchronize(); Same(dy, "block layout'");
-        _gpu.InputToBnLayoutBackward(dy.G, dx.G, n, c, t, v, m); _ref.InputToBnLayoutBackward(dy.R, dx.R, n, c, t, v, m); _gpu.Accelerator.Synchronize(); Same(dx, "bn layout'");
+        Gpu.BnToBlockLayoutBackward(dz.G, dy.G, n * m, c, t, v); _ref.BnToBlockLayoutBackward(dz.R, dy.R, n * m, c, t, v); Gpu.Accelerator.Synchronize(); Same(dy, "block layout'");
+        Gpu.InputToBnLayoutBackward(dy.G, dx.G, n, c, t, v, m); _ref.InputToBnLayoutBackward(dy.R, dx.R, n, c, t, v, m); Gpu.Accelerator.Synchronize(); Same(dx, "bn layout'");
     }
 
     [TestCase(3, 5, 7)]
@@ -79,22 +62,22 @@ public class StGcnGpuOpsTests(string device)
     public void BatchNormTrainEvalAndBackward(int b, int c, int l)
     {
         int s = b * c * l;
-        var x = Rand(s, 2); for (int i = 0; i < s; i++) x.H[i] += 3; _gpu.Upload(x.H, x.G); // off-centre, as real activations
+        var x = Rand(s, 2); for (int i = 0; i < s; i++) x.H[i] += 3; Gpu.Upload(x.H, x.G); // off-centre, as real activations
         var gamma = Rand(c); var beta = Rand(c); var y = Nan(s); var mean = Nan(c); var rstd = Nan(c);
         var rm = Rand(c, 0.1); var rv = Up(Enumerable.Range(0, c).Select(i => 1f + 0.01f * i).ToArray());
-        _gpu.BatchNormTrainForward(x.G, gamma.G, beta.G, y.G, mean.G, rstd.G, rm.G, rv.G, b, c, l, 1e-5, 0.1);
+        Gpu.BatchNormTrainForward(x.G, gamma.G, beta.G, y.G, mean.G, rstd.G, rm.G, rv.G, b, c, l, 1e-5, 0.1);
         _ref.BatchNormTrainForward(x.R, gamma.R, beta.R, y.R, mean.R, rstd.R, rm.R, rv.R, b, c, l, 1e-5, 0.1);
-        _gpu.Accelerator.Synchronize();
+        Gpu.Accelerator.Synchronize();
         Same(y, "y"); Same(mean, "saved mean"); Same(rstd, "saved rstd"); Same(rm, "running mean"); Same(rv, "running var");
         var dy = Rand(s); var dx = Nan(s); var dg = Rand(c); var db = Rand(c);
-        _gpu.BatchNormBackward(dy.G, x.G, gamma.G, mean.G, rstd.G, dx.G, dg.G, db.G, b, c, l);
+        Gpu.BatchNormBackward(dy.G, x.G, gamma.G, mean.G, rstd.G, dx.G, dg.G, db.G, b, c, l);
         _ref.BatchNormBackward(dy.R, x.R, gamma.R, mean.R, rstd.R, dx.R, dg.R, db.R, b, c, l);
-        _gpu.Accelerator.Synchronize();
+        Gpu.Accelerator.Synchronize();
         Same(dx, "dx"); Same(dg, "dGamma (accumulated)"); Same(db, "dBeta (accumulated)");
         var ye = Nan(s);
-        _gpu.BatchNormEvalForward(x.G, gamma.G, beta.G, ye.G, rm.G, rv.G, b, c, l, 1e-5);
+        Gpu.BatchNormEvalForward(x.G, gamma.G, beta.G, ye.G, rm.G, rv.G, b, c, l, 1e-5);
         _ref.BatchNormEvalForward(x.R, gamma.R, beta.R, ye.R, rm.R, rv.R, b, c, l, 1e-5);
-        _gpu.Accelerator.Synchronize();
+        Gpu.Accelerator.Synchronize();
         Same(ye, "eval y");
     }
 
@@ -110,16 +93,16 @@ public class StGcnGpuOpsTests(string device)
     {
         int tout = (t - 1) / stride + 1;
         var x = Rand(b * cin * t * v); var w = Rand(cout * cin); var bias = Rand(cout); var y = Nan(b * cout * tout * v);
-        _gpu.Conv1x1Forward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, stride); _ref.Conv1x1Forward(x.R, w.R, bias.R, y.R, b, cin, cout, t, v, stride);
+        Gpu.Conv1x1Forward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, stride); _ref.Conv1x1Forward(x.R, w.R, bias.R, y.R, b, cin, cout, t, v, stride);
         var yScale = new double[y.H.Length];
         Ref.Conv1x1Forward<double>(Abs(x), Abs(w), Abs(bias), yScale, b, cin, cout, t, v, stride);
-        _gpu.Accelerator.Synchronize(); Close(y, yScale, "y");
+        Gpu.Accelerator.Synchronize(); Close(y, yScale, "y");
         var dy = Rand(y.H.Length); var dx = Nan(x.H.Length); var dw = Rand(w.H.Length); var dbias = Rand(cout);
         var dxScale = new double[dx.H.Length]; var dwScale = Abs(dw); var dbScale = Abs(dbias);
         Ref.Conv1x1Backward<double>(Abs(dy), Abs(x), Abs(w), dxScale, dwScale, dbScale, b, cin, cout, t, v, stride);
-        _gpu.Conv1x1Backward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, stride);
+        Gpu.Conv1x1Backward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, stride);
         _ref.Conv1x1Backward(dy.R, x.R, w.R, dx.R, dw.R, dbias.R, b, cin, cout, t, v, stride);
-        _gpu.Accelerator.Synchronize(); Close(dx, dxScale, "dx"); Close(dw, dwScale, "dW (accumulated)"); Close(dbias, dbScale, "dBias (accumulated)");
+        Gpu.Accelerator.Synchronize(); Close(dx, dxScale, "dx"); Close(dw, dwScale, "dW (accumulated)"); Close(dbias, dbScale, "dBias (accumulated)");
     }
 
     private static double[] Abs(Pair p) => p.H.Select(f => (double)Math.Abs(f)).ToArray();
@@ -130,7 +113,7 @@ public class StGcnGpuOpsTests(string device)
     private void Close(Pair p, double[] scale, string what)
     {
         var g = new float[p.H.Length];
-        _gpu.Download(p.G, g);
+        Gpu.Download(p.G, g);
         for (int i = 0; i < g.Length; i++)
             Assert.That(Math.Abs(g[i] - p.H[i]), Is.LessThanOrEqualTo(1e-6 + 1e-5 * scale[i]), $"{what}[{i}]: gpu {g[i]} vs reference {p.H[i]} (Σ|terms| {scale[i]})");
     }
@@ -147,17 +130,17 @@ public class StGcnGpuOpsTests(string device)
     {
         int pad = (kt - 1) / 2, tout = (t + 2 * pad - kt) / stride + 1;
         var x = Rand(b * cin * t * v); var w = Rand(cout * cin * kt); var bias = Rand(cout); var y = Nan(b * cout * tout * v);
-        _gpu.TemporalConvForward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, kt, stride);
+        Gpu.TemporalConvForward(x.G, w.G, bias.G, y.G, b, cin, cout, t, v, kt, stride);
         _ref.TemporalConvForward(x.R, w.R, bias.R, y.R, b, cin, cout, t, v, kt, stride);
         var yScale = new double[y.H.Length];
         Ref.TemporalConvForward<double>(Abs(x), Abs(w), Abs(bias), yScale, b, cin, cout, t, v, kt, stride);
-        _gpu.Accelerator.Synchronize(); Close(y, yScale, "y");
+        Gpu.Accelerator.Synchronize(); Close(y, yScale, "y");
         var dy = Rand(y.H.Length); var dx = Nan(x.H.Length); var dw = Rand(w.H.Length); var dbias = Rand(cout);
         var dxScale = new double[dx.H.Length]; var dwScale = Abs(dw); var dbScale = Abs(dbias);
         Ref.TemporalConvBackward<double>(Abs(dy), Abs(x), Abs(w), dxScale, dwScale, dbScale, b, cin, cout, t, v, kt, stride);
-        _gpu.TemporalConvBackward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, kt, stride);
+        Gpu.TemporalConvBackward(dy.G, x.G, w.G, dx.G, dw.G, dbias.G, b, cin, cout, t, v, kt, stride);
         _ref.TemporalConvBackward(dy.R, x.R, w.R, dx.R, dw.R, dbias.R, b, cin, cout, t, v, kt, stride);
-        _gpu.Accelerator.Synchronize(); Close(dx, dxScale, "dx"); Close(dw, dwScale, "dW (accumulated)"); Close(dbias, dbScale, "dBias (accumulated)");
+        Gpu.Accelerator.Synchronize(); Close(dx, dxScale, "dx"); Close(dw, dwScale, "dW (accumulated)"); Close(dbias, dbScale, "dBias (accumulated)");
     }
 
     [TestCase(2, 3, 3, 4, 5)]
@@ -165,12 +148,12 @@ public class StGcnGpuOpsTests(string device)
     public void GraphAggregateForwardAndBackward(int b, int k, int c, int t, int v)
     {
         var y = Rand(b * k * c * t * v); var a = Rand(k * v * v); var imp = Rand(k * v * v); var o = Nan(b * c * t * v);
-        _gpu.GraphAggregateForward(y.G, a.G, imp.G, o.G, b, k, c, t, v); _ref.GraphAggregateForward(y.R, a.R, imp.R, o.R, b, k, c, t, v);
-        _gpu.Accelerator.Synchronize(); Same(o, "o");
+        Gpu.GraphAggregateForward(y.G, a.G, imp.G, o.G, b, k, c, t, v); _ref.GraphAggregateForward(y.R, a.R, imp.R, o.R, b, k, c, t, v);
+        Gpu.Accelerator.Synchronize(); Same(o, "o");
         var dO = Rand(o.H.Length); var dy = Nan(y.H.Length); var dImp = Rand(imp.H.Length);
-        _gpu.GraphAggregateBackward(dO.G, y.G, a.G, imp.G, dy.G, dImp.G, b, k, c, t, v);
+        Gpu.GraphAggregateBackward(dO.G, y.G, a.G, imp.G, dy.G, dImp.G, b, k, c, t, v);
         _ref.GraphAggregateBackward(dO.R, y.R, a.R, imp.R, dy.R, dImp.R, b, k, c, t, v);
-        _gpu.Accelerator.Synchronize(); Same(dy, "dy"); Same(dImp, "dImportance (accumulated)");
+        Gpu.Accelerator.Synchronize(); Same(dy, "dy"); Same(dImp, "dImportance (accumulated)");
     }
 
     [Test]
@@ -178,17 +161,17 @@ public class StGcnGpuOpsTests(string device)
     {
         int s = 103;
         var x = Rand(s); var r = Rand(s); var y = Nan(s); var y0 = Nan(s); var yr = Nan(s);
-        _gpu.ReluForward(x.G, y.G); _ref.ReluForward(x.R, y.R);
-        _gpu.ResidualReluForward(x.G, r.G, yr.G); _ref.ResidualReluForward(x.R, r.R, yr.R);
-        _gpu.ResidualReluForward(x.G, null, y0.G); _ref.ResidualReluForward(x.R, null, y0.R);
-        _gpu.Accelerator.Synchronize(); Same(y, "relu"); Same(yr, "residual relu"); Same(y0, "residual relu without residual");
+        Gpu.ReluForward(x.G, y.G); _ref.ReluForward(x.R, y.R);
+        Gpu.ResidualReluForward(x.G, r.G, yr.G); _ref.ResidualReluForward(x.R, r.R, yr.R);
+        Gpu.ResidualReluForward(x.G, null, y0.G); _ref.ResidualReluForward(x.R, null, y0.R);
+        Gpu.Accelerator.Synchronize(); Same(y, "relu"); Same(yr, "residual relu"); Same(y0, "residual relu without residual");
         var dy = Rand(s); var dx = Nan(s); var da = Nan(s); var dr = Nan(s);
-        _gpu.ReluBackward(dy.G, y.G, dx.G); _ref.ReluBackward(dy.R, y.R, dx.R);
-        _gpu.ResidualReluBackward(dy.G, yr.G, da.G, dr.G); _ref.ResidualReluBackward(dy.R, yr.R, da.R, dr.R);
-        _gpu.Accelerator.Synchronize(); Same(dx, "relu'"); Same(da, "da"); Same(dr, "dr");
-        _gpu.AddInPlace(dx.G, da.G);
+        Gpu.ReluBackward(dy.G, y.G, dx.G); _ref.ReluBackward(dy.R, y.R, dx.R);
+        Gpu.ResidualReluBackward(dy.G, yr.G, da.G, dr.G); _ref.ResidualReluBackward(dy.R, yr.R, da.R, dr.R);
+        Gpu.Accelerator.Synchronize(); Same(dx, "relu'"); Same(da, "da"); Same(dr, "dr");
+        Gpu.AddInPlace(dx.G, da.G);
         for (int i = 0; i < s; i++) da.H[i] += dx.H[i];
-        _gpu.Accelerator.Synchronize(); Same(da, "add");
+        Gpu.Accelerator.Synchronize(); Same(da, "add");
     }
 
     [Test]
@@ -196,58 +179,58 @@ public class StGcnGpuOpsTests(string device)
     {
         int n = 3, m = 2, c = 5, l = 13, k = 7;
         var x = Rand(n * m * c * l); var f = Nan(n * c);
-        _gpu.PoolForward(x.G, f.G, n, m, c, l); _ref.PoolForward(x.R, f.R, n, m, c, l);
-        _gpu.Accelerator.Synchronize(); Same(f, "pool");
+        Gpu.PoolForward(x.G, f.G, n, m, c, l); _ref.PoolForward(x.R, f.R, n, m, c, l);
+        Gpu.Accelerator.Synchronize(); Same(f, "pool");
         var df = Rand(n * c); var dx = Nan(x.H.Length);
-        _gpu.PoolBackward(df.G, dx.G, n, m, c, l); _ref.PoolBackward(df.R, dx.R, n, m, c, l);
-        _gpu.Accelerator.Synchronize(); Same(dx, "pool'");
+        Gpu.PoolBackward(df.G, dx.G, n, m, c, l); _ref.PoolBackward(df.R, dx.R, n, m, c, l);
+        Gpu.Accelerator.Synchronize(); Same(dx, "pool'");
 
         var logits = Rand(n * k, 3); var dl = Nan(n * k); int[] labels = [6, 0, 3];
-        double lg = _gpu.CrossEntropy(logits.G, labels, dl.G, n, k), lr = _ref.CrossEntropy(logits.R, labels, dl.R, n, k);
+        double lg = Gpu.CrossEntropy(logits.G, labels, dl.G, n, k), lr = _ref.CrossEntropy(logits.R, labels, dl.R, n, k);
         Assert.That(lg, Is.EqualTo(lr).Within(1e-6 * Math.Abs(lr) + 1e-7), "loss");
         Same(dl, "dLogits");
-        Assert.That(() => _gpu.CrossEntropy(logits.G, [7, 0, 0], dl.G, n, k), Throws.TypeOf<ArgumentOutOfRangeException>());
+        Assert.That(() => Gpu.CrossEntropy(logits.G, [7, 0, 0], dl.G, n, k), Throws.TypeOf<ArgumentOutOfRangeException>());
 
         int np = 101;
         var p = Rand(np); var g = Rand(np); var buf = Up(new float[np]);
         var host = new SgdNesterov(np, 0.9, 1e-4);
         for (int step = 0; step < 3; step++)
         {
-            _gpu.SgdNesterovStep(p.G, g.G, buf.G, 0.1, 0.9, 1e-4);
+            Gpu.SgdNesterovStep(p.G, g.G, buf.G, 0.1, 0.9, 1e-4);
             host.Step(p.H, g.H, 0.1);
         }
-        _gpu.Accelerator.Synchronize(); Same(p, "parameters after 3 SGD steps");
+        Gpu.Accelerator.Synchronize(); Same(p, "parameters after 3 SGD steps");
     }
 
     [Test]
     public void MemoryOps()
     {
         float[] host = [1, 2, 3, 4, 5];
-        var t = _gpu.Adopt(host);
+        var t = Gpu.Adopt(host);
         host[0] = 99; // a device tier copies: the tensor keeps the adopted values
-        var v = _gpu.View(t, 1, 3);
-        _gpu.Zero(v);
-        _gpu.Upload([7, 8], _gpu.View(v, 1, 2));
+        var v = Gpu.View(t, 1, 3);
+        Gpu.Zero(v);
+        Gpu.Upload([7, 8], Gpu.View(v, 1, 2));
         var back = new float[5];
-        _gpu.Download(t, back);
+        Gpu.Download(t, back);
         Assert.That(back, Is.EqualTo(new float[] { 1, 0, 7, 8, 5 }));
-        var a = _gpu.Allocate(6);
+        var a = Gpu.Allocate(6);
         var z = Enumerable.Repeat(float.NaN, 6).ToArray();
-        _gpu.Download(a, z);
+        Gpu.Download(a, z);
         Assert.That(z, Is.All.EqualTo(0f), "Allocate zero-fills");
-        Assert.That(() => _gpu.View(t, 3, 3), Throws.ArgumentException.With.Message.Contains("outside a tensor of 5"));
-        Assert.That(() => _gpu.Upload([1f, 2f], v), Throws.ArgumentException.With.Message.Contains("upload of 2 values"));
-        Assert.That(() => _gpu.ReluForward(new HostTensor(5), t), Throws.ArgumentException.With.Message.Contains("device tensors"));
-        _gpu.Free(a);
-        Assert.That(() => _gpu.Free(a), Throws.ArgumentException.With.Message.Contains("freed already"));
-        Assert.That(() => _gpu.Free(v), Throws.ArgumentException.With.Message.Contains("not allocated by this op set"));
+        Assert.That(() => Gpu.View(t, 3, 3), Throws.ArgumentException.With.Message.Contains("outside a tensor of 5"));
+        Assert.That(() => Gpu.Upload([1f, 2f], v), Throws.ArgumentException.With.Message.Contains("upload of 2 values"));
+        Assert.That(() => Gpu.ReluForward(new HostTensor(5), t), Throws.ArgumentException.With.Message.Contains("device tensors"));
+        Gpu.Free(a);
+        Assert.That(() => Gpu.Free(a), Throws.ArgumentException.With.Message.Contains("freed already"));
+        Assert.That(() => Gpu.Free(v), Throws.ArgumentException.With.Message.Contains("not allocated by this op set"));
     }
 
     [Test]
     public void ShapesAreCheckedOnTheHost()
     {
         var x = Rand(10); var y = Nan(10);
-        Assert.That(() => _gpu.TemporalConvForward(x.G, x.G, x.G, y.G, 1, 2, 2, 5, 1, 9, 1), Throws.ArgumentException.With.Message.Contains("TemporalConvForward"));
-        Assert.That(() => _gpu.BatchNormTrainForward(x.G, x.G, x.G, y.G, x.G, x.G, x.G, x.G, 2, 3, 4, 1e-5, 0.1), Throws.ArgumentException.With.Message.Contains("x has 10"));
+        Assert.That(() => Gpu.TemporalConvForward(x.G, x.G, x.G, y.G, 1, 2, 2, 5, 1, 9, 1), Throws.ArgumentException.With.Message.Contains("TemporalConvForward"));
+        Assert.That(() => Gpu.BatchNormTrainForward(x.G, x.G, x.G, y.G, x.G, x.G, x.G, x.G, 2, 3, 4, 1e-5, 0.1), Throws.ArgumentException.With.Message.Contains("x has 10"));
     }
 }

@@ -223,34 +223,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             Assert.That(cvt, Is.EqualTo(cvtCount), cvtText);
         });
 
-        string? ptxas = Environment.GetEnvironmentVariable("TDSM_PTXAS");
-        if (string.IsNullOrEmpty(ptxas) || !File.Exists(ptxas))
-        {
-            TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
-            return;
-        }
-        // TDSM_PTX_KEEP=DIR keeps the PTX and cubin there (for cuobjdump -sass).
-        string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
-        string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}") : keep;
-        Directory.CreateDirectory(dir);
-        try
-        {
-            string file = Path.Combine(dir, $"{kernelName}.ptx");
-            // An older ptxas (CUDA 11.8 knows PTX ISA 7.8) accepts the same instructions.
-            File.WriteAllText(file, Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
-            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, $"{kernelName}.cubin")])
-            { RedirectStandardError = true, RedirectStandardOutput = true };
-            using var proc = System.Diagnostics.Process.Start(psi)!;
-            string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
-            proc.WaitForExit();
-            TestContext.Out.WriteLine($"{kernelName} ptxas: {log.Trim()}");
-            Assert.That(proc.ExitCode, Is.EqualTo(0), log);
-            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
-        }
-        finally
-        {
-            if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
-        }
+        Ptxas.AssertAssemblesWithoutSpills(ptx, kernelName);
     }
 
     private float[] Run(float[] a, float[] b, float[]? bias, float[] c0, GemmLayout layout, int m, int n, int k, bool accumulate)

@@ -51,8 +51,9 @@ def kernel():
     w("        var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]")
     w("        var smem4 = smem.Cast<Vec4>();")
     w("        int tid = Group.IdxX;")
-    w("        int warp = tid / 32, lane = tid % 32;")
-    w("        int ty = warp / 2 * 4 + lane / 8, tx = warp % 2 * 8 + lane % 8;   // a warp: 4 ty x 8 tx")
+    # Shifts and masks, not / and %: ILGPU places the signed divisions inside the K-step loop (ptxas: MUFU-based).
+    w("        int warp = tid >> 5, lane = tid & 31;")
+    w("        int ty = (warp >> 1) * 4 + (lane >> 3), tx = (warp & 1) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx")
     w("        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;")
     w("        bool fullMN = row0 + Tile <= p.M && col0 + Tile <= p.N;")
     w("        int kBegin = Grid.IdxZ * p.KSplit;")
@@ -60,7 +61,7 @@ def kernel():
     w("        long cBase = (long)Grid.IdxZ * p.M * p.N;")
     w("        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K, kBegin);")
     w("        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K, kBegin);")
-    w("        int steps = (k + KStep - 1) / KStep;")
+    w("        int steps = (k + KStep - 1) >> 3;   // K-steps of 8")
     w("")
     rows = []
     for r in range(8):

@@ -1,0 +1,45 @@
+using System.Text.RegularExpressions;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// Assembles a kernel's PTX with a real ptxas when one is at hand (TDSM_PTXAS, e.g. unpacked from
+/// Debian's nvidia-cuda-toolkit package; CI has none and the check is skipped with a line saying so):
+/// sm_80, -O3, and the kernel must need no stack frame and no spills. TDSM_PTX_KEEP=DIR keeps the
+/// PTX and cubin (for cuobjdump -sass). The PTX's .version is lowered to 7.8 so that CUDA 11.8's
+/// ptxas accepts the same instructions.
+/// </summary>
+internal static class Ptxas
+{
+    /// <summary>Runs the check for <paramref name="ptx"/>; returns ptxas's -v output, or null when no ptxas is configured.</summary>
+    public static string? AssertAssemblesWithoutSpills(string ptx, string kernelName)
+    {
+        string? ptxas = Environment.GetEnvironmentVariable("TDSM_PTXAS");
+        if (string.IsNullOrEmpty(ptxas) || !File.Exists(ptxas))
+        {
+            TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
+            return null;
+        }
+        string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
+        string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}-{kernelName}") : keep;
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string file = Path.Combine(dir, $"{kernelName}.ptx");
+            File.WriteAllText(file, Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
+            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, $"{kernelName}.cubin")])
+            { RedirectStandardError = true, RedirectStandardOutput = true };
+            using var proc = System.Diagnostics.Process.Start(psi)!;
+            string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
+            proc.WaitForExit();
+            TestContext.Out.WriteLine($"{kernelName} ptxas: {log.Trim()}");
+            Assert.That(proc.ExitCode, Is.EqualTo(0), log);
+            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
+            return log;
+        }
+        finally
+        {
+            if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
+        }
+    }
+}
