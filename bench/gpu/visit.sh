@@ -19,6 +19,7 @@
 # gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6)
 # bf16               60 s   120   bench --precision bf16, only if the published app has the option (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
+# curve-bf16         90 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # Sum of estimates ~690 s > BUDGET, and 500 paper iterations fit in 240 s only at <= 480 ms/step
 # (issue 6's target is 390): expect the tail to need a second call. summary.md's stage table names
@@ -34,7 +35,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve paper-train gemm bf16 kernels ncu"}
+STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve paper-train gemm bf16 kernels curve-bf16 ncu"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -112,6 +113,15 @@ st_gemm() {
     --artifacts "$WORK/bdn" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm.md"
 }
+st_curve_bf16() {
+  # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the
+  # steps both reached (>= 2,000 wanted).
+  [ -f "$WORK/curve-run/loss.csv" ] || [ "$DRY_RUN" = 1 ] || { echo "SKIP: no fp32 curve from the curve stage"; return 0; }
+  x $APP train --features "$WORK/curve/features" --text-features "$WORK/curve/text_features.safetensors" --unseen "$WORK/curve/unseen.npy" \
+    --out "$WORK/curve-run-bf16" --model small --hidden 64 --depth 2 --heads 4 --iterations "$CURVE_ITERS" --batch 64 --lr 1e-3 --warmup 100 --seed 0 --log-every 1 \
+    --checkpoint-every 0 --time-limit 90 --backend "$BACKEND-bf16" || return
+  x $APP curves --a "$WORK/curve-run/loss.csv" --b "$WORK/curve-run-bf16/loss.csv" --window 100 --skip 1 --tolerance 0.02
+}
 st_kernels() {
   # The non-GEMM kernel families at the paper shapes against a copy of their compulsory traffic (issue 6).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuKernelBenchmarks*' --warmupCount 1 --iterationCount 3 --iterationTime 100 \
@@ -142,7 +152,7 @@ st_ncu() {
   # Kernels whose HMMA count is above zero: the mma.sync instructions are there and execute.
   grep 'tensor_op_hmma.sum' "$WORK/ncu.csv" | awk -F'","' '{gsub(/"/, "", $NF); if ($NF + 0 > 0) n++; t++} END {printf "ncu: %d of %d profiled kernels execute tensor-pipe HMMA instructions\n", n, t}'
 }
-export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_kernels has_bf16 st_bf16 st_ncu
+export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
 cap() { case $1 in gpu-tests) echo 150;; parity-*) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
@@ -172,6 +182,7 @@ summarize() {
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|inference|peak'
+    section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'
     section "Kernel families vs copy of their compulsory traffic (issue 6)" kernels '^\| *(Method|Copy|Kernel|-)|^\| '
     section "Nsight Compute (issue 9)" ncu 'SKIP|^ncu'
   } > "$OUT/summary.md"

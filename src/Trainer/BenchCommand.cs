@@ -12,7 +12,7 @@ public sealed class BenchCommand : ICommand
     public string Name => "bench";
     public string Summary => "time the training step and zero-shot inference at a model config (ms/step, rows/s, memory)";
     public string Help => """
-        usage: bench [--config paper|paper-minilm|small] [--backend cpu|gpu|gpu-sim|reference]
+        usage: bench [--config paper|paper-minilm|small] [--backend cpu|gpu|gpu-bf16|gpu-tf32|gpu-sim|reference]
                      [--batch B] [--steps N] [--warmup W] [--infer-samples S] [--infer-classes K]
                      [--noises J] [--chunk-rows R] [--seed S] [--precision fp32|bf16|tf32]
 

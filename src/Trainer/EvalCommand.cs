@@ -16,7 +16,7 @@ public sealed class EvalCommand : ICommand
     public string Name => "eval";
     public string Summary => "zero-shot top-1 of a trained TDSM checkpoint; --compare checks another tier or the embedded library";
     public string Help => """
-        usage: eval --run RUN_DIR [--backend cpu|reference|gpu] [--compare reference|cpu|gpu|library] [--limit N]
+        usage: eval --run RUN_DIR [--backend cpu|reference|gpu|gpu-bf16|gpu-tf32] [--compare reference|cpu|gpu|gpu-bf16|gpu-tf32|library] [--limit N]
                eval --model MODEL.safetensors --features DIR --text-features FILE --unseen FILE.npy [...]
 
           --run RUN_DIR     a folder written by `run`: tdsm/model.safetensors, features/, text_features.safetensors
@@ -27,6 +27,8 @@ public sealed class EvalCommand : ICommand
                             with its score margins: another tier, or `library` = Tdsm.Inference.ActionRecognizer.
                             Exit 1 when a prediction differs other than by a tie (the two classes within
                             relative 1e-5 of each other under either scoring)
+          --backend NAME    cpu (default), reference, gpu (fp32), gpu-bf16 / gpu-tf32 (tensor-core GEMMs);
+                            e.g. --backend gpu --compare gpu-bf16 lists the predictions bf16 changes
           --limit N         only the first N test samples (the reference tier is slow)
 
         Scoring: 3 fixed noises stored in the checkpoint, t = t_test (25), argmin over the unseen classes.

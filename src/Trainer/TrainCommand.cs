@@ -17,7 +17,7 @@ public sealed class TrainCommand : ICommand
         usage: train --features DIR --text-features FILE --unseen FILE.npy --out RUN_DIR
                      [--model paper|paper-minilm|small] [--hidden H] [--depth D] [--heads N]
                      [--iterations N] [--batch B] [--lr X] [--warmup W] [--seed S]
-                     [--checkpoint-every N] [--backend cpu|gpu|reference] [--resume]
+                     [--checkpoint-every N] [--backend cpu|gpu|gpu-bf16|gpu-tf32|reference] [--resume]
                      [--log-every N] [--time-limit SECONDS]
 
         --features DIR        a SynSE / SA-DVAE folder: train.npy (N,C_in), train_label.npy, ztest.npy,
@@ -32,6 +32,8 @@ public sealed class TrainCommand : ICommand
                               cond are taken from the data; --hidden/--depth/--heads override
         --iterations ...      the official loop: 50000 iterations, batch 256, lr 1e-4, 100 warm-up steps
         --resume              continue from RUN_DIR's last checkpoint (bit-for-bit on the CPU tiers)
+        --backend NAME        cpu (default), reference, gpu (CUDA, fp32), gpu-bf16 / gpu-tf32 (the GPU tier with
+                              tensor-core GEMMs: bf16 / tf32 operands, fp32 accumulation and master weights)
         --log-every N         loss.csv gets every N-th step (default 100; 1 for `curves` comparisons)
         --time-limit SECONDS  stop training after this wall time (then evaluate as usual); report.json's
                               iterations_run says how far it got, ms_per_iteration excludes step 1
