@@ -91,14 +91,24 @@ public static partial class Gemm
         long blocks = (long)((m + Tile - 1) / Tile) * ((n + Tile - 1) / Tile);
         int most = Math.Min(MaxSplits, k / MinSplitK);
         if (blocks >= TargetGroups || most < 2) return (1, 0);
+        var (splits, kPer) = ChooseSplits(blocks, k, most);
+        return splits < 2 ? (1, 0) : (splits, (int)kPer);
+    }
+
+    /// <summary>
+    /// The wave model shared by the GEMM and the convolutions' weight gradients: for <paramref name="blocks"/> C blocks,
+    /// the smallest split count s ≤ <paramref name="most"/> within 5% of the best ⌈blocks·s / TargetGroups⌉ / s, and
+    /// the K per split rounded up to the K-step (8); the split count is then what that K per split needs.
+    /// </summary>
+    public static (int Splits, long KPerSplit) ChooseSplits(long blocks, long k, int most)
+    {
         static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
         double best = double.MaxValue;
         for (int s = 1; s <= most; s++) best = Math.Min(best, Time(blocks, s));
         int splits = 1;
         while (Time(blocks, splits) > 1.05 * best) splits++;
-        int kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
-        splits = (k + kPer - 1) / kPer;
-        return splits < 2 ? (1, 0) : (splits, kPer);
+        long kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
+        return ((int)((k + kPer - 1) / kPer), kPer);
     }
 
     /// <summary>Kernel, thread e over M·N: C[e] (= or +=) Σ_z part[z·M·N + e] in z order (+ bias[e mod N]).

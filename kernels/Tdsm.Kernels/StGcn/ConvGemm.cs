@@ -107,13 +107,7 @@ public static partial class ConvGemm
         var (gx, gy) = swapped ? Blocks(tile, n, m) : Blocks(tile, m, n);
         long blocks = (long)gx * gy;
         int most = (int)Math.Max(1, Math.Min(Math.Min(MaxSplits, k / MinSplitK), MaxPartials / (m * n)));
-        static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
-        double bestTime = double.MaxValue;
-        for (int s = 1; s <= most; s++) bestTime = Math.Min(bestTime, Time(blocks, s));
-        int splits = 1;
-        while (Time(blocks, splits) > 1.05 * bestTime) splits++;
-        long kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
-        splits = (int)((k + kPer - 1) / kPer);
+        var (splits, kPer) = Gemm.ChooseSplits(blocks, k, most); // same K-step (8) and group target as the GEMM
         return new ConvWeightGradPlan(tile, swapped, splits, checked((int)kPer), gx, gy);
     }
 
