@@ -9,7 +9,7 @@ namespace Tdsm.Kernels.StGcn;
 public static partial class TensorCoreConv
 {
     /// <summary>
-    /// Bf16 tensor-core kernel: y_b (Cout, Tout·V) = W (Cout, Cin·kt) · X_b[(ci,j), (to,v)] + bias; grid (⌈Tout·V / 128⌉, ⌈Cout / 128⌉, B).
+    /// Bf16 tensor-core kernel (mma.sync.m16n8k16 (bf16)): y_b (Cout, Tout·V) = W (Cout, Cin·kt) · X_b[(ci,j), (to,v)] + bias; grid (⌈Tout·V / 128⌉, ⌈Cout / 128⌉, B).
     /// Group 256, loaded with <see cref="Specialization"/>.
     /// </summary>
     public static void ForwardBf16(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, ConvArgs p)
@@ -22,7 +22,7 @@ public static partial class TensorCoreConv
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
-        // Staging: the thread's first row and its word (k pair 2w, 2w+1) of A / B; item i adds 16i rows.
+        // Staging: the thread's first row and its word w (k = 2 * w and 2 * w + 1) of A / B; item i adds 16i rows.
         int rA = tid >> 4, wA = tid & 15, rB = tid & 15, wB = tid >> 4;
         // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
         int sA = rA * 24 + (wA & ~7) + ((wA & 3) << 1) + ((wA >> 2) & 1);
@@ -437,7 +437,7 @@ public static partial class TensorCoreConv
     }
 
     /// <summary>
-    /// Bf16 tensor-core kernel: dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten, by output phase r = t mod stride (see <see cref="ConvGemm.InputGrad"/>): grid (⌈⌈T / stride⌉·V / 128⌉, ⌈Cin / 128⌉, B·stride), z = b·stride + r.
+    /// Bf16 tensor-core kernel (mma.sync.m16n8k16 (bf16)): dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten, by output phase r = t mod stride (see <see cref="ConvGemm.InputGrad"/>): grid (⌈⌈T / stride⌉·V / 128⌉, ⌈Cin / 128⌉, B·stride), z = b·stride + r.
     /// Group 256, loaded with <see cref="Specialization"/>.
     /// </summary>
     public static void InputGradBf16(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx, ConvArgs p)
@@ -450,7 +450,7 @@ public static partial class TensorCoreConv
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
-        // Staging: the thread's first row and its word (k pair 2w, 2w+1) of A / B; item i adds 16i rows.
+        // Staging: the thread's first row and its word w (k = 2 * w and 2 * w + 1) of A / B; item i adds 16i rows.
         int rA = tid & 15, wA = tid >> 4, rB = tid & 15, wB = tid >> 4;
         // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
         int sA = rA * 24 + (wA & ~7) + ((wA & 3) << 1) + ((wA >> 2) & 1);
@@ -857,7 +857,7 @@ public static partial class TensorCoreConv
     }
 
     /// <summary>
-    /// Bf16 tensor-core kernel: part[z] (Cout, Cin·kt) = Σ over k = (b, to, v) in split z of dY · Xᵀ; grid (⌈Cin·kt / 128⌉, ⌈Cout / 128⌉, splits).
+    /// Bf16 tensor-core kernel (mma.sync.m16n8k16 (bf16)): part[z] (Cout, Cin·kt) = Σ over k = (b, to, v) in split z of dY · Xᵀ; grid (⌈Cin·kt / 128⌉, ⌈Cout / 128⌉, splits).
     /// Group 256, loaded with <see cref="Specialization"/>.
     /// </summary>
     public static void WeightGradBf16(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> unused, ArrayView<float> part, ConvArgs p)
@@ -870,7 +870,7 @@ public static partial class TensorCoreConv
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
-        // Staging: the thread's first row and its word (k pair 2w, 2w+1) of A / B; item i adds 16i rows.
+        // Staging: the thread's first row and its word w (k = 2 * w and 2 * w + 1) of A / B; item i adds 16i rows.
         int rA = tid >> 4, wA = tid & 15, rB = tid >> 4, wB = tid & 15;
         // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
         int sA = rA * 24 + (wA & ~7) + ((wA & 3) << 1) + ((wA >> 2) & 1);
@@ -1227,6 +1227,1951 @@ public static partial class TensorCoreConv
                     c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
                     c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
                     c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8 of each mma tile.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        int o00 = ec + 0 < n ? ec + 0 : -1;
+        int o01 = ec + 1 < n ? ec + 1 : -1;
+        int o10 = ec + 8 < n ? ec + 8 : -1;
+        int o11 = ec + 9 < n ? ec + 9 : -1;
+        int o20 = ec + 16 < n ? ec + 16 : -1;
+        int o21 = ec + 17 < n ? ec + 17 : -1;
+        int o30 = ec + 24 < n ? ec + 24 : -1;
+        int o31 = ec + 25 < n ? ec + 25 : -1;
+        Store2(dst, m, n, er + 0, o00, o01, c000 + 0f, c001 + 0f);
+        Store2(dst, m, n, er + 0, o10, o11, c010 + 0f, c011 + 0f);
+        Store2(dst, m, n, er + 0, o20, o21, c020 + 0f, c021 + 0f);
+        Store2(dst, m, n, er + 0, o30, o31, c030 + 0f, c031 + 0f);
+        Store2(dst, m, n, er + 8, o00, o01, c002 + 0f, c003 + 0f);
+        Store2(dst, m, n, er + 8, o10, o11, c012 + 0f, c013 + 0f);
+        Store2(dst, m, n, er + 8, o20, o21, c022 + 0f, c023 + 0f);
+        Store2(dst, m, n, er + 8, o30, o31, c032 + 0f, c033 + 0f);
+        Store2(dst, m, n, er + 16, o00, o01, c100 + 0f, c101 + 0f);
+        Store2(dst, m, n, er + 16, o10, o11, c110 + 0f, c111 + 0f);
+        Store2(dst, m, n, er + 16, o20, o21, c120 + 0f, c121 + 0f);
+        Store2(dst, m, n, er + 16, o30, o31, c130 + 0f, c131 + 0f);
+        Store2(dst, m, n, er + 24, o00, o01, c102 + 0f, c103 + 0f);
+        Store2(dst, m, n, er + 24, o10, o11, c112 + 0f, c113 + 0f);
+        Store2(dst, m, n, er + 24, o20, o21, c122 + 0f, c123 + 0f);
+        Store2(dst, m, n, er + 24, o30, o31, c132 + 0f, c133 + 0f);
+        Store2(dst, m, n, er + 32, o00, o01, c200 + 0f, c201 + 0f);
+        Store2(dst, m, n, er + 32, o10, o11, c210 + 0f, c211 + 0f);
+        Store2(dst, m, n, er + 32, o20, o21, c220 + 0f, c221 + 0f);
+        Store2(dst, m, n, er + 32, o30, o31, c230 + 0f, c231 + 0f);
+        Store2(dst, m, n, er + 40, o00, o01, c202 + 0f, c203 + 0f);
+        Store2(dst, m, n, er + 40, o10, o11, c212 + 0f, c213 + 0f);
+        Store2(dst, m, n, er + 40, o20, o21, c222 + 0f, c223 + 0f);
+        Store2(dst, m, n, er + 40, o30, o31, c232 + 0f, c233 + 0f);
+        Store2(dst, m, n, er + 48, o00, o01, c300 + 0f, c301 + 0f);
+        Store2(dst, m, n, er + 48, o10, o11, c310 + 0f, c311 + 0f);
+        Store2(dst, m, n, er + 48, o20, o21, c320 + 0f, c321 + 0f);
+        Store2(dst, m, n, er + 48, o30, o31, c330 + 0f, c331 + 0f);
+        Store2(dst, m, n, er + 56, o00, o01, c302 + 0f, c303 + 0f);
+        Store2(dst, m, n, er + 56, o10, o11, c312 + 0f, c313 + 0f);
+        Store2(dst, m, n, er + 56, o20, o21, c322 + 0f, c323 + 0f);
+        Store2(dst, m, n, er + 56, o30, o31, c332 + 0f, c333 + 0f);
+    }
+
+    /// <summary>
+    /// Tf32 tensor-core kernel (mma.sync.m16n8k8 (tf32)): y_b (Cout, Tout·V) = W (Cout, Cin·kt) · X_b[(ci,j), (to,v)] + bias; grid (⌈Tout·V / 128⌉, ⌈Cout / 128⌉, B).
+    /// Group 256, loaded with <see cref="Specialization"/>.
+    /// </summary>
+    public static void ForwardTf32(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, ConvArgs p)
+    {
+        var sa = SharedMemory.Allocate<ulong>(Tile * 20);
+        var sb = SharedMemory.Allocate<ulong>(Tile * 20);
+        var sa32 = sa.Cast<uint>();
+        var sb32 = sb.Cast<uint>();
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
+        // Staging: the thread's first row and its word w (k = w and w + 16) of A / B; item i adds 16i rows.
+        int rA = tid >> 4, wA = tid & 15, rB = tid & 15, wB = tid >> 4;
+        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
+        int sA = rA * 40 + (wA & ~7) + ((wA & 3) << 1) + ((wA >> 2) & 1);
+        int sB = rB * 40 + (wB & ~7) + ((wB & 3) << 1) + ((wB >> 2) & 1);
+        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.
+        int af = (wm + g) * 20 + t, bf = (wn + g) * 20 + t;
+        int tv = p.T * p.V;
+        int m = p.Cout, n = p.Tout * p.V, kBegin = 0, kEnd = p.Cin * p.Kt;
+        var src = x.SubView((long)z * p.Cin * tv, (long)p.Cin * tv);      // sample z
+        var dst = y.SubView((long)z * m * n, (long)m * n);
+        // A = w (Cout, Cin·kt), k-contiguous: the thread's k pair starts at kA.
+        int kA = wA;
+        int aIdx = (row0 + rA) * kEnd + kA, aStep = 16 * kEnd, aLeft = m - row0 - rA;
+        // B = x gathered: k = (ci, j), column (to, v); one tracker per k of the pair.
+        int kB = wB;
+        var d0 = TcDiv.Start(kB, p.Kt);
+        var d1 = TcDiv.Start(kB + 16, p.Kt);
+        var gB0 = ConvGemm.ForwardColumn(col0 + rB + 0, n, p);
+        var gB1 = ConvGemm.ForwardColumn(col0 + rB + 16, n, p);
+        var gB2 = ConvGemm.ForwardColumn(col0 + rB + 32, n, p);
+        var gB3 = ConvGemm.ForwardColumn(col0 + rB + 48, n, p);
+        var gB4 = ConvGemm.ForwardColumn(col0 + rB + 64, n, p);
+        var gB5 = ConvGemm.ForwardColumn(col0 + rB + 80, n, p);
+        var gB6 = ConvGemm.ForwardColumn(col0 + rB + 96, n, p);
+        var gB7 = ConvGemm.ForwardColumn(col0 + rB + 112, n, p);
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        float xa0, xa1, xa2, xa3, xa4, xa5, xa6, xa7, xa8, xa9, xa10, xa11, xa12, xa13, xa14, xa15;
+        float xb0, xb1, xb2, xb3, xb4, xb5, xb6, xb7, xb8, xb9, xb10, xb11, xb12, xb13, xb14, xb15;
+
+        // Registers <- K-step 0, then the trackers to K-step 1.
+        {
+            bool kvA0 = kA < kEnd, kvA1 = kA + 16 < kEnd;
+            bool kvB0 = kB < kEnd, kvB1 = kB + 16 < kEnd;
+            int kOff0 = d0.Q * tv + d0.R * p.V, kOff1 = d1.Q * tv + d1.R * p.V;
+            xa0 = ConvGemm.Load(w, aIdx + 0, kvA0 && aLeft > 0);
+            xa1 = ConvGemm.Load(w, aIdx + 16, kvA1 && aLeft > 0);
+            xa2 = ConvGemm.Load(w, aIdx + 0 + aStep, kvA0 && aLeft > 16);
+            xa3 = ConvGemm.Load(w, aIdx + 16 + aStep, kvA1 && aLeft > 16);
+            xa4 = ConvGemm.Load(w, aIdx + 0 + 2 * aStep, kvA0 && aLeft > 32);
+            xa5 = ConvGemm.Load(w, aIdx + 16 + 2 * aStep, kvA1 && aLeft > 32);
+            xa6 = ConvGemm.Load(w, aIdx + 0 + 3 * aStep, kvA0 && aLeft > 48);
+            xa7 = ConvGemm.Load(w, aIdx + 16 + 3 * aStep, kvA1 && aLeft > 48);
+            xa8 = ConvGemm.Load(w, aIdx + 0 + 4 * aStep, kvA0 && aLeft > 64);
+            xa9 = ConvGemm.Load(w, aIdx + 16 + 4 * aStep, kvA1 && aLeft > 64);
+            xa10 = ConvGemm.Load(w, aIdx + 0 + 5 * aStep, kvA0 && aLeft > 80);
+            xa11 = ConvGemm.Load(w, aIdx + 16 + 5 * aStep, kvA1 && aLeft > 80);
+            xa12 = ConvGemm.Load(w, aIdx + 0 + 6 * aStep, kvA0 && aLeft > 96);
+            xa13 = ConvGemm.Load(w, aIdx + 16 + 6 * aStep, kvA1 && aLeft > 96);
+            xa14 = ConvGemm.Load(w, aIdx + 0 + 7 * aStep, kvA0 && aLeft > 112);
+            xa15 = ConvGemm.Load(w, aIdx + 16 + 7 * aStep, kvA1 && aLeft > 112);
+            xb0 = ConvGemm.Gather(src, gB0, kvB0, kOff0, d0.R, p.T);
+            xb1 = ConvGemm.Gather(src, gB0, kvB1, kOff1, d1.R, p.T);
+            xb2 = ConvGemm.Gather(src, gB1, kvB0, kOff0, d0.R, p.T);
+            xb3 = ConvGemm.Gather(src, gB1, kvB1, kOff1, d1.R, p.T);
+            xb4 = ConvGemm.Gather(src, gB2, kvB0, kOff0, d0.R, p.T);
+            xb5 = ConvGemm.Gather(src, gB2, kvB1, kOff1, d1.R, p.T);
+            xb6 = ConvGemm.Gather(src, gB3, kvB0, kOff0, d0.R, p.T);
+            xb7 = ConvGemm.Gather(src, gB3, kvB1, kOff1, d1.R, p.T);
+            xb8 = ConvGemm.Gather(src, gB4, kvB0, kOff0, d0.R, p.T);
+            xb9 = ConvGemm.Gather(src, gB4, kvB1, kOff1, d1.R, p.T);
+            xb10 = ConvGemm.Gather(src, gB5, kvB0, kOff0, d0.R, p.T);
+            xb11 = ConvGemm.Gather(src, gB5, kvB1, kOff1, d1.R, p.T);
+            xb12 = ConvGemm.Gather(src, gB6, kvB0, kOff0, d0.R, p.T);
+            xb13 = ConvGemm.Gather(src, gB6, kvB1, kOff1, d1.R, p.T);
+            xb14 = ConvGemm.Gather(src, gB7, kvB0, kOff0, d0.R, p.T);
+            xb15 = ConvGemm.Gather(src, gB7, kvB1, kOff1, d1.R, p.T);
+        }
+        kA += KStep; aIdx += KStep;
+        kB += KStep; d0 = TcDiv.Advance(d0, p.Kt); d1 = TcDiv.Advance(d1, p.Kt);
+        for (int s = 0; s < steps; s++)
+        {
+            Group.Barrier(); // every warp is done reading the previous K-step
+            sa32[sA + 0] = Tf32.Bits(xa0); sa32[sA + 16] = Tf32.Bits(xa1);
+            sa32[sA + 640] = Tf32.Bits(xa2); sa32[sA + 656] = Tf32.Bits(xa3);
+            sa32[sA + 1280] = Tf32.Bits(xa4); sa32[sA + 1296] = Tf32.Bits(xa5);
+            sa32[sA + 1920] = Tf32.Bits(xa6); sa32[sA + 1936] = Tf32.Bits(xa7);
+            sa32[sA + 2560] = Tf32.Bits(xa8); sa32[sA + 2576] = Tf32.Bits(xa9);
+            sa32[sA + 3200] = Tf32.Bits(xa10); sa32[sA + 3216] = Tf32.Bits(xa11);
+            sa32[sA + 3840] = Tf32.Bits(xa12); sa32[sA + 3856] = Tf32.Bits(xa13);
+            sa32[sA + 4480] = Tf32.Bits(xa14); sa32[sA + 4496] = Tf32.Bits(xa15);
+            sb32[sB + 0] = Tf32.Bits(xb0); sb32[sB + 16] = Tf32.Bits(xb1);
+            sb32[sB + 640] = Tf32.Bits(xb2); sb32[sB + 656] = Tf32.Bits(xb3);
+            sb32[sB + 1280] = Tf32.Bits(xb4); sb32[sB + 1296] = Tf32.Bits(xb5);
+            sb32[sB + 1920] = Tf32.Bits(xb6); sb32[sB + 1936] = Tf32.Bits(xb7);
+            sb32[sB + 2560] = Tf32.Bits(xb8); sb32[sB + 2576] = Tf32.Bits(xb9);
+            sb32[sB + 3200] = Tf32.Bits(xb10); sb32[sB + 3216] = Tf32.Bits(xb11);
+            sb32[sB + 3840] = Tf32.Bits(xb12); sb32[sB + 3856] = Tf32.Bits(xb13);
+            sb32[sB + 4480] = Tf32.Bits(xb14); sb32[sB + 4496] = Tf32.Bits(xb15);
+            Group.Barrier();
+            // Registers <- K-step s+1 (zeros past the end): the loads complete while this step multiplies.
+            {
+                bool kvA0 = kA < kEnd, kvA1 = kA + 16 < kEnd;
+                bool kvB0 = kB < kEnd, kvB1 = kB + 16 < kEnd;
+                int kOff0 = d0.Q * tv + d0.R * p.V, kOff1 = d1.Q * tv + d1.R * p.V;
+                xa0 = ConvGemm.Load(w, aIdx + 0, kvA0 && aLeft > 0);
+                xa1 = ConvGemm.Load(w, aIdx + 16, kvA1 && aLeft > 0);
+                xa2 = ConvGemm.Load(w, aIdx + 0 + aStep, kvA0 && aLeft > 16);
+                xa3 = ConvGemm.Load(w, aIdx + 16 + aStep, kvA1 && aLeft > 16);
+                xa4 = ConvGemm.Load(w, aIdx + 0 + 2 * aStep, kvA0 && aLeft > 32);
+                xa5 = ConvGemm.Load(w, aIdx + 16 + 2 * aStep, kvA1 && aLeft > 32);
+                xa6 = ConvGemm.Load(w, aIdx + 0 + 3 * aStep, kvA0 && aLeft > 48);
+                xa7 = ConvGemm.Load(w, aIdx + 16 + 3 * aStep, kvA1 && aLeft > 48);
+                xa8 = ConvGemm.Load(w, aIdx + 0 + 4 * aStep, kvA0 && aLeft > 64);
+                xa9 = ConvGemm.Load(w, aIdx + 16 + 4 * aStep, kvA1 && aLeft > 64);
+                xa10 = ConvGemm.Load(w, aIdx + 0 + 5 * aStep, kvA0 && aLeft > 80);
+                xa11 = ConvGemm.Load(w, aIdx + 16 + 5 * aStep, kvA1 && aLeft > 80);
+                xa12 = ConvGemm.Load(w, aIdx + 0 + 6 * aStep, kvA0 && aLeft > 96);
+                xa13 = ConvGemm.Load(w, aIdx + 16 + 6 * aStep, kvA1 && aLeft > 96);
+                xa14 = ConvGemm.Load(w, aIdx + 0 + 7 * aStep, kvA0 && aLeft > 112);
+                xa15 = ConvGemm.Load(w, aIdx + 16 + 7 * aStep, kvA1 && aLeft > 112);
+                xb0 = ConvGemm.Gather(src, gB0, kvB0, kOff0, d0.R, p.T);
+                xb1 = ConvGemm.Gather(src, gB0, kvB1, kOff1, d1.R, p.T);
+                xb2 = ConvGemm.Gather(src, gB1, kvB0, kOff0, d0.R, p.T);
+                xb3 = ConvGemm.Gather(src, gB1, kvB1, kOff1, d1.R, p.T);
+                xb4 = ConvGemm.Gather(src, gB2, kvB0, kOff0, d0.R, p.T);
+                xb5 = ConvGemm.Gather(src, gB2, kvB1, kOff1, d1.R, p.T);
+                xb6 = ConvGemm.Gather(src, gB3, kvB0, kOff0, d0.R, p.T);
+                xb7 = ConvGemm.Gather(src, gB3, kvB1, kOff1, d1.R, p.T);
+                xb8 = ConvGemm.Gather(src, gB4, kvB0, kOff0, d0.R, p.T);
+                xb9 = ConvGemm.Gather(src, gB4, kvB1, kOff1, d1.R, p.T);
+                xb10 = ConvGemm.Gather(src, gB5, kvB0, kOff0, d0.R, p.T);
+                xb11 = ConvGemm.Gather(src, gB5, kvB1, kOff1, d1.R, p.T);
+                xb12 = ConvGemm.Gather(src, gB6, kvB0, kOff0, d0.R, p.T);
+                xb13 = ConvGemm.Gather(src, gB6, kvB1, kOff1, d1.R, p.T);
+                xb14 = ConvGemm.Gather(src, gB7, kvB0, kOff0, d0.R, p.T);
+                xb15 = ConvGemm.Gather(src, gB7, kvB1, kOff1, d1.R, p.T);
+            }
+            kA += KStep; aIdx += KStep;
+            kB += KStep; d0 = TcDiv.Advance(d0, p.Kt); d1 = TcDiv.Advance(d1, p.Kt);
+            // k group 0
+            {
+                ulong u0 = sa[af + 0], v0 = sa[af + 160];
+                ulong u1 = sa[af + 320], v1 = sa[af + 480];
+                ulong u2 = sa[af + 640], v2 = sa[af + 800];
+                ulong u3 = sa[af + 960], v3 = sa[af + 1120];
+                ulong q0 = sb[bf + 0];
+                ulong q1 = sb[bf + 160];
+                ulong q2 = sb[bf + 320];
+                ulong q3 = sb[bf + 480];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1
+            {
+                ulong u0 = sa[af + 4], v0 = sa[af + 164];
+                ulong u1 = sa[af + 324], v1 = sa[af + 484];
+                ulong u2 = sa[af + 644], v2 = sa[af + 804];
+                ulong u3 = sa[af + 964], v3 = sa[af + 1124];
+                ulong q0 = sb[bf + 4];
+                ulong q1 = sb[bf + 164];
+                ulong q2 = sb[bf + 324];
+                ulong q3 = sb[bf + 484];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 2
+            {
+                ulong u0 = sa[af + 8], v0 = sa[af + 168];
+                ulong u1 = sa[af + 328], v1 = sa[af + 488];
+                ulong u2 = sa[af + 648], v2 = sa[af + 808];
+                ulong u3 = sa[af + 968], v3 = sa[af + 1128];
+                ulong q0 = sb[bf + 8];
+                ulong q1 = sb[bf + 168];
+                ulong q2 = sb[bf + 328];
+                ulong q3 = sb[bf + 488];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 3
+            {
+                ulong u0 = sa[af + 12], v0 = sa[af + 172];
+                ulong u1 = sa[af + 332], v1 = sa[af + 492];
+                ulong u2 = sa[af + 652], v2 = sa[af + 812];
+                ulong u3 = sa[af + 972], v3 = sa[af + 1132];
+                ulong q0 = sb[bf + 12];
+                ulong q1 = sb[bf + 172];
+                ulong q2 = sb[bf + 332];
+                ulong q3 = sb[bf + 492];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8 of each mma tile.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        int o00 = ec + 0 < n ? ec + 0 : -1;
+        int o01 = ec + 1 < n ? ec + 1 : -1;
+        int o10 = ec + 8 < n ? ec + 8 : -1;
+        int o11 = ec + 9 < n ? ec + 9 : -1;
+        int o20 = ec + 16 < n ? ec + 16 : -1;
+        int o21 = ec + 17 < n ? ec + 17 : -1;
+        int o30 = ec + 24 < n ? ec + 24 : -1;
+        int o31 = ec + 25 < n ? ec + 25 : -1;
+        float bias00 = er + 0 < m ? bias[er + 0] : 0f;
+        Store2(dst, m, n, er + 0, o00, o01, c000 + bias00, c001 + bias00);
+        Store2(dst, m, n, er + 0, o10, o11, c010 + bias00, c011 + bias00);
+        Store2(dst, m, n, er + 0, o20, o21, c020 + bias00, c021 + bias00);
+        Store2(dst, m, n, er + 0, o30, o31, c030 + bias00, c031 + bias00);
+        float bias01 = er + 8 < m ? bias[er + 8] : 0f;
+        Store2(dst, m, n, er + 8, o00, o01, c002 + bias01, c003 + bias01);
+        Store2(dst, m, n, er + 8, o10, o11, c012 + bias01, c013 + bias01);
+        Store2(dst, m, n, er + 8, o20, o21, c022 + bias01, c023 + bias01);
+        Store2(dst, m, n, er + 8, o30, o31, c032 + bias01, c033 + bias01);
+        float bias10 = er + 16 < m ? bias[er + 16] : 0f;
+        Store2(dst, m, n, er + 16, o00, o01, c100 + bias10, c101 + bias10);
+        Store2(dst, m, n, er + 16, o10, o11, c110 + bias10, c111 + bias10);
+        Store2(dst, m, n, er + 16, o20, o21, c120 + bias10, c121 + bias10);
+        Store2(dst, m, n, er + 16, o30, o31, c130 + bias10, c131 + bias10);
+        float bias11 = er + 24 < m ? bias[er + 24] : 0f;
+        Store2(dst, m, n, er + 24, o00, o01, c102 + bias11, c103 + bias11);
+        Store2(dst, m, n, er + 24, o10, o11, c112 + bias11, c113 + bias11);
+        Store2(dst, m, n, er + 24, o20, o21, c122 + bias11, c123 + bias11);
+        Store2(dst, m, n, er + 24, o30, o31, c132 + bias11, c133 + bias11);
+        float bias20 = er + 32 < m ? bias[er + 32] : 0f;
+        Store2(dst, m, n, er + 32, o00, o01, c200 + bias20, c201 + bias20);
+        Store2(dst, m, n, er + 32, o10, o11, c210 + bias20, c211 + bias20);
+        Store2(dst, m, n, er + 32, o20, o21, c220 + bias20, c221 + bias20);
+        Store2(dst, m, n, er + 32, o30, o31, c230 + bias20, c231 + bias20);
+        float bias21 = er + 40 < m ? bias[er + 40] : 0f;
+        Store2(dst, m, n, er + 40, o00, o01, c202 + bias21, c203 + bias21);
+        Store2(dst, m, n, er + 40, o10, o11, c212 + bias21, c213 + bias21);
+        Store2(dst, m, n, er + 40, o20, o21, c222 + bias21, c223 + bias21);
+        Store2(dst, m, n, er + 40, o30, o31, c232 + bias21, c233 + bias21);
+        float bias30 = er + 48 < m ? bias[er + 48] : 0f;
+        Store2(dst, m, n, er + 48, o00, o01, c300 + bias30, c301 + bias30);
+        Store2(dst, m, n, er + 48, o10, o11, c310 + bias30, c311 + bias30);
+        Store2(dst, m, n, er + 48, o20, o21, c320 + bias30, c321 + bias30);
+        Store2(dst, m, n, er + 48, o30, o31, c330 + bias30, c331 + bias30);
+        float bias31 = er + 56 < m ? bias[er + 56] : 0f;
+        Store2(dst, m, n, er + 56, o00, o01, c302 + bias31, c303 + bias31);
+        Store2(dst, m, n, er + 56, o10, o11, c312 + bias31, c313 + bias31);
+        Store2(dst, m, n, er + 56, o20, o21, c322 + bias31, c323 + bias31);
+        Store2(dst, m, n, er + 56, o30, o31, c332 + bias31, c333 + bias31);
+    }
+
+    /// <summary>
+    /// Tf32 tensor-core kernel (mma.sync.m16n8k8 (tf32)): dx_b (Cin, T·V) = Wᵀ[ci, (co,j)] · dY_b[(co,j), (t,v)], dx overwritten, by output phase r = t mod stride (see <see cref="ConvGemm.InputGrad"/>): grid (⌈⌈T / stride⌉·V / 128⌉, ⌈Cin / 128⌉, B·stride), z = b·stride + r.
+    /// Group 256, loaded with <see cref="Specialization"/>.
+    /// </summary>
+    public static void InputGradTf32(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> unused, ArrayView<float> dx, ConvArgs p)
+    {
+        var sa = SharedMemory.Allocate<ulong>(Tile * 20);
+        var sb = SharedMemory.Allocate<ulong>(Tile * 20);
+        var sa32 = sa.Cast<uint>();
+        var sb32 = sb.Cast<uint>();
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
+        // Staging: the thread's first row and its word w (k = w and w + 16) of A / B; item i adds 16i rows.
+        int rA = tid & 15, wA = tid >> 4, rB = tid & 15, wB = tid >> 4;
+        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
+        int sA = rA * 40 + (wA & ~7) + ((wA & 3) << 1) + ((wA >> 2) & 1);
+        int sB = rB * 40 + (wB & ~7) + ((wB & 3) << 1) + ((wB >> 2) & 1);
+        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.
+        int af = (wm + g) * 20 + t, bf = (wn + g) * 20 + t;
+        int b = z / p.Stride, r = z - b * p.Stride;
+        int j0 = (r + p.Pad) % p.Stride, ktr = j0 < p.Kt ? (p.Kt - j0 + p.Stride - 1) / p.Stride : 0, cr = (r + p.Pad - j0) / p.Stride;
+        int tr = (p.T - r + p.Stride - 1) / p.Stride;   // frames of phase r
+        int lout = p.Tout * p.V, ckt = p.Cin * p.Kt, tv = p.T * p.V;
+        int m = p.Cin, n = tr * p.V, kBegin = 0, kEnd = p.Cout * ktr;
+        var src = dy.SubView((long)b * p.Cout * lout, (long)p.Cout * lout);      // sample b
+        var dst = dx.SubView((long)b * m * tv, (long)m * tv);
+        // Both operands: k = (co, i), the same k pair (same map), one tracker per k of the pair.
+        int kc = wA, kd = ktr > 0 ? ktr : 1;
+        var d0 = TcDiv.Start(kc, kd);
+        var d1 = TcDiv.Start(kc + 16, kd);
+        // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
+        int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 16 * p.Kt, aLeft = m - row0 - rA;
+        var gB0 = ConvGemm.InputGradColumn(col0 + rB + 0, n, cr, p);
+        var gB1 = ConvGemm.InputGradColumn(col0 + rB + 16, n, cr, p);
+        var gB2 = ConvGemm.InputGradColumn(col0 + rB + 32, n, cr, p);
+        var gB3 = ConvGemm.InputGradColumn(col0 + rB + 48, n, cr, p);
+        var gB4 = ConvGemm.InputGradColumn(col0 + rB + 64, n, cr, p);
+        var gB5 = ConvGemm.InputGradColumn(col0 + rB + 80, n, cr, p);
+        var gB6 = ConvGemm.InputGradColumn(col0 + rB + 96, n, cr, p);
+        var gB7 = ConvGemm.InputGradColumn(col0 + rB + 112, n, cr, p);
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        float xa0, xa1, xa2, xa3, xa4, xa5, xa6, xa7, xa8, xa9, xa10, xa11, xa12, xa13, xa14, xa15;
+        float xb0, xb1, xb2, xb3, xb4, xb5, xb6, xb7, xb8, xb9, xb10, xb11, xb12, xb13, xb14, xb15;
+
+        // Registers <- K-step 0, then the trackers to K-step 1.
+        {
+            bool kv0 = kc < kEnd, kv1 = kc + 16 < kEnd;
+            int aIdx0k = d0.Q * ckt + d0.R * p.Stride + aIdx0, aIdx1k = d1.Q * ckt + d1.R * p.Stride + aIdx0;
+            int kOff0 = d0.Q * lout - d0.R * p.V, kOff1 = d1.Q * lout - d1.R * p.V;
+            xa0 = ConvGemm.Load(w, aIdx0k, kv0 && aLeft > 0);
+            xa1 = ConvGemm.Load(w, aIdx1k, kv1 && aLeft > 0);
+            xa2 = ConvGemm.Load(w, aIdx0k + aStep, kv0 && aLeft > 16);
+            xa3 = ConvGemm.Load(w, aIdx1k + aStep, kv1 && aLeft > 16);
+            xa4 = ConvGemm.Load(w, aIdx0k + 2 * aStep, kv0 && aLeft > 32);
+            xa5 = ConvGemm.Load(w, aIdx1k + 2 * aStep, kv1 && aLeft > 32);
+            xa6 = ConvGemm.Load(w, aIdx0k + 3 * aStep, kv0 && aLeft > 48);
+            xa7 = ConvGemm.Load(w, aIdx1k + 3 * aStep, kv1 && aLeft > 48);
+            xa8 = ConvGemm.Load(w, aIdx0k + 4 * aStep, kv0 && aLeft > 64);
+            xa9 = ConvGemm.Load(w, aIdx1k + 4 * aStep, kv1 && aLeft > 64);
+            xa10 = ConvGemm.Load(w, aIdx0k + 5 * aStep, kv0 && aLeft > 80);
+            xa11 = ConvGemm.Load(w, aIdx1k + 5 * aStep, kv1 && aLeft > 80);
+            xa12 = ConvGemm.Load(w, aIdx0k + 6 * aStep, kv0 && aLeft > 96);
+            xa13 = ConvGemm.Load(w, aIdx1k + 6 * aStep, kv1 && aLeft > 96);
+            xa14 = ConvGemm.Load(w, aIdx0k + 7 * aStep, kv0 && aLeft > 112);
+            xa15 = ConvGemm.Load(w, aIdx1k + 7 * aStep, kv1 && aLeft > 112);
+            xb0 = ConvGemm.Gather(src, gB0, kv0, kOff0, -d0.R, p.Tout);
+            xb1 = ConvGemm.Gather(src, gB0, kv1, kOff1, -d1.R, p.Tout);
+            xb2 = ConvGemm.Gather(src, gB1, kv0, kOff0, -d0.R, p.Tout);
+            xb3 = ConvGemm.Gather(src, gB1, kv1, kOff1, -d1.R, p.Tout);
+            xb4 = ConvGemm.Gather(src, gB2, kv0, kOff0, -d0.R, p.Tout);
+            xb5 = ConvGemm.Gather(src, gB2, kv1, kOff1, -d1.R, p.Tout);
+            xb6 = ConvGemm.Gather(src, gB3, kv0, kOff0, -d0.R, p.Tout);
+            xb7 = ConvGemm.Gather(src, gB3, kv1, kOff1, -d1.R, p.Tout);
+            xb8 = ConvGemm.Gather(src, gB4, kv0, kOff0, -d0.R, p.Tout);
+            xb9 = ConvGemm.Gather(src, gB4, kv1, kOff1, -d1.R, p.Tout);
+            xb10 = ConvGemm.Gather(src, gB5, kv0, kOff0, -d0.R, p.Tout);
+            xb11 = ConvGemm.Gather(src, gB5, kv1, kOff1, -d1.R, p.Tout);
+            xb12 = ConvGemm.Gather(src, gB6, kv0, kOff0, -d0.R, p.Tout);
+            xb13 = ConvGemm.Gather(src, gB6, kv1, kOff1, -d1.R, p.Tout);
+            xb14 = ConvGemm.Gather(src, gB7, kv0, kOff0, -d0.R, p.Tout);
+            xb15 = ConvGemm.Gather(src, gB7, kv1, kOff1, -d1.R, p.Tout);
+        }
+        kc += KStep; d0 = TcDiv.Advance(d0, kd); d1 = TcDiv.Advance(d1, kd);
+        for (int s = 0; s < steps; s++)
+        {
+            Group.Barrier(); // every warp is done reading the previous K-step
+            sa32[sA + 0] = Tf32.Bits(xa0); sa32[sA + 16] = Tf32.Bits(xa1);
+            sa32[sA + 640] = Tf32.Bits(xa2); sa32[sA + 656] = Tf32.Bits(xa3);
+            sa32[sA + 1280] = Tf32.Bits(xa4); sa32[sA + 1296] = Tf32.Bits(xa5);
+            sa32[sA + 1920] = Tf32.Bits(xa6); sa32[sA + 1936] = Tf32.Bits(xa7);
+            sa32[sA + 2560] = Tf32.Bits(xa8); sa32[sA + 2576] = Tf32.Bits(xa9);
+            sa32[sA + 3200] = Tf32.Bits(xa10); sa32[sA + 3216] = Tf32.Bits(xa11);
+            sa32[sA + 3840] = Tf32.Bits(xa12); sa32[sA + 3856] = Tf32.Bits(xa13);
+            sa32[sA + 4480] = Tf32.Bits(xa14); sa32[sA + 4496] = Tf32.Bits(xa15);
+            sb32[sB + 0] = Tf32.Bits(xb0); sb32[sB + 16] = Tf32.Bits(xb1);
+            sb32[sB + 640] = Tf32.Bits(xb2); sb32[sB + 656] = Tf32.Bits(xb3);
+            sb32[sB + 1280] = Tf32.Bits(xb4); sb32[sB + 1296] = Tf32.Bits(xb5);
+            sb32[sB + 1920] = Tf32.Bits(xb6); sb32[sB + 1936] = Tf32.Bits(xb7);
+            sb32[sB + 2560] = Tf32.Bits(xb8); sb32[sB + 2576] = Tf32.Bits(xb9);
+            sb32[sB + 3200] = Tf32.Bits(xb10); sb32[sB + 3216] = Tf32.Bits(xb11);
+            sb32[sB + 3840] = Tf32.Bits(xb12); sb32[sB + 3856] = Tf32.Bits(xb13);
+            sb32[sB + 4480] = Tf32.Bits(xb14); sb32[sB + 4496] = Tf32.Bits(xb15);
+            Group.Barrier();
+            // Registers <- K-step s+1 (zeros past the end): the loads complete while this step multiplies.
+            {
+                bool kv0 = kc < kEnd, kv1 = kc + 16 < kEnd;
+                int aIdx0k = d0.Q * ckt + d0.R * p.Stride + aIdx0, aIdx1k = d1.Q * ckt + d1.R * p.Stride + aIdx0;
+                int kOff0 = d0.Q * lout - d0.R * p.V, kOff1 = d1.Q * lout - d1.R * p.V;
+                xa0 = ConvGemm.Load(w, aIdx0k, kv0 && aLeft > 0);
+                xa1 = ConvGemm.Load(w, aIdx1k, kv1 && aLeft > 0);
+                xa2 = ConvGemm.Load(w, aIdx0k + aStep, kv0 && aLeft > 16);
+                xa3 = ConvGemm.Load(w, aIdx1k + aStep, kv1 && aLeft > 16);
+                xa4 = ConvGemm.Load(w, aIdx0k + 2 * aStep, kv0 && aLeft > 32);
+                xa5 = ConvGemm.Load(w, aIdx1k + 2 * aStep, kv1 && aLeft > 32);
+                xa6 = ConvGemm.Load(w, aIdx0k + 3 * aStep, kv0 && aLeft > 48);
+                xa7 = ConvGemm.Load(w, aIdx1k + 3 * aStep, kv1 && aLeft > 48);
+                xa8 = ConvGemm.Load(w, aIdx0k + 4 * aStep, kv0 && aLeft > 64);
+                xa9 = ConvGemm.Load(w, aIdx1k + 4 * aStep, kv1 && aLeft > 64);
+                xa10 = ConvGemm.Load(w, aIdx0k + 5 * aStep, kv0 && aLeft > 80);
+                xa11 = ConvGemm.Load(w, aIdx1k + 5 * aStep, kv1 && aLeft > 80);
+                xa12 = ConvGemm.Load(w, aIdx0k + 6 * aStep, kv0 && aLeft > 96);
+                xa13 = ConvGemm.Load(w, aIdx1k + 6 * aStep, kv1 && aLeft > 96);
+                xa14 = ConvGemm.Load(w, aIdx0k + 7 * aStep, kv0 && aLeft > 112);
+                xa15 = ConvGemm.Load(w, aIdx1k + 7 * aStep, kv1 && aLeft > 112);
+                xb0 = ConvGemm.Gather(src, gB0, kv0, kOff0, -d0.R, p.Tout);
+                xb1 = ConvGemm.Gather(src, gB0, kv1, kOff1, -d1.R, p.Tout);
+                xb2 = ConvGemm.Gather(src, gB1, kv0, kOff0, -d0.R, p.Tout);
+                xb3 = ConvGemm.Gather(src, gB1, kv1, kOff1, -d1.R, p.Tout);
+                xb4 = ConvGemm.Gather(src, gB2, kv0, kOff0, -d0.R, p.Tout);
+                xb5 = ConvGemm.Gather(src, gB2, kv1, kOff1, -d1.R, p.Tout);
+                xb6 = ConvGemm.Gather(src, gB3, kv0, kOff0, -d0.R, p.Tout);
+                xb7 = ConvGemm.Gather(src, gB3, kv1, kOff1, -d1.R, p.Tout);
+                xb8 = ConvGemm.Gather(src, gB4, kv0, kOff0, -d0.R, p.Tout);
+                xb9 = ConvGemm.Gather(src, gB4, kv1, kOff1, -d1.R, p.Tout);
+                xb10 = ConvGemm.Gather(src, gB5, kv0, kOff0, -d0.R, p.Tout);
+                xb11 = ConvGemm.Gather(src, gB5, kv1, kOff1, -d1.R, p.Tout);
+                xb12 = ConvGemm.Gather(src, gB6, kv0, kOff0, -d0.R, p.Tout);
+                xb13 = ConvGemm.Gather(src, gB6, kv1, kOff1, -d1.R, p.Tout);
+                xb14 = ConvGemm.Gather(src, gB7, kv0, kOff0, -d0.R, p.Tout);
+                xb15 = ConvGemm.Gather(src, gB7, kv1, kOff1, -d1.R, p.Tout);
+            }
+            kc += KStep; d0 = TcDiv.Advance(d0, kd); d1 = TcDiv.Advance(d1, kd);
+            // k group 0
+            {
+                ulong u0 = sa[af + 0], v0 = sa[af + 160];
+                ulong u1 = sa[af + 320], v1 = sa[af + 480];
+                ulong u2 = sa[af + 640], v2 = sa[af + 800];
+                ulong u3 = sa[af + 960], v3 = sa[af + 1120];
+                ulong q0 = sb[bf + 0];
+                ulong q1 = sb[bf + 160];
+                ulong q2 = sb[bf + 320];
+                ulong q3 = sb[bf + 480];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1
+            {
+                ulong u0 = sa[af + 4], v0 = sa[af + 164];
+                ulong u1 = sa[af + 324], v1 = sa[af + 484];
+                ulong u2 = sa[af + 644], v2 = sa[af + 804];
+                ulong u3 = sa[af + 964], v3 = sa[af + 1124];
+                ulong q0 = sb[bf + 4];
+                ulong q1 = sb[bf + 164];
+                ulong q2 = sb[bf + 324];
+                ulong q3 = sb[bf + 484];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 2
+            {
+                ulong u0 = sa[af + 8], v0 = sa[af + 168];
+                ulong u1 = sa[af + 328], v1 = sa[af + 488];
+                ulong u2 = sa[af + 648], v2 = sa[af + 808];
+                ulong u3 = sa[af + 968], v3 = sa[af + 1128];
+                ulong q0 = sb[bf + 8];
+                ulong q1 = sb[bf + 168];
+                ulong q2 = sb[bf + 328];
+                ulong q3 = sb[bf + 488];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 3
+            {
+                ulong u0 = sa[af + 12], v0 = sa[af + 172];
+                ulong u1 = sa[af + 332], v1 = sa[af + 492];
+                ulong u2 = sa[af + 652], v2 = sa[af + 812];
+                ulong u3 = sa[af + 972], v3 = sa[af + 1132];
+                ulong q0 = sb[bf + 12];
+                ulong q1 = sb[bf + 172];
+                ulong q2 = sb[bf + 332];
+                ulong q3 = sb[bf + 492];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8 of each mma tile.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        int o00 = ConvGemm.PhaseColumn(ec + 0, n, r, p);
+        int o01 = ConvGemm.PhaseColumn(ec + 1, n, r, p);
+        int o10 = ConvGemm.PhaseColumn(ec + 8, n, r, p);
+        int o11 = ConvGemm.PhaseColumn(ec + 9, n, r, p);
+        int o20 = ConvGemm.PhaseColumn(ec + 16, n, r, p);
+        int o21 = ConvGemm.PhaseColumn(ec + 17, n, r, p);
+        int o30 = ConvGemm.PhaseColumn(ec + 24, n, r, p);
+        int o31 = ConvGemm.PhaseColumn(ec + 25, n, r, p);
+        Store2(dst, m, tv, er + 0, o00, o01, c000 + 0f, c001 + 0f);
+        Store2(dst, m, tv, er + 0, o10, o11, c010 + 0f, c011 + 0f);
+        Store2(dst, m, tv, er + 0, o20, o21, c020 + 0f, c021 + 0f);
+        Store2(dst, m, tv, er + 0, o30, o31, c030 + 0f, c031 + 0f);
+        Store2(dst, m, tv, er + 8, o00, o01, c002 + 0f, c003 + 0f);
+        Store2(dst, m, tv, er + 8, o10, o11, c012 + 0f, c013 + 0f);
+        Store2(dst, m, tv, er + 8, o20, o21, c022 + 0f, c023 + 0f);
+        Store2(dst, m, tv, er + 8, o30, o31, c032 + 0f, c033 + 0f);
+        Store2(dst, m, tv, er + 16, o00, o01, c100 + 0f, c101 + 0f);
+        Store2(dst, m, tv, er + 16, o10, o11, c110 + 0f, c111 + 0f);
+        Store2(dst, m, tv, er + 16, o20, o21, c120 + 0f, c121 + 0f);
+        Store2(dst, m, tv, er + 16, o30, o31, c130 + 0f, c131 + 0f);
+        Store2(dst, m, tv, er + 24, o00, o01, c102 + 0f, c103 + 0f);
+        Store2(dst, m, tv, er + 24, o10, o11, c112 + 0f, c113 + 0f);
+        Store2(dst, m, tv, er + 24, o20, o21, c122 + 0f, c123 + 0f);
+        Store2(dst, m, tv, er + 24, o30, o31, c132 + 0f, c133 + 0f);
+        Store2(dst, m, tv, er + 32, o00, o01, c200 + 0f, c201 + 0f);
+        Store2(dst, m, tv, er + 32, o10, o11, c210 + 0f, c211 + 0f);
+        Store2(dst, m, tv, er + 32, o20, o21, c220 + 0f, c221 + 0f);
+        Store2(dst, m, tv, er + 32, o30, o31, c230 + 0f, c231 + 0f);
+        Store2(dst, m, tv, er + 40, o00, o01, c202 + 0f, c203 + 0f);
+        Store2(dst, m, tv, er + 40, o10, o11, c212 + 0f, c213 + 0f);
+        Store2(dst, m, tv, er + 40, o20, o21, c222 + 0f, c223 + 0f);
+        Store2(dst, m, tv, er + 40, o30, o31, c232 + 0f, c233 + 0f);
+        Store2(dst, m, tv, er + 48, o00, o01, c300 + 0f, c301 + 0f);
+        Store2(dst, m, tv, er + 48, o10, o11, c310 + 0f, c311 + 0f);
+        Store2(dst, m, tv, er + 48, o20, o21, c320 + 0f, c321 + 0f);
+        Store2(dst, m, tv, er + 48, o30, o31, c330 + 0f, c331 + 0f);
+        Store2(dst, m, tv, er + 56, o00, o01, c302 + 0f, c303 + 0f);
+        Store2(dst, m, tv, er + 56, o10, o11, c312 + 0f, c313 + 0f);
+        Store2(dst, m, tv, er + 56, o20, o21, c322 + 0f, c323 + 0f);
+        Store2(dst, m, tv, er + 56, o30, o31, c332 + 0f, c333 + 0f);
+    }
+
+    /// <summary>
+    /// Tf32 tensor-core kernel (mma.sync.m16n8k8 (tf32)): part[z] (Cout, Cin·kt) = Σ over k = (b, to, v) in split z of dY · Xᵀ; grid (⌈Cin·kt / 128⌉, ⌈Cout / 128⌉, splits).
+    /// Group 256, loaded with <see cref="Specialization"/>.
+    /// </summary>
+    public static void WeightGradTf32(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> unused, ArrayView<float> part, ConvArgs p)
+    {
+        var sa = SharedMemory.Allocate<ulong>(Tile * 20);
+        var sb = SharedMemory.Allocate<ulong>(Tile * 20);
+        var sa32 = sa.Cast<uint>();
+        var sb32 = sb.Cast<uint>();
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile, z = Grid.IdxZ;
+        // Staging: the thread's first row and its word w (k = w and w + 16) of A / B; item i adds 16i rows.
+        int rA = tid >> 4, wA = tid & 15, rB = tid >> 4, wB = tid & 15;
+        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
+        int sA = rA * 40 + (wA & ~7) + ((wA & 3) << 1) + ((wA >> 2) & 1);
+        int sB = rB * 40 + (wB & ~7) + ((wB & 3) << 1) + ((wB >> 2) & 1);
+        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.
+        int af = (wm + g) * 20 + t, bf = (wn + g) * 20 + t;
+        int lout = p.Tout * p.V, tv = p.T * p.V;
+        int m = p.Cout, n = p.Cin * p.Kt;
+        int kBegin = z * p.KSplit, kEnd = p.B * lout - kBegin < p.KSplit ? p.B * lout : kBegin + p.KSplit;
+        var dst = part.SubView((long)z * m * n, (long)m * n);
+        // Both operands k-contiguous: k = (b, to, v), the same k pair, one tracker per k of the pair.
+        int kc = kBegin + wA;
+        var s0 = TcSample.Start(kc, p);
+        var s1 = TcSample.Start(kc + 16, p);
+        // A = dy (Cout rows of sample b).
+        int aIdx0 = (row0 + rA) * lout, aStep = 16 * lout, aLeft = m - row0 - rA;
+        var gB0 = ConvGemm.WeightGradColumn(col0 + rB + 0, n, p);
+        var gB1 = ConvGemm.WeightGradColumn(col0 + rB + 16, n, p);
+        var gB2 = ConvGemm.WeightGradColumn(col0 + rB + 32, n, p);
+        var gB3 = ConvGemm.WeightGradColumn(col0 + rB + 48, n, p);
+        var gB4 = ConvGemm.WeightGradColumn(col0 + rB + 64, n, p);
+        var gB5 = ConvGemm.WeightGradColumn(col0 + rB + 80, n, p);
+        var gB6 = ConvGemm.WeightGradColumn(col0 + rB + 96, n, p);
+        var gB7 = ConvGemm.WeightGradColumn(col0 + rB + 112, n, p);
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        float xa0, xa1, xa2, xa3, xa4, xa5, xa6, xa7, xa8, xa9, xa10, xa11, xa12, xa13, xa14, xa15;
+        float xb0, xb1, xb2, xb3, xb4, xb5, xb6, xb7, xb8, xb9, xb10, xb11, xb12, xb13, xb14, xb15;
+
+        // Registers <- K-step 0, then the trackers to K-step 1.
+        {
+            bool kv0 = kc < kEnd, kv1 = kc + 16 < kEnd;
+            int aIdx0k = s0.B * p.Cout * lout + s0.To * p.V + s0.Vi + aIdx0, aIdx1k = s1.B * p.Cout * lout + s1.To * p.V + s1.Vi + aIdx0;
+            int tk0 = s0.To * p.Stride, tk1 = s1.To * p.Stride;
+            int kOff0 = s0.B * p.Cin * tv + tk0 * p.V + s0.Vi, kOff1 = s1.B * p.Cin * tv + tk1 * p.V + s1.Vi;
+            xa0 = ConvGemm.Load(dy, aIdx0k, kv0 && aLeft > 0);
+            xa1 = ConvGemm.Load(dy, aIdx1k, kv1 && aLeft > 0);
+            xa2 = ConvGemm.Load(dy, aIdx0k + aStep, kv0 && aLeft > 16);
+            xa3 = ConvGemm.Load(dy, aIdx1k + aStep, kv1 && aLeft > 16);
+            xa4 = ConvGemm.Load(dy, aIdx0k + 2 * aStep, kv0 && aLeft > 32);
+            xa5 = ConvGemm.Load(dy, aIdx1k + 2 * aStep, kv1 && aLeft > 32);
+            xa6 = ConvGemm.Load(dy, aIdx0k + 3 * aStep, kv0 && aLeft > 48);
+            xa7 = ConvGemm.Load(dy, aIdx1k + 3 * aStep, kv1 && aLeft > 48);
+            xa8 = ConvGemm.Load(dy, aIdx0k + 4 * aStep, kv0 && aLeft > 64);
+            xa9 = ConvGemm.Load(dy, aIdx1k + 4 * aStep, kv1 && aLeft > 64);
+            xa10 = ConvGemm.Load(dy, aIdx0k + 5 * aStep, kv0 && aLeft > 80);
+            xa11 = ConvGemm.Load(dy, aIdx1k + 5 * aStep, kv1 && aLeft > 80);
+            xa12 = ConvGemm.Load(dy, aIdx0k + 6 * aStep, kv0 && aLeft > 96);
+            xa13 = ConvGemm.Load(dy, aIdx1k + 6 * aStep, kv1 && aLeft > 96);
+            xa14 = ConvGemm.Load(dy, aIdx0k + 7 * aStep, kv0 && aLeft > 112);
+            xa15 = ConvGemm.Load(dy, aIdx1k + 7 * aStep, kv1 && aLeft > 112);
+            xb0 = ConvGemm.Gather(x, gB0, kv0, kOff0, tk0, p.T);
+            xb1 = ConvGemm.Gather(x, gB0, kv1, kOff1, tk1, p.T);
+            xb2 = ConvGemm.Gather(x, gB1, kv0, kOff0, tk0, p.T);
+            xb3 = ConvGemm.Gather(x, gB1, kv1, kOff1, tk1, p.T);
+            xb4 = ConvGemm.Gather(x, gB2, kv0, kOff0, tk0, p.T);
+            xb5 = ConvGemm.Gather(x, gB2, kv1, kOff1, tk1, p.T);
+            xb6 = ConvGemm.Gather(x, gB3, kv0, kOff0, tk0, p.T);
+            xb7 = ConvGemm.Gather(x, gB3, kv1, kOff1, tk1, p.T);
+            xb8 = ConvGemm.Gather(x, gB4, kv0, kOff0, tk0, p.T);
+            xb9 = ConvGemm.Gather(x, gB4, kv1, kOff1, tk1, p.T);
+            xb10 = ConvGemm.Gather(x, gB5, kv0, kOff0, tk0, p.T);
+            xb11 = ConvGemm.Gather(x, gB5, kv1, kOff1, tk1, p.T);
+            xb12 = ConvGemm.Gather(x, gB6, kv0, kOff0, tk0, p.T);
+            xb13 = ConvGemm.Gather(x, gB6, kv1, kOff1, tk1, p.T);
+            xb14 = ConvGemm.Gather(x, gB7, kv0, kOff0, tk0, p.T);
+            xb15 = ConvGemm.Gather(x, gB7, kv1, kOff1, tk1, p.T);
+        }
+        kc += KStep; s0 = TcSample.Advance(s0, p); s1 = TcSample.Advance(s1, p);
+        for (int s = 0; s < steps; s++)
+        {
+            Group.Barrier(); // every warp is done reading the previous K-step
+            sa32[sA + 0] = Tf32.Bits(xa0); sa32[sA + 16] = Tf32.Bits(xa1);
+            sa32[sA + 640] = Tf32.Bits(xa2); sa32[sA + 656] = Tf32.Bits(xa3);
+            sa32[sA + 1280] = Tf32.Bits(xa4); sa32[sA + 1296] = Tf32.Bits(xa5);
+            sa32[sA + 1920] = Tf32.Bits(xa6); sa32[sA + 1936] = Tf32.Bits(xa7);
+            sa32[sA + 2560] = Tf32.Bits(xa8); sa32[sA + 2576] = Tf32.Bits(xa9);
+            sa32[sA + 3200] = Tf32.Bits(xa10); sa32[sA + 3216] = Tf32.Bits(xa11);
+            sa32[sA + 3840] = Tf32.Bits(xa12); sa32[sA + 3856] = Tf32.Bits(xa13);
+            sa32[sA + 4480] = Tf32.Bits(xa14); sa32[sA + 4496] = Tf32.Bits(xa15);
+            sb32[sB + 0] = Tf32.Bits(xb0); sb32[sB + 16] = Tf32.Bits(xb1);
+            sb32[sB + 640] = Tf32.Bits(xb2); sb32[sB + 656] = Tf32.Bits(xb3);
+            sb32[sB + 1280] = Tf32.Bits(xb4); sb32[sB + 1296] = Tf32.Bits(xb5);
+            sb32[sB + 1920] = Tf32.Bits(xb6); sb32[sB + 1936] = Tf32.Bits(xb7);
+            sb32[sB + 2560] = Tf32.Bits(xb8); sb32[sB + 2576] = Tf32.Bits(xb9);
+            sb32[sB + 3200] = Tf32.Bits(xb10); sb32[sB + 3216] = Tf32.Bits(xb11);
+            sb32[sB + 3840] = Tf32.Bits(xb12); sb32[sB + 3856] = Tf32.Bits(xb13);
+            sb32[sB + 4480] = Tf32.Bits(xb14); sb32[sB + 4496] = Tf32.Bits(xb15);
+            Group.Barrier();
+            // Registers <- K-step s+1 (zeros past the end): the loads complete while this step multiplies.
+            {
+                bool kv0 = kc < kEnd, kv1 = kc + 16 < kEnd;
+                int aIdx0k = s0.B * p.Cout * lout + s0.To * p.V + s0.Vi + aIdx0, aIdx1k = s1.B * p.Cout * lout + s1.To * p.V + s1.Vi + aIdx0;
+                int tk0 = s0.To * p.Stride, tk1 = s1.To * p.Stride;
+                int kOff0 = s0.B * p.Cin * tv + tk0 * p.V + s0.Vi, kOff1 = s1.B * p.Cin * tv + tk1 * p.V + s1.Vi;
+                xa0 = ConvGemm.Load(dy, aIdx0k, kv0 && aLeft > 0);
+                xa1 = ConvGemm.Load(dy, aIdx1k, kv1 && aLeft > 0);
+                xa2 = ConvGemm.Load(dy, aIdx0k + aStep, kv0 && aLeft > 16);
+                xa3 = ConvGemm.Load(dy, aIdx1k + aStep, kv1 && aLeft > 16);
+                xa4 = ConvGemm.Load(dy, aIdx0k + 2 * aStep, kv0 && aLeft > 32);
+                xa5 = ConvGemm.Load(dy, aIdx1k + 2 * aStep, kv1 && aLeft > 32);
+                xa6 = ConvGemm.Load(dy, aIdx0k + 3 * aStep, kv0 && aLeft > 48);
+                xa7 = ConvGemm.Load(dy, aIdx1k + 3 * aStep, kv1 && aLeft > 48);
+                xa8 = ConvGemm.Load(dy, aIdx0k + 4 * aStep, kv0 && aLeft > 64);
+                xa9 = ConvGemm.Load(dy, aIdx1k + 4 * aStep, kv1 && aLeft > 64);
+                xa10 = ConvGemm.Load(dy, aIdx0k + 5 * aStep, kv0 && aLeft > 80);
+                xa11 = ConvGemm.Load(dy, aIdx1k + 5 * aStep, kv1 && aLeft > 80);
+                xa12 = ConvGemm.Load(dy, aIdx0k + 6 * aStep, kv0 && aLeft > 96);
+                xa13 = ConvGemm.Load(dy, aIdx1k + 6 * aStep, kv1 && aLeft > 96);
+                xa14 = ConvGemm.Load(dy, aIdx0k + 7 * aStep, kv0 && aLeft > 112);
+                xa15 = ConvGemm.Load(dy, aIdx1k + 7 * aStep, kv1 && aLeft > 112);
+                xb0 = ConvGemm.Gather(x, gB0, kv0, kOff0, tk0, p.T);
+                xb1 = ConvGemm.Gather(x, gB0, kv1, kOff1, tk1, p.T);
+                xb2 = ConvGemm.Gather(x, gB1, kv0, kOff0, tk0, p.T);
+                xb3 = ConvGemm.Gather(x, gB1, kv1, kOff1, tk1, p.T);
+                xb4 = ConvGemm.Gather(x, gB2, kv0, kOff0, tk0, p.T);
+                xb5 = ConvGemm.Gather(x, gB2, kv1, kOff1, tk1, p.T);
+                xb6 = ConvGemm.Gather(x, gB3, kv0, kOff0, tk0, p.T);
+                xb7 = ConvGemm.Gather(x, gB3, kv1, kOff1, tk1, p.T);
+                xb8 = ConvGemm.Gather(x, gB4, kv0, kOff0, tk0, p.T);
+                xb9 = ConvGemm.Gather(x, gB4, kv1, kOff1, tk1, p.T);
+                xb10 = ConvGemm.Gather(x, gB5, kv0, kOff0, tk0, p.T);
+                xb11 = ConvGemm.Gather(x, gB5, kv1, kOff1, tk1, p.T);
+                xb12 = ConvGemm.Gather(x, gB6, kv0, kOff0, tk0, p.T);
+                xb13 = ConvGemm.Gather(x, gB6, kv1, kOff1, tk1, p.T);
+                xb14 = ConvGemm.Gather(x, gB7, kv0, kOff0, tk0, p.T);
+                xb15 = ConvGemm.Gather(x, gB7, kv1, kOff1, tk1, p.T);
+            }
+            kc += KStep; s0 = TcSample.Advance(s0, p); s1 = TcSample.Advance(s1, p);
+            // k group 0
+            {
+                ulong u0 = sa[af + 0], v0 = sa[af + 160];
+                ulong u1 = sa[af + 320], v1 = sa[af + 480];
+                ulong u2 = sa[af + 640], v2 = sa[af + 800];
+                ulong u3 = sa[af + 960], v3 = sa[af + 1120];
+                ulong q0 = sb[bf + 0];
+                ulong q1 = sb[bf + 160];
+                ulong q2 = sb[bf + 320];
+                ulong q3 = sb[bf + 480];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1
+            {
+                ulong u0 = sa[af + 4], v0 = sa[af + 164];
+                ulong u1 = sa[af + 324], v1 = sa[af + 484];
+                ulong u2 = sa[af + 644], v2 = sa[af + 804];
+                ulong u3 = sa[af + 964], v3 = sa[af + 1124];
+                ulong q0 = sb[bf + 4];
+                ulong q1 = sb[bf + 164];
+                ulong q2 = sb[bf + 324];
+                ulong q3 = sb[bf + 484];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 2
+            {
+                ulong u0 = sa[af + 8], v0 = sa[af + 168];
+                ulong u1 = sa[af + 328], v1 = sa[af + 488];
+                ulong u2 = sa[af + 648], v2 = sa[af + 808];
+                ulong u3 = sa[af + 968], v3 = sa[af + 1128];
+                ulong q0 = sb[bf + 8];
+                ulong q1 = sb[bf + 168];
+                ulong q2 = sb[bf + 328];
+                ulong q3 = sb[bf + 488];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 3
+            {
+                ulong u0 = sa[af + 12], v0 = sa[af + 172];
+                ulong u1 = sa[af + 332], v1 = sa[af + 492];
+                ulong u2 = sa[af + 652], v2 = sa[af + 812];
+                ulong u3 = sa[af + 972], v3 = sa[af + 1132];
+                ulong q0 = sb[bf + 12];
+                ulong q1 = sb[bf + 172];
+                ulong q2 = sb[bf + 332];
+                ulong q3 = sb[bf + 492];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Tf32.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Tf32.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Tf32.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Tf32.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Tf32.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Tf32.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Tf32.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Tf32.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Tf32.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Tf32.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Tf32.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Tf32.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Tf32.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Tf32.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Tf32.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Tf32.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Tf32.Dot(ra0.R0, rp0.R0) + Tf32.Dot(ra0.R2, rp0.R1) + Tf32.Dot(ra1.R0, rp1.R0) + Tf32.Dot(ra1.R2, rp1.R1) + Tf32.Dot(ra2.R0, rp2.R0) + Tf32.Dot(ra2.R2, rp2.R1) + Tf32.Dot(ra3.R0, rp3.R0) + Tf32.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Tf32.Dot(ra0.R0, rq0.R0) + Tf32.Dot(ra0.R2, rq0.R1) + Tf32.Dot(ra1.R0, rq1.R0) + Tf32.Dot(ra1.R2, rq1.R1) + Tf32.Dot(ra2.R0, rq2.R0) + Tf32.Dot(ra2.R2, rq2.R1) + Tf32.Dot(ra3.R0, rq3.R0) + Tf32.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Tf32.Dot(ra0.R1, rp0.R0) + Tf32.Dot(ra0.R3, rp0.R1) + Tf32.Dot(ra1.R1, rp1.R0) + Tf32.Dot(ra1.R3, rp1.R1) + Tf32.Dot(ra2.R1, rp2.R0) + Tf32.Dot(ra2.R3, rp2.R1) + Tf32.Dot(ra3.R1, rp3.R0) + Tf32.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Tf32.Dot(ra0.R1, rq0.R0) + Tf32.Dot(ra0.R3, rq0.R1) + Tf32.Dot(ra1.R1, rq1.R0) + Tf32.Dot(ra1.R3, rq1.R1) + Tf32.Dot(ra2.R1, rq2.R0) + Tf32.Dot(ra2.R3, rq2.R1) + Tf32.Dot(ra3.R1, rq3.R0) + Tf32.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Tf32.Dot(ra0.R0, rp0.R2) + Tf32.Dot(ra0.R2, rp0.R3) + Tf32.Dot(ra1.R0, rp1.R2) + Tf32.Dot(ra1.R2, rp1.R3) + Tf32.Dot(ra2.R0, rp2.R2) + Tf32.Dot(ra2.R2, rp2.R3) + Tf32.Dot(ra3.R0, rp3.R2) + Tf32.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Tf32.Dot(ra0.R0, rq0.R2) + Tf32.Dot(ra0.R2, rq0.R3) + Tf32.Dot(ra1.R0, rq1.R2) + Tf32.Dot(ra1.R2, rq1.R3) + Tf32.Dot(ra2.R0, rq2.R2) + Tf32.Dot(ra2.R2, rq2.R3) + Tf32.Dot(ra3.R0, rq3.R2) + Tf32.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Tf32.Dot(ra0.R1, rp0.R2) + Tf32.Dot(ra0.R3, rp0.R3) + Tf32.Dot(ra1.R1, rp1.R2) + Tf32.Dot(ra1.R3, rp1.R3) + Tf32.Dot(ra2.R1, rp2.R2) + Tf32.Dot(ra2.R3, rp2.R3) + Tf32.Dot(ra3.R1, rp3.R2) + Tf32.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Tf32.Dot(ra0.R1, rq0.R2) + Tf32.Dot(ra0.R3, rq0.R3) + Tf32.Dot(ra1.R1, rq1.R2) + Tf32.Dot(ra1.R3, rq1.R3) + Tf32.Dot(ra2.R1, rq2.R2) + Tf32.Dot(ra2.R3, rq2.R3) + Tf32.Dot(ra3.R1, rq3.R2) + Tf32.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Tf32.Dot(ra0.R0, rp0.R4) + Tf32.Dot(ra0.R2, rp0.R5) + Tf32.Dot(ra1.R0, rp1.R4) + Tf32.Dot(ra1.R2, rp1.R5) + Tf32.Dot(ra2.R0, rp2.R4) + Tf32.Dot(ra2.R2, rp2.R5) + Tf32.Dot(ra3.R0, rp3.R4) + Tf32.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Tf32.Dot(ra0.R0, rq0.R4) + Tf32.Dot(ra0.R2, rq0.R5) + Tf32.Dot(ra1.R0, rq1.R4) + Tf32.Dot(ra1.R2, rq1.R5) + Tf32.Dot(ra2.R0, rq2.R4) + Tf32.Dot(ra2.R2, rq2.R5) + Tf32.Dot(ra3.R0, rq3.R4) + Tf32.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Tf32.Dot(ra0.R1, rp0.R4) + Tf32.Dot(ra0.R3, rp0.R5) + Tf32.Dot(ra1.R1, rp1.R4) + Tf32.Dot(ra1.R3, rp1.R5) + Tf32.Dot(ra2.R1, rp2.R4) + Tf32.Dot(ra2.R3, rp2.R5) + Tf32.Dot(ra3.R1, rp3.R4) + Tf32.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Tf32.Dot(ra0.R1, rq0.R4) + Tf32.Dot(ra0.R3, rq0.R5) + Tf32.Dot(ra1.R1, rq1.R4) + Tf32.Dot(ra1.R3, rq1.R5) + Tf32.Dot(ra2.R1, rq2.R4) + Tf32.Dot(ra2.R3, rq2.R5) + Tf32.Dot(ra3.R1, rq3.R4) + Tf32.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Tf32.Dot(ra0.R0, rp0.R6) + Tf32.Dot(ra0.R2, rp0.R7) + Tf32.Dot(ra1.R0, rp1.R6) + Tf32.Dot(ra1.R2, rp1.R7) + Tf32.Dot(ra2.R0, rp2.R6) + Tf32.Dot(ra2.R2, rp2.R7) + Tf32.Dot(ra3.R0, rp3.R6) + Tf32.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Tf32.Dot(ra0.R0, rq0.R6) + Tf32.Dot(ra0.R2, rq0.R7) + Tf32.Dot(ra1.R0, rq1.R6) + Tf32.Dot(ra1.R2, rq1.R7) + Tf32.Dot(ra2.R0, rq2.R6) + Tf32.Dot(ra2.R2, rq2.R7) + Tf32.Dot(ra3.R0, rq3.R6) + Tf32.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Tf32.Dot(ra0.R1, rp0.R6) + Tf32.Dot(ra0.R3, rp0.R7) + Tf32.Dot(ra1.R1, rp1.R6) + Tf32.Dot(ra1.R3, rp1.R7) + Tf32.Dot(ra2.R1, rp2.R6) + Tf32.Dot(ra2.R3, rp2.R7) + Tf32.Dot(ra3.R1, rp3.R6) + Tf32.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Tf32.Dot(ra0.R1, rq0.R6) + Tf32.Dot(ra0.R3, rq0.R7) + Tf32.Dot(ra1.R1, rq1.R6) + Tf32.Dot(ra1.R3, rq1.R7) + Tf32.Dot(ra2.R1, rq2.R6) + Tf32.Dot(ra2.R3, rq2.R7) + Tf32.Dot(ra3.R1, rq3.R6) + Tf32.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Tf32.Dot(ra0.R4, rp0.R0) + Tf32.Dot(ra0.R6, rp0.R1) + Tf32.Dot(ra1.R4, rp1.R0) + Tf32.Dot(ra1.R6, rp1.R1) + Tf32.Dot(ra2.R4, rp2.R0) + Tf32.Dot(ra2.R6, rp2.R1) + Tf32.Dot(ra3.R4, rp3.R0) + Tf32.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Tf32.Dot(ra0.R4, rq0.R0) + Tf32.Dot(ra0.R6, rq0.R1) + Tf32.Dot(ra1.R4, rq1.R0) + Tf32.Dot(ra1.R6, rq1.R1) + Tf32.Dot(ra2.R4, rq2.R0) + Tf32.Dot(ra2.R6, rq2.R1) + Tf32.Dot(ra3.R4, rq3.R0) + Tf32.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Tf32.Dot(ra0.R5, rp0.R0) + Tf32.Dot(ra0.R7, rp0.R1) + Tf32.Dot(ra1.R5, rp1.R0) + Tf32.Dot(ra1.R7, rp1.R1) + Tf32.Dot(ra2.R5, rp2.R0) + Tf32.Dot(ra2.R7, rp2.R1) + Tf32.Dot(ra3.R5, rp3.R0) + Tf32.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Tf32.Dot(ra0.R5, rq0.R0) + Tf32.Dot(ra0.R7, rq0.R1) + Tf32.Dot(ra1.R5, rq1.R0) + Tf32.Dot(ra1.R7, rq1.R1) + Tf32.Dot(ra2.R5, rq2.R0) + Tf32.Dot(ra2.R7, rq2.R1) + Tf32.Dot(ra3.R5, rq3.R0) + Tf32.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Tf32.Dot(ra0.R4, rp0.R2) + Tf32.Dot(ra0.R6, rp0.R3) + Tf32.Dot(ra1.R4, rp1.R2) + Tf32.Dot(ra1.R6, rp1.R3) + Tf32.Dot(ra2.R4, rp2.R2) + Tf32.Dot(ra2.R6, rp2.R3) + Tf32.Dot(ra3.R4, rp3.R2) + Tf32.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Tf32.Dot(ra0.R4, rq0.R2) + Tf32.Dot(ra0.R6, rq0.R3) + Tf32.Dot(ra1.R4, rq1.R2) + Tf32.Dot(ra1.R6, rq1.R3) + Tf32.Dot(ra2.R4, rq2.R2) + Tf32.Dot(ra2.R6, rq2.R3) + Tf32.Dot(ra3.R4, rq3.R2) + Tf32.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Tf32.Dot(ra0.R5, rp0.R2) + Tf32.Dot(ra0.R7, rp0.R3) + Tf32.Dot(ra1.R5, rp1.R2) + Tf32.Dot(ra1.R7, rp1.R3) + Tf32.Dot(ra2.R5, rp2.R2) + Tf32.Dot(ra2.R7, rp2.R3) + Tf32.Dot(ra3.R5, rp3.R2) + Tf32.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Tf32.Dot(ra0.R5, rq0.R2) + Tf32.Dot(ra0.R7, rq0.R3) + Tf32.Dot(ra1.R5, rq1.R2) + Tf32.Dot(ra1.R7, rq1.R3) + Tf32.Dot(ra2.R5, rq2.R2) + Tf32.Dot(ra2.R7, rq2.R3) + Tf32.Dot(ra3.R5, rq3.R2) + Tf32.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Tf32.Dot(ra0.R4, rp0.R4) + Tf32.Dot(ra0.R6, rp0.R5) + Tf32.Dot(ra1.R4, rp1.R4) + Tf32.Dot(ra1.R6, rp1.R5) + Tf32.Dot(ra2.R4, rp2.R4) + Tf32.Dot(ra2.R6, rp2.R5) + Tf32.Dot(ra3.R4, rp3.R4) + Tf32.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Tf32.Dot(ra0.R4, rq0.R4) + Tf32.Dot(ra0.R6, rq0.R5) + Tf32.Dot(ra1.R4, rq1.R4) + Tf32.Dot(ra1.R6, rq1.R5) + Tf32.Dot(ra2.R4, rq2.R4) + Tf32.Dot(ra2.R6, rq2.R5) + Tf32.Dot(ra3.R4, rq3.R4) + Tf32.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Tf32.Dot(ra0.R5, rp0.R4) + Tf32.Dot(ra0.R7, rp0.R5) + Tf32.Dot(ra1.R5, rp1.R4) + Tf32.Dot(ra1.R7, rp1.R5) + Tf32.Dot(ra2.R5, rp2.R4) + Tf32.Dot(ra2.R7, rp2.R5) + Tf32.Dot(ra3.R5, rp3.R4) + Tf32.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Tf32.Dot(ra0.R5, rq0.R4) + Tf32.Dot(ra0.R7, rq0.R5) + Tf32.Dot(ra1.R5, rq1.R4) + Tf32.Dot(ra1.R7, rq1.R5) + Tf32.Dot(ra2.R5, rq2.R4) + Tf32.Dot(ra2.R7, rq2.R5) + Tf32.Dot(ra3.R5, rq3.R4) + Tf32.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Tf32.Dot(ra0.R4, rp0.R6) + Tf32.Dot(ra0.R6, rp0.R7) + Tf32.Dot(ra1.R4, rp1.R6) + Tf32.Dot(ra1.R6, rp1.R7) + Tf32.Dot(ra2.R4, rp2.R6) + Tf32.Dot(ra2.R6, rp2.R7) + Tf32.Dot(ra3.R4, rp3.R6) + Tf32.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Tf32.Dot(ra0.R4, rq0.R6) + Tf32.Dot(ra0.R6, rq0.R7) + Tf32.Dot(ra1.R4, rq1.R6) + Tf32.Dot(ra1.R6, rq1.R7) + Tf32.Dot(ra2.R4, rq2.R6) + Tf32.Dot(ra2.R6, rq2.R7) + Tf32.Dot(ra3.R4, rq3.R6) + Tf32.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Tf32.Dot(ra0.R5, rp0.R6) + Tf32.Dot(ra0.R7, rp0.R7) + Tf32.Dot(ra1.R5, rp1.R6) + Tf32.Dot(ra1.R7, rp1.R7) + Tf32.Dot(ra2.R5, rp2.R6) + Tf32.Dot(ra2.R7, rp2.R7) + Tf32.Dot(ra3.R5, rp3.R6) + Tf32.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Tf32.Dot(ra0.R5, rq0.R6) + Tf32.Dot(ra0.R7, rq0.R7) + Tf32.Dot(ra1.R5, rq1.R6) + Tf32.Dot(ra1.R7, rq1.R7) + Tf32.Dot(ra2.R5, rq2.R6) + Tf32.Dot(ra2.R7, rq2.R7) + Tf32.Dot(ra3.R5, rq3.R6) + Tf32.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Tf32.Dot(ra0.R8, rp0.R0) + Tf32.Dot(ra0.R10, rp0.R1) + Tf32.Dot(ra1.R8, rp1.R0) + Tf32.Dot(ra1.R10, rp1.R1) + Tf32.Dot(ra2.R8, rp2.R0) + Tf32.Dot(ra2.R10, rp2.R1) + Tf32.Dot(ra3.R8, rp3.R0) + Tf32.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Tf32.Dot(ra0.R8, rq0.R0) + Tf32.Dot(ra0.R10, rq0.R1) + Tf32.Dot(ra1.R8, rq1.R0) + Tf32.Dot(ra1.R10, rq1.R1) + Tf32.Dot(ra2.R8, rq2.R0) + Tf32.Dot(ra2.R10, rq2.R1) + Tf32.Dot(ra3.R8, rq3.R0) + Tf32.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Tf32.Dot(ra0.R9, rp0.R0) + Tf32.Dot(ra0.R11, rp0.R1) + Tf32.Dot(ra1.R9, rp1.R0) + Tf32.Dot(ra1.R11, rp1.R1) + Tf32.Dot(ra2.R9, rp2.R0) + Tf32.Dot(ra2.R11, rp2.R1) + Tf32.Dot(ra3.R9, rp3.R0) + Tf32.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Tf32.Dot(ra0.R9, rq0.R0) + Tf32.Dot(ra0.R11, rq0.R1) + Tf32.Dot(ra1.R9, rq1.R0) + Tf32.Dot(ra1.R11, rq1.R1) + Tf32.Dot(ra2.R9, rq2.R0) + Tf32.Dot(ra2.R11, rq2.R1) + Tf32.Dot(ra3.R9, rq3.R0) + Tf32.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Tf32.Dot(ra0.R8, rp0.R2) + Tf32.Dot(ra0.R10, rp0.R3) + Tf32.Dot(ra1.R8, rp1.R2) + Tf32.Dot(ra1.R10, rp1.R3) + Tf32.Dot(ra2.R8, rp2.R2) + Tf32.Dot(ra2.R10, rp2.R3) + Tf32.Dot(ra3.R8, rp3.R2) + Tf32.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Tf32.Dot(ra0.R8, rq0.R2) + Tf32.Dot(ra0.R10, rq0.R3) + Tf32.Dot(ra1.R8, rq1.R2) + Tf32.Dot(ra1.R10, rq1.R3) + Tf32.Dot(ra2.R8, rq2.R2) + Tf32.Dot(ra2.R10, rq2.R3) + Tf32.Dot(ra3.R8, rq3.R2) + Tf32.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Tf32.Dot(ra0.R9, rp0.R2) + Tf32.Dot(ra0.R11, rp0.R3) + Tf32.Dot(ra1.R9, rp1.R2) + Tf32.Dot(ra1.R11, rp1.R3) + Tf32.Dot(ra2.R9, rp2.R2) + Tf32.Dot(ra2.R11, rp2.R3) + Tf32.Dot(ra3.R9, rp3.R2) + Tf32.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Tf32.Dot(ra0.R9, rq0.R2) + Tf32.Dot(ra0.R11, rq0.R3) + Tf32.Dot(ra1.R9, rq1.R2) + Tf32.Dot(ra1.R11, rq1.R3) + Tf32.Dot(ra2.R9, rq2.R2) + Tf32.Dot(ra2.R11, rq2.R3) + Tf32.Dot(ra3.R9, rq3.R2) + Tf32.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Tf32.Dot(ra0.R8, rp0.R4) + Tf32.Dot(ra0.R10, rp0.R5) + Tf32.Dot(ra1.R8, rp1.R4) + Tf32.Dot(ra1.R10, rp1.R5) + Tf32.Dot(ra2.R8, rp2.R4) + Tf32.Dot(ra2.R10, rp2.R5) + Tf32.Dot(ra3.R8, rp3.R4) + Tf32.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Tf32.Dot(ra0.R8, rq0.R4) + Tf32.Dot(ra0.R10, rq0.R5) + Tf32.Dot(ra1.R8, rq1.R4) + Tf32.Dot(ra1.R10, rq1.R5) + Tf32.Dot(ra2.R8, rq2.R4) + Tf32.Dot(ra2.R10, rq2.R5) + Tf32.Dot(ra3.R8, rq3.R4) + Tf32.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Tf32.Dot(ra0.R9, rp0.R4) + Tf32.Dot(ra0.R11, rp0.R5) + Tf32.Dot(ra1.R9, rp1.R4) + Tf32.Dot(ra1.R11, rp1.R5) + Tf32.Dot(ra2.R9, rp2.R4) + Tf32.Dot(ra2.R11, rp2.R5) + Tf32.Dot(ra3.R9, rp3.R4) + Tf32.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Tf32.Dot(ra0.R9, rq0.R4) + Tf32.Dot(ra0.R11, rq0.R5) + Tf32.Dot(ra1.R9, rq1.R4) + Tf32.Dot(ra1.R11, rq1.R5) + Tf32.Dot(ra2.R9, rq2.R4) + Tf32.Dot(ra2.R11, rq2.R5) + Tf32.Dot(ra3.R9, rq3.R4) + Tf32.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Tf32.Dot(ra0.R8, rp0.R6) + Tf32.Dot(ra0.R10, rp0.R7) + Tf32.Dot(ra1.R8, rp1.R6) + Tf32.Dot(ra1.R10, rp1.R7) + Tf32.Dot(ra2.R8, rp2.R6) + Tf32.Dot(ra2.R10, rp2.R7) + Tf32.Dot(ra3.R8, rp3.R6) + Tf32.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Tf32.Dot(ra0.R8, rq0.R6) + Tf32.Dot(ra0.R10, rq0.R7) + Tf32.Dot(ra1.R8, rq1.R6) + Tf32.Dot(ra1.R10, rq1.R7) + Tf32.Dot(ra2.R8, rq2.R6) + Tf32.Dot(ra2.R10, rq2.R7) + Tf32.Dot(ra3.R8, rq3.R6) + Tf32.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Tf32.Dot(ra0.R9, rp0.R6) + Tf32.Dot(ra0.R11, rp0.R7) + Tf32.Dot(ra1.R9, rp1.R6) + Tf32.Dot(ra1.R11, rp1.R7) + Tf32.Dot(ra2.R9, rp2.R6) + Tf32.Dot(ra2.R11, rp2.R7) + Tf32.Dot(ra3.R9, rp3.R6) + Tf32.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Tf32.Dot(ra0.R9, rq0.R6) + Tf32.Dot(ra0.R11, rq0.R7) + Tf32.Dot(ra1.R9, rq1.R6) + Tf32.Dot(ra1.R11, rq1.R7) + Tf32.Dot(ra2.R9, rq2.R6) + Tf32.Dot(ra2.R11, rq2.R7) + Tf32.Dot(ra3.R9, rq3.R6) + Tf32.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Tf32.Dot(ra0.R12, rp0.R0) + Tf32.Dot(ra0.R14, rp0.R1) + Tf32.Dot(ra1.R12, rp1.R0) + Tf32.Dot(ra1.R14, rp1.R1) + Tf32.Dot(ra2.R12, rp2.R0) + Tf32.Dot(ra2.R14, rp2.R1) + Tf32.Dot(ra3.R12, rp3.R0) + Tf32.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Tf32.Dot(ra0.R12, rq0.R0) + Tf32.Dot(ra0.R14, rq0.R1) + Tf32.Dot(ra1.R12, rq1.R0) + Tf32.Dot(ra1.R14, rq1.R1) + Tf32.Dot(ra2.R12, rq2.R0) + Tf32.Dot(ra2.R14, rq2.R1) + Tf32.Dot(ra3.R12, rq3.R0) + Tf32.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Tf32.Dot(ra0.R13, rp0.R0) + Tf32.Dot(ra0.R15, rp0.R1) + Tf32.Dot(ra1.R13, rp1.R0) + Tf32.Dot(ra1.R15, rp1.R1) + Tf32.Dot(ra2.R13, rp2.R0) + Tf32.Dot(ra2.R15, rp2.R1) + Tf32.Dot(ra3.R13, rp3.R0) + Tf32.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Tf32.Dot(ra0.R13, rq0.R0) + Tf32.Dot(ra0.R15, rq0.R1) + Tf32.Dot(ra1.R13, rq1.R0) + Tf32.Dot(ra1.R15, rq1.R1) + Tf32.Dot(ra2.R13, rq2.R0) + Tf32.Dot(ra2.R15, rq2.R1) + Tf32.Dot(ra3.R13, rq3.R0) + Tf32.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Tf32.Dot(ra0.R12, rp0.R2) + Tf32.Dot(ra0.R14, rp0.R3) + Tf32.Dot(ra1.R12, rp1.R2) + Tf32.Dot(ra1.R14, rp1.R3) + Tf32.Dot(ra2.R12, rp2.R2) + Tf32.Dot(ra2.R14, rp2.R3) + Tf32.Dot(ra3.R12, rp3.R2) + Tf32.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Tf32.Dot(ra0.R12, rq0.R2) + Tf32.Dot(ra0.R14, rq0.R3) + Tf32.Dot(ra1.R12, rq1.R2) + Tf32.Dot(ra1.R14, rq1.R3) + Tf32.Dot(ra2.R12, rq2.R2) + Tf32.Dot(ra2.R14, rq2.R3) + Tf32.Dot(ra3.R12, rq3.R2) + Tf32.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Tf32.Dot(ra0.R13, rp0.R2) + Tf32.Dot(ra0.R15, rp0.R3) + Tf32.Dot(ra1.R13, rp1.R2) + Tf32.Dot(ra1.R15, rp1.R3) + Tf32.Dot(ra2.R13, rp2.R2) + Tf32.Dot(ra2.R15, rp2.R3) + Tf32.Dot(ra3.R13, rp3.R2) + Tf32.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Tf32.Dot(ra0.R13, rq0.R2) + Tf32.Dot(ra0.R15, rq0.R3) + Tf32.Dot(ra1.R13, rq1.R2) + Tf32.Dot(ra1.R15, rq1.R3) + Tf32.Dot(ra2.R13, rq2.R2) + Tf32.Dot(ra2.R15, rq2.R3) + Tf32.Dot(ra3.R13, rq3.R2) + Tf32.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Tf32.Dot(ra0.R12, rp0.R4) + Tf32.Dot(ra0.R14, rp0.R5) + Tf32.Dot(ra1.R12, rp1.R4) + Tf32.Dot(ra1.R14, rp1.R5) + Tf32.Dot(ra2.R12, rp2.R4) + Tf32.Dot(ra2.R14, rp2.R5) + Tf32.Dot(ra3.R12, rp3.R4) + Tf32.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Tf32.Dot(ra0.R12, rq0.R4) + Tf32.Dot(ra0.R14, rq0.R5) + Tf32.Dot(ra1.R12, rq1.R4) + Tf32.Dot(ra1.R14, rq1.R5) + Tf32.Dot(ra2.R12, rq2.R4) + Tf32.Dot(ra2.R14, rq2.R5) + Tf32.Dot(ra3.R12, rq3.R4) + Tf32.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Tf32.Dot(ra0.R13, rp0.R4) + Tf32.Dot(ra0.R15, rp0.R5) + Tf32.Dot(ra1.R13, rp1.R4) + Tf32.Dot(ra1.R15, rp1.R5) + Tf32.Dot(ra2.R13, rp2.R4) + Tf32.Dot(ra2.R15, rp2.R5) + Tf32.Dot(ra3.R13, rp3.R4) + Tf32.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Tf32.Dot(ra0.R13, rq0.R4) + Tf32.Dot(ra0.R15, rq0.R5) + Tf32.Dot(ra1.R13, rq1.R4) + Tf32.Dot(ra1.R15, rq1.R5) + Tf32.Dot(ra2.R13, rq2.R4) + Tf32.Dot(ra2.R15, rq2.R5) + Tf32.Dot(ra3.R13, rq3.R4) + Tf32.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Tf32.Dot(ra0.R12, rp0.R6) + Tf32.Dot(ra0.R14, rp0.R7) + Tf32.Dot(ra1.R12, rp1.R6) + Tf32.Dot(ra1.R14, rp1.R7) + Tf32.Dot(ra2.R12, rp2.R6) + Tf32.Dot(ra2.R14, rp2.R7) + Tf32.Dot(ra3.R12, rp3.R6) + Tf32.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Tf32.Dot(ra0.R12, rq0.R6) + Tf32.Dot(ra0.R14, rq0.R7) + Tf32.Dot(ra1.R12, rq1.R6) + Tf32.Dot(ra1.R14, rq1.R7) + Tf32.Dot(ra2.R12, rq2.R6) + Tf32.Dot(ra2.R14, rq2.R7) + Tf32.Dot(ra3.R12, rq3.R6) + Tf32.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Tf32.Dot(ra0.R13, rp0.R6) + Tf32.Dot(ra0.R15, rp0.R7) + Tf32.Dot(ra1.R13, rp1.R6) + Tf32.Dot(ra1.R15, rp1.R7) + Tf32.Dot(ra2.R13, rp2.R6) + Tf32.Dot(ra2.R15, rp2.R7) + Tf32.Dot(ra3.R13, rp3.R6) + Tf32.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Tf32.Dot(ra0.R13, rq0.R6) + Tf32.Dot(ra0.R15, rq0.R7) + Tf32.Dot(ra1.R13, rq1.R6) + Tf32.Dot(ra1.R15, rq1.R7) + Tf32.Dot(ra2.R13, rq2.R6) + Tf32.Dot(ra2.R15, rq2.R7) + Tf32.Dot(ra3.R13, rq3.R6) + Tf32.Dot(ra3.R15, rq3.R7));
                 }
             }
         }

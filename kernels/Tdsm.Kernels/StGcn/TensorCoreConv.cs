@@ -7,14 +7,15 @@ namespace Tdsm.Kernels.StGcn;
 /// <summary>
 /// The ST-GCN convolutions of <see cref="ConvGemm"/> (same <see cref="ConvArgs"/>, same products, same epilogues and
 /// split-K partials reduced by <see cref="ConvGemm.ReduceSplits"/>) on tensor cores: the compute core of
-/// <see cref="TensorCoreGemm.Kernel"/> (bf16 <c>mma.sync.m16n8k16</c>, 128×128 blocks, K-steps of 32, 8 warps of
-/// 64×32, fp32 accumulation) fed by the conv GEMM's gathered staging. Operands are rounded to bf16 (nearest even)
-/// as they are stored into shared memory; the bias and the stores are fp32.
+/// <see cref="TensorCoreGemm"/> (128×128 blocks, K-steps of 32, 8 warps of 64×32, fp32 accumulation; the "Bf16" kernels
+/// <c>mma.sync.m16n8k16</c> on bf16, the "Tf32" kernels <c>m16n8k8</c> on tf32) fed by the conv GEMM's gathered staging.
+/// Operands are rounded (bf16: nearest even, <see cref="Bf16.Pack"/>; tf32: <see cref="Tf32.Bits"/>) as they are stored
+/// into shared memory, in the shared layout of <see cref="TensorCoreGemm"/>; the bias and the stores are fp32.
 /// <list type="bullet">
-/// <item>Staging: each thread owns one 32-bit shared word of a row (the k pair 2w, 2w+1 of the K-step) and 8 rows
-/// 16 apart. An operand contiguous along k in memory (w in the forward, dY and x in the weight gradient) is staged
+/// <item>Staging: each thread owns two k of the K-step (bf16: 2w, 2w+1, one packed shared word; tf32: w, w+16,
+/// two words) and 8 rows 16 apart. An operand contiguous along k in memory (w in the forward, dY and x in the weight gradient) is staged
 /// with a warp on 2 rows × 32 consecutive k; one contiguous along rows (the gathered x of the forward, W and dY of the
-/// input gradient) with a warp on 16 consecutive rows × 2 words. So a thread has only two k indices, each tracked
+/// input gradient) with a warp on 16 consecutive rows × 2 k pairs. So a thread has only two k indices, each tracked
 /// per K-step without divisions (<see cref="TcDiv"/>, <see cref="TcSample"/>), and 8 gathered rows whose fixed part
 /// is computed once (<see cref="ConvGemm.ForwardColumn"/> etc.); loads are branch-free (<see cref="ConvGemm.Load"/>).</item>
 /// <item>Square blocks only: a 64-channel layer pads its 64 rows to 128 (the fp32 kernels' 64×256 blocks have no
@@ -26,7 +27,7 @@ public static partial class TensorCoreConv
 {
     /// <summary>Rows and columns of a block.</summary>
     public const int Tile = 128;
-    /// <summary>K per shared-memory stage (two bf16 mma k groups).</summary>
+    /// <summary>K per shared-memory stage (2 bf16 / 4 tf32 mma k groups).</summary>
     public const int KStep = 32;
     /// <summary>Threads per group.</summary>
     public const int Threads = 256;
