@@ -40,7 +40,7 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
     [TestCase(GemmPrecision.Tf32, 2, 3, 5, 11, 3, 9, 1)]
     [TestCase(GemmPrecision.Tf32, 3, 4, 6, 12, 5, 9, 2)]
     [TestCase(GemmPrecision.Tf32, 1, 7, 130, 3, 1, 1, 1)]
-    [TestCase(GemmPrecision.Tf32, 3, 16, 40, 30, 25, 9, 1)]
+    [TestCase(GemmPrecision.Tf32, 3, 3, 4, 30, 25, 3, 1)] // dW in 2 K-splits at a quarter of the cost
     public void ForwardAndBackwardMatchRoundedAndFp32References(GemmPrecision precision, int b, int cin, int cout, int t, int v, int kt, int stride)
     {
         Gpu.ConvPrecision = precision;
@@ -52,7 +52,7 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         float[] x = Normal(rng, b * cin * t * v), w = Normal(rng, cout * cin * kt), bias = Normal(rng, cout);
         float[] dy = Normal(rng, b * cout * tout * v), dw0 = Normal(rng, w.Length), db0 = Normal(rng, cout);
         var p = new ConvArgs { B = b, Cin = cin, Cout = cout, T = t, Tout = tout, V = v, Kt = kt, Stride = stride, Pad = pad };
-        if (b == 3 && cin == 16) Assert.That(TensorCoreConv.PlanWeightGrad(p).Splits, Is.EqualTo(2), "the weight gradient is split");
+        if (b == 3 && t == 30) Assert.That(TensorCoreConv.PlanWeightGrad(p).Splits, Is.EqualTo(2), "the weight gradient is split");
 
         // Device: y into NaN, dx into NaN, dW / dBias accumulate.
         var tx = Up(x); var tw = Up(w); var tb = Up(bias); var ty = Up(Nan(dy.Length));
@@ -76,10 +76,10 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
     }
 
     /// <summary>
-    /// Two SGD steps (2 epochs of one batch of 4) of a 3-block model (no residual, strided conv residual, identity
+    /// One SGD step (one batch of 4) of a 3-block model (no residual, strided conv residual, identity
     /// residual) on the device, once with fp32 and once with bf16 convolutions from the same seed: the per-epoch mean
-    /// losses agree within 1e-2 relative and the parameters within 2e-2 (relative L2), the scale of bf16's rounding
-    /// (u = 2⁻⁸) carried through a few steps; the measured differences are printed.
+    /// losses agree within 1e-2 relative and the updated parameters within 2e-2 (relative L2), the scale of bf16's
+    /// rounding (u = 2⁻⁸); the measured differences are printed.
     /// </summary>
     [Test]
     public void TrainingStepsStayCloseToFp32()
@@ -90,7 +90,7 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         var x = new float[n * 3 * t * 25 * m];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         int[] y = [0, 3, 2, 1];
-        var opts = new Tdsm.StGcn.StGcnTrainOptions { Epochs = 2, BatchSize = 4, BaseLr = 0.05, Seed = 5 };
+        var opts = new Tdsm.StGcn.StGcnTrainOptions { Epochs = 1, BatchSize = 4, BaseLr = 0.05, Seed = 5 };
         (IReadOnlyList<Tdsm.StGcn.EpochStats> Stats, float[] Params) Train(GemmPrecision precision)
         {
             Gpu.ConvPrecision = precision;
@@ -110,9 +110,9 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         double num = 0, den = 0;
         for (int i = 0; i < fp32.Params.Length; i++) { double d = bf16.Params[i] - fp32.Params[i]; num += d * d; den += (double)fp32.Params[i] * fp32.Params[i]; }
         double rel = Math.Sqrt(num / den);
-        TestContext.Out.WriteLine($"parameters after 2 steps: relative L2 difference bf16 vs fp32 {rel:G3}");
+        TestContext.Out.WriteLine($"parameters after 1 step: relative L2 difference bf16 vs fp32 {rel:G3}");
         Assert.That(rel, Is.GreaterThan(0), "the bf16 run must differ (tensor-core kernels in use)");
-        Assert.That(rel, Is.LessThan(2e-2), "parameters after 2 SGD steps");
+        Assert.That(rel, Is.LessThan(2e-2), "parameters after 1 SGD step");
     }
 
     /// <summary>The kernels through ILGPU's PTX backend for sm_80 (no driver needed): per K-step 4×4 mma tiles × the
