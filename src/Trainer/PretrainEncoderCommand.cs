@@ -20,9 +20,9 @@ public sealed class PretrainEncoderCommand : ICommand
         usage: pretrain-encoder --train-x X.npy --train-y Y.npy --seen SEEN.npy --out ENCODER.safetensors
                                 [--test-x X.npy --test-y Y.npy] [--features-dir DIR]
                                 [--config small|paper] [--epochs 30] [--batch 32] [--lr 0.1]
-                                [--schedule cosine|step] [--augment] [--seed 0] [--backend cpu|reference|gpu|gpu-sim]
+                                [--schedule cosine|step] [--augment] [--seed 0] [--backend cpu|reference|gpu[-sim][-bf16|-tf32]]
                pretrain-encoder --bench [--config small|paper] [--n 32] [--t 64] [--m 2] [--classes 55]
-                                [--steps 3] [--backend cpu|reference|gpu|gpu-sim] [--profile]
+                                [--steps 3] [--backend cpu|reference|gpu[-sim][-bf16|-tf32]] [--profile]
 
         Optimiser: SGD, Nesterov momentum 0.9, weight decay 1e-4, base lr 0.1, cosine decay per step
         (or --schedule step: x0.1 at epochs 10 and 50). The last incomplete batch of an epoch is dropped.
@@ -33,7 +33,9 @@ public sealed class PretrainEncoderCommand : ICommand
         --bench times training steps on random data and prints ms per step (--profile: per op family).
         --backend gpu runs the whole encoder on the CUDA device (parameters, optimiser state and activations
         device-resident; per step the batch goes up and the loss comes back); gpu-sim runs the same kernels on
-        ILGPU's CPU simulator (very slow: tiny sizes only). --profile is host-tier only.
+        ILGPU's CPU simulator (very slow: tiny sizes only). gpu-bf16 / gpu-tf32 (gpu-sim-bf16 / gpu-sim-tf32) run the
+        convolutions on tensor cores (operands rounded to bf16 / tf32, fp32 accumulation).
+        --profile is host-tier only.
         """;
 
     public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
@@ -49,7 +51,7 @@ public sealed class PretrainEncoderCommand : ICommand
             {
                 if (profile) throw new CommandLineException("--profile times the host tiers' ops; it is not available with --backend " + backend);
                 using var benchDevice = OpenDevice(backend);
-                using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice);
+                using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice) { ConvPrecision = ConvPrecision(backend) };
                 return Bench(Config(configName, classes), benchOps, bn, bt, bm, steps, profile: false, stdout);
             }
             return Bench(Config(configName, classes), StGcnParity.Backend(backend), bn, bt, bm, steps, profile, stdout);
@@ -82,7 +84,7 @@ public sealed class PretrainEncoderCommand : ICommand
         stdout.WriteLine($"train: {ys.Length} seen-class samples of {y.Length} ({map.Count} seen classes), T={t}, M={mm}");
         bool onGpu = IsGpu(backend);
         using var device = onGpu ? OpenDevice(backend) : null;
-        using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device);
+        using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device) { ConvPrecision = ConvPrecision(backend) };
         var model = new StGcnModel(Config(configName, map.Count), (IStGcnOps?)gpuOps ?? StGcnParity.Backend(backend), opts.Seed);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"encoder: {configName} on {model.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
@@ -143,11 +145,17 @@ public sealed class PretrainEncoderCommand : ICommand
         }
     }
 
-    private static bool IsGpu(string backend) => backend is "gpu" or "gpu-sim";
+    /// <summary>gpu[-sim][-bf16|-tf32]: the names of <see cref="Backends"/> for the GPU tier.</summary>
+    private static bool IsGpu(string backend) => backend is "gpu-sim" or "gpu-sim-bf16" or "gpu-sim-tf32" || Backends.IsCuda(backend);
+
+    /// <summary>The convolutions' arithmetic for a GPU backend name (suffix -bf16 / -tf32, else fp32).</summary>
+    private static Tdsm.Gpu.GemmPrecision ConvPrecision(string backend) =>
+        backend.EndsWith("-bf16", StringComparison.Ordinal) ? Tdsm.Gpu.GemmPrecision.Bf16
+        : backend.EndsWith("-tf32", StringComparison.Ordinal) ? Tdsm.Gpu.GemmPrecision.Tf32 : Tdsm.Gpu.GemmPrecision.Fp32;
 
     private static Tdsm.Gpu.GpuDevice OpenDevice(string backend)
     {
-        if (backend == "gpu-sim") return Tdsm.Gpu.GpuDevice.OpenSimulator();
+        if (backend.StartsWith("gpu-sim", StringComparison.Ordinal)) return Tdsm.Gpu.GpuDevice.OpenSimulator();
         if (!Tdsm.Gpu.GpuDevice.CudaAvailable()) throw new CommandLineException("no CUDA device found; use --backend cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)");
         return Tdsm.Gpu.GpuDevice.OpenCuda();
     }

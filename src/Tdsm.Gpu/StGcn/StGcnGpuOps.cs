@@ -51,8 +51,30 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<Index1D, Buf, ArrayView<int>, Buf, Buf, int, int> _ce;
     private readonly Action<Index1D, Buf, Buf, Buf, float, float, float> _sgd;
 
-    /// <summary>Tier name: "gpu" on CUDA, "gpu-sim" on the simulator.</summary>
-    public override string Name { get; }
+    private readonly string _deviceName;
+    // Tensor-core conv kernels, loaded on first use: [0] bf16, [1] tf32.
+    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[] _tcFwd = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[2],
+        _tcDx = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[2], _tcDw = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[2];
+    private GemmPrecision _convPrecision = GemmPrecision.Fp32;
+
+    /// <summary>Tier name: "gpu" on CUDA, "gpu-sim" on the simulator, with "-bf16" / "-tf32" when the convolutions run on tensor cores.</summary>
+    public override string Name => _deviceName + _convPrecision switch { GemmPrecision.Bf16 => "-bf16", GemmPrecision.Tf32 => "-tf32", _ => "" };
+
+    /// <summary>
+    /// Arithmetic of the convolutions (1x1, temporal, classifier): <see cref="GemmPrecision.Fp32"/> (default, the fp32 SIMT
+    /// kernels of <see cref="ConvGemm"/>, used by the parity checks) or <see cref="GemmPrecision.Bf16"/> (the tensor-core
+    /// kernels of <see cref="TensorCoreConv"/>: operands rounded to bf16, fp32 accumulation, bias and split reduction)
+    /// or <see cref="GemmPrecision.Tf32"/> (the same with operands rounded to tf32). Tensor-core kernels are loaded on first use.
+    /// </summary>
+    public GemmPrecision ConvPrecision
+    {
+        get => _convPrecision;
+        set
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentException($"ST-GCN GPU convolutions: unknown precision {value}", nameof(value));
+            _convPrecision = value;
+        }
+    }
 
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _acc;
@@ -61,7 +83,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     public StGcnGpuOps(GpuDevice device)
     {
         _acc = device.Accelerator;
-        Name = device.IsCuda ? "gpu" : "gpu-sim";
+        _deviceName = device.IsCuda ? "gpu" : "gpu-sim";
         _inToBn = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBn);
         _inToBnBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBnBackward);
         _bnToBlock = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(K.StGcnLayout.BnToBlock);
@@ -106,6 +128,16 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 
     private Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> LoadConv(Action<Buf, Buf, Buf, Buf, ConvArgs> kernel) =>
         _acc.LoadStreamKernel(kernel, ConvGemm.Specialization);
+
+    /// <summary>The tensor-core kernel of the current precision from <paramref name="slots"/>, loaded on first use.</summary>
+    private Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> LoadTc(Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[] slots,
+        Action<Buf, Buf, Buf, Buf, ConvArgs> bf16, Action<Buf, Buf, Buf, Buf, ConvArgs> tf32)
+    {
+        int i = _convPrecision == GemmPrecision.Bf16 ? 0 : 1;
+        return slots[i] ??= _acc.LoadStreamKernel(i == 0 ? bf16 : tf32, TensorCoreConv.Specialization);
+    }
+
+    private bool TcConvs => _convPrecision != GemmPrecision.Fp32;
 
     private void Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense> buf, long size) where T : unmanaged
     {
@@ -302,6 +334,13 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         return (new KernelConfig(new Index3D(gx, gy, samples), ConvGroup), tile == ConvTile.Wide);
     }
 
+    /// <summary>The launch of a per-sample tensor-core conv GEMM (M, N): square blocks.</summary>
+    private static KernelConfig TcLaunch(long m, long n, int samples)
+    {
+        var (gx, gy) = TensorCoreConv.Blocks(m, n);
+        return new KernelConfig(new Index3D(gx, gy, samples), ConvGroup);
+    }
+
     /// <summary>1x1 conv with temporal stride: x (B,Cin,T,V), w (Cout,Cin), bias (Cout) → y (B,Cout,Tout,V).</summary>
     protected override void Conv1x1Forward(Buf x, Buf w, Buf bias, Buf y, int b, int cin, int cout, int t, int v, int stride) =>
         ConvForward("Conv1x1Forward", x, w, bias, y, Conv("Conv1x1Forward", b, cin, cout, t, v, 1, stride));
@@ -322,6 +361,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, (long)p.Cout * p.Cin * p.Kt, op, "w");
         Need(bias, p.Cout, op, "bias"); Need(y, (long)p.B * p.Cout * p.Tout * p.V, op, "y");
+        if (TcConvs) { LoadTc(_tcFwd, TensorCoreConv.ForwardBf16, TensorCoreConv.ForwardTf32)(TcLaunch(p.Cout, (long)p.Tout * p.V, p.B), x, w, bias, y, p); return; }
         var (config, wide) = ConvLaunch(p.Cout, (long)p.Tout * p.V, p.B);
         (wide ? _convFwdWide : _convFwd)(config, x, w, bias, y, p);
     }
@@ -335,15 +375,21 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         {
             Need(dx, (long)p.B * p.Cin * p.T * p.V, op, "dx");
             // Grid z = (sample, output phase); the widest phase has ⌈T / stride⌉ frames.
-            var (config, wide) = ConvLaunch(p.Cin, (long)((p.T + p.Stride - 1) / p.Stride) * p.V, checked(p.B * p.Stride));
-            (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
+            long phaseColumns = (long)((p.T + p.Stride - 1) / p.Stride) * p.V;
+            if (TcConvs) LoadTc(_tcDx, TensorCoreConv.InputGradBf16, TensorCoreConv.InputGradTf32)(TcLaunch(p.Cin, phaseColumns, checked(p.B * p.Stride)), dy, w, _dummy.View, dx, p);
+            else
+            {
+                var (config, wide) = ConvLaunch(p.Cin, phaseColumns, checked(p.B * p.Stride));
+                (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
+            }
         }
         // The (b, t, v) reduction of dW is split over grid z so the grid fills the device; the splits'
         // partials are added in order (deterministic).
-        var plan = ConvGemm.PlanWeightGrad(p);
+        var plan = TcConvs ? TensorCoreConv.PlanWeightGrad(p) : ConvGemm.PlanWeightGrad(p);
         p.KSplit = plan.KSplit;
         Grow(ref _part, plan.Splits * ws);
-        var kernel = plan.Swapped ? _convDwTWide : plan.Tile == ConvTile.Wide ? _convDwWide : _convDw;
+        var kernel = TcConvs ? LoadTc(_tcDw, TensorCoreConv.WeightGradBf16, TensorCoreConv.WeightGradTf32)
+            : plan.Swapped ? _convDwTWide : plan.Tile == ConvTile.Wide ? _convDwWide : _convDw;
         kernel(new KernelConfig(new Index3D(plan.GridX, plan.GridY, plan.Splits), ConvGroup), x, dy, _dummy.View, _part.View, p);
         _reduceSplits(checked((int)ws), _part.View, dW, plan.Splits, checked((int)ws));
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);

@@ -1,0 +1,185 @@
+using System.Text.RegularExpressions;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using Tdsm.Kernels;
+using Tdsm.Kernels.StGcn;
+using Tdsm.StGcn.Reference;
+using Tdsm.Tensors;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// The tensor-core convolutions (<see cref="TensorCoreConv"/>, through <see cref="StGcn.StGcnGpuOps"/> with
+/// <see cref="StGcn.StGcnGpuOps.ConvPrecision"/> = <see cref="GemmPrecision.Bf16"/> / <see cref="GemmPrecision.Tf32"/>) on ILGPU's CPU simulator, where
+/// each mma is emulated from the per-lane fragment registers, and on CUDA when a device exists. Forward, input
+/// gradient (stride 1 and 2, by output phase) and weight gradient (one with two K-splits) at tiny odd sizes; dW and
+/// dBias accumulate into random starting values. Per element, with s = Σ|terms| (the same op on absolute values in
+/// float64, starting values and bias included):
+/// (1) vs float64 of the rounded operands (bias and starting values unrounded): |err| ≤ 1e-5·s (fp32 accumulation);
+/// (2) vs float64 of the fp32 operands: |err| ≤ (2u + u²)·s + 1e-5·s with the format's unit roundoff: bf16 u = 2⁻⁸
+/// (7.8e-3·s), tf32 u = 2⁻¹¹ (9.8e-4·s).
+/// The bias gradient is an fp32 reduction of dY on either precision: checked against (2) with u = 0.
+/// </summary>
+[TestFixture("simulator")]
+[TestFixture("cuda")]
+[NonParallelizable]
+public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
+{
+    private const double RoundedTolerance = 1e-5;
+    [TearDown] public void Restore() => Gpu.ConvPrecision = GemmPrecision.Fp32;
+
+    [TestCase(GemmPrecision.Bf16, 2, 3, 5, 11, 3, 9, 1)]
+    [TestCase(GemmPrecision.Bf16, 3, 4, 6, 12, 5, 9, 2)] // strided: dx by output phase
+    [TestCase(GemmPrecision.Bf16, 2, 5, 3, 7, 3, 1, 2)] // 1x1 with temporal stride
+    [TestCase(GemmPrecision.Bf16, 1, 7, 130, 3, 1, 1, 1)] // forward: two row blocks (Cout 130), T = V = 1 like the classifier
+    [TestCase(GemmPrecision.Bf16, 3, 16, 40, 30, 25, 9, 1)] // dW in 2 K-splits (K = 2250), forward / dx over 6 column blocks
+    [TestCase(GemmPrecision.Tf32, 2, 3, 5, 11, 3, 9, 1)]
+    [TestCase(GemmPrecision.Tf32, 3, 4, 6, 12, 5, 9, 2)]
+    [TestCase(GemmPrecision.Tf32, 1, 7, 130, 3, 1, 1, 1)]
+    [TestCase(GemmPrecision.Tf32, 3, 3, 4, 30, 25, 3, 1)] // dW in 2 K-splits at a quarter of the cost
+    public void ForwardAndBackwardMatchRoundedAndFp32References(GemmPrecision precision, int b, int cin, int cout, int t, int v, int kt, int stride)
+    {
+        Gpu.ConvPrecision = precision;
+        Assert.That(Gpu.Name, Does.EndWith(precision == GemmPrecision.Bf16 ? "-bf16" : "-tf32"));
+        Func<float, float> round = precision == GemmPrecision.Bf16 ? Bf16.Round : Tf32.Round;
+        double u = precision == GemmPrecision.Bf16 ? Math.Pow(2, -8) : Math.Pow(2, -11);
+        int pad = (kt - 1) / 2, tout = (t + 2 * pad - kt) / stride + 1;
+        var rng = new Rng(1234);
+        float[] x = Normal(rng, b * cin * t * v), w = Normal(rng, cout * cin * kt), bias = Normal(rng, cout);
+        float[] dy = Normal(rng, b * cout * tout * v), dw0 = Normal(rng, w.Length), db0 = Normal(rng, cout);
+        var p = new ConvArgs { B = b, Cin = cin, Cout = cout, T = t, Tout = tout, V = v, Kt = kt, Stride = stride, Pad = pad };
+        if (b == 3 && t == 30) Assert.That(TensorCoreConv.PlanWeightGrad(p).Splits, Is.EqualTo(2), "the weight gradient is split");
+
+        // Device: y into NaN, dx into NaN, dW / dBias accumulate.
+        var tx = Up(x); var tw = Up(w); var tb = Up(bias); var ty = Up(Nan(dy.Length));
+        var tdy = Up(dy); var tdx = Up(Nan(x.Length)); var tdw = Up(dw0); var tdb = Up(db0);
+        Gpu.TemporalConvForward(tx, tw, tb, ty, b, cin, cout, t, v, kt, stride);
+        Gpu.TemporalConvBackward(tdy, tx, tw, tdx, tdw, tdb, b, cin, cout, t, v, kt, stride);
+        float[] y = Down(ty), dx = Down(tdx), dw = Down(tdw), db = Down(tdb);
+
+        // References in float64: rounded operands, fp32 operands, and the scale.
+        double[] R(float[] a) => a.Select(f => (double)round(f)).ToArray();
+        double[] E(float[] a) => a.Select(f => (double)f).ToArray();
+        double[] A(float[] a) => a.Select(f => (double)Math.Abs(f)).ToArray();
+        var (yR, dxR, dwR, _) = Reference(R(x), R(w), E(bias), R(dy), E(dw0), E(db0), p);
+        var (yE, dxE, dwE, dbE) = Reference(E(x), E(w), E(bias), E(dy), E(dw0), E(db0), p);
+        var (yS, dxS, dwS, dbS) = Reference(A(x), A(w), A(bias), A(dy), A(dw0), A(db0), p);
+        string shape = $"{precision} b{b} cin{cin} cout{cout} t{t} v{v} kt{kt} s{stride}";
+        Check(y, yR, yE, yS, u, $"y {shape}");
+        Check(dx, dxR, dxE, dxS, u, $"dx {shape}");
+        Check(dw, dwR, dwE, dwS, u, $"dW {shape}");
+        Check(db, dbE, dbE, dbS, 0, $"dBias {shape}");
+    }
+
+    /// <summary>
+    /// One SGD step (one batch of 4) of a 3-block model (no residual, strided conv residual, identity
+    /// residual) on the device, once with fp32 and once with bf16 convolutions from the same seed: the per-epoch mean
+    /// losses agree within 1e-2 relative and the updated parameters within 2e-2 (relative L2), the scale of bf16's
+    /// rounding (u = 2⁻⁸); the measured differences are printed.
+    /// </summary>
+    [Test]
+    public void TrainingStepsStayCloseToFp32()
+    {
+        var cfg = new Tdsm.StGcn.StGcnConfig(3, 4, [new Tdsm.StGcn.BlockSpec(3, 6, 1, false), new Tdsm.StGcn.BlockSpec(6, 10, 2, true), new Tdsm.StGcn.BlockSpec(10, 10, 1, true)]);
+        int n = 4, t = 5, m = 2;
+        var rng = new Random(3);
+        var x = new float[n * 3 * t * 25 * m];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        int[] y = [0, 3, 2, 1];
+        var opts = new Tdsm.StGcn.StGcnTrainOptions { Epochs = 1, BatchSize = 4, BaseLr = 0.05, Seed = 5 };
+        (IReadOnlyList<Tdsm.StGcn.EpochStats> Stats, float[] Params) Train(GemmPrecision precision)
+        {
+            Gpu.ConvPrecision = precision;
+            var model = new Tdsm.StGcn.StGcnModel(cfg, Gpu, seed: 9);
+            var stats = Tdsm.StGcn.StGcnTraining.Train(model, x, y, n, t, m, opts);
+            model.SyncToHost();
+            return (stats, model.Parameters.ToArray());
+        }
+        var fp32 = Train(GemmPrecision.Fp32);
+        var bf16 = Train(GemmPrecision.Bf16);
+        for (int e = 0; e < fp32.Stats.Count; e++)
+        {
+            double a = fp32.Stats[e].MeanLoss, b = bf16.Stats[e].MeanLoss;
+            TestContext.Out.WriteLine($"epoch {e + 1}: mean loss fp32 {a:F6}, bf16 {b:F6}, relative difference {Math.Abs(b - a) / Math.Abs(a):G3}");
+            Assert.That(b, Is.EqualTo(a).Within(1e-2 * Math.Abs(a)), $"epoch {e + 1} loss");
+        }
+        double num = 0, den = 0;
+        for (int i = 0; i < fp32.Params.Length; i++) { double d = bf16.Params[i] - fp32.Params[i]; num += d * d; den += (double)fp32.Params[i] * fp32.Params[i]; }
+        double rel = Math.Sqrt(num / den);
+        TestContext.Out.WriteLine($"parameters after 1 step: relative L2 difference bf16 vs fp32 {rel:G3}");
+        Assert.That(rel, Is.GreaterThan(0), "the bf16 run must differ (tensor-core kernels in use)");
+        Assert.That(rel, Is.LessThan(2e-2), "parameters after 1 SGD step");
+    }
+
+    /// <summary>The kernels through ILGPU's PTX backend for sm_80 (no driver needed): per K-step 4×4 mma tiles × the
+    /// k groups (bf16: 2 → 32 mma; tf32: 4 → 64) and the roundings of the 16 staged values per operand (bf16: 8 packs;
+    /// tf32: 16), launch bounds, no signed division in the K-step loop; with TDSM_PTXAS, no stack frame and no spills
+    /// (registers printed).</summary>
+    [TestCase(nameof(TensorCoreConv.ForwardBf16))]
+    [TestCase(nameof(TensorCoreConv.InputGradBf16))]
+    [TestCase(nameof(TensorCoreConv.WeightGradBf16))]
+    [TestCase(nameof(TensorCoreConv.ForwardTf32))]
+    [TestCase(nameof(TensorCoreConv.InputGradTf32))]
+    [TestCase(nameof(TensorCoreConv.WeightGradTf32))]
+    public void CompilesToPtxWithMmaSync(string kernelName)
+    {
+        bool bf16 = kernelName.EndsWith("Bf16", StringComparison.Ordinal);
+        string mmaText = bf16 ? "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" : "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32";
+        string cvtText = bf16 ? "cvt.rn.bf16x2.f32" : "cvt.rna.tf32.f32";
+        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
+        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(TensorCoreConv).GetMethod(kernelName)!);
+        var ptx = ((PTXCompiledKernel)backend.Compile(entry, TensorCoreConv.Specialization)).PTXAssembly;
+        int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;
+        int cvt = Regex.Matches(ptx, Regex.Escape(cvtText)).Count;
+        int div = Regex.Matches(ptx, @"\b(div|rem)\.s32\b").Count;
+        TestContext.Out.WriteLine($"{kernelName} PTX: {ptx.Split('\n').Length} lines; {mmaText} {mma}; {cvtText} {cvt}; div/rem.s32 {div}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(ptx, Does.Contain(".entry"));
+            Assert.That(mma, Is.EqualTo(bf16 ? 32 : 64), "mma per K-step");
+            Assert.That(cvt, Is.EqualTo(bf16 ? 16 : 32), "roundings per K-step");
+            Assert.That(ptx, Does.Match(@"\.maxntid\s+256"), "launch bounds missing");
+            Assert.That(ptx, Does.Match(@"\.minnctapersm\s+1"), "launch bounds missing");
+            int first = ptx.IndexOf("bar.sync", StringComparison.Ordinal), last = ptx.LastIndexOf("mma.sync", StringComparison.Ordinal);
+            Assert.That(Regex.Matches(ptx[first..last], @"\b(div|rem)\.s32\b").Count, Is.Zero, "a division inside the K-step loop");
+        });
+        Ptxas.AssertAssemblesWithoutSpills(ptx, kernelName);
+    }
+
+    /// <summary>y, dx, dW, dBias of the conv in float64 (dW, dBias start from dw0, db0).</summary>
+    private static (double[] Y, double[] Dx, double[] Dw, double[] Db) Reference(double[] x, double[] w, double[] bias, double[] dy, double[] dw0, double[] db0, ConvArgs p)
+    {
+        var y = new double[(long)p.B * p.Cout * p.Tout * p.V];
+        Ref.TemporalConvForward<double>(x, w, bias, y, p.B, p.Cin, p.Cout, p.T, p.V, p.Kt, p.Stride);
+        var dx = new double[x.Length];
+        double[] dw = (double[])dw0.Clone(), db = (double[])db0.Clone();
+        Ref.TemporalConvBackward<double>(dy, x, w, dx, dw, db, p.B, p.Cin, p.Cout, p.T, p.V, p.Kt, p.Stride);
+        return (y, dx, dw, db);
+    }
+
+    private static void Check(float[] got, double[] rounded, double[] exact, double[] scale, double u, string what)
+    {
+        double fp32Tolerance = 2 * u + u * u + RoundedTolerance, worstR = 0, worstE = 0;
+        for (int i = 0; i < got.Length; i++)
+        {
+            double eR = Math.Abs(got[i] - rounded[i]), eE = Math.Abs(got[i] - exact[i]), s = scale[i];
+            if (!(eR <= RoundedTolerance * s)) Assert.Fail($"{what}[{i}] = {got[i]} vs rounded-operand reference {rounded[i]} (|err| {eR:G3} > {RoundedTolerance}·{s:G4})");
+            if (!(eE <= fp32Tolerance * s)) Assert.Fail($"{what}[{i}] = {got[i]} vs fp32-operand reference {exact[i]} (|err| {eE:G3} > {fp32Tolerance:G3}·{s:G4})");
+            if (s > 0) { worstR = Math.Max(worstR, eR / s); worstE = Math.Max(worstE, eE / s); }
+        }
+        TestContext.Out.WriteLine($"{what}: max |err|/s vs rounded-operand reference {worstR:G3}, vs fp32 reference {worstE:G3}");
+    }
+
+    private static float[] Normal(Rng rng, int n) { var a = new float[n]; rng.FillNormal(a); return a; }
+
+    private static float[] Nan(int n) => Enumerable.Repeat(float.NaN, n).ToArray();
+
+    private Tensor Up(float[] v) => Gpu.Adopt(v);
+
+    private float[] Down(Tensor t) { var h = new float[t.Length]; Gpu.Download(t, h); return h; }
+}
