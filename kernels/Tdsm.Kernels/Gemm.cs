@@ -98,16 +98,17 @@ public static partial class Gemm
     /// <summary>
     /// The wave model shared by the GEMM and the convolutions' weight gradients: for <paramref name="blocks"/> C blocks,
     /// the smallest split count s ≤ <paramref name="most"/> within 5% of the best ⌈blocks·s / TargetGroups⌉ / s, and
-    /// the K per split rounded up to the K-step (8); the split count is then what that K per split needs.
+    /// the K per split rounded up to <paramref name="kStep"/> (the kernel's K-step); the split count is then what that
+    /// K per split needs.
     /// </summary>
-    public static (int Splits, long KPerSplit) ChooseSplits(long blocks, long k, int most)
+    public static (int Splits, long KPerSplit) ChooseSplits(long blocks, long k, int most, int kStep = KStep)
     {
         static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
         double best = double.MaxValue;
         for (int s = 1; s <= most; s++) best = Math.Min(best, Time(blocks, s));
         int splits = 1;
         while (Time(blocks, splits) > 1.05 * best) splits++;
-        long kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
+        long kPer = ((k + splits - 1) / splits + kStep - 1) / kStep * kStep;
         return ((int)((k + kPer - 1) / kPer), kPer);
     }
 

@@ -53,13 +53,7 @@ public static partial class TensorCoreConv
         var (gx, gy) = Blocks(m, n);
         long blocks = (long)gx * gy;
         int most = (int)Math.Max(1, Math.Min(Math.Min(ConvGemm.MaxSplits, k / ConvGemm.MinSplitK), ConvGemm.MaxPartials / (m * n)));
-        static double Time(long blocks, int s) => (double)((blocks * s + ConvGemm.TargetGroups - 1) / ConvGemm.TargetGroups) / s;
-        double bestTime = double.MaxValue;
-        for (int s = 1; s <= most; s++) bestTime = Math.Min(bestTime, Time(blocks, s));
-        int splits = 1;
-        while (Time(blocks, splits) > 1.05 * bestTime) splits++;
-        long kPer = ((k + splits - 1) / splits + KStep - 1) / KStep * KStep;
-        splits = (int)((k + kPer - 1) / kPer);
+        var (splits, kPer) = Gemm.ChooseSplits(blocks, k, most, KStep);
         return new ConvWeightGradPlan(ConvTile.Square, false, splits, checked((int)kPer), gx, gy);
     }
 
