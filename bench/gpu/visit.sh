@@ -93,9 +93,11 @@ st_curve() {
   # above the CPU run's late windows (0.948); see bench/curves/README.md. The diffusion term alone, for the note.
   x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --column diffusion --window 300 --skip 1 --tolerance 0.02
   x $APP curves --a "$REPO/bench/curves/tiny-b64-s0.cpu.csv" --b "$WORK/curve-run/loss.csv" --window 100 --skip 1 --tolerance 0.02
+  local verdict=$?   # the stage's status is the curve comparison's
   # The trained model's zero-shot predictions with tensor-core GEMMs against fp32 (issue 9: differing argmins and margins).
   x $APP eval --model "$WORK/curve-run/model.safetensors" --features "$WORK/curve/features" --text-features "$WORK/curve/text_features.safetensors" \
     --unseen "$WORK/curve/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
+  return $verdict
 }
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings.
