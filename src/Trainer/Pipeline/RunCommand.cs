@@ -175,10 +175,12 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         Reporting.RunReport? first = null;
         ConfusionMatrix? tdsmConf = null, baseConf = null;
         IReadOnlyList<Tdsm.Training.LossPoint> curve = [];
-        var ops = Backends.Create(backend);
-        try
+        // One backend per seed: the GPU tier frees device memory only when its op set is released, and every
+        // seed builds a new model, trainer and scorers.
+        foreach (var seed in cfg.Seeds)
         {
-            foreach (var seed in cfg.Seeds)
+            var ops = Backends.Create(backend);
+            try
             {
                 var train = cfg.Train with { Seed = seed };
                 var trainSet = feats.Train;
@@ -207,8 +209,8 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
                     first = new Reporting.RunReport(r.Top1, baseTop1, split.Unseen.Length, seed, ops.Name, _stages, new Dictionary<string, object?>());
                 }
             }
+            finally { Backends.Release(ops); }
         }
-        finally { Backends.Release(ops); }
 
         if (cfg.Data == DataSource.Synthetic) Stage("bundle", () => WriteBundle(runDir, cfg.Seeds.Count == 1 ? "tdsm" : $"tdsm-seed{cfg.Seeds[0]}"));
         double totalSeconds = total.Elapsed.TotalSeconds;
