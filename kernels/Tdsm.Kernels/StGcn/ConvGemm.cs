@@ -122,23 +122,24 @@ public static partial class ConvGemm
     // The trackers carry their per-K-step increments as fields: computed once before the loop, they stay loop-carried
     // registers (ILGPU's code placement moved a plain local KStep / d into the loop, a division per K-step).
 
-    /// <summary>k = Q·d + R, tracked per K-step: (ci, j) or (co, i) of a tap index.</summary>
+    /// <summary>k = Q·d + R, tracked per K-step: (ci, j) or (co, i) of a tap index. <paramref name="step"/> of
+    /// <see cref="Start"/> is the kernel's K-step (8 here, 32 in <see cref="TensorCoreConv"/>).</summary>
     internal struct KDiv
     {
         public int Q, R, Dq, Dr;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static KDiv Start(int k, int d)
+        public static KDiv Start(int k, int d, int step = KStep)
         {
             KDiv r;
             r.Q = k / d;
             r.R = k - r.Q * d;
-            r.Dq = KStep / d;
-            r.Dr = KStep - r.Dq * d;
+            r.Dq = step / d;
+            r.Dr = step - r.Dq * d;
             return r;
         }
 
-        /// <summary>k + KStep.</summary>
+        /// <summary>k + the K-step (Dr &lt; d, so R wraps at most once).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static KDiv Advance(KDiv x, int d)
         {
@@ -149,13 +150,14 @@ public static partial class ConvGemm
         }
     }
 
-    /// <summary>k = (B·Tout + To)·V + Vi, tracked per K-step: the (b, to, v) of a weight gradient's k.</summary>
+    /// <summary>k = (B·Tout + To)·V + Vi, tracked per K-step (<paramref name="step"/> of <see cref="Start"/>, as
+    /// for <see cref="KDiv"/>): the (b, to, v) of a weight gradient's k.</summary>
     internal struct KSample
     {
         public int B, To, Vi, Dq, Dr;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static KSample Start(int k, ConvArgs p)
+        public static KSample Start(int k, ConvArgs p, int step = KStep)
         {
             int lout = p.Tout * p.V;
             KSample s;
@@ -163,12 +165,12 @@ public static partial class ConvGemm
             int l = k - s.B * lout;
             s.To = l / p.V;
             s.Vi = l - s.To * p.V;
-            s.Dq = KStep / p.V;
-            s.Dr = KStep - s.Dq * p.V;
+            s.Dq = step / p.V;
+            s.Dr = step - s.Dq * p.V;
             return s;
         }
 
-        /// <summary>k + KStep (loops only for Tout·V &lt; KStep).</summary>
+        /// <summary>k + the K-step (loops only for Tout·V &lt; the K-step).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static KSample Advance(KSample s, ConvArgs p)
         {

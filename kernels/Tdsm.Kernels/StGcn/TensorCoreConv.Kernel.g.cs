@@ -38,8 +38,8 @@ public static partial class TensorCoreConv
         int aIdx = (row0 + rA) * kEnd + kA, aStep = 16 * kEnd, aLeft = m - row0 - rA;
         // B = x gathered: k = (ci, j), column (to, v); one tracker per k of the pair.
         int kB = 2 * wB;
-        var d0 = TcDiv.Start(kB, p.Kt);
-        var d1 = TcDiv.Start(kB + 1, p.Kt);
+        var d0 = ConvGemm.KDiv.Start(kB, p.Kt, KStep);
+        var d1 = ConvGemm.KDiv.Start(kB + 1, p.Kt, KStep);
         var gB0 = ConvGemm.ForwardColumn(col0 + rB + 0, n, p);
         var gB1 = ConvGemm.ForwardColumn(col0 + rB + 16, n, p);
         var gB2 = ConvGemm.ForwardColumn(col0 + rB + 32, n, p);
@@ -95,7 +95,7 @@ public static partial class TensorCoreConv
             xb15 = ConvGemm.Gather(src, gB7, kvB1, kOff1, d1.R, p.T);
         }
         kA += KStep; aIdx += KStep;
-        kB += KStep; d0 = TcDiv.Advance(d0, p.Kt); d1 = TcDiv.Advance(d1, p.Kt);
+        kB += KStep; d0 = ConvGemm.KDiv.Advance(d0, p.Kt); d1 = ConvGemm.KDiv.Advance(d1, p.Kt);
         for (int s = 0; s < steps; s++)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
@@ -155,7 +155,7 @@ public static partial class TensorCoreConv
                 xb15 = ConvGemm.Gather(src, gB7, kvB1, kOff1, d1.R, p.T);
             }
             kA += KStep; aIdx += KStep;
-            kB += KStep; d0 = TcDiv.Advance(d0, p.Kt); d1 = TcDiv.Advance(d1, p.Kt);
+            kB += KStep; d0 = ConvGemm.KDiv.Advance(d0, p.Kt); d1 = ConvGemm.KDiv.Advance(d1, p.Kt);
             // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 96];
@@ -466,8 +466,8 @@ public static partial class TensorCoreConv
         var dst = dx.SubView((long)b * m * tv, (long)m * tv);
         // Both operands: k = (co, i), the same k pair (same map), one tracker per k of the pair.
         int kc = 2 * wA, kd = ktr > 0 ? ktr : 1;
-        var d0 = TcDiv.Start(kc, kd);
-        var d1 = TcDiv.Start(kc + 1, kd);
+        var d0 = ConvGemm.KDiv.Start(kc, kd, KStep);
+        var d1 = ConvGemm.KDiv.Start(kc + 1, kd, KStep);
         // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
         int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 16 * p.Kt, aLeft = m - row0 - rA;
         var gB0 = ConvGemm.InputGradColumn(col0 + rB + 0, n, cr, p);
@@ -524,7 +524,7 @@ public static partial class TensorCoreConv
             xb14 = ConvGemm.Gather(src, gB7, kv0, kOff0, -d0.R, p.Tout);
             xb15 = ConvGemm.Gather(src, gB7, kv1, kOff1, -d1.R, p.Tout);
         }
-        kc += KStep; d0 = TcDiv.Advance(d0, kd); d1 = TcDiv.Advance(d1, kd);
+        kc += KStep; d0 = ConvGemm.KDiv.Advance(d0, kd); d1 = ConvGemm.KDiv.Advance(d1, kd);
         for (int s = 0; s < steps; s++)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
@@ -583,7 +583,7 @@ public static partial class TensorCoreConv
                 xb14 = ConvGemm.Gather(src, gB7, kv0, kOff0, -d0.R, p.Tout);
                 xb15 = ConvGemm.Gather(src, gB7, kv1, kOff1, -d1.R, p.Tout);
             }
-            kc += KStep; d0 = TcDiv.Advance(d0, kd); d1 = TcDiv.Advance(d1, kd);
+            kc += KStep; d0 = ConvGemm.KDiv.Advance(d0, kd); d1 = ConvGemm.KDiv.Advance(d1, kd);
             // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 96];
@@ -883,8 +883,8 @@ public static partial class TensorCoreConv
         var dst = part.SubView((long)z * m * n, (long)m * n);
         // Both operands k-contiguous: k = (b, to, v), the same k pair, one tracker per k of the pair.
         int kc = kBegin + 2 * wA;
-        var s0 = TcSample.Start(kc, p);
-        var s1 = TcSample.Start(kc + 1, p);
+        var s0 = ConvGemm.KSample.Start(kc, p, KStep);
+        var s1 = ConvGemm.KSample.Start(kc + 1, p, KStep);
         // A = dy (Cout rows of sample b).
         int aIdx0 = (row0 + rA) * lout, aStep = 16 * lout, aLeft = m - row0 - rA;
         var gB0 = ConvGemm.WeightGradColumn(col0 + rB + 0, n, p);
@@ -942,7 +942,7 @@ public static partial class TensorCoreConv
             xb14 = ConvGemm.Gather(x, gB7, kv0, kOff0, tk0, p.T);
             xb15 = ConvGemm.Gather(x, gB7, kv1, kOff1, tk1, p.T);
         }
-        kc += KStep; s0 = TcSample.Advance(s0, p); s1 = TcSample.Advance(s1, p);
+        kc += KStep; s0 = ConvGemm.KSample.Advance(s0, p); s1 = ConvGemm.KSample.Advance(s1, p);
         for (int s = 0; s < steps; s++)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
@@ -1002,7 +1002,7 @@ public static partial class TensorCoreConv
                 xb14 = ConvGemm.Gather(x, gB7, kv0, kOff0, tk0, p.T);
                 xb15 = ConvGemm.Gather(x, gB7, kv1, kOff1, tk1, p.T);
             }
-            kc += KStep; s0 = TcSample.Advance(s0, p); s1 = TcSample.Advance(s1, p);
+            kc += KStep; s0 = ConvGemm.KSample.Advance(s0, p); s1 = ConvGemm.KSample.Advance(s1, p);
             // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 96];
@@ -1305,8 +1305,8 @@ public static partial class TensorCoreConv
         int aIdx = (row0 + rA) * kEnd + kA, aStep = 16 * kEnd, aLeft = m - row0 - rA;
         // B = x gathered: k = (ci, j), column (to, v); one tracker per k of the pair.
         int kB = wB;
-        var d0 = TcDiv.Start(kB, p.Kt);
-        var d1 = TcDiv.Start(kB + 16, p.Kt);
+        var d0 = ConvGemm.KDiv.Start(kB, p.Kt, KStep);
+        var d1 = ConvGemm.KDiv.Start(kB + 16, p.Kt, KStep);
         var gB0 = ConvGemm.ForwardColumn(col0 + rB + 0, n, p);
         var gB1 = ConvGemm.ForwardColumn(col0 + rB + 16, n, p);
         var gB2 = ConvGemm.ForwardColumn(col0 + rB + 32, n, p);
@@ -1362,7 +1362,7 @@ public static partial class TensorCoreConv
             xb15 = ConvGemm.Gather(src, gB7, kvB1, kOff1, d1.R, p.T);
         }
         kA += KStep; aIdx += KStep;
-        kB += KStep; d0 = TcDiv.Advance(d0, p.Kt); d1 = TcDiv.Advance(d1, p.Kt);
+        kB += KStep; d0 = ConvGemm.KDiv.Advance(d0, p.Kt); d1 = ConvGemm.KDiv.Advance(d1, p.Kt);
         for (int s = 0; s < steps; s++)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
@@ -1422,7 +1422,7 @@ public static partial class TensorCoreConv
                 xb15 = ConvGemm.Gather(src, gB7, kvB1, kOff1, d1.R, p.T);
             }
             kA += KStep; aIdx += KStep;
-            kB += KStep; d0 = TcDiv.Advance(d0, p.Kt); d1 = TcDiv.Advance(d1, p.Kt);
+            kB += KStep; d0 = ConvGemm.KDiv.Advance(d0, p.Kt); d1 = ConvGemm.KDiv.Advance(d1, p.Kt);
             // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 160];
@@ -1959,8 +1959,8 @@ public static partial class TensorCoreConv
         var dst = dx.SubView((long)b * m * tv, (long)m * tv);
         // Both operands: k = (co, i), the same k pair (same map), one tracker per k of the pair.
         int kc = wA, kd = ktr > 0 ? ktr : 1;
-        var d0 = TcDiv.Start(kc, kd);
-        var d1 = TcDiv.Start(kc + 16, kd);
+        var d0 = ConvGemm.KDiv.Start(kc, kd, KStep);
+        var d1 = ConvGemm.KDiv.Start(kc + 16, kd, KStep);
         // A = w[co, ci, j0 + s·i] as (Cin, (co, i)).
         int aIdx0 = (row0 + rA) * p.Kt + j0, aStep = 16 * p.Kt, aLeft = m - row0 - rA;
         var gB0 = ConvGemm.InputGradColumn(col0 + rB + 0, n, cr, p);
@@ -2017,7 +2017,7 @@ public static partial class TensorCoreConv
             xb14 = ConvGemm.Gather(src, gB7, kv0, kOff0, -d0.R, p.Tout);
             xb15 = ConvGemm.Gather(src, gB7, kv1, kOff1, -d1.R, p.Tout);
         }
-        kc += KStep; d0 = TcDiv.Advance(d0, kd); d1 = TcDiv.Advance(d1, kd);
+        kc += KStep; d0 = ConvGemm.KDiv.Advance(d0, kd); d1 = ConvGemm.KDiv.Advance(d1, kd);
         for (int s = 0; s < steps; s++)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
@@ -2076,7 +2076,7 @@ public static partial class TensorCoreConv
                 xb14 = ConvGemm.Gather(src, gB7, kv0, kOff0, -d0.R, p.Tout);
                 xb15 = ConvGemm.Gather(src, gB7, kv1, kOff1, -d1.R, p.Tout);
             }
-            kc += KStep; d0 = TcDiv.Advance(d0, kd); d1 = TcDiv.Advance(d1, kd);
+            kc += KStep; d0 = ConvGemm.KDiv.Advance(d0, kd); d1 = ConvGemm.KDiv.Advance(d1, kd);
             // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 160];
@@ -2602,8 +2602,8 @@ public static partial class TensorCoreConv
         var dst = part.SubView((long)z * m * n, (long)m * n);
         // Both operands k-contiguous: k = (b, to, v), the same k pair, one tracker per k of the pair.
         int kc = kBegin + wA;
-        var s0 = TcSample.Start(kc, p);
-        var s1 = TcSample.Start(kc + 16, p);
+        var s0 = ConvGemm.KSample.Start(kc, p, KStep);
+        var s1 = ConvGemm.KSample.Start(kc + 16, p, KStep);
         // A = dy (Cout rows of sample b).
         int aIdx0 = (row0 + rA) * lout, aStep = 16 * lout, aLeft = m - row0 - rA;
         var gB0 = ConvGemm.WeightGradColumn(col0 + rB + 0, n, p);
@@ -2661,7 +2661,7 @@ public static partial class TensorCoreConv
             xb14 = ConvGemm.Gather(x, gB7, kv0, kOff0, tk0, p.T);
             xb15 = ConvGemm.Gather(x, gB7, kv1, kOff1, tk1, p.T);
         }
-        kc += KStep; s0 = TcSample.Advance(s0, p); s1 = TcSample.Advance(s1, p);
+        kc += KStep; s0 = ConvGemm.KSample.Advance(s0, p); s1 = ConvGemm.KSample.Advance(s1, p);
         for (int s = 0; s < steps; s++)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
@@ -2721,7 +2721,7 @@ public static partial class TensorCoreConv
                 xb14 = ConvGemm.Gather(x, gB7, kv0, kOff0, tk0, p.T);
                 xb15 = ConvGemm.Gather(x, gB7, kv1, kOff1, tk1, p.T);
             }
-            kc += KStep; s0 = TcSample.Advance(s0, p); s1 = TcSample.Advance(s1, p);
+            kc += KStep; s0 = ConvGemm.KSample.Advance(s0, p); s1 = ConvGemm.KSample.Advance(s1, p);
             // k group 0
             {
                 ulong u0 = sa[af + 0], v0 = sa[af + 160];

@@ -16,7 +16,7 @@ namespace Tdsm.Kernels.StGcn;
 /// two words) and 8 rows 16 apart. An operand contiguous along k in memory (w in the forward, dY and x in the weight gradient) is staged
 /// with a warp on 2 rows × 32 consecutive k; one contiguous along rows (the gathered x of the forward, W and dY of the
 /// input gradient) with a warp on 16 consecutive rows × 2 k pairs. So a thread has only two k indices, each tracked
-/// per K-step without divisions (<see cref="TcDiv"/>, <see cref="TcSample"/>), and 8 gathered rows whose fixed part
+/// per K-step without divisions (<see cref="ConvGemm.KDiv"/>, <see cref="ConvGemm.KSample"/>, stepped by this K-step), and 8 gathered rows whose fixed part
 /// is computed once (<see cref="ConvGemm.ForwardColumn"/> etc.); loads are branch-free (<see cref="ConvGemm.Load"/>).</item>
 /// <item>Square blocks only: a 64-channel layer pads its 64 rows to 128 (the fp32 kernels' 64×256 blocks have no
 /// tensor-core counterpart yet), and the weight gradient is never swapped (<see cref="PlanWeightGrad"/>).</item>
@@ -55,67 +55,6 @@ public static partial class TensorCoreConv
         int most = (int)Math.Max(1, Math.Min(Math.Min(ConvGemm.MaxSplits, k / ConvGemm.MinSplitK), ConvGemm.MaxPartials / (m * n)));
         var (splits, kPer) = Gemm.ChooseSplits(blocks, k, most, KStep);
         return new ConvWeightGradPlan(ConvTile.Square, false, splits, checked((int)kPer), gx, gy);
-    }
-
-    // The trackers carry their per-K-step increments as fields (see ConvGemm.KDiv: a plain local increment was
-    // placed into the loop by ILGPU, a division per K-step).
-
-    /// <summary>k = Q·d + R, tracked per K-step of <see cref="KStep"/>: (ci, j) or (co, i) of a tap index.</summary>
-    internal struct TcDiv
-    {
-        public int Q, R, Dq, Dr;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TcDiv Start(int k, int d)
-        {
-            TcDiv r;
-            r.Q = k / d;
-            r.R = k - r.Q * d;
-            r.Dq = KStep / d;
-            r.Dr = KStep - r.Dq * d;
-            return r;
-        }
-
-        /// <summary>k + KStep (Dr &lt; d, so R wraps at most once).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TcDiv Advance(TcDiv x, int d)
-        {
-            x.Q += x.Dq;
-            x.R += x.Dr;
-            if (x.R >= d) { x.R -= d; x.Q++; }
-            return x;
-        }
-    }
-
-    /// <summary>k = (B·Tout + To)·V + Vi, tracked per K-step of <see cref="KStep"/>: the (b, to, v) of a weight gradient's k.</summary>
-    internal struct TcSample
-    {
-        public int B, To, Vi, Dq, Dr;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TcSample Start(int k, ConvArgs p)
-        {
-            int lout = p.Tout * p.V;
-            TcSample s;
-            s.B = k / lout;
-            int l = k - s.B * lout;
-            s.To = l / p.V;
-            s.Vi = l - s.To * p.V;
-            s.Dq = KStep / p.V;
-            s.Dr = KStep - s.Dq * p.V;
-            return s;
-        }
-
-        /// <summary>k + KStep (loops only for Tout·V &lt; KStep).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TcSample Advance(TcSample s, ConvArgs p)
-        {
-            s.To += s.Dq;
-            s.Vi += s.Dr;
-            if (s.Vi >= p.V) { s.Vi -= p.V; s.To++; }
-            while (s.To >= p.Tout) { s.To -= p.Tout; s.B++; }
-            return s;
-        }
     }
 
     /// <summary>c[row·rowLength + o_j] = v_j for the columns inside (o_j ≥ 0), rows inside m.</summary>
