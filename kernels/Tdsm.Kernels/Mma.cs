@@ -147,3 +147,18 @@ public static class Tf32
     /// <summary>x·y of two tf32 values (their low 13 bits ignored, as the tensor cores do), exact in float64.</summary>
     internal static double Dot(uint x, uint y) => (double)Interop.IntAsFloat(x & Mask) * Interop.IntAsFloat(y & Mask);
 }
+
+/// <summary>
+/// A warp's 16 A-fragment registers (R[4·row tile + register]) of the tensor-core kernels' 4x4 mma tiles,
+/// shuffled as one value by their simulator emulation (one gather per k group instead of one per register).
+/// </summary>
+internal struct Regs16
+{
+    public uint R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15;
+}
+
+/// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]), as <see cref="Regs16"/>.</summary>
+internal struct Regs8
+{
+    public uint R0, R1, R2, R3, R4, R5, R6, R7;
+}

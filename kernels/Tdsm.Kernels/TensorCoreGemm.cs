@@ -1546,16 +1546,4 @@ public static class TensorCoreGemm
         if (p.HasBias != 0) v += bias[col];
         c[i] = p.Accumulate != 0 ? c[i] + v : v;
     }
-
-    /// <summary>A warp's 16 A-fragment registers (R[4·row tile + register]), shuffled as one value by the simulator emulation.</summary>
-    private struct Regs16
-    {
-        public uint R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15;
-    }
-
-    /// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]).</summary>
-    private struct Regs8
-    {
-        public uint R0, R1, R2, R3, R4, R5, R6, R7;
-    }
 }

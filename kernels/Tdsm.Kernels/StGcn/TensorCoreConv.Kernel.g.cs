@@ -195,7 +195,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -308,7 +308,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -623,7 +623,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -736,7 +736,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -1042,7 +1042,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -1155,7 +1155,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Bf16.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -1462,7 +1462,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -1575,7 +1575,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -1688,7 +1688,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -1801,7 +1801,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2116,7 +2116,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2229,7 +2229,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2342,7 +2342,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2455,7 +2455,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2761,7 +2761,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2874,7 +2874,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -2987,7 +2987,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -3100,7 +3100,7 @@ public static partial class TensorCoreConv
                 }
                 else
                 {
-                    // The 16 mma of Tf32.Mma's emulation with one gather per k group (simulator shuffles are slow):
+                    // The 16 mma of Tf32.Mma's emulation, with one gather per k group (simulator shuffles are slow):
                     // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
@@ -3218,17 +3218,5 @@ public static partial class TensorCoreConv
         Store2(dst, m, n, er + 56, o10, o11, c312 + 0f, c313 + 0f);
         Store2(dst, m, n, er + 56, o20, o21, c322 + 0f, c323 + 0f);
         Store2(dst, m, n, er + 56, o30, o31, c332 + 0f, c333 + 0f);
-    }
-
-    /// <summary>A warp's 16 A-fragment registers (R[4·row tile + register]), shuffled as one value by the simulator emulation.</summary>
-    private struct Regs16
-    {
-        public uint R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13, R14, R15;
-    }
-
-    /// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]).</summary>
-    private struct Regs8
-    {
-        public uint R0, R1, R2, R3, R4, R5, R6, R7;
     }
 }

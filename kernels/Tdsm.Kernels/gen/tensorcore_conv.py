@@ -9,8 +9,9 @@ so registers and items are spelled out here. Run: python3 kernels/Tdsm.Kernels/g
 """
 import os
 
+from tensorcore_core import MT, NT, acc, mma_k_group
+
 TILE, KSTEP, THREADS = 128, 32, 256
-MT, NT = 4, 4               # mma tiles per warp (64x32)
 ITEMS = 8                   # rows each thread stages per operand: rows base + 16 i, i < 8
 
 # Per precision. Each thread stages, per row, the 2 k of its word w (0..15): bf16 packs k = 2w, 2w+1 into one
@@ -112,14 +113,6 @@ MODES = {
 }
 
 
-def swz(word):
-    return (word & ~7) + 2 * (word & 3) + ((word >> 2) & 1)
-
-
-def acc(mi, ni, r):
-    return f"c{mi}{ni}{r}"
-
-
 def sub(v, line):
     return line.replace("@KW * ", v["kw"]).replace("@KE", str(v["ke"]))
 
@@ -196,39 +189,7 @@ def kernel(mode, cls):
     for line in spec["advance"]:
         w("            " + line)
     for gi in range(GROUPS):
-        w(f"            // k group {gi}")
-        w("            {")
-        for mi in range(MT):
-            w(f"                ulong u{mi} = sa[af + {mi * 16 * STRIDE + gi * 4}], v{mi} = sa[af + {(mi * 16 + 8) * STRIDE + gi * 4}];")
-        for ni in range(NT):
-            w(f"                ulong q{ni} = sb[bf + {ni * 8 * STRIDE + gi * 4}];")
-        for mi in range(MT):
-            w(f"                uint a{mi}0 = (uint)u{mi}, a{mi}1 = (uint)v{mi}, a{mi}2 = (uint)(u{mi} >> 32), a{mi}3 = (uint)(v{mi} >> 32);")
-        for ni in range(NT):
-            w(f"                uint b{ni}0 = (uint)q{ni}, b{ni}1 = (uint)(q{ni} >> 32);")
-        w("                if (CudaAsm.IsSupported)")
-        w("                {")
-        for mi in range(MT):
-            for ni in range(NT):
-                w(f"                    {cls}.Mma(ref {acc(mi,ni,0)}, ref {acc(mi,ni,1)}, ref {acc(mi,ni,2)}, ref {acc(mi,ni,3)}, a{mi}0, a{mi}1, a{mi}2, a{mi}3, b{ni}0, b{ni}1);")
-        w("                }")
-        w("                else")
-        w("                {")
-        w(f"                    // The 16 mma of {cls}.Mma's emulation with one gather per k group (simulator shuffles are slow):")
-        w("                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.")
-        w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(MT) for r in range(4)) + " };")
-        w("                    var fb = new Regs8 { " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(NT) for r in range(2)) + " };")
-        for j in range(4):
-            w(f"                    var ra{j} = Warp.Shuffle(fa, 4 * g + {j}); var rp{j} = Warp.Shuffle(fb, 8 * t + {j}); var rq{j} = Warp.Shuffle(fb, 8 * t + {4 + j});")
-        for mi in range(MT):
-            for ni in range(NT):
-                for r in range(4):
-                    ia, ia2 = 4 * mi + (r >> 1), 4 * mi + 2 + (r >> 1)
-                    src = "rp" if r % 2 == 0 else "rq"
-                    terms = " + ".join(f"{cls}.Dot(ra{j}.R{ia}, {src}{j}.R{2*ni}) + {cls}.Dot(ra{j}.R{ia2}, {src}{j}.R{2*ni+1})" for j in range(4))
-                    w(f"                    {acc(mi,ni,r)} = (float)({acc(mi,ni,r)} + {terms});")
-        w("                }")
-        w("            }")
+        mma_k_group(w, cls, gi, STRIDE)
     w("        }")
     w("")
     w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8 of each mma tile.")
@@ -276,18 +237,6 @@ def main():
                 lines.append("")
             lines += kernel(mode, cls)
     lines += [
-        "",
-        "    /// <summary>A warp's 16 A-fragment registers (R[4·row tile + register]), shuffled as one value by the simulator emulation.</summary>",
-        "    private struct Regs16",
-        "    {",
-        "        public uint " + ", ".join(f"R{i}" for i in range(16)) + ";",
-        "    }",
-        "",
-        "    /// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]).</summary>",
-        "    private struct Regs8",
-        "    {",
-        "        public uint " + ", ".join(f"R{i}" for i in range(8)) + ";",
-        "    }",
         "}",
         "",
     ]

@@ -7,9 +7,11 @@ scalars here. Run: python3 kernels/Tdsm.Kernels/gen/tensorcore_gemm.py
 """
 import os
 
+from tensorcore_core import MT, NT, acc, mma_k_group
+
 TILE_M, TILE_N, KSTEP, THREADS = 128, 128, 32, 256
 WARP_M, WARP_N = 64, 32             # each of the 8 warps: 2 (M) x 4 (N) layout
-MT, NT = WARP_M // 16, WARP_N // 8  # mma tiles per warp: 4 x 4
+assert (MT, NT) == (WARP_M // 16, WARP_N // 8)  # the shared compute core's mma tiles per warp
 assert TILE_M == TILE_N
 
 # Per precision: what one staged 32-bit shared word holds, and the mma that consumes it.
@@ -27,9 +29,6 @@ VARIANTS = {
 out = []
 def w(line=""):
     out.append(line)
-
-def acc(mi, ni, r):
-    return f"c{mi}{ni}{r}"
 
 def staging(v):
     """Item i of a thread: (row offset, word offset) from the thread's base, for both source layouts."""
@@ -159,39 +158,7 @@ def kernel(v):
     load_block(v, "b", "kn", items, kc, mn)
     w("            }")
     for s in range(groups):
-        w(f"            // k group {s}")
-        w("            {")
-        for mi in range(MT):
-            w(f"                ulong u{mi} = sa[af + {mi * 16 * stride + s * 4}], v{mi} = sa[af + {(mi * 16 + 8) * stride + s * 4}];")
-        for ni in range(NT):
-            w(f"                ulong q{ni} = sb[bf + {ni * 8 * stride + s * 4}];")
-        for mi in range(MT):
-            w(f"                uint a{mi}0 = (uint)u{mi}, a{mi}1 = (uint)v{mi}, a{mi}2 = (uint)(u{mi} >> 32), a{mi}3 = (uint)(v{mi} >> 32);")
-        for ni in range(NT):
-            w(f"                uint b{ni}0 = (uint)q{ni}, b{ni}1 = (uint)(q{ni} >> 32);")
-        w("                if (CudaAsm.IsSupported)")
-        w("                {")
-        for mi in range(MT):
-            for ni in range(NT):
-                w(f"                    {cls}.Mma(ref {acc(mi,ni,0)}, ref {acc(mi,ni,1)}, ref {acc(mi,ni,2)}, ref {acc(mi,ni,3)}, a{mi}0, a{mi}1, a{mi}2, a{mi}3, b{ni}0, b{ni}1);")
-        w("                }")
-        w("                else")
-        w("                {")
-        w(f"                    // The 16 mma of {cls}.Mma's emulation, with one gather per k group (simulator shuffles are slow):")
-        w("                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.")
-        w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(MT) for r in range(4)) + " };")
-        w("                    var fb = new Regs8 { " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(NT) for r in range(2)) + " };")
-        for j in range(4):
-            w(f"                    var ra{j} = Warp.Shuffle(fa, 4 * g + {j}); var rp{j} = Warp.Shuffle(fb, 8 * t + {j}); var rq{j} = Warp.Shuffle(fb, 8 * t + {4 + j});")
-        for mi in range(MT):
-            for ni in range(NT):
-                for r in range(4):
-                    ia, ia2 = 4 * mi + (r >> 1), 4 * mi + 2 + (r >> 1)
-                    src = "rp" if r % 2 == 0 else "rq"
-                    terms = " + ".join(f"{cls}.Dot(ra{j}.R{ia}, {src}{j}.R{2*ni}) + {cls}.Dot(ra{j}.R{ia2}, {src}{j}.R{2*ni+1})" for j in range(4))
-                    w(f"                    {acc(mi,ni,r)} = (float)({acc(mi,ni,r)} + {terms});")
-        w("                }")
-        w("            }")
+        mma_k_group(w, cls, s, stride)
     w("        }")
     w("")
     w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
@@ -252,18 +219,6 @@ w("        if (col >= p.N) return;")
 w("        long i = (long)row * p.N + col;")
 w("        if (p.HasBias != 0) v += bias[col];")
 w("        c[i] = p.Accumulate != 0 ? c[i] + v : v;")
-w("    }")
-w("")
-w("    /// <summary>A warp's 16 A-fragment registers (R[4·row tile + register]), shuffled as one value by the simulator emulation.</summary>")
-w("    private struct Regs16")
-w("    {")
-w("        public uint " + ", ".join(f"R{i}" for i in range(16)) + ";")
-w("    }")
-w("")
-w("    /// <summary>A warp's 8 B-fragment registers (R[2·column tile + register]).</summary>")
-w("    private struct Regs8")
-w("    {")
-w("        public uint " + ", ".join(f"R{i}" for i in range(8)) + ";")
 w("    }")
 w("}")
 
