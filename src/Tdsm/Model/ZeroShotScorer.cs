@@ -17,7 +17,9 @@ public sealed class ZeroShotScorer
     private readonly DiT _model;
     private readonly int _chunkRows;
     private readonly DiTActivations _acts;
-    private readonly Tensor _z0, _eps, _t, _noisy, _classIndex, _pred, _score, _epsRow;
+    private readonly Tensor _z0, _t, _noisy, _classIndex, _pred, _score;
+    private Tensor? _epsTiles, _epsRows; // (J, chunkRows, C_in) and (J, C_in): the noises, uploaded once per Score call
+    private int _noiseCapacity;
     private readonly float[] _alphas;
     private DiTClassConstants? _constants;
 
@@ -30,9 +32,9 @@ public sealed class ZeroShotScorer
         var c = model.Config;
         var o = model.Ops;
         _acts = model.CreateInferenceActivations(chunkRows);
-        _z0 = o.Allocate(chunkRows, c.InChannels); _eps = o.Allocate(chunkRows, c.InChannels); _t = o.Allocate(chunkRows);
+        _z0 = o.Allocate(chunkRows, c.InChannels); _t = o.Allocate(chunkRows);
         _noisy = o.Allocate(chunkRows, c.InChannels); _classIndex = o.Allocate(chunkRows); _pred = o.Allocate(chunkRows, c.InChannels);
-        _score = o.Allocate(chunkRows); _epsRow = o.Allocate(c.InChannels);
+        _score = o.Allocate(chunkRows);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
         var tt = new float[chunkRows];
         Array.Fill(tt, c.TTest);
@@ -65,7 +67,20 @@ public sealed class ZeroShotScorer
         var hostClass = new float[_chunkRows];
         var hostZ = new float[_chunkRows * cin];
         var hostScore = new float[_chunkRows];
-        var tile = new float[_chunkRows * cin];
+        // Every row of a chunk sees the same noise j: tile each noise over the chunk once, not per chunk.
+        if (_epsTiles is null || _noiseCapacity < j)
+        {
+            _epsTiles = o.Allocate(j, _chunkRows, cin);
+            _epsRows = o.Allocate(j, cin);
+            _noiseCapacity = j;
+        }
+        var tiles = new float[j * _chunkRows * cin];
+        for (int jj = 0; jj < j; jj++)
+            for (int r = 0; r < _chunkRows; r++) noises.Slice(jj * cin, cin).CopyTo(tiles.AsSpan((jj * _chunkRows + r) * cin, cin));
+        o.Upload(tiles, o.View(_epsTiles, 0, j, _chunkRows, cin));
+        o.Upload(noises, o.View(_epsRows!, 0, j, cin));
+        var eps = Enumerable.Range(0, j).Select(jj => o.View(_epsTiles, jj * _chunkRows * cin, _chunkRows, cin)).ToArray();
+        var epsRow = Enumerable.Range(0, j).Select(jj => o.View(_epsRows!, jj * cin, cin)).ToArray();
         for (long start = 0; start < total; start += _chunkRows)
         {
             cancel.ThrowIfCancellationRequested();
@@ -83,13 +98,9 @@ public sealed class ZeroShotScorer
             o.Upload(hostClass, _classIndex);
             for (int jj = 0; jj < j; jj++)
             {
-                var e = noises.Slice(jj * cin, cin);
-                for (int r = 0; r < _chunkRows; r++) e.CopyTo(tile.AsSpan(r * cin, cin));
-                o.Upload(tile, _eps);
-                o.Upload(e, _epsRow);
-                o.QSample(_z0, _eps, _t, _alphas, _noisy, _chunkRows, cin);
+                o.QSample(_z0, eps[jj], _t, _alphas, _noisy, _chunkRows, cin);
                 _model.ForwardWithClassConstants(_acts, _noisy, _constants, _classIndex, _pred);
-                o.RowMse(_pred, _epsRow, _score, _chunkRows, cin);
+                o.RowMse(_pred, epsRow[jj], _score, _chunkRows, cin);
                 o.Download(_score, hostScore);
                 for (int r = 0; r < rows; r++) scores[rowSample[r], rowClass[r]] += hostScore[r];
             }
