@@ -1,4 +1,12 @@
+using System.Reflection;
 using System.Text.RegularExpressions;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
 
 namespace Tdsm.Gpu.Tests;
 
@@ -41,5 +49,39 @@ internal static class Ptxas
         {
             if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
         }
+    }
+}
+
+/// <summary>
+/// ILGPU's PTX backend for sm_80 (the target ILGPU uses on the H100) on a CPU context: kernels compile to PTX
+/// on any machine, no driver needed, with the production settings (O2, precise math, algorithms).
+/// </summary>
+internal sealed class PtxCompiler : IDisposable
+{
+    private readonly Context _context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
+    private readonly PTXBackend _backend;
+
+    public PtxCompiler() => _backend = new PTXBackend(_context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
+
+    /// <summary>The PTX of <paramref name="kernel"/>: implicitly grouped when its first parameter is an index, else explicitly.</summary>
+    public string Compile(MethodInfo kernel, KernelSpecialization specialization)
+    {
+        var first = kernel.GetParameters()[0].ParameterType;
+        bool implicitGroups = first == typeof(Index1D) || first == typeof(Index2D) || first == typeof(Index3D);
+        var entry = implicitGroups ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel) : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        return ((PTXCompiledKernel)_backend.Compile(entry, specialization)).PTXAssembly;
+    }
+
+    /// <summary>One kernel's PTX with a compiler of its own.</summary>
+    public static string CompileOne(MethodInfo kernel, KernelSpecialization specialization)
+    {
+        using var compiler = new PtxCompiler();
+        return compiler.Compile(kernel, specialization);
+    }
+
+    public void Dispose()
+    {
+        _backend.Dispose();
+        _context.Dispose();
     }
 }

@@ -1,10 +1,5 @@
 using ILGPU;
-using ILGPU.Algorithms;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
-using ILGPU.Runtime.CPU;
-using ILGPU.Runtime.Cuda;
 using System.Text.RegularExpressions;
 using Tdsm.Gpu;
 using Tdsm.Kernels;
@@ -206,10 +201,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a
         // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous).
-        using var context = Context.Create(b => b.CPU().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
-        using var backend = new PTXBackend(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
-        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(typeof(TensorCoreGemm).GetMethod(kernelName)!);
-        var ptx = ((PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty)).PTXAssembly;
+        string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty);
         int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;
         int cvt = Regex.Matches(ptx, Regex.Escape(cvtText)).Count;
         var depots = Regex.Matches(ptx, @"\.local \.align \d+ \.b8 __local_depot\d+\[(\d+)\]").Select(x => int.Parse(x.Groups[1].Value)).ToList();
