@@ -15,25 +15,39 @@ public static class Backends
     {
         if (name is "reference") return new ReferenceOps();
         if (name is "cpu") return new CpuOps();
-        // gpu[-sim][-bf16|-tf32]
+        var gpu = ParseGpu(name) ?? throw new CommandLineException($"unknown backend '{name}' (expected {Names})");
+        return new GpuOps(OpenDevice(gpu.Simulator)) { GemmPrecision = gpu.Precision };
+    }
+
+    /// <summary>
+    /// gpu[-sim][-bf16|-tf32]: whether the name runs on the simulator and the precision of the GEMMs (the ST-GCN's
+    /// convolutions); null for any other name.
+    /// </summary>
+    public static (bool Simulator, GemmPrecision Precision)? ParseGpu(string name)
+    {
         var precision = GemmPrecision.Fp32;
         string device = name;
         if (name.EndsWith("-bf16", StringComparison.Ordinal)) { precision = GemmPrecision.Bf16; device = name[..^5]; }
         else if (name.EndsWith("-tf32", StringComparison.Ordinal)) { precision = GemmPrecision.Tf32; device = name[..^5]; }
-        var ops = device switch
+        return device switch
         {
-            "gpu" => GpuDevice.CudaAvailable()
-                ? new GpuOps(GpuDevice.OpenCuda())
-                : throw new CommandLineException("no CUDA device found; use --backend cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)"),
-            "gpu-sim" => new GpuOps(GpuDevice.OpenSimulator()),
-            _ => throw new CommandLineException($"unknown backend '{name}' (expected {Names})"),
+            "gpu" => (false, precision),
+            "gpu-sim" => (true, precision),
+            _ => null,
         };
-        ops.GemmPrecision = precision;
-        return ops;
+    }
+
+    /// <summary>The simulator, or CUDA device 0 with a clear error when there is none.</summary>
+    public static GpuDevice OpenDevice(bool simulator)
+    {
+        if (simulator) return GpuDevice.OpenSimulator();
+        if (!GpuDevice.CudaAvailable())
+            throw new CommandLineException("no CUDA device found; use --backend cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)");
+        return GpuDevice.OpenCuda();
     }
 
     /// <summary>True for the names that open a CUDA device (gpu, gpu-bf16, gpu-tf32).</summary>
-    public static bool IsCuda(string name) => name is "gpu" or "gpu-bf16" or "gpu-tf32";
+    public static bool IsCuda(string name) => ParseGpu(name) is { Simulator: false };
 
     /// <summary>Releases what <see cref="Create"/> opened (device buffers, then the device).</summary>
     public static void Release(IOps ops)

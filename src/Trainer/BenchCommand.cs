@@ -54,14 +54,15 @@ public sealed class BenchCommand : ICommand
         if (batch <= 0 || steps <= 0 || warmup < 0 || samples <= 0 || classes <= 0 || noises <= 0 || chunk <= 0)
             throw new CommandLineException("sizes must be positive");
 
+        // --precision P selects the backend name gpu[-sim]-P (see Backends.ParseGpu).
+        if (precision != "fp32")
+        {
+            var gpu = Backends.ParseGpu(backend) ?? throw new CommandLineException($"--precision {precision} needs a GPU backend (got '{backend}')");
+            backend = (gpu.Simulator ? "gpu-sim-" : "gpu-") + precision;
+        }
         var ops = Backends.Create(backend);
         try
         {
-            if (precision != "fp32")
-            {
-                if (ops is not GpuOps tc) throw new CommandLineException($"--precision {precision} needs a GPU backend (got '{backend}')");
-                tc.GemmPrecision = precision == "bf16" ? GemmPrecision.Bf16 : GemmPrecision.Tf32;
-            }
             stdout.WriteLine($"bench: {configName} {cfg} on '{ops.Name}'{(ops is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");
             var rng = new Rng(seed);
             var model = new DiT(cfg, ops);

@@ -47,11 +47,11 @@ public sealed class PretrainEncoderCommand : ICommand
             bool profile = args.Flag("--profile");
             int bn = args.GetInt("--n", 32), bt = args.GetInt("--t", 64), bm = args.GetInt("--m", 2), classes = args.GetInt("--classes", 55), steps = args.GetInt("--steps", 3);
             args.EnsureAllUsed();
-            if (IsGpu(backend))
+            if (Backends.ParseGpu(backend) is { } benchGpu)
             {
                 if (profile) throw new CommandLineException("--profile times the host tiers' ops; it is not available with --backend " + backend);
-                using var benchDevice = OpenDevice(backend);
-                using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice) { ConvPrecision = ConvPrecision(backend) };
+                using var benchDevice = Backends.OpenDevice(benchGpu.Simulator);
+                using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice) { ConvPrecision = benchGpu.Precision };
                 return Bench(Config(configName, classes), benchOps, bn, bt, bm, steps, profile: false, stdout);
             }
             return Bench(Config(configName, classes), StGcnParity.Backend(backend), bn, bt, bm, steps, profile, stdout);
@@ -82,9 +82,9 @@ public sealed class PretrainEncoderCommand : ICommand
         var xs = new IndexedSamples(x, seenIdx);
         var ys = seenIdx.Select(i => map.ToLocal(y[i])).ToArray();
         stdout.WriteLine($"train: {ys.Length} seen-class samples of {y.Length} ({map.Count} seen classes), T={t}, M={mm}");
-        bool onGpu = IsGpu(backend);
-        using var device = onGpu ? OpenDevice(backend) : null;
-        using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device) { ConvPrecision = ConvPrecision(backend) };
+        var gpu = Backends.ParseGpu(backend);
+        using var device = gpu is null ? null : Backends.OpenDevice(gpu.Value.Simulator);
+        using var gpuOps = device is null ? null : new Tdsm.Gpu.StGcn.StGcnGpuOps(device) { ConvPrecision = gpu!.Value.Precision };
         var model = new StGcnModel(Config(configName, map.Count), (IStGcnOps?)gpuOps ?? StGcnParity.Backend(backend), opts.Seed);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"encoder: {configName} on {model.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
@@ -143,21 +143,6 @@ public sealed class PretrainEncoderCommand : ICommand
             xs.Dispose();
             throw;
         }
-    }
-
-    /// <summary>gpu[-sim][-bf16|-tf32]: the names of <see cref="Backends"/> for the GPU tier.</summary>
-    private static bool IsGpu(string backend) => backend is "gpu-sim" or "gpu-sim-bf16" or "gpu-sim-tf32" || Backends.IsCuda(backend);
-
-    /// <summary>The convolutions' arithmetic for a GPU backend name (suffix -bf16 / -tf32, else fp32).</summary>
-    private static Tdsm.Gpu.GemmPrecision ConvPrecision(string backend) =>
-        backend.EndsWith("-bf16", StringComparison.Ordinal) ? Tdsm.Gpu.GemmPrecision.Bf16
-        : backend.EndsWith("-tf32", StringComparison.Ordinal) ? Tdsm.Gpu.GemmPrecision.Tf32 : Tdsm.Gpu.GemmPrecision.Fp32;
-
-    private static Tdsm.Gpu.GpuDevice OpenDevice(string backend)
-    {
-        if (backend.StartsWith("gpu-sim", StringComparison.Ordinal)) return Tdsm.Gpu.GpuDevice.OpenSimulator();
-        if (!Tdsm.Gpu.GpuDevice.CudaAvailable()) throw new CommandLineException("no CUDA device found; use --backend cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)");
-        return Tdsm.Gpu.GpuDevice.OpenCuda();
     }
 
     private static void WriteFeatures(StGcnModel model, ISampleSource x, int[] labels, int t, int m, string dir, string name, string labelName, TextWriter stdout)
