@@ -6,8 +6,8 @@ namespace Tdsm.Kernels;
 /// <summary>
 /// The diffusion pieces: q-sample z_t = √ᾱ_t z0 + √(1−ᾱ_t) ε (t read from a float tensor),
 /// the sinusoidal timestep embedding gathered from a float32 table precomputed on the host (so
-/// the GPU gives bit-identical embeddings to the CPU tiers), the TD loss per row and the
-/// per-row MSE used by zero-shot scoring.
+/// the GPU gives bit-identical embeddings to the CPU tiers), the TD loss per row with its reduction
+/// to the three loss scalars on the device, and the per-row MSE and argmin of zero-shot scoring.
 /// </summary>
 public static class Diffusion
 {
@@ -25,7 +25,7 @@ public static class Diffusion
         emb[idx] = table[(long)(int)t[bi] * dim + idx % dim];
     }
 
-    /// <summary>One thread per sample i: pos, neg, the masked hinge term (for the host's mean) and dpred rows i and B+i.</summary>
+    /// <summary>One thread per sample i: pos, neg, the masked hinge term (summed by <see cref="TdLossReduce"/>) and dpred rows i and B+i.</summary>
     public static void TdLoss(Index1D i, ArrayView<float> pred, ArrayView<float> eps, ArrayView<float> mask, ArrayView<float> pos,
         ArrayView<float> neg, ArrayView<float> hinge, ArrayView<float> dpred, int b, int c, float margin, float lambda)
     {
@@ -51,8 +51,35 @@ public static class Diffusion
         }
     }
 
-    /// <summary>score[i] = mean_c (pred[i] − eps)², eps one row broadcast over i.</summary>
-    public static void RowMse(Index1D i, ArrayView<float> pred, ArrayView<float> eps, ArrayView<float> score, int c, int broadcast)
+    /// <summary>Threads of <see cref="TdLossReduce"/>: one warp.</summary>
+    public const int ReduceThreads = 32;
+
+    /// <summary>
+    /// loss (3) = [L_diff + λ·L_TD, L_diff, L_TD] from the per-row pos and masked hinge terms of
+    /// <see cref="TdLoss"/>: one warp, each lane summing a fixed stride of rows in float64, then a
+    /// shuffle tree (a fixed order, so the same inputs give the same bits). Launch: grid 1, group 32.
+    /// </summary>
+    public static void TdLossReduce(ArrayView<float> pos, ArrayView<float> hinge, ArrayView<float> loss, int b, float lambda)
+    {
+        int lane = Group.IdxX;
+        double p = 0, h = 0;
+        for (int i = lane; i < b; i += ReduceThreads) { p += pos[i]; h += hinge[i]; }
+        for (int offset = ReduceThreads / 2; offset > 0; offset /= 2)
+        {
+            p += Warp.ShuffleXor(p, offset);
+            h += Warp.ShuffleXor(h, offset);
+        }
+        if (lane == 0)
+        {
+            double diff = p / b, trip = h / b;
+            loss[0] = (float)(diff + lambda * trip);
+            loss[1] = (float)diff;
+            loss[2] = (float)trip;
+        }
+    }
+
+    /// <summary>score[i] = mean_c (pred[i] − eps)² (+= the old score when accumulate ≠ 0), eps one row broadcast over i.</summary>
+    public static void RowMse(Index1D i, ArrayView<float> pred, ArrayView<float> eps, ArrayView<float> score, int c, int broadcast, int accumulate)
     {
         double acc = 0;
         for (int k = 0; k < c; k++)
@@ -60,6 +87,20 @@ public static class Diffusion
             double d = pred[(long)(int)i * c + k] - (double)eps[broadcast != 0 ? k : (long)(int)i * c + k];
             acc += d * d;
         }
-        score[i] = (float)(acc / c);
+        score[i] = accumulate != 0 ? (float)(score[i] + acc / c) : (float)(acc / c);
+    }
+
+    /// <summary>index[i] = the first column of row i of scores (R, cols) holding the row's minimum (NaN never wins after column 0), as a float.</summary>
+    public static void ArgMinRows(Index1D i, ArrayView<float> scores, ArrayView<float> index, int cols)
+    {
+        long r = (long)(int)i * cols;
+        int best = 0;
+        float min = scores[r];
+        for (int k = 1; k < cols; k++)
+        {
+            float v = scores[r + k];
+            if (v < min) { min = v; best = k; }
+        }
+        index[i] = best;
     }
 }

@@ -21,6 +21,7 @@ public sealed class GpuOps : IOps, IDisposable
     private MemoryBuffer1D<int, Stride1D.Dense> _index;
     private MemoryBuffer1D<float, Stride1D.Dense> _hinge;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _alphas, _tTable, _dummy;
+    private float[] _alphasUploaded = [];   // host copy of what _alphas holds
     private const int MaxTimestep = 1024;
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
@@ -44,7 +45,9 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _qsample;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _temb;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float> _tdloss;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _rowMse;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float> _tdlossReduce;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int> _rowMse;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _argmin;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs> _adamw;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gather;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherT;
@@ -91,7 +94,9 @@ public sealed class GpuOps : IOps, IDisposable
         _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.QSample);
         _temb = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.TimestepEmbedding);
         _tdloss = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(Diffusion.TdLoss);
-        _rowMse = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.RowMse);
+        _tdlossReduce = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(Diffusion.TdLossReduce);
+        _rowMse = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(Diffusion.RowMse);
+        _argmin = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Diffusion.ArgMinRows);
         _adamw = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs>(K.AdamW.Step);
         _gather = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Gather.Rows);
         _gatherT = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Gather.RowsByTensor);
@@ -295,13 +300,18 @@ public sealed class GpuOps : IOps, IDisposable
     {
         if (alphasCumprod.Length > MaxTimestep) throw new ArgumentException($"at most {MaxTimestep} diffusion steps are supported");
         Check(z0, b * c, "QSample z0"); Check(zt, b * c, "QSample zt");
-        ((ArrayView<float>)_alphas.View).SubView(0, alphasCumprod.Length).CopyFromCPU(alphasCumprod);
+        // The schedule is the same at every call of a run: upload it only when it changes (an upload would stall the queue).
+        if (!alphasCumprod.SequenceEqual(_alphasUploaded))
+        {
+            ((ArrayView<float>)_alphas.View).SubView(0, alphasCumprod.Length).CopyFromCPU(alphasCumprod);
+            _alphasUploaded = alphasCumprod.ToArray();
+        }
         _qsample(b * c, V(z0), V(eps), V(t), _alphas.View, V(zt), c);
     }
 
-    public TdLossValue TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, int b, int c, double margin, double lambda)
+    public void TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, Tensor loss, int b, int c, double margin, double lambda)
     {
-        Check(pred, 2 * b * c, "TdLoss pred"); Check(dpred, 2 * b * c, "TdLoss dpred");
+        Check(pred, 2 * b * c, "TdLoss pred"); Check(dpred, 2 * b * c, "TdLoss dpred"); Check(loss, 3, "TdLoss loss");
         if (_hinge.Length < b)
         {
             _acc.Synchronize();
@@ -310,17 +320,20 @@ public sealed class GpuOps : IOps, IDisposable
         }
         var hinge = ((ArrayView<float>)_hinge.View).SubView(0, b);
         _tdloss(b, V(pred), V(eps), V(mask), V(pos), V(neg), hinge, V(dpred), b, c, (float)margin, (float)lambda);
-        var hp = new float[b]; var hh = new float[b];
-        Download(pos, hp);
-        hinge.CopyToCPU(hh);
-        double diff = hp.Sum(v => (double)v) / b, trip = hh.Sum(v => (double)v) / b;
-        return new TdLossValue(diff + lambda * trip, diff, trip);
+        _tdlossReduce(new KernelConfig(1, Diffusion.ReduceThreads), V(pos), hinge, V(loss), b, (float)lambda);
     }
 
-    public void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c)
+    public void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c, bool accumulate)
     {
-        Check(pred, b * c, "RowMse pred");
-        _rowMse(b, V(pred), V(eps), V(score), c, eps.Length == c ? 1 : 0);
+        Check(pred, b * c, "RowMse pred"); Check(score, b, "RowMse score");
+        _rowMse(b, V(pred), V(eps), V(score), c, eps.Length == c ? 1 : 0, accumulate ? 1 : 0);
+    }
+
+    public void ArgMinRows(Tensor scores, Tensor index, int rows, int cols)
+    {
+        if (scores.Length < (long)rows * cols || index.Length < rows) throw new ArgumentException($"ArgMinRows: scores {scores} / index {index} hold fewer than {rows} rows of {cols}");
+        if (rows == 0) return;
+        _argmin(rows, V(scores), V(index), cols);
     }
 
     public void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step)

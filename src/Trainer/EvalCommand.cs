@@ -105,7 +105,7 @@ public sealed class EvalCommand : ICommand
         {
             var dit = new DiT(cfg, ops);
             dit.LoadParameters(flat);
-            return (TdsmStage.Score(ops, dit, test, text, split.Unseen, noise, log, $"{how,-13}"), ops.Name);
+            return (TdsmStage.Score(ops, dit, test, text, split.Unseen, noise, log, $"{how,-13}").Scores, ops.Name);
         }
         finally { Backends.Release(ops); }
     }

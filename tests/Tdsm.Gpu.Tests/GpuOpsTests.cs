@@ -137,14 +137,34 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertSame(emb, "timestep embedding");
         var pred = Pair(R(2 * b * c), 2 * b, c); var mask = Pair([1, 0, 1, 1, 1], b);
         var pos = Out(b); var neg = Out(b); var dpred = Out(2 * b, c);
-        var lg = Gpu.TdLoss(pred.G, eps.G, mask.G, pos.G, neg.G, dpred.G, b, c, 1.0, 1.0);
-        var lc = _ref.TdLoss(pred.C, eps.C, mask.C, pos.C, neg.C, dpred.C, b, c, 1.0, 1.0);
-        Assert.That(lg.Loss, Is.EqualTo(lc.Loss).Within(1e-5).Percent);
-        Assert.That(lg.Triplet, Is.EqualTo(lc.Triplet).Within(1e-5).Percent);
+        var loss = Out(3);
+        Gpu.TdLoss(pred.G, eps.G, mask.G, pos.G, neg.G, dpred.G, loss.G, b, c, 1.0, 1.0);
+        _ref.TdLoss(pred.C, eps.C, mask.C, pos.C, neg.C, dpred.C, loss.C, b, c, 1.0, 1.0);
+        AssertSame(loss, "loss [L, L_diff, L_TD]");
         AssertSame(pos, "pos"); AssertSame(neg, "neg"); AssertSame(dpred, "dpred");
         var row = Pair(R(c), c); var score = Out(2 * b);
-        Gpu.RowMse(pred.G, row.G, score.G, 2 * b, c); _ref.RowMse(pred.C, row.C, score.C, 2 * b, c);
+        Gpu.RowMse(pred.G, row.G, score.G, 2 * b, c, false); _ref.RowMse(pred.C, row.C, score.C, 2 * b, c, false);
         AssertSame(score, "row mse");
+        var row2 = Pair(R(c), c);
+        Gpu.RowMse(pred.G, row2.G, score.G, 2 * b, c, true); _ref.RowMse(pred.C, row2.C, score.C, 2 * b, c, true);
+        AssertSame(score, "row mse accumulated");
+    }
+
+    /// <summary>Argmin per row on the device: random rows, an exact tie (the first column wins) and a row whose minimum is last.</summary>
+    [Test]
+    public void ArgMinRows()
+    {
+        int rows = 7, cols = 5;
+        var values = R(rows * cols);
+        values[5] = values[7] = -9f;     // row 1: tie between columns 0 and 2
+        values[14] = -20f;               // row 2: the last column
+        var s = Pair(values, rows, cols); var ix = Out(rows);
+        Gpu.ArgMinRows(s.G, ix.G, rows, cols); _ref.ArgMinRows(s.C, ix.C, rows, cols);
+        AssertSame(ix, "argmin");
+        var got = new float[rows];
+        Gpu.Download(ix.G, got);
+        Assert.That(got[1], Is.EqualTo(0f), "a tie goes to the first column");
+        Assert.That(got[2], Is.EqualTo(4f));
     }
 
     [Test]
@@ -197,15 +217,15 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var cfg = new Tdsm.Model.DiTConfig(InChannels: 6, CondSize: 5, Hidden: 8, Depth: 1, Heads: 2, LocalTokens: 3);
         var train = new Tdsm.Training.TrainConfig(Iterations: 3, Batch: 4, Lr: 1e-3, Warmup: 1, Seed: 9);
         var feats = R(10 * 6); var labels = Enumerable.Range(0, 10).Select(i => i % 3).ToArray(); var text = R(3 * 4 * 5);
-        double[] Losses(IOps ops)
+        double[] Losses(IOps ops, bool queued)
         {
             var model = new Tdsm.Model.DiT(cfg, ops);
             model.InitializeOfficial(9);
             var trainer = new Tdsm.Training.TdsmTrainer(model, train, feats, labels, new Tdsm.Model.TextTable(ops, text, 3, 4, 5), [0, 1, 2]);
-            return Enumerable.Range(0, 3).Select(_ => trainer.TrainStep().Loss).ToArray();
+            return queued ? trainer.TrainSteps(3).Select(p => p.Loss).ToArray() : Enumerable.Range(0, 3).Select(_ => trainer.TrainStep().Loss).ToArray();
         }
-        var cpu = Losses(new Tdsm.Cpu.CpuOps());
-        var gpu = Losses(Gpu);
+        var cpu = Losses(new Tdsm.Cpu.CpuOps(), queued: false);
+        var gpu = Losses(Gpu, queued: true);   // the loop's way on the device: three steps queued, one read-back
         TestContext.Out.WriteLine($"cpu {string.Join(", ", cpu)}; gpu {string.Join(", ", gpu)}");
         Assert.That(gpu, Is.EqualTo(cpu).Within(1e-4).Percent);
     }
@@ -221,15 +241,17 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var cfg = new Tdsm.Model.DiTConfig(InChannels: 5, CondSize: 6, Hidden: 8, Depth: 2, Heads: 2, LocalTokens: 3);
         var parameters = R(Tdsm.Model.DiT.BuildLayout(cfg).Count, 0.3);
         var text = R(4 * 4 * 6); var feats = R(3 * 5); var noises = R(2 * 5);
-        double[,] Scores(IOps ops)
+        Tdsm.Model.ZeroShotScores Scores(IOps ops)
         {
             var model = new Tdsm.Model.DiT(cfg, ops);
             model.LoadParameters(parameters);
             var scorer = new Tdsm.Model.ZeroShotScorer(model, chunkRows: 5);
             return scorer.Score(feats, 3, new Tdsm.Model.TextTable(ops, text, 4, 4, 6), noises);
         }
-        var want = Scores(_ref);
-        var got = Scores(Gpu);
+        var wantScored = Scores(_ref);
+        var gotScored = Scores(Gpu);
+        var (want, got) = (wantScored.Scores, gotScored.Scores);
+        Assert.That(gotScored.Predictions, Is.EqualTo(Tdsm.Model.ZeroShotScorer.Predict(got)), "device argmin = host argmin of the same scores");
         for (int n = 0; n < 3; n++)
             for (int k = 0; k < 4; k++)
                 Assert.That(got[n, k], Is.EqualTo(want[n, k]).Within(1e-5 + 1e-4 * Math.Abs(want[n, k])), $"score[{n},{k}]");

@@ -34,6 +34,9 @@ public sealed class TdsmStep
     public Tensor Labels2 { get; }
     public Tensor Pos { get; }
     public Tensor Neg { get; }
+
+    /// <summary>(3) [L, L_diff, L_TD] of the last <see cref="Run"/>.</summary>
+    public Tensor Loss { get; }
     private readonly float[] _alphas;
     private readonly float[] _staging; // host copies of [t | y | y_neg], (3B)
 
@@ -50,6 +53,7 @@ public sealed class TdsmStep
         Pred = o.Allocate(b2, c.InChannels); DPred = o.Allocate(b2, c.InChannels);
         Mask = o.Allocate(batch); Pos = o.Allocate(batch); Neg = o.Allocate(batch);
         Y = o.Allocate(batch); YNeg = o.Allocate(batch); Labels2 = o.Allocate(b2);
+        Loss = o.Allocate(3);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
         _staging = new float[3 * batch];
     }
@@ -60,6 +64,7 @@ public sealed class TdsmStep
     /// <summary>
     /// Runs the forward (and, when <paramref name="backward"/>, the backward into the model's
     /// gradients, which the caller zeroes). x0, eps are (B, C_in); t, labels, labelsNeg are (B).
+    /// Waits for the loss to come back.
     /// </summary>
     public TdLossValue Run(ReadOnlySpan<float> x0, ReadOnlySpan<float> eps, ReadOnlySpan<int> t, ReadOnlySpan<int> labels, ReadOnlySpan<int> labelsNeg,
         TextTable text, double margin, double lambda, bool backward)
@@ -85,15 +90,19 @@ public sealed class TdsmStep
         o.Upload(_staging.AsSpan(0, b), T);
         o.Upload(_staging.AsSpan(b, b), Y);
         o.Upload(_staging.AsSpan(2 * b, b), YNeg);
-        return RunStaged(text, margin, lambda, backward);
+        RunStaged(text, margin, lambda, backward, Loss);
+        Span<float> l = stackalloc float[3];
+        o.Download(Loss, l);
+        return new TdLossValue(l[0], l[1], l[2]);
     }
 
     /// <summary>
     /// The step from inputs already on the backend: <see cref="X0"/>, <see cref="Eps"/>,
     /// <see cref="T"/>, <see cref="Y"/> and <see cref="YNeg"/> (filled by the caller, e.g. by
-    /// on-device sampling). Nothing but the loss scalars crosses to the host.
+    /// on-device sampling). Nothing crosses to the host: the loss scalars [L, L_diff, L_TD] go to
+    /// <paramref name="loss"/> (3) on the backend.
     /// </summary>
-    public TdLossValue RunStaged(TextTable text, double margin, double lambda, bool backward)
+    public void RunStaged(TextTable text, double margin, double lambda, bool backward, Tensor loss)
     {
         var c = Model.Config;
         var o = Model.Ops;
@@ -108,8 +117,7 @@ public sealed class TdsmStep
         o.GatherRows(text.Global, Labels2, Zg2, c.CondSize);
         o.GatherRows(text.Local, Labels2, Zl2, c.LocalTokens * c.CondSize);
         Model.Forward(Activations, Noisy2, T2, Zg2, Zl2, Pred);
-        var loss = o.TdLoss(Pred, Eps, Mask, Pos, Neg, DPred, b, cin, margin, lambda);
+        o.TdLoss(Pred, Eps, Mask, Pos, Neg, DPred, loss, b, cin, margin, lambda);
         if (backward) Model.Backward(Activations, DPred, Noisy2, Zg2, Zl2);
-        return loss;
     }
 }

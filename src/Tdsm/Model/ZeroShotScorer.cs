@@ -4,22 +4,30 @@ using Tdsm.Tensors;
 
 namespace Tdsm.Model;
 
+/// <summary>What one <see cref="ZeroShotScorer.Score"/> call produced.</summary>
+/// <param name="Scores">(N, K) summed denoising errors, lower is better.</param>
+/// <param name="Predictions">(N) argmin_k of each sample's scores, computed on the backend.</param>
+public sealed record ZeroShotScores(double[,] Scores, int[] Predictions);
+
 /// <summary>
 /// Zero-shot scoring (TDSM_SPEC.md section 5): for each sample n, candidate class k and fixed
 /// noise j, score[n,k] += mean_c (DiT(q_sample(z_n, eps_j, t_test), t_test, z_g_k, z_l_k) - eps_j)²;
-/// the prediction is argmin_k. Rows (sample × candidate) go through the DiT in chunks, forward-only
-/// (blocks share their buffers), with every class-only part of the forward (c_k, the adaLN
-/// modulations, the text-stream input and the first block's text q/k/v) computed once per class
-/// per <see cref="Score"/> call and gathered per row (<see cref="DiT.ForwardWithClassConstants"/>).
+/// the prediction is argmin_k. Rows (sample × candidate), flattened as n·K + k, go through the DiT
+/// in chunks, forward-only (blocks share their buffers), with every class-only part of the forward
+/// (c_k, the adaLN modulations, the text-stream input and the first block's text q/k/v) computed
+/// once per class per <see cref="Score"/> call and gathered per row
+/// (<see cref="DiT.ForwardWithClassConstants"/>). The features, the row indices and the noises go
+/// to the backend once per call; the scores accumulate there and the argmin runs there, so the
+/// chunks queue without a host round trip and only (N, K) scores and N predictions come back.
 /// </summary>
 public sealed class ZeroShotScorer
 {
     private readonly DiT _model;
     private readonly int _chunkRows;
     private readonly DiTActivations _acts;
-    private readonly Tensor _z0, _t, _noisy, _classIndex, _pred, _score;
+    private readonly Tensor _t, _z0, _noisy, _pred;
     private Tensor? _epsTiles, _epsRows; // (J, chunkRows, C_in) and (J, C_in): the noises, uploaded once per Score call
-    private int _noiseCapacity;
+    private Tensor? _features, _rowSample, _rowClass, _scores, _argmin; // per-call inputs and outputs, grown on demand
     private readonly float[] _alphas;
     private DiTClassConstants? _constants;
 
@@ -27,14 +35,14 @@ public sealed class ZeroShotScorer
     /// <param name="chunkRows">How many (sample, candidate) rows go through the network at once.</param>
     public ZeroShotScorer(DiT model, int chunkRows = 256)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkRows, 1);
         _model = model;
         _chunkRows = chunkRows;
         var c = model.Config;
         var o = model.Ops;
         _acts = model.CreateInferenceActivations(chunkRows);
         _z0 = o.Allocate(chunkRows, c.InChannels); _t = o.Allocate(chunkRows);
-        _noisy = o.Allocate(chunkRows, c.InChannels); _classIndex = o.Allocate(chunkRows); _pred = o.Allocate(chunkRows, c.InChannels);
-        _score = o.Allocate(chunkRows);
+        _noisy = o.Allocate(chunkRows, c.InChannels); _pred = o.Allocate(chunkRows, c.InChannels);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
         var tt = new float[chunkRows];
         Array.Fill(tt, c.TTest);
@@ -42,11 +50,11 @@ public sealed class ZeroShotScorer
     }
 
     /// <summary>
-    /// Scores (N, K): features (N, C_in), candidates = the text table's classes (all of them),
-    /// noises (J, C_in). Optional progress receives the fraction of rows done. The class constants
-    /// are recomputed at every call, so the model may have been trained further in between.
+    /// Scores (N, K) and predictions: features (N, C_in), candidates = the text table's classes (all
+    /// of them), noises (J, C_in). Optional progress receives the fraction of rows queued. The class
+    /// constants are recomputed at every call, so the model may have been trained further in between.
     /// </summary>
-    public double[,] Score(ReadOnlySpan<float> features, int n, TextTable candidates, ReadOnlySpan<float> noises, IProgress<double>? progress = null,
+    public ZeroShotScores Score(ReadOnlySpan<float> features, int n, TextTable candidates, ReadOnlySpan<float> noises, IProgress<double>? progress = null,
         CancellationToken cancel = default)
     {
         var c = _model.Config;
@@ -56,24 +64,25 @@ public sealed class ZeroShotScorer
         if (noises.Length != j * cin || j == 0) throw new ArgumentException($"noises: expected J x {cin} values, got {noises.Length}");
         if (candidates.Cond != c.CondSize || candidates.LocalTokens != c.LocalTokens)
             throw new ArgumentException($"candidates: text features are {candidates.LocalTokens}+1 tokens x {candidates.Cond}, the model expects {c.LocalTokens}+1 x {c.CondSize}");
-        var scores = new double[n, k];
-        if (n == 0 || k == 0) return scores;
-        // Buffers are never freed on a backend, so the cache only grows (to the largest candidate set seen).
+        if (n == 0 || k == 0) return new ZeroShotScores(new double[n, k], new int[n]);
+        long total = (long)n * k;
+        if (total > 1 << 24) throw new ArgumentException($"{n} samples x {k} candidates = {total} rows; at most 2^24 per call (float row indices): score in parts");
+        // Buffers are never freed on a backend, so the caches only grow (to the largest call seen).
         if (_constants is null || _constants.Capacity < k) _constants = _model.CreateClassConstants(k);
         _model.PrecomputeClassConstants(_constants, candidates.Global, candidates.Local, k);
-        long total = (long)n * k, done = 0;
-        var rowSample = new int[_chunkRows];
-        var rowClass = new int[_chunkRows];
-        var hostClass = new float[_chunkRows];
-        var hostZ = new float[_chunkRows * cin];
-        var hostScore = new float[_chunkRows];
+        int chunks = (int)((total + _chunkRows - 1) / _chunkRows);
+        int padded = chunks * _chunkRows;   // the last chunk's tail rows point at row 0's sample and class: computed, never read
+        if (_scores is null || _scores.Length < padded) { _scores = o.Allocate(padded); _rowSample = o.Allocate(padded); _rowClass = o.Allocate(padded); }
+        if (_features is null || _features.Length < features.Length) _features = o.Allocate(features.Length);
+        if (_argmin is null || _argmin.Length < n) _argmin = o.Allocate(n);
+        if (_epsTiles is null || _epsTiles.Length < j * _chunkRows * cin) { _epsTiles = o.Allocate(j, _chunkRows, cin); _epsRows = o.Allocate(j, cin); }
+        var rowSample = new float[padded];
+        var rowClass = new float[padded];
+        for (long r = 0; r < total; r++) { rowSample[r] = (int)(r / k); rowClass[r] = (int)(r % k); }
+        o.Upload(rowSample, o.View(_rowSample!, 0, padded));
+        o.Upload(rowClass, o.View(_rowClass!, 0, padded));
+        o.Upload(features, o.View(_features, 0, n, cin));
         // Every row of a chunk sees the same noise j: tile each noise over the chunk once, not per chunk.
-        if (_epsTiles is null || _noiseCapacity < j)
-        {
-            _epsTiles = o.Allocate(j, _chunkRows, cin);
-            _epsRows = o.Allocate(j, cin);
-            _noiseCapacity = j;
-        }
         var tiles = new float[j * _chunkRows * cin];
         for (int jj = 0; jj < j; jj++)
             for (int r = 0; r < _chunkRows; r++) noises.Slice(jj * cin, cin).CopyTo(tiles.AsSpan((jj * _chunkRows + r) * cin, cin));
@@ -81,36 +90,33 @@ public sealed class ZeroShotScorer
         o.Upload(noises, o.View(_epsRows!, 0, j, cin));
         var eps = Enumerable.Range(0, j).Select(jj => o.View(_epsTiles, jj * _chunkRows * cin, _chunkRows, cin)).ToArray();
         var epsRow = Enumerable.Range(0, j).Select(jj => o.View(_epsRows!, jj * cin, cin)).ToArray();
-        for (long start = 0; start < total; start += _chunkRows)
+        for (int chunk = 0; chunk < chunks; chunk++)
         {
             cancel.ThrowIfCancellationRequested();
-            int rows = (int)Math.Min(_chunkRows, total - start);
-            for (int r = 0; r < rows; r++)
-            {
-                long idx = start + r;
-                rowSample[r] = (int)(idx / k);
-                rowClass[r] = (int)(idx % k);
-                hostClass[r] = rowClass[r];
-                features.Slice(rowSample[r] * cin, cin).CopyTo(hostZ.AsSpan(r * cin, cin));
-            }
-            // Unused tail rows keep the previous chunk's values (valid class indices): their scores are ignored.
-            o.Upload(hostZ, _z0);
-            o.Upload(hostClass, _classIndex);
+            int start = chunk * _chunkRows;
+            var score = o.View(_scores, start, _chunkRows);
+            o.GatherRows(o.View(_features, 0, n, cin), o.View(_rowSample!, start, _chunkRows), _z0, cin);
+            var classIndex = o.View(_rowClass!, start, _chunkRows);
             for (int jj = 0; jj < j; jj++)
             {
                 o.QSample(_z0, eps[jj], _t, _alphas, _noisy, _chunkRows, cin);
-                _model.ForwardWithClassConstants(_acts, _noisy, _constants, _classIndex, _pred);
-                o.RowMse(_pred, epsRow[jj], _score, _chunkRows, cin);
-                o.Download(_score, hostScore);
-                for (int r = 0; r < rows; r++) scores[rowSample[r], rowClass[r]] += hostScore[r];
+                _model.ForwardWithClassConstants(_acts, _noisy, _constants, classIndex, _pred);
+                o.RowMse(_pred, epsRow[jj], score, _chunkRows, cin, accumulate: jj > 0);
             }
-            done += rows;
-            progress?.Report((double)done / total);
+            progress?.Report(Math.Min(total, (long)start + _chunkRows) / (double)total);
         }
-        return scores;
+        o.ArgMinRows(o.View(_scores, 0, n, k), _argmin, n, k);
+        var hostScores = new float[total];
+        o.Download(o.View(_scores, 0, (int)total), hostScores);
+        var hostArgmin = new float[n];
+        o.Download(o.View(_argmin, 0, n), hostArgmin);
+        var scores = new double[n, k];
+        for (int i = 0; i < n; i++)
+            for (int kk = 0; kk < k; kk++) scores[i, kk] = hostScores[(long)i * k + kk];
+        return new ZeroShotScores(scores, hostArgmin.Select(v => (int)v).ToArray());
     }
 
-    /// <summary>argmin over candidates for each sample.</summary>
+    /// <summary>argmin over candidates for each sample (host side, e.g. after GZSL calibration).</summary>
     public static int[] Predict(double[,] scores)
     {
         int n = scores.GetLength(0), k = scores.GetLength(1);

@@ -82,11 +82,20 @@ public interface IOps
     /// <summary>zt (B,C) = √ᾱ_t z0 + √(1-ᾱ_t) eps.</summary>
     void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c);
 
-    /// <summary>The TD loss on pred (2B, C); writes pos, neg (B) and dpred (2B, C).</summary>
-    TdLossValue TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, int b, int c, double margin, double lambda);
+    /// <summary>
+    /// The TD loss on pred (2B, C); writes pos, neg (B), dpred (2B, C) and loss (3) = [L, L_diff, L_TD]
+    /// on the backend, so a training loop reads the scalars back only when it wants them.
+    /// </summary>
+    void TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, Tensor loss, int b, int c, double margin, double lambda);
 
-    /// <summary>Per-row score (B) = mean_c (pred - eps)² (zero-shot scoring); eps broadcast when it has one row.</summary>
-    void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c);
+    /// <summary>
+    /// Per-row score (B) = mean_c (pred - eps)² (zero-shot scoring), added to the old score when
+    /// <paramref name="accumulate"/>; eps broadcast when it has one row.
+    /// </summary>
+    void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c, bool accumulate);
+
+    /// <summary>index (R) = the first column holding row r's minimum of scores (R, cols), as integer-valued floats.</summary>
+    void ArgMinRows(Tensor scores, Tensor index, int rows, int cols);
 
     /// <summary>One AdamW update of a contiguous parameter range.</summary>
     void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step);

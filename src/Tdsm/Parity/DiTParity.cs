@@ -118,11 +118,12 @@ public static class DiTParity
             var xs = f["infer.x"];
             int n = xs.Shape[0];
             var scorer = new ZeroShotScorer(model, chunkRows: Math.Min(64, n * cand.Length));
-            var scores = scorer.Score(xs.ToFloat32(), n, candText, f["infer.noise"].ToFloat32());
+            var scored = scorer.Score(xs.ToFloat32(), n, candText, f["infer.noise"].ToFloat32());
+            var scores = scored.Scores;
             var flatScores = new double[n * cand.Length];
             for (int i = 0; i < n; i++) for (int k = 0; k < cand.Length; k++) flatScores[i * cand.Length + k] = scores[i, k];
             report.Add("infer.scores", ForwardTolerance, [("infer.scores", ParityReport.RelativeError(flatScores, f["infer.scores"].ToFloat64()))]);
-            var pred = ZeroShotScorer.Predict(scores);
+            var pred = scored.Predictions;   // the backend's argmin
             var want = f["infer.pred"].ToInt32();
             int mismatches = pred.Where((p, i) => p != want[i]).Count();
             report.Add("infer.pred (mismatches)", 0, [("infer.pred", mismatches)]);

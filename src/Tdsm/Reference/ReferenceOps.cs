@@ -86,10 +86,15 @@ public class ReferenceOps : IOps
     public virtual void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c) =>
         NoiseSchedule.QSample<float>(S(z0), S(eps), S(t), alphasCumprod, S(zt), b, c);
 
-    public virtual TdLossValue TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, int b, int c, double margin, double lambda) =>
-        Reference.TdLoss.Forward<float>(S(pred), S(eps), S(mask), S(pos), S(neg), S(dpred), b, c, margin, lambda);
+    public virtual void TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, Tensor loss, int b, int c, double margin, double lambda)
+    {
+        if (loss.Length != 3) throw new ArgumentException($"TdLoss: loss must hold 3 values, got {loss}");
+        var v = Reference.TdLoss.Forward<float>(S(pred), S(eps), S(mask), S(pos), S(neg), S(dpred), b, c, margin, lambda);
+        Span<float> l = S(loss);
+        l[0] = (float)v.Loss; l[1] = (float)v.Diffusion; l[2] = (float)v.Triplet;
+    }
 
-    public virtual void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c)
+    public virtual void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c, bool accumulate)
     {
         Span<float> p = S(pred), e = S(eps), s = S(score);
         bool broadcast = e.Length == c;
@@ -97,7 +102,19 @@ public class ReferenceOps : IOps
         {
             double acc = 0;
             for (int k = 0; k < c; k++) { double d = p[i * c + k] - (double)e[(broadcast ? 0 : i * c) + k]; acc += d * d; }
-            s[i] = (float)(acc / c);
+            s[i] = accumulate ? (float)(s[i] + acc / c) : (float)(acc / c);
+        }
+    }
+
+    public virtual void ArgMinRows(Tensor scores, Tensor index, int rows, int cols)
+    {
+        Span<float> s = S(scores), ix = S(index);
+        if (s.Length < rows * cols || ix.Length < rows) throw new ArgumentException($"ArgMinRows: scores {scores} / index {index} hold fewer than {rows} rows of {cols}");
+        for (int r = 0; r < rows; r++)
+        {
+            int best = 0;
+            for (int k = 1; k < cols; k++) if (s[r * cols + k] < s[r * cols + best]) best = k;
+            ix[r] = best;
         }
     }
 

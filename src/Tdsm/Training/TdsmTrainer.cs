@@ -12,7 +12,10 @@ public readonly record struct LossPoint(int Step, double LearningRate, double Lo
 /// the training set is reshuffled every epoch and consumed in batches of B; for each sample
 /// eps ~ N(0, I), t ~ U{0..Steps-1} and y_neg uniform over the seen classes (may equal y),
 /// drawn on the backend (GPU included) from <see cref="CounterRng"/> keyed by (seed, step);
-/// AdamW with warm-up + cosine decay. The epoch order comes from a seeded <see cref="Rng"/> whose
+/// AdamW with warm-up + cosine decay. <see cref="TrainSteps"/> queues up to
+/// <see cref="MaxQueuedSteps"/> steps with one upload of their batch indices before and one
+/// read-back of their loss scalars after, so a GPU never waits for the host in between.
+/// The epoch order comes from a seeded <see cref="Rng"/> whose
 /// state is part of the checkpoint with the order itself, so a resumed run continues bit-for-bit
 /// on the CPU tiers.
 /// </summary>
@@ -22,8 +25,11 @@ public sealed class TdsmTrainer
     private readonly int[] _seen;
     private readonly TextTable _text;
     private readonly TdsmStep _step;
-    private readonly Tensor _featuresT, _labelsT, _seenT, _batchIndex, _negIndex;
-    private readonly float[] _hostIndex;
+    private readonly Tensor _featuresT, _labelsT, _seenT, _batchIndex, _negIndex, _lossLog;
+    private readonly float[] _hostIndex, _hostLoss;
+
+    /// <summary>Most steps one <see cref="TrainSteps"/> read-back covers (longer calls read back every this many).</summary>
+    public const int MaxQueuedSteps = 64;
 
     public DiT Model { get; }
     public DiTOptimizer Optimizer { get; }
@@ -68,9 +74,11 @@ public sealed class TdsmTrainer
         o.Upload(labels.Select(v => (float)v).ToArray(), _labelsT);
         _seenT = o.Allocate(seenClasses.Length);
         o.Upload(seenClasses.Select(v => (float)v).ToArray(), _seenT);
-        _batchIndex = o.Allocate(b);
+        _batchIndex = o.Allocate(MaxQueuedSteps, b);   // the sample indices of each queued step
         _negIndex = o.Allocate(b);
-        _hostIndex = new float[b];
+        _lossLog = o.Allocate(MaxQueuedSteps, 3);     // [L, L_diff, L_TD] of each queued step
+        _hostIndex = new float[MaxQueuedSteps * b];
+        _hostLoss = new float[MaxQueuedSteps * 3];
         Order = Shuffled(labels.Length);
     }
 
@@ -92,32 +100,57 @@ public sealed class TdsmTrainer
     /// <summary>The learning rate the next step will use.</summary>
     public double NextLearningRate => CosineSchedule.LearningRate(Config.Lr, Optimizer.StepCount, Config.Warmup, Config.Iterations);
 
+    /// <summary>One iteration (<see cref="TrainSteps"/> with a count of 1): waits for its loss.</summary>
+    public LossPoint TrainStep() => TrainSteps(1)[0];
+
     /// <summary>
-    /// One iteration: the batch indices come from the host's epoch order; eps, t and the
-    /// negatives are drawn on the backend from the counter-based generator keyed by (seed, step),
-    /// then forward, TD loss, backward, AdamW.
+    /// <paramref name="count"/> iterations, each: the batch indices from the host's epoch order;
+    /// eps, t and the negatives drawn on the backend from the counter-based generator keyed by
+    /// (seed, step); forward, TD loss, backward, AdamW. The loss scalars stay on the backend until
+    /// the end of each group of up to <see cref="MaxQueuedSteps"/> steps, then come back together.
     /// </summary>
-    public LossPoint TrainStep()
+    public LossPoint[] TrainSteps(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var points = new LossPoint[count];
+        for (int done = 0; done < count;)
+        {
+            int n = Math.Min(MaxQueuedSteps, count - done);
+            Queue(n, points.AsSpan(done, n));
+            done += n;
+        }
+        return points;
+    }
+
+    private void Queue(int n, Span<LossPoint> points)
     {
         int b = Config.Batch, cin = Model.Config.InChannels;
         var o = Model.Ops;
-        for (int i = 0; i < b; i++)
+        for (int i = 0; i < n * b; i++)
         {
             if (Cursor == Order.Length) { Order = Shuffled(_labels.Length); Cursor = 0; }
             _hostIndex[i] = Order[Cursor++];
         }
-        o.Upload(_hostIndex, _batchIndex);
-        o.GatherRows(_featuresT, _batchIndex, _step.X0, cin);
-        o.GatherRows(_labelsT, _batchIndex, _step.Y, 1);
-        ulong stream = (ulong)Optimizer.StepCount * 4;
-        o.SampleNormal(_step.Eps, Config.Seed, stream);
-        o.SampleBelow(_step.T, Model.Config.Steps, Config.Seed, stream + 1);
-        o.SampleBelow(_negIndex, _seen.Length, Config.Seed, stream + 2);
-        o.GatherRows(_seenT, _negIndex, _step.YNeg, 1);
-        double lr = NextLearningRate;
-        Model.ZeroGradients();
-        var loss = _step.RunStaged(_text, Config.Margin, Config.Lambda, backward: true);
-        Optimizer.Step(lr);
-        return new LossPoint(Optimizer.StepCount, lr, loss.Loss, loss.Diffusion, loss.Triplet);
+        o.Upload(_hostIndex.AsSpan(0, n * b), o.View(_batchIndex, 0, n, b));
+        var lrs = new double[n];
+        for (int s = 0; s < n; s++)
+        {
+            var batchIndex = o.View(_batchIndex, s * b, b);
+            o.GatherRows(_featuresT, batchIndex, _step.X0, cin);
+            o.GatherRows(_labelsT, batchIndex, _step.Y, 1);
+            ulong stream = (ulong)Optimizer.StepCount * 4;
+            o.SampleNormal(_step.Eps, Config.Seed, stream);
+            o.SampleBelow(_step.T, Model.Config.Steps, Config.Seed, stream + 1);
+            o.SampleBelow(_negIndex, _seen.Length, Config.Seed, stream + 2);
+            o.GatherRows(_seenT, _negIndex, _step.YNeg, 1);
+            lrs[s] = NextLearningRate;
+            Model.ZeroGradients();
+            _step.RunStaged(_text, Config.Margin, Config.Lambda, backward: true, o.View(_lossLog, s * 3, 3));
+            Optimizer.Step(lrs[s]);
+        }
+        o.Download(o.View(_lossLog, 0, n, 3), _hostLoss.AsSpan(0, n * 3));
+        int first = Optimizer.StepCount - n + 1;
+        for (int s = 0; s < n; s++)
+            points[s] = new LossPoint(first + s, lrs[s], _hostLoss[3 * s], _hostLoss[3 * s + 1], _hostLoss[3 * s + 2]);
     }
 }

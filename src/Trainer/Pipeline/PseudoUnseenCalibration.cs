@@ -31,7 +31,7 @@ public static class PseudoUnseenCalibration
         var restSet = rest.ToHashSet();
 
         var r = TdsmStage.Run(ops, dit, train, trainRest, validation, text, pseudoSplit, checkpointDir: null, log);
-        var scores = TdsmStage.Score(ops, r.Model, validation, text, split.Seen, r.TestNoise, log, "pseudo val   ");
+        var scores = TdsmStage.Score(ops, r.Model, validation, text, split.Seen, r.TestNoise, log, "pseudo val   ").Scores;
         double gamma = GzslCalibration.ByHarmonicMean(scores, validation.Labels, split.Seen, restSet, ScoreOrder.LowerIsBetter);
 
         var b = DirectAlignmentBaseline.Train(trainRest.Features, trainRest.Labels, rest, DirectAlignmentBaseline.GlobalRows(text, rest), text.Width, baselineConfig);

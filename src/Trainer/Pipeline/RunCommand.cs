@@ -380,11 +380,11 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
             (gamma, bgamma) = PseudoUnseenCalibration.Gammas(ops, dit, train, cfg.Baseline with { Seed = train.Seed }, trainSet, validation, text, split, log);
         else
         {
-            var valScores = TdsmStage.Score(ops, r.Model, validation, text, all, r.TestNoise, log, "gzsl val     ");
+            var valScores = TdsmStage.Score(ops, r.Model, validation, text, all, r.TestNoise, log, "gzsl val     ").Scores;
             gamma = GzslCalibration.BySeenFraction(valScores, all, seen, ScoreOrder.LowerIsBetter, cfg.Gzsl.KeepSeen);
             bgamma = GzslCalibration.BySeenFraction(baseline.Score(validation.Features, allText), all, seen, ScoreOrder.HigherIsBetter, cfg.Gzsl.KeepSeen);
         }
-        var testScores = TdsmStage.Score(ops, r.Model, feats.GTest, text, all, r.TestNoise, log, "gzsl test    ");
+        var testScores = TdsmStage.Score(ops, r.Model, feats.GTest, text, all, r.TestNoise, log, "gzsl test    ").Scores;
         var tdsm = Tdsm.Evaluation.Gzsl.Evaluate(testScores, feats.GTest.Labels, all, seen, ScoreOrder.LowerIsBetter, gamma);
         var b = Tdsm.Evaluation.Gzsl.Evaluate(baseline.Score(feats.GTest.Features, allText), feats.GTest.Labels, all, seen, ScoreOrder.HigherIsBetter, bgamma);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"   GZSL TDSM: seen {tdsm.SeenAccuracy:P1} unseen {tdsm.UnseenAccuracy:P1} H {tdsm.HarmonicMean:P1}; baseline: seen {b.SeenAccuracy:P1} unseen {b.UnseenAccuracy:P1} H {b.HarmonicMean:P1}"));

@@ -13,7 +13,10 @@ public sealed record TdsmStageResult(
     DiT Model, float[] TestNoise, IReadOnlyList<LossPoint> Curve, double TrainSeconds, double EvalSeconds,
     double Top1, int[] Predictions, int[] Truth, int[] Candidates, double[,] Scores)
 {
-    /// <summary>Seconds since training started when each <see cref="Curve"/> point's step finished.</summary>
+    /// <summary>
+    /// Seconds since training started when each <see cref="Curve"/> point's loss came back (the end of
+    /// its group of at most <see cref="TdsmStage.LossReadBackSteps"/> steps).
+    /// </summary>
     public IReadOnlyList<double> CurveSeconds { get; init; } = [];
 }
 
@@ -24,6 +27,9 @@ public sealed record TdsmStageResult(
 /// </summary>
 public static class TdsmStage
 {
+    /// <summary>Training steps queued between two loss read-backs (and progress updates).</summary>
+    public const int LossReadBackSteps = 20;
+
     public static TdsmStageResult Run(IOps ops, DiTConfig dit, TrainConfig train, LabeledFeatures trainSet, LabeledFeatures testSet,
         ClassTextFeatures text, LabelSplit split, string? checkpointDir, TextWriter log, TdsmTrainer? resumeFrom = null, TimeSpan? timeLimit = null)
     {
@@ -43,19 +49,30 @@ public static class TdsmStage
         var sw = Stopwatch.StartNew();
         double ema = double.NaN;
         // timeLimit stops the loop early (a time-boxed GPU visit); the lr schedule still assumes train.Iterations.
-        bool timeUp = false;
+        bool timeUp = false, firstGroup = true;
         while (trainer.Step < train.Iterations && !timeUp)
         {
-            var p = trainer.TrainStep();
+            // Steps run in groups that read their losses back once; a group ends at the next checkpoint.
+            // The first group is one step: it carries the kernel compilation, timed on its own.
+            int group = Math.Min(firstGroup ? 1 : LossReadBackSteps, train.Iterations - trainer.Step);
+            if (checkpointDir is not null && train.CheckpointEvery > 0)
+                group = Math.Min(group, train.CheckpointEvery - trainer.Step % train.CheckpointEvery);
+            var points = trainer.TrainSteps(group);
+            firstGroup = false;
+            double seconds = sw.Elapsed.TotalSeconds;
             timeUp = timeLimit is { } limit && sw.Elapsed >= limit;
-            ema = double.IsNaN(ema) ? p.Loss : 0.98 * ema + 0.02 * p.Loss;
-            if (p.Step % train.LogEvery == 0 || p.Step == train.Iterations || p.Step == 1 || timeUp)
+            foreach (var p in points)
             {
-                curve.Add(p);
-                curveSeconds.Add(sw.Elapsed.TotalSeconds);
+                ema = double.IsNaN(ema) ? p.Loss : 0.98 * ema + 0.02 * p.Loss;
+                if (p.Step % train.LogEvery == 0 || p.Step == train.Iterations || p.Step == 1 || (timeUp && p.Step == points[^1].Step))
+                {
+                    curve.Add(p);
+                    curveSeconds.Add(seconds);
+                }
             }
-            bar.Report(p.Step, train.Iterations, $"loss {ema:F4} (diff {p.Diffusion:F4}, td {p.Triplet:F4}) lr {p.LearningRate:0.0e+0}");
-            if (checkpointDir is not null && train.CheckpointEvery > 0 && p.Step % train.CheckpointEvery == 0 && p.Step < train.Iterations)
+            var last = points[^1];
+            bar.Report(last.Step, train.Iterations, $"loss {ema:F4} (diff {last.Diffusion:F4}, td {last.Triplet:F4}) lr {last.LearningRate:0.0e+0}");
+            if (checkpointDir is not null && train.CheckpointEvery > 0 && last.Step % train.CheckpointEvery == 0 && last.Step < train.Iterations)
                 SaveCheckpoint(checkpointDir, trainer, noise);
         }
         bar.Done();
@@ -68,8 +85,9 @@ public static class TdsmStage
         // Zero-shot: candidates are the unseen classes, in split order.
         sw.Restart();
         var candidates = split.Unseen;
-        var scores = Score(ops, model, testSet, text, candidates, noise, log, "zero-shot    ");
-        var pred = ZeroShotScorer.Predict(scores).Select(k => candidates[k]).ToArray();
+        var scored = Score(ops, model, testSet, text, candidates, noise, log, "zero-shot    ");
+        var scores = scored.Scores;
+        var pred = scored.Predictions.Select(k => candidates[k]).ToArray();
         double top1 = testSet.Count == 0 ? 0 : pred.Where((p, i) => p == testSet.Labels[i]).Count() / (double)testSet.Count;
         return new TdsmStageResult(model, noise, curve, trainSeconds, sw.Elapsed.TotalSeconds, top1, pred, testSet.Labels, candidates, scores)
         {
@@ -77,8 +95,8 @@ public static class TdsmStage
         };
     }
 
-    /// <summary>Scores (N, K) of every sample against every candidate class (lower is better).</summary>
-    public static double[,] Score(IOps ops, DiT model, LabeledFeatures samples, ClassTextFeatures text, int[] candidates, float[] noise, TextWriter log, string label)
+    /// <summary>Scores (N, K) of every sample against every candidate class (lower is better) and each sample's argmin.</summary>
+    public static ZeroShotScores Score(IOps ops, DiT model, LabeledFeatures samples, ClassTextFeatures text, int[] candidates, float[] noise, TextWriter log, string label)
     {
         var cand = text.Select(candidates);
         var candTable = new TextTable(ops, cand.Data, cand.Count, ClassTextFeatures.Rows, cand.Width);

@@ -39,7 +39,7 @@ public class ActionRecognizerTests
         var model = new DiT(cfg, ops);
         model.LoadParameters(parameters);
         var table = new TextTable(ops, classes.Data, classes.Count, ClassTextFeatures.Rows, cfg.CondSize);
-        return new ZeroShotScorer(model, chunkRows: Math.Min(64, n * classes.Count)).Score(features, n, table, noise);
+        return new ZeroShotScorer(model, chunkRows: Math.Min(64, n * classes.Count)).Score(features, n, table, noise).Scores;
     }
 
     private static void AssertSameAsReference(DiTConfig cfg, float[] parameters, float[] noise, ClassTextFeatures classes, float[] features, int n, int[]? expected = null)

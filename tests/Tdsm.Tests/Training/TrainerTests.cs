@@ -52,7 +52,7 @@ public class TrainerTests : TempDirTest
     {
         var cfg = new TrainConfig(Iterations: 200, Batch: 8, Lr: 1e-3, Warmup: 20, Seed: 7);
         var straight = NewTrainer(cfg);
-        for (int i = 0; i < 200; i++) straight.TrainStep();
+        var straightCurve = Enumerable.Range(0, 200).Select(_ => straight.TrainStep()).ToArray();
 
         var first = NewTrainer(cfg);
         for (int i = 0; i < 100; i++) first.TrainStep();
@@ -73,10 +73,12 @@ public class TrainerTests : TempDirTest
 
         float[] a = Params(straight), b = Params(resumed);
         Assert.That(b, Is.EqualTo(a), "200 straight steps and 100 + resume + 100 must give identical parameters");
+        // The same run queued in groups (64 + 64 + 64 + 8 steps, one loss read-back each) is the same run.
         var again = NewTrainer(cfg);
-        for (int i = 0; i < 200; i++) again.TrainStep();
+        var queuedCurve = again.TrainSteps(200);
         float[] c = Params(again);
         Assert.That(c, Is.EqualTo(a), "same seed, same result");
+        Assert.That(queuedCurve, Is.EqualTo(straightCurve), "queued steps report the same step, lr and losses as single steps");
     }
 
     [Test]
