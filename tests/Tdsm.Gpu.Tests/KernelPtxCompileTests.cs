@@ -8,7 +8,8 @@ namespace Tdsm.Gpu.Tests;
 /// checked further in GemmPtxTests, ConvGemmPtxTests and the tensor-core tests) through ILGPU's PTX backend for
 /// sm_80, the target ILGPU uses on the H100. No driver is needed to generate PTX, so a kernel the CUDA backend
 /// cannot compile fails here in CI rather than during a GPU visit. Lists each kernel's PTX size,
-/// whether it uses local memory and approximate math (the parity path must not).
+/// whether it uses local memory and approximate math (the parity path must not). With a ptxas at hand
+/// (TDSM_PTXAS), every kernel's PTX must also assemble for sm_80.
 /// </summary>
 [NonParallelizable]
 public class KernelPtxCompileTests
@@ -38,6 +39,11 @@ public class KernelPtxCompileTests
                 count++;
                 bool local = ptx.Contains(".local", StringComparison.Ordinal), approx = ptx.Contains(".approx", StringComparison.Ordinal);
                 TestContext.Out.WriteLine($"{name,-44} {ptx.Length,8} chars{(local ? "  .local" : "")}{(approx ? "  .approx" : "")}");
+                if (Ptxas.Binary is not null)
+                {
+                    var (exitCode, log) = Ptxas.Assemble(ptx, name);
+                    if (exitCode != 0) failures.Add($"{name}: ptxas exit {exitCode}: {log}");
+                }
             }
             catch (Exception e)
             {

@@ -19,14 +19,28 @@ namespace Tdsm.Gpu.Tests;
 /// </summary>
 internal static class Ptxas
 {
+    /// <summary>The configured ptxas (TDSM_PTXAS), or null.</summary>
+    public static string? Binary =>
+        Environment.GetEnvironmentVariable("TDSM_PTXAS") is { Length: > 0 } p && File.Exists(p) ? p : null;
+
     /// <summary>Runs the check for <paramref name="ptx"/>; returns ptxas's -v output, or null when no ptxas is configured.</summary>
     public static string? AssertAssemblesWithoutSpills(string ptx, string kernelName)
     {
-        string? ptxas = Environment.GetEnvironmentVariable("TDSM_PTXAS");
-        if (string.IsNullOrEmpty(ptxas) || !File.Exists(ptxas))
+        var (exitCode, log) = Assemble(ptx, kernelName);
+        if (log is null) return null;
+        Assert.That(exitCode, Is.EqualTo(0), log);
+        Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
+        return log;
+    }
+
+    /// <summary>ptxas's exit code and -v output for <paramref name="ptx"/> (sm_80, -O3); log null when no ptxas is configured.</summary>
+    public static (int ExitCode, string? Log) Assemble(string ptx, string kernelName)
+    {
+        string? ptxas = Binary;
+        if (ptxas is null)
         {
             TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
-            return null;
+            return (0, null);
         }
         string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
         string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}-{kernelName}") : keep;
@@ -41,9 +55,7 @@ internal static class Ptxas
             string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
             proc.WaitForExit();
             TestContext.Out.WriteLine($"{kernelName} ptxas: {log.Trim()}");
-            Assert.That(proc.ExitCode, Is.EqualTo(0), log);
-            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
-            return log;
+            return (proc.ExitCode, log);
         }
         finally
         {
