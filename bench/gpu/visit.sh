@@ -10,7 +10,7 @@
 # gpu-tests          60 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
 # parity-dit         20 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # parity-stgcn       20 s    60   parity --fixture stgcn_small.safetensors --backend gpu (4)
-# bench-paper        60 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6)
+# bench-paper        60 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
 # stgcn-paper        45 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9)
 # curve              60 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6); eval fp32 vs bf16 predictions (9)
@@ -75,7 +75,7 @@ export -f x
 st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda; }
 st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
 st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safetensors" --backend "$BACKEND"; }
-st_bench_paper() { x $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1; }
+st_bench_paper() { x $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3; }
 st_stgcn_paper() {
   x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND" || return
   # Issue 9 (target <= 84 ms): the same step with the convolutions on tensor cores.
@@ -137,7 +137,9 @@ st_kernels() {
 has_bf16() { $APP bench --help 2> /dev/null | grep -q -- '--precision'; }
 st_bf16() {
   if ! has_bf16; then echo "SKIP: this app's bench has no --precision option (tensor-core path not published)"; return 0; fi
-  x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1
+  # --profile only where the published app has it (a payload older than the option would stop at it).
+  local profile=(); $APP bench --help 2> /dev/null | grep -q -- '--profile' && profile=(--profile 3)
+  x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
 st_ncu() {
   if ! has_bf16; then echo "SKIP: no --precision option, nothing to profile for tensor cores"; return 0; fi
@@ -164,9 +166,9 @@ cap() { case $1 in gpu-tests) echo 150;; parity-*) echo 60;; bench-paper) echo 1
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
 
 # --- summary.md: every number the issues need, rebuilt after each stage -------------------------
-section() { # section TITLE LOG GREP-PATTERN
+section() { # section TITLE LOG GREP-PATTERN [LINES]
   echo; echo "### $1"; echo
-  if [ -f "$LOGS/$2.log" ]; then echo '```'; grep -E "$3" "$LOGS/$2.log" | cut -c1-220 | tail -n 40; echo '```'; else echo "(not run)"; fi
+  if [ -f "$LOGS/$2.log" ]; then echo '```'; grep -E "$3" "$LOGS/$2.log" | cut -c1-300 | tail -n "${4:-40}"; echo '```'; else echo "(not run)"; fi
 }
 summarize() {
   {
@@ -182,12 +184,14 @@ summarize() {
     section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|^SKIP|passed, .* failed'
     section "DiT parity, dit_small.safetensors (issue 6)" parity-dit '.'
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
-    section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|inference|peak'
+    section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak'
+    section "Where the fp32 paper step and inference spend their time (bench --profile 3; issue 9)" bench-paper '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step'
     section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6); bf16 vs fp32 predictions (issue 9)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict|^eval:|^  sample'
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
-    section "bf16 bench (issue 9)" bf16 'SKIP|train step|inference|peak'
+    section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
+    section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'
     section "Kernel families vs copy of their compulsory traffic (issue 6)" kernels '^\| *(Method|Copy|Kernel|-)|^\| '
     section "Nsight Compute (issue 9)" ncu 'SKIP|^ncu'

@@ -35,11 +35,12 @@ public sealed class GpuDevice : IDisposable
         }
     }
 
-    /// <summary>Opens CUDA device <paramref name="index"/> with O2 optimisation and precise math.</summary>
+    /// <summary>Opens CUDA device <paramref name="index"/> with O2 optimisation, precise math and profiling markers.</summary>
     /// <exception cref="InvalidOperationException">No CUDA device exists.</exception>
     public static GpuDevice OpenCuda(int index = 0)
     {
-        var ctx = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default));
+        // Profiling lets GpuOpClock record events; it costs nothing until a marker is added.
+        var ctx = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default).Profiling());
         if (ctx.GetCudaDevices().Count <= index)
         {
             ctx.Dispose();
@@ -51,7 +52,7 @@ public sealed class GpuDevice : IDisposable
     /// <summary>The CPU simulator with bounds assertions on (slow: tests at tiny sizes only).</summary>
     public static GpuDevice OpenSimulator()
     {
-        var ctx = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Assertions());
+        var ctx = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Assertions().Profiling());
         return new GpuDevice(ctx, ctx.CreateCPUAccelerator(0));
     }
 

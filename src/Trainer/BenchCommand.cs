@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Tdsm.Gpu;
 using Tdsm.Model;
+using Tdsm.Ops;
 using Tdsm.Tensors;
 using Tdsm.Training;
 
@@ -14,7 +15,7 @@ public sealed class BenchCommand : ICommand
     public string Help => """
         usage: bench [--config paper|paper-minilm|small] [--backend cpu|gpu|gpu-bf16|gpu-tf32|gpu-sim|reference]
                      [--batch B] [--steps N] [--warmup W] [--infer-samples S] [--infer-classes K]
-                     [--noises J] [--chunk-rows R] [--seed S] [--precision fp32|bf16|tf32]
+                     [--noises J] [--chunk-rows R] [--seed S] [--precision fp32|bf16|tf32] [--profile N]
 
         Times, on random features and random text features (timings do not depend on values):
           - the training step (forward of 2B rows, TD loss, backward, AdamW): median and mean ms
@@ -24,6 +25,10 @@ public sealed class BenchCommand : ICommand
             the network in chunks of R rows, reported as rows per second;
           - memory: on the GPU the peak of tensor memory this program held on the device, on the
             CPU the process's peak working set.
+        --profile N then runs N more training steps and one more inference call with a mark after
+        every op (a CUDA event on the GPU) and prints where the time went: each op and size with its
+        calls, ms and share, then the shares by op family. An op is charged from the previous mark to
+        its own, so on the GPU idle gaps while the host launches count against the op that waited.
         --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
         operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
@@ -43,6 +48,7 @@ public sealed class BenchCommand : ICommand
         int chunk = args.GetInt("--chunk-rows", 2048);
         ulong seed = (ulong)args.GetInt("--seed", 0);
         string precision = args.Get("--precision") ?? "fp32";
+        int profileSteps = args.GetInt("--profile", 0);
         args.EnsureAllUsed();
         if (precision is not ("fp32" or "bf16" or "tf32")) throw new CommandLineException($"unknown precision '{precision}' (expected fp32, bf16 or tf32)");
         var cfg = configName switch
@@ -52,7 +58,7 @@ public sealed class BenchCommand : ICommand
             "small" => DiTConfig.Small,
             _ => throw new CommandLineException($"unknown config '{configName}' (expected paper, paper-minilm or small)"),
         };
-        if (batch <= 0 || steps <= 0 || warmup < 0 || samples <= 0 || classes <= 0 || noises <= 0 || chunk <= 0)
+        if (batch <= 0 || steps <= 0 || warmup < 0 || samples <= 0 || classes <= 0 || noises <= 0 || chunk <= 0 || profileSteps < 0)
             throw new CommandLineException("sizes must be positive");
 
         // --precision P selects the backend name gpu[-sim]-P (see Backends.ParseGpu).
@@ -61,10 +67,13 @@ public sealed class BenchCommand : ICommand
             var gpu = Backends.ParseGpu(backend) ?? throw new CommandLineException($"--precision {precision} needs a GPU backend (got '{backend}')");
             backend = (gpu.Simulator ? "gpu-sim-" : "gpu-") + precision;
         }
-        var ops = Backends.Create(backend);
+        var raw = Backends.Create(backend);
         try
         {
-            stdout.WriteLine($"bench: {configName} {cfg} on '{ops.Name}'{(ops is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");
+            stdout.WriteLine($"bench: {configName} {cfg} on '{raw.Name}'{(raw is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");
+            // --profile: the model runs on a wrapper that marks the queue after every op while a profiled span is open.
+            ProfiledOps? profiler = profileSteps > 0 ? new ProfiledOps(raw, raw is GpuOps gp ? new GpuOpClock(gp.Device) : new HostOpClock()) : null;
+            IOps ops = profiler ?? raw;
             var rng = new Rng(seed);
             var model = new DiT(cfg, ops);
             var init = new float[model.Layout.Count];
@@ -78,7 +87,7 @@ public sealed class BenchCommand : ICommand
             rng.FillNormal(feats);
             var labels = Enumerable.Range(0, n).Select(i => i % classes).ToArray();
 
-            var trainer = new TdsmTrainer(model, new TrainConfig(Iterations: warmup + 2 * steps, Batch: batch, Warmup: 1, Seed: seed), feats, labels, table,
+            var trainer = new TdsmTrainer(model, new TrainConfig(Iterations: warmup + 2 * steps + profileSteps, Batch: batch, Warmup: 1, Seed: seed), feats, labels, table,
                 Enumerable.Range(0, classes).ToArray());
             trainer.TrainSteps(warmup);
             var times = new List<double>();
@@ -96,8 +105,14 @@ public sealed class BenchCommand : ICommand
             var queued = trainer.TrainSteps(steps);
             double perStep = swq.Elapsed.TotalMilliseconds / steps;
             stdout.WriteLine($"train steps queued ({steps} steps, one loss read-back per {TdsmTrainer.MaxQueuedSteps}): {perStep:F1} ms/step, last loss {queued[^1].Loss:F5}");
+            if (profiler is not null)
+            {
+                profiler.Begin();
+                trainer.TrainSteps(profileSteps);
+                PrintProfile(stdout, profiler.Collect(), profileSteps, $"train step profile ({profileSteps} queued steps, per step)");
+            }
 
-            long trainPeak = ops is GpuOps gt ? gt.PeakAllocatedBytes : 0;
+            long trainPeak = raw is GpuOps gt ? gt.PeakAllocatedBytes : 0;
             var scorer = new ZeroShotScorer(model, chunk);
             var x = new float[samples * cfg.InChannels];
             rng.FillNormal(x);
@@ -108,14 +123,40 @@ public sealed class BenchCommand : ICommand
             double sec = swi.Elapsed.TotalSeconds;
             long rows = (long)samples * classes * noises;
             stdout.WriteLine($"inference ({samples} samples x {classes} classes x {noises} noises = {rows} rows): {sec * 1000:F0} ms, {rows / sec:F0} rows/s");
+            if (profiler is not null)
+            {
+                profiler.Begin();
+                scorer.Score(x, samples, table, eps);
+                PrintProfile(stdout, profiler.Collect(), 1, "inference profile (one Score call)");
+            }
             const double GiB = 1024.0 * 1024 * 1024;
-            if (ops is GpuOps gpu)
+            if (raw is GpuOps gpu)
                 stdout.WriteLine($"peak device tensor memory: training {trainPeak / GiB:F2} GiB (parameters, gradients, Adam moments, activations); " +
                     $"with inference {gpu.PeakAllocatedBytes / GiB:F2} GiB (+ {chunk}-row forward-only workspace and class constants) of {gpu.Device.Accelerator.MemorySize / GiB:F1} GiB");
             else
                 stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / GiB:F2} GiB");
             return 0;
         }
-        finally { Backends.Release(ops); }
+        finally { Backends.Release(raw); }
+    }
+
+    // The ops that took most of the time, per step (or per call), with their share; the rest summed in one line.
+    private static void PrintProfile(TextWriter stdout, IReadOnlyList<OpTime> rows, int per, string title)
+    {
+        const int Shown = 20;
+        double total = rows.Sum(r => r.Milliseconds);
+        stdout.WriteLine($"{title}: {total / per:F2} ms, {rows.Sum(r => r.Calls) / (double)per:F0} ops");
+        stdout.WriteLine($"  {"op (sizes)",-58} {"calls",7} {"ms",9} {"share",7}");
+        foreach (var r in rows.Take(Shown))
+            stdout.WriteLine($"  {r.Op,-58} {r.Calls / (double)per,7:F0} {r.Milliseconds / per,9:F3} {r.Milliseconds / total,7:P1}");
+        if (rows.Count > Shown)
+        {
+            var rest = rows.Skip(Shown).ToArray();
+            stdout.WriteLine($"  {$"({rest.Length} more)",-58} {rest.Sum(r => r.Calls) / (double)per,7:F0} {rest.Sum(r => r.Milliseconds) / per,9:F3} {rest.Sum(r => r.Milliseconds) / total,7:P1}");
+        }
+        // Ops grouped by name alone (all sizes together): the families issue 9 asks to fuse or speed up.
+        stdout.WriteLine("  by op family: " + string.Join(", ", rows.GroupBy(r => r.Op.Split(' ')[0])
+            .Select(g => (g.Key, Ms: g.Sum(r => r.Milliseconds))).OrderByDescending(g => g.Ms)
+            .Select(g => $"{g.Key} {g.Ms / total:P0}")));
     }
 }

@@ -412,60 +412,89 @@ public sealed class DiTActivations
     /// <summary>True when the blocks share storage (<see cref="DiT.CreateInferenceActivations"/>).</summary>
     public bool ForwardOnly { get; }
 
+    private readonly DiTConfig _config;
+    private readonly List<Tensor> _storage = [];   // every tensor in allocation order, for Prefix
+
     public DiTActivations(DiTConfig c, IOps o, int rows, bool forwardOnly = false)
+        : this(c, rows, forwardOnly, shape => o.Allocate(shape))
+    {
+    }
+
+    /// <summary>
+    /// The first <paramref name="rows"/> rows of these activations as a set of their own: views on
+    /// the same storage (every tensor is row-major with the rows leading), for a last chunk smaller
+    /// than the rest. Allocates nothing on the backend.
+    /// </summary>
+    public DiTActivations Prefix(IOps o, int rows)
+    {
+        if (rows <= 0 || rows > Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"a prefix of 1..{Rows} rows, got {rows}");
+        if (rows == Rows) return this;
+        // The same constructor makes the same allocations in the same order: the i-th one becomes a view of the i-th tensor here.
+        int next = 0;
+        return new DiTActivations(_config, rows, ForwardOnly, shape => o.View(_storage[next++], 0, shape));
+    }
+
+    private DiTActivations(DiTConfig c, int rows, bool forwardOnly, Func<int[], Tensor> allocate)
     {
         if (rows <= 0) throw new ArgumentOutOfRangeException(nameof(rows));
+        _config = c;
         Rows = rows;
         ForwardOnly = forwardOnly;
+        Tensor Alloc(params int[] shape)
+        {
+            var t = allocate(shape);
+            _storage.Add(t);
+            return t;
+        }
         int r = rows, h = c.Hidden, l = c.LocalTokens, s = c.Tokens, mh = c.MlpHidden;
         if (forwardOnly)
         {
             // Block i reads X[i], U[i] and writes X[i+1], U[i+1]: two buffers per stream suffice.
-            Tensor[] x2 = [o.Allocate(r, h), o.Allocate(r, h)], u2 = [o.Allocate(r, l, h), o.Allocate(r, l, h)];
+            Tensor[] x2 = [Alloc(r, h), Alloc(r, h)], u2 = [Alloc(r, l, h), Alloc(r, l, h)];
             X = Enumerable.Range(0, c.Depth + 1).Select(i => x2[i % 2]).ToArray();
             U = Enumerable.Range(0, c.Depth).Select(i => u2[i % 2]).ToArray();
         }
         else
         {
-            X = Enumerable.Range(0, c.Depth + 1).Select(_ => o.Allocate(r, h)).ToArray();
+            X = Enumerable.Range(0, c.Depth + 1).Select(_ => Alloc(r, h)).ToArray();
             // U[Depth] would be the unused text output of the last block: not allocated.
-            U = Enumerable.Range(0, c.Depth).Select(_ => o.Allocate(r, l, h)).ToArray();
+            U = Enumerable.Range(0, c.Depth).Select(_ => Alloc(r, l, h)).ToArray();
         }
-        TFreq = o.Allocate(r, Reference.TimestepEmbedding.Dim);
-        T1 = o.Allocate(r, h); T1Act = o.Allocate(r, h); TEmb = o.Allocate(r, h);
-        F1 = o.Allocate(r, h); F1Act = o.Allocate(r, h); FcEmb = o.Allocate(r, h);
-        C = o.Allocate(r, h); SiluC = o.Allocate(r, h);
-        ModFinal = o.Allocate(r, 2 * h); HFinal = o.Allocate(r, h); MeanF = o.Allocate(r); RstdF = o.Allocate(r);
-        GeluScratchX = o.Allocate(r, mh); GeluScratchU = o.Allocate(r, l, mh);
+        TFreq = Alloc(r, Reference.TimestepEmbedding.Dim);
+        T1 = Alloc(r, h); T1Act = Alloc(r, h); TEmb = Alloc(r, h);
+        F1 = Alloc(r, h); F1Act = Alloc(r, h); FcEmb = Alloc(r, h);
+        C = Alloc(r, h); SiluC = Alloc(r, h);
+        ModFinal = Alloc(r, 2 * h); HFinal = Alloc(r, h); MeanF = Alloc(r); RstdF = Alloc(r);
+        GeluScratchX = Alloc(r, mh); GeluScratchU = Alloc(r, l, mh);
         Blocks = new Block[c.Depth];
         for (int i = 0; i < c.Depth; i++)
         {
             if (forwardOnly && i > 0) { Blocks[i] = Blocks[0]; continue; }
             bool last = i == c.Depth - 1 && !forwardOnly;
             // The last block's text-stream tensors after attention are never written.
-            Tensor U3(int w) => last ? o.Allocate(1) : o.Allocate(r, l, w);
-            Tensor U1() => last ? o.Allocate(1) : o.Allocate(r * l);
+            Tensor U3(int w) => last ? Alloc(1) : Alloc(r, l, w);
+            Tensor U1() => last ? Alloc(1) : Alloc(r * l);
             Blocks[i] = new Block
             {
-                Mod = o.Allocate(r, 6 * h), ModC = o.Allocate(r, 6 * h),
-                Hx = o.Allocate(r, h), Hu = o.Allocate(r, l, h),
-                MeanX1 = o.Allocate(r), RstdX1 = o.Allocate(r), MeanU1 = o.Allocate(r * l), RstdU1 = o.Allocate(r * l),
-                QkvX = o.Allocate(r, 3 * h), QkvU = o.Allocate(r, l, 3 * h), Probs = o.Allocate(r, c.Heads, s, s),
-                AttX = o.Allocate(r, h), AttU = o.Allocate(r, l, h),
-                ProjX = o.Allocate(r, h), ProjU = U3(h), XMid = o.Allocate(r, h), UMid = U3(h),
-                H2x = o.Allocate(r, h), H2u = U3(h), MeanX2 = o.Allocate(r), RstdX2 = o.Allocate(r), MeanU2 = U1(), RstdU2 = U1(),
-                Fc1X = o.Allocate(r, mh), Fc1U = U3(mh), Fc2X = o.Allocate(r, h), Fc2U = U3(h),
+                Mod = Alloc(r, 6 * h), ModC = Alloc(r, 6 * h),
+                Hx = Alloc(r, h), Hu = Alloc(r, l, h),
+                MeanX1 = Alloc(r), RstdX1 = Alloc(r), MeanU1 = Alloc(r * l), RstdU1 = Alloc(r * l),
+                QkvX = Alloc(r, 3 * h), QkvU = Alloc(r, l, 3 * h), Probs = Alloc(r, c.Heads, s, s),
+                AttX = Alloc(r, h), AttU = Alloc(r, l, h),
+                ProjX = Alloc(r, h), ProjU = U3(h), XMid = Alloc(r, h), UMid = U3(h),
+                H2x = Alloc(r, h), H2u = U3(h), MeanX2 = Alloc(r), RstdX2 = Alloc(r), MeanU2 = U1(), RstdU2 = U1(),
+                Fc1X = Alloc(r, mh), Fc1U = U3(mh), Fc2X = Alloc(r, h), Fc2U = U3(h),
             };
         }
         if (forwardOnly) return;
         Grad = new Grads
         {
-            X = o.Allocate(r, h), U = o.Allocate(r, l, h), H = o.Allocate(r, h), Hu = o.Allocate(r, l, h),
-            Mod = o.Allocate(r, 6 * h), ModC = o.Allocate(r, 6 * h), ModF = o.Allocate(r, 2 * h),
-            SiluC = o.Allocate(r, h), C = o.Allocate(r, h), T1 = o.Allocate(r, h), F1 = o.Allocate(r, h),
-            Fc2X = o.Allocate(r, h), Fc2U = o.Allocate(r, l, h), GeluX = o.Allocate(r, mh), GeluU = o.Allocate(r, l, mh),
-            ProjX = o.Allocate(r, h), ProjU = o.Allocate(r, l, h), AttX = o.Allocate(r, h), AttU = o.Allocate(r, l, h),
-            QkvX = o.Allocate(r, 3 * h), QkvU = o.Allocate(r, l, 3 * h),
+            X = Alloc(r, h), U = Alloc(r, l, h), H = Alloc(r, h), Hu = Alloc(r, l, h),
+            Mod = Alloc(r, 6 * h), ModC = Alloc(r, 6 * h), ModF = Alloc(r, 2 * h),
+            SiluC = Alloc(r, h), C = Alloc(r, h), T1 = Alloc(r, h), F1 = Alloc(r, h),
+            Fc2X = Alloc(r, h), Fc2U = Alloc(r, l, h), GeluX = Alloc(r, mh), GeluU = Alloc(r, l, mh),
+            ProjX = Alloc(r, h), ProjU = Alloc(r, l, h), AttX = Alloc(r, h), AttU = Alloc(r, l, h),
+            QkvX = Alloc(r, 3 * h), QkvU = Alloc(r, l, 3 * h),
         };
     }
 }

@@ -71,16 +71,15 @@ public sealed class ZeroShotScorer
         if (_constants is null || _constants.Capacity < k) _constants = _model.CreateClassConstants(k);
         _model.PrecomputeClassConstants(_constants, candidates.Global, candidates.Local, k);
         int chunks = (int)((total + _chunkRows - 1) / _chunkRows);
-        int padded = chunks * _chunkRows;   // the last chunk's tail rows point at row 0's sample and class: computed, never read
-        if (_scores is null || _scores.Length < padded) { _scores = o.Allocate(padded); _rowSample = o.Allocate(padded); _rowClass = o.Allocate(padded); }
+        if (_scores is null || _scores.Length < total) { _scores = o.Allocate((int)total); _rowSample = o.Allocate((int)total); _rowClass = o.Allocate((int)total); }
         if (_features is null || _features.Length < features.Length) _features = o.Allocate(features.Length);
         if (_argmin is null || _argmin.Length < n) _argmin = o.Allocate(n);
         if (_epsTiles is null || _epsTiles.Length < j * _chunkRows * cin) { _epsTiles = o.Allocate(j, _chunkRows, cin); _epsRows = o.Allocate(j, cin); }
-        var rowSample = new float[padded];
-        var rowClass = new float[padded];
+        var rowSample = new float[total];
+        var rowClass = new float[total];
         for (long r = 0; r < total; r++) { rowSample[r] = (int)(r / k); rowClass[r] = (int)(r % k); }
-        o.Upload(rowSample, o.View(_rowSample!, 0, padded));
-        o.Upload(rowClass, o.View(_rowClass!, 0, padded));
+        o.Upload(rowSample, o.View(_rowSample!, 0, (int)total));
+        o.Upload(rowClass, o.View(_rowClass!, 0, (int)total));
         o.Upload(features, o.View(_features, 0, n, cin));
         // Every row of a chunk sees the same noise j: tile each noise over the chunk once, not per chunk.
         var tiles = new float[j * _chunkRows * cin];
@@ -93,17 +92,20 @@ public sealed class ZeroShotScorer
         for (int chunk = 0; chunk < chunks; chunk++)
         {
             cancel.ThrowIfCancellationRequested();
-            int start = chunk * _chunkRows;
-            var score = o.View(_scores, start, _chunkRows);
-            o.GatherRows(o.View(_features, 0, n, cin), o.View(_rowSample!, start, _chunkRows), _z0, cin);
-            var classIndex = o.View(_rowClass!, start, _chunkRows);
+            int start = chunk * _chunkRows, rows = (int)Math.Min(_chunkRows, total - start);
+            // A short last chunk runs on the first rows of every buffer: no work on rows it does not have.
+            var acts = rows == _chunkRows ? _acts : _acts.Prefix(o, rows);
+            var z0 = Rows(_z0, rows, cin); var noisy = Rows(_noisy, rows, cin); var pred = Rows(_pred, rows, cin); var t = Rows(_t, rows);
+            var score = o.View(_scores, start, rows);
+            o.GatherRows(o.View(_features, 0, n, cin), o.View(_rowSample!, start, rows), z0, cin);
+            var classIndex = o.View(_rowClass!, start, rows);
             for (int jj = 0; jj < j; jj++)
             {
-                o.QSample(_z0, eps[jj], _t, _alphas, _noisy, _chunkRows, cin);
-                _model.ForwardWithClassConstants(_acts, _noisy, _constants, classIndex, _pred);
-                o.RowMse(_pred, epsRow[jj], score, _chunkRows, cin, accumulate: jj > 0);
+                o.QSample(z0, Rows(eps[jj], rows, cin), t, _alphas, noisy, rows, cin);
+                _model.ForwardWithClassConstants(acts, noisy, _constants, classIndex, pred);
+                o.RowMse(pred, epsRow[jj], score, rows, cin, accumulate: jj > 0);
             }
-            progress?.Report(Math.Min(total, (long)start + _chunkRows) / (double)total);
+            progress?.Report((start + rows) / (double)total);
         }
         o.ArgMinRows(o.View(_scores, 0, n, k), _argmin, n, k);
         var hostScores = new float[total];
@@ -115,6 +117,10 @@ public sealed class ZeroShotScorer
             for (int kk = 0; kk < k; kk++) scores[i, kk] = hostScores[(long)i * k + kk];
         return new ZeroShotScores(scores, hostArgmin.Select(v => (int)v).ToArray());
     }
+
+    // The first rows of a (chunkRows, ...) buffer.
+    private Tensor Rows(Tensor t, int rows, int width = 1) =>
+        rows * width == t.Length ? t : width == 1 ? _model.Ops.View(t, 0, rows) : _model.Ops.View(t, 0, rows, width);
 
     /// <summary>argmin over candidates for each sample (host side, e.g. after GZSL calibration).</summary>
     public static int[] Predict(double[,] scores)
