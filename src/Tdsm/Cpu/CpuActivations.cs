@@ -64,17 +64,41 @@ internal static class CpuActivations
         }
     }
 
-    /// <summary>dx[i] (=, or +=) = dy[i]·GELU_tanh'(x[i]) for i in [start, end).</summary>
+    /// <summary>
+    /// dx[i] (=, or +=) = dy[i]·GELU_tanh'(x[i]) for i in [start, end), in the forward's sigmoid form:
+    /// with s = σ(2u), GELU = x·s and GELU' = s + x·s·(1 − s)·2u', 2u' = 2√(2/π)(1 + 3·0.044715x²).
+    /// </summary>
     public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool accumulate, int start, int end)
     {
-        const float a = GeluA2 / 2;
-        for (int i = start; i < end; i++)
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float pdy = ref MemoryMarshal.GetReference(dy);
+        ref float pdx = ref MemoryMarshal.GetReference(dx);
+        int i = start;
+        if (Vector256.IsHardwareAccelerated)
         {
-            float v = x[i];
-            float th = MathF.Tanh(a * (v + GeluB * v * v * v));
-            float d = 0.5f * (1f + th) + 0.5f * v * (1f - th * th) * a * (1f + 3f * GeluB * v * v);
-            float g = dy[i] * d;
-            dx[i] = accumulate ? dx[i] + g : g;
+            var a = Vector256.Create(-GeluA2);
+            var b = Vector256.Create(GeluB);
+            var a2 = Vector256.Create(GeluA2);
+            var b3 = Vector256.Create(3f * GeluB);
+            var one = Vector256<float>.One;
+            for (; i <= end - 8; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref px, (nuint)i);
+                var v2 = v * v;
+                var s = one / (one + Vector256.Exp(a * Vector256.FusedMultiplyAdd(b * v, v2, v)));
+                var d = s + v * s * (one - s) * a2 * Vector256.FusedMultiplyAdd(b3, v2, one);
+                var g = Vector256.LoadUnsafe(ref pdy, (nuint)i) * d;
+                if (accumulate) g += Vector256.LoadUnsafe(ref pdx, (nuint)i);
+                g.StoreUnsafe(ref pdx, (nuint)i);
+            }
+        }
+        for (; i < end; i++)
+        {
+            float v = Unsafe.Add(ref px, i);
+            float s = 1f / (1f + MathF.Exp(-GeluA2 * (v + GeluB * v * v * v)));
+            float d = s + v * s * (1f - s) * GeluA2 * (1f + 3f * GeluB * v * v);
+            float g = Unsafe.Add(ref pdy, i) * d;
+            Unsafe.Add(ref pdx, i) = accumulate ? Unsafe.Add(ref pdx, i) + g : g;
         }
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Tdsm.Reference;
 using Tdsm.Tensors;
 
@@ -169,7 +171,33 @@ public class CpuOps : ReferenceOps
         ForBlocks(hp.Length, Grain, (s, e) =>
         {
             Span<float> ps = hp.Span, gs = hg.Span, ms = hm.Span, vs = hv.Span;
-            for (int i = s; i < e; i++)
+            int i = s;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                // Eight elements at a time in float64, the same operations in the same order as the scalar loop
+                // below (no fused multiply-adds), so both give the same bits.
+                var b1 = Vector256.Create(cfg.Beta1); var c1 = Vector256.Create(1 - cfg.Beta1);
+                var b2 = Vector256.Create(cfg.Beta2); var c2 = Vector256.Create(1 - cfg.Beta2);
+                var dec = Vector256.Create(decay); var st = Vector256.Create(stepSize);
+                var bc = Vector256.Create(bc2); var eps = Vector256.Create(cfg.Eps);
+                ref float pp = ref MemoryMarshal.GetReference(ps), pg = ref MemoryMarshal.GetReference(gs);
+                ref float pm = ref MemoryMarshal.GetReference(ms), pv = ref MemoryMarshal.GetReference(vs);
+                for (; i <= e - 8; i += 8)
+                {
+                    var (gLo, gHi) = Vector256.Widen(Vector256.LoadUnsafe(ref pg, (nuint)i));
+                    var (mLo, mHi) = Vector256.Widen(Vector256.LoadUnsafe(ref pm, (nuint)i));
+                    var (vLo, vHi) = Vector256.Widen(Vector256.LoadUnsafe(ref pv, (nuint)i));
+                    var (pLo, pHi) = Vector256.Widen(Vector256.LoadUnsafe(ref pp, (nuint)i));
+                    mLo = b1 * mLo + c1 * gLo; mHi = b1 * mHi + c1 * gHi;
+                    vLo = b2 * vLo + c2 * gLo * gLo; vHi = b2 * vHi + c2 * gHi * gHi;
+                    pLo = pLo * dec - st * mLo / (Vector256.Sqrt(vLo) / bc + eps);
+                    pHi = pHi * dec - st * mHi / (Vector256.Sqrt(vHi) / bc + eps);
+                    Vector256.Narrow(pLo, pHi).StoreUnsafe(ref pp, (nuint)i);
+                    Vector256.Narrow(mLo, mHi).StoreUnsafe(ref pm, (nuint)i);
+                    Vector256.Narrow(vLo, vHi).StoreUnsafe(ref pv, (nuint)i);
+                }
+            }
+            for (; i < e; i++)
             {
                 double gi = gs[i];
                 double mi = cfg.Beta1 * ms[i] + (1 - cfg.Beta1) * gi;
