@@ -62,6 +62,8 @@ public class CpuBackwardTests
 
     [TestCase(2, 4, 6, 3)]
     [TestCase(3, 35, 16, 4)]
+    [TestCase(2, 35, 80, 4)]   // head dim 20: a 16-wide SIMD block and a scalar tail
+    [TestCase(1, 3, 48, 2)]    // head dim 24: 16- and 8-wide blocks
     public void JointAttention(int b, int l, int h, int heads)
     {
         int s = l + 1;
