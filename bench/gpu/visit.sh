@@ -11,7 +11,7 @@
 # parity-dit         20 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # parity-stgcn       20 s    60   parity --fixture stgcn_small.safetensors --backend gpu (4)
 # bench-paper        60 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# stgcn-paper        45 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9)
+# stgcn-paper        45 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op
 # curve              60 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6); eval fp32 vs bf16 predictions (9)
 # paper-train       240 s   330   paper config (cond 2048), 500 iterations of batch 256, capped by
@@ -77,9 +77,9 @@ st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetens
 st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safetensors" --backend "$BACKEND"; }
 st_bench_paper() { x $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3; }
 st_stgcn_paper() {
-  x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND" || return
+  x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND" --profile || return
   # Issue 9 (target <= 84 ms): the same step with the convolutions on tensor cores.
-  x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND-bf16" || true
+  x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND-bf16" --profile || true
 }
 st_curve() {
   # The same data and command as bench/curves/README.md's CPU reference run, on $BACKEND.
@@ -186,7 +186,8 @@ summarize() {
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak'
     section "Where the fp32 paper step and inference spend their time (bench --profile 3; issue 9)" bench-paper '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
-    section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step'
+    section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step on'
+    section "Where the ST-GCN step spends its time, fp32 then bf16 convolutions (--profile; issue 9)" stgcn-paper 'step profile|^  (op |[A-Z(])|by op family' 60
     section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6); bf16 vs fp32 predictions (issue 9)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict|^eval:|^  sample'
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '

@@ -107,9 +107,9 @@ public sealed class BenchCommand : ICommand
             stdout.WriteLine($"train steps queued ({steps} steps, one loss read-back per {TdsmTrainer.MaxQueuedSteps}): {perStep:F1} ms/step, last loss {queued[^1].Loss:F5}");
             if (profiler is not null)
             {
-                profiler.Begin();
+                profiler.Timeline.Begin();
                 trainer.TrainSteps(profileSteps);
-                PrintProfile(stdout, profiler.Collect(), profileSteps, $"train step profile ({profileSteps} queued steps, per step)");
+                ProfileTable.Print(stdout, profiler.Timeline.Collect(), profileSteps, $"train step profile ({profileSteps} queued steps, per step)");
             }
 
             long trainPeak = raw is GpuOps gt ? gt.PeakAllocatedBytes : 0;
@@ -125,9 +125,9 @@ public sealed class BenchCommand : ICommand
             stdout.WriteLine($"inference ({samples} samples x {classes} classes x {noises} noises = {rows} rows): {sec * 1000:F0} ms, {rows / sec:F0} rows/s");
             if (profiler is not null)
             {
-                profiler.Begin();
+                profiler.Timeline.Begin();
                 scorer.Score(x, samples, table, eps);
-                PrintProfile(stdout, profiler.Collect(), 1, "inference profile (one Score call)");
+                ProfileTable.Print(stdout, profiler.Timeline.Collect(), 1, "inference profile (one Score call)");
             }
             const double GiB = 1024.0 * 1024 * 1024;
             if (raw is GpuOps gpu)
@@ -138,25 +138,5 @@ public sealed class BenchCommand : ICommand
             return 0;
         }
         finally { Backends.Release(raw); }
-    }
-
-    // The ops that took most of the time, per step (or per call), with their share; the rest summed in one line.
-    private static void PrintProfile(TextWriter stdout, IReadOnlyList<OpTime> rows, int per, string title)
-    {
-        const int Shown = 20;
-        double total = rows.Sum(r => r.Milliseconds);
-        stdout.WriteLine($"{title}: {total / per:F2} ms, {rows.Sum(r => r.Calls) / (double)per:F0} ops");
-        stdout.WriteLine($"  {"op (sizes)",-58} {"calls",7} {"ms",9} {"share",7}");
-        foreach (var r in rows.Take(Shown))
-            stdout.WriteLine($"  {r.Op,-58} {r.Calls / (double)per,7:F0} {r.Milliseconds / per,9:F3} {r.Milliseconds / total,7:P1}");
-        if (rows.Count > Shown)
-        {
-            var rest = rows.Skip(Shown).ToArray();
-            stdout.WriteLine($"  {$"({rest.Length} more)",-58} {rest.Sum(r => r.Calls) / (double)per,7:F0} {rest.Sum(r => r.Milliseconds) / per,9:F3} {rest.Sum(r => r.Milliseconds) / total,7:P1}");
-        }
-        // Ops grouped by name alone (all sizes together): the families issue 9 asks to fuse or speed up.
-        stdout.WriteLine("  by op family: " + string.Join(", ", rows.GroupBy(r => r.Op.Split(' ')[0])
-            .Select(g => (g.Key, Ms: g.Sum(r => r.Milliseconds))).OrderByDescending(g => g.Ms)
-            .Select(g => $"{g.Key} {g.Ms / total:P0}")));
     }
 }

@@ -36,33 +36,31 @@ public sealed class HostOpClock : IOpClock
 public sealed record OpTime(string Op, int Calls, double Milliseconds);
 
 /// <summary>
-/// An op set that runs another and marks the queue after every op, so that <see cref="Collect"/>
-/// can say where the time went: each op is charged the interval from the previous mark to its own.
-/// On a GPU that interval is the op's kernels plus any time the device sat idle waiting for the
-/// host to launch them (launch gaps), so the total equals the wall time of the profiled span.
-/// Costs one event per op; for a few profiled steps, not for training runs.
+/// The marks of one profiled span: <see cref="Begin"/> marks the queue, <see cref="Record"/> marks it
+/// after an op, <see cref="Collect"/> charges each op the interval from the previous mark to its own.
+/// On a GPU that interval is the op's kernels plus any time the device sat idle waiting for the host
+/// to launch them (launch gaps), so the total equals the wall time of the profiled span. Outside a
+/// span nothing is recorded.
 /// </summary>
-public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
+public sealed class OpTimeline(IOpClock clock)
 {
     private readonly List<(string Op, object Mark)> _marks = [];
     private object? _start;
 
-    /// <summary>The op set doing the work.</summary>
-    public IOps Inner => inner;
-
-    public string Name => inner.Name;
-
-    /// <summary>Starts (or restarts) a profiled span: drops what was recorded and marks the queue.</summary>
+    /// <summary>Starts (or restarts) a span: drops what was recorded and marks the queue.</summary>
     public void Begin()
     {
         Drop();
         _start = clock.Mark();
     }
 
-    /// <summary>
-    /// Ends the span: the time of every op since <see cref="Begin"/>, grouped by op and shape, most
-    /// expensive first (waits for the queue to reach the last mark).
-    /// </summary>
+    /// <summary>Marks the queue after <paramref name="op"/> (nothing outside a span).</summary>
+    public void Record(string op)
+    {
+        if (_start is not null) _marks.Add((op, clock.Mark()));
+    }
+
+    /// <summary>Ends the span: the time of every op since <see cref="Begin"/>, grouped by name, most expensive first (waits for the last mark).</summary>
     public IReadOnlyList<OpTime> Collect()
     {
         if (_start is null) throw new InvalidOperationException("Collect without Begin");
@@ -85,12 +83,24 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         _marks.Clear();
         _start = null;
     }
+}
 
-    // Outside a span nothing is recorded, so the wrapped model costs nothing extra when not profiling.
-    private void Done(string op)
-    {
-        if (_start is not null) _marks.Add((op, clock.Mark()));
-    }
+/// <summary>
+/// The DiT op set with an <see cref="OpTimeline"/>: runs another op set and records every op (with
+/// its sizes where they say which GEMM or block it is), so a bench can say where the time went.
+/// Costs one event per op inside a span, a null check outside; for a few profiled steps, not for training runs.
+/// </summary>
+public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
+{
+    /// <summary>The op set doing the work.</summary>
+    public IOps Inner => inner;
+
+    /// <summary>The span's marks: Begin before the profiled work, Collect after.</summary>
+    public OpTimeline Timeline { get; } = new(clock);
+
+    public string Name => inner.Name;
+
+    private void Done(string op) => Timeline.Record(op);
 
     private static string Dims(params int[] d) => string.Join("x", d.Select(v => v.ToString(CultureInfo.InvariantCulture)));
 

@@ -41,9 +41,9 @@ public class ProfiledOpsTests
         Assert.That(clock.Marks, Is.Zero, "nothing is marked outside a span");
 
         var first = plain.TrainSteps(2);
-        profiled.Begin();
+        profiled.Timeline.Begin();
         var second = wrapped.TrainSteps(2);
-        var rows = profiled.Collect();
+        var rows = profiled.Timeline.Collect();
         Assert.That(second, Is.EqualTo(first), "the same steps, bit for bit");
 
         int ops = rows.Sum(r => r.Calls);
@@ -55,6 +55,6 @@ public class ProfiledOpsTests
         Assert.That(rows.Single(r => r.Op == "Linear 8x8->24").Calls, Is.EqualTo(2 * 2));
         Assert.That(rows.Single(r => r.Op == "TdLoss").Calls, Is.EqualTo(2));
         Assert.That(rows.Single(r => r.Op == "Download").Calls, Is.EqualTo(1), "one loss read-back for the queued pair");
-        Assert.Throws<InvalidOperationException>(() => profiled.Collect(), "a span collects once");
+        Assert.Throws<InvalidOperationException>(() => profiled.Timeline.Collect(), "a span collects once");
     }
 }

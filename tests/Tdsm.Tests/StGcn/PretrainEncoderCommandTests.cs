@@ -59,4 +59,17 @@ public class PretrainEncoderCommandTests
         Assert.That(rc, Is.EqualTo(0));
         Assert.That(stdout.ToString(), Does.Contain("stgcn train step on 'cpu'").And.Contain("ms (min"));
     }
+
+    /// <summary>--profile: one row per op and layer size, the temporal convolutions of each block among them, and the family shares.</summary>
+    [Test]
+    public void BenchProfileNamesTheLayers()
+    {
+        var stdout = new StringWriter();
+        int rc = Cli.Run(["pretrain-encoder", "--bench", "--n", "2", "--t", "8", "--steps", "1", "--classes", "3", "--profile"], stdout, new StringWriter());
+        string s = stdout.ToString();
+        Assert.That(rc, Is.EqualTo(0), s);
+        Assert.That(s, Does.Contain("stgcn train step profile (1 more steps, per step)"));
+        Assert.That(s, Does.Match(@"TemporalConvBackward 16->16 T8 +1 "), "the first block's temporal convolution backward, once per step");
+        Assert.That(s, Does.Match(@"by op family: .*TemporalConv"));
+    }
 }
