@@ -38,6 +38,10 @@ public sealed class TrainCommand : ICommand
         --time-limit SECONDS  stop training after this wall time (then evaluate as usual); report.json's
                               iterations_run says how far it got, ms_per_iteration excludes step 1
 
+        Steps run in groups of 20 (the first alone: it compiles the GPU kernels) whose losses come back
+        together, so the GPU never waits for the host; the time limit, the progress bar and loss.csv's
+        seconds (when a step's loss came back) move by group.
+
         The paper setting, e.g. NTU-60 55/5 with SynSE features and CLIP text features:
           train --features synse/ntu60_55_5 --text-features clip_ntu60.safetensors
                 --unseen ../shared/data/label_splits/ntu60/ru5.npy --out runs/ntu60-55-5 --backend gpu
