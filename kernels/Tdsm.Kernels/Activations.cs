@@ -27,11 +27,11 @@ public static class Activations
         dx[i] = accumulate != 0 ? dx[i] + g : g;
     }
 
-    public static void GeluForward(Index1D i, ArrayView<float> x, ArrayView<float> y)
-    {
-        float v = x[i];
-        y[i] = v * FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v));
-    }
+    public static void GeluForward(Index1D i, ArrayView<float> x, ArrayView<float> y) => y[i] = Gelu(x[i]);
+
+    /// <summary>GELU_tanh(v) = v·σ(2u), u = √(2/π)(v + 0.044715v³): the kernel above and the GEMMs' fused epilogue (<see cref="GemmArgs.Gelu"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static float Gelu(float v) => v * FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v));
 
     public static void GeluBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
     {

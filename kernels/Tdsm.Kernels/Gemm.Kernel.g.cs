@@ -8,7 +8,7 @@ namespace Tdsm.Kernels;
 public static partial class Gemm
 {
     /// <summary>
-    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,
+    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias, then GELU with GemmArgs.Gelu). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,
     /// loaded with <see cref="Specialization"/>. a, b, c are row-major views of the shapes <see cref="GemmLayout"/> names.
     /// With <see cref="GemmArgs.KSplit"/> &gt; 0, group z multiplies K range [z·KSplit, (z+1)·KSplit) into c[z·M·N ..].
     /// </summary>

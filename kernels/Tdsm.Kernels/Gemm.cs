@@ -28,6 +28,9 @@ public struct GemmArgs
     /// <see cref="Gemm.KStep"/>): group z writes its partial product to c[z·M·N ..] (launch it with Accumulate = HasBias = 0)
     /// and <see cref="Gemm.ReduceSplits"/> finishes C. See <see cref="Gemm.SplitK"/>.</summary>
     public int KSplit;
+    /// <summary>1: C = GELU_tanh(product + bias), the MLP's first Linear without its pre-activation (forward-only
+    /// inference); the same float32 operations as <see cref="Activations.GeluForward"/> on the stored sum. Not with Accumulate.</summary>
+    public int Gelu;
 }
 
 /// <summary>
@@ -120,6 +123,7 @@ public static partial class Gemm
         float s = 0;
         for (int z = 0; z < splits; z++) s += part[z * mn + e];
         if (p.HasBias != 0) s += bias[e % p.N];
+        if (p.Gelu != 0) s = Activations.Gelu(s);
         c[e] = p.Accumulate != 0 ? c[e] + s : s;
     }
 
@@ -240,6 +244,7 @@ public static partial class Gemm
         if (!full && row >= p.M) return;
         long i = cBase + (long)row * p.N + col;
         v0 += bias.X; v1 += bias.Y; v2 += bias.Z; v3 += bias.W;
+        if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); v2 = Activations.Gelu(v2); v3 = Activations.Gelu(v3); }
         if (full || col + 3 < p.N)
         {
             if (p.Accumulate != 0) { v0 += c[i]; v1 += c[i + 1]; v2 += c[i + 2]; v3 += c[i + 3]; }

@@ -189,10 +189,11 @@ public sealed class GpuOps : IOps, IDisposable
         LaunchGemm(a, b, c, bias, layout, m, n, k, accumulate);
     }
 
-    private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate)
+    private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate, bool gelu = false)
     {
         if (m == 0 || n == 0) return;
-        var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
+        if (gelu && accumulate) throw new ArgumentException("a GELU epilogue cannot accumulate into C");
+        var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1, Gelu = gelu ? 1 : 0 };
         if (GemmPrecision != GemmPrecision.Fp32)
         {
             var kernel = GemmPrecision == GemmPrecision.Bf16
@@ -219,7 +220,7 @@ public sealed class GpuOps : IOps, IDisposable
             _gemmSplits = _acc.Allocate1D<float>(need);
         }
         var part = ((ArrayView<float>)_gemmSplits.View).SubView(0, need);
-        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, KSplit = kPer });
+        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, Gelu = 0, KSplit = kPer });
         _gemmReduce(checked(m * n), part, V(c), biasView, args, splits);
     }
 
@@ -227,6 +228,12 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(x, rows * inF, "Linear x"); Check(w, outF * inF, "Linear W"); Check(y, rows * outF, "Linear y");
         LaunchGemm(x, w, y, b, GemmLayout.ABt, rows, outF, inF, false);
+    }
+
+    public void LinearGelu(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
+    {
+        Check(x, rows * inF, "LinearGelu x"); Check(w, outF * inF, "LinearGelu W"); Check(y, rows * outF, "LinearGelu y");
+        LaunchGemm(x, w, y, b, GemmLayout.ABt, rows, outF, inF, false, gelu: true);
     }
 
     public void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)

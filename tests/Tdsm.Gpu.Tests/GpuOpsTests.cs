@@ -64,6 +64,38 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertSame(dx2, "dx (overwritten)");
     }
 
+    /// <summary>
+    /// The fused fc1 + GELU (the GEMMs' GELU epilogue) against Linear then GeluTanh on the device: the same float32
+    /// operations on the same sums, so equal on the simulator; ptxas may contract the GELU's multiply-adds differently
+    /// in the two kernels on CUDA, hence 1e-6 relative. Every GEMM path: fp32 (one pass, and split-K with the GELU in
+    /// the reduction) and the bf16 / tf32 tensor-core kernels; fp32 also against the reference tier.
+    /// </summary>
+    [TestCase(GemmPrecision.Fp32, 67, 70, 19)]
+    [TestCase(GemmPrecision.Fp32, 3, 2000, 5)]
+    [TestCase(GemmPrecision.Bf16, 67, 70, 19)]
+    [TestCase(GemmPrecision.Tf32, 40, 33, 130)]
+    public void LinearGeluIsLinearThenGelu(GemmPrecision precision, int rows, int inF, int outF)
+    {
+        if (rows == 3) Assert.That(Tdsm.Kernels.Gemm.SplitK(rows, outF, inF).Splits, Is.GreaterThan(1), "this shape must take the split-K path");
+        var x = Pair(R(rows * inF), rows, inF); var w = Pair(R(outF * inF, 0.2), outF, inF); var b = Pair(R(outF), outF);
+        var fused = Out(rows, outF); var pre = Out(rows, outF); var sep = Out(rows, outF);
+        Gpu.GemmPrecision = precision;
+        try
+        {
+            Gpu.LinearGelu(x.G, w.G, b.G, fused.G, rows, inF, outF);
+            Gpu.Linear(x.G, w.G, b.G, pre.G, rows, inF, outF);
+            Gpu.GeluTanh(pre.G, sep.G);
+        }
+        finally { Gpu.GemmPrecision = GemmPrecision.Fp32; }
+        var f = new float[rows * outF]; var s = new float[rows * outF];
+        Gpu.Download(fused.G, f); Gpu.Download(sep.G, s);
+        for (int i = 0; i < f.Length; i++)
+            Assert.That(Math.Abs(f[i] - s[i]), Is.LessThanOrEqualTo(1e-6 * Math.Abs(s[i]) + 1e-7), $"[{i}]: fused {f[i]} vs Linear + GELU {s[i]}");
+        if (precision != GemmPrecision.Fp32) return;
+        _ref.LinearGelu(x.C, w.C, b.C, fused.C, rows, inF, outF);
+        AssertSame(fused, "LinearGelu vs the reference tier");
+    }
+
     [Test]
     public void Activations()
     {

@@ -42,7 +42,7 @@ def kernel():
     o = []
     w = o.append
     w("    /// <summary>")
-    w("    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,")
+    w("    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias, then GELU with GemmArgs.Gelu). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,")
     w("    /// loaded with <see cref=\"Specialization\"/>. a, b, c are row-major views of the shapes <see cref=\"GemmLayout\"/> names.")
     w("    /// With <see cref=\"GemmArgs.KSplit\"/> &gt; 0, group z multiplies K range [z·KSplit, (z+1)·KSplit) into c[z·M·N ..].")
     w("    /// </summary>")

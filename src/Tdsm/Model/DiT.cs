@@ -205,18 +205,29 @@ public sealed class DiT
         o.GatedResidual(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, r, 1, h);
         // mlp, skeleton stream
         o.LayerNormModulate(s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
-        o.Linear(s.H2x, p.Fc1.W, p.Fc1.B, s.Fc1X, r, h, Config.MlpHidden);
-        o.GeluTanh(s.Fc1X, a.GeluScratchX);
+        Fc1Gelu(a, s.H2x, p.Fc1, s.Fc1X, a.GeluScratchX, r);
         o.Linear(a.GeluScratchX, p.Fc2.W, p.Fc2.B, s.Fc2X, r, Config.MlpHidden, h);
         o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
         if (i == Config.Depth - 1) return; // the last block's text stream never reaches the output
         o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
         o.GatedResidual(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, r, l, h);
         o.LayerNormModulate(s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
-        o.Linear(s.H2u, p.Fc1C.W, p.Fc1C.B, s.Fc1U, rl, h, Config.MlpHidden);
-        o.GeluTanh(s.Fc1U, a.GeluScratchU);
+        Fc1Gelu(a, s.H2u, p.Fc1C, s.Fc1U, a.GeluScratchU, rl);
         o.Linear(a.GeluScratchU, p.Fc2C.W, p.Fc2C.B, s.Fc2U, rl, Config.MlpHidden, h);
         o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
+    }
+
+    // gelu = GELU(fc1(h)) (rows, MlpHidden). Training keeps the pre-activation in fc1Out for the backward; a
+    // forward-only pass has none and fuses the two (LinearGelu: on the GPU the GEMM's epilogue).
+    private void Fc1Gelu(DiTActivations a, Tensor h, LinearParams fc1, Tensor fc1Out, Tensor gelu, int rows)
+    {
+        if (a.ForwardOnly)
+        {
+            Ops.LinearGelu(h, fc1.W, fc1.B, gelu, rows, Config.Hidden, Config.MlpHidden);
+            return;
+        }
+        Ops.Linear(h, fc1.W, fc1.B, fc1Out, rows, Config.Hidden, Config.MlpHidden);
+        Ops.GeluTanh(fc1Out, gelu);
     }
 
     /// <summary>pred = final_layer(X[Depth]) with the final modulation already in a.ModFinal.</summary>
@@ -483,7 +494,8 @@ public sealed class DiTActivations
                 AttX = Alloc(r, h), AttU = Alloc(r, l, h),
                 ProjX = Alloc(r, h), ProjU = U3(h), XMid = Alloc(r, h), UMid = U3(h),
                 H2x = Alloc(r, h), H2u = U3(h), MeanX2 = Alloc(r), RstdX2 = Alloc(r), MeanU2 = U1(), RstdU2 = U1(),
-                Fc1X = Alloc(r, mh), Fc1U = U3(mh), Fc2X = Alloc(r, h), Fc2U = U3(h),
+                // Forward-only blocks fuse fc1 with its GELU (DiT.Fc1Gelu): no pre-activation to keep.
+                Fc1X = forwardOnly ? Alloc(1) : Alloc(r, mh), Fc1U = forwardOnly ? Alloc(1) : U3(mh), Fc2X = Alloc(r, h), Fc2U = U3(h),
             };
         }
         if (forwardOnly) return;

@@ -41,6 +41,12 @@ public interface IOps
     /// <summary>y (R, Out) = x (R, In) Wᵀ + b; W is (Out, In); b may be null.</summary>
     void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF);
 
+    /// <summary>
+    /// y (R, Out) = GELU_tanh(x Wᵀ + b): the MLP's first Linear and its activation in one op, for
+    /// forward-only passes that need no pre-activation (the GPU fuses the GELU into the GEMM's epilogue).
+    /// </summary>
+    void LinearGelu(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF);
+
     /// <summary>dx = dy W (or += when <paramref name="accumulateDx"/>; skipped when null); dW += dyᵀ x; db += Σ dy.</summary>
     void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx);
 

@@ -119,6 +119,12 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         Done($"Linear {Dims(rows, inF)}->{outF}");
     }
 
+    public void LinearGelu(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
+    {
+        inner.LinearGelu(x, w, b, y, rows, inF, outF);
+        Done($"LinearGelu {Dims(rows, inF)}->{outF}");
+    }
+
     public void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
     {
         inner.LinearBackward(dy, x, w, dx, dw, db, rows, inF, outF, accumulateDx);

@@ -56,6 +56,13 @@ public class ReferenceOps : IOps
     public virtual void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx) =>
         Reference.Linear.Backward<float>(S(dy), S(x), S(w), SOrEmpty(dx), S(dw), SOrEmpty(db), rows, inF, outF, accumulateDx);
 
+    /// <summary>Linear, then GELU in place: the same values as the two ops (the GPU tier fuses them).</summary>
+    public virtual void LinearGelu(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
+    {
+        Linear(x, w, b, y, rows, inF, outF);
+        GeluTanh(y, y);
+    }
+
     public virtual void Silu(Tensor x, Tensor y) => Activations.SiluForward<float>(S(x), S(y));
     public virtual void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => Activations.SiluBackward<float>(S(x), S(dy), S(dx), accumulate);
     public virtual void GeluTanh(Tensor x, Tensor y) => Activations.GeluTanhForward<float>(S(x), S(y));
