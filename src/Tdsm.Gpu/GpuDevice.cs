@@ -35,12 +35,18 @@ public sealed class GpuDevice : IDisposable
         }
     }
 
-    /// <summary>Opens CUDA device <paramref name="index"/> with O2 optimisation, precise math and profiling markers.</summary>
+    /// <summary>
+    /// Opens CUDA device <paramref name="index"/> with O2 optimisation and precise math;
+    /// <paramref name="profiling"/> allows profiling markers (<see cref="GpuOpClock"/>, bench --profile).
+    /// </summary>
     /// <exception cref="InvalidOperationException">No CUDA device exists.</exception>
-    public static GpuDevice OpenCuda(int index = 0)
+    public static GpuDevice OpenCuda(int index = 0, bool profiling = false)
     {
-        // Profiling lets GpuOpClock record events; it costs nothing until a marker is added.
-        var ctx = Context.Create(b => b.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default).Profiling());
+        var ctx = Context.Create(b =>
+        {
+            b.Cuda().EnableAlgorithms().Optimize(OptimizationLevel.O2).Math(MathMode.Default);
+            if (profiling) b.Profiling();
+        });
         if (ctx.GetCudaDevices().Count <= index)
         {
             ctx.Dispose();
@@ -49,10 +55,14 @@ public sealed class GpuDevice : IDisposable
         return new GpuDevice(ctx, ctx.CreateCudaAccelerator(index));
     }
 
-    /// <summary>The CPU simulator with bounds assertions on (slow: tests at tiny sizes only).</summary>
-    public static GpuDevice OpenSimulator()
+    /// <summary>The CPU simulator with bounds assertions on (slow: tests at tiny sizes only); <paramref name="profiling"/> as for CUDA.</summary>
+    public static GpuDevice OpenSimulator(bool profiling = false)
     {
-        var ctx = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Assertions().Profiling());
+        var ctx = Context.Create(b =>
+        {
+            b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms().Assertions();
+            if (profiling) b.Profiling();
+        });
         return new GpuDevice(ctx, ctx.CreateCPUAccelerator(0));
     }
 

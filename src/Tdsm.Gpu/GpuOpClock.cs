@@ -4,7 +4,8 @@ using Tdsm.Ops;
 namespace Tdsm.Gpu;
 
 /// <summary>
-/// Profile marks on the device's default stream (CUDA events, or the simulator's clock): each
+/// Profile marks on the device's default stream (CUDA events, or the simulator's clock; the device must be opened
+/// with profiling, e.g. Backends.Create(name, profiling: true)): each
 /// mark completes when every launch queued before it has finished, so the interval between two
 /// marks is the device time of what was queued between them, idle gaps included.
 /// </summary>

@@ -11,12 +11,14 @@ public static class Backends
     public const string Names = "reference, cpu, gpu (CUDA) or gpu-sim (ILGPU's CPU simulator, slow, for debugging kernels); " +
         "gpu-bf16 / gpu-tf32 (and gpu-sim-bf16 / gpu-sim-tf32) run the GPU tier's GEMMs on tensor cores with bf16 / tf32 operands";
 
-    public static IOps Create(string name)
+    /// <param name="name">A backend name (<see cref="Names"/>).</param>
+    /// <param name="profiling">Open a GPU device with profiling markers allowed (bench --profile).</param>
+    public static IOps Create(string name, bool profiling = false)
     {
         if (name is "reference") return new ReferenceOps();
         if (name is "cpu") return new CpuOps();
         var gpu = ParseGpu(name) ?? throw new CommandLineException($"unknown backend '{name}' (expected {Names})");
-        return new GpuOps(OpenDevice(gpu.Simulator)) { GemmPrecision = gpu.Precision };
+        return new GpuOps(OpenDevice(gpu.Simulator, profiling)) { GemmPrecision = gpu.Precision };
     }
 
     /// <summary>
@@ -38,12 +40,12 @@ public static class Backends
     }
 
     /// <summary>The simulator, or CUDA device 0 with a clear error when there is none.</summary>
-    public static GpuDevice OpenDevice(bool simulator)
+    public static GpuDevice OpenDevice(bool simulator, bool profiling = false)
     {
-        if (simulator) return GpuDevice.OpenSimulator();
+        if (simulator) return GpuDevice.OpenSimulator(profiling);
         if (!GpuDevice.CudaAvailable())
             throw new CommandLineException("no CUDA device found; use --backend cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)");
-        return GpuDevice.OpenCuda();
+        return GpuDevice.OpenCuda(profiling: profiling);
     }
 
     /// <summary>True for the names that open a CUDA device (gpu, gpu-bf16, gpu-tf32).</summary>

@@ -67,7 +67,7 @@ public sealed class BenchCommand : ICommand
             var gpu = Backends.ParseGpu(backend) ?? throw new CommandLineException($"--precision {precision} needs a GPU backend (got '{backend}')");
             backend = (gpu.Simulator ? "gpu-sim-" : "gpu-") + precision;
         }
-        var raw = Backends.Create(backend);
+        var raw = Backends.Create(backend, profiling: profileSteps > 0);
         try
         {
             stdout.WriteLine($"bench: {configName} {cfg} on '{raw.Name}'{(raw is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");

@@ -51,7 +51,7 @@ public sealed class PretrainEncoderCommand : ICommand
             args.EnsureAllUsed();
             if (Backends.ParseGpu(backend) is { } benchGpu)
             {
-                using var benchDevice = Backends.OpenDevice(benchGpu.Simulator);
+                using var benchDevice = Backends.OpenDevice(benchGpu.Simulator, profiling: profile);
                 using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice) { ConvPrecision = benchGpu.Precision };
                 return Bench(Config(configName, classes), benchOps, profile ? new Tdsm.Gpu.GpuOpClock(benchDevice) : null, bn, bt, bm, steps, stdout);
             }
