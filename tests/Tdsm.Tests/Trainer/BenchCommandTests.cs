@@ -20,5 +20,9 @@ public class BenchCommandTests
         // the text stream's (2 x 35 = 70 rows) of blocks 1-3 for each noise, plus block 0's once, as a class constant.
         Assert.That(s, Does.Match(@"Linear 2x128->384 +12 "));
         Assert.That(s, Does.Match(@"Linear 70x128->384 +10 "));
+        // Forward-only blocks run fc1 and its GELU as one op; the training step keeps them apart (the backward needs fc1's output).
+        string inference = s[s.IndexOf("inference profile", StringComparison.Ordinal)..];
+        Assert.That(inference, Does.Match(@"LinearGelu 70x128->512 +9 ").And.Not.Contain("GeluTanh"));
+        Assert.That(s[..s.IndexOf("inference profile", StringComparison.Ordinal)], Does.Contain("GeluTanh").And.Not.Contain("LinearGelu"));
     }
 }
