@@ -60,24 +60,8 @@ public static class Bf16
             d0 = r0.Value; d1 = r1.Value; d2 = r2.Value; d3 = r3.Value;
             return;
         }
-        // Emulation: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes
-        // 8t+j / 8t+4+j (j = 0..3), then the 16 exact bf16 products summed in float64.
-        int lane = Warp.LaneIdx;
-        int g = lane >> 2, t = lane & 3;
-        double s0 = d0, s1 = d1, s2 = d2, s3 = d3;
-        for (int j = 0; j < 4; j++)
-        {
-            int srcA = 4 * g + j, srcB0 = 8 * t + j, srcB1 = 8 * t + 4 + j;
-            uint ra = Warp.Shuffle(a0, srcA), rb = Warp.Shuffle(a1, srcA); // rows g, g+8; k = 2j, 2j+1
-            uint rc = Warp.Shuffle(a2, srcA), rd = Warp.Shuffle(a3, srcA); // rows g, g+8; k = 2j+8, 2j+9
-            uint p0 = Warp.Shuffle(b0, srcB0), p1 = Warp.Shuffle(b1, srcB0); // column 2t
-            uint q0 = Warp.Shuffle(b0, srcB1), q1 = Warp.Shuffle(b1, srcB1); // column 2t+1
-            s0 += Dot(ra, p0) + Dot(rc, p1);
-            s1 += Dot(ra, q0) + Dot(rc, q1);
-            s2 += Dot(rb, p0) + Dot(rd, p1);
-            s3 += Dot(rb, q0) + Dot(rd, q1);
-        }
-        d0 = (float)s0; d1 = (float)s1; d2 = (float)s2; d3 = (float)s3;
+        // Emulation: each register holds two consecutive k (bf16 pairs).
+        MmaEmulation.Run(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1, bf16Pairs: true);
     }
 
     /// <summary>lo(x)·lo(y) + hi(x)·hi(y) of two bf16 pairs, exact in float64 (the emulations).</summary>
@@ -125,27 +109,43 @@ public static class Tf32
             d0 = r0.Value; d1 = r1.Value; d2 = r2.Value; d3 = r3.Value;
             return;
         }
-        // Emulation: as Bf16.Mma, one k per register (k = j and j+4 from lane 4g+j / 8t+j / 8t+4+j).
+        // Emulation: one k per register.
+        MmaEmulation.Run(ref d0, ref d1, ref d2, ref d3, a0, a1, a2, a3, b0, b1, bf16Pairs: false);
+    }
+
+    /// <summary>x·y of two tf32 values (their low 13 bits ignored, as the tensor cores do), exact in float64.</summary>
+    internal static double Dot(uint x, uint y) => (double)Interop.IntAsFloat(x & Mask) * Interop.IntAsFloat(y & Mask);
+}
+
+/// <summary>
+/// The simulator's emulation of one warp-wide mma (both shapes share the fragment layout by k groups):
+/// rows g / g+8 of A come from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j (j = 0..3),
+/// registers a0/a1 and b0 hold the first k group, a2/a3 and b1 the second (a k group being one bf16 pair,
+/// or one tf32 value); the exact products are summed in float64.
+/// </summary>
+internal static class MmaEmulation
+{
+    public static void Run(ref float d0, ref float d1, ref float d2, ref float d3, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, bool bf16Pairs)
+    {
         int lane = Warp.LaneIdx;
         int g = lane >> 2, t = lane & 3;
         double s0 = d0, s1 = d1, s2 = d2, s3 = d3;
         for (int j = 0; j < 4; j++)
         {
             int srcA = 4 * g + j, srcB0 = 8 * t + j, srcB1 = 8 * t + 4 + j;
-            uint ra = Warp.Shuffle(a0, srcA), rb = Warp.Shuffle(a1, srcA); // rows g, g+8; k = j
-            uint rc = Warp.Shuffle(a2, srcA), rd = Warp.Shuffle(a3, srcA); // rows g, g+8; k = j+4
+            uint ra = Warp.Shuffle(a0, srcA), rb = Warp.Shuffle(a1, srcA); // rows g, g+8; first k group
+            uint rc = Warp.Shuffle(a2, srcA), rd = Warp.Shuffle(a3, srcA); // rows g, g+8; second k group
             uint p0 = Warp.Shuffle(b0, srcB0), p1 = Warp.Shuffle(b1, srcB0); // column 2t
             uint q0 = Warp.Shuffle(b0, srcB1), q1 = Warp.Shuffle(b1, srcB1); // column 2t+1
-            s0 += Dot(ra, p0) + Dot(rc, p1);
-            s1 += Dot(ra, q0) + Dot(rc, q1);
-            s2 += Dot(rb, p0) + Dot(rd, p1);
-            s3 += Dot(rb, q0) + Dot(rd, q1);
+            s0 += Dot(ra, p0, bf16Pairs) + Dot(rc, p1, bf16Pairs);
+            s1 += Dot(ra, q0, bf16Pairs) + Dot(rc, q1, bf16Pairs);
+            s2 += Dot(rb, p0, bf16Pairs) + Dot(rd, p1, bf16Pairs);
+            s3 += Dot(rb, q0, bf16Pairs) + Dot(rd, q1, bf16Pairs);
         }
         d0 = (float)s0; d1 = (float)s1; d2 = (float)s2; d3 = (float)s3;
     }
 
-    /// <summary>x·y of two tf32 values (their low 13 bits ignored, as the tensor cores do), exact in float64.</summary>
-    internal static double Dot(uint x, uint y) => (double)Interop.IntAsFloat(x & Mask) * Interop.IntAsFloat(y & Mask);
+    private static double Dot(uint x, uint y, bool bf16Pairs) => bf16Pairs ? Bf16.Dot(x, y) : Tf32.Dot(x, y);
 }
 
 /// <summary>
