@@ -35,11 +35,16 @@ public static class Activations
 
     public static void GeluBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
     {
-        float v = x[i];
+        float g = dy[i] * GeluDerivative(x[i]);
+        dx[i] = accumulate != 0 ? dx[i] + g : g;
+    }
+
+    /// <summary>GELU_tanh'(v): the kernel above and the GEMMs' fused backward epilogue (<see cref="GemmArgs.GeluGrad"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static float GeluDerivative(float v)
+    {
         float s = FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v)); // 0.5·(1 + tanh z)
         // d/dv [v·0.5(1 + tanh z)] = 0.5(1 + tanh z) + 0.5v(1 − tanh² z)·z'; 1 − tanh² z = 4s(1 − s).
-        float d = s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
-        float g = dy[i] * d;
-        dx[i] = accumulate != 0 ? dx[i] + g : g;
+        return s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
     }
 }

@@ -72,21 +72,21 @@ public static partial class Gemm
         // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.
         int colA = col0 + tx * 4, colB = colA + 64;
         Vec4 biasA = LoadBias(bias, p, colA), biasB = LoadBias(bias, p, colB);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 0, colA, fullMN, biasA, c00, c01, c02, c03);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 0, colB, fullMN, biasB, c04, c05, c06, c07);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 1, colA, fullMN, biasA, c10, c11, c12, c13);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 1, colB, fullMN, biasB, c14, c15, c16, c17);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 2, colA, fullMN, biasA, c20, c21, c22, c23);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 2, colB, fullMN, biasB, c24, c25, c26, c27);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 3, colA, fullMN, biasA, c30, c31, c32, c33);
-        StoreQuad(c, cBase, p, row0 + ty * 4 + 3, colB, fullMN, biasB, c34, c35, c36, c37);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 0, colA, fullMN, biasA, c40, c41, c42, c43);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 0, colB, fullMN, biasB, c44, c45, c46, c47);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 1, colA, fullMN, biasA, c50, c51, c52, c53);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 1, colB, fullMN, biasB, c54, c55, c56, c57);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 2, colA, fullMN, biasA, c60, c61, c62, c63);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 2, colB, fullMN, biasB, c64, c65, c66, c67);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 3, colA, fullMN, biasA, c70, c71, c72, c73);
-        StoreQuad(c, cBase, p, row0 + 64 + ty * 4 + 3, colB, fullMN, biasB, c74, c75, c76, c77);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 0, colA, fullMN, biasA, c00, c01, c02, c03);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 0, colB, fullMN, biasB, c04, c05, c06, c07);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 1, colA, fullMN, biasA, c10, c11, c12, c13);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 1, colB, fullMN, biasB, c14, c15, c16, c17);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 2, colA, fullMN, biasA, c20, c21, c22, c23);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 2, colB, fullMN, biasB, c24, c25, c26, c27);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 3, colA, fullMN, biasA, c30, c31, c32, c33);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 3, colB, fullMN, biasB, c34, c35, c36, c37);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 0, colA, fullMN, biasA, c40, c41, c42, c43);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 0, colB, fullMN, biasB, c44, c45, c46, c47);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 1, colA, fullMN, biasA, c50, c51, c52, c53);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 1, colB, fullMN, biasB, c54, c55, c56, c57);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 2, colA, fullMN, biasA, c60, c61, c62, c63);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 2, colB, fullMN, biasB, c64, c65, c66, c67);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 3, colA, fullMN, biasA, c70, c71, c72, c73);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 3, colB, fullMN, biasB, c74, c75, c76, c77);
     }
 }

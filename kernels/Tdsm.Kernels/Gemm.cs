@@ -31,6 +31,9 @@ public struct GemmArgs
     /// <summary>1: C = GELU_tanh(product + bias), the MLP's first Linear without its pre-activation (forward-only
     /// inference); the same float32 operations as <see cref="Activations.GeluForward"/> on the stored sum. Not with Accumulate.</summary>
     public int Gelu;
+    /// <summary>1: C = product ⊙ GELU_tanh'(aux) with aux (M, N) passed in the bias slot: the MLP's backward
+    /// ∂pre = (dy·W) ⊙ GELU'(pre) in the dx GEMM's epilogue. No bias; not with Accumulate or Gelu.</summary>
+    public int GeluGrad;
 }
 
 /// <summary>
@@ -124,6 +127,7 @@ public static partial class Gemm
         for (int z = 0; z < splits; z++) s += part[z * mn + e];
         if (p.HasBias != 0) s += bias[e % p.N];
         if (p.Gelu != 0) s = Activations.Gelu(s);
+        if (p.GeluGrad != 0) s *= Activations.GeluDerivative(bias[e]);
         c[e] = p.Accumulate != 0 ? c[e] + s : s;
     }
 
@@ -237,14 +241,26 @@ public static partial class Gemm
         return r;
     }
 
-    /// <summary>C[cBase + row·N + col .. +3] (= or +=) v + bias; <paramref name="full"/>: the block lies inside C, no guards.</summary>
+    /// <summary>
+    /// C[cBase + row·N + col .. +3] (= or +=) v + bias, then GELU or ⊙ GELU'(aux[row·N + col ..]) when asked (aux is the
+    /// bias slot's view); <paramref name="full"/>: the block lies inside C, no guards.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void StoreQuad(ArrayView<float> c, long cBase, GemmArgs p, int row, int col, bool full, Vec4 bias, float v0, float v1, float v2, float v3)
+    internal static void StoreQuad(ArrayView<float> c, ArrayView<float> aux, long cBase, GemmArgs p, int row, int col, bool full, Vec4 bias,
+        float v0, float v1, float v2, float v3)
     {
         if (!full && row >= p.M) return;
         long i = cBase + (long)row * p.N + col;
         v0 += bias.X; v1 += bias.Y; v2 += bias.Z; v3 += bias.W;
         if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); v2 = Activations.Gelu(v2); v3 = Activations.Gelu(v3); }
+        if (p.GeluGrad != 0)
+        {
+            long a = (long)row * p.N + col;   // columns past N are never stored: leave them unread
+            if (full || col < p.N) v0 *= Activations.GeluDerivative(aux[a]);
+            if (full || col + 1 < p.N) v1 *= Activations.GeluDerivative(aux[a + 1]);
+            if (full || col + 2 < p.N) v2 *= Activations.GeluDerivative(aux[a + 2]);
+            if (full || col + 3 < p.N) v3 *= Activations.GeluDerivative(aux[a + 3]);
+        }
         if (full || col + 3 < p.N)
         {
             if (p.Accumulate != 0) { v0 += c[i]; v1 += c[i + 1]; v2 += c[i + 2]; v3 += c[i + 3]; }

@@ -11,7 +11,8 @@ namespace Tdsm.Kernels;
 /// any M, N, K, the three layouts, bias and accumulate). Operands are rounded while they are
 /// staged into shared memory (bf16: nearest even; tf32: nearest, ties away), products accumulate
 /// in fp32 through <c>mma.sync</c> (<see cref="Bf16.Mma"/> m16n8k16, <see cref="Tf32.Mma"/> m16n8k8),
-/// and the epilogue adds the bias, applies GELU when asked (GemmArgs.Gelu) and writes or accumulates C in fp32.
+/// and the epilogue adds the bias, applies GELU or multiplies by GELU' of the bias slot when asked (GemmArgs.Gelu,
+/// GemmArgs.GeluGrad) and writes or accumulates C in fp32.
 /// Block tile 128×128, K-steps of 32, 256 threads = 8 warps in a 2 (M) × 4 (N) grid, each warp
 /// a 64×32 sub-tile = 4×4 mma tiles (64 fp32 accumulators per lane). The next K-step is read
 /// from global memory into registers while the current one is multiplied.
@@ -1545,6 +1546,7 @@ public static class TensorCoreGemm
         long i = (long)row * p.N + col;
         if (p.HasBias != 0) v += bias[col];
         if (p.Gelu != 0) v = Activations.Gelu(v);
+        if (p.GeluGrad != 0) v *= Activations.GeluDerivative(bias[i]);
         c[i] = p.Accumulate != 0 ? c[i] + v : v;
     }
 }

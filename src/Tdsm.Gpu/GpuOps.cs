@@ -189,11 +189,18 @@ public sealed class GpuOps : IOps, IDisposable
         LaunchGemm(a, b, c, bias, layout, m, n, k, accumulate);
     }
 
-    private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate, bool gelu = false)
+    // gelu: C = GELU(product + bias). geluGradOf: C = product ⊙ GELU'(bias), the bias argument then being the (M, N) pre-activation.
+    private void LaunchGemm(Tensor a, Tensor b, Tensor c, Tensor? bias, GemmLayout layout, int m, int n, int k, bool accumulate, bool gelu = false,
+        bool geluGradOf = false)
     {
         if (m == 0 || n == 0) return;
-        if (gelu && accumulate) throw new ArgumentException("a GELU epilogue cannot accumulate into C");
-        var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1, Gelu = gelu ? 1 : 0 };
+        if ((gelu || geluGradOf) && accumulate) throw new ArgumentException("a GELU epilogue cannot accumulate into C");
+        if (geluGradOf && (bias is null || bias.Length < (long)m * n)) throw new ArgumentException($"the GELU' epilogue needs the ({m}, {n}) pre-activation");
+        var args = new GemmArgs
+        {
+            M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1,
+            Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0,
+        };
         if (GemmPrecision != GemmPrecision.Fp32)
         {
             var kernel = GemmPrecision == GemmPrecision.Bf16
@@ -220,7 +227,7 @@ public sealed class GpuOps : IOps, IDisposable
             _gemmSplits = _acc.Allocate1D<float>(need);
         }
         var part = ((ArrayView<float>)_gemmSplits.View).SubView(0, need);
-        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, Gelu = 0, KSplit = kPer });
+        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, KSplit = kPer });
         _gemmReduce(checked(m * n), part, V(c), biasView, args, splits);
     }
 
@@ -240,6 +247,15 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(dy, rows * outF, "LinearBackward dy"); Check(x, rows * inF, "LinearBackward x"); Check(dw, outF * inF, "LinearBackward dW");
         if (dx is not null) LaunchGemm(dy, w, dx, null, GemmLayout.AB, rows, inF, outF, accumulateDx);
+        LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
+        if (db is not null) SumRowsInto(dy, db, rows);
+    }
+
+    public void LinearBackwardGelu(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dPre, Tensor dw, Tensor? db, int rows, int inF, int outF)
+    {
+        Check(dy, rows * outF, "LinearBackwardGelu dy"); Check(x, rows * inF, "LinearBackwardGelu x"); Check(dw, outF * inF, "LinearBackwardGelu dW");
+        Check(pre, rows * inF, "LinearBackwardGelu pre"); Check(dPre, rows * inF, "LinearBackwardGelu dPre");
+        LaunchGemm(dy, w, dPre, pre, GemmLayout.AB, rows, inF, outF, false, geluGradOf: true);
         LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
         if (db is not null) SumRowsInto(dy, db, rows);
     }

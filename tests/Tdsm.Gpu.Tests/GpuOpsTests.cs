@@ -96,6 +96,45 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertSame(fused, "LinearGelu vs the reference tier");
     }
 
+    /// <summary>
+    /// The MLP backward's fused dx GEMM (GELU' in the epilogue) against LinearBackward then GeluTanhBackward on the
+    /// device, as <see cref="LinearGeluIsLinearThenGelu"/> (equal on the simulator, 1e-6 relative for ptxas's
+    /// contractions on CUDA), on every GEMM path: fp32 one pass and split-K (the GELU' in the reduction), bf16, tf32.
+    /// dW and db, untouched by the fusion, must be equal too; fp32 also against the reference tier.
+    /// </summary>
+    [TestCase(GemmPrecision.Fp32, 67, 70, 19)]
+    [TestCase(GemmPrecision.Fp32, 3, 5, 2000)]
+    [TestCase(GemmPrecision.Bf16, 67, 70, 19)]
+    [TestCase(GemmPrecision.Tf32, 40, 130, 33)]
+    public void LinearBackwardGeluIsLinearBackwardThenGeluBackward(GemmPrecision precision, int rows, int inF, int outF)
+    {
+        if (rows == 3) Assert.That(Tdsm.Kernels.Gemm.SplitK(rows, inF, outF).Splits, Is.GreaterThan(1), "the dx GEMM must take the split-K path");
+        var pre = Pair(R(rows * inF, 2), rows, inF); var x = Pair(R(rows * inF), rows, inF); var w = Pair(R(outF * inF, 0.2), outF, inF);
+        var dy = Pair(R(rows * outF), rows, outF);
+        float[] dw0 = R(outF * inF), db0 = R(outF); // both paths accumulate onto the same starting gradients
+        var dPre = Out(rows, inF); var dw = Pair(dw0, outF, inF); var db = Pair(db0, outF);
+        var dPre2 = Out(rows, inF); var dw2 = Pair(dw0, outF, inF); var db2 = Pair(db0, outF);
+        Gpu.GemmPrecision = precision;
+        try
+        {
+            Gpu.LinearBackwardGelu(dy.G, x.G, w.G, pre.G, dPre.G, dw.G, db.G, rows, inF, outF);
+            Gpu.LinearBackward(dy.G, x.G, w.G, dPre2.G, dw2.G, db2.G, rows, inF, outF, false);
+            Gpu.GeluTanhBackward(pre.G, dPre2.G, dPre2.G, false);
+        }
+        finally { Gpu.GemmPrecision = GemmPrecision.Fp32; }
+        void Near(Tensor a, Tensor b, string what)
+        {
+            var u = new float[a.Length]; var v = new float[b.Length];
+            Gpu.Download(a, u); Gpu.Download(b, v);
+            for (int i = 0; i < u.Length; i++)
+                Assert.That(Math.Abs(u[i] - v[i]), Is.LessThanOrEqualTo(1e-6 * Math.Abs(v[i]) + 1e-7), $"{what}[{i}]: fused {u[i]} vs separate {v[i]}");
+        }
+        Near(dPre.G, dPre2.G, "dPre"); Near(dw.G, dw2.G, "dW"); Near(db.G, db2.G, "db");
+        if (precision != GemmPrecision.Fp32) return;
+        _ref.LinearBackwardGelu(dy.C, x.C, w.C, pre.C, dPre.C, dw.C, db.C, rows, inF, outF);
+        AssertSame(dPre, "dPre vs the reference tier"); AssertSame(dw, "dW vs the reference tier"); AssertSame(db, "db vs the reference tier");
+    }
+
     [Test]
     public void Activations()
     {

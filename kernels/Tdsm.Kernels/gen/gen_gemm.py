@@ -102,7 +102,7 @@ def kernel():
         row = f"row0 + ty * 4 + {r}" if r < 4 else f"row0 + 64 + ty * 4 + {r - 4}"
         for q, (col, bq) in enumerate((("colA", "biasA"), ("colB", "biasB"))):
             vals = ", ".join(acc(r, q * 4 + j) for j in range(4))
-            w(f"        StoreQuad(c, cBase, p, {row}, {col}, fullMN, {bq}, {vals});")
+            w(f"        StoreQuad(c, bias, cBase, p, {row}, {col}, fullMN, {bq}, {vals});")
     w("    }")
     return o
 

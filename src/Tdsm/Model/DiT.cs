@@ -333,8 +333,7 @@ public sealed class DiT
             // mlp, skeleton stream: X[i+1] = XMid + gate·fc2(gelu(fc1(LNmod(XMid))))
             o.GatedResidualBackward(g.X, s.Mod, 6, 5, s.Fc2X, g.Fc2X, g.Mod, r, 1, h);
             o.GeluTanh(s.Fc1X, a.GeluScratchX);
-            o.LinearBackward(g.Fc2X, a.GeluScratchX, p.Fc2.W, g.GeluX, p.Fc2.DW, p.Fc2.DB, r, mh, h, false);
-            o.GeluTanhBackward(s.Fc1X, g.GeluX, g.GeluX, false);
+            o.LinearBackwardGelu(g.Fc2X, a.GeluScratchX, p.Fc2.W, s.Fc1X, g.GeluX, p.Fc2.DW, p.Fc2.DB, r, mh, h); // g.GeluX = ∂fc1 output
             o.LinearBackward(g.GeluX, s.H2x, p.Fc1.W, g.H, p.Fc1.DW, p.Fc1.DB, r, h, mh, false);
             o.LayerNormModulateBackward(g.H, s.XMid, s.Mod, 6, 3, 4, s.MeanX2, s.RstdX2, g.X, g.Mod, r, 1, h, true); // g.X is now dXMid
             // attention output, skeleton stream: XMid = X[i] + gate·proj(attX)
@@ -348,8 +347,7 @@ public sealed class DiT
             {
                 o.GatedResidualBackward(g.U, s.ModC, 6, 5, s.Fc2U, g.Fc2U, g.ModC, r, l, h);
                 o.GeluTanh(s.Fc1U, a.GeluScratchU);
-                o.LinearBackward(g.Fc2U, a.GeluScratchU, p.Fc2C.W, g.GeluU, p.Fc2C.DW, p.Fc2C.DB, rl, mh, h, false);
-                o.GeluTanhBackward(s.Fc1U, g.GeluU, g.GeluU, false);
+                o.LinearBackwardGelu(g.Fc2U, a.GeluScratchU, p.Fc2C.W, s.Fc1U, g.GeluU, p.Fc2C.DW, p.Fc2C.DB, rl, mh, h);
                 o.LinearBackward(g.GeluU, s.H2u, p.Fc1C.W, g.Hu, p.Fc1C.DW, p.Fc1C.DB, rl, h, mh, false);
                 o.LayerNormModulateBackward(g.Hu, s.UMid, s.ModC, 6, 3, 4, s.MeanU2, s.RstdU2, g.U, g.ModC, r, l, h, true);
                 o.GatedResidualBackward(g.U, s.ModC, 6, 2, s.ProjU, g.ProjU, g.ModC, r, l, h);

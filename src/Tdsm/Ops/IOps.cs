@@ -47,6 +47,12 @@ public interface IOps
     /// </summary>
     void LinearGelu(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF);
 
+    /// <summary>
+    /// The backward of Linear(GELU_tanh(pre)) — x = GELU(pre) (R, In) — into pre: dPre (R, In) = (dy W) ⊙ GELU'(pre)
+    /// (overwritten); dW += dyᵀ x; db += Σ dy. The GPU applies GELU' in the dx GEMM's epilogue.
+    /// </summary>
+    void LinearBackwardGelu(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dPre, Tensor dw, Tensor? db, int rows, int inF, int outF);
+
     /// <summary>dx = dy W (or += when <paramref name="accumulateDx"/>; skipped when null); dW += dyᵀ x; db += Σ dy.</summary>
     void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx);
 

@@ -131,6 +131,12 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         Done($"LinearBackward {Dims(rows, inF)}->{outF}{(dx is null ? " (no dx)" : "")}");
     }
 
+    public void LinearBackwardGelu(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dPre, Tensor dw, Tensor? db, int rows, int inF, int outF)
+    {
+        inner.LinearBackwardGelu(dy, x, w, pre, dPre, dw, db, rows, inF, outF);
+        Done($"LinearBackwardGelu {Dims(rows, inF)}->{outF}");
+    }
+
     public void Silu(Tensor x, Tensor y) { inner.Silu(x, y); Done("Silu"); }
     public void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) { inner.SiluBackward(x, dy, dx, accumulate); Done("SiluBackward"); }
     public void GeluTanh(Tensor x, Tensor y) { inner.GeluTanh(x, y); Done($"GeluTanh {x.Length}"); }

@@ -63,6 +63,13 @@ public class ReferenceOps : IOps
         GeluTanh(y, y);
     }
 
+    /// <summary>LinearBackward into dPre, then GELU' in place: the same values as the two ops (the GPU tier fuses them).</summary>
+    public virtual void LinearBackwardGelu(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dPre, Tensor dw, Tensor? db, int rows, int inF, int outF)
+    {
+        LinearBackward(dy, x, w, dPre, dw, db, rows, inF, outF, accumulateDx: false);
+        GeluTanhBackward(pre, dPre, dPre, accumulate: false);
+    }
+
     public virtual void Silu(Tensor x, Tensor y) => Activations.SiluForward<float>(S(x), S(y));
     public virtual void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => Activations.SiluBackward<float>(S(x), S(dy), S(dx), accumulate);
     public virtual void GeluTanh(Tensor x, Tensor y) => Activations.GeluTanhForward<float>(S(x), S(y));
