@@ -11,12 +11,13 @@ namespace Tdsm.Kernels;
 /// </summary>
 public static class Diffusion
 {
+    /// <summary>eps is one row per sample, or one row for all when broadcast ≠ 0.</summary>
     public static void QSample(Index1D idx, ArrayView<float> z0, ArrayView<float> eps, ArrayView<float> t, ArrayView<float> alphas,
-        ArrayView<float> zt, int channels)
+        ArrayView<float> zt, int channels, int broadcast)
     {
         int bi = idx / channels;
         double ab = alphas[(int)t[bi]];
-        zt[idx] = (float)(XMath.Sqrt(ab) * z0[idx] + XMath.Sqrt(1 - ab) * eps[idx]);
+        zt[idx] = (float)(XMath.Sqrt(ab) * z0[idx] + XMath.Sqrt(1 - ab) * eps[broadcast != 0 ? idx - bi * channels : idx]);
     }
 
     public static void TimestepEmbedding(Index1D idx, ArrayView<float> t, ArrayView<float> table, ArrayView<float> emb, int dim)

@@ -203,6 +203,9 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var z0 = Pair(R(b * c), b, c); var eps = Pair(R(b * c), b, c); var zt = Out(b, c);
         Gpu.QSample(z0.G, eps.G, t.G, alphas, zt.G, b, c); _ref.QSample(z0.C, eps.C, t.C, alphas, zt.C, b, c);
         AssertSame(zt, "zt");
+        var epsRow = Pair(R(c), c); var ztRow = Out(b, c); // one noise row for every sample (zero-shot scoring)
+        Gpu.QSample(z0.G, epsRow.G, t.G, alphas, ztRow.G, b, c); _ref.QSample(z0.C, epsRow.C, t.C, alphas, ztRow.C, b, c);
+        AssertSame(ztRow, "zt, eps broadcast");
         var emb = Out(b, Tdsm.Reference.TimestepEmbedding.Dim);
         Gpu.TimestepEmbedding(t.G, emb.G, b); _ref.TimestepEmbedding(t.C, emb.C, b);
         AssertSame(emb, "timestep embedding");

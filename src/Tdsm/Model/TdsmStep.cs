@@ -113,7 +113,7 @@ public sealed class TdsmStep
         o.Copy(YNeg, o.View(Labels2, b, b));
         o.NotEqual(Y, YNeg, Mask);
         o.QSample(X0, Eps, T, _alphas, o.View(Noisy2, 0, b, cin), b, cin);
-        o.QSample(X0, Eps, T, _alphas, o.View(Noisy2, b * cin, b, cin), b, cin);
+        o.Copy(o.View(Noisy2, 0, b, cin), o.View(Noisy2, b * cin, b, cin)); // the negatives' rows see the same z_t
         o.GatherRows(text.Global, Labels2, Zg2, c.CondSize);
         o.GatherRows(text.Local, Labels2, Zl2, c.LocalTokens * c.CondSize);
         Model.Forward(Activations, Noisy2, T2, Zg2, Zl2, Pred);

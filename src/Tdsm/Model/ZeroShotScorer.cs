@@ -26,7 +26,7 @@ public sealed class ZeroShotScorer
     private readonly int _chunkRows;
     private readonly DiTActivations _acts;
     private readonly Tensor _t, _z0, _noisy, _pred;
-    private Tensor? _epsTiles, _epsRows; // (J, chunkRows, C_in) and (J, C_in): the noises, uploaded once per Score call
+    private Tensor? _epsRows; // (J, C_in): the noises, uploaded once per Score call and broadcast over a chunk's rows
     private Tensor? _features, _rowSample, _rowClass, _scores, _argmin; // per-call inputs and outputs, grown on demand
     private readonly float[] _alphas;
     private DiTClassConstants? _constants;
@@ -74,21 +74,15 @@ public sealed class ZeroShotScorer
         if (_scores is null || _scores.Length < total) { _scores = o.Allocate((int)total); _rowSample = o.Allocate((int)total); _rowClass = o.Allocate((int)total); }
         if (_features is null || _features.Length < features.Length) _features = o.Allocate(features.Length);
         if (_argmin is null || _argmin.Length < n) _argmin = o.Allocate(n);
-        if (_epsTiles is null || _epsTiles.Length < j * _chunkRows * cin) { _epsTiles = o.Allocate(j, _chunkRows, cin); _epsRows = o.Allocate(j, cin); }
+        if (_epsRows is null || _epsRows.Length < j * cin) _epsRows = o.Allocate(j, cin);
         var rowSample = new float[total];
         var rowClass = new float[total];
         for (long r = 0; r < total; r++) { rowSample[r] = (int)(r / k); rowClass[r] = (int)(r % k); }
         o.Upload(rowSample, o.View(_rowSample!, 0, (int)total));
         o.Upload(rowClass, o.View(_rowClass!, 0, (int)total));
         o.Upload(features, o.View(_features, 0, n, cin));
-        // Every row of a chunk sees the same noise j: tile each noise over the chunk once, not per chunk.
-        var tiles = new float[j * _chunkRows * cin];
-        for (int jj = 0; jj < j; jj++)
-            for (int r = 0; r < _chunkRows; r++) noises.Slice(jj * cin, cin).CopyTo(tiles.AsSpan((jj * _chunkRows + r) * cin, cin));
-        o.Upload(tiles, o.View(_epsTiles, 0, j, _chunkRows, cin));
-        o.Upload(noises, o.View(_epsRows!, 0, j, cin));
-        var eps = Enumerable.Range(0, j).Select(jj => o.View(_epsTiles, jj * _chunkRows * cin, _chunkRows, cin)).ToArray();
-        var epsRow = Enumerable.Range(0, j).Select(jj => o.View(_epsRows!, jj * cin, cin)).ToArray();
+        o.Upload(noises, o.View(_epsRows, 0, j, cin));
+        var epsRow = Enumerable.Range(0, j).Select(jj => o.View(_epsRows, jj * cin, cin)).ToArray(); // every row of a chunk sees noise j
         for (int chunk = 0; chunk < chunks; chunk++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -101,7 +95,7 @@ public sealed class ZeroShotScorer
             var classIndex = o.View(_rowClass!, start, rows);
             for (int jj = 0; jj < j; jj++)
             {
-                o.QSample(z0, Rows(eps[jj], rows, cin), t, _alphas, noisy, rows, cin);
+                o.QSample(z0, epsRow[jj], t, _alphas, noisy, rows, cin);
                 _model.ForwardWithClassConstants(acts, noisy, _constants, classIndex, pred);
                 o.RowMse(pred, epsRow[jj], score, rows, cin, accumulate: jj > 0);
             }

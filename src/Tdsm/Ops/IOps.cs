@@ -91,7 +91,7 @@ public interface IOps
     /// <summary>emb (B, 256) = sinusoidal embedding of the timesteps t (B).</summary>
     void TimestepEmbedding(Tensor t, Tensor emb, int b);
 
-    /// <summary>zt (B,C) = √ᾱ_t z0 + √(1-ᾱ_t) eps.</summary>
+    /// <summary>zt (B,C) = √ᾱ_t z0 + √(1-ᾱ_t) eps; eps broadcast when it has one row (as in <see cref="RowMse"/>).</summary>
     void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c);
 
     /// <summary>

@@ -27,6 +27,7 @@ public static class NoiseSchedule
         return ac;
     }
 
+    /// <summary>zt (B, C) = √ᾱ_t z0 + √(1−ᾱ_t) eps, t per sample; eps is (B, C) or one row (C) shared by every sample.</summary>
     public static void QSample<T>(ReadOnlySpan<T> z0, ReadOnlySpan<T> eps, ReadOnlySpan<T> t, ReadOnlySpan<float> alphasCumprod,
         Span<T> zt, int b, int c) where T : IFloatingPointIeee754<T>
     {
@@ -36,7 +37,8 @@ public static class NoiseSchedule
             if (ti < 0 || ti >= alphasCumprod.Length) throw new ArgumentOutOfRangeException(nameof(t), $"timestep {ti} outside [0, {alphasCumprod.Length})");
             double ab = alphasCumprod[ti];
             double sa = Math.Sqrt(ab), sb = Math.Sqrt(1 - ab);
-            for (int i = 0; i < c; i++) zt[bi * c + i] = F<T>(sa * D(z0[bi * c + i]) + sb * D(eps[bi * c + i]));
+            int eo = eps.Length == c ? 0 : bi * c; // one eps row: the same noise for every sample
+            for (int i = 0; i < c; i++) zt[bi * c + i] = F<T>(sa * D(z0[bi * c + i]) + sb * D(eps[eo + i]));
         }
     }
 }
