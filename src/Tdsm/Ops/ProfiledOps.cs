@@ -92,9 +92,6 @@ public sealed class OpTimeline(IOpClock clock)
 /// </summary>
 public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
 {
-    /// <summary>The op set doing the work.</summary>
-    public IOps Inner => inner;
-
     /// <summary>The span's marks: Begin before the profiled work, Collect after.</summary>
     public OpTimeline Timeline { get; } = new(clock);
 
