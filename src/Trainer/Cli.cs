@@ -63,9 +63,10 @@ public static class Cli
             return 2;
         }
         catch (Exception e) when (e is Tdsm.Data.DataFormatException or Tdsm.Formats.TensorFormatException or Tdsm.Text.TextModelException
-                                   or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+                                   or FileNotFoundException or DirectoryNotFoundException or ArgumentException
+                                   or Tdsm.Training.TrainingDivergedException)
         {
-            // Bad input data: say what and where, without a stack trace.
+            // Bad input data (or a diverged training run): say what and where, without a stack trace.
             stderr.WriteLine($"{cmd.Name}: error: {e.Message}");
             return 1;
         }

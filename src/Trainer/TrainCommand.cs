@@ -41,6 +41,8 @@ public sealed class TrainCommand : ICommand
         Steps run in groups of 20 (the first alone: it compiles the GPU kernels) whose losses come back
         together, so the GPU never waits for the host; the time limit, the progress bar and loss.csv's
         seconds (when a step's loss came back) move by group.
+        If the loss becomes NaN or infinite, training stops at that group with exit code 1: loss.csv
+        ends at the bad step, no later checkpoint is written and nothing is evaluated.
 
         The paper setting, e.g. NTU-60 55/5 with SynSE features and CLIP text features:
           train --features synse/ntu60_55_5 --text-features clip_ntu60.safetensors
@@ -91,10 +93,24 @@ public sealed class TrainCommand : ICommand
                 Checkpoint.LoadOptimizer(Path.Combine(outDir, Checkpoint.OptimizerFile), resumed);
                 stdout.WriteLine($"train: resumed at step {resumed.Step}");
             }
-            var r = TdsmStage.Run(ops, dit, train, feats.Train, feats.ZTest, text, split, outDir, stdout, resumed,
-                timeLimit > 0 ? TimeSpan.FromSeconds(timeLimit) : null);
-            File.WriteAllLines(Path.Combine(outDir, "loss.csv"), new[] { "step,lr,loss,diffusion,triplet,seconds" }.Concat(
-                r.Curve.Select((p, i) => string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.LearningRate},{p.Loss},{p.Diffusion},{p.Triplet},{r.CurveSeconds[i]:F3}"))));
+            Directory.CreateDirectory(outDir);
+            void WriteLossCsv(IReadOnlyList<LossPoint> curve, IReadOnlyList<double> seconds) =>
+                File.WriteAllLines(Path.Combine(outDir, "loss.csv"), new[] { "step,lr,loss,diffusion,triplet,seconds" }.Concat(
+                    curve.Select((p, i) => string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.LearningRate},{p.Loss},{p.Diffusion},{p.Triplet},{seconds[i]:F3}"))));
+            TdsmStageResult r;
+            try
+            {
+                r = TdsmStage.Run(ops, dit, train, feats.Train, feats.ZTest, text, split, outDir, stdout, resumed,
+                    timeLimit > 0 ? TimeSpan.FromSeconds(timeLimit) : null);
+            }
+            catch (TrainingDivergedException e)
+            {
+                // The curve up to the bad step is what shows how it diverged: keep it.
+                WriteLossCsv(e.Curve, e.CurveSeconds);
+                stderr.WriteLine($"train: error: {e.Message} The loss curve up to step {e.At.Step} is in {Path.Combine(outDir, "loss.csv")}.");
+                return 1;
+            }
+            WriteLossCsv(r.Curve, r.CurveSeconds);
             int ran = r.Curve.Count > 0 ? r.Curve[^1].Step : 0;
             // Steady-state time per iteration: from the first logged step (kernel compilation, first-touch) to the last.
             double msPerIteration = r.Curve.Count > 1

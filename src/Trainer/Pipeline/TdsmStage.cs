@@ -50,6 +50,7 @@ public static class TdsmStage
         double ema = double.NaN;
         // timeLimit stops the loop early (a time-boxed GPU visit); the lr schedule still assumes train.Iterations.
         bool timeUp = false, firstGroup = true;
+        int? savedStep = resumeFrom?.Step; // a resumed run was loaded from a checkpoint of this step
         while (trainer.Step < train.Iterations && !timeUp)
         {
             // Steps run in groups that read their losses back once; a group ends at the next checkpoint.
@@ -63,6 +64,13 @@ public static class TdsmStage
             timeUp = timeLimit is { } limit && sw.Elapsed >= limit;
             foreach (var p in points)
             {
+                if (!double.IsFinite(p.Loss))
+                {
+                    curve.Add(p);
+                    curveSeconds.Add(seconds);
+                    bar.Done();
+                    throw new TrainingDivergedException(p, curve, curveSeconds, savedStep, checkpointDir);
+                }
                 ema = double.IsNaN(ema) ? p.Loss : 0.98 * ema + 0.02 * p.Loss;
                 if (p.Step % train.LogEvery == 0 || p.Step == train.Iterations || p.Step == 1 || (timeUp && p.Step == points[^1].Step))
                 {
@@ -73,7 +81,10 @@ public static class TdsmStage
             var last = points[^1];
             bar.Report(last.Step, train.Iterations, $"loss {ema:F4} (diff {last.Diffusion:F4}, td {last.Triplet:F4}) lr {last.LearningRate:0.0e+0}");
             if (checkpointDir is not null && train.CheckpointEvery > 0 && last.Step % train.CheckpointEvery == 0 && last.Step < train.Iterations)
+            {
                 SaveCheckpoint(checkpointDir, trainer, noise);
+                savedStep = last.Step;
+            }
         }
         bar.Done();
         double trainSeconds = sw.Elapsed.TotalSeconds;

@@ -57,6 +57,20 @@ public class TrainCommandTests : TempDirTest
     }
 
     [Test]
+    public void ADivergedRunStopsWithAClearErrorKeepsItsCurveAndWritesNoCheckpoint()
+    {
+        // An absurd learning rate drives the parameters past float range within a few steps.
+        var (code, stdout, err) = Run("--iterations", "20", "--lr", "1e35", "--log-every", "5");
+        Assert.That(code, Is.EqualTo(1), stdout + err);
+        Assert.That(err, Does.Contain("training diverged: the loss is").And.Contain("No checkpoint had been written"));
+        string run = Path.Combine(Dir, "run");
+        var last = File.ReadAllLines(Path.Combine(run, "loss.csv")).Last().Split(',');
+        Assert.That(double.IsFinite(double.Parse(last[2], System.Globalization.CultureInfo.InvariantCulture)), Is.False, "the curve ends at the bad step");
+        Assert.That(File.Exists(Path.Combine(run, Checkpoint.ModelFile)), Is.False, "no diverged parameters on disk");
+        Assert.That(File.Exists(Path.Combine(run, "report.json")), Is.False);
+    }
+
+    [Test]
     public void EvalReproducesTheRunAndTheLibraryAgreesWithTheCpuTier()
     {
         Assert.That(Run("--iterations", "10").Code, Is.Zero);
