@@ -40,6 +40,25 @@ public static class Bf16
         return Bits(lo) | (Bits(hi) << 16);
     }
 
+    /// <summary>
+    /// Packs fp32 rows into bf16 pairs for <see cref="TensorCoreGemm.KernelPacked"/> (nearest even), one
+    /// thread per output word. src is (rows, cols) row-major. transpose 0: dst (rows, cols/2) with word j of
+    /// row r = (src[r, 2j], src[r, 2j+1]), cols even; transpose 1: dst (cols, rows/2), the packed rows of
+    /// srcᵀ, word j of row c = (src[2j, c], src[2j+1, c]), rows even. Launch over dst.Length words.
+    /// </summary>
+    public static void PackRows(Index1D i, ArrayView<float> src, ArrayView<uint> dst, int rows, int cols, int transpose)
+    {
+        if (transpose == 0)
+        {
+            dst[i] = Pack(src[2L * i], src[2L * i + 1]);
+            return;
+        }
+        // Threads walk src's rows (coalesced reads); the writes stride by rows/2 words.
+        int half = rows >> 1;
+        int j = i / cols, col = i % cols;
+        dst[(long)col * half + j] = Pack(src[(long)(2 * j) * cols + col], src[(long)(2 * j + 1) * cols + col]);
+    }
+
     private static float Lo(uint v) => Interop.IntAsFloat(v << 16);
     private static float Hi(uint v) => Interop.IntAsFloat(v & 0xFFFF0000u);
 

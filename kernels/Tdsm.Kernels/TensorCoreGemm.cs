@@ -1533,6 +1533,418 @@ public static class TensorCoreGemm
         Store(c, bias, p, er + 56, ec + 24, c332, c333);
     }
 
+    /// <summary>
+    /// Bf16 kernel on packed operands: <paramref name="a"/> (M, K) and <paramref name="b"/> (N, K) hold bf16 pairs
+    /// (<see cref="Bf16.PackRows"/>; element k of a row in the low half of word k/2 when k is even), so a K-step
+    /// is staged with plain 32-bit copies: half the global bytes of <see cref="Kernel"/> and no conversion.
+    /// C = A·Bᵀ only (<c>p.Layout</c> 0; other products pack transposed copies), K even. Same tiles, mma order and
+    /// epilogue as <see cref="Kernel"/>, so on operands that <see cref="Kernel"/> would round the same way the
+    /// results are the same. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// </summary>
+    public static void KernelPacked(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
+    {
+        var sa = SharedMemory.Allocate<ulong>(TileM * 12);
+        var sb = SharedMemory.Allocate<ulong>(TileN * 12);
+        var sa32 = sa.Cast<uint>();
+        var sb32 = sb.Cast<uint>();
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        int kw = p.K >> 1; // words per row
+        // Staging: thread = (row tid/16, word tid%16), item i adds 16i rows.
+        int am = tid / 16, aw = tid % 16;
+        int ar = row0 + am, br = col0 + am;
+        // Shared uint index of the thread's item 0 (word j of each 8-word group at 2(j%4) + j/4).
+        int sA = am * 24 + (aw & ~7) + ((aw & 3) << 1) + ((aw >> 2) & 1);
+        // Fragment loads (ulong index): row g of the warp's sub-tile, words t and t+4 of a k group.
+        int af = (wm + g) * 12 + t, bf = (wn + g) * 12 + t;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        uint xa0 = 0u, xa1 = 0u, xa2 = 0u, xa3 = 0u, xa4 = 0u, xa5 = 0u, xa6 = 0u, xa7 = 0u;
+        uint xb0 = 0u, xb1 = 0u, xb2 = 0u, xb3 = 0u, xb4 = 0u, xb5 = 0u, xb6 = 0u, xb7 = 0u;
+
+        if (p.K > 0)
+        {
+            if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+            {
+                xa0 = a[(long)(ar + 0) * kw + (0 >> 1) + aw];
+                xa1 = a[(long)(ar + 16) * kw + (0 >> 1) + aw];
+                xa2 = a[(long)(ar + 32) * kw + (0 >> 1) + aw];
+                xa3 = a[(long)(ar + 48) * kw + (0 >> 1) + aw];
+                xa4 = a[(long)(ar + 64) * kw + (0 >> 1) + aw];
+                xa5 = a[(long)(ar + 80) * kw + (0 >> 1) + aw];
+                xa6 = a[(long)(ar + 96) * kw + (0 >> 1) + aw];
+                xa7 = a[(long)(ar + 112) * kw + (0 >> 1) + aw];
+            }
+            else
+            {
+                { int r = ar + 0, j = (0 >> 1) + aw; xa0 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 16, j = (0 >> 1) + aw; xa1 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 32, j = (0 >> 1) + aw; xa2 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 48, j = (0 >> 1) + aw; xa3 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 64, j = (0 >> 1) + aw; xa4 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 80, j = (0 >> 1) + aw; xa5 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 96, j = (0 >> 1) + aw; xa6 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 112, j = (0 >> 1) + aw; xa7 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+            }
+            if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+            {
+                xb0 = b[(long)(br + 0) * kw + (0 >> 1) + aw];
+                xb1 = b[(long)(br + 16) * kw + (0 >> 1) + aw];
+                xb2 = b[(long)(br + 32) * kw + (0 >> 1) + aw];
+                xb3 = b[(long)(br + 48) * kw + (0 >> 1) + aw];
+                xb4 = b[(long)(br + 64) * kw + (0 >> 1) + aw];
+                xb5 = b[(long)(br + 80) * kw + (0 >> 1) + aw];
+                xb6 = b[(long)(br + 96) * kw + (0 >> 1) + aw];
+                xb7 = b[(long)(br + 112) * kw + (0 >> 1) + aw];
+            }
+            else
+            {
+                { int r = br + 0, j = (0 >> 1) + aw; xb0 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 16, j = (0 >> 1) + aw; xb1 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 32, j = (0 >> 1) + aw; xb2 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 48, j = (0 >> 1) + aw; xb3 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 64, j = (0 >> 1) + aw; xb4 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 80, j = (0 >> 1) + aw; xb5 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 96, j = (0 >> 1) + aw; xb6 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 112, j = (0 >> 1) + aw; xb7 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+            }
+        }
+        for (int k0 = 0; k0 < p.K; k0 += KStep)
+        {
+            Group.Barrier(); // every warp is done reading the previous K-step
+            sa32[sA + 0] = xa0;
+            sa32[sA + 384] = xa1;
+            sa32[sA + 768] = xa2;
+            sa32[sA + 1152] = xa3;
+            sa32[sA + 1536] = xa4;
+            sa32[sA + 1920] = xa5;
+            sa32[sA + 2304] = xa6;
+            sa32[sA + 2688] = xa7;
+            sb32[sA + 0] = xb0;
+            sb32[sA + 384] = xb1;
+            sb32[sA + 768] = xb2;
+            sb32[sA + 1152] = xb3;
+            sb32[sA + 1536] = xb4;
+            sb32[sA + 1920] = xb5;
+            sb32[sA + 2304] = xb6;
+            sb32[sA + 2688] = xb7;
+            Group.Barrier();
+            int kn = k0 + KStep;
+            if (kn < p.K)
+            {
+            if (row0 + 128 <= p.M && kn + 32 <= p.K)
+            {
+                xa0 = a[(long)(ar + 0) * kw + (kn >> 1) + aw];
+                xa1 = a[(long)(ar + 16) * kw + (kn >> 1) + aw];
+                xa2 = a[(long)(ar + 32) * kw + (kn >> 1) + aw];
+                xa3 = a[(long)(ar + 48) * kw + (kn >> 1) + aw];
+                xa4 = a[(long)(ar + 64) * kw + (kn >> 1) + aw];
+                xa5 = a[(long)(ar + 80) * kw + (kn >> 1) + aw];
+                xa6 = a[(long)(ar + 96) * kw + (kn >> 1) + aw];
+                xa7 = a[(long)(ar + 112) * kw + (kn >> 1) + aw];
+            }
+            else
+            {
+                { int r = ar + 0, j = (kn >> 1) + aw; xa0 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 16, j = (kn >> 1) + aw; xa1 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 32, j = (kn >> 1) + aw; xa2 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 48, j = (kn >> 1) + aw; xa3 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 64, j = (kn >> 1) + aw; xa4 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 80, j = (kn >> 1) + aw; xa5 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 96, j = (kn >> 1) + aw; xa6 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 112, j = (kn >> 1) + aw; xa7 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+            }
+            if (col0 + 128 <= p.N && kn + 32 <= p.K)
+            {
+                xb0 = b[(long)(br + 0) * kw + (kn >> 1) + aw];
+                xb1 = b[(long)(br + 16) * kw + (kn >> 1) + aw];
+                xb2 = b[(long)(br + 32) * kw + (kn >> 1) + aw];
+                xb3 = b[(long)(br + 48) * kw + (kn >> 1) + aw];
+                xb4 = b[(long)(br + 64) * kw + (kn >> 1) + aw];
+                xb5 = b[(long)(br + 80) * kw + (kn >> 1) + aw];
+                xb6 = b[(long)(br + 96) * kw + (kn >> 1) + aw];
+                xb7 = b[(long)(br + 112) * kw + (kn >> 1) + aw];
+            }
+            else
+            {
+                { int r = br + 0, j = (kn >> 1) + aw; xb0 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 16, j = (kn >> 1) + aw; xb1 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 32, j = (kn >> 1) + aw; xb2 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 48, j = (kn >> 1) + aw; xb3 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 64, j = (kn >> 1) + aw; xb4 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 80, j = (kn >> 1) + aw; xb5 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 96, j = (kn >> 1) + aw; xb6 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 112, j = (kn >> 1) + aw; xb7 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+            }
+            }
+            // k group 0
+            {
+                ulong u0 = sa[af + 0], v0 = sa[af + 96];
+                ulong u1 = sa[af + 192], v1 = sa[af + 288];
+                ulong u2 = sa[af + 384], v2 = sa[af + 480];
+                ulong u3 = sa[af + 576], v3 = sa[af + 672];
+                ulong q0 = sb[bf + 0];
+                ulong q1 = sb[bf + 96];
+                ulong q2 = sb[bf + 192];
+                ulong q3 = sb[bf + 288];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1
+            {
+                ulong u0 = sa[af + 4], v0 = sa[af + 100];
+                ulong u1 = sa[af + 196], v1 = sa[af + 292];
+                ulong u2 = sa[af + 388], v2 = sa[af + 484];
+                ulong u3 = sa[af + 580], v3 = sa[af + 676];
+                ulong q0 = sb[bf + 4];
+                ulong q1 = sb[bf + 100];
+                ulong q2 = sb[bf + 196];
+                ulong q3 = sb[bf + 292];
+                uint a00 = (uint)u0, a01 = (uint)v0, a02 = (uint)(u0 >> 32), a03 = (uint)(v0 >> 32);
+                uint a10 = (uint)u1, a11 = (uint)v1, a12 = (uint)(u1 >> 32), a13 = (uint)(v1 >> 32);
+                uint a20 = (uint)u2, a21 = (uint)v2, a22 = (uint)(u2 >> 32), a23 = (uint)(v2 >> 32);
+                uint a30 = (uint)u3, a31 = (uint)v3, a32 = (uint)(u3 >> 32), a33 = (uint)(v3 >> 32);
+                uint b00 = (uint)q0, b01 = (uint)(q0 >> 32);
+                uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
+                uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
+                uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        Store(c, bias, p, er + 0, ec + 0, c000, c001);
+        Store(c, bias, p, er + 8, ec + 0, c002, c003);
+        Store(c, bias, p, er + 0, ec + 8, c010, c011);
+        Store(c, bias, p, er + 8, ec + 8, c012, c013);
+        Store(c, bias, p, er + 0, ec + 16, c020, c021);
+        Store(c, bias, p, er + 8, ec + 16, c022, c023);
+        Store(c, bias, p, er + 0, ec + 24, c030, c031);
+        Store(c, bias, p, er + 8, ec + 24, c032, c033);
+        Store(c, bias, p, er + 16, ec + 0, c100, c101);
+        Store(c, bias, p, er + 24, ec + 0, c102, c103);
+        Store(c, bias, p, er + 16, ec + 8, c110, c111);
+        Store(c, bias, p, er + 24, ec + 8, c112, c113);
+        Store(c, bias, p, er + 16, ec + 16, c120, c121);
+        Store(c, bias, p, er + 24, ec + 16, c122, c123);
+        Store(c, bias, p, er + 16, ec + 24, c130, c131);
+        Store(c, bias, p, er + 24, ec + 24, c132, c133);
+        Store(c, bias, p, er + 32, ec + 0, c200, c201);
+        Store(c, bias, p, er + 40, ec + 0, c202, c203);
+        Store(c, bias, p, er + 32, ec + 8, c210, c211);
+        Store(c, bias, p, er + 40, ec + 8, c212, c213);
+        Store(c, bias, p, er + 32, ec + 16, c220, c221);
+        Store(c, bias, p, er + 40, ec + 16, c222, c223);
+        Store(c, bias, p, er + 32, ec + 24, c230, c231);
+        Store(c, bias, p, er + 40, ec + 24, c232, c233);
+        Store(c, bias, p, er + 48, ec + 0, c300, c301);
+        Store(c, bias, p, er + 56, ec + 0, c302, c303);
+        Store(c, bias, p, er + 48, ec + 8, c310, c311);
+        Store(c, bias, p, er + 56, ec + 8, c312, c313);
+        Store(c, bias, p, er + 48, ec + 16, c320, c321);
+        Store(c, bias, p, er + 56, ec + 16, c322, c323);
+        Store(c, bias, p, er + 48, ec + 24, c330, c331);
+        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+    }
+
     private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)
     {
         if (row >= p.M) return;

@@ -28,6 +28,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
     private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmPacked;
+    private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packBf16;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -187,6 +189,40 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(a, (long)m * k, "MatMul A"); Check(b, (long)n * k, "MatMul B"); Check(c, (long)m * n, "MatMul C");
         LaunchGemm(a, b, c, bias, layout, m, n, k, accumulate);
+    }
+
+    /// <summary>
+    /// Packs <paramref name="src"/> (rows, cols) into bf16 pairs for <see cref="MatMulPacked"/>: (rows, cols/2)
+    /// words, or with <paramref name="transpose"/> the packed rows of srcᵀ, (cols, rows/2) words.
+    /// </summary>
+    public void PackBf16(Tensor src, ArrayView<uint> dst, int rows, int cols, bool transpose)
+    {
+        Check(src, (long)rows * cols, "PackBf16 src");
+        int packedDim = transpose ? rows : cols;
+        if (packedDim % 2 != 0) throw new ArgumentException($"PackBf16: the packed dimension ({(transpose ? "rows" : "cols")} = {packedDim}) must be even");
+        long words = (long)rows * cols / 2;
+        if (dst.Length < words) throw new ArgumentException($"PackBf16: dst holds {dst.Length} words, {words} needed");
+        if (words == 0) return;
+        _packBf16 ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>(K.Bf16.PackRows);
+        _packBf16(checked((int)words), V(src), dst.SubView(0, words), rows, cols, transpose ? 1 : 0);
+    }
+
+    /// <summary>
+    /// C (M,N) (= or +=) A·Bᵀ (+ bias) on tensor cores from operands already packed as bf16 pairs
+    /// (<see cref="PackBf16"/>): A (M, K/2) and B (N, K/2) words, K even (<see cref="K.TensorCoreGemm.KernelPacked"/>).
+    /// </summary>
+    public void MatMulPacked(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate)
+    {
+        if (k % 2 != 0) throw new ArgumentException($"MatMulPacked: K = {k} must be even (bf16 pairs along K)");
+        if (a.Length < (long)m * k / 2) throw new ArgumentException($"MatMulPacked A: {a.Length} words, ({m}, {k / 2}) needed");
+        if (b.Length < (long)n * k / 2) throw new ArgumentException($"MatMulPacked B: {b.Length} words, ({n}, {k / 2}) needed");
+        Check(c, (long)m * n, "MatMulPacked C");
+        if (bias is not null) Check(bias, n, "MatMulPacked bias");
+        if (m == 0 || n == 0) return;
+        var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
+        _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
+        var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
+        _gemmPacked(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args);
     }
 
     // gelu: C = GELU(product + bias). geluGradOf: C = product ⊙ GELU'(bias), the bias argument then being the (M, N) pre-activation.

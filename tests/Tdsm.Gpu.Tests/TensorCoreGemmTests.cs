@@ -73,6 +73,58 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
+    /// <see cref="TensorCoreGemm.KernelPacked"/> on operands packed by <see cref="GpuOps.PackBf16"/> (A as
+    /// given or packed from its transpose) against <see cref="TensorCoreGemm.Kernel"/> on the fp32 operands:
+    /// both round each operand to bf16 nearest-even and run the same mma sequence and epilogue, so C must be
+    /// the same bits (tolerance 0), with bias and accumulate, over edge tiles in M, N and K.
+    /// </summary>
+    [TestCase(37, 29, 46, false)]
+    [TestCase(133, 131, 78, false)]
+    [TestCase(133, 131, 78, true)]
+    [TestCase(1, 1, 2, true)]
+    [TestCase(5, 3, 0, false)]
+    public void PackedOperandsGiveTheBitsOfTheFp32OperandKernel(int m, int n, int k, bool packATransposed)
+    {
+        var rng = new Rng(77);
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        var want = Run(a, b, bias, c0, GemmLayout.ABt, m, n, k, accumulate: true);
+
+        using var pa = Gpu.Device.Accelerator.Allocate1D<uint>(Math.Max(1, m * k / 2));
+        using var pb = Gpu.Device.Accelerator.Allocate1D<uint>(Math.Max(1, n * k / 2));
+        if (packATransposed)
+        {
+            // A handed over as Aᵀ (K, M) row-major, the layout of a weight-gradient operand, packed across its rows.
+            var at = new float[k * m];
+            for (int i = 0; i < m; i++) for (int kk = 0; kk < k; kk++) at[kk * m + i] = a[i * k + kk];
+            Gpu.PackBf16(Up(at), pa.View, k, m, transpose: true);
+        }
+        else Gpu.PackBf16(Up(a), pa.View, m, k, transpose: false);
+        Gpu.PackBf16(Up(b), pb.View, n, k, transpose: false);
+        var tc = Up(c0);
+        Gpu.MatMulPacked(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+        var got = new float[m * n];
+        Gpu.Download(tc, got);
+        for (int i = 0; i < got.Length; i++)
+            if (BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(want[i]))
+                Assert.Fail($"{m}x{n}x{k}: C[{i / n},{i % n}] = {got[i]:R} on packed operands vs {want[i]:R} from fp32 operands");
+        if (k > 0)
+        {
+            var words = new uint[m * k / 2];
+            pa.View.SubView(0, words.Length).CopyToCPU(words);
+            Assert.That(words[^1], Is.EqualTo(Bf16.Bits(a[^2]) | (Bf16.Bits(a[^1]) << 16)), "last word of packed A: (A[m-1, k-2], A[m-1, k-1])");
+        }
+    }
+
+    [Test]
+    public void PackedOperandsNeedAnEvenK()
+    {
+        using var p = Gpu.Device.Accelerator.Allocate1D<uint>(16);
+        Assert.Throws<ArgumentException>(() => Gpu.MatMulPacked(p.View, p.View, Up(new float[4]), null, 2, 2, 3, accumulate: false));
+        Assert.Throws<ArgumentException>(() => Gpu.PackBf16(Up(new float[6]), p.View, 2, 3, transpose: false));
+    }
+
+    /// <summary>
     /// One mma through <see cref="Bf16.Mma"/> with the fragments loaded by the PTX ISA layout
     /// (its doc): on CUDA this checks that layout against the tensor cores, on the simulator the
     /// per-instruction emulation. D = C + A·B vs float64 over the bf16-rounded A, B: |err| ≤ 1e-5·s
@@ -197,10 +249,12 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
+    [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 0)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a
-        // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous).
+        // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous);
+        // none for the kernel on packed operands.
         string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty);
         int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;
         int cvt = Regex.Matches(ptx, Regex.Escape(cvtText)).Count;

@@ -27,7 +27,10 @@ public sealed class InProcessGpuConfig : ManualConfig
 /// (R = 512 skeleton rows, R·35 = 17,920 text rows, H = 768). Shapes are "M x N x K layout".
 /// Also our tensor-core GEMMs (fp32 operands rounded to bf16 / tf32 while staged) against cuBLAS
 /// bf16 (cublasGemmEx on operands converted to bf16 once in the set-up, so cuBLAS reads half the
-/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode.
+/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode. TdsmTensorCoreBf16Packed is the same bf16 kernel
+/// on operands packed into bf16 pairs once in the set-up (TensorCoreGemm.KernelPacked, C = A·Bᵀ; for AB
+/// and AtB the set-up packs the transposed operands), like cuBLAS bf16: half the bytes of the fp32-operand
+/// kernel and no conversion while staging; the packing is not timed.
 /// Each method synchronises before returning. Needs CUDA; without it the set-up throws a clear
 /// message.
 /// </summary>
@@ -42,6 +45,7 @@ public class GpuGemmBenchmarks
     private CuBlas _blas = null!;
     private CuBlasBf16 _blas16 = null!;
     private MemoryBuffer1D<ushort, Stride1D.Dense> _a16 = null!, _b16 = null!;
+    private MemoryBuffer1D<uint, Stride1D.Dense> _aPacked = null!, _bPacked = null!;
     private Tensor _a = null!, _b = null!, _c = null!;
     private int _m, _n, _k;
     private string _layout = "";
@@ -63,6 +67,13 @@ public class GpuGemmBenchmarks
         _blas16 = new CuBlasBf16();
         _a16 = _device.Accelerator.Allocate1D(ha.Select(x => (ushort)Bf16.Bits(x)).ToArray());
         _b16 = _device.Accelerator.Allocate1D(hb.Select(x => (ushort)Bf16.Bits(x)).ToArray());
+        // Packed A (M, K/2) and B (N, K/2) of the product C = A·Bᵀ whatever the layout: AB's B is (K, N), AtB's A is (K, M).
+        _aPacked = _device.Accelerator.Allocate1D<uint>((long)_m * _k / 2);
+        _bPacked = _device.Accelerator.Allocate1D<uint>((long)_n * _k / 2);
+        if (_layout == "AtB") _ops.PackBf16(_a, _aPacked.View, _k, _m, transpose: true);
+        else _ops.PackBf16(_a, _aPacked.View, _m, _k, transpose: false);
+        if (_layout == "ABt") _ops.PackBf16(_b, _bPacked.View, _n, _k, transpose: false);
+        else _ops.PackBf16(_b, _bPacked.View, _k, _n, transpose: true);
         _ops.Synchronize();
     }
 
@@ -73,6 +84,8 @@ public class GpuGemmBenchmarks
         _blas16?.Dispose();
         _a16?.Dispose();
         _b16?.Dispose();
+        _aPacked?.Dispose();
+        _bPacked?.Dispose();
         _ops?.Dispose();
         _device?.Dispose();
     }
@@ -127,6 +140,13 @@ public class GpuGemmBenchmarks
     {
         _ops.GemmPrecision = GemmPrecision.Bf16;
         _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmTensorCoreBf16Packed()
+    {
+        _ops.MatMulPacked(_aPacked.View, _bPacked.View, _c, null, _m, _n, _k, accumulate: false);
         _ops.Synchronize();
     }
 
