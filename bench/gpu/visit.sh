@@ -17,11 +17,13 @@
 # bf16               50 s   120   bench --precision bf16: ms/step, rows/s, --profile (9); sizes paper-train
 # paper-train        90 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7); eval fp32 vs bf16 (9)
-# gemm               95 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9)
+# gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9)
+# gemm-packed        70 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging, ldmatrix, cp.async)
+#                                 vs cuBLAS bf16 and the fp32-operand kernel, same run (9)
 # curve-bf16         60 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
-# Sum of estimates ~680 s > BUDGET: the first nine (~500 s) hold every number issues 4, 6 and 7 need and the
+# Sum of estimates ~735 s > BUDGET: the first nine (~485 s) hold every number issues 4, 6 and 7 need and the
 # bf16 figures of 9; the tail may be cut. 500 paper iterations take ~90 s at <= 150 ms/step (bf16); if the
 # bf16 path fails, the stage trains in fp32 for what the budget leaves (500 iterations need <= 390 ms/step x
 # 500 = 195 s). summary.md's stage table names what was skipped or cut short; if `status` shows
@@ -36,7 +38,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve bf16 paper-train gemm curve-bf16 ncu kernels"}
+STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve bf16 paper-train gemm gemm-packed curve-bf16 ncu kernels"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -44,7 +46,7 @@ WORK=${WORK:-/tmp/tdsm-visit}
 CURVE_ITERS=${CURVE_ITERS:-3000}
 PAPER_ITERS=${PAPER_ITERS:-500}
 PAPER_LIMIT=${PAPER_LIMIT:-240}
-GEMM_RESERVE=${GEMM_RESERVE:-95}
+GEMM_RESERVE=${GEMM_RESERVE:-80}
 LOGS=$WORK/logs
 export REPO OUT DRY_RUN BACKEND TDSM_DIR WORK LOGS CURVE_ITERS PAPER_ITERS
 mkdir -p "$OUT" "$LOGS"
@@ -131,12 +133,19 @@ st_paper_train() {
 }
 st_gemm() {
   # fp32 SIMT vs cuBLAS SGEMM (issue 6) and bf16 tensor cores vs cuBLAS bf16 (issue 9); the TF32 pair with GEMM_ALL=1.
-  # TdsmTensorCoreBf16* also matches TdsmTensorCoreBf16Packed: the same kernel on pre-packed bf16 operands (half the bytes).
-  local filter=('*GpuGemmBenchmarks.CuBlasSgemm*' '*GpuGemmBenchmarks.TdsmGemm*' '*GpuGemmBenchmarks.CuBlasBf16Gemm*' '*GpuGemmBenchmarks.TdsmTensorCoreBf16*')
+  local filter=('*GpuGemmBenchmarks.CuBlasSgemm' '*GpuGemmBenchmarks.TdsmGemm' '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16')
   [ "${GEMM_ALL:-0}" = 1 ] && filter=('*GpuGemmBenchmarks*')
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter "${filter[@]}" --warmupCount 1 --iterationCount 3 --iterationTime 100 \
     --artifacts "$WORK/bdn" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm.md"
+}
+st_gemm_packed() {
+  # Issue 9: the bf16 kernels on operands packed as bf16 pairs (KernelPacked, KernelLdMatrix, KernelAsync) against
+  # cuBLAS bf16 and the fp32-operand kernel in the same run; a process of its own, so that a fault in these
+  # experimental kernels cannot cost the gemm stage's numbers.
+  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16*' \
+    --warmupCount 1 --iterationCount 3 --iterationTime 100 --artifacts "$WORK/bdn-packed" || return
+  [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn-packed/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm-packed.md"
 }
 st_curve_bf16() {
   # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the
@@ -180,7 +189,7 @@ st_ncu() {
   # Kernels whose HMMA count is above zero: the mma.sync instructions are there and execute.
   grep 'tensor_op_hmma.sum' "$WORK/ncu.csv" | awk -F'","' '{gsub(/"/, "", $NF); if ($NF + 0 > 0) n++; t++} END {printf "ncu: %d of %d profiled kernels execute tensor-pipe HMMA instructions\n", n, t}'
 }
-export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
 cap() { case $1 in gpu-tests) echo 150;; parity-*) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
@@ -211,6 +220,7 @@ summarize() {
     section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6); bf16 vs fp32 predictions (issue 9)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict|^eval:|^  sample'
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^paper-train:|^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
+    section "bf16 kernels on pre-packed bf16 operands vs cuBLAS bf16 (issue 9)" gemm-packed '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'

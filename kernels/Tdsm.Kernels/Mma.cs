@@ -3,8 +3,8 @@ using ILGPU.Runtime.Cuda;
 
 namespace Tdsm.Kernels;
 
-// Tensor-core primitives of TensorCoreGemm: operand rounding and one warp-wide mma.sync, as
-// inline PTX on CUDA and as exact C# emulations elsewhere (the CPU simulator). The emulations
+// Tensor-core primitives of TensorCoreGemm: operand rounding, one warp-wide mma.sync, bf16 packing,
+// and the asynchronous copies and matrix loads of its cp.async kernel, as inline PTX on CUDA and as exact C# emulations elsewhere (the CPU simulator). The emulations
 // work on the same per-lane fragment registers as the hardware, fetching the other lanes'
 // registers with warp shuffles by the PTX ISA layout ("Matrix Fragments for mma.m16n8k16 /
 // m16n8k8"), so simulator tests check the fragment layouts the GPU uses.
@@ -180,4 +180,79 @@ internal struct Regs16
 internal struct Regs8
 {
     public uint R0, R1, R2, R3, R4, R5, R6, R7;
+}
+
+/// <summary>
+/// Asynchronous global→shared copies (<c>cp.async</c>, sm_80+) and shared→fragment matrix loads (<c>ldmatrix</c>) for
+/// <see cref="TensorCoreGemm.KernelAsync"/>, as inline PTX on CUDA and as exact emulations elsewhere. Addresses on
+/// CUDA are byte addresses: shared ones in the shared window (from the kernel's own <c>__shared_alloca0</c>, the
+/// name ILGPU 1.5 gives a kernel's first shared allocation), global ones from the host
+/// (<c>ArrayView.LoadEffectiveAddressAsPtr</c>), because ILGPU has no way to take an address inside a kernel. The
+/// emulations take word indices into the same views instead.
+/// </summary>
+internal static class AsyncCopy
+{
+    /// <summary>
+    /// Copies 16 bytes (4 words) from global word <paramref name="srcWord"/> of <paramref name="src"/> to shared word
+    /// <paramref name="dstWord"/> of <paramref name="shared"/>, or writes 4 zeros when <paramref name="valid"/> is false
+    /// (cp.async with src-size 0). On CUDA both words must be 16-byte aligned; the copy lands after
+    /// <see cref="WaitGroups"/> and a barrier. <paramref name="srcBase"/> is src's device address, <paramref name="sharedBase"/>
+    /// the shared window address of <paramref name="shared"/>.
+    /// </summary>
+    public static void Copy16(ArrayView<uint> shared, int dstWord, uint sharedBase, ArrayView<uint> src, long srcWord, long srcBase, bool valid)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            uint dst = sharedBase + 4u * (uint)dstWord;
+            // With src-size 0 nothing is read; point at the operand's start so the address stays inside it.
+            long from = valid ? srcBase + 4 * srcWord : srcBase;
+            CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", dst, from, valid ? 16u : 0u);
+            return;
+        }
+        for (int e = 0; e < 4; e++) shared[dstWord + e] = valid ? src[srcWord + e] : 0u;
+    }
+
+    /// <summary>Closes the group of copies this thread issued since the last commit (<c>cp.async.commit_group</c>).</summary>
+    public static void Commit()
+    {
+        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.commit_group;");
+    }
+
+    /// <summary>Waits until at most one of this thread's committed copy groups is still in flight (<c>cp.async.wait_group 1</c>).</summary>
+    public static void WaitGroups()
+    {
+        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.wait_group 1;");
+    }
+
+    /// <summary>
+    /// <c>ldmatrix.sync.aligned.m8n8.x4.shared.b16</c>: four 8×8 b16 matrices, matrix m's 8 rows at the (16-byte)
+    /// row addresses given by lanes 8m..8m+7 (<paramref name="rowWord"/>: the lane's row start as a shared word
+    /// index); lane l receives row l/4, columns 2(l%4) and 2(l%4)+1 of matrix m in R{m} (word l%4 of the row).
+    /// Call from all 32 lanes together. Returns a value rather than filling out-parameters: ILGPU keeps a local whose
+    /// address is taken in local memory, which ptxas then could not lift into registers.
+    /// </summary>
+    public static Fragments4 LoadMatrixX4(ArrayView<uint> shared, int rowWord, uint sharedBase)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Output<uint> x0 = default, x1 = default, x2 = default, x3 = default;
+            Input<uint> address = sharedBase + 4u * (uint)rowWord;
+            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];", ref x0, ref x1, ref x2, ref x3, ref address);
+            return new Fragments4 { R0 = x0.Value, R1 = x1.Value, R2 = x2.Value, R3 = x3.Value };
+        }
+        int lane = Warp.LaneIdx, row = lane >> 2, word = lane & 3;
+        return new Fragments4
+        {
+            R0 = shared[Warp.Shuffle(rowWord, row) + word],
+            R1 = shared[Warp.Shuffle(rowWord, 8 + row) + word],
+            R2 = shared[Warp.Shuffle(rowWord, 16 + row) + word],
+            R3 = shared[Warp.Shuffle(rowWord, 24 + row) + word],
+        };
+    }
+}
+
+/// <summary>The four registers one <see cref="AsyncCopy.LoadMatrixX4"/> gives a lane (one per 8×8 matrix).</summary>
+internal struct Fragments4
+{
+    public uint R0, R1, R2, R3;
 }

@@ -21,6 +21,9 @@ namespace Tdsm.Kernels;
 /// a lane needs (a0/a2, a1/a3, b0/b1) are one 64-bit load; 4 ulongs of padding per row keep
 /// those loads free of bank conflicts. The permutation is the same for A and B, so the sum over
 /// k is unchanged.
+/// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref="Bf16.PackRows"/>) give the same
+/// bits as <see cref="Kernel"/> with half the global bytes: <see cref="KernelPacked"/> (the same staging),
+/// <see cref="KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix) and <see cref="KernelAsync"/> (cp.async).
 /// </summary>
 public static class TensorCoreGemm
 {
@@ -1812,6 +1815,699 @@ public static class TensorCoreGemm
                 uint b10 = (uint)q1, b11 = (uint)(q1 >> 32);
                 uint b20 = (uint)q2, b21 = (uint)(q2 >> 32);
                 uint b30 = (uint)q3, b31 = (uint)(q3 >> 32);
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        Store(c, bias, p, er + 0, ec + 0, c000, c001);
+        Store(c, bias, p, er + 8, ec + 0, c002, c003);
+        Store(c, bias, p, er + 0, ec + 8, c010, c011);
+        Store(c, bias, p, er + 8, ec + 8, c012, c013);
+        Store(c, bias, p, er + 0, ec + 16, c020, c021);
+        Store(c, bias, p, er + 8, ec + 16, c022, c023);
+        Store(c, bias, p, er + 0, ec + 24, c030, c031);
+        Store(c, bias, p, er + 8, ec + 24, c032, c033);
+        Store(c, bias, p, er + 16, ec + 0, c100, c101);
+        Store(c, bias, p, er + 24, ec + 0, c102, c103);
+        Store(c, bias, p, er + 16, ec + 8, c110, c111);
+        Store(c, bias, p, er + 24, ec + 8, c112, c113);
+        Store(c, bias, p, er + 16, ec + 16, c120, c121);
+        Store(c, bias, p, er + 24, ec + 16, c122, c123);
+        Store(c, bias, p, er + 16, ec + 24, c130, c131);
+        Store(c, bias, p, er + 24, ec + 24, c132, c133);
+        Store(c, bias, p, er + 32, ec + 0, c200, c201);
+        Store(c, bias, p, er + 40, ec + 0, c202, c203);
+        Store(c, bias, p, er + 32, ec + 8, c210, c211);
+        Store(c, bias, p, er + 40, ec + 8, c212, c213);
+        Store(c, bias, p, er + 32, ec + 16, c220, c221);
+        Store(c, bias, p, er + 40, ec + 16, c222, c223);
+        Store(c, bias, p, er + 32, ec + 24, c230, c231);
+        Store(c, bias, p, er + 40, ec + 24, c232, c233);
+        Store(c, bias, p, er + 48, ec + 0, c300, c301);
+        Store(c, bias, p, er + 56, ec + 0, c302, c303);
+        Store(c, bias, p, er + 48, ec + 8, c310, c311);
+        Store(c, bias, p, er + 56, ec + 8, c312, c313);
+        Store(c, bias, p, er + 48, ec + 16, c320, c321);
+        Store(c, bias, p, er + 56, ec + 16, c322, c323);
+        Store(c, bias, p, er + 48, ec + 24, c330, c331);
+        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+    }
+
+    /// <summary>
+    /// The bf16 GEMM of <see cref="KernelPacked"/> (packed operands, C = A·Bᵀ; same tiles, warps, mma order and epilogue,
+    /// so the same bits) with fewer load instructions: each thread stages two 16-byte chunks (8 bf16) per operand and
+    /// K-step with 64-bit global loads and 64-bit shared stores (KernelPacked: eight 32-bit of each), and the mma
+    /// fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref="AsyncCopy.LoadMatrixX4"/>; A: one per
+    /// 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A staged row
+    /// is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8 different
+    /// 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in flight
+    /// while this one is multiplied. Needs K a multiple of 8 and 8-byte aligned operands.
+    /// Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// </summary>
+    public static void KernelLdMatrix(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
+    {
+        var s = SharedMemory.Allocate<ulong>(4096); // stage i: A rows at word 4096i, B rows at 4096i + 2048
+        var s32 = s.Cast<uint>();
+        var a64 = a.Cast<ulong>();
+        var b64 = b.Cast<ulong>();
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        int kw = p.K >> 1; // words per packed row
+        int steps = (p.K + KStep - 1) / KStep;
+        uint sb = 0;
+        if (CudaAsm.IsSupported)
+        {
+            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).
+            CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }", out uint window);
+            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register
+            if ((sb & 15u) != 0)
+            {
+                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.
+                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }
+                return;
+            }
+        }
+        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.
+        int cr = tid >> 2, cc = tid & 3;
+        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);
+        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)
+        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.
+        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;
+        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;
+
+        if (steps > 0)
+        {
+            long kOff = (0 >> 1) + 4 * cc;
+            if (row0 + 128 <= p.M && col0 + 128 <= p.N && 0 + 32 <= p.K)
+            {
+                { long o = (((long)(row0 + cr + 0) * kw + kOff) >> 1); xa0 = a64[o]; xa1 = a64[o + 1]; }
+                { long o = (((long)(row0 + cr + 64) * kw + kOff) >> 1); xa2 = a64[o]; xa3 = a64[o + 1]; }
+                { long o = (((long)(col0 + cr + 0) * kw + kOff) >> 1); xb0 = b64[o]; xb1 = b64[o + 1]; }
+                { long o = (((long)(col0 + cr + 64) * kw + kOff) >> 1); xb2 = b64[o]; xb3 = b64[o + 1]; }
+            }
+            else
+            {
+                bool kOk = 0 + 8 * cc < p.K;
+                { int r = row0 + cr + 0; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
+                { int r = row0 + cr + 64; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
+                { int r = col0 + cr + 0; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
+                { int r = col0 + cr + 64; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
+            }
+        }
+        for (int kt = 0; kt < steps; kt++)
+        {
+            int sa = (kt & 1) * 4096, sbw = sa + 2048;
+            // Stage kt%2 was last read in K-step kt-2: everyone has passed the barrier of K-step kt-1 since.
+            { int o = (sa + cw + 0) >> 1; s[o] = xa0; s[o + 1] = xa1; }
+            { int o = (sa + cw + 1024) >> 1; s[o] = xa2; s[o + 1] = xa3; }
+            { int o = (sbw + cw + 0) >> 1; s[o] = xb0; s[o + 1] = xb1; }
+            { int o = (sbw + cw + 1024) >> 1; s[o] = xb2; s[o + 1] = xb3; }
+            Group.Barrier();
+            int kn = (kt + 1) * KStep;
+            if (kn < p.K)
+            {
+                long kOff = (kn >> 1) + 4 * cc;
+                if (row0 + 128 <= p.M && col0 + 128 <= p.N && kn + 32 <= p.K)
+                {
+                    { long o = (((long)(row0 + cr + 0) * kw + kOff) >> 1); xa0 = a64[o]; xa1 = a64[o + 1]; }
+                    { long o = (((long)(row0 + cr + 64) * kw + kOff) >> 1); xa2 = a64[o]; xa3 = a64[o + 1]; }
+                    { long o = (((long)(col0 + cr + 0) * kw + kOff) >> 1); xb0 = b64[o]; xb1 = b64[o + 1]; }
+                    { long o = (((long)(col0 + cr + 64) * kw + kOff) >> 1); xb2 = b64[o]; xb3 = b64[o + 1]; }
+                }
+                else
+                {
+                    bool kOk = kn + 8 * cc < p.K;
+                    { int r = row0 + cr + 0; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
+                    { int r = row0 + cr + 64; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
+                    { int r = col0 + cr + 0; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
+                    { int r = col0 + cr + 64; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
+                }
+            }
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 0) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 16) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 32) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 48) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 0) * 16 + (((0 + bc) ^ bSw) << 2), sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 16) * 16 + (((0 + bc) ^ bSw) << 2), sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 0) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 16) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 32) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 48) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 0) * 16 + (((2 + bc) ^ bSw) << 2), sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 16) * 16 + (((2 + bc) ^ bSw) << 2), sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        Store(c, bias, p, er + 0, ec + 0, c000, c001);
+        Store(c, bias, p, er + 8, ec + 0, c002, c003);
+        Store(c, bias, p, er + 0, ec + 8, c010, c011);
+        Store(c, bias, p, er + 8, ec + 8, c012, c013);
+        Store(c, bias, p, er + 0, ec + 16, c020, c021);
+        Store(c, bias, p, er + 8, ec + 16, c022, c023);
+        Store(c, bias, p, er + 0, ec + 24, c030, c031);
+        Store(c, bias, p, er + 8, ec + 24, c032, c033);
+        Store(c, bias, p, er + 16, ec + 0, c100, c101);
+        Store(c, bias, p, er + 24, ec + 0, c102, c103);
+        Store(c, bias, p, er + 16, ec + 8, c110, c111);
+        Store(c, bias, p, er + 24, ec + 8, c112, c113);
+        Store(c, bias, p, er + 16, ec + 16, c120, c121);
+        Store(c, bias, p, er + 24, ec + 16, c122, c123);
+        Store(c, bias, p, er + 16, ec + 24, c130, c131);
+        Store(c, bias, p, er + 24, ec + 24, c132, c133);
+        Store(c, bias, p, er + 32, ec + 0, c200, c201);
+        Store(c, bias, p, er + 40, ec + 0, c202, c203);
+        Store(c, bias, p, er + 32, ec + 8, c210, c211);
+        Store(c, bias, p, er + 40, ec + 8, c212, c213);
+        Store(c, bias, p, er + 32, ec + 16, c220, c221);
+        Store(c, bias, p, er + 40, ec + 16, c222, c223);
+        Store(c, bias, p, er + 32, ec + 24, c230, c231);
+        Store(c, bias, p, er + 40, ec + 24, c232, c233);
+        Store(c, bias, p, er + 48, ec + 0, c300, c301);
+        Store(c, bias, p, er + 56, ec + 0, c302, c303);
+        Store(c, bias, p, er + 48, ec + 8, c310, c311);
+        Store(c, bias, p, er + 56, ec + 8, c312, c313);
+        Store(c, bias, p, er + 48, ec + 16, c320, c321);
+        Store(c, bias, p, er + 56, ec + 16, c322, c323);
+        Store(c, bias, p, er + 48, ec + 24, c330, c331);
+        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+    }
+
+    /// <summary>
+    /// The bf16 GEMM of <see cref="KernelPacked"/> (packed operands, C = A·Bᵀ, same tiles, warps, mma order and epilogue, so
+    /// the same bits) with the loads of sm_80+: each K-step's A and B tiles go from global to shared memory with
+    /// <c>cp.async</c> 16-byte copies, no registers in between, 3 stages in flight (48 KB, one barrier per
+    /// K-step), and the mma fragments come out of shared memory with <c>ldmatrix.x4</c> (A: one per 16×16 tile, B: one per
+    /// two 8-column tiles). A staged row is 4 chunks of 16 bytes (8 bf16) stored at chunk c ^ ((row/2) % 4), so the 8 rows
+    /// of every ldmatrix matrix fall in 8 different 16-byte bank groups. Needs K a multiple of 8 (16-byte chunks),
+    /// operands 16-byte aligned and their device addresses (<paramref name="aAddress"/>, <paramref name="bAddress"/>): see
+    /// <see cref="AsyncCopy"/>. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// </summary>
+    public static void KernelAsync(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, long aAddress, long bAddress)
+    {
+        var s = SharedMemory.Allocate<uint>(12288); // stage i: A rows at 4096i, B rows at 4096i + 2048
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        int kw = p.K >> 1; // words per packed row
+        int steps = (p.K + KStep - 1) / KStep;
+        uint sb = 0;
+        if (CudaAsm.IsSupported)
+        {
+            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).
+            CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }", out uint window);
+            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register
+            if ((sb & 15u) != 0)
+            {
+                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.
+                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }
+                return;
+            }
+        }
+        // Copies: thread = (row tid/4, chunk tid%4), second copy 64 rows down (same swizzle: (row/2) % 4 repeats).
+        int cr = tid >> 2, cc = tid & 3;
+        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);
+        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)
+        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.
+        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;
+        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+
+        // Prologue: K-steps 0..1 in flight, one commit group each (empty groups keep the count uniform).
+        if (0 < steps)
+        {
+            int sw0 = (0) * 4096 + cw, kk = 0;
+            bool kOk = kk + 8 * cc < p.K;
+            long kOff = (kk >> 1) + 4 * cc;
+            { int r = row0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 0, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
+            { int r = row0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 1024, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
+            { int r = col0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 2048, sb, b, (long)r * kw + kOff, bAddress, kOk && r < p.N); }
+            { int r = col0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 3072, sb, b, (long)r * kw + kOff, bAddress, kOk && r < p.N); }
+        }
+        AsyncCopy.Commit();
+        if (1 < steps)
+        {
+            int sw0 = (1) * 4096 + cw, kk = 32;
+            bool kOk = kk + 8 * cc < p.K;
+            long kOff = (kk >> 1) + 4 * cc;
+            { int r = row0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 0, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
+            { int r = row0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 1024, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
+            { int r = col0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 2048, sb, b, (long)r * kw + kOff, bAddress, kOk && r < p.N); }
+            { int r = col0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 3072, sb, b, (long)r * kw + kOff, bAddress, kOk && r < p.N); }
+        }
+        AsyncCopy.Commit();
+        for (int kt = 0; kt < steps; kt++)
+        {
+            AsyncCopy.WaitGroups(); // K-step kt has landed for this thread's copies (at most the newer one in flight)
+            Group.Barrier();        // ... and for everyone's; everyone is done with K-step kt-1, whose stage is refilled next
+            int kn = kt + 2;
+            if (kn < steps)
+            {
+                int sw0 = (kn % 3) * 4096 + cw, kk = kn * 32;
+                bool kOk = kk + 8 * cc < p.K;
+                long kOff = (kk >> 1) + 4 * cc;
+                { int r = row0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 0, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
+                { int r = row0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 1024, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
+                { int r = col0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 2048, sb, b, (long)r * kw + kOff, bAddress, kOk && r < p.N); }
+                { int r = col0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 3072, sb, b, (long)r * kw + kOff, bAddress, kOk && r < p.N); }
+            }
+            AsyncCopy.Commit();
+            int sa = (kt % 3) * 4096, sbw = sa + 2048;
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 0) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 16) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 32) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 48) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4(s, sbw + (br + 0) * 16 + (((0 + bc) ^ bSw) << 2), sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4(s, sbw + (br + 16) * 16 + (((0 + bc) ^ bSw) << 2), sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 0) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 16) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 32) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4(s, sa + (ar + 48) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4(s, sbw + (br + 0) * 16 + (((2 + bc) ^ bSw) << 2), sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4(s, sbw + (br + 16) * 16 + (((2 + bc) ^ bSw) << 2), sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {
                     Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);

@@ -30,6 +30,8 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmPacked;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packBf16;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmAsync;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -223,6 +225,50 @@ public sealed class GpuOps : IOps, IDisposable
         _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
         var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
         _gemmPacked(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args);
+    }
+
+    /// <summary>
+    /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, ldmatrix
+    /// fragments): the same result; K must be a multiple of 8 and both operands 8-byte aligned.
+    /// </summary>
+    public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate)
+    {
+        var args = PackedArgs("MatMulPackedLdMatrix", a, b, c, bias, m, n, k, accumulate, 8);
+        if (m == 0 || n == 0) return;
+        _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
+        var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
+        _gemmLdMatrix(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args);
+    }
+
+    // The checks of the packed-operand GEMMs with chunked loads: K a multiple of 8, operands aligned to `align` bytes.
+    private static GemmArgs PackedArgs(string what, ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate, int align)
+    {
+        if (k % 8 != 0) throw new ArgumentException($"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
+        if (a.Length < (long)m * k / 2) throw new ArgumentException($"{what} A: {a.Length} words, ({m}, {k / 2}) needed");
+        if (b.Length < (long)n * k / 2) throw new ArgumentException($"{what} B: {b.Length} words, ({n}, {k / 2}) needed");
+        Check(c, (long)m * n, what + " C");
+        if (bias is not null) Check(bias, n, what + " bias");
+        if (m > 0 && n > 0 && k > 0)
+        {
+            long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
+            if (aAt % align != 0 || bAt % align != 0)
+                throw new ArgumentException($"{what}: operands must start on {align}-byte boundaries (A at {aAt % align}, B at {bAt % align} mod {align})");
+        }
+        return new GemmArgs { M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
+    }
+
+    /// <summary>
+    /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelAsync"/> (cp.async pipeline, ldmatrix):
+    /// the same result; K must be a multiple of 8 and both operands 16-byte aligned.
+    /// </summary>
+    public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate)
+    {
+        var args = PackedArgs("MatMulPackedAsync", a, b, c, bias, m, n, k, accumulate, 16);
+        if (m == 0 || n == 0) return;
+        long aAddress = a.LoadEffectiveAddressAsPtr().ToInt64(), bAddress = b.LoadEffectiveAddressAsPtr().ToInt64();
+        _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
+        var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
+        _gemmAsync(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args, aAddress, bAddress);
     }
 
     // gelu: C = GELU(product + bias). geluGradOf: C = product ⊙ GELU'(bias), the bias argument then being the (M, N) pre-activation.

@@ -116,12 +116,53 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
     }
 
+    /// <summary>
+    /// <see cref="TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix fragments) and
+    /// <see cref="TensorCoreGemm.KernelAsync"/> (the same with cp.async stages) against <see cref="TensorCoreGemm.KernelPacked"/>
+    /// on the same packed operands: same tiles, mma order and epilogue, so the same bits (tolerance 0). K spans 1, 3 (a
+    /// partial third stage) and 5 K-steps (every stage reused), M and N end inside a tile (the 256-row case has full
+    /// tiles: the unguarded loads). On the simulator the copies and matrix loads are emulated from the PTX ISA's ldmatrix layout.
+    /// </summary>
+    [TestCase(37, 29, 24, false)]
+    [TestCase(133, 131, 88, false)]
+    [TestCase(256, 128, 160, false)]
+    [TestCase(5, 3, 0, false)]
+    [TestCase(37, 29, 24, true)]
+    [TestCase(133, 131, 88, true)]
+    [TestCase(129, 250, 160, true)]
+    [TestCase(5, 3, 0, true)]
+    public void LdMatrixKernelsGiveTheBitsOfThePackedKernel(int m, int n, int k, bool cpAsync)
+    {
+        var rng = new Rng(78);
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+        using var pa = Gpu.Device.Accelerator.Allocate1D<uint>(Math.Max(4, m * k / 2));
+        using var pb = Gpu.Device.Accelerator.Allocate1D<uint>(Math.Max(4, n * k / 2));
+        Gpu.PackBf16(Up(a), pa.View, m, k, transpose: false);
+        Gpu.PackBf16(Up(b), pb.View, n, k, transpose: false);
+        float[] Product(bool async)
+        {
+            var tc = Up(c0);
+            if (!async) Gpu.MatMulPacked(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+            else if (cpAsync) Gpu.MatMulPackedAsync(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+            else Gpu.MatMulPackedLdMatrix(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+            var host = new float[m * n];
+            Gpu.Download(tc, host);
+            return host;
+        }
+        float[] want = Product(async: false), got = Product(async: true);
+        for (int i = 0; i < got.Length; i++)
+            if (BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(want[i]))
+                Assert.Fail($"{m}x{n}x{k}: C[{i / n},{i % n}] = {got[i]:R} from {(cpAsync ? "KernelAsync" : "KernelLdMatrix")} vs {want[i]:R} from KernelPacked");
+    }
+
     [Test]
     public void PackedOperandsNeedAnEvenK()
     {
         using var p = Gpu.Device.Accelerator.Allocate1D<uint>(16);
         Assert.Throws<ArgumentException>(() => Gpu.MatMulPacked(p.View, p.View, Up(new float[4]), null, 2, 2, 3, accumulate: false));
         Assert.Throws<ArgumentException>(() => Gpu.PackBf16(Up(new float[6]), p.View, 2, 3, transpose: false));
+        Assert.Throws<ArgumentException>(() => Gpu.MatMulPackedAsync(p.View, p.View, Up(new float[4]), null, 2, 2, 4, accumulate: false));
+        Assert.Throws<ArgumentException>(() => Gpu.MatMulPackedLdMatrix(p.View, p.View, Up(new float[4]), null, 2, 2, 4, accumulate: false));
     }
 
     /// <summary>
@@ -250,6 +291,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
     [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 0)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a

@@ -27,10 +27,13 @@ public sealed class InProcessGpuConfig : ManualConfig
 /// (R = 512 skeleton rows, R·35 = 17,920 text rows, H = 768). Shapes are "M x N x K layout".
 /// Also our tensor-core GEMMs (fp32 operands rounded to bf16 / tf32 while staged) against cuBLAS
 /// bf16 (cublasGemmEx on operands converted to bf16 once in the set-up, so cuBLAS reads half the
-/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode. TdsmTensorCoreBf16Packed is the same bf16 kernel
-/// on operands packed into bf16 pairs once in the set-up (TensorCoreGemm.KernelPacked, C = A·Bᵀ; for AB
-/// and AtB the set-up packs the transposed operands), like cuBLAS bf16: half the bytes of the fp32-operand
-/// kernel and no conversion while staging; the packing is not timed.
+/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode.
+/// The TdsmTensorCoreBf16Packed* methods run the bf16 kernels on operands packed into bf16 pairs once in the
+/// set-up (C = A·Bᵀ; for AB and AtB the set-up packs the transposed operands), like cuBLAS bf16: half the
+/// bytes of the fp32-operand kernel and no conversion while staging; the packing is not timed.
+/// Packed: TensorCoreGemm.KernelPacked (32-bit staging, the fp32-operand kernel's shared layout);
+/// PackedLdMatrix: KernelLdMatrix (64-bit staging, swizzled rows, ldmatrix fragments); PackedAsync:
+/// KernelAsync (cp.async stages; ptxas 11.8 left its asm operands in local memory, see bench/RESULTS.md).
 /// Each method synchronises before returning. Needs CUDA; without it the set-up throws a clear
 /// message.
 /// </summary>
@@ -147,6 +150,20 @@ public class GpuGemmBenchmarks
     public void TdsmTensorCoreBf16Packed()
     {
         _ops.MatMulPacked(_aPacked.View, _bPacked.View, _c, null, _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmTensorCoreBf16PackedLdMatrix()
+    {
+        _ops.MatMulPackedLdMatrix(_aPacked.View, _bPacked.View, _c, null, _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    [Benchmark]
+    public void TdsmTensorCoreBf16PackedAsync()
+    {
+        _ops.MatMulPackedAsync(_aPacked.View, _bPacked.View, _c, null, _m, _n, _k, accumulate: false);
         _ops.Synchronize();
     }
 

@@ -23,6 +23,13 @@ def mma_k_group(w, cls, gi, stride):
         w(f"                uint a{mi}0 = (uint)u{mi}, a{mi}1 = (uint)v{mi}, a{mi}2 = (uint)(u{mi} >> 32), a{mi}3 = (uint)(v{mi} >> 32);")
     for ni in range(NT):
         w(f"                uint b{ni}0 = (uint)q{ni}, b{ni}1 = (uint)(q{ni} >> 32);")
+    mma_tiles(w, cls)
+    w("            }")
+
+
+def mma_tiles(w, cls):
+    """Emits the 16 mma of class `cls` on the fragment registers a{mi}{r} / b{ni}{r} already in scope: inline PTX
+    on CUDA, else the emulation with one gather per k group."""
     w("                if (CudaAsm.IsSupported)")
     w("                {")
     for mi in range(MT):
@@ -45,4 +52,3 @@ def mma_k_group(w, cls, gi, stride):
                 terms = " + ".join(f"{cls}.Dot(ra{j}.R{ia}, {src}{j}.R{2*ni}) + {cls}.Dot(ra{j}.R{ia2}, {src}{j}.R{2*ni+1})" for j in range(4))
                 w(f"                    {acc(mi,ni,r)} = (float)({acc(mi,ni,r)} + {terms});")
     w("                }")
-    w("            }")

@@ -7,7 +7,7 @@ scalars here. Run: python3 kernels/Tdsm.Kernels/gen/tensorcore_gemm.py
 """
 import os
 
-from tensorcore_core import MT, NT, acc, mma_k_group
+from tensorcore_core import MT, NT, acc, mma_k_group, mma_tiles
 
 TILE_M, TILE_N, KSTEP, THREADS = 128, 128, 32, 256
 WARP_M, WARP_N = 64, 32             # each of the 8 warps: 2 (M) x 4 (N) layout
@@ -252,6 +252,199 @@ def kernel_packed():
     w("    }")
     w("")
 
+STAGES = 3            # cp.async pipeline depth of KernelAsync
+ROW_WORDS = KSTEP // 2  # a staged row of a K-step: 32 bf16 = 16 words = 4 chunks of 16 bytes
+OP_WORDS = TILE_M * ROW_WORDS
+STAGE_WORDS = 2 * OP_WORDS
+assert STAGES * STAGE_WORDS * 4 <= 48 * 1024  # ILGPU allocates shared memory statically: 48 KB at most
+
+
+def ldmatrix_k_groups(a_base, b_base, view):
+    """The two k groups of a K-step from swizzled shared rows (16 words, chunk c at c ^ ((row/2) % 4)): A and B
+    fragments with ldmatrix.x4, then the 16 mma. a_base / b_base: the stage's first A / B word."""
+    for gi in range(KSTEP // 16):
+        w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
+        w("            {")
+        for mi in range(MT):
+            w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4({view}, {a_base} + (ar + {16 * mi}) * 16 + ((({2 * gi} + ac) ^ aSw) << 2), sb);")
+            w(f"                uint a{mi}0 = fa{mi}.R0, a{mi}1 = fa{mi}.R1, a{mi}2 = fa{mi}.R2, a{mi}3 = fa{mi}.R3;")
+        for np_ in range(NT // 2):
+            w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4({view}, {b_base} + (br + {16 * np_}) * 16 + ((({2 * gi} + bc) ^ bSw) << 2), sb);")
+            w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
+        mma_tiles(w, "Bf16")
+        w("            }")
+
+
+def epilogue():
+    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
+    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
+    for mi in range(MT):
+        for ni in range(NT):
+            w(f"        Store(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
+            w(f"        Store(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+
+
+def shared_window(_):
+    """sb = the shared window address of the kernel's first shared allocation (CUDA), with the alignment guard."""
+    w("        uint sb = 0;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).")
+    w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }\", out uint window);")
+    w("            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register")
+    w("            if ((sb & 15u) != 0)")
+    w("            {")
+    w("                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.")
+    w("                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }")
+    w("                return;")
+    w("            }")
+    w("        }")
+
+
+def fragment_addressing():
+    w("        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)")
+    w("        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.")
+    w("        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;")
+    w("        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;")
+
+
+def kernel_ldmatrix():
+    """Bf16 on packed operands (as KernelPacked) staged through registers with 64-bit loads into two swizzled
+    shared stages, fragments by ldmatrix.x4."""
+    w("    /// <summary>")
+    w("    /// The bf16 GEMM of <see cref=\"KernelPacked\"/> (packed operands, C = A·Bᵀ; same tiles, warps, mma order and epilogue,")
+    w("    /// so the same bits) with fewer load instructions: each thread stages two 16-byte chunks (8 bf16) per operand and")
+    w("    /// K-step with 64-bit global loads and 64-bit shared stores (KernelPacked: eight 32-bit of each), and the mma")
+    w("    /// fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref=\"AsyncCopy.LoadMatrixX4\"/>; A: one per")
+    w("    /// 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A staged row")
+    w("    /// is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8 different")
+    w("    /// 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in flight")
+    w("    /// while this one is multiplied. Needs K a multiple of 8 and 8-byte aligned operands.")
+    w("    /// Launch with grid (ceil(N/128), ceil(M/128)) and group 256.")
+    w("    /// </summary>")
+    w("    public static void KernelLdMatrix(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
+    w("    {")
+    w(f"        var s = SharedMemory.Allocate<ulong>({2 * STAGE_WORDS // 2}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    w("        var s32 = s.Cast<uint>();")
+    w("        var a64 = a.Cast<ulong>();")
+    w("        var b64 = b.Cast<ulong>();")
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
+    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
+    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    w("        int kw = p.K >> 1; // words per packed row")
+    w("        int steps = (p.K + KStep - 1) / KStep;")
+    shared_window(None)
+    w("        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.")
+    w("        int cr = tid >> 2, cc = tid & 3;")
+    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
+    fragment_addressing()
+    for mi in range(MT):
+        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+    w("        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;")
+    def load(kk, ind):
+        w(f"{ind}long kOff = ({kk} >> 1) + 4 * cc;")
+        w(f"{ind}if (row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N && {kk} + {KSTEP} <= p.K)")
+        w(f"{ind}{{")
+        for op, src, tile0 in (("a", "a64", "row0"), ("b", "b64", "col0")):
+            for i in range(2):
+                w(f"{ind}    {{ long o = (((long)({tile0} + cr + {64 * i}) * kw + kOff) >> 1); x{op}{2*i} = {src}[o]; x{op}{2*i+1} = {src}[o + 1]; }}")
+        w(f"{ind}}}")
+        w(f"{ind}else")
+        w(f"{ind}{{")
+        w(f"{ind}    bool kOk = {kk} + 8 * cc < p.K;")
+        for op, src, rows, tile0 in (("a", "a64", "p.M", "row0"), ("b", "b64", "p.N", "col0")):
+            for i in range(2):
+                w(f"{ind}    {{ int r = {tile0} + cr + {64 * i}; bool ok = kOk && r < {rows}; long o = (((long)r * kw + kOff) >> 1); x{op}{2*i} = ok ? {src}[o] : 0; x{op}{2*i+1} = ok ? {src}[o + 1] : 0; }}")
+        w(f"{ind}}}")
+    w("")
+    w("        if (steps > 0)")
+    w("        {")
+    load("0", " " * 12)
+    w("        }")
+    w("        for (int kt = 0; kt < steps; kt++)")
+    w("        {")
+    w(f"            int sa = (kt & 1) * {STAGE_WORDS}, sbw = sa + {OP_WORDS};")
+    w("            // Stage kt%2 was last read in K-step kt-2: everyone has passed the barrier of K-step kt-1 since.")
+    for op, base in (("a", "sa"), ("b", "sbw")):
+        for i in range(2):
+            w(f"            {{ int o = ({base} + cw + {1024 * i}) >> 1; s[o] = x{op}{2*i}; s[o + 1] = x{op}{2*i+1}; }}")
+    w("            Group.Barrier();")
+    w("            int kn = (kt + 1) * KStep;")
+    w("            if (kn < p.K)")
+    w("            {")
+    load("kn", " " * 16)
+    w("            }")
+    ldmatrix_k_groups("sa", "sbw", "s32")
+    w("        }")
+    w("")
+    epilogue()
+    w("    }")
+    w("")
+
+
+def kernel_async():
+    """Bf16 on packed operands (as KernelPacked) through a 3-stage cp.async pipeline and ldmatrix fragment loads."""
+    cls = "Bf16"
+    w("    /// <summary>")
+    w("    /// The bf16 GEMM of <see cref=\"KernelPacked\"/> (packed operands, C = A·Bᵀ, same tiles, warps, mma order and epilogue, so")
+    w("    /// the same bits) with the loads of sm_80+: each K-step's A and B tiles go from global to shared memory with")
+    w(f"    /// <c>cp.async</c> 16-byte copies, no registers in between, {STAGES} stages in flight ({STAGES * STAGE_WORDS * 4 // 1024} KB, one barrier per")
+    w("    /// K-step), and the mma fragments come out of shared memory with <c>ldmatrix.x4</c> (A: one per 16×16 tile, B: one per")
+    w("    /// two 8-column tiles). A staged row is 4 chunks of 16 bytes (8 bf16) stored at chunk c ^ ((row/2) % 4), so the 8 rows")
+    w("    /// of every ldmatrix matrix fall in 8 different 16-byte bank groups. Needs K a multiple of 8 (16-byte chunks),")
+    w("    /// operands 16-byte aligned and their device addresses (<paramref name=\"aAddress\"/>, <paramref name=\"bAddress\"/>): see")
+    w("    /// <see cref=\"AsyncCopy\"/>. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.")
+    w("    /// </summary>")
+    w("    public static void KernelAsync(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, long aAddress, long bAddress)")
+    w("    {")
+    w(f"        var s = SharedMemory.Allocate<uint>({STAGES * STAGE_WORDS}); // stage i: A rows at {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
+    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
+    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    w("        int kw = p.K >> 1; // words per packed row")
+    w("        int steps = (p.K + KStep - 1) / KStep;")
+    shared_window(None)
+    w("        // Copies: thread = (row tid/4, chunk tid%4), second copy 64 rows down (same swizzle: (row/2) % 4 repeats).")
+    w("        int cr = tid >> 2, cc = tid & 3;")
+    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
+    fragment_addressing()
+    for mi in range(MT):
+        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+    w("")
+    def issue(stage_expr, k_expr, ind):
+        w(f"{ind}int sw0 = ({stage_expr}) * {STAGE_WORDS} + cw, kk = {k_expr};")
+        w(f"{ind}bool kOk = kk + 8 * cc < p.K;")
+        w(f"{ind}long kOff = (kk >> 1) + 4 * cc;")
+        for op, src, rows, tile0, addr, off in (("A", "a", "p.M", "row0", "aAddress", 0), ("B", "b", "p.N", "col0", "bAddress", OP_WORDS)):
+            for i in range(2):
+                w(f"{ind}{{ int r = {tile0} + cr + {64 * i}; AsyncCopy.Copy16(s, sw0 + {off + 64 * 16 * i}, sb, {src}, (long)r * kw + kOff, {addr}, kOk && r < {rows}); }}")
+    w(f"        // Prologue: K-steps 0..{STAGES - 2} in flight, one commit group each (empty groups keep the count uniform).")
+    for st in range(STAGES - 1):
+        w(f"        if ({st} < steps)")
+        w("        {")
+        issue(str(st), f"{st * KSTEP}", " " * 12)
+        w("        }")
+        w("        AsyncCopy.Commit();")
+    w("        for (int kt = 0; kt < steps; kt++)")
+    w("        {")
+    w(f"            AsyncCopy.WaitGroups(); // K-step kt has landed for this thread's copies (at most the newer one in flight)")
+    w("            Group.Barrier();        // ... and for everyone's; everyone is done with K-step kt-1, whose stage is refilled next")
+    w(f"            int kn = kt + {STAGES - 1};")
+    w("            if (kn < steps)")
+    w("            {")
+    issue(f"kn % {STAGES}", f"kn * {KSTEP}", " " * 16)
+    w("            }")
+    w("            AsyncCopy.Commit();")
+    w(f"            int sa = (kt % {STAGES}) * {STAGE_WORDS}, sbw = sa + {OP_WORDS};")
+    ldmatrix_k_groups("sa", "sbw", "s")
+    w("        }")
+    w("")
+    epilogue()
+    w("    }")
+    w("")
+
 w("// <auto-generated>")
 w("// Written by kernels/Tdsm.Kernels/gen/tensorcore_gemm.py; edit the script and rerun it, not this file.")
 w("// </auto-generated>")
@@ -275,6 +468,9 @@ w("/// groups of 8 per mma k group, word j of a group stored at 2(j%4) + j/4, so
 w("/// a lane needs (a0/a2, a1/a3, b0/b1) are one 64-bit load; 4 ulongs of padding per row keep")
 w("/// those loads free of bank conflicts. The permutation is the same for A and B, so the sum over")
 w("/// k is unchanged.")
+w("/// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref=\"Bf16.PackRows\"/>) give the same")
+w("/// bits as <see cref=\"Kernel\"/> with half the global bytes: <see cref=\"KernelPacked\"/> (the same staging),")
+w("/// <see cref=\"KernelLdMatrix\"/> (64-bit staging, swizzled rows, ldmatrix) and <see cref=\"KernelAsync\"/> (cp.async).")
 w("/// </summary>")
 w("public static class TensorCoreGemm")
 w("{")
@@ -290,6 +486,8 @@ w("")
 for key in ("bf16", "tf32"):
     kernel(VARIANTS[key])
 kernel_packed()
+kernel_ldmatrix()
+kernel_async()
 w("    private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
 w("    {")
 w("        if (row >= p.M) return;")
