@@ -26,12 +26,15 @@ public sealed class GpuOps : IOps, IDisposable
 
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
-    private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand
+    private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand (Workspace)
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmPacked;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packBf16;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmAsync;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
+    private GpuTensor? _frozen;                                              // the FreezeParameters scope's parameters
+    private MemoryBuffer1D<uint, Stride1D.Dense>? _frozenPacked, _packedX;   // their bf16 pairs; a product's packed x
+    private bool _frozenPackedValid;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -62,7 +65,8 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>"gpu" on CUDA, "gpu-sim" on the simulator, with "-bf16" / "-tf32" when the GEMMs use tensor cores.</summary>
     public string Name => (_device.IsCuda ? "gpu" : "gpu-sim") + GemmPrecision switch { GemmPrecision.Bf16 => "-bf16", GemmPrecision.Tf32 => "-tf32", _ => "" };
 
-    /// <summary>Bytes of tensor memory this op set holds on the device now (kernel scratch excluded).</summary>
+    /// <summary>Bytes this op set holds on the device now: tensors and the GEMM workspaces (split-K partial products, packed
+    /// bf16 operands); the small fixed scratch of the other kernels is excluded.</summary>
     public long AllocatedBytes { get; private set; }
 
     /// <summary>The most tensor memory held at once.</summary>
@@ -73,6 +77,17 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>Which GEMM kernel MatMul, Linear and LinearBackward run (default fp32: the parity path).</summary>
     public GemmPrecision GemmPrecision { get; set; } = GemmPrecision.Fp32;
+
+    /// <summary>
+    /// With <see cref="GemmPrecision.Bf16"/>, the kernel for x·Wᵀ products on packed bf16 operands inside a
+    /// <see cref="FreezeParameters"/> scope (zero-shot scoring); <see cref="PackedGemmKernel.Off"/> (the default until the
+    /// GPU machine has measured them, bench/RESULTS.md) keeps every product on the fp32-operand kernel. Results are the
+    /// same bits either way.
+    /// </summary>
+    public PackedGemmKernel PackedGemm { get; set; } = PackedGemmKernel.Off;
+
+    /// <summary>How many products have run on packed operands (<see cref="PackedGemm"/>), for tests and benchmarks.</summary>
+    public long PackedProducts { get; private set; }
 
     public GpuOps(GpuDevice device)
     {
@@ -213,62 +228,125 @@ public sealed class GpuOps : IOps, IDisposable
     /// C (M,N) (= or +=) A·Bᵀ (+ bias) on tensor cores from operands already packed as bf16 pairs
     /// (<see cref="PackBf16"/>): A (M, K/2) and B (N, K/2) words, K even (<see cref="K.TensorCoreGemm.KernelPacked"/>).
     /// </summary>
-    public void MatMulPacked(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate)
-    {
-        if (k % 2 != 0) throw new ArgumentException($"MatMulPacked: K = {k} must be even (bf16 pairs along K)");
-        if (a.Length < (long)m * k / 2) throw new ArgumentException($"MatMulPacked A: {a.Length} words, ({m}, {k / 2}) needed");
-        if (b.Length < (long)n * k / 2) throw new ArgumentException($"MatMulPacked B: {b.Length} words, ({n}, {k / 2}) needed");
-        Check(c, (long)m * n, "MatMulPacked C");
-        if (bias is not null) Check(bias, n, "MatMulPacked bias");
-        if (m == 0 || n == 0) return;
-        var args = new GemmArgs { M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
-        _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
-        var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
-        _gemmPacked(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args);
-    }
+    public void MatMulPacked(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
+        LaunchPacked(PackedGemmKernel.Packed, a, b, c, bias, m, n, k, accumulate, gelu: false);
 
     /// <summary>
     /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, ldmatrix
     /// fragments): the same result; K must be a multiple of 8 and both operands 8-byte aligned.
     /// </summary>
-    public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate)
-    {
-        var args = PackedArgs("MatMulPackedLdMatrix", a, b, c, bias, m, n, k, accumulate, 8);
-        if (m == 0 || n == 0) return;
-        _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
-        var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
-        _gemmLdMatrix(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args);
-    }
-
-    // The checks of the packed-operand GEMMs with chunked loads: K a multiple of 8, operands aligned to `align` bytes.
-    private static GemmArgs PackedArgs(string what, ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate, int align)
-    {
-        if (k % 8 != 0) throw new ArgumentException($"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
-        if (a.Length < (long)m * k / 2) throw new ArgumentException($"{what} A: {a.Length} words, ({m}, {k / 2}) needed");
-        if (b.Length < (long)n * k / 2) throw new ArgumentException($"{what} B: {b.Length} words, ({n}, {k / 2}) needed");
-        Check(c, (long)m * n, what + " C");
-        if (bias is not null) Check(bias, n, what + " bias");
-        if (m > 0 && n > 0 && k > 0)
-        {
-            long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
-            if (aAt % align != 0 || bAt % align != 0)
-                throw new ArgumentException($"{what}: operands must start on {align}-byte boundaries (A at {aAt % align}, B at {bAt % align} mod {align})");
-        }
-        return new GemmArgs { M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1 };
-    }
+    public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
+        LaunchPacked(PackedGemmKernel.LdMatrix, a, b, c, bias, m, n, k, accumulate, gelu: false);
 
     /// <summary>
     /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelAsync"/> (cp.async pipeline, ldmatrix):
     /// the same result; K must be a multiple of 8 and both operands 16-byte aligned.
     /// </summary>
-    public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate)
+    public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
+        LaunchPacked(PackedGemmKernel.Async, a, b, c, bias, m, n, k, accumulate, gelu: false);
+
+    // Checks and launches one of the packed-operand kernels (gelu: C = GELU(product + bias), not with accumulate).
+    private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu)
     {
-        var args = PackedArgs("MatMulPackedAsync", a, b, c, bias, m, n, k, accumulate, 16);
+        string what = "MatMul" + kind switch { PackedGemmKernel.Packed => "Packed", PackedGemmKernel.LdMatrix => "PackedLdMatrix", _ => "PackedAsync" };
+        int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind switch { PackedGemmKernel.Packed => 4, PackedGemmKernel.LdMatrix => 8, _ => 16 };
+        if (k % chunk != 0)
+            throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
+        if (a.Length < (long)m * k / 2) throw new ArgumentException($"{what} A: {a.Length} words, ({m}, {k / 2}) needed");
+        if (b.Length < (long)n * k / 2) throw new ArgumentException($"{what} B: {b.Length} words, ({n}, {k / 2}) needed");
+        Check(c, (long)m * n, what + " C");
+        if (bias is not null) Check(bias, n, what + " bias");
+        if (gelu && accumulate) throw new ArgumentException("a GELU epilogue cannot accumulate into C");
         if (m == 0 || n == 0) return;
-        long aAddress = a.LoadEffectiveAddressAsPtr().ToInt64(), bAddress = b.LoadEffectiveAddressAsPtr().ToInt64();
-        _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
-        var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
-        _gemmAsync(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), a, b, V(c), bias is null ? _dummy.View : V(bias), args, aAddress, bAddress);
+        long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
+        if (k > 0 && (aAt % align != 0 || bAt % align != 0))
+            throw new ArgumentException($"{what}: operands must start on {align}-byte boundaries (A at {aAt % align}, B at {bAt % align} mod {align})");
+        var args = new GemmArgs
+        {
+            M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1, Gelu = gelu ? 1 : 0,
+        };
+        var config = new KernelConfig(
+            new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM),
+            new Index2D(K.TensorCoreGemm.Threads, 1));
+        ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
+        switch (kind)
+        {
+            case PackedGemmKernel.Packed:
+                _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
+                _gemmPacked(config, a, b, V(c), biasView, args);
+                break;
+            case PackedGemmKernel.LdMatrix:
+                _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
+                _gemmLdMatrix(config, a, b, V(c), biasView, args);
+                break;
+            default:
+                _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
+                _gemmAsync(config, a, b, V(c), biasView, args, aAt, bAt);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Inside the scope, a bf16 product x·Wᵀ whose W lies in <paramref name="parameters"/> (Linear and LinearGelu with
+    /// <see cref="GemmPrecision.Bf16"/> and <see cref="PackedGemm"/> set) runs on packed operands: the parameters are
+    /// packed as bf16 pairs once, at the first such product, and x is packed before each (one pass over it). Same
+    /// bits as the fp32-operand kernel.
+    /// </summary>
+    public IDisposable FreezeParameters(Tensor parameters)
+    {
+        if (_frozen is not null) throw new InvalidOperationException("FreezeParameters: scopes do not nest");
+        _frozen = (GpuTensor)parameters;
+        _frozenPackedValid = false;
+        return new FrozenScope(this);
+    }
+
+    private sealed class FrozenScope(GpuOps owner) : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            owner._frozen = null;
+            owner._frozenPackedValid = false;
+        }
+    }
+
+    // Grows a workspace buffer to at least `length` elements (after the queued work that may still use it), counted in
+    // AllocatedBytes like the tensors.
+    private void Workspace<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long length) where T : unmanaged
+    {
+        if (buffer is not null && buffer.Length >= length) return;
+        _acc.Synchronize();
+        if (buffer is not null) { AllocatedBytes -= buffer.LengthInBytes; buffer.Dispose(); }
+        buffer = _acc.Allocate1D<T>(length);
+        AllocatedBytes += buffer.LengthInBytes;
+        PeakAllocatedBytes = Math.Max(PeakAllocatedBytes, AllocatedBytes);
+    }
+
+    // The packed operands of x·Wᵀ when W is inside the frozen parameters at an offset the kernel can read (a multiple
+    // of 8 floats: 16-byte aligned words) and K is a multiple of 8; false otherwise (the caller stays on fp32 operands).
+    private bool TryPackOperands(Tensor x, Tensor w, int rows, int outF, int inF, out ArrayView<uint> packedX, out ArrayView<uint> packedW)
+    {
+        packedX = packedW = default;
+        if (_frozen is null || inF == 0 || inF % 8 != 0 || rows == 0) return false;
+        var frozen = _frozen.View;
+        long start = frozen.LoadEffectiveAddressAsPtr().ToInt64(), at = V(w).LoadEffectiveAddressAsPtr().ToInt64();
+        long offset = (at - start) / sizeof(float), count = (long)outF * inF, even = frozen.Length & ~1L;
+        if (at < start || offset % 8 != 0 || offset + count > even) return false;
+        if (!_frozenPackedValid)
+        {
+            Workspace(ref _frozenPacked, Math.Max(1, even / 2));
+            if (even > 0) PackBf16(View(_frozen, 0, 1, checked((int)even)), _frozenPacked!.View, 1, checked((int)even), transpose: false);
+            _frozenPackedValid = true;
+        }
+        long words = (long)rows * inF / 2;
+        Workspace(ref _packedX, words);
+        PackBf16(x, _packedX!.View, rows, inF, transpose: false);
+        packedX = _packedX.View.SubView(0, words);
+        packedW = _frozenPacked!.View.SubView(offset / 2, count / 2);
+        return true;
     }
 
     // gelu: C = GELU(product + bias). geluGradOf: C = product ⊙ GELU'(bias), the bias argument then being the (M, N) pre-activation.
@@ -283,6 +361,13 @@ public sealed class GpuOps : IOps, IDisposable
             M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1,
             Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0,
         };
+        if (GemmPrecision == GemmPrecision.Bf16 && PackedGemm != PackedGemmKernel.Off && layout == GemmLayout.ABt && !geluGradOf
+            && TryPackOperands(a, b, m, n, k, out var packedA, out var packedB))
+        {
+            LaunchPacked(PackedGemm, packedA, packedB, c, bias, m, n, k, accumulate, gelu);
+            PackedProducts++;
+            return;
+        }
         if (GemmPrecision != GemmPrecision.Fp32)
         {
             var kernel = GemmPrecision == GemmPrecision.Bf16
@@ -302,13 +387,8 @@ public sealed class GpuOps : IOps, IDisposable
         }
         // Too few C blocks for the GPU: split K into partial products (splits, M, N), then sum them in order into C.
         long need = (long)splits * m * n;
-        if (_gemmSplits is null || _gemmSplits.Length < need)
-        {
-            _acc.Synchronize();
-            _gemmSplits?.Dispose();
-            _gemmSplits = _acc.Allocate1D<float>(need);
-        }
-        var part = ((ArrayView<float>)_gemmSplits.View).SubView(0, need);
+        Workspace(ref _gemmSplits, need);
+        var part = ((ArrayView<float>)_gemmSplits!.View).SubView(0, need);
         _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, KSplit = kPer });
         _gemmReduce(checked(m * n), part, V(c), biasView, args, splits);
     }
@@ -501,8 +581,21 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _frozenPacked?.Dispose(); _packedX?.Dispose();
     }
+}
+
+/// <summary>The kernel for bf16 products on packed operands (<see cref="GpuOps.PackedGemm"/>).</summary>
+public enum PackedGemmKernel
+{
+    /// <summary>No packing: the fp32-operand kernel (<see cref="K.TensorCoreGemm.Kernel"/>).</summary>
+    Off = 0,
+    /// <summary><see cref="K.TensorCoreGemm.KernelPacked"/>: 32-bit staging, the fp32-operand kernel's shared layout.</summary>
+    Packed = 1,
+    /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrix"/>: 64-bit staging, swizzled rows, ldmatrix fragments.</summary>
+    LdMatrix = 2,
+    /// <summary><see cref="K.TensorCoreGemm.KernelAsync"/>: cp.async stages, ldmatrix fragments.</summary>
+    Async = 3,
 }
 
 /// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using Tdsm.Gpu;
 using Tdsm.Model;
@@ -31,6 +32,8 @@ public sealed class BenchCommand : ICommand
         its own, so on the GPU idle gaps while the host launches count against the op that waited.
         --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
         operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
+        With bf16, inference is then timed again for each kernel on packed bf16 operands (weights packed
+        once per call, activations before each product; GpuOps.PackedGemm), with its score differences.
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
         128 samples x 60 classes x 3 noises, --chunk-rows 2048.
         """;
@@ -119,10 +122,35 @@ public sealed class BenchCommand : ICommand
             var eps = Checkpoint.DrawTestNoise(noises, cfg.InChannels, seed);
             scorer.Score(x.AsSpan(0, Math.Min(samples, 2) * cfg.InChannels), Math.Min(samples, 2), table, eps); // warm-up (kernel compilation)
             var swi = Stopwatch.StartNew();
-            scorer.Score(x, samples, table, eps);
+            var reference = scorer.Score(x, samples, table, eps);
             double sec = swi.Elapsed.TotalSeconds;
             long rows = (long)samples * classes * noises;
             stdout.WriteLine($"inference ({samples} samples x {classes} classes x {noises} noises = {rows} rows): {sec * 1000:F0} ms, {rows / sec:F0} rows/s");
+            if (raw is GpuOps packable && packable.GemmPrecision == GemmPrecision.Bf16)
+            {
+                // The same call with the weights and activations packed as bf16 pairs for each packed-operand kernel
+                // (same bits by construction; the differences are printed, not assumed).
+                foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async })
+                {
+                    packable.PackedGemm = kind;
+                    try
+                    {
+                        scorer.Score(x.AsSpan(0, Math.Min(samples, 2) * cfg.InChannels), Math.Min(samples, 2), table, eps); // compiles the kernels
+                        long products = packable.PackedProducts;
+                        var swp = Stopwatch.StartNew();
+                        var packed = scorer.Score(x, samples, table, eps);
+                        double psec = swp.Elapsed.TotalSeconds;
+                        double maxDiff = 0;
+                        for (int i = 0; i < samples; i++)
+                            for (int k = 0; k < classes; k++) maxDiff = Math.Max(maxDiff, Math.Abs(packed.Scores[i, k] - reference.Scores[i, k]));
+                        int differ = packed.Predictions.Where((p, i) => p != reference.Predictions[i]).Count();
+                        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"inference (packed bf16 operands, {kind}): {psec * 1000:F0} ms, {rows / psec:F0} rows/s ({sec / psec:F2}x); " +
+                            $"{packable.PackedProducts - products} products packed; vs fp32 operands: max |score diff| {maxDiff:G3}, {differ} of {samples} predictions differ"));
+                    }
+                    finally { packable.PackedGemm = PackedGemmKernel.Off; }
+                }
+            }
             if (profiler is not null)
             {
                 profiler.Timeline.Begin();
@@ -131,7 +159,7 @@ public sealed class BenchCommand : ICommand
             }
             const double GiB = 1024.0 * 1024 * 1024;
             if (raw is GpuOps gpu)
-                stdout.WriteLine($"peak device tensor memory: training {trainPeak / GiB:F2} GiB (parameters, gradients, Adam moments, activations); " +
+                stdout.WriteLine($"peak device tensor memory: training {trainPeak / GiB:F2} GiB (parameters, gradients, Adam moments, activations, GEMM workspaces); " +
                     $"with inference {gpu.PeakAllocatedBytes / GiB:F2} GiB (+ {chunk}-row forward-only workspace and class constants) of {gpu.Device.Accelerator.MemorySize / GiB:F1} GiB");
             else
                 stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / GiB:F2} GiB");

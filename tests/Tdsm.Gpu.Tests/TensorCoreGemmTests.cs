@@ -155,6 +155,53 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
                 Assert.Fail($"{m}x{n}x{k}: C[{i / n},{i % n}] = {got[i]:R} from {(cpAsync ? "KernelAsync" : "KernelLdMatrix")} vs {want[i]:R} from KernelPacked");
     }
 
+    /// <summary>
+    /// Zero-shot scoring in bf16 with <see cref="GpuOps.PackedGemm"/> set (every x·Wᵀ inside the scorer's
+    /// <see cref="GpuOps.FreezeParameters"/> scope on packed operands: the parameters packed once, x before each
+    /// product, fc1's GELU in the packed kernels' epilogue) gives the bits of the fp32-operand path, for each packed
+    /// kernel; after new parameters are loaded the next call packs them again. All widths are multiples of 8, so
+    /// every product qualifies (checked by the count of packed products). Small on purpose: the simulator is slow.
+    /// </summary>
+    [Test]
+    public void ScoringOnPackedOperandsGivesTheBitsOfTheFp32OperandPath()
+    {
+        var cfg = new Tdsm.Model.DiTConfig(InChannels: 8, CondSize: 16, Hidden: 16, Depth: 1, Heads: 2, LocalTokens: 3);
+        var rng = new Rng(31);
+        int count = Tdsm.Model.DiT.BuildLayout(cfg).Count;
+        float[] first = Normal(rng, count), second = Normal(rng, count), text = Normal(rng, 3 * 4 * 16), feats = Normal(rng, 2 * 8), noise = Normal(rng, 8);
+        for (int i = 0; i < count; i++) { first[i] *= 0.2f; second[i] *= 0.2f; }
+        var model = new Tdsm.Model.DiT(cfg, Gpu);
+        var scorer = new Tdsm.Model.ZeroShotScorer(model, chunkRows: 6);
+        var table = new Tdsm.Model.TextTable(Gpu, text, 3, 4, 16);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        Tdsm.Model.ZeroShotScores Score(PackedGemmKernel kind)
+        {
+            Gpu.PackedGemm = kind;
+            long before = Gpu.PackedProducts;
+            var scored = scorer.Score(feats, 2, table, noise);
+            Assert.That(Gpu.PackedProducts - before, kind == PackedGemmKernel.Off ? Is.Zero : Is.GreaterThan(0), $"{kind}: products on packed operands");
+            return scored;
+        }
+        void AssertSameBits(Tdsm.Model.ZeroShotScores got, Tdsm.Model.ZeroShotScores want, string what)
+        {
+            Assert.That(got.Predictions, Is.EqualTo(want.Predictions), what);
+            for (int n = 0; n < 2; n++)
+                for (int k = 0; k < 3; k++)
+                    Assert.That(BitConverter.DoubleToInt64Bits(got.Scores[n, k]), Is.EqualTo(BitConverter.DoubleToInt64Bits(want.Scores[n, k])),
+                        $"{what}: score[{n},{k}] = {got.Scores[n, k]:R} on packed operands vs {want.Scores[n, k]:R}");
+        }
+        try
+        {
+            model.LoadParameters(first);
+            var want = Score(PackedGemmKernel.Off);
+            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async })
+                AssertSameBits(Score(kind), want, kind.ToString());
+            model.LoadParameters(second); // the next scope must pack these, not reuse the first ones
+            AssertSameBits(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
+        }
+        finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
+    }
+
     [Test]
     public void PackedOperandsNeedAnEvenK()
     {

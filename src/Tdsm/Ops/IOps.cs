@@ -129,4 +129,22 @@ public interface IOps
 
     /// <summary>mask[i] = 1 where a[i] ≠ b[i], else 0.</summary>
     void NotEqual(Tensor a, Tensor b, Tensor mask);
+
+    /// <summary>
+    /// Promises that <paramref name="parameters"/> does not change until the returned scope is disposed, so the tier
+    /// may keep a derived copy of it for that long (the GPU tier's bf16 GEMMs: the weights packed as bf16 pairs once,
+    /// see GpuOps.PackedGemm). Zero-shot scoring opens one per call. Scopes do not nest. By default nothing is kept.
+    /// </summary>
+    IDisposable FreezeParameters(Tensor parameters) => FrozenParameters.None;
+}
+
+/// <summary>The scope of a tier that keeps nothing for <see cref="IOps.FreezeParameters"/>.</summary>
+public sealed class FrozenParameters : IDisposable
+{
+    /// <summary>The shared do-nothing scope.</summary>
+    public static readonly FrozenParameters None = new();
+
+    private FrozenParameters() { }
+
+    public void Dispose() { }
 }
