@@ -105,9 +105,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         Gpu.MatMulPacked(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
         var got = new float[m * n];
         Gpu.Download(tc, got);
-        for (int i = 0; i < got.Length; i++)
-            if (BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(want[i]))
-                Assert.Fail($"{m}x{n}x{k}: C[{i / n},{i % n}] = {got[i]:R} on packed operands vs {want[i]:R} from fp32 operands");
+        AssertSameBits(got, want, n, $"{m}x{n}x{k}: on packed operands vs from fp32 operands");
         if (k > 0)
         {
             var words = new uint[m * k / 2];
@@ -150,9 +148,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             return host;
         }
         float[] want = Product(async: false), got = Product(async: true);
-        for (int i = 0; i < got.Length; i++)
-            if (BitConverter.SingleToInt32Bits(got[i]) != BitConverter.SingleToInt32Bits(want[i]))
-                Assert.Fail($"{m}x{n}x{k}: C[{i / n},{i % n}] = {got[i]:R} from {(cpAsync ? "KernelAsync" : "KernelLdMatrix")} vs {want[i]:R} from KernelPacked");
+        AssertSameBits(got, want, n, $"{m}x{n}x{k}: {(cpAsync ? "KernelAsync" : "KernelLdMatrix")} vs KernelPacked");
     }
 
     /// <summary>
@@ -182,22 +178,19 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             Assert.That(Gpu.PackedProducts - before, kind == PackedGemmKernel.Off ? Is.Zero : Is.GreaterThan(0), $"{kind}: products on packed operands");
             return scored;
         }
-        void AssertSameBits(Tdsm.Model.ZeroShotScores got, Tdsm.Model.ZeroShotScores want, string what)
+        void AssertSameScores(Tdsm.Model.ZeroShotScores got, Tdsm.Model.ZeroShotScores want, string what)
         {
             Assert.That(got.Predictions, Is.EqualTo(want.Predictions), what);
-            for (int n = 0; n < 2; n++)
-                for (int k = 0; k < 3; k++)
-                    Assert.That(BitConverter.DoubleToInt64Bits(got.Scores[n, k]), Is.EqualTo(BitConverter.DoubleToInt64Bits(want.Scores[n, k])),
-                        $"{what}: score[{n},{k}] = {got.Scores[n, k]:R} on packed operands vs {want.Scores[n, k]:R}");
+            AssertSameBits(got.Scores.Cast<double>().ToArray(), want.Scores.Cast<double>().ToArray(), 3, $"{what}: scores on packed operands vs fp32 operands");
         }
         try
         {
             model.LoadParameters(first);
             var want = Score(PackedGemmKernel.Off);
             foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async })
-                AssertSameBits(Score(kind), want, kind.ToString());
+                AssertSameScores(Score(kind), want, kind.ToString());
             model.LoadParameters(second); // the next scope must pack these, not reuse the first ones
-            AssertSameBits(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
+            AssertSameScores(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
         }
         finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
     }
@@ -400,6 +393,18 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
                 if (scale > 0) { worstRounded = Math.Max(worstRounded, eRounded / scale); worstFp32 = Math.Max(worstFp32, eFp32 / scale); }
             }
         TestContext.Out.WriteLine($"{what} {precision} {layout} {m}x{n}x{k}: max |err|/s vs rounded-operand reference {worstRounded:G3}, vs fp32 reference {worstFp32:G3}");
+    }
+
+    /// <summary>Fails at the first element (row-major, <paramref name="columns"/> wide) whose bits differ.</summary>
+    private static void AssertSameBits(float[] got, float[] want, int columns, string what) =>
+        AssertSameBits(Array.ConvertAll(got, v => (double)v), Array.ConvertAll(want, v => (double)v), columns, what); // float -> double is exact
+
+    private static void AssertSameBits(double[] got, double[] want, int columns, string what)
+    {
+        Assert.That(got, Has.Length.EqualTo(want.Length), what);
+        for (int i = 0; i < got.Length; i++)
+            if (BitConverter.DoubleToInt64Bits(got[i]) != BitConverter.DoubleToInt64Bits(want[i]))
+                Assert.Fail($"{what}: [{i / columns},{i % columns}] = {got[i]:R} vs {want[i]:R}");
     }
 
     /// <summary>A device tensor holding <paramref name="v"/> (freed with the op set).</summary>

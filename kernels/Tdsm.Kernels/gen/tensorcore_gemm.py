@@ -161,12 +161,7 @@ def kernel(v):
         mma_k_group(w, cls, s, stride)
     w("        }")
     w("")
-    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
-    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
-    for mi in range(MT):
-        for ni in range(NT):
-            w(f"        Store(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
-            w(f"        Store(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+    epilogue()
     w("    }")
     w("")
 
@@ -243,12 +238,7 @@ def kernel_packed():
         mma_k_group(w, v["cls"], s_, stride)
     w("        }")
     w("")
-    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
-    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
-    for mi in range(MT):
-        for ni in range(NT):
-            w(f"        Store(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
-            w(f"        Store(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+    epilogue()
     w("    }")
     w("")
 
@@ -308,6 +298,28 @@ def fragment_addressing():
     w("        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;")
 
 
+def packed_preamble():
+    """Thread, warp and tile indices, packed-row width, K-steps and the shared window of the chunked packed kernels."""
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
+    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
+    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    w("        int kw = p.K >> 1; // words per packed row")
+    w("        int steps = (p.K + KStep - 1) / KStep;")
+    shared_window(None)
+
+
+def chunk_slots_and_fragments(comment):
+    """The thread's two 16-byte chunk slots (swizzled word cw of an operand tile), the ldmatrix addressing and the
+    accumulators."""
+    w(f"        // {comment}")
+    w("        int cr = tid >> 2, cc = tid & 3;")
+    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
+    fragment_addressing()
+    for mi in range(MT):
+        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+
+
 def kernel_ldmatrix():
     """Bf16 on packed operands (as KernelPacked) staged through registers with 64-bit loads into two swizzled
     shared stages, fragments by ldmatrix.x4."""
@@ -328,19 +340,8 @@ def kernel_ldmatrix():
     w("        var s32 = s.Cast<uint>();")
     w("        var a64 = a.Cast<ulong>();")
     w("        var b64 = b.Cast<ulong>();")
-    w("        int tid = Group.IdxX;")
-    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
-    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
-    w("        int kw = p.K >> 1; // words per packed row")
-    w("        int steps = (p.K + KStep - 1) / KStep;")
-    shared_window(None)
-    w("        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.")
-    w("        int cr = tid >> 2, cc = tid & 3;")
-    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
-    fragment_addressing()
-    for mi in range(MT):
-        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+    packed_preamble()
+    chunk_slots_and_fragments("Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.")
     w("        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;")
     def load(kk, ind):
         w(f"{ind}long kOff = ({kk} >> 1) + 4 * cc;")
@@ -399,19 +400,8 @@ def kernel_async():
     w("    public static void KernelAsync(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, long aAddress, long bAddress)")
     w("    {")
     w(f"        var s = SharedMemory.Allocate<uint>({STAGES * STAGE_WORDS}); // stage i: A rows at {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
-    w("        int tid = Group.IdxX;")
-    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
-    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
-    w("        int kw = p.K >> 1; // words per packed row")
-    w("        int steps = (p.K + KStep - 1) / KStep;")
-    shared_window(None)
-    w("        // Copies: thread = (row tid/4, chunk tid%4), second copy 64 rows down (same swizzle: (row/2) % 4 repeats).")
-    w("        int cr = tid >> 2, cc = tid & 3;")
-    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
-    fragment_addressing()
-    for mi in range(MT):
-        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+    packed_preamble()
+    chunk_slots_and_fragments("Copies: thread = (row tid/4, chunk tid%4), second copy 64 rows down (same swizzle: (row/2) % 4 repeats).")
     w("")
     def issue(stage_expr, k_expr, ind):
         w(f"{ind}int sw0 = ({stage_expr}) * {STAGE_WORDS} + cw, kk = {k_expr};")
