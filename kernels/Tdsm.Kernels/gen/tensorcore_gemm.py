@@ -106,6 +106,14 @@ def store_block(v, op, items, kc, mn):
         w(f"                {s}[{base} + {dr * row_words + swz(dw)}] = {conv(i)};")
     w("            }")
 
+def thread_indices():
+    """The thread's lane, warp, mma group g / thread-in-group t, its warp's sub-tile and the block's tile origin."""
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
+    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
+    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+
+
 def kernel(v):
     words, items, kc, mn = staging(v)
     u, stride, cls = v["unit"], v["stride"], v["cls"]
@@ -119,10 +127,7 @@ def kernel(v):
     w(f"        var sb = SharedMemory.Allocate<ulong>(TileN * {stride});")
     w("        var sa32 = sa.Cast<uint>();")
     w("        var sb32 = sb.Cast<uint>();")
-    w("        int tid = Group.IdxX;")
-    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
-    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    thread_indices()
     w("        // An operand is \"K-contiguous\" when stored (rows, K); else (K, rows).")
     w("        bool aK = p.Layout != 2, bK = p.Layout == 0;")
     w(f"        // Staging, K-contiguous: thread = (row tid/{lanes_per_row}, word tid%{lanes_per_row}), item i adds {THREADS // lanes_per_row}i rows;")
@@ -186,10 +191,7 @@ def kernel_packed():
     w(f"        var sb = SharedMemory.Allocate<ulong>(TileN * {stride});")
     w("        var sa32 = sa.Cast<uint>();")
     w("        var sb32 = sb.Cast<uint>();")
-    w("        int tid = Group.IdxX;")
-    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
-    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    thread_indices()
     w("        int kw = p.K >> 1; // words per row")
     w(f"        // Staging: thread = (row tid/{lanes_per_row}, word tid%{lanes_per_row}), item i adds {THREADS // lanes_per_row}i rows.")
     w(f"        int am = tid / {lanes_per_row}, aw = tid % {lanes_per_row};")
@@ -300,10 +302,7 @@ def fragment_addressing():
 
 def packed_preamble():
     """Thread, warp and tile indices, packed-row width, K-steps and the shared window of the chunked packed kernels."""
-    w("        int tid = Group.IdxX;")
-    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
-    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    thread_indices()
     w("        int kw = p.K >> 1; // words per packed row")
     w("        int steps = (p.K + KStep - 1) / KStep;")
     shared_window(None)
