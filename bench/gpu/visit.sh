@@ -238,10 +238,19 @@ for name in $STAGES; do
     # Train for what the budget allows after ~60 s for data, kernel compilation, the checkpoint and the
     # zero-shot evaluation, and GEMM_RESERVE s when the gemm stage comes later; at most PAPER_LIMIT s.
     reserve=0; [[ " ${STAGES#*paper-train} " == *" gemm "* ]] && reserve=$GEMM_RESERVE
-    PAPER_TIME=$(( left - reserve - 60 )); [ "$PAPER_TIME" -gt "$PAPER_LIMIT" ] && PAPER_TIME=$PAPER_LIMIT
-    export PAPER_TIME
+    PAPER_TIME=$(( left - reserve - 60 ))
     # The bf16 bench sizes the bf16 run; the fp32 bench when the bf16 stage did not run.
     med=$(cat "$LOGS/bf16.log" "$LOGS/bench-paper.log" 2> /dev/null | grep -oE 'train step .*median [0-9.]+' | head -n 1 | grep -oE '[0-9.]+$')
+    if [ -n "$med" ]; then
+      # Issue 7 needs all PAPER_ITERS iterations: when they need more than the share above, take it from the
+      # gemm stage's reserve down to that stage's minimum (60 s). 10% margin and 15 s for the first step.
+      need=$(awk -v m="$med" -v n="$PAPER_ITERS" 'BEGIN {printf "%.0f", m * n / 1000 * 1.1 + 15}')
+      floor=0; [ "$reserve" -gt 0 ] && floor=60
+      [ "$need" -gt "$PAPER_TIME" ] && [ "$need" -le $(( left - floor - 60 )) ] && PAPER_TIME=$need
+      [ "$need" -gt "$PAPER_TIME" ] && [ "$need" -gt $(( left - floor - 60 )) ] && PAPER_TIME=$(( left - floor - 60 ))
+    fi
+    [ "$PAPER_TIME" -gt "$PAPER_LIMIT" ] && PAPER_TIME=$PAPER_LIMIT
+    export PAPER_TIME
     [ -n "$med" ] && echo "paper-train: bench median $med ms/step predicts $(awk -v m="$med" -v n="$PAPER_ITERS" 'BEGIN {printf "%.0f", m * n / 1000}') s for $PAPER_ITERS iterations; time limit $PAPER_TIME s"
     [ "$PAPER_TIME" -lt 30 ] && limit=0 || limit=$(( PAPER_TIME + 90 < left ? PAPER_TIME + 90 : left ))
   fi
