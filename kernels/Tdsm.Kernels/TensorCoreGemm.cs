@@ -2644,6 +2644,15 @@ public static class TensorCoreGemm
     private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)
     {
         if (row >= p.M) return;
+        if (p.PackedOut != 0)
+        {
+            // col is even and N even, so col + 1 < N whenever col < N: the pair is one word.
+            if (col >= p.N) return;
+            if (p.HasBias != 0) { v0 += bias[col]; v1 += bias[col + 1]; }
+            if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); }
+            c.Cast<uint>()[(long)row * (p.N >> 1) + (col >> 1)] = Bf16.Pack(v0, v1);
+            return;
+        }
         StoreOne(c, bias, p, row, col, v0);
         StoreOne(c, bias, p, row, col + 1, v1);
     }

@@ -33,7 +33,7 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmAsync;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private GpuTensor? _frozen;                                              // the FreezeParameters scope's parameters
-    private MemoryBuffer1D<uint, Stride1D.Dense>? _frozenPacked, _packedX;   // their bf16 pairs; a product's packed x
+    private MemoryBuffer1D<uint, Stride1D.Dense>? _frozenPacked, _packedX, _packedHidden; // their bf16 pairs; a product's packed x; Mlp's hidden
     private bool _frozenPackedValid;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
@@ -88,6 +88,9 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>How many products have run on packed operands (<see cref="PackedGemm"/>), for tests and benchmarks.</summary>
     public long PackedProducts { get; private set; }
+
+    /// <summary>How many of those were MLPs whose hidden activations went from fc1's epilogue to fc2 as bf16 pairs (<see cref="Mlp"/>).</summary>
+    public long PackedMlps { get; private set; }
 
     public GpuOps(GpuDevice device)
     {
@@ -229,24 +232,26 @@ public sealed class GpuOps : IOps, IDisposable
     /// (<see cref="PackBf16"/>): A (M, K/2) and B (N, K/2) words, K even (<see cref="K.TensorCoreGemm.KernelPacked"/>).
     /// </summary>
     public void MatMulPacked(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
-        LaunchPacked(PackedGemmKernel.Packed, a, b, c, bias, m, n, k, accumulate, gelu: false);
+        LaunchPacked(PackedGemmKernel.Packed, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
     /// <summary>
     /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, ldmatrix
     /// fragments): the same result; K must be a multiple of 8 and both operands 8-byte aligned.
     /// </summary>
     public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
-        LaunchPacked(PackedGemmKernel.LdMatrix, a, b, c, bias, m, n, k, accumulate, gelu: false);
+        LaunchPacked(PackedGemmKernel.LdMatrix, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
     /// <summary>
     /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelAsync"/> (cp.async pipeline, ldmatrix):
     /// the same result; K must be a multiple of 8 and both operands 16-byte aligned.
     /// </summary>
     public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
-        LaunchPacked(PackedGemmKernel.Async, a, b, c, bias, m, n, k, accumulate, gelu: false);
+        LaunchPacked(PackedGemmKernel.Async, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
     // Checks and launches one of the packed-operand kernels (gelu: C = GELU(product + bias), not with accumulate).
-    private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu)
+    // packedOut: C is written as bf16 pairs ((M, N/2) words viewed as floats), the packed A of a following product.
+    private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
+        bool packedOut = false)
     {
         string what = "MatMul" + kind switch { PackedGemmKernel.Packed => "Packed", PackedGemmKernel.LdMatrix => "PackedLdMatrix", _ => "PackedAsync" };
         int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind switch { PackedGemmKernel.Packed => 4, PackedGemmKernel.LdMatrix => 8, _ => 16 };
@@ -254,9 +259,11 @@ public sealed class GpuOps : IOps, IDisposable
             throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
         if (a.Length < (long)m * k / 2) throw new ArgumentException($"{what} A: {a.Length} words, ({m}, {k / 2}) needed");
         if (b.Length < (long)n * k / 2) throw new ArgumentException($"{what} B: {b.Length} words, ({n}, {k / 2}) needed");
-        Check(c, (long)m * n, what + " C");
+        long cLength = packedOut ? (long)m * n / 2 : (long)m * n;
+        if (c.Length < cLength) throw new ArgumentException($"{what} C: {c.Length} elements, {cLength} needed");
         if (bias is not null) Check(bias, n, what + " bias");
-        if (gelu && accumulate) throw new ArgumentException("a GELU epilogue cannot accumulate into C");
+        if ((gelu || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
+        if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
         if (m == 0 || n == 0) return;
         long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
         if (k > 0 && (aAt % align != 0 || bAt % align != 0))
@@ -264,6 +271,7 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs
         {
             M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1, Gelu = gelu ? 1 : 0,
+            PackedOut = packedOut ? 1 : 0,
         };
         var config = new KernelConfig(
             new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM),
@@ -273,15 +281,15 @@ public sealed class GpuOps : IOps, IDisposable
         {
             case PackedGemmKernel.Packed:
                 _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
-                _gemmPacked(config, a, b, V(c), biasView, args);
+                _gemmPacked(config, a, b, c, biasView, args);
                 break;
             case PackedGemmKernel.LdMatrix:
                 _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
-                _gemmLdMatrix(config, a, b, V(c), biasView, args);
+                _gemmLdMatrix(config, a, b, c, biasView, args);
                 break;
             default:
                 _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
-                _gemmAsync(config, a, b, V(c), biasView, args, aAt, bAt);
+                _gemmAsync(config, a, b, c, biasView, args, aAt, bAt);
                 break;
         }
     }
@@ -330,7 +338,16 @@ public sealed class GpuOps : IOps, IDisposable
     private bool TryPackOperands(Tensor x, Tensor w, int rows, int outF, int inF, out ArrayView<uint> packedX, out ArrayView<uint> packedW)
     {
         packedX = packedW = default;
-        if (_frozen is null || inF == 0 || inF % 8 != 0 || rows == 0) return false;
+        if (rows == 0 || !TryPackedWeights(w, outF, inF, out packedW)) return false;
+        packedX = PackRows(x, ref _packedX, rows, inF);
+        return true;
+    }
+
+    // W (outF, inF) as bf16 pairs from the frozen parameters (packed at the scope's first use), when it qualifies.
+    private bool TryPackedWeights(Tensor w, int outF, int inF, out ArrayView<uint> packedW)
+    {
+        packedW = default;
+        if (_frozen is null || inF == 0 || inF % 8 != 0) return false;
         var frozen = _frozen.View;
         long start = frozen.LoadEffectiveAddressAsPtr().ToInt64(), at = V(w).LoadEffectiveAddressAsPtr().ToInt64();
         long offset = (at - start) / sizeof(float), count = (long)outF * inF, even = frozen.Length & ~1L;
@@ -341,12 +358,42 @@ public sealed class GpuOps : IOps, IDisposable
             if (even > 0) PackBf16(View(_frozen, 0, 1, checked((int)even)), _frozenPacked!.View, 1, checked((int)even), transpose: false);
             _frozenPackedValid = true;
         }
-        long words = (long)rows * inF / 2;
-        Workspace(ref _packedX, words);
-        PackBf16(x, _packedX!.View, rows, inF, transpose: false);
-        packedX = _packedX.View.SubView(0, words);
         packedW = _frozenPacked!.View.SubView(offset / 2, count / 2);
         return true;
+    }
+
+    // x (rows, cols) packed into a workspace.
+    private ArrayView<uint> PackRows(Tensor x, ref MemoryBuffer1D<uint, Stride1D.Dense>? workspace, int rows, int cols)
+    {
+        long words = (long)rows * cols / 2;
+        Workspace(ref workspace, words);
+        PackBf16(x, workspace!.View, rows, cols, transpose: false);
+        return workspace.View.SubView(0, words);
+    }
+
+    /// <summary>
+    /// The forward-only MLP (IOps.Mlp). With packed bf16 operands in a <see cref="FreezeParameters"/> scope, fc1's epilogue
+    /// writes GELU(x W1ᵀ + b1) as bf16 pairs straight into fc2's packed A operand (hidden is not written): one product's
+    /// output write and a pack pass fewer, the same bits. Otherwise LinearGelu then Linear.
+    /// </summary>
+    public void Mlp(Tensor x, Tensor w1, Tensor? b1, Tensor hidden, Tensor w2, Tensor? b2, Tensor y, int rows, int inF, int hiddenF, int outF)
+    {
+        Check(x, (long)rows * inF, "Mlp x"); Check(w1, (long)hiddenF * inF, "Mlp W1"); Check(hidden, (long)rows * hiddenF, "Mlp hidden");
+        Check(w2, (long)outF * hiddenF, "Mlp W2"); Check(y, (long)rows * outF, "Mlp y");
+        if (GemmPrecision == GemmPrecision.Bf16 && PackedGemm != PackedGemmKernel.Off && rows > 0 && hiddenF > 0 && outF > 0
+            && TryPackedWeights(w2, outF, hiddenF, out var packedW2) && TryPackOperands(x, w1, rows, hiddenF, inF, out var packedX, out var packedW1))
+        {
+            long words = (long)rows * hiddenF / 2;
+            Workspace(ref _packedHidden, words);
+            ArrayView<uint> packedHidden = _packedHidden!.View.SubView(0, words);
+            LaunchPacked(PackedGemm, packedX, packedW1, packedHidden.Cast<float>(), b1, rows, hiddenF, inF, accumulate: false, gelu: true, packedOut: true);
+            LaunchPacked(PackedGemm, packedHidden, packedW2, V(y), b2, rows, outF, hiddenF, accumulate: false, gelu: false);
+            PackedProducts += 2;
+            PackedMlps++;
+            return;
+        }
+        LinearGelu(x, w1, b1, hidden, rows, inF, hiddenF);
+        Linear(hidden, w2, b2, y, rows, hiddenF, outF);
     }
 
     // gelu: C = GELU(product + bias). geluGradOf: C = product ⊙ GELU'(bias), the bias argument then being the (M, N) pre-activation.
@@ -364,7 +411,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (GemmPrecision == GemmPrecision.Bf16 && PackedGemm != PackedGemmKernel.Off && layout == GemmLayout.ABt && !geluGradOf
             && TryPackOperands(a, b, m, n, k, out var packedA, out var packedB))
         {
-            LaunchPacked(PackedGemm, packedA, packedB, c, bias, m, n, k, accumulate, gelu);
+            LaunchPacked(PackedGemm, packedA, packedB, V(c), bias, m, n, k, accumulate, gelu);
             PackedProducts++;
             return;
         }
@@ -581,7 +628,7 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _frozenPacked?.Dispose(); _packedX?.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _frozenPacked?.Dispose(); _packedX?.Dispose(); _packedHidden?.Dispose();
     }
 }
 

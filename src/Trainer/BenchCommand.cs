@@ -149,7 +149,7 @@ public sealed class BenchCommand : ICommand
                     try
                     {
                         scorer.Score(x.AsSpan(0, Math.Min(samples, 2) * cfg.InChannels), Math.Min(samples, 2), table, eps); // compiles the kernels
-                        long products = packable.PackedProducts;
+                        long products = packable.PackedProducts, mlps = packable.PackedMlps;
                         var swp = Stopwatch.StartNew();
                         var packed = scorer.Score(x, samples, table, eps);
                         double psec = swp.Elapsed.TotalSeconds;
@@ -159,7 +159,8 @@ public sealed class BenchCommand : ICommand
                         int differ = packed.Predictions.Where((p, i) => p != reference.Predictions[i]).Count();
                         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"inference (packed bf16 operands, {kind}): {psec * 1000:F0} ms, {rows / psec:F0} rows/s ({sec / psec:F2}x); " +
-                            $"{packable.PackedProducts - products} products packed; vs fp32 operands: max |score diff| {maxDiff:G3}, {differ} of {samples} predictions differ"));
+                            $"{packable.PackedProducts - products} products packed ({packable.PackedMlps - mlps} MLPs fused); vs fp32 operands: " +
+                            $"max |score diff| {maxDiff:G3}, {differ} of {samples} predictions differ"));
                     }
                     finally { packable.PackedGemm = PackedGemmKernel.Off; }
                 }

@@ -154,9 +154,9 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// <summary>
     /// Zero-shot scoring in bf16 with <see cref="GpuOps.PackedGemm"/> set (every x·Wᵀ inside the scorer's
     /// <see cref="GpuOps.FreezeParameters"/> scope on packed operands: the parameters packed once, x before each
-    /// product, fc1's GELU in the packed kernels' epilogue) gives the bits of the fp32-operand path, for each packed
-    /// kernel; after new parameters are loaded the next call packs them again. All widths are multiples of 8, so
-    /// every product qualifies (checked by the count of packed products). Small on purpose: the simulator is slow.
+    /// product, the MLP's hidden layer handed from fc1's epilogue (GELU, bf16 pairs) to fc2) gives the bits of the
+    /// fp32-operand path, for each packed kernel; after new parameters are loaded the next call packs them again. All
+    /// widths are multiples of 8, so every product qualifies (checked by the counts). Small on purpose: the simulator is slow.
     /// </summary>
     [Test]
     public void ScoringOnPackedOperandsGivesTheBitsOfTheFp32OperandPath()
@@ -173,9 +173,11 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         Tdsm.Model.ZeroShotScores Score(PackedGemmKernel kind)
         {
             Gpu.PackedGemm = kind;
-            long before = Gpu.PackedProducts;
+            long before = Gpu.PackedProducts, mlps = Gpu.PackedMlps;
             var scored = scorer.Score(feats, 2, table, noise);
-            Assert.That(Gpu.PackedProducts - before, kind == PackedGemmKernel.Off ? Is.Zero : Is.GreaterThan(0), $"{kind}: products on packed operands");
+            // Per call: 9 class-constant products and, for one chunk and noise, x_embedder, qkv, proj, the MLP (2) and the final linear.
+            Assert.That(Gpu.PackedProducts - before, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : 15), $"{kind}: products on packed operands");
+            Assert.That(Gpu.PackedMlps - mlps, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : 1), $"{kind}: MLPs with the hidden layer handed over in bf16");
             return scored;
         }
         void AssertSameScores(Tdsm.Model.ZeroShotScores got, Tdsm.Model.ZeroShotScores want, string what)
@@ -328,15 +330,16 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// When a ptxas is at hand (TDSM_PTXAS, e.g. from Debian's nvidia-cuda-toolkit package),
     /// the PTX is assembled and must need no stack frame and no spills.
     /// </summary>
-    [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
+    [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8 + 32)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
-    [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 0)]
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 32)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 32)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a
-        // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous);
-        // none for the kernel on packed operands.
+        // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous),
+        // none for the kernels on packed operands, plus for bf16 one per epilogue store of the 32 pairs
+        // a thread owns (GemmArgs.PackedOut).
         string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty);
         int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;
         int cvt = Regex.Matches(ptx, Regex.Escape(cvtText)).Count;

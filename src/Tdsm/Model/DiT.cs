@@ -205,29 +205,30 @@ public sealed class DiT
         o.GatedResidual(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, r, 1, h);
         // mlp, skeleton stream
         o.LayerNormModulate(s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
-        Fc1Gelu(a, s.H2x, p.Fc1, s.Fc1X, a.GeluScratchX, r);
-        o.Linear(a.GeluScratchX, p.Fc2.W, p.Fc2.B, s.Fc2X, r, Config.MlpHidden, h);
+        Mlp(a, s.H2x, p.Fc1, p.Fc2, s.Fc1X, a.GeluScratchX, s.Fc2X, r);
         o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
         if (i == Config.Depth - 1) return; // the last block's text stream never reaches the output
         o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
         o.GatedResidual(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, r, l, h);
         o.LayerNormModulate(s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
-        Fc1Gelu(a, s.H2u, p.Fc1C, s.Fc1U, a.GeluScratchU, rl);
-        o.Linear(a.GeluScratchU, p.Fc2C.W, p.Fc2C.B, s.Fc2U, rl, Config.MlpHidden, h);
+        Mlp(a, s.H2u, p.Fc1C, p.Fc2C, s.Fc1U, a.GeluScratchU, s.Fc2U, rl);
         o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
     }
 
-    // gelu = GELU(fc1(h)) (rows, MlpHidden). Training keeps the pre-activation in fc1Out for the backward; a
-    // forward-only pass has none and fuses the two (LinearGelu: on the GPU the GEMM's epilogue).
-    private void Fc1Gelu(DiTActivations a, Tensor h, LinearParams fc1, Tensor fc1Out, Tensor gelu, int rows)
+    // out = fc2(GELU(fc1(h))) (rows, H) with gelu (rows, MlpHidden) holding GELU(fc1(h)). Training keeps the pre-activation
+    // in fc1Out and gelu for the backward; a forward-only pass has no use for them and runs the MLP as one op
+    // (IOps.Mlp: on the GPU GELU in fc1's epilogue, and with packed bf16 operands nothing written between the products).
+    private void Mlp(DiTActivations a, Tensor h, LinearParams fc1, LinearParams fc2, Tensor fc1Out, Tensor gelu, Tensor output, int rows)
     {
+        int hid = Config.MlpHidden, width = Config.Hidden;
         if (a.ForwardOnly)
         {
-            Ops.LinearGelu(h, fc1.W, fc1.B, gelu, rows, Config.Hidden, Config.MlpHidden);
+            Ops.Mlp(h, fc1.W, fc1.B, gelu, fc2.W, fc2.B, output, rows, width, hid, width);
             return;
         }
-        Ops.Linear(h, fc1.W, fc1.B, fc1Out, rows, Config.Hidden, Config.MlpHidden);
+        Ops.Linear(h, fc1.W, fc1.B, fc1Out, rows, width, hid);
         Ops.GeluTanh(fc1Out, gelu);
+        Ops.Linear(gelu, fc2.W, fc2.B, output, rows, hid, width);
     }
 
     /// <summary>pred = final_layer(X[Depth]) with the final modulation already in a.ModFinal.</summary>
@@ -492,7 +493,7 @@ public sealed class DiTActivations
                 AttX = Alloc(r, h), AttU = Alloc(r, l, h),
                 ProjX = Alloc(r, h), ProjU = U3(h), XMid = Alloc(r, h), UMid = U3(h),
                 H2x = Alloc(r, h), H2u = U3(h), MeanX2 = Alloc(r), RstdX2 = Alloc(r), MeanU2 = U1(), RstdU2 = U1(),
-                // Forward-only blocks fuse fc1 with its GELU (DiT.Fc1Gelu): no pre-activation to keep.
+                // Forward-only blocks run the MLP as one op (DiT.Mlp, IOps.Mlp): no pre-activation to keep.
                 Fc1X = forwardOnly ? Alloc(1) : Alloc(r, mh), Fc1U = forwardOnly ? Alloc(1) : U3(mh), Fc2X = Alloc(r, h), Fc2U = U3(h),
             };
         }

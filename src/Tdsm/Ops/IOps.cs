@@ -48,6 +48,17 @@ public interface IOps
     void LinearGelu(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF);
 
     /// <summary>
+    /// The forward-only MLP: y (R, Out) = GELU_tanh(x W1ᵀ + b1) W2ᵀ + b2, with hidden (R, Hid) as scratch. By default
+    /// <see cref="LinearGelu"/> then <see cref="Linear"/>; the GPU tier with packed bf16 operands hands the hidden
+    /// activations from the first product's epilogue to the second as bf16 pairs (hidden is then not written).
+    /// </summary>
+    void Mlp(Tensor x, Tensor w1, Tensor? b1, Tensor hidden, Tensor w2, Tensor? b2, Tensor y, int rows, int inF, int hiddenF, int outF)
+    {
+        LinearGelu(x, w1, b1, hidden, rows, inF, hiddenF);
+        Linear(hidden, w2, b2, y, rows, hiddenF, outF);
+    }
+
+    /// <summary>
     /// The backward of Linear(GELU_tanh(pre)) — x = GELU(pre) (R, In) — into pre: dPre (R, In) = (dy W) ⊙ GELU'(pre)
     /// (overwritten); dW += dyᵀ x; db += Σ dy. The GPU applies GELU' in the dx GEMM's epilogue.
     /// </summary>

@@ -123,6 +123,12 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         Done($"LinearGelu {Dims(rows, inF)}->{outF}");
     }
 
+    public void Mlp(Tensor x, Tensor w1, Tensor? b1, Tensor hidden, Tensor w2, Tensor? b2, Tensor y, int rows, int inF, int hiddenF, int outF)
+    {
+        inner.Mlp(x, w1, b1, hidden, w2, b2, y, rows, inF, hiddenF, outF);
+        Done($"Mlp {Dims(rows, inF)}->{hiddenF}->{outF}");
+    }
+
     public void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
     {
         inner.LinearBackward(dy, x, w, dx, dw, db, rows, inF, outF, accumulateDx);
