@@ -246,8 +246,8 @@ for name in $STAGES; do
       # gemm stage's reserve down to that stage's minimum (60 s). 10% margin and 15 s for the first step.
       need=$(awk -v m="$med" -v n="$PAPER_ITERS" 'BEGIN {printf "%.0f", m * n / 1000 * 1.1 + 15}')
       floor=0; [ "$reserve" -gt 0 ] && floor=60
-      [ "$need" -gt "$PAPER_TIME" ] && [ "$need" -le $(( left - floor - 60 )) ] && PAPER_TIME=$need
-      [ "$need" -gt "$PAPER_TIME" ] && [ "$need" -gt $(( left - floor - 60 )) ] && PAPER_TIME=$(( left - floor - 60 ))
+      most=$(( left - floor - 60 )); [ "$need" -lt "$most" ] && most=$need
+      [ "$most" -gt "$PAPER_TIME" ] && PAPER_TIME=$most
     fi
     [ "$PAPER_TIME" -gt "$PAPER_LIMIT" ] && PAPER_TIME=$PAPER_LIMIT
     export PAPER_TIME

@@ -1914,38 +1914,38 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        Store(c, bias, p, er + 0, ec + 0, c000, c001);
-        Store(c, bias, p, er + 8, ec + 0, c002, c003);
-        Store(c, bias, p, er + 0, ec + 8, c010, c011);
-        Store(c, bias, p, er + 8, ec + 8, c012, c013);
-        Store(c, bias, p, er + 0, ec + 16, c020, c021);
-        Store(c, bias, p, er + 8, ec + 16, c022, c023);
-        Store(c, bias, p, er + 0, ec + 24, c030, c031);
-        Store(c, bias, p, er + 8, ec + 24, c032, c033);
-        Store(c, bias, p, er + 16, ec + 0, c100, c101);
-        Store(c, bias, p, er + 24, ec + 0, c102, c103);
-        Store(c, bias, p, er + 16, ec + 8, c110, c111);
-        Store(c, bias, p, er + 24, ec + 8, c112, c113);
-        Store(c, bias, p, er + 16, ec + 16, c120, c121);
-        Store(c, bias, p, er + 24, ec + 16, c122, c123);
-        Store(c, bias, p, er + 16, ec + 24, c130, c131);
-        Store(c, bias, p, er + 24, ec + 24, c132, c133);
-        Store(c, bias, p, er + 32, ec + 0, c200, c201);
-        Store(c, bias, p, er + 40, ec + 0, c202, c203);
-        Store(c, bias, p, er + 32, ec + 8, c210, c211);
-        Store(c, bias, p, er + 40, ec + 8, c212, c213);
-        Store(c, bias, p, er + 32, ec + 16, c220, c221);
-        Store(c, bias, p, er + 40, ec + 16, c222, c223);
-        Store(c, bias, p, er + 32, ec + 24, c230, c231);
-        Store(c, bias, p, er + 40, ec + 24, c232, c233);
-        Store(c, bias, p, er + 48, ec + 0, c300, c301);
-        Store(c, bias, p, er + 56, ec + 0, c302, c303);
-        Store(c, bias, p, er + 48, ec + 8, c310, c311);
-        Store(c, bias, p, er + 56, ec + 8, c312, c313);
-        Store(c, bias, p, er + 48, ec + 16, c320, c321);
-        Store(c, bias, p, er + 56, ec + 16, c322, c323);
-        Store(c, bias, p, er + 48, ec + 24, c330, c331);
-        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+        StorePackable(c, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(c, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(c, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(c, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(c, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(c, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(c, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(c, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(c, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(c, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(c, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(c, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(c, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(c, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(c, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(c, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(c, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(c, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(c, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(c, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(c, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(c, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(c, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(c, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(c, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(c, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(c, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(c, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(c, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(c, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(c, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(c, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     /// <summary>
@@ -2267,38 +2267,38 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        Store(c, bias, p, er + 0, ec + 0, c000, c001);
-        Store(c, bias, p, er + 8, ec + 0, c002, c003);
-        Store(c, bias, p, er + 0, ec + 8, c010, c011);
-        Store(c, bias, p, er + 8, ec + 8, c012, c013);
-        Store(c, bias, p, er + 0, ec + 16, c020, c021);
-        Store(c, bias, p, er + 8, ec + 16, c022, c023);
-        Store(c, bias, p, er + 0, ec + 24, c030, c031);
-        Store(c, bias, p, er + 8, ec + 24, c032, c033);
-        Store(c, bias, p, er + 16, ec + 0, c100, c101);
-        Store(c, bias, p, er + 24, ec + 0, c102, c103);
-        Store(c, bias, p, er + 16, ec + 8, c110, c111);
-        Store(c, bias, p, er + 24, ec + 8, c112, c113);
-        Store(c, bias, p, er + 16, ec + 16, c120, c121);
-        Store(c, bias, p, er + 24, ec + 16, c122, c123);
-        Store(c, bias, p, er + 16, ec + 24, c130, c131);
-        Store(c, bias, p, er + 24, ec + 24, c132, c133);
-        Store(c, bias, p, er + 32, ec + 0, c200, c201);
-        Store(c, bias, p, er + 40, ec + 0, c202, c203);
-        Store(c, bias, p, er + 32, ec + 8, c210, c211);
-        Store(c, bias, p, er + 40, ec + 8, c212, c213);
-        Store(c, bias, p, er + 32, ec + 16, c220, c221);
-        Store(c, bias, p, er + 40, ec + 16, c222, c223);
-        Store(c, bias, p, er + 32, ec + 24, c230, c231);
-        Store(c, bias, p, er + 40, ec + 24, c232, c233);
-        Store(c, bias, p, er + 48, ec + 0, c300, c301);
-        Store(c, bias, p, er + 56, ec + 0, c302, c303);
-        Store(c, bias, p, er + 48, ec + 8, c310, c311);
-        Store(c, bias, p, er + 56, ec + 8, c312, c313);
-        Store(c, bias, p, er + 48, ec + 16, c320, c321);
-        Store(c, bias, p, er + 56, ec + 16, c322, c323);
-        Store(c, bias, p, er + 48, ec + 24, c330, c331);
-        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+        StorePackable(c, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(c, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(c, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(c, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(c, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(c, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(c, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(c, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(c, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(c, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(c, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(c, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(c, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(c, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(c, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(c, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(c, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(c, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(c, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(c, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(c, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(c, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(c, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(c, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(c, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(c, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(c, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(c, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(c, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(c, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(c, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(c, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     /// <summary>
@@ -2607,52 +2607,58 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        Store(c, bias, p, er + 0, ec + 0, c000, c001);
-        Store(c, bias, p, er + 8, ec + 0, c002, c003);
-        Store(c, bias, p, er + 0, ec + 8, c010, c011);
-        Store(c, bias, p, er + 8, ec + 8, c012, c013);
-        Store(c, bias, p, er + 0, ec + 16, c020, c021);
-        Store(c, bias, p, er + 8, ec + 16, c022, c023);
-        Store(c, bias, p, er + 0, ec + 24, c030, c031);
-        Store(c, bias, p, er + 8, ec + 24, c032, c033);
-        Store(c, bias, p, er + 16, ec + 0, c100, c101);
-        Store(c, bias, p, er + 24, ec + 0, c102, c103);
-        Store(c, bias, p, er + 16, ec + 8, c110, c111);
-        Store(c, bias, p, er + 24, ec + 8, c112, c113);
-        Store(c, bias, p, er + 16, ec + 16, c120, c121);
-        Store(c, bias, p, er + 24, ec + 16, c122, c123);
-        Store(c, bias, p, er + 16, ec + 24, c130, c131);
-        Store(c, bias, p, er + 24, ec + 24, c132, c133);
-        Store(c, bias, p, er + 32, ec + 0, c200, c201);
-        Store(c, bias, p, er + 40, ec + 0, c202, c203);
-        Store(c, bias, p, er + 32, ec + 8, c210, c211);
-        Store(c, bias, p, er + 40, ec + 8, c212, c213);
-        Store(c, bias, p, er + 32, ec + 16, c220, c221);
-        Store(c, bias, p, er + 40, ec + 16, c222, c223);
-        Store(c, bias, p, er + 32, ec + 24, c230, c231);
-        Store(c, bias, p, er + 40, ec + 24, c232, c233);
-        Store(c, bias, p, er + 48, ec + 0, c300, c301);
-        Store(c, bias, p, er + 56, ec + 0, c302, c303);
-        Store(c, bias, p, er + 48, ec + 8, c310, c311);
-        Store(c, bias, p, er + 56, ec + 8, c312, c313);
-        Store(c, bias, p, er + 48, ec + 16, c320, c321);
-        Store(c, bias, p, er + 56, ec + 16, c322, c323);
-        Store(c, bias, p, er + 48, ec + 24, c330, c331);
-        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+        StorePackable(c, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(c, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(c, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(c, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(c, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(c, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(c, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(c, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(c, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(c, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(c, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(c, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(c, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(c, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(c, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(c, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(c, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(c, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(c, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(c, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(c, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(c, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(c, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(c, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(c, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(c, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(c, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(c, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(c, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(c, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(c, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(c, bias, p, er + 56, ec + 24, c332, c333);
+    }
+
+    // Store, or with GemmArgs.PackedOut the pair as one bf16 word: the packed-operand kernels' epilogue.
+    private static void StorePackable(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)
+    {
+        if (p.PackedOut == 0)
+        {
+            Store(c, bias, p, row, col, v0, v1);
+            return;
+        }
+        // col is even and N even, so col + 1 < N whenever col < N: the pair is one word.
+        if (row >= p.M || col >= p.N) return;
+        if (p.HasBias != 0) { v0 += bias[col]; v1 += bias[col + 1]; }
+        if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); }
+        c.Cast<uint>()[(long)row * (p.N >> 1) + (col >> 1)] = Bf16.Pack(v0, v1);
     }
 
     private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)
     {
         if (row >= p.M) return;
-        if (p.PackedOut != 0)
-        {
-            // col is even and N even, so col + 1 < N whenever col < N: the pair is one word.
-            if (col >= p.N) return;
-            if (p.HasBias != 0) { v0 += bias[col]; v1 += bias[col + 1]; }
-            if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); }
-            c.Cast<uint>()[(long)row * (p.N >> 1) + (col >> 1)] = Bf16.Pack(v0, v1);
-            return;
-        }
         StoreOne(c, bias, p, row, col, v0);
         StoreOne(c, bias, p, row, col + 1, v1);
     }

@@ -248,6 +248,11 @@ public sealed class GpuOps : IOps, IDisposable
     public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
         LaunchPacked(PackedGemmKernel.Async, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
+    // Every tensor-core GEMM kernel: one group of 256 threads per 128x128 block of C (M, N).
+    private static KernelConfig TensorCoreLaunch(int m, int n) => new(
+        new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM),
+        new Index2D(K.TensorCoreGemm.Threads, 1));
+
     // Checks and launches one of the packed-operand kernels (gelu: C = GELU(product + bias), not with accumulate).
     // packedOut: C is written as bf16 pairs ((M, N/2) words viewed as floats), the packed A of a following product.
     private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
@@ -273,9 +278,7 @@ public sealed class GpuOps : IOps, IDisposable
             M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1, Gelu = gelu ? 1 : 0,
             PackedOut = packedOut ? 1 : 0,
         };
-        var config = new KernelConfig(
-            new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM),
-            new Index2D(K.TensorCoreGemm.Threads, 1));
+        var config = TensorCoreLaunch(m, n);
         ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
         switch (kind)
         {
@@ -420,8 +423,7 @@ public sealed class GpuOps : IOps, IDisposable
             var kernel = GemmPrecision == GemmPrecision.Bf16
                 ? _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel)
                 : _gemmTf32 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelTf32);
-            var tiles = new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM);
-            kernel(new KernelConfig(tiles, new Index2D(K.TensorCoreGemm.Threads, 1)), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+            kernel(TensorCoreLaunch(m, n), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
             return;
         }
         ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);

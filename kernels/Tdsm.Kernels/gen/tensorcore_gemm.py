@@ -240,7 +240,7 @@ def kernel_packed():
         mma_k_group(w, v["cls"], s_, stride)
     w("        }")
     w("")
-    epilogue()
+    epilogue("StorePackable")
     w("    }")
     w("")
 
@@ -267,13 +267,14 @@ def ldmatrix_k_groups(a_base, b_base, view):
         w("            }")
 
 
-def epilogue():
+def epilogue(store="Store"):
+    """The C stores; the packed-operand kernels use StorePackable, which also writes packed C (GemmArgs.PackedOut)."""
     w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
     w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
     for mi in range(MT):
         for ni in range(NT):
-            w(f"        Store(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
-            w(f"        Store(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+            w(f"        {store}(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
+            w(f"        {store}(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
 
 
 def shared_window(_):
@@ -378,7 +379,7 @@ def kernel_ldmatrix():
     ldmatrix_k_groups("sa", "sbw", "s32")
     w("        }")
     w("")
-    epilogue()
+    epilogue("StorePackable")
     w("    }")
     w("")
 
@@ -430,7 +431,7 @@ def kernel_async():
     ldmatrix_k_groups("sa", "sbw", "s")
     w("        }")
     w("")
-    epilogue()
+    epilogue("StorePackable")
     w("    }")
     w("")
 
@@ -477,18 +478,24 @@ for key in ("bf16", "tf32"):
 kernel_packed()
 kernel_ldmatrix()
 kernel_async()
+w("    // Store, or with GemmArgs.PackedOut the pair as one bf16 word: the packed-operand kernels' epilogue.")
+w("    private static void StorePackable(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
+w("    {")
+w("        if (p.PackedOut == 0)")
+w("        {")
+w("            Store(c, bias, p, row, col, v0, v1);")
+w("            return;")
+w("        }")
+w("        // col is even and N even, so col + 1 < N whenever col < N: the pair is one word.")
+w("        if (row >= p.M || col >= p.N) return;")
+w("        if (p.HasBias != 0) { v0 += bias[col]; v1 += bias[col + 1]; }")
+w("        if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); }")
+w("        c.Cast<uint>()[(long)row * (p.N >> 1) + (col >> 1)] = Bf16.Pack(v0, v1);")
+w("    }")
+w("")
 w("    private static void Store(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
 w("    {")
 w("        if (row >= p.M) return;")
-w("        if (p.PackedOut != 0)")
-w("        {")
-w("            // col is even and N even, so col + 1 < N whenever col < N: the pair is one word.")
-w("            if (col >= p.N) return;")
-w("            if (p.HasBias != 0) { v0 += bias[col]; v1 += bias[col + 1]; }")
-w("            if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); }")
-w("            c.Cast<uint>()[(long)row * (p.N >> 1) + (col >> 1)] = Bf16.Pack(v0, v1);")
-w("            return;")
-w("        }")
 w("        StoreOne(c, bias, p, row, col, v0);")
 w("        StoreOne(c, bias, p, row, col + 1, v1);")
 w("    }")
