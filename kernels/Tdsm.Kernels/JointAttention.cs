@@ -10,16 +10,25 @@ public struct AttentionArgs
 }
 
 /// <summary>
-/// Joint multi-head attention over [skeleton token, L text tokens], one group of 64 threads per
-/// (row, head), thread i owning query token i. qkvX (B, 3H) and qkvU (B, L, 3H) are [q | k | v]
-/// with heads of D = H/Heads contiguous channels. Scores live in shared memory; the softmax is
-/// max-subtracted. probs (B, Heads, S, S) is saved for the backward, which keeps ∂scores in
-/// shared memory between a query pass (dq) and a key pass (dk, dv).
+/// Joint multi-head attention over [skeleton token, L text tokens], one group of 128 threads per
+/// (row, head). qkvX (B, 3H) and qkvU (B, L, 3H) are [q | k | v] with heads of D = H/Heads
+/// contiguous channels. The group stages the head's q, k, v (or dO) in shared memory 32 channels
+/// at a time, reading each token's channels contiguously, and keeps the S x S scores there: the
+/// score and output loops read shared memory only, spread over all 128 threads (one thread per
+/// (query, key) score, per (token, channel) output). The softmax is max-subtracted, one thread per
+/// query row. probs (B, Heads, S, S) is saved for the backward, which keeps ∂scores in shared memory.
+/// Every sum runs in the order of the reference (channels, then keys or queries, one after the
+/// other from zero), so chunking the channels does not change a bit.
 /// </summary>
 public static class JointAttention
 {
-    public const int Threads = 64;
+    /// <summary>Threads per (row, head) group.</summary>
+    public const int Threads = 128;
+    /// <summary>Most tokens (S = L + 1) the shared score tile holds.</summary>
     public const int MaxTokens = 64;
+    // Channels per shared stage; a stage row has one float of padding so that a warp reading one channel of 32
+    // consecutive tokens hits 32 banks.
+    private const int Chunk = 32, Stride = Chunk + 1;
 
     private static long Index(int bi, int t, int part, int ch, AttentionArgs p) =>
         t == 0 ? (long)bi * 3 * p.H + part * p.H + ch : ((long)bi * p.L + t - 1) * 3 * p.H + part * p.H + ch;
@@ -27,100 +36,161 @@ public static class JointAttention
     private static float Load(ArrayView<float> qkvX, ArrayView<float> qkvU, int bi, int t, int part, int ch, AttentionArgs p) =>
         t == 0 ? qkvX[Index(bi, 0, part, ch, p)] : qkvU[Index(bi, t, part, ch, p)];
 
-    /// <summary>Launch: grid B·Heads, group 64.</summary>
-    public static void Forward(ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs, ArrayView<float> outX, ArrayView<float> outU, AttentionArgs p)
-    {
-        var sc = SharedMemory.Allocate<float>(MaxTokens * MaxTokens);
-        int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX % p.Heads, i = Group.IdxX;
-        int s = p.L + 1, d = p.H / p.Heads;
-        if (i >= s) return;
-        float scale = 1f / XMath.Sqrt((float)d);
-        float max = float.NegativeInfinity;
-        for (int j = 0; j < s; j++)
-        {
-            float dot = 0;
-            for (int c = 0; c < d; c++)
-                dot += Load(qkvX, qkvU, bi, i, 0, hd * d + c, p) * Load(qkvX, qkvU, bi, j, 1, hd * d + c, p);
-            dot *= scale;
-            sc[i * MaxTokens + j] = dot;
-            max = XMath.Max(max, dot);
-        }
-        double sum = 0;
-        for (int j = 0; j < s; j++)
-        {
-            float e = FloatMath.Exp(sc[i * MaxTokens + j] - max);
-            sc[i * MaxTokens + j] = e;
-            sum += e;
-        }
-        long pRow = (((long)bi * p.Heads + hd) * s + i) * s;
-        for (int j = 0; j < s; j++)
-        {
-            float pr = (float)(sc[i * MaxTokens + j] / sum);
-            sc[i * MaxTokens + j] = pr;
-            probs[pRow + j] = pr;
-        }
-        for (int c = 0; c < d; c++)
-        {
-            float o = 0;
-            for (int j = 0; j < s; j++) o += sc[i * MaxTokens + j] * Load(qkvX, qkvU, bi, j, 2, hd * d + c, p);
-            if (i == 0) outX[(long)bi * p.H + hd * d + c] = o;
-            else outU[((long)bi * p.L + i - 1) * p.H + hd * d + c] = o;
-        }
-    }
-
-    private static float LoadDOut(ArrayView<float> dOutX, ArrayView<float> dOutU, int bi, int i, int ch, AttentionArgs p) =>
-        i == 0 ? dOutX[(long)bi * p.H + ch] : dOutU[((long)bi * p.L + i - 1) * p.H + ch];
-
-    /// <summary>Launch: grid B·Heads, group 64.</summary>
-    public static void Backward(ArrayView<float> dOutX, ArrayView<float> dOutU, ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs,
-        ArrayView<float> dqkvX, ArrayView<float> dqkvU, AttentionArgs p)
-    {
-        var ds = SharedMemory.Allocate<float>(MaxTokens * MaxTokens);
-        int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX % p.Heads, i = Group.IdxX;
-        int s = p.L + 1, d = p.H / p.Heads;
-        float scale = 1f / XMath.Sqrt((float)d);
-        long pBase = ((long)bi * p.Heads + hd) * s * s;
-        if (i < s)
-        {
-            // Query pass: ∂P[i,j] = dO_i·v_j, ∂S[i,j] = P[i,j](∂P[i,j] − Σ_j' P ∂P) · scale.
-            double dot = 0;
-            for (int j = 0; j < s; j++)
-            {
-                float acc = 0;
-                for (int c = 0; c < d; c++) acc += LoadDOut(dOutX, dOutU, bi, i, hd * d + c, p) * Load(qkvX, qkvU, bi, j, 2, hd * d + c, p);
-                ds[i * MaxTokens + j] = acc;
-                dot += probs[pBase + (long)i * s + j] * acc;
-            }
-            for (int j = 0; j < s; j++)
-                ds[i * MaxTokens + j] = (float)(probs[pBase + (long)i * s + j] * (ds[i * MaxTokens + j] - dot) * scale);
-            for (int c = 0; c < d; c++)
-            {
-                float acc = 0;
-                for (int j = 0; j < s; j++) acc += ds[i * MaxTokens + j] * Load(qkvX, qkvU, bi, j, 1, hd * d + c, p);
-                Store(dqkvX, dqkvU, bi, i, 0, hd * d + c, p, acc);
-            }
-        }
-        Group.Barrier();
-        if (i < s)
-        {
-            // Key pass, thread i as key token t = i.
-            for (int c = 0; c < d; c++)
-            {
-                float dk = 0, dv = 0;
-                for (int q = 0; q < s; q++)
-                {
-                    dk += ds[q * MaxTokens + i] * Load(qkvX, qkvU, bi, q, 0, hd * d + c, p);
-                    dv += probs[pBase + (long)q * s + i] * LoadDOut(dOutX, dOutU, bi, q, hd * d + c, p);
-                }
-                Store(dqkvX, dqkvU, bi, i, 1, hd * d + c, p, dk);
-                Store(dqkvX, dqkvU, bi, i, 2, hd * d + c, p, dv);
-            }
-        }
-    }
+    private static float LoadDOut(ArrayView<float> dOutX, ArrayView<float> dOutU, int bi, int t, int ch, AttentionArgs p) =>
+        t == 0 ? dOutX[(long)bi * p.H + ch] : dOutU[((long)bi * p.L + t - 1) * p.H + ch];
 
     private static void Store(ArrayView<float> dqkvX, ArrayView<float> dqkvU, int bi, int t, int part, int ch, AttentionArgs p, float v)
     {
         if (t == 0) dqkvX[Index(bi, 0, part, ch, p)] = v;
         else dqkvU[Index(bi, t, part, ch, p)] = v;
+    }
+
+    // stage[t, c] = part `part` of token t, channel c0 + c of head hd (part 3: dO), for t < s, c < dc.
+    private static void Stage(ArrayView<float> stage, ArrayView<float> xs, ArrayView<float> us, int part, int bi, int hd, int c0, int dc, int s, int d, AttentionArgs p)
+    {
+        for (int idx = Group.IdxX; idx < s * dc; idx += Threads)
+        {
+            int t = idx / dc, c = idx - t * dc, ch = hd * d + c0 + c;
+            stage[t * Stride + c] = part == 3 ? LoadDOut(xs, us, bi, t, ch, p) : Load(xs, us, bi, t, part, ch, p);
+        }
+    }
+
+    // sc[i, j] += Σ_c a[i, c]·b[j, c] over the dc staged channels, continuing each sum where the last chunk left it.
+    private static void AccumulateScores(ArrayView<float> sc, ArrayView<float> a, ArrayView<float> b, int s, int dc)
+    {
+        for (int idx = Group.IdxX; idx < s * s; idx += Threads)
+        {
+            int i = idx / s, j = idx - i * s;
+            float acc = sc[i * MaxTokens + j];
+            for (int c = 0; c < dc; c++) acc += a[i * Stride + c] * b[j * Stride + c];
+            sc[i * MaxTokens + j] = acc;
+        }
+    }
+
+    /// <summary>Launch: grid B·Heads, group <see cref="Threads"/>.</summary>
+    public static void Forward(ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs, ArrayView<float> outX, ArrayView<float> outU, AttentionArgs p)
+    {
+        var sc = SharedMemory.Allocate<float>(MaxTokens * MaxTokens);   // scores, then probabilities [query][key]
+        var sa = SharedMemory.Allocate<float>(MaxTokens * Stride);      // q chunk, then v chunk [token][channel]
+        var sb = SharedMemory.Allocate<float>(MaxTokens * Stride);      // k chunk
+        int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX % p.Heads, tid = Group.IdxX;
+        int s = p.L + 1, d = p.H / p.Heads;
+        for (int idx = tid; idx < s * s; idx += Threads) sc[idx / s * MaxTokens + idx % s] = 0f;
+        for (int c0 = 0; c0 < d; c0 += Chunk)
+        {
+            int dc = XMath.Min(Chunk, d - c0);
+            Group.Barrier();   // the last chunk's readers are done
+            Stage(sa, qkvX, qkvU, 0, bi, hd, c0, dc, s, d, p);
+            Stage(sb, qkvX, qkvU, 1, bi, hd, c0, dc, s, d, p);
+            Group.Barrier();
+            AccumulateScores(sc, sa, sb, s, dc);
+        }
+        Group.Barrier();
+        float scale = 1f / XMath.Sqrt((float)d);
+        for (int i = tid; i < s; i += Threads)
+        {
+            float max = float.NegativeInfinity;
+            for (int j = 0; j < s; j++)
+            {
+                float dot = sc[i * MaxTokens + j] * scale;
+                sc[i * MaxTokens + j] = dot;
+                max = XMath.Max(max, dot);
+            }
+            double sum = 0;
+            for (int j = 0; j < s; j++)
+            {
+                float e = FloatMath.Exp(sc[i * MaxTokens + j] - max);
+                sc[i * MaxTokens + j] = e;
+                sum += e;
+            }
+            for (int j = 0; j < s; j++) sc[i * MaxTokens + j] = (float)(sc[i * MaxTokens + j] / sum);
+        }
+        Group.Barrier();
+        long pBase = ((long)bi * p.Heads + hd) * s * s;
+        for (int idx = tid; idx < s * s; idx += Threads) probs[pBase + idx] = sc[idx / s * MaxTokens + idx % s];
+        // out[i, c] = Σ_j P[i, j]·v[j, c]
+        for (int c0 = 0; c0 < d; c0 += Chunk)
+        {
+            int dc = XMath.Min(Chunk, d - c0);
+            Group.Barrier();
+            Stage(sa, qkvX, qkvU, 2, bi, hd, c0, dc, s, d, p);
+            Group.Barrier();
+            for (int idx = tid; idx < s * dc; idx += Threads)
+            {
+                int i = idx / dc, c = idx - i * dc, ch = hd * d + c0 + c;
+                float o = 0;
+                for (int j = 0; j < s; j++) o += sc[i * MaxTokens + j] * sa[j * Stride + c];
+                if (i == 0) outX[(long)bi * p.H + ch] = o;
+                else outU[((long)bi * p.L + i - 1) * p.H + ch] = o;
+            }
+        }
+    }
+
+    /// <summary>Launch: grid B·Heads, group <see cref="Threads"/>.</summary>
+    public static void Backward(ArrayView<float> dOutX, ArrayView<float> dOutU, ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs,
+        ArrayView<float> dqkvX, ArrayView<float> dqkvU, AttentionArgs p)
+    {
+        var ds = SharedMemory.Allocate<float>(MaxTokens * MaxTokens);   // ∂P, then ∂scores, then P [query][key]
+        var sa = SharedMemory.Allocate<float>(MaxTokens * Stride);
+        var sb = SharedMemory.Allocate<float>(MaxTokens * Stride);
+        int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX % p.Heads, tid = Group.IdxX;
+        int s = p.L + 1, d = p.H / p.Heads;
+        float scale = 1f / XMath.Sqrt((float)d);
+        long pBase = ((long)bi * p.Heads + hd) * s * s;
+        // ∂P[i, j] = dO_i·v_j
+        for (int idx = tid; idx < s * s; idx += Threads) ds[idx / s * MaxTokens + idx % s] = 0f;
+        for (int c0 = 0; c0 < d; c0 += Chunk)
+        {
+            int dc = XMath.Min(Chunk, d - c0);
+            Group.Barrier();
+            Stage(sa, dOutX, dOutU, 3, bi, hd, c0, dc, s, d, p);
+            Stage(sb, qkvX, qkvU, 2, bi, hd, c0, dc, s, d, p);
+            Group.Barrier();
+            AccumulateScores(ds, sa, sb, s, dc);
+        }
+        Group.Barrier();
+        // ∂S[i, j] = P[i, j](∂P[i, j] − Σ_j' P ∂P) · scale, one thread per query row.
+        for (int i = tid; i < s; i += Threads)
+        {
+            double dot = 0;
+            for (int j = 0; j < s; j++) dot += probs[pBase + (long)i * s + j] * ds[i * MaxTokens + j];
+            for (int j = 0; j < s; j++)
+                ds[i * MaxTokens + j] = (float)(probs[pBase + (long)i * s + j] * (ds[i * MaxTokens + j] - dot) * scale);
+        }
+        // dq[i, c] = Σ_j ∂S[i, j]·k[j, c];  dk[t, c] = Σ_q ∂S[q, t]·q[q, c]
+        for (int c0 = 0; c0 < d; c0 += Chunk)
+        {
+            int dc = XMath.Min(Chunk, d - c0);
+            Group.Barrier();
+            Stage(sa, qkvX, qkvU, 0, bi, hd, c0, dc, s, d, p);
+            Stage(sb, qkvX, qkvU, 1, bi, hd, c0, dc, s, d, p);
+            Group.Barrier();
+            for (int idx = tid; idx < s * dc; idx += Threads)
+            {
+                int t = idx / dc, c = idx - t * dc, ch = hd * d + c0 + c;
+                float dq = 0, dk = 0;
+                for (int j = 0; j < s; j++) dq += ds[t * MaxTokens + j] * sb[j * Stride + c];
+                for (int q = 0; q < s; q++) dk += ds[q * MaxTokens + t] * sa[q * Stride + c];
+                Store(dqkvX, dqkvU, bi, t, 0, ch, p, dq);
+                Store(dqkvX, dqkvU, bi, t, 1, ch, p, dk);
+            }
+        }
+        // dv[t, c] = Σ_q P[q, t]·dO[q, c], with P now in ds.
+        Group.Barrier();
+        for (int idx = tid; idx < s * s; idx += Threads) ds[idx / s * MaxTokens + idx % s] = probs[pBase + idx];
+        for (int c0 = 0; c0 < d; c0 += Chunk)
+        {
+            int dc = XMath.Min(Chunk, d - c0);
+            Group.Barrier();
+            Stage(sa, dOutX, dOutU, 3, bi, hd, c0, dc, s, d, p);
+            Group.Barrier();
+            for (int idx = tid; idx < s * dc; idx += Threads)
+            {
+                int t = idx / dc, c = idx - t * dc;
+                float dv = 0;
+                for (int q = 0; q < s; q++) dv += ds[q * MaxTokens + t] * sa[q * Stride + c];
+                Store(dqkvX, dqkvU, bi, t, 2, hd * d + c0 + c, p, dv);
+            }
+        }
     }
 }

@@ -176,8 +176,14 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertSame(dy, "dy"); AssertSame(dmod, "dmod");
     }
 
+    // Head widths D = H/Heads of 2, 4, 32 (one full channel chunk), 50 (a full and a partial chunk) and 96 (three
+    // chunks); S up to the 64 tokens the score tile holds.
     [TestCase(2, 4, 6, 3)]
     [TestCase(1, 35, 16, 4)]
+    [TestCase(2, 35, 64, 2)]
+    [TestCase(1, 6, 100, 2)]
+    [TestCase(1, 35, 192, 2)]
+    [TestCase(1, 63, 16, 2)]
     public void JointAttentionForwardAndBackward(int b, int l, int h, int heads)
     {
         int s = l + 1;
