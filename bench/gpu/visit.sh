@@ -14,7 +14,8 @@
 # stgcn-paper        45 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op
 # curve              60 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6); eval fp32 vs bf16 predictions (9)
-# bf16               70 s   120   bench --precision bf16: ms/step, rows/s (fp32 then packed operands), --profile (9); sizes paper-train
+# bf16               80 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
+#                                 operands for each packed kernel (9); sizes paper-train
 # paper-train        90 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7); eval fp32 vs bf16 (9)
 # gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9)
@@ -23,7 +24,7 @@
 # curve-bf16         60 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
-# Sum of estimates ~755 s > BUDGET: the first nine (~505 s) hold every number issues 4, 6 and 7 need and the
+# Sum of estimates ~765 s > BUDGET: the first nine (~515 s) hold every number issues 4, 6 and 7 need and the
 # bf16 figures of 9; the tail may be cut. 500 paper iterations take ~90 s at <= 150 ms/step (bf16); if the
 # bf16 path fails, the stage trains in fp32 for what the budget leaves (500 iterations need <= 390 ms/step x
 # 500 = 195 s). summary.md's stage table names what was skipped or cut short; if `status` shows

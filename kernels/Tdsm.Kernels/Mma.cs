@@ -41,22 +41,46 @@ public static class Bf16
     }
 
     /// <summary>
-    /// Packs fp32 rows into bf16 pairs for <see cref="TensorCoreGemm.KernelPacked"/> (nearest even), one
-    /// thread per output word. src is (rows, cols) row-major. transpose 0: dst (rows, cols/2) with word j of
-    /// row r = (src[r, 2j], src[r, 2j+1]), cols even; transpose 1: dst (cols, rows/2), the packed rows of
-    /// srcᵀ, word j of row c = (src[2j, c], src[2j+1, c]), rows even. Launch over dst.Length words.
+    /// Packs fp32 rows into bf16 pairs for <see cref="TensorCoreGemm.KernelPacked"/> (nearest even), one thread per
+    /// output word: src (rows, cols) row-major, cols even, to dst (rows, cols/2) with word j of row r = (src[r, 2j],
+    /// src[r, 2j+1]), i.e. word i = (src[2i], src[2i+1]). Launch over dst.Length words. <see cref="PackRowsTransposed"/>
+    /// packs the rows of srcᵀ.
     /// </summary>
-    public static void PackRows(Index1D i, ArrayView<float> src, ArrayView<uint> dst, int rows, int cols, int transpose)
+    public static void PackRows(Index1D i, ArrayView<float> src, ArrayView<uint> dst) => dst[i] = Pack(src[2L * i], src[2L * i + 1]);
+
+    /// <summary>Source rows per <see cref="PackRowsTransposed"/> tile.</summary>
+    public const int TransposeTileRows = 64;
+    /// <summary>Source columns per <see cref="PackRowsTransposed"/> tile.</summary>
+    public const int TransposeTileCols = 32;
+    /// <summary>Threads per <see cref="PackRowsTransposed"/> group (32 x 8).</summary>
+    public const int TransposeThreads = 256;
+
+    /// <summary>
+    /// The packed rows of srcᵀ: src (rows, cols) row-major, rows even, to dst (cols, rows/2) with word j of row c =
+    /// (src[2j, c], src[2j+1, c]) (the operands of the AB and AtB layouts, which run along K in columns). Through
+    /// shared memory, so reads and writes are both coalesced: a group of 256 threads reads a tile of 64 src rows x 32
+    /// src columns row by row and writes it as 32 dst rows of 32 words. Launch: grid (ceil(rows/64), ceil(cols/32)), group 256.
+    /// </summary>
+    public static void PackRowsTransposed(ArrayView<float> src, ArrayView<uint> dst, int rows, int cols)
     {
-        if (transpose == 0)
+        // tile[r][c] = src[r0 + r, c0 + c]; 33 floats per row keep the column reads of the write phase spread over the banks.
+        var tile = SharedMemory.Allocate<float>(TransposeTileRows * (TransposeTileCols + 1));
+        int tx = Group.IdxX % 32, ty = Group.IdxX / 32;
+        int r0 = Grid.IdxX * TransposeTileRows, c0 = Grid.IdxY * TransposeTileCols;
+        for (int q = 0; q < TransposeTileRows / 8; q++)
         {
-            dst[i] = Pack(src[2L * i], src[2L * i + 1]);
-            return;
+            int r = ty + 8 * q;
+            tile[r * (TransposeTileCols + 1) + tx] = r0 + r < rows && c0 + tx < cols ? src[(long)(r0 + r) * cols + c0 + tx] : 0f;
         }
-        // Threads walk src's rows (coalesced reads); the writes stride by rows/2 words.
+        Group.Barrier();
         int half = rows >> 1;
-        int j = i / cols, col = i % cols;
-        dst[(long)col * half + j] = Pack(src[(long)(2 * j) * cols + col], src[(long)(2 * j + 1) * cols + col]);
+        int word = r0 / 2 + tx;                              // dst column (word) within the dst row
+        for (int q = 0; q < TransposeTileCols / 8; q++)
+        {
+            int c = ty + 8 * q;                              // dst row - c0
+            if (c0 + c < cols && word < half)
+                dst[(long)(c0 + c) * half + word] = Pack(tile[2 * tx * (TransposeTileCols + 1) + c], tile[(2 * tx + 1) * (TransposeTileCols + 1) + c]);
+        }
     }
 
     private static float Lo(uint v) => Interop.IntAsFloat(v << 16);

@@ -29,12 +29,14 @@ public sealed class GpuOps : IOps, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand (Workspace)
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmPacked;
-    private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packBf16;
+    private Action<Index1D, ArrayView<float>, ArrayView<uint>>? _packBf16;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int>? _packBf16Transposed;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmAsync;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
-    private GpuTensor? _frozen;                                              // the FreezeParameters scope's parameters
-    private MemoryBuffer1D<uint, Stride1D.Dense>? _frozenPacked, _packedX, _packedHidden; // their bf16 pairs; a product's packed x; Mlp's hidden
-    private bool _frozenPackedValid;
+    private GpuTensor? _bound;                                               // the BindParameters scope's parameters
+    private MemoryBuffer1D<uint, Stride1D.Dense>? _boundPacked, _packedA, _packedB, _packedHidden; // their bf16 pairs; a product's packed operands; Mlp's hidden
+    private bool _boundPackedValid;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -79,10 +81,10 @@ public sealed class GpuOps : IOps, IDisposable
     public GemmPrecision GemmPrecision { get; set; } = GemmPrecision.Fp32;
 
     /// <summary>
-    /// With <see cref="GemmPrecision.Bf16"/>, the kernel for x·Wᵀ products on packed bf16 operands inside a
-    /// <see cref="FreezeParameters"/> scope (zero-shot scoring); <see cref="PackedGemmKernel.Off"/> (the default until the
-    /// GPU machine has measured them, bench/RESULTS.md) keeps every product on the fp32-operand kernel. Results are the
-    /// same bits either way.
+    /// With <see cref="GemmPrecision.Bf16"/>, the kernel for the products on packed bf16 operands inside a
+    /// <see cref="BindParameters"/> scope (zero-shot scoring, training); <see cref="PackedGemmKernel.Off"/> (the default
+    /// until the GPU machine has measured them, bench/RESULTS.md) keeps every product on the fp32-operand kernel.
+    /// Results are the same bits either way.
     /// </summary>
     public PackedGemmKernel PackedGemm { get; set; } = PackedGemmKernel.Off;
 
@@ -91,6 +93,9 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>How many of those were MLPs whose hidden activations went from fc1's epilogue to fc2 as bf16 pairs (<see cref="Mlp"/>).</summary>
     public long PackedMlps { get; private set; }
+
+    /// <summary>How many AdamW launches also wrote the bound parameters' bf16 copy (<see cref="AdamWStep"/>).</summary>
+    public long PackedAdamWSteps { get; private set; }
 
     public GpuOps(GpuDevice device)
     {
@@ -223,8 +228,15 @@ public sealed class GpuOps : IOps, IDisposable
         long words = (long)rows * cols / 2;
         if (dst.Length < words) throw new ArgumentException($"PackBf16: dst holds {dst.Length} words, {words} needed");
         if (words == 0) return;
-        _packBf16 ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>(K.Bf16.PackRows);
-        _packBf16(checked((int)words), V(src), dst.SubView(0, words), rows, cols, transpose ? 1 : 0);
+        if (transpose)
+        {
+            _packBf16Transposed ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, int, int>(K.Bf16.PackRowsTransposed);
+            var grid = new Index2D((rows + K.Bf16.TransposeTileRows - 1) / K.Bf16.TransposeTileRows, (cols + K.Bf16.TransposeTileCols - 1) / K.Bf16.TransposeTileCols);
+            _packBf16Transposed(new KernelConfig(grid, new Index2D(K.Bf16.TransposeThreads, 1)), V(src), dst.SubView(0, words), rows, cols);
+            return;
+        }
+        _packBf16 ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>>(K.Bf16.PackRows);
+        _packBf16(checked((int)words), V(src), dst.SubView(0, words));
     }
 
     /// <summary>
@@ -253,10 +265,11 @@ public sealed class GpuOps : IOps, IDisposable
         new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM),
         new Index2D(K.TensorCoreGemm.Threads, 1));
 
-    // Checks and launches one of the packed-operand kernels (gelu: C = GELU(product + bias), not with accumulate).
+    // Checks and launches one of the packed-operand kernels (gelu: C = GELU(product + bias), not with accumulate;
+    // geluGradOf: C = product ⊙ GELU'(bias), the bias then being the (M, N) pre-activation, as in LaunchGemm).
     // packedOut: C is written as bf16 pairs ((M, N/2) words viewed as floats), the packed A of a following product.
     private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
-        bool packedOut = false)
+        bool packedOut = false, bool geluGradOf = false)
     {
         string what = "MatMul" + kind switch { PackedGemmKernel.Packed => "Packed", PackedGemmKernel.LdMatrix => "PackedLdMatrix", _ => "PackedAsync" };
         int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind switch { PackedGemmKernel.Packed => 4, PackedGemmKernel.LdMatrix => 8, _ => 16 };
@@ -266,8 +279,9 @@ public sealed class GpuOps : IOps, IDisposable
         if (b.Length < (long)n * k / 2) throw new ArgumentException($"{what} B: {b.Length} words, ({n}, {k / 2}) needed");
         long cLength = packedOut ? (long)m * n / 2 : (long)m * n;
         if (c.Length < cLength) throw new ArgumentException($"{what} C: {c.Length} elements, {cLength} needed");
-        if (bias is not null) Check(bias, n, what + " bias");
-        if ((gelu || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
+        if (bias is not null) Check(bias, geluGradOf ? (long)m * n : n, what + (geluGradOf ? " pre-activation" : " bias"));
+        if (geluGradOf && (bias is null || gelu || packedOut)) throw new ArgumentException($"{what}: the GELU' epilogue needs the pre-activation and a plain fp32 C");
+        if ((gelu || geluGradOf || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
         if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
         if (m == 0 || n == 0) return;
         long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
@@ -275,8 +289,8 @@ public sealed class GpuOps : IOps, IDisposable
             throw new ArgumentException($"{what}: operands must start on {align}-byte boundaries (A at {aAt % align}, B at {bAt % align} mod {align})");
         var args = new GemmArgs
         {
-            M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null ? 0 : 1, Gelu = gelu ? 1 : 0,
-            PackedOut = packedOut ? 1 : 0,
+            M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1, Gelu = gelu ? 1 : 0,
+            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0,
         };
         var config = TensorCoreLaunch(m, n);
         ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
@@ -298,20 +312,21 @@ public sealed class GpuOps : IOps, IDisposable
     }
 
     /// <summary>
-    /// Inside the scope, a bf16 product x·Wᵀ whose W lies in <paramref name="parameters"/> (Linear and LinearGelu with
-    /// <see cref="GemmPrecision.Bf16"/> and <see cref="PackedGemm"/> set) runs on packed operands: the parameters are
-    /// packed as bf16 pairs once, at the first such product, and x is packed before each (one pass over it). Same
-    /// bits as the fp32-operand kernel.
+    /// Inside the scope, with <see cref="GemmPrecision.Bf16"/> and <see cref="PackedGemm"/> set, every product runs on
+    /// packed bf16 operands: a W that lies in <paramref name="parameters"/> comes from their bf16 copy, packed at the
+    /// scope's first product and kept current by <see cref="AdamWStep"/> on views of them; every other operand is packed
+    /// before its product (one pass; transposed for the AB and AtB layouts, whose operands run along K in columns).
+    /// Products whose K is not a multiple of 8 stay on the fp32-operand kernel. Same bits as the fp32-operand kernel.
     /// </summary>
-    public IDisposable FreezeParameters(Tensor parameters)
+    public IDisposable BindParameters(Tensor parameters)
     {
-        if (_frozen is not null) throw new InvalidOperationException("FreezeParameters: scopes do not nest");
-        _frozen = (GpuTensor)parameters;
-        _frozenPackedValid = false;
-        return new FrozenScope(this);
+        if (_bound is not null) throw new InvalidOperationException("BindParameters: scopes do not nest");
+        _bound = (GpuTensor)parameters;
+        _boundPackedValid = false;
+        return new BoundScope(this);
     }
 
-    private sealed class FrozenScope(GpuOps owner) : IDisposable
+    private sealed class BoundScope(GpuOps owner) : IDisposable
     {
         private bool _done;
 
@@ -319,8 +334,8 @@ public sealed class GpuOps : IOps, IDisposable
         {
             if (_done) return;
             _done = true;
-            owner._frozen = null;
-            owner._frozenPackedValid = false;
+            owner._bound = null;
+            owner._boundPackedValid = false;
         }
     }
 
@@ -336,46 +351,78 @@ public sealed class GpuOps : IOps, IDisposable
         PeakAllocatedBytes = Math.Max(PeakAllocatedBytes, AllocatedBytes);
     }
 
-    // The packed operands of x·Wᵀ when W is inside the frozen parameters at an offset the kernel can read (a multiple
-    // of 8 floats: 16-byte aligned words) and K is a multiple of 8; false otherwise (the caller stays on fp32 operands).
+    // The element offset of `t` in the bound parameters, or -1 when no scope is open or t does not lie inside them.
+    private long OffsetInBound(Tensor t)
+    {
+        if (_bound is null) return -1;
+        var bound = _bound.View;
+        long start = bound.LoadEffectiveAddressAsPtr().ToInt64(), at = V(t).LoadEffectiveAddressAsPtr().ToInt64();
+        long offset = (at - start) / sizeof(float);
+        return at >= start && offset + t.Length <= bound.Length ? offset : -1;
+    }
+
+    // The packed operands of op(A)·op(B) in the ABt form the packed kernels take (A (M, K/2) and B (N, K/2) words),
+    // inside a BindParameters scope with packing on; false (the caller stays on fp32 operands) otherwise or when K is
+    // not a multiple of 8.
+    private bool TryPackProduct(Tensor a, Tensor b, GemmLayout layout, int m, int n, int k, out ArrayView<uint> packedA, out ArrayView<uint> packedB)
+    {
+        packedA = packedB = default;
+        if (_bound is null || GemmPrecision != GemmPrecision.Bf16 || PackedGemm == PackedGemmKernel.Off || k == 0 || k % 8 != 0) return false;
+        switch (layout)
+        {
+            case GemmLayout.ABt:   // A (M, K), B (N, K): rows as they are
+                if (!TryPackedWeights(b, n, k, out packedB)) packedB = Pack(b, ref _packedB, n, k, transpose: false);
+                packedA = Pack(a, ref _packedA, m, k, transpose: false);
+                return true;
+            case GemmLayout.AB:    // A (M, K), B (K, N): B's columns
+                packedB = Pack(b, ref _packedB, k, n, transpose: true);
+                packedA = Pack(a, ref _packedA, m, k, transpose: false);
+                return true;
+            default:               // AtB: A (K, M), B (K, N): both operands' columns
+                packedB = Pack(b, ref _packedB, k, n, transpose: true);
+                packedA = Pack(a, ref _packedA, k, m, transpose: true);
+                return true;
+        }
+    }
+
+    // The packed operands of x·Wᵀ when W is inside the bound parameters (the MLP's fast path); false otherwise.
     private bool TryPackOperands(Tensor x, Tensor w, int rows, int outF, int inF, out ArrayView<uint> packedX, out ArrayView<uint> packedW)
     {
         packedX = packedW = default;
         if (rows == 0 || !TryPackedWeights(w, outF, inF, out packedW)) return false;
-        packedX = PackRows(x, ref _packedX, rows, inF);
+        packedX = Pack(x, ref _packedA, rows, inF, transpose: false);
         return true;
     }
 
-    // W (outF, inF) as bf16 pairs from the frozen parameters (packed at the scope's first use), when it qualifies.
+    // W (outF, inF) as bf16 pairs from the bound parameters' copy (packed at the scope's first use, then kept by
+    // AdamWStep), when W lies in them at an offset the kernels can read (a multiple of 8 floats: 16-byte aligned
+    // words) and inF is a multiple of 8.
     private bool TryPackedWeights(Tensor w, int outF, int inF, out ArrayView<uint> packedW)
     {
         packedW = default;
-        if (_frozen is null || inF == 0 || inF % 8 != 0) return false;
-        var frozen = _frozen.View;
-        long start = frozen.LoadEffectiveAddressAsPtr().ToInt64(), at = V(w).LoadEffectiveAddressAsPtr().ToInt64();
-        long offset = (at - start) / sizeof(float), count = (long)outF * inF, even = frozen.Length & ~1L;
-        if (at < start || offset % 8 != 0 || offset + count > even) return false;
-        if (!_frozenPackedValid)
+        long offset = OffsetInBound(w), count = (long)outF * inF, even = _bound is null ? 0 : _bound.View.Length & ~1L;
+        if (offset < 0 || inF == 0 || inF % 8 != 0 || offset % 8 != 0 || offset + count > even) return false;
+        if (!_boundPackedValid)
         {
-            Workspace(ref _frozenPacked, Math.Max(1, even / 2));
-            if (even > 0) PackBf16(View(_frozen, 0, 1, checked((int)even)), _frozenPacked!.View, 1, checked((int)even), transpose: false);
-            _frozenPackedValid = true;
+            Workspace(ref _boundPacked, Math.Max(1, even / 2));
+            if (even > 0) PackBf16(View(_bound!, 0, 1, checked((int)even)), _boundPacked!.View, 1, checked((int)even), transpose: false);
+            _boundPackedValid = true;
         }
-        packedW = _frozenPacked!.View.SubView(offset / 2, count / 2);
+        packedW = _boundPacked!.View.SubView(offset / 2, count / 2);
         return true;
     }
 
-    // x (rows, cols) packed into a workspace.
-    private ArrayView<uint> PackRows(Tensor x, ref MemoryBuffer1D<uint, Stride1D.Dense>? workspace, int rows, int cols)
+    // src (rows, cols) packed into a workspace: its rows, or with transpose the rows of srcᵀ.
+    private ArrayView<uint> Pack(Tensor src, ref MemoryBuffer1D<uint, Stride1D.Dense>? workspace, int rows, int cols, bool transpose)
     {
         long words = (long)rows * cols / 2;
         Workspace(ref workspace, words);
-        PackBf16(x, workspace!.View, rows, cols, transpose: false);
+        PackBf16(src, workspace!.View, rows, cols, transpose);
         return workspace.View.SubView(0, words);
     }
 
     /// <summary>
-    /// The forward-only MLP (IOps.Mlp). With packed bf16 operands in a <see cref="FreezeParameters"/> scope, fc1's epilogue
+    /// The forward-only MLP (IOps.Mlp). With packed bf16 operands in a <see cref="BindParameters"/> scope, fc1's epilogue
     /// writes GELU(x W1ᵀ + b1) as bf16 pairs straight into fc2's packed A operand (hidden is not written): one product's
     /// output write and a pack pass fewer, the same bits. Otherwise LinearGelu then Linear.
     /// </summary>
@@ -411,10 +458,9 @@ public sealed class GpuOps : IOps, IDisposable
             M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1,
             Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0,
         };
-        if (GemmPrecision == GemmPrecision.Bf16 && PackedGemm != PackedGemmKernel.Off && layout == GemmLayout.ABt && !geluGradOf
-            && TryPackOperands(a, b, m, n, k, out var packedA, out var packedB))
+        if (TryPackProduct(a, b, layout, m, n, k, out var packedA, out var packedB))
         {
-            LaunchPacked(PackedGemm, packedA, packedB, V(c), bias, m, n, k, accumulate, gelu);
+            LaunchPacked(PackedGemm, packedA, packedB, V(c), bias, m, n, k, accumulate, gelu, geluGradOf: geluGradOf);
             PackedProducts++;
             return;
         }
@@ -577,7 +623,19 @@ public sealed class GpuOps : IOps, IDisposable
             Lr = (float)lr, Beta1 = (float)cfg.Beta1, Beta2 = (float)cfg.Beta2, Eps = (float)cfg.Eps, WeightDecay = (float)cfg.WeightDecay,
             Bc1 = (float)(1 - Math.Pow(cfg.Beta1, step)), Bc2 = (float)(1 - Math.Pow(cfg.Beta2, step)),
         };
-        _adamw(p.Length, V(p), V(g), V(m), V(v), args);
+        if (p.Length == 0) return;
+        // Inside a BindParameters scope whose bf16 copy exists, the same update also writes the copy's words.
+        long first = _boundPackedValid ? OffsetInBound(p) : -1;
+        if (first < 0)
+        {
+            _adamw(p.Length, V(p), V(g), V(m), V(v), args);
+            return;
+        }
+        _adamwPacked ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>(
+            K.AdamW.StepPacked);
+        long words = ((first + p.Length - 1) >> 1) - (first >> 1) + 1;
+        _adamwPacked(checked((int)words), _bound!.View, V(g), V(m), V(v), _boundPacked!.View, args, first, p.Length);
+        PackedAdamWSteps++;
     }
 
     public void GatherRows(Tensor table, ReadOnlySpan<int> index, Tensor output, int width)
@@ -630,7 +688,7 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _frozenPacked?.Dispose(); _packedX?.Dispose(); _packedHidden?.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _boundPacked?.Dispose(); _packedA?.Dispose(); _packedB?.Dispose(); _packedHidden?.Dispose();
     }
 }
 

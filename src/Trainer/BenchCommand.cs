@@ -33,7 +33,9 @@ public sealed class BenchCommand : ICommand
         --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
         operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
         With bf16, inference is then timed again for each kernel on packed bf16 operands (weights packed
-        once per call, activations before each product; GpuOps.PackedGemm), with its score differences.
+        once per call, activations before each product; GpuOps.PackedGemm), with its score differences,
+        and then --steps queued training steps each (weights from the bf16 copy AdamW keeps, the other
+        operands packed before each product, transposed for the backward products).
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
         128 samples x 60 classes x 3 noises, --chunk-rows 2048.
         """;
@@ -90,7 +92,8 @@ public sealed class BenchCommand : ICommand
             rng.FillNormal(feats);
             var labels = Enumerable.Range(0, n).Select(i => i % classes).ToArray();
 
-            var trainer = new TdsmTrainer(model, new TrainConfig(Iterations: warmup + 2 * steps + profileSteps, Batch: batch, Warmup: 1, Seed: seed), feats, labels, table,
+            int packedTrainSteps = precision == "bf16" ? 3 * (1 + steps) : 0; // the packed-operand runs at the end
+            var trainer = new TdsmTrainer(model, new TrainConfig(Iterations: warmup + 2 * steps + profileSteps + packedTrainSteps, Batch: batch, Warmup: 1, Seed: seed), feats, labels, table,
                 Enumerable.Range(0, classes).ToArray());
             trainer.TrainSteps(warmup);
             var times = new List<double>();
@@ -138,15 +141,30 @@ public sealed class BenchCommand : ICommand
                     $"with inference {gpu.PeakAllocatedBytes / GiB:F2} GiB (+ {chunk}-row forward-only workspace and class constants) of {gpu.Device.Accelerator.MemorySize / GiB:F1} GiB");
             else
                 stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / GiB:F2} GiB");
+            int failed = 0;
             if (raw is GpuOps packable && packable.GemmPrecision == GemmPrecision.Bf16)
             {
-                // Last, so that a fault in these kernels cannot cost the figures above: the same call with the weights and
-                // activations packed as bf16 pairs, for each packed-operand kernel (same bits by construction; the
-                // differences are printed, not assumed).
-                foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async })
+                // Last, so that a fault in these kernels cannot cost the figures above, and the riskiest kernel (cp.async)
+                // last in each loop. First, for each packed-operand kernel, the same inference call with the weights and
+                // activations packed as bf16 pairs (same bits by construction; the differences are printed, not
+                // assumed); then, since training changes the parameters that comparison needs, queued training steps
+                // inside the trainer's BindParameters scope (the weights from the bf16 copy AdamW keeps, the other
+                // operands packed before each product, across their columns for dx and dW).
+                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async };
+                // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
+                void Try(PackedGemmKernel kind, string what, Action run)
                 {
                     packable.PackedGemm = kind;
-                    try
+                    try { run(); }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        failed++;
+                        stdout.WriteLine($"{what} (packed bf16 operands, {kind}): FAILED: {e.GetType().Name}: {e.Message}");
+                    }
+                    finally { packable.PackedGemm = PackedGemmKernel.Off; }
+                }
+                foreach (var kind in kinds)
+                    Try(kind, "inference", () =>
                     {
                         scorer.Score(x.AsSpan(0, Math.Min(samples, 2) * cfg.InChannels), Math.Min(samples, 2), table, eps); // compiles the kernels
                         long products = packable.PackedProducts, mlps = packable.PackedMlps;
@@ -161,12 +179,24 @@ public sealed class BenchCommand : ICommand
                             $"inference (packed bf16 operands, {kind}): {psec * 1000:F0} ms, {rows / psec:F0} rows/s ({sec / psec:F2}x); " +
                             $"{packable.PackedProducts - products} products packed ({packable.PackedMlps - mlps} MLPs fused); vs fp32 operands: " +
                             $"max |score diff| {maxDiff:G3}, {differ} of {samples} predictions differ"));
-                    }
-                    finally { packable.PackedGemm = PackedGemmKernel.Off; }
-                }
-                stdout.WriteLine($"peak device tensor memory with packed operands: {packable.PeakAllocatedBytes / GiB:F2} GiB (+ the packed parameters and the largest packed activation)");
+                    });
+                foreach (var kind in kinds)
+                    Try(kind, "train steps queued", () =>
+                    {
+                        trainer.TrainSteps(1); // compiles the training kernels
+                        long products = packable.PackedProducts, adamw = packable.PackedAdamWSteps;
+                        var swt = Stopwatch.StartNew();
+                        var points = trainer.TrainSteps(steps);
+                        double ms = swt.Elapsed.TotalMilliseconds / steps;
+                        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"train steps queued (packed bf16 operands, {kind}): {ms:F1} ms/step ({perStep / ms:F2}x the queued fp32-operand steps), " +
+                            $"last loss {points[^1].Loss:F5}; per step {(packable.PackedProducts - products) / steps} products packed, " +
+                            $"{(packable.PackedAdamWSteps - adamw) / steps} AdamW launches writing the bf16 weights"));
+                    });
+                stdout.WriteLine($"peak device tensor memory with packed operands: {packable.PeakAllocatedBytes / GiB:F2} GiB (+ the packed parameters and the largest packed operands)");
             }
-            return 0;
+            if (failed > 0) stderr.WriteLine($"bench: {failed} packed-operand run(s) failed (above)");
+            return failed > 0 ? 1 : 0;
         }
         finally { Backends.Release(raw); }
     }

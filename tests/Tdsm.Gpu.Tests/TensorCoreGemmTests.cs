@@ -153,7 +153,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
 
     /// <summary>
     /// Zero-shot scoring in bf16 with <see cref="GpuOps.PackedGemm"/> set (every x·Wᵀ inside the scorer's
-    /// <see cref="GpuOps.FreezeParameters"/> scope on packed operands: the parameters packed once, x before each
+    /// <see cref="GpuOps.BindParameters"/> scope on packed operands: the parameters packed once, x before each
     /// product, the MLP's hidden layer handed from fc1's epilogue (GELU, bf16 pairs) to fc2) gives the bits of the
     /// fp32-operand path, for each packed kernel; after new parameters are loaded the next call packs them again. All
     /// widths are multiples of 8, so every product qualifies (checked by the counts). Small on purpose: the simulator is slow.
@@ -195,6 +195,135 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             AssertSameScores(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
         }
         finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
+    }
+
+    /// <summary>
+    /// <see cref="Bf16.PackRowsTransposed"/> (through <see cref="GpuOps.PackBf16"/> with transpose): every word of
+    /// every dst row is (src[2j, c], src[2j+1, c]) rounded to bf16, over shapes that end inside a 64 x 32 tile, fill
+    /// whole tiles, and span one row pair.
+    /// </summary>
+    [TestCase(130, 70)]
+    [TestCase(64, 32)]
+    [TestCase(66, 33)]
+    [TestCase(2, 1)]
+    [TestCase(192, 96)]
+    public void TransposedPackHoldsThePairsOfEachColumn(int rows, int cols)
+    {
+        var src = Normal(new Rng(5), rows * cols);
+        using var dst = Gpu.Device.Accelerator.Allocate1D<uint>(rows * cols / 2);
+        Gpu.PackBf16(Up(src), dst.View, rows, cols, transpose: true);
+        Gpu.Synchronize();
+        var words = dst.GetAsArray1D();
+        for (int c = 0; c < cols; c++)
+            for (int j = 0; j < rows / 2; j++)
+            {
+                uint want = Bf16.Bits(src[2 * j * cols + c]) | (Bf16.Bits(src[(2 * j + 1) * cols + c]) << 16);
+                if (words[c * (rows / 2) + j] != want) Assert.Fail($"{rows}x{cols}: word {j} of row {c} = {words[c * (rows / 2) + j]:X8}, want {want:X8}");
+            }
+    }
+
+    // One training step of the depth-1 DiT (its only block is the last, so its text-stream MLP and proj_c are skipped):
+    // forward 15 x·Wᵀ (6 embedding linears, adaLN and adaLN_c, qkv, qkv_c, proj, fc1, fc2, the final adaLN and linear);
+    // backward 26: a dW product for each of the 15 linears and a dx product for the 11 whose input is not data
+    // (x_embedder, the text embedder, t_embedder's first linear and the condition's first linear have none).
+    private const int ProductsPerStep = 15 + 15 + 11;
+
+    /// <summary>
+    /// Training in bf16 with <see cref="GpuOps.PackedGemm"/> set: inside the trainer's <see cref="GpuOps.BindParameters"/>
+    /// scope every product runs on packed operands (x·Wᵀ with W from the parameters' bf16 copy, dy·W and dyᵀ·x on
+    /// operands packed across their columns) and AdamW keeps the copy current. Two steps give the fp32-operand path's
+    /// losses and parameters bit for bit (tolerance 0); without warm-up the first step changes the weights, so a stale
+    /// copy would change the second. Every width and row count is a multiple of 8, so every product qualifies (checked
+    /// by the counts). On CUDA for each packed kernel; on the slow simulator for KernelPacked, whose bits the other two
+    /// give (LdMatrixKernelsGiveTheBitsOfThePackedKernel).
+    /// </summary>
+    [Test]
+    public void TrainingOnPackedOperandsGivesTheBitsOfTheFp32OperandPath()
+    {
+        var cfg = new Tdsm.Model.DiTConfig(InChannels: 8, CondSize: 16, Hidden: 16, Depth: 1, Heads: 2, LocalTokens: 3);
+        var rng = new Rng(41);
+        int classes = 3, samples = 8, steps = 2;
+        float[] feats = Normal(rng, samples * 8), text = Normal(rng, classes * 4 * 16);
+        var labels = Enumerable.Range(0, samples).Select(i => i % classes).ToArray();
+        var init = Normal(rng, Tdsm.Model.DiT.BuildLayout(cfg).Count);
+        for (int i = 0; i < init.Length; i++) init[i] *= 0.2f;
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        (float[] Parameters, double[] Losses, long Products, long AdamW, int Ranges) Train(PackedGemmKernel kind)
+        {
+            var model = new Tdsm.Model.DiT(cfg, Gpu);
+            model.LoadParameters(init);
+            var trainer = new Tdsm.Training.TdsmTrainer(model, new Tdsm.Training.TrainConfig(Iterations: steps, Batch: 4, Lr: 1e-2, Warmup: 0, Seed: 3),
+                feats, labels, new Tdsm.Model.TextTable(Gpu, text, classes, 4, 16), [0, 1, 2]);
+            Gpu.PackedGemm = kind;
+            long products = Gpu.PackedProducts, adamw = Gpu.PackedAdamWSteps;
+            try
+            {
+                var losses = trainer.TrainSteps(steps).Select(p => p.Loss).ToArray();
+                var parameters = new float[init.Length];
+                Gpu.Download(model.Parameters, parameters);
+                return (parameters, losses, Gpu.PackedProducts - products, Gpu.PackedAdamWSteps - adamw, trainer.Optimizer.Ranges.Count);
+            }
+            finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
+        }
+        var want = Train(PackedGemmKernel.Off);
+        Assert.That((want.Products, want.AdamW), Is.EqualTo((0L, 0L)), "Off: nothing packed");
+        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async } : [PackedGemmKernel.Packed];
+        foreach (var kind in kinds)
+        {
+            var got = Train(kind);
+            AssertSameBits(got.Losses, want.Losses, 1, $"{kind}: losses");
+            AssertSameBits(got.Parameters, want.Parameters, 1, $"{kind}: parameters after {steps} steps");
+            Assert.That(got.Products, Is.EqualTo(steps * ProductsPerStep), $"{kind}: products on packed operands");
+            Assert.That(got.AdamW, Is.EqualTo(steps * got.Ranges), $"{kind}: AdamW launches that wrote the bf16 copy");
+        }
+    }
+
+    /// <summary>
+    /// AdamW inside a <see cref="GpuOps.BindParameters"/> scope whose bf16 copy exists updates the copy too, also
+    /// for ranges that start and end inside a word and a buffer of odd length (its last element has no word): the
+    /// parameters equal those of the plain AdamW kernel (tolerance 0), and a product whose W spans two of the ranges,
+    /// read from the copy, gives the bits of the fp32-operand kernel on the updated W.
+    /// </summary>
+    [Test]
+    public void AdamWKeepsTheBf16CopyOfTheBoundParameters()
+    {
+        var rng = new Rng(9);
+        const int count = 77;
+        float[] p0 = Normal(rng, count), g = Normal(rng, count), x = Normal(rng, 3 * 8);
+        (int Start, int Length)[] ranges = [(0, 13), (13, 18), (31, 46)];  // boundaries at odd elements; the last ends at 77
+        var cfg = new Tdsm.Reference.AdamWConfig(1e-2, WeightDecay: 0.1);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        float[] Run(bool bound, out float[] y)
+        {
+            Tensor p = Up(p0), gt = Up(g), m = Gpu.Allocate(count), v = Gpu.Allocate(count), yt = Gpu.Allocate(3 * 4);
+            var w1 = Gpu.View(p, 0, 2, 8);    // (2, 8): the first product makes the copy
+            var w2 = Gpu.View(p, 24, 4, 8);   // (4, 8) = elements 24..55, in the second and third ranges
+            long adamw = Gpu.PackedAdamWSteps, products = Gpu.PackedProducts;
+            Gpu.PackedGemm = bound ? PackedGemmKernel.Packed : PackedGemmKernel.Off;
+            try
+            {
+                using (bound ? Gpu.BindParameters(p) : null)
+                {
+                    Gpu.Linear(Up(x), w1, null, Gpu.Allocate(3 * 2), 3, 8, 2);
+                    for (int step = 1; step <= 2; step++)
+                        foreach (var (start, length) in ranges)
+                            Gpu.AdamWStep(Gpu.View(p, start, length), Gpu.View(gt, start, length), Gpu.View(m, start, length), Gpu.View(v, start, length), 1e-2, cfg, step);
+                    Gpu.Linear(Up(x), w2, null, yt, 3, 8, 4);
+                }
+            }
+            finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
+            Assert.That(Gpu.PackedAdamWSteps - adamw, Is.EqualTo(bound ? 2 * ranges.Length : 0), "AdamW launches that wrote the copy");
+            Assert.That(Gpu.PackedProducts - products, Is.EqualTo(bound ? 2 : 0), "products on packed operands");
+            y = new float[3 * 4];
+            Gpu.Download(yt, y);
+            var host = new float[count];
+            Gpu.Download(p, host);
+            return host;
+        }
+        var want = Run(bound: false, out var yWant);
+        var got = Run(bound: true, out var yGot);
+        AssertSameBits(got, want, 1, "parameters after AdamW with the bf16 copy vs plain AdamW");
+        AssertSameBits(yGot, yWant, 4, "x·W2ᵀ from the updated copy vs from the fp32 parameters");
     }
 
     [Test]

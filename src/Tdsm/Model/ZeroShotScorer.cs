@@ -68,7 +68,7 @@ public sealed class ZeroShotScorer
         long total = (long)n * k;
         if (total > 1 << 24) throw new ArgumentException($"{n} samples x {k} candidates = {total} rows; at most 2^24 per call (float row indices): score in parts");
         // The weights do not change during a call: a tier may keep a derived copy (the GPU's packed bf16 weights).
-        using var frozen = o.FreezeParameters(_model.Parameters);
+        using var bound = o.BindParameters(_model.Parameters);
         // Buffers are never freed on a backend, so the caches only grow (to the largest call seen).
         if (_constants is null || _constants.Capacity < k) _constants = _model.CreateClassConstants(k);
         _model.PrecomputeClassConstants(_constants, candidates.Global, candidates.Local, k);

@@ -120,7 +120,7 @@ public interface IOps
     /// <summary>index (R) = the first column holding row r's minimum of scores (R, cols), as integer-valued floats.</summary>
     void ArgMinRows(Tensor scores, Tensor index, int rows, int cols);
 
-    /// <summary>One AdamW update of a contiguous parameter range.</summary>
+    /// <summary>One AdamW update of a contiguous parameter range (a view of the parameters; see <see cref="BindParameters"/>).</summary>
     void AdamWStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, AdamWConfig cfg, int step);
 
     /// <summary>out (R, W) = table[index[r]] rows; index is on the host.</summary>
@@ -142,20 +142,22 @@ public interface IOps
     void NotEqual(Tensor a, Tensor b, Tensor mask);
 
     /// <summary>
-    /// Promises that <paramref name="parameters"/> does not change until the returned scope is disposed, so the tier
-    /// may keep a derived copy of it for that long (the GPU tier's bf16 GEMMs: the weights packed as bf16 pairs once,
-    /// see GpuOps.PackedGemm). Zero-shot scoring opens one per call. Scopes do not nest. By default nothing is kept.
+    /// Promises that until the returned scope is disposed <paramref name="parameters"/> changes only through
+    /// <see cref="AdamWStep"/> on views of it (zero-shot scoring: not at all), so the tier may keep a derived copy of
+    /// it for that long and update it in AdamW (the GPU tier's bf16 GEMMs: the weights as bf16 pairs, see
+    /// GpuOps.PackedGemm). Zero-shot scoring opens one per call, the trainer one per group of queued steps. Scopes do
+    /// not nest. By default nothing is kept.
     /// </summary>
-    IDisposable FreezeParameters(Tensor parameters) => FrozenParameters.None;
+    IDisposable BindParameters(Tensor parameters) => BoundParameters.None;
 }
 
-/// <summary>The scope of a tier that keeps nothing for <see cref="IOps.FreezeParameters"/>.</summary>
-public sealed class FrozenParameters : IDisposable
+/// <summary>The scope of a tier that keeps nothing for <see cref="IOps.BindParameters"/>.</summary>
+public sealed class BoundParameters : IDisposable
 {
     /// <summary>The shared do-nothing scope.</summary>
-    public static readonly FrozenParameters None = new();
+    public static readonly BoundParameters None = new();
 
-    private FrozenParameters() { }
+    private BoundParameters() { }
 
     public void Dispose() { }
 }

@@ -101,7 +101,7 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
 
     private static string Dims(params int[] d) => string.Join("x", d.Select(v => v.ToString(CultureInfo.InvariantCulture)));
 
-    public IDisposable FreezeParameters(Tensor parameters) => inner.FreezeParameters(parameters);
+    public IDisposable BindParameters(Tensor parameters) => inner.BindParameters(parameters);
     public Tensor Allocate(params int[] shape) => inner.Allocate(shape);
     public Tensor View(Tensor storage, int offset, params int[] shape) => inner.View(storage, offset, shape);
     public void Upload(ReadOnlySpan<float> source, Tensor destination) { inner.Upload(source, destination); Done("Upload"); }

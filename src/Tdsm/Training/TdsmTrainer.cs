@@ -126,6 +126,8 @@ public sealed class TdsmTrainer
     {
         int b = Config.Batch, cin = Model.Config.InChannels;
         var o = Model.Ops;
+        // The parameters change only through AdamW until the read-back: a tier may keep a derived copy (the GPU's bf16 weights).
+        using var bound = o.BindParameters(Model.Parameters);
         for (int i = 0; i < n * b; i++)
         {
             if (Cursor == Order.Length) { Order = Shuffled(_labels.Length); Cursor = 0; }

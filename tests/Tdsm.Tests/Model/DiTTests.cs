@@ -29,6 +29,27 @@ public class DiTTests
         Assert.That(DiT.BuildLayout(DiTConfig.Paper).Count, Is.EqualTo(261_208_576));
     }
 
+    /// <summary>
+    /// AdamW runs over the maximal runs of adjacent parameters that receive a gradient: every such parameter lies in
+    /// exactly one range, no other parameter in any, and no two ranges touch (else they would be one launch).
+    /// </summary>
+    [TestCase(1)]
+    [TestCase(3)]
+    public void OptimizerRangesAreTheRunsOfParametersThatReceiveAGradient(int depth)
+    {
+        var model = new DiT(new DiTConfig(8, 6, 16, depth, 2, LocalTokens: 3), new CpuOps());
+        var ranges = new DiTOptimizer(model, new AdamWConfig()).Ranges;
+        foreach (var e in model.Layout.Entries)
+        {
+            int holding = ranges.Count(r => e.Offset >= r.Offset && e.Offset + e.Length <= r.Offset + r.Length);
+            int touching = ranges.Count(r => e.Offset < r.Offset + r.Length && r.Offset < e.Offset + e.Length);
+            Assert.That((holding, touching), Is.EqualTo(e.ReceivesGradient ? (1, 1) : (0, 0)), e.Name);
+        }
+        for (int i = 1; i < ranges.Count; i++)
+            Assert.That(ranges[i].Offset, Is.GreaterThan(ranges[i - 1].Offset + ranges[i - 1].Length), $"ranges {i - 1} and {i} touch");
+        Assert.That(ranges, Has.Count.EqualTo(3), "the last block's proj_c and mlp_c (its mlp between them) cut the parameters in three");
+    }
+
     [Test]
     public void FreshOfficialInitialisationOutputsExactlyZero()
     {
