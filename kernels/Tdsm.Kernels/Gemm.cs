@@ -92,16 +92,18 @@ public static partial class Gemm
 
     /// <summary>
     /// The K-split of an (M,N,K) product: (1, 0) when the C blocks alone fill <see cref="TargetGroups"/> or K is
-    /// short; otherwise the split count s ≥ 2 and the K per split (a multiple of <see cref="KStep"/>, the last
-    /// split takes the rest). The time is modelled as waves of groups × work per group, ⌈blocks·s / TargetGroups⌉ / s;
-    /// s is the smallest count within 5% of the best (fewer splits, less partial-product traffic).
+    /// short; otherwise the split count s ≥ 2 and the K per split (a multiple of <paramref name="kStep"/>, the
+    /// kernel's K-step, <see cref="KStep"/> here and <see cref="TensorCoreGemm.KStep"/> for the tensor-core GEMMs,
+    /// which have the same 128x128 blocks; the last split takes the rest). The time is modelled as waves of groups ×
+    /// work per group, ⌈blocks·s / TargetGroups⌉ / s; s is the smallest count within 5% of the best (fewer splits,
+    /// less partial-product traffic).
     /// </summary>
-    public static (int Splits, int KPerSplit) SplitK(int m, int n, int k)
+    public static (int Splits, int KPerSplit) SplitK(int m, int n, int k, int kStep = KStep)
     {
         long blocks = (long)((m + Tile - 1) / Tile) * ((n + Tile - 1) / Tile);
         int most = Math.Min(MaxSplits, k / MinSplitK);
         if (blocks >= TargetGroups || most < 2) return (1, 0);
-        var (splits, kPer) = ChooseSplits(blocks, k, most);
+        var (splits, kPer) = ChooseSplits(blocks, k, most, kStep);
         return splits < 2 ? (1, 0) : (splits, (int)kPer);
     }
 

@@ -21,6 +21,9 @@ namespace Tdsm.Kernels;
 /// a lane needs (a0/a2, a1/a3, b0/b1) are one 64-bit load; 4 ulongs of padding per row keep
 /// those loads free of bank conflicts. The permutation is the same for A and B, so the sum over
 /// k is unchanged.
+/// Split-K as <see cref="Gemm.Kernel"/>: with GemmArgs.KSplit > 0 group z of a third grid dimension multiplies the K
+/// range [z·KSplit, min(K, (z+1)·KSplit)) into c[z·M·N ..] (partial products: launched without bias, accumulate or
+/// activation; <see cref="Gemm.ReduceSplits"/> finishes C), so a product with few C blocks still fills the GPU.
 /// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref="Bf16.PackRows"/>) give the same
 /// bits as <see cref="Kernel"/> with half the global bytes: <see cref="KernelPacked"/> (the same staging),
 /// <see cref="KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix) and <see cref="KernelAsync"/> (cp.async).
@@ -47,6 +50,8 @@ public static class TensorCoreGemm
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
         // An operand is "K-contiguous" when stored (rows, K); else (K, rows).
         bool aK = p.Layout != 2, bK = p.Layout == 0;
         // Staging, K-contiguous: thread = (row tid/16, word tid%16), item i adds 16i rows;
@@ -66,114 +71,114 @@ public static class TensorCoreGemm
         float xa0 = 0f, xa1 = 0f, xa2 = 0f, xa3 = 0f, xa4 = 0f, xa5 = 0f, xa6 = 0f, xa7 = 0f, xa8 = 0f, xa9 = 0f, xa10 = 0f, xa11 = 0f, xa12 = 0f, xa13 = 0f, xa14 = 0f, xa15 = 0f;
         float xb0 = 0f, xb1 = 0f, xb2 = 0f, xb3 = 0f, xb4 = 0f, xb5 = 0f, xb6 = 0f, xb7 = 0f, xb8 = 0f, xb9 = 0f, xb10 = 0f, xb11 = 0f, xb12 = 0f, xb13 = 0f, xb14 = 0f, xb15 = 0f;
 
-        if (p.K > 0)
+        if (kBegin < kEnd)
         {
             if (aK)
             {
                 // A (rows, K) row-major.
-                if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+                if (row0 + 128 <= p.M && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(ar + 0) * p.K + 0 + ak; xa0 = a[o + 0]; xa1 = a[o + 1]; }
-                    { long o = (long)(ar + 16) * p.K + 0 + ak; xa2 = a[o + 0]; xa3 = a[o + 1]; }
-                    { long o = (long)(ar + 32) * p.K + 0 + ak; xa4 = a[o + 0]; xa5 = a[o + 1]; }
-                    { long o = (long)(ar + 48) * p.K + 0 + ak; xa6 = a[o + 0]; xa7 = a[o + 1]; }
-                    { long o = (long)(ar + 64) * p.K + 0 + ak; xa8 = a[o + 0]; xa9 = a[o + 1]; }
-                    { long o = (long)(ar + 80) * p.K + 0 + ak; xa10 = a[o + 0]; xa11 = a[o + 1]; }
-                    { long o = (long)(ar + 96) * p.K + 0 + ak; xa12 = a[o + 0]; xa13 = a[o + 1]; }
-                    { long o = (long)(ar + 112) * p.K + 0 + ak; xa14 = a[o + 0]; xa15 = a[o + 1]; }
+                    { long o = (long)(ar + 0) * p.K + kBegin + ak; xa0 = a[o + 0]; xa1 = a[o + 1]; }
+                    { long o = (long)(ar + 16) * p.K + kBegin + ak; xa2 = a[o + 0]; xa3 = a[o + 1]; }
+                    { long o = (long)(ar + 32) * p.K + kBegin + ak; xa4 = a[o + 0]; xa5 = a[o + 1]; }
+                    { long o = (long)(ar + 48) * p.K + kBegin + ak; xa6 = a[o + 0]; xa7 = a[o + 1]; }
+                    { long o = (long)(ar + 64) * p.K + kBegin + ak; xa8 = a[o + 0]; xa9 = a[o + 1]; }
+                    { long o = (long)(ar + 80) * p.K + kBegin + ak; xa10 = a[o + 0]; xa11 = a[o + 1]; }
+                    { long o = (long)(ar + 96) * p.K + kBegin + ak; xa12 = a[o + 0]; xa13 = a[o + 1]; }
+                    { long o = (long)(ar + 112) * p.K + kBegin + ak; xa14 = a[o + 0]; xa15 = a[o + 1]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 16, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 32, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 48, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 64, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 80, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 96, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 112, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa1 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 16, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa3 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 32, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa5 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 48, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa7 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa9 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 80, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa11 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 96, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa13 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 112, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa15 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
                 }
             }
             else
             {
                 // A (K, rows) row-major.
-                if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+                if (row0 + 128 <= p.M && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(0 + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 8) * p.M + ar + 0; xa4 = a[o]; xa5 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 8) * p.M + ar + 64; xa6 = a[o]; xa7 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 16) * p.M + ar + 0; xa8 = a[o]; xa9 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 16) * p.M + ar + 64; xa10 = a[o]; xa11 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 24) * p.M + ar + 0; xa12 = a[o]; xa13 = a[o + 1 * (long)p.M]; }
-                    { long o = (long)(0 + ak + 24) * p.M + ar + 64; xa14 = a[o]; xa15 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 8) * p.M + ar + 0; xa4 = a[o]; xa5 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 8) * p.M + ar + 64; xa6 = a[o]; xa7 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 16) * p.M + ar + 0; xa8 = a[o]; xa9 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 16) * p.M + ar + 64; xa10 = a[o]; xa11 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 24) * p.M + ar + 0; xa12 = a[o]; xa13 = a[o + 1 * (long)p.M]; }
+                    { long o = (long)(kBegin + ak + 24) * p.M + ar + 64; xa14 = a[o]; xa15 = a[o + 1 * (long)p.M]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa1 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa3 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa5 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa7 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa9 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa11 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa13 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa15 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
                 }
             }
             if (bK)
             {
                 // B (rows, K) row-major.
-                if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+                if (col0 + 128 <= p.N && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(br + 0) * p.K + 0 + bk; xb0 = b[o + 0]; xb1 = b[o + 1]; }
-                    { long o = (long)(br + 16) * p.K + 0 + bk; xb2 = b[o + 0]; xb3 = b[o + 1]; }
-                    { long o = (long)(br + 32) * p.K + 0 + bk; xb4 = b[o + 0]; xb5 = b[o + 1]; }
-                    { long o = (long)(br + 48) * p.K + 0 + bk; xb6 = b[o + 0]; xb7 = b[o + 1]; }
-                    { long o = (long)(br + 64) * p.K + 0 + bk; xb8 = b[o + 0]; xb9 = b[o + 1]; }
-                    { long o = (long)(br + 80) * p.K + 0 + bk; xb10 = b[o + 0]; xb11 = b[o + 1]; }
-                    { long o = (long)(br + 96) * p.K + 0 + bk; xb12 = b[o + 0]; xb13 = b[o + 1]; }
-                    { long o = (long)(br + 112) * p.K + 0 + bk; xb14 = b[o + 0]; xb15 = b[o + 1]; }
+                    { long o = (long)(br + 0) * p.K + kBegin + bk; xb0 = b[o + 0]; xb1 = b[o + 1]; }
+                    { long o = (long)(br + 16) * p.K + kBegin + bk; xb2 = b[o + 0]; xb3 = b[o + 1]; }
+                    { long o = (long)(br + 32) * p.K + kBegin + bk; xb4 = b[o + 0]; xb5 = b[o + 1]; }
+                    { long o = (long)(br + 48) * p.K + kBegin + bk; xb6 = b[o + 0]; xb7 = b[o + 1]; }
+                    { long o = (long)(br + 64) * p.K + kBegin + bk; xb8 = b[o + 0]; xb9 = b[o + 1]; }
+                    { long o = (long)(br + 80) * p.K + kBegin + bk; xb10 = b[o + 0]; xb11 = b[o + 1]; }
+                    { long o = (long)(br + 96) * p.K + kBegin + bk; xb12 = b[o + 0]; xb13 = b[o + 1]; }
+                    { long o = (long)(br + 112) * p.K + kBegin + bk; xb14 = b[o + 0]; xb15 = b[o + 1]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 16, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 32, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 48, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 64, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 80, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 96, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 112, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 0, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb1 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 16, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb3 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 32, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb5 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 48, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb7 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 64, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb9 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 80, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb11 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 96, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb13 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 112, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb15 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
                 }
             }
             else
             {
                 // B (K, rows) row-major.
-                if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+                if (col0 + 128 <= p.N && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(0 + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 8) * p.N + br + 0; xb4 = b[o]; xb5 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 8) * p.N + br + 64; xb6 = b[o]; xb7 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 16) * p.N + br + 0; xb8 = b[o]; xb9 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 16) * p.N + br + 64; xb10 = b[o]; xb11 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 24) * p.N + br + 0; xb12 = b[o]; xb13 = b[o + 1 * (long)p.N]; }
-                    { long o = (long)(0 + bk + 24) * p.N + br + 64; xb14 = b[o]; xb15 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 8) * p.N + br + 0; xb4 = b[o]; xb5 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 8) * p.N + br + 64; xb6 = b[o]; xb7 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 16) * p.N + br + 0; xb8 = b[o]; xb9 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 16) * p.N + br + 64; xb10 = b[o]; xb11 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 24) * p.N + br + 0; xb12 = b[o]; xb13 = b[o + 1 * (long)p.N]; }
+                    { long o = (long)(kBegin + bk + 24) * p.N + br + 64; xb14 = b[o]; xb15 = b[o + 1 * (long)p.N]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb1 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb3 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb5 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb7 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb9 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb11 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb13 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb15 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
                 }
             }
         }
-        for (int k0 = 0; k0 < p.K; k0 += KStep)
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
             if (aK)
@@ -222,12 +227,12 @@ public static class TensorCoreGemm
             }
             Group.Barrier();
             int kn = k0 + KStep;
-            if (kn < p.K)
+            if (kn < kEnd)
             {
             if (aK)
             {
                 // A (rows, K) row-major.
-                if (row0 + 128 <= p.M && kn + 32 <= p.K)
+                if (row0 + 128 <= p.M && kn + 32 <= kEnd)
                 {
                     { long o = (long)(ar + 0) * p.K + kn + ak; xa0 = a[o + 0]; xa1 = a[o + 1]; }
                     { long o = (long)(ar + 16) * p.K + kn + ak; xa2 = a[o + 0]; xa3 = a[o + 1]; }
@@ -240,20 +245,20 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
-                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1] : 0f; }
+                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa1 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa3 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa5 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa7 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa9 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa11 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa13 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
+                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0] : 0f; xa15 = ok && k + 1 < kEnd ? a[o + 1] : 0f; }
                 }
             }
             else
             {
                 // A (K, rows) row-major.
-                if (row0 + 128 <= p.M && kn + 32 <= p.K)
+                if (row0 + 128 <= p.M && kn + 32 <= kEnd)
                 {
                     { long o = (long)(kn + ak + 0) * p.M + ar + 0; xa0 = a[o]; xa1 = a[o + 1 * (long)p.M]; }
                     { long o = (long)(kn + ak + 0) * p.M + ar + 64; xa2 = a[o]; xa3 = a[o + 1 * (long)p.M]; }
@@ -266,20 +271,20 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa1 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa3 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa5 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa7 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa9 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa11 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa13 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; xa15 = ok && k + 1 < p.K ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa1 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa3 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa5 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa7 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa9 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa11 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa13 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; xa15 = ok && k + 1 < kEnd ? a[o + 1 * (long)p.M] : 0f; }
                 }
             }
             if (bK)
             {
                 // B (rows, K) row-major.
-                if (col0 + 128 <= p.N && kn + 32 <= p.K)
+                if (col0 + 128 <= p.N && kn + 32 <= kEnd)
                 {
                     { long o = (long)(br + 0) * p.K + kn + bk; xb0 = b[o + 0]; xb1 = b[o + 1]; }
                     { long o = (long)(br + 16) * p.K + kn + bk; xb2 = b[o + 0]; xb3 = b[o + 1]; }
@@ -292,20 +297,20 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
-                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1] : 0f; }
+                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb1 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb3 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb5 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb7 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb9 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb11 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb13 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
+                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0] : 0f; xb15 = ok && k + 1 < kEnd ? b[o + 1] : 0f; }
                 }
             }
             else
             {
                 // B (K, rows) row-major.
-                if (col0 + 128 <= p.N && kn + 32 <= p.K)
+                if (col0 + 128 <= p.N && kn + 32 <= kEnd)
                 {
                     { long o = (long)(kn + bk + 0) * p.N + br + 0; xb0 = b[o]; xb1 = b[o + 1 * (long)p.N]; }
                     { long o = (long)(kn + bk + 0) * p.N + br + 64; xb2 = b[o]; xb3 = b[o + 1 * (long)p.N]; }
@@ -318,14 +323,14 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb1 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb3 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb5 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb7 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb9 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb11 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb13 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; xb15 = ok && k + 1 < p.K ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb1 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb3 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb5 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb7 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb9 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb11 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb13 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; xb15 = ok && k + 1 < kEnd ? b[o + 1 * (long)p.N] : 0f; }
                 }
             }
             }
@@ -559,38 +564,40 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        Store(c, bias, p, er + 0, ec + 0, c000, c001);
-        Store(c, bias, p, er + 8, ec + 0, c002, c003);
-        Store(c, bias, p, er + 0, ec + 8, c010, c011);
-        Store(c, bias, p, er + 8, ec + 8, c012, c013);
-        Store(c, bias, p, er + 0, ec + 16, c020, c021);
-        Store(c, bias, p, er + 8, ec + 16, c022, c023);
-        Store(c, bias, p, er + 0, ec + 24, c030, c031);
-        Store(c, bias, p, er + 8, ec + 24, c032, c033);
-        Store(c, bias, p, er + 16, ec + 0, c100, c101);
-        Store(c, bias, p, er + 24, ec + 0, c102, c103);
-        Store(c, bias, p, er + 16, ec + 8, c110, c111);
-        Store(c, bias, p, er + 24, ec + 8, c112, c113);
-        Store(c, bias, p, er + 16, ec + 16, c120, c121);
-        Store(c, bias, p, er + 24, ec + 16, c122, c123);
-        Store(c, bias, p, er + 16, ec + 24, c130, c131);
-        Store(c, bias, p, er + 24, ec + 24, c132, c133);
-        Store(c, bias, p, er + 32, ec + 0, c200, c201);
-        Store(c, bias, p, er + 40, ec + 0, c202, c203);
-        Store(c, bias, p, er + 32, ec + 8, c210, c211);
-        Store(c, bias, p, er + 40, ec + 8, c212, c213);
-        Store(c, bias, p, er + 32, ec + 16, c220, c221);
-        Store(c, bias, p, er + 40, ec + 16, c222, c223);
-        Store(c, bias, p, er + 32, ec + 24, c230, c231);
-        Store(c, bias, p, er + 40, ec + 24, c232, c233);
-        Store(c, bias, p, er + 48, ec + 0, c300, c301);
-        Store(c, bias, p, er + 56, ec + 0, c302, c303);
-        Store(c, bias, p, er + 48, ec + 8, c310, c311);
-        Store(c, bias, p, er + 56, ec + 8, c312, c313);
-        Store(c, bias, p, er + 48, ec + 16, c320, c321);
-        Store(c, bias, p, er + 56, ec + 16, c322, c323);
-        Store(c, bias, p, er + 48, ec + 24, c330, c331);
-        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        Store(cs, bias, p, er + 0, ec + 0, c000, c001);
+        Store(cs, bias, p, er + 8, ec + 0, c002, c003);
+        Store(cs, bias, p, er + 0, ec + 8, c010, c011);
+        Store(cs, bias, p, er + 8, ec + 8, c012, c013);
+        Store(cs, bias, p, er + 0, ec + 16, c020, c021);
+        Store(cs, bias, p, er + 8, ec + 16, c022, c023);
+        Store(cs, bias, p, er + 0, ec + 24, c030, c031);
+        Store(cs, bias, p, er + 8, ec + 24, c032, c033);
+        Store(cs, bias, p, er + 16, ec + 0, c100, c101);
+        Store(cs, bias, p, er + 24, ec + 0, c102, c103);
+        Store(cs, bias, p, er + 16, ec + 8, c110, c111);
+        Store(cs, bias, p, er + 24, ec + 8, c112, c113);
+        Store(cs, bias, p, er + 16, ec + 16, c120, c121);
+        Store(cs, bias, p, er + 24, ec + 16, c122, c123);
+        Store(cs, bias, p, er + 16, ec + 24, c130, c131);
+        Store(cs, bias, p, er + 24, ec + 24, c132, c133);
+        Store(cs, bias, p, er + 32, ec + 0, c200, c201);
+        Store(cs, bias, p, er + 40, ec + 0, c202, c203);
+        Store(cs, bias, p, er + 32, ec + 8, c210, c211);
+        Store(cs, bias, p, er + 40, ec + 8, c212, c213);
+        Store(cs, bias, p, er + 32, ec + 16, c220, c221);
+        Store(cs, bias, p, er + 40, ec + 16, c222, c223);
+        Store(cs, bias, p, er + 32, ec + 24, c230, c231);
+        Store(cs, bias, p, er + 40, ec + 24, c232, c233);
+        Store(cs, bias, p, er + 48, ec + 0, c300, c301);
+        Store(cs, bias, p, er + 56, ec + 0, c302, c303);
+        Store(cs, bias, p, er + 48, ec + 8, c310, c311);
+        Store(cs, bias, p, er + 56, ec + 8, c312, c313);
+        Store(cs, bias, p, er + 48, ec + 16, c320, c321);
+        Store(cs, bias, p, er + 56, ec + 16, c322, c323);
+        Store(cs, bias, p, er + 48, ec + 24, c330, c331);
+        Store(cs, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     /// <summary>Tf32 kernel: launch with grid (ceil(N/128), ceil(M/128)) and group 256.</summary>
@@ -604,6 +611,8 @@ public static class TensorCoreGemm
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
         // An operand is "K-contiguous" when stored (rows, K); else (K, rows).
         bool aK = p.Layout != 2, bK = p.Layout == 0;
         // Staging, K-contiguous: thread = (row tid/32, word tid%32), item i adds 8i rows;
@@ -623,178 +632,178 @@ public static class TensorCoreGemm
         float xa0 = 0f, xa1 = 0f, xa2 = 0f, xa3 = 0f, xa4 = 0f, xa5 = 0f, xa6 = 0f, xa7 = 0f, xa8 = 0f, xa9 = 0f, xa10 = 0f, xa11 = 0f, xa12 = 0f, xa13 = 0f, xa14 = 0f, xa15 = 0f;
         float xb0 = 0f, xb1 = 0f, xb2 = 0f, xb3 = 0f, xb4 = 0f, xb5 = 0f, xb6 = 0f, xb7 = 0f, xb8 = 0f, xb9 = 0f, xb10 = 0f, xb11 = 0f, xb12 = 0f, xb13 = 0f, xb14 = 0f, xb15 = 0f;
 
-        if (p.K > 0)
+        if (kBegin < kEnd)
         {
             if (aK)
             {
                 // A (rows, K) row-major.
-                if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+                if (row0 + 128 <= p.M && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(ar + 0) * p.K + 0 + ak; xa0 = a[o + 0]; }
-                    { long o = (long)(ar + 8) * p.K + 0 + ak; xa1 = a[o + 0]; }
-                    { long o = (long)(ar + 16) * p.K + 0 + ak; xa2 = a[o + 0]; }
-                    { long o = (long)(ar + 24) * p.K + 0 + ak; xa3 = a[o + 0]; }
-                    { long o = (long)(ar + 32) * p.K + 0 + ak; xa4 = a[o + 0]; }
-                    { long o = (long)(ar + 40) * p.K + 0 + ak; xa5 = a[o + 0]; }
-                    { long o = (long)(ar + 48) * p.K + 0 + ak; xa6 = a[o + 0]; }
-                    { long o = (long)(ar + 56) * p.K + 0 + ak; xa7 = a[o + 0]; }
-                    { long o = (long)(ar + 64) * p.K + 0 + ak; xa8 = a[o + 0]; }
-                    { long o = (long)(ar + 72) * p.K + 0 + ak; xa9 = a[o + 0]; }
-                    { long o = (long)(ar + 80) * p.K + 0 + ak; xa10 = a[o + 0]; }
-                    { long o = (long)(ar + 88) * p.K + 0 + ak; xa11 = a[o + 0]; }
-                    { long o = (long)(ar + 96) * p.K + 0 + ak; xa12 = a[o + 0]; }
-                    { long o = (long)(ar + 104) * p.K + 0 + ak; xa13 = a[o + 0]; }
-                    { long o = (long)(ar + 112) * p.K + 0 + ak; xa14 = a[o + 0]; }
-                    { long o = (long)(ar + 120) * p.K + 0 + ak; xa15 = a[o + 0]; }
+                    { long o = (long)(ar + 0) * p.K + kBegin + ak; xa0 = a[o + 0]; }
+                    { long o = (long)(ar + 8) * p.K + kBegin + ak; xa1 = a[o + 0]; }
+                    { long o = (long)(ar + 16) * p.K + kBegin + ak; xa2 = a[o + 0]; }
+                    { long o = (long)(ar + 24) * p.K + kBegin + ak; xa3 = a[o + 0]; }
+                    { long o = (long)(ar + 32) * p.K + kBegin + ak; xa4 = a[o + 0]; }
+                    { long o = (long)(ar + 40) * p.K + kBegin + ak; xa5 = a[o + 0]; }
+                    { long o = (long)(ar + 48) * p.K + kBegin + ak; xa6 = a[o + 0]; }
+                    { long o = (long)(ar + 56) * p.K + kBegin + ak; xa7 = a[o + 0]; }
+                    { long o = (long)(ar + 64) * p.K + kBegin + ak; xa8 = a[o + 0]; }
+                    { long o = (long)(ar + 72) * p.K + kBegin + ak; xa9 = a[o + 0]; }
+                    { long o = (long)(ar + 80) * p.K + kBegin + ak; xa10 = a[o + 0]; }
+                    { long o = (long)(ar + 88) * p.K + kBegin + ak; xa11 = a[o + 0]; }
+                    { long o = (long)(ar + 96) * p.K + kBegin + ak; xa12 = a[o + 0]; }
+                    { long o = (long)(ar + 104) * p.K + kBegin + ak; xa13 = a[o + 0]; }
+                    { long o = (long)(ar + 112) * p.K + kBegin + ak; xa14 = a[o + 0]; }
+                    { long o = (long)(ar + 120) * p.K + kBegin + ak; xa15 = a[o + 0]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 8, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 16, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 24, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 32, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 40, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 48, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 56, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 64, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 72, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 80, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 88, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 96, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 104, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 112, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 120, k = 0 + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 8, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa1 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 16, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 24, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa3 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 32, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 40, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa5 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 48, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 56, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa7 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 72, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa9 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 80, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 88, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa11 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 96, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 104, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa13 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 112, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 120, k = kBegin + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa15 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
                 }
             }
             else
             {
                 // A (K, rows) row-major.
-                if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+                if (row0 + 128 <= p.M && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(0 + ak + 0) * p.M + ar + 0; xa0 = a[o]; }
-                    { long o = (long)(0 + ak + 0) * p.M + ar + 64; xa1 = a[o]; }
-                    { long o = (long)(0 + ak + 4) * p.M + ar + 0; xa2 = a[o]; }
-                    { long o = (long)(0 + ak + 4) * p.M + ar + 64; xa3 = a[o]; }
-                    { long o = (long)(0 + ak + 8) * p.M + ar + 0; xa4 = a[o]; }
-                    { long o = (long)(0 + ak + 8) * p.M + ar + 64; xa5 = a[o]; }
-                    { long o = (long)(0 + ak + 12) * p.M + ar + 0; xa6 = a[o]; }
-                    { long o = (long)(0 + ak + 12) * p.M + ar + 64; xa7 = a[o]; }
-                    { long o = (long)(0 + ak + 16) * p.M + ar + 0; xa8 = a[o]; }
-                    { long o = (long)(0 + ak + 16) * p.M + ar + 64; xa9 = a[o]; }
-                    { long o = (long)(0 + ak + 20) * p.M + ar + 0; xa10 = a[o]; }
-                    { long o = (long)(0 + ak + 20) * p.M + ar + 64; xa11 = a[o]; }
-                    { long o = (long)(0 + ak + 24) * p.M + ar + 0; xa12 = a[o]; }
-                    { long o = (long)(0 + ak + 24) * p.M + ar + 64; xa13 = a[o]; }
-                    { long o = (long)(0 + ak + 28) * p.M + ar + 0; xa14 = a[o]; }
-                    { long o = (long)(0 + ak + 28) * p.M + ar + 64; xa15 = a[o]; }
+                    { long o = (long)(kBegin + ak + 0) * p.M + ar + 0; xa0 = a[o]; }
+                    { long o = (long)(kBegin + ak + 0) * p.M + ar + 64; xa1 = a[o]; }
+                    { long o = (long)(kBegin + ak + 4) * p.M + ar + 0; xa2 = a[o]; }
+                    { long o = (long)(kBegin + ak + 4) * p.M + ar + 64; xa3 = a[o]; }
+                    { long o = (long)(kBegin + ak + 8) * p.M + ar + 0; xa4 = a[o]; }
+                    { long o = (long)(kBegin + ak + 8) * p.M + ar + 64; xa5 = a[o]; }
+                    { long o = (long)(kBegin + ak + 12) * p.M + ar + 0; xa6 = a[o]; }
+                    { long o = (long)(kBegin + ak + 12) * p.M + ar + 64; xa7 = a[o]; }
+                    { long o = (long)(kBegin + ak + 16) * p.M + ar + 0; xa8 = a[o]; }
+                    { long o = (long)(kBegin + ak + 16) * p.M + ar + 64; xa9 = a[o]; }
+                    { long o = (long)(kBegin + ak + 20) * p.M + ar + 0; xa10 = a[o]; }
+                    { long o = (long)(kBegin + ak + 20) * p.M + ar + 64; xa11 = a[o]; }
+                    { long o = (long)(kBegin + ak + 24) * p.M + ar + 0; xa12 = a[o]; }
+                    { long o = (long)(kBegin + ak + 24) * p.M + ar + 64; xa13 = a[o]; }
+                    { long o = (long)(kBegin + ak + 28) * p.M + ar + 0; xa14 = a[o]; }
+                    { long o = (long)(kBegin + ak + 28) * p.M + ar + 64; xa15 = a[o]; }
                 }
                 else
                 {
-                    { int r = ar + 0, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = 0 + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = 0 + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa1 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa3 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa5 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa7 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa9 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa11 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa13 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kBegin + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kBegin + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa15 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
                 }
             }
             if (bK)
             {
                 // B (rows, K) row-major.
-                if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+                if (col0 + 128 <= p.N && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(br + 0) * p.K + 0 + bk; xb0 = b[o + 0]; }
-                    { long o = (long)(br + 8) * p.K + 0 + bk; xb1 = b[o + 0]; }
-                    { long o = (long)(br + 16) * p.K + 0 + bk; xb2 = b[o + 0]; }
-                    { long o = (long)(br + 24) * p.K + 0 + bk; xb3 = b[o + 0]; }
-                    { long o = (long)(br + 32) * p.K + 0 + bk; xb4 = b[o + 0]; }
-                    { long o = (long)(br + 40) * p.K + 0 + bk; xb5 = b[o + 0]; }
-                    { long o = (long)(br + 48) * p.K + 0 + bk; xb6 = b[o + 0]; }
-                    { long o = (long)(br + 56) * p.K + 0 + bk; xb7 = b[o + 0]; }
-                    { long o = (long)(br + 64) * p.K + 0 + bk; xb8 = b[o + 0]; }
-                    { long o = (long)(br + 72) * p.K + 0 + bk; xb9 = b[o + 0]; }
-                    { long o = (long)(br + 80) * p.K + 0 + bk; xb10 = b[o + 0]; }
-                    { long o = (long)(br + 88) * p.K + 0 + bk; xb11 = b[o + 0]; }
-                    { long o = (long)(br + 96) * p.K + 0 + bk; xb12 = b[o + 0]; }
-                    { long o = (long)(br + 104) * p.K + 0 + bk; xb13 = b[o + 0]; }
-                    { long o = (long)(br + 112) * p.K + 0 + bk; xb14 = b[o + 0]; }
-                    { long o = (long)(br + 120) * p.K + 0 + bk; xb15 = b[o + 0]; }
+                    { long o = (long)(br + 0) * p.K + kBegin + bk; xb0 = b[o + 0]; }
+                    { long o = (long)(br + 8) * p.K + kBegin + bk; xb1 = b[o + 0]; }
+                    { long o = (long)(br + 16) * p.K + kBegin + bk; xb2 = b[o + 0]; }
+                    { long o = (long)(br + 24) * p.K + kBegin + bk; xb3 = b[o + 0]; }
+                    { long o = (long)(br + 32) * p.K + kBegin + bk; xb4 = b[o + 0]; }
+                    { long o = (long)(br + 40) * p.K + kBegin + bk; xb5 = b[o + 0]; }
+                    { long o = (long)(br + 48) * p.K + kBegin + bk; xb6 = b[o + 0]; }
+                    { long o = (long)(br + 56) * p.K + kBegin + bk; xb7 = b[o + 0]; }
+                    { long o = (long)(br + 64) * p.K + kBegin + bk; xb8 = b[o + 0]; }
+                    { long o = (long)(br + 72) * p.K + kBegin + bk; xb9 = b[o + 0]; }
+                    { long o = (long)(br + 80) * p.K + kBegin + bk; xb10 = b[o + 0]; }
+                    { long o = (long)(br + 88) * p.K + kBegin + bk; xb11 = b[o + 0]; }
+                    { long o = (long)(br + 96) * p.K + kBegin + bk; xb12 = b[o + 0]; }
+                    { long o = (long)(br + 104) * p.K + kBegin + bk; xb13 = b[o + 0]; }
+                    { long o = (long)(br + 112) * p.K + kBegin + bk; xb14 = b[o + 0]; }
+                    { long o = (long)(br + 120) * p.K + kBegin + bk; xb15 = b[o + 0]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 8, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 16, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 24, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 32, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 40, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 48, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 56, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 64, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 72, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 80, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 88, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 96, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 104, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 112, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 120, k = 0 + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 0, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 8, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb1 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 16, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 24, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb3 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 32, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 40, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb5 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 48, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 56, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb7 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 64, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 72, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb9 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 80, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 88, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb11 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 96, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 104, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb13 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 112, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 120, k = kBegin + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb15 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
                 }
             }
             else
             {
                 // B (K, rows) row-major.
-                if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+                if (col0 + 128 <= p.N && kBegin + 32 <= kEnd)
                 {
-                    { long o = (long)(0 + bk + 0) * p.N + br + 0; xb0 = b[o]; }
-                    { long o = (long)(0 + bk + 0) * p.N + br + 64; xb1 = b[o]; }
-                    { long o = (long)(0 + bk + 4) * p.N + br + 0; xb2 = b[o]; }
-                    { long o = (long)(0 + bk + 4) * p.N + br + 64; xb3 = b[o]; }
-                    { long o = (long)(0 + bk + 8) * p.N + br + 0; xb4 = b[o]; }
-                    { long o = (long)(0 + bk + 8) * p.N + br + 64; xb5 = b[o]; }
-                    { long o = (long)(0 + bk + 12) * p.N + br + 0; xb6 = b[o]; }
-                    { long o = (long)(0 + bk + 12) * p.N + br + 64; xb7 = b[o]; }
-                    { long o = (long)(0 + bk + 16) * p.N + br + 0; xb8 = b[o]; }
-                    { long o = (long)(0 + bk + 16) * p.N + br + 64; xb9 = b[o]; }
-                    { long o = (long)(0 + bk + 20) * p.N + br + 0; xb10 = b[o]; }
-                    { long o = (long)(0 + bk + 20) * p.N + br + 64; xb11 = b[o]; }
-                    { long o = (long)(0 + bk + 24) * p.N + br + 0; xb12 = b[o]; }
-                    { long o = (long)(0 + bk + 24) * p.N + br + 64; xb13 = b[o]; }
-                    { long o = (long)(0 + bk + 28) * p.N + br + 0; xb14 = b[o]; }
-                    { long o = (long)(0 + bk + 28) * p.N + br + 64; xb15 = b[o]; }
+                    { long o = (long)(kBegin + bk + 0) * p.N + br + 0; xb0 = b[o]; }
+                    { long o = (long)(kBegin + bk + 0) * p.N + br + 64; xb1 = b[o]; }
+                    { long o = (long)(kBegin + bk + 4) * p.N + br + 0; xb2 = b[o]; }
+                    { long o = (long)(kBegin + bk + 4) * p.N + br + 64; xb3 = b[o]; }
+                    { long o = (long)(kBegin + bk + 8) * p.N + br + 0; xb4 = b[o]; }
+                    { long o = (long)(kBegin + bk + 8) * p.N + br + 64; xb5 = b[o]; }
+                    { long o = (long)(kBegin + bk + 12) * p.N + br + 0; xb6 = b[o]; }
+                    { long o = (long)(kBegin + bk + 12) * p.N + br + 64; xb7 = b[o]; }
+                    { long o = (long)(kBegin + bk + 16) * p.N + br + 0; xb8 = b[o]; }
+                    { long o = (long)(kBegin + bk + 16) * p.N + br + 64; xb9 = b[o]; }
+                    { long o = (long)(kBegin + bk + 20) * p.N + br + 0; xb10 = b[o]; }
+                    { long o = (long)(kBegin + bk + 20) * p.N + br + 64; xb11 = b[o]; }
+                    { long o = (long)(kBegin + bk + 24) * p.N + br + 0; xb12 = b[o]; }
+                    { long o = (long)(kBegin + bk + 24) * p.N + br + 64; xb13 = b[o]; }
+                    { long o = (long)(kBegin + bk + 28) * p.N + br + 0; xb14 = b[o]; }
+                    { long o = (long)(kBegin + bk + 28) * p.N + br + 64; xb15 = b[o]; }
                 }
                 else
                 {
-                    { int r = br + 0, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = 0 + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = 0 + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb1 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb3 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb5 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb7 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb9 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb11 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb13 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kBegin + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kBegin + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb15 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
                 }
             }
         }
-        for (int k0 = 0; k0 < p.K; k0 += KStep)
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
             if (aK)
@@ -875,12 +884,12 @@ public static class TensorCoreGemm
             }
             Group.Barrier();
             int kn = k0 + KStep;
-            if (kn < p.K)
+            if (kn < kEnd)
             {
             if (aK)
             {
                 // A (rows, K) row-major.
-                if (row0 + 128 <= p.M && kn + 32 <= p.K)
+                if (row0 + 128 <= p.M && kn + 32 <= kEnd)
                 {
                     { long o = (long)(ar + 0) * p.K + kn + ak; xa0 = a[o + 0]; }
                     { long o = (long)(ar + 8) * p.K + kn + ak; xa1 = a[o + 0]; }
@@ -901,28 +910,28 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 8, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 24, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 40, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 56, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 72, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 88, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 104, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
-                    { int r = ar + 120, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0] : 0f; }
+                    { int r = ar + 0, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 8, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa1 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 16, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 24, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa3 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 32, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 40, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa5 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 48, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 56, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa7 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 64, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 72, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa9 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 80, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 88, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa11 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 96, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 104, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa13 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 112, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
+                    { int r = ar + 120, k = kn + ak; long o = (long)r * p.K + k; bool ok = r < p.M; xa15 = ok && k + 0 < kEnd ? a[o + 0] : 0f; }
                 }
             }
             else
             {
                 // A (K, rows) row-major.
-                if (row0 + 128 <= p.M && kn + 32 <= p.K)
+                if (row0 + 128 <= p.M && kn + 32 <= kEnd)
                 {
                     { long o = (long)(kn + ak + 0) * p.M + ar + 0; xa0 = a[o]; }
                     { long o = (long)(kn + ak + 0) * p.M + ar + 64; xa1 = a[o]; }
@@ -943,28 +952,28 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa1 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa3 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa5 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa7 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa9 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa11 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa13 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 0, k = kn + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
-                    { int r = ar + 64, k = kn + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa15 = ok && k + 0 < p.K ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa0 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 0; long o = (long)k * p.M + r; bool ok = r < p.M; xa1 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa2 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 4; long o = (long)k * p.M + r; bool ok = r < p.M; xa3 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa4 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 8; long o = (long)k * p.M + r; bool ok = r < p.M; xa5 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa6 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 12; long o = (long)k * p.M + r; bool ok = r < p.M; xa7 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa8 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 16; long o = (long)k * p.M + r; bool ok = r < p.M; xa9 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa10 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 20; long o = (long)k * p.M + r; bool ok = r < p.M; xa11 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa12 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 24; long o = (long)k * p.M + r; bool ok = r < p.M; xa13 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 0, k = kn + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa14 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
+                    { int r = ar + 64, k = kn + ak + 28; long o = (long)k * p.M + r; bool ok = r < p.M; xa15 = ok && k + 0 < kEnd ? a[o + 0 * (long)p.M] : 0f; }
                 }
             }
             if (bK)
             {
                 // B (rows, K) row-major.
-                if (col0 + 128 <= p.N && kn + 32 <= p.K)
+                if (col0 + 128 <= p.N && kn + 32 <= kEnd)
                 {
                     { long o = (long)(br + 0) * p.K + kn + bk; xb0 = b[o + 0]; }
                     { long o = (long)(br + 8) * p.K + kn + bk; xb1 = b[o + 0]; }
@@ -985,28 +994,28 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 8, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 24, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 40, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 56, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 72, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 88, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 104, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
-                    { int r = br + 120, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0] : 0f; }
+                    { int r = br + 0, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 8, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb1 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 16, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 24, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb3 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 32, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 40, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb5 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 48, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 56, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb7 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 64, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 72, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb9 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 80, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 88, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb11 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 96, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 104, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb13 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 112, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
+                    { int r = br + 120, k = kn + bk; long o = (long)r * p.K + k; bool ok = r < p.N; xb15 = ok && k + 0 < kEnd ? b[o + 0] : 0f; }
                 }
             }
             else
             {
                 // B (K, rows) row-major.
-                if (col0 + 128 <= p.N && kn + 32 <= p.K)
+                if (col0 + 128 <= p.N && kn + 32 <= kEnd)
                 {
                     { long o = (long)(kn + bk + 0) * p.N + br + 0; xb0 = b[o]; }
                     { long o = (long)(kn + bk + 0) * p.N + br + 64; xb1 = b[o]; }
@@ -1027,22 +1036,22 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb1 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb3 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb5 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb7 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb9 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb11 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb13 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 0, k = kn + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
-                    { int r = br + 64, k = kn + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb15 = ok && k + 0 < p.K ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb0 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 0; long o = (long)k * p.N + r; bool ok = r < p.N; xb1 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb2 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 4; long o = (long)k * p.N + r; bool ok = r < p.N; xb3 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb4 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 8; long o = (long)k * p.N + r; bool ok = r < p.N; xb5 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb6 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 12; long o = (long)k * p.N + r; bool ok = r < p.N; xb7 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb8 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 16; long o = (long)k * p.N + r; bool ok = r < p.N; xb9 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb10 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 20; long o = (long)k * p.N + r; bool ok = r < p.N; xb11 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb12 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 24; long o = (long)k * p.N + r; bool ok = r < p.N; xb13 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 0, k = kn + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb14 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
+                    { int r = br + 64, k = kn + bk + 28; long o = (long)k * p.N + r; bool ok = r < p.N; xb15 = ok && k + 0 < kEnd ? b[o + 0 * (long)p.N] : 0f; }
                 }
             }
             }
@@ -1502,38 +1511,40 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        Store(c, bias, p, er + 0, ec + 0, c000, c001);
-        Store(c, bias, p, er + 8, ec + 0, c002, c003);
-        Store(c, bias, p, er + 0, ec + 8, c010, c011);
-        Store(c, bias, p, er + 8, ec + 8, c012, c013);
-        Store(c, bias, p, er + 0, ec + 16, c020, c021);
-        Store(c, bias, p, er + 8, ec + 16, c022, c023);
-        Store(c, bias, p, er + 0, ec + 24, c030, c031);
-        Store(c, bias, p, er + 8, ec + 24, c032, c033);
-        Store(c, bias, p, er + 16, ec + 0, c100, c101);
-        Store(c, bias, p, er + 24, ec + 0, c102, c103);
-        Store(c, bias, p, er + 16, ec + 8, c110, c111);
-        Store(c, bias, p, er + 24, ec + 8, c112, c113);
-        Store(c, bias, p, er + 16, ec + 16, c120, c121);
-        Store(c, bias, p, er + 24, ec + 16, c122, c123);
-        Store(c, bias, p, er + 16, ec + 24, c130, c131);
-        Store(c, bias, p, er + 24, ec + 24, c132, c133);
-        Store(c, bias, p, er + 32, ec + 0, c200, c201);
-        Store(c, bias, p, er + 40, ec + 0, c202, c203);
-        Store(c, bias, p, er + 32, ec + 8, c210, c211);
-        Store(c, bias, p, er + 40, ec + 8, c212, c213);
-        Store(c, bias, p, er + 32, ec + 16, c220, c221);
-        Store(c, bias, p, er + 40, ec + 16, c222, c223);
-        Store(c, bias, p, er + 32, ec + 24, c230, c231);
-        Store(c, bias, p, er + 40, ec + 24, c232, c233);
-        Store(c, bias, p, er + 48, ec + 0, c300, c301);
-        Store(c, bias, p, er + 56, ec + 0, c302, c303);
-        Store(c, bias, p, er + 48, ec + 8, c310, c311);
-        Store(c, bias, p, er + 56, ec + 8, c312, c313);
-        Store(c, bias, p, er + 48, ec + 16, c320, c321);
-        Store(c, bias, p, er + 56, ec + 16, c322, c323);
-        Store(c, bias, p, er + 48, ec + 24, c330, c331);
-        Store(c, bias, p, er + 56, ec + 24, c332, c333);
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        Store(cs, bias, p, er + 0, ec + 0, c000, c001);
+        Store(cs, bias, p, er + 8, ec + 0, c002, c003);
+        Store(cs, bias, p, er + 0, ec + 8, c010, c011);
+        Store(cs, bias, p, er + 8, ec + 8, c012, c013);
+        Store(cs, bias, p, er + 0, ec + 16, c020, c021);
+        Store(cs, bias, p, er + 8, ec + 16, c022, c023);
+        Store(cs, bias, p, er + 0, ec + 24, c030, c031);
+        Store(cs, bias, p, er + 8, ec + 24, c032, c033);
+        Store(cs, bias, p, er + 16, ec + 0, c100, c101);
+        Store(cs, bias, p, er + 24, ec + 0, c102, c103);
+        Store(cs, bias, p, er + 16, ec + 8, c110, c111);
+        Store(cs, bias, p, er + 24, ec + 8, c112, c113);
+        Store(cs, bias, p, er + 16, ec + 16, c120, c121);
+        Store(cs, bias, p, er + 24, ec + 16, c122, c123);
+        Store(cs, bias, p, er + 16, ec + 24, c130, c131);
+        Store(cs, bias, p, er + 24, ec + 24, c132, c133);
+        Store(cs, bias, p, er + 32, ec + 0, c200, c201);
+        Store(cs, bias, p, er + 40, ec + 0, c202, c203);
+        Store(cs, bias, p, er + 32, ec + 8, c210, c211);
+        Store(cs, bias, p, er + 40, ec + 8, c212, c213);
+        Store(cs, bias, p, er + 32, ec + 16, c220, c221);
+        Store(cs, bias, p, er + 40, ec + 16, c222, c223);
+        Store(cs, bias, p, er + 32, ec + 24, c230, c231);
+        Store(cs, bias, p, er + 40, ec + 24, c232, c233);
+        Store(cs, bias, p, er + 48, ec + 0, c300, c301);
+        Store(cs, bias, p, er + 56, ec + 0, c302, c303);
+        Store(cs, bias, p, er + 48, ec + 8, c310, c311);
+        Store(cs, bias, p, er + 56, ec + 8, c312, c313);
+        Store(cs, bias, p, er + 48, ec + 16, c320, c321);
+        Store(cs, bias, p, er + 56, ec + 16, c322, c323);
+        Store(cs, bias, p, er + 48, ec + 24, c330, c331);
+        Store(cs, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     /// <summary>
@@ -1554,6 +1565,8 @@ public static class TensorCoreGemm
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
         int kw = p.K >> 1; // words per row
         // Staging: thread = (row tid/16, word tid%16), item i adds 16i rows.
         int am = tid / 16, aw = tid % 16;
@@ -1569,54 +1582,54 @@ public static class TensorCoreGemm
         uint xa0 = 0u, xa1 = 0u, xa2 = 0u, xa3 = 0u, xa4 = 0u, xa5 = 0u, xa6 = 0u, xa7 = 0u;
         uint xb0 = 0u, xb1 = 0u, xb2 = 0u, xb3 = 0u, xb4 = 0u, xb5 = 0u, xb6 = 0u, xb7 = 0u;
 
-        if (p.K > 0)
+        if (kBegin < kEnd)
         {
-            if (row0 + 128 <= p.M && 0 + 32 <= p.K)
+            if (row0 + 128 <= p.M && kBegin + 32 <= kEnd)
             {
-                xa0 = a[(long)(ar + 0) * kw + (0 >> 1) + aw];
-                xa1 = a[(long)(ar + 16) * kw + (0 >> 1) + aw];
-                xa2 = a[(long)(ar + 32) * kw + (0 >> 1) + aw];
-                xa3 = a[(long)(ar + 48) * kw + (0 >> 1) + aw];
-                xa4 = a[(long)(ar + 64) * kw + (0 >> 1) + aw];
-                xa5 = a[(long)(ar + 80) * kw + (0 >> 1) + aw];
-                xa6 = a[(long)(ar + 96) * kw + (0 >> 1) + aw];
-                xa7 = a[(long)(ar + 112) * kw + (0 >> 1) + aw];
+                xa0 = a[(long)(ar + 0) * kw + (kBegin >> 1) + aw];
+                xa1 = a[(long)(ar + 16) * kw + (kBegin >> 1) + aw];
+                xa2 = a[(long)(ar + 32) * kw + (kBegin >> 1) + aw];
+                xa3 = a[(long)(ar + 48) * kw + (kBegin >> 1) + aw];
+                xa4 = a[(long)(ar + 64) * kw + (kBegin >> 1) + aw];
+                xa5 = a[(long)(ar + 80) * kw + (kBegin >> 1) + aw];
+                xa6 = a[(long)(ar + 96) * kw + (kBegin >> 1) + aw];
+                xa7 = a[(long)(ar + 112) * kw + (kBegin >> 1) + aw];
             }
             else
             {
-                { int r = ar + 0, j = (0 >> 1) + aw; xa0 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 16, j = (0 >> 1) + aw; xa1 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 32, j = (0 >> 1) + aw; xa2 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 48, j = (0 >> 1) + aw; xa3 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 64, j = (0 >> 1) + aw; xa4 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 80, j = (0 >> 1) + aw; xa5 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 96, j = (0 >> 1) + aw; xa6 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 112, j = (0 >> 1) + aw; xa7 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 0, j = (kBegin >> 1) + aw; xa0 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 16, j = (kBegin >> 1) + aw; xa1 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 32, j = (kBegin >> 1) + aw; xa2 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 48, j = (kBegin >> 1) + aw; xa3 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 64, j = (kBegin >> 1) + aw; xa4 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 80, j = (kBegin >> 1) + aw; xa5 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 96, j = (kBegin >> 1) + aw; xa6 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 112, j = (kBegin >> 1) + aw; xa7 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
             }
-            if (col0 + 128 <= p.N && 0 + 32 <= p.K)
+            if (col0 + 128 <= p.N && kBegin + 32 <= kEnd)
             {
-                xb0 = b[(long)(br + 0) * kw + (0 >> 1) + aw];
-                xb1 = b[(long)(br + 16) * kw + (0 >> 1) + aw];
-                xb2 = b[(long)(br + 32) * kw + (0 >> 1) + aw];
-                xb3 = b[(long)(br + 48) * kw + (0 >> 1) + aw];
-                xb4 = b[(long)(br + 64) * kw + (0 >> 1) + aw];
-                xb5 = b[(long)(br + 80) * kw + (0 >> 1) + aw];
-                xb6 = b[(long)(br + 96) * kw + (0 >> 1) + aw];
-                xb7 = b[(long)(br + 112) * kw + (0 >> 1) + aw];
+                xb0 = b[(long)(br + 0) * kw + (kBegin >> 1) + aw];
+                xb1 = b[(long)(br + 16) * kw + (kBegin >> 1) + aw];
+                xb2 = b[(long)(br + 32) * kw + (kBegin >> 1) + aw];
+                xb3 = b[(long)(br + 48) * kw + (kBegin >> 1) + aw];
+                xb4 = b[(long)(br + 64) * kw + (kBegin >> 1) + aw];
+                xb5 = b[(long)(br + 80) * kw + (kBegin >> 1) + aw];
+                xb6 = b[(long)(br + 96) * kw + (kBegin >> 1) + aw];
+                xb7 = b[(long)(br + 112) * kw + (kBegin >> 1) + aw];
             }
             else
             {
-                { int r = br + 0, j = (0 >> 1) + aw; xb0 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 16, j = (0 >> 1) + aw; xb1 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 32, j = (0 >> 1) + aw; xb2 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 48, j = (0 >> 1) + aw; xb3 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 64, j = (0 >> 1) + aw; xb4 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 80, j = (0 >> 1) + aw; xb5 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 96, j = (0 >> 1) + aw; xb6 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 112, j = (0 >> 1) + aw; xb7 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 0, j = (kBegin >> 1) + aw; xb0 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 16, j = (kBegin >> 1) + aw; xb1 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 32, j = (kBegin >> 1) + aw; xb2 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 48, j = (kBegin >> 1) + aw; xb3 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 64, j = (kBegin >> 1) + aw; xb4 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 80, j = (kBegin >> 1) + aw; xb5 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 96, j = (kBegin >> 1) + aw; xb6 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 112, j = (kBegin >> 1) + aw; xb7 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
             }
         }
-        for (int k0 = 0; k0 < p.K; k0 += KStep)
+        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)
         {
             Group.Barrier(); // every warp is done reading the previous K-step
             sa32[sA + 0] = xa0;
@@ -1637,9 +1650,9 @@ public static class TensorCoreGemm
             sb32[sA + 2688] = xb7;
             Group.Barrier();
             int kn = k0 + KStep;
-            if (kn < p.K)
+            if (kn < kEnd)
             {
-            if (row0 + 128 <= p.M && kn + 32 <= p.K)
+            if (row0 + 128 <= p.M && kn + 32 <= kEnd)
             {
                 xa0 = a[(long)(ar + 0) * kw + (kn >> 1) + aw];
                 xa1 = a[(long)(ar + 16) * kw + (kn >> 1) + aw];
@@ -1652,16 +1665,16 @@ public static class TensorCoreGemm
             }
             else
             {
-                { int r = ar + 0, j = (kn >> 1) + aw; xa0 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 16, j = (kn >> 1) + aw; xa1 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 32, j = (kn >> 1) + aw; xa2 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 48, j = (kn >> 1) + aw; xa3 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 64, j = (kn >> 1) + aw; xa4 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 80, j = (kn >> 1) + aw; xa5 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 96, j = (kn >> 1) + aw; xa6 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
-                { int r = ar + 112, j = (kn >> 1) + aw; xa7 = r < p.M && j < kw ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 0, j = (kn >> 1) + aw; xa0 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 16, j = (kn >> 1) + aw; xa1 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 32, j = (kn >> 1) + aw; xa2 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 48, j = (kn >> 1) + aw; xa3 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 64, j = (kn >> 1) + aw; xa4 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 80, j = (kn >> 1) + aw; xa5 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 96, j = (kn >> 1) + aw; xa6 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
+                { int r = ar + 112, j = (kn >> 1) + aw; xa7 = r < p.M && j < (kEnd >> 1) ? a[(long)r * kw + j] : 0u; }
             }
-            if (col0 + 128 <= p.N && kn + 32 <= p.K)
+            if (col0 + 128 <= p.N && kn + 32 <= kEnd)
             {
                 xb0 = b[(long)(br + 0) * kw + (kn >> 1) + aw];
                 xb1 = b[(long)(br + 16) * kw + (kn >> 1) + aw];
@@ -1674,14 +1687,14 @@ public static class TensorCoreGemm
             }
             else
             {
-                { int r = br + 0, j = (kn >> 1) + aw; xb0 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 16, j = (kn >> 1) + aw; xb1 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 32, j = (kn >> 1) + aw; xb2 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 48, j = (kn >> 1) + aw; xb3 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 64, j = (kn >> 1) + aw; xb4 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 80, j = (kn >> 1) + aw; xb5 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 96, j = (kn >> 1) + aw; xb6 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
-                { int r = br + 112, j = (kn >> 1) + aw; xb7 = r < p.N && j < kw ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 0, j = (kn >> 1) + aw; xb0 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 16, j = (kn >> 1) + aw; xb1 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 32, j = (kn >> 1) + aw; xb2 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 48, j = (kn >> 1) + aw; xb3 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 64, j = (kn >> 1) + aw; xb4 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 80, j = (kn >> 1) + aw; xb5 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 96, j = (kn >> 1) + aw; xb6 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
+                { int r = br + 112, j = (kn >> 1) + aw; xb7 = r < p.N && j < (kEnd >> 1) ? b[(long)r * kw + j] : 0u; }
             }
             }
             // k group 0
@@ -1914,38 +1927,40 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        StorePackable(c, bias, p, er + 0, ec + 0, c000, c001);
-        StorePackable(c, bias, p, er + 8, ec + 0, c002, c003);
-        StorePackable(c, bias, p, er + 0, ec + 8, c010, c011);
-        StorePackable(c, bias, p, er + 8, ec + 8, c012, c013);
-        StorePackable(c, bias, p, er + 0, ec + 16, c020, c021);
-        StorePackable(c, bias, p, er + 8, ec + 16, c022, c023);
-        StorePackable(c, bias, p, er + 0, ec + 24, c030, c031);
-        StorePackable(c, bias, p, er + 8, ec + 24, c032, c033);
-        StorePackable(c, bias, p, er + 16, ec + 0, c100, c101);
-        StorePackable(c, bias, p, er + 24, ec + 0, c102, c103);
-        StorePackable(c, bias, p, er + 16, ec + 8, c110, c111);
-        StorePackable(c, bias, p, er + 24, ec + 8, c112, c113);
-        StorePackable(c, bias, p, er + 16, ec + 16, c120, c121);
-        StorePackable(c, bias, p, er + 24, ec + 16, c122, c123);
-        StorePackable(c, bias, p, er + 16, ec + 24, c130, c131);
-        StorePackable(c, bias, p, er + 24, ec + 24, c132, c133);
-        StorePackable(c, bias, p, er + 32, ec + 0, c200, c201);
-        StorePackable(c, bias, p, er + 40, ec + 0, c202, c203);
-        StorePackable(c, bias, p, er + 32, ec + 8, c210, c211);
-        StorePackable(c, bias, p, er + 40, ec + 8, c212, c213);
-        StorePackable(c, bias, p, er + 32, ec + 16, c220, c221);
-        StorePackable(c, bias, p, er + 40, ec + 16, c222, c223);
-        StorePackable(c, bias, p, er + 32, ec + 24, c230, c231);
-        StorePackable(c, bias, p, er + 40, ec + 24, c232, c233);
-        StorePackable(c, bias, p, er + 48, ec + 0, c300, c301);
-        StorePackable(c, bias, p, er + 56, ec + 0, c302, c303);
-        StorePackable(c, bias, p, er + 48, ec + 8, c310, c311);
-        StorePackable(c, bias, p, er + 56, ec + 8, c312, c313);
-        StorePackable(c, bias, p, er + 48, ec + 16, c320, c321);
-        StorePackable(c, bias, p, er + 56, ec + 16, c322, c323);
-        StorePackable(c, bias, p, er + 48, ec + 24, c330, c331);
-        StorePackable(c, bias, p, er + 56, ec + 24, c332, c333);
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(cs, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(cs, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(cs, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(cs, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(cs, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(cs, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(cs, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(cs, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(cs, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(cs, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(cs, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(cs, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(cs, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(cs, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(cs, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(cs, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(cs, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(cs, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(cs, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(cs, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(cs, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(cs, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(cs, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(cs, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(cs, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(cs, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(cs, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(cs, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(cs, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     /// <summary>
@@ -1969,8 +1984,10 @@ public static class TensorCoreGemm
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
         int kw = p.K >> 1; // words per packed row
-        int steps = (p.K + KStep - 1) / KStep;
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
         uint sb = 0;
         if (CudaAsm.IsSupported)
         {
@@ -1999,8 +2016,8 @@ public static class TensorCoreGemm
 
         if (steps > 0)
         {
-            long kOff = (0 >> 1) + 4 * cc;
-            if (row0 + 128 <= p.M && col0 + 128 <= p.N && 0 + 32 <= p.K)
+            long kOff = (kBegin >> 1) + 4 * cc;
+            if (row0 + 128 <= p.M && col0 + 128 <= p.N && kBegin + 32 <= kEnd)
             {
                 { long o = (((long)(row0 + cr + 0) * kw + kOff) >> 1); xa0 = a64[o]; xa1 = a64[o + 1]; }
                 { long o = (((long)(row0 + cr + 64) * kw + kOff) >> 1); xa2 = a64[o]; xa3 = a64[o + 1]; }
@@ -2009,7 +2026,7 @@ public static class TensorCoreGemm
             }
             else
             {
-                bool kOk = 0 + 8 * cc < p.K;
+                bool kOk = kBegin + 8 * cc < kEnd;
                 { int r = row0 + cr + 0; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
                 { int r = row0 + cr + 64; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
                 { int r = col0 + cr + 0; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
@@ -2025,11 +2042,11 @@ public static class TensorCoreGemm
             { int o = (sbw + cw + 0) >> 1; s[o] = xb0; s[o + 1] = xb1; }
             { int o = (sbw + cw + 1024) >> 1; s[o] = xb2; s[o + 1] = xb3; }
             Group.Barrier();
-            int kn = (kt + 1) * KStep;
-            if (kn < p.K)
+            int kn = kBegin + (kt + 1) * KStep;
+            if (kn < kEnd)
             {
                 long kOff = (kn >> 1) + 4 * cc;
-                if (row0 + 128 <= p.M && col0 + 128 <= p.N && kn + 32 <= p.K)
+                if (row0 + 128 <= p.M && col0 + 128 <= p.N && kn + 32 <= kEnd)
                 {
                     { long o = (((long)(row0 + cr + 0) * kw + kOff) >> 1); xa0 = a64[o]; xa1 = a64[o + 1]; }
                     { long o = (((long)(row0 + cr + 64) * kw + kOff) >> 1); xa2 = a64[o]; xa3 = a64[o + 1]; }
@@ -2038,7 +2055,7 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    bool kOk = kn + 8 * cc < p.K;
+                    bool kOk = kn + 8 * cc < kEnd;
                     { int r = row0 + cr + 0; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
                     { int r = row0 + cr + 64; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
                     { int r = col0 + cr + 0; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
@@ -2267,38 +2284,40 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        StorePackable(c, bias, p, er + 0, ec + 0, c000, c001);
-        StorePackable(c, bias, p, er + 8, ec + 0, c002, c003);
-        StorePackable(c, bias, p, er + 0, ec + 8, c010, c011);
-        StorePackable(c, bias, p, er + 8, ec + 8, c012, c013);
-        StorePackable(c, bias, p, er + 0, ec + 16, c020, c021);
-        StorePackable(c, bias, p, er + 8, ec + 16, c022, c023);
-        StorePackable(c, bias, p, er + 0, ec + 24, c030, c031);
-        StorePackable(c, bias, p, er + 8, ec + 24, c032, c033);
-        StorePackable(c, bias, p, er + 16, ec + 0, c100, c101);
-        StorePackable(c, bias, p, er + 24, ec + 0, c102, c103);
-        StorePackable(c, bias, p, er + 16, ec + 8, c110, c111);
-        StorePackable(c, bias, p, er + 24, ec + 8, c112, c113);
-        StorePackable(c, bias, p, er + 16, ec + 16, c120, c121);
-        StorePackable(c, bias, p, er + 24, ec + 16, c122, c123);
-        StorePackable(c, bias, p, er + 16, ec + 24, c130, c131);
-        StorePackable(c, bias, p, er + 24, ec + 24, c132, c133);
-        StorePackable(c, bias, p, er + 32, ec + 0, c200, c201);
-        StorePackable(c, bias, p, er + 40, ec + 0, c202, c203);
-        StorePackable(c, bias, p, er + 32, ec + 8, c210, c211);
-        StorePackable(c, bias, p, er + 40, ec + 8, c212, c213);
-        StorePackable(c, bias, p, er + 32, ec + 16, c220, c221);
-        StorePackable(c, bias, p, er + 40, ec + 16, c222, c223);
-        StorePackable(c, bias, p, er + 32, ec + 24, c230, c231);
-        StorePackable(c, bias, p, er + 40, ec + 24, c232, c233);
-        StorePackable(c, bias, p, er + 48, ec + 0, c300, c301);
-        StorePackable(c, bias, p, er + 56, ec + 0, c302, c303);
-        StorePackable(c, bias, p, er + 48, ec + 8, c310, c311);
-        StorePackable(c, bias, p, er + 56, ec + 8, c312, c313);
-        StorePackable(c, bias, p, er + 48, ec + 16, c320, c321);
-        StorePackable(c, bias, p, er + 56, ec + 16, c322, c323);
-        StorePackable(c, bias, p, er + 48, ec + 24, c330, c331);
-        StorePackable(c, bias, p, er + 56, ec + 24, c332, c333);
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(cs, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(cs, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(cs, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(cs, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(cs, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(cs, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(cs, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(cs, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(cs, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(cs, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(cs, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(cs, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(cs, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(cs, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(cs, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(cs, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(cs, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(cs, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(cs, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(cs, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(cs, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(cs, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(cs, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(cs, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(cs, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(cs, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(cs, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(cs, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(cs, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     /// <summary>
@@ -2318,8 +2337,10 @@ public static class TensorCoreGemm
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
         int kw = p.K >> 1; // words per packed row
-        int steps = (p.K + KStep - 1) / KStep;
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
         uint sb = 0;
         if (CudaAsm.IsSupported)
         {
@@ -2348,8 +2369,8 @@ public static class TensorCoreGemm
         // Prologue: K-steps 0..1 in flight, one commit group each (empty groups keep the count uniform).
         if (0 < steps)
         {
-            int sw0 = (0) * 4096 + cw, kk = 0;
-            bool kOk = kk + 8 * cc < p.K;
+            int sw0 = (0) * 4096 + cw, kk = kBegin + 0;
+            bool kOk = kk + 8 * cc < kEnd;
             long kOff = (kk >> 1) + 4 * cc;
             { int r = row0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 0, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
             { int r = row0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 1024, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
@@ -2359,8 +2380,8 @@ public static class TensorCoreGemm
         AsyncCopy.Commit();
         if (1 < steps)
         {
-            int sw0 = (1) * 4096 + cw, kk = 32;
-            bool kOk = kk + 8 * cc < p.K;
+            int sw0 = (1) * 4096 + cw, kk = kBegin + 32;
+            bool kOk = kk + 8 * cc < kEnd;
             long kOff = (kk >> 1) + 4 * cc;
             { int r = row0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 0, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
             { int r = row0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 1024, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
@@ -2375,8 +2396,8 @@ public static class TensorCoreGemm
             int kn = kt + 2;
             if (kn < steps)
             {
-                int sw0 = (kn % 3) * 4096 + cw, kk = kn * 32;
-                bool kOk = kk + 8 * cc < p.K;
+                int sw0 = (kn % 3) * 4096 + cw, kk = kBegin + kn * 32;
+                bool kOk = kk + 8 * cc < kEnd;
                 long kOff = (kk >> 1) + 4 * cc;
                 { int r = row0 + cr + 0; AsyncCopy.Copy16(s, sw0 + 0, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
                 { int r = row0 + cr + 64; AsyncCopy.Copy16(s, sw0 + 1024, sb, a, (long)r * kw + kOff, aAddress, kOk && r < p.M); }
@@ -2607,38 +2628,40 @@ public static class TensorCoreGemm
 
         // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
         int er = row0 + wm + g, ec = col0 + wn + 2 * t;
-        StorePackable(c, bias, p, er + 0, ec + 0, c000, c001);
-        StorePackable(c, bias, p, er + 8, ec + 0, c002, c003);
-        StorePackable(c, bias, p, er + 0, ec + 8, c010, c011);
-        StorePackable(c, bias, p, er + 8, ec + 8, c012, c013);
-        StorePackable(c, bias, p, er + 0, ec + 16, c020, c021);
-        StorePackable(c, bias, p, er + 8, ec + 16, c022, c023);
-        StorePackable(c, bias, p, er + 0, ec + 24, c030, c031);
-        StorePackable(c, bias, p, er + 8, ec + 24, c032, c033);
-        StorePackable(c, bias, p, er + 16, ec + 0, c100, c101);
-        StorePackable(c, bias, p, er + 24, ec + 0, c102, c103);
-        StorePackable(c, bias, p, er + 16, ec + 8, c110, c111);
-        StorePackable(c, bias, p, er + 24, ec + 8, c112, c113);
-        StorePackable(c, bias, p, er + 16, ec + 16, c120, c121);
-        StorePackable(c, bias, p, er + 24, ec + 16, c122, c123);
-        StorePackable(c, bias, p, er + 16, ec + 24, c130, c131);
-        StorePackable(c, bias, p, er + 24, ec + 24, c132, c133);
-        StorePackable(c, bias, p, er + 32, ec + 0, c200, c201);
-        StorePackable(c, bias, p, er + 40, ec + 0, c202, c203);
-        StorePackable(c, bias, p, er + 32, ec + 8, c210, c211);
-        StorePackable(c, bias, p, er + 40, ec + 8, c212, c213);
-        StorePackable(c, bias, p, er + 32, ec + 16, c220, c221);
-        StorePackable(c, bias, p, er + 40, ec + 16, c222, c223);
-        StorePackable(c, bias, p, er + 32, ec + 24, c230, c231);
-        StorePackable(c, bias, p, er + 40, ec + 24, c232, c233);
-        StorePackable(c, bias, p, er + 48, ec + 0, c300, c301);
-        StorePackable(c, bias, p, er + 56, ec + 0, c302, c303);
-        StorePackable(c, bias, p, er + 48, ec + 8, c310, c311);
-        StorePackable(c, bias, p, er + 56, ec + 8, c312, c313);
-        StorePackable(c, bias, p, er + 48, ec + 16, c320, c321);
-        StorePackable(c, bias, p, er + 56, ec + 16, c322, c323);
-        StorePackable(c, bias, p, er + 48, ec + 24, c330, c331);
-        StorePackable(c, bias, p, er + 56, ec + 24, c332, c333);
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(cs, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(cs, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(cs, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(cs, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(cs, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(cs, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(cs, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(cs, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(cs, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(cs, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(cs, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(cs, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(cs, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(cs, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(cs, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(cs, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(cs, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(cs, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(cs, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(cs, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(cs, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(cs, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(cs, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(cs, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(cs, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(cs, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(cs, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(cs, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(cs, bias, p, er + 56, ec + 24, c332, c333);
     }
 
     // Store, or with GemmArgs.PackedOut the pair as one bf16 word: the packed-operand kernels' epilogue.

@@ -260,10 +260,27 @@ public sealed class GpuOps : IOps, IDisposable
     public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
         LaunchPacked(PackedGemmKernel.Async, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
-    // Every tensor-core GEMM kernel: one group of 256 threads per 128x128 block of C (M, N).
-    private static KernelConfig TensorCoreLaunch(int m, int n) => new(
-        new Index2D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM),
-        new Index2D(K.TensorCoreGemm.Threads, 1));
+    // Every tensor-core GEMM kernel: one group of 256 threads per 128x128 block of C (M, N) and K-split.
+    private static KernelConfig TensorCoreLaunch(int m, int n, int splits = 1) => new(
+        new Index3D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM, splits),
+        new Index3D(K.TensorCoreGemm.Threads, 1, 1));
+
+    /// <summary>How many products ran split along K (partial products, then <see cref="K.Gemm.ReduceSplits"/>), for tests.</summary>
+    public long SplitProducts { get; private set; }
+
+    // C (M, N) from a kernel launched with `splits` K-splits of kPer: the launch writes the (splits, M, N) partial products
+    // into the workspace (no bias, accumulate or activation), then ReduceSplits sums them in split order into C and
+    // applies those. launch(part, partArgs, splits).
+    private void LaunchSplit(int splits, int kPer, int m, int n, ArrayView<float> c, Tensor? bias, GemmArgs args,
+        Action<ArrayView<float>, GemmArgs, int> launch)
+    {
+        long need = (long)splits * m * n;
+        Workspace(ref _gemmSplits, need);
+        var part = ((ArrayView<float>)_gemmSplits!.View).SubView(0, need);
+        launch(part, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, PackedOut = 0, KSplit = kPer }, splits);
+        _gemmReduce(checked(m * n), part, c, bias is null ? _dummy.View : V(bias), args, splits);
+        SplitProducts++;
+    }
 
     // Checks and launches one of the packed-operand kernels (gelu: C = GELU(product + bias), not with accumulate;
     // geluGradOf: C = product ⊙ GELU'(bias), the bias then being the (M, N) pre-activation, as in LaunchGemm).
@@ -292,23 +309,29 @@ public sealed class GpuOps : IOps, IDisposable
             M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1, Gelu = gelu ? 1 : 0,
             GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0,
         };
-        var config = TensorCoreLaunch(m, n);
-        ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
-        switch (kind)
+        void Launch(ArrayView<float> cOut, ArrayView<float> biasView, GemmArgs launchArgs, int splits)
         {
-            case PackedGemmKernel.Packed:
-                _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
-                _gemmPacked(config, a, b, c, biasView, args);
-                break;
-            case PackedGemmKernel.LdMatrix:
-                _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
-                _gemmLdMatrix(config, a, b, c, biasView, args);
-                break;
-            default:
-                _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
-                _gemmAsync(config, a, b, c, biasView, args, aAt, bAt);
-                break;
+            var config = TensorCoreLaunch(m, n, splits);
+            switch (kind)
+            {
+                case PackedGemmKernel.Packed:
+                    _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
+                    _gemmPacked(config, a, b, cOut, biasView, launchArgs);
+                    break;
+                case PackedGemmKernel.LdMatrix:
+                    _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
+                    _gemmLdMatrix(config, a, b, cOut, biasView, launchArgs);
+                    break;
+                default:
+                    _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
+                    _gemmAsync(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    break;
+            }
         }
+        // The same K-split as the fp32-operand tensor-core kernel (LaunchGemm), so the same bits; none for a packed C.
+        var (splits, kPer) = packedOut ? (1, 0) : K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);
+        if (splits == 1) Launch(c, bias is null ? _dummy.View : V(bias), args, 1);
+        else LaunchSplit(splits, kPer, m, n, c, bias, args, (part, partArgs, s) => Launch(part, _dummy.View, partArgs, s));
     }
 
     /// <summary>
@@ -464,28 +487,21 @@ public sealed class GpuOps : IOps, IDisposable
             PackedProducts++;
             return;
         }
+        // Too few C blocks for the GPU: split K into partial products (splits, M, N), then sum them in order into C.
         if (GemmPrecision != GemmPrecision.Fp32)
         {
             var kernel = GemmPrecision == GemmPrecision.Bf16
                 ? _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel)
                 : _gemmTf32 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelTf32);
-            kernel(TensorCoreLaunch(m, n), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+            var (tcSplits, tcKPer) = K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);
+            if (tcSplits == 1) kernel(TensorCoreLaunch(m, n), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+            else LaunchSplit(tcSplits, tcKPer, m, n, V(c), bias, args, (part, partArgs, s) => kernel(TensorCoreLaunch(m, n, s), V(a), V(b), part, _dummy.View, partArgs));
             return;
         }
-        ArrayView<float> biasView = bias is null ? _dummy.View : V(bias);
         var (splits, kPer) = K.Gemm.SplitK(m, n, k);
-        var config = new KernelConfig(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, splits), new Index3D(K.Gemm.Threads, 1, 1));
-        if (splits == 1)
-        {
-            _gemm(config, V(a), V(b), V(c), biasView, args);
-            return;
-        }
-        // Too few C blocks for the GPU: split K into partial products (splits, M, N), then sum them in order into C.
-        long need = (long)splits * m * n;
-        Workspace(ref _gemmSplits, need);
-        var part = ((ArrayView<float>)_gemmSplits!.View).SubView(0, need);
-        _gemm(config, V(a), V(b), part, _dummy.View, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, KSplit = kPer });
-        _gemmReduce(checked(m * n), part, V(c), biasView, args, splits);
+        KernelConfig SimtLaunch(int s) => new(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, s), new Index3D(K.Gemm.Threads, 1, 1));
+        if (splits == 1) _gemm(SimtLaunch(1), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+        else LaunchSplit(splits, kPer, m, n, V(c), bias, args, (part, partArgs, s) => _gemm(SimtLaunch(s), V(a), V(b), part, _dummy.View, partArgs));
     }
 
     public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)

@@ -43,9 +43,13 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(133, 131, 77, GemmLayout.AtB, GemmPrecision.Tf32)]
     [TestCase(1, 1, 1, GemmLayout.AB, GemmPrecision.Tf32)]
     [TestCase(5, 3, 0, GemmLayout.AtB, GemmPrecision.Tf32)]
+    // K ≥ 1024 with few C blocks: split along K (two partial products, the second shorter), then reduced.
+    [TestCase(37, 29, 1100, GemmLayout.AtB, GemmPrecision.Bf16)]
+    [TestCase(37, 29, 1100, GemmLayout.AB, GemmPrecision.Tf32)]
     public void MatchesRoundedReferenceAndFp32WithinFormatTolerance(int m, int n, int k, GemmLayout layout, GemmPrecision precision)
     {
         Gpu.GemmPrecision = precision;
+        long splitBefore = Gpu.SplitProducts;
         var rng = new Rng(4321);
         float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
         // Overwrite without bias into a NaN-poisoned C (every element must be written), then
@@ -55,6 +59,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         var acc = Run(a, b, bias, c0, layout, m, n, k, accumulate: true);
         Check(plain, a, b, null, null, layout, m, n, k, precision, "C = AB");
         Check(acc, a, b, bias, c0, layout, m, n, k, precision, "C += AB + bias");
+        Assert.That(Gpu.SplitProducts - splitBefore, Is.EqualTo(k >= 1024 ? 2 : 0), "products split along K");
     }
 
     [TestCase(GemmPrecision.Bf16)]
@@ -83,6 +88,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(133, 131, 78, true)]
     [TestCase(1, 1, 2, true)]
     [TestCase(5, 3, 0, false)]
+    [TestCase(37, 29, 1104, true)]   // split along K, as the fp32-operand kernel splits it
     public void PackedOperandsGiveTheBitsOfTheFp32OperandKernel(int m, int n, int k, bool packATransposed)
     {
         var rng = new Rng(77);
@@ -129,6 +135,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(133, 131, 88, true)]
     [TestCase(129, 250, 160, true)]
     [TestCase(5, 3, 0, true)]
+    [TestCase(37, 29, 1056, false)]  // split along K
+    [TestCase(37, 29, 1056, true)]
     public void LdMatrixKernelsGiveTheBitsOfThePackedKernel(int m, int n, int k, bool cpAsync)
     {
         var rng = new Rng(78);

@@ -52,7 +52,7 @@ def load_block(v, op, k0, items, kc, mn):
     w(f"            if ({op}K)")
     w("            {")
     w(f"                // {op.upper()} (rows, K) row-major.")
-    w(f"                if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= p.K)")
+    w(f"                if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= kEnd)")
     w("                {")
     for i in range(items):
         dr, dw = kc[i]
@@ -63,14 +63,14 @@ def load_block(v, op, k0, items, kc, mn):
     w("                {")
     for i in range(items):
         dr, dw = kc[i]
-        regs = " ".join(f"x{op}{u*i+e} = ok && k + {e} < p.K ? {src}[o + {e}] : 0f;" for e in range(u))
+        regs = " ".join(f"x{op}{u*i+e} = ok && k + {e} < kEnd ? {src}[o + {e}] : 0f;" for e in range(u))
         w(f"                    {{ int r = {op}r + {dr}, k = {k0} + {op}k; long o = (long)r * p.K + k; bool ok = r < {rows}; {regs} }}")
     w("                }")
     w("            }")
     w("            else")
     w("            {")
     w(f"                // {op.upper()} (K, rows) row-major.")
-    w(f"                if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= p.K)")
+    w(f"                if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= kEnd)")
     w("                {")
     for i in range(items):
         dr, dw = mn[i]
@@ -81,7 +81,7 @@ def load_block(v, op, k0, items, kc, mn):
     w("                {")
     for i in range(items):
         dr, dw = mn[i]
-        regs = " ".join(f"x{op}{u*i+e} = ok && k + {e} < p.K ? {src}[o + {e} * (long){rows}] : 0f;" for e in range(u))
+        regs = " ".join(f"x{op}{u*i+e} = ok && k + {e} < kEnd ? {src}[o + {e} * (long){rows}] : 0f;" for e in range(u))
         w(f"                    {{ int r = {op}r + {dr}, k = {k0} + {op}k + {u * dw}; long o = (long)k * {rows} + r; bool ok = r < {rows}; {regs} }}")
     w("                }")
     w("            }")
@@ -112,6 +112,8 @@ def thread_indices():
     w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
     w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
     w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    w("        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.")
+    w("        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;")
 
 
 def kernel(v):
@@ -145,19 +147,19 @@ def kernel(v):
     w("        float " + ", ".join(f"xa{i} = 0f" for i in range(nx)) + ";")
     w("        float " + ", ".join(f"xb{i} = 0f" for i in range(nx)) + ";")
     w("")
-    w("        if (p.K > 0)")
+    w("        if (kBegin < kEnd)")
     w("        {")
-    load_block(v, "a", "0", items, kc, mn)
-    load_block(v, "b", "0", items, kc, mn)
+    load_block(v, "a", "kBegin", items, kc, mn)
+    load_block(v, "b", "kBegin", items, kc, mn)
     w("        }")
-    w("        for (int k0 = 0; k0 < p.K; k0 += KStep)")
+    w("        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)")
     w("        {")
     w("            Group.Barrier(); // every warp is done reading the previous K-step")
     store_block(v, "a", items, kc, mn)
     store_block(v, "b", items, kc, mn)
     w("            Group.Barrier();")
     w("            int kn = k0 + KStep;")
-    w("            if (kn < p.K)")
+    w("            if (kn < kEnd)")
     w("            {")
     load_block(v, "a", "kn", items, kc, mn)
     load_block(v, "b", "kn", items, kc, mn)
@@ -206,7 +208,7 @@ def kernel_packed():
     w("        uint " + ", ".join(f"xb{i} = 0u" for i in range(items)) + ";")
     def load(k0):
         for op, src, rows, tile0 in (("a", "a", "p.M", "row0"), ("b", "b", "p.N", "col0")):
-            w(f"            if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= p.K)")
+            w(f"            if ({tile0} + {TILE_M} <= {rows} && {k0} + {KSTEP} <= kEnd)")
             w("            {")
             for i in range(items):
                 dr, _ = kc[i]
@@ -216,14 +218,14 @@ def kernel_packed():
             w("            {")
             for i in range(items):
                 dr, _ = kc[i]
-                w(f"                {{ int r = {op}r + {dr}, j = ({k0} >> 1) + aw; x{op}{i} = r < {rows} && j < kw ? {src}[(long)r * kw + j] : 0u; }}")
+                w(f"                {{ int r = {op}r + {dr}, j = ({k0} >> 1) + aw; x{op}{i} = r < {rows} && j < (kEnd >> 1) ? {src}[(long)r * kw + j] : 0u; }}")
             w("            }")
     w("")
-    w("        if (p.K > 0)")
+    w("        if (kBegin < kEnd)")
     w("        {")
-    load("0")
+    load("kBegin")
     w("        }")
-    w("        for (int k0 = 0; k0 < p.K; k0 += KStep)")
+    w("        for (int k0 = kBegin; k0 < kEnd; k0 += KStep)")
     w("        {")
     w("            Group.Barrier(); // every warp is done reading the previous K-step")
     for op, s32 in (("a", "sa32"), ("b", "sb32")):
@@ -232,7 +234,7 @@ def kernel_packed():
             w(f"            {s32}[sA + {dr * 2 * stride}] = x{op}{i};")
     w("            Group.Barrier();")
     w("            int kn = k0 + KStep;")
-    w("            if (kn < p.K)")
+    w("            if (kn < kEnd)")
     w("            {")
     load("kn")
     w("            }")
@@ -271,10 +273,12 @@ def epilogue(store="Store"):
     """The C stores; the packed-operand kernels use StorePackable, which also writes packed C (GemmArgs.PackedOut)."""
     w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
     w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
+    w("        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products")
+    w("        var cs = c.SubView(cz, c.Length - cz);")
     for mi in range(MT):
         for ni in range(NT):
-            w(f"        {store}(c, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
-            w(f"        {store}(c, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+            w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
+            w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
 
 
 def shared_window(_):
@@ -305,7 +309,7 @@ def packed_preamble():
     """Thread, warp and tile indices, packed-row width, K-steps and the shared window of the chunked packed kernels."""
     thread_indices()
     w("        int kw = p.K >> 1; // words per packed row")
-    w("        int steps = (p.K + KStep - 1) / KStep;")
+    w("        int steps = (kEnd - kBegin + KStep - 1) / KStep;")
     shared_window(None)
 
 
@@ -345,7 +349,7 @@ def kernel_ldmatrix():
     w("        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;")
     def load(kk, ind):
         w(f"{ind}long kOff = ({kk} >> 1) + 4 * cc;")
-        w(f"{ind}if (row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N && {kk} + {KSTEP} <= p.K)")
+        w(f"{ind}if (row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N && {kk} + {KSTEP} <= kEnd)")
         w(f"{ind}{{")
         for op, src, tile0 in (("a", "a64", "row0"), ("b", "b64", "col0")):
             for i in range(2):
@@ -353,7 +357,7 @@ def kernel_ldmatrix():
         w(f"{ind}}}")
         w(f"{ind}else")
         w(f"{ind}{{")
-        w(f"{ind}    bool kOk = {kk} + 8 * cc < p.K;")
+        w(f"{ind}    bool kOk = {kk} + 8 * cc < kEnd;")
         for op, src, rows, tile0 in (("a", "a64", "p.M", "row0"), ("b", "b64", "p.N", "col0")):
             for i in range(2):
                 w(f"{ind}    {{ int r = {tile0} + cr + {64 * i}; bool ok = kOk && r < {rows}; long o = (((long)r * kw + kOff) >> 1); x{op}{2*i} = ok ? {src}[o] : 0; x{op}{2*i+1} = ok ? {src}[o + 1] : 0; }}")
@@ -361,7 +365,7 @@ def kernel_ldmatrix():
     w("")
     w("        if (steps > 0)")
     w("        {")
-    load("0", " " * 12)
+    load("kBegin", " " * 12)
     w("        }")
     w("        for (int kt = 0; kt < steps; kt++)")
     w("        {")
@@ -371,8 +375,8 @@ def kernel_ldmatrix():
         for i in range(2):
             w(f"            {{ int o = ({base} + cw + {1024 * i}) >> 1; s[o] = x{op}{2*i}; s[o + 1] = x{op}{2*i+1}; }}")
     w("            Group.Barrier();")
-    w("            int kn = (kt + 1) * KStep;")
-    w("            if (kn < p.K)")
+    w("            int kn = kBegin + (kt + 1) * KStep;")
+    w("            if (kn < kEnd)")
     w("            {")
     load("kn", " " * 16)
     w("            }")
@@ -405,7 +409,7 @@ def kernel_async():
     w("")
     def issue(stage_expr, k_expr, ind):
         w(f"{ind}int sw0 = ({stage_expr}) * {STAGE_WORDS} + cw, kk = {k_expr};")
-        w(f"{ind}bool kOk = kk + 8 * cc < p.K;")
+        w(f"{ind}bool kOk = kk + 8 * cc < kEnd;")
         w(f"{ind}long kOff = (kk >> 1) + 4 * cc;")
         for op, src, rows, tile0, addr, off in (("A", "a", "p.M", "row0", "aAddress", 0), ("B", "b", "p.N", "col0", "bAddress", OP_WORDS)):
             for i in range(2):
@@ -414,7 +418,7 @@ def kernel_async():
     for st in range(STAGES - 1):
         w(f"        if ({st} < steps)")
         w("        {")
-        issue(str(st), f"{st * KSTEP}", " " * 12)
+        issue(str(st), f"kBegin + {st * KSTEP}", " " * 12)
         w("        }")
         w("        AsyncCopy.Commit();")
     w("        for (int kt = 0; kt < steps; kt++)")
@@ -424,7 +428,7 @@ def kernel_async():
     w(f"            int kn = kt + {STAGES - 1};")
     w("            if (kn < steps)")
     w("            {")
-    issue(f"kn % {STAGES}", f"kn * {KSTEP}", " " * 16)
+    issue(f"kn % {STAGES}", f"kBegin + kn * {KSTEP}", " " * 16)
     w("            }")
     w("            AsyncCopy.Commit();")
     w(f"            int sa = (kt % {STAGES}) * {STAGE_WORDS}, sbw = sa + {OP_WORDS};")
@@ -458,6 +462,9 @@ w("/// groups of 8 per mma k group, word j of a group stored at 2(j%4) + j/4, so
 w("/// a lane needs (a0/a2, a1/a3, b0/b1) are one 64-bit load; 4 ulongs of padding per row keep")
 w("/// those loads free of bank conflicts. The permutation is the same for A and B, so the sum over")
 w("/// k is unchanged.")
+w("/// Split-K as <see cref=\"Gemm.Kernel\"/>: with GemmArgs.KSplit > 0 group z of a third grid dimension multiplies the K")
+w("/// range [z·KSplit, min(K, (z+1)·KSplit)) into c[z·M·N ..] (partial products: launched without bias, accumulate or")
+w("/// activation; <see cref=\"Gemm.ReduceSplits\"/> finishes C), so a product with few C blocks still fills the GPU.")
 w("/// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref=\"Bf16.PackRows\"/>) give the same")
 w("/// bits as <see cref=\"Kernel\"/> with half the global bytes: <see cref=\"KernelPacked\"/> (the same staging),")
 w("/// <see cref=\"KernelLdMatrix\"/> (64-bit staging, swizzled rows, ldmatrix) and <see cref=\"KernelAsync\"/> (cp.async).")
