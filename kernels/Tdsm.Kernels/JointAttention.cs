@@ -67,6 +67,15 @@ public static class JointAttention
         }
     }
 
+    // Σ_j w[t, j]·staged[j, c] over the s tokens in order, w = the (query, key) matrix in shared memory or, with
+    // byKey, its transpose (w[t, j] = m[j, t]).
+    private static float MixTokens(ArrayView<float> m, bool byKey, ArrayView<float> staged, int t, int c, int s)
+    {
+        float acc = 0;
+        for (int j = 0; j < s; j++) acc += (byKey ? m[j * MaxTokens + t] : m[t * MaxTokens + j]) * staged[j * Stride + c];
+        return acc;
+    }
+
     /// <summary>Launch: grid B·Heads, group <see cref="Threads"/>.</summary>
     public static void Forward(ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs, ArrayView<float> outX, ArrayView<float> outU, AttentionArgs p)
     {
@@ -118,8 +127,7 @@ public static class JointAttention
             for (int idx = tid; idx < s * dc; idx += Threads)
             {
                 int i = idx / dc, c = idx - i * dc, ch = hd * d + c0 + c;
-                float o = 0;
-                for (int j = 0; j < s; j++) o += sc[i * MaxTokens + j] * sa[j * Stride + c];
+                float o = MixTokens(sc, false, sa, i, c, s);
                 if (i == 0) outX[(long)bi * p.H + ch] = o;
                 else outU[((long)bi * p.L + i - 1) * p.H + ch] = o;
             }
@@ -168,11 +176,8 @@ public static class JointAttention
             for (int idx = tid; idx < s * dc; idx += Threads)
             {
                 int t = idx / dc, c = idx - t * dc, ch = hd * d + c0 + c;
-                float dq = 0, dk = 0;
-                for (int j = 0; j < s; j++) dq += ds[t * MaxTokens + j] * sb[j * Stride + c];
-                for (int q = 0; q < s; q++) dk += ds[q * MaxTokens + t] * sa[q * Stride + c];
-                Store(dqkvX, dqkvU, bi, t, 0, ch, p, dq);
-                Store(dqkvX, dqkvU, bi, t, 1, ch, p, dk);
+                Store(dqkvX, dqkvU, bi, t, 0, ch, p, MixTokens(ds, false, sb, t, c, s));
+                Store(dqkvX, dqkvU, bi, t, 1, ch, p, MixTokens(ds, true, sa, t, c, s));
             }
         }
         // dv[t, c] = Σ_q P[q, t]·dO[q, c], with P now in ds.
@@ -187,9 +192,7 @@ public static class JointAttention
             for (int idx = tid; idx < s * dc; idx += Threads)
             {
                 int t = idx / dc, c = idx - t * dc;
-                float dv = 0;
-                for (int q = 0; q < s; q++) dv += ds[q * MaxTokens + t] * sa[q * Stride + c];
-                Store(dqkvX, dqkvU, bi, t, 2, hd * d + c0 + c, p, dv);
+                Store(dqkvX, dqkvU, bi, t, 2, hd * d + c0 + c, p, MixTokens(ds, true, sa, t, c, s));
             }
         }
     }
