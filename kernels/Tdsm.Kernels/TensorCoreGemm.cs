@@ -38,6 +38,12 @@ public static class TensorCoreGemm
     public const int KStep = 32;
     /// <summary>Threads per block.</summary>
     public const int Threads = 256;
+    /// <summary>Blocks per SM the kernels are compiled for by default: ptxas caps registers at 65536 / (2·256) = 128 per
+    /// thread (the fp32-operand kernels need 154-160 unbounded, so one block per SM; bounded they spill a few words).</summary>
+    public const int MinGroupsPerSM = 2;
+
+    /// <summary>The launch bounds to load the kernels with for <paramref name="groupsPerSM"/> blocks per SM.</summary>
+    public static ILGPU.Runtime.KernelSpecialization Specialization(int groupsPerSM = MinGroupsPerSM) => new(Threads, groupsPerSM);
 
     /// <summary>Bf16 kernel: launch with grid (ceil(N/128), ceil(M/128)) and group 256.</summary>
     public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)

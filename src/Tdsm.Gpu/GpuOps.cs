@@ -27,7 +27,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
     private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand (Workspace)
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmBf16, _gemmTf32; // loaded on first use
+    // The fp32-operand tensor-core kernels by (precision, blocks per SM they are bounded for), loaded on first use.
+    private readonly Dictionary<(GemmPrecision, int), Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>> _tensorCore = [];
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmPacked;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>>? _packBf16;
     private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int>? _packBf16Transposed;
@@ -79,6 +80,20 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>Which GEMM kernel MatMul, Linear and LinearBackward run (default fp32: the parity path).</summary>
     public GemmPrecision GemmPrecision { get; set; } = GemmPrecision.Fp32;
+
+    /// <summary>
+    /// Blocks per SM the fp32-operand tensor-core kernels are compiled for (launch bounds): 2 (the default) caps them at
+    /// 128 registers, so two blocks of 8 warps share an SM and one waits at its barriers while the other computes, for a
+    /// few spilled words (ptxas sm_80: bf16 24 bytes, tf32 128); 1 leaves them their 154-160 registers and one block
+    /// per SM. The same bits either way; the GEMM benchmarks time both. The packed-operand kernels need at most 126
+    /// registers and are always compiled for 2.
+    /// </summary>
+    public int TensorCoreGroupsPerSM
+    {
+        get => _tensorCoreGroupsPerSM;
+        set => _tensorCoreGroupsPerSM = value is 1 or 2 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "1 or 2 blocks per SM");
+    }
+    private int _tensorCoreGroupsPerSM = K.TensorCoreGemm.MinGroupsPerSM;
 
     /// <summary>
     /// With <see cref="GemmPrecision.Bf16"/>, the kernel for the products on packed bf16 operands inside a
@@ -315,15 +330,15 @@ public sealed class GpuOps : IOps, IDisposable
             switch (kind)
             {
                 case PackedGemmKernel.Packed:
-                    _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked);
+                    _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked, K.TensorCoreGemm.Specialization());
                     _gemmPacked(config, a, b, cOut, biasView, launchArgs);
                     break;
                 case PackedGemmKernel.LdMatrix:
-                    _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix);
+                    _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix, K.TensorCoreGemm.Specialization());
                     _gemmLdMatrix(config, a, b, cOut, biasView, launchArgs);
                     break;
                 default:
-                    _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync);
+                    _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync, K.TensorCoreGemm.Specialization());
                     _gemmAsync(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
                     break;
             }
@@ -490,9 +505,10 @@ public sealed class GpuOps : IOps, IDisposable
         // Too few C blocks for the GPU: split K into partial products (splits, M, N), then sum them in order into C.
         if (GemmPrecision != GemmPrecision.Fp32)
         {
-            var kernel = GemmPrecision == GemmPrecision.Bf16
-                ? _gemmBf16 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.Kernel)
-                : _gemmTf32 ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelTf32);
+            var key = (GemmPrecision, TensorCoreGroupsPerSM);
+            if (!_tensorCore.TryGetValue(key, out var kernel))
+                _tensorCore[key] = kernel = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
+                    GemmPrecision == GemmPrecision.Bf16 ? K.TensorCoreGemm.Kernel : K.TensorCoreGemm.KernelTf32, K.TensorCoreGemm.Specialization(TensorCoreGroupsPerSM));
             var (tcSplits, tcKPer) = K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);
             if (tcSplits == 1) kernel(TensorCoreLaunch(m, n), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
             else LaunchSplit(tcSplits, tcKPer, m, n, V(c), bias, args, (part, partArgs, s) => kernel(TensorCoreLaunch(m, n, s), V(a), V(b), part, _dummy.View, partArgs));

@@ -461,6 +461,48 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
+    /// The fp32-operand kernels compiled for two blocks per SM (<see cref="GpuOps.TensorCoreGroupsPerSM"/> = 2, the
+    /// default) carry the launch bounds in their PTX, and with ptxas at hand fit 128 registers (two blocks of 256
+    /// threads per SM) spilling at most a few words: bf16 ≤ 64 bytes, tf32 ≤ 256 (ptxas 11.8 on 2026-11-27: 24 and 128).
+    /// </summary>
+    [TestCase(nameof(TensorCoreGemm.Kernel), 64)]
+    [TestCase(nameof(TensorCoreGemm.KernelTf32), 256)]
+    public void BoundForTwoBlocksPerSmFitsIn128Registers(string kernelName, int maxSpillBytes)
+    {
+        string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, TensorCoreGemm.Specialization(2));
+        Assert.That(Regex.IsMatch(ptx, @"\.maxntid\s+256\b") && Regex.IsMatch(ptx, @"\.minnctapersm\s+2\b"), Is.True, "launch bounds in the PTX");
+        var (exitCode, log) = Ptxas.Assemble(ptx, kernelName + "-2PerSM");
+        if (log is null) return;
+        Assert.That(exitCode, Is.EqualTo(0), log);
+        int registers = int.Parse(Regex.Match(log, @"Used (\d+) registers").Groups[1].Value);
+        int spilled = int.Parse(Regex.Match(log, @"(\d+) bytes spill stores").Groups[1].Value);
+        Assert.That(registers, Is.LessThanOrEqualTo(128), "registers");
+        Assert.That(spilled, Is.LessThanOrEqualTo(maxSpillBytes), "spill stores (bytes)");
+    }
+
+    /// <summary>The fp32-operand kernels bounded for one or two blocks per SM give the same bits (register allocation
+    /// differs, arithmetic does not); on CUDA a split product too (the simulator ignores launch bounds).</summary>
+    [TestCase(GemmPrecision.Bf16)]
+    [TestCase(GemmPrecision.Tf32)]
+    public void BlocksPerSmDoNotChangeTheBits(GemmPrecision precision)
+    {
+        var rng = new Rng(12);
+        Gpu.GemmPrecision = precision;
+        var shapes = Gpu.Device.IsCuda ? new[] { (133, 131, 77), (37, 29, 1100) } : [(133, 131, 77)];
+        foreach (var (m, n, k) in shapes)
+        {
+            float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+            float[] Product(int groups)
+            {
+                Gpu.TensorCoreGroupsPerSM = groups;
+                try { return Run(a, b, bias, c0, GemmLayout.AB, m, n, k, accumulate: true); }
+                finally { Gpu.TensorCoreGroupsPerSM = TensorCoreGemm.MinGroupsPerSM; }
+            }
+            AssertSameBits(Product(2), Product(1), n, $"{precision} {m}x{n}x{k}: two blocks per SM vs one");
+        }
+    }
+
+    /// <summary>
     /// The kernel through ILGPU's PTX backend for sm_80 (no driver needed): the mma and cvt
     /// instructions are there. ILGPU passes inline-asm operands through one-word <c>.local</c>
     /// slots and keeps the simulator branch behind a constant predicate; ptxas folds both away.

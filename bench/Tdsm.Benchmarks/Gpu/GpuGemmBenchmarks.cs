@@ -27,7 +27,9 @@ public sealed class InProcessGpuConfig : ManualConfig
 /// (R = 512 skeleton rows, R·35 = 17,920 text rows, H = 768). Shapes are "M x N x K layout".
 /// Also our tensor-core GEMMs (fp32 operands rounded to bf16 / tf32 while staged) against cuBLAS
 /// bf16 (cublasGemmEx on operands converted to bf16 once in the set-up, so cuBLAS reads half the
-/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode.
+/// bytes) and cuBLAS SGEMM in TF32 tensor-op math mode. The fp32-operand tensor-core kernels run compiled for two
+/// blocks per SM (the default, 128 registers); TdsmTensorCoreBf16OneBlockPerSm times the bf16 one bounded for one
+/// (160 registers). Products with few C blocks and a long K run split along K, as in training.
 /// The TdsmTensorCoreBf16Packed* methods run the bf16 kernels on operands packed into bf16 pairs once in the
 /// set-up (C = A·Bᵀ; for AB and AtB the set-up packs the transposed operands), like cuBLAS bf16: half the
 /// bytes of the fp32-operand kernel and no conversion while staging; the packing is not timed.
@@ -143,6 +145,17 @@ public class GpuGemmBenchmarks
     {
         _ops.GemmPrecision = GemmPrecision.Bf16;
         _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false);
+        _ops.Synchronize();
+    }
+
+    /// <summary>The same kernel compiled for one block per SM (its unbounded 160 registers) instead of two (128).</summary>
+    [Benchmark]
+    public void TdsmTensorCoreBf16OneBlockPerSm()
+    {
+        _ops.GemmPrecision = GemmPrecision.Bf16;
+        _ops.TensorCoreGroupsPerSM = 1;
+        try { _ops.MatMul(_a, _b, _c, null, Layout(), _m, _n, _k, accumulate: false); }
+        finally { _ops.TensorCoreGroupsPerSM = 2; }
         _ops.Synchronize();
     }
 
