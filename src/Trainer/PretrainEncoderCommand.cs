@@ -34,6 +34,8 @@ public sealed class PretrainEncoderCommand : ICommand
         --bench times training steps on random data and prints ms per step; --profile then runs as many
         more steps with a mark after every op (CUDA events on the GPU, the host clock otherwise) and prints
         each op and layer size with its calls, ms and share per step, then the shares by op family.
+        With tensor-core convolutions (gpu-bf16, gpu-tf32) the steps are then timed again with the kernels
+        compiled for the other occupancy (1 or 2 blocks per SM; the same results).
         --backend gpu runs the whole encoder on the CUDA device (parameters, optimiser state and activations
         device-resident; per step the batch goes up and the loss comes back); gpu-sim runs the same kernels on
         ILGPU's CPU simulator (very slow: tiny sizes only). gpu-bf16 / gpu-tf32 (gpu-sim-bf16 / gpu-sim-tf32) run the
@@ -190,6 +192,27 @@ public sealed class PretrainEncoderCommand : ICommand
             profiled.Timeline.Begin();
             for (int s = 0; s < steps; s++) Step();
             ProfileTable.Print(stdout, profiled.Timeline.Collect(), steps, $"stgcn train step profile ({steps} more steps, per step)");
+        }
+        if (ops is Tdsm.Gpu.StGcn.StGcnGpuOps gpu && gpu.ConvPrecision != Tdsm.Gpu.GemmPrecision.Fp32)
+        {
+            // The same steps with the tensor-core convolutions bounded for the other occupancy (same bits, other registers).
+            int usual = gpu.TensorCoreGroupsPerSM, other = 3 - usual;
+            gpu.TensorCoreGroupsPerSM = other;
+            try
+            {
+                var alt = new List<double>();
+                for (int s = 0; s <= steps; s++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    Step();
+                    if (s > 0) alt.Add(sw.Elapsed.TotalMilliseconds);
+                }
+                alt.Sort();
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"stgcn train step with the tensor-core convolutions compiled for {other} block(s) per SM: median {alt[alt.Count / 2]:F0} ms " +
+                    $"(min {alt[0]:F0}, {steps} steps) vs {times[times.Count / 2]:F0} ms for {usual}"));
+            }
+            finally { gpu.TensorCoreGroupsPerSM = usual; }
         }
         return 0;
     }

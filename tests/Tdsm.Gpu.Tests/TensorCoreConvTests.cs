@@ -75,6 +75,33 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
     /// losses agree within 1e-2 relative and the updated parameters within 2e-2 (relative L2), the scale of bf16's
     /// rounding (u = 2⁻⁸); the measured differences are printed.
     /// </summary>
+    /// <summary>The kernels compiled for one or two groups per SM (StGcnGpuOps.TensorCoreGroupsPerSM) give the same bits
+    /// (register allocation differs, arithmetic does not; on the simulator launch bounds are ignored).</summary>
+    [Test]
+    public void GroupsPerSmDoNotChangeTheBits()
+    {
+        Gpu.ConvPrecision = GemmPrecision.Bf16;
+        var rng = new Rng(77);
+        int b = 3, cin = 4, cout = 6, t = 12, v = 5, kt = 9, stride = 2, tout = (t + 2 * ((kt - 1) / 2) - kt) / stride + 1;
+        float[] x = Normal(rng, b * cin * t * v), w = Normal(rng, cout * cin * kt), bias = Normal(rng, cout), dy = Normal(rng, b * cout * tout * v);
+        float[][] Run(int groups)
+        {
+            Gpu.TensorCoreGroupsPerSM = groups;
+            try
+            {
+                var ty = Up(Nan(dy.Length)); var tdx = Up(Nan(x.Length)); var tdw = Up(new float[w.Length]); var tdb = Up(new float[cout]);
+                Gpu.TemporalConvForward(Up(x), Up(w), Up(bias), ty, b, cin, cout, t, v, kt, stride);
+                Gpu.TemporalConvBackward(Up(dy), Up(x), Up(w), tdx, tdw, tdb, b, cin, cout, t, v, kt, stride);
+                return [Down(ty), Down(tdx), Down(tdw), Down(tdb)];
+            }
+            finally { Gpu.TensorCoreGroupsPerSM = TensorCoreConv.MinGroupsPerSM; }
+        }
+        float[][] one = Run(1), two = Run(2);
+        string[] names = ["y", "dx", "dW", "dBias"];
+        for (int o = 0; o < 4; o++)
+            Assert.That(two[o].Select(BitConverter.SingleToInt32Bits), Is.EqualTo(one[o].Select(BitConverter.SingleToInt32Bits)), names[o] + ": two groups per SM vs one");
+    }
+
     [Test]
     public void TrainingStepsStayCloseToFp32()
     {

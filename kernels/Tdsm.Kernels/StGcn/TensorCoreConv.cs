@@ -37,6 +37,9 @@ public static partial class TensorCoreConv
     /// <summary>The launch bounds to load the kernels with.</summary>
     public static KernelSpecialization Specialization => new(Threads, MinGroupsPerSM);
 
+    /// <summary>Launch bounds for <paramref name="groupsPerSM"/> groups per SM (2: 128 registers, with the spills above).</summary>
+    public static KernelSpecialization SpecializationFor(int groupsPerSM) => new(Threads, groupsPerSM);
+
     /// <summary>Grid x (column blocks) and y (row blocks) of an (M, N) product.</summary>
     public static (int X, int Y) Blocks(long m, long n) =>
         (checked((int)((n + Tile - 1) / Tile)), checked((int)((m + Tile - 1) / Tile)));

@@ -53,8 +53,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 
     private readonly string _deviceName;
     // Tensor-core conv kernels, loaded on first use: [0] bf16, [1] tf32.
-    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[] _tcFwd = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[2],
-        _tcDx = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[2], _tcDw = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[2];
+    // Tensor-core kernels by [2·precision (bf16 0, tf32 1) + groups per SM - 1].
+    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[] _tcFwd = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[4],
+        _tcDx = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[4], _tcDw = new Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[4];
     private GemmPrecision _convPrecision = GemmPrecision.Fp32;
 
     /// <summary>Tier name: "gpu" on CUDA, "gpu-sim" on the simulator, with "-bf16" / "-tf32" when the convolutions run on tensor cores.</summary>
@@ -75,6 +76,18 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
             _convPrecision = value;
         }
     }
+
+    /// <summary>
+    /// Groups per SM the tensor-core convolutions are compiled for (launch bounds): 1 (the default, 168-182 registers)
+    /// or 2 (128 registers; ptxas sm_80 spills 56-76 bytes per kernel). The same bits either way; `pretrain-encoder
+    /// --bench` with tensor-core convolutions times both.
+    /// </summary>
+    public int TensorCoreGroupsPerSM
+    {
+        get => _tcGroupsPerSM;
+        set => _tcGroupsPerSM = value is 1 or 2 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "1 or 2 groups per SM");
+    }
+    private int _tcGroupsPerSM = TensorCoreConv.MinGroupsPerSM;
 
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _acc;
@@ -133,8 +146,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> LoadTc(Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs>?[] slots,
         Action<Buf, Buf, Buf, Buf, ConvArgs> bf16, Action<Buf, Buf, Buf, Buf, ConvArgs> tf32)
     {
-        int i = _convPrecision == GemmPrecision.Bf16 ? 0 : 1;
-        return slots[i] ??= _acc.LoadStreamKernel(i == 0 ? bf16 : tf32, TensorCoreConv.Specialization);
+        bool isBf16 = _convPrecision == GemmPrecision.Bf16;
+        return slots[(isBf16 ? 0 : 2) + _tcGroupsPerSM - 1] ??= _acc.LoadStreamKernel(isBf16 ? bf16 : tf32, TensorCoreConv.SpecializationFor(_tcGroupsPerSM));
     }
 
     private bool TcConvs => _convPrecision != GemmPrecision.Fp32;
