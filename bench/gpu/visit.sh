@@ -11,21 +11,21 @@
 # parity-dit         20 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # parity-stgcn       20 s    60   parity --fixture stgcn_small.safetensors --backend gpu (4)
 # bench-paper        60 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# stgcn-paper        45 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op
+# stgcn-paper        55 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op;
+#                                 the bf16 convs compiled for 2 blocks per SM vs 1
 # curve              60 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6); eval fp32 vs bf16 predictions (9)
 # bf16               80 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
 #                                 operands for each packed kernel (9); sizes paper-train
 # paper-train        90 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7); eval fp32 vs bf16 (9)
-# gemm               95 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job; the bf16 kernel bounded
-#                                 for 2 blocks per SM (default) and for 1 (6, 9)
-# gemm-packed        70 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging, ldmatrix, cp.async)
-#                                 vs cuBLAS bf16 and the fp32-operand kernel, same run (9)
+# gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9)
+# gemm-packed        85 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging, ldmatrix, cp.async)
+#                                 vs cuBLAS bf16 and the fp32-operand kernel bounded for 2 blocks per SM and for 1, same run (9)
 # curve-bf16         60 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
-# Sum of estimates ~780 s > BUDGET: the first nine (~530 s) hold every number issues 4, 6 and 7 need and the
+# Sum of estimates ~790 s > BUDGET: the first nine (~525 s) hold every number issues 4, 6 and 7 need and the
 # bf16 figures of 9; the tail may be cut. 500 paper iterations take ~90 s at <= 150 ms/step (bf16); if the
 # bf16 path fails, the stage trains in fp32 for what the budget leaves (500 iterations need <= 390 ms/step x
 # 500 = 195 s). summary.md's stage table names what was skipped or cut short; if `status` shows
@@ -135,8 +135,7 @@ st_paper_train() {
 }
 st_gemm() {
   # fp32 SIMT vs cuBLAS SGEMM (issue 6) and bf16 tensor cores vs cuBLAS bf16 (issue 9); the TF32 pair with GEMM_ALL=1.
-  local filter=('*GpuGemmBenchmarks.CuBlasSgemm' '*GpuGemmBenchmarks.TdsmGemm' '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16'
-    '*GpuGemmBenchmarks.TdsmTensorCoreBf16OneBlockPerSm')
+  local filter=('*GpuGemmBenchmarks.CuBlasSgemm' '*GpuGemmBenchmarks.TdsmGemm' '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16')
   [ "${GEMM_ALL:-0}" = 1 ] && filter=('*GpuGemmBenchmarks*')
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter "${filter[@]}" --warmupCount 1 --iterationCount 3 --iterationTime 100 \
     --artifacts "$WORK/bdn" || return
@@ -144,8 +143,8 @@ st_gemm() {
 }
 st_gemm_packed() {
   # Issue 9: the bf16 kernels on operands packed as bf16 pairs (KernelPacked, KernelLdMatrix, KernelAsync) against
-  # cuBLAS bf16 and the fp32-operand kernel in the same run; a process of its own, so that a fault in these
-  # experimental kernels cannot cost the gemm stage's numbers.
+  # cuBLAS bf16 and the fp32-operand kernel (bounded for 2 blocks per SM, the default, and for 1: OneBlockPerSm) in
+  # the same run; a process of its own, so that a fault in these experimental kernels cannot cost the gemm stage's numbers.
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16*' \
     --warmupCount 1 --iterationCount 3 --iterationTime 100 --artifacts "$WORK/bdn-packed" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn-packed/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm-packed.md"
