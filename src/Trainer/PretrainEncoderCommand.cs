@@ -174,14 +174,20 @@ public sealed class PretrainEncoderCommand : ICommand
             sgd(0.1);
             _ = model.Logits; // a download: waits for the device to finish the step
         }
-        var times = new List<double>();
-        for (int s = 0; s <= steps; s++) // step 0 warms up (JIT, kernel compiles, buffer allocation) and is not counted
+        // steps + 1 steps, the first warming up (JIT, kernel compiles, buffer allocation) and not counted: sorted ms.
+        List<double> TimeSteps()
         {
-            var sw = Stopwatch.StartNew();
-            Step();
-            if (s > 0) times.Add(sw.Elapsed.TotalMilliseconds);
+            var ms = new List<double>();
+            for (int s = 0; s <= steps; s++)
+            {
+                var sw = Stopwatch.StartNew();
+                Step();
+                if (s > 0) ms.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            ms.Sort();
+            return ms;
         }
-        times.Sort();
+        var times = TimeSteps();
         double flops = 3 * cfg.ForwardFlops(n, t, m);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"stgcn train step on '{model.Name}': {cfg.Layers.Count} blocks, {model.Layout.ParameterCount} params, N={n} T={t} M={m}: " +
@@ -200,14 +206,7 @@ public sealed class PretrainEncoderCommand : ICommand
             gpu.TensorCoreGroupsPerSM = other;
             try
             {
-                var alt = new List<double>();
-                for (int s = 0; s <= steps; s++)
-                {
-                    var sw = Stopwatch.StartNew();
-                    Step();
-                    if (s > 0) alt.Add(sw.Elapsed.TotalMilliseconds);
-                }
-                alt.Sort();
+                var alt = TimeSteps();
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"stgcn train step with the tensor-core convolutions compiled for {other} block(s) per SM: median {alt[alt.Count / 2]:F0} ms " +
                     $"(min {alt[0]:F0}, {steps} steps) vs {times[times.Count / 2]:F0} ms for {usual}"));
