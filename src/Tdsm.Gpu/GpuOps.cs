@@ -409,7 +409,7 @@ public sealed class GpuOps : IOps, IDisposable
         switch (layout)
         {
             case GemmLayout.ABt:   // A (M, K), B (N, K): rows as they are
-                if (!TryPackedWeights(b, n, k, out packedB)) packedB = Pack(b, ref _packedB, n, k, transpose: false);
+                packedB = PackedRows(b, n, k);
                 packedA = Pack(a, ref _packedA, m, k, transpose: false);
                 return true;
             case GemmLayout.AB:    // A (M, K), B (K, N): B's columns
@@ -423,14 +423,9 @@ public sealed class GpuOps : IOps, IDisposable
         }
     }
 
-    // The packed operands of x·Wᵀ when W is inside the bound parameters (the MLP's fast path); false otherwise.
-    private bool TryPackOperands(Tensor x, Tensor w, int rows, int outF, int inF, out ArrayView<uint> packedX, out ArrayView<uint> packedW)
-    {
-        packedX = packedW = default;
-        if (rows == 0 || !TryPackedWeights(w, outF, inF, out packedW)) return false;
-        packedX = Pack(x, ref _packedA, rows, inF, transpose: false);
-        return true;
-    }
+    // w (rows, cols) as packed rows: from the bound parameters' copy when it lies there, else packed now into _packedB.
+    private ArrayView<uint> PackedRows(Tensor w, int rows, int cols) =>
+        TryPackedWeights(w, rows, cols, out var packed) ? packed : Pack(w, ref _packedB, rows, cols, transpose: false);
 
     // W (outF, inF) as bf16 pairs from the bound parameters' copy (packed at the scope's first use, then kept by
     // AdamWStep), when W lies in them at an offset the kernels can read (a multiple of 8 floats: 16-byte aligned
@@ -468,14 +463,15 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(x, (long)rows * inF, "Mlp x"); Check(w1, (long)hiddenF * inF, "Mlp W1"); Check(hidden, (long)rows * hiddenF, "Mlp hidden");
         Check(w2, (long)outF * hiddenF, "Mlp W2"); Check(y, (long)rows * outF, "Mlp y");
-        if (GemmPrecision == GemmPrecision.Bf16 && PackedGemm != PackedGemmKernel.Off && rows > 0 && hiddenF > 0 && outF > 0
-            && TryPackedWeights(w2, outF, hiddenF, out var packedW2) && TryPackOperands(x, w1, rows, hiddenF, inF, out var packedX, out var packedW1))
+        // fc2's K (hiddenF) must suit the packed kernels as fc1's K does (TryPackProduct checks that one).
+        if (rows > 0 && hiddenF > 0 && outF > 0 && hiddenF % 8 == 0 && TryPackProduct(x, w1, GemmLayout.ABt, rows, hiddenF, inF, out var packedX, out var packedW1))
         {
             long words = (long)rows * hiddenF / 2;
             Workspace(ref _packedHidden, words);
             ArrayView<uint> packedHidden = _packedHidden!.View.SubView(0, words);
             LaunchPacked(PackedGemm, packedX, packedW1, packedHidden.Cast<float>(), b1, rows, hiddenF, inF, accumulate: false, gelu: true, packedOut: true);
-            LaunchPacked(PackedGemm, packedHidden, packedW2, V(y), b2, rows, outF, hiddenF, accumulate: false, gelu: false);
+            // Launched after fc1, so a W2 packed now may reuse the workspace fc1's W1 came from (the queue is in order).
+            LaunchPacked(PackedGemm, packedHidden, PackedRows(w2, outF, hiddenF), V(y), b2, rows, outF, hiddenF, accumulate: false, gelu: false);
             PackedProducts += 2;
             PackedMlps++;
             return;
