@@ -54,6 +54,8 @@ public static class Bf16
     public const int TransposeTileCols = 32;
     /// <summary>Threads per <see cref="PackRowsTransposed"/> group (32 x 8).</summary>
     public const int TransposeThreads = 256;
+    // Floats per shared tile row: one of padding keeps the column reads of the write phase spread over the banks.
+    private const int TransposePitch = TransposeTileCols + 1;
 
     /// <summary>
     /// The packed rows of srcᵀ: src (rows, cols) row-major, rows even, to dst (cols, rows/2) with word j of row c =
@@ -63,14 +65,14 @@ public static class Bf16
     /// </summary>
     public static void PackRowsTransposed(ArrayView<float> src, ArrayView<uint> dst, int rows, int cols)
     {
-        // tile[r][c] = src[r0 + r, c0 + c]; 33 floats per row keep the column reads of the write phase spread over the banks.
-        var tile = SharedMemory.Allocate<float>(TransposeTileRows * (TransposeTileCols + 1));
+        // tile[r][c] = src[r0 + r, c0 + c]
+        var tile = SharedMemory.Allocate<float>(TransposeTileRows * TransposePitch);
         int tx = Group.IdxX % 32, ty = Group.IdxX / 32;
         int r0 = Grid.IdxX * TransposeTileRows, c0 = Grid.IdxY * TransposeTileCols;
         for (int q = 0; q < TransposeTileRows / 8; q++)
         {
             int r = ty + 8 * q;
-            tile[r * (TransposeTileCols + 1) + tx] = r0 + r < rows && c0 + tx < cols ? src[(long)(r0 + r) * cols + c0 + tx] : 0f;
+            tile[r * TransposePitch + tx] = r0 + r < rows && c0 + tx < cols ? src[(long)(r0 + r) * cols + c0 + tx] : 0f;
         }
         Group.Barrier();
         int half = rows >> 1;
@@ -79,7 +81,7 @@ public static class Bf16
         {
             int c = ty + 8 * q;                              // dst row - c0
             if (c0 + c < cols && word < half)
-                dst[(long)(c0 + c) * half + word] = Pack(tile[2 * tx * (TransposeTileCols + 1) + c], tile[(2 * tx + 1) * (TransposeTileCols + 1) + c]);
+                dst[(long)(c0 + c) * half + word] = Pack(tile[2 * tx * TransposePitch + c], tile[(2 * tx + 1) * TransposePitch + c]);
         }
     }
 
