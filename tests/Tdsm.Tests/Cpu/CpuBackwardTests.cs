@@ -62,8 +62,10 @@ public class CpuBackwardTests
 
     [TestCase(2, 4, 6, 3)]
     [TestCase(3, 35, 16, 4)]
-    [TestCase(2, 35, 80, 4)]   // head dim 20: a 16-wide SIMD block and a scalar tail
-    [TestCase(1, 3, 48, 2)]    // head dim 24: 16- and 8-wide blocks
+    [TestCase(2, 35, 80, 4)]   // head dim 20: two 8-wide SIMD blocks and a scalar tail
+    [TestCase(1, 3, 48, 2)]    // head dim 24: three 8-wide blocks
+    [TestCase(2, 34, 160, 2)]  // S = 35 (a last row without a partner), head dim 80: 32- and 8-wide channel blocks
+    [TestCase(3, 10, 84, 2)]   // S = 11, head dim 42: 32- and 8-wide blocks and a scalar tail of 2
     public void JointAttention(int b, int l, int h, int heads)
     {
         int s = l + 1;

@@ -84,6 +84,8 @@ public class CpuOpsTests
     [TestCase(3, 35, 16, 4)]
     [TestCase(5, 7, 12, 3)]
     [TestCase(2, 35, 64, 2)]
+    [TestCase(2, 34, 160, 2)]  // S = 35 (a last query row without a partner), head dim 80: 32- and 8-wide channel blocks
+    [TestCase(3, 10, 84, 2)]   // S = 11, head dim 42: 32- and 8-wide blocks and a scalar tail of 2
     public void JointAttention(int b, int l, int h, int heads) =>
         Compare([[b, 3 * h], [b, l, 3 * h]], [[b, heads, l + 1, l + 1], [b, h], [b, l, h]],
             (o, i, x) => o.JointAttention(i[0], i[1], x[0], x[1], x[2], b, l, h, heads), tol: 1e-5); // float32 exp and softmax
