@@ -7,12 +7,15 @@ namespace Tdsm.Kernels;
 public struct LayerNormArgs
 {
     public int B, N, H, Chunks, ShiftChunk, ScaleChunk, AccumulateDx;
+    /// <summary>Forward: 1 = also write y as bf16 pairs (the packed A operand of the product that reads y next); H even.</summary>
+    public int PackOut;
 }
 
 /// <summary>
 /// LayerNorm without affine (eps 1e-6) fused with modulate: y = LN(x)·(1 + scale[b]) + shift[b].
 /// Forward: one warp per (b, token) row, float64 statistics reduced with warp shuffles; saves
-/// mean and rstd. Backward in two launches, each with enough threads to fill the GPU:
+/// mean and rstd; with PackOut it also casts y to bf16 pairs (LN + modulate + cast: the following
+/// product's packed operand without a pack pass that reads y back). Backward in two launches, each with enough threads to fill the GPU:
 /// <see cref="BackwardInput"/> is one warp per row (dx overwritten, or added with AccumulateDx = 1);
 /// <see cref="BackwardModulation"/> is one thread per (b, channel) summing its N tokens into the
 /// shift/scale gradients (deterministic, no atomics).
@@ -28,8 +31,9 @@ public static class LayerNormModulate
         return v;
     }
 
-    /// <summary>Launch: grid B·N, group 32.</summary>
-    public static void Forward(ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, LayerNormArgs p)
+    /// <summary>Launch: grid B·N, group 32. packed (B·N, H/2) words, written when p.PackOut = 1 (a dummy otherwise).</summary>
+    public static void Forward(ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<uint> packed, LayerNormArgs p)
     {
         int row = Grid.IdxX, lane = Group.IdxX, bi = row / p.N;
         long o = (long)row * p.H, m = (long)bi * p.Chunks * p.H;
@@ -40,11 +44,26 @@ public static class LayerNormModulate
         for (int i = lane; i < p.H; i += Threads) { double d = x[o + i] - mu; v += d * d; }
         double rs = 1 / XMath.Sqrt(WarpSum(v) / p.H + Eps);
         if (lane == 0) { mean[row] = (float)mu; rstd[row] = (float)rs; }
-        for (int i = lane; i < p.H; i += Threads)
+        if (p.PackOut == 0)
         {
-            double xh = (x[o + i] - mu) * rs;
-            y[o + i] = (float)(xh * (1 + mod[m + p.ScaleChunk * p.H + i]) + mod[m + p.ShiftChunk * p.H + i]);
+            for (int i = lane; i < p.H; i += Threads) y[o + i] = Modulated(x, mod, o, m, i, mu, rs, p);
+            return;
         }
+        // A lane per pair of channels, so each lane packs its own two values (the same floats, then rounded as Bf16.PackRows does).
+        for (int j = lane; j < p.H / 2; j += Threads)
+        {
+            float y0 = Modulated(x, mod, o, m, 2 * j, mu, rs, p), y1 = Modulated(x, mod, o, m, 2 * j + 1, mu, rs, p);
+            y[o + 2 * j] = y0;
+            y[o + 2 * j + 1] = y1;
+            packed[o / 2 + j] = Bf16.Pack(y0, y1);
+        }
+    }
+
+    // y[o + i] of row o's LN-modulate (m: the row's sample offset into mod).
+    private static float Modulated(ArrayView<float> x, ArrayView<float> mod, long o, long m, int i, double mu, double rs, LayerNormArgs p)
+    {
+        double xh = (x[o + i] - mu) * rs;
+        return (float)(xh * (1 + mod[m + p.ScaleChunk * p.H + i]) + mod[m + p.ShiftChunk * p.H + i]);
     }
 
     /// <summary>dx for one row per warp. Launch: grid B·N, group 32.</summary>

@@ -61,9 +61,12 @@ public static class Bf16
     /// The packed rows of srcᵀ: src (rows, cols) row-major, rows even, to dst (cols, rows/2) with word j of row c =
     /// (src[2j, c], src[2j+1, c]) (the operands of the AB and AtB layouts, which run along K in columns). Through
     /// shared memory, so reads and writes are both coalesced: a group of 256 threads reads a tile of 64 src rows x 32
-    /// src columns row by row and writes it as 32 dst rows of 32 words. Launch: grid (ceil(rows/64), ceil(cols/32)), group 256.
+    /// src columns row by row and writes it as 32 dst rows of 32 words. With <paramref name="alsoRows"/> = 1 (cols even)
+    /// the same tile is also written as src's packed rows into <paramref name="dstRows"/> (rows, cols/2), as
+    /// <see cref="PackRows"/> would: one read of src for both operands of a Linear backward's products on dy.
+    /// Launch: grid (ceil(rows/64), ceil(cols/32)), group 256.
     /// </summary>
-    public static void PackRowsTransposed(ArrayView<float> src, ArrayView<uint> dst, int rows, int cols)
+    public static void PackRowsTransposed(ArrayView<float> src, ArrayView<uint> dst, ArrayView<uint> dstRows, int rows, int cols, int alsoRows)
     {
         // tile[r][c] = src[r0 + r, c0 + c]
         var tile = SharedMemory.Allocate<float>(TransposeTileRows * TransposePitch);
@@ -82,6 +85,15 @@ public static class Bf16
             int c = ty + 8 * q;                              // dst row - c0
             if (c0 + c < cols && word < half)
                 dst[(long)(c0 + c) * half + word] = Pack(tile[2 * tx * TransposePitch + c], tile[(2 * tx + 1) * TransposePitch + c]);
+        }
+        if (alsoRows == 0) return;
+        // 64 rows x 16 words of the tile, 4 per thread: 16 consecutive words per src row.
+        int rowWords = cols >> 1;
+        for (int q = 0; q < TransposeTileRows * TransposeTileCols / 2 / TransposeThreads; q++)
+        {
+            int w = Group.IdxX + TransposeThreads * q, r = w / (TransposeTileCols / 2), j = w % (TransposeTileCols / 2);
+            if (r0 + r < rows && c0 + 2 * j < cols)
+                dstRows[(long)(r0 + r) * rowWords + c0 / 2 + j] = Pack(tile[r * TransposePitch + 2 * j], tile[r * TransposePitch + 2 * j + 1]);
         }
     }
 

@@ -31,13 +31,19 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Dictionary<(GemmPrecision, int), Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>> _tensorCore = [];
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmPacked;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>>? _packBf16;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int>? _packBf16Transposed;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<uint>, int, int, int>? _packBf16Transposed;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmAsync;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private GpuTensor? _bound;                                               // the BindParameters scope's parameters
-    private MemoryBuffer1D<uint, Stride1D.Dense>? _boundPacked, _packedA, _packedB, _packedHidden; // their bf16 pairs; a product's packed operands; Mlp's hidden
+    // The bound parameters' bf16 pairs; a product's packed operands (_packedAT: dy's columns when a Linear backward packs dy
+    // for both of its products in one pass); Mlp's hidden.
+    private MemoryBuffer1D<uint, Stride1D.Dense>? _boundPacked, _packedA, _packedAT, _packedB, _packedHidden;
     private bool _boundPackedValid;
+    // The output of the last LN-modulate, cast to bf16 pairs in _packedA by the LN kernel (address and length of y), for
+    // the product that reads y next; any other op forgets it (V), so nothing can have written y or _packedA in between.
+    private (long At, long Length)? _lnPacked;
+    private readonly MemoryBuffer1D<uint, Stride1D.Dense> _dummyWords;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -47,7 +53,7 @@ public sealed class GpuOps : IOps, IDisposable
     private MemoryBuffer1D<double, Stride1D.Dense> _columnPartials;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gatedBwd;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _ln;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _ln;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn;
@@ -106,6 +112,12 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>How many products have run on packed operands (<see cref="PackedGemm"/>), for tests and benchmarks.</summary>
     public long PackedProducts { get; private set; }
 
+    /// <summary>How many packed products took their A operand as LN-modulate cast it (no pack pass), for tests.</summary>
+    public long LayerNormCastOperands { get; private set; }
+
+    /// <summary>How many Linear backwards packed dy once for both of their products (its rows and its columns), for tests.</summary>
+    public long SharedDyPacks { get; private set; }
+
     /// <summary>How many of those were MLPs whose hidden activations went from fc1's epilogue to fc2 as bf16 pairs (<see cref="Mlp"/>).</summary>
     public long PackedMlps { get; private set; }
 
@@ -128,7 +140,7 @@ public sealed class GpuOps : IOps, IDisposable
         _sumRowsFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int>(Residual.SumRowsFinish);
         _gated = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedForward);
         _gatedBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedBackward);
-        _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.Forward);
+        _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs>(K.LayerNormModulate.Forward);
         _lnBwdInput = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardInput);
         _lnBwdMod = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardModulation);
         _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
@@ -151,6 +163,7 @@ public sealed class GpuOps : IOps, IDisposable
         _hinge = _acc.Allocate1D<float>(256);
         _alphas = _acc.Allocate1D<float>(MaxTimestep);
         _dummy = _acc.Allocate1D<float>(1);
+        _dummyWords = _acc.Allocate1D<uint>(1);
         // The sinusoidal embedding of every integer timestep, computed once by the reference code.
         var table = new float[MaxTimestep * Reference.TimestepEmbedding.Dim];
         var ts = Enumerable.Range(0, MaxTimestep).Select(i => (float)i).ToArray();
@@ -158,7 +171,14 @@ public sealed class GpuOps : IOps, IDisposable
         _tTable = _acc.Allocate1D(table);
     }
 
-    private static ArrayView<float> V(Tensor t) => ((GpuTensor)t).View;
+    // Every op reaches its tensors' device memory through V, which therefore also forgets the LN-modulate hand-off (_lnPacked).
+    private ArrayView<float> V(Tensor t)
+    {
+        _lnPacked = null;
+        return ((GpuTensor)t).View;
+    }
+
+    private static long Address(Tensor t) => ((GpuTensor)t).View.LoadEffectiveAddressAsPtr().ToInt64();
 
     public Tensor Allocate(params int[] shape)
     {
@@ -174,7 +194,7 @@ public sealed class GpuOps : IOps, IDisposable
     public Tensor View(Tensor storage, int offset, params int[] shape)
     {
         long n = shape.Aggregate(1L, (a, b) => a * b);
-        var v = V(storage);
+        var v = ((GpuTensor)storage).View; // not V: a view writes nothing, so the LN-modulate hand-off stands
         if (offset < 0 || offset + n > v.Length) throw new ArgumentException($"view [{offset}, {offset + n}) outside a tensor of {v.Length}");
         return new GpuTensor(v.SubView(offset, n), shape);
     }
@@ -245,13 +265,19 @@ public sealed class GpuOps : IOps, IDisposable
         if (words == 0) return;
         if (transpose)
         {
-            _packBf16Transposed ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, int, int>(K.Bf16.PackRowsTransposed);
-            var grid = new Index2D((rows + K.Bf16.TransposeTileRows - 1) / K.Bf16.TransposeTileRows, (cols + K.Bf16.TransposeTileCols - 1) / K.Bf16.TransposeTileCols);
-            _packBf16Transposed(new KernelConfig(grid, new Index2D(K.Bf16.TransposeThreads, 1)), V(src), dst.SubView(0, words), rows, cols);
+            LaunchPackTransposed(V(src), dst.SubView(0, words), _dummyWords.View, rows, cols, alsoRows: false);
             return;
         }
         _packBf16 ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>>(K.Bf16.PackRows);
         _packBf16(checked((int)words), V(src), dst.SubView(0, words));
+    }
+
+    // src (rows, cols) -> dst: the packed rows of srcᵀ; with alsoRows, dstRows: src's packed rows too, from the same read.
+    private void LaunchPackTransposed(ArrayView<float> src, ArrayView<uint> dst, ArrayView<uint> dstRows, int rows, int cols, bool alsoRows)
+    {
+        _packBf16Transposed ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, ArrayView<uint>, int, int, int>(K.Bf16.PackRowsTransposed);
+        var grid = new Index2D((rows + K.Bf16.TransposeTileRows - 1) / K.Bf16.TransposeTileRows, (cols + K.Bf16.TransposeTileCols - 1) / K.Bf16.TransposeTileCols);
+        _packBf16Transposed(new KernelConfig(grid, new Index2D(K.Bf16.TransposeThreads, 1)), src, dst, dstRows, rows, cols, alsoRows ? 1 : 0);
     }
 
     /// <summary>
@@ -399,18 +425,28 @@ public sealed class GpuOps : IOps, IDisposable
         return at >= start && offset + t.Length <= bound.Length ? offset : -1;
     }
 
+    // Inside a BindParameters scope with bf16 products on packed operands.
+    private bool PackingOn => _bound is not null && GemmPrecision == GemmPrecision.Bf16 && PackedGemm != PackedGemmKernel.Off;
+
     // The packed operands of op(A)·op(B) in the ABt form the packed kernels take (A (M, K/2) and B (N, K/2) words),
     // inside a BindParameters scope with packing on; false (the caller stays on fp32 operands) otherwise or when K is
     // not a multiple of 8.
     private bool TryPackProduct(Tensor a, Tensor b, GemmLayout layout, int m, int n, int k, out ArrayView<uint> packedA, out ArrayView<uint> packedB)
     {
         packedA = packedB = default;
-        if (_bound is null || GemmPrecision != GemmPrecision.Bf16 || PackedGemm == PackedGemmKernel.Off || k == 0 || k % 8 != 0) return false;
+        bool castByLayerNorm = layout == GemmLayout.ABt && _lnPacked is { } ln && ln.At == Address(a) && ln.Length == (long)m * k;
+        _lnPacked = null;
+        if (!PackingOn || k == 0 || k % 8 != 0) return false;
         switch (layout)
         {
             case GemmLayout.ABt:   // A (M, K), B (N, K): rows as they are
                 packedB = PackedRows(b, n, k);
-                packedA = Pack(a, ref _packedA, m, k, transpose: false);
+                if (castByLayerNorm)
+                {
+                    packedA = _packedA!.View.SubView(0, (long)m * k / 2);
+                    LayerNormCastOperands++;
+                }
+                else packedA = Pack(a, ref _packedA, m, k, transpose: false);
                 return true;
             case GemmLayout.AB:    // A (M, K), B (K, N): B's columns
                 packedB = Pack(b, ref _packedB, k, n, transpose: true);
@@ -531,6 +567,11 @@ public sealed class GpuOps : IOps, IDisposable
     public void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
     {
         Check(dy, rows * outF, "LinearBackward dy"); Check(x, rows * inF, "LinearBackward x"); Check(dw, outF * inF, "LinearBackward dW");
+        if (dx is not null && TryPackedBackward(dy, x, w, dx, null, dw, rows, inF, outF, accumulateDx))
+        {
+            if (db is not null) SumRowsInto(dy, db, rows);
+            return;
+        }
         if (dx is not null) LaunchGemm(dy, w, dx, null, GemmLayout.AB, rows, inF, outF, accumulateDx);
         LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
         if (db is not null) SumRowsInto(dy, db, rows);
@@ -540,9 +581,37 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(dy, rows * outF, "LinearBackwardGelu dy"); Check(x, rows * inF, "LinearBackwardGelu x"); Check(dw, outF * inF, "LinearBackwardGelu dW");
         Check(pre, rows * inF, "LinearBackwardGelu pre"); Check(dPre, rows * inF, "LinearBackwardGelu dPre");
+        if (TryPackedBackward(dy, x, w, dPre, pre, dw, rows, inF, outF, accumulateDx: false))
+        {
+            if (db is not null) SumRowsInto(dy, db, rows);
+            return;
+        }
         LaunchGemm(dy, w, dPre, pre, GemmLayout.AB, rows, inF, outF, false, geluGradOf: true);
         LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
         if (db is not null) SumRowsInto(dy, db, rows);
+    }
+
+    // A Linear backward's two products on packed operands with dy (rows, outF) packed in one pass for both: its rows for
+    // dx (rows, inF) (=, or += with accumulateDx; or, given pre, dx = (dy·W) ⊙ GELU'(pre)) = dy·W, its columns for
+    // dW (outF, inF) += dyᵀ·x. The same packed operands, kernels and order as the two LaunchGemm calls it replaces (same
+    // bits). False, nothing launched, unless packing is on and both products' K (outF and rows) are multiples of 8.
+    private bool TryPackedBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor? pre, Tensor dw, int rows, int inF, int outF, bool accumulateDx)
+    {
+        _lnPacked = null;
+        if (!PackingOn || rows == 0 || inF == 0 || outF == 0 || outF % 8 != 0 || rows % 8 != 0) return false;
+        long words = (long)rows * outF / 2;
+        Workspace(ref _packedA, words);
+        Workspace(ref _packedAT, words);
+        ArrayView<uint> dyRows = _packedA!.View.SubView(0, words), dyColumns = _packedAT!.View.SubView(0, words);
+        LaunchPackTransposed(V(dy), dyColumns, dyRows, rows, outF, alsoRows: true);
+        // dx (rows, inF) = dy (rows, outF)·W (outF, inF): B = W's columns. Launched before x's columns reuse _packedB (in-order queue).
+        LaunchPacked(PackedGemm, dyRows, Pack(w, ref _packedB, outF, inF, transpose: true), V(dx), pre, rows, inF, outF, accumulateDx, gelu: false,
+            geluGradOf: pre is not null);
+        // dW (outF, inF) += dyᵀ (outF, rows)·x (rows, inF): B = x's columns.
+        LaunchPacked(PackedGemm, dyColumns, Pack(x, ref _packedB, rows, inF, transpose: true), V(dw), null, outF, inF, rows, accumulate: true, gelu: false);
+        PackedProducts += 2;
+        SharedDyPacks++;
+        return true;
     }
 
     public void Silu(Tensor x, Tensor y) => _silu(x.Length, V(x), V(y));
@@ -554,7 +623,13 @@ public sealed class GpuOps : IOps, IDisposable
     {
         Check(x, b * n * h, "LayerNormModulate x"); Check(mod, b * chunks * h, "LayerNormModulate mod");
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk };
-        _ln(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(x), V(mod), V(y), V(mean), V(rstd), args);
+        // With packed products (and a width they accept as K) y is also cast to bf16 pairs for the product that reads it next.
+        long words = (long)b * n * h / 2;
+        bool cast = PackingOn && h % 8 == 0 && words > 0;
+        if (cast) Workspace(ref _packedA, words);
+        args.PackOut = cast ? 1 : 0;
+        _ln(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
+        if (cast) _lnPacked = (Address(y), 2 * words);
     }
 
     public void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
@@ -716,7 +791,7 @@ public sealed class GpuOps : IOps, IDisposable
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
         AllocatedBytes = 0;
-        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _boundPacked?.Dispose(); _packedA?.Dispose(); _packedB?.Dispose(); _packedHidden?.Dispose();
+        _index.Dispose(); _columnPartials.Dispose(); _hinge.Dispose(); _alphas.Dispose(); _tTable.Dispose(); _dummy.Dispose(); _gemmSplits?.Dispose(); _boundPacked?.Dispose(); _packedA?.Dispose(); _packedAT?.Dispose(); _packedB?.Dispose(); _dummyWords.Dispose(); _packedHidden?.Dispose();
     }
 }
 

@@ -181,11 +181,13 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         Tdsm.Model.ZeroShotScores Score(PackedGemmKernel kind)
         {
             Gpu.PackedGemm = kind;
-            long before = Gpu.PackedProducts, mlps = Gpu.PackedMlps;
+            long before = Gpu.PackedProducts, mlps = Gpu.PackedMlps, casts = Gpu.LayerNormCastOperands;
             var scored = scorer.Score(feats, 2, table, noise);
             // Per call: 9 class-constant products and, for one chunk and noise, x_embedder, qkv, proj, the MLP (2) and the final linear.
             Assert.That(Gpu.PackedProducts - before, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : 15), $"{kind}: products on packed operands");
             Assert.That(Gpu.PackedMlps - mlps, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : 1), $"{kind}: MLPs with the hidden layer handed over in bf16");
+            // LN-modulate cast for the product after it: the class constants' text qkv, then the chunk's qkv, MLP and final linear.
+            Assert.That(Gpu.LayerNormCastOperands - casts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : 4), $"{kind}: A operands cast by LN-modulate");
             return scored;
         }
         void AssertSameScores(Tdsm.Model.ZeroShotScores got, Tdsm.Model.ZeroShotScores want, string what)
@@ -230,15 +232,59 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             }
     }
 
+    /// <summary>
+    /// With packed products, LN-modulate casts its output for the product that reads it next (one pass fewer); an op
+    /// in between that writes that output (here a copy into it) must leave the product to pack it again. Both give the
+    /// fp32-operand kernel's bits on the values y holds at the product (tolerance 0), and the count says which path ran.
+    /// </summary>
+    [Test]
+    public void LayerNormCastIsUsedOnlyByTheNextProduct()
+    {
+        int b = 2, n = 3, h = 16, outF = 8, rows = b * n;
+        var rng = new Rng(17);
+        Tensor x = Up(Normal(rng, rows * h)), mod = Up(Normal(rng, b * 6 * h)), w = Up(Normal(rng, outF * h)), other = Up(Normal(rng, rows * h));
+        Tensor y = Gpu.Allocate(rows, h), mean = Gpu.Allocate(rows), rstd = Gpu.Allocate(rows), output = Gpu.Allocate(rows, outF);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        (float[] Output, long Casts) Run(PackedGemmKernel kind, bool overwrite)
+        {
+            Gpu.PackedGemm = kind;
+            long casts = Gpu.LayerNormCastOperands;
+            using (Gpu.BindParameters(w))
+            {
+                Gpu.LayerNormModulate(x, mod, 6, 0, 1, y, mean, rstd, b, n, h);
+                if (overwrite) Gpu.Copy(other, y);
+                Gpu.Linear(y, w, null, output, rows, h, outF);
+            }
+            var host = new float[rows * outF];
+            Gpu.Download(output, host);
+            return (host, Gpu.LayerNormCastOperands - casts);
+        }
+        try
+        {
+            foreach (bool overwrite in new[] { false, true })
+            {
+                var want = Run(PackedGemmKernel.Off, overwrite);
+                var got = Run(PackedGemmKernel.Packed, overwrite);
+                AssertSameBits(got.Output, want.Output, outF, overwrite ? "y overwritten after LN-modulate" : "y as LN-modulate wrote it");
+                Assert.That(got.Casts, Is.EqualTo(overwrite ? 0 : 1), overwrite ? "the stale cast must not be used" : "the cast must be used");
+            }
+        }
+        finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
+    }
+
     // One training step of the depth-1 DiT (its only block is the last, so its text-stream MLP and proj_c are skipped):
     // forward 15 x·Wᵀ (6 embedding linears, adaLN and adaLN_c, qkv, qkv_c, proj, fc1, fc2, the final adaLN and linear);
     // backward 26: a dW product for each of the 15 linears and a dx product for the 11 whose input is not data
     // (x_embedder, the text embedder, t_embedder's first linear and the condition's first linear have none).
-    private const int ProductsPerStep = 15 + 15 + 11;
+    private const int DxProductsPerStep = 11;
+    private const int ProductsPerStep = 15 + 15 + DxProductsPerStep;
+    // The LN-modulates before qkv, qkv_c, fc1 and the final linear, each cast for the product that follows it.
+    private const int LayerNormCastsPerStep = 4;
 
     /// <summary>
     /// Training in bf16 with <see cref="GpuOps.PackedGemm"/> set: inside the trainer's <see cref="GpuOps.BindParameters"/>
-    /// scope every product runs on packed operands (x·Wᵀ with W from the parameters' bf16 copy, dy·W and dyᵀ·x on
+    /// scope every product runs on packed operands (x·Wᵀ with W from the parameters' bf16 copy and x, after an
+    /// LN-modulate, as that kernel cast it; dy·W and dyᵀ·x with dy's rows and columns packed in one pass and the other
     /// operands packed across their columns) and AdamW keeps the copy current. Two steps give the fp32-operand path's
     /// losses and parameters bit for bit (tolerance 0); without warm-up the first step changes the weights, so a stale
     /// copy would change the second. Every width and row count is a multiple of 8, so every product qualifies (checked
@@ -263,12 +309,14 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             var trainer = new Tdsm.Training.TdsmTrainer(model, new Tdsm.Training.TrainConfig(Iterations: steps, Batch: 4, Lr: 1e-2, Warmup: 0, Seed: 3),
                 feats, labels, new Tdsm.Model.TextTable(Gpu, text, classes, 4, 16), [0, 1, 2]);
             Gpu.PackedGemm = kind;
-            long products = Gpu.PackedProducts, adamw = Gpu.PackedAdamWSteps;
+            long products = Gpu.PackedProducts, adamw = Gpu.PackedAdamWSteps, casts = Gpu.LayerNormCastOperands, shared = Gpu.SharedDyPacks;
             try
             {
                 var losses = trainer.TrainSteps(steps).Select(p => p.Loss).ToArray();
                 var parameters = new float[init.Length];
                 Gpu.Download(model.Parameters, parameters);
+                Assert.That(Gpu.LayerNormCastOperands - casts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * LayerNormCastsPerStep), $"{kind}: A operands cast by LN-modulate");
+                Assert.That(Gpu.SharedDyPacks - shared, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * DxProductsPerStep), $"{kind}: backwards that packed dy once for dx and dW");
                 return (parameters, losses, Gpu.PackedProducts - products, Gpu.PackedAdamWSteps - adamw, trainer.Optimizer.Ranges.Count);
             }
             finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
