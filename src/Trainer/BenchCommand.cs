@@ -33,9 +33,10 @@ public sealed class BenchCommand : ICommand
         --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
         operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
         With bf16, inference is then timed again for each kernel on packed bf16 operands (weights packed
-        once per call, activations before each product; GpuOps.PackedGemm), with its score differences,
-        and then --steps queued training steps each (weights from the bf16 copy AdamW keeps, the other
-        operands packed before each product, transposed for the backward products).
+        once per call, LN-modulate's outputs cast by that kernel, other activations packed before each
+        product; GpuOps.PackedGemm), with its score differences, and then --steps queued training steps
+        each (weights from the bf16 copy AdamW keeps, dy's rows and columns packed in one pass for the
+        backward's two products, the other operands packed before each product).
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
         128 samples x 60 classes x 3 noises, --chunk-rows 2048.
         """;
