@@ -3,12 +3,14 @@ using Seg = System.ArraySegment<float>;
 
 namespace Tdsm.StGcn;
 
-// Temporal conv (kt x 1, stride s, pad p = (kt-1)/2) as GEMMs over chunks of samples, the output positions of a chunk's
-// samples stacked into the rows (M = samples·Tout·V, so the small channel counts of the first layers still make tall
-// GEMMs), with K = Cin*kt, Lo = Tout*V and colT[(b,to,v),(ci,j)] = x[b, ci, to*s + j - p, v] (0 outside):
-//   forward  yT (Lo·n, Cout)  = colT (Lo·n, K) · Wᵀ (+ bias), W packed once per call; then y_b = yT_bᵀ;
-//   dW      (Cout, K)       += dyTᵀ (Cout, Lo·n) · colT (Lo·n, K),        dyT_b = dy_bᵀ;
-//   dcolT    (Lo·n, K)       = dyT (Lo·n, Cout) · W (Cout, K), W packed once per call; then col2im (dx overwritten).
+// Temporal conv (kt x 1, stride s, pad p = (kt-1)/2) as GEMMs in the register-tiled A·Bᵀ form of the packed kernel,
+// with K = Cin*kt and Lo = Tout*V:
+//   forward  yT (n·Lo, Cout) = colT (n·Lo, K) · Wᵀ + bias over chunks of n samples, W packed once per call, then
+//            y_b = yT_bᵀ; colT[(b,to,v),(ci,j)] = x[b, ci, to*s + j - p, v] (0 outside). The samples' output positions
+//            stacked into M keep the GEMM tall where Cout is small (per sample, M = Cout = 16 ran at ~30 GFLOP/s);
+//   dW      (Cout, K)       += dy_b (Cout, Lo) · col_b (K, Lo)ᵀ per sample, col = colTᵀ;
+//   dcol_b  (K, Lo)          = Wᵀ (K, Cout) · dyT_b (Lo, Cout)ᵀ per sample, then col2im (dx overwritten). Per sample
+//            because its col / dcol (K·Lo floats, ~1 MB at the Small config) stay in cache; a chunked backward was slower.
 // The im2col/transpose copies cost 1/Cout of the GEMMs. dBias accumulates row sums of dy.
 public sealed partial class StGcnCpuOps
 {
@@ -46,34 +48,44 @@ public sealed partial class StGcnCpuOps
         int tout = Reference.Ref.TemporalOut(t, kt, stride), lo = tout * v, rows = cin * kt;
         Need(dy, (long)b * cout * lo, "dy"); Need(x, (long)b * cin * t * v, "x"); Need(dx, (long)b * cin * t * v, "dx");
         Need(dW, (long)cout * rows, "dW"); Need(dBias, cout, "dBias");
-        if (b == 0) return;
-        if (lo == 0 || cout == 0) { dx.AsSpan(0, b * cin * t * v).Clear(); return; }
-        int per = ChunkSamples(b, lo, rows, cout);
-        var colT = Scratch(2, (long)per * lo * rows);
-        var dcolT = Scratch(3, (long)per * lo * rows);
-        var dyT = Scratch(1, (long)per * lo * cout);
-        var packedW = PackedMatrix.RentFromKN(w.Array!, w.Offset, cout, rows); // W (Cout, K) as the B of dyT·W
+        var col = Scratch(2, (long)rows * lo);
+        var dcol = Scratch(3, (long)rows * lo);
+        var dyT = Scratch(1, (long)cout * lo);
+        var wT = new float[rows * cout];
+        for (int co = 0; co < cout; co++)
+            for (int r = 0; r < rows; r++) wT[r * cout + co] = w[co * rows + r];
         var db = new double[cout];
-        try
+        for (int bi = 0; bi < b; bi++)
         {
-            for (int b0 = 0; b0 < b; b0 += per)
-            {
-                int n = Math.Min(per, b - b0);
-                Parallel.For(0, n, i =>
-                {
-                    int dyo = dy.Offset + (b0 + i) * cout * lo;
-                    TransposeInto(dy.Array!, dyo, dyT, i * lo * cout, cout, lo);
-                });
-                for (int i = 0; i < n; i++)
-                    for (int co = 0; co < cout; co++) db[co] += SumD(dy.Array.AsSpan(dy.Offset + ((b0 + i) * cout + co) * lo, lo));
-                Im2ColT(x.Array!, x.Offset + b0 * cin * t * v, colT, n, cin, t, v, kt, stride, tout);
-                Gemm.MatMulAtB(dyT, 0, colT, 0, dW.Array!, dW.Offset, cout, rows, n * lo, accumulate: true);
-                Gemm.MatMulPacked(dyT, 0, packedW, dcolT, 0, n * lo, accumulate: false);
-                Col2ImT(dcolT, dx.Array!, dx.Offset + b0 * cin * t * v, n, cin, t, v, kt, stride, tout);
-            }
+            int dyo = dy.Offset + bi * cout * lo;
+            Im2Col(x.Array!, x.Offset + bi * cin * t * v, col, cin, t, v, kt, stride, tout);
+            Gemm.MatMulABt(dy.Array!, dyo, col, 0, dW.Array!, dW.Offset, cout, rows, lo, accumulate: true);
+            for (int co = 0; co < cout; co++) db[co] += SumD(dy.Array.AsSpan(dyo + co * lo, lo));
+            Transpose(dy.Array!, dyo, dyT, cout, lo);
+            Gemm.MatMulABt(wT, 0, dyT, 0, dcol, 0, rows, lo, cout, accumulate: false);
+            Col2Im(dcol, dx.Array!, dx.Offset + bi * cin * t * v, cin, t, v, kt, stride, tout);
         }
-        finally { packedW.Return(); }
         for (int co = 0; co < cout; co++) dBias[co] += (float)db[co];
+    }
+
+    // col (Cin*kt, Tout*V): row (ci, j) holds the input frames to*s + j - p of channel ci.
+    private static void Im2Col(float[] x, int xo, float[] col, int cin, int t, int v, int kt, int stride, int tout)
+    {
+        int p = (kt - 1) / 2, lo = tout * v;
+        Parallel.For(0, cin, ci =>
+        {
+            for (int j = 0; j < kt; j++)
+            {
+                var row = col.AsSpan((ci * kt + j) * lo, lo);
+                for (int to = 0; to < tout; to++)
+                {
+                    int ti = to * stride + j - p;
+                    var dst = row.Slice(to * v, v);
+                    if (ti < 0 || ti >= t) dst.Clear();
+                    else x.AsSpan(xo + (ci * t + ti) * v, v).CopyTo(dst);
+                }
+            }
+        });
     }
 
     // colT (n·Tout·V, Cin*kt) for n samples of x from xo: row (b, to, v) holds, for each (ci, j), input frame to*s + j - p.
@@ -125,27 +137,21 @@ public sealed partial class StGcnCpuOps
             }
     }
 
-    // dx (n, Cin, T, V) from dxo = for each input frame, the sum over kernel taps of the dcolT entries that read it (overwrites
-    // dx); per (sample, channel), output frames in order and taps in order within each.
-    private static unsafe void Col2ImT(float[] dcolT, float[] dx, int dxo, int n, int cin, int t, int v, int kt, int stride, int tout)
+    // dx (Cin, T, V) = sum over kernel taps of dcol rows (overwrites dx).
+    private static void Col2Im(float[] dcol, float[] dx, int dxo, int cin, int t, int v, int kt, int stride, int tout)
     {
-        int p = (kt - 1) / 2, rows = cin * kt;
-        Parallel.For(0, n * cin, q =>
+        int p = (kt - 1) / 2, lo = tout * v;
+        Parallel.For(0, cin, ci =>
         {
-            int bi = q / cin, ci = q % cin;
-            fixed (float* pd = dx, pc = dcolT)
-            {
-                float* d = pd + dxo + (long)q * t * v;
-                new Span<float>(d, t * v).Clear();
+            var d = dx.AsSpan(dxo + ci * t * v, t * v);
+            d.Clear();
+            for (int j = 0; j < kt; j++)
                 for (int to = 0; to < tout; to++)
-                    for (int j = 0; j < kt; j++)
-                    {
-                        int ti = to * stride + j - p;
-                        if (ti < 0 || ti >= t) continue;
-                        float* src = pc + (long)(bi * tout + to) * v * rows + ci * kt + j, dd = d + ti * v;
-                        for (int vi = 0; vi < v; vi++) dd[vi] += src[(long)vi * rows];
-                    }
-            }
+                {
+                    int ti = to * stride + j - p;
+                    if (ti < 0 || ti >= t) continue;
+                    Gemm.Axpy(1f, dcol.AsSpan((ci * kt + j) * lo + to * v, v), d.Slice(ti * v, v));
+                }
         });
     }
 }
