@@ -41,7 +41,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var g = new float[t.G.Length]; var c = new float[t.C.Length];
         Gpu.Download(t.G, g); _ref.Download(t.C, c);
         for (int i = 0; i < g.Length; i++)
-            Assert.That(Math.Abs(g[i] - c[i]), Is.LessThanOrEqualTo(1e-5 + 1e-4 * Math.Abs(c[i])), $"{what}[{i}]: gpu {g[i]} vs reference {c[i]}");
+            Assert.That(Math.Abs(g[i] - c[i]), Is.Not.NaN.And.LessThanOrEqualTo(1e-5 + 1e-4 * Math.Abs(c[i])), $"{what}[{i}]: gpu {g[i]} vs reference {c[i]}");
     }
 
     [TestCase(1, 1, 1)]
@@ -70,7 +70,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var f = new float[fused.Length]; var s = new float[separate.Length];
         Gpu.Download(fused, f); Gpu.Download(separate, s);
         for (int i = 0; i < f.Length; i++)
-            Assert.That(Math.Abs(f[i] - s[i]), Is.LessThanOrEqualTo(1e-6 * Math.Abs(s[i]) + 1e-7), $"{what}[{i}]: fused {f[i]} vs separate {s[i]}");
+            Assert.That(Math.Abs(f[i] - s[i]), Is.Not.NaN.And.LessThanOrEqualTo(1e-6 * Math.Abs(s[i]) + 1e-7), $"{what}[{i}]: fused {f[i]} vs separate {s[i]}");
     }
 
     /// <summary>

@@ -31,7 +31,7 @@ public class GradientCheckTests
             input[k] = keep - H; double down = probe();
             input[k] = keep;
             double numeric = (up - down) / (2 * H);
-            Assert.That(Math.Abs(analytic[k] - numeric), Is.LessThanOrEqualTo(1e-6 + 1e-5 * Math.Abs(numeric)), $"{what}[{k}]: analytic {analytic[k]}, numeric {numeric}");
+            Assert.That(Math.Abs(analytic[k] - numeric), Is.Not.NaN.And.LessThanOrEqualTo(1e-6 + 1e-5 * Math.Abs(numeric)), $"{what}[{k}]: analytic {analytic[k]}, numeric {numeric}");
         }
     }
 
