@@ -12,7 +12,9 @@ namespace Tdsm.Tests.Device;
 /// (a namespace or a class; default Tdsm.Gpu.Tests): one-time set-up, set-up, each [Test] / [TestCase], tear-downs, and
 /// prints one line per test and an NUnit-style summary. Exit code 1 when a test fails.
 /// A second argument keeps only the fixtures with that argument (e.g. "cuda": the GPU visit skips the
-/// simulator fixtures, which CI runs).
+/// simulator fixtures, which CI runs). Then a fixture whose one-time set-up skips (no CUDA device) or
+/// a run in which nothing passed also exits 1: asking for the cuda fixtures on a machine that
+/// cannot run them must not read as a pass.
 /// </summary>
 public static class Program
 {
@@ -23,7 +25,7 @@ public static class Program
         string prefix = args.Length > 0 ? args[0] : "Tdsm.Gpu.Tests";
         string? only = args.Length > 1 ? args[1] : null;
         var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
-        int passed = 0, failed = 0, skipped = 0;
+        int passed = 0, failed = 0, skipped = 0, fixturesSkipped = 0;
         foreach (var type in asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
         {
             var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
@@ -38,7 +40,7 @@ public static class Program
                 {
                     bool ignored = oneTime is IgnoreException or InconclusiveException;
                     Console.WriteLine($"{(ignored ? "SKIP" : "FAIL")} {fname}: one-time set-up: {oneTime.Message}");
-                    if (!ignored) failed++; else skipped++;
+                    if (!ignored) failed++; else { skipped++; fixturesSkipped++; }
                     continue;
                 }
                 foreach (var m in type.GetMethods())
@@ -81,6 +83,11 @@ public static class Program
             }
         }
         Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
+        if (only is not null && (fixturesSkipped > 0 || passed == 0))
+        {
+            Console.WriteLine($"FAIL the '{only}' fixtures were asked for, but {fixturesSkipped} of them skipped their set-up and {passed} tests passed");
+            return 1;
+        }
         return failed == 0 ? 0 : 1;
     }
 
