@@ -306,6 +306,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var cpu = Losses(new Tdsm.Cpu.CpuOps(), queued: false);
         var gpu = Losses(Gpu, queued: true);   // the loop's way on the device: three steps queued, one read-back
         TestContext.Out.WriteLine($"cpu {string.Join(", ", cpu)}; gpu {string.Join(", ", gpu)}");
+        Assert.That(cpu.All(double.IsFinite), Is.True, "CPU losses finite (NaN on both tiers would compare equal)");
         Assert.That(gpu, Is.EqualTo(cpu).Within(1e-4).Percent);
     }
 
@@ -330,7 +331,9 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var wantScored = Scores(_ref);
         var gotScored = Scores(Gpu);
         var (want, got) = (wantScored.Scores, gotScored.Scores);
+        Assert.That(want.Cast<double>().All(double.IsFinite), Is.True, "reference scores finite (NaN on both tiers would compare equal)");
         Assert.That(gotScored.Predictions, Is.EqualTo(Tdsm.Model.ZeroShotScorer.Predict(got)), "device argmin = host argmin of the same scores");
+        Assert.That(gotScored.Predictions, Is.EqualTo(wantScored.Predictions), "device predictions = reference predictions");
         for (int n = 0; n < 3; n++)
             for (int k = 0; k < 4; k++)
                 Assert.That(got[n, k], Is.EqualTo(want[n, k]).Within(1e-5 + 1e-4 * Math.Abs(want[n, k])), $"score[{n},{k}]");

@@ -8,7 +8,7 @@ namespace Tdsm.Gpu.Tests;
 /// checked further in GemmPtxTests, ConvGemmPtxTests and the tensor-core tests) through ILGPU's PTX backend for
 /// sm_80, the target ILGPU uses on the H100. No driver is needed to generate PTX, so a kernel the CUDA backend
 /// cannot compile fails here in CI rather than during a GPU visit. Lists each kernel's PTX size,
-/// whether it uses local memory and approximate math (the parity path must not). With a ptxas at hand
+/// whether it uses local memory, and fails on approximate math (the parity path must not use it). With a ptxas at hand
 /// (TDSM_PTXAS), every kernel's PTX must also assemble for sm_80.
 /// </summary>
 [NonParallelizable]
@@ -39,6 +39,7 @@ public class KernelPtxCompileTests
                 count++;
                 bool local = ptx.Contains(".local", StringComparison.Ordinal), approx = ptx.Contains(".approx", StringComparison.Ordinal);
                 TestContext.Out.WriteLine($"{name,-44} {ptx.Length,8} chars{(local ? "  .local" : "")}{(approx ? "  .approx" : "")}");
+                if (approx) failures.Add($"{name}: approximate math (.approx) in the PTX; the kernels use precise math (parity)");
                 if (Ptxas.Binary is not null)
                 {
                     var (exitCode, log) = Ptxas.Assemble(ptx, name);

@@ -52,6 +52,7 @@ public class StGcnGpuModelTests(string device) : DeviceFixture(device)
         var gpuStats = StGcnTraining.Train(onDevice, x, y, n, t, m, opts);
         onDevice.SyncToHost();
 
+        Assert.That(hostStats.Select(s => s.MeanLoss).All(double.IsFinite), Is.True, "host losses finite (NaN on both would compare equal)");
         for (int e = 0; e < hostStats.Count; e++)
             Assert.That(gpuStats[e].MeanLoss, Is.EqualTo(hostStats[e].MeanLoss).Within(1e-4 * Math.Abs(hostStats[e].MeanLoss)), $"epoch {e + 1} loss");
         Assert.That(RelError(onDevice.Parameters, host.Parameters), Is.Not.NaN.And.LessThan(1e-4), "parameters after 2 SGD steps");

@@ -327,6 +327,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         foreach (var kind in kinds)
         {
             var got = Train(kind);
+            Assert.That(want.Losses.All(double.IsFinite), Is.True, "fp32-operand losses finite (identical NaNs would pass the bit comparison)");
             AssertSameBits(got.Losses, want.Losses, 1, $"{kind}: losses");
             AssertSameBits(got.Parameters, want.Parameters, 1, $"{kind}: parameters after {steps} steps");
             Assert.That(got.Products, Is.EqualTo(steps * ProductsPerStep), $"{kind}: products on packed operands");
@@ -520,7 +521,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, TensorCoreGemm.Specialization(2));
         Assert.That(Regex.IsMatch(ptx, @"\.maxntid\s+256\b") && Regex.IsMatch(ptx, @"\.minnctapersm\s+2\b"), Is.True, "launch bounds in the PTX");
         var (exitCode, log) = Ptxas.Assemble(ptx, kernelName + "-2PerSM");
-        if (log is null) return;
+        if (log is null) Assert.Ignore(Ptxas.NotConfigured);
         Assert.That(exitCode, Is.EqualTo(0), log);
         int registers = int.Parse(Regex.Match(log, @"Used (\d+) registers").Groups[1].Value);
         int spilled = int.Parse(Regex.Match(log, @"(\d+) bytes spill stores").Groups[1].Value);
@@ -529,7 +530,9 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>The fp32-operand kernels bounded for one or two blocks per SM give the same bits (register allocation
-    /// differs, arithmetic does not); on CUDA a split product too (the simulator ignores launch bounds).</summary>
+    /// differs, arithmetic does not); on CUDA a split product too. The simulator ignores launch bounds, so there the
+    /// comparison only shows that both variants load and write every element (no NaN left of the poisoned C);
+    /// the bits are compared where it matters, on CUDA.</summary>
     [TestCase(GemmPrecision.Bf16)]
     [TestCase(GemmPrecision.Tf32)]
     public void BlocksPerSmDoNotChangeTheBits(GemmPrecision precision)
@@ -539,14 +542,16 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         var shapes = Gpu.Device.IsCuda ? new[] { (133, 131, 77), (37, 29, 1100) } : [(133, 131, 77)];
         foreach (var (m, n, k) in shapes)
         {
-            float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+            float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n);
             float[] Product(int groups)
             {
                 Gpu.TensorCoreGroupsPerSM = groups;
-                try { return Run(a, b, bias, c0, GemmLayout.AB, m, n, k, accumulate: true); }
+                try { return Run(a, b, bias, Enumerable.Repeat(float.NaN, m * n).ToArray(), GemmLayout.AB, m, n, k, accumulate: false); }
                 finally { Gpu.TensorCoreGroupsPerSM = TensorCoreGemm.MinGroupsPerSM; }
             }
-            AssertSameBits(Product(2), Product(1), n, $"{precision} {m}x{n}x{k}: two blocks per SM vs one");
+            float[] two = Product(2), one = Product(1);
+            Assert.That(one, Has.None.NaN, $"{precision} {m}x{n}x{k}: C written (one block per SM)");
+            AssertSameBits(two, one, n, $"{precision} {m}x{n}x{k}: two blocks per SM vs one");
         }
     }
 

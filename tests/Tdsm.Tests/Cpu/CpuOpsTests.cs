@@ -78,7 +78,9 @@ public class CpuOpsTests
             o.LayerNormModulate(T(o, x, b, n, h), T(o, mod, b, 6 * h), 6, 0, 1, y, o.Allocate(b * n), o.Allocate(b * n), b, n, h);
             return Get(o, y);
         }
-        AssertClose(Run(Cpu), Run(Ref), 2e-3); // inputs at 1000 carry float32 rounding of ~6e-5 each
+        // Measured 2.5e-4 (max abs 4.2e-4 at output RMS 1.7): the float32 mean of values near 1000 is off by a few of their
+        // ulps (6e-5 each), which the centred row carries; the reference sums in float64. Tolerance 2x that.
+        AssertClose(Run(Cpu), Run(Ref), 5e-4);
     }
 
     [TestCase(3, 35, 16, 4)]

@@ -68,6 +68,7 @@ public class ClassConstantsTests
         var cfg = new DiTConfig(InChannels: 7, CondSize: 9, Hidden: 12, Depth: 3, Heads: 3, LocalTokens: 4);
         int[] rowClass = [2, 0, 4, 2, 1, 3, 0];
         var (plain, cached) = BothForwards(ops, cfg, 5, rowClass, seed: 21);
+        Assert.That(plain, Has.None.NaN, "the plain forward's outputs are numbers (NaN on both paths would compare equal)");
         Assert.That(plain.Count(v => Math.Abs(v) > 1e-3), Is.GreaterThan(plain.Length / 2), "the outputs are non-trivial");
         // The same ops on the same values in the same order, only gathered: agreement to float32 rounding of GEMM blocking.
         for (int i = 0; i < plain.Length; i++)

@@ -143,6 +143,7 @@ public class StGcnCpuTierTests
         float[][] z = [Rand(rng, nn * k, 3f), Poison(nn * k)];
         double lr = 0, lc = 0;
         Both("ce", z, [1], (o, q) => { double loss = o.CrossEntropy(q[0], y, q[1], nn, k); if (o is StGcnCpuOps) lc = loss; else lr = loss; });
+        Assert.That(double.IsFinite(lr), Is.True, $"reference loss {lr}");
         Assert.That(lc, Is.EqualTo(lr).Within(1e-6 * Math.Abs(lr)));
     }
 
