@@ -20,7 +20,7 @@ namespace Tdsm.Gpu.Tests;
 internal static class Ptxas
 {
     /// <summary>Why a check that needs ptxas did not run.</summary>
-    public const string NotConfigured = "ptxas not configured (set TDSM_PTXAS to a ptxas binary): the PTX checks passed; registers, stack and spills were not checked";
+    public const string NotConfigured = "ptxas not configured (set TDSM_PTXAS to a ptxas binary): registers, stack and spills not checked";
 
     /// <summary>The configured ptxas (TDSM_PTXAS), or null.</summary>
     public static string? Binary =>
@@ -28,8 +28,8 @@ internal static class Ptxas
 
     /// <summary>
     /// Runs the check for <paramref name="ptx"/> and returns ptxas's -v output. Without a ptxas the test ends as
-    /// ignored (skipped, with the reason), so a run without one does not report the register check as passed; callers
-    /// make their PTX assertions first.
+    /// ignored (skipped, with the reason), so a run without one does not report the register check as passed: the
+    /// ptxas checks are tests of their own, apart from the PTX-text checks that CI runs.
     /// </summary>
     public static string AssertAssemblesWithoutSpills(string ptx, string kernelName)
     {

@@ -37,7 +37,7 @@ internal static class CpuAttention
                         for (int c = 0; c < d; c++) kT[c * sp + t] = src[h + hd * d + c];
                         Copy(src + 2 * h + hd * d, v + t * d, d);
                     }
-                    RowsTimesColumns(q, s, kT, d, sp, scale, p);                   // scores (S, sp)
+                    Product(q, d, s, d, kT, sp, sp, scale, p, sp);                 // scores (S, sp) = Q·Kᵀ·scale
                     for (int i = 0; i < s; i++)
                     {
                         float* pi = p + i * sp;
@@ -53,83 +53,14 @@ internal static class CpuAttention
                         for (int j = 0; j < s; j++) pi[j] *= inv;
                         if (!probs.IsEmpty) new Span<float>(pi, s).CopyTo(probs.Slice(((bi * heads + hd) * s + i) * s, s));
                     }
-                    WeightedSums(p, sp, 1, v, s, d, pox + (long)bi * h + hd * d, 0);                     // token 0 into outX
-                    WeightedSums(p + sp, sp, l, v, s, d, pou + (long)bi * l * h + hd * d, h);            // tokens 1..L into outU
+                    Product(p, sp, 1, s, v, d, d, 1f, pox + (long)bi * h + hd * d, 0);              // P·V: token 0 into outX
+                    Product(p + sp, sp, l, s, v, d, d, 1f, pou + (long)bi * l * h + hd * d, h);     // tokens 1..L into outU
                 }
         }
     }
 
     // Key counts rounded up to whole Vector256s: kᵀ / vᵀ rows and score rows are this long.
     private static int Padded(int s) => (s + 7) & ~7;
-
-    /// <summary>
-    /// r (rows, sp) = (x (rows, d) · cols (d, sp)) · scale, each r[i, j] summed over the d channels in order with fused
-    /// multiply-adds, so every path gives the same bits. Two rows and 32 keys at a time: 8 independent accumulator
-    /// chains hide the FMA latency and each loaded column vector serves both rows. sp is a multiple of 8.
-    /// </summary>
-    private static unsafe void RowsTimesColumns(float* x, int rows, float* cols, int d, int sp, float scale, float* r)
-    {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(scale);
-            for (; i + 2 <= rows; i += 2)
-            {
-                float* x0 = x + i * d, x1 = x0 + d, r0 = r + i * sp, r1 = r0 + sp;
-                int j = 0;
-                for (; j <= sp - 32; j += 32)
-                {
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-                    for (int c = 0; c < d; c++)
-                    {
-                        float* row = cols + c * sp + j;
-                        Vector256<float> k0 = Vector256.Load(row), k1 = Vector256.Load(row + 8), k2 = Vector256.Load(row + 16), k3 = Vector256.Load(row + 24);
-                        var u = Vector256.Create(x0[c]);
-                        a0 = Vector256.FusedMultiplyAdd(u, k0, a0); a1 = Vector256.FusedMultiplyAdd(u, k1, a1);
-                        a2 = Vector256.FusedMultiplyAdd(u, k2, a2); a3 = Vector256.FusedMultiplyAdd(u, k3, a3);
-                        var w = Vector256.Create(x1[c]);
-                        b0 = Vector256.FusedMultiplyAdd(w, k0, b0); b1 = Vector256.FusedMultiplyAdd(w, k1, b1);
-                        b2 = Vector256.FusedMultiplyAdd(w, k2, b2); b3 = Vector256.FusedMultiplyAdd(w, k3, b3);
-                    }
-                    Vector256.Store(a0 * vs, r0 + j); Vector256.Store(a1 * vs, r0 + j + 8); Vector256.Store(a2 * vs, r0 + j + 16); Vector256.Store(a3 * vs, r0 + j + 24);
-                    Vector256.Store(b0 * vs, r1 + j); Vector256.Store(b1 * vs, r1 + j + 8); Vector256.Store(b2 * vs, r1 + j + 16); Vector256.Store(b3 * vs, r1 + j + 24);
-                }
-                for (; j < sp; j += 8)
-                {
-                    Vector256<float> a0 = default, b0 = default;
-                    for (int c = 0; c < d; c++)
-                    {
-                        var k0 = Vector256.Load(cols + c * sp + j);
-                        a0 = Vector256.FusedMultiplyAdd(Vector256.Create(x0[c]), k0, a0);
-                        b0 = Vector256.FusedMultiplyAdd(Vector256.Create(x1[c]), k0, b0);
-                    }
-                    Vector256.Store(a0 * vs, r0 + j);
-                    Vector256.Store(b0 * vs, r1 + j);
-                }
-            }
-        }
-        for (; i < rows; i++)
-        {
-            float* xi = x + i * d, ri = r + i * sp;
-            int j = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                var vs = Vector256.Create(scale);
-                for (; j < sp; j += 8)
-                {
-                    Vector256<float> a0 = default;
-                    for (int c = 0; c < d; c++) a0 = Vector256.FusedMultiplyAdd(Vector256.Create(xi[c]), Vector256.Load(cols + c * sp + j), a0);
-                    Vector256.Store(a0 * vs, ri + j);
-                }
-            }
-            for (; j < sp; j++)
-            {
-                float acc = 0;
-                for (int c = 0; c < d; c++) acc = MathF.FusedMultiplyAdd(xi[c], cols[c * sp + j], acc);
-                ri[j] = acc * scale;
-            }
-        }
-    }
 
     // p[j] = exp(p[j] - max) over sp entries (a multiple of 8).
     private static unsafe void ExpMinus(float* p, int sp, float max)
@@ -142,94 +73,100 @@ internal static class CpuAttention
     private static unsafe void Copy(float* src, float* dst, int n) => Buffer.MemoryCopy(src, dst, n * sizeof(float), n * sizeof(float));
 
     /// <summary>
-    /// o[r] (d) = Σ_j p[r, j]·v[j] (v is s rows of d) for <paramref name="rows"/> rows of p (row pitch pStride) into o
-    /// (row pitch oStride). Each element sums over j in order, with fused multiply-adds on the channels the 8-wide
-    /// blocks cover and plain ones on a tail of d mod 8, on every path. Two rows and 32 channels at a time: 8
-    /// independent accumulator chains, each loaded v vector serving both rows.
+    /// o[i, j] = scale · Σ_t a[i, t]·b[t, j] for <paramref name="rows"/> rows of a (row pitch aPitch, <paramref name="inner"/>
+    /// columns) and <paramref name="cols"/> columns of b (row pitch bPitch) into o (row pitch oPitch): the attention's
+    /// small products (scores and ∂P over a transposed Kᵀ / Vᵀ, P·V and the backward's weighted sums). Each element sums
+    /// over t in order, with fused multiply-adds on the columns the 8-wide blocks cover and plain ones on a tail of
+    /// cols mod 8, on every path (so scalar and vector machines give the same bits). Two rows and 32 columns at a
+    /// time: 8 independent accumulator chains hide the FMA latency, and each loaded b vector serves both rows.
     /// </summary>
-    private static unsafe void WeightedSums(float* p, int pStride, int rows, float* v, int s, int d, float* o, int oStride)
+    private static unsafe void Product(float* a, int aPitch, int rows, int inner, float* b, int bPitch, int cols, float scale, float* o, int oPitch)
     {
-        int r = 0, d8 = d & ~7;
+        int r = 0, c8 = cols & ~7;
         if (Vector256.IsHardwareAccelerated)
+        {
+            var vs = Vector256.Create(scale);
             for (; r + 2 <= rows; r += 2)
             {
-                float* p0 = p + r * pStride, p1 = p0 + pStride, o0 = o + (long)r * oStride, o1 = o0 + oStride;
+                float* a0r = a + (long)r * aPitch, a1r = a0r + aPitch, o0 = o + (long)r * oPitch, o1 = o0 + oPitch;
                 int c = 0;
-                for (; c <= d - 32; c += 32)
+                for (; c <= cols - 32; c += 32)
                 {
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-                    for (int j = 0; j < s; j++)
+                    Vector256<float> x0 = default, x1 = default, x2 = default, x3 = default, y0 = default, y1 = default, y2 = default, y3 = default;
+                    for (int t = 0; t < inner; t++)
                     {
-                        float* vj = v + j * d + c;
-                        Vector256<float> v0 = Vector256.Load(vj), v1 = Vector256.Load(vj + 8), v2 = Vector256.Load(vj + 16), v3 = Vector256.Load(vj + 24);
-                        var u = Vector256.Create(p0[j]);
-                        a0 = Vector256.FusedMultiplyAdd(u, v0, a0); a1 = Vector256.FusedMultiplyAdd(u, v1, a1);
-                        a2 = Vector256.FusedMultiplyAdd(u, v2, a2); a3 = Vector256.FusedMultiplyAdd(u, v3, a3);
-                        var w = Vector256.Create(p1[j]);
-                        b0 = Vector256.FusedMultiplyAdd(w, v0, b0); b1 = Vector256.FusedMultiplyAdd(w, v1, b1);
-                        b2 = Vector256.FusedMultiplyAdd(w, v2, b2); b3 = Vector256.FusedMultiplyAdd(w, v3, b3);
+                        float* bt = b + (long)t * bPitch + c;
+                        Vector256<float> v0 = Vector256.Load(bt), v1 = Vector256.Load(bt + 8), v2 = Vector256.Load(bt + 16), v3 = Vector256.Load(bt + 24);
+                        var u = Vector256.Create(a0r[t]);
+                        x0 = Vector256.FusedMultiplyAdd(u, v0, x0); x1 = Vector256.FusedMultiplyAdd(u, v1, x1);
+                        x2 = Vector256.FusedMultiplyAdd(u, v2, x2); x3 = Vector256.FusedMultiplyAdd(u, v3, x3);
+                        var w = Vector256.Create(a1r[t]);
+                        y0 = Vector256.FusedMultiplyAdd(w, v0, y0); y1 = Vector256.FusedMultiplyAdd(w, v1, y1);
+                        y2 = Vector256.FusedMultiplyAdd(w, v2, y2); y3 = Vector256.FusedMultiplyAdd(w, v3, y3);
                     }
-                    Vector256.Store(a0, o0 + c); Vector256.Store(a1, o0 + c + 8); Vector256.Store(a2, o0 + c + 16); Vector256.Store(a3, o0 + c + 24);
-                    Vector256.Store(b0, o1 + c); Vector256.Store(b1, o1 + c + 8); Vector256.Store(b2, o1 + c + 16); Vector256.Store(b3, o1 + c + 24);
+                    Vector256.Store(x0 * vs, o0 + c); Vector256.Store(x1 * vs, o0 + c + 8); Vector256.Store(x2 * vs, o0 + c + 16); Vector256.Store(x3 * vs, o0 + c + 24);
+                    Vector256.Store(y0 * vs, o1 + c); Vector256.Store(y1 * vs, o1 + c + 8); Vector256.Store(y2 * vs, o1 + c + 16); Vector256.Store(y3 * vs, o1 + c + 24);
                 }
-                for (; c < d8; c += 8)
+                for (; c < c8; c += 8)
                 {
-                    Vector256<float> a0 = default, b0 = default;
-                    for (int j = 0; j < s; j++)
+                    Vector256<float> x0 = default, y0 = default;
+                    for (int t = 0; t < inner; t++)
                     {
-                        var v0 = Vector256.Load(v + j * d + c);
-                        a0 = Vector256.FusedMultiplyAdd(Vector256.Create(p0[j]), v0, a0);
-                        b0 = Vector256.FusedMultiplyAdd(Vector256.Create(p1[j]), v0, b0);
+                        var v0 = Vector256.Load(b + (long)t * bPitch + c);
+                        x0 = Vector256.FusedMultiplyAdd(Vector256.Create(a0r[t]), v0, x0);
+                        y0 = Vector256.FusedMultiplyAdd(Vector256.Create(a1r[t]), v0, y0);
                     }
-                    Vector256.Store(a0, o0 + c);
-                    Vector256.Store(b0, o1 + c);
+                    Vector256.Store(x0 * vs, o0 + c);
+                    Vector256.Store(y0 * vs, o1 + c);
                 }
-                Tail(p0, v, s, d, d8, o0);
-                Tail(p1, v, s, d, d8, o1);
+                Tail(a0r, b, inner, bPitch, c8, cols, scale, o0);
+                Tail(a1r, b, inner, bPitch, c8, cols, scale, o1);
             }
+        }
         for (; r < rows; r++)
         {
-            float* pr = p + r * pStride, or = o + (long)r * oStride;
+            float* ar = a + (long)r * aPitch, or = o + (long)r * oPitch;
             int c = 0;
             if (Vector256.IsHardwareAccelerated)
             {
-                for (; c <= d - 32; c += 32)
+                var vs = Vector256.Create(scale);
+                for (; c <= cols - 32; c += 32)
                 {
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    for (int j = 0; j < s; j++)
+                    Vector256<float> x0 = default, x1 = default, x2 = default, x3 = default;
+                    for (int t = 0; t < inner; t++)
                     {
-                        float* vj = v + j * d + c;
-                        var u = Vector256.Create(pr[j]);
-                        a0 = Vector256.FusedMultiplyAdd(u, Vector256.Load(vj), a0); a1 = Vector256.FusedMultiplyAdd(u, Vector256.Load(vj + 8), a1);
-                        a2 = Vector256.FusedMultiplyAdd(u, Vector256.Load(vj + 16), a2); a3 = Vector256.FusedMultiplyAdd(u, Vector256.Load(vj + 24), a3);
+                        float* bt = b + (long)t * bPitch + c;
+                        var u = Vector256.Create(ar[t]);
+                        x0 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt), x0); x1 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt + 8), x1);
+                        x2 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt + 16), x2); x3 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt + 24), x3);
                     }
-                    Vector256.Store(a0, or + c); Vector256.Store(a1, or + c + 8); Vector256.Store(a2, or + c + 16); Vector256.Store(a3, or + c + 24);
+                    Vector256.Store(x0 * vs, or + c); Vector256.Store(x1 * vs, or + c + 8); Vector256.Store(x2 * vs, or + c + 16); Vector256.Store(x3 * vs, or + c + 24);
                 }
-                for (; c < d8; c += 8)
+                for (; c < c8; c += 8)
                 {
-                    Vector256<float> a0 = default;
-                    for (int j = 0; j < s; j++) a0 = Vector256.FusedMultiplyAdd(Vector256.Create(pr[j]), Vector256.Load(v + j * d + c), a0);
-                    Vector256.Store(a0, or + c);
+                    Vector256<float> x0 = default;
+                    for (int t = 0; t < inner; t++) x0 = Vector256.FusedMultiplyAdd(Vector256.Create(ar[t]), Vector256.Load(b + (long)t * bPitch + c), x0);
+                    Vector256.Store(x0 * vs, or + c);
                 }
             }
-            for (; c < d8; c++)
+            for (; c < c8; c++)
             {
                 float acc = 0;
-                for (int j = 0; j < s; j++) acc = MathF.FusedMultiplyAdd(pr[j], v[j * d + c], acc);
-                or[c] = acc;
+                for (int t = 0; t < inner; t++) acc = MathF.FusedMultiplyAdd(ar[t], b[(long)t * bPitch + c], acc);
+                or[c] = acc * scale;
             }
-            Tail(pr, v, s, d, d8, or);
+            Tail(ar, b, inner, bPitch, c8, cols, scale, or);
         }
     }
 
-    // o[c] = Σ_j p[j]·v[j, c] for the channels c in [c0, d), plain multiply-adds.
-    private static unsafe void Tail(float* p, float* v, int s, int d, int c0, float* o)
+    // o[c] = scale · Σ_t a[t]·b[t, c] for the columns c in [c0, cols), plain multiply-adds.
+    private static unsafe void Tail(float* a, float* b, int inner, int bPitch, int c0, int cols, float scale, float* o)
     {
-        for (int c = c0; c < d; c++)
+        for (int c = c0; c < cols; c++)
         {
             float acc = 0;
-            for (int j = 0; j < s; j++) acc += p[j] * v[j * d + c];
-            o[c] = acc;
+            for (int t = 0; t < inner; t++) acc += a[t] * b[(long)t * bPitch + c];
+            o[c] = acc * scale;
         }
     }
 
@@ -265,7 +202,7 @@ internal static class CpuAttention
                         for (int c = 0; c < d; c++) vT[c * sp + t] = src[2 * h + c0 + c];
                         Copy(dsrc + c0, dO + t * d, d);
                     }
-                    RowsTimesColumns(dO, s, vT, d, sp, 1f, dp);                   // ∂P (S, sp)
+                    Product(dO, d, s, d, vT, sp, sp, 1f, dp, sp);                  // ∂P (S, sp) = dO·Vᵀ
                     for (int i = 0; i < s; i++)
                     {
                         float* dpi = dp + i * sp;
@@ -278,12 +215,12 @@ internal static class CpuAttention
                     // Token 0 into dqkvX, tokens 1..L into dqkvU (row pitch 3H): dq_t = Σ_j ∂S[t,j] k_j, dk_t = Σ_j ∂S[j,t] q_j,
                     // dv_t = Σ_j P[j,t] dO_j.
                     float* gx = pgx + (long)b * 3 * h + c0, gu = pgu + (long)b * l * 3 * h + c0;
-                    WeightedSums(ds, s, 1, k, s, d, gx, 0);
-                    WeightedSums(ds + s, s, l, k, s, d, gu, 3 * h);
-                    WeightedSums(dsT, s, 1, q, s, d, gx + h, 0);
-                    WeightedSums(dsT + s, s, l, q, s, d, gu + h, 3 * h);
-                    WeightedSums(pT, s, 1, dO, s, d, gx + 2 * h, 0);
-                    WeightedSums(pT + s, s, l, dO, s, d, gu + 2 * h, 3 * h);
+                    Product(ds, s, 1, s, k, d, d, 1f, gx, 0);
+                    Product(ds + s, s, l, s, k, d, d, 1f, gu, 3 * h);
+                    Product(dsT, s, 1, s, q, d, d, 1f, gx + h, 0);
+                    Product(dsT + s, s, l, s, q, d, d, 1f, gu + h, 3 * h);
+                    Product(pT, s, 1, s, dO, d, d, 1f, gx + 2 * h, 0);
+                    Product(pT + s, s, l, s, dO, d, d, 1f, gu + 2 * h, 3 * h);
                 }
         }
     }
