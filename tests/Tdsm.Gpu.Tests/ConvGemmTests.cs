@@ -13,13 +13,13 @@ namespace Tdsm.Gpu.Tests;
 /// </summary>
 public class ConvGemmPtxTests
 {
-    [TestCase(nameof(ConvGemm.Forward))]
-    [TestCase(nameof(ConvGemm.InputGrad))]
-    [TestCase(nameof(ConvGemm.WeightGrad))]
-    [TestCase(nameof(ConvGemm.ForwardWide))]
-    [TestCase(nameof(ConvGemm.InputGradWide))]
-    [TestCase(nameof(ConvGemm.WeightGradWide))]
-    [TestCase(nameof(ConvGemm.WeightGradTWide))]
+    private static readonly string[] KernelNames =
+    [
+        nameof(ConvGemm.Forward), nameof(ConvGemm.InputGrad), nameof(ConvGemm.WeightGrad), nameof(ConvGemm.ForwardWide),
+        nameof(ConvGemm.InputGradWide), nameof(ConvGemm.WeightGradWide), nameof(ConvGemm.WeightGradTWide),
+    ];
+
+    [TestCaseSource(nameof(KernelNames))]
     public void KernelCompilesToUnrolledRegisterTiledPtx(string kernelName)
     {
         string ptx = PtxCompiler.CompileOne(typeof(ConvGemm).GetMethod(kernelName)!, ConvGemm.Specialization);
@@ -43,13 +43,7 @@ public class ConvGemmPtxTests
         Assert.That(Regex.IsMatch(ptx[first..last], @"^\s*L_\w+:|\bbar\b|\bbra\b", RegexOptions.Multiline), Is.False, "the k loop's body is split");
     }
 
-    [TestCase(nameof(ConvGemm.Forward))]
-    [TestCase(nameof(ConvGemm.InputGrad))]
-    [TestCase(nameof(ConvGemm.WeightGrad))]
-    [TestCase(nameof(ConvGemm.ForwardWide))]
-    [TestCase(nameof(ConvGemm.InputGradWide))]
-    [TestCase(nameof(ConvGemm.WeightGradWide))]
-    [TestCase(nameof(ConvGemm.WeightGradTWide))]
+    [TestCaseSource(nameof(KernelNames))]
     public void KernelAssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(ConvGemm).GetMethod(kernelName)!, ConvGemm.Specialization), kernelName);
 }

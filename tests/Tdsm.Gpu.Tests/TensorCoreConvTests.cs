@@ -141,16 +141,17 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         Assert.That(rel, Is.Not.NaN.And.LessThan(2e-2), "parameters after 1 SGD step");
     }
 
+    private static readonly string[] KernelNames =
+    [
+        nameof(TensorCoreConv.ForwardBf16), nameof(TensorCoreConv.InputGradBf16), nameof(TensorCoreConv.WeightGradBf16),
+        nameof(TensorCoreConv.ForwardTf32), nameof(TensorCoreConv.InputGradTf32), nameof(TensorCoreConv.WeightGradTf32),
+    ];
+
     /// <summary>The kernels through ILGPU's PTX backend for sm_80 (no driver needed): per K-step 4×4 mma tiles × the
     /// k groups (bf16: 2 → 32 mma; tf32: 4 → 64) and the roundings of the 16 staged values per operand (bf16: 8 packs;
     /// tf32: 16), launch bounds, no signed division in the K-step loop. AssemblesWithoutStackOrSpills: with a ptxas
     /// (TDSM_PTXAS; ignored without one), no stack frame and no spills (registers printed).</summary>
-    [TestCase(nameof(TensorCoreConv.ForwardBf16))]
-    [TestCase(nameof(TensorCoreConv.InputGradBf16))]
-    [TestCase(nameof(TensorCoreConv.WeightGradBf16))]
-    [TestCase(nameof(TensorCoreConv.ForwardTf32))]
-    [TestCase(nameof(TensorCoreConv.InputGradTf32))]
-    [TestCase(nameof(TensorCoreConv.WeightGradTf32))]
+    [TestCaseSource(nameof(KernelNames))]
     public void CompilesToPtxWithMmaSync(string kernelName)
     {
         bool bf16 = kernelName.EndsWith("Bf16", StringComparison.Ordinal);
@@ -173,12 +174,7 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         });
     }
 
-    [TestCase(nameof(TensorCoreConv.ForwardBf16))]
-    [TestCase(nameof(TensorCoreConv.InputGradBf16))]
-    [TestCase(nameof(TensorCoreConv.WeightGradBf16))]
-    [TestCase(nameof(TensorCoreConv.ForwardTf32))]
-    [TestCase(nameof(TensorCoreConv.InputGradTf32))]
-    [TestCase(nameof(TensorCoreConv.WeightGradTf32))]
+    [TestCaseSource(nameof(KernelNames))]
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(TensorCoreConv).GetMethod(kernelName)!, TensorCoreConv.Specialization), kernelName);
 
