@@ -17,6 +17,7 @@ public sealed class EvalCommand : ICommand
     public string Summary => "zero-shot top-1 of a trained TDSM checkpoint; --compare checks another tier or the embedded library";
     public string Help => """
         usage: eval --run RUN_DIR [--backend cpu|reference|gpu|gpu-bf16|gpu-tf32] [--compare reference|cpu|gpu|gpu-bf16|gpu-tf32|library] [--limit N]
+                    [--noises N [--noise-seed S]]
                eval --model MODEL.safetensors --features DIR --text-features FILE --unseen FILE.npy [...]
 
           --run RUN_DIR     a folder written by `run`: tdsm/model.safetensors, features/, text_features.safetensors
@@ -30,6 +31,8 @@ public sealed class EvalCommand : ICommand
           --backend NAME    cpu (default), reference, gpu (fp32), gpu-bf16 / gpu-tf32 (tensor-core GEMMs);
                             e.g. --backend gpu --compare gpu-bf16 lists the predictions bf16 changes
           --limit N         only the first N test samples (the reference tier is slow)
+          --noises N        score with N noises drawn from --noise-seed (default 0) instead of the checkpoint's:
+                            an analysis option (how much of a result is the noise estimate), not the paper's protocol
 
         Scoring: 3 fixed noises stored in the checkpoint, t = t_test (25), argmin over the unseen classes.
         """;
@@ -45,6 +48,10 @@ public sealed class EvalCommand : ICommand
         string backend = args.Get("--backend") ?? "cpu";
         string? compare = args.Get("--compare");
         int limit = args.GetInt("--limit", int.MaxValue);
+        int? noises = args.Get("--noises") is null ? null : args.GetInt("--noises", 0);
+        ulong noiseSeed = (ulong)args.GetInt("--noise-seed", 0);
+        if (noises is <= 0) throw new CommandLineException($"--noises must be a positive count, got {noises}");
+        if (noises is null && args.Get("--noise-seed") is not null) throw new CommandLineException("--noise-seed needs --noises");
         args.EnsureAllUsed();
 
         var text = ClassTextFeatures.Load(textPath);
@@ -58,12 +65,13 @@ public sealed class EvalCommand : ICommand
             test = new LabeledFeatures(test.Features.AsSpan(0, limit * test.Dim).ToArray(), test.Dim, test.Labels[..limit]);
         var fallback = preset is null ? null : TrainCommand.ModelPreset(preset) with { InChannels = test.Dim, CondSize = text.Width };
         var (cfg, flat, noise) = Checkpoint.LoadModel(model, fallback);
-        noise ??= Checkpoint.DrawTestNoise(3, cfg.InChannels, 0);
+        string noiseSource = noise is null || noises is not null ? $"drawn with seed {(noises is null ? 0 : noiseSeed)}" : "from the checkpoint";
+        noise = noises is int j ? Checkpoint.DrawTestNoise(j, cfg.InChannels, noiseSeed) : noise ?? Checkpoint.DrawTestNoise(3, cfg.InChannels, 0);
 
         var (scores, first) = Score(backend, cfg, flat, noise, test, text, split, stdout);
         var pred = ScoreMatrix.Predict(scores, split.Unseen, ScoreOrder.LowerIsBetter);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"eval: {first}: zero-shot top-1 {Metrics.Top1(pred, test.Labels):P2} on {test.Count} samples of {split.Unseen.Length} unseen classes (chance {1.0 / split.Unseen.Length:P2})"));
+            $"eval: {first}: zero-shot top-1 {Metrics.Top1(pred, test.Labels):P2} on {test.Count} samples of {split.Unseen.Length} unseen classes (chance {1.0 / split.Unseen.Length:P2}); {noise.Length / cfg.InChannels} noises {noiseSource}"));
         if (compare is null) return 0;
 
         var (other, second) = Score(compare, cfg, flat, noise, test, text, split, stdout);

@@ -81,8 +81,25 @@ public class TrainCommandTests : TempDirTest
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "run", "report.json")));
         double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
         Assert.That(o.ToString(), Does.Contain($"zero-shot top-1 {top1.ToString("P2", System.Globalization.CultureInfo.InvariantCulture)}"));
+        Assert.That(o.ToString(), Does.Contain("3 noises from the checkpoint"));
         // After 10 iterations the classes nearly tie, so argmins may differ, but only as ties.
         Assert.That(o.ToString(), Does.Match(@"(\d+) of 10 predictions differ \(\1 of them ties"));
+    }
+
+    /// <summary>eval --noises scores with that many noises drawn from --noise-seed (an analysis option), and the library agrees with it.</summary>
+    [Test]
+    public void EvalWithMoreNoisesDrawsThem()
+    {
+        Assert.That(Run("--iterations", "10").Code, Is.Zero);
+        string[] Args(params string[] extra) => ["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
+            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), .. extra];
+        var o = new StringWriter();
+        Assert.That(Cli.Run(Args("--noises", "7", "--noise-seed", "2", "--compare", "library"), o, TextWriter.Null), Is.Zero, o.ToString());
+        Assert.That(o.ToString(), Does.Contain("7 noises drawn with seed 2"));
+        Assert.That(o.ToString(), Does.Match(@"(\d+) of 10 predictions differ \(\1 of them ties"));
+        var e = new StringWriter();
+        Assert.That(Cli.Run(Args("--noises", "0"), TextWriter.Null, e), Is.Not.Zero);
+        Assert.That(e.ToString(), Does.Contain("--noises must be a positive count, got 0"));
     }
 
     [Test]
