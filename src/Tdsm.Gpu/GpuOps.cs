@@ -567,27 +567,25 @@ public sealed class GpuOps : IOps, IDisposable
     public void LinearBackward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
     {
         Check(dy, rows * outF, "LinearBackward dy"); Check(x, rows * inF, "LinearBackward x"); Check(dw, outF * inF, "LinearBackward dW");
-        if (dx is not null && TryPackedBackward(dy, x, w, dx, null, dw, rows, inF, outF, accumulateDx))
-        {
-            if (db is not null) SumRowsInto(dy, db, rows);
-            return;
-        }
-        if (dx is not null) LaunchGemm(dy, w, dx, null, GemmLayout.AB, rows, inF, outF, accumulateDx);
-        LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
-        if (db is not null) SumRowsInto(dy, db, rows);
+        Backward(dy, x, w, dx, null, dw, db, rows, inF, outF, accumulateDx);
     }
 
     public void LinearBackwardGelu(Tensor dy, Tensor x, Tensor w, Tensor pre, Tensor dPre, Tensor dw, Tensor? db, int rows, int inF, int outF)
     {
         Check(dy, rows * outF, "LinearBackwardGelu dy"); Check(x, rows * inF, "LinearBackwardGelu x"); Check(dw, outF * inF, "LinearBackwardGelu dW");
         Check(pre, rows * inF, "LinearBackwardGelu pre"); Check(dPre, rows * inF, "LinearBackwardGelu dPre");
-        if (TryPackedBackward(dy, x, w, dPre, pre, dw, rows, inF, outF, accumulateDx: false))
+        Backward(dy, x, w, dPre, pre, dw, db, rows, inF, outF, accumulateDx: false);
+    }
+
+    // dx (= or +=) dy·W, or with pre dx = (dy·W) ⊙ GELU'(pre); dW += dyᵀ·x; db += Σ dy. On packed operands both products
+    // share one pass over dy (TryPackedBackward); otherwise each is a LaunchGemm.
+    private void Backward(Tensor dy, Tensor x, Tensor w, Tensor? dx, Tensor? pre, Tensor dw, Tensor? db, int rows, int inF, int outF, bool accumulateDx)
+    {
+        if (dx is null || !TryPackedBackward(dy, x, w, dx, pre, dw, rows, inF, outF, accumulateDx))
         {
-            if (db is not null) SumRowsInto(dy, db, rows);
-            return;
+            if (dx is not null) LaunchGemm(dy, w, dx, pre, GemmLayout.AB, rows, inF, outF, accumulateDx, geluGradOf: pre is not null);
+            LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
         }
-        LaunchGemm(dy, w, dPre, pre, GemmLayout.AB, rows, inF, outF, false, geluGradOf: true);
-        LaunchGemm(dy, x, dw, null, GemmLayout.AtB, outF, inF, rows, true);
         if (db is not null) SumRowsInto(dy, db, rows);
     }
 
