@@ -65,8 +65,14 @@ public sealed class EvalCommand : ICommand
             test = new LabeledFeatures(test.Features.AsSpan(0, limit * test.Dim).ToArray(), test.Dim, test.Labels[..limit]);
         var fallback = preset is null ? null : TrainCommand.ModelPreset(preset) with { InChannels = test.Dim, CondSize = text.Width };
         var (cfg, flat, noise) = Checkpoint.LoadModel(model, fallback);
-        string noiseSource = noise is null || noises is not null ? $"drawn with seed {(noises is null ? 0 : noiseSeed)}" : "from the checkpoint";
-        noise = noises is int j ? Checkpoint.DrawTestNoise(j, cfg.InChannels, noiseSeed) : noise ?? Checkpoint.DrawTestNoise(3, cfg.InChannels, 0);
+        // --noises replaces the checkpoint's noises; a checkpoint without any (an official one) gets the 3 of seed 0.
+        string noiseSource = "from the checkpoint";
+        if (noises is not null || noise is null)
+        {
+            ulong seed = noises is null ? 0 : noiseSeed;
+            noise = Checkpoint.DrawTestNoise(noises ?? 3, cfg.InChannels, seed);
+            noiseSource = $"drawn with seed {seed}";
+        }
 
         var (scores, first) = Score(backend, cfg, flat, noise, test, text, split, stdout);
         var pred = ScoreMatrix.Predict(scores, split.Unseen, ScoreOrder.LowerIsBetter);
