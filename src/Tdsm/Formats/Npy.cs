@@ -13,27 +13,19 @@ public sealed record NpyArray(DType DType, int[] Shape, byte[] Bytes)
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
 
     /// <summary>Values as float32 (from f4 or f8; integer arrays converted too).</summary>
-    public float[] ToFloat32()
-    {
-        var d = ToFloat64();
-        var r = new float[d.Length];
-        for (int i = 0; i < d.Length; i++) r[i] = (float)d[i];
-        return r;
-    }
+    public float[] ToFloat32() => AsTensor().ToFloat32();
 
     /// <summary>Values as float64.</summary>
-    public double[] ToFloat64()
-    {
-        var d = new double[ElementCount];
-        DTypes.ToDouble(DType, Bytes, d);
-        return d;
-    }
+    public double[] ToFloat64() => AsTensor().ToFloat64();
 
     /// <summary>Values as int64 (integer dtypes only).</summary>
-    public long[] ToInt64() => new SafeTensor("npy", DType, Shape, Bytes).ToInt64();
+    public long[] ToInt64() => AsTensor().ToInt64();
 
     /// <summary>Values as int32 (integer dtypes only; checked narrowing).</summary>
-    public int[] ToInt32() => new SafeTensor("npy", DType, Shape, Bytes).ToInt32();
+    public int[] ToInt32() => AsTensor().ToInt32();
+
+    // The conversions are SafeTensor's; the bytes are shared, not copied.
+    private SafeTensor AsTensor() => new("npy", DType, Shape, Bytes);
 }
 
 /// <summary>
