@@ -17,7 +17,7 @@ public sealed class EvalCommand : ICommand
     public string Summary => "zero-shot top-1 of a trained TDSM checkpoint; --compare checks another tier or the embedded library";
     public string Help => """
         usage: eval --run RUN_DIR [--backend cpu|reference|gpu|gpu-bf16|gpu-tf32] [--compare reference|cpu|gpu|gpu-bf16|gpu-tf32|library] [--limit N]
-                    [--noises N [--noise-seed S]]
+                    [--noises N [--noise-seed S]] [--classes unseen|seen] [--per-class]
                eval --model MODEL.safetensors --features DIR --text-features FILE --unseen FILE.npy [...]
 
           --run RUN_DIR     a folder written by `run`: tdsm/model.safetensors, features/, text_features.safetensors
@@ -33,6 +33,9 @@ public sealed class EvalCommand : ICommand
           --limit N         only the first N test samples (the reference tier is slow)
           --noises N        score with N noises drawn from --noise-seed (default 0) instead of the checkpoint's:
                             an analysis option (how much of a result is the noise estimate), not the paper's protocol
+          --classes seen    score the seen classes' test samples (gtest.npy) against the seen classes instead:
+                            how well the model separates the conditions it was trained on, for comparison
+          --per-class       also print each class's accuracy and the class it is most often mistaken for
 
         Scoring: 3 fixed noises stored in the checkpoint, t = t_test (25), argmin over the unseen classes.
         """;
@@ -52,6 +55,9 @@ public sealed class EvalCommand : ICommand
         ulong noiseSeed = (ulong)args.GetInt("--noise-seed", 0);
         if (noises is <= 0) throw new CommandLineException($"--noises must be a positive count, got {noises}");
         if (noises is null && args.Get("--noise-seed") is not null) throw new CommandLineException("--noise-seed needs --noises");
+        string classes = args.Get("--classes") ?? "unseen";
+        if (classes is not ("unseen" or "seen")) throw new CommandLineException($"--classes must be unseen or seen, got '{classes}'");
+        bool perClass = args.Flag("--per-class");
         args.EnsureAllUsed();
 
         var text = ClassTextFeatures.Load(textPath);
@@ -60,9 +66,12 @@ public sealed class EvalCommand : ICommand
             : throw new CommandLineException("--unseen is required without --run");
         var split = LabelSplit.FromUnseen(unseen, text.Count, unseenPath ?? run!);
         var feats = SynseFeatures.Load(featuresDir);
-        var test = feats.ZTest;
-        if (limit < test.Count)
-            test = new LabeledFeatures(test.Features.AsSpan(0, limit * test.Dim).ToArray(), test.Dim, test.Labels[..limit]);
+        int[] candidates = classes == "seen" ? split.Seen : split.Unseen;
+        var test = classes == "unseen" ? feats.ZTest
+            : (feats.GTest ?? throw new CommandLineException($"--classes seen needs {Path.Combine(featuresDir, "gtest.npy")} (the all-class test set), which is missing"))
+                .WhereLabel(split.Seen.Contains);
+        if (test.Count == 0) throw new CommandLineException($"{featuresDir}: no test samples of the {classes} classes");
+        if (limit < test.Count) test = test.Rows([.. Enumerable.Range(0, limit)]);
         var fallback = preset is null ? null : TrainCommand.ModelPreset(preset) with { InChannels = test.Dim, CondSize = text.Width };
         var (cfg, flat, noise) = Checkpoint.LoadModel(model, fallback);
         // --noises replaces the checkpoint's noises; a checkpoint without any (an official one) gets the 3 of seed 0.
@@ -74,13 +83,14 @@ public sealed class EvalCommand : ICommand
             noiseSource = $"drawn with seed {seed}";
         }
 
-        var (scores, first) = Score(backend, cfg, flat, noise, test, text, split, stdout);
-        var pred = ScoreMatrix.Predict(scores, split.Unseen, ScoreOrder.LowerIsBetter);
+        var (scores, first) = Score(backend, cfg, flat, noise, test, text, candidates, stdout);
+        var pred = ScoreMatrix.Predict(scores, candidates, ScoreOrder.LowerIsBetter);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"eval: {first}: zero-shot top-1 {Metrics.Top1(pred, test.Labels):P2} on {test.Count} samples of {split.Unseen.Length} unseen classes (chance {1.0 / split.Unseen.Length:P2}); {noise.Length / cfg.InChannels} noises {noiseSource}"));
+            $"eval: {first}: {(classes == "unseen" ? "zero-shot " : "")}top-1 {Metrics.Top1(pred, test.Labels):P2} on {test.Count} samples of {candidates.Length} {classes} classes (chance {1.0 / candidates.Length:P2}); {noise.Length / cfg.InChannels} noises {noiseSource}"));
+        if (perClass) WritePerClass(Metrics.Confusion(pred, test.Labels, candidates), text.Names, stdout);
         if (compare is null) return 0;
 
-        var (other, second) = Score(compare, cfg, flat, noise, test, text, split, stdout);
+        var (other, second) = Score(compare, cfg, flat, noise, test, text, candidates, stdout);
         // A differing argmin whose two classes score within float32 noise of each other (relative
         // 1e-5 under either scoring) is a tie, not a disagreement.
         const double tieTolerance = 1e-5;
@@ -91,7 +101,7 @@ public sealed class EvalCommand : ICommand
             bool tie = d.IsTie(tieTolerance);
             if (tie) ties++; else differ++;
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  sample {d.Sample}: {first} predicts {split.Unseen[d.ReferenceChoice]}, {second} predicts {split.Unseen[d.OtherChoice]}; score margin between the two: {d.ReferenceMargin:e3} ({first}), {d.OtherMargin:e3} ({second}){(tie ? " — a tie" : "")}"));
+                $"  sample {d.Sample}: {first} predicts {candidates[d.ReferenceChoice]}, {second} predicts {candidates[d.OtherChoice]}; score margin between the two: {d.ReferenceMargin:e3} ({first}), {d.OtherMargin:e3} ({second}){(tie ? " — a tie" : "")}"));
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"eval: {second} vs {first}: {differ + ties} of {test.Count} predictions differ ({ties} of them ties within relative {tieTolerance:0e0}); largest relative score difference {agreement.MaxRelativeScoreError:e3}"));
@@ -99,14 +109,14 @@ public sealed class EvalCommand : ICommand
     }
 
     private static (double[,] Scores, string Name) Score(string how, DiTConfig cfg, float[] flat, float[] noise, LabeledFeatures test, ClassTextFeatures text,
-        LabelSplit split, TextWriter log)
+        int[] classes, TextWriter log)
     {
         if (how == "library")
         {
             var recognizer = ActionRecognizer.FromParameters(cfg, flat, noise);
-            var candidates = recognizer.CreateCandidates(text.Select(split.Unseen));
-            var scores = new double[test.Count, split.Unseen.Length];
-            var ranked = new ClassScore[split.Unseen.Length];
+            var candidates = recognizer.CreateCandidates(text.Select(classes));
+            var scores = new double[test.Count, classes.Length];
+            var ranked = new ClassScore[classes.Length];
             for (int i = 0; i < test.Count; i++)
             {
                 recognizer.Classify(test.Features.AsSpan(i * test.Dim, test.Dim), candidates, ranked);
@@ -119,9 +129,28 @@ public sealed class EvalCommand : ICommand
         {
             var dit = new DiT(cfg, ops);
             dit.LoadParameters(flat);
-            return (TdsmStage.Score(ops, dit, test, text, split.Unseen, noise, log, $"{how,-13}").Scores, ops.Name);
+            return (TdsmStage.Score(ops, dit, test, text, classes, noise, log, $"{how,-13}").Scores, ops.Name);
         }
         finally { Backends.Release(ops); }
+    }
+
+    // One line per class: accuracy, and the class its samples most often go to instead.
+    private static void WritePerClass(ConfusionMatrix confusion, IReadOnlyList<string> names, TextWriter stdout)
+    {
+        var accuracy = confusion.PerClassAccuracy();
+        var support = confusion.Support;
+        int k = confusion.Classes.Count;
+        for (int t = 0; t < k; t++)
+        {
+            int c = confusion.Classes[t];
+            int worst = t;
+            for (int p = 0; p < k; p++)
+                if (p != t && confusion.Counts[t, p] > (worst == t ? 0 : confusion.Counts[t, worst])) worst = p;
+            string mistaken = worst == t ? ""
+                : $"; most often mistaken for {confusion.Classes[worst]} '{names[confusion.Classes[worst]]}' ({confusion.Counts[t, worst]})";
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  class {c} '{names[c]}': {confusion.Counts[t, t]}/{support[t]} ({accuracy[t]:P2}){mistaken}"));
+        }
     }
 
     // A run folder's checkpoint: tdsm/, or the first seed's tdsm-seedN/ of a multi-seed run.

@@ -44,12 +44,9 @@ public sealed class ExtractCommand : ICommand
         }
         var train = Encode(trainX, trainY, c => !unseen.Contains(c));
         var gtest = Encode(testX, testY, _ => true);
-        var zIdx = Enumerable.Range(0, gtest.Count).Where(i => unseen.Contains(gtest.Labels[i])).ToArray();
-        var z = new float[zIdx.Length * gtest.Dim];
-        for (int j = 0; j < zIdx.Length; j++) gtest.Features.AsSpan(zIdx[j] * gtest.Dim, gtest.Dim).CopyTo(z.AsSpan(j * gtest.Dim));
-        var feats = new SynseFeatures(train, new LabeledFeatures(z, gtest.Dim, zIdx.Select(i => gtest.Labels[i]).ToArray()), gtest);
+        var feats = new SynseFeatures(train, gtest.WhereLabel(unseen.Contains), gtest);
         feats.Save(outDir);
-        stdout.WriteLine($"extract: train {train.Count} x {train.Dim}, ztest {zIdx.Length}, gtest {gtest.Count} -> {outDir}");
+        stdout.WriteLine($"extract: train {train.Count} x {train.Dim}, ztest {feats.ZTest.Count}, gtest {gtest.Count} -> {outDir}");
         return 0;
     }
 }

@@ -7,6 +7,22 @@ public sealed record LabeledFeatures(float[] Features, int Dim, int[] Labels)
 {
     /// <summary>Rows.</summary>
     public int Count => Labels.Length;
+
+    /// <summary>The rows at <paramref name="indices"/>, in that order (copies).</summary>
+    public LabeledFeatures Rows(IReadOnlyList<int> indices)
+    {
+        var x = new float[(long)indices.Count * Dim];
+        var y = new int[indices.Count];
+        for (int j = 0; j < indices.Count; j++)
+        {
+            Features.AsSpan(indices[j] * Dim, Dim).CopyTo(x.AsSpan(j * Dim));
+            y[j] = Labels[indices[j]];
+        }
+        return new LabeledFeatures(x, Dim, y);
+    }
+
+    /// <summary>The rows whose class id passes <paramref name="keep"/>, in their order.</summary>
+    public LabeledFeatures WhereLabel(Func<int, bool> keep) => Rows([.. Enumerable.Range(0, Count).Where(i => keep(Labels[i]))]);
 }
 
 /// <summary>

@@ -27,7 +27,8 @@ public static class SeenValidation
             for (int i = rows.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (rows[i], rows[j]) = (rows[j], rows[i]); }
             for (int i = 0; i < take; i++) toVal[rows[i]] = true;
         }
-        return (Take(data, toVal, false), Take(data, toVal, true));
+        var all = Enumerable.Range(0, data.Count);
+        return (data.Rows([.. all.Where(i => !toVal[i])]), data.Rows([.. all.Where(i => toVal[i])]));
     }
 
     /// <summary>A seeded choice of <paramref name="count"/> of the seen classes to treat as unseen (sorted).</summary>
@@ -38,20 +39,5 @@ public static class SeenValidation
         var rng = new Rng(seed);
         for (int i = pool.Length - 1; i > 0; i--) { int j = rng.NextInt(i + 1); (pool[i], pool[j]) = (pool[j], pool[i]); }
         return [.. pool.Take(count).Order()];
-    }
-
-    private static LabeledFeatures Take(LabeledFeatures d, bool[] mask, bool want)
-    {
-        int n = mask.Count(m => m == want);
-        var x = new float[n * d.Dim];
-        var y = new int[n];
-        int r = 0;
-        for (int i = 0; i < d.Count; i++)
-        {
-            if (mask[i] != want) continue;
-            d.Features.AsSpan(i * d.Dim, d.Dim).CopyTo(x.AsSpan(r * d.Dim));
-            y[r++] = d.Labels[i];
-        }
-        return new LabeledFeatures(x, d.Dim, y);
     }
 }

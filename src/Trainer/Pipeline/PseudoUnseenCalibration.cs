@@ -24,9 +24,7 @@ public static class PseudoUnseenCalibration
         var pseudo = SeenValidation.PseudoUnseenClasses(split.Seen, count, train.Seed).ToHashSet();
         var rest = split.Seen.Where(c => !pseudo.Contains(c)).ToArray();
         var pseudoSplit = new LabelSplit(rest, [.. pseudo.Order()]);
-        var keep = Enumerable.Range(0, trainSet.Count).Where(i => !pseudo.Contains(trainSet.Labels[i])).ToArray();
-        var trainRest = new LabeledFeatures(keep.SelectMany(i => trainSet.Features.AsSpan(i * trainSet.Dim, trainSet.Dim).ToArray()).ToArray(),
-            trainSet.Dim, keep.Select(i => trainSet.Labels[i]).ToArray());
+        var trainRest = trainSet.WhereLabel(c => !pseudo.Contains(c));
         log.WriteLine($"   pseudo-unseen calibration: {pseudo.Count} seen classes held out ({string.Join(",", pseudo.Order())}), retraining on {rest.Length}");
         var restSet = rest.ToHashSet();
 

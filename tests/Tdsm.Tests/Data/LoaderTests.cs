@@ -109,4 +109,19 @@ public class LoaderTests : TempDirTest
         File.Delete(Path.Combine(Dir, "ztest.npy"));
         Assert.That(Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!.Message, Does.Contain("ztest.npy: file not found"));
     }
+
+    [Test]
+    public void LabeledFeaturesSelectRowsWithTheirLabels()
+    {
+        // Row i holds the values 10i, 10i + 1, 10i + 2 and label i % 3.
+        var f = new LabeledFeatures([.. Enumerable.Range(0, 15).Select(v => 10f * (v / 3) + v % 3)], 3, [0, 1, 2, 0, 1]);
+        var r = f.Rows([4, 0]);
+        Assert.That(r.Features, Is.EqualTo(new float[] { 40, 41, 42, 0, 1, 2 }));
+        Assert.That(r.Labels, Is.EqualTo(new[] { 1, 0 }));
+        Assert.That(r.Dim, Is.EqualTo(3));
+        var w = f.WhereLabel(c => c != 1);
+        Assert.That(w.Labels, Is.EqualTo(new[] { 0, 2, 0 }));
+        Assert.That(w.Features, Is.EqualTo(new float[] { 0, 1, 2, 20, 21, 22, 30, 31, 32 }));
+        Assert.That(f.WhereLabel(_ => false).Count, Is.Zero);
+    }
 }

@@ -102,6 +102,47 @@ public class TrainCommandTests : TempDirTest
         Assert.That(e.ToString(), Does.Contain("--noises must be a positive count, got 0"));
     }
 
+    /// <summary>
+    /// eval --per-class prints one line per class whose counts add up to the top-1 line; --classes seen scores gtest's
+    /// seen samples against the seen classes, and needs a gtest.
+    /// </summary>
+    [Test]
+    public void EvalPerClassAndOnTheSeenClasses()
+    {
+        Assert.That(Run("--iterations", "10").Code, Is.Zero);
+        string[] Args(params string[] extra) => ["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
+            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), .. extra];
+        var e = new StringWriter();
+        Assert.That(Cli.Run(Args("--classes", "seen"), TextWriter.Null, e), Is.Not.Zero);
+        Assert.That(e.ToString(), Does.Contain("--classes seen needs").And.Contain("gtest.npy"));
+        e = new StringWriter();
+        Assert.That(Cli.Run(Args("--classes", "all"), TextWriter.Null, e), Is.Not.Zero);
+        Assert.That(e.ToString(), Does.Contain("--classes must be unseen or seen, got 'all'"));
+
+        // gtest: 3 samples of each of the 6 classes.
+        var feats = SynseFeatures.Load(Path.Combine(Dir, "feats"));
+        var rng = new Rng(9);
+        var gx = new float[18 * 12];
+        rng.FillNormal(gx);
+        int[] gy = [.. Enumerable.Range(0, 18).Select(i => i % 6)];
+        (feats with { GTest = new LabeledFeatures(gx, 12, gy) }).Save(Path.Combine(Dir, "feats"));
+
+        foreach (var (classes, count, samples) in new[] { ("unseen", 2, 10), ("seen", 4, 12) })
+        {
+            var o = new StringWriter();
+            Assert.That(Cli.Run(Args("--classes", classes, "--per-class"), o, TextWriter.Null), Is.Zero, o.ToString());
+            string text = o.ToString();
+            var top = System.Text.RegularExpressions.Regex.Match(text, $@"top-1 ([\d.]+) % on (\d+) samples of {count} {classes} classes");
+            Assert.That(top.Success, Is.True, text);
+            Assert.That(int.Parse(top.Groups[2].Value), Is.EqualTo(samples));
+            var lines = System.Text.RegularExpressions.Regex.Matches(text, @"  class (\d+) 'class \1': (\d+)/(\d+)");
+            Assert.That(lines, Has.Count.EqualTo(count), text);
+            int correct = lines.Sum(m => int.Parse(m.Groups[2].Value)), total = lines.Sum(m => int.Parse(m.Groups[3].Value));
+            Assert.That(total, Is.EqualTo(samples));
+            Assert.That(100.0 * correct / total, Is.EqualTo(double.Parse(top.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).Within(0.005));
+        }
+    }
+
     [Test]
     public void UnseenClassesInTheTrainingSetAreRejected()
     {
