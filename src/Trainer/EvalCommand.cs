@@ -1,7 +1,9 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Tdsm.Data;
 using Tdsm.Evaluation;
+using Tdsm.Formats;
 using Tdsm.Inference;
 using Tdsm.Model;
 using Tdsm.Text;
@@ -18,6 +20,7 @@ public sealed class EvalCommand : ICommand
     public string Help => """
         usage: eval --run RUN_DIR [--backend cpu|reference|gpu|gpu-bf16|gpu-tf32] [--compare reference|cpu|gpu|gpu-bf16|gpu-tf32|library] [--limit N]
                     [--noises N [--noise-seed S]] [--classes unseen|seen] [--per-class]
+                    [--scores FILE.npy]
                eval --model MODEL.safetensors --features DIR --text-features FILE --unseen FILE.npy [...]
 
           --run RUN_DIR     a folder written by `run`: tdsm/model.safetensors, features/, text_features.safetensors
@@ -36,6 +39,10 @@ public sealed class EvalCommand : ICommand
           --classes seen    score the seen classes' test samples (gtest.npy) against the seen classes instead:
                             how well the model separates the conditions it was trained on, for comparison
           --per-class       also print each class's accuracy and the class it is most often mistaken for
+          --scores FILE.npy write the score matrix (samples, classes) as float64: the denoising error of each test
+                            sample under each candidate class (lower = more likely), columns in the order of the
+                            class ids as the split file lists them (printed), rows in the order of ztest.npy
+                            (of gtest.npy's seen rows with --classes seen)
 
         Scoring: 3 fixed noises stored in the checkpoint, t = t_test (25), argmin over the unseen classes.
         """;
@@ -58,6 +65,7 @@ public sealed class EvalCommand : ICommand
         string classes = args.Get("--classes") ?? "unseen";
         if (classes is not ("unseen" or "seen")) throw new CommandLineException($"--classes must be unseen or seen, got '{classes}'");
         bool perClass = args.Flag("--per-class");
+        string? scoresPath = args.Get("--scores");
         args.EnsureAllUsed();
 
         var text = ClassTextFeatures.Load(textPath);
@@ -87,6 +95,11 @@ public sealed class EvalCommand : ICommand
         var pred = ScoreMatrix.Predict(scores, candidates, ScoreOrder.LowerIsBetter);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"eval: {first}: {(classes == "unseen" ? "zero-shot " : "")}top-1 {Metrics.Top1(pred, test.Labels):P2} on {test.Count} samples of {candidates.Length} {classes} classes (chance {1.0 / candidates.Length:P2}); {noise.Length / cfg.InChannels} noises {noiseSource}"));
+        if (scoresPath is not null)
+        {
+            Npy.Write(scoresPath, [scores.GetLength(0), scores.GetLength(1)], MemoryMarshal.CreateReadOnlySpan(ref scores[0, 0], scores.Length));
+            stdout.WriteLine($"eval: wrote the ({scores.GetLength(0)}, {scores.GetLength(1)}) scores of classes {string.Join(",", candidates)} to {scoresPath}");
+        }
         if (perClass) WritePerClass(Metrics.Confusion(pred, test.Labels, candidates), text.Names, stdout);
         if (compare is null) return 0;
 

@@ -103,8 +103,8 @@ public class TrainCommandTests : TempDirTest
     }
 
     /// <summary>
-    /// eval --per-class prints one line per class whose counts add up to the top-1 line; --classes seen scores gtest's
-    /// seen samples against the seen classes, and needs a gtest.
+    /// eval --per-class prints one line per class whose counts add up to the top-1 line; --scores writes the matrix whose
+    /// row argmins give that top-1; --classes seen scores gtest's seen samples against the seen classes, and needs a gtest.
     /// </summary>
     [Test]
     public void EvalPerClassAndOnTheSeenClasses()
@@ -127,10 +127,12 @@ public class TrainCommandTests : TempDirTest
         int[] gy = [.. Enumerable.Range(0, 18).Select(i => i % 6)];
         (feats with { GTest = new LabeledFeatures(gx, 12, gy) }).Save(Path.Combine(Dir, "feats"));
 
-        foreach (var (classes, count, samples) in new[] { ("unseen", 2, 10), ("seen", 4, 12) })
+        foreach (var (classes, ids, samples) in new[] { ("unseen", new[] { 4, 5 }, 10), ("seen", new[] { 0, 1, 2, 3 }, 12) })
         {
+            int count = ids.Length;
             var o = new StringWriter();
-            Assert.That(Cli.Run(Args("--classes", classes, "--per-class"), o, TextWriter.Null), Is.Zero, o.ToString());
+            string scoresPath = Path.Combine(Dir, $"scores-{classes}.npy");
+            Assert.That(Cli.Run(Args("--classes", classes, "--per-class", "--scores", scoresPath), o, TextWriter.Null), Is.Zero, o.ToString());
             string text = o.ToString();
             var top = System.Text.RegularExpressions.Regex.Match(text, $@"top-1 ([\d.]+) % on (\d+) samples of {count} {classes} classes");
             Assert.That(top.Success, Is.True, text);
@@ -139,7 +141,15 @@ public class TrainCommandTests : TempDirTest
             Assert.That(lines, Has.Count.EqualTo(count), text);
             int correct = lines.Sum(m => int.Parse(m.Groups[2].Value)), total = lines.Sum(m => int.Parse(m.Groups[3].Value));
             Assert.That(total, Is.EqualTo(samples));
-            Assert.That(100.0 * correct / total, Is.EqualTo(double.Parse(top.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).Within(0.005));
+            double top1 = double.Parse(top.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.That(100.0 * correct / total, Is.EqualTo(top1).Within(0.005));
+
+            var scores = Npy.Read(scoresPath);
+            Assert.That(scores.Shape, Is.EqualTo(new[] { samples, count }));
+            var s = scores.ToFloat64();
+            var labels = classes == "unseen" ? feats.ZTest.Labels : [.. gy.Where(c => c < 4)];
+            int hits = Enumerable.Range(0, samples).Count(i => ids[Enumerable.Range(0, count).MinBy(k => s[i * count + k])] == labels[i]);
+            Assert.That(100.0 * hits / samples, Is.EqualTo(top1).Within(0.005));
         }
     }
 
