@@ -40,13 +40,7 @@ public class CpuOps : ReferenceOps
     {
         HostTensor hx = H(x), hw = H(w), hy = H(y);
         Gemm.MatMulABt(hx.Data, hx.Offset, hw.Data, hw.Offset, hy.Data, hy.Offset, rows, outF, inF, accumulate: false);
-        if (b is null) return;
-        var bias = H(b).Span;
-        for (int r = 0; r < rows; r++)
-        {
-            var row = hy.Data.AsSpan(hy.Offset + r * outF, outF);
-            Gemm.Axpy(1f, bias, row);
-        }
+        if (b is not null) AddBroadcastRows(y, b, rows);
     }
 
     /// <inheritdoc/>
@@ -60,10 +54,18 @@ public class CpuOps : ReferenceOps
         }
         Gemm.MatMulAtB(hdy.Data, hdy.Offset, hx.Data, hx.Offset, hdw.Data, hdw.Offset, outF, inF, rows, accumulate: true);
         if (db is null) return;
-        var bias = H(db).Span;
-        for (int r = 0; r < rows; r++)
-            Gemm.Axpy(1f, hdy.Data.AsSpan(hdy.Offset + r * outF, outF), bias);
+        // db += the column sums of dy, each column summed in row order (column blocks in parallel).
+        var hdb = H(db);
+        ForBlocks(outF, BiasColumns, (s, e) =>
+        {
+            var bias = hdb.Data.AsSpan(hdb.Offset + s, e - s);
+            for (int r = 0; r < rows; r++)
+                Gemm.Axpy(1f, hdy.Data.AsSpan(hdy.Offset + r * outF + s, e - s), bias);
+        });
     }
+
+    // Columns per block of a bias gradient's column sums.
+    private const int BiasColumns = 64;
 
     /// <inheritdoc/>
     public override void Add(Tensor a, Tensor b, Tensor y)
