@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU benchmarks: managed GEMM vs OpenBLAS sgemm (same run) and end-to-end classify latency.
 # OpenBLAS is installed here for the benchmark only; the Tdsm library never loads native code.
-# Usage: bash bench/run-cpu-bench.sh [gemm|classify|all]   (results under bench/artifacts/)
+# Usage: bash bench/run-cpu-bench.sh [gemm|backward|classify|all]   (results under bench/artifacts/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -14,7 +14,8 @@ echo "machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores
 run() { dotnet run -c Release --project bench/Tdsm.Benchmarks -- --filter "$1" --artifacts bench/artifacts; }
 case "$what" in
   gemm) run 'Tdsm.Benchmarks.GemmBenchmarks*' ;;
+  backward) run 'Tdsm.Benchmarks.BackwardGemmBenchmarks*' ;;
   classify) run 'Tdsm.Benchmarks.Classify*' ;;
   all) run 'Tdsm.Benchmarks.GemmBenchmarks*'; run 'Tdsm.Benchmarks.Classify*' ;;
-  *) echo "usage: $0 [gemm|classify|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [gemm|backward|classify|all]" >&2; exit 2 ;;
 esac

@@ -24,6 +24,20 @@ internal static partial class OpenBlas
     /// <summary>OpenBLAS's build/kernel description (e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Haswell MAX_THREADS=64").</summary>
     public static string ConfigString() => Marshal.PtrToStringAnsi(Config()) ?? "?";
 
+    /// <summary>C (M,N) = A (M,K) · B (K,N), row-major: the Linear backward's dX = dY·W.</summary>
+    public static unsafe void MatMulAB(float[] a, float[] b, float[] c, int m, int n, int k)
+    {
+        fixed (float* pa = a, pb = b, pc = c)
+            Sgemm(RowMajor, NoTrans, NoTrans, m, n, k, 1f, pa, k, pb, n, 0f, pc, n);
+    }
+
+    /// <summary>C (M,N) = Aᵀ · B with A (K,M) and B (K,N), row-major: the Linear backward's dW = dYᵀ·X.</summary>
+    public static unsafe void MatMulAtB(float[] a, float[] b, float[] c, int m, int n, int k)
+    {
+        fixed (float* pa = a, pb = b, pc = c)
+            Sgemm(RowMajor, Trans, NoTrans, m, n, k, 1f, pa, m, pb, n, 0f, pc, n);
+    }
+
     /// <summary>C (M,N) = A (M,K) · Bᵀ with B (N,K), row-major: the Linear layout.</summary>
     public static unsafe void MatMulABt(float[] a, float[] b, float[] c, int m, int n, int k)
     {

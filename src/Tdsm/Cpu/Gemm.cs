@@ -177,27 +177,10 @@ public static class Gemm
         if (m == 0 || n == 0) return;
         if (PackedGemm.Supported && k > 0 && (long)m * n * k >= ParallelThreshold)
         {
-            // Aᵀ (M,K) into a pooled buffer, B (K,N) packed as above, then the A·Bᵀ kernel.
-            var at = System.Buffers.ArrayPool<float>.Shared.Rent(m * k);
+            // B (K,N) packed as above; the kernel reads A (K,M) in place, transposed.
             var packed = PackedMatrix.RentFromKN(b, bOff, k, n);
-            try
-            {
-                Parallel.For(0, (m + 63) / 64, blk =>
-                {
-                    int i0 = blk * 64, i1 = Math.Min(m, i0 + 64);
-                    for (int p = 0; p < k; p++)
-                    {
-                        int src = aOff + p * m;
-                        for (int i = i0; i < i1; i++) at[i * k + p] = a[src + i];
-                    }
-                });
-                PackedGemm.Run(at, 0, packed, c, cOff, m, accumulate, null, 0);
-            }
-            finally
-            {
-                packed.Return();
-                System.Buffers.ArrayPool<float>.Shared.Return(at);
-            }
+            try { PackedGemm.Run(a, aOff, packed, c, cOff, m, accumulate, null, 0, aTransposed: true); }
+            finally { packed.Return(); }
             return;
         }
         if ((long)m * n * k < ParallelThreshold || m == 1) { for (int i = 0; i < m; i++) AtBRow(a, aOff, b, bOff, c, cOff, m, n, k, i, accumulate); return; }

@@ -51,17 +51,38 @@ public sealed class PackedMatrix
         const int nr = PackedGemm.NR;
         int panels = (n + nr - 1) / nr;
         var p = new PackedMatrix(ArrayPool<float>.Shared.Rent(panels * nr * k), n, k, true);
-        var d = p.Data;
-        for (int j = 0; j < panels; j++)
+        var job = new PackKNJob(p, b, offset);
+        if ((long)n * k < 1 << 16) for (int j = 0; j < panels; j++) job.Run(j);
+        else CpuParallel.For(panels, job);
+        return p;
+    }
+
+    // One panel per index: NR columns of B (K,N), a contiguous run of each of its K rows.
+    private sealed class PackKNJob(PackedMatrix p, float[] b, int offset) : IRangeWork
+    {
+        public unsafe void Run(int j)
         {
-            int cols = Math.Min(nr, n - j * nr), dst = j * k * nr;
-            for (int q = 0; q < k; q++, dst += nr)
+            const int nr = PackedGemm.NR;
+            int k = p.K, n = p.N, cols = Math.Min(nr, n - j * nr);
+            fixed (float* pd = p.Data, pb = b)
             {
-                Array.Copy(b, offset + q * n + j * nr, d, dst, cols);
-                if (cols < nr) Array.Clear(d, dst + cols, nr - cols);
+                float* dst = pd + (long)j * k * nr, src = pb + offset + (long)j * nr;
+                if (cols == nr)
+                {
+                    // Two vectors per row: a call per 16 floats (Array.Copy) would cost more than the copy.
+                    for (int q = 0; q < k; q++, dst += nr, src += n)
+                    {
+                        Vector256.Store(Vector256.Load(src), dst);
+                        Vector256.Store(Vector256.Load(src + 8), dst + 8);
+                    }
+                }
+                else
+                {
+                    for (int q = 0; q < k; q++, dst += nr, src += n)
+                        for (int c = 0; c < nr; c++) dst[c] = c < cols ? src[c] : 0f;
+                }
             }
         }
-        return p;
     }
 
     internal void Return()
@@ -110,16 +131,23 @@ public sealed class PackedMatrix
 /// (12 Vector256 accumulators, the most that fit AVX2's 16 registers with the two B vectors and
 /// the A broadcast), K split into chunks of KC so one B sub-panel (KC·16 floats = 16 KB) stays in
 /// L1 while the rows of a row block (up to 192) stream past it, and (row block × panel group) tiles spread
-/// over <see cref="CpuParallel"/>. A is read in place (6 row streams), not packed.
+/// over <see cref="CpuParallel"/>. A is read in place, not packed: as (M,K) row-major (6 row streams), or as
+/// (K,M) row-major for C = Aᵀ·Bᵀ-style products (the 6 values of a k step are then adjacent), so weight gradients
+/// dW = dYᵀ·X need no transposed copy of dY.
 /// </summary>
 internal static class PackedGemm
 {
     public const int MR = 6, NR = 16, KC = 256, MaxMC = 192;
 
+    // Panels per tile from which a transposed A is copied into MR-row tiles (the copy costs about 1/panels of the
+    // tile's multiply-adds).
+    private const int PackTransposedPanels = 16;
+
     /// <summary>True where 256-bit SIMD is hardware accelerated.</summary>
     public static bool Supported => Vector256.IsHardwareAccelerated;
 
     [ThreadStatic] private static Job? _job;
+    [ThreadStatic] private static float[]? _aTiles;
 
     private sealed class Job : IRangeWork
     {
@@ -127,12 +155,13 @@ internal static class PackedGemm
         public float[]? Bias;
         public PackedMatrix B = null!;
         public int AOff, COff, BiasOff, M, Mc, RowBlocks, Groups, PanelsPerGroup;
-        public bool Accumulate;
+        public bool Accumulate, ATransposed;
 
         public void Run(int index) => Tile(this, index / Groups, index % Groups);
     }
 
-    public static void Run(float[] a, int aOff, PackedMatrix b, float[] c, int cOff, int m, bool accumulate, float[]? bias, int biasOff)
+    /// <summary>C (M,N) (=|+=) A·Bᵀ (+ bias): A is (M,K) row-major, or (K,M) row-major with <paramref name="aTransposed"/>.</summary>
+    public static void Run(float[] a, int aOff, PackedMatrix b, float[] c, int cOff, int m, bool accumulate, float[]? bias, int biasOff, bool aTransposed = false)
     {
         var job = _job ??= new Job();
         // Row blocks of at most MaxMC rows (an A block of 192·256 floats = 192 KB stays in L2), evened
@@ -144,7 +173,7 @@ internal static class PackedGemm
         int wantGroups = Math.Clamp((4 * CpuParallel.Degree + rowBlocks - 1) / rowBlocks, 1, panels);
         if ((long)m * b.N * b.K < 1 << 16) wantGroups = 1;
         int perGroup = (panels + wantGroups - 1) / wantGroups;
-        job.A = a; job.AOff = aOff; job.B = b; job.C = c; job.COff = cOff; job.M = m; job.Accumulate = accumulate;
+        job.A = a; job.AOff = aOff; job.B = b; job.C = c; job.COff = cOff; job.M = m; job.Accumulate = accumulate; job.ATransposed = aTransposed;
         job.Bias = bias; job.BiasOff = biasOff;
         job.Mc = mc; job.RowBlocks = rowBlocks; job.PanelsPerGroup = perGroup; job.Groups = (panels + perGroup - 1) / perGroup;
         int tiles = rowBlocks * job.Groups;
@@ -158,31 +187,54 @@ internal static class PackedGemm
         int m = j.M, n = j.B.N, k = j.B.K;
         int i0 = rowBlock * j.Mc, i1 = Math.Min(m, i0 + j.Mc);
         int p0 = group * j.PanelsPerGroup, p1 = Math.Min(j.B.Panels, p0 + j.PanelsPerGroup);
+        // A transposed ((K,M) in memory) is read in place, one cache line of A per k step, unless the tile covers
+        // enough panels to repay a copy: then each K chunk of the row block first goes into the thread's buffer as
+        // MR-row tiles with the MR values of a k step adjacent, which the kernel streams for every panel. (With large
+        // M, A's row stride is a multiple of 4 KB or nearly so, and the in-place reads miss L1 on every k step.)
+        var tiles = j.ATransposed && p1 - p0 >= PackTransposedPanels ? _aTiles ??= new float[MaxMC * KC] : null;
         fixed (float* pa = j.A, pb = j.B.Data, pc = j.C)
-        fixed (float* pbias = j.Bias)
+        fixed (float* pbias = j.Bias, pt = tiles)
         {
             for (int q0 = 0; q0 < k; q0 += KC)
             {
                 int kc = Math.Min(KC, k - q0);
                 bool add = j.Accumulate || q0 > 0;
+                if (pt != null)
+                {
+                    // pt[(i - i0)·kc + p·MR + r] = A(i + r, q0 + p) for each tile row i (a multiple of MR from i0)
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = pa + j.AOff + (long)(q0 + p) * m;
+                        for (int t = i0; t < i1; t += MR)
+                        {
+                            float* dst = pt + (long)(t - i0) * kc + p * MR;
+                            for (int r = 0, rows = Math.Min(MR, i1 - t); r < rows; r++) dst[r] = src[t + r];
+                        }
+                    }
+                }
                 for (int panel = p0; panel < p1; panel++)
                 {
                     int col = panel * NR, cols = Math.Min(NR, n - col);
                     float* bp = pb + (long)panel * k * NR + (long)q0 * NR;
                     float* biasPtr = q0 == 0 && pbias != null ? pbias + j.BiasOff + col : null;
                     for (int i = i0; i < i1; i += MR)
-                        Kernel(pa + j.AOff + (long)i * k + q0, k, bp, kc, pc + j.COff + (long)i * n + col, n, Math.Min(MR, i1 - i), cols, add, biasPtr);
+                    {
+                        // A(i + r, q0 + p) = aTile[r·rowStride + p·kStride]
+                        float* aTile = pt != null ? pt + (long)(i - i0) * kc : j.ATransposed ? pa + j.AOff + (long)q0 * m + i : pa + j.AOff + (long)i * k + q0;
+                        int rowStride = pt != null || j.ATransposed ? 1 : k, kStride = pt != null ? MR : j.ATransposed ? m : 1;
+                        Kernel(aTile, rowStride, kStride, bp, kc, pc + j.COff + (long)i * n + col, n, Math.Min(MR, i1 - i), cols, add, biasPtr);
+                    }
                 }
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Kernel(float* a, int lda, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
+    private static unsafe void Kernel(float* a, int rowStride, int kStride, float* b, int kc, float* c, int ldc, int rows, int cols, bool add, float* bias)
     {
         // Missing rows re-read the last real row; their results are not stored.
-        float* a0 = a, a1 = a + (rows > 1 ? lda : 0), a2 = a + (rows > 2 ? 2 * lda : 0);
-        float* a3 = a + (rows > 3 ? 3 * lda : 0), a4 = a + (rows > 4 ? 4 * lda : 0), a5 = a + (rows > 5 ? 5 * lda : 0);
+        float* a0 = a, a1 = a + (rows > 1 ? rowStride : 0), a2 = a + (rows > 2 ? 2 * rowStride : 0);
+        float* a3 = a + (rows > 3 ? 3 * rowStride : 0), a4 = a + (rows > 4 ? 4 * rowStride : 0), a5 = a + (rows > 5 ? 5 * rowStride : 0);
         if (rows <= 1) { a1 = a2 = a3 = a4 = a5 = a0; }
         else if (rows == 2) { a2 = a3 = a4 = a5 = a1; }
         else if (rows == 3) { a3 = a4 = a5 = a2; }
@@ -190,7 +242,7 @@ internal static class PackedGemm
         else if (rows == 5) { a5 = a4; }
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        for (long p = 0, end = (long)kc * kStride; p < end; p += kStride)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);

@@ -26,6 +26,7 @@ public class GemmTests
     [TestCase(13, 9, 17)]
     [TestCase(37, 70, 300)]
     [TestCase(64, 64, 64)]
+    [TestCase(200, 20, 270)] // two row blocks of the packed kernel, a short last panel, two K chunks
     public void AllThreeLayoutsMatchATripleLoop(int m, int n, int k)
     {
         var a = Rand(m * k + 3, 1); var b = Rand(n * k + 5, 2);
@@ -65,6 +66,21 @@ public class GemmTests
             Gemm.MatMulAtB(a, 3, b, 5, c, 0, m, n, k, acc);
             AssertClose(c, want, 0);
         }
+    }
+
+    /// <summary>Aᵀ·B reads A (K,M) in place with the same sums, in the same order, as A·B on a transposed copy of A.</summary>
+    [TestCase(384, 128, 4480)]
+    [TestCase(37, 70, 300)]
+    [TestCase(800, 520, 300)] // tiles of 17 panels: A copied into MR-row tiles; a short last tile and panel
+    public void AtBGivesTheBitsOfABOnATransposedCopy(int m, int n, int k)
+    {
+        var a = Rand(k * m, 7); var b = Rand(k * n, 8);
+        var at = new float[m * k];
+        for (int p = 0; p < k; p++) for (int i = 0; i < m; i++) at[i * k + p] = a[p * m + i];
+        var want = new float[m * n]; var got = new float[m * n];
+        Gemm.MatMulAB(at, 0, b, 0, want, 0, m, n, k, accumulate: false);
+        Gemm.MatMulAtB(a, 0, b, 0, got, 0, m, n, k, accumulate: false);
+        Assert.That(got, Is.EqualTo(want));
     }
 
     [Test]
