@@ -39,6 +39,10 @@ public class TrainCommandTests : TempDirTest
         return (Cli.Run(args, o, e), o.ToString(), e.ToString());
     }
 
+    // `eval` of the run's checkpoint on the feature folder, the text features and the split of the set-up.
+    private string[] EvalArgs(params string[] extra) => ["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
+        "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), .. extra];
+
     [Test]
     public void TrainsEvaluatesAndResumes()
     {
@@ -75,8 +79,7 @@ public class TrainCommandTests : TempDirTest
     {
         Assert.That(Run("--iterations", "10").Code, Is.Zero);
         var o = new StringWriter();
-        int code = Cli.Run(["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
-            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), "--compare", "library"], o, TextWriter.Null);
+        int code = Cli.Run(EvalArgs("--compare", "library"), o, TextWriter.Null);
         Assert.That(code, Is.Zero, o.ToString());
         using var report = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "run", "report.json")));
         double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
@@ -91,14 +94,12 @@ public class TrainCommandTests : TempDirTest
     public void EvalWithMoreNoisesDrawsThem()
     {
         Assert.That(Run("--iterations", "10").Code, Is.Zero);
-        string[] Args(params string[] extra) => ["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
-            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), .. extra];
         var o = new StringWriter();
-        Assert.That(Cli.Run(Args("--noises", "7", "--noise-seed", "2", "--compare", "library"), o, TextWriter.Null), Is.Zero, o.ToString());
+        Assert.That(Cli.Run(EvalArgs("--noises", "7", "--noise-seed", "2", "--compare", "library"), o, TextWriter.Null), Is.Zero, o.ToString());
         Assert.That(o.ToString(), Does.Contain("7 noises drawn with seed 2"));
         Assert.That(o.ToString(), Does.Match(@"(\d+) of 10 predictions differ \(\1 of them ties"));
         var e = new StringWriter();
-        Assert.That(Cli.Run(Args("--noises", "0"), TextWriter.Null, e), Is.Not.Zero);
+        Assert.That(Cli.Run(EvalArgs("--noises", "0"), TextWriter.Null, e), Is.Not.Zero);
         Assert.That(e.ToString(), Does.Contain("--noises must be a positive count, got 0"));
     }
 
@@ -110,13 +111,11 @@ public class TrainCommandTests : TempDirTest
     public void EvalPerClassAndOnTheSeenClasses()
     {
         Assert.That(Run("--iterations", "10").Code, Is.Zero);
-        string[] Args(params string[] extra) => ["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
-            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru2.npy"), .. extra];
         var e = new StringWriter();
-        Assert.That(Cli.Run(Args("--classes", "seen"), TextWriter.Null, e), Is.Not.Zero);
+        Assert.That(Cli.Run(EvalArgs("--classes", "seen"), TextWriter.Null, e), Is.Not.Zero);
         Assert.That(e.ToString(), Does.Contain("--classes seen needs").And.Contain("gtest.npy"));
         e = new StringWriter();
-        Assert.That(Cli.Run(Args("--classes", "all"), TextWriter.Null, e), Is.Not.Zero);
+        Assert.That(Cli.Run(EvalArgs("--classes", "all"), TextWriter.Null, e), Is.Not.Zero);
         Assert.That(e.ToString(), Does.Contain("--classes must be unseen or seen, got 'all'"));
 
         // gtest: 3 samples of each of the 6 classes.
@@ -132,7 +131,7 @@ public class TrainCommandTests : TempDirTest
             int count = ids.Length;
             var o = new StringWriter();
             string scoresPath = Path.Combine(Dir, $"scores-{classes}.npy");
-            Assert.That(Cli.Run(Args("--classes", classes, "--per-class", "--scores", scoresPath), o, TextWriter.Null), Is.Zero, o.ToString());
+            Assert.That(Cli.Run(EvalArgs("--classes", classes, "--per-class", "--scores", scoresPath), o, TextWriter.Null), Is.Zero, o.ToString());
             string text = o.ToString();
             var top = System.Text.RegularExpressions.Regex.Match(text, $@"top-1 ([\d.]+) % on (\d+) samples of {count} {classes} classes");
             Assert.That(top.Success, Is.True, text);
