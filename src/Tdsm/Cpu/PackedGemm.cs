@@ -131,9 +131,9 @@ public sealed class PackedMatrix
 /// (12 Vector256 accumulators, the most that fit AVX2's 16 registers with the two B vectors and
 /// the A broadcast), K split into chunks of KC so one B sub-panel (KC·16 floats = 16 KB) stays in
 /// L1 while the rows of a row block (up to 192) stream past it, and (row block × panel group) tiles spread
-/// over <see cref="CpuParallel"/>. A is read in place, not packed: as (M,K) row-major (6 row streams), or as
-/// (K,M) row-major for C = Aᵀ·Bᵀ-style products (the 6 values of a k step are then adjacent), so weight gradients
-/// dW = dYᵀ·X need no transposed copy of dY.
+/// over <see cref="CpuParallel"/>. A is (M,K) row-major, read in place (6 row streams), or stored transposed as
+/// (K,M) row-major, so that weight gradients dW = dYᵀ·X need no transposed copy of dY: read in place (the 6 values of
+/// a k step are adjacent), or, for tiles over many panels, copied one K chunk at a time into MR-row tiles.
 /// </summary>
 internal static class PackedGemm
 {
@@ -190,11 +190,13 @@ internal static class PackedGemm
         // A transposed ((K,M) in memory) is read in place, one cache line of A per k step, unless the tile covers
         // enough panels to repay a copy: then each K chunk of the row block first goes into the thread's buffer as
         // MR-row tiles with the MR values of a k step adjacent, which the kernel streams for every panel. (With large
-        // M, A's row stride is a multiple of 4 KB or nearly so, and the in-place reads miss L1 on every k step.)
+        // M, consecutive k steps of A lie KBs apart and fall into few L1 sets: the in-place reads then miss L1.)
         var tiles = j.ATransposed && p1 - p0 >= PackTransposedPanels ? _aTiles ??= new float[MaxMC * KC] : null;
         fixed (float* pa = j.A, pb = j.B.Data, pc = j.C)
         fixed (float* pbias = j.Bias, pt = tiles)
         {
+            // The kernel reads A(i + r, q0 + p) at aTile[r·rowStride + p·kStride].
+            int rowStride = pt != null || j.ATransposed ? 1 : k, kStride = pt != null ? MR : j.ATransposed ? m : 1;
             for (int q0 = 0; q0 < k; q0 += KC)
             {
                 int kc = Math.Min(KC, k - q0);
@@ -219,9 +221,7 @@ internal static class PackedGemm
                     float* biasPtr = q0 == 0 && pbias != null ? pbias + j.BiasOff + col : null;
                     for (int i = i0; i < i1; i += MR)
                     {
-                        // A(i + r, q0 + p) = aTile[r·rowStride + p·kStride]
                         float* aTile = pt != null ? pt + (long)(i - i0) * kc : j.ATransposed ? pa + j.AOff + (long)q0 * m + i : pa + j.AOff + (long)i * k + q0;
-                        int rowStride = pt != null || j.ATransposed ? 1 : k, kStride = pt != null ? MR : j.ATransposed ? m : 1;
                         Kernel(aTile, rowStride, kStride, bp, kc, pc + j.COff + (long)i * n + col, n, Math.Min(MR, i1 - i), cols, add, biasPtr);
                     }
                 }
