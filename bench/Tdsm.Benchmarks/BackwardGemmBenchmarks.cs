@@ -7,7 +7,7 @@ namespace Tdsm.Benchmarks;
 /// <summary>
 /// The two products of a Linear backward on the CPU tier against OpenBLAS sgemm, same run:
 /// dX (rows, in) = dY (rows, out) · W (out, in) (<see cref="Gemm.MatMulAB"/>, B packed from its (K, N) layout on every
-/// call) and dW (out, in) = dYᵀ · X (<see cref="Gemm.MatMulAtB"/>, dY transposed and X packed on every call).
+/// call) and dW (out, in) = dYᵀ · X (<see cref="Gemm.MatMulAtB"/>, dY read in place, X packed on every call).
 /// Shapes "rows x in x out" of a training step: Small config (H 128, batch 64 = 128 rows x 35 text tokens = 4480
 /// rows) qkv_c 128 -> 384, fc1_c 128 -> 512, fc2_c 512 -> 128; paper skeleton stream 512 rows, fc1 768 -> 3072.
 /// </summary>

@@ -156,10 +156,10 @@ public sealed class EvalCommand : ICommand
         for (int t = 0; t < k; t++)
         {
             int c = confusion.Classes[t];
-            int worst = t;
+            int worst = -1; // the other class with the most of this class's samples, if any
             for (int p = 0; p < k; p++)
-                if (p != t && confusion.Counts[t, p] > (worst == t ? 0 : confusion.Counts[t, worst])) worst = p;
-            string mistaken = worst == t ? ""
+                if (p != t && confusion.Counts[t, p] > 0 && (worst < 0 || confusion.Counts[t, p] > confusion.Counts[t, worst])) worst = p;
+            string mistaken = worst < 0 ? ""
                 : $"; most often mistaken for {confusion.Classes[worst]} '{names[confusion.Classes[worst]]}' ({confusion.Counts[t, worst]})";
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  class {c} '{names[c]}': {confusion.Counts[t, t]}/{support[t]} ({accuracy[t]:P2}){mistaken}"));
