@@ -7,7 +7,7 @@ namespace Tdsm.StGcn;
 //   y_b (Cout, Lo) = W (Cout, Cin) · xT_b (Lo, Cin)ᵀ + bias, xT the (strided) input transposed
 //                    (A·B on x itself when Cin is below two SIMD widths);
 //   dW (Cout, Cin) += dy_b (Cout, Lo) · x_b (Cin, Lo)ᵀ (x gathered at frames 0, s, 2s, ... first);
-//   dx_b (Cin, Lo) = Wᵀ (Cin, Cout) · dyT_b (Lo, Cout)ᵀ, scattered back for stride > 1 (dx overwritten).
+//   dx_b (Cin, Lo) = Wᵀ (Cin, Cout) · dy_b (Cout, Lo), scattered back for stride > 1 (dx overwritten).
 // T = V = 1 (the classifier) is one GEMM over the batch. dBias accumulates row sums of dy.
 public sealed partial class StGcnCpuOps
 {
@@ -67,7 +67,6 @@ public sealed partial class StGcnCpuOps
         var wT = new float[cin * cout];
         for (int co = 0; co < cout; co++)
             for (int ci = 0; ci < cin; ci++) wT[ci * cout + co] = w[co * cin + ci];
-        var dyT = wantDx ? Scratch(3, (long)cout * lo) : [];
         for (int bi = 0; bi < b; bi++)
         {
             int dyo = dy.Offset + bi * cout * lo;
@@ -81,13 +80,12 @@ public sealed partial class StGcnCpuOps
             Gemm.MatMulABt(dy.Array!, dyo, xa, xo, dW.Array!, dW.Offset, cout, cin, lo, accumulate: true);
             for (int co = 0; co < cout; co++) db[co] += SumD(dy.Array.AsSpan(dyo + co * lo, lo));
             if (!wantDx) continue;
-            Transpose(dy.Array!, dyo, dyT, cout, lo);
             if (stride == 1)
-                Gemm.MatMulABt(wT, 0, dyT, 0, dx.Array!, dx.Offset + bi * cin * l, cin, lo, cout, accumulate: false);
+                Gemm.MatMulAB(wT, 0, dy.Array!, dyo, dx.Array!, dx.Offset + bi * cin * l, cin, lo, cout, accumulate: false);
             else
             {
                 var g = Scratch(1, (long)cin * lo);
-                Gemm.MatMulABt(wT, 0, dyT, 0, g, 0, cin, lo, cout, accumulate: false);
+                Gemm.MatMulAB(wT, 0, dy.Array!, dyo, g, 0, cin, lo, cout, accumulate: false);
                 var d = dx.AsSpan(bi * cin * l, cin * l);
                 d.Clear();
                 for (int ci = 0; ci < cin; ci++)

@@ -8,8 +8,8 @@ namespace Tdsm.StGcn;
 //   forward  yT (n·Lo, Cout) = colT (n·Lo, K) · Wᵀ + bias over chunks of n samples, W packed once per call, then
 //            y_b = yT_bᵀ; colT[(b,to,v),(ci,j)] = x[b, ci, to*s + j - p, v] (0 outside). The samples' output positions
 //            stacked into M keep the GEMM tall where Cout is small (per sample, M = Cout = 16 ran at ~30 GFLOP/s);
-//   dW      (Cout, K)       += dy_b (Cout, Lo) · col_b (K, Lo)ᵀ per sample, col = colTᵀ;
-//   dcol_b  (K, Lo)          = Wᵀ (K, Cout) · dyT_b (Lo, Cout)ᵀ per sample, then col2im (dx overwritten). Per sample
+//   dWᵀ     (K, Cout)       += col_b (K, Lo) · dy_b (Cout, Lo)ᵀ per sample, col = colTᵀ (dy_b is the packed operand);
+//   dcol_b  (K, Lo)          = Wᵀ (K, Cout) · dy_b (Cout, Lo) per sample, then col2im (dx overwritten). Per sample
 //            because its col / dcol (K·Lo floats, ~1 MB at the Small config) stay in cache; a chunked backward was slower.
 // The im2col/transpose copies cost 1/Cout of the GEMMs. dBias accumulates row sums of dy.
 public sealed partial class StGcnCpuOps
@@ -50,22 +50,27 @@ public sealed partial class StGcnCpuOps
         Need(dW, (long)cout * rows, "dW"); Need(dBias, cout, "dBias");
         var col = Scratch(2, (long)rows * lo);
         var dcol = Scratch(3, (long)rows * lo);
-        var dyT = Scratch(1, (long)cout * lo);
+        // wT (K, Cout) and dWᵀ (K, Cout), which starts as dW's transpose so that the sums continue in dW's order.
         var wT = new float[rows * cout];
+        var dWT = new float[rows * cout];
         for (int co = 0; co < cout; co++)
-            for (int r = 0; r < rows; r++) wT[r * cout + co] = w[co * rows + r];
+            for (int r = 0; r < rows; r++) { wT[r * cout + co] = w[co * rows + r]; dWT[r * cout + co] = dW[co * rows + r]; }
         var db = new double[cout];
         for (int bi = 0; bi < b; bi++)
         {
             int dyo = dy.Offset + bi * cout * lo;
             Im2Col(x.Array!, x.Offset + bi * cin * t * v, col, cin, t, v, kt, stride, tout);
-            Gemm.MatMulABt(dy.Array!, dyo, col, 0, dW.Array!, dW.Offset, cout, rows, lo, accumulate: true);
+            // dWᵀ += col·dy_bᵀ: the packed operand is dy_b (Cout·Lo floats), not col (K·Lo, kt·Cin/Cout times more).
+            Gemm.MatMulABt(col, 0, dy.Array!, dyo, dWT, 0, rows, cout, lo, accumulate: true);
             for (int co = 0; co < cout; co++) db[co] += SumD(dy.Array.AsSpan(dyo + co * lo, lo));
-            Transpose(dy.Array!, dyo, dyT, cout, lo);
-            Gemm.MatMulABt(wT, 0, dyT, 0, dcol, 0, rows, lo, cout, accumulate: false);
+            Gemm.MatMulAB(wT, 0, dy.Array!, dyo, dcol, 0, rows, lo, cout, accumulate: false);
             Col2Im(dcol, dx.Array!, dx.Offset + bi * cin * t * v, cin, t, v, kt, stride, tout);
         }
-        for (int co = 0; co < cout; co++) dBias[co] += (float)db[co];
+        for (int co = 0; co < cout; co++)
+        {
+            dBias[co] += (float)db[co];
+            for (int r = 0; r < rows; r++) dW[co * rows + r] = dWT[r * cout + co];
+        }
     }
 
     // col (Cin*kt, Tout*V): row (ci, j) holds the input frames to*s + j - p of channel ci.
@@ -109,18 +114,6 @@ public sealed partial class StGcnCpuOps
                         for (int vi = 0; vi < v; vi++) dst[(long)vi * rows] = src[vi];
                     }
             }
-        });
-    }
-
-    // dst (cols, rows) = src (rows, cols)ᵀ, column blocks in parallel.
-    private static void Transpose(float[] src, int so, float[] dst, int rows, int cols)
-    {
-        const int Block = 32;
-        Parallel.For(0, (cols + Block - 1) / Block, cb =>
-        {
-            int c0 = cb * Block, c1 = Math.Min(cols, c0 + Block);
-            for (int r = 0; r < rows; r++)
-                for (int c = c0; c < c1; c++) dst[c * rows + r] = src[so + r * cols + c];
         });
     }
 
