@@ -3,9 +3,9 @@ using Seg = System.ArraySegment<float>;
 
 namespace Tdsm.StGcn;
 
-// 1x1 conv with temporal stride as GEMMs per sample, in the register-tiled A·Bᵀ form of Gemm.MatMulABt:
-//   y_b (Cout, Lo) = W (Cout, Cin) · xT_b (Lo, Cin)ᵀ + bias, xT the (strided) input transposed
-//                    (A·B on x itself when Cin is below two SIMD widths);
+// 1x1 conv with temporal stride as GEMMs per sample on the packed kernel (Gemm.MatMulAB packs B's rows as panels
+// of contiguous runs, so no operand is transposed first):
+//   y_b (Cout, Lo) = W (Cout, Cin) · x_b (Cin, Lo) + bias (x gathered at frames 0, s, 2s, ... for stride > 1);
 //   dW (Cout, Cin) += dy_b (Cout, Lo) · x_b (Cin, Lo)ᵀ (x gathered at frames 0, s, 2s, ... first);
 //   dx_b (Cin, Lo) = Wᵀ (Cin, Cout) · dy_b (Cout, Lo), scattered back for stride > 1 (dx overwritten).
 // T = V = 1 (the classifier) is one GEMM over the batch. dBias accumulates row sums of dy.
@@ -23,23 +23,13 @@ public sealed partial class StGcnCpuOps
                 for (int co = 0; co < cout; co++) y[bi * cout + co] += bias[co];
             return;
         }
-        // With few input channels the dot products of the tiled form are too short; then use A·B on x directly.
-        bool tiled = cin >= 2 * System.Numerics.Vector<float>.Count;
-        var xs = Scratch(0, (long)cin * lo);
+        var xs = stride > 1 ? Scratch(0, (long)cin * lo) : [];
         for (int bi = 0; bi < b; bi++)
         {
             int yo = y.Offset + bi * cout * lo;
-            if (tiled)
-            {
-                GatherT(x.Array!, x.Offset + bi * cin * l, xs, cin, t, v, tout, stride);
-                Gemm.MatMulABt(w.Array!, w.Offset, xs, 0, y.Array!, yo, cout, lo, cin, accumulate: false);
-            }
-            else
-            {
-                float[] xa = x.Array!; int xo = x.Offset + bi * cin * l;
-                if (stride > 1) { Gather(x.AsSpan(bi * cin * l, cin * l), xs, cin, t, v, tout, stride); xa = xs; xo = 0; }
-                Gemm.MatMulAB(w.Array!, w.Offset, xa, xo, y.Array!, yo, cout, lo, cin, accumulate: false);
-            }
+            float[] xa = x.Array!; int xo = x.Offset + bi * cin * l;
+            if (stride > 1) { Gather(x.AsSpan(bi * cin * l, cin * l), xs, cin, t, v, tout, stride); xa = xs; xo = 0; }
+            Gemm.MatMulAB(w.Array!, w.Offset, xa, xo, y.Array!, yo, cout, lo, cin, accumulate: false);
             for (int co = 0; co < cout; co++) AddScalar(y.Array.AsSpan(yo + co * lo, lo), bias[co]);
         }
     }
@@ -102,19 +92,6 @@ public sealed partial class StGcnCpuOps
         for (int ci = 0; ci < cin; ci++)
             for (int to = 0; to < tout; to++)
                 x.Slice((ci * t + to * stride) * v, v).CopyTo(g.AsSpan((ci * tout + to) * v, v));
-    }
-
-    // xT (Tout*V, Cin): xT[(to,v), ci] = x[ci, to*stride, v] for x (Cin, T, V) at offset xo.
-    private static void GatherT(float[] x, int xo, float[] xT, int cin, int t, int v, int tout, int stride)
-    {
-        Parallel.For(0, tout, to =>
-        {
-            for (int vi = 0; vi < v; vi++)
-            {
-                int dst = (to * v + vi) * cin, src = xo + to * stride * v + vi;
-                for (int ci = 0; ci < cin; ci++) xT[dst + ci] = x[src + ci * t * v];
-            }
-        });
     }
 
     private static void AddScalar(Span<float> y, float s)
