@@ -217,12 +217,16 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>Waits for every queued launch.</summary>
     public void Synchronize() => _acc.Synchronize();
 
-    public void Add(Tensor a, Tensor b, Tensor y) => _add(y.Length, V(a), V(b), V(y));
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        Check(a, y.Length, "Add a"); Check(b, y.Length, "Add b");
+        if (y.Length > 0) _add(y.Length, V(a), V(b), V(y));
+    }
 
     public void AddBroadcastRows(Tensor y, Tensor bias, int rows)
     {
         if (y.Length != rows * bias.Length) throw new ArgumentException($"AddBroadcastRows: y {y} is not {rows} rows of {bias.Length}");
-        _addRows(y.Length, V(y), V(bias), bias.Length);
+        if (y.Length > 0) _addRows(y.Length, V(y), V(bias), bias.Length);
     }
 
     public void SumRowsInto(Tensor dy, Tensor db, int rows)
@@ -612,14 +616,35 @@ public sealed class GpuOps : IOps, IDisposable
         return true;
     }
 
-    public void Silu(Tensor x, Tensor y) => _silu(x.Length, V(x), V(y));
-    public void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => _siluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
-    public void GeluTanh(Tensor x, Tensor y) => _gelu(x.Length, V(x), V(y));
-    public void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate) => _geluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+    public void Silu(Tensor x, Tensor y)
+    {
+        Check(y, x.Length, "Silu y");
+        if (x.Length > 0) _silu(x.Length, V(x), V(y));
+    }
+
+    public void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        Check(dy, x.Length, "SiluBackward dy"); Check(dx, x.Length, "SiluBackward dx");
+        if (x.Length > 0) _siluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+    }
+
+    public void GeluTanh(Tensor x, Tensor y)
+    {
+        Check(y, x.Length, "GeluTanh y");
+        if (x.Length > 0) _gelu(x.Length, V(x), V(y));
+    }
+
+    public void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        Check(dy, x.Length, "GeluTanhBackward dy"); Check(dx, x.Length, "GeluTanhBackward dx");
+        if (x.Length > 0) _geluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+    }
 
     public void LayerNormModulate(Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor y, Tensor mean, Tensor rstd, int b, int n, int h)
     {
-        Check(x, b * n * h, "LayerNormModulate x"); Check(mod, b * chunks * h, "LayerNormModulate mod");
+        Check(x, b * n * h, "LayerNormModulate x"); Check(mod, b * chunks * h, "LayerNormModulate mod"); Check(y, b * n * h, "LayerNormModulate y");
+        Check(mean, b * n, "LayerNormModulate mean"); Check(rstd, b * n, "LayerNormModulate rstd");
+        if (b * n * h == 0) return;
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk };
         // With packed products (and a width they accept as K) y is also cast to bf16 pairs for the product that reads it next.
         long words = (long)b * n * h / 2;
@@ -634,6 +659,9 @@ public sealed class GpuOps : IOps, IDisposable
         Tensor dx, Tensor dmod, int b, int n, int h, bool accumulateDx)
     {
         Check(dy, b * n * h, "LayerNormModulateBackward dy"); Check(dmod, b * chunks * h, "LayerNormModulateBackward dmod");
+        Check(x, b * n * h, "LayerNormModulateBackward x"); Check(mod, b * chunks * h, "LayerNormModulateBackward mod");
+        Check(mean, b * n, "LayerNormModulateBackward mean"); Check(rstd, b * n, "LayerNormModulateBackward rstd"); Check(dx, b * n * h, "LayerNormModulateBackward dx");
+        if (b * n * h == 0) return;
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, AccumulateDx = accumulateDx ? 1 : 0 };
         _lnBwdMod(b * h, V(dy), V(x), V(mean), V(rstd), V(dmod), args);
         _lnBwdInput(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
@@ -642,12 +670,16 @@ public sealed class GpuOps : IOps, IDisposable
     public void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h)
     {
         Check(x, b * n * h, "GatedResidual x"); Check(mod, b * chunks * h, "GatedResidual mod");
+        Check(y, b * n * h, "GatedResidual y"); Check(output, b * n * h, "GatedResidual output");
+        if (b * n * h == 0) return;
         _gated(b * n * h, V(x), V(mod), V(y), V(output), new ResidualArgs { B = b, N = n, H = h, Chunks = chunks, Chunk = gateChunk });
     }
 
     public void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h)
     {
         Check(dout, b * n * h, "GatedResidualBackward dout"); Check(dmod, b * chunks * h, "GatedResidualBackward dmod");
+        Check(mod, b * chunks * h, "GatedResidualBackward mod"); Check(y, b * n * h, "GatedResidualBackward y"); Check(dy, b * n * h, "GatedResidualBackward dy");
+        if (b * n * h == 0) return;
         _gatedBwd(b * h, V(dout), V(mod), V(y), V(dy), V(dmod), new ResidualArgs { B = b, N = n, H = h, Chunks = chunks, Chunk = gateChunk });
     }
 
@@ -655,12 +687,19 @@ public sealed class GpuOps : IOps, IDisposable
     {
         CheckAttention(l, h, heads);
         Check(qkvX, b * 3 * h, "JointAttention qkvX"); Check(qkvU, b * l * 3 * h, "JointAttention qkvU");
+        Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttention probs"); Check(outX, b * h, "JointAttention outX"); Check(outU, b * l * h, "JointAttention outU");
+        if (b == 0) return;
         _attn(new KernelConfig(b * heads, K.JointAttention.Threads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), new AttentionArgs { B = b, L = l, H = h, Heads = heads });
     }
 
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)
     {
         CheckAttention(l, h, heads);
+        Check(dOutX, b * h, "JointAttentionBackward dOutX"); Check(dOutU, b * l * h, "JointAttentionBackward dOutU");
+        Check(qkvX, b * 3 * h, "JointAttentionBackward qkvX"); Check(qkvU, b * l * 3 * h, "JointAttentionBackward qkvU");
+        Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttentionBackward probs");
+        Check(dqkvX, b * 3 * h, "JointAttentionBackward dqkvX"); Check(dqkvU, b * l * 3 * h, "JointAttentionBackward dqkvU");
+        if (b == 0) return;
         _attnBwd(new KernelConfig(b * heads, K.JointAttention.Threads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU),
             new AttentionArgs { B = b, L = l, H = h, Heads = heads });
     }
@@ -673,14 +712,17 @@ public sealed class GpuOps : IOps, IDisposable
 
     public void TimestepEmbedding(Tensor t, Tensor emb, int b)
     {
-        Check(emb, b * Reference.TimestepEmbedding.Dim, "TimestepEmbedding emb");
+        Check(t, b, "TimestepEmbedding t"); Check(emb, b * Reference.TimestepEmbedding.Dim, "TimestepEmbedding emb");
+        if (b == 0) return;
         _temb(b * Reference.TimestepEmbedding.Dim, V(t), _tTable.View, V(emb), Reference.TimestepEmbedding.Dim);
     }
 
     public void QSample(Tensor z0, Tensor eps, Tensor t, ReadOnlySpan<float> alphasCumprod, Tensor zt, int b, int c)
     {
         if (alphasCumprod.Length > MaxTimestep) throw new ArgumentException($"at most {MaxTimestep} diffusion steps are supported");
-        Check(z0, b * c, "QSample z0"); Check(zt, b * c, "QSample zt");
+        Check(z0, b * c, "QSample z0"); Check(zt, b * c, "QSample zt"); Check(t, b, "QSample t");
+        if (eps.Length != c) Check(eps, b * c, "QSample eps");
+        if (b * c == 0) return;
         // The schedule is the same at every call of a run: upload it only when it changes (an upload would stall the queue).
         if (!alphasCumprod.SequenceEqual(_alphasUploaded))
         {
@@ -693,6 +735,8 @@ public sealed class GpuOps : IOps, IDisposable
     public void TdLoss(Tensor pred, Tensor eps, Tensor mask, Tensor pos, Tensor neg, Tensor dpred, Tensor loss, int b, int c, double margin, double lambda)
     {
         Check(pred, 2 * b * c, "TdLoss pred"); Check(dpred, 2 * b * c, "TdLoss dpred"); Check(loss, 3, "TdLoss loss");
+        Check(eps, b * c, "TdLoss eps"); Check(mask, b, "TdLoss mask"); Check(pos, b, "TdLoss pos"); Check(neg, b, "TdLoss neg");
+        if (b == 0) throw new ArgumentException("TdLoss: the batch is empty (the loss is a mean over its rows)");
         if (_hinge.Length < b)
         {
             _acc.Synchronize();
@@ -707,6 +751,8 @@ public sealed class GpuOps : IOps, IDisposable
     public void RowMse(Tensor pred, Tensor eps, Tensor score, int b, int c, bool accumulate)
     {
         Check(pred, b * c, "RowMse pred"); Check(score, b, "RowMse score");
+        if (eps.Length != c) Check(eps, b * c, "RowMse eps");
+        if (b == 0) return;
         _rowMse(b, V(pred), V(eps), V(score), c, eps.Length == c ? 1 : 0, accumulate ? 1 : 0);
     }
 
@@ -768,15 +814,22 @@ public sealed class GpuOps : IOps, IDisposable
         V(source).CopyTo(V(destination));
     }
 
-    public void SampleNormal(Tensor destination, ulong seed, ulong stream) => _normal(destination.Length, V(destination), seed, stream);
+    public void SampleNormal(Tensor destination, ulong seed, ulong stream)
+    {
+        if (destination.Length > 0) _normal(destination.Length, V(destination), seed, stream);
+    }
 
     public void SampleBelow(Tensor destination, int n, ulong seed, ulong stream)
     {
         if (n <= 0) throw new ArgumentOutOfRangeException(nameof(n));
-        _below(destination.Length, V(destination), n, seed, stream);
+        if (destination.Length > 0) _below(destination.Length, V(destination), n, seed, stream);
     }
 
-    public void NotEqual(Tensor a, Tensor b, Tensor mask) => _notEqual(mask.Length, V(a), V(b), V(mask));
+    public void NotEqual(Tensor a, Tensor b, Tensor mask)
+    {
+        Check(a, mask.Length, "NotEqual a"); Check(b, mask.Length, "NotEqual b");
+        if (mask.Length > 0) _notEqual(mask.Length, V(a), V(b), V(mask));
+    }
 
     private static void Check(Tensor t, long expected, string what)
     {

@@ -146,6 +146,47 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         Gpu.GeluTanhBackward(x.G, dy.G, dx.G, true); _ref.GeluTanhBackward(x.C, dy.C, dx.C, true); AssertSame(dx, "gelu' (accumulated)");
     }
 
+    /// <summary>
+    /// Tensors smaller than an op needs are refused on the host with the op and operand named (on CUDA a kernel would
+    /// otherwise write past a sub-view into the neighbouring tensor), and empty inputs launch nothing (CUDA refuses a
+    /// grid of zero blocks; the simulator does not, so that half of the test bites on CUDA).
+    /// </summary>
+    [Test]
+    public void UndersizedOperandsAreRefusedAndEmptyOpsLaunchNothing()
+    {
+        int b = 2, n = 3, h = 8, l = 3, heads = 2;
+        var x = Gpu.Allocate(b * n * h); var mod = Gpu.Allocate(b * 6 * h); var small = Gpu.Allocate(b * n * h - 1);
+        var stats = Gpu.Allocate(b * n); var fewStats = Gpu.Allocate(b * n - 1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(() => Gpu.Add(x, small, x), Throws.ArgumentException.With.Message.Contains("Add b"));
+            Assert.That(() => Gpu.GeluTanh(x, small), Throws.ArgumentException.With.Message.Contains("GeluTanh y"));
+            Assert.That(() => Gpu.SiluBackward(x, x, small, false), Throws.ArgumentException.With.Message.Contains("SiluBackward dx"));
+            Assert.That(() => Gpu.LayerNormModulate(x, mod, 6, 0, 1, x, stats, fewStats, b, n, h),
+                Throws.ArgumentException.With.Message.Contains("LayerNormModulate rstd"));
+            Assert.That(() => Gpu.GatedResidual(x, mod, 6, 2, x, small, b, n, h), Throws.ArgumentException.With.Message.Contains("GatedResidual output"));
+            var qkvX = Gpu.Allocate(b * 3 * h); var qkvU = Gpu.Allocate(b * l * 3 * h); var outX = Gpu.Allocate(b * h); var outU = Gpu.Allocate(b * l * h);
+            var fewProbs = Gpu.Allocate(b * heads * (l + 1) * (l + 1) - 1);
+            Assert.That(() => Gpu.JointAttention(qkvX, qkvU, fewProbs, outX, outU, b, l, h, heads),
+                Throws.ArgumentException.With.Message.Contains("JointAttention probs"));
+            Assert.That(() => Gpu.JointAttentionBackward(outX, outU, qkvX, qkvU, fewProbs, qkvX, qkvU, b, l, h, heads),
+                Throws.ArgumentException.With.Message.Contains("JointAttentionBackward probs"));
+            var t = Gpu.Allocate(b - 1);
+            Assert.That(() => Gpu.QSample(x, x, t, [0.9f, 0.8f], x, b, h), Throws.ArgumentException.With.Message.Contains("QSample t"));
+        });
+        var empty = Gpu.Allocate(0);
+        Assert.DoesNotThrow(() =>
+        {
+            Gpu.Add(empty, empty, empty); Gpu.GeluTanh(empty, empty); Gpu.SiluBackward(empty, empty, empty, true);
+            Gpu.LayerNormModulate(empty, empty, 6, 0, 1, empty, empty, empty, 0, n, h);
+            Gpu.GatedResidual(empty, empty, 6, 2, empty, empty, 0, n, h);
+            Gpu.JointAttention(empty, empty, empty, empty, empty, 0, l, h, heads);
+            Gpu.QSample(empty, empty, empty, [0.9f, 0.8f], empty, 0, h);
+            Gpu.SampleNormal(empty, 1, 2); Gpu.NotEqual(empty, empty, empty);
+            Gpu.Synchronize();
+        });
+    }
+
     [TestCase(3, 1, 37)]
     [TestCase(2, 5, 70)]
     public void LayerNormModulateForwardAndBackward(int b, int n, int h)
