@@ -166,18 +166,21 @@ internal static class PackedGemm
         var job = _job ??= new Job();
         // Row blocks of at most MaxMC rows (an A block of 192·256 floats = 192 KB stays in L2), evened
         // out to a multiple of MR; fewer, taller blocks mean fewer passes over B.
-        int rowBlocks = (m + MaxMC - 1) / MaxMC, panels = b.Panels;
+        int rowBlocks = (m + MaxMC - 1) / MaxMC, panels = b.Panels, wantTiles = 4 * CpuParallel.Degree;
+        bool small = (long)m * b.N * b.K < 1 << 16;
+        // Enough tiles to keep every thread busy: split the columns further when there are few row blocks, and the
+        // rows further when there are few columns too (N = 16, M = 144 was one tile: one thread). Tiles change
+        // nothing in the sums, only who computes them.
+        int wantGroups = small ? 1 : Math.Clamp((wantTiles + rowBlocks - 1) / rowBlocks, 1, panels);
+        int perGroup = (panels + wantGroups - 1) / wantGroups, groups = (panels + perGroup - 1) / perGroup;
+        if (!small && rowBlocks * groups < wantTiles) rowBlocks = Math.Min((m + MR - 1) / MR, (wantTiles + groups - 1) / groups);
         int mc = ((m + rowBlocks - 1) / rowBlocks + MR - 1) / MR * MR;
         rowBlocks = (m + mc - 1) / mc;
-        // Enough tiles to keep every thread busy: split the columns further when there are few row blocks.
-        int wantGroups = Math.Clamp((4 * CpuParallel.Degree + rowBlocks - 1) / rowBlocks, 1, panels);
-        if ((long)m * b.N * b.K < 1 << 16) wantGroups = 1;
-        int perGroup = (panels + wantGroups - 1) / wantGroups;
         job.A = a; job.AOff = aOff; job.B = b; job.C = c; job.COff = cOff; job.M = m; job.Accumulate = accumulate; job.ATransposed = aTransposed;
         job.Bias = bias; job.BiasOff = biasOff;
-        job.Mc = mc; job.RowBlocks = rowBlocks; job.PanelsPerGroup = perGroup; job.Groups = (panels + perGroup - 1) / perGroup;
-        int tiles = rowBlocks * job.Groups;
-        if ((long)m * b.N * b.K < 1 << 16) for (int t = 0; t < tiles; t++) job.Run(t);
+        job.Mc = mc; job.RowBlocks = rowBlocks; job.PanelsPerGroup = perGroup; job.Groups = groups;
+        int tiles = rowBlocks * groups;
+        if (small) for (int t = 0; t < tiles; t++) job.Run(t);
         else CpuParallel.For(tiles, job);
         job.A = job.C = []; job.Bias = null; job.B = null!;
     }

@@ -40,6 +40,29 @@ public class PackedGemmTests
         }
     }
 
+    /// <summary>
+    /// How a product is cut into tiles for the threads (here N = 16, one panel: its 144 rows are split into row blocks)
+    /// must not change a bit of C: each element's sum runs over K in the same order whichever tile computes it. The
+    /// same rows computed six at a time (one tile each) are the baseline; K = 1600 spans several K chunks.
+    /// </summary>
+    [TestCase(144, 16, 1600)]
+    [TestCase(50, 20, 700)]
+    public void TheTileSplitDoesNotChangeTheSums(int m, int n, int k)
+    {
+        var a = Rand(m * k, 7); var b = Rand(n * k, 8);
+        var whole = Rand(m * n, 9); var byRows = (float[])whole.Clone();
+        Gemm.MatMulABt(a, 0, b, 0, whole, 0, m, n, k, accumulate: true);
+        for (int i = 0; i < m; i += 6)
+        {
+            int rows = Math.Min(6, m - i);
+            var part = new float[rows * n];
+            Array.Copy(byRows, i * n, part, 0, rows * n);
+            Gemm.MatMulABt(a, i * k, b, 0, part, 0, rows, n, k, accumulate: true);
+            Array.Copy(part, 0, byRows, i * n, rows * n);
+        }
+        Assert.That(whole, Is.EqualTo(byRows).AsCollection);
+    }
+
     [Test]
     public void BadShapesAreRejected()
     {
