@@ -212,7 +212,7 @@ summarize() {
     echo "| stage | status | seconds | limit |"
     echo "| --- | --- | --- | --- |"
     awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$WORK/stages.tsv"
-    section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|^SKIP|passed, .* failed'
+    section "GPU kernel tests (issue 6, 4); registers, local memory and blocks per SM as the driver compiled each kernel (KernelResourceTests)" gpu-tests '^FAIL|^SKIP|^resources |passed, .* failed' 90
     section "DiT parity, dit_small.safetensors (issue 6)" parity-dit '.'
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak'

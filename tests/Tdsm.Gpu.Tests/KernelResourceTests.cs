@@ -1,0 +1,79 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using K = Tdsm.Kernels;
+
+namespace Tdsm.Gpu.Tests;
+
+/// <summary>
+/// On CUDA only: each explicitly grouped production kernel as this card's driver JIT-compiles it, with the launch bounds
+/// the GPU tier loads it with. Prints (one `resources` line per kernel) the registers, local memory (stack and spills),
+/// static shared memory and the blocks per SM the occupancy calculator gives at the group size the tier launches, and
+/// requires at least the blocks per SM the kernel is bounded for: fewer would mean the JIT needed more registers than the
+/// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
+/// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
+/// 24 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part).
+/// </summary>
+[TestFixture("cuda")]
+[NonParallelizable]
+public class KernelResourceTests(string device) : DeviceFixture(device)
+{
+    private const int AttrSharedSizeBytes = 1, AttrLocalSizeBytes = 3, AttrNumRegs = 4;
+
+    [DllImport("libcuda.so.1")]
+    private static extern int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
+
+    [DllImport("libcuda.so.1")]
+    private static extern int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, IntPtr function, int blockSize, nuint dynamicSharedBytes);
+
+    // name -> (kernel, specialization it is loaded with, threads per group, blocks per SM it is bounded for (0: none)).
+    private static readonly Dictionary<string, (MethodInfo Method, KernelSpecialization Specialization, int Threads, int Bound)> Kernels = Build();
+
+    private static Dictionary<string, (MethodInfo, KernelSpecialization, int, int)> Build()
+    {
+        var d = new Dictionary<string, (MethodInfo, KernelSpecialization, int, int)>();
+        void Add(Type type, string method, KernelSpecialization spec, int threads, int bound, string? name = null) =>
+            d[name ?? $"{type.Name}.{method}"] = (type.GetMethod(method) ?? throw new MissingMethodException(type.Name, method), spec, threads, bound);
+        Add(typeof(K.Gemm), nameof(K.Gemm.Kernel), K.Gemm.Specialization, K.Gemm.Threads, K.Gemm.MinGroupsPerSM);
+        // The tensor-core GEMMs as the tier loads them (2 per SM), and the bf16 kernel also for 1 (the visit's A/B).
+        Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.Kernel), K.TensorCoreGemm.Specialization(1), K.TensorCoreGemm.Threads, 1, "TensorCoreGemm.Kernel (1/SM)");
+        foreach (var m in new[] { nameof(K.TensorCoreGemm.Kernel), nameof(K.TensorCoreGemm.KernelTf32), nameof(K.TensorCoreGemm.KernelPacked),
+                     nameof(K.TensorCoreGemm.KernelLdMatrix), nameof(K.TensorCoreGemm.KernelAsync) })
+            Add(typeof(K.TensorCoreGemm), m, K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
+                $"TensorCoreGemm.{m} ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
+        foreach (var m in new[] { nameof(K.StGcn.ConvGemm.Forward), nameof(K.StGcn.ConvGemm.ForwardWide), nameof(K.StGcn.ConvGemm.InputGrad),
+                     nameof(K.StGcn.ConvGemm.InputGradWide), nameof(K.StGcn.ConvGemm.WeightGrad), nameof(K.StGcn.ConvGemm.WeightGradWide),
+                     nameof(K.StGcn.ConvGemm.WeightGradTWide) })
+            Add(typeof(K.StGcn.ConvGemm), m, K.StGcn.ConvGemm.Specialization, K.StGcn.ConvGemm.Threads, K.StGcn.ConvGemm.MinGroupsPerSM);
+        // The bf16 convolutions for 1 and 2 per SM (the visit's A/B); the tf32 ones share their structure.
+        foreach (var m in new[] { nameof(K.StGcn.TensorCoreConv.ForwardBf16), nameof(K.StGcn.TensorCoreConv.InputGradBf16), nameof(K.StGcn.TensorCoreConv.WeightGradBf16) })
+            foreach (int perSm in new[] { 1, 2 })
+                Add(typeof(K.StGcn.TensorCoreConv), m, K.StGcn.TensorCoreConv.SpecializationFor(perSm), K.StGcn.TensorCoreConv.Threads, perSm, $"TensorCoreConv.{m} ({perSm}/SM)");
+        Add(typeof(K.JointAttention), nameof(K.JointAttention.Forward), KernelSpecialization.Empty, K.JointAttention.Threads, 0);
+        Add(typeof(K.JointAttention), nameof(K.JointAttention.Backward), KernelSpecialization.Empty, K.JointAttention.Threads, 0);
+        Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.Forward), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
+        Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.BackwardInput), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
+        return d;
+    }
+
+    private static IEnumerable<string> Names() => Kernels.Keys;
+
+    [TestCaseSource(nameof(Names))]
+    public void FitsTheBlocksPerSmItIsBoundedFor(string name)
+    {
+        var (method, spec, threads, bound) = Kernels[name];
+        using var kernel = (CudaKernel)Device.Accelerator.LoadKernel(method, spec);
+        int Attr(int attribute)
+        {
+            int status = cuFuncGetAttribute(out int value, attribute, kernel.FunctionPtr);
+            Assert.That(status, Is.Zero, $"cuFuncGetAttribute({attribute}) for {name}");
+            return value;
+        }
+        int regs = Attr(AttrNumRegs), local = Attr(AttrLocalSizeBytes), shared = Attr(AttrSharedSizeBytes);
+        Assert.That(cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, kernel.FunctionPtr, threads, 0), Is.Zero, $"occupancy of {name}");
+        Console.WriteLine($"resources {name}: {regs} registers, {local} B local (stack + spills), {shared} B shared, " +
+                          $"{blocks} blocks/SM at {threads} threads (bounded for {(bound > 0 ? bound.ToString() : "-")})");
+        Assert.That(blocks, Is.GreaterThanOrEqualTo(Math.Max(1, bound)), $"{name}: blocks per SM at {threads} threads");
+    }
+}
