@@ -14,7 +14,8 @@ public sealed class BenchCommand : ICommand
     public string Name => "bench";
     public string Summary => "time the training step and zero-shot inference at a model config (ms/step, rows/s, memory)";
     public string Help => """
-        usage: bench [--config paper|paper-minilm|small] [--backend cpu|gpu|gpu-bf16|gpu-tf32|gpu-sim|reference]
+        usage: bench [--config paper|paper-minilm|small|tiny] [--hidden H] [--depth D] [--heads N] [--in-channels C] [--cond D]
+                     [--backend cpu|gpu|gpu-bf16|gpu-tf32|gpu-sim|reference]
                      [--batch B] [--steps N] [--warmup W] [--infer-samples S] [--infer-classes K]
                      [--noises J] [--chunk-rows R] [--seed S] [--precision fp32|bf16|tf32] [--profile N]
 
@@ -38,7 +39,9 @@ public sealed class BenchCommand : ICommand
         each (weights from the bf16 copy AdamW keeps, dy's rows and columns packed in one pass for the
         backward's two products, the other operands packed before each product).
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
-        128 samples x 60 classes x 3 noises, --chunk-rows 2048.
+        128 samples x 60 classes x 3 noises, --chunk-rows 2048. `tiny` is the default run's DiT (C_in 128,
+        cond 768, hidden 64, depth 2, 4 heads; the run trains it at --batch 64); --hidden, --depth, --heads,
+        --in-channels and --cond override the preset's numbers.
         """;
 
     public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
@@ -55,6 +58,8 @@ public sealed class BenchCommand : ICommand
         ulong seed = (ulong)args.GetInt("--seed", 0);
         string precision = args.Get("--precision") ?? "fp32";
         int profileSteps = args.GetInt("--profile", 0);
+        int? hidden = Optional(args, "--hidden"), depth = Optional(args, "--depth"), heads = Optional(args, "--heads");
+        int? inChannels = Optional(args, "--in-channels"), cond = Optional(args, "--cond");
         args.EnsureAllUsed();
         if (precision is not ("fp32" or "bf16" or "tf32")) throw new CommandLineException($"unknown precision '{precision}' (expected fp32, bf16 or tf32)");
         var cfg = configName switch
@@ -62,8 +67,16 @@ public sealed class BenchCommand : ICommand
             "paper" => DiTConfig.Paper,
             "paper-minilm" => DiTConfig.PaperMiniLM,
             "small" => DiTConfig.Small,
-            _ => throw new CommandLineException($"unknown config '{configName}' (expected paper, paper-minilm or small)"),
+            "tiny" => DiTConfig.Tiny,
+            _ => throw new CommandLineException($"unknown config '{configName}' (expected paper, paper-minilm, small or tiny)"),
         };
+        cfg = cfg with
+        {
+            Hidden = hidden ?? cfg.Hidden, Depth = depth ?? cfg.Depth, Heads = heads ?? cfg.Heads,
+            InChannels = inChannels ?? cfg.InChannels, CondSize = cond ?? cfg.CondSize,
+        };
+        try { cfg = cfg.Validated(); }
+        catch (ArgumentException e) { throw new CommandLineException($"bench: {e.Message}"); }
         if (batch <= 0 || steps <= 0 || warmup < 0 || samples <= 0 || classes <= 0 || noises <= 0 || chunk <= 0 || profileSteps < 0)
             throw new CommandLineException("sizes must be positive");
 
@@ -201,4 +214,6 @@ public sealed class BenchCommand : ICommand
         }
         finally { Backends.Release(raw); }
     }
+
+    private static int? Optional(CommandArgs args, string name) => args.Get(name) is null ? null : args.GetInt(name, 0);
 }
