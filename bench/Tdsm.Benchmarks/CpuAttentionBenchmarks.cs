@@ -5,7 +5,8 @@ using Tdsm.Tensors;
 namespace Tdsm.Benchmarks;
 
 /// <summary>
-/// The CPU tier's joint attention (36 tokens) on the DiT's shapes, "BxHxheads": the Small config's training step
+/// The CPU tier's joint attention (36 tokens) on the DiT's shapes, "BxHxheads": the default run's Tiny DiT (H 64, 4 heads
+/// of 16) at its training step (128 rows) and a 2,048-row scoring chunk, the Small config's training step
 /// (128 rows, H 128, 4 heads of 32) and a 640-row scoring chunk, and the paper config's training step (512 rows,
 /// H 768, 12 heads of 64): the forward keeping the probabilities (training; zero-shot scoring runs the same kernel
 /// without them) and the backward.
@@ -13,7 +14,7 @@ namespace Tdsm.Benchmarks;
 [Config(typeof(ShortConfig))]
 public class CpuAttentionBenchmarks
 {
-    [Params("128x128x4", "640x128x4", "512x768x12")]
+    [Params("128x64x4", "2048x64x4", "128x128x4", "640x128x4", "512x768x12")]
     public string Shape { get; set; } = "128x128x4";
 
     private const int L = 35;

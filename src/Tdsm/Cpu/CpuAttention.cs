@@ -19,12 +19,12 @@ internal static class CpuAttention
     public static unsafe void ForwardRows(ReadOnlySpan<float> qkvX, ReadOnlySpan<float> qkvU, Span<float> probs, Span<float> outX, Span<float> outU,
         int l, int h, int heads, int b0, int b1)
     {
-        int s = l + 1, sp = Padded(s), d = h / heads, need = 3 * sp * d + s * sp;
+        int s = l + 1, sp = Padded(s), d = h / heads, need = 3 * sp * d + s * sp + s;
         var scratch = _scratch is { } sc && sc.Length >= need ? sc : (_scratch = new float[need]);
         float scale = 1f / MathF.Sqrt(d);
         fixed (float* px = qkvX, pu = qkvU, pox = outX, pou = outU, ps = scratch)
         {
-            float* q = ps, kT = ps + sp * d, v = kT + sp * d, p = v + sp * d;
+            float* q = ps, kT = ps + sp * d, v = kT + sp * d, p = v + sp * d, rowSum = p + s * sp;
             new Span<float>(kT, sp * d).Clear(); // the padding keys stay 0
             for (int bi = b0; bi < b1; bi++)
                 for (int hd = 0; hd < heads; hd++)
@@ -38,19 +38,16 @@ internal static class CpuAttention
                         Copy(src + 2 * h + hd * d, v + t * d, d);
                     }
                     Product(q, d, s, d, kT, sp, sp, scale, p, sp);                 // scores (S, sp) = Q·Kᵀ·scale
+                    for (int i = 0; i < s; i++) ExpMinus(p + i * sp, sp, RowMax(p + i * sp, s));
+                    // Each row's sum is a scalar float32 sum in token order: the vector-summed variant moved the
+                    // ill-conditioned out.m0.loss_triplet (a difference of row means at margin 0) of DiTTests' fixture
+                    // from 7.3e-6 to 1.0e-5 relative, so the sums stay scalar, four rows at a time so that their
+                    // chains of dependent adds overlap.
+                    RowSums(p, sp, s, s, rowSum);
                     for (int i = 0; i < s; i++)
                     {
                         float* pi = p + i * sp;
-                        float max = float.NegativeInfinity;
-                        for (int j = 0; j < s; j++) if (pi[j] > max) max = pi[j];
-                        ExpMinus(pi, sp, max);
-                        // A scalar float32 sum in token order: the vector-summed variant moved the ill-conditioned
-                        // out.m0.loss_triplet (a difference of row means at margin 0) of DiTTests' fixture from
-                        // 7.3e-6 to 1.0e-5 relative for about 2% of the step, so the sum stays scalar.
-                        float sum = 0;
-                        for (int j = 0; j < s; j++) sum += pi[j];
-                        float inv = 1f / sum;
-                        for (int j = 0; j < s; j++) pi[j] *= inv;
+                        Scale(pi, s, 1f / rowSum[i]);
                         if (!probs.IsEmpty) new Span<float>(pi, s).CopyTo(probs.Slice(((bi * heads + hd) * s + i) * s, s));
                     }
                     Product(p, sp, 1, s, v, d, d, 1f, pox + (long)bi * h + hd * d, 0);              // P·V: token 0 into outX
@@ -61,6 +58,87 @@ internal static class CpuAttention
 
     // Key counts rounded up to whole Vector256s: kᵀ / vᵀ rows and score rows are this long.
     private static int Padded(int s) => (s + 7) & ~7;
+
+    // sums[i] = Σ_j p[i·pitch + j] over j in [0, n), each a scalar sum in j order, for rows [0, rows): four rows interleaved.
+    private static unsafe void RowSums(float* p, int pitch, int rows, int n, float* sums)
+    {
+        int i = 0;
+        for (; i + 4 <= rows; i += 4)
+        {
+            float* r0 = p + (long)i * pitch, r1 = r0 + pitch, r2 = r1 + pitch, r3 = r2 + pitch;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int j = 0; j < n; j++) { s0 += r0[j]; s1 += r1[j]; s2 += r2[j]; s3 += r3[j]; }
+            sums[i] = s0; sums[i + 1] = s1; sums[i + 2] = s2; sums[i + 3] = s3;
+        }
+        for (; i < rows; i++)
+        {
+            float* r = p + (long)i * pitch;
+            float sum = 0;
+            for (int j = 0; j < n; j++) sum += r[j];
+            sums[i] = sum;
+        }
+    }
+
+    // dots[i] = Σ_j a[i·aPitch + j]·b[i·bPitch + j] over j in [0, n) (a product, then a sum, in j order), rows [0, rows):
+    // four rows interleaved.
+    private static unsafe void RowDots(float* a, int aPitch, float* b, int bPitch, int rows, int n, float* dots)
+    {
+        int i = 0;
+        for (; i + 4 <= rows; i += 4)
+        {
+            float* a0 = a + (long)i * aPitch, a1 = a0 + aPitch, a2 = a1 + aPitch, a3 = a2 + aPitch;
+            float* b0 = b + (long)i * bPitch, b1 = b0 + bPitch, b2 = b1 + bPitch, b3 = b2 + bPitch;
+            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int j = 0; j < n; j++) { s0 += a0[j] * b0[j]; s1 += a1[j] * b1[j]; s2 += a2[j] * b2[j]; s3 += a3[j] * b3[j]; }
+            dots[i] = s0; dots[i + 1] = s1; dots[i + 2] = s2; dots[i + 3] = s3;
+        }
+        for (; i < rows; i++)
+        {
+            float* ar = a + (long)i * aPitch, br = b + (long)i * bPitch;
+            float dot = 0;
+            for (int j = 0; j < n; j++) dot += ar[j] * br[j];
+            dots[i] = dot;
+        }
+    }
+
+    // ds[j] = p[j]·(dp[j] − dot)·scale over j in [0, n): elementwise, the same bits at any width.
+    private static unsafe void SoftmaxGradRow(float* p, float* dp, float dot, float scale, float* ds, int n)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> vdot = Vector256.Create(dot), vs = Vector256.Create(scale);
+            for (; j <= n - 8; j += 8) Vector256.Store(Vector256.Load(p + j) * (Vector256.Load(dp + j) - vdot) * vs, ds + j);
+        }
+        for (; j < n; j++) ds[j] = p[j] * (dp[j] - dot) * scale;
+    }
+
+    // max over p[0..n) (exact in any order: 8 lanes, then the lanes and the tail).
+    private static unsafe float RowMax(float* p, int n)
+    {
+        float max = float.NegativeInfinity;
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var m = Vector256.Load(p);
+            for (j = 8; j <= n - 8; j += 8) m = Vector256.Max(m, Vector256.Load(p + j));
+            for (int lane = 0; lane < 8; lane++) max = Math.Max(max, m.GetElement(lane));
+        }
+        for (; j < n; j++) if (p[j] > max) max = p[j];
+        return max;
+    }
+
+    // p[0..n) *= f, each element one product (the same bits at any width).
+    private static unsafe void Scale(float* p, int n, float f)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vf = Vector256.Create(f);
+            for (; j <= n - 8; j += 8) Vector256.Store(Vector256.Load(p + j) * vf, p + j);
+        }
+        for (; j < n; j++) p[j] *= f;
+    }
 
     // p[j] = exp(p[j] - max) over sp entries (a multiple of 8).
     private static unsafe void ExpMinus(float* p, int sp, float max)
@@ -80,7 +158,7 @@ internal static class CpuAttention
     /// cols mod 8, on every path (so scalar and vector machines give the same bits). Two rows and 32 columns at a
     /// time: 8 independent accumulator chains hide the FMA latency, and each loaded b vector serves both rows.
     /// </summary>
-    private static unsafe void Product(float* a, int aPitch, int rows, int inner, float* b, int bPitch, int cols, float scale, float* o, int oPitch)
+    private static unsafe void Product(float* a, int aPitch, int rows, int inner, float* b, int bPitch, int cols, float scale, float* o, int oPitch, int aStep = 1)
     {
         int r = 0, c8 = cols & ~7;
         if (Vector256.IsHardwareAccelerated)
@@ -97,10 +175,10 @@ internal static class CpuAttention
                     {
                         float* bt = b + (long)t * bPitch + c;
                         Vector256<float> v0 = Vector256.Load(bt), v1 = Vector256.Load(bt + 8), v2 = Vector256.Load(bt + 16), v3 = Vector256.Load(bt + 24);
-                        var u = Vector256.Create(a0r[t]);
+                        var u = Vector256.Create(a0r[(long)t * aStep]);
                         x0 = Vector256.FusedMultiplyAdd(u, v0, x0); x1 = Vector256.FusedMultiplyAdd(u, v1, x1);
                         x2 = Vector256.FusedMultiplyAdd(u, v2, x2); x3 = Vector256.FusedMultiplyAdd(u, v3, x3);
-                        var w = Vector256.Create(a1r[t]);
+                        var w = Vector256.Create(a1r[(long)t * aStep]);
                         y0 = Vector256.FusedMultiplyAdd(w, v0, y0); y1 = Vector256.FusedMultiplyAdd(w, v1, y1);
                         y2 = Vector256.FusedMultiplyAdd(w, v2, y2); y3 = Vector256.FusedMultiplyAdd(w, v3, y3);
                     }
@@ -113,14 +191,14 @@ internal static class CpuAttention
                     for (int t = 0; t < inner; t++)
                     {
                         var v0 = Vector256.Load(b + (long)t * bPitch + c);
-                        x0 = Vector256.FusedMultiplyAdd(Vector256.Create(a0r[t]), v0, x0);
-                        y0 = Vector256.FusedMultiplyAdd(Vector256.Create(a1r[t]), v0, y0);
+                        x0 = Vector256.FusedMultiplyAdd(Vector256.Create(a0r[(long)t * aStep]), v0, x0);
+                        y0 = Vector256.FusedMultiplyAdd(Vector256.Create(a1r[(long)t * aStep]), v0, y0);
                     }
                     Vector256.Store(x0 * vs, o0 + c);
                     Vector256.Store(y0 * vs, o1 + c);
                 }
-                Tail(a0r, b, inner, bPitch, c8, cols, scale, o0);
-                Tail(a1r, b, inner, bPitch, c8, cols, scale, o1);
+                Tail(a0r, aStep, b, inner, bPitch, c8, cols, scale, o0);
+                Tail(a1r, aStep, b, inner, bPitch, c8, cols, scale, o1);
             }
         }
         for (; r < rows; r++)
@@ -136,7 +214,7 @@ internal static class CpuAttention
                     for (int t = 0; t < inner; t++)
                     {
                         float* bt = b + (long)t * bPitch + c;
-                        var u = Vector256.Create(ar[t]);
+                        var u = Vector256.Create(ar[(long)t * aStep]);
                         x0 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt), x0); x1 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt + 8), x1);
                         x2 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt + 16), x2); x3 = Vector256.FusedMultiplyAdd(u, Vector256.Load(bt + 24), x3);
                     }
@@ -145,27 +223,27 @@ internal static class CpuAttention
                 for (; c < c8; c += 8)
                 {
                     Vector256<float> x0 = default;
-                    for (int t = 0; t < inner; t++) x0 = Vector256.FusedMultiplyAdd(Vector256.Create(ar[t]), Vector256.Load(b + (long)t * bPitch + c), x0);
+                    for (int t = 0; t < inner; t++) x0 = Vector256.FusedMultiplyAdd(Vector256.Create(ar[(long)t * aStep]), Vector256.Load(b + (long)t * bPitch + c), x0);
                     Vector256.Store(x0 * vs, or + c);
                 }
             }
             for (; c < c8; c++)
             {
                 float acc = 0;
-                for (int t = 0; t < inner; t++) acc = MathF.FusedMultiplyAdd(ar[t], b[(long)t * bPitch + c], acc);
+                for (int t = 0; t < inner; t++) acc = MathF.FusedMultiplyAdd(ar[(long)t * aStep], b[(long)t * bPitch + c], acc);
                 or[c] = acc * scale;
             }
-            Tail(ar, b, inner, bPitch, c8, cols, scale, or);
+            Tail(ar, aStep, b, inner, bPitch, c8, cols, scale, or);
         }
     }
 
     // o[c] = scale · Σ_t a[t]·b[t, c] for the columns c in [c0, cols), plain multiply-adds.
-    private static unsafe void Tail(float* a, float* b, int inner, int bPitch, int c0, int cols, float scale, float* o)
+    private static unsafe void Tail(float* a, int aStep, float* b, int inner, int bPitch, int c0, int cols, float scale, float* o)
     {
         for (int c = c0; c < cols; c++)
         {
             float acc = 0;
-            for (int t = 0; t < inner; t++) acc += a[t] * b[(long)t * bPitch + c];
+            for (int t = 0; t < inner; t++) acc += a[(long)t * aStep] * b[(long)t * bPitch + c];
             o[c] = acc * scale;
         }
     }
@@ -175,18 +253,18 @@ internal static class CpuAttention
     /// <summary>
     /// Backward for samples [b0, b1): per (sample, head) the head's q, k, Vᵀ and dO rows are gathered into
     /// contiguous scratch; the query pass gives ∂S = P∘(∂P − rowsum(P∘∂P))·scale with ∂P = dO·Vᵀ (8 keys per
-    /// Vector256, as the forward's scores); then dq = ∂S·K, dk = ∂Sᵀ·Q and dv = Pᵀ·dO as weighted row sums over the
-    /// transposed matrices. dqkvX / dqkvU are overwritten.
+    /// Vector256, as the forward's scores); then dq = ∂S·K, dk = ∂Sᵀ·Q and dv = Pᵀ·dO as weighted row sums, ∂Sᵀ and Pᵀ
+    /// read in place down their columns. dqkvX / dqkvU are overwritten.
     /// </summary>
     public static unsafe void BackwardRows(ReadOnlySpan<float> dOutX, ReadOnlySpan<float> dOutU, ReadOnlySpan<float> qkvX, ReadOnlySpan<float> qkvU,
         ReadOnlySpan<float> probs, Span<float> dqkvX, Span<float> dqkvU, int l, int h, int heads, int b0, int b1)
     {
-        int s = l + 1, sp = Padded(s), d = h / heads, need = 3 * s * d + sp * d + 3 * s * s + s * sp;
+        int s = l + 1, sp = Padded(s), d = h / heads, need = 3 * s * d + sp * d + s * s + s * sp + s;
         float scale = 1f / MathF.Sqrt(d);
         var scratch = _backScratch is { } sc && sc.Length >= need ? sc : (_backScratch = new float[need]);
         fixed (float* pdx = dOutX, pdu = dOutU, px = qkvX, pu = qkvU, pp = probs, pgx = dqkvX, pgu = dqkvU, ps = scratch)
         {
-            float* q = ps, k = q + s * d, vT = k + s * d, dO = vT + sp * d, ds = dO + s * d, dsT = ds + s * s, pT = dsT + s * s, dp = pT + s * s;
+            float* q = ps, k = q + s * d, vT = k + s * d, dO = vT + sp * d, ds = dO + s * d, dp = ds + s * s, dots = dp + s * sp;
             new Span<float>(vT, sp * d).Clear(); // the padding keys stay 0
             for (int b = b0; b < b1; b++)
                 for (int hd = 0; hd < heads; hd++)
@@ -203,24 +281,19 @@ internal static class CpuAttention
                         Copy(dsrc + c0, dO + t * d, d);
                     }
                     Product(dO, d, s, d, vT, sp, sp, 1f, dp, sp);                  // ∂P (S, sp) = dO·Vᵀ
-                    for (int i = 0; i < s; i++)
-                    {
-                        float* dpi = dp + i * sp;
-                        float dot = 0;
-                        for (int j = 0; j < s; j++) dot += p[i * s + j] * dpi[j];
-                        for (int j = 0; j < s; j++) ds[i * s + j] = p[i * s + j] * (dpi[j] - dot) * scale;
-                    }
-                    for (int i = 0; i < s; i++)
-                        for (int j = 0; j < s; j++) { dsT[j * s + i] = ds[i * s + j]; pT[j * s + i] = p[i * s + j]; }
+                    // rowsum(P∘∂P) as scalar sums in token order, four rows at a time (their dependent adds overlap).
+                    RowDots(p, s, dp, sp, s, s, dots);
+                    for (int i = 0; i < s; i++) SoftmaxGradRow(p + i * s, dp + i * sp, dots[i], scale, ds + i * s, s);
                     // Token 0 into dqkvX, tokens 1..L into dqkvU (row pitch 3H): dq_t = Σ_j ∂S[t,j] k_j, dk_t = Σ_j ∂S[j,t] q_j,
                     // dv_t = Σ_j P[j,t] dO_j.
                     float* gx = pgx + (long)b * 3 * h + c0, gu = pgu + (long)b * l * 3 * h + c0;
                     Product(ds, s, 1, s, k, d, d, 1f, gx, 0);
                     Product(ds + s, s, l, s, k, d, d, 1f, gu, 3 * h);
-                    Product(dsT, s, 1, s, q, d, d, 1f, gx + h, 0);
-                    Product(dsT + s, s, l, s, q, d, d, 1f, gu + h, 3 * h);
-                    Product(pT, s, 1, s, dO, d, d, 1f, gx + 2 * h, 0);
-                    Product(pT + s, s, l, s, dO, d, d, 1f, gu + 2 * h, 3 * h);
+                    // ∂Sᵀ and Pᵀ are read in place: A's row t is column t, its k-th value k rows further (aStep = S).
+                    Product(ds, 1, 1, s, q, d, d, 1f, gx + h, 0, aStep: s);
+                    Product(ds + 1, 1, l, s, q, d, d, 1f, gu + h, 3 * h, aStep: s);
+                    Product(p, 1, 1, s, dO, d, d, 1f, gx + 2 * h, 0, aStep: s);
+                    Product(p + 1, 1, l, s, dO, d, d, 1f, gu + 2 * h, 3 * h, aStep: s);
                 }
         }
     }
