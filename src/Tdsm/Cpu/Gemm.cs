@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -177,6 +178,7 @@ public static class Gemm
         if (m == 0 || n == 0) return;
         if (PackedGemm.Supported && k > 0 && (long)m * n * k >= ParallelThreshold)
         {
+            if (n >= TransposedRouteRatio * m) { AtBAsTransposed(a, aOff, b, bOff, c, cOff, m, n, k, accumulate); return; }
             // B (K,N) packed as above; the kernel reads A (K,M) in place, transposed.
             var packed = PackedMatrix.RentFromKN(b, bOff, k, n);
             try { PackedGemm.Run(a, aOff, packed, c, cOff, m, accumulate, null, 0, aTransposed: true); }
@@ -185,6 +187,43 @@ public static class Gemm
         }
         if ((long)m * n * k < ParallelThreshold || m == 1) { for (int i = 0; i < m; i++) AtBRow(a, aOff, b, bOff, c, cOff, m, n, k, i, accumulate); return; }
         Parallel.For(0, m, i => AtBRow(a, aOff, b, bOff, c, cOff, m, n, k, i, accumulate));
+    }
+
+    // From N = 2·M on, Aᵀ·B is computed as its transpose: the packed operand is then A (K·M floats) instead of B (K·N),
+    // e.g. a narrow layer's weight gradient dW (64, 768) = dYᵀ·X over 4,480 rows packed 3.4 M floats of X on every call.
+    private const int TransposedRouteRatio = 2;
+
+    // C (M,N) (=|+=) Aᵀ·B as Cᵀ (N,M) = Bᵀ·A: A (K,M) packed, B (K,N) read in place as the transposed operand, into a
+    // pooled Cᵀ that starts as C's transpose when accumulating. Each element's sum runs over K in the same order, K chunk
+    // by K chunk added to the same starting value, so C gets the same bits as on the direct route.
+    private static void AtBAsTransposed(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k, bool accumulate)
+    {
+        var ct = ArrayPool<float>.Shared.Rent(m * n);
+        var packed = PackedMatrix.RentFromKN(a, aOff, k, m);
+        try
+        {
+            if (accumulate) TransposeInto(c, cOff, m, n, ct, 0);
+            PackedGemm.Run(b, bOff, packed, ct, 0, n, accumulate, null, 0, aTransposed: true);
+            TransposeInto(ct, 0, n, m, c, cOff);
+        }
+        finally
+        {
+            packed.Return();
+            ArrayPool<float>.Shared.Return(ct);
+        }
+    }
+
+    // dst (cols, rows) at dstOff = src (rows, cols) at srcOff, in 32x32 blocks.
+    private static void TransposeInto(float[] src, int srcOff, int rows, int cols, float[] dst, int dstOff)
+    {
+        const int Block = 32;
+        for (int r0 = 0; r0 < rows; r0 += Block)
+            for (int c0 = 0; c0 < cols; c0 += Block)
+            {
+                int r1 = Math.Min(rows, r0 + Block), c1 = Math.Min(cols, c0 + Block);
+                for (int r = r0; r < r1; r++)
+                    for (int q = c0; q < c1; q++) dst[dstOff + q * rows + r] = src[srcOff + r * cols + q];
+            }
     }
 
     private static void AtBRow(float[] a, int aOff, float[] b, int bOff, float[] c, int cOff, int m, int n, int k, int i, bool accumulate)

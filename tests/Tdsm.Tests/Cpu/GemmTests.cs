@@ -68,19 +68,25 @@ public class GemmTests
         }
     }
 
-    /// <summary>Aᵀ·B reads A (K,M) in place with the same sums, in the same order, as A·B on a transposed copy of A.</summary>
-    [TestCase(384, 128, 4480)]
-    [TestCase(37, 70, 300)]
-    [TestCase(800, 520, 300)] // tiles of 17 panels: A copied into MR-row tiles; a short last tile and panel
-    public void AtBGivesTheBitsOfABOnATransposedCopy(int m, int n, int k)
+    /// <summary>
+    /// Aᵀ·B reads A (K,M) in place with the same sums, in the same order, as A·B on a transposed copy of A; from N = 2·M
+    /// on it is computed as its transpose (A packed, B read in place) and must still give those bits, accumulating too.
+    /// </summary>
+    [TestCase(384, 128, 4480, false)]
+    [TestCase(37, 70, 300, false)]
+    [TestCase(800, 520, 300, false)] // tiles of 17 panels: A copied into MR-row tiles; a short last tile and panel
+    [TestCase(64, 768, 700, true)]   // the transposed route: a narrow layer's weight gradient, K over 2 chunks
+    [TestCase(40, 256, 32, false)]   // the transposed route: the ST-GCN classifier's
+    [TestCase(50, 130, 300, true)]
+    public void AtBGivesTheBitsOfABOnATransposedCopy(int m, int n, int k, bool accumulate)
     {
         var a = Rand(k * m, 7); var b = Rand(k * n, 8);
         var at = new float[m * k];
         for (int p = 0; p < k; p++) for (int i = 0; i < m; i++) at[i * k + p] = a[p * m + i];
-        var want = new float[m * n]; var got = new float[m * n];
-        Gemm.MatMulAB(at, 0, b, 0, want, 0, m, n, k, accumulate: false);
-        Gemm.MatMulAtB(a, 0, b, 0, got, 0, m, n, k, accumulate: false);
-        Assert.That(got, Is.EqualTo(want));
+        var want = Rand(m * n, 9); var got = (float[])want.Clone();
+        Gemm.MatMulAB(at, 0, b, 0, want, 0, m, n, k, accumulate);
+        Gemm.MatMulAtB(a, 0, b, 0, got, 0, m, n, k, accumulate);
+        Assert.That(got, Is.EqualTo(want).AsCollection);
     }
 
     [Test]
