@@ -69,15 +69,16 @@ public class GemmTests
     }
 
     /// <summary>
-    /// Aᵀ·B reads A (K,M) in place with the same sums, in the same order, as A·B on a transposed copy of A; from N = 2·M
-    /// on it is computed as its transpose (A packed, B read in place) and must still give those bits, accumulating too.
+    /// Aᵀ·B reads A (K,M) in place with the same sums, in the same order, as A·B on a transposed copy of A; where it is
+    /// computed as its transpose (N ≥ 2·M and K·(N − M) ≥ 4·M·N: A packed, B read in place) it must still give those bits,
+    /// accumulating too.
     /// </summary>
     [TestCase(384, 128, 4480, false)]
     [TestCase(37, 70, 300, false)]
     [TestCase(800, 520, 300, false)] // tiles of 17 panels: A copied into MR-row tiles; a short last tile and panel
     [TestCase(64, 768, 700, true)]   // the transposed route: a narrow layer's weight gradient, K over 2 chunks
-    [TestCase(40, 256, 32, false)]   // the transposed route: the ST-GCN classifier's
-    [TestCase(50, 130, 300, true)]
+    [TestCase(40, 256, 32, false)]   // the ST-GCN classifier's: N ≥ 2·M but K too short for the route
+    [TestCase(50, 130, 700, true)]   // the transposed route, a short last panel
     public void AtBGivesTheBitsOfABOnATransposedCopy(int m, int n, int k, bool accumulate)
     {
         var a = Rand(k * m, 7); var b = Rand(k * n, 8);
