@@ -215,8 +215,8 @@ public static class Gemm
         }
     }
 
-    // dst (cols, rows) at dstOff = src (rows, cols) at srcOff, in 32x32 blocks.
-    private static void TransposeInto(float[] src, int srcOff, int rows, int cols, float[] dst, int dstOff)
+    /// <summary>dst (cols, rows) at dstOff = src (rows, cols) at srcOff, in 32x32 blocks on the calling thread.</summary>
+    internal static void TransposeInto(float[] src, int srcOff, int rows, int cols, float[] dst, int dstOff)
     {
         const int Block = 32;
         for (int r0 = 0; r0 < rows; r0 += Block)

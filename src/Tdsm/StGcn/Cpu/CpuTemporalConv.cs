@@ -36,7 +36,7 @@ public sealed partial class StGcnCpuOps
                 int n = Math.Min(per, b - b0);
                 Im2ColT(x.Array!, x.Offset + b0 * cin * t * v, colT, n, cin, t, v, kt, stride, tout);
                 Gemm.MatMulPacked(colT, 0, packedW, yT, 0, n * lo, accumulate: false, bias.Array, bias.Offset);
-                Parallel.For(0, n, i => TransposeInto(yT, i * lo * cout, y.Array!, y.Offset + (b0 + i) * cout * lo, lo, cout));
+                Parallel.For(0, n, i => Gemm.TransposeInto(yT, i * lo * cout, lo, cout, y.Array!, y.Offset + (b0 + i) * cout * lo));
             }
         }
         finally { packedW.Return(); }
@@ -115,19 +115,6 @@ public sealed partial class StGcnCpuOps
                     }
             }
         });
-    }
-
-    // dst (cols, rows) at dstOff = src (rows, cols) at srcOff, in 32x32 blocks on the calling thread.
-    private static void TransposeInto(float[] src, int srcOff, float[] dst, int dstOff, int rows, int cols)
-    {
-        const int Block = 32;
-        for (int r0 = 0; r0 < rows; r0 += Block)
-            for (int c0 = 0; c0 < cols; c0 += Block)
-            {
-                int r1 = Math.Min(rows, r0 + Block), c1 = Math.Min(cols, c0 + Block);
-                for (int r = r0; r < r1; r++)
-                    for (int c = c0; c < c1; c++) dst[dstOff + c * rows + r] = src[srcOff + r * cols + c];
-            }
     }
 
     // dx (Cin, T, V) = sum over kernel taps of dcol rows (overwrites dx).
