@@ -76,43 +76,112 @@ internal static class CpuLayerNorm
     /// <summary>
     /// Backward for samples [b0, b1): each sample owns its dmod row, so threads split by sample with
     /// no races. dx is overwritten or added; the shift/scale chunks of dmod accumulate over the N
-    /// tokens. xhat is recomputed from the saved mean and rstd.
+    /// tokens. xhat is recomputed from the saved mean and rstd. Tokens go four at a time: their
+    /// elementwise terms in SIMD lanes (plain multiplies and adds, as the scalar code, and each dmod element
+    /// gets its tokens' terms in token order), then the two row sums of each token as scalar sums in
+    /// channel order, the four tokens' chains interleaved so that their dependent adds overlap.
     /// </summary>
     public static void BackwardSamples(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mod, int chunks, int shiftChunk, int scaleChunk,
         ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dmod, int n, int h, bool accumulateDx, int b0, int b1)
     {
+        const int Group = 4;
         int ms = chunks * h;
-        Span<float> dxh = h <= 2048 ? stackalloc float[h] : new float[h];
+        // Per token of a group: xhat and d = dy·(1 + scale).
+        Span<float> xhs = h <= 512 ? stackalloc float[Group * h] : new float[Group * h];
+        Span<float> ds = h <= 512 ? stackalloc float[Group * h] : new float[Group * h];
+        Span<float> sumD = stackalloc float[Group], sumDX = stackalloc float[Group];
         for (int b = b0; b < b1; b++)
         {
             var scale = mod.Slice(b * ms + scaleChunk * h, h);
             var dshift = dmod.Slice(b * ms + shiftChunk * h, h);
             var dscale = dmod.Slice(b * ms + scaleChunk * h, h);
-            for (int t = 0; t < n; t++)
+            for (int t0 = 0; t0 < n; t0 += Group)
             {
-                int r = b * n + t;
-                float mu = mean[r], rs = rstd[r];
-                var xr = x.Slice(r * h, h);
-                var gr = dy.Slice(r * h, h);
-                float sumD = 0, sumDX = 0;
-                for (int i = 0; i < h; i++)
+                int rows = Math.Min(Group, n - t0);
+                for (int q = 0; q < rows; q++)
                 {
-                    float xh = (xr[i] - mu) * rs, g = gr[i];
-                    dshift[i] += g;
-                    dscale[i] += g * xh;
-                    float d = g * (1f + scale[i]);
-                    dxh[i] = d;
-                    sumD += d;
-                    sumDX += d * xh;
+                    int r = b * n + t0 + q;
+                    ElementwiseTerms(x.Slice(r * h, h), dy.Slice(r * h, h), scale, mean[r], rstd[r], dshift, dscale, xhs.Slice(q * h, h), ds.Slice(q * h, h));
                 }
-                sumD /= h; sumDX /= h;
-                var dxr = dx.Slice(r * h, h);
-                for (int i = 0; i < h; i++)
+                if (rows == Group)
                 {
-                    float v = rs * (dxh[i] - sumD - (xr[i] - mu) * rs * sumDX);
-                    dxr[i] = accumulateDx ? dxr[i] + v : v;
+                    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, x0 = 0, x1 = 0, x2 = 0, x3 = 0;
+                    for (int i = 0; i < h; i++)
+                    {
+                        float d0 = ds[i], d1 = ds[h + i], d2 = ds[2 * h + i], d3 = ds[3 * h + i];
+                        s0 += d0; x0 += d0 * xhs[i];
+                        s1 += d1; x1 += d1 * xhs[h + i];
+                        s2 += d2; x2 += d2 * xhs[2 * h + i];
+                        s3 += d3; x3 += d3 * xhs[3 * h + i];
+                    }
+                    sumD[0] = s0; sumD[1] = s1; sumD[2] = s2; sumD[3] = s3;
+                    sumDX[0] = x0; sumDX[1] = x1; sumDX[2] = x2; sumDX[3] = x3;
+                }
+                else
+                {
+                    for (int q = 0; q < rows; q++)
+                    {
+                        float sd = 0, sdx = 0;
+                        for (int i = 0; i < h; i++) { float d = ds[q * h + i]; sd += d; sdx += d * xhs[q * h + i]; }
+                        sumD[q] = sd; sumDX[q] = sdx;
+                    }
+                }
+                for (int q = 0; q < rows; q++)
+                {
+                    int r = b * n + t0 + q;
+                    InputGrad(x.Slice(r * h, h), ds.Slice(q * h, h), mean[r], rstd[r], sumD[q] / h, sumDX[q] / h, dx.Slice(r * h, h), accumulateDx);
                 }
             }
+        }
+    }
+
+    // xh = (x − mu)·rs, d = g·(1 + scale); dshift += g, dscale += g·xh; each element by the same float operations as a
+    // scalar loop (no fused multiply-adds), so any vector width gives the same bits.
+    private static void ElementwiseTerms(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> scale, float mu, float rs,
+        Span<float> dshift, Span<float> dscale, Span<float> xh, Span<float> d)
+    {
+        int h = x.Length, w = Vector<float>.Count, i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = new Vector<float>(mu); var vr = new Vector<float>(rs); var one = Vector<float>.One;
+            for (; i <= h - w; i += w)
+            {
+                var vx = (new Vector<float>(x.Slice(i, w)) - vm) * vr;
+                var vg = new Vector<float>(g.Slice(i, w));
+                (new Vector<float>(dshift.Slice(i, w)) + vg).CopyTo(dshift.Slice(i, w));
+                (new Vector<float>(dscale.Slice(i, w)) + vg * vx).CopyTo(dscale.Slice(i, w));
+                vx.CopyTo(xh.Slice(i, w));
+                (vg * (one + new Vector<float>(scale.Slice(i, w)))).CopyTo(d.Slice(i, w));
+            }
+        }
+        for (; i < h; i++)
+        {
+            float xhi = (x[i] - mu) * rs, gi = g[i];
+            dshift[i] += gi;
+            dscale[i] += gi * xhi;
+            xh[i] = xhi;
+            d[i] = gi * (1f + scale[i]);
+        }
+    }
+
+    // dx (=|+=) rs·(d − mean(d) − xh·mean(d·xh)), xh recomputed as (x − mu)·rs, the scalar code's operations in its order.
+    private static void InputGrad(ReadOnlySpan<float> x, ReadOnlySpan<float> d, float mu, float rs, float meanD, float meanDX, Span<float> dx, bool accumulate)
+    {
+        int h = x.Length, w = Vector<float>.Count, i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = new Vector<float>(mu); var vr = new Vector<float>(rs); var vd = new Vector<float>(meanD); var vdx = new Vector<float>(meanDX);
+            for (; i <= h - w; i += w)
+            {
+                var v = vr * (new Vector<float>(d.Slice(i, w)) - vd - (new Vector<float>(x.Slice(i, w)) - vm) * vr * vdx);
+                if (accumulate) v = new Vector<float>(dx.Slice(i, w)) + v;
+                v.CopyTo(dx.Slice(i, w));
+            }
+        }
+        for (; i < h; i++)
+        {
+            float v = rs * (d[i] - meanD - (x[i] - mu) * rs * meanDX);
+            dx[i] = accumulate ? dx[i] + v : v;
         }
     }
 }
