@@ -22,10 +22,12 @@
 # gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9)
 # gemm-packed        85 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging, ldmatrix, cp.async)
 #                                 vs cuBLAS bf16 and the fp32-operand kernel bounded for 2 blocks per SM and for 1, same run (9)
+# resources          30 s    60   registers, local memory and blocks per SM of 24 kernels as this driver compiles them
+#                                 (Tdsm.Gpu.Diagnostics.KernelResourceTests): is KernelAsync's local memory ptxas 11.8's? (9)
 # curve-bf16         60 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
-# Sum of estimates ~790 s > BUDGET: the first nine (~525 s) hold every number issues 4, 6 and 7 need and the
+# Sum of estimates ~820 s > BUDGET: the first nine (~525 s) hold every number issues 4, 6 and 7 need and the
 # bf16 figures of 9; the tail may be cut. 500 paper iterations take ~90 s at <= 150 ms/step (bf16); if the
 # bf16 path fails, the stage trains in fp32 for what the budget leaves (500 iterations need <= 390 ms/step x
 # 500 = 195 s). summary.md's stage table names what was skipped or cut short; if `status` shows
@@ -40,7 +42,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve bf16 paper-train gemm gemm-packed curve-bf16 ncu kernels"}
+STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve bf16 paper-train gemm gemm-packed resources curve-bf16 ncu kernels"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -78,6 +80,7 @@ export -f x
 
 # --- stages: each a function run under `timeout` in a child bash ----------------------------------
 st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda; }
+st_resources() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Diagnostics cuda; }
 st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
 st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safetensors" --backend "$BACKEND"; }
 st_bench_paper() { x $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3; }
@@ -191,9 +194,9 @@ st_ncu() {
   # Kernels whose HMMA count is above zero: the mma.sync instructions are there and execute.
   grep 'tensor_op_hmma.sum' "$WORK/ncu.csv" | awk -F'","' '{gsub(/"/, "", $NF); if ($NF + 0 > 0) n++; t++} END {printf "ncu: %d of %d profiled kernels execute tensor-pipe HMMA instructions\n", n, t}'
 }
-export -f st_gpu_tests st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
-cap() { case $1 in gpu-tests) echo 150;; parity-*) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
+cap() { case $1 in gpu-tests) echo 150;; parity-*|resources) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
 
 # --- summary.md: every number the issues need, rebuilt after each stage -------------------------
@@ -212,7 +215,7 @@ summarize() {
     echo "| stage | status | seconds | limit |"
     echo "| --- | --- | --- | --- |"
     awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$WORK/stages.tsv"
-    section "GPU kernel tests (issue 6, 4); registers, local memory and blocks per SM as the driver compiled each kernel (KernelResourceTests)" gpu-tests '^FAIL|^SKIP|^resources |passed, .* failed' 90
+    section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|^SKIP|passed, .* failed'
     section "DiT parity, dit_small.safetensors (issue 6)" parity-dit '.'
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak'
@@ -223,6 +226,7 @@ summarize() {
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^paper-train:|^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 kernels on pre-packed bf16 operands vs cuBLAS bf16 (issue 9)" gemm-packed '^\| *(Method|CuBlas|Tdsm|-)|^\| '
+    section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 40
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'

@@ -2,9 +2,10 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
+using Tdsm.Gpu.Tests;
 using K = Tdsm.Kernels;
 
-namespace Tdsm.Gpu.Tests;
+namespace Tdsm.Gpu.Diagnostics;
 
 /// <summary>
 /// On CUDA only: each explicitly grouped production kernel as this card's driver JIT-compiles it, with the launch bounds
@@ -13,7 +14,9 @@ namespace Tdsm.Gpu.Tests;
 /// requires at least the blocks per SM the kernel is bounded for: fewer would mean the JIT needed more registers than the
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
-/// 24 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part).
+/// 24 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
+/// need, rather than inside the kernel tests.
 /// </summary>
 [TestFixture("cuda")]
 [NonParallelizable]
