@@ -23,7 +23,7 @@ public sealed class PretrainEncoderCommand : ICommand
                                 [--config small|paper] [--epochs 30] [--batch 32] [--lr 0.1]
                                 [--schedule cosine|step] [--augment] [--seed 0] [--backend cpu|reference|gpu[-sim][-bf16|-tf32]]
                pretrain-encoder --bench [--config small|paper] [--n 32] [--t 64] [--m 2] [--classes 55]
-                                [--steps 3] [--backend cpu|reference|gpu[-sim][-bf16|-tf32]] [--profile]
+                                [--steps 3] [--warmup 1] [--backend cpu|reference|gpu[-sim][-bf16|-tf32]] [--profile]
 
         Optimiser: SGD, Nesterov momentum 0.9, weight decay 1e-4, base lr 0.1, cosine decay per step
         (or --schedule step: x0.1 at epochs 10 and 50). The last incomplete batch of an epoch is dropped.
@@ -31,7 +31,9 @@ public sealed class PretrainEncoderCommand : ICommand
         train.npy / train_label.npy (seen-class training samples), and with --test-x: ztest.npy / z_label.npy
         (unseen-class test samples, ZSL) and gtest.npy / g_label.npy (all test samples, GZSL); features
         (N, D) float32, labels original 0-based class ids (int64).
-        --bench times training steps on random data and prints ms per step; --profile then runs as many
+        --bench times training steps on random data and prints ms per step, after --warmup untimed ones (1:
+        enough on the GPU, where the first compiles the kernels; the CPU tier's first few steps still run
+        code the JIT has not optimised yet, so use --warmup 3 there for the steady state); --profile then runs as many
         more steps with a mark after every op (CUDA events on the GPU, the host clock otherwise) and prints
         each op and layer size with its calls, ms and share per step, then the shares by op family.
         With tensor-core convolutions (gpu-bf16, gpu-tf32) the steps are then timed again with the kernels
@@ -49,15 +51,17 @@ public sealed class PretrainEncoderCommand : ICommand
         if (args.Flag("--bench"))
         {
             bool profile = args.Flag("--profile");
-            int bn = args.GetInt("--n", 32), bt = args.GetInt("--t", 64), bm = args.GetInt("--m", 2), classes = args.GetInt("--classes", 55), steps = args.GetInt("--steps", 3);
+            int bn = args.GetInt("--n", 32), bt = args.GetInt("--t", 64), bm = args.GetInt("--m", 2), classes = args.GetInt("--classes", 55), steps = args.GetInt("--steps", 3),
+                warmup = args.GetInt("--warmup", 1);
             args.EnsureAllUsed();
+            if (steps <= 0 || warmup < 0) throw new CommandLineException($"pretrain-encoder --bench: --steps must be positive and --warmup at least 0 (got {steps}, {warmup})");
             if (Backends.ParseGpu(backend) is { } benchGpu)
             {
                 using var benchDevice = Backends.OpenDevice(benchGpu.Simulator, profiling: profile);
                 using var benchOps = new Tdsm.Gpu.StGcn.StGcnGpuOps(benchDevice) { ConvPrecision = benchGpu.Precision };
-                return Bench(Config(configName, classes), benchOps, profile ? new Tdsm.Gpu.GpuOpClock(benchDevice) : null, bn, bt, bm, steps, stdout);
+                return Bench(Config(configName, classes), benchOps, profile ? new Tdsm.Gpu.GpuOpClock(benchDevice) : null, bn, bt, bm, steps, warmup, stdout);
             }
-            return Bench(Config(configName, classes), StGcnParity.Backend(backend), profile ? new HostOpClock() : null, bn, bt, bm, steps, stdout);
+            return Bench(Config(configName, classes), StGcnParity.Backend(backend), profile ? new HostOpClock() : null, bn, bt, bm, steps, warmup, stdout);
         }
         string trainX = args.Require("--train-x"), trainY = args.Require("--train-y"), seenPath = args.Require("--seen"), outPath = args.Require("--out");
         string? testX = args.Get("--test-x"), testY = args.Get("--test-y"), featDir = args.Get("--features-dir");
@@ -156,8 +160,8 @@ public sealed class PretrainEncoderCommand : ICommand
         stdout.WriteLine($"wrote {name}.npy ({labels.Length} x {model.Config.FeatureDim}) and {labelName}.npy");
     }
 
-    // Times `steps` training steps after one warm-up; with a clock, then profiles `steps` more through ProfiledStGcnOps.
-    private static int Bench(StGcnConfig cfg, IStGcnOps ops, IOpClock? clock, int n, int t, int m, int steps, TextWriter stdout)
+    // Times `steps` training steps after `warmup` untimed ones; with a clock, then profiles `steps` more through ProfiledStGcnOps.
+    private static int Bench(StGcnConfig cfg, IStGcnOps ops, IOpClock? clock, int n, int t, int m, int steps, int warmup, TextWriter stdout)
     {
         var profiled = clock is null ? null : new ProfiledStGcnOps(ops, clock);
         var model = new StGcnModel(cfg, (IStGcnOps?)profiled ?? ops, seed: 1);
@@ -174,15 +178,15 @@ public sealed class PretrainEncoderCommand : ICommand
             sgd(0.1);
             _ = model.Logits; // a download: waits for the device to finish the step
         }
-        // steps + 1 steps, the first warming up (JIT, kernel compiles, buffer allocation) and not counted: sorted ms.
+        // warmup + steps steps, the first `warmup` warming up (JIT, kernel compiles, buffer allocation) and not counted: sorted ms.
         List<double> TimeSteps()
         {
             var ms = new List<double>();
-            for (int s = 0; s <= steps; s++)
+            for (int s = 0; s < warmup + steps; s++)
             {
                 var sw = Stopwatch.StartNew();
                 Step();
-                if (s > 0) ms.Add(sw.Elapsed.TotalMilliseconds);
+                if (s >= warmup) ms.Add(sw.Elapsed.TotalMilliseconds);
             }
             ms.Sort();
             return ms;

@@ -60,6 +60,19 @@ public class PretrainEncoderCommandTests
         Assert.That(stdout.ToString(), Does.Contain("stgcn train step on 'cpu'").And.Contain("ms (min"));
     }
 
+    /// <summary>--warmup sets the untimed steps (0 allowed); a negative count or no timed step is refused with the option named.</summary>
+    [Test]
+    public void BenchWarmupStepsAreConfigurable()
+    {
+        var stdout = new StringWriter(); var stderr = new StringWriter();
+        Assert.That(Cli.Run(["pretrain-encoder", "--bench", "--n", "2", "--t", "8", "--steps", "2", "--warmup", "0", "--classes", "3"], stdout, stderr),
+            Is.EqualTo(0), stderr.ToString());
+        Assert.That(stdout.ToString(), Does.Contain("2 steps)"));
+        stderr = new StringWriter();
+        Assert.That(Cli.Run(["pretrain-encoder", "--bench", "--n", "2", "--t", "8", "--warmup", "-1", "--classes", "3"], new StringWriter(), stderr), Is.Not.EqualTo(0));
+        Assert.That(stderr.ToString(), Does.Contain("--warmup"));
+    }
+
     /// <summary>--profile: one row per op and layer size, the temporal convolutions of each block among them, and the family shares.</summary>
     [Test]
     public void BenchProfileNamesTheLayers()
