@@ -58,8 +58,8 @@ public sealed class BenchCommand : ICommand
         ulong seed = (ulong)args.GetInt("--seed", 0);
         string precision = args.Get("--precision") ?? "fp32";
         int profileSteps = args.GetInt("--profile", 0);
-        int? hidden = Optional(args, "--hidden"), depth = Optional(args, "--depth"), heads = Optional(args, "--heads");
-        int? inChannels = Optional(args, "--in-channels"), cond = Optional(args, "--cond");
+        int? hidden = args.GetIntOrNull("--hidden"), depth = args.GetIntOrNull("--depth"), heads = args.GetIntOrNull("--heads");
+        int? inChannels = args.GetIntOrNull("--in-channels"), cond = args.GetIntOrNull("--cond");
         args.EnsureAllUsed();
         if (precision is not ("fp32" or "bf16" or "tf32")) throw new CommandLineException($"unknown precision '{precision}' (expected fp32, bf16 or tf32)");
         var cfg = configName switch
@@ -214,6 +214,4 @@ public sealed class BenchCommand : ICommand
         }
         finally { Backends.Release(raw); }
     }
-
-    private static int? Optional(CommandArgs args, string name) => args.Get(name) is null ? null : args.GetInt(name, 0);
 }

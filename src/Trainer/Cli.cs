@@ -134,6 +134,9 @@ public sealed class CommandArgs
             : throw new CommandLineException($"option {name} expects an integer, got '{s}'");
     }
 
+    /// <summary>The option as an integer, or null when it is not given.</summary>
+    public int? GetIntOrNull(string name) => Get(name) is null ? null : GetInt(name, 0);
+
     public double GetDouble(string name, double fallback)
     {
         var s = Get(name);

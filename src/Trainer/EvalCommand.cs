@@ -58,7 +58,7 @@ public sealed class EvalCommand : ICommand
         string backend = args.Get("--backend") ?? "cpu";
         string? compare = args.Get("--compare");
         int limit = args.GetInt("--limit", int.MaxValue);
-        int? noises = args.Get("--noises") is null ? null : args.GetInt("--noises", 0);
+        int? noises = args.GetIntOrNull("--noises");
         ulong noiseSeed = (ulong)args.GetInt("--noise-seed", 0);
         if (noises is <= 0) throw new CommandLineException($"--noises must be a positive count, got {noises}");
         if (noises is null && args.Get("--noise-seed") is not null) throw new CommandLineException("--noise-seed needs --noises");

@@ -56,9 +56,9 @@ public sealed class TrainCommand : ICommand
         string unseenPath = args.Require("--unseen");
         string outDir = args.Require("--out");
         string preset = args.Get("--model") ?? "paper";
-        int? hidden = args.Get("--hidden") is null ? null : args.GetInt("--hidden", 0);
-        int? depth = args.Get("--depth") is null ? null : args.GetInt("--depth", 0);
-        int? heads = args.Get("--heads") is null ? null : args.GetInt("--heads", 0);
+        int? hidden = args.GetIntOrNull("--hidden");
+        int? depth = args.GetIntOrNull("--depth");
+        int? heads = args.GetIntOrNull("--heads");
         var d = TrainConfig.Official;
         var train = new TrainConfig(args.GetInt("--iterations", d.Iterations), args.GetInt("--batch", d.Batch), args.GetDouble("--lr", d.Lr),
             args.GetInt("--warmup", d.Warmup), Seed: (ulong)args.GetInt("--seed", 0), CheckpointEvery: args.GetInt("--checkpoint-every", d.CheckpointEvery),
