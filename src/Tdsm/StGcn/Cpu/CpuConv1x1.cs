@@ -55,8 +55,7 @@ public sealed partial class StGcnCpuOps
         }
         var db = new double[cout];
         var wT = new float[cin * cout];
-        for (int co = 0; co < cout; co++)
-            for (int ci = 0; ci < cin; ci++) wT[ci * cout + co] = w[co * cin + ci];
+        Gemm.TransposeInto(w.Array!, w.Offset, cout, cin, wT, 0);
         for (int bi = 0; bi < b; bi++)
         {
             int dyo = dy.Offset + bi * cout * lo;

@@ -53,8 +53,8 @@ public sealed partial class StGcnCpuOps
         // wT (K, Cout) and dWᵀ (K, Cout), which starts as dW's transpose so that the sums continue in dW's order.
         var wT = new float[rows * cout];
         var dWT = new float[rows * cout];
-        for (int co = 0; co < cout; co++)
-            for (int r = 0; r < rows; r++) { wT[r * cout + co] = w[co * rows + r]; dWT[r * cout + co] = dW[co * rows + r]; }
+        Gemm.TransposeInto(w.Array!, w.Offset, cout, rows, wT, 0);
+        Gemm.TransposeInto(dW.Array!, dW.Offset, cout, rows, dWT, 0);
         var db = new double[cout];
         for (int bi = 0; bi < b; bi++)
         {
@@ -66,11 +66,8 @@ public sealed partial class StGcnCpuOps
             Gemm.MatMulAB(wT, 0, dy.Array!, dyo, dcol, 0, rows, lo, cout, accumulate: false);
             Col2Im(dcol, dx.Array!, dx.Offset + bi * cin * t * v, cin, t, v, kt, stride, tout);
         }
-        for (int co = 0; co < cout; co++)
-        {
-            dBias[co] += (float)db[co];
-            for (int r = 0; r < rows; r++) dW[co * rows + r] = dWT[r * cout + co];
-        }
+        for (int co = 0; co < cout; co++) dBias[co] += (float)db[co];
+        Gemm.TransposeInto(dWT, 0, rows, cout, dW.Array!, dW.Offset);
     }
 
     // col (Cin*kt, Tout*V): row (ci, j) holds the input frames to*s + j - p of channel ci.
