@@ -43,7 +43,7 @@ internal static class CpuAttention
                     // ill-conditioned out.m0.loss_triplet (a difference of row means at margin 0) of DiTTests' fixture
                     // from 7.3e-6 to 1.0e-5 relative, so the sums stay scalar, four rows at a time so that their
                     // chains of dependent adds overlap.
-                    RowSums(p, sp, s, s, rowSum);
+                    RowReductions.Sums(p, sp, s, s, rowSum);
                     for (int i = 0; i < s; i++)
                     {
                         float* pi = p + i * sp;
@@ -58,48 +58,6 @@ internal static class CpuAttention
 
     // Key counts rounded up to whole Vector256s: kᵀ / vᵀ rows and score rows are this long.
     private static int Padded(int s) => (s + 7) & ~7;
-
-    // sums[i] = Σ_j p[i·pitch + j] over j in [0, n), each a scalar sum in j order, for rows [0, rows): four rows interleaved.
-    private static unsafe void RowSums(float* p, int pitch, int rows, int n, float* sums)
-    {
-        int i = 0;
-        for (; i + 4 <= rows; i += 4)
-        {
-            float* r0 = p + (long)i * pitch, r1 = r0 + pitch, r2 = r1 + pitch, r3 = r2 + pitch;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (int j = 0; j < n; j++) { s0 += r0[j]; s1 += r1[j]; s2 += r2[j]; s3 += r3[j]; }
-            sums[i] = s0; sums[i + 1] = s1; sums[i + 2] = s2; sums[i + 3] = s3;
-        }
-        for (; i < rows; i++)
-        {
-            float* r = p + (long)i * pitch;
-            float sum = 0;
-            for (int j = 0; j < n; j++) sum += r[j];
-            sums[i] = sum;
-        }
-    }
-
-    // dots[i] = Σ_j a[i·aPitch + j]·b[i·bPitch + j] over j in [0, n) (a product, then a sum, in j order), rows [0, rows):
-    // four rows interleaved.
-    private static unsafe void RowDots(float* a, int aPitch, float* b, int bPitch, int rows, int n, float* dots)
-    {
-        int i = 0;
-        for (; i + 4 <= rows; i += 4)
-        {
-            float* a0 = a + (long)i * aPitch, a1 = a0 + aPitch, a2 = a1 + aPitch, a3 = a2 + aPitch;
-            float* b0 = b + (long)i * bPitch, b1 = b0 + bPitch, b2 = b1 + bPitch, b3 = b2 + bPitch;
-            float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (int j = 0; j < n; j++) { s0 += a0[j] * b0[j]; s1 += a1[j] * b1[j]; s2 += a2[j] * b2[j]; s3 += a3[j] * b3[j]; }
-            dots[i] = s0; dots[i + 1] = s1; dots[i + 2] = s2; dots[i + 3] = s3;
-        }
-        for (; i < rows; i++)
-        {
-            float* ar = a + (long)i * aPitch, br = b + (long)i * bPitch;
-            float dot = 0;
-            for (int j = 0; j < n; j++) dot += ar[j] * br[j];
-            dots[i] = dot;
-        }
-    }
 
     // ds[j] = p[j]·(dp[j] − dot)·scale over j in [0, n): elementwise, the same bits at any width.
     private static unsafe void SoftmaxGradRow(float* p, float* dp, float dot, float scale, float* ds, int n)
@@ -282,7 +240,7 @@ internal static class CpuAttention
                     }
                     Product(dO, d, s, d, vT, sp, sp, 1f, dp, sp);                  // ∂P (S, sp) = dO·Vᵀ
                     // rowsum(P∘∂P) as scalar sums in token order, four rows at a time (their dependent adds overlap).
-                    RowDots(p, s, dp, sp, s, s, dots);
+                    RowReductions.Dots(p, s, dp, sp, s, s, dots);
                     for (int i = 0; i < s; i++) SoftmaxGradRow(p + i * s, dp + i * sp, dots[i], scale, ds + i * s, s);
                     // Token 0 into dqkvX, tokens 1..L into dqkvU (row pitch 3H): dq_t = Σ_j ∂S[t,j] k_j, dk_t = Σ_j ∂S[j,t] q_j,
                     // dv_t = Σ_j P[j,t] dO_j.

@@ -79,9 +79,9 @@ internal static class CpuLayerNorm
     /// tokens. xhat is recomputed from the saved mean and rstd. Tokens go four at a time: their
     /// elementwise terms in SIMD lanes (plain multiplies and adds, as the scalar code, and each dmod element
     /// gets its tokens' terms in token order), then the two row sums of each token as scalar sums in
-    /// channel order, the four tokens' chains interleaved so that their dependent adds overlap.
+    /// channel order, the four tokens' chains interleaved so that their dependent adds overlap (<see cref="RowReductions"/>).
     /// </summary>
-    public static void BackwardSamples(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mod, int chunks, int shiftChunk, int scaleChunk,
+    public static unsafe void BackwardSamples(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> mod, int chunks, int shiftChunk, int scaleChunk,
         ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, Span<float> dx, Span<float> dmod, int n, int h, bool accumulateDx, int b0, int b1)
     {
         const int Group = 4;
@@ -103,28 +103,10 @@ internal static class CpuLayerNorm
                     int r = b * n + t0 + q;
                     ElementwiseTerms(x.Slice(r * h, h), dy.Slice(r * h, h), scale, mean[r], rstd[r], dshift, dscale, xhs.Slice(q * h, h), ds.Slice(q * h, h));
                 }
-                if (rows == Group)
+                fixed (float* pd = ds, px = xhs, psd = sumD, psx = sumDX)
                 {
-                    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, x0 = 0, x1 = 0, x2 = 0, x3 = 0;
-                    for (int i = 0; i < h; i++)
-                    {
-                        float d0 = ds[i], d1 = ds[h + i], d2 = ds[2 * h + i], d3 = ds[3 * h + i];
-                        s0 += d0; x0 += d0 * xhs[i];
-                        s1 += d1; x1 += d1 * xhs[h + i];
-                        s2 += d2; x2 += d2 * xhs[2 * h + i];
-                        s3 += d3; x3 += d3 * xhs[3 * h + i];
-                    }
-                    sumD[0] = s0; sumD[1] = s1; sumD[2] = s2; sumD[3] = s3;
-                    sumDX[0] = x0; sumDX[1] = x1; sumDX[2] = x2; sumDX[3] = x3;
-                }
-                else
-                {
-                    for (int q = 0; q < rows; q++)
-                    {
-                        float sd = 0, sdx = 0;
-                        for (int i = 0; i < h; i++) { float d = ds[q * h + i]; sd += d; sdx += d * xhs[q * h + i]; }
-                        sumD[q] = sd; sumDX[q] = sdx;
-                    }
+                    RowReductions.Sums(pd, h, rows, h, psd);
+                    RowReductions.Dots(pd, h, px, h, rows, h, psx);
                 }
                 for (int q = 0; q < rows; q++)
                 {
