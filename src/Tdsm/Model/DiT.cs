@@ -154,10 +154,34 @@ public sealed class DiT
     /// </summary>
     public void Forward(DiTActivations a, Tensor noisy, Tensor t, Tensor zg, Tensor zl, Tensor pred)
     {
+        int rl = a.Rows * Config.LocalTokens;
+        Ops.Linear(zl, _flEmb.W, _flEmb.B, a.U[0], rl, _flEmb.In, Config.Hidden);  // u (R·L,H)
+        ForwardFromTextTokens(a, noisy, t, zg, pred);
+    }
+
+    /// <summary>
+    /// <see cref="Forward(DiTActivations, Tensor, Tensor, Tensor, Tensor, Tensor)"/> with the text tokens given as a class
+    /// table and each row's class: fl_embedder runs once per class (K·L rows instead of R·L; a training batch repeats its
+    /// classes) and its outputs are gathered by row, the same values row by row. zlTable (K, L·cond), classIndex (R)
+    /// integer-valued floats, uTable (K·L, H) scratch. The backward still takes the gathered z_l (R, L, cond).
+    /// </summary>
+    public void Forward(DiTActivations a, Tensor noisy, Tensor t, Tensor zg, Tensor zlTable, Tensor classIndex, Tensor uTable, Tensor pred)
+    {
+        int h = Config.Hidden, l = Config.LocalTokens, kl = checked((int)(uTable.Length / h));
+        if (classIndex.Length != a.Rows) throw new ArgumentException($"class index: expected {a.Rows} rows, got {classIndex.Length}", nameof(classIndex));
+        if (uTable.Length % ((long)l * h) != 0 || zlTable.Length != (long)kl * Config.CondSize)
+            throw new ArgumentException($"class table: {zlTable.Length} text values and {uTable.Length} embedded ones are not K classes of {l}x{Config.CondSize} and {l}x{h}");
+        Ops.Linear(Ops.View(zlTable, 0, kl, Config.CondSize), _flEmb.W, _flEmb.B, uTable, kl, _flEmb.In, h); // (K·L,H)
+        Ops.GatherRows(uTable, classIndex, a.U[0], l * h);                                                  // u (R,L,H)
+        ForwardFromTextTokens(a, noisy, t, zg, pred);
+    }
+
+    // The forward from u = fl_embedder(z_l) in a.U[0] (before the positions are added) on.
+    private void ForwardFromTextTokens(DiTActivations a, Tensor noisy, Tensor t, Tensor zg, Tensor pred)
+    {
         var o = Ops;
-        int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l;
+        int r = a.Rows, h = Config.Hidden;
         o.Linear(noisy, _xEmb.W, _xEmb.B, a.X[0], r, _xEmb.In, h);                  // x (R,H)
-        o.Linear(zl, _flEmb.W, _flEmb.B, a.U[0], rl, _flEmb.In, h);                 // u (R·L,H)
         o.AddBroadcastRows(a.U[0], _pos, r);
         o.TimestepEmbedding(t, a.TFreq, r);                                          // (R,256)
         o.Linear(a.TFreq, _tMlp0.W, _tMlp0.B, a.T1, r, _tMlp0.In, h);
@@ -287,7 +311,7 @@ public sealed class DiT
     /// The forward at t_test for rows whose condition is a candidate class: pred (R, C_in) =
     /// DiT(noisy (R, C_in), t_test, class classIndex[r]) with classIndex (R) integer-valued floats
     /// indexing the classes of <paramref name="cc"/>. The class-only parts are gathered from the
-    /// cache instead of recomputed; the result equals <see cref="Forward"/> with the same inputs.
+    /// cache instead of recomputed; the result equals <see cref="Forward(DiTActivations, Tensor, Tensor, Tensor, Tensor, Tensor)"/> with the same inputs.
     /// </summary>
     public void ForwardWithClassConstants(DiTActivations a, Tensor noisy, DiTClassConstants cc, Tensor classIndex, Tensor pred)
     {
@@ -311,7 +335,7 @@ public sealed class DiT
 
     /// <summary>
     /// Accumulates ∂L/∂parameters into <see cref="Gradients"/> given dpred (R, C_in), replaying the
-    /// activations of the last <see cref="Forward"/> on <paramref name="a"/>.
+    /// activations of the last <see cref="Forward(DiTActivations, Tensor, Tensor, Tensor, Tensor, Tensor)"/> on <paramref name="a"/>.
     /// </summary>
     public void Backward(DiTActivations a, Tensor dpred, Tensor noisy, Tensor zg, Tensor zl)
     {

@@ -37,10 +37,18 @@ public sealed class TdsmStep
 
     /// <summary>(3) [L, L_diff, L_TD] of the last <see cref="Run"/>.</summary>
     public Tensor Loss { get; }
+
+    /// <summary>fl_embedder's output per class and token (K·L, H), when the text table has fewer classes than the step has rows.</summary>
+    public Tensor? UTable { get; }
+
     private readonly float[] _alphas;
     private readonly float[] _staging; // host copies of [t | y | y_neg], (3B)
 
-    public TdsmStep(DiT model, int batch)
+    /// <param name="model">The DiT.</param>
+    /// <param name="batch">B: the step runs 2B rows.</param>
+    /// <param name="textClasses">Classes of the text tables the step will be given (0: unknown). With fewer than 2B, the
+    /// text tokens are embedded once per class and gathered (<see cref="DiT.Forward(DiTActivations, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)"/>).</param>
+    public TdsmStep(DiT model, int batch, int textClasses = 0)
     {
         Model = model; Batch = batch;
         var c = model.Config;
@@ -54,6 +62,7 @@ public sealed class TdsmStep
         Mask = o.Allocate(batch); Pos = o.Allocate(batch); Neg = o.Allocate(batch);
         Y = o.Allocate(batch); YNeg = o.Allocate(batch); Labels2 = o.Allocate(b2);
         Loss = o.Allocate(3);
+        if (textClasses > 0 && textClasses < b2) UTable = o.Allocate(textClasses * c.LocalTokens, c.Hidden);
         _alphas = NoiseSchedule.AlphasCumprod(c.Steps, c.BetaStart, c.BetaEnd);
         _staging = new float[3 * batch];
     }
@@ -115,8 +124,10 @@ public sealed class TdsmStep
         o.QSample(X0, Eps, T, _alphas, o.View(Noisy2, 0, b, cin), b, cin);
         o.Copy(o.View(Noisy2, 0, b, cin), o.View(Noisy2, b * cin, b, cin)); // the negatives' rows see the same z_t
         o.GatherRows(text.Global, Labels2, Zg2, c.CondSize);
-        o.GatherRows(text.Local, Labels2, Zl2, c.LocalTokens * c.CondSize);
-        Model.Forward(Activations, Noisy2, T2, Zg2, Zl2, Pred);
+        bool byClass = UTable is not null && UTable.Length == (long)text.Classes * c.LocalTokens * c.Hidden;
+        if (backward || !byClass) o.GatherRows(text.Local, Labels2, Zl2, c.LocalTokens * c.CondSize); // fl_embedder's weight gradient reads the rows
+        if (byClass) Model.Forward(Activations, Noisy2, T2, Zg2, text.Local, Labels2, UTable!, Pred);
+        else Model.Forward(Activations, Noisy2, T2, Zg2, Zl2, Pred);
         o.TdLoss(Pred, Eps, Mask, Pos, Neg, DPred, loss, b, cin, margin, lambda);
         if (backward) Model.Backward(Activations, DPred, Noisy2, Zg2, Zl2);
     }

@@ -56,7 +56,7 @@ public static class DiTParity
             report.Add("sched.alphas_cumprod", ForwardTolerance, [("sched.alphas_cumprod", Err(alphas, f["sched.alphas_cumprod"]))]);
 
         // Margin-1.0 training step: forward, activations, loss, gradients.
-        var step = new TdsmStep(model, batch);
+        var step = new TdsmStep(model, batch, text.Classes);
         model.ZeroGradients();
         var loss = step.Run(x0, noise, t0, labels, labelsNeg, text, margin, 1.0, backward: true);
         report.Add("out.noisy", ForwardTolerance, [("out.noisy", Err(Download(ops, step.Noisy2), f["out.noisy"]))]);

@@ -63,7 +63,7 @@ public sealed class TdsmTrainer
         _labels = labels; _seen = seenClasses; _text = text;
         Optimizer = new DiTOptimizer(model, config.AdamW);
         Rng = new Rng(config.Seed);
-        _step = new TdsmStep(model, config.Batch);
+        _step = new TdsmStep(model, config.Batch, text.Classes);
         int b = config.Batch;
         var o = model.Ops;
         // The training set, its labels and the seen-class list live on the backend; a step

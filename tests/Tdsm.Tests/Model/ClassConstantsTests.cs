@@ -75,6 +75,47 @@ public class ClassConstantsTests
             Assert.That(cached[i], Is.EqualTo(plain[i]).Within(1e-5 * Math.Max(1, Math.Abs(plain[i]))), $"element {i} (row {i / cfg.InChannels}, class {rowClass[i / cfg.InChannels]})");
     }
 
+    /// <summary>
+    /// Training embeds the text tokens once per class of the table and gathers them by row (TdsmStep with fewer classes
+    /// than rows): each row's fl_embedder outputs are the same dot products as on the gathered rows, so the step's loss,
+    /// prediction and every gradient must have the plain step's bits.
+    /// </summary>
+    [TestCaseSource(nameof(Tiers))]
+    public void TextTokensEmbeddedPerClassGiveThePlainStepsBits(IOps ops)
+    {
+        var cfg = new DiTConfig(InChannels: 7, CondSize: 9, Hidden: 12, Depth: 2, Heads: 3, LocalTokens: 4);
+        int batch = 5, k = 6;
+        var rng = new Rng(31);
+        var text = new float[k * (cfg.LocalTokens + 1) * cfg.CondSize];
+        rng.FillNormal(text);
+        var x0 = new float[batch * cfg.InChannels]; rng.FillNormal(x0);
+        var eps = new float[batch * cfg.InChannels]; rng.FillNormal(eps);
+        int[] t = [3, 40, 17, 0, 49], labels = [2, 0, 5, 2, 1], negatives = [4, 0, 1, 3, 2];
+
+        (float[] Pred, float[] Grad, TdLossValue Loss, bool ByClass) Step(int textClasses)
+        {
+            var model = RandomModel(cfg, ops, 22);
+            var table = new TextTable(ops, text, k, cfg.LocalTokens + 1, cfg.CondSize);
+            var step = new TdsmStep(model, batch, textClasses);
+            model.ZeroGradients();
+            var loss = step.Run(x0, eps, t, labels, negatives, table, margin: 1.0, lambda: 1.0, backward: true);
+            var pred = new float[step.Pred.Length];
+            ops.Download(step.Pred, pred);
+            var grad = new float[model.Gradients.Length];
+            ops.Download(model.Gradients, grad);
+            return (pred, grad, loss, step.UTable is not null);
+        }
+
+        var plain = Step(0);
+        var byClass = Step(k);
+        Assert.That(plain.ByClass, Is.False);
+        Assert.That(byClass.ByClass, Is.True, "6 classes for 10 rows: the step embeds per class");
+        Assert.That(plain.Grad.Count(v => v != 0), Is.GreaterThan(plain.Grad.Length / 2), "the gradients are non-trivial");
+        Assert.That(byClass.Loss, Is.EqualTo(plain.Loss));
+        Assert.That(byClass.Pred, Is.EqualTo(plain.Pred).AsCollection);
+        Assert.That(byClass.Grad, Is.EqualTo(plain.Grad).AsCollection);
+    }
+
     [Test]
     public void ForwardOnlyActivationsRefuseTheBackward()
     {
