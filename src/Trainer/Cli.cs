@@ -62,11 +62,18 @@ public static class Cli
             stderr.WriteLine($"run 'tdsm {cmd.Name} --help' for usage.");
             return 2;
         }
+        catch (Configs.ConfigException e)
+        {
+            // A bad run config or preset name: file, line and problem, like a bad option.
+            stderr.WriteLine($"{cmd.Name}: error: {e.Message}");
+            return 2;
+        }
         catch (Exception e) when (e is Tdsm.Data.DataFormatException or Tdsm.Formats.TensorFormatException or Tdsm.Text.TextModelException
-                                   or FileNotFoundException or DirectoryNotFoundException or ArgumentException
+                                   or IOException or UnauthorizedAccessException or ArgumentException
                                    or Tdsm.Training.TrainingDivergedException)
         {
-            // Bad input data (or a diverged training run): say what and where, without a stack trace.
+            // Bad input data, a file that cannot be read or written, or a diverged training run: say what and where,
+            // without a stack trace.
             stderr.WriteLine($"{cmd.Name}: error: {e.Message}");
             return 1;
         }

@@ -1,6 +1,7 @@
 using Tdsm.Data;
 using Tdsm.Formats;
 using Tdsm.Tests.Data;
+using Tdsm.Trainer;
 using Tdsm.Trainer.Configs;
 
 namespace Tdsm.Tests.Trainer;
@@ -209,6 +210,26 @@ public class ConfigTests : TempDirTest
         path = Write("t.yaml", "text_features: feats/missing.safetensors\n");
         e = Assert.Throws<ConfigException>(() => RunConfigLoader.Load(path, DataRoot));
         Assert.That(e!.Message, Does.Contain($"{path}:1:").And.Contain("missing.safetensors"));
+    }
+
+    /// <summary>Through the command line a bad config or preset is an error message with file and line and exit code 2, not a crash.</summary>
+    [Test]
+    public void TheRunCommandReportsABadConfigWithoutAStackTrace()
+    {
+        string path = Path.Combine(Dir, "bad.yaml");
+        File.WriteAllText(path, "num_iter: 10\nbogus_key: 3\n");
+        foreach (var (args, want) in new[]
+        {
+            (new[] { "run", "--config", path }, $"{path}:2: unknown key 'bogus_key'"),
+            (new[] { "run", "--preset", "ntu60-u7" }, "'ntu60-u7' is not a paper setting"),
+            (new[] { "run", "--config", Path.Combine(Dir, "missing.yaml") }, "missing.yaml"),
+        })
+        {
+            var err = new StringWriter();
+            int rc = Cli.Run(args, TextWriter.Null, err);
+            Assert.That(rc, Is.EqualTo(2), string.Join(' ', args));
+            Assert.That(err.ToString(), Does.StartWith("run: error: ").And.Contain(want).And.Not.Contain("   at "));
+        }
     }
 
     [Test]
