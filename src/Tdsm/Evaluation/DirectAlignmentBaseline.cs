@@ -18,8 +18,11 @@ public sealed record BaselineConfig(
     /// <summary>Throws <see cref="ArgumentException"/> on a non-positive setting.</summary>
     public BaselineConfig Validated()
     {
-        if (Epochs <= 0 || Batch <= 0 || !(Lr > 0) || !(Temperature > 0) || WeightDecay < 0)
-            throw new ArgumentException($"baseline config has a non-positive setting: {this}");
+        if (Epochs <= 0) throw new ArgumentException($"baseline config: epochs must be positive, got {Epochs}");
+        if (Batch <= 0) throw new ArgumentException($"baseline config: batch must be positive, got {Batch}");
+        if (!(Lr > 0)) throw new ArgumentException($"baseline config: lr must be positive, got {Lr}");
+        if (!(Temperature > 0)) throw new ArgumentException($"baseline config: temperature must be positive, got {Temperature}");
+        if (!(WeightDecay >= 0)) throw new ArgumentException($"baseline config: weight decay must be 0 or more, got {WeightDecay}");
         return this;
     }
 }

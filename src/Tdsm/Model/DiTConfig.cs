@@ -37,8 +37,8 @@ public sealed record DiTConfig(
     /// <summary>Throws <see cref="ArgumentException"/> when the numbers cannot describe a DiT.</summary>
     public DiTConfig Validated()
     {
-        if (InChannels <= 0 || CondSize <= 0 || Hidden <= 0 || Depth <= 0 || Heads <= 0 || LocalTokens <= 0)
-            throw new ArgumentException($"DiT config has a non-positive size: {this}");
+        foreach (var (key, value) in new[] { ("in_channels", InChannels), ("cond_size", CondSize), ("hidden_size", Hidden), ("depth", Depth), ("num_heads", Heads), ("local_tokens", LocalTokens) })
+            if (value <= 0) throw new ArgumentException($"DiT config: {key} must be positive, got {value}");
         if (Hidden % Heads != 0) throw new ArgumentException($"DiT config: hidden {Hidden} is not divisible by heads {Heads}");
         if (TTest < 0 || TTest >= Steps) throw new ArgumentException($"DiT config: t_test {TTest} outside [0, {Steps})");
         return this;

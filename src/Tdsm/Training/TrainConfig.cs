@@ -17,10 +17,21 @@ public sealed record TrainConfig(
 
     public AdamWConfig AdamW => new(Lr, 0.9, 0.999, 1e-8, WeightDecay);
 
+    /// <summary>This config, or an <see cref="ArgumentException"/> naming the first setting out of range (official key, value).</summary>
     public TrainConfig Validated()
     {
-        if (Iterations <= 0 || Batch <= 0 || Lr <= 0 || Warmup < 0 || CheckpointEvery < 0 || LogEvery <= 0)
-            throw new ArgumentException($"training config has a non-positive setting: {this}");
+        static void Check(bool ok, string setting, object value, string want)
+        {
+            if (!ok) throw new ArgumentException($"training config: {setting} must be {want}, got {value}");
+        }
+        Check(Iterations > 0, "num_iter (iterations)", Iterations, "positive");
+        Check(Batch > 0, "batch_size", Batch, "positive");
+        Check(Lr > 0 && double.IsFinite(Lr), "learning_rate", Lr, "a positive number");
+        Check(Warmup >= 0, "num_warmup", Warmup, "0 or more");
+        Check(CheckpointEvery >= 0, "checkpoint_every", CheckpointEvery, "0 (only at the end) or more");
+        Check(LogEvery > 0, "log_every", LogEvery, "positive");
+        Check(double.IsFinite(Margin) && double.IsFinite(Lambda) && double.IsFinite(WeightDecay), "margin / lambda / weight_decay",
+            $"{Margin} / {Lambda} / {WeightDecay}", "finite");
         return this;
     }
 

@@ -79,6 +79,7 @@ public sealed class RunCommand : ICommand
         if (args.Get("--text-features") is string tf) cfg = cfg with { TextFeatures = tf };
         if (args.Get("--out") is string o) cfg = cfg with { OutputDir = o };
         int seeds = args.GetInt("--seeds", cfg.Seeds.Count);
+        if (seeds < 1) throw new CommandLineException($"--seeds must be at least 1, got {seeds}");
         if (seeds != cfg.Seeds.Count) cfg = cfg with { Seeds = Enumerable.Range(0, seeds).Select(i => cfg.Seeds[0] + (ulong)i).ToArray() };
         cfg = cfg with { Train = cfg.Train with { Iterations = args.GetInt("--iterations", cfg.Train.Iterations), Batch = args.GetInt("--batch", cfg.Train.Batch) } };
         if (args.Flag("--gzsl")) cfg = cfg with { Gzsl = cfg.Gzsl with { Enabled = true } };
@@ -105,6 +106,10 @@ public sealed class RunCommand : ICommand
         if (args.Get("--model") is string model)
             cfg = cfg with { Dit = model == "tiny" ? DiTConfig.Tiny : TrainCommand.ModelPreset(model) };
         args.EnsureAllUsed();
+        // Refused before any stage runs (and before an existing run folder is touched).
+        if (synth.SamplesPerClass <= 0 || synth.Frames <= 0 || synth.EncoderEpochs <= 0)
+            throw new CommandLineException($"--samples-per-class, --frames and --encoder-epochs must be positive, got {synth.SamplesPerClass}, {synth.Frames} and {synth.EncoderEpochs}");
+        cfg.Train.Validated();
         cfg.CheckPaths(configPath ?? "--preset " + preset);
         if (backend == "auto") backend = GpuDevice.CudaAvailable() ? "gpu" : "cpu";
         // The paper's 10-layer ST-GCN on a GPU; the Small one (minutes on a CPU) otherwise.

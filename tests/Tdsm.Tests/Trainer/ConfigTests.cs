@@ -232,6 +232,22 @@ public class ConfigTests : TempDirTest
         }
     }
 
+    /// <summary>Counts and sizes out of range are refused before any stage runs: nothing is generated or written.</summary>
+    [TestCase("--seeds", "0", 2, "--seeds must be at least 1, got 0")]
+    [TestCase("--seeds", "-3", 2, "--seeds must be at least 1, got -3")]
+    [TestCase("--frames", "0", 2, "--frames and --encoder-epochs must be positive")]
+    [TestCase("--iterations", "-5", 1, "num_iter (iterations) must be positive, got -5")]
+    [TestCase("--batch", "0", 1, "batch_size must be positive, got 0")]
+    public void TheRunCommandRefusesBadCountsBeforeItStarts(string option, string value, int code, string want)
+    {
+        string run = Path.Combine(Dir, "run");
+        var err = new StringWriter();
+        int rc = Cli.Run(["run", "--out", run, option, value], TextWriter.Null, err);
+        Assert.That(rc, Is.EqualTo(code));
+        Assert.That(err.ToString(), Does.Contain(want).And.Not.Contain("   at "));
+        Assert.That(Directory.Exists(run), Is.False, "no run folder");
+    }
+
     [Test]
     public void OverlappingSeenAndUnseenIsAnError()
     {
