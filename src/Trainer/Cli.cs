@@ -70,7 +70,7 @@ public static class Cli
         }
         catch (Exception e) when (e is Tdsm.Data.DataFormatException or Tdsm.Formats.TensorFormatException or Tdsm.Text.TextModelException
                                    or IOException or UnauthorizedAccessException or ArgumentException
-                                   or Tdsm.Training.TrainingDivergedException)
+                                   or Tdsm.Training.TrainingDivergedException or Tdsm.StGcn.StGcnDivergedException)
         {
             // Bad input data, a file that cannot be read or written, or a diverged training run: say what and where,
             // without a stack trace.

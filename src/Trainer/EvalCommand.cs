@@ -58,6 +58,7 @@ public sealed class EvalCommand : ICommand
         string backend = args.Get("--backend") ?? "cpu";
         string? compare = args.Get("--compare");
         int limit = args.GetInt("--limit", int.MaxValue);
+        if (limit < 1) throw new CommandLineException($"--limit must be a positive number of samples, got {limit}");
         int? noises = args.GetIntOrNull("--noises");
         ulong noiseSeed = (ulong)args.GetInt("--noise-seed", 0);
         if (noises is <= 0) throw new CommandLineException($"--noises must be a positive count, got {noises}");

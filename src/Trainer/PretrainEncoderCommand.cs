@@ -55,6 +55,8 @@ public sealed class PretrainEncoderCommand : ICommand
                 warmup = args.GetInt("--warmup", 1);
             args.EnsureAllUsed();
             if (steps <= 0 || warmup < 0) throw new CommandLineException($"pretrain-encoder --bench: --steps must be positive and --warmup at least 0 (got {steps}, {warmup})");
+            if (bn < 2 || bt < 1 || bm is not (1 or 2) || classes < 2)
+                throw new CommandLineException($"pretrain-encoder --bench: needs --n >= 2 (BatchNorm), --t >= 1, --m 1 or 2 and --classes >= 2 (got {bn}, {bt}, {bm}, {classes})");
             if (Backends.ParseGpu(backend) is { } benchGpu)
             {
                 using var benchDevice = Backends.OpenDevice(benchGpu.Simulator, profiling: profile);
@@ -81,6 +83,7 @@ public sealed class PretrainEncoderCommand : ICommand
         };
         args.EnsureAllUsed();
         if ((testX is null) != (testY is null)) throw new CommandLineException("--test-x and --test-y go together");
+        opts.Validated();
 
         var map = new SeenClassMap(Npy.Read(seenPath).ToInt64().Select(v => checked((int)v)).ToArray());
         // Samples are read from disk batch by batch (NpySamples): NTU-scale arrays need not fit in memory.

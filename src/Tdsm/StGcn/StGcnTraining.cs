@@ -42,6 +42,19 @@ public sealed record StGcnTrainOptions
     /// <summary>Seed of the shuffling and augmentation.</summary>
     public int Seed { get; init; }
 
+    /// <summary>These options, or an <see cref="ArgumentException"/> naming the first setting out of range.</summary>
+    public StGcnTrainOptions Validated()
+    {
+        static void Check(bool ok, string what) { if (!ok) throw new ArgumentException($"encoder training: {what}"); }
+        Check(Epochs > 0, $"epochs must be positive, got {Epochs}");
+        Check(BatchSize >= 2, $"batch size must be at least 2 (BatchNorm), got {BatchSize}");
+        Check(BaseLr > 0 && double.IsFinite(BaseLr), $"lr must be a positive number, got {BaseLr}");
+        Check(Momentum >= 0 && Momentum < 1, $"momentum must be in [0, 1), got {Momentum}");
+        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), $"weight decay must be 0 or more, got {WeightDecay}");
+        Check(StepGamma > 0 && double.IsFinite(StepGamma), $"step gamma must be positive, got {StepGamma}");
+        return this;
+    }
+
     /// <summary>The lr at optimiser step <paramref name="step"/> of <paramref name="totalSteps"/> in epoch <paramref name="epoch"/>.</summary>
     public double LrAt(int step, int totalSteps, int epoch) => Schedule switch
     {
@@ -118,8 +131,10 @@ public static class StGcnTraining
         if (labels.Length != n) throw new ArgumentException($"train: {labels.Length} labels for {n} samples");
         for (int i = 0; i < n; i++)
             if (labels[i] < 0 || labels[i] >= cfg.NumClass) throw new ArgumentException($"train: label {labels[i]} of sample {i} is outside 0..{cfg.NumClass - 1}");
+        options.Validated();
         int bs = Math.Min(options.BatchSize, n);
         if (bs < 2) throw new ArgumentException($"train: batch size {bs} (BatchNorm needs at least 2 samples)");
+        if (bs < options.BatchSize) log?.WriteLine($"batch {options.BatchSize} > {n} samples: one batch of {bs} per epoch");
         int stepsPerEpoch = n / bs, total = stepsPerEpoch * options.Epochs, step = 0;
         var sgd = model.CreateSgd(options.Momentum, options.WeightDecay);
         var rng = new Random(options.Seed);
@@ -144,7 +159,10 @@ public static class StGcnTraining
                 }
                 lr = options.LrAt(step, total, epoch);
                 model.ZeroGradients();
-                lossSum += model.Forward(bx, by, bs, t, m, training: true);
+                double loss = model.Forward(bx, by, bs, t, m, training: true);
+                // Stop at the first non-finite loss: nothing is saved from a diverged run (the caller writes the encoder after Train).
+                if (!double.IsFinite(loss)) throw new StGcnDivergedException(epoch + 1, step + 1, loss, lr);
+                lossSum += loss;
                 correct += CountCorrect(model.Logits, by, cfg.NumClass);
                 seen += bs;
                 model.Backward();
@@ -239,4 +257,15 @@ public static class StGcnTraining
         }
         return result;
     }
+}
+
+/// <summary>Encoder pre-training stopped at a non-finite loss.</summary>
+public sealed class StGcnDivergedException(int epoch, int step, double loss, double lr)
+    : Exception(FormattableString.Invariant($"encoder training diverged: loss {loss} at epoch {epoch}, step {step} (lr {lr:G3}); no encoder was written. A lower --lr usually helps."))
+{
+    /// <summary>1-based epoch of the bad step.</summary>
+    public int Epoch { get; } = epoch;
+
+    /// <summary>1-based optimiser step whose loss is not finite.</summary>
+    public int Step { get; } = step;
 }

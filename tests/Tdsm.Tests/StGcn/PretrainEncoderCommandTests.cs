@@ -51,6 +51,52 @@ public class PretrainEncoderCommandTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>
+    /// Settings out of range are refused before training, and a run whose loss stops being finite ends at that step
+    /// with exit code 1 and writes no encoder (an existing file at --out is left as it was).
+    /// </summary>
+    [Test]
+    public void BadSettingsAreRefusedAndADivergingRunWritesNothing()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tdsm-pretrain-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            int n = 8, t = 8, m = 2, sample = 3 * t * 25 * m;
+            var rng = new Random(4);
+            var x = new float[n * sample];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            Npy.Write(Path.Combine(dir, "x.npy"), [n, 3, t, 25, m], x);
+            Npy.Write(Path.Combine(dir, "y.npy"), [n], Enumerable.Range(0, n).Select(i => (long)(i % 2)).ToArray());
+            Npy.Write(Path.Combine(dir, "seen.npy"), [2], new long[] { 0, 1 });
+            var enc = Path.Combine(dir, "enc.safetensors");
+            File.WriteAllText(enc, "the previous encoder");
+            (int Rc, string Err) Run(params string[] extra)
+            {
+                var err = new StringWriter();
+                int rc = Cli.Run(["pretrain-encoder", "--train-x", Path.Combine(dir, "x.npy"), "--train-y", Path.Combine(dir, "y.npy"),
+                    "--seen", Path.Combine(dir, "seen.npy"), "--out", enc, "--batch", "4", .. extra], TextWriter.Null, err);
+                return (rc, err.ToString());
+            }
+            foreach (var (option, value, want) in new[]
+            {
+                ("--epochs", "0", "epochs must be positive, got 0"),
+                ("--lr", "-1", "lr must be a positive number, got -1"),
+                ("--batch", "1", "batch size must be at least 2"),
+            })
+            {
+                var (rc, err) = Run(option, value);
+                Assert.That(rc, Is.EqualTo(1), $"{option} {value}");
+                Assert.That(err, Does.Contain(want));
+            }
+            var (code, message) = Run("--lr", "1e9", "--epochs", "3");
+            Assert.That(code, Is.EqualTo(1));
+            Assert.That(message, Does.Contain("encoder training diverged: loss NaN at epoch").And.Contain("no encoder was written").And.Not.Contain("   at "));
+            Assert.That(File.ReadAllText(enc), Is.EqualTo("the previous encoder"));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Test]
     public void BenchPrintsAStepTime()
     {
