@@ -55,7 +55,7 @@ public sealed class BenchCommand : ICommand
         int classes = args.GetInt("--infer-classes", 60);
         int noises = args.GetInt("--noises", 3);
         int chunk = args.GetInt("--chunk-rows", 2048);
-        ulong seed = (ulong)args.GetInt("--seed", 0);
+        ulong seed = args.GetSeed("--seed", 0);
         string precision = args.Get("--precision") ?? "fp32";
         int profileSteps = args.GetInt("--profile", 0);
         int? hidden = args.GetIntOrNull("--hidden"), depth = args.GetIntOrNull("--depth"), heads = args.GetIntOrNull("--heads");

@@ -40,7 +40,7 @@ public sealed class BundleCommand : ICommand
         string outDir = args.Require("--out");
         string? model = args.Get("--model");
         string? untrained = args.Get("--untrained");
-        int seed = args.GetInt("--seed", 1);
+        int seed = args.GetIntSeed("--seed", 1);
         string? classes = args.Get("--classes");
         string? encoder = args.Get("--encoder");
         bool noText = args.Flag("--no-text");

@@ -144,6 +144,22 @@ public sealed class CommandArgs
     /// <summary>The option as an integer, or null when it is not given.</summary>
     public int? GetIntOrNull(string name) => Get(name) is null ? null : GetInt(name, 0);
 
+    /// <summary>A seed option: a non-negative integer up to 2^64 - 1 (a negative or non-numeric value is a usage error).</summary>
+    public ulong GetSeed(string name, ulong fallback)
+    {
+        var s = Get(name);
+        if (s is null) return fallback;
+        return ulong.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
+            : throw new CommandLineException($"option {name} expects a non-negative integer seed, got '{s}'");
+    }
+
+    /// <summary>A seed option for an <see cref="int"/>-seeded generator: 0 to 2^31 - 1.</summary>
+    public int GetIntSeed(string name, int fallback)
+    {
+        ulong v = GetSeed(name, (ulong)fallback);
+        return v <= int.MaxValue ? (int)v : throw new CommandLineException($"option {name} expects a seed from 0 to {int.MaxValue}, got {v}");
+    }
+
     public double GetDouble(string name, double fallback)
     {
         var s = Get(name);

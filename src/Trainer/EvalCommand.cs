@@ -60,7 +60,7 @@ public sealed class EvalCommand : ICommand
         int limit = args.GetInt("--limit", int.MaxValue);
         if (limit < 1) throw new CommandLineException($"--limit must be a positive number of samples, got {limit}");
         int? noises = args.GetIntOrNull("--noises");
-        ulong noiseSeed = (ulong)args.GetInt("--noise-seed", 0);
+        ulong noiseSeed = args.GetSeed("--noise-seed", 0);
         if (noises is <= 0) throw new CommandLineException($"--noises must be a positive count, got {noises}");
         if (noises is null && args.Get("--noise-seed") is not null) throw new CommandLineException("--noise-seed needs --noises");
         string classes = args.Get("--classes") ?? "unseen";

@@ -79,7 +79,7 @@ public sealed class PretrainEncoderCommand : ICommand
                 var s => throw new CommandLineException($"--schedule expects cosine or step, got '{s}'"),
             },
             Augment = args.Flag("--augment"),
-            Seed = args.GetInt("--seed", 0),
+            Seed = args.GetIntSeed("--seed", 0),
         };
         args.EnsureAllUsed();
         if ((testX is null) != (testY is null)) throw new CommandLineException("--test-x and --test-y go together");

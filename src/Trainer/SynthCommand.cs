@@ -32,7 +32,7 @@ public sealed class SynthCommand : ICommand
     {
         var preview = args.Get("--preview");
         var cfg = new SynthConfig(
-            Seed: ulong.Parse(args.Get("--seed") ?? "1", CultureInfo.InvariantCulture),
+            Seed: args.GetSeed("--seed", 1),
             SamplesPerClass: args.GetInt("--samples-per-class", 200),
             Frames: args.GetInt("--frames", 300),
             Normalize: !args.Flag("--raw"),

@@ -35,7 +35,7 @@ public sealed class SynthFeaturesCommand : ICommand
         int trainPer = args.GetInt("--train-per-class", 100), testPer = args.GetInt("--test-per-class", 20);
         int dim = args.GetInt("--dim", 256), width = args.GetInt("--text-width", 2048);
         double noise = args.GetDouble("--noise", 0.5);
-        ulong seed = (ulong)args.GetInt("--seed", 0);
+        ulong seed = args.GetSeed("--seed", 0);
         args.EnsureAllUsed();
         if (classes < 2 || unseen < 1 || unseen >= classes)
             throw new CommandLineException($"need 2 or more classes and 1..classes-1 unseen ones, got --classes {classes} --unseen {unseen}");

@@ -61,7 +61,7 @@ public sealed class TrainCommand : ICommand
         int? heads = args.GetIntOrNull("--heads");
         var d = TrainConfig.Official;
         var train = new TrainConfig(args.GetInt("--iterations", d.Iterations), args.GetInt("--batch", d.Batch), args.GetDouble("--lr", d.Lr),
-            args.GetInt("--warmup", d.Warmup), Seed: (ulong)args.GetInt("--seed", 0), CheckpointEvery: args.GetInt("--checkpoint-every", d.CheckpointEvery),
+            args.GetInt("--warmup", d.Warmup), Seed: args.GetSeed("--seed", 0), CheckpointEvery: args.GetInt("--checkpoint-every", d.CheckpointEvery),
             LogEvery: args.GetInt("--log-every", d.LogEvery));
         double timeLimit = args.GetDouble("--time-limit", 0);
         if (timeLimit < 0) throw new CommandLineException($"--time-limit expects seconds >= 0, got {timeLimit}");
