@@ -2,6 +2,7 @@ using System.Globalization;
 using Tdsm.Inference;
 using Tdsm.Model;
 using Tdsm.Reference;
+using Tdsm.StGcn;
 using Tdsm.Tensors;
 using Tdsm.Text;
 using Tdsm.Training;
@@ -50,21 +51,26 @@ public sealed class BundleCommand : ICommand
         if ((model is null) == (untrained is null)) throw new CommandLineException("give exactly one of --model and --untrained");
         try
         {
-            Directory.CreateDirectory(outDir);
-            string modelOut = Path.Combine(outDir, ActionRecognizer.ModelFileName);
-            if (model is not null)
-            {
-                ActionRecognizer.FromCheckpoint(model); // fails here, with the file named, if it is not loadable
-                File.Copy(model, modelOut, overwrite: true);
-            }
-            else
-            {
-                var cfg = untrained switch
+            // Every input is checked against the DiT first, with its own path in the message: a bad one leaves the
+            // output folder as it was.
+            var cfg = model is not null
+                ? ActionRecognizer.FromCheckpoint(model).Config // fails here, with the file named, if it is not loadable
+                : untrained switch
                 {
                     "small" => DiTConfig.Small,
                     "paper-minilm" => DiTConfig.PaperMiniLM,
                     _ => throw new CommandLineException($"--untrained expects small or paper-minilm, got '{untrained}'"),
                 };
+            if (encoder is not null && StGcnCheckpoint.Load(encoder, new StGcnCpuOps()).Config.FeatureDim is var dim && dim != cfg.InChannels)
+                throw new Tdsm.Formats.TensorFormatException(encoder, $"the encoder writes {dim}-wide features, the DiT's in_channels is {cfg.InChannels}");
+            var classFeatures = classes is null ? null : ClassTextFeatures.Load(classes);
+            if (classFeatures is not null && classFeatures.Width != cfg.CondSize)
+                throw new Tdsm.Formats.TensorFormatException(classes!, $"class features are {classFeatures.Width} wide, the DiT's cond_size is {cfg.CondSize}");
+            Directory.CreateDirectory(outDir);
+            string modelOut = Path.Combine(outDir, ActionRecognizer.ModelFileName);
+            if (model is not null) File.Copy(model, modelOut, overwrite: true);
+            else
+            {
                 var dit = new DiT(cfg, new ReferenceOps());
                 var p = new float[dit.Layout.Count];
                 new Rng((ulong)seed).FillNormal(p, 0.02);
@@ -81,8 +87,7 @@ public sealed class BundleCommand : ICommand
                     File.Copy(Path.Combine(cache, f), Path.Combine(textOut, f), overwrite: true);
             }
             if (encoder is not null) File.Copy(encoder, Path.Combine(outDir, ActionRecognizer.EncoderFileName), overwrite: true);
-            if (classes is not null)
-                ClassTextFeatures.Load(classes).Save(Path.Combine(outDir, ActionRecognizer.ClassFeaturesFileName));
+            classFeatures?.Save(Path.Combine(outDir, ActionRecognizer.ClassFeaturesFileName));
             var r = ActionRecognizer.Load(outDir);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {outDir}: DiT hidden {r.Config.Hidden}, depth {r.Config.Depth}, features {r.FeatureSize}, {r.NoiseCount} test noises; text encoder {(r.CanEncodeText ? "yes" : "no")}; skeleton encoder {(r.CanEncodeSkeletons ? "yes" : "no")}; class features {r.BundledCandidates?.Count.ToString(CultureInfo.InvariantCulture) ?? "none"}"));

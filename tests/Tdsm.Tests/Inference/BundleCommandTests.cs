@@ -34,6 +34,19 @@ public class BundleCommandTests
             (code, _, err) = Run("bundle", "--model", Path.Combine(dir, "missing.safetensors"), "--no-text", "--out", copy);
             Assert.That(code, Is.EqualTo(1));
             Assert.That(err, Does.Contain("missing.safetensors"));
+
+            // An encoder or class features that do not fit the DiT are refused with their own path, before anything
+            // is written: the output folder is not even created.
+            string notAnEncoder = Path.Combine(dir, ActionRecognizer.ModelFileName);
+            (code, _, err) = Run("bundle", "--model", notAnEncoder, "--encoder", notAnEncoder, "--no-text", "--out", copy);
+            Assert.That(code, Is.EqualTo(1));
+            Assert.That(err, Does.Contain(notAnEncoder));
+            string narrow = Path.Combine(dir, "narrow.safetensors");
+            new Tdsm.Text.ClassTextFeatures(["a", "b"], new float[2 * Tdsm.Text.ClassTextFeatures.Rows * 5], 5).Save(narrow);
+            (code, _, err) = Run("bundle", "--model", notAnEncoder, "--classes", narrow, "--no-text", "--out", copy);
+            Assert.That(code, Is.EqualTo(1));
+            Assert.That(err, Does.Contain(narrow).And.Contain("class features are 5 wide, the DiT's cond_size is 768"));
+            Assert.That(Directory.Exists(copy), Is.False, "nothing written");
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
