@@ -31,6 +31,8 @@ public static class NtuFolderConverter
         var missing = new HashSet<string>(StringComparer.Ordinal);
         foreach (var m in o.MissingLists ?? []) missing.UnionWith(NtuProtocols.ReadMissingList(m));
         var files = Directory.GetFiles(rawDir, "*.skeleton").OrderBy(f => Path.GetFileName(f), StringComparer.Ordinal).ToList();
+        if (files.Count == 0)
+            throw new DirectoryNotFoundException($"{rawDir}: no .skeleton files in this folder (expected the raw NTU RGB+D files, e.g. S001C001P001R001A001.skeleton)");
         var train = new List<(string File, NtuSampleName Name)>();
         var val = new List<(string File, NtuSampleName Name)>();
         int skipped = 0;

@@ -63,4 +63,16 @@ public class PngAndConverterTests : TempDirTest
         Assert.That(File.ReadAllBytes(Path.Combine(outDir, "train_data.npy")), Is.EqualTo(firstBytes));
         Assert.That(Directory.Exists(Path.Combine(outDir, ".parts")), Is.False);
     }
+
+    [Test]
+    public void AFolderWithoutSkeletonFilesIsAnError()
+    {
+        string raw = Path.Combine(Dir, "empty"), outDir = Path.Combine(Dir, "out2");
+        Directory.CreateDirectory(raw);
+        File.WriteAllText(Path.Combine(raw, "readme.txt"), "not a skeleton");
+        var o = new NtuConvertOptions(NtuBenchmark.CrossSubject, false, Frames: 40);
+        var e = Assert.Throws<DirectoryNotFoundException>(() => NtuFolderConverter.Convert(raw, outDir, o))!;
+        Assert.That(e.Message, Does.Contain(raw).And.Contain("no .skeleton files"));
+        Assert.That(Directory.Exists(outDir), Is.False, "nothing written");
+    }
 }
