@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Tdsm.Data;
 using Tdsm.Text;
 
 namespace Tdsm.Trainer;
@@ -17,8 +18,9 @@ public sealed class EncodeTextCommand : ICommand
         the TDSM layout: per class 35 token rows + 1 global row (mean over the real tokens, not
         L2-normalised), label and description concatenated along channels -> (C, 36, 768).
 
-          --classes FILE.csv       class list "idx,label" (header line optional); labels are encoded
-          --descriptions FILE.txt  one description per line, in class order
+          --classes FILE.csv       class list "idx,label", indices consecutive from 0 or 1 (header line
+                           optional, labels may be double-quoted); labels are encoded
+          --descriptions FILE.txt  one description per line, in class order (no blank lines)
           --out FILE               .safetensors (class names in metadata) or .npy (array only)
           --names FILE.csv         optional "idx,name" list stored as class names instead of the labels
           --cache DIR              converted-weights cache (default ~/.cache/tdsm/minilm); built on first use
@@ -50,13 +52,13 @@ public sealed class EncodeTextCommand : ICommand
 
         try
         {
-            var labels = ClassListFile.ReadLabels(classesPath);
-            var descriptions = ClassListFile.ReadLines(descPath);
-            if (descriptions.Count != labels.Count)
-                throw new InvalidDataException($"{descPath}: {descriptions.Count} descriptions, but {classesPath} lists {labels.Count} classes");
-            var names = namesPath is null ? labels : ClassListFile.ReadLabels(namesPath);
+            // Class ids are consecutive from 0 or 1 in the csv files (a gap or a repeat would shift every later class).
+            var texts = ClassTexts.Load(classesPath, descPath);
+            var labels = texts.Labels;
+            var descriptions = texts.Descriptions;
+            var names = namesPath is null ? labels : ClassList.ReadCsv(namesPath).Names;
             if (names.Count != labels.Count)
-                throw new InvalidDataException($"{namesPath}: {names.Count} names, but {classesPath} lists {labels.Count} classes");
+                throw new DataFormatException($"{namesPath}: {names.Count} names, but {classesPath} lists {labels.Count} classes");
 
             var total = Stopwatch.StartNew();
             bool converting = rebuild || !MiniLm.CacheExists(cache);
@@ -73,7 +75,7 @@ public sealed class EncodeTextCommand : ICommand
             if (neighbours > 0) PrintNeighbours(features, neighbours, stdout);
             return 0;
         }
-        catch (Exception e) when (e is TextModelException or InvalidDataException or FileNotFoundException or Tdsm.Formats.TensorFormatException or ArgumentException)
+        catch (Exception e) when (e is TextModelException or DataFormatException or InvalidDataException or FileNotFoundException or Tdsm.Formats.TensorFormatException or ArgumentException)
         {
             stderr.WriteLine($"encode-text: {e.Message}");
             return 1;
@@ -88,47 +90,5 @@ public sealed class EncodeTextCommand : ICommand
             var near = ClassSimilarity.Nearest(sims, f.Count, i, k);
             w.WriteLine($"{i + 1,4} {f.Names[i]} -> " + string.Join("; ", near.Select(j => string.Create(CultureInfo.InvariantCulture, $"{f.Names[j]} ({sims[i * f.Count + j]:F3})"))));
         }
-    }
-}
-
-/// <summary>
-/// Small private readers for the class-list files of ../shared/data/class_lists (a general loader
-/// belongs to Tdsm.Data): "idx,label" CSV with an optional header, and one-line-per-class text.
-/// </summary>
-internal static class ClassListFile
-{
-    /// <summary>The label column of an "idx,label" CSV, in file order; a first line whose idx is
-    /// not an integer is a header. Labels may be double-quoted.</summary>
-    public static List<string> ReadLabels(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: class list not found", path);
-        var result = new List<string>();
-        var lines = File.ReadAllLines(path);
-        for (int i = 0; i < lines.Length; i++)
-        {
-            var line = lines[i].Trim();
-            if (line.Length == 0) continue;
-            int comma = line.IndexOf(',', StringComparison.Ordinal);
-            if (comma < 0) throw new InvalidDataException($"{path}: line {i + 1}: expected 'idx,label', got '{line}'");
-            bool numeric = int.TryParse(line.AsSpan(0, comma), NumberStyles.Integer, CultureInfo.InvariantCulture, out _);
-            if (!numeric)
-            {
-                if (i == 0) continue; // header
-                throw new InvalidDataException($"{path}: line {i + 1}: idx '{line[..comma]}' is not an integer");
-            }
-            var label = line[(comma + 1)..].Trim();
-            if (label.Length >= 2 && label[0] == '"' && label[^1] == '"') label = label[1..^1].Replace("\"\"", "\"", StringComparison.Ordinal);
-            if (label.Length == 0) throw new InvalidDataException($"{path}: line {i + 1}: empty label");
-            result.Add(label);
-        }
-        if (result.Count == 0) throw new InvalidDataException($"{path}: no classes");
-        return result;
-    }
-
-    /// <summary>Non-empty lines, trimmed (one per class).</summary>
-    public static List<string> ReadLines(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-        return File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
     }
 }

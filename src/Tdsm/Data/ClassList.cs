@@ -16,7 +16,7 @@ public sealed record ClassList(string SourcePath, IReadOnlyList<string> Names, i
     public int Count => Names.Count;
 
     /// <summary>Reads an <c>idx,label</c> csv. Indices must be consecutive from 0 or 1 (the first row decides);
-    /// the label is everything after the first comma.</summary>
+    /// the label is everything after the first comma, without CSV double quotes around it.</summary>
     /// <exception cref="DataFormatException">Missing file, bad row, gap or repeat in the indices.</exception>
     public static ClassList ReadCsv(string path)
     {
@@ -39,6 +39,7 @@ public sealed record ClassList(string SourcePath, IReadOnlyList<string> Names, i
             int expected = first + names.Count;
             if (idx != expected) throw new DataFormatException($"{path}:{i + 1}: expected class index {expected}, got {idx}");
             var label = line[(comma + 1)..].Trim();
+            if (label.Length >= 2 && label[0] == '"' && label[^1] == '"') label = label[1..^1].Replace("\"\"", "\"", StringComparison.Ordinal).Trim(); // CSV quoting
             if (label.Length == 0) throw new DataFormatException($"{path}:{i + 1}: class {idx} has an empty label");
             names.Add(label);
         }

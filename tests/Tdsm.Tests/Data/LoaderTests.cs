@@ -79,6 +79,12 @@ public class LoaderTests : TempDirTest
         File.WriteAllText(Path.Combine(Dir, "c.csv"), "idx,label\n1,a\n3,b\n");
         var e5 = Assert.Throws<DataFormatException>(() => ClassList.ReadCsv(Path.Combine(Dir, "c.csv")))!;
         Assert.That(e5.Message, Does.Contain("c.csv:3: expected class index 2, got 3"));
+        // CSV quoting around a label is not part of it; a blank line inside a description file is an error.
+        File.WriteAllText(Path.Combine(Dir, "q.csv"), "0,\"kick, then jump\"\n1,\"say \"\"hi\"\"\"\n2,plain\n");
+        Assert.That(ClassList.ReadCsv(Path.Combine(Dir, "q.csv")).Names, Is.EqualTo(new[] { "kick, then jump", "say \"hi\"", "plain" }));
+        File.WriteAllText(Path.Combine(Dir, "b.txt"), "one\n\ntwo\n");
+        var e6 = Assert.Throws<DataFormatException>(() => ClassList.ReadLines(Path.Combine(Dir, "b.txt")))!;
+        Assert.That(e6.Message, Does.Contain("b.txt:2: blank line"));
     }
 
     [TestCase(true)]

@@ -24,7 +24,7 @@ public class EncodeTextCommandTests
         var classes = Path.Combine(_dir, "c.csv");
         File.WriteAllText(classes, "idx,label\n1,drink water\n2,eat meal/snack\n3,\"kicking something\"\n");
         var desc = Path.Combine(_dir, "d.txt");
-        File.WriteAllText(desc, "Taking in water by mouth.\nConsuming food.\n\nStriking an object with the foot.\n");
+        File.WriteAllText(desc, "Taking in water by mouth.\nConsuming food.\nStriking an object with the foot.\n");
         return (classes, desc);
     }
 
@@ -54,6 +54,20 @@ public class EncodeTextCommandTests
         var r = Run("encode-text", "--classes", classes, "--descriptions", desc, "--out", Path.Combine(_dir, "x.safetensors"), "--cache", TextFixture.CacheDir);
         Assert.That(r.Rc, Is.EqualTo(1));
         Assert.That(r.Err, Does.Contain("short.txt").And.Contain("2 descriptions").And.Contain("3 classes"));
+    }
+
+    /// <summary>A repeated or skipped class index would shift every later class's text against its id: refused with file and line.</summary>
+    [TestCase("0,wave\n0,kick\n1,jump\n", ":2: expected class index 1, got 0")]
+    [TestCase("0,wave\n2,kick\n3,jump\n", ":2: expected class index 1, got 2")]
+    public void RepeatedOrMissingClassIndicesAreReported(string csv, string want)
+    {
+        var (_, desc) = WriteInputs();
+        var classes = Path.Combine(_dir, "bad.csv");
+        File.WriteAllText(classes, csv);
+        var r = Run("encode-text", "--classes", classes, "--descriptions", desc, "--out", Path.Combine(_dir, "x.safetensors"), "--cache", TextFixture.CacheDir);
+        Assert.That(r.Rc, Is.EqualTo(1));
+        Assert.That(r.Err, Does.Contain("bad.csv" + want));
+        Assert.That(File.Exists(Path.Combine(_dir, "x.safetensors")), Is.False);
     }
 
     [Test]
