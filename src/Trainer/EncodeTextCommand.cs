@@ -19,7 +19,7 @@ public sealed class EncodeTextCommand : ICommand
         L2-normalised), label and description concatenated along channels -> (C, 36, 768).
 
           --classes FILE.csv       class list "idx,label", indices consecutive from 0 or 1 (header line
-                           optional, labels may be double-quoted); labels are encoded
+                                   optional, labels may be double-quoted); labels are encoded
           --descriptions FILE.txt  one description per line, in class order (no blank lines)
           --out FILE               .safetensors (class names in metadata) or .npy (array only)
           --names FILE.csv         optional "idx,name" list stored as class names instead of the labels
