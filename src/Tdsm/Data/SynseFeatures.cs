@@ -88,6 +88,11 @@ public sealed record SynseFeatures(LabeledFeatures Train, LabeledFeatures ZTest,
         if (l.Shape[0] != a.Shape[0]) throw new TensorFormatException(py, $"{l.Shape[0]} labels for {a.Shape[0]} feature rows in {x}");
         var labels = l.ToInt32();
         foreach (int v in labels) if (v < 0) throw new TensorFormatException(py, $"negative class id {v}");
-        return new LabeledFeatures(a.ToFloat32(), a.Shape[1], labels);
+        var features = a.ToFloat32();
+        int dim = a.Shape[1];
+        // A NaN or infinity here would surface only as a diverged training or meaningless scores.
+        for (int i = 0; i < features.Length; i++)
+            if (!float.IsFinite(features[i])) throw new TensorFormatException(px, $"row {i / dim}, column {i % dim} is {features[i]} (features must be finite)");
+        return new LabeledFeatures(features, dim, labels);
     }
 }

@@ -108,6 +108,13 @@ public class LoaderTests : TempDirTest
         Assert.That(Npy.Read(Path.Combine(Dir, "train_label.npy")).DType, Is.EqualTo(DType.I64));
         Assert.DoesNotThrow(() => g.Validate(split, Dir));
         Assert.Throws<DataFormatException>(() => g.Validate(SyntheticActions.Splits[12], Dir));
+        // A feature that is not a number.
+        var bad = (float[])f.Train.Features.Clone();
+        bad[2 * 7 + 5] = float.NaN;
+        Npy.Write(Path.Combine(Dir, "train.npy"), [30, 7], bad);
+        var en = Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!;
+        Assert.That(en.Message, Does.Contain("train.npy").And.Contain("row 2, column 5 is NaN"));
+        Npy.Write(Path.Combine(Dir, "train.npy"), [30, 7], f.Train.Features);
         // Labels that do not match the feature rows.
         Npy.Write(Path.Combine(Dir, "z_label.npy"), [3], new long[] { 1, 2, 3 });
         var e = Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!;
