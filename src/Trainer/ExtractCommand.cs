@@ -18,6 +18,8 @@ public sealed class ExtractCommand : ICommand
         ztest.npy + z_label.npy (test samples of the unseen classes) and gtest.npy + g_label.npy (every
         test sample, for generalised ZSL). Features are (N, D) float32, labels the original 0-based
         class ids (int64): the layout SynSE / SA-DVAE / the official TDSM code read.
+        An encoder written by pretrain-encoder or run records the classes it was trained on
+        (metadata "seen_classes"); an --unseen list naming one of them is refused.
         """;
 
     public int Run(CommandArgs args, TextWriter stdout, TextWriter stderr)
@@ -31,6 +33,10 @@ public sealed class ExtractCommand : ICommand
 
         var model = StGcnCheckpoint.Load(encoderPath, new StGcnCpuOps());
         var unseen = LabelSplit.ReadIds(unseenPath).ToHashSet();
+        // Zero-shot features must come from an encoder that never saw the unseen classes (checked when the encoder says
+        // which classes it was trained on: pretrain-encoder and run record them).
+        if (StGcnCheckpoint.ReadSeenClasses(encoderPath) is { } trainedOn && trainedOn.Where(unseen.Contains).ToArray() is { Length: > 0 } leaked)
+            throw new DataFormatException($"{unseenPath}: class{(leaked.Length > 1 ? "es" : "")} {string.Join(", ", leaked)} unseen here, but {encoderPath} was trained on {(leaked.Length > 1 ? "them" : "it")}: the zero-shot test would see classes the encoder learned");
         LabeledFeatures Encode(string xPath, string yPath, Func<int, bool> keep)
         {
             // Read by sample from disk: arrays of any size (NTU-60 xsub at T = 300 is about 7 GB).

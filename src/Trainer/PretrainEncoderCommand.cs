@@ -99,7 +99,7 @@ public sealed class PretrainEncoderCommand : ICommand
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"encoder: {configName} on {model.Name}, {model.Layout.ParameterCount} parameters, {model.Config.ForwardFlops(opts.BatchSize, t, mm) / 1e9:F2} GFLOP per forward of a batch"));
         StGcnTraining.Train(model, xs, ys, t, mm, opts, stdout);
-        StGcnCheckpoint.Save(outPath, model);
+        StGcnCheckpoint.Save(outPath, model, Enumerable.Range(0, map.Count).Select(map.ToOriginal).ToArray());
         stdout.WriteLine($"wrote {outPath}");
 
         if (featDir is not null)

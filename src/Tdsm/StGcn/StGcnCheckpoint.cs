@@ -9,16 +9,35 @@ namespace Tdsm.StGcn;
 /// </summary>
 public static class StGcnCheckpoint
 {
+    /// <summary>Metadata key of the original class ids the encoder was trained on, in the order of its logits.</summary>
+    public const string SeenClassesKey = "seen_classes";
+
     /// <summary>Writes <paramref name="model"/> to <paramref name="path"/> (temp file + rename), after bringing a
-    /// device tier's state into its host arrays.</summary>
-    public static void Save(string path, StGcnModel model)
+    /// device tier's state into its host arrays. <paramref name="seenClasses"/>: the original class ids of its logits,
+    /// stored so that feature extraction can refuse an unseen class the encoder was trained on.</summary>
+    public static void Save(string path, StGcnModel model, IReadOnlyList<int>? seenClasses = null)
     {
+        if (seenClasses is not null && seenClasses.Count != model.Config.NumClass)
+            throw new ArgumentException($"{seenClasses.Count} seen class ids for an encoder of {model.Config.NumClass} classes", nameof(seenClasses));
         model.SyncToHost();
         var tensors = new List<SafeTensor>();
         foreach (var p in model.Layout.Parameters) tensors.Add(SafeTensor.FromFloat32(p.Name, p.Shape, p.Of(model.Parameters)));
         foreach (var bv in model.Layout.Buffers) tensors.Add(SafeTensor.FromFloat32(bv.Name, bv.Shape, bv.Of(model.Buffers)));
         tensors.Add(SafeTensor.FromFloat32("A", [StGcnConfig.K, model.Config.V, model.Config.V], model.A));
-        SafeTensorsFile.Write(path, tensors, new Dictionary<string, string> { ["config"] = model.Config.ToJson(), ["format"] = "tdsm-stgcn-encoder-v1" });
+        var meta = new Dictionary<string, string> { ["config"] = model.Config.ToJson(), ["format"] = "tdsm-stgcn-encoder-v1" };
+        if (seenClasses is not null) meta[SeenClassesKey] = "[" + string.Join(", ", seenClasses.Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+        SafeTensorsFile.Write(path, tensors, meta);
+    }
+
+    /// <summary>The original class ids an encoder checkpoint was trained on (metadata "seen_classes"), or null for a file
+    /// written without them.</summary>
+    /// <exception cref="TensorFormatException">The entry is not a JSON array of integers.</exception>
+    public static int[]? ReadSeenClasses(string path)
+    {
+        var f = SafeTensorsFile.Read(path);
+        if (!f.Metadata.TryGetValue(SeenClassesKey, out var json)) return null;
+        try { return System.Text.Json.JsonSerializer.Deserialize(json, SeenClassesJson.Default.Int32Array) ?? throw new System.Text.Json.JsonException("null"); }
+        catch (System.Text.Json.JsonException e) { throw new TensorFormatException(path, $"metadata '{SeenClassesKey}' is not a JSON array of class ids: {e.Message}", e); }
     }
 
     /// <summary>Reads a checkpoint written by <see cref="Save"/> (or any file with a "config" metadata entry and
@@ -56,3 +75,7 @@ public static class StGcnCheckpoint
         model.UploadFromHost();
     }
 }
+
+/// <summary>Source-generated JSON for the seen-class list (no reflection).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(int[]))]
+internal sealed partial class SeenClassesJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -329,7 +329,7 @@ internal sealed class Pipeline(RunConfig cfg, SyntheticSettings synth, string ba
         StGcnTraining.Train(model, trainSet, trY.Select(map.ToLocal).ToArray(), t, m, opts, null,
             (step, totalSteps, loss) => bar.Report(step, totalSteps, string.Create(CultureInfo.InvariantCulture, $"epoch loss {loss:F4}")));
         bar.Done();
-        StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model);
+        StGcnCheckpoint.Save(Path.Combine(runDir, "encoder.safetensors"), model, Enumerable.Range(0, map.Count).Select(map.ToOriginal).ToArray());
         var seenTest = new IndexedSamples(test, teSeen);
         var stY = teSeen.Select(i => testY[i]).ToArray();
         var pred = StGcnTraining.Predict(model, seenTest, t, m).Select(map.ToOriginal).ToArray();

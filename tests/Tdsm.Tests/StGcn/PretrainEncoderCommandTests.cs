@@ -35,6 +35,7 @@ public class PretrainEncoderCommandTests
             Assert.That(stdout.ToString(), Does.Contain("train: 8 seen-class samples of 16 (2 seen classes)").And.Contain("seen-class test accuracy"));
             var model = StGcnCheckpoint.Load(enc, new StGcnCpuOps());
             Assert.That(model.Config.NumClass, Is.EqualTo(2));
+            Assert.That(StGcnCheckpoint.ReadSeenClasses(enc), Is.EqualTo(new[] { 3, 1 }), "the original ids of the logits, in the seen list's order");
             Assert.That(model.Config.Layers, Is.EqualTo(StGcnConfig.Small(2).Layers));
             var trainLabels = Npy.Read(Path.Combine(feats, "train_label.npy")).ToInt64();
             Assert.That(trainLabels, Is.All.AnyOf(1L, 3L));

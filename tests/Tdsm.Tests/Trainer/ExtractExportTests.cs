@@ -33,6 +33,31 @@ public class ExtractExportTests : TempDirTest
         Assert.That(f.Train.Features, Has.All.Matches<float>(float.IsFinite));
     }
 
+    /// <summary>
+    /// An encoder records the classes it was trained on; extracting zero-shot features with one of them listed as
+    /// unseen is refused (the test would see a class the encoder learned) and writes nothing.
+    /// </summary>
+    [Test]
+    public void ExtractRefusesUnseenClassesTheEncoderWasTrainedOn()
+    {
+        var cfg = new SynthConfig(Seed: 3, SamplesPerClass: 1, Frames: 8);
+        var (x, y) = SyntheticDataset.GenerateBatch(cfg, 0, (int)cfg.Count);
+        string x1 = Path.Combine(Dir, "x.npy"), y1 = Path.Combine(Dir, "y.npy"), enc = Path.Combine(Dir, "enc.safetensors");
+        Npy.Write(x1, [y.Length, 3, 8, 25, 2], x);
+        Npy.Write(y1, [y.Length], y.Select(v => (long)v).ToArray());
+        Npy.Write(Path.Combine(Dir, "ru.npy"), [3], new long[] { 1, 5, 40 });
+        var model = new StGcnModel(new StGcnConfig(3, 3, [new BlockSpec(3, 8, 1, false)]), new StGcnCpuOps(), 1);
+        StGcnCheckpoint.Save(enc, model, [2, 5, 7]);
+        Assert.That(StGcnCheckpoint.ReadSeenClasses(enc), Is.EqualTo(new[] { 2, 5, 7 }));
+        Assert.Throws<ArgumentException>(() => StGcnCheckpoint.Save(enc, model, [2, 5]), "one id per logit");
+        var err = new StringWriter();
+        int rc = Cli.Run(["extract", "--encoder", enc, "--train-x", x1, "--train-y", y1, "--test-x", x1, "--test-y", y1,
+            "--unseen", Path.Combine(Dir, "ru.npy"), "--out", Path.Combine(Dir, "f")], TextWriter.Null, err);
+        Assert.That(rc, Is.EqualTo(1));
+        Assert.That(err.ToString(), Does.Contain("ru.npy: class 5 unseen here, but").And.Contain("enc.safetensors was trained on it"));
+        Assert.That(Directory.Exists(Path.Combine(Dir, "f")), Is.False);
+    }
+
     [Test]
     public void ExportWritesFeaturesTextAndClassTable()
     {
