@@ -16,6 +16,9 @@ public sealed class TextTable
     public Tensor Local { get; }
     public Tensor Global { get; }
 
+    /// <summary>A fingerprint of the host features the table was built from (a checkpoint keeps it to detect other data on resume).</summary>
+    public ulong Fingerprint { get; }
+
     /// <param name="ops">The backend that will hold the tables.</param>
     /// <param name="features">(classes, L+1, cond) host values, row L = global.</param>
     /// <param name="classes">Number of classes.</param>
@@ -26,6 +29,9 @@ public sealed class TextTable
         if (features.Length != classes * tokens * cond)
             throw new ArgumentException($"text features: expected {classes}x{tokens}x{cond} = {classes * tokens * cond} values, got {features.Length}");
         Classes = classes; Cond = cond; LocalTokens = tokens - 1;
+        var fp = Training.DataFingerprint.Create();
+        fp.Add(features);
+        Fingerprint = fp.Value;
         var local = new float[classes * LocalTokens * cond];
         var global = new float[classes * cond];
         for (int k = 0; k < classes; k++)

@@ -86,6 +86,7 @@ public static class Checkpoint
             ["cursor"] = trainer.Cursor.ToString(CultureInfo.InvariantCulture),
             ["rng"] = string.Join(",", trainer.Rng.State.Select(s => s.ToString(CultureInfo.InvariantCulture))),
             ["train_config"] = trainer.Config.ToJson(),
+            ["data_fingerprint"] = trainer.DataFingerprint.ToString("x16", CultureInfo.InvariantCulture),
         };
         SafeTensorsFile.Write(path, tensors, meta);
     }
@@ -111,6 +112,9 @@ public static class Checkpoint
             if (cfg.Seed != trainer.Config.Seed || cfg.Batch != trainer.Config.Batch)
                 throw new TensorFormatException(path, $"the checkpoint was trained with seed {cfg.Seed} and batch {cfg.Batch}; this run has seed {trainer.Config.Seed} and batch {trainer.Config.Batch}");
         }
+        // Another training set or text table would not continue the run (files from before the fingerprint have none).
+        if (f.Metadata.TryGetValue("data_fingerprint", out var fp) && fp != trainer.DataFingerprint.ToString("x16", CultureInfo.InvariantCulture))
+            throw new TensorFormatException(path, $"the checkpoint was trained on other data (fingerprint {fp}, this run's {trainer.DataFingerprint:x16}): resume with the same features, labels, unseen classes and text features");
         trainer.Optimizer.StepCount = int.Parse(Meta("step"), CultureInfo.InvariantCulture);
         trainer.Rng.State = Meta("rng").Split(',').Select(s => ulong.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         trainer.RestoreOrder(f["data_order"].ToInt32(), int.Parse(Meta("cursor"), CultureInfo.InvariantCulture));

@@ -40,6 +40,9 @@ public sealed class TdsmTrainer
     public int[] Order { get; private set; }
     public int Cursor { get; set; }
 
+    /// <summary>A fingerprint of the training features, labels, seen classes and text features (see <see cref="Training.DataFingerprint"/>).</summary>
+    public ulong DataFingerprint { get; }
+
     /// <summary>Optimiser steps taken.</summary>
     public int Step => Optimizer.StepCount;
 
@@ -61,6 +64,9 @@ public sealed class TdsmTrainer
         foreach (var y in labels.Concat(seenClasses))
             if ((uint)y >= (uint)text.Classes) throw new ArgumentException($"class id {y} has no text features (table has {text.Classes} classes)");
         _labels = labels; _seen = seenClasses; _text = text;
+        var fp = Training.DataFingerprint.Create();
+        fp.Add(features); fp.Add(labels); fp.Add(seenClasses); fp.Add(text.Fingerprint);
+        DataFingerprint = fp.Value;
         Optimizer = new DiTOptimizer(model, config.AdamW);
         Rng = new Rng(config.Seed);
         _step = new TdsmStep(model, config.Batch, text.Classes);

@@ -26,9 +26,10 @@ public class TrainerTests : TempDirTest
         return (x, y, text);
     }
 
-    private static TdsmTrainer NewTrainer(TrainConfig cfg)
+    private static TdsmTrainer NewTrainer(TrainConfig cfg, Action<float[], int[], float[]>? alter = null)
     {
         var (x, y, text) = Data();
+        alter?.Invoke(x, y, text);
         var ops = new CpuOps();
         var model = new DiT(Tiny, ops);
         model.InitializeOfficial(cfg.Seed);
@@ -61,6 +62,17 @@ public class TrainerTests : TempDirTest
         Checkpoint.SaveOptimizer(opt, first);
 
         Assert.Throws<TensorFormatException>(() => Checkpoint.LoadOptimizer(opt, NewTrainer(cfg with { Seed = 12345 })), "another seed cannot continue the run");
+        // Nor other data: one feature value, one label or one text value changed.
+        foreach (var (what, alter) in new (string, Action<float[], int[], float[]>)[]
+        {
+            ("feature", (x, _, _) => x[17] += 1e-3f),
+            ("label", (_, y, _) => y[3] = (y[3] + 1) % 5),
+            ("text", (_, _, t) => t[100] = -t[100]),
+        })
+        {
+            var e = Assert.Throws<TensorFormatException>(() => Checkpoint.LoadOptimizer(opt, NewTrainer(cfg, alter)), $"another {what}")!;
+            Assert.That(e.Message, Does.Contain("trained on other data"));
+        }
         var resumed = NewTrainer(cfg);
         resumed.Rng.State = new Rng(555).State; // the epoch-order generator must come back from the checkpoint
         var (loadedCfg, flat, noise) = Checkpoint.LoadModel(model);
