@@ -141,4 +141,30 @@ public class FormatsTests : TempDirTest
         var st = Header("{\"w\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647,2147483647],\"data_offsets\":[0,4]}}").Concat(new byte[4]).ToArray();
         Assert.Throws<TensorFormatException>(() => SafeTensorsFile.Parse("big.safetensors", st));
     }
+
+    /// <summary>A key repeated in the header (JSON allows it) would hide a tensor or a metadata value: refused.</summary>
+    [Test]
+    public void RepeatedHeaderKeysAreRejected()
+    {
+        var twice = Header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}").Concat(new byte[8]).ToArray();
+        Assert.That(Assert.Throws<TensorFormatException>(() => SafeTensorsFile.Parse("t.safetensors", twice))!.Message, Does.Contain("tensor 'a' appears twice"));
+        var meta = Header("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}");
+        Assert.That(Assert.Throws<TensorFormatException>(() => SafeTensorsFile.Parse("m.safetensors", meta))!.Message, Does.Contain("key 'k' appears twice"));
+        var offsets = Header("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[\"0\",\"4\"]}}").Concat(new byte[4]).ToArray();
+        Assert.That(Assert.Throws<TensorFormatException>(() => SafeTensorsFile.Parse("o.safetensors", offsets))!.Message, Does.Contain("'a': data_offsets"));
+    }
+
+    /// <summary>The writers refuse what the readers would refuse, before any file exists.</summary>
+    [Test]
+    public void WritersRefuseWhatTheReadersWouldRefuse()
+    {
+        string npy = Path.Combine(Path.GetTempPath(), "tdsm-neg-" + Guid.NewGuid().ToString("N") + ".npy");
+        Assert.Throws<ArgumentException>(() => Npy.Write(npy, [-1, -2], new float[] { 1, 2 }), "(-1)·(-2) = 2 elements, but a negative dimension");
+        Assert.That(File.Exists(npy), Is.False);
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromFloat32("a", [-1, -2], new float[] { 1, 2 }));
+        string st = Path.ChangeExtension(npy, ".safetensors");
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(st, [new SafeTensor("a", DType.F32, [10], new byte[4])]));
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(st, [SafeTensor.FromFloat32("__metadata__", [1], new float[] { 1 })]));
+        Assert.That(File.Exists(st), Is.False);
+    }
 }

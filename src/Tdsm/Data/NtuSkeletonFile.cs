@@ -143,8 +143,9 @@ public sealed record NtuSkeletonFile(string Path, NtuBody[][] Frames)
             var v = new double[count];
             for (int i = 0; i < count; i++)
             {
-                if (!double.TryParse(t[i], NumberStyles.Float, CultureInfo.InvariantCulture, out v[i]) || !double.IsFinite(v[i]))
-                    throw new SkeletonFormatException(path, line, $"expected {expected}: value {i + 1} is not a finite number: '{Shorten(t[i])}'");
+                // Values become float32 joints: a number past float's range would turn into an infinity there.
+                if (!double.TryParse(t[i], NumberStyles.Float, CultureInfo.InvariantCulture, out v[i]) || !float.IsFinite((float)v[i]))
+                    throw new SkeletonFormatException(path, line, $"expected {expected}: value {i + 1} is not a finite float32 number: '{Shorten(t[i])}'");
             }
             return v;
         }

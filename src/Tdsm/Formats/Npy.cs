@@ -192,6 +192,8 @@ public static class Npy
 
     private static void WriteBytes(string path, string descr, int[] shape, byte[] data, int count)
     {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Any(d => d < 0)) throw new ArgumentException($"{path}: negative dimension in shape ({string.Join(", ", shape)})");
         long n = shape.Aggregate(1L, (a, b) => a * b);
         if (n != count) throw new ArgumentException($"{path}: shape ({string.Join(", ", shape)}) holds {n} elements but {count} values were given");
         var bytes = Encode(descr, shape, data);

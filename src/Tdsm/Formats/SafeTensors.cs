@@ -70,6 +70,8 @@ public sealed record SafeTensor(string Name, DType DType, int[] Shape, byte[] By
 
     private static void CheckCount(string name, int[] shape, int count)
     {
+        ArgumentNullException.ThrowIfNull(shape);
+        if (shape.Any(d => d < 0)) throw new ArgumentException($"tensor '{name}': negative dimension in shape [{string.Join(",", shape)}]");
         long n = shape.Aggregate(1L, (a, b) => a * b);
         if (n != count) throw new ArgumentException($"tensor '{name}': shape [{string.Join(",", shape)}] holds {n} elements but {count} values were given");
     }
@@ -138,18 +140,23 @@ public sealed class SafeTensorsFile
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new TensorFormatException(path, "header is not a JSON object");
             var spans = new List<(long Begin, long End, string Name)>();
+            bool sawMetadata = false;
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
+                // JSON allows a repeated key; here it would hide a tensor or a metadata value.
                 if (prop.Name == "__metadata__")
                 {
                     if (prop.Value.ValueKind != JsonValueKind.Object) throw new TensorFormatException(path, "__metadata__ is not an object");
+                    if (sawMetadata) throw new TensorFormatException(path, "__metadata__ appears twice in the header");
+                    sawMetadata = true;
                     foreach (var m in prop.Value.EnumerateObject())
                     {
                         if (m.Value.ValueKind != JsonValueKind.String) throw new TensorFormatException(path, $"__metadata__ value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
+                        if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw new TensorFormatException(path, $"__metadata__ key '{m.Name}' appears twice");
                     }
                     continue;
                 }
+                if (tensors.ContainsKey(prop.Name)) throw new TensorFormatException(path, $"tensor '{prop.Name}' appears twice in the header");
                 var t = ParseEntry(path, prop, all, dataStart, dataLen, out long begin, out long end);
                 spans.Add((begin, end, prop.Name));
                 tensors[prop.Name] = t;
@@ -187,7 +194,8 @@ public sealed class SafeTensorsFile
         }
         if (!v.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array || offEl.GetArrayLength() != 2)
             throw new TensorFormatException(path, $"tensor '{name}': data_offsets must be [begin, end]");
-        if (!offEl[0].TryGetInt64(out begin) || !offEl[1].TryGetInt64(out end) || begin < 0 || end < begin)
+        if (offEl[0].ValueKind != JsonValueKind.Number || offEl[1].ValueKind != JsonValueKind.Number
+            || !offEl[0].TryGetInt64(out begin) || !offEl[1].TryGetInt64(out end) || begin < 0 || end < begin)
             throw new TensorFormatException(path, $"tensor '{name}': data_offsets are not a valid [begin, end] pair");
         if (end > dataLen)
             throw new TensorFormatException(path, $"tensor '{name}': data_offsets [{begin}, {end}] point past the end of the data section ({dataLen} bytes)");
@@ -207,7 +215,15 @@ public sealed class SafeTensorsFile
         var list = tensors.ToList();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var t in list)
+        {
+            ArgumentNullException.ThrowIfNull(t, nameof(tensors));
             if (!seen.Add(t.Name)) throw new ArgumentException($"duplicate tensor name '{t.Name}'");
+            // What the reader would refuse is refused here, before a file is written.
+            if (t.Name == "__metadata__") throw new ArgumentException("a tensor cannot be called '__metadata__' (the header's metadata key)");
+            if (t.Shape.Any(d => d < 0)) throw new ArgumentException($"tensor '{t.Name}': negative dimension in shape [{string.Join(",", t.Shape)}]");
+            if (t.Bytes.LongLength != t.ElementCount * DTypes.Size(t.DType))
+                throw new ArgumentException($"tensor '{t.Name}': {t.Bytes.Length} bytes but dtype {t.DType} with shape [{string.Join(",", t.Shape)}] needs {t.ElementCount * DTypes.Size(t.DType)}");
+        }
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
         {

@@ -73,7 +73,7 @@ public sealed class ActionRecognizer
     /// <param name="parameters">All parameters in the official order (<see cref="DiT.BuildLayout"/>).</param>
     /// <param name="testNoise">The fixed test noises (J, C_in), J ≥ 1.</param>
     /// <param name="textEncoder">Optional text encoder for <see cref="CreateCandidates(IReadOnlyList{ActionClass})"/>.</param>
-    /// <exception cref="ArgumentException">The sizes disagree with the config.</exception>
+    /// <exception cref="ArgumentException">The sizes disagree with the config, or a parameter or noise is not finite.</exception>
     public static ActionRecognizer FromParameters(DiTConfig config, float[] parameters, float[] testNoise, ClassPromptEncoder? textEncoder = null)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -181,8 +181,8 @@ public sealed class ActionRecognizer
     /// <paramref name="ranked"/>. Allocates nothing once the candidate set has served a call.
     /// </summary>
     /// <returns>The number of entries written (the candidate count).</returns>
-    /// <exception cref="ArgumentException">Wrong feature length, a non-finite value, a too-short
-    /// <paramref name="ranked"/>, or candidates prepared by another recognizer.</exception>
+    /// <exception cref="ArgumentException">Wrong feature length, a non-finite value, values so large that the scores
+    /// overflow, a too-short <paramref name="ranked"/>, or candidates prepared by another recognizer.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was signalled.</exception>
     public int Classify(ReadOnlySpan<float> feature, CandidateSet candidates, Span<ClassScore> ranked, CancellationToken cancel = default)
     {
@@ -193,6 +193,9 @@ public sealed class ActionRecognizer
         try
         {
             _model.Score(feature, candidates.Constants, w, w.Errors, cancel);
+            for (int i = 0; i < k; i++)
+                if (!double.IsFinite(w.Errors[i]))
+                    throw new ArgumentException($"the denoising error of candidate {i} ('{candidates.Labels[i]}') is {w.Errors[i]}: the feature (largest magnitude {MaxAbs(feature):G3}) or this candidate's text features overflow the model", nameof(feature));
             // Insertion sort by (error, index): K is small and this allocates nothing.
             var order = w.Order;
             for (int i = 0; i < k; i++)
@@ -261,6 +264,13 @@ public sealed class ActionRecognizer
             progress?.Report(new BatchProgress(i + 1, n));
         }
         return result;
+    }
+
+    private static float MaxAbs(ReadOnlySpan<float> x)
+    {
+        float m = 0;
+        foreach (float v in x) m = Math.Max(m, Math.Abs(v));
+        return m;
     }
 
     private void Check(ReadOnlySpan<float> feature, CandidateSet candidates)

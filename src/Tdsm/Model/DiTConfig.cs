@@ -40,6 +40,11 @@ public sealed record DiTConfig(
         foreach (var (key, value) in new[] { ("in_channels", InChannels), ("cond_size", CondSize), ("hidden_size", Hidden), ("depth", Depth), ("num_heads", Heads), ("local_tokens", LocalTokens) })
             if (value <= 0) throw new ArgumentException($"DiT config: {key} must be positive, got {value}");
         if (Hidden % Heads != 0) throw new ArgumentException($"DiT config: hidden {Hidden} is not divisible by heads {Heads}");
+        if (!(MlpRatio > 0 && MlpRatio <= 64) || MlpHidden < 1) throw new ArgumentException($"DiT config: mlp_ratio must be in (0, 64] and give an MLP of at least 1 channel, got {MlpRatio}");
+        if (Steps <= 0) throw new ArgumentException($"DiT config: num_steps must be positive, got {Steps}");
+        // The scaled-linear schedule's betas lie between these two: they must be probabilities, increasing.
+        if (!(BetaStart > 0 && BetaStart < BetaEnd && BetaEnd < 1))
+            throw new ArgumentException($"DiT config: needs 0 < beta_start < beta_end < 1, got beta_start {BetaStart}, beta_end {BetaEnd}");
         if (TTest < 0 || TTest >= Steps) throw new ArgumentException($"DiT config: t_test {TTest} outside [0, {Steps})");
         return this;
     }

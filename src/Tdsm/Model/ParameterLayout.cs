@@ -37,6 +37,14 @@ public sealed class ParameterLayout
     public ParameterEntry this[string name] => _byName.TryGetValue(name, out var e) ? e
         : throw new KeyNotFoundException($"no parameter named '{name}'");
 
+    /// <summary>"name[index]" of the flat buffer's element <paramref name="flatIndex"/> (for messages).</summary>
+    public string NameAt(int flatIndex)
+    {
+        foreach (var e in _entries)
+            if (flatIndex >= e.Offset && flatIndex < e.Offset + e.Length) return $"{e.Name}[{flatIndex - e.Offset}]";
+        throw new ArgumentOutOfRangeException(nameof(flatIndex), $"element {flatIndex} is outside the {Count} parameters");
+    }
+
     /// <summary>True when the layout has <paramref name="name"/>.</summary>
     public bool Contains(string name) => _byName.ContainsKey(name);
 }

@@ -39,31 +39,53 @@ public static class Checkpoint
     {
         var f = SafeTensorsFile.Read(path);
         DiTConfig cfg;
-        if (f.Metadata.ContainsKey("config"))
+        ParameterLayout layout;
+        try
         {
-            using var doc = f.MetadataJson("config");
-            cfg = DiTConfig.FromJson(doc.RootElement);
+            if (f.Metadata.ContainsKey("config"))
+            {
+                using var doc = f.MetadataJson("config");
+                cfg = DiTConfig.FromJson(doc.RootElement);
+            }
+            else cfg = fallbackConfig ?? throw new TensorFormatException(path, "no 'config' in __metadata__ (an official checkpoint): pass the model config (e.g. --preset paper)");
+            layout = DiT.BuildLayout(cfg);
         }
-        else cfg = fallbackConfig ?? throw new TensorFormatException(path, "no 'config' in __metadata__ (an official checkpoint): pass the model config (e.g. --preset paper)");
-        var layout = DiT.BuildLayout(cfg);
-        var flat = new float[layout.Count];
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException or ArgumentException or OverflowException)
+        {
+            throw new TensorFormatException(path, $"metadata 'config' does not describe a DiT: {e.Message}", e);
+        }
+        // Every tensor is checked against the config before anything is allocated: a small file whose config claims a
+        // huge model must not cost gigabytes first.
         foreach (var e in layout.Entries)
         {
             if (!f.Contains(e.Name)) throw new TensorFormatException(path, $"missing parameter '{e.Name}' for config {cfg}");
             var t = f[e.Name];
             if (!t.Shape.SequenceEqual(e.Shape))
                 throw new TensorFormatException(path, $"parameter '{e.Name}' has shape [{string.Join(",", t.Shape)}], the config implies [{string.Join(",", e.Shape)}]");
-            t.ToFloat32().CopyTo(flat, e.Offset);
+        }
+        var flat = new float[layout.Count];
+        foreach (var e in layout.Entries)
+        {
+            f[e.Name].ToFloat32().CopyTo(flat, e.Offset);
+            RequireFinite(path, e.Name, flat.AsSpan(e.Offset, e.Length));
         }
         float[]? noise = null;
         if (f.Contains("test_noise"))
         {
             var n = f["test_noise"];
-            if (n.Shape.Length != 2 || n.Shape[1] != cfg.InChannels)
-                throw new TensorFormatException(path, $"test_noise has shape [{string.Join(",", n.Shape)}], expected [J, {cfg.InChannels}]");
+            if (n.Shape.Length != 2 || n.Shape[0] < 1 || n.Shape[1] != cfg.InChannels)
+                throw new TensorFormatException(path, $"test_noise has shape [{string.Join(",", n.Shape)}], expected [J, {cfg.InChannels}] with J >= 1");
             noise = n.ToFloat32();
+            RequireFinite(path, "test_noise", noise);
         }
         return (cfg, flat, noise);
+    }
+
+    // A NaN or infinite weight would only show as NaN scores later.
+    private static void RequireFinite(string path, string name, ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) throw new TensorFormatException(path, $"'{name}' holds {values[i]} at element {i}");
     }
 
     /// <summary>Writes the optimiser / loop state.</summary>

@@ -63,7 +63,8 @@ public class NtuSkeletonTests : TempDirTest
     [TestCase("1\n1\n5 0 1 1 1 1 0 0.1 0.1 2\n24\n", 4, "expected joint count 25")]
     [TestCase("1\n1\n5 0 1 1 1 1 0 0.1 0.1 2\n25\n1 2 3\n", 5, "joint 1 of frame 1 body 1 (12 values)")]
     [TestCase("1\n0\nextra\n", 3, "expected end of file")]
-    [TestCase("1\n1\n5 0 1 1 1 1 0 nan 0.1 2\n", 3, "value 8 is not a finite number")]
+    [TestCase("1\n1\n5 0 1 1 1 1 0 nan 0.1 2\n", 3, "value 8 is not a finite float32 number")]
+    [TestCase("1\n1\n5 0 1 1 1 1 0 0.1 0.1 2\n25\n1e39 0 0 0 0 0 0 0 0 0 0 0\n", 5, "value 1 is not a finite float32 number: '1e39'")]
     public void MalformedInputNamesFileLineAndExpectation(string text, int line, string expected)
     {
         var e = Assert.Throws<SkeletonFormatException>(() => NtuSkeletonFile.Parse("bad.skeleton", text))!;

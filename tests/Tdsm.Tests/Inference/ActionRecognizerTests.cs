@@ -170,6 +170,65 @@ public class ActionRecognizerTests
         Assert.That(e!.Message, Does.Contain("8 wide").And.Contain("cond_size is 10"));
     }
 
+    /// <summary>Non-finite weights or noises, a config outside its ranges, and features so large that the scores overflow
+    /// are refused with what and where, instead of NaN scores ranked as a normal prediction.</summary>
+    [Test]
+    public void NonFiniteModelsAndOverflowingScoresAreRefused()
+    {
+        var (p, noise) = RandomModel(Synthetic, 19);
+        var badParams = (float[])p.Clone(); badParams[40] = float.NaN;
+        var e = Assert.Throws<ArgumentException>(() => ActionRecognizer.FromParameters(Synthetic, badParams, noise));
+        Assert.That(e!.Message, Does.Contain("parameter x_embedder.").And.Contain("NaN"));
+        var badNoise = (float[])noise.Clone(); badNoise[2] = float.PositiveInfinity;
+        e = Assert.Throws<ArgumentException>(() => ActionRecognizer.FromParameters(Synthetic, p, badNoise));
+        Assert.That(e!.Message, Does.Contain("test noise value 2"));
+        foreach (var (cfg, want) in new[]
+        {
+            (Synthetic with { BetaStart = -1 }, "0 < beta_start < beta_end < 1"),
+            (Synthetic with { BetaEnd = 1.0 }, "0 < beta_start < beta_end < 1"),
+            (Synthetic with { MlpRatio = 0 }, "mlp_ratio"),
+            (Synthetic with { Steps = 0, TTest = 0 }, "num_steps must be positive, got 0"),
+        })
+            Assert.That(Assert.Throws<ArgumentException>(() => cfg.Validated())!.Message, Does.Contain(want), cfg.ToString());
+
+        var r = ActionRecognizer.FromParameters(Synthetic, p, noise);
+        var set = r.CreateCandidates(RandomClasses(Synthetic, 3, 20));
+        e = Assert.Throws<ArgumentException>(() => r.Classify(Enumerable.Repeat(float.MaxValue, 12).ToArray(), set));
+        Assert.That(e!.Message, Does.Contain("denoising error of candidate 0").And.Contain("overflow"));
+
+        // The same from a file: the tensor is named, and a config that does not describe a DiT is a format error.
+        var dir = TempDir();
+        try
+        {
+            string path = Path.Combine(dir, "model.safetensors");
+            SaveBundleModel(path, Synthetic, p, noise);
+            var f = SafeTensorsFile.Read(path);
+            var tensors = f.Names.Select(n => f[n]).ToList();
+            var w = tensors.First(t => t.Name == "fl_pos_embed");
+            var bad = w.ToFloat32(); bad[5] = float.NaN;
+            tensors[tensors.IndexOf(w)] = SafeTensor.FromFloat32(w.Name, w.Shape, bad);
+            SafeTensorsFile.Write(path, tensors, f.Metadata);
+            var te = Assert.Throws<TensorFormatException>(() => ActionRecognizer.FromCheckpoint(path));
+            Assert.That(te!.Message, Does.Contain("'fl_pos_embed' holds NaN at element 5"));
+            var meta = f.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
+            foreach (var config in new[] { "[1, 2]", "{\"in_channels\": \"12\"}", "{\"in_channels\": 1.5}" })
+            {
+                meta["config"] = config;
+                SafeTensorsFile.Write(path, [SafeTensor.FromFloat32("x", [1], new float[1])], meta);
+                te = Assert.Throws<TensorFormatException>(() => ActionRecognizer.FromCheckpoint(path), config);
+                Assert.That(te!.Message, Does.Contain("metadata 'config' does not describe a DiT"));
+            }
+            // A small file whose config claims a huge model fails on the first tensor, before the model is allocated.
+            meta["config"] = Synthetic.ToJson().Replace("\"hidden_size\":24", "\"hidden_size\":4096", StringComparison.Ordinal).Replace("\"depth\":3", "\"depth\":1", StringComparison.Ordinal);
+            SafeTensorsFile.Write(path, tensors, meta);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            te = Assert.Throws<TensorFormatException>(() => ActionRecognizer.FromCheckpoint(path));
+            Assert.That(te!.Message, Does.Contain("the config implies"));
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(64L << 20), "no multi-gigabyte buffer first");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Test]
     public void BadSkeletonInputGivesOneClearException()
     {
