@@ -13,7 +13,10 @@ public sealed record LabelSplit(int[] Seen, int[] Unseen)
         var a = Npy.Read(path);
         if (a.Shape.Length != 1) throw new TensorFormatException(path, $"a split is a 1-D array of class ids, got shape ({string.Join(", ", a.Shape)})");
         if (a.DType is not (DType.I32 or DType.I64)) throw new TensorFormatException(path, $"a split holds integer class ids, got dtype {a.DType}");
-        return a.ToInt32();
+        var wide = a.ToInt64();
+        for (int i = 0; i < wide.Length; i++)
+            if (wide[i] is < 0 or > int.MaxValue) throw new TensorFormatException(path, $"entry {i} is {wide[i]}, not a class id (0 to {int.MaxValue})");
+        return wide.Select(v => (int)v).ToArray();
     }
 
     /// <summary>Loads <c>ru{unseen}.npy</c> and the matching <c>rs{classCount-unseen}.npy</c> from a folder

@@ -86,10 +86,13 @@ public sealed record SynseFeatures(LabeledFeatures Train, LabeledFeatures ZTest,
         if (l.Shape.Length != 1 && !(l.Shape.Length == 2 && l.Shape[1] == 1))
             throw new TensorFormatException(py, $"expected labels (N,), got shape ({string.Join(", ", l.Shape)})");
         if (l.Shape[0] != a.Shape[0]) throw new TensorFormatException(py, $"{l.Shape[0]} labels for {a.Shape[0]} feature rows in {x}");
-        var labels = l.ToInt32();
-        foreach (int v in labels) if (v < 0) throw new TensorFormatException(py, $"negative class id {v}");
+        var wide = l.ToInt64();
+        for (int i = 0; i < wide.Length; i++)
+            if (wide[i] is < 0 or > int.MaxValue) throw new TensorFormatException(py, $"class id {wide[i]} at row {i} is not a class id (0 to {int.MaxValue})");
+        var labels = wide.Select(v => (int)v).ToArray();
         var features = a.ToFloat32();
         int dim = a.Shape[1];
+        if (dim == 0) throw new TensorFormatException(px, $"features have shape ({a.Shape[0]}, 0): no feature channels");
         // A NaN or infinity here would surface only as a diverged training or meaningless scores.
         for (int i = 0; i < features.Length; i++)
             if (!float.IsFinite(features[i])) throw new TensorFormatException(px, $"row {i / dim}, column {i % dim} is {features[i]} (features must be finite)");

@@ -39,7 +39,15 @@ public sealed record SafeTensor(string Name, DType DType, int[] Shape, byte[] By
     }
 
     /// <summary>The values as int32 (integer dtypes only).</summary>
-    public int[] ToInt32() => ToInt64().Select(v => checked((int)v)).ToArray();
+    public int[] ToInt32()
+    {
+        var wide = ToInt64();
+        var r = new int[wide.Length];
+        for (int i = 0; i < wide.Length; i++)
+            r[i] = wide[i] is >= int.MinValue and <= int.MaxValue ? (int)wide[i]
+                : throw new OverflowException($"tensor '{Name}': value {wide[i]} at element {i} does not fit a 32-bit integer");
+        return r;
+    }
 
     /// <summary>A float32 tensor.</summary>
     public static SafeTensor FromFloat32(string name, int[] shape, ReadOnlySpan<float> values)

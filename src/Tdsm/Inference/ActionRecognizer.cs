@@ -134,7 +134,8 @@ public sealed class ActionRecognizer
     /// by MiniLM once (and cached for later sets), then the per-class DiT constants are computed.
     /// </summary>
     /// <exception cref="InvalidOperationException">No text encoder was loaded.</exception>
-    /// <exception cref="ArgumentException">The list is empty, or a label or description is blank.</exception>
+    /// <exception cref="ArgumentException">The list is empty, a label or description is blank (or has nothing the
+    /// tokenizer keeps), or two candidates share a label.</exception>
     public CandidateSet CreateCandidates(IReadOnlyList<ActionClass> classes)
     {
         ArgumentNullException.ThrowIfNull(classes);
@@ -144,9 +145,14 @@ public sealed class ActionRecognizer
         if (w != Config.CondSize) throw new InvalidOperationException($"the text encoder writes {w}-wide class features, the model's cond_size is {Config.CondSize}");
         int rows = ClassTextFeatures.Rows;
         var data = new float[classes.Count * rows * w];
+        var labels = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < classes.Count; i++)
         {
             var c = classes[i] ?? throw new ArgumentException($"candidate {i} is null", nameof(classes));
+            // Two candidates with one label could not be told apart in the ranking.
+            if (!labels.TryAdd(c.Label ?? "", i)) throw new ArgumentException($"candidates {labels[c.Label ?? ""]} and {i} are both labelled '{c.Label}'", nameof(classes));
+            if (!_text.IsEncodable(c.Label)) throw new ArgumentException($"candidate {i} ('{c.Label}'): the label {ClassPromptEncoder.NotEncodable}", nameof(classes));
+            if (!_text.IsEncodable(c.Description)) throw new ArgumentException($"candidate {i} ('{c.Label}'): the description {ClassPromptEncoder.NotEncodable}", nameof(classes));
             if (!_textCache.TryGetValue(c, out var f))
             {
                 lock (_textLock) f = _text.EncodeClasses([c.Label], [c.Label], [c.Description]).Data;
@@ -240,7 +246,9 @@ public sealed class ActionRecognizer
         CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(features);
-        return Batch(features.Count, i => Classify(features[i], candidates, cancel), progress, cancel);
+        ArgumentNullException.ThrowIfNull(candidates);
+        cancel.ThrowIfCancellationRequested();
+        return Batch(features.Count, i => Classify(features[i] ?? throw new ArgumentException("the feature is null", nameof(features)), candidates, cancel), progress, cancel);
     }
 
     /// <summary>Classifies a batch of skeleton sequences, in order, reporting progress after each.</summary>
@@ -250,7 +258,9 @@ public sealed class ActionRecognizer
         CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(sequences);
-        return Batch(sequences.Count, i => Classify(sequences[i], candidates, cancel), progress, cancel);
+        ArgumentNullException.ThrowIfNull(candidates);
+        cancel.ThrowIfCancellationRequested();
+        return Batch(sequences.Count, i => Classify(sequences[i] ?? throw new ArgumentException("the sequence is null", nameof(sequences)), candidates, cancel), progress, cancel);
     }
 
     private static Prediction[] Batch(int n, Func<int, Prediction> one, IProgress<BatchProgress>? progress, CancellationToken cancel)

@@ -125,6 +125,13 @@ public sealed class ClassPromptEncoder
         }
     }
 
+    /// <summary>Why a prompt fails <see cref="IsEncodable"/>, for messages.</summary>
+    public const string NotEncodable = "is empty or has no characters the tokenizer keeps";
+
+    /// <summary>False for a prompt that is blank or holds only what the tokenizer drops (control and format
+    /// characters, as BERT's text cleaning does): it would encode to [CLS] [SEP] alone.</summary>
+    public bool IsEncodable([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? prompt) => !string.IsNullOrWhiteSpace(prompt) && Tokenizer.WordPieceIds(prompt).Count > 0;
+
     /// <summary>The (C, 36, 2H) class features: per class [label phrase | description] along channels.</summary>
     /// <param name="names">Class names stored with the features.</param>
     /// <param name="labels">Label phrase per class.</param>
@@ -137,8 +144,8 @@ public sealed class ClassPromptEncoder
             throw new ArgumentException($"{c} class names, {labels.Count} label phrases and {descriptions.Count} descriptions: the counts must match");
         for (int i = 0; i < c; i++)
         {
-            if (string.IsNullOrWhiteSpace(labels[i])) throw new ArgumentException($"class {i} ('{names[i]}'): the label phrase is empty", nameof(labels));
-            if (string.IsNullOrWhiteSpace(descriptions[i])) throw new ArgumentException($"class {i} ('{names[i]}'): the description is empty", nameof(descriptions));
+            if (!IsEncodable(labels[i])) throw new ArgumentException($"class {i} ('{names[i]}'): the label phrase {NotEncodable}", nameof(labels));
+            if (!IsEncodable(descriptions[i])) throw new ArgumentException($"class {i} ('{names[i]}'): the description {NotEncodable}", nameof(descriptions));
         }
         var prompts = labels.Concat(descriptions).ToList();
         var f = EncodePrompts(prompts); // (2C, 36, H): labels then descriptions

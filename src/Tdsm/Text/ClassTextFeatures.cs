@@ -44,7 +44,11 @@ public sealed class ClassTextFeatures
     /// <exception cref="ArgumentException">The data length is not C·36·D or a value is not finite.</exception>
     public ClassTextFeatures(IReadOnlyList<string> names, float[] data, int width, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        ArgumentNullException.ThrowIfNull(names);
+        ArgumentNullException.ThrowIfNull(data);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        for (int i = 0; i < names.Count; i++)
+            if (names[i] is null) throw new ArgumentException($"class {i} has no name (null)", nameof(names));
         if (data.Length != (long)names.Count * Rows * width)
             throw new ArgumentException($"features hold {data.Length} values, expected classes*36*width = {names.Count}*{Rows}*{width}", nameof(data));
         for (int i = 0; i < data.Length; i++)
@@ -126,12 +130,13 @@ public sealed class ClassTextFeatures
             {
                 try { fileNames = JsonSerializer.Deserialize(json, NamesJson.Default.StringArray); }
                 catch (JsonException e) { throw new TensorFormatException(path, $"metadata 'class_names' is not a JSON array of strings: {e.Message}", e); }
+                if (fileNames is null || fileNames.Any(n => n is null)) throw new TensorFormatException(path, "metadata 'class_names' is not a JSON array of strings (null)");
             }
             foreach (var kv in f.Metadata)
                 if (kv.Key is not ("class_names" or "layout")) meta[kv.Key] = kv.Value;
         }
-        if (shape.Length != 3 || shape[1] != Rows || shape[2] == 0)
-            throw new TensorFormatException(path, $"features have shape [{string.Join(",", shape)}], expected (classes, {Rows}, width)");
+        if (shape.Length != 3 || shape[1] != Rows || shape[2] == 0 || shape[0] == 0)
+            throw new TensorFormatException(path, $"features have shape [{string.Join(",", shape)}], expected (classes, {Rows}, width) with at least one class");
         int c = shape[0];
         if (fileNames is not null && names is not null && !fileNames.SequenceEqual(names))
             throw new TensorFormatException(path, "the class names stored in the file differ from the ones given");

@@ -115,6 +115,16 @@ public class LoaderTests : TempDirTest
         var en = Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!;
         Assert.That(en.Message, Does.Contain("train.npy").And.Contain("row 2, column 5 is NaN"));
         Npy.Write(Path.Combine(Dir, "train.npy"), [30, 7], f.Train.Features);
+        // A class id beyond int, and features with no channels.
+        var ids = f.Train.Labels.Select(v => (long)v).ToArray(); ids[4] = 1L << 40;
+        Npy.Write(Path.Combine(Dir, "train_label.npy"), [30], ids);
+        Assert.That(Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!.Message, Does.Contain("train_label.npy").And.Contain("class id 1099511627776 at row 4"));
+        Npy.Write(Path.Combine(Dir, "train_label.npy"), [30], f.Train.Labels.Select(v => (long)v).ToArray());
+        Npy.Write(Path.Combine(Dir, "split.npy"), [2], new long[] { 3, -1 });
+        Assert.That(Assert.Throws<TensorFormatException>(() => LabelSplit.ReadIds(Path.Combine(Dir, "split.npy")))!.Message, Does.Contain("entry 1 is -1"));
+        Npy.Write(Path.Combine(Dir, "ztest.npy"), [11, 0], Array.Empty<float>());
+        Assert.That(Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!.Message, Does.Contain("ztest.npy").And.Contain("no feature channels"));
+        Npy.Write(Path.Combine(Dir, "ztest.npy"), [11, 7], f.ZTest.Features);
         // Labels that do not match the feature rows.
         Npy.Write(Path.Combine(Dir, "z_label.npy"), [3], new long[] { 1, 2, 3 });
         var e = Assert.Throws<TensorFormatException>(() => SynseFeatures.Load(Dir))!;

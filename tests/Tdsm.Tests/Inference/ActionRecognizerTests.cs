@@ -164,6 +164,11 @@ public class ActionRecognizerTests
         Assert.That(e!.Message, Does.Contain("another recognizer"));
         e = Assert.Throws<ArgumentException>(() => r.ClassifyBatch([new float[12], new float[3]], set));
         Assert.That(e!.Message, Does.StartWith("batch item 1"));
+        // An empty batch still checks its arguments and the token.
+        Assert.Throws<OperationCanceledException>(() => r.ClassifyBatch(Array.Empty<float[]>(), set, cancel: new CancellationToken(canceled: true)));
+        Assert.Throws<ArgumentNullException>(() => r.ClassifyBatch(Array.Empty<float[]>(), null!));
+        e = Assert.Throws<ArgumentException>(() => r.ClassifyBatch([new float[12], null!], set));
+        Assert.That(e!.Message, Does.StartWith("batch item 1: the feature is null"));
         var ioe = Assert.Throws<InvalidOperationException>(() => r.CreateCandidates([new ActionClass("wave", "a person waves")]));
         Assert.That(ioe!.Message, Does.Contain("no text encoder"));
         e = Assert.Throws<ArgumentException>(() => r.CreateCandidates(RandomClasses(Synthetic with { CondSize = 8 }, 2, 1)));
@@ -227,6 +232,29 @@ public class ActionRecognizerTests
             Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(64L << 20), "no multi-gigabyte buffer first");
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>Candidates in words: a label or description the tokenizer reduces to nothing, or two candidates with one
+    /// label, are refused naming the candidate's position in the caller's list.</summary>
+    [Test]
+    public void CandidatesInWordsAreCheckedOneByOne()
+    {
+        var cfg = Synthetic with { CondSize = 768, Depth = 1 };
+        var (p, noise) = RandomModel(cfg, 23);
+        var r = ActionRecognizer.FromParameters(cfg, p, noise, new ClassPromptEncoder(Text.TextFixture.Weights, Text.TextFixture.Tokenizer));
+        ActionClass ok1 = new("wave", "a person waves a hand"), ok2 = new("kick", "a leg swings forward");
+        foreach (var (bad, want) in new[]
+        {
+            (new ActionClass("foo", "   "), "candidate 2 ('foo'): the description is empty"),
+            (new ActionClass("\u0001\u0002", "a person jumps"), "candidate 2 ('\u0001\u0002'): the label is empty or has no characters the tokenizer keeps"),
+            (new ActionClass("jump", "\uFFFD\u200B"), "candidate 2 ('jump'): the description is empty or has no characters"),
+            (new ActionClass("wave", "another wave"), "candidates 0 and 2 are both labelled 'wave'"),
+        })
+        {
+            var e = Assert.Throws<ArgumentException>(() => r.CreateCandidates([ok1, ok2, bad]));
+            Assert.That(e!.Message, Does.StartWith(want).And.Contain("(Parameter 'classes')"));
+        }
+        Assert.That(r.CreateCandidates([ok1, ok2]).Count, Is.EqualTo(2));
     }
 
     [Test]

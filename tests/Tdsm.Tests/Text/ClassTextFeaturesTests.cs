@@ -116,5 +116,14 @@ public class ClassTextFeaturesTests
         Npy.Write(npy, [2, 36, 4], new float[2 * 36 * 4]);
         Assert.That(Assert.Throws<TensorFormatException>(() => ClassTextFeatures.Load(npy, ["only one"]))!.Message, Does.Contain("1 class names for 2 classes"));
         Assert.Throws<ArgumentException>(() => Random(1, 4, 0).Save(Path.Combine(_dir, "x.bin")));
+
+        // No classes, or a class without a name.
+        var none = Path.Combine(_dir, "none.safetensors");
+        SafeTensorsFile.Write(none, [SafeTensor.FromFloat32("text_features", [0, 36, 4], [])]);
+        Assert.That(Assert.Throws<TensorFormatException>(() => ClassTextFeatures.Load(none))!.Message, Does.Contain("at least one class"));
+        var nul = Path.Combine(_dir, "null.safetensors");
+        SafeTensorsFile.Write(nul, [SafeTensor.FromFloat32("text_features", [2, 36, 1], new float[72])], new Dictionary<string, string> { ["class_names"] = "[\"a\", null]" });
+        Assert.That(Assert.Throws<TensorFormatException>(() => ClassTextFeatures.Load(nul))!.Message, Does.Contain("'class_names' is not a JSON array of strings"));
+        Assert.That(Assert.Throws<ArgumentException>(() => new ClassTextFeatures(["a", null!], new float[72], 1))!.Message, Does.Contain("class 1 has no name"));
     }
 }
