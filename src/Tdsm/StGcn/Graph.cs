@@ -19,6 +19,9 @@ public sealed class Graph
     /// <summary>Joint 21 (spine at the shoulders), 0-based.</summary>
     public const int NtuCenter = 20;
 
+    /// <summary>Joints of the NTU RGB+D skeleton (the graph's V).</summary>
+    public const int NtuJoints = 25;
+
     /// <summary>Number of partitions (root, centripetal, centrifugal).</summary>
     public int K { get; }
 
@@ -31,7 +34,7 @@ public sealed class Graph
     private Graph(int k, int v, double[] a) { K = k; V = v; A = a; }
 
     /// <summary>The NTU 25-joint graph.</summary>
-    public static Graph Ntu() => Spatial(25, NtuEdges1Based, NtuCenter);
+    public static Graph Ntu() => Spatial(NtuJoints, NtuEdges1Based, NtuCenter);
 
     /// <summary>Spatial partitioning with max hop 1 for any undirected edge list (1-based joints) and 0-based centre.</summary>
     public static Graph Spatial(int v, IReadOnlyList<(int A, int B)> edges1Based, int center)

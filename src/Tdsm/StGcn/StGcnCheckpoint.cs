@@ -46,17 +46,31 @@ public static class StGcnCheckpoint
     public static StGcnModel Load(string path, IStGcnOps ops, string prefix = "")
     {
         var f = SafeTensorsFile.Read(path);
-        var model = new StGcnModel(ReadConfig(f), ops);
+        var cfg = ReadConfig(f);
+        // Every tensor is checked against the config before the model is allocated: a small file whose config claims
+        // a huge encoder must not cost gigabytes first.
+        var layout = new StGcnLayout(cfg);
+        foreach (var view in layout.Parameters.Concat(layout.Buffers)) CheckTensor(f, prefix + view.Name, view.Shape);
+        var model = new StGcnModel(cfg, ops);
         LoadInto(model, f, prefix);
         return model;
+    }
+
+    private static SafeTensor CheckTensor(SafeTensorsFile f, string name, int[] shape)
+    {
+        if (!f.Contains(name)) throw new TensorFormatException(f.Path, $"missing tensor '{name}' (shape [{string.Join(",", shape)}])");
+        var t = f[name];
+        if (!t.Shape.SequenceEqual(shape))
+            throw new TensorFormatException(f.Path, $"tensor '{name}' has shape [{string.Join(",", t.Shape)}], expected [{string.Join(",", shape)}]");
+        return t;
     }
 
     /// <summary>The ST-GCN config in a file's metadata "config".</summary>
     public static StGcnConfig ReadConfig(SafeTensorsFile f)
     {
         if (!f.Metadata.TryGetValue("config", out var json)) throw new TensorFormatException(f.Path, "no 'config' entry in __metadata__ (expected the ST-GCN config JSON)");
-        try { return StGcnConfig.FromJson(json, f.Path); }
-        catch (FormatException e) { throw new TensorFormatException(f.Path, e.Message, e); }
+        try { return StGcnConfig.FromJson(json, "metadata 'config'"); }
+        catch (Exception e) when (e is FormatException or OverflowException) { throw new TensorFormatException(f.Path, e.Message, e); }
     }
 
     /// <summary>Copies every parameter and running statistic ("prefix" + official name) from <paramref name="f"/> into <paramref name="model"/>
@@ -66,11 +80,11 @@ public static class StGcnCheckpoint
         foreach (var (view, dst) in model.Layout.Parameters.Select(p => (p, model.Parameters)).Concat(model.Layout.Buffers.Select(bv => (bv, model.Buffers))))
         {
             string name = prefix + view.Name;
-            if (!f.Contains(name)) throw new TensorFormatException(f.Path, $"missing tensor '{name}' (shape [{string.Join(",", view.Shape)}])");
-            var t = f[name];
-            if (!t.Shape.SequenceEqual(view.Shape))
-                throw new TensorFormatException(f.Path, $"tensor '{name}' has shape [{string.Join(",", t.Shape)}], expected [{string.Join(",", view.Shape)}]");
-            t.ToFloat32().CopyTo(view.Of(dst).AsSpan());
+            var values = CheckTensor(f, name, view.Shape).ToFloat32();
+            // A NaN weight or statistic would surface as a NaN feature, blamed on the skeleton it encodes.
+            for (int i = 0; i < values.Length; i++)
+                if (!float.IsFinite(values[i])) throw new TensorFormatException(f.Path, $"tensor '{name}' holds {values[i]} at element {i}");
+            values.CopyTo(view.Of(dst).AsSpan());
         }
         model.UploadFromHost();
     }

@@ -61,6 +61,9 @@ public sealed record StGcnConfig(int InChannels, int NumClass, IReadOnlyList<Blo
     {
         if (InChannels < 1 || NumClass < 1 || V < 1 || Kt < 1 || Kt % 2 == 0)
             throw new ArgumentException($"ST-GCN config: bad sizes in_channels={InChannels} num_class={NumClass} V={V} kt={Kt} (kt must be odd)");
+        if (V != Graph.NtuJoints) throw new ArgumentException($"ST-GCN config: V={V}, but the graph is NTU RGB+D's {Graph.NtuJoints} joints");
+        if (!(BnEps > 0 && BnEps < 1) || !(BnMomentum >= 0 && BnMomentum <= 1))
+            throw new ArgumentException($"ST-GCN config: needs 0 < bn_eps < 1 and 0 <= bn_momentum <= 1, got {BnEps} and {BnMomentum}");
         if (Layers.Count == 0) throw new ArgumentException("ST-GCN config: empty layer list");
         int c = InChannels;
         for (int i = 0; i < Layers.Count; i++)
@@ -133,7 +136,7 @@ public sealed record StGcnConfig(int InChannels, int NumClass, IReadOnlyList<Blo
             cfg.Validate();
             return cfg;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException or OverflowException)
         {
             throw new FormatException($"{source}: bad ST-GCN config JSON: {e.Message}", e);
         }

@@ -197,4 +197,39 @@ public class StGcnTrainingTests
         var bad = Assert.Throws<FormatException>(() => StGcnConfig.FromJson("{\"in_channels\":3,\"num_class\":2,\"layers\":[[3,8,1,false],[4,8,1,true]]}", "cfg.json"));
         Assert.That(bad!.Message, Does.Contain("cfg.json").And.Contain("layer 1 has cin 4, expected 8"));
     }
+
+    /// <summary>
+    /// An encoder file with a config outside the NTU graph or BatchNorm ranges, a non-finite weight, or a config that
+    /// claims a far larger model than the file holds, is a format error naming the file once (and the tensor), raised
+    /// before the model is allocated.
+    /// </summary>
+    [Test]
+    public void BadEncoderFilesAreFormatErrors()
+    {
+        string path = Path.Combine(_dir, "enc.safetensors");
+        var model = new StGcnModel(Tiny, new StGcnCpuOps(), seed: 1);
+        StGcnCheckpoint.Save(path, model);
+        var f = SafeTensorsFile.Read(path);
+        var tensors = f.Names.Select(n => f[n]).ToList();
+        void Write(IEnumerable<SafeTensor> ts, string config) => SafeTensorsFile.Write(path, ts, new Dictionary<string, string> { ["config"] = config });
+        foreach (var (config, want) in new[]
+        {
+            (Tiny.ToJson().Replace("\"V\": 25", "\"V\": 24", StringComparison.Ordinal), "V=24, but the graph is NTU RGB+D's 25 joints"),
+            (Tiny.ToJson().Replace("\"bn_eps\": 1E-05", "\"bn_eps\": -1", StringComparison.Ordinal), "0 < bn_eps < 1"),
+            ("{\"in_channels\": 3, \"num_class\": 3, \"layers\": [[3, 4000, 1, false], [4000, 4000, 1, true]]}", "tensor 'blocks.0.gcn.weight' has shape [24,3,1,1], expected [12000,3,1,1]"),
+        })
+        {
+            Write(tensors, config);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<TensorFormatException>(() => StGcnCheckpoint.Load(path, new StGcnCpuOps()), config)!;
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(64L << 20), "no large model allocated first");
+            Assert.That(e.Message, Does.Contain(want));
+            Assert.That(e.Message.Split(path).Length - 1, Is.EqualTo(1), "the file is named once: " + e.Message);
+        }
+        var w = tensors.First(t => t.Name == "blocks.1.tcn.2.weight");
+        var bad = w.ToFloat32(); bad[3] = float.NaN;
+        tensors[tensors.IndexOf(w)] = SafeTensor.FromFloat32(w.Name, w.Shape, bad);
+        Write(tensors, Tiny.ToJson());
+        Assert.That(Assert.Throws<TensorFormatException>(() => StGcnCheckpoint.Load(path, new StGcnCpuOps()))!.Message, Does.Contain("'blocks.1.tcn.2.weight' holds NaN at element 3"));
+    }
 }
