@@ -1,4 +1,5 @@
 using System.Text;
+using System.Runtime.InteropServices;
 using Tdsm.Formats;
 
 namespace Tdsm.Tests;
@@ -166,5 +167,35 @@ public class FormatsTests : TempDirTest
         Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(st, [new SafeTensor("a", DType.F32, [10], new byte[4])]));
         Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(st, [SafeTensor.FromFloat32("__metadata__", [1], new float[] { 1 })]));
         Assert.That(File.Exists(st), Is.False);
+    }
+
+    /// <summary>The header-only reader (used to stream samples from large arrays) reads a header of any length, as the
+    /// whole-file reader does, and reports a truncated header with the file's real size.</summary>
+    [Test]
+    public void HeaderOnlyReadingHandlesLongHeaders()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "tdsm-longhdr-" + Guid.NewGuid().ToString("N") + ".npy");
+        try
+        {
+            // A version-2 header padded to 2 MB (NumPy pads with spaces; a long header is legal).
+            string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }";
+            int total = ((12 + (2 << 20) + 63) / 64) * 64;
+            var header = dict.PadRight(total - 12 - 1) + "\n";
+            using (var fs = File.Create(path))
+            {
+                fs.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 2, 0]);
+                fs.Write(BitConverter.GetBytes((uint)header.Length));
+                fs.Write(Encoding.Latin1.GetBytes(header));
+                fs.Write(MemoryMarshal.AsBytes(new float[] { 1, 2, 3 }.AsSpan()));
+            }
+            Assert.That(Npy.ReadHeader(path).Shape, Is.EqualTo(new[] { 3 }));
+            Assert.That(Npy.Read(path).ToFloat32(), Is.EqualTo(new float[] { 1, 2, 3 }));
+            // Cut inside the header.
+            var bytes = File.ReadAllBytes(path);
+            File.WriteAllBytes(path, bytes[..5000]);
+            var e = Assert.Throws<TensorFormatException>(() => Npy.ReadHeader(path))!;
+            Assert.That(e.Message, Does.Contain("truncated").And.Contain("file has 4988"));
+        }
+        finally { File.Delete(path); }
     }
 }

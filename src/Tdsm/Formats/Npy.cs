@@ -62,7 +62,17 @@ public static class Npy
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new TensorFormatException(path, "file not found", e); }
         using (fs)
         {
-            var head = new byte[(int)Math.Min(fs.Length, 1 << 20)];
+            // Read exactly the header: its length is in the first 10 (v1) or 12 (v2, v3) bytes. A length past the end
+            // of the file is left for ParseHeader to report as truncated.
+            var pre = new byte[(int)Math.Min(fs.Length, 12)];
+            fs.ReadExactly(pre);
+            long need = pre.Length < 10 || pre[6] is not (1 or 2 or 3) ? pre.Length
+                : pre[6] == 1 ? 10L + BitConverter.ToUInt16(pre, 8)
+                : pre.Length < 12 ? pre.Length : 12L + BitConverter.ToUInt32(pre, 8);
+            need = Math.Min(need, fs.Length);
+            if (need > 256L << 20) throw new TensorFormatException(path, $"header length {need} bytes is implausible");
+            var head = new byte[need];
+            fs.Position = 0;
             fs.ReadExactly(head);
             return ParseHeader(path, head, fs.Length);
         }
