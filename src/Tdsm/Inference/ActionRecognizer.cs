@@ -151,10 +151,10 @@ public sealed class ActionRecognizer
             var c = classes[i] ?? throw new ArgumentException($"candidate {i} is null", nameof(classes));
             // Two candidates with one label could not be told apart in the ranking.
             if (!labels.TryAdd(c.Label ?? "", i)) throw new ArgumentException($"candidates {labels[c.Label ?? ""]} and {i} are both labelled '{c.Label}'", nameof(classes));
-            if (!_text.IsEncodable(c.Label)) throw new ArgumentException($"candidate {i} ('{c.Label}'): the label {ClassPromptEncoder.NotEncodable}", nameof(classes));
-            if (!_text.IsEncodable(c.Description)) throw new ArgumentException($"candidate {i} ('{c.Label}'): the description {ClassPromptEncoder.NotEncodable}", nameof(classes));
             if (!_textCache.TryGetValue(c, out var f))
             {
+                if (!_text.IsEncodable(c.Label)) throw new ArgumentException($"candidate {i} ('{c.Label}'): the label {ClassPromptEncoder.NotEncodable}", nameof(classes));
+                if (!_text.IsEncodable(c.Description)) throw new ArgumentException($"candidate {i} ('{c.Label}'): the description {ClassPromptEncoder.NotEncodable}", nameof(classes));
                 lock (_textLock) f = _text.EncodeClasses([c.Label], [c.Label], [c.Description]).Data;
                 _textCache.TryAdd(c, f);
             }
