@@ -198,4 +198,21 @@ public class FormatsTests : TempDirTest
         }
         finally { File.Delete(path); }
     }
+
+    /// <summary>A folder where a file is expected is named as such by every reader (not "access denied").</summary>
+    [Test]
+    public void AFolderForAFileIsNamedAsSuch()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "tdsm-folder-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            Assert.That(Assert.Throws<TensorFormatException>(() => Npy.Read(dir))!.Message, Does.Contain("is a folder, expected a file"));
+            Assert.That(Assert.Throws<TensorFormatException>(() => Npy.ReadHeader(dir))!.Message, Does.Contain("is a folder, expected a file"));
+            Assert.That(Assert.Throws<TensorFormatException>(() => SafeTensorsFile.Read(dir))!.Message, Does.Contain("is a folder, expected a file"));
+            Assert.That(Assert.Throws<Tdsm.Data.DataFormatException>(() => Tdsm.Data.ClassList.ReadCsv(dir))!.Message, Does.Contain("is a folder, expected a file"));
+            Assert.That(Assert.Throws<Tdsm.Data.SkeletonFormatException>(() => Tdsm.Data.NtuSkeletonFile.Read(dir))!.Message, Does.Contain("is a folder, expected a file"));
+        }
+        finally { Directory.Delete(dir); }
+    }
 }

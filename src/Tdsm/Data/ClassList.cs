@@ -80,6 +80,7 @@ public sealed record ClassList(string SourcePath, IReadOnlyList<string> Names, i
     {
         try { return File.ReadAllText(path).Split('\n'); }
         catch (FileNotFoundException e) { throw new DataFormatException($"{path}: file not found", e); }
+        catch (UnauthorizedAccessException e) when (Directory.Exists(path)) { throw new DataFormatException($"{path}: is a folder, expected a file", e); }
         catch (DirectoryNotFoundException e) { throw new DataFormatException($"{path}: file not found", e); }
     }
 }

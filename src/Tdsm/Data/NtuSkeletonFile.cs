@@ -31,6 +31,7 @@ public sealed record NtuSkeletonFile(string Path, NtuBody[][] Frames)
         string text;
         try { text = File.ReadAllText(path); }
         catch (FileNotFoundException e) { throw new SkeletonFormatException(path, 0, "file not found", e); }
+        catch (UnauthorizedAccessException e) when (Directory.Exists(path)) { throw new SkeletonFormatException(path, 0, "is a folder, expected a file", e); }
         catch (DirectoryNotFoundException e) { throw new SkeletonFormatException(path, 0, "file not found", e); }
         return Parse(path, text);
     }

@@ -60,6 +60,7 @@ public static class Npy
         FileStream fs;
         try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new TensorFormatException(path, "file not found", e); }
+        catch (UnauthorizedAccessException e) when (Directory.Exists(path)) { throw new TensorFormatException(path, "is a folder, expected a file", e); }
         using (fs)
         {
             // Read exactly the header: its length is in the first 10 (v1) or 12 (v2, v3) bytes. A length past the end

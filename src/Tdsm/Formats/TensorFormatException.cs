@@ -16,5 +16,6 @@ public sealed class TensorFormatException : Exception
     {
         try { return File.ReadAllBytes(path); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new TensorFormatException(path, "file not found", e); }
+        catch (UnauthorizedAccessException e) when (Directory.Exists(path)) { throw new TensorFormatException(path, "is a folder, expected a file", e); }
     }
 }
