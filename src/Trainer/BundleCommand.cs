@@ -67,6 +67,11 @@ public sealed class BundleCommand : ICommand
             if (classFeatures is not null && classFeatures.Width != cfg.CondSize)
                 throw new Tdsm.Formats.TensorFormatException(classes!, $"class features are {classFeatures.Width} wide, the DiT's cond_size is {cfg.CondSize}");
             Directory.CreateDirectory(outDir);
+            // Rewriting a bundle folder: parts of an earlier bundle that this call does not write would be loaded with the
+            // new model (and could not fit it).
+            if (encoder is null) File.Delete(Path.Combine(outDir, ActionRecognizer.EncoderFileName));
+            if (classFeatures is null) File.Delete(Path.Combine(outDir, ActionRecognizer.ClassFeaturesFileName));
+            if (noText && Directory.Exists(Path.Combine(outDir, ActionRecognizer.TextEncoderFolder))) Directory.Delete(Path.Combine(outDir, ActionRecognizer.TextEncoderFolder), true);
             string modelOut = Path.Combine(outDir, ActionRecognizer.ModelFileName);
             if (model is not null) File.Copy(model, modelOut, overwrite: true);
             else

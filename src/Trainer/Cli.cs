@@ -68,8 +68,14 @@ public static class Cli
             stderr.WriteLine($"{cmd.Name}: error: {e.Message}");
             return 2;
         }
+        catch (Exception e) when (e is OverflowException or OutOfMemoryException)
+        {
+            // Sizes whose products overflow or do not fit in memory: a usage problem, not a crash.
+            stderr.WriteLine($"{cmd.Name}: error: the sizes asked for are too large ({e.Message.TrimEnd('.')}); check the size and count options");
+            return 1;
+        }
         catch (Exception e) when (e is Tdsm.Data.DataFormatException or Tdsm.Formats.TensorFormatException or Tdsm.Text.TextModelException
-                                   or IOException or UnauthorizedAccessException or ArgumentException
+                                   or Tdsm.Data.SkeletonFormatException or IOException or UnauthorizedAccessException or ArgumentException
                                    or Tdsm.Training.TrainingDivergedException or Tdsm.StGcn.StGcnDivergedException)
         {
             // Bad input data, a file that cannot be read or written, or a diverged training run: say what and where,
@@ -126,11 +132,18 @@ public sealed class CommandArgs
 
     public string Require(string name) => Get(name) ?? throw new CommandLineException($"missing required option {name}");
 
+    /// <summary>A flag: given alone, or as true/false, yes/no, on/off, 1/0 (any other value is a usage error: a
+    /// "--resume yes" read as off would silently start a run over).</summary>
     public bool Flag(string name)
     {
         _used.Add(name);
         if (!_options.TryGetValue(name, out var v)) return false;
-        return v is null || v is "true" or "1";
+        return v?.ToLowerInvariant() switch
+        {
+            null or "true" or "yes" or "on" or "1" => true,
+            "false" or "no" or "off" or "0" => false,
+            _ => throw new CommandLineException($"flag {name} takes no value (or true/false, yes/no), got '{v}'"),
+        };
     }
 
     public int GetInt(string name, int fallback)

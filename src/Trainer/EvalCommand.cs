@@ -176,11 +176,19 @@ public sealed class EvalCommand : ICommand
         return seeded is null ? single : Path.Combine(seeded, Checkpoint.ModelFile);
     }
 
-    private static int[] ReadUnseen(string reportPath)
+    /// <summary>The unseen class ids a run's report.json lists (eval and export of a run folder).</summary>
+    internal static int[] ReadUnseen(string reportPath)
     {
         if (!File.Exists(reportPath)) throw new FileNotFoundException($"{reportPath} not found: pass --unseen FILE.npy");
-        using var doc = JsonDocument.Parse(File.ReadAllText(reportPath));
-        if (!doc.RootElement.TryGetProperty("unseen_classes", out var u)) throw new Tdsm.Data.DataFormatException($"{reportPath}: no 'unseen_classes'");
-        return u.EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(reportPath));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("unseen_classes", out var u))
+                throw new Tdsm.Data.DataFormatException($"{reportPath}: no 'unseen_classes'");
+            if (u.ValueKind != JsonValueKind.Array) throw new Tdsm.Data.DataFormatException($"{reportPath}: 'unseen_classes' is not a list of class ids");
+            return u.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int id) && id >= 0 ? id
+                : throw new Tdsm.Data.DataFormatException($"{reportPath}: 'unseen_classes' holds {e.GetRawText()}, not a class id")).ToArray();
+        }
+        catch (JsonException e) { throw new Tdsm.Data.DataFormatException($"{reportPath}: not valid JSON ({e.Message})", e); }
     }
 }

@@ -31,17 +31,13 @@ public sealed class ExportCommand : ICommand
 
         var feats = SynseFeatures.Load(featuresDir);
         var text = ClassTextFeatures.Load(textPath);
+        var unseen = run is null ? null : EvalCommand.ReadUnseen(Path.Combine(run, "report.json")); // read before anything is written
         feats.Save(Path.Combine(outDir, "features"));
         Npy.Write(Path.Combine(outDir, "text_features.npy"), [text.Count, ClassTextFeatures.Rows, text.Width], text.Data);
         var names = text.Names.Count == text.Count ? text.Names : Enumerable.Range(0, text.Count).Select(i => $"class {i}").ToArray();
         ClassList.WriteCsv(Path.Combine(outDir, "classes.csv"), names);
-        string report = run is null ? "" : Path.Combine(run, "report.json");
-        if (File.Exists(report))
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(report));
-            if (doc.RootElement.TryGetProperty("unseen_classes", out var u))
-                Npy.Write(Path.Combine(outDir, "unseen.npy"), [u.GetArrayLength()], u.EnumerateArray().Select(e => (long)e.GetInt32()).ToArray());
-        }
+        if (unseen is not null) Npy.Write(Path.Combine(outDir, "unseen.npy"), [unseen.Length], unseen.Select(id => (long)id).ToArray());
+        else File.Delete(Path.Combine(outDir, "unseen.npy")); // an earlier export's list would not belong to these features
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"export: {feats.Train.Count} train / {feats.ZTest.Count} ztest features ({feats.Train.Dim}-d), text features ({text.Count}, 36, {text.Width}) -> {outDir}"));
         return 0;

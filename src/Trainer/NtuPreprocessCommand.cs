@@ -31,7 +31,10 @@ public sealed class NtuPreprocessCommand : ICommand
         };
         bool ntu120 = args.Flag("--ntu120");
         var missing = args.Get("--missing")?.Split(',', StringSplitOptions.RemoveEmptyEntries);
-        var o = new NtuConvertOptions(bench, ntu120, args.GetInt("--frames", 300), args.GetInt("--chunk", 500), missing);
+        int frames = args.GetInt("--frames", 300), chunk = args.GetInt("--chunk", 500);
+        if (frames is < 1 or > 10_000) throw new CommandLineException($"--frames must be 1 to 10000 (NTU sequences are padded to 300), got {frames}");
+        if (chunk < 1) throw new CommandLineException($"--chunk must be a positive number of samples, got {chunk}");
+        var o = new NtuConvertOptions(bench, ntu120, frames, chunk, missing);
         args.EnsureAllUsed();
         var sw = Stopwatch.StartNew();
         var bar = new ProgressBar(stderr, "ntu-preprocess");

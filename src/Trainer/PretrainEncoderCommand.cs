@@ -85,7 +85,14 @@ public sealed class PretrainEncoderCommand : ICommand
         if ((testX is null) != (testY is null)) throw new CommandLineException("--test-x and --test-y go together");
         opts.Validated();
 
-        var map = new SeenClassMap(Npy.Read(seenPath).ToInt64().Select(v => checked((int)v)).ToArray());
+        var map = new SeenClassMap(LabelSplit.ReadIds(seenPath, "the seen-class list"));
+        // Everything read or written after training is checked before it: a bad test set or output folder must not
+        // cost the epochs first.
+        if (testX is not null)
+        {
+            using var probe = OpenSet(testX, testY!, out _, out _, out _);
+        }
+        if (featDir is not null && File.Exists(featDir)) throw new CommandLineException($"--features-dir {featDir} is a file, expected a folder");
         // Samples are read from disk batch by batch (NpySamples): NTU-scale arrays need not fit in memory.
         using var x = OpenSet(trainX, trainY, out var y, out int t, out int mm);
         var seenIdx = Enumerable.Range(0, y.Length).Where(i => map.IsSeen(y[i])).ToArray();
@@ -143,7 +150,7 @@ public sealed class PretrainEncoderCommand : ICommand
             var shape = xs.Shape;
             if (shape.Count != 5 || shape[1] != 3 || shape[3] != 25)
                 throw new TensorFormatException(xPath, $"shape [{string.Join(",", shape)}], expected (N, 3, T, 25, M)");
-            y = Npy.Read(yPath).ToInt64().Select(v => checked((int)v)).ToArray();
+            y = LabelSplit.ReadIds(yPath, "a label file");
             if (y.Length != shape[0]) throw new TensorFormatException(yPath, $"{y.Length} labels, expected {shape[0]} (the samples in {xPath})");
             (t, m) = (shape[2], shape[4]);
             return xs;

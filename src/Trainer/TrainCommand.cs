@@ -91,11 +91,18 @@ public sealed class TrainCommand : ICommand
                 resumed = TdsmStage.CreateTrainer(ops, dit, train, feats.Train, table, split.Seen);
                 resumed.Model.LoadParameters(flat);
                 Checkpoint.LoadOptimizer(Path.Combine(outDir, Checkpoint.OptimizerFile), resumed);
+                if (resumed.Step >= train.Iterations)
+                    throw new CommandLineException($"--resume: the checkpoint is at step {resumed.Step} and --iterations is {train.Iterations}: nothing left to train (raise --iterations, or use eval)");
                 stdout.WriteLine($"train: resumed at step {resumed.Step}");
             }
             Directory.CreateDirectory(outDir);
+            // A resumed run keeps the logged steps up to its checkpoint (its seconds column restarts at the resume).
+            string lossCsv = Path.Combine(outDir, "loss.csv");
+            var earlier = resumed is not null && File.Exists(lossCsv)
+                ? File.ReadLines(lossCsv).Skip(1).Where(l => int.TryParse(l.AsSpan(0, Math.Max(0, l.IndexOf(',', StringComparison.Ordinal))), CultureInfo.InvariantCulture, out int step) && step <= resumed.Step).ToList()
+                : [];
             void WriteLossCsv(IReadOnlyList<LossPoint> curve, IReadOnlyList<double> seconds) =>
-                File.WriteAllLines(Path.Combine(outDir, "loss.csv"), new[] { "step,lr,loss,diffusion,triplet,seconds" }.Concat(
+                File.WriteAllLines(lossCsv, new[] { "step,lr,loss,diffusion,triplet,seconds" }.Concat(earlier).Concat(
                     curve.Select((p, i) => string.Create(CultureInfo.InvariantCulture, $"{p.Step},{p.LearningRate},{p.Loss},{p.Diffusion},{p.Triplet},{seconds[i]:F3}"))));
             TdsmStageResult r;
             try

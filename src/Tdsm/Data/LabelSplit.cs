@@ -8,11 +8,12 @@ public sealed record LabelSplit(int[] Seen, int[] Unseen)
 {
     /// <summary>Reads a split file (<c>ru5.npy</c>, <c>rs55.npy</c>: 1-D integer class ids, 0-based).</summary>
     /// <exception cref="TensorFormatException">The file is not a 1-D integer .npy.</exception>
-    public static int[] ReadIds(string path)
+    public static int[] ReadIds(string path, string what = "a split")
     {
         var a = Npy.Read(path);
-        if (a.Shape.Length != 1) throw new TensorFormatException(path, $"a split is a 1-D array of class ids, got shape ({string.Join(", ", a.Shape)})");
-        if (a.DType is not (DType.I32 or DType.I64)) throw new TensorFormatException(path, $"a split holds integer class ids, got dtype {a.DType}");
+        if (a.Shape.Length != 1 && !(a.Shape.Length == 2 && a.Shape[1] == 1))
+            throw new TensorFormatException(path, $"{what} is a 1-D array of class ids, got shape ({string.Join(", ", a.Shape)})");
+        if (a.DType is not (DType.I32 or DType.I64)) throw new TensorFormatException(path, $"{what} holds integer class ids, got dtype {a.DType}");
         var wide = a.ToInt64();
         for (int i = 0; i < wide.Length; i++)
             if (wide[i] is < 0 or > int.MaxValue) throw new TensorFormatException(path, $"entry {i} is {wide[i]}, not a class id (0 to {int.MaxValue})");

@@ -38,7 +38,9 @@ public static class NtuFolderConverter
         int skipped = 0;
         foreach (var f in files)
         {
-            var name = NtuSampleName.Parse(f);
+            NtuSampleName name;
+            try { name = NtuSampleName.Parse(f); }
+            catch (FormatException e) { throw new SkeletonFormatException(f, 0, e.Message, e); }
             if (missing.Contains(name.Name)) { skipped++; continue; }
             (NtuProtocols.IsTraining(name, o.Benchmark, o.Ntu120) ? train : val).Add((f, name));
         }

@@ -59,13 +59,20 @@ public sealed record SynseFeatures(LabeledFeatures Train, LabeledFeatures ZTest,
         foreach (int l in ZTest.Labels) if (!unseen.Contains(l)) throw new DataFormatException($"{Path.Combine(folder, "z_label.npy")}: label {l} is not an unseen class of the split");
     }
 
-    /// <summary>Writes the folder (float32 features, int64 labels), so the Python ZSAR code reads it unchanged.</summary>
+    /// <summary>Writes the folder (float32 features, int64 labels), so the Python ZSAR code reads it unchanged; without
+    /// <see cref="GTest"/>, a gtest pair already in the folder is removed.</summary>
     public void Save(string folder)
     {
         Directory.CreateDirectory(folder);
         SavePair(folder, "train.npy", "train_label.npy", Train);
         SavePair(folder, "ztest.npy", "z_label.npy", ZTest);
         if (GTest is not null) SavePair(folder, "gtest.npy", "g_label.npy", GTest);
+        else
+        {
+            // A gtest pair left from an earlier set in this folder would be loaded as part of this one.
+            File.Delete(Path.Combine(folder, "gtest.npy"));
+            File.Delete(Path.Combine(folder, "g_label.npy"));
+        }
     }
 
     private static void SavePair(string folder, string x, string y, LabeledFeatures f)

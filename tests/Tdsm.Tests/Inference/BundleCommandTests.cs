@@ -50,4 +50,34 @@ public class BundleCommandTests
         }
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
+
+    /// <summary>Rewriting a bundle folder drops the parts of the earlier bundle this call does not write (an encoder of
+    /// another width would not fit the new model).</summary>
+    [Test]
+    public void RewritingABundleDropsPartsItDoesNotWrite()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tdsm-bundle-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Directory.CreateDirectory(dir);
+            string enc = Path.Combine(dir, "enc256.safetensors");
+            Tdsm.StGcn.StGcnCheckpoint.Save(enc, new Tdsm.StGcn.StGcnModel(new Tdsm.StGcn.StGcnConfig(3, 2, [new Tdsm.StGcn.BlockSpec(3, 256, 1, false)]), new Tdsm.StGcn.StGcnCpuOps(), 1));
+            string bundle = Path.Combine(dir, "b");
+            var (code, _, err) = Run("bundle", "--untrained", "small", "--no-text", "--encoder", enc, "--out", bundle);
+            Assert.That(code, Is.Zero, err);
+            Assert.That(File.Exists(Path.Combine(bundle, ActionRecognizer.EncoderFileName)), Is.True);
+
+            var tiny = new Tdsm.Model.DiT(Tdsm.Model.DiTConfig.Tiny, new Tdsm.Reference.ReferenceOps());
+            var p = new float[tiny.Layout.Count];
+            new Tdsm.Tensors.Rng(5).FillNormal(p, 0.02);
+            tiny.LoadParameters(p);
+            string model = Path.Combine(dir, "tiny.safetensors");
+            Tdsm.Training.Checkpoint.SaveModel(model, tiny, Tdsm.Training.Checkpoint.DrawTestNoise(3, 128, 5));
+            (code, _, err) = Run("bundle", "--model", model, "--no-text", "--out", bundle);
+            Assert.That(code, Is.Zero, err);
+            Assert.That(File.Exists(Path.Combine(bundle, ActionRecognizer.EncoderFileName)), Is.False, "the 256-wide encoder of the earlier bundle is gone");
+            Assert.That(ActionRecognizer.Load(bundle).FeatureSize, Is.EqualTo(128));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
 }

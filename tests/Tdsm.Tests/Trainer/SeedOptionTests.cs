@@ -34,4 +34,46 @@ public class SeedOptionTests
         Assert.That(args.GetIntSeed("--c", 0), Is.EqualTo(7));
         Assert.That(args.GetSeed("--missing", 3), Is.EqualTo(3UL));
     }
+
+    [Test]
+    public void FlagsTakeNoValueOrAYesNoValue()
+    {
+        var args = new CommandArgs("x", ["--a", "--b", "yes", "--c", "no", "--d", "FALSE", "--e", "maybe"]);
+        Assert.That(args.Flag("--a"), Is.True);
+        Assert.That(args.Flag("--b"), Is.True);
+        Assert.That(args.Flag("--c"), Is.False);
+        Assert.That(args.Flag("--d"), Is.False);
+        Assert.That(args.Flag("--missing"), Is.False);
+        Assert.That(() => args.Flag("--e"), Throws.TypeOf<CommandLineException>().With.Message.Contains("flag --e takes no value"));
+    }
+
+    /// <summary>Sizes that cannot be used are refused up front (--chunk 0 looped writing empty chunks), and a malformed
+    /// run report is an error naming it.</summary>
+    [Test]
+    public void BadSizesAndReportsAreErrorsNotCrashesOrHangs()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tdsm-cli-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var err = new StringWriter();
+            Assert.That(Cli.Run(["ntu-preprocess", "--raw", dir, "--out", Path.Combine(dir, "o"), "--chunk", "0"], TextWriter.Null, err), Is.EqualTo(2));
+            Assert.That(err.ToString(), Does.Contain("--chunk must be a positive number of samples, got 0"));
+            err = new StringWriter();
+            Assert.That(Cli.Run(["ntu-preprocess", "--raw", dir, "--out", Path.Combine(dir, "o"), "--frames", "-1"], TextWriter.Null, err), Is.EqualTo(2));
+            Assert.That(err.ToString(), Does.Contain("--frames must be 1 to 10000"));
+            File.WriteAllText(Path.Combine(dir, "report.json"), "{");
+            foreach (var command in new[] { "eval", "export" })
+            {
+                err = new StringWriter();
+                string[] args = command == "eval"
+                    ? ["eval", "--run", dir, "--features", dir, "--text-features", Path.Combine(dir, "t.safetensors"), "--model", Path.Combine(dir, "m.safetensors")]
+                    : ["export", "--run", dir, "--out", Path.Combine(dir, "x")];
+                int rc = Cli.Run(args, TextWriter.Null, err);
+                Assert.That(rc, Is.Not.Zero, command);
+                Assert.That(err.ToString(), Does.Not.Contain("   at "), command);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

@@ -54,10 +54,24 @@ public class TrainCommandTests : TempDirTest
         double top1 = report.RootElement.GetProperty("zsl_top1").GetDouble();
         Assert.That(top1, Is.InRange(0.0, 1.0));
         Assert.That(report.RootElement.GetProperty("num_unseen").GetInt32(), Is.EqualTo(2));
-        (code, stdout, err) = Run("--iterations", "30", "--resume");
+        (code, stdout, err) = Run("--iterations", "30", "--resume", "--log-every", "10");
         Assert.That(code, Is.Zero, stdout + err);
         Assert.That(stdout, Does.Contain("resumed at step 20"));
-        Assert.That(File.ReadAllLines(Path.Combine(run, "loss.csv")).Last(), Does.StartWith("30,"));
+        // The curve keeps the steps logged before the checkpoint.
+        var steps = File.ReadAllLines(Path.Combine(run, "loss.csv")).Skip(1).Select(l => int.Parse(l[..l.IndexOf(',', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        TestContext.Out.WriteLine($"logged steps: {string.Join(", ", steps)}");
+        Assert.That(steps[..2], Is.EqualTo(new[] { 1, 20 }), "the first run's points");
+        Assert.That(steps[^1], Is.EqualTo(30));
+        Assert.That(steps, Is.Ordered.Ascending.And.Unique);
+        // Nothing left to train, and a flag given a value it cannot mean, are usage errors: the run is left as it was.
+        var before = File.ReadAllBytes(Path.Combine(run, Checkpoint.ModelFile));
+        (code, _, err) = Run("--iterations", "30", "--resume");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("the checkpoint is at step 30 and --iterations is 30"));
+        (code, _, err) = Run("--iterations", "40", "--resume", "maybe");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("flag --resume takes no value (or true/false, yes/no), got 'maybe'"));
+        Assert.That(File.ReadAllBytes(Path.Combine(run, Checkpoint.ModelFile)), Is.EqualTo(before));
     }
 
     [Test]
