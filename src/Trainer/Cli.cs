@@ -177,8 +177,9 @@ public sealed class CommandArgs
     {
         var s = Get(name);
         if (s is null) return fallback;
-        return double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v
-            : throw new CommandLineException($"option {name} expects a number, got '{s}'");
+        // Every numeric option is a finite quantity (a learning rate, a margin, a time limit, a noise level).
+        return double.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v
+            : throw new CommandLineException($"option {name} expects a finite number, got '{s}'");
     }
 
     /// <summary>Call after reading every option: reports any option the command did not ask for.</summary>

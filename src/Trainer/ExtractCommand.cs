@@ -44,9 +44,19 @@ public sealed class ExtractCommand : ICommand
             var idx = Enumerable.Range(0, y.Length).Where(i => keep(y[i])).ToArray();
             var bar = new ProgressBar(stdout, $"extract {Path.GetFileName(xPath)}");
             var f = StGcnTraining.ExtractFeatures(model, new IndexedSamples(x, idx), t, m);
+            int d = model.Config.FeatureDim;
+            for (int i = 0; i < f.Length; i++)
+                if (!float.IsFinite(f[i])) throw new DataFormatException($"{xPath}: sample {idx[i / d]} gives a non-finite feature (its coordinates hold a NaN or an infinity)");
             bar.Report(idx.Length, idx.Length, "sequences");
             bar.Done();
             return new LabeledFeatures(f, model.Config.FeatureDim, idx.Select(i => y[i]).ToArray());
+        }
+        if (unseen.Count == 0) throw new DataFormatException($"{unseenPath}: no unseen classes");
+        using (var probe = PretrainEncoderCommand.OpenSet(testX, testY, out var testLabels, out _, out _))
+        {
+            var present = testLabels.ToHashSet();
+            if (unseen.FirstOrDefault(c => !present.Contains(c), -1) is var missing && missing >= 0)
+                throw new DataFormatException($"{unseenPath}: unseen class {missing} has no sample in {testY}");
         }
         var train = Encode(trainX, trainY, c => !unseen.Contains(c));
         var gtest = Encode(testX, testY, _ => true);

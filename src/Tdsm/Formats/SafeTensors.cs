@@ -114,7 +114,7 @@ public sealed class SafeTensorsFile
 
     /// <summary>The tensor called <paramref name="name"/>; a clear error naming the file when absent.</summary>
     public SafeTensor this[string name] => _tensors.TryGetValue(name, out var t) ? t
-        : throw new KeyNotFoundException($"{Path}: no tensor named '{name}'");
+        : throw new TensorFormatException(Path, $"no tensor named '{name}'");
 
     /// <summary>All tensors in file order.</summary>
     public IEnumerable<SafeTensor> Tensors => Names.Select(n => _tensors[n]);

@@ -31,6 +31,18 @@ public class ExtractExportTests : TempDirTest
         Assert.That(f.GTest!.Count, Is.EqualTo(y.Length));
         Assert.That(f.Train.Dim, Is.EqualTo(8));
         Assert.That(f.Train.Features, Has.All.Matches<float>(float.IsFinite));
+
+        // An empty unseen list, or an unseen class with no test sample, is a mismatch, not a result.
+        foreach (var (ids, want) in new[] { (Array.Empty<long>(), "no unseen classes"), (new long[] { 1, 99 }, "unseen class 99 has no sample in") })
+        {
+            Npy.Write(Path.Combine(Dir, "bad.npy"), [ids.Length], ids);
+            var err = new StringWriter();
+            int rc = Cli.Run(["extract", "--encoder", Path.Combine(Dir, "enc.safetensors"), "--train-x", x1, "--train-y", y1, "--test-x", x1, "--test-y", y1,
+                "--unseen", Path.Combine(Dir, "bad.npy"), "--out", Path.Combine(Dir, "g")], TextWriter.Null, err);
+            Assert.That(rc, Is.EqualTo(1));
+            Assert.That(err.ToString(), Does.Contain(want));
+        }
+        Assert.That(Directory.Exists(Path.Combine(Dir, "g")), Is.False);
     }
 
     /// <summary>

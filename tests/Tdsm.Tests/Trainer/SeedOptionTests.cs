@@ -45,6 +45,10 @@ public class SeedOptionTests
         Assert.That(args.Flag("--d"), Is.False);
         Assert.That(args.Flag("--missing"), Is.False);
         Assert.That(() => args.Flag("--e"), Throws.TypeOf<CommandLineException>().With.Message.Contains("flag --e takes no value"));
+        var numbers = new CommandArgs("x", ["--a", "NaN", "--b", "1e309", "--c", "-0.5"]);
+        Assert.That(() => numbers.GetDouble("--a", 0), Throws.TypeOf<CommandLineException>().With.Message.Contains("expects a finite number, got 'NaN'"));
+        Assert.That(() => numbers.GetDouble("--b", 0), Throws.TypeOf<CommandLineException>().With.Message.Contains("got '1e309'"));
+        Assert.That(numbers.GetDouble("--c", 0), Is.EqualTo(-0.5));
     }
 
     /// <summary>Sizes that cannot be used are refused up front (--chunk 0 looped writing empty chunks), and a malformed

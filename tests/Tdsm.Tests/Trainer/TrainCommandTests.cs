@@ -166,6 +166,20 @@ public class TrainCommandTests : TempDirTest
         }
     }
 
+    /// <summary>eval refuses a test set whose labels are not the unseen classes it is told (it scored "0.00 %").</summary>
+    [Test]
+    public void EvalRefusesTestLabelsOutsideTheUnseenClasses()
+    {
+        var (code, stdout, err) = Run("--iterations", "2");
+        Assert.That(code, Is.Zero, stdout + err);
+        Npy.Write(Path.Combine(Dir, "ru34.npy"), [2], new long[] { 3, 4 });
+        var e = new StringWriter();
+        int rc = Cli.Run(["eval", "--model", Path.Combine(Dir, "run", Checkpoint.ModelFile), "--features", Path.Combine(Dir, "feats"),
+            "--text-features", Path.Combine(Dir, "text.safetensors"), "--unseen", Path.Combine(Dir, "ru34.npy")], TextWriter.Null, e);
+        Assert.That(rc, Is.EqualTo(1));
+        Assert.That(e.ToString(), Does.Contain("z_label.npy: label 5 is not an unseen class of").And.Contain("ru34.npy"));
+    }
+
     [Test]
     public void UnseenClassesInTheTrainingSetAreRejected()
     {
