@@ -48,6 +48,15 @@ public static class Backends
         return GpuDevice.OpenCuda(profiling: profiling);
     }
 
+    /// <summary>Refuses an unknown backend name before any work (a typo found after a long scoring pass wastes it), and a
+    /// CUDA backend on a machine without CUDA.</summary>
+    public static void Check(string name, string option = "--backend")
+    {
+        if (name is "reference" or "cpu" || ParseGpu(name) is { Simulator: true }) return;
+        if (ParseGpu(name) is null) throw new CommandLineException($"{option}: unknown backend '{name}' (expected {Names})");
+        if (!GpuDevice.CudaAvailable()) throw new CommandLineException($"{option} {name}: no CUDA device found; use cpu (or gpu-sim to run the GPU kernels on ILGPU's CPU simulator)");
+    }
+
     /// <summary>True for the names that open a CUDA device (gpu, gpu-bf16, gpu-tf32).</summary>
     public static bool IsCuda(string name) => ParseGpu(name) is { Simulator: false };
 

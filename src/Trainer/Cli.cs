@@ -127,7 +127,7 @@ public sealed class CommandArgs
     {
         _used.Add(name);
         if (!_options.TryGetValue(name, out var v)) return null;
-        return v ?? throw new CommandLineException($"option {name} needs a value");
+        return v is null or "" ? throw new CommandLineException($"option {name} needs a value") : v;
     }
 
     public string Require(string name) => Get(name) ?? throw new CommandLineException($"missing required option {name}");

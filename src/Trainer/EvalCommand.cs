@@ -68,6 +68,8 @@ public sealed class EvalCommand : ICommand
         bool perClass = args.Flag("--per-class");
         string? scoresPath = args.Get("--scores");
         args.EnsureAllUsed();
+        Backends.Check(backend);
+        if (compare is not null && compare != "library") Backends.Check(compare, "--compare");
 
         var text = ClassTextFeatures.Load(textPath);
         int[] unseen = unseenPath is not null ? LabelSplit.ReadIds(unseenPath)

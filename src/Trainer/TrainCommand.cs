@@ -73,6 +73,7 @@ public sealed class TrainCommand : ICommand
         var text = ClassTextFeatures.Load(textPath);
         var split = LabelSplit.FromUnseen(LabelSplit.ReadIds(unseenPath), text.Count, $"{unseenPath} with {text.Count} classes from {textPath}");
         feats.Validate(split, featuresDir);
+        if (feats.ZTest.Count == 0) throw new DataFormatException($"{Path.Combine(featuresDir, "ztest.npy")}: no test samples of the unseen classes to evaluate");
         var dit = ModelPreset(preset) with { InChannels = feats.Train.Dim, CondSize = text.Width };
         dit = dit with { Hidden = hidden ?? dit.Hidden, Depth = depth ?? dit.Depth, Heads = heads ?? dit.Heads };
         dit.Validated();

@@ -30,8 +30,9 @@ public sealed record TrainConfig(
         Check(Warmup >= 0, "num_warmup", Warmup, "0 or more");
         Check(CheckpointEvery >= 0, "checkpoint_every", CheckpointEvery, "0 (only at the end) or more");
         Check(LogEvery > 0, "log_every", LogEvery, "positive");
-        Check(double.IsFinite(Margin) && double.IsFinite(Lambda) && double.IsFinite(WeightDecay), "margin / lambda / weight_decay",
-            $"{Margin} / {Lambda} / {WeightDecay}", "finite");
+        Check(Margin >= 0 && double.IsFinite(Margin), "margin (the triplet margin τ)", Margin, "0 or more");
+        Check(Lambda >= 0 && double.IsFinite(Lambda), "lambda (the triplet loss weight)", Lambda, "0 or more");
+        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), "weight_decay", WeightDecay, "0 or more");
         return this;
     }
 

@@ -112,6 +112,7 @@ public sealed class RunCommand : ICommand
         cfg.Train.Validated();
         cfg.CheckPaths(configPath ?? "--preset " + preset);
         if (backend == "auto") backend = GpuDevice.CudaAvailable() ? "gpu" : "cpu";
+        Backends.Check(backend);
         // The paper's 10-layer ST-GCN on a GPU; the Small one (minutes on a CPU) otherwise.
         string encoder = encoderArg ?? (Backends.IsCuda(backend) ? "paper" : "small");
         if (encoder is not ("small" or "paper")) throw new CommandLineException($"--encoder expects small or paper, got '{encoder}'");

@@ -2,8 +2,8 @@ using Tdsm.Trainer;
 
 namespace Tdsm.Tests.Trainer;
 
-/// <summary>Seeds on the command line: a negative or non-numeric seed is a usage error (exit 2) in every command that takes one.</summary>
-public class SeedOptionTests
+/// <summary>Option values on the command line: seeds, flags, numbers, empty values and names checked before any work.</summary>
+public class CommandLineOptionTests
 {
     // Each command line reaches the seed before anything else is checked or opened (no file here exists).
     [TestCase("synth --out none --seed")]
@@ -49,6 +49,12 @@ public class SeedOptionTests
         Assert.That(() => numbers.GetDouble("--a", 0), Throws.TypeOf<CommandLineException>().With.Message.Contains("expects a finite number, got 'NaN'"));
         Assert.That(() => numbers.GetDouble("--b", 0), Throws.TypeOf<CommandLineException>().With.Message.Contains("got '1e309'"));
         Assert.That(numbers.GetDouble("--c", 0), Is.EqualTo(-0.5));
+        Assert.That(() => new CommandArgs("x", ["--out", ""]).Get("--out"), Throws.TypeOf<CommandLineException>().With.Message.Contains("option --out needs a value"));
+        // Backends are checked before any work; loss weights cannot be negative.
+        var err = new StringWriter();
+        Assert.That(Cli.Run(["eval", "--run", "nowhere", "--compare", "foo"], TextWriter.Null, err), Is.EqualTo(2));
+        Assert.That(err.ToString(), Does.Contain("--compare: unknown backend 'foo'"));
+        Assert.That(() => new Tdsm.Training.TrainConfig(Margin: -1).Validated(), Throws.ArgumentException.With.Message.Contains("margin (the triplet margin τ) must be 0 or more, got -1"));
     }
 
     /// <summary>Sizes that cannot be used are refused up front (--chunk 0 looped writing empty chunks), and a malformed
