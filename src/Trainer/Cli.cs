@@ -119,7 +119,8 @@ public sealed class CommandArgs
             int eq = a.IndexOf('=', StringComparison.Ordinal);
             if (eq > 0) { value = a[(eq + 1)..]; a = a[..eq]; }
             else if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)) value = args[++i];
-            _options[a] = value;
+            // Given twice, one of the two would be dropped without a word (e.g. two --out folders).
+            if (!_options.TryAdd(a, value)) throw new CommandLineException($"option {a} is given twice");
         }
     }
 

@@ -50,6 +50,7 @@ public class CommandLineOptionTests
         Assert.That(() => numbers.GetDouble("--b", 0), Throws.TypeOf<CommandLineException>().With.Message.Contains("got '1e309'"));
         Assert.That(numbers.GetDouble("--c", 0), Is.EqualTo(-0.5));
         Assert.That(() => new CommandArgs("x", ["--out", ""]).Get("--out"), Throws.TypeOf<CommandLineException>().With.Message.Contains("option --out needs a value"));
+        Assert.That(() => new CommandArgs("x", ["--out", "a", "--out", "b"]), Throws.TypeOf<CommandLineException>().With.Message.Contains("option --out is given twice"));
         // Backends are checked before any work; loss weights cannot be negative.
         var err = new StringWriter();
         Assert.That(Cli.Run(["eval", "--run", "nowhere", "--compare", "foo"], TextWriter.Null, err), Is.EqualTo(2));
