@@ -42,6 +42,15 @@ public sealed class SynthCommand : ICommand
         args.EnsureAllUsed();
         try { cfg.Validate(); }
         catch (ArgumentException e) { throw new CommandLineException(e.Message); }
+        // The array is written in one file: refuse up front what the disk cannot hold (instead of a partial temp file).
+        long bytes = (long)cfg.Count * cfg.SampleSize * sizeof(float);
+        string full = Path.GetFullPath(dir);
+        // The mount that holds the folder: the drive whose root is the longest prefix of the path.
+        var drive = DriveInfo.GetDrives().Where(d => d.IsReady && full.StartsWith(d.RootDirectory.FullName, StringComparison.Ordinal))
+            .MaxBy(d => d.RootDirectory.FullName.Length);
+        if (drive is not null && bytes > drive.AvailableFreeSpace)
+            throw new CommandLineException(string.Create(CultureInfo.InvariantCulture,
+                $"the data would take {bytes / 1e9:F1} GB ({cfg.Count} sequences of {cfg.SampleSize} floats) and {drive.RootDirectory.FullName} has {drive.AvailableFreeSpace / 1e9:F1} GB free; lower --samples-per-class or --frames"));
         var sw = Stopwatch.StartNew();
         var bar = new ProgressBar(stderr, "synth");
         SyntheticDataset.Write(dir, cfg, bar.Report);

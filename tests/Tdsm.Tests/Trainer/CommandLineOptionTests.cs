@@ -56,6 +56,12 @@ public class CommandLineOptionTests
         Assert.That(Cli.Run(["eval", "--run", "nowhere", "--compare", "foo"], TextWriter.Null, err), Is.EqualTo(2));
         Assert.That(err.ToString(), Does.Contain("--compare: unknown backend 'foo'"));
         Assert.That(() => new Tdsm.Training.TrainConfig(Margin: -1).Validated(), Throws.ArgumentException.With.Message.Contains("margin (the triplet margin τ) must be 0 or more, got -1"));
+        // A dataset larger than any disk (17 PB) is refused before a byte is written.
+        string big = Path.Combine(Path.GetTempPath(), "tdsm-big-" + Guid.NewGuid().ToString("N"));
+        err = new StringWriter();
+        Assert.That(Cli.Run(["synth", "--out", big, "--samples-per-class", "2000000000", "--frames", "300"], TextWriter.Null, err), Is.EqualTo(2));
+        Assert.That(err.ToString(), Does.Contain("the data would take 17280000.0 GB"));
+        Assert.That(Directory.Exists(big), Is.False);
     }
 
     /// <summary>Sizes that cannot be used are refused up front (--chunk 0 looped writing empty chunks), and a malformed
