@@ -123,7 +123,7 @@ public sealed record LossCurve(string Path, int[] Steps, double[] Values, double
         var header = lines[0].Split(',').Select(h => h.Trim()).ToArray();
         int iStep = Array.IndexOf(header, "step"), iValue = Array.IndexOf(header, column), iSec = Array.IndexOf(header, "seconds");
         if (iStep < 0 || iValue < 0)
-            throw new DataFormatException($"{path}:1: header '{lines[0]}' has no '{(iStep < 0 ? "step" : column)}' column");
+            throw new DataFormatException($"{path}:1: header '{ErrorText.Excerpt(lines[0])}' has no '{(iStep < 0 ? "step" : column)}' column");
         var steps = new List<int>();
         var values = new List<double>();
         var seconds = new List<double>();
@@ -134,7 +134,7 @@ public sealed record LossCurve(string Path, int[] Steps, double[] Values, double
             if (f.Length != header.Length)
                 throw new DataFormatException($"{path}:{n + 1}: expected {header.Length} fields like the header, got {f.Length}");
             if (!int.TryParse(f[iStep], NumberStyles.Integer, CultureInfo.InvariantCulture, out int step) || step < 1)
-                throw new DataFormatException($"{path}:{n + 1}: step '{f[iStep]}' is not a positive integer");
+                throw new DataFormatException($"{path}:{n + 1}: step '{ErrorText.Excerpt(f[iStep])}' is not a positive integer");
             if (steps.Count > 0 && step <= steps[^1])
                 throw new DataFormatException($"{path}:{n + 1}: step {step} does not follow step {steps[^1]} (steps must increase)");
             // NaN / Infinity parse: a diverged run is a curve that fails the comparison, not a bad file.

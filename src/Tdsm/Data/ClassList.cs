@@ -30,7 +30,7 @@ public sealed record ClassList(string SourcePath, IReadOnlyList<string> Names, i
             if (i == 0 && line.StartsWith("idx,", StringComparison.OrdinalIgnoreCase)) continue;
             int comma = line.IndexOf(',', StringComparison.Ordinal);
             if (comma < 0 || !int.TryParse(line.AsSpan(0, comma).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int idx))
-                throw new DataFormatException($"{path}:{i + 1}: expected 'idx,label' with an integer idx, got '{line}'");
+                throw new DataFormatException($"{path}:{i + 1}: expected 'idx,label' with an integer idx, got '{ErrorText.Excerpt(line)}'");
             if (first < 0)
             {
                 if (idx is not (0 or 1)) throw new DataFormatException($"{path}:{i + 1}: the first class index must be 0 or 1, got {idx}");

@@ -85,6 +85,13 @@ public class LoaderTests : TempDirTest
         File.WriteAllText(Path.Combine(Dir, "b.txt"), "one\n\ntwo\n");
         var e6 = Assert.Throws<DataFormatException>(() => ClassList.ReadLines(Path.Combine(Dir, "b.txt")))!;
         Assert.That(e6.Message, Does.Contain("b.txt:2: blank line"));
+        // A binary file given as a class list: a short, printable excerpt in the message.
+        var binary = Enumerable.Range(0, 5000).Select(i => (byte)(i * 7 % 256)).ToArray();
+        binary[0] = (byte)'x';
+        File.WriteAllBytes(Path.Combine(Dir, "bin.csv"), binary);
+        var e7 = Assert.Throws<DataFormatException>(() => ClassList.ReadCsv(Path.Combine(Dir, "bin.csv")))!;
+        Assert.That(e7.Message.Length, Is.LessThan(Path.Combine(Dir, "bin.csv").Length + 200));
+        Assert.That(e7.Message, Has.None.Matches<char>(char.IsControl));
     }
 
     [TestCase(true)]
