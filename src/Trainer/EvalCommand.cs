@@ -174,10 +174,25 @@ public sealed class EvalCommand : ICommand
         }
     }
 
-    // A run folder's checkpoint: tdsm/, or the first seed's tdsm-seedN/ of a multi-seed run.
+    // A run folder's checkpoint: tdsm/, or the first seed's tdsm-seedN/ of a multi-seed run. The run's report.json says
+    // which (a folder run again with another seed count still holds the earlier run's folders).
     private static string RunModel(string run)
     {
         string single = Path.Combine(run, "tdsm", Checkpoint.ModelFile);
+        string report = Path.Combine(run, "report.json");
+        if (File.Exists(report))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(report));
+                var r = doc.RootElement;
+                if (r.ValueKind == JsonValueKind.Object && r.TryGetProperty("seeds", out var seeds) && seeds.ValueKind == JsonValueKind.Array && seeds.GetArrayLength() > 1
+                    && seeds[0].TryGetProperty("seed", out var first) && first.TryGetUInt64(out ulong seed))
+                    return Path.Combine(run, $"tdsm-seed{seed.ToString(CultureInfo.InvariantCulture)}", Checkpoint.ModelFile);
+                return single;
+            }
+            catch (JsonException) { } // ReadUnseen reports a malformed report
+        }
         if (File.Exists(single) || !Directory.Exists(run)) return single;
         var seeded = Directory.GetDirectories(run, "tdsm-seed*").Order(StringComparer.Ordinal).FirstOrDefault();
         return seeded is null ? single : Path.Combine(seeded, Checkpoint.ModelFile);

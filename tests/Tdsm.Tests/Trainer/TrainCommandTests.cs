@@ -180,6 +180,31 @@ public class TrainCommandTests : TempDirTest
         Assert.That(e.ToString(), Does.Contain("z_label.npy: label 5 is not an unseen class of").And.Contain("ru34.npy"));
     }
 
+    /// <summary>eval --run takes the checkpoint the run's report names: the first seed's of a multi-seed run, even when
+    /// the folder still holds a single-seed run's tdsm/ from before.</summary>
+    [Test]
+    public void EvalOfARunFolderFollowsItsReport()
+    {
+        var (code, stdout, err) = Run("--iterations", "2");
+        Assert.That(code, Is.Zero, stdout + err);
+        string run = Path.Combine(Dir, "multi");
+        CopyFolder(Path.Combine(Dir, "feats"), Path.Combine(run, "features"));
+        File.Copy(Path.Combine(Dir, "text.safetensors"), Path.Combine(run, "text_features.safetensors"));
+        Directory.CreateDirectory(Path.Combine(run, "tdsm"));
+        File.WriteAllText(Path.Combine(run, "tdsm", Checkpoint.ModelFile), "a stale file that is not a checkpoint");
+        Directory.CreateDirectory(Path.Combine(run, "tdsm-seed5"));
+        File.Copy(Path.Combine(Dir, "run", Checkpoint.ModelFile), Path.Combine(run, "tdsm-seed5", Checkpoint.ModelFile));
+        File.WriteAllText(Path.Combine(run, "report.json"), """{"unseen_classes": [4, 5], "seed": 5, "seeds": [{"seed": 5}, {"seed": 6}]}""");
+        var e = new StringWriter();
+        Assert.That(Cli.Run(["eval", "--run", run], TextWriter.Null, e), Is.Zero, e.ToString());
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+    }
+
     [Test]
     public void UnseenClassesInTheTrainingSetAreRejected()
     {
