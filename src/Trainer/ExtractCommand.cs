@@ -45,8 +45,8 @@ public sealed class ExtractCommand : ICommand
             var bar = new ProgressBar(stdout, $"extract {Path.GetFileName(xPath)}");
             var f = StGcnTraining.ExtractFeatures(model, new IndexedSamples(x, idx), t, m);
             int d = model.Config.FeatureDim;
-            for (int i = 0; i < f.Length; i++)
-                if (!float.IsFinite(f[i])) throw new DataFormatException($"{xPath}: sample {idx[i / d]} gives a non-finite feature (its coordinates hold a NaN or an infinity)");
+            if (Tdsm.Tensors.Finite.IndexOfNonFinite(f) is var bad and >= 0)
+                throw new DataFormatException($"{xPath}: sample {idx[bad / d]} gives a non-finite feature (its coordinates hold a NaN or an infinity)");
             bar.Report(idx.Length, idx.Length, "sequences");
             bar.Done();
             return new LabeledFeatures(f, model.Config.FeatureDim, idx.Select(i => y[i]).ToArray());

@@ -1,4 +1,5 @@
 using Tdsm.Formats;
+using Tdsm.Tensors;
 
 namespace Tdsm.Data;
 
@@ -101,8 +102,8 @@ public sealed record SynseFeatures(LabeledFeatures Train, LabeledFeatures ZTest,
         int dim = a.Shape[1];
         if (dim == 0) throw new TensorFormatException(px, $"features have shape ({a.Shape[0]}, 0): no feature channels");
         // A NaN or infinity here would surface only as a diverged training or meaningless scores.
-        for (int i = 0; i < features.Length; i++)
-            if (!float.IsFinite(features[i])) throw new TensorFormatException(px, $"row {i / dim}, column {i % dim} is {features[i]} (features must be finite)");
+        if (Finite.IndexOfNonFinite(features) is var bad and >= 0)
+            throw new TensorFormatException(px, $"row {bad / dim}, column {bad % dim} is {features[bad]} (features must be finite)");
         return new LabeledFeatures(features, dim, labels);
     }
 }

@@ -18,4 +18,12 @@ public sealed class TensorFormatException : Exception
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new TensorFormatException(path, "file not found", e); }
         catch (UnauthorizedAccessException e) when (Directory.Exists(path)) { throw new TensorFormatException(path, "is a folder, expected a file", e); }
     }
+
+    /// <summary>Refuses a tensor read from <paramref name="path"/> that holds a NaN or an infinity (a non-finite weight
+    /// would only show later, as NaN scores or features), naming the tensor and the element.</summary>
+    internal static void RequireFinite(string path, string name, ReadOnlySpan<float> values)
+    {
+        int i = Tdsm.Tensors.Finite.IndexOfNonFinite(values);
+        if (i >= 0) throw new TensorFormatException(path, $"tensor '{name}' holds {values[i]} at element {i}");
+    }
 }

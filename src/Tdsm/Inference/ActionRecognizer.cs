@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Tdsm.Formats;
 using Tdsm.Model;
+using Tdsm.Tensors;
 using Tdsm.Text;
 using Tdsm.Training;
 
@@ -288,7 +289,6 @@ public sealed class ActionRecognizer
         ArgumentNullException.ThrowIfNull(candidates);
         if (!ReferenceEquals(candidates.Owner, this)) throw new ArgumentException("the candidate set was prepared by another recognizer", nameof(candidates));
         if (feature.Length != FeatureSize) throw new ArgumentException($"skeleton feature has {feature.Length} values, the model expects {FeatureSize} (C_in)", nameof(feature));
-        for (int i = 0; i < feature.Length; i++)
-            if (!float.IsFinite(feature[i])) throw new ArgumentException($"skeleton feature value {i} is {feature[i]}", nameof(feature));
+        if (Finite.IndexOfNonFinite(feature) is var i and >= 0) throw new ArgumentException($"skeleton feature value {i} is {feature[i]}", nameof(feature));
     }
 }

@@ -1,6 +1,7 @@
 using Tdsm.Cpu;
 using Tdsm.Model;
 using Tdsm.Reference;
+using Tdsm.Tensors;
 
 namespace Tdsm.Inference;
 
@@ -40,10 +41,10 @@ internal sealed class InferenceDiT
         if (parameters.Length != layout.Count) throw new ArgumentException($"expected {layout.Count} parameters for {config}, got {parameters.Length}", nameof(parameters));
         if (testNoise.Length == 0 || testNoise.Length % config.InChannels != 0)
             throw new ArgumentException($"test noise: expected J x {config.InChannels} values, got {testNoise.Length}", nameof(testNoise));
-        for (int i = 0; i < parameters.Length; i++)
-            if (!float.IsFinite(parameters[i])) throw new ArgumentException($"parameter {layout.NameAt(i)} holds {parameters[i]}", nameof(parameters));
-        for (int i = 0; i < testNoise.Length; i++)
-            if (!float.IsFinite(testNoise[i])) throw new ArgumentException($"test noise value {i} is {testNoise[i]}", nameof(testNoise));
+        if (Finite.IndexOfNonFinite(parameters) is var bad and >= 0)
+            throw new ArgumentException($"parameter {layout.NameAt(bad)} holds {parameters[bad]}", nameof(parameters));
+        if (Finite.IndexOfNonFinite(testNoise) is var badNoise and >= 0)
+            throw new ArgumentException($"test noise value {badNoise} is {testNoise[badNoise]}", nameof(testNoise));
         TestNoise = (float[])testNoise.Clone();
         Layer Lin(string name)
         {

@@ -1,3 +1,5 @@
+using Tdsm.Tensors;
+
 namespace Tdsm.Inference;
 
 /// <summary>
@@ -45,9 +47,8 @@ public sealed class SkeletonSequence
         long want = (long)frames * persons * Joints * Coordinates;
         if (data.Length != want)
             throw new ArgumentException($"skeleton data has {data.Length} values, expected frames*persons*25*3 = {frames}*{persons}*{Joints}*{Coordinates} = {want}", nameof(data));
-        for (int i = 0; i < data.Length; i++)
+        if (Finite.IndexOfNonFinite(data) is var i and >= 0)
         {
-            if (float.IsFinite(data[i])) continue;
             int axis = i % Coordinates, joint = i / Coordinates % Joints, person = i / (Coordinates * Joints) % persons, frame = i / (Coordinates * Joints * persons);
             throw new ArgumentException($"skeleton coordinate is {data[i]} at frame {frame}, person {person}, joint {joint}, axis {"xyz"[axis]}", nameof(data));
         }

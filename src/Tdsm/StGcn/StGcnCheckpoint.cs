@@ -82,8 +82,7 @@ public static class StGcnCheckpoint
             string name = prefix + view.Name;
             var values = CheckTensor(f, name, view.Shape).ToFloat32();
             // A NaN weight or statistic would surface as a NaN feature, blamed on the skeleton it encodes.
-            for (int i = 0; i < values.Length; i++)
-                if (!float.IsFinite(values[i])) throw new TensorFormatException(f.Path, $"tensor '{name}' holds {values[i]} at element {i}");
+            TensorFormatException.RequireFinite(f.Path, name, values);
             values.CopyTo(view.Of(dst).AsSpan());
         }
         model.UploadFromHost();

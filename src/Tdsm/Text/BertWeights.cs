@@ -89,8 +89,7 @@ public sealed class BertWeights
             if (!t.Shape.SequenceEqual(shapes[name]))
                 throw new TensorFormatException(file.Path, $"parameter '{name}' has shape [{string.Join(",", t.Shape)}], expected [{string.Join(",", shapes[name])}]");
             var v = t.ToFloat32();
-            foreach (var x in v)
-                if (!float.IsFinite(x)) throw new TensorFormatException(file.Path, $"parameter '{name}' holds a non-finite value");
+            if (Tdsm.Tensors.Finite.IndexOfNonFinite(v) >= 0) throw new TensorFormatException(file.Path, $"parameter '{name}' holds a non-finite value");
             return v;
         });
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Tdsm.Formats;
+using Tdsm.Tensors;
 
 namespace Tdsm.Text;
 
@@ -51,8 +52,8 @@ public sealed class ClassTextFeatures
             if (names[i] is null) throw new ArgumentException($"class {i} has no name (null)", nameof(names));
         if (data.Length != (long)names.Count * Rows * width)
             throw new ArgumentException($"features hold {data.Length} values, expected classes*36*width = {names.Count}*{Rows}*{width}", nameof(data));
-        for (int i = 0; i < data.Length; i++)
-            if (!float.IsFinite(data[i])) throw new ArgumentException($"feature value {i} (class {i / (Rows * width)}) is not finite", nameof(data));
+        if (Finite.IndexOfNonFinite(data) is var bad and >= 0)
+            throw new ArgumentException($"feature value {bad} (class {bad / (Rows * width)}) is not finite", nameof(data));
         Names = [.. names];
         Data = data;
         Width = width;
@@ -142,8 +143,8 @@ public sealed class ClassTextFeatures
             throw new TensorFormatException(path, "the class names stored in the file differ from the ones given");
         var chosen = fileNames ?? names ?? Enumerable.Range(0, c).Select(i => $"class_{i}").ToArray();
         if (chosen.Count != c) throw new TensorFormatException(path, $"{chosen.Count} class names for {c} classes");
-        for (int i = 0; i < data.Length; i++)
-            if (!float.IsFinite(data[i])) throw new TensorFormatException(path, $"value {i} (class {i / (Rows * shape[2])}) is not finite");
+        if (Finite.IndexOfNonFinite(data) is var bad and >= 0)
+            throw new TensorFormatException(path, $"value {bad} (class {bad / (Rows * shape[2])}) is not finite");
         return new ClassTextFeatures(chosen, data, shape[2], meta);
     }
 }

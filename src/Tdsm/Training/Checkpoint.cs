@@ -67,7 +67,7 @@ public static class Checkpoint
         foreach (var e in layout.Entries)
         {
             f[e.Name].ToFloat32().CopyTo(flat, e.Offset);
-            RequireFinite(path, e.Name, flat.AsSpan(e.Offset, e.Length));
+            TensorFormatException.RequireFinite(path, e.Name, flat.AsSpan(e.Offset, e.Length));
         }
         float[]? noise = null;
         if (f.Contains("test_noise"))
@@ -76,16 +76,9 @@ public static class Checkpoint
             if (n.Shape.Length != 2 || n.Shape[0] < 1 || n.Shape[1] != cfg.InChannels)
                 throw new TensorFormatException(path, $"test_noise has shape [{string.Join(",", n.Shape)}], expected [J, {cfg.InChannels}] with J >= 1");
             noise = n.ToFloat32();
-            RequireFinite(path, "test_noise", noise);
+            TensorFormatException.RequireFinite(path, "test_noise", noise);
         }
         return (cfg, flat, noise);
-    }
-
-    // A NaN or infinite weight would only show as NaN scores later.
-    private static void RequireFinite(string path, string name, ReadOnlySpan<float> values)
-    {
-        for (int i = 0; i < values.Length; i++)
-            if (!float.IsFinite(values[i])) throw new TensorFormatException(path, $"'{name}' holds {values[i]} at element {i}");
     }
 
     /// <summary>Writes the optimiser / loop state.</summary>
