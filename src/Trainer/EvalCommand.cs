@@ -79,10 +79,7 @@ public sealed class EvalCommand : ICommand
         var feats = SynseFeatures.Load(featuresDir);
         int[] candidates = classes == "seen" ? split.Seen : split.Unseen;
         // A test sample of a class that is not a candidate could only ever be wrong (train refuses the same mismatch).
-        var unseenSet = split.Unseen.ToHashSet();
-        foreach (int l in feats.ZTest.Labels)
-            if (!unseenSet.Contains(l))
-                throw new DataFormatException($"{Path.Combine(featuresDir, "z_label.npy")}: label {l} is not an unseen class of {unseenPath ?? Path.Combine(run!, "report.json")}");
+        feats.ValidateZTest(split, featuresDir, unseenPath ?? Path.Combine(run!, "report.json"));
         var test = classes == "unseen" ? feats.ZTest
             : (feats.GTest ?? throw new CommandLineException($"--classes seen needs {Path.Combine(featuresDir, "gtest.npy")} (the all-class test set), which is missing"))
                 .WhereLabel(split.Seen.Contains);

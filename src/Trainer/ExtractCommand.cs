@@ -33,6 +33,7 @@ public sealed class ExtractCommand : ICommand
 
         var model = StGcnCheckpoint.Load(encoderPath, new StGcnCpuOps());
         var unseen = LabelSplit.ReadIds(unseenPath).ToHashSet();
+        if (unseen.Count == 0) throw new DataFormatException($"{unseenPath}: no unseen classes");
         // Zero-shot features must come from an encoder that never saw the unseen classes (checked when the encoder says
         // which classes it was trained on: pretrain-encoder and run record them).
         if (StGcnCheckpoint.ReadSeenClasses(encoderPath) is { } trainedOn && trainedOn.Where(unseen.Contains).ToArray() is { Length: > 0 } leaked)
@@ -51,7 +52,6 @@ public sealed class ExtractCommand : ICommand
             bar.Done();
             return new LabeledFeatures(f, model.Config.FeatureDim, idx.Select(i => y[i]).ToArray());
         }
-        if (unseen.Count == 0) throw new DataFormatException($"{unseenPath}: no unseen classes");
         using (var probe = PretrainEncoderCommand.OpenSet(testX, testY, out var testLabels, out _, out _))
         {
             var present = testLabels.ToHashSet();

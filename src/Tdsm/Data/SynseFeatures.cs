@@ -55,9 +55,16 @@ public sealed record SynseFeatures(LabeledFeatures Train, LabeledFeatures ZTest,
     public void Validate(LabelSplit split, string folder)
     {
         var seen = split.Seen.ToHashSet();
-        var unseen = split.Unseen.ToHashSet();
         foreach (int l in Train.Labels) if (!seen.Contains(l)) throw new DataFormatException($"{Path.Combine(folder, "train_label.npy")}: label {l} is not a seen class of the split");
-        foreach (int l in ZTest.Labels) if (!unseen.Contains(l)) throw new DataFormatException($"{Path.Combine(folder, "z_label.npy")}: label {l} is not an unseen class of the split");
+        ValidateZTest(split, folder);
+    }
+
+    /// <summary>Checks ztest labels are unseen classes of <paramref name="split"/> (<paramref name="splitName"/> in the message).</summary>
+    /// <exception cref="DataFormatException">Names the file and the first offending label.</exception>
+    public void ValidateZTest(LabelSplit split, string folder, string splitName = "the split")
+    {
+        var unseen = split.Unseen.ToHashSet();
+        foreach (int l in ZTest.Labels) if (!unseen.Contains(l)) throw new DataFormatException($"{Path.Combine(folder, "z_label.npy")}: label {l} is not an unseen class of {splitName}");
     }
 
     /// <summary>Writes the folder (float32 features, int64 labels), so the Python ZSAR code reads it unchanged; without
