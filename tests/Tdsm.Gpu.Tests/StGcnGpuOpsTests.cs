@@ -145,6 +145,9 @@ public class StGcnGpuOpsTests(string device) : StGcnOpsFixture(device)
 
     [TestCase(2, 3, 3, 4, 5)]
     [TestCase(3, 3, 2, 3, 25)]
+    [TestCase(2, 3, 5, 29, 25)]   // 145 rows per sample: tiles of 64 with a short last one, 3 splits per sample
+    [TestCase(3, 2, 3, 50, 7)]    // K < 3: rows per tile still capped by the dO tile
+    [TestCase(16, 3, 1, 2560, 5)] // 40 tiles per sample, 2 per split: tiles summed within one partial
     public void GraphAggregateForwardAndBackward(int b, int k, int c, int t, int v)
     {
         var y = Rand(b * k * c * t * v); var a = Rand(k * v * v); var imp = Rand(k * v * v); var o = Nan(b * c * t * v);

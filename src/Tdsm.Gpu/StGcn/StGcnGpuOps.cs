@@ -40,9 +40,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, ArrayView<double>, Buf, BatchNormArgs> _bnGradInput;
     private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> _convFwd, _convFwdWide, _convDx, _convDxWide, _convDw, _convDwWide, _convDwTWide;
     private readonly Action<Index1D, Buf, Buf, int, int> _reduceSplits;
-    private readonly Action<Index1D, Buf, Buf, Buf, Buf, GraphArgs> _graphFwd, _graphDy;
-    private readonly Action<Index1D, Buf, Buf, ArrayView<double>, GraphArgs> _impPartial;
-    private readonly Action<Index1D, ArrayView<double>, Buf, Buf, GraphArgs> _impReduce;
+    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, GraphArgs, int, int> _graphFwd, _graphDy;
+    private readonly Action<KernelConfig, Buf, Buf, ArrayView<double>, GraphArgs, int, int, int, int> _impPartial;
+    private readonly Action<Index1D, ArrayView<double>, Buf, Buf, int, int> _impReduce;
     private readonly Action<Index1D, Buf, Buf> _relu, _addInPlace;
     private readonly Action<Index1D, Buf, Buf, Buf> _reluBwd;
     private readonly Action<Index1D, Buf, Buf, Buf, int> _resRelu;
@@ -119,10 +119,10 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _convDwWide = LoadConv(ConvGemm.WeightGradWide);
         _convDwTWide = LoadConv(ConvGemm.WeightGradTWide);
         _reduceSplits = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int>(ConvGemm.ReduceSplits);
-        _graphFwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.Forward);
-        _graphDy = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.InputGrad);
-        _impPartial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, GraphArgs>(K.GraphAggregate.ImportancePartial);
-        _impReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, Buf, GraphArgs>(K.GraphAggregate.ImportanceReduce);
+        _graphFwd = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.Forward);
+        _graphDy = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.InputGrad);
+        _impPartial = _acc.LoadStreamKernel<Buf, Buf, ArrayView<double>, GraphArgs, int, int, int, int>(K.GraphAggregate.ImportancePartial);
+        _impReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, Buf, int, int>(K.GraphAggregate.ImportanceReduce);
         _relu = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf>(Elementwise.Relu);
         _addInPlace = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf>(Elementwise.AddInPlace);
         _reluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf>(Elementwise.ReluBackward);
@@ -418,27 +418,42 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private static GraphArgs Graph(string op, Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
     {
         Sizes(op, b, k, c, t, v);
+        if (!K.GraphAggregate.Fits(k, v))
+            throw new NotSupportedException($"{op}: the GPU graph kernels hold K·V·V <= {K.GraphAggregate.MaxAdjacency} adjacency entries in shared memory; got K {k}, V {v} ({(long)k * v * v})");
         Need(y, (long)b * k * c * t * v, op, "y"); Need(a, (long)k * v * v, op, "A"); Need(imp, (long)k * v * v, op, "imp");
         Need(o, (long)b * c * t * v, op, "o");
         return new GraphArgs { B = b, K = k, C = c, T = t, V = v };
+    }
+
+    /// <summary>Rows per tile and tiles per sample of the tiled graph kernels.</summary>
+    private static (int Rows, int Tiles) GraphTiles(GraphArgs p)
+    {
+        int rows = K.GraphAggregate.TileRows(p.K, p.V);
+        return (rows, (p.C * p.T + rows - 1) / rows);
     }
 
     /// <summary>o (B,C,T,V) = Σ_k Σ_v y (B,K,C,T,V) · (A ⊙ imp) (K,V,V).</summary>
     protected override void GraphAggregateForward(Buf y, Buf a, Buf imp, Buf o, int b, int k, int c, int t, int v)
     {
         var p = Graph("GraphAggregateForward", y, a, imp, o, b, k, c, t, v);
-        _graphFwd(checked(b * c * t * v), y, a, imp, o, p);
+        var (rows, tiles) = GraphTiles(p);
+        _graphFwd(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), y, a, imp, o, p, rows, tiles);
     }
 
-    /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO.</summary>
+    /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO (per-sample splits of the rows, then an ordered sum).</summary>
     protected override void GraphAggregateBackward(Buf dO, Buf y, Buf a, Buf imp, Buf dy, Buf dImp, int b, int k, int c, int t, int v)
     {
         var p = Graph("GraphAggregateBackward", y, a, imp, dO, b, k, c, t, v);
         Need(dy, (long)b * k * c * t * v, "GraphAggregateBackward", "dy"); Need(dImp, (long)k * v * v, "GraphAggregateBackward", "dImp");
-        _graphDy(checked(b * k * c * t * v), dO, a, imp, dy, p);
-        Grow(ref _d1, (long)b * k * v * v);
-        _impPartial(b * k * v * v, y, dO, _d1.View, p);
-        _impReduce(k * v * v, _d1.View, a, dImp, p);
+        var (rows, tiles) = GraphTiles(p);
+        _graphDy(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), dO, a, imp, dy, p, rows, tiles);
+        // A fixed number of partial rows (not one per SM), so the bits are the same on every card.
+        int splitsWanted = Math.Clamp((K.GraphAggregate.TargetPartials + b - 1) / b, 1, tiles);
+        int tilesPerSplit = (tiles + splitsWanted - 1) / splitsWanted, splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
+        int kvv = k * v * v, partials = checked(b * splits);
+        Grow(ref _d1, (long)partials * kvv);
+        _impPartial(new KernelConfig(partials, K.GraphAggregate.Threads), y, dO, _d1.View, p, rows, tiles, tilesPerSplit, splits);
+        _impReduce(kvv, _d1.View, a, dImp, partials, kvv);
     }
 
     // ------------------------------------------------------------------ elementwise
