@@ -7,32 +7,31 @@
 # Stages not reached are listed in summary.md; a second call can run them: STAGES="gemm bf16" ...
 #
 # Stage           estimate  cap   what (issue)
-# gpu-tests          60 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
-# parity-dit         20 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
-# parity-stgcn       20 s    60   parity --fixture stgcn_small.safetensors --backend gpu (4)
-# bench-paper        60 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# stgcn-paper        55 s    90   ST-GCN Paper training step, N=32 T=300 M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op;
-#                                 the bf16 convs compiled for 2 blocks per SM vs 1
-# curve              60 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
-#                                 with the CPU tier's run in bench/curves/ (6); eval fp32 vs bf16 predictions (9)
-# bf16               80 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
+# parity-stgcn        5 s    60   parity --fixture stgcn_small.safetensors --backend gpu (4)
+# stgcn-paper        40 s    90   ST-GCN Paper training step, N=32, T=300, M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op;
+#                                 the bf16 convs compiled for 2 blocks per SM vs 1. First: the graph kernels are new since the first visit
+# parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
+# gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
+# bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
+# gemm-packed        85 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging; ldmatrix) vs cuBLAS bf16 and the
+#                                 fp32-operand kernel bounded for 2 blocks per SM and for 1, same run (9); not reached at the first visit
+# resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
+#                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
+# curve              30 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
+#                                 with the CPU tier's run in bench/curves/ (6; passed at the first visit); eval fp32 vs bf16 predictions (9)
+# curve-bf16         40 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
+# bf16              105 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
 #                                 operands for each packed kernel (9); sizes paper-train
-# paper-train        90 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
-#                                 tensor cores; fp32 if that fails), capped by --time-limit (7); eval fp32 vs bf16 (9)
-# gemm               80 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9)
-# gemm-packed        85 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging, ldmatrix, cp.async)
-#                                 vs cuBLAS bf16 and the fp32-operand kernel bounded for 2 blocks per SM and for 1, same run (9)
-# resources          30 s    60   registers, local memory and blocks per SM of 24 kernels as this driver compiles them
-#                                 (Tdsm.Gpu.Diagnostics.KernelResourceTests): is KernelAsync's local memory ptxas 11.8's? (9)
-# curve-bf16         60 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
-# Sum of estimates ~820 s > BUDGET: the first nine (~525 s) hold every number issues 4, 6 and 7 need and the
-# bf16 figures of 9; the tail may be cut. 500 paper iterations take ~90 s at <= 150 ms/step (bf16); if the
-# bf16 path fails, the stage trains in fp32 for what the budget leaves (500 iterations need <= 390 ms/step x
-# 500 = 195 s). summary.md's stage table names what was skipped or cut short; if `status` shows
-# budget_left_s >= 240 (a fresh start needs 4 minutes; a warm machine is kept only 30 s), run e.g.
-#   STAGES="curve-bf16 ncu kernels" BUDGET=<budget_left_s - 90> bash bench/gpu/visit.sh
+# gemm              115 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9); measured at the first visit
+# paper-train       140 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
+#                                 tensor cores; fp32 if that fails), capped by --time-limit (7; met at the first visit); eval fp32 vs bf16 (9)
+# Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first eight
+# (~330 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last. summary.md's
+# stage table names what was skipped or cut short; if `status` shows budget_left_s >= 240 (a fresh start needs 4
+# minutes; a warm machine is kept only 30 s), run e.g.
+#   STAGES="gemm paper-train" BUDGET=<budget_left_s - 90> bash bench/gpu/visit.sh
 #
 # Environment: OUT (results; at most 8 files come back), BUDGET (s), STAGES (names, in order),
 # DRY_RUN=1 (print the commands only), BACKEND (gpu; `cpu` or `gpu-sim` for trials on a machine
@@ -42,7 +41,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"gpu-tests parity-dit parity-stgcn bench-paper stgcn-paper curve bf16 paper-train gemm gemm-packed resources curve-bf16 ncu kernels"}
+STAGES=${STAGES:-"parity-stgcn stgcn-paper parity-dit gpu-tests bench-paper gemm-packed resources curve curve-bf16 bf16 ncu kernels gemm paper-train"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
