@@ -57,7 +57,9 @@ public static partial class Gemm
             var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
             for (int kk = 0; kk < KStep * (Pitch / 4); kk += Pitch / 4)
             {
-                Vec4 a0 = fa[kk], a1 = fa[kk + 16], b0 = fb[kk], b1 = fb[kk + 16];
+                var ak = fa.SubView(kk);
+                var bk = fb.SubView(kk);
+                Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
                 c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
                 c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
                 c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;

@@ -56,7 +56,8 @@ public struct GemmArgs
 /// k-values of one row (32 bytes, a sector); otherwise 32 threads read 32 consecutive rows of one k.
 /// (128-bit global loads would need 16-byte aligned views, which sub-views do not guarantee; they would
 /// save about 2% of the issued instructions.) Tiles inside M, N and K load unguarded; edge tiles guard
-/// each element and read 0 outside.</item>
+/// each element and read 0 outside. Indexes are 32-bit (operands of at most <see cref="MaxOperandElements"/>):
+/// with 64-bit ones, address arithmetic was ~60 of the ~260 instructions a K-step issued besides its 512 FFMAs.</item>
 /// <item>Shapes with too few 128×128 blocks to fill the GPU but a long K (the weight gradients: K = rows)
 /// split K over grid z into a workspace, summed in split order by <see cref="ReduceSplits"/> (deterministic,
 /// no atomics); <see cref="SplitK"/> picks the split.</item>
@@ -66,7 +67,9 @@ public struct GemmArgs
 /// gen/gen_gemm.py); this file holds the hand-written pieces it calls. The K-step itself stays a loop of 8
 /// trips: ILGPU's code placement (O2) moves arithmetic next to its use and groups it by use chain, which
 /// turned a fully unrolled K-step into 64 accumulator chains with all 128 fragment floats of the K-step
-/// live at once (read from its PTX); one k per loop body keeps 16 live.
+/// live at once (read from its PTX); one k per loop body keeps 16 live, its four fragments read from one
+/// base per operand and k (offsets as immediates: 73 instructions per k, 64 of them FFMA). Two k per trip
+/// saved nothing (ptxas 11.8 SASS: the fragment addresses scale with the loads).
 /// </summary>
 public static partial class Gemm
 {
@@ -158,11 +161,11 @@ public static partial class Gemm
     internal struct Stager
     {
         /// <summary>Element index of (row0 + m, kBegin + Kk) in the operand: this thread's element of the first K-step.</summary>
-        public long Base;
+        public int Base;
         /// <summary>Index step per k (1 or the operand's rows).</summary>
         public int KStride;
         /// <summary>Index step per 32 rows.</summary>
-        public long RowStep;
+        public int RowStep;
         public int Kk;
         /// <summary>Rows left in the operand from this thread's first row: element j exists if 32j &lt; RowsLeft.</summary>
         public int RowsLeft;
@@ -170,10 +173,15 @@ public static partial class Gemm
         public int Smem;
     }
 
+    /// <summary>Most elements an operand of <see cref="Kernel"/> may have: the staging indexes in 32 bits (an IMAD per load
+    /// instead of the 64-bit arithmetic that was about a fifth of what a K-step issued besides its FFMAs).</summary>
+    public const long MaxOperandElements = int.MaxValue;
+
     /// <summary>
     /// The staging map of thread <paramref name="tid"/> for an operand of <paramref name="rows"/> rows whose
     /// block starts at <paramref name="row0"/>. Contiguous along k: 8 threads per row, 4 rows per warp (one
-    /// 32-byte sector each); otherwise 32 consecutive rows of one k per warp.
+    /// 32-byte sector each); otherwise 32 consecutive rows of one k per warp. rows·k ≤ <see cref="MaxOperandElements"/>
+    /// (the host checks), so every index fits 32 bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Stager MakeStager(bool kContiguous, int tid, int row0, int rows, int k, int kBegin)
@@ -183,9 +191,9 @@ public static partial class Gemm
         int m = kContiguous ? tid >> 3 : tid & (Rows - 1);
         int rowStride = kContiguous ? k : 1, kStride = kContiguous ? 1 : rows;
         Stager s;
-        s.Base = (long)(row0 + m) * rowStride + (long)(kBegin + kk) * kStride;
+        s.Base = (row0 + m) * rowStride + (kBegin + kk) * kStride;
         s.KStride = kStride;
-        s.RowStep = (long)Rows * rowStride;
+        s.RowStep = Rows * rowStride;
         s.Kk = kk;
         s.RowsLeft = rows - row0 - m;
         s.Smem = kk * Pitch + m;
@@ -197,14 +205,15 @@ public static partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vec4 LoadTile(ArrayView<float> x, Stager s, int k0, int k, bool full)
     {
-        long i = s.Base + (long)k0 * s.KStride;
+        // Indexes of rows past the operand's end may wrap; those rows are not read.
+        int i = s.Base + k0 * s.KStride, i1 = i + s.RowStep, i2 = i1 + s.RowStep, i3 = i2 + s.RowStep;
         Vec4 r;
         if (full)
         {
             r.X = x[i];
-            r.Y = x[i + s.RowStep];
-            r.Z = x[i + 2 * s.RowStep];
-            r.W = x[i + 3 * s.RowStep];
+            r.Y = x[i1];
+            r.Z = x[i2];
+            r.W = x[i3];
         }
         else
         {
@@ -212,9 +221,9 @@ public static partial class Gemm
             if (k0 + s.Kk < k)
             {
                 if (s.RowsLeft > 0) r.X = x[i];
-                if (s.RowsLeft > Rows) r.Y = x[i + s.RowStep];
-                if (s.RowsLeft > 2 * Rows) r.Z = x[i + 2 * s.RowStep];
-                if (s.RowsLeft > 3 * Rows) r.W = x[i + 3 * s.RowStep];
+                if (s.RowsLeft > Rows) r.Y = x[i1];
+                if (s.RowsLeft > 2 * Rows) r.Z = x[i2];
+                if (s.RowsLeft > 3 * Rows) r.W = x[i3];
             }
         }
         return r;
@@ -224,11 +233,11 @@ public static partial class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void StoreTile(ArrayView<float> smem, int tile, Stager s, Vec4 v)
     {
-        int o = tile + s.Smem;
-        smem[o] = v.X;
-        smem[o + Rows] = v.Y;
-        smem[o + 2 * Rows] = v.Z;
-        smem[o + 3 * Rows] = v.W;
+        var st = smem.SubView(tile + s.Smem);   // one base: the element offsets become immediates in st.shared
+        st[0] = v.X;
+        st[Rows] = v.Y;
+        st[2 * Rows] = v.Z;
+        st[3 * Rows] = v.W;
     }
 
     /// <summary>bias[col .. col+3] (0 past N or without bias).</summary>

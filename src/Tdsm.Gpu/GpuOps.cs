@@ -550,6 +550,9 @@ public sealed class GpuOps : IOps, IDisposable
             else LaunchSplit(tcSplits, tcKPer, m, n, V(c), bias, args, (part, partArgs, s) => kernel(TensorCoreLaunch(m, n, s), V(a), V(b), part, _dummy.View, partArgs));
             return;
         }
+        if ((long)m * k > K.Gemm.MaxOperandElements || (long)n * k > K.Gemm.MaxOperandElements)
+            throw new NotSupportedException($"GEMM ({m} x {n} x {k}): the fp32 GPU kernel indexes its operands in 32 bits and takes at most " +
+                $"{K.Gemm.MaxOperandElements:N0} elements per operand; got {(long)m * k:N0} and {(long)n * k:N0} (split the rows into chunks)");
         var (splits, kPer) = K.Gemm.SplitK(m, n, k);
         KernelConfig SimtLaunch(int s) => new(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, s), new Index3D(K.Gemm.Threads, 1, 1));
         if (splits == 1) _gemm(SimtLaunch(1), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);

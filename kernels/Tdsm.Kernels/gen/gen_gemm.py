@@ -92,7 +92,7 @@ def kernel():
     w("            // This thread's fragments of the stage as views: each read is the view's base plus an offset.")
     w("            var fa = smem4.SubView(stage / 4 + ty);")
     w("            var fb = smem4.SubView((stage + TileFloats) / 4 + tx);")
-    k_loop(w, "Pitch", "16", "16")
+    k_loop(w, "Pitch", "16", "16", rebase=True)
     w("        }")
     w("")
     w("        // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.")
