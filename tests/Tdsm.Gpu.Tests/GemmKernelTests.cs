@@ -152,16 +152,16 @@ public class GemmPtxTests
         Assert.That(ptx, Does.Not.Contain(".local"), "the register tile spilled to local memory in ILGPU's output");
         Assert.That(Count(@"\bcall(\.uni)?\b"), Is.Zero, "a helper was not inlined");
         Assert.That(ptx, Does.Match(@"\.maxntid\s+256"), "launch bounds missing");
-        Assert.That(ldsV4, Is.EqualTo(4), "float4 fragment loads of one k");
+        Assert.That(ldsV4, Is.EqualTo(8), "float4 fragment loads of one trip (two k)");
         Assert.That(lds, Is.Zero, "scalar shared loads in the inner loop");
         // The k loop's body is one basic block from the first fragment load to the next label, barrier or branch:
-        // its 4 fragment loads and the 8x8 tile's 64 multiply-adds (the GELU epilogue's multiplies come after).
+        // two k's 8 fragment loads and the 8x8 tile's 2 x 64 multiply-adds (the GELU epilogue's multiplies come after).
         int first = ptx.IndexOf("ld.shared.v4.f32", StringComparison.Ordinal);
         var end = Regex.Match(ptx[first..], @"^\s*L_\w+:|\bbar\b|\bbra\b", RegexOptions.Multiline);
         string body = ptx.Substring(first, end.Success ? end.Index : ptx.Length - first);
         int bodyMul = Regex.Matches(body, @"\bmul(\.rn)?\.f32\b").Count, bodyFma = Regex.Matches(body, @"\bfma\.rn\.f32\b").Count;
-        Assert.That(bodyMul + bodyFma, Is.EqualTo(64), "multiply-adds of one k: the 8x8 register tile, in one basic block");
-        Assert.That(Regex.Matches(body, @"\bld\.shared\.v4\.f32\b").Count, Is.EqualTo(4), "the k step's fragment loads, in the same block");
+        Assert.That(bodyMul + bodyFma, Is.EqualTo(128), "multiply-adds of two k: the 8x8 register tile twice, in one basic block");
+        Assert.That(Regex.Matches(body, @"\bld\.shared\.v4\.f32\b").Count, Is.EqualTo(8), "the trip's fragment loads, in the same block");
         Assert.That(Count(@"\b(div|rem)\.s32\b"), Is.Zero, "signed divisions (ILGPU may place them inside the K-step loop)");
     }
 

@@ -21,9 +21,27 @@ def frag(name, idx):
     return f"{name}{idx // 4}.{COMP[idx % 4]}"
 
 
-def k_loop(w, pitch, qa, qb, vec="Vec4", rebase=False):
+def frag2(name, idx):
+    """The second k's fragment register of a two-k trip: quadrants 2 and 3."""
+    return f"{name}{2 + idx // 4}.{COMP[idx % 4]}"
+
+
+def k_loop(w, pitch, qa, qb, vec="Vec4", rebase=False, per_trip=1):
     """One K-step from the stage views fa, fb (float4 units, rows `pitch` floats apart): a loop of 8 one-k
     bodies, each 4 float4 fragment loads (quadrants qa / qb float4s apart) and the 8x8 outer product."""
+    if rebase and per_trip == 2:
+        w(f"            for (int kk = 0; kk < KStep * ({pitch} / 4); kk += 2 * ({pitch} / 4))")
+        w("            {")
+        w("                var ak = fa.SubView(kk);")
+        w("                var bk = fb.SubView(kk);")
+        w(f"                {vec} a0 = ak[0], a1 = ak[{qa}], b0 = bk[0], b1 = bk[{qb}];")
+        w(f"                {vec} a2 = ak[{pitch} / 4], a3 = ak[{pitch} / 4 + {qa}], b2 = bk[{pitch} / 4], b3 = bk[{pitch} / 4 + {qb}];")
+        for r in range(8):
+            w("                " + " ".join(f"{acc(r, cc)} += {frag('a', r)} * {frag('b', cc)};" for cc in range(8)))
+        for r in range(8):
+            w("                " + " ".join(f"{acc(r, cc)} += {frag2('a', r)} * {frag2('b', cc)};" for cc in range(8)))
+        w("            }")
+        return
     w(f"            for (int kk = 0; kk < KStep * ({pitch} / 4); kk += {pitch} / 4)")
     w("            {")
     if rebase:
@@ -92,7 +110,7 @@ def kernel():
     w("            // This thread's fragments of the stage as views: each read is the view's base plus an offset.")
     w("            var fa = smem4.SubView(stage / 4 + ty);")
     w("            var fb = smem4.SubView((stage + TileFloats) / 4 + tx);")
-    k_loop(w, "Pitch", "16", "16", rebase=True)
+    k_loop(w, "Pitch", "16", "16", rebase=True, per_trip=2)
     w("        }")
     w("")
     w("        // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.")
