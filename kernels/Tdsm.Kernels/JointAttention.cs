@@ -24,11 +24,19 @@ public static class JointAttention
 {
     /// <summary>Threads per (row, head) group.</summary>
     public const int Threads = 128;
-    /// <summary>Most tokens (S = L + 1) the shared score tile holds.</summary>
+    /// <summary>Most tokens (S = L + 1): the shared memory of a group, <see cref="SharedFloats"/>(64), stays under 48 KB.</summary>
     public const int MaxTokens = 64;
     // Channels per shared stage; a stage row has one float of padding so that a warp reading one channel of 32
     // consecutive tokens hits 32 banks.
     private const int Chunk = 32, Stride = Chunk + 1;
+
+    /// <summary>
+    /// Floats of dynamic shared memory a group needs for S tokens: the S x S scores and two S x 33 stages. Sized to
+    /// the launch's S (15 KB at S = 36) rather than to <see cref="MaxTokens"/> (33 KB), so that 15 groups fit an
+    /// H100 SM instead of 6: the kernels are latency-bound (the first visit: 3.6 ms per 2,048-row call, ~11x the
+    /// time to move their bytes).
+    /// </summary>
+    public static int SharedFloats(int tokens) => tokens * tokens + 2 * tokens * Stride;
 
     private static long Index(int bi, int t, int part, int ch, AttentionArgs p) =>
         t == 0 ? (long)bi * 3 * p.H + part * p.H + ch : ((long)bi * p.L + t - 1) * 3 * p.H + part * p.H + ch;
@@ -61,9 +69,9 @@ public static class JointAttention
         for (int idx = Group.IdxX; idx < s * s; idx += Threads)
         {
             int i = idx / s, j = idx - i * s;
-            float acc = sc[i * MaxTokens + j];
+            float acc = sc[i * s + j];
             for (int c = 0; c < dc; c++) acc += a[i * Stride + c] * b[j * Stride + c];
-            sc[i * MaxTokens + j] = acc;
+            sc[i * s + j] = acc;
         }
     }
 
@@ -72,19 +80,20 @@ public static class JointAttention
     private static float MixTokens(ArrayView<float> m, bool byKey, ArrayView<float> staged, int t, int c, int s)
     {
         float acc = 0;
-        for (int j = 0; j < s; j++) acc += (byKey ? m[j * MaxTokens + t] : m[t * MaxTokens + j]) * staged[j * Stride + c];
+        for (int j = 0; j < s; j++) acc += (byKey ? m[j * s + t] : m[t * s + j]) * staged[j * Stride + c];
         return acc;
     }
 
     /// <summary>Launch: grid B·Heads, group <see cref="Threads"/>.</summary>
     public static void Forward(ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs, ArrayView<float> outX, ArrayView<float> outU, AttentionArgs p)
     {
-        var sc = SharedMemory.Allocate<float>(MaxTokens * MaxTokens);   // scores, then probabilities [query][key]
-        var sa = SharedMemory.Allocate<float>(MaxTokens * Stride);      // q chunk, then v chunk [token][channel]
-        var sb = SharedMemory.Allocate<float>(MaxTokens * Stride);      // k chunk
         int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX % p.Heads, tid = Group.IdxX;
         int s = p.L + 1, d = p.H / p.Heads;
-        for (int idx = tid; idx < s * s; idx += Threads) sc[idx / s * MaxTokens + idx % s] = 0f;
+        var shared = SharedMemory.GetDynamic<float>();                   // SharedFloats(s)
+        var sc = shared.SubView(0, s * s);                               // scores, then probabilities [query][key]
+        var sa = shared.SubView(s * s, s * Stride);                      // q chunk, then v chunk [token][channel]
+        var sb = shared.SubView(s * s + s * Stride, s * Stride);         // k chunk
+        for (int idx = tid; idx < s * s; idx += Threads) sc[idx] = 0f;
         for (int c0 = 0; c0 < d; c0 += Chunk)
         {
             int dc = XMath.Min(Chunk, d - c0);
@@ -101,22 +110,22 @@ public static class JointAttention
             float max = float.NegativeInfinity;
             for (int j = 0; j < s; j++)
             {
-                float dot = sc[i * MaxTokens + j] * scale;
-                sc[i * MaxTokens + j] = dot;
+                float dot = sc[i * s + j] * scale;
+                sc[i * s + j] = dot;
                 max = XMath.Max(max, dot);
             }
             double sum = 0;
             for (int j = 0; j < s; j++)
             {
-                float e = FloatMath.Exp(sc[i * MaxTokens + j] - max);
-                sc[i * MaxTokens + j] = e;
+                float e = FloatMath.Exp(sc[i * s + j] - max);
+                sc[i * s + j] = e;
                 sum += e;
             }
-            for (int j = 0; j < s; j++) sc[i * MaxTokens + j] = (float)(sc[i * MaxTokens + j] / sum);
+            for (int j = 0; j < s; j++) sc[i * s + j] = (float)(sc[i * s + j] / sum);
         }
         Group.Barrier();
         long pBase = ((long)bi * p.Heads + hd) * s * s;
-        for (int idx = tid; idx < s * s; idx += Threads) probs[pBase + idx] = sc[idx / s * MaxTokens + idx % s];
+        for (int idx = tid; idx < s * s; idx += Threads) probs[pBase + idx] = sc[idx];
         // out[i, c] = Σ_j P[i, j]·v[j, c]
         for (int c0 = 0; c0 < d; c0 += Chunk)
         {
@@ -138,15 +147,16 @@ public static class JointAttention
     public static void Backward(ArrayView<float> dOutX, ArrayView<float> dOutU, ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs,
         ArrayView<float> dqkvX, ArrayView<float> dqkvU, AttentionArgs p)
     {
-        var ds = SharedMemory.Allocate<float>(MaxTokens * MaxTokens);   // ∂P, then ∂scores, then P [query][key]
-        var sa = SharedMemory.Allocate<float>(MaxTokens * Stride);
-        var sb = SharedMemory.Allocate<float>(MaxTokens * Stride);
         int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX % p.Heads, tid = Group.IdxX;
         int s = p.L + 1, d = p.H / p.Heads;
+        var shared = SharedMemory.GetDynamic<float>();                   // SharedFloats(s)
+        var ds = shared.SubView(0, s * s);                               // ∂P, then ∂scores, then P [query][key]
+        var sa = shared.SubView(s * s, s * Stride);
+        var sb = shared.SubView(s * s + s * Stride, s * Stride);
         float scale = 1f / XMath.Sqrt((float)d);
         long pBase = ((long)bi * p.Heads + hd) * s * s;
         // ∂P[i, j] = dO_i·v_j
-        for (int idx = tid; idx < s * s; idx += Threads) ds[idx / s * MaxTokens + idx % s] = 0f;
+        for (int idx = tid; idx < s * s; idx += Threads) ds[idx] = 0f;
         for (int c0 = 0; c0 < d; c0 += Chunk)
         {
             int dc = XMath.Min(Chunk, d - c0);
@@ -161,9 +171,9 @@ public static class JointAttention
         for (int i = tid; i < s; i += Threads)
         {
             double dot = 0;
-            for (int j = 0; j < s; j++) dot += probs[pBase + (long)i * s + j] * ds[i * MaxTokens + j];
+            for (int j = 0; j < s; j++) dot += probs[pBase + (long)i * s + j] * ds[i * s + j];
             for (int j = 0; j < s; j++)
-                ds[i * MaxTokens + j] = (float)(probs[pBase + (long)i * s + j] * (ds[i * MaxTokens + j] - dot) * scale);
+                ds[i * s + j] = (float)(probs[pBase + (long)i * s + j] * (ds[i * s + j] - dot) * scale);
         }
         // dq[i, c] = Σ_j ∂S[i, j]·k[j, c];  dk[t, c] = Σ_q ∂S[q, t]·q[q, c]
         for (int c0 = 0; c0 < d; c0 += Chunk)
@@ -182,7 +192,7 @@ public static class JointAttention
         }
         // dv[t, c] = Σ_q P[q, t]·dO[q, c], with P now in ds.
         Group.Barrier();
-        for (int idx = tid; idx < s * s; idx += Threads) ds[idx / s * MaxTokens + idx % s] = probs[pBase + idx];
+        for (int idx = tid; idx < s * s; idx += Threads) ds[idx] = probs[pBase + idx];
         for (int c0 = 0; c0 < d; c0 += Chunk)
         {
             int dc = XMath.Min(Chunk, d - c0);

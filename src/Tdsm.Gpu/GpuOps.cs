@@ -692,7 +692,7 @@ public sealed class GpuOps : IOps, IDisposable
         Check(qkvX, b * 3 * h, "JointAttention qkvX"); Check(qkvU, b * l * 3 * h, "JointAttention qkvU");
         Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttention probs"); Check(outX, b * h, "JointAttention outX"); Check(outU, b * l * h, "JointAttention outU");
         if (b == 0) return;
-        _attn(new KernelConfig(b * heads, K.JointAttention.Threads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), new AttentionArgs { B = b, L = l, H = h, Heads = heads });
+        _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), new AttentionArgs { B = b, L = l, H = h, Heads = heads });
     }
 
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)
@@ -703,9 +703,13 @@ public sealed class GpuOps : IOps, IDisposable
         Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttentionBackward probs");
         Check(dqkvX, b * 3 * h, "JointAttentionBackward dqkvX"); Check(dqkvU, b * l * 3 * h, "JointAttentionBackward dqkvU");
         if (b == 0) return;
-        _attnBwd(new KernelConfig(b * heads, K.JointAttention.Threads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU),
+        _attnBwd(AttentionLaunch(b, l, heads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU),
             new AttentionArgs { B = b, L = l, H = h, Heads = heads });
     }
+
+    /// <summary>A group per (row, head) with the dynamic shared memory of l + 1 tokens.</summary>
+    private static KernelConfig AttentionLaunch(int b, int l, int heads) =>
+        new(new Index1D(b * heads), new Index1D(K.JointAttention.Threads), SharedMemoryConfig.RequestDynamic<float>(K.JointAttention.SharedFloats(l + 1)));
 
     private static void CheckAttention(int l, int h, int heads)
     {
