@@ -35,8 +35,8 @@ public struct GemmArgs
     /// ∂pre = (dy·W) ⊙ GELU'(pre) in the dx GEMM's epilogue. No bias; not with Accumulate or Gelu.</summary>
     public int GeluGrad;
     /// <summary>1: C is written as bf16 pairs, the packed A operand of a following product (<see cref="TensorCoreGemm.KernelPacked"/>):
-    /// c viewed as (M, N/2) uint words, N even; after the bias and GELU. The packed-operand kernels only (KernelPacked, KernelLdMatrix,
-    /// KernelAsync); not with Accumulate or GeluGrad.</summary>
+    /// c viewed as (M, N/2) uint words, N even; after the bias and GELU. The packed-operand kernels only (KernelPacked,
+    /// KernelLdMatrix); not with Accumulate or GeluGrad.</summary>
     public int PackedOut;
 }
 

@@ -4,7 +4,7 @@ using ILGPU.Runtime.Cuda;
 namespace Tdsm.Kernels;
 
 // Tensor-core primitives of TensorCoreGemm: operand rounding, one warp-wide mma.sync, bf16 packing,
-// and the asynchronous copies and matrix loads of its cp.async kernel, as inline PTX on CUDA and as exact C# emulations elsewhere (the CPU simulator). The emulations
+// and the ldmatrix loads of KernelLdMatrix, as inline PTX on CUDA and as exact C# emulations elsewhere (the CPU simulator). The emulations
 // work on the same per-lane fragment registers as the hardware, fetching the other lanes'
 // registers with warp shuffles by the PTX ISA layout ("Matrix Fragments for mma.m16n8k16 /
 // m16n8k8"), so simulator tests check the fragment layouts the GPU uses.
@@ -221,47 +221,14 @@ internal struct Regs8
 }
 
 /// <summary>
-/// Asynchronous global→shared copies (<c>cp.async</c>, sm_80+) and shared→fragment matrix loads (<c>ldmatrix</c>) for
-/// <see cref="TensorCoreGemm.KernelAsync"/>, as inline PTX on CUDA and as exact emulations elsewhere. Addresses on
-/// CUDA are byte addresses: shared ones in the shared window (from the kernel's own <c>__shared_alloca0</c>, the
-/// name ILGPU 1.5 gives a kernel's first shared allocation), global ones from the host
-/// (<c>ArrayView.LoadEffectiveAddressAsPtr</c>), because ILGPU has no way to take an address inside a kernel. The
-/// emulations take word indices into the same views instead.
+/// Shared→fragment matrix loads (<c>ldmatrix</c>) for <see cref="TensorCoreGemm.KernelLdMatrix"/>, as inline PTX on CUDA
+/// and as an exact emulation elsewhere. Shared addresses on CUDA are byte addresses in the shared window (from the
+/// kernel's own <c>__shared_alloca0</c>, the name ILGPU 1.5 gives a kernel's first shared allocation), because ILGPU has
+/// no way to take an address inside a kernel; the emulation takes word indices into the same view instead. The class
+/// is named for the cp.async copies it also held until that kernel was dropped (bench/RESULTS.md).
 /// </summary>
 internal static class AsyncCopy
 {
-    /// <summary>
-    /// Copies 16 bytes (4 words) from global word <paramref name="srcWord"/> of <paramref name="src"/> to shared word
-    /// <paramref name="dstWord"/> of <paramref name="shared"/>, or writes 4 zeros when <paramref name="valid"/> is false
-    /// (cp.async with src-size 0). On CUDA both words must be 16-byte aligned; the copy lands after
-    /// <see cref="WaitGroups"/> and a barrier. <paramref name="srcBase"/> is src's device address, <paramref name="sharedBase"/>
-    /// the shared window address of <paramref name="shared"/>.
-    /// </summary>
-    public static void Copy16(ArrayView<uint> shared, int dstWord, uint sharedBase, ArrayView<uint> src, long srcWord, long srcBase, bool valid)
-    {
-        if (CudaAsm.IsSupported)
-        {
-            uint dst = sharedBase + 4u * (uint)dstWord;
-            // With src-size 0 nothing is read; point at the operand's start so the address stays inside it.
-            long from = valid ? srcBase + 4 * srcWord : srcBase;
-            CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", dst, from, valid ? 16u : 0u);
-            return;
-        }
-        for (int e = 0; e < 4; e++) shared[dstWord + e] = valid ? src[srcWord + e] : 0u;
-    }
-
-    /// <summary>Closes the group of copies this thread issued since the last commit (<c>cp.async.commit_group</c>).</summary>
-    public static void Commit()
-    {
-        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.commit_group;");
-    }
-
-    /// <summary>Waits until at most one of this thread's committed copy groups is still in flight (<c>cp.async.wait_group 1</c>).</summary>
-    public static void WaitGroups()
-    {
-        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.wait_group 1;");
-    }
-
     /// <summary>
     /// <c>ldmatrix.sync.aligned.m8n8.x4.shared.b16</c>: four 8×8 b16 matrices, matrix m's 8 rows at the (16-byte)
     /// row addresses given by lanes 8m..8m+7 (<paramref name="rowWord"/>: the lane's row start as a shared word

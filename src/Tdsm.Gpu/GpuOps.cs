@@ -33,7 +33,6 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<Index1D, ArrayView<float>, ArrayView<uint>>? _packBf16;
     private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<uint>, int, int, int>? _packBf16Transposed;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmAsync;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private GpuTensor? _bound;                                               // the BindParameters scope's parameters
     // The bound parameters' bf16 pairs; a product's packed operands (_packedAT: dy's columns when a Linear backward packs dy
@@ -298,13 +297,6 @@ public sealed class GpuOps : IOps, IDisposable
     public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
         LaunchPacked(PackedGemmKernel.LdMatrix, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
-    /// <summary>
-    /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelAsync"/> (cp.async pipeline, ldmatrix):
-    /// the same result; K must be a multiple of 8 and both operands 16-byte aligned.
-    /// </summary>
-    public void MatMulPackedAsync(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
-        LaunchPacked(PackedGemmKernel.Async, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
-
     // Every tensor-core GEMM kernel: one group of 256 threads per 128x128 block of C (M, N) and K-split.
     private static KernelConfig TensorCoreLaunch(int m, int n, int splits = 1) => new(
         new Index3D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM, splits),
@@ -333,8 +325,8 @@ public sealed class GpuOps : IOps, IDisposable
     private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
         bool packedOut = false, bool geluGradOf = false)
     {
-        string what = "MatMul" + kind switch { PackedGemmKernel.Packed => "Packed", PackedGemmKernel.LdMatrix => "PackedLdMatrix", _ => "PackedAsync" };
-        int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind switch { PackedGemmKernel.Packed => 4, PackedGemmKernel.LdMatrix => 8, _ => 16 };
+        string what = kind == PackedGemmKernel.Packed ? "MatMulPacked" : "MatMulPackedLdMatrix";
+        int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 8;
         if (k % chunk != 0)
             throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
         if (a.Length < (long)m * k / 2) throw new ArgumentException($"{what} A: {a.Length} words, ({m}, {k / 2}) needed");
@@ -368,9 +360,7 @@ public sealed class GpuOps : IOps, IDisposable
                     _gemmLdMatrix(config, a, b, cOut, biasView, launchArgs);
                     break;
                 default:
-                    _gemmAsync ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(K.TensorCoreGemm.KernelAsync, K.TensorCoreGemm.Specialization());
-                    _gemmAsync(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
-                    break;
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, "no packed-operand kernel");
             }
         }
         // The same K-split as the fp32-operand tensor-core kernel (LaunchGemm), so the same bits; none for a packed C.
@@ -862,8 +852,7 @@ public enum PackedGemmKernel
     Packed = 1,
     /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrix"/>: 64-bit staging, swizzled rows, ldmatrix fragments.</summary>
     LdMatrix = 2,
-    /// <summary><see cref="K.TensorCoreGemm.KernelAsync"/>: cp.async stages, ldmatrix fragments.</summary>
-    Async = 3,
+    // 3 was the cp.async kernel, dropped after the first H100 visit measured it at 0.08x (bench/RESULTS.md).
 }
 
 /// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>

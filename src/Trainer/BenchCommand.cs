@@ -158,13 +158,13 @@ public sealed class BenchCommand : ICommand
             int failed = 0;
             if (raw is GpuOps packable && packable.GemmPrecision == GemmPrecision.Bf16)
             {
-                // Last, so that a fault in these kernels cannot cost the figures above, and the riskiest kernel (cp.async)
+                // Last, so that a fault in these kernels cannot cost the figures above, and the riskier kernel (ldmatrix)
                 // last in each loop. First, for each packed-operand kernel, the same inference call with the weights and
                 // activations packed as bf16 pairs (same bits by construction; the differences are printed, not
                 // assumed); then, since training changes the parameters that comparison needs, queued training steps
                 // inside the trainer's BindParameters scope (the weights from the bf16 copy AdamW keeps, the other
                 // operands packed before each product, across their columns for dx and dW).
-                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async };
+                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix };
                 // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
                 void Try(PackedGemmKernel kind, string what, Action run)
                 {

@@ -14,7 +14,7 @@ namespace Tdsm.Gpu.Diagnostics;
 /// requires at least the blocks per SM the kernel is bounded for: fewer would mean the JIT needed more registers than the
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
-/// 24 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// 23 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
 /// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
 /// need, rather than inside the kernel tests.
 /// </summary>
@@ -42,7 +42,7 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         // The tensor-core GEMMs as the tier loads them (2 per SM), and the bf16 kernel also for 1 (the visit's A/B).
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.Kernel), K.TensorCoreGemm.Specialization(1), K.TensorCoreGemm.Threads, 1, "TensorCoreGemm.Kernel (1/SM)");
         foreach (var m in new[] { nameof(K.TensorCoreGemm.Kernel), nameof(K.TensorCoreGemm.KernelTf32), nameof(K.TensorCoreGemm.KernelPacked),
-                     nameof(K.TensorCoreGemm.KernelLdMatrix), nameof(K.TensorCoreGemm.KernelAsync) })
+                     nameof(K.TensorCoreGemm.KernelLdMatrix) })
             Add(typeof(K.TensorCoreGemm), m, K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
                 $"TensorCoreGemm.{m} ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         foreach (var m in new[] { nameof(K.StGcn.ConvGemm.Forward), nameof(K.StGcn.ConvGemm.ForwardWide), nameof(K.StGcn.ConvGemm.InputGrad),

@@ -121,23 +121,19 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
-    /// <see cref="TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix fragments) and
-    /// <see cref="TensorCoreGemm.KernelAsync"/> (the same with cp.async stages) against <see cref="TensorCoreGemm.KernelPacked"/>
-    /// on the same packed operands: same tiles, mma order and epilogue, so the same bits (tolerance 0). K spans 1, 3 (a
-    /// partial third stage) and 5 K-steps (every stage reused), M and N end inside a tile (the 256-row case has full
-    /// tiles: the unguarded loads). On the simulator the copies and matrix loads are emulated from the PTX ISA's ldmatrix layout.
+    /// <see cref="TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix fragments) against
+    /// <see cref="TensorCoreGemm.KernelPacked"/> on the same packed operands: same tiles, mma order and epilogue, so the
+    /// same bits (tolerance 0). K spans 1, 3 (a partial last K-step) and 5 K-steps (both stages reused), M and N end
+    /// inside a tile (the 256-row case has full tiles: the unguarded loads). On the simulator the matrix loads are
+    /// emulated from the PTX ISA's ldmatrix layout.
     /// </summary>
-    [TestCase(37, 29, 24, false)]
-    [TestCase(133, 131, 88, false)]
-    [TestCase(256, 128, 160, false)]
-    [TestCase(5, 3, 0, false)]
-    [TestCase(37, 29, 24, true)]
-    [TestCase(133, 131, 88, true)]
-    [TestCase(129, 250, 160, true)]
-    [TestCase(5, 3, 0, true)]
-    [TestCase(37, 29, 1056, false)]  // split along K
-    [TestCase(37, 29, 1056, true)]
-    public void LdMatrixKernelsGiveTheBitsOfThePackedKernel(int m, int n, int k, bool cpAsync)
+    [TestCase(37, 29, 24)]
+    [TestCase(133, 131, 88)]
+    [TestCase(256, 128, 160)]
+    [TestCase(129, 250, 160)]
+    [TestCase(5, 3, 0)]
+    [TestCase(37, 29, 1056)]  // split along K
+    public void LdMatrixKernelGivesTheBitsOfThePackedKernel(int m, int n, int k)
     {
         var rng = new Rng(78);
         float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
@@ -145,18 +141,17 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         using var pb = Gpu.Device.Accelerator.Allocate1D<uint>(Math.Max(4, n * k / 2));
         Gpu.PackBf16(Up(a), pa.View, m, k, transpose: false);
         Gpu.PackBf16(Up(b), pb.View, n, k, transpose: false);
-        float[] Product(bool async)
+        float[] Product(bool ldMatrix)
         {
             var tc = Up(c0);
-            if (!async) Gpu.MatMulPacked(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
-            else if (cpAsync) Gpu.MatMulPackedAsync(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
-            else Gpu.MatMulPackedLdMatrix(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+            if (ldMatrix) Gpu.MatMulPackedLdMatrix(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+            else Gpu.MatMulPacked(pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
             var host = new float[m * n];
             Gpu.Download(tc, host);
             return host;
         }
-        float[] want = Product(async: false), got = Product(async: true);
-        AssertSameBits(got, want, n, $"{m}x{n}x{k}: {(cpAsync ? "KernelAsync" : "KernelLdMatrix")} vs KernelPacked");
+        float[] want = Product(ldMatrix: false), got = Product(ldMatrix: true);
+        AssertSameBits(got, want, n, $"{m}x{n}x{k}: KernelLdMatrix vs KernelPacked");
     }
 
     /// <summary>
@@ -199,7 +194,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         {
             model.LoadParameters(first);
             var want = Score(PackedGemmKernel.Off);
-            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async })
+            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix })
                 AssertSameScores(Score(kind), want, kind.ToString());
             model.LoadParameters(second); // the next scope must pack these, not reuse the first ones
             AssertSameScores(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
@@ -288,8 +283,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// operands packed across their columns) and AdamW keeps the copy current. Two steps give the fp32-operand path's
     /// losses and parameters bit for bit (tolerance 0); without warm-up the first step changes the weights, so a stale
     /// copy would change the second. Every width and row count is a multiple of 8, so every product qualifies (checked
-    /// by the counts). On CUDA for each packed kernel; on the slow simulator for KernelPacked, whose bits the other two
-    /// give (LdMatrixKernelsGiveTheBitsOfThePackedKernel).
+    /// by the counts). On CUDA for each packed kernel; on the slow simulator for KernelPacked, whose bits the other
+    /// gives (LdMatrixKernelGivesTheBitsOfThePackedKernel).
     /// </summary>
     [Test]
     public void TrainingOnPackedOperandsGivesTheBitsOfTheFp32OperandPath()
@@ -323,7 +318,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
         var want = Train(PackedGemmKernel.Off);
         Assert.That((want.Products, want.AdamW), Is.EqualTo((0L, 0L)), "Off: nothing packed");
-        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.Async } : [PackedGemmKernel.Packed];
+        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix } : [PackedGemmKernel.Packed];
         foreach (var kind in kinds)
         {
             var got = Train(kind);
@@ -389,7 +384,6 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         using var p = Gpu.Device.Accelerator.Allocate1D<uint>(16);
         Assert.Throws<ArgumentException>(() => Gpu.MatMulPacked(p.View, p.View, Up(new float[4]), null, 2, 2, 3, accumulate: false));
         Assert.Throws<ArgumentException>(() => Gpu.PackBf16(Up(new float[6]), p.View, 2, 3, transpose: false));
-        Assert.Throws<ArgumentException>(() => Gpu.MatMulPackedAsync(p.View, p.View, Up(new float[4]), null, 2, 2, 4, accumulate: false));
         Assert.Throws<ArgumentException>(() => Gpu.MatMulPackedLdMatrix(p.View, p.View, Up(new float[4]), null, 2, 2, 4, accumulate: false));
     }
 
