@@ -144,7 +144,7 @@ st_gemm() {
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm.md"
 }
 st_gemm_packed() {
-  # Issue 9: the bf16 kernels on operands packed as bf16 pairs (KernelPacked, KernelLdMatrix, KernelAsync) against
+  # Issue 9: the bf16 kernels on operands packed as bf16 pairs (KernelPacked, KernelLdMatrix) against
   # cuBLAS bf16 and the fp32-operand kernel (bounded for 2 blocks per SM, the default, and for 1: OneBlockPerSm) in
   # the same run; a process of its own, so that a fault in these experimental kernels cannot cost the gemm stage's numbers.
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16*' \

@@ -87,6 +87,9 @@ public sealed class BenchCommand : ICommand
             backend = (gpu.Simulator ? "gpu-sim-" : "gpu-") + precision;
         }
         var raw = Backends.Create(backend, profiling: profileSteps > 0);
+        // The headline figures on fp32 operands, so that the packed-operand lines below compare against them
+        // (train, eval and run use GpuOps' default, the packed LdMatrix kernel).
+        if (raw is GpuOps unpacked) unpacked.PackedGemm = PackedGemmKernel.Off;
         try
         {
             stdout.WriteLine($"bench: {configName} {cfg} on '{raw.Name}'{(raw is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");
