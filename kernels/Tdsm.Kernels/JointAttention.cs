@@ -53,14 +53,37 @@ public static class JointAttention
         else dqkvU[Index(bi, t, part, ch, p)] = v;
     }
 
-    // stage[t, c] = part `part` of token t, channel c0 + c of head hd (part 3: dO), for t < s, c < dc.
+    // stage[t, c] = part `part` of token t, channel c0 + c of head hd (part 3: dO), for t < s, c < dc. Four elements per
+    // thread and trip, all loaded before any is stored, so that four global loads are in flight instead of one (a loop
+    // of load-then-store waits out each load's latency: the first visit measured these kernels latency-bound).
     private static void Stage(ArrayView<float> stage, ArrayView<float> xs, ArrayView<float> us, int part, int bi, int hd, int c0, int dc, int s, int d, AttentionArgs p)
     {
-        for (int idx = Group.IdxX; idx < s * dc; idx += Threads)
+        int n = s * dc;
+        for (int idx = Group.IdxX; idx < n; idx += 4 * Threads)
         {
-            int t = idx / dc, c = idx - t * dc, ch = hd * d + c0 + c;
-            stage[t * Stride + c] = part == 3 ? LoadDOut(xs, us, bi, t, ch, p) : Load(xs, us, bi, t, part, ch, p);
+            int i1 = idx + Threads, i2 = i1 + Threads, i3 = i2 + Threads;
+            float v0 = StagedValue(xs, us, part, bi, hd, c0, dc, d, p, idx);
+            float v1 = i1 < n ? StagedValue(xs, us, part, bi, hd, c0, dc, d, p, i1) : 0f;
+            float v2 = i2 < n ? StagedValue(xs, us, part, bi, hd, c0, dc, d, p, i2) : 0f;
+            float v3 = i3 < n ? StagedValue(xs, us, part, bi, hd, c0, dc, d, p, i3) : 0f;
+            StoreStaged(stage, dc, idx, v0);
+            if (i1 < n) StoreStaged(stage, dc, i1, v1);
+            if (i2 < n) StoreStaged(stage, dc, i2, v2);
+            if (i3 < n) StoreStaged(stage, dc, i3, v3);
         }
+    }
+
+    // Element idx = (t, c) of a stage: part `part` (3: dO) of token t, channel c0 + c of head hd.
+    private static float StagedValue(ArrayView<float> xs, ArrayView<float> us, int part, int bi, int hd, int c0, int dc, int d, AttentionArgs p, int idx)
+    {
+        int t = idx / dc, ch = hd * d + c0 + idx - t * dc;
+        return part == 3 ? LoadDOut(xs, us, bi, t, ch, p) : Load(xs, us, bi, t, part, ch, p);
+    }
+
+    private static void StoreStaged(ArrayView<float> stage, int dc, int idx, float v)
+    {
+        int t = idx / dc;
+        stage[t * Stride + idx - t * dc] = v;
     }
 
     // sc[i, j] += Σ_c a[i, c]·b[j, c] over the dc staged channels, continuing each sum where the last chunk left it.
