@@ -15,10 +15,11 @@ public struct AttentionArgs
 /// contiguous channels. The group stages the head's q, k, v (or dO) in shared memory 32 channels
 /// at a time, reading each token's channels contiguously, and keeps the S x S scores there: the
 /// score and output loops read shared memory only, spread over all 128 threads (one thread per
-/// (query, key) score, per (token, channel) output). The softmax is max-subtracted, one thread per
+/// (query, key) score, per (token, channel) output). The softmax is max-subtracted, one warp per
 /// query row. probs (B, Heads, S, S) is saved for the backward, which keeps ∂scores in shared memory.
-/// Every sum runs in the order of the reference (channels, then keys or queries, one after the
-/// other from zero), so chunking the channels does not change a bit.
+/// Every dot product runs in the order of the reference (channels, then keys or queries, one after the
+/// other from zero), so chunking the channels does not change a bit; the softmax's float64 normaliser (and the
+/// backward's Σ P·∂P) is summed across a warp, one warp per query row.
 /// </summary>
 public static class JointAttention
 {
@@ -128,23 +129,22 @@ public static class JointAttention
         }
         Group.Barrier();
         float scale = 1f / XMath.Sqrt((float)d);
-        for (int i = tid; i < s; i += Threads)
+        // Softmax, a warp per query row (lanes j and j + 32): the max and the float64 sum across the warp, each
+        // element's operations those of the reference (only the sum's order differs, by float64 rounding).
+        int warp = tid >> 5, lane = tid & 31;
+        for (int i = warp; i < s; i += Threads / 32)
         {
-            float max = float.NegativeInfinity;
-            for (int j = 0; j < s; j++)
-            {
-                float dot = sc[i * s + j] * scale;
-                sc[i * s + j] = dot;
-                max = XMath.Max(max, dot);
-            }
-            double sum = 0;
-            for (int j = 0; j < s; j++)
-            {
-                float e = FloatMath.Exp(sc[i * s + j] - max);
-                sc[i * s + j] = e;
-                sum += e;
-            }
-            for (int j = 0; j < s; j++) sc[i * s + j] = (float)(sc[i * s + j] / sum);
+            int j0 = lane, j1 = lane + 32;
+            float x0 = j0 < s ? sc[i * s + j0] * scale : float.NegativeInfinity;
+            float x1 = j1 < s ? sc[i * s + j1] * scale : float.NegativeInfinity;
+            float max = XMath.Max(x0, x1);
+            for (int m = 16; m > 0; m >>= 1) max = XMath.Max(max, Warp.ShuffleXor(max, m));
+            float e0 = j0 < s ? FloatMath.Exp(x0 - max) : 0f;
+            float e1 = j1 < s ? FloatMath.Exp(x1 - max) : 0f;
+            double sum = (double)e0 + e1;
+            for (int m = 16; m > 0; m >>= 1) sum += Warp.ShuffleXor(sum, m);
+            if (j0 < s) sc[i * s + j0] = (float)(e0 / sum);
+            if (j1 < s) sc[i * s + j1] = (float)(e1 / sum);
         }
         Group.Barrier();
         long pBase = ((long)bi * p.Heads + hd) * s * s;
@@ -190,13 +190,18 @@ public static class JointAttention
             AccumulateScores(ds, sa, sb, s, dc);
         }
         Group.Barrier();
-        // ∂S[i, j] = P[i, j](∂P[i, j] − Σ_j' P ∂P) · scale, one thread per query row.
-        for (int i = tid; i < s; i += Threads)
+        // ∂S[i, j] = P[i, j](∂P[i, j] − Σ_j' P ∂P) · scale.
+        // A warp per query row (lanes j and j + 32), the float64 sum across the warp (as in the forward's softmax).
+        int warp = tid >> 5, lane = tid & 31;
+        for (int i = warp; i < s; i += Threads / 32)
         {
-            double dot = 0;
-            for (int j = 0; j < s; j++) dot += probs[pBase + (long)i * s + j] * ds[i * s + j];
-            for (int j = 0; j < s; j++)
-                ds[i * s + j] = (float)(probs[pBase + (long)i * s + j] * (ds[i * s + j] - dot) * scale);
+            int j0 = lane, j1 = lane + 32;
+            float p0 = j0 < s ? probs[pBase + (long)i * s + j0] : 0f, d0 = j0 < s ? ds[i * s + j0] : 0f;
+            float p1 = j1 < s ? probs[pBase + (long)i * s + j1] : 0f, d1 = j1 < s ? ds[i * s + j1] : 0f;
+            double dot = (double)(p0 * d0) + (p1 * d1);
+            for (int m = 16; m > 0; m >>= 1) dot += Warp.ShuffleXor(dot, m);
+            if (j0 < s) ds[i * s + j0] = (float)(p0 * (d0 - dot) * scale);
+            if (j1 < s) ds[i * s + j1] = (float)(p1 * (d1 - dot) * scale);
         }
         // dq[i, c] = Σ_j ∂S[i, j]·k[j, c];  dk[t, c] = Σ_q ∂S[q, t]·q[q, c]
         for (int c0 = 0; c0 < d; c0 += Chunk)
