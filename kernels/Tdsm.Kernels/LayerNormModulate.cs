@@ -22,7 +22,12 @@ public struct LayerNormArgs
 /// </summary>
 public static class LayerNormModulate
 {
-    public const int Threads = 32;
+    /// <summary>Threads per group of the row kernels: four warps, a row each. Groups of one warp (the first version)
+    /// cap an SM at 32 groups, half its warps, for kernels that wait on their loads.</summary>
+    public const int Threads = 128;
+    /// <summary>Rows per group of the row kernels (a warp per row). Launch: grid ⌈B·N / RowsPerGroup⌉, group <see cref="Threads"/>.</summary>
+    public const int RowsPerGroup = Threads / Lanes;
+    private const int Lanes = 32;
     private const double Eps = 1e-6;
 
     private static double WarpSum(double v)
@@ -31,26 +36,28 @@ public static class LayerNormModulate
         return v;
     }
 
-    /// <summary>Launch: grid B·N, group 32. packed (B·N, H/2) words, written when p.PackOut = 1 (a dummy otherwise).</summary>
+    /// <summary>Launch: see <see cref="RowsPerGroup"/>. packed (B·N, H/2) words, written when p.PackOut = 1 (a dummy otherwise).</summary>
     public static void Forward(ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<uint> packed, LayerNormArgs p)
     {
-        int row = Grid.IdxX, lane = Group.IdxX, bi = row / p.N;
+        int row = Grid.IdxX * RowsPerGroup + (Group.IdxX >> 5), lane = Group.IdxX & (Lanes - 1);
+        if (row >= p.B * p.N) return;   // the whole warp: no shuffle waits on it
+        int bi = row / p.N;
         long o = (long)row * p.H, m = (long)bi * p.Chunks * p.H;
         double s = 0;
-        for (int i = lane; i < p.H; i += Threads) s += x[o + i];
+        for (int i = lane; i < p.H; i += Lanes) s += x[o + i];
         double mu = WarpSum(s) / p.H;
         double v = 0;
-        for (int i = lane; i < p.H; i += Threads) { double d = x[o + i] - mu; v += d * d; }
+        for (int i = lane; i < p.H; i += Lanes) { double d = x[o + i] - mu; v += d * d; }
         double rs = 1 / XMath.Sqrt(WarpSum(v) / p.H + Eps);
         if (lane == 0) { mean[row] = (float)mu; rstd[row] = (float)rs; }
         if (p.PackOut == 0)
         {
-            for (int i = lane; i < p.H; i += Threads) y[o + i] = Modulated(x, mod, o, m, i, mu, rs, p);
+            for (int i = lane; i < p.H; i += Lanes) y[o + i] = Modulated(x, mod, o, m, i, mu, rs, p);
             return;
         }
         // A lane per pair of channels, so each lane packs its own two values (the same floats, then rounded as Bf16.PackRows does).
-        for (int j = lane; j < p.H / 2; j += Threads)
+        for (int j = lane; j < p.H / 2; j += Lanes)
         {
             float y0 = Modulated(x, mod, o, m, 2 * j, mu, rs, p), y1 = Modulated(x, mod, o, m, 2 * j + 1, mu, rs, p);
             y[o + 2 * j] = y0;
@@ -66,15 +73,17 @@ public static class LayerNormModulate
         return (float)(xh * (1 + mod[m + p.ScaleChunk * p.H + i]) + mod[m + p.ShiftChunk * p.H + i]);
     }
 
-    /// <summary>dx for one row per warp. Launch: grid B·N, group 32.</summary>
+    /// <summary>dx for one row per warp. Launch: see <see cref="RowsPerGroup"/>.</summary>
     public static void BackwardInput(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<float> dx, LayerNormArgs p)
     {
-        int row = Grid.IdxX, lane = Group.IdxX, bi = row / p.N;
+        int row = Grid.IdxX * RowsPerGroup + (Group.IdxX >> 5), lane = Group.IdxX & (Lanes - 1);
+        if (row >= p.B * p.N) return;
+        int bi = row / p.N;
         long o = (long)row * p.H, sc = (long)bi * p.Chunks * p.H + p.ScaleChunk * p.H;
         double mu = mean[row], rs = rstd[row];
         double sumD = 0, sumDX = 0;
-        for (int i = lane; i < p.H; i += Threads)
+        for (int i = lane; i < p.H; i += Lanes)
         {
             double xh = (x[o + i] - mu) * rs;
             double dxh = dy[o + i] * (1 + (double)mod[sc + i]);
@@ -83,7 +92,7 @@ public static class LayerNormModulate
         }
         sumD = WarpSum(sumD) / p.H;
         sumDX = WarpSum(sumDX) / p.H;
-        for (int i = lane; i < p.H; i += Threads)
+        for (int i = lane; i < p.H; i += Lanes)
         {
             double xh = (x[o + i] - mu) * rs;
             double dxh = dy[o + i] * (1 + (double)mod[sc + i]);

@@ -645,7 +645,7 @@ public sealed class GpuOps : IOps, IDisposable
         bool cast = PackingOn && h % 8 == 0 && words > 0;
         if (cast) Workspace(ref _packedA, words);
         args.PackOut = cast ? 1 : 0;
-        _ln(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
+        _ln(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
         if (cast) _lnPacked = (Address(y), 2 * words);
     }
 
@@ -658,7 +658,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (b * n * h == 0) return;
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, AccumulateDx = accumulateDx ? 1 : 0 };
         _lnBwdMod(b * h, V(dy), V(x), V(mean), V(rstd), V(dmod), args);
-        _lnBwdInput(new KernelConfig(b * n, K.LayerNormModulate.Threads), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
+        _lnBwdInput(LayerNormLaunch(b * n), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
     }
 
     public void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h)
@@ -697,6 +697,10 @@ public sealed class GpuOps : IOps, IDisposable
         _attnBwd(AttentionLaunch(b, l, heads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU),
             new AttentionArgs { B = b, L = l, H = h, Heads = heads });
     }
+
+    /// <summary>LN-modulate's row kernels: a warp per row, four rows per group.</summary>
+    private static KernelConfig LayerNormLaunch(int rows) =>
+        new((rows + K.LayerNormModulate.RowsPerGroup - 1) / K.LayerNormModulate.RowsPerGroup, K.LayerNormModulate.Threads);
 
     /// <summary>A group per (row, head) with the dynamic shared memory of l + 1 tokens.</summary>
     private static KernelConfig AttentionLaunch(int b, int l, int heads) =>

@@ -188,7 +188,9 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     }
 
     [TestCase(3, 1, 37)]
-    [TestCase(2, 5, 70)]
+    [TestCase(2, 5, 70)]   // 10 rows: the last group of four has two rows
+    [TestCase(1, 1, 768)]  // one row: three idle warps in the group
+    [TestCase(3, 4, 33)]   // 12 rows: whole groups
     public void LayerNormModulateForwardAndBackward(int b, int n, int h)
     {
         int chunks = 6;
