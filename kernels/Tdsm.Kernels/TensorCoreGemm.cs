@@ -2024,21 +2024,21 @@ public static class TensorCoreGemm
 
         if (steps > 0)
         {
-            long kOff = (kBegin >> 1) + 4 * cc;
+            int kOff = (kBegin >> 1) + 4 * cc;   // 32-bit word indexes: rows·K/2 < 2^31 (the host checks)
             if (row0 + 128 <= p.M && col0 + 128 <= p.N && kBegin + 32 <= kEnd)
             {
-                { long o = (((long)(row0 + cr + 0) * kw + kOff) >> 1); xa0 = a64[o]; xa1 = a64[o + 1]; }
-                { long o = (((long)(row0 + cr + 64) * kw + kOff) >> 1); xa2 = a64[o]; xa3 = a64[o + 1]; }
-                { long o = (((long)(col0 + cr + 0) * kw + kOff) >> 1); xb0 = b64[o]; xb1 = b64[o + 1]; }
-                { long o = (((long)(col0 + cr + 64) * kw + kOff) >> 1); xb2 = b64[o]; xb3 = b64[o + 1]; }
+                { int o = ((row0 + cr + 0) * kw + kOff) >> 1; xa0 = a64[o]; xa1 = a64[o + 1]; }
+                { int o = ((row0 + cr + 64) * kw + kOff) >> 1; xa2 = a64[o]; xa3 = a64[o + 1]; }
+                { int o = ((col0 + cr + 0) * kw + kOff) >> 1; xb0 = b64[o]; xb1 = b64[o + 1]; }
+                { int o = ((col0 + cr + 64) * kw + kOff) >> 1; xb2 = b64[o]; xb3 = b64[o + 1]; }
             }
             else
             {
                 bool kOk = kBegin + 8 * cc < kEnd;
-                { int r = row0 + cr + 0; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
-                { int r = row0 + cr + 64; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
-                { int r = col0 + cr + 0; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
-                { int r = col0 + cr + 64; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
+                { int r = row0 + cr + 0; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
+                { int r = row0 + cr + 64; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
+                { int r = col0 + cr + 0; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
+                { int r = col0 + cr + 64; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
             }
         }
         for (int kt = 0; kt < steps; kt++)
@@ -2053,21 +2053,21 @@ public static class TensorCoreGemm
             int kn = kBegin + (kt + 1) * KStep;
             if (kn < kEnd)
             {
-                long kOff = (kn >> 1) + 4 * cc;
+                int kOff = (kn >> 1) + 4 * cc;   // 32-bit word indexes: rows·K/2 < 2^31 (the host checks)
                 if (row0 + 128 <= p.M && col0 + 128 <= p.N && kn + 32 <= kEnd)
                 {
-                    { long o = (((long)(row0 + cr + 0) * kw + kOff) >> 1); xa0 = a64[o]; xa1 = a64[o + 1]; }
-                    { long o = (((long)(row0 + cr + 64) * kw + kOff) >> 1); xa2 = a64[o]; xa3 = a64[o + 1]; }
-                    { long o = (((long)(col0 + cr + 0) * kw + kOff) >> 1); xb0 = b64[o]; xb1 = b64[o + 1]; }
-                    { long o = (((long)(col0 + cr + 64) * kw + kOff) >> 1); xb2 = b64[o]; xb3 = b64[o + 1]; }
+                    { int o = ((row0 + cr + 0) * kw + kOff) >> 1; xa0 = a64[o]; xa1 = a64[o + 1]; }
+                    { int o = ((row0 + cr + 64) * kw + kOff) >> 1; xa2 = a64[o]; xa3 = a64[o + 1]; }
+                    { int o = ((col0 + cr + 0) * kw + kOff) >> 1; xb0 = b64[o]; xb1 = b64[o + 1]; }
+                    { int o = ((col0 + cr + 64) * kw + kOff) >> 1; xb2 = b64[o]; xb3 = b64[o + 1]; }
                 }
                 else
                 {
                     bool kOk = kn + 8 * cc < kEnd;
-                    { int r = row0 + cr + 0; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
-                    { int r = row0 + cr + 64; bool ok = kOk && r < p.M; long o = (((long)r * kw + kOff) >> 1); xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
-                    { int r = col0 + cr + 0; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
-                    { int r = col0 + cr + 64; bool ok = kOk && r < p.N; long o = (((long)r * kw + kOff) >> 1); xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
+                    { int r = row0 + cr + 0; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
+                    { int r = row0 + cr + 64; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
+                    { int r = col0 + cr + 0; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
+                    { int r = col0 + cr + 64; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
                 }
             }
             // k group 0: chunks 0 and 1

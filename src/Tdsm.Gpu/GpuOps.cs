@@ -338,6 +338,9 @@ public sealed class GpuOps : IOps, IDisposable
         if (geluGradOf && (bias is null || gelu || packedOut)) throw new ArgumentException($"{what}: the GELU' epilogue needs the pre-activation and a plain fp32 C");
         if ((gelu || geluGradOf || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
         if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
+        if (kind == PackedGemmKernel.LdMatrix && ((long)m * k > 2L * int.MaxValue || (long)n * k > 2L * int.MaxValue))
+            throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' words in 32 bits; " +
+                $"got {(long)m * k / 2:N0} and {(long)n * k / 2:N0} words, at most {int.MaxValue:N0} (split the rows into chunks)");
         if (m == 0 || n == 0) return;
         long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
         if (k > 0 && (aAt % align != 0 || bAt % align != 0))

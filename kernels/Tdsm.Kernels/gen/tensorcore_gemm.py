@@ -347,19 +347,19 @@ def kernel_ldmatrix():
     chunk_slots_and_fragments("Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.")
     w("        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;")
     def load(kk, ind):
-        w(f"{ind}long kOff = ({kk} >> 1) + 4 * cc;")
+        w(f"{ind}int kOff = ({kk} >> 1) + 4 * cc;   // 32-bit word indexes: rows·K/2 < 2^31 (the host checks)")
         w(f"{ind}if (row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N && {kk} + {KSTEP} <= kEnd)")
         w(f"{ind}{{")
         for op, src, tile0 in (("a", "a64", "row0"), ("b", "b64", "col0")):
             for i in range(2):
-                w(f"{ind}    {{ long o = (((long)({tile0} + cr + {64 * i}) * kw + kOff) >> 1); x{op}{2*i} = {src}[o]; x{op}{2*i+1} = {src}[o + 1]; }}")
+                w(f"{ind}    {{ int o = (({tile0} + cr + {64 * i}) * kw + kOff) >> 1; x{op}{2*i} = {src}[o]; x{op}{2*i+1} = {src}[o + 1]; }}")
         w(f"{ind}}}")
         w(f"{ind}else")
         w(f"{ind}{{")
         w(f"{ind}    bool kOk = {kk} + 8 * cc < kEnd;")
         for op, src, rows, tile0 in (("a", "a64", "p.M", "row0"), ("b", "b64", "p.N", "col0")):
             for i in range(2):
-                w(f"{ind}    {{ int r = {tile0} + cr + {64 * i}; bool ok = kOk && r < {rows}; long o = (((long)r * kw + kOff) >> 1); x{op}{2*i} = ok ? {src}[o] : 0; x{op}{2*i+1} = ok ? {src}[o + 1] : 0; }}")
+                w(f"{ind}    {{ int r = {tile0} + cr + {64 * i}; bool ok = kOk && r < {rows}; int o = (r * kw + kOff) >> 1; x{op}{2*i} = ok ? {src}[o] : 0; x{op}{2*i+1} = ok ? {src}[o + 1] : 0; }}")
         w(f"{ind}}}")
     w("")
     w("        if (steps > 0)")
