@@ -13,8 +13,8 @@
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# gemm-packed        85 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging; ldmatrix) vs cuBLAS bf16 and the
-#                                 fp32-operand kernel bounded for 2 blocks per SM and for 1, same run (9); not reached at the first visit
+# gemm-packed        65 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging; ldmatrix) vs cuBLAS bf16 and the
+#                                 fp32-operand kernel bounded for 2 blocks per SM and for 1, same run, at 3 shapes (9); not reached at the first visit
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
 # curve              30 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
@@ -24,7 +24,7 @@
 #                                 operands for each packed kernel (9); sizes paper-train
 # ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
-# gemm              115 s   200   BenchmarkDotNet GEMM vs cuBLAS at the model's shapes, short job (6, 9); measured at the first visit
+# gemm               60 s   200   BenchmarkDotNet fp32 GEMM vs cuBLAS SGEMM at the model's shapes, short job (6); measured at the first visit
 # paper-train       140 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7; met at the first visit); eval fp32 vs bf16 (9)
 # Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first eight
@@ -136,8 +136,9 @@ st_paper_train() {
     --unseen "$WORK/paper/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
 }
 st_gemm() {
-  # fp32 SIMT vs cuBLAS SGEMM (issue 6) and bf16 tensor cores vs cuBLAS bf16 (issue 9); the TF32 pair with GEMM_ALL=1.
-  local filter=('*GpuGemmBenchmarks.CuBlasSgemm' '*GpuGemmBenchmarks.TdsmGemm' '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16')
+  # fp32 SIMT vs cuBLAS SGEMM at every model shape (issue 6; ~4 s per case: 14 cases); the bf16 kernels are gemm-packed's.
+  # Every method (the TF32 pair too) with GEMM_ALL=1.
+  local filter=('*GpuGemmBenchmarks.CuBlasSgemm' '*GpuGemmBenchmarks.TdsmGemm')
   [ "${GEMM_ALL:-0}" = 1 ] && filter=('*GpuGemmBenchmarks*')
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter "${filter[@]}" --warmupCount 1 --iterationCount 3 --iterationTime 100 \
     --artifacts "$WORK/bdn" || return
@@ -147,6 +148,8 @@ st_gemm_packed() {
   # Issue 9: the bf16 kernels on operands packed as bf16 pairs (KernelPacked, KernelLdMatrix) against
   # cuBLAS bf16 and the fp32-operand kernel (bounded for 2 blocks per SM, the default, and for 1: OneBlockPerSm) in
   # the same run; a process of its own, so that a fault in these experimental kernels cannot cost the gemm stage's numbers.
+  # Three shapes (a forward, the long-K weight gradient, 8192³) x 5 methods, ~4 s each, so that it fits its cap.
+  TDSM_GEMM_SHAPES=${GEMM_PACKED_SHAPES:-"17920x3072x768 ABt;2304x768x17920 AtB;8192x8192x8192 ABt"} \
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" --filter '*GpuGemmBenchmarks.CuBlasBf16Gemm' '*GpuGemmBenchmarks.TdsmTensorCoreBf16*' \
     --warmupCount 1 --iterationCount 3 --iterationTime 100 --artifacts "$WORK/bdn-packed" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn-packed/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm-packed.md"

@@ -42,8 +42,15 @@ public sealed class InProcessGpuConfig : ManualConfig
 [Config(typeof(InProcessGpuConfig))]
 public class GpuGemmBenchmarks
 {
-    [Params("512x4608x768 ABt", "17920x2304x768 ABt", "17920x3072x768 ABt", "17920x768x3072 ABt", "17920x768x3072 AB", "2304x768x17920 AtB", "8192x8192x8192 ABt")]
+    [ParamsSource(nameof(Shapes))]
     public string Shape { get; set; } = "";
+
+    /// <summary>The DiT's shapes and 8192³; TDSM_GEMM_SHAPES ("M x N x K layout" items separated by ';') picks fewer, so a
+    /// short GPU visit can time more kernels on the shapes that decide.</summary>
+    public static IEnumerable<string> Shapes() =>
+        Environment.GetEnvironmentVariable("TDSM_GEMM_SHAPES") is { Length: > 0 } chosen
+            ? chosen.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : ["512x4608x768 ABt", "17920x2304x768 ABt", "17920x3072x768 ABt", "17920x768x3072 ABt", "17920x768x3072 AB", "2304x768x17920 AtB", "8192x8192x8192 ABt"];
 
     private GpuDevice _device = null!;
     private GpuOps _ops = null!;
