@@ -59,32 +59,28 @@ public static class JointAttention
     // of load-then-store waits out each load's latency: the first visit measured these kernels latency-bound).
     private static void Stage(ArrayView<float> stage, ArrayView<float> xs, ArrayView<float> us, int part, int bi, int hd, int c0, int dc, int s, int d, AttentionArgs p)
     {
-        int n = s * dc;
+        // Element idx = (t, c) = (idx / dc, idx mod dc) sits at t·Stride + c = idx + t·(Stride − dc) in the stage.
+        int n = s * dc, pad = Stride - dc;
         for (int idx = Group.IdxX; idx < n; idx += 4 * Threads)
         {
             int i1 = idx + Threads, i2 = i1 + Threads, i3 = i2 + Threads;
-            float v0 = StagedValue(xs, us, part, bi, hd, c0, dc, d, p, idx);
-            float v1 = i1 < n ? StagedValue(xs, us, part, bi, hd, c0, dc, d, p, i1) : 0f;
-            float v2 = i2 < n ? StagedValue(xs, us, part, bi, hd, c0, dc, d, p, i2) : 0f;
-            float v3 = i3 < n ? StagedValue(xs, us, part, bi, hd, c0, dc, d, p, i3) : 0f;
-            StoreStaged(stage, dc, idx, v0);
-            if (i1 < n) StoreStaged(stage, dc, i1, v1);
-            if (i2 < n) StoreStaged(stage, dc, i2, v2);
-            if (i3 < n) StoreStaged(stage, dc, i3, v3);
+            int t0 = idx / dc, t1 = i1 / dc, t2 = i2 / dc, t3 = i3 / dc;
+            float v0 = StagedValue(xs, us, part, bi, hd, c0, d, p, t0, idx - t0 * dc);
+            float v1 = i1 < n ? StagedValue(xs, us, part, bi, hd, c0, d, p, t1, i1 - t1 * dc) : 0f;
+            float v2 = i2 < n ? StagedValue(xs, us, part, bi, hd, c0, d, p, t2, i2 - t2 * dc) : 0f;
+            float v3 = i3 < n ? StagedValue(xs, us, part, bi, hd, c0, d, p, t3, i3 - t3 * dc) : 0f;
+            stage[idx + t0 * pad] = v0;
+            if (i1 < n) stage[i1 + t1 * pad] = v1;
+            if (i2 < n) stage[i2 + t2 * pad] = v2;
+            if (i3 < n) stage[i3 + t3 * pad] = v3;
         }
     }
 
-    // Element idx = (t, c) of a stage: part `part` (3: dO) of token t, channel c0 + c of head hd.
-    private static float StagedValue(ArrayView<float> xs, ArrayView<float> us, int part, int bi, int hd, int c0, int dc, int d, AttentionArgs p, int idx)
+    // Part `part` (3: dO) of token t, channel c0 + c of head hd.
+    private static float StagedValue(ArrayView<float> xs, ArrayView<float> us, int part, int bi, int hd, int c0, int d, AttentionArgs p, int t, int c)
     {
-        int t = idx / dc, ch = hd * d + c0 + idx - t * dc;
+        int ch = hd * d + c0 + c;
         return part == 3 ? LoadDOut(xs, us, bi, t, ch, p) : Load(xs, us, bi, t, part, ch, p);
-    }
-
-    private static void StoreStaged(ArrayView<float> stage, int dc, int idx, float v)
-    {
-        int t = idx / dc;
-        stage[t * Stride + idx - t * dc] = v;
     }
 
     // sc[i, j] += Σ_c a[i, c]·b[j, c] over the dc staged channels, continuing each sum where the last chunk left it.

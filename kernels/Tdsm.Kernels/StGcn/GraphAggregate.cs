@@ -43,6 +43,24 @@ public static class GraphAggregate
     /// <summary>Whether the tiled kernels hold these sizes (K·V·V ≤ <see cref="MaxAdjacency"/>, one row of every partition in a tile).</summary>
     public static bool Fits(int k, int v) => k >= 1 && v >= 1 && (long)k * v * v <= MaxAdjacency && (long)Math.Max(k, 3) * v <= MaxTile;
 
+    // sa[e] = A'[e] = A[e]·imp[e] for the K·V·V entries, by the group's threads.
+    private static void StageAdjacency(ArrayView<float> sa, ArrayView<float> a, ArrayView<float> imp, GraphArgs p)
+    {
+        for (int e = Group.IdxX; e < p.K * p.V * p.V; e += Threads) sa[e] = a[e] * imp[e];
+    }
+
+    // dst[at + e] = src[from + e] for e < n, by the group's threads (contiguous, coalesced).
+    private static void StageRun(ArrayView<float> dst, int at, ArrayView<float> src, long from, int n)
+    {
+        for (int e = Group.IdxX; e < n; e += Threads) dst[at + e] = src[from + e];
+    }
+
+    // The y tile [k][row][v] of sample bi's rows r0.. (n = rows·V floats per partition): K contiguous runs of y.
+    private static void StageYTile(ArrayView<float> sy, ArrayView<float> y, GraphArgs p, int bi, int r0, int n)
+    {
+        for (int ki = 0; ki < p.K; ki++) StageRun(sy, ki * n, y, ((long)(bi * p.K + ki) * p.C * p.T + r0) * p.V, n);
+    }
+
     /// <summary>
     /// Forward. Group g = (sample g / tiles, tile g % tiles) of <paramref name="rowsPerTile"/> rows; launch: grid B·tiles,
     /// group <see cref="Threads"/>. Thread e of the tile's rows·V outputs adds K·V products from shared memory.
@@ -54,12 +72,8 @@ public static class GraphAggregate
         int tid = Group.IdxX, g = Grid.IdxX;
         int bi = g / tiles, r0 = (g - bi * tiles) * rowsPerTile, rowsAll = p.C * p.T;
         int n = XMath.Min(rowsPerTile, rowsAll - r0) * p.V, vv = p.V * p.V;
-        for (int e = tid; e < p.K * vv; e += Threads) sa[e] = a[e] * imp[e];
-        for (int ki = 0; ki < p.K; ki++)
-        {
-            long src = ((long)(bi * p.K + ki) * rowsAll + r0) * p.V;
-            for (int e = tid; e < n; e += Threads) sy[ki * n + e] = y[src + e];
-        }
+        StageAdjacency(sa, a, imp, p);
+        StageYTile(sy, y, p, bi, r0, n);
         Group.Barrier();
         long dst = ((long)bi * rowsAll + r0) * p.V;
         for (int e = tid; e < n; e += Threads)
@@ -85,9 +99,8 @@ public static class GraphAggregate
         int tid = Group.IdxX, g = Grid.IdxX;
         int bi = g / tiles, r0 = (g - bi * tiles) * rowsPerTile, rowsAll = p.C * p.T;
         int n = XMath.Min(rowsPerTile, rowsAll - r0) * p.V, vv = p.V * p.V;
-        for (int e = tid; e < p.K * vv; e += Threads) sa[e] = a[e] * imp[e];
-        long src = ((long)bi * rowsAll + r0) * p.V;
-        for (int e = tid; e < n; e += Threads) sd[e] = dO[src + e];
+        StageAdjacency(sa, a, imp, p);
+        StageRun(sd, 0, dO, ((long)bi * rowsAll + r0) * p.V, n);
         Group.Barrier();
         for (int ki = 0; ki < p.K; ki++)
         {
@@ -123,13 +136,8 @@ public static class GraphAggregate
         {
             int r0 = tile * rowsPerTile, rows = XMath.Min(rowsPerTile, rowsAll - r0), n = rows * p.V;
             Group.Barrier();   // the previous tile's readers are done
-            for (int ki = 0; ki < p.K; ki++)
-            {
-                long src = ((long)(bi * p.K + ki) * rowsAll + r0) * p.V;
-                for (int e = tid; e < n; e += Threads) sy[ki * n + e] = y[src + e];
-            }
-            long srcO = ((long)bi * rowsAll + r0) * p.V;
-            for (int e = tid; e < n; e += Threads) sd[e] = dO[srcO + e];
+            StageYTile(sy, y, p, bi, r0, n);
+            StageRun(sd, 0, dO, ((long)bi * rowsAll + r0) * p.V, n);
             Group.Barrier();
             for (int e = tid; e < kvv; e += Threads)
             {

@@ -7,20 +7,33 @@ namespace Tdsm.Tests.StGcn;
 /// <summary>The pretrain-encoder command end to end on a tiny .npy set: seen-only training, checkpoint, features.</summary>
 public class PretrainEncoderCommandTests
 {
-    [Test]
-    public void TrainsOnSeenClassesAndWritesEncoderAndFeatures()
+    private static string NewDirectory()
     {
         var dir = Path.Combine(Path.GetTempPath(), "tdsm-pretrain-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>n skeleton sequences (n, 3, T = 8, V = 25, M = 2) uniform in [-1, 1) from Random(seed), as .npy.</summary>
+    private static void WriteRandomSkeletons(string path, int n, int seed)
+    {
+        const int t = 8, m = 2;
+        var rng = new Random(seed);
+        var x = new float[n * 3 * t * 25 * m];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        Npy.Write(path, [n, 3, t, 25, m], x);
+    }
+
+    [Test]
+    public void TrainsOnSeenClassesAndWritesEncoderAndFeatures()
+    {
+        var dir = NewDirectory();
         try
         {
-            int n = 16, t = 8, m = 2, sample = 3 * t * 25 * m;
-            var rng = new Random(3);
-            var x = new float[n * sample];
-            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            int n = 16;
+            WriteRandomSkeletons(Path.Combine(dir, "x.npy"), n, seed: 3);
             var y = Enumerable.Range(0, n).Select(i => (long)(i % 4)).ToArray(); // classes 0..3
             long[] seen = [3, 1];
-            Npy.Write(Path.Combine(dir, "x.npy"), [n, 3, t, 25, m], x);
             Npy.Write(Path.Combine(dir, "y.npy"), [n], y);
             Npy.Write(Path.Combine(dir, "seen.npy"), [2], seen);
             var enc = Path.Combine(dir, "enc.safetensors");
@@ -59,15 +72,11 @@ public class PretrainEncoderCommandTests
     [Test]
     public void BadSettingsAreRefusedAndADivergingRunWritesNothing()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "tdsm-pretrain-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        var dir = NewDirectory();
         try
         {
-            int n = 8, t = 8, m = 2, sample = 3 * t * 25 * m;
-            var rng = new Random(4);
-            var x = new float[n * sample];
-            for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
-            Npy.Write(Path.Combine(dir, "x.npy"), [n, 3, t, 25, m], x);
+            int n = 8;
+            WriteRandomSkeletons(Path.Combine(dir, "x.npy"), n, seed: 4);
             Npy.Write(Path.Combine(dir, "y.npy"), [n], Enumerable.Range(0, n).Select(i => (long)(i % 2)).ToArray());
             Npy.Write(Path.Combine(dir, "seen.npy"), [2], new long[] { 0, 1 });
             var enc = Path.Combine(dir, "enc.safetensors");
