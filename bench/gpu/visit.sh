@@ -13,8 +13,12 @@
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# gemm-packed        65 s   120   the bf16 kernels on pre-packed bf16 operands (32-bit staging; ldmatrix) vs cuBLAS bf16 and the
-#                                 fp32-operand kernel bounded for 2 blocks per SM and for 1, same run, at 3 shapes (9); not reached at the first visit
+# gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging and
+#                                 ldmatrix) vs cuBLAS SGEMM and bf16 in the same process, 5 shapes, host-timed back-to-back launches,
+#                                 each C checked against the first method's (6, 9); the gemm-packed stage (BenchmarkDotNet) was
+#                                 never reached at the first visit
+# ncu                50 s   120   Nsight Compute on the GEMM kernels of gemm-probe at 17920x3072x768: speed of light, warp
+#                                 stall reasons, scheduler and instruction statistics, occupancy, tensor-pipe HMMA (9)
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
 # curve              30 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
@@ -22,13 +26,13 @@
 # curve-bf16         40 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
 # bf16              105 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
 #                                 operands for each packed kernel (9); sizes paper-train
-# ncu                60 s   120   Nsight Compute: tensor-pipe (HMMA) instructions in the bf16 run (9)
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
 # gemm               60 s   200   BenchmarkDotNet fp32 GEMM vs cuBLAS SGEMM at the model's shapes, short job (6); measured at the first visit
 # paper-train       140 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7; met at the first visit); eval fp32 vs bf16 (9)
 # Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first eight
-# (~330 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last. summary.md's
+# (~330 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last.
+# gemm-packed (BenchmarkDotNet, 3 shapes x 5 methods, ~65 s) is not in the default list: gemm-probe times the same kernels. summary.md's
 # stage table names what was skipped or cut short; if `status` shows budget_left_s >= 240 (a fresh start needs 4
 # minutes; a warm machine is kept only 30 s), run e.g.
 #   STAGES="gemm paper-train" BUDGET=<budget_left_s - 90> bash bench/gpu/visit.sh
@@ -41,7 +45,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"parity-stgcn stgcn-paper parity-dit gpu-tests bench-paper gemm-packed resources curve curve-bf16 bf16 ncu kernels gemm paper-train"}
+STAGES=${STAGES:-"parity-stgcn stgcn-paper parity-dit bench-paper gemm-probe ncu gpu-tests resources bf16 curve curve-bf16 kernels gemm paper-train"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -78,7 +82,12 @@ x() { echo "+ $*"; [ "$DRY_RUN" = 1 ] || "$@"; }
 export -f x
 
 # --- stages: each a function run under `timeout` in a child bash ----------------------------------
-st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda; }
+st_gpu_tests() {
+  # With this machine's ptxas (CUDA toolkit), the register / spill checks of the tensor-core kernels run too.
+  local ptxas; ptxas=$(command -v ptxas || ls /usr/local/cuda*/bin/ptxas 2> /dev/null | head -n 1)
+  [ -n "$ptxas" ] && export TDSM_PTXAS=$ptxas
+  x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda
+}
 st_resources() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Diagnostics cuda; }
 st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
 st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safetensors" --backend "$BACKEND"; }
@@ -154,6 +163,39 @@ st_gemm_packed() {
     --warmupCount 1 --iterationCount 3 --iterationTime 100 --artifacts "$WORK/bdn-packed" || return
   [ "$DRY_RUN" = 1 ] || cp "$WORK"/bdn-packed/results/*GpuGemmBenchmarks-report-github.md "$OUT/gemm-packed.md"
 }
+PROBE_SHAPES=${PROBE_SHAPES:-"17920x3072x768 ABt;17920x768x3072 AB;2304x768x17920 AtB;512x4608x768 ABt;8192x8192x8192 ABt"}
+export PROBE_SHAPES
+st_gemm_probe() {
+  # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
+  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
+    --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix --reps 20 --rounds 3
+}
+st_ncu() {
+  # Issue 9: why the tensor-core GEMMs run where they do. One launch each of the ldmatrix, packed, fp32-operand bf16
+  # and fp32 SIMT kernels (ILGPU names them Kernel_<method>) at a forward shape, with the sections that say what
+  # bounds a kernel (throughputs, stall reasons, issue slots, occupancy) and the tensor-pipe counters.
+  local ncu
+  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -n 1)
+  if [ -z "$ncu" ]; then echo "SKIP: ncu not found"; return 0; fi
+  # Only the sections and metrics this ncu knows (a wrong name aborts the whole profile).
+  local sections="" metrics="" known s m
+  known=$("$ncu" --list-sections 2> /dev/null)
+  for s in SpeedOfLight ComputeWorkloadAnalysis MemoryWorkloadAnalysis Occupancy LaunchStats SchedulerStats WarpStateStats InstructionStats; do
+    grep -qw "$s" <<< "$known" && sections="$sections --section $s"
+  done
+  known=$("$ncu" --query-metrics 2> /dev/null | awk '{print $1}')
+  # and per stall reason, the warps stalled per issued instruction (what the warp state section only charts)
+  local stalls=""
+  for r in long_scoreboard short_scoreboard barrier mio_throttle lg_throttle math_pipe_throttle wait not_selected selected dispatch_stall no_instruction branch_resolving; do
+    stalls="$stalls smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio"
+  done
+  for m in sm__inst_executed_pipe_tensor_op_hmma.sum sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active smsp__inst_executed_op_local_ld.sum smsp__inst_executed_op_local_st.sum $stalls; do
+    grep -qx "${m%%.*}" <<< "$known" && metrics="$metrics,$m"
+  done
+  echo "ncu: $ncu; sections:${sections:- none}; metrics: ${metrics#,}"
+  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 8 \
+    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,packed,bf16,fp32 --reps 1 --rounds 1
+}
 st_curve_bf16() {
   # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the
   # steps both reached (>= 2,000 wanted).
@@ -177,26 +219,7 @@ st_bf16() {
   local profile=(); $APP bench --help 2> /dev/null | grep -q -- '--profile' && profile=(--profile 3)
   x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
-st_ncu() {
-  if ! has_bf16; then echo "SKIP: no --precision option, nothing to profile for tensor cores"; return 0; fi
-  local ncu
-  ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -n 1)
-  if [ -z "$ncu" ]; then echo "SKIP: ncu not found"; return 0; fi
-  # Only the metrics this ncu knows (a wrong name aborts the whole profile).
-  local want="sm__inst_executed_pipe_tensor_op_hmma.sum sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active launch__registers_per_thread smsp__inst_executed_op_local_ld.sum smsp__inst_executed_op_local_st.sum"
-  local known metrics=""
-  known=$("$ncu" --query-metrics 2> /dev/null | awk '{print $1}')
-  for m in $want; do grep -qx "${m%%.*}" <<< "$known" && metrics="$metrics,$m"; done
-  echo "ncu: $ncu; metrics: ${metrics#,}"
-  [ -n "$metrics" ] || { echo "SKIP: none of the wanted metrics is known to this ncu"; return 0; }
-  x "$ncu" --metrics "${metrics#,}" --launch-count 400 --csv --log-file "$WORK/ncu.csv" \
-    $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 1 --warmup 0 --infer-samples 2 --infer-classes 2 || return
-  [ "$DRY_RUN" = 1 ] && return 0
-  cp "$WORK/ncu.csv" "$OUT/ncu.csv"
-  # Kernels whose HMMA count is above zero: the mma.sync instructions are there and execute.
-  grep 'tensor_op_hmma.sum' "$WORK/ncu.csv" | awk -F'","' '{gsub(/"/, "", $NF); if ($NF + 0 > 0) n++; t++} END {printf "ncu: %d of %d profiled kernels execute tensor-pipe HMMA instructions\n", n, t}'
-}
-export -f st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
 cap() { case $1 in gpu-tests) echo 150;; parity-*|resources) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
@@ -228,12 +251,13 @@ summarize() {
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^paper-train:|^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 kernels on pre-packed bf16 operands vs cuBLAS bf16 (issue 9)" gemm-packed '^\| *(Method|CuBlas|Tdsm|-)|^\| '
+    section "Every GEMM kernel vs cuBLAS SGEMM and bf16, gemm-probe (issues 6, 9)" gemm-probe '^gemm-probe|^  [0-9]' 60
     section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 40
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'
     section "Kernel families vs copy of their compulsory traffic (issue 6)" kernels '^\| *(Method|Copy|Kernel|-)|^\| '
-    section "Nsight Compute (issue 9)" ncu 'SKIP|^ncu'
+    section "Nsight Compute on the GEMM kernels (issue 9)" ncu 'SKIP|^ncu|==PROF==|==ERROR==|Kernel_Kernel|Duration|Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Issue Slots|Issued Ipc|Warp Cycles Per Issued|Executed Instructions  |issue_stalled|hmma|local_(ld|st)|Block Limit' 240
   } > "$OUT/summary.md"
   tar -C "$WORK" -czf "$OUT/logs.tar.gz" logs 2> /dev/null
 }

@@ -254,6 +254,31 @@ internal static class AsyncCopy
             R3 = shared[Warp.Shuffle(rowWord, 24 + row) + word],
         };
     }
+
+    /// <summary>
+    /// <see cref="LoadMatrixX4"/> at a byte address in the shared window (<paramref name="sharedBase"/> plus 4 × the
+    /// lane's row word), which a kernel can compute once and offset by constants; the emulation turns it back into a
+    /// word index of <paramref name="shared"/>.
+    /// </summary>
+    public static Fragments4 LoadMatrixX4At(ArrayView<uint> shared, uint address, uint sharedBase)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Output<uint> x0 = default, x1 = default, x2 = default, x3 = default;
+            Input<uint> at = address;
+            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];", ref x0, ref x1, ref x2, ref x3, ref at);
+            return new Fragments4 { R0 = x0.Value, R1 = x1.Value, R2 = x2.Value, R3 = x3.Value };
+        }
+        return LoadMatrixX4(shared, (int)((address - sharedBase) >> 2), sharedBase);
+    }
+}
+
+/// <summary>16 bytes (8 bf16) of a packed operand row: one 128-bit load or store of <see cref="TensorCoreGemm.KernelLdMatrix"/>'s staging.</summary>
+internal struct Chunk16
+{
+#pragma warning disable CS0649 // copied whole (loads and stores of the struct), never field by field
+    public uint X, Y, Z, W;
+#pragma warning restore CS0649
 }
 
 /// <summary>The four registers one <see cref="AsyncCopy.LoadMatrixX4"/> gives a lane (one per 8×8 matrix).</summary>

@@ -2,6 +2,7 @@
 // Written by kernels/Tdsm.Kernels/gen/tensorcore_gemm.py; edit the script and rerun it, not this file.
 // </auto-generated>
 using ILGPU;
+using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 namespace Tdsm.Kernels;
@@ -26,7 +27,7 @@ namespace Tdsm.Kernels;
 /// activation; <see cref="Gemm.ReduceSplits"/> finishes C), so a product with few C blocks still fills the GPU.
 /// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref="Bf16.PackRows"/>) give the same
 /// bits as <see cref="Kernel"/> with half the global bytes: <see cref="KernelPacked"/> (the same staging)
-/// and <see cref="KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix). A third, staging with cp.async, was
+/// and <see cref="KernelLdMatrix"/> (128-bit staging, swizzled rows, ldmatrix). A third, staging with cp.async, was
 /// dropped after the first H100 visit measured it at 0.08x the fp32-operand kernel: the driver's JIT kept its inline-asm
 /// operands in local memory (bench/RESULTS.md).
 /// </summary>
@@ -1973,21 +1974,23 @@ public static class TensorCoreGemm
 
     /// <summary>
     /// The bf16 GEMM of <see cref="KernelPacked"/> (packed operands, C = A·Bᵀ; same tiles, warps, mma order and epilogue,
-    /// so the same bits) with fewer load instructions: each thread stages two 16-byte chunks (8 bf16) per operand and
-    /// K-step with 64-bit global loads and 64-bit shared stores (KernelPacked: eight 32-bit of each), and the mma
-    /// fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref="AsyncCopy.LoadMatrixX4"/>; A: one per
-    /// 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A staged row
-    /// is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8 different
-    /// 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in flight
-    /// while this one is multiplied. Needs K a multiple of 8 and 8-byte aligned operands.
-    /// Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// so the same bits) with fewer instructions: each thread stages two 16-byte chunks (8 bf16) per operand and
+    /// K-step with one 128-bit global load and one 128-bit shared store each (KernelPacked: eight 32-bit of each), and
+    /// the mma fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref="AsyncCopy.LoadMatrixX4At"/>;
+    /// A: one per 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A
+    /// staged row is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8
+    /// different 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in
+    /// flight while this one is multiplied. The K loop is unrolled by the two stages and the addresses it uses are
+    /// computed once (shared ones as a register plus a constant, global ones as 32-bit chunk indexes plus 4 per
+    /// K-step): ILGPU derives indexes afresh at each use, and that arithmetic was most of the loop's issue slots.
+    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
     /// </summary>
     public static void KernelLdMatrix(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
     {
-        var s = SharedMemory.Allocate<ulong>(4096); // stage i: A rows at word 4096i, B rows at 4096i + 2048
+        var s = SharedMemory.Allocate<Chunk16>(2048); // stage i: A rows at word 4096i, B rows at 4096i + 2048
         var s32 = s.Cast<uint>();
-        var a64 = a.Cast<ulong>();
-        var b64 = b.Cast<ulong>();
+        var a16 = a.Cast<Chunk16>().AsAligned(16);
+        var b16 = b.Cast<Chunk16>().AsAligned(16);
         int tid = Group.IdxX;
         int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
         int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
@@ -2009,7 +2012,7 @@ public static class TensorCoreGemm
                 return;
             }
         }
-        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.
+        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), one chunk each.
         int cr = tid >> 2, cc = tid & 3;
         int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);
         // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)
@@ -2020,69 +2023,75 @@ public static class TensorCoreGemm
         float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
         float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
         float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
-        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;
+        Chunk16 xa0 = default, xa1 = default, xb0 = default, xb1 = default;
+        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, the second row block and the
+        // other stage are constants away); its global chunk indexes at kBegin (rows r and r + 64 of A and B: chunk
+        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
+        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row addresses
+        // (bytes in the shared window) of k groups 0 and 1 in stage 0's A and B tiles.
+        long cu = cw >> 2;
+        int rowChunks = p.K >> 3, k8 = kBegin >> 3;
+        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
+        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + 64 * rowChunks;
+        int fullSteps = row0 + 128 <= p.M && col0 + 128 <= p.N ? (kEnd - kBegin) / KStep : 0;
+        bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;
+        uint la0 = sb + 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), la1 = sb + 4u * (uint)(ar * 16 + (((2 + ac) ^ aSw) << 2));
+        uint lb0 = sb + 4u * (uint)(br * 16 + ((bc ^ bSw) << 2)), lb1 = sb + 4u * (uint)(br * 16 + (((2 + bc) ^ bSw) << 2));
 
         if (steps > 0)
         {
-            int kOff = (kBegin >> 1) + 4 * cc;   // 32-bit word indexes: rows·K/2 < 2^31 (the host checks)
-            if (row0 + 128 <= p.M && col0 + 128 <= p.N && kBegin + 32 <= kEnd)
+            int go = 4 * 0;
+            if (0 < fullSteps)
             {
-                { int o = ((row0 + cr + 0) * kw + kOff) >> 1; xa0 = a64[o]; xa1 = a64[o + 1]; }
-                { int o = ((row0 + cr + 64) * kw + kOff) >> 1; xa2 = a64[o]; xa3 = a64[o + 1]; }
-                { int o = ((col0 + cr + 0) * kw + kOff) >> 1; xb0 = b64[o]; xb1 = b64[o + 1]; }
-                { int o = ((col0 + cr + 64) * kw + kOff) >> 1; xb2 = b64[o]; xb3 = b64[o + 1]; }
+                xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
             }
             else
             {
-                bool kOk = kBegin + 8 * cc < kEnd;
-                { int r = row0 + cr + 0; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
-                { int r = row0 + cr + 64; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
-                { int r = col0 + cr + 0; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
-                { int r = col0 + cr + 64; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
+                bool kOk = kBegin + 0 * KStep + 8 * cc < kEnd;
+                xa0 = kOk && aIn0 ? a16[ga0 + go] : default;
+                xa1 = kOk && aIn1 ? a16[ga1 + go] : default;
+                xb0 = kOk && bIn0 ? b16[gb0 + go] : default;
+                xb1 = kOk && bIn1 ? b16[gb1 + go] : default;
             }
         }
-        for (int kt = 0; kt < steps; kt++)
+        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.
+        for (int kt = 0; kt < steps; kt += 2)
         {
-            int sa = (kt & 1) * 4096, sbw = sa + 2048;
-            // Stage kt%2 was last read in K-step kt-2: everyone has passed the barrier of K-step kt-1 since.
-            { int o = (sa + cw + 0) >> 1; s[o] = xa0; s[o + 1] = xa1; }
-            { int o = (sa + cw + 1024) >> 1; s[o] = xa2; s[o + 1] = xa3; }
-            { int o = (sbw + cw + 0) >> 1; s[o] = xb0; s[o + 1] = xb1; }
-            { int o = (sbw + cw + 1024) >> 1; s[o] = xb2; s[o + 1] = xb3; }
+            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)
+            s[cu + 0] = xa0;
+            s[cu + 256] = xa1;
+            s[cu + 512] = xb0;
+            s[cu + 768] = xb1;
             Group.Barrier();
-            int kn = kBegin + (kt + 1) * KStep;
-            if (kn < kEnd)
+            if (kt + 1 < steps)
             {
-                int kOff = (kn >> 1) + 4 * cc;   // 32-bit word indexes: rows·K/2 < 2^31 (the host checks)
-                if (row0 + 128 <= p.M && col0 + 128 <= p.N && kn + 32 <= kEnd)
+                int go = 4 * (kt + 1);
+                if ((kt + 1) < fullSteps)
                 {
-                    { int o = ((row0 + cr + 0) * kw + kOff) >> 1; xa0 = a64[o]; xa1 = a64[o + 1]; }
-                    { int o = ((row0 + cr + 64) * kw + kOff) >> 1; xa2 = a64[o]; xa3 = a64[o + 1]; }
-                    { int o = ((col0 + cr + 0) * kw + kOff) >> 1; xb0 = b64[o]; xb1 = b64[o + 1]; }
-                    { int o = ((col0 + cr + 64) * kw + kOff) >> 1; xb2 = b64[o]; xb3 = b64[o + 1]; }
+                    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
                 }
                 else
                 {
-                    bool kOk = kn + 8 * cc < kEnd;
-                    { int r = row0 + cr + 0; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa0 = ok ? a64[o] : 0; xa1 = ok ? a64[o + 1] : 0; }
-                    { int r = row0 + cr + 64; bool ok = kOk && r < p.M; int o = (r * kw + kOff) >> 1; xa2 = ok ? a64[o] : 0; xa3 = ok ? a64[o + 1] : 0; }
-                    { int r = col0 + cr + 0; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb0 = ok ? b64[o] : 0; xb1 = ok ? b64[o + 1] : 0; }
-                    { int r = col0 + cr + 64; bool ok = kOk && r < p.N; int o = (r * kw + kOff) >> 1; xb2 = ok ? b64[o] : 0; xb3 = ok ? b64[o + 1] : 0; }
+                    bool kOk = kBegin + (kt + 1) * KStep + 8 * cc < kEnd;
+                    xa0 = kOk && aIn0 ? a16[ga0 + go] : default;
+                    xa1 = kOk && aIn1 ? a16[ga1 + go] : default;
+                    xb0 = kOk && bIn0 ? b16[gb0 + go] : default;
+                    xb1 = kOk && bIn1 ? b16[gb1 + go] : default;
                 }
             }
             // k group 0: chunks 0 and 1
             {
-                var fa0 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 0) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la0 + 0u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 16) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la0 + 1024u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 32) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la0 + 2048u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 48) * 16 + (((0 + ac) ^ aSw) << 2), sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la0 + 3072u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 0) * 16 + (((0 + bc) ^ bSw) << 2), sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 8192u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 16) * 16 + (((0 + bc) ^ bSw) << 2), sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 9216u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -2181,17 +2190,258 @@ public static class TensorCoreGemm
             }
             // k group 1: chunks 2 and 3
             {
-                var fa0 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 0) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la1 + 0u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 16) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la1 + 1024u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 32) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la1 + 2048u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4(s32, sa + (ar + 48) * 16 + (((2 + ac) ^ aSw) << 2), sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la1 + 3072u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 0) * 16 + (((2 + bc) ^ bSw) << 2), sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 8192u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4(s32, sbw + (br + 16) * 16 + (((2 + bc) ^ bSw) << 2), sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 9216u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            if (kt + 1 >= steps) break;
+            // K-step kt + 1, stage 1
+            s[cu + 1024] = xa0;
+            s[cu + 1280] = xa1;
+            s[cu + 1536] = xb0;
+            s[cu + 1792] = xb1;
+            Group.Barrier();
+            if (kt + 2 < steps)
+            {
+                int go = 4 * (kt + 2);
+                if ((kt + 2) < fullSteps)
+                {
+                    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 2) * KStep + 8 * cc < kEnd;
+                    xa0 = kOk && aIn0 ? a16[ga0 + go] : default;
+                    xa1 = kOk && aIn1 ? a16[ga1 + go] : default;
+                    xb0 = kOk && bIn0 ? b16[gb0 + go] : default;
+                    xb1 = kOk && bIn1 ? b16[gb1 + go] : default;
+                }
+            }
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la0 + 16384u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la0 + 17408u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la0 + 18432u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la0 + 19456u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 24576u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 25600u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la1 + 16384u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la1 + 17408u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la1 + 18432u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la1 + 19456u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 24576u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 25600u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {

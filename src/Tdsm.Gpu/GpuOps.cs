@@ -90,8 +90,8 @@ public sealed class GpuOps : IOps, IDisposable
     /// Blocks per SM the fp32-operand tensor-core kernels are compiled for (launch bounds): 2 (the default) caps them at
     /// 128 registers, so two blocks of 8 warps share an SM and one waits at its barriers while the other computes, for a
     /// few spilled words (ptxas sm_80: bf16 24 bytes, tf32 128); 1 leaves them their 154-160 registers and one block
-    /// per SM. The same bits either way; the GEMM benchmarks time both. The packed-operand kernels need at most 126
-    /// registers and are always compiled for 2.
+    /// per SM. The same bits either way; the GEMM benchmarks time both. The packed-operand kernels are always compiled
+    /// for 2 (KernelPacked needs 122 registers, KernelLdMatrix 134 unbounded and 128 without spills bounded).
     /// </summary>
     public int TensorCoreGroupsPerSM
     {
@@ -108,6 +108,14 @@ public sealed class GpuOps : IOps, IDisposable
     /// on fp32 operands, zero-shot scoring 11,821 rows/s against 8,386.
     /// </summary>
     public PackedGemmKernel PackedGemm { get; set; } = PackedGemmKernel.LdMatrix;
+
+    /// <summary>
+    /// Called after each GEMM launch and each bf16 pack pass inside an op, with its kind and sizes (e.g. "GEMM packed-LdMatrix
+    /// 17920x3072x768", "PackBf16 rows 17920x768"), so that a profile (bench --profile with ProfiledOps' timeline) charges
+    /// every product and pack to its own row and only the rest (bias sums, epilogue kernels) to the op around them.
+    /// Null (the default) costs nothing.
+    /// </summary>
+    public Action<string>? DetailMark { get; set; }
 
     /// <summary>How many products have run on packed operands (<see cref="PackedGemm"/>), for tests and benchmarks.</summary>
     public long PackedProducts { get; private set; }
@@ -270,10 +278,12 @@ public sealed class GpuOps : IOps, IDisposable
         if (transpose)
         {
             LaunchPackTransposed(V(src), dst.SubView(0, words), _dummyWords.View, rows, cols, alsoRows: false);
+            DetailMark?.Invoke($"PackBf16 transposed {rows}x{cols}");
             return;
         }
         _packBf16 ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>>(K.Bf16.PackRows);
         _packBf16(checked((int)words), V(src), dst.SubView(0, words));
+        DetailMark?.Invoke($"PackBf16 rows {rows}x{cols}");
     }
 
     // src (rows, cols) -> dst: the packed rows of srcᵀ; with alsoRows, dstRows: src's packed rows too, from the same read.
@@ -292,8 +302,8 @@ public sealed class GpuOps : IOps, IDisposable
         LaunchPacked(PackedGemmKernel.Packed, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
     /// <summary>
-    /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, ldmatrix
-    /// fragments): the same result; K must be a multiple of 8 and both operands 8-byte aligned.
+    /// <see cref="MatMulPacked"/> through <see cref="K.TensorCoreGemm.KernelLdMatrix"/> (128-bit staging, ldmatrix
+    /// fragments): the same result; K must be a multiple of 8 and both operands 16-byte aligned.
     /// </summary>
     public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
         LaunchPacked(PackedGemmKernel.LdMatrix, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
@@ -327,7 +337,7 @@ public sealed class GpuOps : IOps, IDisposable
         bool packedOut = false, bool geluGradOf = false)
     {
         string what = kind == PackedGemmKernel.Packed ? "MatMulPacked" : "MatMulPackedLdMatrix";
-        int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 8;
+        int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 16;
         if (k % chunk != 0)
             throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
         if (a.Length < (long)m * k / 2) throw new ArgumentException($"{what} A: {a.Length} words, ({m}, {k / 2}) needed");
@@ -338,9 +348,9 @@ public sealed class GpuOps : IOps, IDisposable
         if (geluGradOf && (bias is null || gelu || packedOut)) throw new ArgumentException($"{what}: the GELU' epilogue needs the pre-activation and a plain fp32 C");
         if ((gelu || geluGradOf || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
         if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
-        if (kind == PackedGemmKernel.LdMatrix && ((long)m * k > 2L * int.MaxValue || (long)n * k > 2L * int.MaxValue))
-            throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' words in 32 bits; " +
-                $"got {(long)m * k / 2:N0} and {(long)n * k / 2:N0} words, at most {int.MaxValue:N0} (split the rows into chunks)");
+        if (kind == PackedGemmKernel.LdMatrix && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
+            throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' 16-byte chunks in 32 bits; " +
+                $"got {(long)m * k / 8:N0} and {(long)n * k / 8:N0} chunks, at most {int.MaxValue - (long)K.TensorCoreGemm.TileM * k / 8:N0} (split the rows into chunks)");
         if (m == 0 || n == 0) return;
         long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
         if (k > 0 && (aAt % align != 0 || bAt % align != 0))
@@ -371,7 +381,11 @@ public sealed class GpuOps : IOps, IDisposable
         var (splits, kPer) = packedOut ? (1, 0) : K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);
         if (splits == 1) Launch(c, bias is null ? _dummy.View : V(bias), args, 1);
         else LaunchSplit(splits, kPer, m, n, c, bias, args, (part, partArgs, s) => Launch(part, _dummy.View, partArgs, s));
+        DetailMark?.Invoke(GemmLabel($"packed-{kind}", m, n, k, GemmLayout.ABt, splits));
     }
+
+    private static string GemmLabel(string kind, int m, int n, int k, GemmLayout layout, int splits) =>
+        $"GEMM {kind} {m}x{n}x{k} {layout}{(splits > 1 ? $" split {splits}" : "")}";
 
     /// <summary>
     /// Inside the scope, with <see cref="GemmPrecision.Bf16"/> and <see cref="PackedGemm"/> set, every product runs on
@@ -542,6 +556,7 @@ public sealed class GpuOps : IOps, IDisposable
             var (tcSplits, tcKPer) = K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);
             if (tcSplits == 1) kernel(TensorCoreLaunch(m, n), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
             else LaunchSplit(tcSplits, tcKPer, m, n, V(c), bias, args, (part, partArgs, s) => kernel(TensorCoreLaunch(m, n, s), V(a), V(b), part, _dummy.View, partArgs));
+            DetailMark?.Invoke(GemmLabel(GemmPrecision == GemmPrecision.Bf16 ? "bf16" : "tf32", m, n, k, layout, tcSplits));
             return;
         }
         if ((long)m * k > K.Gemm.MaxOperandElements || (long)n * k > K.Gemm.MaxOperandElements)
@@ -551,6 +566,7 @@ public sealed class GpuOps : IOps, IDisposable
         KernelConfig SimtLaunch(int s) => new(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, s), new Index3D(K.Gemm.Threads, 1, 1));
         if (splits == 1) _gemm(SimtLaunch(1), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
         else LaunchSplit(splits, kPer, m, n, V(c), bias, args, (part, partArgs, s) => _gemm(SimtLaunch(s), V(a), V(b), part, _dummy.View, partArgs));
+        DetailMark?.Invoke(GemmLabel("fp32", m, n, k, layout, splits));
     }
 
     public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)
@@ -603,6 +619,7 @@ public sealed class GpuOps : IOps, IDisposable
         Workspace(ref _packedAT, words);
         ArrayView<uint> dyRows = _packedA!.View.SubView(0, words), dyColumns = _packedAT!.View.SubView(0, words);
         LaunchPackTransposed(V(dy), dyColumns, dyRows, rows, outF, alsoRows: true);
+        DetailMark?.Invoke($"PackBf16 dy rows+columns {rows}x{outF}");
         // dx (rows, inF) = dy (rows, outF)·W (outF, inF): B = W's columns. Launched before x's columns reuse _packedB (in-order queue).
         LaunchPacked(PackedGemm, dyRows, Pack(w, ref _packedB, outF, inF, transpose: true), V(dx), pre, rows, inF, outF, accumulateDx, gelu: false,
             geluGradOf: pre is not null);
@@ -858,7 +875,7 @@ public enum PackedGemmKernel
     Off = 0,
     /// <summary><see cref="K.TensorCoreGemm.KernelPacked"/>: 32-bit staging, the fp32-operand kernel's shared layout.</summary>
     Packed = 1,
-    /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrix"/>: 64-bit staging, swizzled rows, ldmatrix fragments.</summary>
+    /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrix"/>: 128-bit staging, swizzled rows, ldmatrix fragments.</summary>
     LdMatrix = 2,
     // 3 was the cp.async kernel, dropped after the first H100 visit measured it at 0.08x (bench/RESULTS.md).
 }

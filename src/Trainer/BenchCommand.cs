@@ -30,7 +30,11 @@ public sealed class BenchCommand : ICommand
         --profile N then runs N more training steps and one more inference call with a mark after
         every op (a CUDA event on the GPU) and prints where the time went: each op and size with its
         calls, ms and share, then the shares by op family. An op is charged from the previous mark to
-        its own, so on the GPU idle gaps while the host launches count against the op that waited.
+        its own, so on the GPU idle gaps while the host launches count against the op that waited. On the GPU
+        each product ("GEMM <kernel> MxNxK <layout>") and each bf16 pack pass inside an op has a row of its own,
+        the op's row keeping the rest (bias sums, other kernels); with --precision bf16 the training steps and
+        the inference call are then profiled once more on packed operands (the LdMatrix kernel, the default
+        of train and eval).
         --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
         operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
         With bf16, inference is then timed again for each kernel on packed bf16 operands (weights packed
@@ -95,6 +99,8 @@ public sealed class BenchCommand : ICommand
             stdout.WriteLine($"bench: {configName} {cfg} on '{raw.Name}'{(raw is GpuOps g ? $" ({g.Device.Accelerator.Name}, {g.GemmPrecision} GEMMs)" : $" ({Environment.ProcessorCount} cores)")}");
             // --profile: the model runs on a wrapper that marks the queue after every op while a profiled span is open.
             ProfiledOps? profiler = profileSteps > 0 ? new ProfiledOps(raw, raw is GpuOps gp ? new GpuOpClock(gp.Device) : new HostOpClock()) : null;
+            // On the GPU every product and bf16 pack pass inside an op gets its own row (GpuOps.DetailMark).
+            if (profiler is not null && raw is GpuOps detailed) detailed.DetailMark = profiler.Timeline.Record;
             IOps ops = profiler ?? raw;
             var rng = new Rng(seed);
             var model = new DiT(cfg, ops);
@@ -109,7 +115,7 @@ public sealed class BenchCommand : ICommand
             rng.FillNormal(feats);
             var labels = Enumerable.Range(0, n).Select(i => i % classes).ToArray();
 
-            int packedTrainSteps = precision == "bf16" ? 3 * (1 + steps) : 0; // the packed-operand runs at the end
+            int packedTrainSteps = precision == "bf16" ? 3 * (1 + steps) + profileSteps : 0; // the packed-operand runs at the end
             var trainer = new TdsmTrainer(model, new TrainConfig(Iterations: warmup + 2 * steps + profileSteps + packedTrainSteps, Batch: batch, Warmup: 1, Seed: seed), feats, labels, table,
                 Enumerable.Range(0, classes).ToArray());
             trainer.TrainSteps(warmup);
@@ -211,6 +217,22 @@ public sealed class BenchCommand : ICommand
                             $"{(packable.PackedAdamWSteps - adamw) / steps} AdamW launches writing the bf16 weights"));
                     });
                 stdout.WriteLine($"peak device tensor memory with packed operands: {packable.PeakAllocatedBytes / GiB:F2} GiB (+ the packed parameters and the largest packed operands)");
+                if (profiler is not null)
+                {
+                    // Where the default bf16 path (packed operands, LdMatrix) spends its time: products, packs and the rest.
+                    Try(PackedGemmKernel.LdMatrix, "train step profile", () =>
+                    {
+                        profiler.Timeline.Begin();
+                        trainer.TrainSteps(profileSteps);
+                        ProfileTable.Print(stdout, profiler.Timeline.Collect(), profileSteps, $"train step profile, packed bf16 operands (LdMatrix) ({profileSteps} queued steps, per step)");
+                    });
+                    Try(PackedGemmKernel.LdMatrix, "inference profile", () =>
+                    {
+                        profiler.Timeline.Begin();
+                        scorer.Score(x, samples, table, eps);
+                        ProfileTable.Print(stdout, profiler.Timeline.Collect(), 1, "inference profile, packed bf16 operands (LdMatrix) (one Score call)");
+                    });
+                }
             }
             if (failed > 0) stderr.WriteLine($"bench: {failed} packed-operand run(s) failed (above)");
             return failed > 0 ? 1 : 0;

@@ -5,7 +5,7 @@ namespace Tdsm.Trainer;
 /// <summary>Prints an <see cref="OpTimeline"/> profile: the ops that took most of the time, then the shares by op family.</summary>
 public static class ProfileTable
 {
-    private const int Shown = 20;
+    private const int Shown = 30;
 
     /// <summary>Rows per step (or per call): totals divided by <paramref name="per"/>; the op family is the name up to its first space.</summary>
     public static void Print(TextWriter stdout, IReadOnlyList<OpTime> rows, int per, string title)

@@ -121,15 +121,17 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
-    /// <see cref="TensorCoreGemm.KernelLdMatrix"/> (64-bit staging, swizzled rows, ldmatrix fragments) against
+    /// <see cref="TensorCoreGemm.KernelLdMatrix"/> (128-bit staging, swizzled rows, ldmatrix fragments) against
     /// <see cref="TensorCoreGemm.KernelPacked"/> on the same packed operands: same tiles, mma order and epilogue, so the
-    /// same bits (tolerance 0). K spans 1, 3 (a partial last K-step) and 5 K-steps (both stages reused), M and N end
-    /// inside a tile (the 256-row case has full tiles: the unguarded loads). On the simulator the matrix loads are
-    /// emulated from the PTX ISA's ldmatrix layout.
+    /// same bits (tolerance 0). K spans 1, 3 (a partial last K-step), 4 and 5 K-steps (both stages reused; the loop runs
+    /// two K-steps per trip, so odd counts leave after the first), M and N end inside a tile (the 256-row cases have
+    /// full tiles: the unguarded loads). On the simulator the matrix loads are emulated from the PTX ISA's ldmatrix layout.
     /// </summary>
     [TestCase(37, 29, 24)]
     [TestCase(133, 131, 88)]
     [TestCase(256, 128, 160)]
+    [TestCase(256, 256, 128)]
+    [TestCase(130, 140, 64)]
     [TestCase(129, 250, 160)]
     [TestCase(5, 3, 0)]
     [TestCase(37, 29, 1056)]  // split along K
@@ -152,6 +154,18 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
         float[] want = Product(ldMatrix: false), got = Product(ldMatrix: true);
         AssertSameBits(got, want, n, $"{m}x{n}x{k}: KernelLdMatrix vs KernelPacked");
+    }
+
+    /// <summary>KernelLdMatrix stages 16-byte chunks: an operand 8 bytes into its buffer is refused with the offset, not read misaligned.</summary>
+    [Test]
+    public void LdMatrixKernelRefusesOperandsOffSixteenByteBoundaries()
+    {
+        const int m = 16, n = 16, k = 32;
+        using var pa = Gpu.Device.Accelerator.Allocate1D<uint>(m * k / 2 + 2);
+        using var pb = Gpu.Device.Accelerator.Allocate1D<uint>(n * k / 2);
+        var c = Gpu.Allocate(m * n);
+        var e = Assert.Throws<ArgumentException>(() => Gpu.MatMulPackedLdMatrix(pa.View.SubView(2, m * k / 2), pb.View, c, null, m, n, k, accumulate: false));
+        Assert.That(e!.Message, Does.Contain("16-byte boundaries").And.Contain("A at 8"));
     }
 
     /// <summary>
@@ -507,9 +521,13 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// The fp32-operand kernels compiled for two blocks per SM (<see cref="GpuOps.TensorCoreGroupsPerSM"/> = 2, the
     /// default) carry the launch bounds in their PTX, and with ptxas at hand fit 128 registers (two blocks of 256
     /// threads per SM) spilling at most a few words: bf16 ≤ 64 bytes, tf32 ≤ 256 (ptxas 11.8 on 2026-11-27: 24 and 128).
+    /// The packed-operand kernels, always loaded bounded for two, must not spill at all (ptxas 11.8, 2026-11-27:
+    /// KernelPacked 122 registers; KernelLdMatrix 134 unbounded, 128 bounded).
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.Kernel), 64)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), 256)]
+    [TestCase(nameof(TensorCoreGemm.KernelPacked), 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), 0)]
     public void BoundForTwoBlocksPerSmFitsIn128Registers(string kernelName, int maxSpillBytes)
     {
         string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, TensorCoreGemm.Specialization(2));
@@ -559,10 +577,11 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
     [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 32)]
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 32)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
-        // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32); cvt: the words a
+        // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32; KernelLdMatrix's loop body holds two
+        // K-steps, one per shared stage); cvt: the words a
         // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous),
         // none for the kernels on packed operands, whose epilogue has one instead per store of the 32
         // pairs a thread owns (GemmArgs.PackedOut).

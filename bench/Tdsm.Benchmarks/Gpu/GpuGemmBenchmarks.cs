@@ -34,7 +34,7 @@ public sealed class InProcessGpuConfig : ManualConfig
 /// set-up (C = A·Bᵀ; for AB and AtB the set-up packs the transposed operands), like cuBLAS bf16: half the
 /// bytes of the fp32-operand kernel and no conversion while staging; the packing is not timed.
 /// Packed: TensorCoreGemm.KernelPacked (32-bit staging, the fp32-operand kernel's shared layout);
-/// PackedLdMatrix: KernelLdMatrix (64-bit staging, swizzled rows, ldmatrix fragments). A cp.async variant was
+/// PackedLdMatrix: KernelLdMatrix (128-bit staging, swizzled rows, ldmatrix fragments). A cp.async variant was
 /// dropped after the first H100 visit measured it at 0.08x the fp32-operand path (bench/RESULTS.md).
 /// Each method synchronises before returning. Needs CUDA; without it the set-up throws a clear
 /// message.

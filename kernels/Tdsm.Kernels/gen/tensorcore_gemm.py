@@ -252,17 +252,18 @@ STAGE_WORDS = 2 * OP_WORDS
 assert 2 * STAGE_WORDS * 4 <= 48 * 1024  # KernelLdMatrix's two stages; ILGPU allocates shared memory statically: 48 KB at most
 
 
-def ldmatrix_k_groups(a_base, b_base, view):
-    """The two k groups of a K-step from swizzled shared rows (16 words, chunk c at c ^ ((row/2) % 4)): A and B
-    fragments with ldmatrix.x4, then the 16 mma. a_base / b_base: the stage's first A / B word."""
+def ldmatrix_k_groups(stage, view):
+    """The two k groups of a K-step from swizzled shared rows (16 words, chunk c at c ^ ((row/2) % 4)) of stage
+    `stage` (a constant): A and B fragments with ldmatrix.x4 at the thread's row addresses la{gi} / lb{gi} plus a
+    constant, then the 16 mma."""
     for gi in range(KSTEP // 16):
         w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
         w("            {")
         for mi in range(MT):
-            w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4({view}, {a_base} + (ar + {16 * mi}) * 16 + ((({2 * gi} + ac) ^ aSw) << 2), sb);")
+            w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4At({view}, la{gi} + {4 * (stage * STAGE_WORDS + 16 * mi * ROW_WORDS)}u, sb);")
             w(f"                uint a{mi}0 = fa{mi}.R0, a{mi}1 = fa{mi}.R1, a{mi}2 = fa{mi}.R2, a{mi}3 = fa{mi}.R3;")
         for np_ in range(NT // 2):
-            w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4({view}, {b_base} + (br + {16 * np_}) * 16 + ((({2 * gi} + bc) ^ bSw) << 2), sb);")
+            w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4At({view}, lb{gi} + {4 * (stage * STAGE_WORDS + OP_WORDS + 16 * np_ * ROW_WORDS)}u, sb);")
             w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
         mma_tiles(w, "Bf16")
         w("            }")
@@ -324,62 +325,82 @@ def chunk_slots_and_fragments(comment):
 
 
 def kernel_ldmatrix():
-    """Bf16 on packed operands (as KernelPacked) staged through registers with 64-bit loads into two swizzled
-    shared stages, fragments by ldmatrix.x4."""
+    """Bf16 on packed operands (as KernelPacked) staged through registers with 128-bit loads into two swizzled
+    shared stages, fragments by ldmatrix.x4; the K loop unrolled by the two stages, so that every shared address is a
+    loop-invariant register plus a constant."""
     w("    /// <summary>")
     w("    /// The bf16 GEMM of <see cref=\"KernelPacked\"/> (packed operands, C = A·Bᵀ; same tiles, warps, mma order and epilogue,")
-    w("    /// so the same bits) with fewer load instructions: each thread stages two 16-byte chunks (8 bf16) per operand and")
-    w("    /// K-step with 64-bit global loads and 64-bit shared stores (KernelPacked: eight 32-bit of each), and the mma")
-    w("    /// fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref=\"AsyncCopy.LoadMatrixX4\"/>; A: one per")
-    w("    /// 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A staged row")
-    w("    /// is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8 different")
-    w("    /// 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in flight")
-    w("    /// while this one is multiplied. Needs K a multiple of 8 and 8-byte aligned operands.")
-    w("    /// Launch with grid (ceil(N/128), ceil(M/128)) and group 256.")
+    w("    /// so the same bits) with fewer instructions: each thread stages two 16-byte chunks (8 bf16) per operand and")
+    w("    /// K-step with one 128-bit global load and one 128-bit shared store each (KernelPacked: eight 32-bit of each), and")
+    w("    /// the mma fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref=\"AsyncCopy.LoadMatrixX4At\"/>;")
+    w("    /// A: one per 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A")
+    w("    /// staged row is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8")
+    w("    /// different 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in")
+    w("    /// flight while this one is multiplied. The K loop is unrolled by the two stages and the addresses it uses are")
+    w("    /// computed once (shared ones as a register plus a constant, global ones as 32-bit chunk indexes plus 4 per")
+    w("    /// K-step): ILGPU derives indexes afresh at each use, and that arithmetic was most of the loop's issue slots.")
+    w("    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.")
     w("    /// </summary>")
     w("    public static void KernelLdMatrix(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
     w("    {")
-    w(f"        var s = SharedMemory.Allocate<ulong>({2 * STAGE_WORDS // 2}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
     w("        var s32 = s.Cast<uint>();")
-    w("        var a64 = a.Cast<ulong>();")
-    w("        var b64 = b.Cast<ulong>();")
+    w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
+    w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
     packed_preamble()
-    chunk_slots_and_fragments("Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), 2 ulongs each.")
-    w("        ulong xa0 = 0, xa1 = 0, xa2 = 0, xa3 = 0, xb0 = 0, xb1 = 0, xb2 = 0, xb3 = 0;")
-    def load(kk, ind):
-        w(f"{ind}int kOff = ({kk} >> 1) + 4 * cc;   // 32-bit word indexes: rows·K/2 < 2^31 (the host checks)")
-        w(f"{ind}if (row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N && {kk} + {KSTEP} <= kEnd)")
+    chunk_slots_and_fragments("Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), one chunk each.")
+    w("        Chunk16 xa0 = default, xa1 = default, xb0 = default, xb1 = default;")
+    w("        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, the second row block and the")
+    w("        // other stage are constants away); its global chunk indexes at kBegin (rows r and r + 64 of A and B: chunk")
+    w("        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,")
+    w("        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row addresses")
+    w("        // (bytes in the shared window) of k groups 0 and 1 in stage 0's A and B tiles.")
+    w("        long cu = cw >> 2;")
+    w("        int rowChunks = p.K >> 3, k8 = kBegin >> 3;")
+    w("        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;")
+    w("        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + 64 * rowChunks;")
+    w(f"        int fullSteps = row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N ? (kEnd - kBegin) / KStep : 0;")
+    w("        bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;")
+    w("        uint la0 = sb + 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), la1 = sb + 4u * (uint)(ar * 16 + (((2 + ac) ^ aSw) << 2));")
+    w(f"        uint lb0 = sb + 4u * (uint)(br * 16 + ((bc ^ bSw) << 2)), lb1 = sb + 4u * (uint)(br * 16 + (((2 + bc) ^ bSw) << 2));")
+    def load(step, ind):
+        w(f"{ind}int go = 4 * {step};")
+        w(f"{ind}if ({step} < fullSteps)")
         w(f"{ind}{{")
-        for op, src, tile0 in (("a", "a64", "row0"), ("b", "b64", "col0")):
-            for i in range(2):
-                w(f"{ind}    {{ int o = (({tile0} + cr + {64 * i}) * kw + kOff) >> 1; x{op}{2*i} = {src}[o]; x{op}{2*i+1} = {src}[o + 1]; }}")
+        w(f"{ind}    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];")
         w(f"{ind}}}")
         w(f"{ind}else")
         w(f"{ind}{{")
-        w(f"{ind}    bool kOk = {kk} + 8 * cc < kEnd;")
-        for op, src, rows, tile0 in (("a", "a64", "p.M", "row0"), ("b", "b64", "p.N", "col0")):
+        w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
+        for op, src in (("a", "a16"), ("b", "b16")):
             for i in range(2):
-                w(f"{ind}    {{ int r = {tile0} + cr + {64 * i}; bool ok = kOk && r < {rows}; int o = (r * kw + kOff) >> 1; x{op}{2*i} = ok ? {src}[o] : 0; x{op}{2*i+1} = ok ? {src}[o + 1] : 0; }}")
+                w(f"{ind}    x{op}{i} = kOk && {op}In{i} ? {src}[g{op}{i} + go] : default;")
         w(f"{ind}}}")
+    def stage_body(stage, ind):
+        for op, off in (("a", 0), ("b", OP_WORDS)):
+            for i in range(2):
+                o = (stage * STAGE_WORDS + off + 1024 * i) // 4
+                w(f"{ind}s[cu + {o}] = x{op}{i};")
+        w(f"{ind}Group.Barrier();")
+        nxt = "kt + 1" if stage == 0 else "kt + 2"
+        w(f"{ind}if ({nxt} < steps)")
+        w(f"{ind}{{")
+        load(f"({nxt})", ind + "    ")
+        w(f"{ind}}}")
+        ldmatrix_k_groups(stage, "s32")
     w("")
     w("        if (steps > 0)")
     w("        {")
-    load("kBegin", " " * 12)
+    load("0", " " * 12)
     w("        }")
-    w("        for (int kt = 0; kt < steps; kt++)")
+    w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
+    w("        for (int kt = 0; kt < steps; kt += 2)")
     w("        {")
-    w(f"            int sa = (kt & 1) * {STAGE_WORDS}, sbw = sa + {OP_WORDS};")
-    w("            // Stage kt%2 was last read in K-step kt-2: everyone has passed the barrier of K-step kt-1 since.")
-    for op, base in (("a", "sa"), ("b", "sbw")):
-        for i in range(2):
-            w(f"            {{ int o = ({base} + cw + {1024 * i}) >> 1; s[o] = x{op}{2*i}; s[o + 1] = x{op}{2*i+1}; }}")
-    w("            Group.Barrier();")
-    w("            int kn = kBegin + (kt + 1) * KStep;")
-    w("            if (kn < kEnd)")
-    w("            {")
-    load("kn", " " * 16)
-    w("            }")
-    ldmatrix_k_groups("sa", "sbw", "s32")
+    w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
+    stage_body(0, " " * 12)
+    w("            if (kt + 1 >= steps) break;")
+    w("            // K-step kt + 1, stage 1")
+    stage_body(1, " " * 12)
     w("        }")
     w("")
     epilogue("StorePackable")
@@ -391,6 +412,7 @@ w("// <auto-generated>")
 w("// Written by kernels/Tdsm.Kernels/gen/tensorcore_gemm.py; edit the script and rerun it, not this file.")
 w("// </auto-generated>")
 w("using ILGPU;")
+w("using ILGPU.Runtime;")
 w("using ILGPU.Runtime.Cuda;")
 w("")
 w("namespace Tdsm.Kernels;")
@@ -415,7 +437,7 @@ w("/// range [z·KSplit, min(K, (z+1)·KSplit)) into c[z·M·N ..] (partial prod
 w("/// activation; <see cref=\"Gemm.ReduceSplits\"/> finishes C), so a product with few C blocks still fills the GPU.")
 w("/// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref=\"Bf16.PackRows\"/>) give the same")
 w("/// bits as <see cref=\"Kernel\"/> with half the global bytes: <see cref=\"KernelPacked\"/> (the same staging)")
-w("/// and <see cref=\"KernelLdMatrix\"/> (64-bit staging, swizzled rows, ldmatrix). A third, staging with cp.async, was")
+w("/// and <see cref=\"KernelLdMatrix\"/> (128-bit staging, swizzled rows, ldmatrix). A third, staging with cp.async, was")
 w("/// dropped after the first H100 visit measured it at 0.08x the fp32-operand kernel: the driver's JIT kept its inline-asm")
 w("/// operands in local memory (bench/RESULTS.md).")
 w("/// </summary>")
