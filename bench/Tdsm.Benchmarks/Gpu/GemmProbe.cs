@@ -161,7 +161,8 @@ public static class GemmProbe
         ops.TensorCoreGroupsPerSM = 2;
     }
 
-    private static void Sgemm(CuBlas blas, string layout, Tensor ta, Tensor tb, Tensor tc, int m, int n, int k)
+    /// <summary>cuBLAS SGEMM of the row-major product in <paramref name="layout"/> (ABt, AB or AtB); also GpuGemmBenchmarks' baseline.</summary>
+    internal static void Sgemm(CuBlas blas, string layout, Tensor ta, Tensor tb, Tensor tc, int m, int n, int k)
     {
         // Row-major C (M,N) is column-major Cᵀ (N,M), as in GpuGemmBenchmarks.
         ArrayView<float> a = ((GpuTensor)ta).View, b = ((GpuTensor)tb).View, c = ((GpuTensor)tc).View;
@@ -173,7 +174,8 @@ public static class GemmProbe
         }
     }
 
-    private static void CuBlasBf16Gemm(CuBlasBf16 blas, string layout, MemoryBuffer1D<ushort, Stride1D.Dense> a16, MemoryBuffer1D<ushort, Stride1D.Dense> b16,
+    /// <summary>cuBLAS bf16 (fp32 C) of the same product on operands converted to bf16; also GpuGemmBenchmarks' baseline.</summary>
+    internal static void CuBlasBf16Gemm(CuBlasBf16 blas, string layout, MemoryBuffer1D<ushort, Stride1D.Dense> a16, MemoryBuffer1D<ushort, Stride1D.Dense> b16,
         Tensor tc, int m, int n, int k)
     {
         IntPtr a = ((ArrayView<ushort>)a16.View).LoadEffectiveAddressAsPtr(), b = ((ArrayView<ushort>)b16.View).LoadEffectiveAddressAsPtr();

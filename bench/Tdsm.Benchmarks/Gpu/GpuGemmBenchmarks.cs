@@ -115,14 +115,7 @@ public class GpuGemmBenchmarks
 
     private void Sgemm()
     {
-        // Row-major C (M,N) is column-major Cᵀ (N,M); Cᵀ = op(B)ᵀ-side times op(A)ᵀ-side.
-        ArrayView<float> a = ((GpuTensor)_a).View, b = ((GpuTensor)_b).View, c = ((GpuTensor)_c).View;
-        switch (_layout)
-        {
-            case "ABt": _blas.Gemm(CuBlasOperation.Transpose, CuBlasOperation.NonTranspose, _n, _m, _k, 1f, b, _k, a, _k, 0f, c, _n); break;
-            case "AB": _blas.Gemm(CuBlasOperation.NonTranspose, CuBlasOperation.NonTranspose, _n, _m, _k, 1f, b, _n, a, _k, 0f, c, _n); break;
-            default: _blas.Gemm(CuBlasOperation.NonTranspose, CuBlasOperation.Transpose, _n, _m, _k, 1f, b, _n, a, _m, 0f, c, _n); break;
-        }
+        GemmProbe.Sgemm(_blas, _layout, _a, _b, _c, _m, _n, _k);
         _device.Accelerator.Synchronize();
     }
 
@@ -137,13 +130,7 @@ public class GpuGemmBenchmarks
     [Benchmark]
     public void CuBlasBf16Gemm()
     {
-        IntPtr a = ((ArrayView<ushort>)_a16.View).LoadEffectiveAddressAsPtr(), b = ((ArrayView<ushort>)_b16.View).LoadEffectiveAddressAsPtr(), c = ((GpuTensor)_c).View.LoadEffectiveAddressAsPtr();
-        switch (_layout)
-        {
-            case "ABt": _blas16.Gemm(true, false, _n, _m, _k, b, _k, a, _k, c, _n); break;
-            case "AB": _blas16.Gemm(false, false, _n, _m, _k, b, _n, a, _k, c, _n); break;
-            default: _blas16.Gemm(false, true, _n, _m, _k, b, _n, a, _m, c, _n); break;
-        }
+        GemmProbe.CuBlasBf16Gemm(_blas16, _layout, _a16, _b16, _c, _m, _n, _k);
         _device.Accelerator.Synchronize();
     }
 
