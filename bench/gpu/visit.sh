@@ -168,11 +168,11 @@ export PROBE_SHAPES
 st_gemm_probe() {
   # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
-    --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix --reps 20 --rounds 3
+    --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-wide --reps 20 --rounds 3
 }
 st_ncu() {
-  # Issue 9: why the tensor-core GEMMs run where they do. One launch each of the ldmatrix, packed, fp32-operand bf16
-  # and fp32 SIMT kernels (ILGPU names them Kernel_<method>) at a forward shape, with the sections that say what
+  # Issue 9: why the tensor-core GEMMs run where they do. Both launches each of the two ldmatrix kernels, the packed,
+  # fp32-operand bf16 and fp32 SIMT kernels (ILGPU names them Kernel_<method>) at a forward shape, with the sections that say what
   # bounds a kernel (throughputs, stall reasons, issue slots, occupancy) and the tensor-pipe counters.
   local ncu
   ncu=$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -n 1)
@@ -193,8 +193,8 @@ st_ncu() {
     grep -qx "${m%%.*}" <<< "$known" && metrics="$metrics,$m"
   done
   echo "ncu: $ncu; sections:${sections:- none}; metrics: ${metrics#,}"
-  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 8 \
-    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,packed,bf16,fp32 --reps 1 --rounds 1
+  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 10 \
+    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,ldmatrix-wide,packed,bf16,fp32 --reps 1 --rounds 1
 }
 st_curve_bf16() {
   # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the

@@ -34,6 +34,7 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, ArrayView<uint>, int, int, int>? _packBf16Transposed;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrixWide;
     private GpuTensor? _bound;                                               // the BindParameters scope's parameters
     // The bound parameters' bf16 pairs; a product's packed operands (_packedAT: dy's columns when a Linear backward packs dy
     // for both of its products in one pass); Mlp's hidden.
@@ -308,10 +309,14 @@ public sealed class GpuOps : IOps, IDisposable
     public void MatMulPackedLdMatrix(ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
         LaunchPacked(PackedGemmKernel.LdMatrix, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
 
+    /// <summary><see cref="MatMulPacked"/> through the packed-operand kernel <paramref name="kind"/> (not Off): the same result.</summary>
+    public void MatMulPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, Tensor c, Tensor? bias, int m, int n, int k, bool accumulate) =>
+        LaunchPacked(kind, a, b, V(c), bias, m, n, k, accumulate, gelu: false);
+
     // Every tensor-core GEMM kernel: one group of 256 threads per 128x128 block of C (M, N) and K-split.
-    private static KernelConfig TensorCoreLaunch(int m, int n, int splits = 1) => new(
+    private static KernelConfig TensorCoreLaunch(int m, int n, int splits = 1, int threads = K.TensorCoreGemm.Threads) => new(
         new Index3D((n + K.TensorCoreGemm.TileN - 1) / K.TensorCoreGemm.TileN, (m + K.TensorCoreGemm.TileM - 1) / K.TensorCoreGemm.TileM, splits),
-        new Index3D(K.TensorCoreGemm.Threads, 1, 1));
+        new Index3D(threads, 1, 1));
 
     /// <summary>How many products ran split along K (partial products, then <see cref="K.Gemm.ReduceSplits"/>), for tests.</summary>
     public long SplitProducts { get; private set; }
@@ -336,7 +341,7 @@ public sealed class GpuOps : IOps, IDisposable
     private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
         bool packedOut = false, bool geluGradOf = false)
     {
-        string what = kind == PackedGemmKernel.Packed ? "MatMulPacked" : "MatMulPackedLdMatrix";
+        string what = kind switch { PackedGemmKernel.Packed => "MatMulPacked", PackedGemmKernel.LdMatrixWide => "MatMulPacked(LdMatrixWide)", _ => "MatMulPackedLdMatrix" };
         int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 16;
         if (k % chunk != 0)
             throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
@@ -348,7 +353,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (geluGradOf && (bias is null || gelu || packedOut)) throw new ArgumentException($"{what}: the GELU' epilogue needs the pre-activation and a plain fp32 C");
         if ((gelu || geluGradOf || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
         if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
-        if (kind == PackedGemmKernel.LdMatrix && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
+        if (kind is PackedGemmKernel.LdMatrix or PackedGemmKernel.LdMatrixWide && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
             throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' 16-byte chunks in 32 bits; " +
                 $"got {(long)m * k / 8:N0} and {(long)n * k / 8:N0} chunks, at most {int.MaxValue - (long)K.TensorCoreGemm.TileM * k / 8:N0} (split the rows into chunks)");
         if (m == 0 || n == 0) return;
@@ -372,6 +377,10 @@ public sealed class GpuOps : IOps, IDisposable
                 case PackedGemmKernel.LdMatrix:
                     _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix, K.TensorCoreGemm.Specialization());
                     _gemmLdMatrix(config, a, b, cOut, biasView, launchArgs);
+                    break;
+                case PackedGemmKernel.LdMatrixWide:
+                    _gemmLdMatrixWide ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrixWide, K.TensorCoreGemm.WideSpecialization);
+                    _gemmLdMatrixWide(TensorCoreLaunch(m, n, splits, K.TensorCoreGemm.WideThreads), a, b, cOut, biasView, launchArgs);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, "no packed-operand kernel");
@@ -878,6 +887,8 @@ public enum PackedGemmKernel
     /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrix"/>: 128-bit staging, swizzled rows, ldmatrix fragments.</summary>
     LdMatrix = 2,
     // 3 was the cp.async kernel, dropped after the first H100 visit measured it at 0.08x (bench/RESULTS.md).
+    /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrixWide"/>: KernelLdMatrix's tiles with 4 warps of 64×64 (not yet measured on a GPU).</summary>
+    LdMatrixWide = 4,
 }
 
 /// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>

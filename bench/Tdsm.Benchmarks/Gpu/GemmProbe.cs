@@ -23,14 +23,14 @@ public static class GemmProbe
     public const string Usage = """
         usage: Tdsm.Benchmarks gemm-probe [--shapes "M x N x K layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "17920x3072x768 ABt;2304x768x17920 AtB;8192x8192x8192 ABt"
-          --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, tf32 (default: all but tf32)
+          --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-wide, tf32 (default: all but tf32)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
           --simulator  run on the ILGPU CPU simulator (checks this code and the C comparison; its times mean nothing)
         Needs CUDA. cuBLAS from TDSM_CUBLAS (a libcublas.so.*), else the loader's default names; without it the cuBLAS
         methods print 'unavailable' and the others still run.
         """;
 
-    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "bf16", "bf16-1sm", "packed", "ldmatrix", "tf32"];
+    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-wide", "tf32"];
 
     public static int Run(string[] args)
     {
@@ -119,6 +119,7 @@ public static class GemmProbe
                 "tf32" => () => { ops.GemmPrecision = GemmPrecision.Tf32; ops.TensorCoreGroupsPerSM = 2; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
                 "packed" => () => ops.MatMulPacked(aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 "ldmatrix" => () => ops.MatMulPackedLdMatrix(aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
+                "ldmatrix-wide" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixWide, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 _ => null,
             };
             if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-12} unavailable"); continue; }

@@ -408,6 +408,158 @@ def kernel_ldmatrix():
     w("")
 
 
+WIDE_THREADS = 128                  # KernelLdMatrixWide: 4 warps in a 2 (M) x 2 (N) grid, each a 64x64 sub-tile
+WIDE_MT, WIDE_NT = 4, 8             # mma tiles per warp: 4 (M, 16 rows) x 8 (N, 8 columns)
+
+
+def mma_tiles_wide():
+    """The 32 mma of one k group of a 64x64 warp tile on fragments a{mi}{r} / b{ni}{r}: inline PTX on CUDA, else the
+    emulation with one gather of each operand's fragments per k group (as tensorcore_core.mma_tiles, B in a Regs16)."""
+    w("                if (CudaAsm.IsSupported)")
+    w("                {")
+    for mi in range(WIDE_MT):
+        for ni in range(WIDE_NT):
+            w(f"                    Bf16.Mma(ref {acc(mi,ni,0)}, ref {acc(mi,ni,1)}, ref {acc(mi,ni,2)}, ref {acc(mi,ni,3)}, a{mi}0, a{mi}1, a{mi}2, a{mi}3, b{ni}0, b{ni}1);")
+    w("                }")
+    w("                else")
+    w("                {")
+    w("                    // Bf16.Mma's emulation for the 32 tiles: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from")
+    w("                    // lanes 8t+j / 8t+4+j, each operand's registers gathered once per k group.")
+    w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(WIDE_MT) for r in range(4)) + " };")
+    w("                    var fb = new Regs16 { " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(WIDE_NT) for r in range(2)) + " };")
+    for j in range(4):
+        w(f"                    var ra{j} = Warp.Shuffle(fa, 4 * g + {j}); var rp{j} = Warp.Shuffle(fb, 8 * t + {j}); var rq{j} = Warp.Shuffle(fb, 8 * t + {4 + j});")
+    for mi in range(WIDE_MT):
+        for ni in range(WIDE_NT):
+            for r in range(4):
+                ia, ia2 = 4 * mi + (r >> 1), 4 * mi + 2 + (r >> 1)
+                src = "rp" if r % 2 == 0 else "rq"
+                terms = " + ".join(f"Bf16.Dot(ra{j}.R{ia}, {src}{j}.R{2*ni}) + Bf16.Dot(ra{j}.R{ia2}, {src}{j}.R{2*ni+1})" for j in range(4))
+                w(f"                    {acc(mi,ni,r)} = (float)({acc(mi,ni,r)} + {terms});")
+    w("                }")
+
+
+def kernel_ldmatrix_wide():
+    """KernelLdMatrix's tiles, shared layout and staging with 4 warps of 64x64 instead of 8 of 64x32: each warp's
+    fragments feed twice the mma, and a K-step issues half the instructions per mma."""
+    per = WIDE_THREADS // 4              # rows between a thread's staged chunks: 32
+    chunks = TILE_M * 4 // WIDE_THREADS   # chunks per thread and operand: 4
+    w("    /// <summary>")
+    w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,")
+    w("    /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:")
+    w("    /// each warp's A fragments feed 8 column tiles instead of 4, so a K-step issues 64 mma per warp against 16 ldmatrix,")
+    w("    /// 8 128-bit loads and 8 128-bit stores (KernelLdMatrix: 32 against 12, 4 and 4) and about half the instructions")
+    w("    /// per mma. 128 accumulators per lane (about 200 registers): two blocks of 128 threads per SM.")
+    w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {WIDE_THREADS}.")
+    w("    /// </summary>")
+    w("    public static void KernelLdMatrixWide(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
+    w("    {")
+    w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    w("        var s32 = s.Cast<uint>();")
+    w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
+    w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
+    w("        int tid = Group.IdxX;")
+    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
+    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 64;")
+    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
+    w("        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.")
+    w("        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;")
+    w("        int steps = (kEnd - kBegin + KStep - 1) / KStep;")
+    w("        uint sb = 0;")
+    w("        if (CudaAsm.IsSupported)")
+    w("        {")
+    w("            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).")
+    w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }\", out uint window);")
+    w("            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register")
+    w("            if ((sb & 15u) != 0)")
+    w("            {")
+    w("                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.")
+    w(f"                for (int i = tid; i < TileM * TileN; i += {WIDE_THREADS}) {{ int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }}")
+    w("                return;")
+    w("            }")
+    w("        }")
+    w(f"        // Staging: thread = (row tid/4, chunk tid%4) and {per}, {2*per}, {3*per} rows down (same swizzle: (row/2) % 4 repeats), one chunk each.")
+    w("        int cr = tid >> 2, cc = tid & 3;")
+    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
+    fragment_addressing()
+    for mi in range(WIDE_MT):
+        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(WIDE_NT) for r in range(4)) + ";")
+    w("        Chunk16 " + ", ".join(f"x{op}{i} = default" for op in "ab" for i in range(chunks)) + ";")
+    w("        // Loop invariants, as in KernelLdMatrix: the staging slot (chunk index in stage 0's A tile), the global chunk")
+    w("        // indexes at kBegin of rows r + 32i (i = 0..3), 4 chunks further per K-step, the K-steps whose loads need no")
+    w("        // bounds checks, and the ldmatrix row addresses of k groups 0 and 1 in stage 0.")
+    w("        long cu = cw >> 2;")
+    w("        int rowChunks = p.K >> 3, k8 = kBegin >> 3;")
+    w("        int ga0 = (row0 + cr) * rowChunks + k8 + cc, gb0 = (col0 + cr) * rowChunks + k8 + cc;")
+    w(f"        int gRows = {per} * rowChunks;")
+    w(f"        int fullSteps = row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N ? (kEnd - kBegin) / KStep : 0;")
+    w("        uint la0 = sb + 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), la1 = sb + 4u * (uint)(ar * 16 + (((2 + ac) ^ aSw) << 2));")
+    w("        uint lb0 = sb + 4u * (uint)(br * 16 + ((bc ^ bSw) << 2)), lb1 = sb + 4u * (uint)(br * 16 + (((2 + bc) ^ bSw) << 2));")
+    def load(step, ind):
+        w(f"{ind}int go = 4 * {step};")
+        w(f"{ind}if ({step} < fullSteps)")
+        w(f"{ind}{{")
+        for op in "ab":
+            w(f"{ind}    " + " ".join(f"x{op}{i} = {op}16[g{op}0 + {i} * gRows + go];" if i else f"x{op}0 = {op}16[g{op}0 + go];" for i in range(chunks)))
+        w(f"{ind}}}")
+        w(f"{ind}else")
+        w(f"{ind}{{")
+        w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
+        for op, rows, tile0 in (("a", "p.M", "row0"), ("b", "p.N", "col0")):
+            for i in range(chunks):
+                w(f"{ind}    x{op}{i} = kOk && {tile0} + cr + {per * i} < {rows} ? {op}16[g{op}0 + {i} * gRows + go] : default;")
+        w(f"{ind}}}")
+    def k_groups(stage):
+        for gi in range(KSTEP // 16):
+            w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
+            w("            {")
+            for mi in range(WIDE_MT):
+                w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4At(s32, la{gi} + {4 * (stage * STAGE_WORDS + 16 * mi * ROW_WORDS)}u, sb);")
+                w(f"                uint a{mi}0 = fa{mi}.R0, a{mi}1 = fa{mi}.R1, a{mi}2 = fa{mi}.R2, a{mi}3 = fa{mi}.R3;")
+            for np_ in range(WIDE_NT // 2):
+                w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4At(s32, lb{gi} + {4 * (stage * STAGE_WORDS + OP_WORDS + 16 * np_ * ROW_WORDS)}u, sb);")
+                w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
+            mma_tiles_wide()
+            w("            }")
+    def stage_body(stage, ind):
+        for op, off in (("a", 0), ("b", OP_WORDS)):
+            for i in range(chunks):
+                o = (stage * STAGE_WORDS + off + per * ROW_WORDS * i) // 4
+                w(f"{ind}s[cu + {o}] = x{op}{i};")
+        w(f"{ind}Group.Barrier();")
+        nxt = "kt + 1" if stage == 0 else "kt + 2"
+        w(f"{ind}if ({nxt} < steps)")
+        w(f"{ind}{{")
+        load(f"({nxt})", ind + "    ")
+        w(f"{ind}}}")
+        k_groups(stage)
+    w("")
+    w("        if (steps > 0)")
+    w("        {")
+    load("0", " " * 12)
+    w("        }")
+    w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
+    w("        for (int kt = 0; kt < steps; kt += 2)")
+    w("        {")
+    w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
+    stage_body(0, " " * 12)
+    w("            if (kt + 1 >= steps) break;")
+    w("            // K-step kt + 1, stage 1")
+    stage_body(1, " " * 12)
+    w("        }")
+    w("")
+    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
+    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
+    w("        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products")
+    w("        var cs = c.SubView(cz, c.Length - cz);")
+    for mi in range(WIDE_MT):
+        for ni in range(WIDE_NT):
+            w(f"        StorePackable(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
+            w(f"        StorePackable(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+    w("    }")
+    w("")
+
+
 w("// <auto-generated>")
 w("// Written by kernels/Tdsm.Kernels/gen/tensorcore_gemm.py; edit the script and rerun it, not this file.")
 w("// </auto-generated>")
@@ -458,10 +610,17 @@ w("")
 w("    /// <summary>The launch bounds to load the kernels with for <paramref name=\"groupsPerSM\"/> blocks per SM.</summary>")
 w("    public static ILGPU.Runtime.KernelSpecialization Specialization(int groupsPerSM = MinGroupsPerSM) => new(Threads, groupsPerSM);")
 w("")
+w("    /// <summary>Threads per block of <see cref=\"KernelLdMatrixWide\"/> (4 warps of 64×64).</summary>")
+w(f"    public const int WideThreads = {WIDE_THREADS};")
+w("")
+w("    /// <summary>The launch bounds of <see cref=\"KernelLdMatrixWide\"/>: two blocks of 128 threads per SM (at most 256 registers).</summary>")
+w("    public static ILGPU.Runtime.KernelSpecialization WideSpecialization => new(WideThreads, MinGroupsPerSM);")
+w("")
 for key in ("bf16", "tf32"):
     kernel(VARIANTS[key])
 kernel_packed()
 kernel_ldmatrix()
+kernel_ldmatrix_wide()
 w("    // Store, or with GemmArgs.PackedOut the pair as one bf16 word: the packed-operand kernels' epilogue.")
 w("    private static void StorePackable(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
 w("    {")
