@@ -2033,16 +2033,16 @@ public static class TensorCoreGemm
         // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, the second row block and the
         // other stage are constants away); its global chunk indexes at kBegin (rows r and r + 64 of A and B: chunk
         // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
-        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row addresses
-        // (bytes in the shared window) of k groups 0 and 1 in stage 0's A and B tiles.
+        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
+        // from the shared window) of k group 0 in stage 0's A and B tiles.
         long cu = cw >> 2;
         int rowChunks = p.K >> 3, k8 = kBegin >> 3;
         int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
         int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + 64 * rowChunks;
         int fullSteps = row0 + 128 <= p.M && col0 + 128 <= p.N ? (kEnd - kBegin) / KStep : 0;
         bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;
-        uint la0 = sb + 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), la1 = sb + 4u * (uint)(ar * 16 + (((2 + ac) ^ aSw) << 2));
-        uint lb0 = sb + 4u * (uint)(br * 16 + ((bc ^ bSw) << 2)), lb1 = sb + 4u * (uint)(br * 16 + (((2 + bc) ^ bSw) << 2));
+        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.
+        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));
 
         if (steps > 0)
         {
@@ -2087,17 +2087,17 @@ public static class TensorCoreGemm
             }
             // k group 0: chunks 0 and 1
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la0 + 0u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 0u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la0 + 1024u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 1024u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la0 + 2048u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 2048u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la0 + 3072u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 3072u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 8192u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 8192u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 9216u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 9216u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -2196,17 +2196,17 @@ public static class TensorCoreGemm
             }
             // k group 1: chunks 2 and 3
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la1 + 0u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 0u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la1 + 1024u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 1024u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la1 + 2048u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 2048u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la1 + 3072u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 3072u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 8192u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 8192u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 9216u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 9216u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -2328,17 +2328,17 @@ public static class TensorCoreGemm
             }
             // k group 0: chunks 0 and 1
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la0 + 16384u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 16384u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la0 + 17408u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 17408u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la0 + 18432u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 18432u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la0 + 19456u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 19456u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 24576u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 24576u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 25600u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 25600u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -2437,17 +2437,17 @@ public static class TensorCoreGemm
             }
             // k group 1: chunks 2 and 3
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la1 + 16384u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 16384u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la1 + 17408u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 17408u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la1 + 18432u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 18432u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la1 + 19456u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 19456u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 24576u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 24576u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 25600u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 25600u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
                 if (CudaAsm.IsSupported)
                 {
