@@ -248,7 +248,7 @@ summarize() {
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^paper-train:|^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 kernels on pre-packed bf16 operands vs cuBLAS bf16 (issue 9)" gemm-packed '^\| *(Method|CuBlas|Tdsm|-)|^\| '
-    section "Every GEMM kernel vs cuBLAS SGEMM and bf16, gemm-probe (issues 6, 9)" gemm-probe '^gemm-probe|^  [0-9]' 60
+    section "Every GEMM kernel vs cuBLAS SGEMM and bf16, gemm-probe (issues 6, 9)" gemm-probe '^gemm-probe|^  [0-9a-z]' 60
     section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 40
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60

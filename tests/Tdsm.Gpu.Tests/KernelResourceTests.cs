@@ -1,7 +1,5 @@
 using System.Reflection;
-using System.Runtime.InteropServices;
 using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using Tdsm.Gpu.Tests;
 using K = Tdsm.Kernels;
 
@@ -22,14 +20,6 @@ namespace Tdsm.Gpu.Diagnostics;
 [NonParallelizable]
 public class KernelResourceTests(string device) : DeviceFixture(device)
 {
-    private const int AttrSharedSizeBytes = 1, AttrLocalSizeBytes = 3, AttrNumRegs = 4;
-
-    [DllImport("libcuda.so.1")]
-    private static extern int cuFuncGetAttribute(out int value, int attribute, IntPtr function);
-
-    [DllImport("libcuda.so.1")]
-    private static extern int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, IntPtr function, int blockSize, nuint dynamicSharedBytes);
-
     // name -> (kernel, specialization it is loaded with, threads per group, blocks per SM it is bounded for (0: none),
     // dynamic shared bytes per group as the tier launches it at the paper config).
     private static readonly Dictionary<string, (MethodInfo Method, KernelSpecialization Specialization, int Threads, int Bound, int DynamicShared)> Kernels = Build();
@@ -73,17 +63,9 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
     public void FitsTheBlocksPerSmItIsBoundedFor(string name)
     {
         var (method, spec, threads, bound, dynamicShared) = Kernels[name];
-        using var kernel = (CudaKernel)Device.Accelerator.LoadKernel(method, spec);
-        int Attr(int attribute)
-        {
-            int status = cuFuncGetAttribute(out int value, attribute, kernel.FunctionPtr);
-            Assert.That(status, Is.Zero, $"cuFuncGetAttribute({attribute}) for {name}");
-            return value;
-        }
-        int regs = Attr(AttrNumRegs), local = Attr(AttrLocalSizeBytes), shared = Attr(AttrSharedSizeBytes);
-        Assert.That(cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, kernel.FunctionPtr, threads, (nuint)dynamicShared), Is.Zero, $"occupancy of {name}");
-        Console.WriteLine($"resources {name}: {regs} registers, {local} B local (stack + spills), {shared} B shared{(dynamicShared > 0 ? $" + {dynamicShared} B dynamic" : "")}, " +
-                          $"{blocks} blocks/SM at {threads} threads (bounded for {(bound > 0 ? bound.ToString() : "-")})");
-        Assert.That(blocks, Is.GreaterThanOrEqualTo(Math.Max(1, bound)), $"{name}: blocks per SM at {threads} threads");
+        var r = KernelResources.Of(Device.Accelerator, method, spec, threads, dynamicShared);
+        Console.WriteLine($"resources {name}: {r.Registers} registers, {r.LocalBytes} B local (stack + spills), {r.StaticSharedBytes} B shared{(dynamicShared > 0 ? $" + {dynamicShared} B dynamic" : "")}, " +
+                          $"{r.BlocksPerSM} blocks/SM at {threads} threads (bounded for {(bound > 0 ? bound.ToString() : "-")})");
+        Assert.That(r.BlocksPerSM, Is.GreaterThanOrEqualTo(Math.Max(1, bound)), $"{name}: blocks per SM at {threads} threads");
     }
 }

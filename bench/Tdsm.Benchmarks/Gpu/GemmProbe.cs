@@ -69,6 +69,7 @@ public static class GemmProbe
             try { blas16 = new CuBlasBf16(); } catch (Exception e) { Console.WriteLine($"gemm-probe: cuBLAS bf16 unavailable ({e.GetType().Name}: {e.Message})"); }
         }
         Console.WriteLine($"gemm-probe: {acc.Name}; {reps} launches per round, median of {rounds} rounds");
+        if (acc is CudaAccelerator) PrintResources(acc, methods);
         try
         {
             foreach (var shape in shapes.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -76,6 +77,29 @@ public static class GemmProbe
         }
         finally { blas?.Dispose(); blas16?.Dispose(); }
         return 0;
+    }
+
+    // What the driver's JIT made of each tensor-core kernel the methods run, as GpuOps loads it: local memory there (ILGPU
+    // passes every inline-asm operand through a .local slot the compiler must lift) would bound a kernel whatever its
+    // instruction count.
+    private static void PrintResources(Accelerator acc, List<string> methods)
+    {
+        var kernels = new (string Method, string Kernel, KernelSpecialization Spec, int Threads)[]
+        {
+            ("fp32", nameof(Gemm.Kernel), Gemm.Specialization, Gemm.Threads),
+            ("bf16", nameof(TensorCoreGemm.Kernel), TensorCoreGemm.Specialization(2), TensorCoreGemm.Threads),
+            ("bf16-1sm", nameof(TensorCoreGemm.Kernel), TensorCoreGemm.Specialization(1), TensorCoreGemm.Threads),
+            ("tf32", nameof(TensorCoreGemm.KernelTf32), TensorCoreGemm.Specialization(2), TensorCoreGemm.Threads),
+            ("packed", nameof(TensorCoreGemm.KernelPacked), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
+            ("ldmatrix", nameof(TensorCoreGemm.KernelLdMatrix), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
+            ("ldmatrix-wide", nameof(TensorCoreGemm.KernelLdMatrixWide), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads),
+        };
+        foreach (var (method, kernel, spec, threads) in kernels.Where(k => methods.Contains(k.Method)))
+        {
+            var type = method == "fp32" ? typeof(Gemm) : typeof(TensorCoreGemm);
+            try { Console.WriteLine($"  {method,-14} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
+            catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-14} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
+        }
     }
 
     private static int Count(string text, string option) =>
@@ -122,7 +146,7 @@ public static class GemmProbe
                 "ldmatrix-wide" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixWide, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 _ => null,
             };
-            if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-12} unavailable"); continue; }
+            if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-14} unavailable"); continue; }
             try
             {
                 launch(); ops.Synchronize(); // compiles the kernel
@@ -150,11 +174,11 @@ public static class GemmProbe
                     for (long i = 0; i < hostC.Length; i++) { double d = hostC[i] - first[i]; num += d * d; den += (double)first[i] * first[i]; }
                     check = string.Create(CultureInfo.InvariantCulture, $"  |C - C({firstMethod})| / |C({firstMethod})| = {Math.Sqrt(num / Math.Max(den, 1e-300)):E2}");
                 }
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {shape,-22} {method,-12} {median,9:F4} ms  {flop / median / 1e9,7:F1} TFLOP/s{ratio}{check}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {shape,-22} {method,-14} {median,9:F4} ms  {flop / median / 1e9,7:F1} TFLOP/s{ratio}{check}"));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Console.WriteLine($"  {shape,-22} {method,-12} FAILED: {e.GetType().Name}: {e.Message}");
+                Console.WriteLine($"  {shape,-22} {method,-14} FAILED: {e.GetType().Name}: {e.Message}");
                 try { ops.Synchronize(); } catch { /* a CUDA fault poisons the context; later methods then fail too and say so */ }
             }
         }
