@@ -2751,8 +2751,8 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    // Bf16.Mma's emulation for the 32 tiles: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from
-                    // lanes 8t+j / 8t+4+j, each operand's registers gathered once per k group.
+                    // The 32 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs16 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31, R8 = b40, R9 = b41, R10 = b50, R11 = b51, R12 = b60, R13 = b61, R14 = b70, R15 = b71 };
                     var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
@@ -2944,8 +2944,8 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    // Bf16.Mma's emulation for the 32 tiles: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from
-                    // lanes 8t+j / 8t+4+j, each operand's registers gathered once per k group.
+                    // The 32 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs16 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31, R8 = b40, R9 = b41, R10 = b50, R11 = b51, R12 = b60, R13 = b61, R14 = b70, R15 = b71 };
                     var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
@@ -3169,8 +3169,8 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    // Bf16.Mma's emulation for the 32 tiles: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from
-                    // lanes 8t+j / 8t+4+j, each operand's registers gathered once per k group.
+                    // The 32 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs16 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31, R8 = b40, R9 = b41, R10 = b50, R11 = b51, R12 = b60, R13 = b61, R14 = b70, R15 = b71 };
                     var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
@@ -3362,8 +3362,8 @@ public static class TensorCoreGemm
                 }
                 else
                 {
-                    // Bf16.Mma's emulation for the 32 tiles: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from
-                    // lanes 8t+j / 8t+4+j, each operand's registers gathered once per k group.
+                    // The 32 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
                     var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
                     var fb = new Regs16 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31, R8 = b40, R9 = b41, R10 = b50, R11 = b51, R12 = b60, R13 = b61, R14 = b70, R15 = b71 };
                     var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);

@@ -27,25 +27,27 @@ def mma_k_group(w, cls, gi, stride):
     w("            }")
 
 
-def mma_tiles(w, cls):
-    """Emits the 16 mma of class `cls` on the fragment registers a{mi}{r} / b{ni}{r} already in scope: inline PTX
-    on CUDA, else the emulation with one gather per k group."""
+def mma_tiles(w, cls, mt=MT, nt=NT):
+    """Emits the mt x nt mma of class `cls` on the fragment registers a{mi}{r} / b{ni}{r} already in scope: inline PTX
+    on CUDA, else the emulation with one gather of each operand's fragments per k group (B in a Regs8 for 4 column
+    tiles, a Regs16 for 8)."""
     w("                if (CudaAsm.IsSupported)")
     w("                {")
-    for mi in range(MT):
-        for ni in range(NT):
+    for mi in range(mt):
+        for ni in range(nt):
             w(f"                    {cls}.Mma(ref {acc(mi,ni,0)}, ref {acc(mi,ni,1)}, ref {acc(mi,ni,2)}, ref {acc(mi,ni,3)}, a{mi}0, a{mi}1, a{mi}2, a{mi}3, b{ni}0, b{ni}1);")
     w("                }")
     w("                else")
     w("                {")
-    w(f"                    // The 16 mma of {cls}.Mma's emulation, with one gather per k group (simulator shuffles are slow):")
+    w(f"                    // The {mt * nt} mma of {cls}.Mma's emulation, with one gather per k group (simulator shuffles are slow):")
     w("                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.")
-    w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(MT) for r in range(4)) + " };")
-    w("                    var fb = new Regs8 { " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(NT) for r in range(2)) + " };")
+    assert mt == 4 and nt in (4, 8)
+    w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(mt) for r in range(4)) + " };")
+    w(f"                    var fb = new {'Regs8' if nt == 4 else 'Regs16'} {{ " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(nt) for r in range(2)) + " };")
     for j in range(4):
         w(f"                    var ra{j} = Warp.Shuffle(fa, 4 * g + {j}); var rp{j} = Warp.Shuffle(fb, 8 * t + {j}); var rq{j} = Warp.Shuffle(fb, 8 * t + {4 + j});")
-    for mi in range(MT):
-        for ni in range(NT):
+    for mi in range(mt):
+        for ni in range(nt):
             for r in range(4):
                 ia, ia2 = 4 * mi + (r >> 1), 4 * mi + 2 + (r >> 1)
                 src = "rp" if r % 2 == 0 else "rq"

@@ -269,14 +269,15 @@ def ldmatrix_k_groups(stage, view):
         w("            }")
 
 
-def epilogue(store="Store"):
-    """The C stores; the packed-operand kernels use StorePackable, which also writes packed C (GemmArgs.PackedOut)."""
+def epilogue(store="Store", mt=MT, nt=NT):
+    """The C stores of a warp's mt x nt mma tiles; the packed-operand kernels use StorePackable, which also writes
+    packed C (GemmArgs.PackedOut)."""
     w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
     w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
     w("        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products")
     w("        var cs = c.SubView(cz, c.Length - cz);")
-    for mi in range(MT):
-        for ni in range(NT):
+    for mi in range(mt):
+        for ni in range(nt):
             w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
             w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
 
@@ -322,6 +323,26 @@ def chunk_slots_and_fragments(comment):
     fragment_addressing()
     for mi in range(MT):
         w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
+
+
+def two_stage_loop(load, stage_body):
+    """The K loop of the ldmatrix kernels: K-step 0 loaded into the staging registers, then two K-steps per trip, one
+    per shared stage (stage_body(stage, indent) stores, waits, loads the next K-step and multiplies)."""
+    w("")
+    w("        if (steps > 0)")
+    w("        {")
+    load("0", " " * 12)
+    w("        }")
+    w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
+    w("        for (int kt = 0; kt < steps; kt += 2)")
+    w("        {")
+    w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
+    stage_body(0, " " * 12)
+    w("            if (kt + 1 >= steps) break;")
+    w("            // K-step kt + 1, stage 1")
+    stage_body(1, " " * 12)
+    w("        }")
+    w("")
 
 
 def kernel_ldmatrix():
@@ -388,21 +409,7 @@ def kernel_ldmatrix():
         load(f"({nxt})", ind + "    ")
         w(f"{ind}}}")
         ldmatrix_k_groups(stage, "s32")
-    w("")
-    w("        if (steps > 0)")
-    w("        {")
-    load("0", " " * 12)
-    w("        }")
-    w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
-    w("        for (int kt = 0; kt < steps; kt += 2)")
-    w("        {")
-    w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
-    stage_body(0, " " * 12)
-    w("            if (kt + 1 >= steps) break;")
-    w("            // K-step kt + 1, stage 1")
-    stage_body(1, " " * 12)
-    w("        }")
-    w("")
+    two_stage_loop(load, stage_body)
     epilogue("StorePackable")
     w("    }")
     w("")
@@ -410,33 +417,6 @@ def kernel_ldmatrix():
 
 WIDE_THREADS = 128                  # KernelLdMatrixWide: 4 warps in a 2 (M) x 2 (N) grid, each a 64x64 sub-tile
 WIDE_MT, WIDE_NT = 4, 8             # mma tiles per warp: 4 (M, 16 rows) x 8 (N, 8 columns)
-
-
-def mma_tiles_wide():
-    """The 32 mma of one k group of a 64x64 warp tile on fragments a{mi}{r} / b{ni}{r}: inline PTX on CUDA, else the
-    emulation with one gather of each operand's fragments per k group (as tensorcore_core.mma_tiles, B in a Regs16)."""
-    w("                if (CudaAsm.IsSupported)")
-    w("                {")
-    for mi in range(WIDE_MT):
-        for ni in range(WIDE_NT):
-            w(f"                    Bf16.Mma(ref {acc(mi,ni,0)}, ref {acc(mi,ni,1)}, ref {acc(mi,ni,2)}, ref {acc(mi,ni,3)}, a{mi}0, a{mi}1, a{mi}2, a{mi}3, b{ni}0, b{ni}1);")
-    w("                }")
-    w("                else")
-    w("                {")
-    w("                    // Bf16.Mma's emulation for the 32 tiles: rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from")
-    w("                    // lanes 8t+j / 8t+4+j, each operand's registers gathered once per k group.")
-    w("                    var fa = new Regs16 { " + ", ".join(f"R{4*mi+r} = a{mi}{r}" for mi in range(WIDE_MT) for r in range(4)) + " };")
-    w("                    var fb = new Regs16 { " + ", ".join(f"R{2*ni+r} = b{ni}{r}" for ni in range(WIDE_NT) for r in range(2)) + " };")
-    for j in range(4):
-        w(f"                    var ra{j} = Warp.Shuffle(fa, 4 * g + {j}); var rp{j} = Warp.Shuffle(fb, 8 * t + {j}); var rq{j} = Warp.Shuffle(fb, 8 * t + {4 + j});")
-    for mi in range(WIDE_MT):
-        for ni in range(WIDE_NT):
-            for r in range(4):
-                ia, ia2 = 4 * mi + (r >> 1), 4 * mi + 2 + (r >> 1)
-                src = "rp" if r % 2 == 0 else "rq"
-                terms = " + ".join(f"Bf16.Dot(ra{j}.R{ia}, {src}{j}.R{2*ni}) + Bf16.Dot(ra{j}.R{ia2}, {src}{j}.R{2*ni+1})" for j in range(4))
-                w(f"                    {acc(mi,ni,r)} = (float)({acc(mi,ni,r)} + {terms});")
-    w("                }")
 
 
 def kernel_ldmatrix_wide():
@@ -519,7 +499,7 @@ def kernel_ldmatrix_wide():
             for np_ in range(WIDE_NT // 2):
                 w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4At(s32, lb{gi} + {4 * (stage * STAGE_WORDS + OP_WORDS + 16 * np_ * ROW_WORDS)}u, sb);")
                 w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
-            mma_tiles_wide()
+            mma_tiles(w, "Bf16", WIDE_MT, WIDE_NT)
             w("            }")
     def stage_body(stage, ind):
         for op, off in (("a", 0), ("b", OP_WORDS)):
@@ -533,29 +513,8 @@ def kernel_ldmatrix_wide():
         load(f"({nxt})", ind + "    ")
         w(f"{ind}}}")
         k_groups(stage)
-    w("")
-    w("        if (steps > 0)")
-    w("        {")
-    load("0", " " * 12)
-    w("        }")
-    w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
-    w("        for (int kt = 0; kt < steps; kt += 2)")
-    w("        {")
-    w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
-    stage_body(0, " " * 12)
-    w("            if (kt + 1 >= steps) break;")
-    w("            // K-step kt + 1, stage 1")
-    stage_body(1, " " * 12)
-    w("        }")
-    w("")
-    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
-    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
-    w("        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products")
-    w("        var cs = c.SubView(cz, c.Length - cz);")
-    for mi in range(WIDE_MT):
-        for ni in range(WIDE_NT):
-            w(f"        StorePackable(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
-            w(f"        StorePackable(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+    two_stage_loop(load, stage_body)
+    epilogue("StorePackable", WIDE_MT, WIDE_NT)
     w("    }")
     w("")
 
