@@ -221,7 +221,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         {
             model.LoadParameters(first);
             var want = Score(PackedGemmKernel.Off);
-            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix })
+            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide })
                 AssertSameScores(Score(kind), want, kind.ToString());
             model.LoadParameters(second); // the next scope must pack these, not reuse the first ones
             AssertSameScores(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
@@ -345,7 +345,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
         var want = Train(PackedGemmKernel.Off);
         Assert.That((want.Products, want.AdamW), Is.EqualTo((0L, 0L)), "Off: nothing packed");
-        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix } : [PackedGemmKernel.Packed];
+        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide } : [PackedGemmKernel.Packed];
         foreach (var kind in kinds)
         {
             var got = Train(kind);
