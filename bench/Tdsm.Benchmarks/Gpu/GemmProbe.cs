@@ -21,7 +21,7 @@ namespace Tdsm.Benchmarks.Gpu;
 public static class GemmProbe
 {
     public const string Usage = """
-        usage: Tdsm.Benchmarks gemm-probe [--shapes "M x N x K layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
+        usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "17920x3072x768 ABt;2304x768x17920 AtB;8192x8192x8192 ABt"
           --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-wide, tf32 (default: all but tf32)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
