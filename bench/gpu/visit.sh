@@ -11,27 +11,28 @@
 # stgcn-paper        40 s    90   ST-GCN Paper training step, N=32, T=300, M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op;
 #                                 the bf16 convs compiled for 2 blocks per SM vs 1. First: the graph kernels are new since the first visit
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
-# gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging and
-#                                 ldmatrix) vs cuBLAS SGEMM and bf16 in the same process, 5 shapes, host-timed back-to-back launches,
-#                                 each C checked against the first method's (6, 9); the gemm-packed stage (BenchmarkDotNet) was
-#                                 never reached at the first visit
+# gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
+#                                 ldmatrix with 8 and with 4 warps) vs cuBLAS SGEMM and bf16 in the same process, 5 shapes,
+#                                 host-timed back-to-back launches, each C checked against the first method's, and what the
+#                                 driver compiled of each kernel (6, 9); the gemm-packed stage (BenchmarkDotNet) was never
+#                                 reached at the first visit
 # ncu                50 s    90   Nsight Compute on the GEMM kernels of gemm-probe at 17920x3072x768: speed of light, warp
 #                                 stall reasons, scheduler and instruction statistics, occupancy, tensor-pipe HMMA (9)
+# gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
+# bf16              105 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
+#                                 operands for each packed kernel, and the packed LdMatrix path profiled (9); sizes paper-train
 # curve              30 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6; passed at the first visit); eval fp32 vs bf16 predictions (9)
 # curve-bf16         40 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
-# bf16              105 s   120   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
-#                                 operands for each packed kernel (9); sizes paper-train
 # kernels            60 s   120   BenchmarkDotNet: attention, LN-modulate, GELU, AdamW vs a copy of their traffic (6)
 # gemm               60 s   200   BenchmarkDotNet fp32 GEMM vs cuBLAS SGEMM at the model's shapes, short job (6); measured at the first visit
 # paper-train       140 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7; met at the first visit); eval fp32 vs bf16 (9)
-# Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first eight
-# (~330 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last.
+# Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first nine
+# (~390 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last.
 # gemm-packed (BenchmarkDotNet, 3 shapes x 5 methods, ~65 s) is not in the default list: gemm-probe times the same kernels. summary.md's
 # stage table names what was skipped or cut short; if `status` shows budget_left_s >= 240 (a fresh start needs 4
 # minutes; a warm machine is kept only 30 s), run e.g.

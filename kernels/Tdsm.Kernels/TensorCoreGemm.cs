@@ -2003,7 +2003,6 @@ public static class TensorCoreGemm
         int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
         // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
         int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
-        int kw = p.K >> 1; // words per packed row
         int steps = (kEnd - kBegin + KStep - 1) / KStep;
         uint sb = 0;
         if (CudaAsm.IsSupported)
@@ -2030,8 +2029,8 @@ public static class TensorCoreGemm
         float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
         float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
         Chunk16 xa0 = default, xa1 = default, xb0 = default, xb1 = default;
-        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, the second row block and the
-        // other stage are constants away); its global chunk indexes at kBegin (rows r and r + 64 of A and B: chunk
+        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
+        // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
         // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
         // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
         // from the shared window) of k group 0 in stage 0's A and B tiles.
@@ -2049,7 +2048,8 @@ public static class TensorCoreGemm
             int go = 4 * 0;
             if (0 < fullSteps)
             {
-                xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
+                xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go];
+                xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
             }
             else
             {
@@ -2074,7 +2074,8 @@ public static class TensorCoreGemm
                 int go = 4 * (kt + 1);
                 if ((kt + 1) < fullSteps)
                 {
-                    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
+                    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go];
+                    xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
                 }
                 else
                 {
@@ -2315,7 +2316,8 @@ public static class TensorCoreGemm
                 int go = 4 * (kt + 2);
                 if ((kt + 2) < fullSteps)
                 {
-                    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
+                    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go];
+                    xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];
                 }
                 else
                 {
@@ -2588,8 +2590,8 @@ public static class TensorCoreGemm
     /// <see cref="KernelLdMatrix"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,
     /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:
     /// each warp's A fragments feed 8 column tiles instead of 4, so a K-step issues 64 mma per warp against 16 ldmatrix,
-    /// 8 128-bit loads and 8 128-bit stores (KernelLdMatrix: 32 against 12, 4 and 4) and about half the instructions
-    /// per mma. 128 accumulators per lane (about 200 registers): two blocks of 128 threads per SM.
+    /// 8 128-bit loads and 8 128-bit stores (KernelLdMatrix: 32 against 12, 4 and 4) and about a quarter fewer
+    /// instructions per mma. 128 accumulators per lane (about 250 registers): two blocks of 128 threads per SM.
     /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 128.
     /// </summary>
     public static void KernelLdMatrixWide(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
@@ -2630,16 +2632,18 @@ public static class TensorCoreGemm
         float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f, c240 = 0f, c241 = 0f, c242 = 0f, c243 = 0f, c250 = 0f, c251 = 0f, c252 = 0f, c253 = 0f, c260 = 0f, c261 = 0f, c262 = 0f, c263 = 0f, c270 = 0f, c271 = 0f, c272 = 0f, c273 = 0f;
         float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f, c340 = 0f, c341 = 0f, c342 = 0f, c343 = 0f, c350 = 0f, c351 = 0f, c352 = 0f, c353 = 0f, c360 = 0f, c361 = 0f, c362 = 0f, c363 = 0f, c370 = 0f, c371 = 0f, c372 = 0f, c373 = 0f;
         Chunk16 xa0 = default, xa1 = default, xa2 = default, xa3 = default, xb0 = default, xb1 = default, xb2 = default, xb3 = default;
-        // Loop invariants, as in KernelLdMatrix: the staging slot (chunk index in stage 0's A tile), the global chunk
-        // indexes at kBegin of rows r + 32i (i = 0..3), 4 chunks further per K-step, the K-steps whose loads need no
-        // bounds checks, and the ldmatrix row addresses of k groups 0 and 1 in stage 0.
+        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
+        // other stage are constants away); its global chunk indexes at kBegin (rows r + 32i of A and B: chunk
+        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
+        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
+        // from the shared window) of k group 0 in stage 0's A and B tiles.
         long cu = cw >> 2;
         int rowChunks = p.K >> 3, k8 = kBegin >> 3;
         int ga0 = (row0 + cr) * rowChunks + k8 + cc, gb0 = (col0 + cr) * rowChunks + k8 + cc;
         int gRows = 32 * rowChunks;
         int fullSteps = row0 + 128 <= p.M && col0 + 128 <= p.N ? (kEnd - kBegin) / KStep : 0;
-        uint la0 = sb + 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), la1 = sb + 4u * (uint)(ar * 16 + (((2 + ac) ^ aSw) << 2));
-        uint lb0 = sb + 4u * (uint)(br * 16 + ((bc ^ bSw) << 2)), lb1 = sb + 4u * (uint)(br * 16 + (((2 + bc) ^ bSw) << 2));
+        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.
+        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));
 
         if (steps > 0)
         {
@@ -2652,11 +2656,11 @@ public static class TensorCoreGemm
             else
             {
                 bool kOk = kBegin + 0 * KStep + 8 * cc < kEnd;
-                xa0 = kOk && row0 + cr + 0 < p.M ? a16[ga0 + 0 * gRows + go] : default;
+                xa0 = kOk && row0 + cr + 0 < p.M ? a16[ga0 + go] : default;
                 xa1 = kOk && row0 + cr + 32 < p.M ? a16[ga0 + 1 * gRows + go] : default;
                 xa2 = kOk && row0 + cr + 64 < p.M ? a16[ga0 + 2 * gRows + go] : default;
                 xa3 = kOk && row0 + cr + 96 < p.M ? a16[ga0 + 3 * gRows + go] : default;
-                xb0 = kOk && col0 + cr + 0 < p.N ? b16[gb0 + 0 * gRows + go] : default;
+                xb0 = kOk && col0 + cr + 0 < p.N ? b16[gb0 + go] : default;
                 xb1 = kOk && col0 + cr + 32 < p.N ? b16[gb0 + 1 * gRows + go] : default;
                 xb2 = kOk && col0 + cr + 64 < p.N ? b16[gb0 + 2 * gRows + go] : default;
                 xb3 = kOk && col0 + cr + 96 < p.N ? b16[gb0 + 3 * gRows + go] : default;
@@ -2686,11 +2690,11 @@ public static class TensorCoreGemm
                 else
                 {
                     bool kOk = kBegin + (kt + 1) * KStep + 8 * cc < kEnd;
-                    xa0 = kOk && row0 + cr + 0 < p.M ? a16[ga0 + 0 * gRows + go] : default;
+                    xa0 = kOk && row0 + cr + 0 < p.M ? a16[ga0 + go] : default;
                     xa1 = kOk && row0 + cr + 32 < p.M ? a16[ga0 + 1 * gRows + go] : default;
                     xa2 = kOk && row0 + cr + 64 < p.M ? a16[ga0 + 2 * gRows + go] : default;
                     xa3 = kOk && row0 + cr + 96 < p.M ? a16[ga0 + 3 * gRows + go] : default;
-                    xb0 = kOk && col0 + cr + 0 < p.N ? b16[gb0 + 0 * gRows + go] : default;
+                    xb0 = kOk && col0 + cr + 0 < p.N ? b16[gb0 + go] : default;
                     xb1 = kOk && col0 + cr + 32 < p.N ? b16[gb0 + 1 * gRows + go] : default;
                     xb2 = kOk && col0 + cr + 64 < p.N ? b16[gb0 + 2 * gRows + go] : default;
                     xb3 = kOk && col0 + cr + 96 < p.N ? b16[gb0 + 3 * gRows + go] : default;
@@ -2698,21 +2702,21 @@ public static class TensorCoreGemm
             }
             // k group 0: chunks 0 and 1
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la0 + 0u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 0u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la0 + 1024u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 1024u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la0 + 2048u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 2048u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la0 + 3072u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 3072u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 8192u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 8192u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 9216u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 9216u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
-                var fb2 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 10240u, sb);
+                var fb2 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 10240u, sb);
                 uint b40 = fb2.R0, b41 = fb2.R1, b50 = fb2.R2, b51 = fb2.R3;
-                var fb3 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 11264u, sb);
+                var fb3 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 11264u, sb);
                 uint b60 = fb3.R0, b61 = fb3.R1, b70 = fb3.R2, b71 = fb3.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -2891,21 +2895,21 @@ public static class TensorCoreGemm
             }
             // k group 1: chunks 2 and 3
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la1 + 0u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 0u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la1 + 1024u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 1024u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la1 + 2048u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 2048u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la1 + 3072u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 3072u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 8192u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 8192u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 9216u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 9216u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
-                var fb2 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 10240u, sb);
+                var fb2 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 10240u, sb);
                 uint b40 = fb2.R0, b41 = fb2.R1, b50 = fb2.R2, b51 = fb2.R3;
-                var fb3 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 11264u, sb);
+                var fb3 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 11264u, sb);
                 uint b60 = fb3.R0, b61 = fb3.R1, b70 = fb3.R2, b71 = fb3.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -3104,11 +3108,11 @@ public static class TensorCoreGemm
                 else
                 {
                     bool kOk = kBegin + (kt + 2) * KStep + 8 * cc < kEnd;
-                    xa0 = kOk && row0 + cr + 0 < p.M ? a16[ga0 + 0 * gRows + go] : default;
+                    xa0 = kOk && row0 + cr + 0 < p.M ? a16[ga0 + go] : default;
                     xa1 = kOk && row0 + cr + 32 < p.M ? a16[ga0 + 1 * gRows + go] : default;
                     xa2 = kOk && row0 + cr + 64 < p.M ? a16[ga0 + 2 * gRows + go] : default;
                     xa3 = kOk && row0 + cr + 96 < p.M ? a16[ga0 + 3 * gRows + go] : default;
-                    xb0 = kOk && col0 + cr + 0 < p.N ? b16[gb0 + 0 * gRows + go] : default;
+                    xb0 = kOk && col0 + cr + 0 < p.N ? b16[gb0 + go] : default;
                     xb1 = kOk && col0 + cr + 32 < p.N ? b16[gb0 + 1 * gRows + go] : default;
                     xb2 = kOk && col0 + cr + 64 < p.N ? b16[gb0 + 2 * gRows + go] : default;
                     xb3 = kOk && col0 + cr + 96 < p.N ? b16[gb0 + 3 * gRows + go] : default;
@@ -3116,21 +3120,21 @@ public static class TensorCoreGemm
             }
             // k group 0: chunks 0 and 1
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la0 + 16384u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 16384u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la0 + 17408u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 17408u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la0 + 18432u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 18432u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la0 + 19456u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 19456u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 24576u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 24576u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 25600u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 25600u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
-                var fb2 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 26624u, sb);
+                var fb2 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 26624u, sb);
                 uint b40 = fb2.R0, b41 = fb2.R1, b50 = fb2.R2, b51 = fb2.R3;
-                var fb3 = AsyncCopy.LoadMatrixX4At(s32, lb0 + 27648u, sb);
+                var fb3 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 27648u, sb);
                 uint b60 = fb3.R0, b61 = fb3.R1, b70 = fb3.R2, b71 = fb3.R3;
                 if (CudaAsm.IsSupported)
                 {
@@ -3309,21 +3313,21 @@ public static class TensorCoreGemm
             }
             // k group 1: chunks 2 and 3
             {
-                var fa0 = AsyncCopy.LoadMatrixX4At(s32, la1 + 16384u, sb);
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 16384u, sb);
                 uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
-                var fa1 = AsyncCopy.LoadMatrixX4At(s32, la1 + 17408u, sb);
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 17408u, sb);
                 uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
-                var fa2 = AsyncCopy.LoadMatrixX4At(s32, la1 + 18432u, sb);
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 18432u, sb);
                 uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
-                var fa3 = AsyncCopy.LoadMatrixX4At(s32, la1 + 19456u, sb);
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 19456u, sb);
                 uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
-                var fb0 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 24576u, sb);
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 24576u, sb);
                 uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
-                var fb1 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 25600u, sb);
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 25600u, sb);
                 uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
-                var fb2 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 26624u, sb);
+                var fb2 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 26624u, sb);
                 uint b40 = fb2.R0, b41 = fb2.R1, b50 = fb2.R2, b51 = fb2.R3;
-                var fb3 = AsyncCopy.LoadMatrixX4At(s32, lb1 + 27648u, sb);
+                var fb3 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 27648u, sb);
                 uint b60 = fb3.R0, b61 = fb3.R1, b70 = fb3.R2, b71 = fb3.R3;
                 if (CudaAsm.IsSupported)
                 {

@@ -535,7 +535,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// default) carry the launch bounds in their PTX, and with ptxas at hand fit their share of the register file, 128 registers (two blocks of 256
     /// threads per SM) spilling at most a few words: bf16 ≤ 64 bytes, tf32 ≤ 256 (ptxas 11.8 on 2026-11-27: 24 and 128).
     /// The packed-operand kernels, always loaded bounded for two, must not spill at all (ptxas 11.8, 2026-11-27:
-    /// KernelPacked 122 registers; KernelLdMatrix 134 unbounded, 128 bounded; KernelLdMatrixWide, 128 threads, 255 of its 256).
+    /// KernelPacked 122 registers; KernelLdMatrix 134 unbounded, 128 bounded; KernelLdMatrixWide, 128 threads, 252 of its 256).
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.Kernel), 64)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), 256)]

@@ -20,9 +20,11 @@ namespace Tdsm.Benchmarks.Gpu;
 /// </summary>
 public static class GemmProbe
 {
-    public const string Usage = """
+    private const string DefaultShapes = "17920x3072x768 ABt;2304x768x17920 AtB;8192x8192x8192 ABt";
+
+    public const string Usage = $$"""
         usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
-          --shapes   default "17920x3072x768 ABt;2304x768x17920 AtB;8192x8192x8192 ABt"
+          --shapes   default "{{DefaultShapes}}"
           --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-wide, tf32 (default: all but tf32)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
           --simulator  run on the ILGPU CPU simulator (checks this code and the C comparison; its times mean nothing)
@@ -34,7 +36,7 @@ public static class GemmProbe
 
     public static int Run(string[] args)
     {
-        string shapes = "17920x3072x768 ABt;2304x768x17920 AtB;8192x8192x8192 ABt";
+        string shapes = DefaultShapes;
         var methods = AllMethods.Where(m => m != "tf32").ToList();
         int reps = 20, rounds = 3;
         bool simulator = false;

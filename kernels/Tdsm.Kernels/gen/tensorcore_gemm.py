@@ -106,11 +106,12 @@ def store_block(v, op, items, kc, mn):
         w(f"                {s}[{base} + {dr * row_words + swz(dw)}] = {conv(i)};")
     w("            }")
 
-def thread_indices():
-    """The thread's lane, warp, mma group g / thread-in-group t, its warp's sub-tile and the block's tile origin."""
+def thread_indices(warp_n=WARP_N):
+    """The thread's lane, warp, mma group g / thread-in-group t, its warp's sub-tile (64 rows, warp_n columns; warps
+    in a 2 (M) x TILE_N / warp_n (N) grid) and the block's tile origin."""
     w("        int tid = Group.IdxX;")
     w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;")
+    w(f"        int wm = (warp & 1) * 64, wn = (warp >> 1) * {warp_n};")
     w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
     w("        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.")
     w("        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;")
@@ -252,23 +253,6 @@ STAGE_WORDS = 2 * OP_WORDS
 assert 2 * STAGE_WORDS * 4 <= 48 * 1024  # KernelLdMatrix's two stages; ILGPU allocates shared memory statically: 48 KB at most
 
 
-def ldmatrix_k_groups(stage, view):
-    """The two k groups of a K-step from swizzled shared rows (16 words, chunk c at c ^ ((row/2) % 4)) of stage
-    `stage` (a constant): A and B fragments with ldmatrix.x4 at the thread's row addresses la{gi} / lb{gi} plus a
-    constant, then the 16 mma."""
-    for gi in range(KSTEP // 16):
-        w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
-        w("            {")
-        for mi in range(MT):
-            w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4At({view}, sb + {'ao' if gi == 0 else '(ao ^ 32u)'} + {4 * (stage * STAGE_WORDS + 16 * mi * ROW_WORDS)}u, sb);")
-            w(f"                uint a{mi}0 = fa{mi}.R0, a{mi}1 = fa{mi}.R1, a{mi}2 = fa{mi}.R2, a{mi}3 = fa{mi}.R3;")
-        for np_ in range(NT // 2):
-            w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4At({view}, sb + {'bo' if gi == 0 else '(bo ^ 32u)'} + {4 * (stage * STAGE_WORDS + OP_WORDS + 16 * np_ * ROW_WORDS)}u, sb);")
-            w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
-        mma_tiles(w, "Bf16")
-        w("            }")
-
-
 def epilogue(store="Store", mt=MT, nt=NT):
     """The C stores of a warp's mt x nt mma tiles; the packed-operand kernels use StorePackable, which also writes
     packed C (GemmArgs.PackedOut)."""
@@ -282,8 +266,56 @@ def epilogue(store="Store", mt=MT, nt=NT):
             w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
 
 
-def shared_window(_):
-    """sb = the shared window address of the kernel's first shared allocation (CUDA), with the alignment guard."""
+def fragment_addressing():
+    w("        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)")
+    w("        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.")
+    w("        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;")
+    w("        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;")
+
+
+LDMATRIX_KERNELS = {
+    # name: (threads, mma tiles per warp along N); warps of 64 rows in a 2 (M) x N grid
+    "KernelLdMatrix": (THREADS, NT),
+    "KernelLdMatrixWide": (128, 8),
+}
+
+
+def kernel_ldmatrix(name):
+    """Bf16 on packed operands (as KernelPacked) staged through registers with 128-bit loads into two swizzled
+    shared stages, fragments by ldmatrix.x4; the K loop unrolled by the two stages, so that every shared address is a
+    loop-invariant register plus a constant. `name` picks the warp layout: 8 warps of 64x32 or 4 of 64x64."""
+    threads, nt = LDMATRIX_KERNELS[name]
+    warp_n = 8 * nt
+    per = threads // 4                   # rows between a thread's staged chunks: 64 or 32
+    chunks = TILE_M // per               # chunks per thread and operand: 2 or 4
+    w("    /// <summary>")
+    if name == "KernelLdMatrix":
+        w("    /// The bf16 GEMM of <see cref=\"KernelPacked\"/> (packed operands, C = A·Bᵀ; same tiles, warps, mma order and epilogue,")
+        w("    /// so the same bits) with fewer instructions: each thread stages two 16-byte chunks (8 bf16) per operand and")
+        w("    /// K-step with one 128-bit global load and one 128-bit shared store each (KernelPacked: eight 32-bit of each), and")
+        w("    /// the mma fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref=\"AsyncCopy.LoadMatrixX4At\"/>;")
+        w("    /// A: one per 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A")
+        w("    /// staged row is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8")
+        w("    /// different 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in")
+        w("    /// flight while this one is multiplied. The K loop is unrolled by the two stages and the addresses it uses are")
+        w("    /// computed once (shared ones as a register plus a constant, global ones as 32-bit chunk indexes plus 4 per")
+        w("    /// K-step): ILGPU derives indexes afresh at each use, and that arithmetic was most of the loop's issue slots.")
+    else:
+        w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,")
+        w("    /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:")
+        w("    /// each warp's A fragments feed 8 column tiles instead of 4, so a K-step issues 64 mma per warp against 16 ldmatrix,")
+        w("    /// 8 128-bit loads and 8 128-bit stores (KernelLdMatrix: 32 against 12, 4 and 4) and about a quarter fewer")
+        w("    /// instructions per mma. 128 accumulators per lane (about 250 registers): two blocks of 128 threads per SM.")
+    w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {threads}.")
+    w("    /// </summary>")
+    w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
+    w("    {")
+    w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    w("        var s32 = s.Cast<uint>();")
+    w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
+    w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
+    thread_indices(warp_n)
+    w("        int steps = (kEnd - kBegin + KStep - 1) / KStep;")
     w("        uint sb = 0;")
     w("        if (CudaAsm.IsSupported)")
     w("        {")
@@ -293,41 +325,86 @@ def shared_window(_):
     w("            if ((sb & 15u) != 0)")
     w("            {")
     w("                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.")
-    w("                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }")
+    w(f"                for (int i = tid; i < TileM * TileN; i += {'Threads' if threads == THREADS else threads}) {{ int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }}")
     w("                return;")
     w("            }")
     w("        }")
-
-
-def fragment_addressing():
-    w("        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)")
-    w("        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.")
-    w("        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;")
-    w("        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;")
-
-
-def packed_preamble():
-    """Thread, warp and tile indices, packed-row width, K-steps and the shared window of the chunked packed kernels."""
-    thread_indices()
-    w("        int kw = p.K >> 1; // words per packed row")
-    w("        int steps = (kEnd - kBegin + KStep - 1) / KStep;")
-    shared_window(None)
-
-
-def chunk_slots_and_fragments(comment):
-    """The thread's two 16-byte chunk slots (swizzled word cw of an operand tile), the ldmatrix addressing and the
-    accumulators."""
-    w(f"        // {comment}")
+    downs = ", ".join(str(per * i) for i in range(1, chunks))
+    w(f"        // Staging: thread = (row tid/4, chunk tid%4) and {downs} rows down (same swizzle: (row/2) % 4 repeats), one chunk each.")
     w("        int cr = tid >> 2, cc = tid & 3;")
     w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
     fragment_addressing()
     for mi in range(MT):
-        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(NT) for r in range(4)) + ";")
-
-
-def two_stage_loop(load, stage_body):
-    """The K loop of the ldmatrix kernels: K-step 0 loaded into the staging registers, then two K-steps per trip, one
-    per shared stage (stage_body(stage, indent) stores, waits, loads the next K-step and multiplies)."""
+        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(nt) for r in range(4)) + ";")
+    w("        Chunk16 " + ", ".join(f"x{op}{i} = default" for op in "ab" for i in range(chunks)) + ";")
+    w("        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the")
+    w(f"        // other stage are constants away); its global chunk indexes at kBegin (rows r + {per}i of A and B: chunk")
+    w("        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,")
+    w("        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes")
+    w("        // from the shared window) of k group 0 in stage 0's A and B tiles.")
+    w("        long cu = cw >> 2;")
+    w("        int rowChunks = p.K >> 3, k8 = kBegin >> 3;")
+    # Two chunks per operand (8 warps): an index and an in-bounds flag per chunk. Four (4 warps): one index per operand
+    # plus i rows of chunks, the bounds tested where loaded. ptxas 11.8 (sm_90): the second form spills 44 bytes in
+    # the 8-warp kernel at its 128 registers; the first would cost the 4-warp kernel 12 of the 256 it nearly fills.
+    per_chunk = chunks == 2
+    if per_chunk:
+        w(f"        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + {per} * rowChunks;")
+        w(f"        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + {per} * rowChunks;")
+    else:
+        w("        int ga0 = (row0 + cr) * rowChunks + k8 + cc, gb0 = (col0 + cr) * rowChunks + k8 + cc;")
+        w(f"        int gRows = {per} * rowChunks;")
+    w(f"        int fullSteps = row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N ? (kEnd - kBegin) / KStep : 0;")
+    if per_chunk:
+        w("        bool " + ", ".join(f"{op}In{i} = {tile0} + cr{f' + {per * i}' if i else ''} < {rows}" for op, tile0, rows in (("a", "row0", "p.M"), ("b", "col0", "p.N")) for i in range(chunks)) + ";")
+    w("        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.")
+    w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
+    def chunk(op, i):
+        if per_chunk: return f"{op}16[g{op}{i} + go]"
+        return f"{op}16[g{op}0 + go]" if i == 0 else f"{op}16[g{op}0 + {i} * gRows + go]"
+    def in_bounds(op, i):
+        tile0, rows = ("row0", "p.M") if op == "a" else ("col0", "p.N")
+        return f"{op}In{i}" if per_chunk else f"{tile0} + cr + {per * i} < {rows}"
+    def load(step, ind):
+        w(f"{ind}int go = 4 * {step};")
+        w(f"{ind}if ({step} < fullSteps)")
+        w(f"{ind}{{")
+        for op in "ab":
+            w(f"{ind}    " + " ".join(f"x{op}{i} = {chunk(op, i)};" for i in range(chunks)))
+        w(f"{ind}}}")
+        w(f"{ind}else")
+        w(f"{ind}{{")
+        w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
+        for op in "ab":
+            for i in range(chunks):
+                w(f"{ind}    x{op}{i} = kOk && {in_bounds(op, i)} ? {chunk(op, i)} : default;")
+        w(f"{ind}}}")
+    def k_groups(stage):
+        # The two k groups of a K-step from stage `stage`: A and B fragments with ldmatrix.x4 at the thread's offsets
+        # plus a constant, then the mma of the warp's tiles.
+        for gi in range(KSTEP // 16):
+            w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
+            w("            {")
+            for mi in range(MT):
+                w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4At(s32, sb + {'ao' if gi == 0 else '(ao ^ 32u)'} + {4 * (stage * STAGE_WORDS + 16 * mi * ROW_WORDS)}u, sb);")
+                w(f"                uint a{mi}0 = fa{mi}.R0, a{mi}1 = fa{mi}.R1, a{mi}2 = fa{mi}.R2, a{mi}3 = fa{mi}.R3;")
+            for np_ in range(nt // 2):
+                w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4At(s32, sb + {'bo' if gi == 0 else '(bo ^ 32u)'} + {4 * (stage * STAGE_WORDS + OP_WORDS + 16 * np_ * ROW_WORDS)}u, sb);")
+                w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
+            mma_tiles(w, "Bf16", MT, nt)
+            w("            }")
+    def stage_body(stage, ind):
+        for op, off in (("a", 0), ("b", OP_WORDS)):
+            for i in range(chunks):
+                o = (stage * STAGE_WORDS + off + per * ROW_WORDS * i) // 4
+                w(f"{ind}s[cu + {o}] = x{op}{i};")
+        w(f"{ind}Group.Barrier();")
+        nxt = "kt + 1" if stage == 0 else "kt + 2"
+        w(f"{ind}if ({nxt} < steps)")
+        w(f"{ind}{{")
+        load(f"({nxt})", ind + "    ")
+        w(f"{ind}}}")
+        k_groups(stage)
     w("")
     w("        if (steps > 0)")
     w("        {")
@@ -343,178 +420,7 @@ def two_stage_loop(load, stage_body):
     stage_body(1, " " * 12)
     w("        }")
     w("")
-
-
-def kernel_ldmatrix():
-    """Bf16 on packed operands (as KernelPacked) staged through registers with 128-bit loads into two swizzled
-    shared stages, fragments by ldmatrix.x4; the K loop unrolled by the two stages, so that every shared address is a
-    loop-invariant register plus a constant."""
-    w("    /// <summary>")
-    w("    /// The bf16 GEMM of <see cref=\"KernelPacked\"/> (packed operands, C = A·Bᵀ; same tiles, warps, mma order and epilogue,")
-    w("    /// so the same bits) with fewer instructions: each thread stages two 16-byte chunks (8 bf16) per operand and")
-    w("    /// K-step with one 128-bit global load and one 128-bit shared store each (KernelPacked: eight 32-bit of each), and")
-    w("    /// the mma fragments come out of shared memory with <c>ldmatrix.x4</c> (<see cref=\"AsyncCopy.LoadMatrixX4At\"/>;")
-    w("    /// A: one per 16×16 tile, B: one per two 8-column tiles; KernelPacked: 12 64-bit loads per k group, here 6). A")
-    w("    /// staged row is 4 chunks stored at chunk c ^ ((row/2) % 4), so the 8 rows of every ldmatrix matrix fall in 8")
-    w("    /// different 16-byte bank groups. Two shared stages (32 KB): one barrier per K-step, the next K-step's loads in")
-    w("    /// flight while this one is multiplied. The K loop is unrolled by the two stages and the addresses it uses are")
-    w("    /// computed once (shared ones as a register plus a constant, global ones as 32-bit chunk indexes plus 4 per")
-    w("    /// K-step): ILGPU derives indexes afresh at each use, and that arithmetic was most of the loop's issue slots.")
-    w("    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.")
-    w("    /// </summary>")
-    w("    public static void KernelLdMatrix(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
-    w("    {")
-    w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
-    w("        var s32 = s.Cast<uint>();")
-    w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
-    w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
-    packed_preamble()
-    chunk_slots_and_fragments("Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), one chunk each.")
-    w("        Chunk16 xa0 = default, xa1 = default, xb0 = default, xb1 = default;")
-    w("        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, the second row block and the")
-    w("        // other stage are constants away); its global chunk indexes at kBegin (rows r and r + 64 of A and B: chunk")
-    w("        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,")
-    w("        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes")
-    w("        // from the shared window) of k group 0 in stage 0's A and B tiles.")
-    w("        long cu = cw >> 2;")
-    w("        int rowChunks = p.K >> 3, k8 = kBegin >> 3;")
-    w("        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;")
-    w("        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + 64 * rowChunks;")
-    w(f"        int fullSteps = row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N ? (kEnd - kBegin) / KStep : 0;")
-    w("        bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;")
-    w("        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.")
-    w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
-    def load(step, ind):
-        w(f"{ind}int go = 4 * {step};")
-        w(f"{ind}if ({step} < fullSteps)")
-        w(f"{ind}{{")
-        w(f"{ind}    xa0 = a16[ga0 + go]; xa1 = a16[ga1 + go]; xb0 = b16[gb0 + go]; xb1 = b16[gb1 + go];")
-        w(f"{ind}}}")
-        w(f"{ind}else")
-        w(f"{ind}{{")
-        w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
-        for op, src in (("a", "a16"), ("b", "b16")):
-            for i in range(2):
-                w(f"{ind}    x{op}{i} = kOk && {op}In{i} ? {src}[g{op}{i} + go] : default;")
-        w(f"{ind}}}")
-    def stage_body(stage, ind):
-        for op, off in (("a", 0), ("b", OP_WORDS)):
-            for i in range(2):
-                o = (stage * STAGE_WORDS + off + 1024 * i) // 4
-                w(f"{ind}s[cu + {o}] = x{op}{i};")
-        w(f"{ind}Group.Barrier();")
-        nxt = "kt + 1" if stage == 0 else "kt + 2"
-        w(f"{ind}if ({nxt} < steps)")
-        w(f"{ind}{{")
-        load(f"({nxt})", ind + "    ")
-        w(f"{ind}}}")
-        ldmatrix_k_groups(stage, "s32")
-    two_stage_loop(load, stage_body)
-    epilogue("StorePackable")
-    w("    }")
-    w("")
-
-
-WIDE_THREADS = 128                  # KernelLdMatrixWide: 4 warps in a 2 (M) x 2 (N) grid, each a 64x64 sub-tile
-WIDE_MT, WIDE_NT = 4, 8             # mma tiles per warp: 4 (M, 16 rows) x 8 (N, 8 columns)
-
-
-def kernel_ldmatrix_wide():
-    """KernelLdMatrix's tiles, shared layout and staging with 4 warps of 64x64 instead of 8 of 64x32: each warp's
-    fragments feed twice the mma, and a K-step issues half the instructions per mma."""
-    per = WIDE_THREADS // 4              # rows between a thread's staged chunks: 32
-    chunks = TILE_M * 4 // WIDE_THREADS   # chunks per thread and operand: 4
-    w("    /// <summary>")
-    w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,")
-    w("    /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:")
-    w("    /// each warp's A fragments feed 8 column tiles instead of 4, so a K-step issues 64 mma per warp against 16 ldmatrix,")
-    w("    /// 8 128-bit loads and 8 128-bit stores (KernelLdMatrix: 32 against 12, 4 and 4) and about half the instructions")
-    w("    /// per mma. 128 accumulators per lane (about 200 registers): two blocks of 128 threads per SM.")
-    w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {WIDE_THREADS}.")
-    w("    /// </summary>")
-    w("    public static void KernelLdMatrixWide(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
-    w("    {")
-    w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
-    w("        var s32 = s.Cast<uint>();")
-    w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
-    w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
-    w("        int tid = Group.IdxX;")
-    w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w("        int wm = (warp & 1) * 64, wn = (warp >> 1) * 64;")
-    w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
-    w("        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.")
-    w("        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;")
-    w("        int steps = (kEnd - kBegin + KStep - 1) / KStep;")
-    w("        uint sb = 0;")
-    w("        if (CudaAsm.IsSupported)")
-    w("        {")
-    w("            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).")
-    w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }\", out uint window);")
-    w("            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register")
-    w("            if ((sb & 15u) != 0)")
-    w("            {")
-    w("                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.")
-    w(f"                for (int i = tid; i < TileM * TileN; i += {WIDE_THREADS}) {{ int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }}")
-    w("                return;")
-    w("            }")
-    w("        }")
-    w(f"        // Staging: thread = (row tid/4, chunk tid%4) and {per}, {2*per}, {3*per} rows down (same swizzle: (row/2) % 4 repeats), one chunk each.")
-    w("        int cr = tid >> 2, cc = tid & 3;")
-    w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
-    fragment_addressing()
-    for mi in range(WIDE_MT):
-        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(WIDE_NT) for r in range(4)) + ";")
-    w("        Chunk16 " + ", ".join(f"x{op}{i} = default" for op in "ab" for i in range(chunks)) + ";")
-    w("        // Loop invariants, as in KernelLdMatrix: the staging slot (chunk index in stage 0's A tile), the global chunk")
-    w("        // indexes at kBegin of rows r + 32i (i = 0..3), 4 chunks further per K-step, the K-steps whose loads need no")
-    w("        // bounds checks, and the ldmatrix row addresses of k groups 0 and 1 in stage 0.")
-    w("        long cu = cw >> 2;")
-    w("        int rowChunks = p.K >> 3, k8 = kBegin >> 3;")
-    w("        int ga0 = (row0 + cr) * rowChunks + k8 + cc, gb0 = (col0 + cr) * rowChunks + k8 + cc;")
-    w(f"        int gRows = {per} * rowChunks;")
-    w(f"        int fullSteps = row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N ? (kEnd - kBegin) / KStep : 0;")
-    w("        uint la0 = sb + 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), la1 = sb + 4u * (uint)(ar * 16 + (((2 + ac) ^ aSw) << 2));")
-    w("        uint lb0 = sb + 4u * (uint)(br * 16 + ((bc ^ bSw) << 2)), lb1 = sb + 4u * (uint)(br * 16 + (((2 + bc) ^ bSw) << 2));")
-    def load(step, ind):
-        w(f"{ind}int go = 4 * {step};")
-        w(f"{ind}if ({step} < fullSteps)")
-        w(f"{ind}{{")
-        for op in "ab":
-            w(f"{ind}    " + " ".join(f"x{op}{i} = {op}16[g{op}0 + {i} * gRows + go];" if i else f"x{op}0 = {op}16[g{op}0 + go];" for i in range(chunks)))
-        w(f"{ind}}}")
-        w(f"{ind}else")
-        w(f"{ind}{{")
-        w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
-        for op, rows, tile0 in (("a", "p.M", "row0"), ("b", "p.N", "col0")):
-            for i in range(chunks):
-                w(f"{ind}    x{op}{i} = kOk && {tile0} + cr + {per * i} < {rows} ? {op}16[g{op}0 + {i} * gRows + go] : default;")
-        w(f"{ind}}}")
-    def k_groups(stage):
-        for gi in range(KSTEP // 16):
-            w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
-            w("            {")
-            for mi in range(WIDE_MT):
-                w(f"                var fa{mi} = AsyncCopy.LoadMatrixX4At(s32, la{gi} + {4 * (stage * STAGE_WORDS + 16 * mi * ROW_WORDS)}u, sb);")
-                w(f"                uint a{mi}0 = fa{mi}.R0, a{mi}1 = fa{mi}.R1, a{mi}2 = fa{mi}.R2, a{mi}3 = fa{mi}.R3;")
-            for np_ in range(WIDE_NT // 2):
-                w(f"                var fb{np_} = AsyncCopy.LoadMatrixX4At(s32, lb{gi} + {4 * (stage * STAGE_WORDS + OP_WORDS + 16 * np_ * ROW_WORDS)}u, sb);")
-                w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
-            mma_tiles(w, "Bf16", WIDE_MT, WIDE_NT)
-            w("            }")
-    def stage_body(stage, ind):
-        for op, off in (("a", 0), ("b", OP_WORDS)):
-            for i in range(chunks):
-                o = (stage * STAGE_WORDS + off + per * ROW_WORDS * i) // 4
-                w(f"{ind}s[cu + {o}] = x{op}{i};")
-        w(f"{ind}Group.Barrier();")
-        nxt = "kt + 1" if stage == 0 else "kt + 2"
-        w(f"{ind}if ({nxt} < steps)")
-        w(f"{ind}{{")
-        load(f"({nxt})", ind + "    ")
-        w(f"{ind}}}")
-        k_groups(stage)
-    two_stage_loop(load, stage_body)
-    epilogue("StorePackable", WIDE_MT, WIDE_NT)
+    epilogue("StorePackable", MT, nt)
     w("    }")
     w("")
 
@@ -570,7 +476,7 @@ w("    /// <summary>The launch bounds to load the kernels with for <paramref nam
 w("    public static ILGPU.Runtime.KernelSpecialization Specialization(int groupsPerSM = MinGroupsPerSM) => new(Threads, groupsPerSM);")
 w("")
 w("    /// <summary>Threads per block of <see cref=\"KernelLdMatrixWide\"/> (4 warps of 64×64).</summary>")
-w(f"    public const int WideThreads = {WIDE_THREADS};")
+w(f"    public const int WideThreads = {LDMATRIX_KERNELS['KernelLdMatrixWide'][0]};")
 w("")
 w("    /// <summary>The launch bounds of <see cref=\"KernelLdMatrixWide\"/>: two blocks of 128 threads per SM (at most 256 registers).</summary>")
 w("    public static ILGPU.Runtime.KernelSpecialization WideSpecialization => new(WideThreads, MinGroupsPerSM);")
@@ -578,8 +484,8 @@ w("")
 for key in ("bf16", "tf32"):
     kernel(VARIANTS[key])
 kernel_packed()
-kernel_ldmatrix()
-kernel_ldmatrix_wide()
+for name in LDMATRIX_KERNELS:
+    kernel_ldmatrix(name)
 w("    // Store, or with GemmArgs.PackedOut the pair as one bf16 word: the packed-operand kernels' epilogue.")
 w("    private static void StorePackable(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
 w("    {")
