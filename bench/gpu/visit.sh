@@ -17,6 +17,8 @@
 #                                 host-timed back-to-back launches, each C checked against the first method's, and what the
 #                                 driver compiled of each kernel (6, 9); the gemm-packed stage (BenchmarkDotNet) was never
 #                                 reached at the first visit
+# attention-probe    20 s    60   joint attention, scalar vs register-tiled kernels (GpuOps.TiledAttention), forward and backward at
+#                                 512 and 2,048 rows: ms, GB/s of compulsory traffic, speed-up, output differences (6, 9)
 # ncu                50 s    90   Nsight Compute on the GEMM kernels of gemm-probe at 17920x3072x768: speed of light, warp
 #                                 stall reasons, scheduler and instruction statistics, occupancy, tensor-pipe HMMA (9)
 # gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
@@ -31,8 +33,8 @@
 # gemm               60 s   200   BenchmarkDotNet fp32 GEMM vs cuBLAS SGEMM at the model's shapes, short job (6); measured at the first visit
 # paper-train       140 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7; met at the first visit); eval fp32 vs bf16 (9)
-# Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first nine
-# (~390 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last.
+# Order: what the first visit (2026-11-27) did not measure or what changed since comes first; the first ten
+# (~410 s) fit the budget with room; gemm and paper-train, both measured at the first visit, come last.
 # gemm-packed (BenchmarkDotNet, 3 shapes x 5 methods, ~65 s) is not in the default list: gemm-probe times the same kernels. summary.md's
 # stage table names what was skipped or cut short; if `status` shows budget_left_s >= 240 (a fresh start needs 4
 # minutes; a warm machine is kept only 30 s), run e.g.
@@ -46,7 +48,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"parity-stgcn stgcn-paper parity-dit bench-paper gemm-probe ncu gpu-tests resources bf16 curve curve-bf16 kernels gemm paper-train"}
+STAGES=${STAGES:-"parity-stgcn stgcn-paper parity-dit bench-paper gemm-probe attention-probe ncu gpu-tests resources bf16 curve curve-bf16 kernels gemm paper-train"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -168,6 +170,10 @@ st_gemm_probe() {
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
     --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-wide --reps 20 --rounds 3
 }
+st_attention_probe() {
+  # Issues 6 and 9: the register-tiled joint attention (the default since 2026-11-27) against the scalar kernels.
+  x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" attention-probe --rows 512,2048 --reps 20 --rounds 3
+}
 st_ncu() {
   # Issue 9: why the tensor-core GEMMs run where they do. Both launches each of the two ldmatrix kernels, the packed,
   # fp32-operand bf16 and fp32 SIMT kernels (ILGPU names them Kernel_<method>) at a forward shape, with the sections that say what
@@ -217,9 +223,9 @@ st_bf16() {
   local profile=(); $APP bench --help 2> /dev/null | grep -q -- '--profile' && profile=(--profile 3)
   x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
-export -f st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
-cap() { case $1 in gpu-tests) echo 150;; ncu) echo 90;; parity-*|resources) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
+cap() { case $1 in gpu-tests) echo 150;; ncu) echo 90;; parity-*|resources|attention-probe) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
 
 # --- summary.md: every number the issues need, rebuilt after each stage -------------------------
@@ -250,6 +256,7 @@ summarize() {
     section "GEMM vs cuBLAS (issue 6: >= 50% of cuBLAS)" gemm '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "bf16 kernels on pre-packed bf16 operands vs cuBLAS bf16 (issue 9)" gemm-packed '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "Every GEMM kernel vs cuBLAS SGEMM and bf16, gemm-probe (issues 6, 9)" gemm-probe '^gemm-probe|^  [0-9a-z]' 60
+    section "Joint attention, scalar vs tiled kernels, attention-probe (issues 6, 9)" attention-probe '^attention-probe|^  rows' 20
     section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 40
     section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60

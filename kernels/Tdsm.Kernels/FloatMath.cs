@@ -21,7 +21,7 @@ public static class FloatMath
     {
         if (x > 88.72f) return float.PositiveInfinity;
         if (x < -87.33f) return 0f;
-        float n = XMath.Floor(x * Log2E + 0.5f);
+        float n = FloorSmall(x * Log2E + 0.5f);
         float r = x - n * Ln2Hi;
         r -= n * Ln2Lo;
         float p = 1f / 5040f;
@@ -35,6 +35,38 @@ public static class FloatMath
         // 2ⁿ as two normal factors: n reaches 128 (x near 88.7) and −126, outside one float's exponent range.
         int ni = (int)n, half = ni >> 1;
         return p * Interop.IntAsFloat((uint)((half + 127) << 23)) * Interop.IntAsFloat((uint)((ni - half + 127) << 23));
+    }
+
+    /// <summary>
+    /// eˣ for x ≤ 0 (a softmax's x − max; −∞ gives 0) without branches: the same value as <see cref="Exp"/> bit for bit,
+    /// its range checks as selects, so a warp runs it without divergence (the attention's softmax rows).
+    /// </summary>
+    public static float ExpNonPositive(float x)
+    {
+        bool under = x < -87.33f;
+        float xc = under ? 0f : x;
+        float n = FloorSmall(xc * Log2E + 0.5f);
+        float r = xc - n * Ln2Hi;
+        r -= n * Ln2Lo;
+        float p = 1f / 5040f;
+        p = p * r + 1f / 720f;
+        p = p * r + 1f / 120f;
+        p = p * r + 1f / 24f;
+        p = p * r + 1f / 6f;
+        p = p * r + 0.5f;
+        p = p * r + 1f;
+        p = p * r + 1f;
+        int ni = (int)n, half = ni >> 1;
+        float e = p * Interop.IntAsFloat((uint)((half + 127) << 23)) * Interop.IntAsFloat((uint)((ni - half + 127) << 23));
+        return under ? 0f : e;
+    }
+
+    // ⌊y⌋ for |y| < 2³¹ through truncation (exact, so the same value as XMath.Floor, which ILGPU.Algorithms implements
+    // in software with branches on the exponent bits: ~20 instructions per call in the SASS).
+    private static float FloorSmall(float y)
+    {
+        float t = (int)y;
+        return t > y ? t - 1f : t;
     }
 
     /// <summary>1 / (1 + e⁻ˣ).</summary>

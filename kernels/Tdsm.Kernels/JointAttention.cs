@@ -7,6 +7,9 @@ namespace Tdsm.Kernels;
 public struct AttentionArgs
 {
     public int B, L, H, Heads;
+    /// <summary>1/√D, for the tiled kernels (set by the host: the same float32 value as 1f / XMath.Sqrt(D) on the device,
+    /// both correctly rounded; ILGPU would otherwise recompute it inside their row loops).</summary>
+    public float Scale;
 }
 
 /// <summary>
@@ -21,7 +24,7 @@ public struct AttentionArgs
 /// other from zero), so chunking the channels does not change a bit; the softmax's float64 normaliser (and the
 /// backward's Σ P·∂P) is summed across a warp, one warp per query row.
 /// </summary>
-public static class JointAttention
+public static partial class JointAttention
 {
     /// <summary>Threads per (row, head) group.</summary>
     public const int Threads = 128;

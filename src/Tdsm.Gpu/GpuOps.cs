@@ -56,8 +56,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _ln;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn, _attnTiled;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd, _attnTiledBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _qsample;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _temb;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float> _tdloss;
@@ -118,6 +118,15 @@ public sealed class GpuOps : IOps, IDisposable
     /// </summary>
     public Action<string>? DetailMark { get; set; }
 
+    /// <summary>
+    /// Whether the joint attention runs on the register-tiled kernels (<see cref="K.JointAttention.ForwardTiled"/>, the
+    /// default) where they fit (<see cref="UsesTiledAttention"/>), or always on the scalar ones (for A/B benchmarks).
+    /// </summary>
+    public bool TiledAttention { get; set; } = true;
+
+    /// <summary>How many joint-attention launches (forward and backward) ran on the tiled kernels, for tests.</summary>
+    public long TiledAttentionLaunches { get; private set; }
+
     /// <summary>How many products have run on packed operands (<see cref="PackedGemm"/>), for tests and benchmarks.</summary>
     public long PackedProducts { get; private set; }
 
@@ -154,6 +163,8 @@ public sealed class GpuOps : IOps, IDisposable
         _lnBwdMod = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardModulation);
         _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
         _attnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Backward);
+        _attnTiled = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.ForwardTiled);
+        _attnTiledBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.BackwardTiled);
         _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.QSample);
         _temb = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.TimestepEmbedding);
         _tdloss = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(Diffusion.TdLoss);
@@ -712,7 +723,13 @@ public sealed class GpuOps : IOps, IDisposable
         Check(qkvX, b * 3 * h, "JointAttention qkvX"); Check(qkvU, b * l * 3 * h, "JointAttention qkvU");
         Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttention probs"); Check(outX, b * h, "JointAttention outX"); Check(outU, b * l * h, "JointAttention outU");
         if (b == 0) return;
-        _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), new AttentionArgs { B = b, L = l, H = h, Heads = heads });
+        var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(h / heads) };
+        if (UsesTiledAttention(l, h, heads) && Aligned16(qkvX, qkvU, outX, outU))
+        {
+            _attnTiled(TiledAttentionLaunch(b, heads, K.JointAttention.TiledForwardSharedFloats(l + 1, h / heads)), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), args);
+            TiledAttentionLaunches++;
+        }
+        else _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), args);
     }
 
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)
@@ -723,9 +740,34 @@ public sealed class GpuOps : IOps, IDisposable
         Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttentionBackward probs");
         Check(dqkvX, b * 3 * h, "JointAttentionBackward dqkvX"); Check(dqkvU, b * l * 3 * h, "JointAttentionBackward dqkvU");
         if (b == 0) return;
-        _attnBwd(AttentionLaunch(b, l, heads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU),
-            new AttentionArgs { B = b, L = l, H = h, Heads = heads });
+        var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(h / heads) };
+        if (UsesTiledAttention(l, h, heads) && Aligned16(dOutX, dOutU, qkvX, qkvU, dqkvX, dqkvU))
+        {
+            _attnTiledBwd(TiledAttentionLaunch(b, heads, K.JointAttention.TiledBackwardSharedFloats(l + 1, h / heads)),
+                V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU), args);
+            TiledAttentionLaunches++;
+        }
+        else _attnBwd(AttentionLaunch(b, l, heads), V(dOutX), V(dOutU), V(qkvX), V(qkvU), V(probs), V(dqkvX), V(dqkvU), args);
     }
+
+    /// <summary>
+    /// Whether the joint attention over l + 1 tokens of h channels in <paramref name="heads"/> heads runs on the tiled kernels
+    /// (<see cref="TiledAttention"/> on, <see cref="K.JointAttention.TiledFits"/>, h a multiple of 4), given 16-byte aligned
+    /// tensors (fresh allocations are; an unaligned view falls back to the scalar kernels).
+    /// </summary>
+    public bool UsesTiledAttention(int l, int h, int heads) =>
+        TiledAttention && h % heads == 0 && h % 4 == 0 && K.JointAttention.TiledFits(l + 1, h / heads);
+
+    private static bool Aligned16(params Tensor[] tensors)
+    {
+        foreach (var t in tensors)
+            if (Address(t) % 16 != 0) return false;
+        return true;
+    }
+
+    /// <summary>A group per (row, head) of the tiled kernels with the dynamic shared memory they need.</summary>
+    private static KernelConfig TiledAttentionLaunch(int b, int heads, int sharedFloats) =>
+        new(new Index1D(b * heads), new Index1D(K.JointAttention.TiledThreads), SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
 
     /// <summary>LN-modulate's row kernels: a warp per row, four rows per group.</summary>
     private static KernelConfig LayerNormLaunch(int rows) =>

@@ -23,6 +23,20 @@ public class FloatMathTests
     }
 
     [Test]
+    public void ExpNonPositiveIsExpBitForBit()
+    {
+        var rng = new Random(11);
+        for (int i = 0; i <= 200_000; i++)
+        {
+            float x = i < 100_000 ? -100f + i * (100f / 100_000) : -(float)(rng.NextDouble() * 90);
+            Assert.That(BitConverter.SingleToInt32Bits(FloatMath.ExpNonPositive(x)), Is.EqualTo(BitConverter.SingleToInt32Bits(FloatMath.Exp(x))), $"x = {x:R}");
+        }
+        Assert.That(FloatMath.ExpNonPositive(float.NegativeInfinity), Is.EqualTo(0f));
+        Assert.That(FloatMath.ExpNonPositive(-87.33f), Is.EqualTo(FloatMath.Exp(-87.33f)));
+        Assert.That(FloatMath.ExpNonPositive(0f), Is.EqualTo(1f));
+    }
+
+    [Test]
     public void ExpLimitsAndExactPoints()
     {
         Assert.Multiple(() =>

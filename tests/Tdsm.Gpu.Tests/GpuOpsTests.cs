@@ -220,14 +220,38 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     }
 
     // Head widths D = H/Heads of 2, 4, 32 (one full channel chunk), 50 (a full and a partial chunk) and 96 (three
-    // chunks); S up to the 64 tokens the score tile holds.
-    [TestCase(2, 4, 6, 3)]
-    [TestCase(1, 35, 16, 4)]
-    [TestCase(2, 35, 64, 2)]
-    [TestCase(1, 6, 100, 2)]
-    [TestCase(1, 35, 192, 2)]
-    [TestCase(1, 63, 16, 2)]
-    public void JointAttentionForwardAndBackward(int b, int l, int h, int heads)
+    // chunks); S up to the 64 tokens the score tile holds. With tiled on, the shapes the tiled kernels take (D a multiple
+    // of 8: 8, 16, 32 and the paper's 64; S a multiple of 4 or not; P where v was (D 64) or beside ∂S (D 8, 32)) run on
+    // them, the rest (D 2, 4, 50, and 96, whose backward needs more than 48 KB) on the scalar kernels; off, every shape
+    // runs on the scalar kernels.
+    [TestCase(2, 4, 6, 3, false)]
+    [TestCase(1, 35, 16, 4, false)]
+    [TestCase(2, 35, 64, 2, false)]
+    [TestCase(1, 6, 100, 2, false)]
+    [TestCase(1, 35, 192, 2, false)]
+    [TestCase(1, 63, 16, 2, false)]
+    [TestCase(2, 35, 64, 2, true)]
+    [TestCase(1, 35, 192, 2, true)]
+    [TestCase(1, 63, 16, 2, true)]
+    [TestCase(2, 6, 24, 3, true)]
+    [TestCase(3, 9, 48, 3, true)]
+    [TestCase(2, 35, 768, 12, true)]
+    public void JointAttentionForwardAndBackward(int b, int l, int h, int heads, bool tiled)
+    {
+        bool was = Gpu.TiledAttention;
+        long before = Gpu.TiledAttentionLaunches;
+        bool fits = tiled && (h / heads) % 8 == 0 && h / heads != 96;
+        Gpu.TiledAttention = tiled;
+        try
+        {
+            Assert.That(Gpu.UsesTiledAttention(l, h, heads), Is.EqualTo(fits), "UsesTiledAttention");
+            JointAttentionAgainstReference(b, l, h, heads);
+        }
+        finally { Gpu.TiledAttention = was; }
+        Assert.That(Gpu.TiledAttentionLaunches - before, Is.EqualTo(fits ? 2 : 0), "launches on the tiled kernels");
+    }
+
+    private void JointAttentionAgainstReference(int b, int l, int h, int heads)
     {
         int s = l + 1;
         var qx = Pair(R(b * 3 * h), b, 3 * h); var qu = Pair(R(b * l * 3 * h), b, l, 3 * h);
