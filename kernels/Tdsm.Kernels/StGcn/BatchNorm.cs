@@ -52,7 +52,7 @@ public static class BatchNorm
     public static void Normalize(Index1D i, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> mean,
         ArrayView<float> rstd, ArrayView<float> y, int c, int l)
     {
-        int ci = (int)((long)(int)i / l % c);
+        int ci = (int)i / l % c;   // 32-bit: a (B, C, L) tensor of the GPU tier has < 2^31 elements (its Index1D)
         y[i] = (float)((x[i] - (double)mean[ci]) * rstd[ci] * gamma[ci] + beta[ci]);
     }
 
@@ -60,7 +60,7 @@ public static class BatchNorm
     public static void Eval(Index1D i, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> runMean,
         ArrayView<float> runVar, ArrayView<float> y, BatchNormArgs a)
     {
-        int ci = (int)((long)(int)i / a.L % a.C);
+        int ci = (int)i / a.L % a.C;
         double rstd = 1.0 / XMath.Sqrt(runVar[ci] + a.Eps);
         y[i] = (float)((x[i] - (double)runMean[ci]) * rstd * gamma[ci] + beta[ci]);
     }
@@ -81,7 +81,7 @@ public static class BatchNorm
     public static void GradInput(Index1D i, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> gamma, ArrayView<float> mean,
         ArrayView<float> rstd, ArrayView<double> sums, ArrayView<float> dx, BatchNormArgs a)
     {
-        int ci = (int)((long)(int)i / a.L % a.C);
+        int ci = (int)i / a.L % a.C;
         double count = (double)a.B * a.L, r = rstd[ci];
         double xhat = (x[i] - (double)mean[ci]) * r;
         dx[i] = (float)(r * gamma[ci] * (dy[i] - sums[ci] / count - xhat * (sums[a.C + ci] / count)));

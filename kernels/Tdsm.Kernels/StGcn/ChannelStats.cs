@@ -5,55 +5,74 @@ namespace Tdsm.Kernels.StGcn;
 /// <summary>
 /// Per-channel sums over (B, L) of a (B, C, L) tensor in two barrier-free, deterministic stages:
 /// <see cref="Partial"/> gives one float64 partial per (b, segment of <see cref="Segment"/> frames·joints, c)
-/// (a thread loops its segment), then a per-channel thread adds the R = B·ceil(L/Segment) partials
-/// in order. Segments keep the device busy when B·C is small next to L. Used by BatchNorm
-/// statistics and the conv bias gradient. Float64 accumulation, as the reference tier.
-/// Partials are laid out (R, C) with row r = b·segments + s.
+/// (a warp per segment, each lane writing its own partial of elements j, j + 32, ... added in order: coalesced loads,
+/// and no shuffles, which ILGPU's CPU simulator runs slowly), then the R = 32·B·ceil(L/Segment) partials of a channel
+/// are added in a fixed tree (<see cref="ReduceRows"/>).
+/// Segments keep the device busy when B·C is small next to L. Used by BatchNorm statistics and the
+/// conv bias gradient. Float64 accumulation, as the reference tier. Partials are laid out (R, C) with
+/// row r = (b·segments + s)·32 + lane. (The first version had a thread per segment, so a warp's loads touched 32
+/// rows L floats apart, and each thread waited out its 256 loads one after the other.)
 /// </summary>
 public static class ChannelStats
 {
-    /// <summary>Elements of L one thread sums.</summary>
-    public const int Segment = 256;
+    /// <summary>Elements of L one warp sums (32 per lane).</summary>
+    public const int Segment = 1024;
 
-    /// <summary>Partial rows for a (B, C, L) tensor: B·ceil(L / <see cref="Segment"/>).</summary>
-    public static int Rows(int b, int l) => b * ((l + Segment - 1) / Segment);
+    /// <summary>Partial rows for a (B, C, L) tensor: one per lane of each (b, segment): 32·B·ceil(L / <see cref="Segment"/>).</summary>
+    public static int Rows(int b, int l) => 32 * b * ((l + Segment - 1) / Segment);
 
-    /// <summary>Thread i = (r, c): p0 = Σ x, p1 = Σ (x - center[c])² over the segment when <paramref name="centered"/>
-    /// (with <paramref name="centered"/> = 0 only p0 is written). p0, p1 are (R, C).</summary>
+    /// <summary>Thread i = (segment row r, c, lane): p0 = Σ x, p1 = Σ (x - center[c])² over the lane's elements of the segment
+    /// when <paramref name="centered"/> (with <paramref name="centered"/> = 0 only p0 is written). p0, p1 are (R, C) with
+    /// R = <see cref="Rows"/>. Launch: R·C threads (a warp per segment and channel).</summary>
     public static void Partial(Index1D i, ArrayView<float> x, ArrayView<float> center, ArrayView<double> p0, ArrayView<double> p1,
         int c, int l, int centered)
     {
-        int ci = i % c, r = i / c, segs = (l + Segment - 1) / Segment;
+        int w = i >> 5, lane = i & 31;
+        int ci = w % c, r = w / c, segs = (l + Segment - 1) / Segment;
         int bi = r / segs, l0 = r % segs * Segment, l1 = l0 + Segment < l ? l0 + Segment : l;
         long o = ((long)bi * c + ci) * l;
         double s = 0, sq = 0;
         double mu = centered != 0 ? center[ci] : 0.0;
-        for (int li = l0; li < l1; li++)
+        // Four loads in flight per lane before any is added (ILGPU does not unroll), then added in order.
+        for (int li = l0 + lane; li < l1; li += 128)
         {
-            double d = x[o + li];
-            s += d;
-            if (centered != 0) { double e = d - mu; sq += e * e; }
+            float x0 = x[o + li];
+            float x1 = li + 32 < l1 ? x[o + li + 32] : 0f, x2 = li + 64 < l1 ? x[o + li + 64] : 0f, x3 = li + 96 < l1 ? x[o + li + 96] : 0f;
+            double e0 = x0 - mu, e1 = x1 - mu, e2 = x2 - mu, e3 = x3 - mu;
+            s += x0; sq += e0 * e0;
+            if (li + 32 < l1) { s += x1; sq += e1 * e1; }
+            if (li + 64 < l1) { s += x2; sq += e2 * e2; }
+            if (li + 96 < l1) { s += x3; sq += e3 * e3; }
         }
-        p0[i] = s;
-        if (centered != 0) p1[i] = sq;
+        long at = ((long)r * 32 + lane) * c + ci;   // partial row r·32 + lane
+        p0[at] = s;
+        if (centered != 0) p1[at] = sq;
     }
 
-    /// <summary>Thread i = (r, c): p0 = Σ dy, p1 = Σ dy·(x - mean[c])·rstd[c] over the segment (BatchNorm backward sums).</summary>
+    /// <summary>Thread i = (segment row, c, lane): p0 = Σ dy, p1 = Σ dy·(x - mean[c])·rstd[c] over the lane's elements of the
+    /// segment (BatchNorm backward sums). Launch: R·C threads, R = <see cref="Rows"/>.</summary>
     public static void PartialGrad(Index1D i, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
         ArrayView<double> p0, ArrayView<double> p1, int c, int l)
     {
-        int ci = i % c, row = i / c, segs = (l + Segment - 1) / Segment;
+        int w = i >> 5, lane = i & 31;
+        int ci = w % c, row = w / c, segs = (l + Segment - 1) / Segment;
         int bi = row / segs, l0 = row % segs * Segment, l1 = l0 + Segment < l ? l0 + Segment : l;
         long o = ((long)bi * c + ci) * l;
         double mu = mean[ci], r = rstd[ci], s = 0, sx = 0;
-        for (int li = l0; li < l1; li++)
+        // Four elements' loads in flight per lane before any is added (ILGPU does not unroll), then added in order.
+        for (int li = l0 + lane; li < l1; li += 128)
         {
-            double d = dy[o + li];
-            s += d;
-            sx += d * (x[o + li] - mu) * r;
+            bool h1 = li + 32 < l1, h2 = li + 64 < l1, h3 = li + 96 < l1;
+            float d0 = dy[o + li], d1 = h1 ? dy[o + li + 32] : 0f, d2 = h2 ? dy[o + li + 64] : 0f, d3 = h3 ? dy[o + li + 96] : 0f;
+            float x0 = x[o + li], x1 = h1 ? x[o + li + 32] : 0f, x2 = h2 ? x[o + li + 64] : 0f, x3 = h3 ? x[o + li + 96] : 0f;
+            s += d0; sx += d0 * (x0 - mu) * r;
+            if (h1) { s += d1; sx += d1 * (x1 - mu) * r; }
+            if (h2) { s += d2; sx += d2 * (x2 - mu) * r; }
+            if (h3) { s += d3; sx += d3 * (x3 - mu) * r; }
         }
-        p0[i] = s;
-        p1[i] = sx;
+        long at = ((long)row * 32 + lane) * c + ci;   // partial row row·32 + lane
+        p0[at] = s;
+        p1[at] = sx;
     }
 
     /// <summary>Thread c: dst[c] += Σ_r p[r, c] over the R partial rows (the conv bias gradient).</summary>
