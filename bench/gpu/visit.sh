@@ -247,7 +247,7 @@ summarize() {
     section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|^SKIP|passed, .* failed'
     section "DiT parity, dit_small.safetensors (issue 6)" parity-dit '.'
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
-    section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak'
+    section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak|^joint attention'
     section "Where the fp32 paper step and inference spend their time (bench --profile 3; issue 9)" bench-paper '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step (on|with)'
     section "Where the ST-GCN step spends its time, fp32 then bf16 convolutions (--profile; issue 9)" stgcn-paper 'step profile|^  (op |[A-Z(])|by op family' 60

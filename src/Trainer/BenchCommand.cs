@@ -160,8 +160,12 @@ public sealed class BenchCommand : ICommand
             }
             const double GiB = 1024.0 * 1024 * 1024;
             if (raw is GpuOps gpu)
+            {
                 stdout.WriteLine($"peak device tensor memory: training {trainPeak / GiB:F2} GiB (parameters, gradients, Adam moments, activations, GEMM workspaces); " +
                     $"with inference {gpu.PeakAllocatedBytes / GiB:F2} GiB (+ {chunk}-row forward-only workspace and class constants) of {gpu.Device.Accelerator.MemorySize / GiB:F1} GiB");
+                stdout.WriteLine($"joint attention: {gpu.TiledAttentionLaunches} launches on the register-tiled kernels so far " +
+                    $"({(gpu.UsesTiledAttention(cfg.LocalTokens, cfg.Hidden, cfg.Heads) ? "the default for this config" : "not taken at this config: scalar kernels")})");
+            }
             else
                 stdout.WriteLine($"peak process working set: {Process.GetCurrentProcess().PeakWorkingSet64 / GiB:F2} GiB");
             int failed = 0;
