@@ -316,9 +316,11 @@ def conv_kernel(mode, tm, tn, suffix):
         w("            " + line)
     w("            var fa = smem4.SubView(stage / 4 + ty);")
     w(f"            var fb = smem4.SubView((stage + {tile_floats}) / 4 + tx);")
-    # Square blocks: one base per operand and k (3 fewer instructions per k). Not on wide blocks: at the 128-register
-    # cap there, ptxas 11.8 spilled 16 bytes of InputGradWide with it.
-    k_loop(w, pitch, str(tm // 8), str(tn // 8), "Gemm.Vec4", rebase=tm == tn)
+    # Square blocks: one base per operand and k (3 fewer instructions per k), two k per trip as in Gemm.Kernel (ptxas 11.8,
+    # sm_90: 143 instructions per 128 FMA instead of 2 x 75; per K-step 702 / 699 / 724 instead of 715 / 711 / 731 for
+    # Forward / InputGrad / WeightGrad, no spills). Not on wide blocks: at the 128-register cap there, ptxas 11.8 spilled
+    # 16 bytes of InputGradWide with the rebase.
+    k_loop(w, pitch, str(tm // 8), str(tn // 8), "Gemm.Vec4", rebase=tm == tn, per_trip=2 if tm == tn else 1)
     w("        }")
     w("")
     w(f"        // Epilogue: rows ty·4+i and {tm // 2}+ty·4+i, columns tx·4 .. +3 and {tn // 2}+tx·4 .. +3.")
