@@ -148,6 +148,7 @@ public class StGcnGpuOpsTests(string device) : StGcnOpsFixture(device)
     [TestCase(2, 3, 5, 29, 25)]   // 145 rows per sample: tiles of 64 with a short last one, 3 splits per sample
     [TestCase(3, 2, 3, 50, 7)]    // K < 3: rows per tile still capped by the dO tile
     [TestCase(16, 3, 1, 2560, 5)] // 40 tiles per sample, 2 per split: tiles summed within one partial
+    [TestCase(2, 1, 2, 20, 48)]   // V 48: 12 column groups, so a thread takes two tasks of the forward and input gradient
     public void GraphAggregateForwardAndBackward(int b, int k, int c, int t, int v)
     {
         var y = Rand(b * k * c * t * v); var a = Rand(k * v * v); var imp = Rand(k * v * v); var o = Nan(b * c * t * v);
