@@ -36,8 +36,10 @@ public class ConvGemmPtxTests
         Assert.That(Count(@"\bcall(\.uni)?\b"), Is.Zero, "a helper was not inlined");
         Assert.That(ptx, Does.Match(@"\.maxntid\s+256"), "launch bounds missing");
         Assert.That(ptx, Does.Match(@"\.minnctapersm\s+2"), "launch bounds missing");
-        Assert.That(mul + fma, Is.EqualTo(64), "multiply-adds of one k: the 8x8 register tile, once");
-        Assert.That(ldsV4, Is.EqualTo(4), "float4 fragment loads of one k");
+        // Square blocks take two k per trip of the fragment loop (as Gemm.Kernel), wide blocks one.
+        int kPerTrip = kernelName.EndsWith("Wide", StringComparison.Ordinal) ? 1 : 2;
+        Assert.That(mul + fma, Is.EqualTo(64 * kPerTrip), $"multiply-adds of {kPerTrip} k: the 8x8 register tile, {kPerTrip} time(s)");
+        Assert.That(ldsV4, Is.EqualTo(4 * kPerTrip), $"float4 fragment loads of {kPerTrip} k");
         Assert.That(lds, Is.Zero, "scalar shared loads in the inner loop");
         int first = ptx.IndexOf("ld.shared.v4.f32", StringComparison.Ordinal), last = ptx.LastIndexOf("mul.f32", StringComparison.Ordinal);
         Assert.That(Regex.IsMatch(ptx[first..last], @"^\s*L_\w+:|\bbar\b|\bbra\b", RegexOptions.Multiline), Is.False, "the k loop's body is split");
