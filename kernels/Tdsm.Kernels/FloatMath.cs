@@ -21,6 +21,13 @@ public static class FloatMath
     {
         if (x > 88.72f) return float.PositiveInfinity;
         if (x < -87.33f) return 0f;
+        return ExpInRange(x);
+    }
+
+    // eˣ for −87.33 ≤ x ≤ 88.72 (the ranges Exp and ExpNonPositive select on).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static float ExpInRange(float x)
+    {
         float n = FloorSmall(x * Log2E + 0.5f);
         float r = x - n * Ln2Hi;
         r -= n * Ln2Lo;
@@ -44,25 +51,13 @@ public static class FloatMath
     public static float ExpNonPositive(float x)
     {
         bool under = x < -87.33f;
-        float xc = under ? 0f : x;
-        float n = FloorSmall(xc * Log2E + 0.5f);
-        float r = xc - n * Ln2Hi;
-        r -= n * Ln2Lo;
-        float p = 1f / 5040f;
-        p = p * r + 1f / 720f;
-        p = p * r + 1f / 120f;
-        p = p * r + 1f / 24f;
-        p = p * r + 1f / 6f;
-        p = p * r + 0.5f;
-        p = p * r + 1f;
-        p = p * r + 1f;
-        int ni = (int)n, half = ni >> 1;
-        float e = p * Interop.IntAsFloat((uint)((half + 127) << 23)) * Interop.IntAsFloat((uint)((ni - half + 127) << 23));
+        float e = ExpInRange(under ? 0f : x);
         return under ? 0f : e;
     }
 
     // ⌊y⌋ for |y| < 2³¹ through truncation (exact, so the same value as XMath.Floor, which ILGPU.Algorithms implements
     // in software with branches on the exponent bits: ~20 instructions per call in the SASS).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static float FloorSmall(float y)
     {
         float t = (int)y;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Tdsm.Gpu;
 using Tdsm.Tensors;
@@ -34,9 +33,9 @@ public static class AttentionProbe
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             switch (args[i])
             {
-                case "--rows": rows = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(r => Count(r, "--rows")).ToList(); break;
-                case "--reps": reps = Count(Next(), "--reps"); break;
-                case "--rounds": rounds = Count(Next(), "--rounds"); break;
+                case "--rows": rows = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(r => GemmProbe.Count(r, "--rows")).ToList(); break;
+                case "--reps": reps = GemmProbe.Count(Next(), "--reps"); break;
+                case "--rounds": rounds = GemmProbe.Count(Next(), "--rounds"); break;
                 case "--simulator": simulator = true; break;
                 case "--help" or "-h": Console.WriteLine(Usage); return 0;
                 default: throw new ArgumentException($"unknown option '{args[i]}'\n{Usage}");
@@ -49,9 +48,6 @@ public static class AttentionProbe
         foreach (int r in rows) ProbeRows(ops, r, reps, rounds);
         return 0;
     }
-
-    private static int Count(string text, string option) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : throw new ArgumentException($"{option}: expected a positive count, got '{text}'");
 
     private static void ProbeRows(GpuOps ops, int b, int reps, int rounds)
     {
@@ -77,16 +73,7 @@ public static class AttentionProbe
             foreach (var (pass, launch, floats) in new (string, Action, long)[] { ("forward", Fwd, fwdFloats), ("backward", Bwd, bwdFloats) })
             {
                 Fwd(); launch(); ops.Synchronize();   // compiles; the backward reads this kernel's probs
-                var ms = new List<double>();
-                for (int r = 0; r < rounds; r++)
-                {
-                    var sw = Stopwatch.StartNew();
-                    for (int i = 0; i < reps; i++) launch();
-                    ops.Synchronize();
-                    ms.Add(sw.Elapsed.TotalMilliseconds / reps);
-                }
-                ms.Sort();
-                double median = ms[ms.Count / 2];
+                double median = GemmProbe.MedianMs(ops, launch, reps, rounds);
                 times[(tiled, pass)] = median;
                 string speedup = tiled && times.TryGetValue((false, pass), out var scalarMs) ? $"  {scalarMs / median,5:F2}x the scalar kernel" : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -104,7 +104,23 @@ public static class GemmProbe
         }
     }
 
-    private static int Count(string text, string option) =>
+    /// <summary>Milliseconds per launch: the median over <paramref name="rounds"/> rounds of <paramref name="reps"/> back-to-back
+    /// launches, each round timed on the host from the first launch to the synchronisation after the last.</summary>
+    internal static double MedianMs(GpuOps ops, Action launch, int reps, int rounds)
+    {
+        var ms = new List<double>();
+        for (int r = 0; r < rounds; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < reps; i++) launch();
+            ops.Synchronize();
+            ms.Add(sw.Elapsed.TotalMilliseconds / reps);
+        }
+        ms.Sort();
+        return ms[ms.Count / 2];
+    }
+
+    internal static int Count(string text, string option) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : throw new ArgumentException($"{option}: expected a positive count, got '{text}'");
 
     private static void ProbeShape(string shape, List<string> methods, int reps, int rounds, GpuDevice device, GpuOps ops, CuBlas? blas, CuBlasBf16? blas16)
@@ -152,16 +168,7 @@ public static class GemmProbe
             try
             {
                 launch(); ops.Synchronize(); // compiles the kernel
-                var ms = new List<double>();
-                for (int r = 0; r < rounds; r++)
-                {
-                    var sw = Stopwatch.StartNew();
-                    for (int i = 0; i < reps; i++) launch();
-                    ops.Synchronize();
-                    ms.Add(sw.Elapsed.TotalMilliseconds / reps);
-                }
-                ms.Sort();
-                double median = ms[ms.Count / 2];
+                double median = MedianMs(ops, launch, reps, rounds);
                 results[method] = median;
                 bool tensor = method is not ("sgemm" or "fp32");
                 string baseline = tensor ? "cublas-bf16" : "sgemm";
