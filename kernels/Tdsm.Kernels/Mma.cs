@@ -224,41 +224,19 @@ internal struct Regs8
 /// Shared→fragment matrix loads (<c>ldmatrix</c>) for <see cref="TensorCoreGemm.KernelLdMatrix"/>, as inline PTX on CUDA
 /// and as an exact emulation elsewhere. Shared addresses on CUDA are byte addresses in the shared window (from the
 /// kernel's own <c>__shared_alloca0</c>, the name ILGPU 1.5 gives a kernel's first shared allocation), because ILGPU has
-/// no way to take an address inside a kernel; the emulation takes word indices into the same view instead. The class
+/// no way to take an address inside a kernel; the emulation turns them back into word indices of the same view. The class
 /// is named for the cp.async copies it also held until that kernel was dropped (bench/RESULTS.md).
 /// </summary>
 internal static class AsyncCopy
 {
     /// <summary>
     /// <c>ldmatrix.sync.aligned.m8n8.x4.shared.b16</c>: four 8×8 b16 matrices, matrix m's 8 rows at the (16-byte)
-    /// row addresses given by lanes 8m..8m+7 (<paramref name="rowWord"/>: the lane's row start as a shared word
-    /// index); lane l receives row l/4, columns 2(l%4) and 2(l%4)+1 of matrix m in R{m} (word l%4 of the row).
-    /// Call from all 32 lanes together. Returns a value rather than filling out-parameters: ILGPU keeps a local whose
+    /// row addresses given by lanes 8m..8m+7 (<paramref name="address"/>: the lane's row start as a byte address in the
+    /// shared window, <paramref name="sharedBase"/> being that of <paramref name="shared"/>'s first word; a kernel
+    /// computes it once and offsets it by constants); lane l receives row l/4, columns 2(l%4) and 2(l%4)+1 of matrix m
+    /// in R{m} (word l%4 of the row). Call from all 32 lanes together. The emulation turns the address back into a word
+    /// index of <paramref name="shared"/>. Returns a value rather than filling out-parameters: ILGPU keeps a local whose
     /// address is taken in local memory, which ptxas then could not lift into registers.
-    /// </summary>
-    public static Fragments4 LoadMatrixX4(ArrayView<uint> shared, int rowWord, uint sharedBase)
-    {
-        if (CudaAsm.IsSupported)
-        {
-            Output<uint> x0 = default, x1 = default, x2 = default, x3 = default;
-            Input<uint> address = sharedBase + 4u * (uint)rowWord;
-            CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];", ref x0, ref x1, ref x2, ref x3, ref address);
-            return new Fragments4 { R0 = x0.Value, R1 = x1.Value, R2 = x2.Value, R3 = x3.Value };
-        }
-        int lane = Warp.LaneIdx, row = lane >> 2, word = lane & 3;
-        return new Fragments4
-        {
-            R0 = shared[Warp.Shuffle(rowWord, row) + word],
-            R1 = shared[Warp.Shuffle(rowWord, 8 + row) + word],
-            R2 = shared[Warp.Shuffle(rowWord, 16 + row) + word],
-            R3 = shared[Warp.Shuffle(rowWord, 24 + row) + word],
-        };
-    }
-
-    /// <summary>
-    /// <see cref="LoadMatrixX4"/> at a byte address in the shared window (<paramref name="sharedBase"/> plus 4 × the
-    /// lane's row word), which a kernel can compute once and offset by constants; the emulation turns it back into a
-    /// word index of <paramref name="shared"/>.
     /// </summary>
     public static Fragments4 LoadMatrixX4At(ArrayView<uint> shared, uint address, uint sharedBase)
     {
@@ -269,7 +247,14 @@ internal static class AsyncCopy
             CudaAsm.EmitRef("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];", ref x0, ref x1, ref x2, ref x3, ref at);
             return new Fragments4 { R0 = x0.Value, R1 = x1.Value, R2 = x2.Value, R3 = x3.Value };
         }
-        return LoadMatrixX4(shared, (int)((address - sharedBase) >> 2), sharedBase);
+        int rowWord = (int)((address - sharedBase) >> 2), lane = Warp.LaneIdx, row = lane >> 2, word = lane & 3;
+        return new Fragments4
+        {
+            R0 = shared[Warp.Shuffle(rowWord, row) + word],
+            R1 = shared[Warp.Shuffle(rowWord, 8 + row) + word],
+            R2 = shared[Warp.Shuffle(rowWord, 16 + row) + word],
+            R3 = shared[Warp.Shuffle(rowWord, 24 + row) + word],
+        };
     }
 }
 
@@ -281,7 +266,7 @@ internal struct Chunk16
 #pragma warning restore CS0649
 }
 
-/// <summary>The four registers one <see cref="AsyncCopy.LoadMatrixX4"/> gives a lane (one per 8×8 matrix).</summary>
+/// <summary>The four registers one <see cref="AsyncCopy.LoadMatrixX4At"/> gives a lane (one per 8×8 matrix).</summary>
 internal struct Fragments4
 {
     public uint R0, R1, R2, R3;
