@@ -17,14 +17,15 @@ namespace Tdsm.Kernels;
 /// </list>
 /// The scalar kernels spend their time waiting: two loads per multiply-add from shared memory, a barrier per 32-channel
 /// chunk, and S x S scores one per thread (the first visit: 3.6 ms per 2,048-row forward, ~11x its memory time). Each sum
-/// runs over channels or tokens in the reference's order in float32, as the scalar kernels do; the softmax is theirs.
+/// runs over channels or tokens in the reference's order in float32, as the scalar kernels do; the softmax is the same code.
 /// Needs H a multiple of 4 and 16-byte aligned q/k/v, dO, output and gradient views (<see cref="TiledFits"/>; GpuOps
 /// falls back to the scalar kernels otherwise).
 /// </summary>
 public static partial class JointAttention
 {
-    /// <summary>Threads per (row, head) group of the tiled kernels.</summary>
-    public const int TiledThreads = 128;
+    /// <summary>Threads per (row, head) group of the tiled kernels: those of the scalar kernels, whose softmax
+    /// (<see cref="SoftmaxRows"/>) they share.</summary>
+    public const int TiledThreads = Threads;
 
     /// <summary>Most dynamic shared memory of a tiled group (floats): 48 KB, what a launch gets without an opt-in.</summary>
     public const int TiledMaxSharedFloats = 48 * 1024 / sizeof(float);
@@ -242,14 +243,15 @@ public static partial class JointAttention
         if (j3 < s) sc[i * sp + j3] = v.W;
     }
 
-    // Softmax of each scaled score row in place (rows sp apart), a warp per row, written to probs (rows s apart) as well:
-    // the max-subtracted softmax of Forward with its float64 normaliser summed across the warp, without branches (unrolled
-    // shuffles, ExpNonPositive, one float64 division per row: e·(1/Σ) instead of e/Σ, which may differ by an ulp of float64).
+    // Softmax of each scaled score row in place (rows sp apart), a warp of the group per row, written to probs (rows s
+    // apart) as well: max-subtracted, its float64 normaliser summed across the warp, without branches (unrolled shuffles,
+    // ExpNonPositive, one float64 division per row: e·(1/Σ)). Both forward kernels' softmax.
     private static void SoftmaxRows(ArrayView<float> sc, int sp, int s, float scale, ArrayView<float> probs, long pBase)
     {
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31;
+        const int warps = Threads / 32;   // both kernels launch Threads (a constant: fewer instructions per row than Group.DimX)
         long pr = pBase + (long)warp * s;   // row i of this head's probs, advanced with i (a phi)
-        for (int i = warp; i < s; i += TiledThreads / 32)
+        for (int i = warp; i < s; i += warps)
         {
             int j0 = lane, j1 = lane + 32;
             float x0 = j0 < s ? sc[i * sp + j0] * scale : float.NegativeInfinity;
@@ -260,7 +262,7 @@ public static partial class JointAttention
             float v0 = (float)(e0 * inv), v1 = (float)(e1 * inv);
             if (j0 < s) { sc[i * sp + j0] = v0; probs[pr + j0] = v0; }
             if (j1 < s) { sc[i * sp + j1] = v1; probs[pr + j1] = v1; }
-            pr += (TiledThreads / 32) * s;
+            pr += warps * s;
         }
     }
 

@@ -7,8 +7,8 @@ namespace Tdsm.Kernels;
 public struct AttentionArgs
 {
     public int B, L, H, Heads;
-    /// <summary>1/√D, for the tiled kernels (set by the host: the same float32 value as 1f / XMath.Sqrt(D) on the device,
-    /// both correctly rounded; ILGPU would otherwise recompute it inside their row loops).</summary>
+    /// <summary>1/√D, the scores' scale (set by the host: the same float32 value as 1f / XMath.Sqrt(D) on the device,
+    /// both correctly rounded; ILGPU would otherwise recompute it inside the softmax's row loop).</summary>
     public float Scale;
 }
 
@@ -22,7 +22,7 @@ public struct AttentionArgs
 /// query row. probs (B, Heads, S, S) is saved for the backward, which keeps ∂scores in shared memory.
 /// Every dot product runs in the order of the reference (channels, then keys or queries, one after the
 /// other from zero), so chunking the channels does not change a bit; the softmax's float64 normaliser (and the
-/// backward's Σ P·∂P) is summed across a warp, one warp per query row.
+/// backward's Σ P·∂P) is summed across a warp, one warp per query row (the softmax: <see cref="SoftmaxRows"/>).
 /// </summary>
 public static partial class JointAttention
 {
@@ -127,27 +127,9 @@ public static partial class JointAttention
             AccumulateScores(sc, sa, sb, s, dc);
         }
         Group.Barrier();
-        float scale = 1f / XMath.Sqrt((float)d);
-        // Softmax, a warp per query row (lanes j and j + 32): the max and the float64 sum across the warp, each
-        // element's operations those of the reference (only the sum's order differs, by float64 rounding).
-        int warp = tid >> 5, lane = tid & 31;
-        for (int i = warp; i < s; i += Threads / 32)
-        {
-            int j0 = lane, j1 = lane + 32;
-            float x0 = j0 < s ? sc[i * s + j0] * scale : float.NegativeInfinity;
-            float x1 = j1 < s ? sc[i * s + j1] * scale : float.NegativeInfinity;
-            float max = XMath.Max(x0, x1);
-            for (int m = 16; m > 0; m >>= 1) max = XMath.Max(max, Warp.ShuffleXor(max, m));
-            float e0 = j0 < s ? FloatMath.Exp(x0 - max) : 0f;
-            float e1 = j1 < s ? FloatMath.Exp(x1 - max) : 0f;
-            double sum = (double)e0 + e1;
-            for (int m = 16; m > 0; m >>= 1) sum += Warp.ShuffleXor(sum, m);
-            if (j0 < s) sc[i * s + j0] = (float)(e0 / sum);
-            if (j1 < s) sc[i * s + j1] = (float)(e1 / sum);
-        }
+        // Softmax, a warp per query row, written to probs as well (SoftmaxRows, shared with ForwardTiled).
+        SoftmaxRows(sc, s, s, p.Scale, probs, ((long)bi * p.Heads + hd) * s * s);
         Group.Barrier();
-        long pBase = ((long)bi * p.Heads + hd) * s * s;
-        for (int idx = tid; idx < s * s; idx += Threads) probs[pBase + idx] = sc[idx];
         // out[i, c] = Σ_j P[i, j]·v[j, c]
         for (int c0 = 0; c0 < d; c0 += Chunk)
         {
@@ -175,7 +157,7 @@ public static partial class JointAttention
         var ds = shared.SubView(0, s * s);                               // ∂P, then ∂scores, then P [query][key]
         var sa = shared.SubView(s * s, s * Stride);
         var sb = shared.SubView(s * s + s * Stride, s * Stride);
-        float scale = 1f / XMath.Sqrt((float)d);
+        float scale = p.Scale;
         long pBase = ((long)bi * p.Heads + hd) * s * s;
         // ∂P[i, j] = dO_i·v_j
         for (int idx = tid; idx < s * s; idx += Threads) ds[idx] = 0f;
@@ -197,8 +179,7 @@ public static partial class JointAttention
             int j0 = lane, j1 = lane + 32;
             float p0 = j0 < s ? probs[pBase + (long)i * s + j0] : 0f, d0 = j0 < s ? ds[i * s + j0] : 0f;
             float p1 = j1 < s ? probs[pBase + (long)i * s + j1] : 0f, d1 = j1 < s ? ds[i * s + j1] : 0f;
-            double dot = (double)(p0 * d0) + (p1 * d1);
-            for (int m = 16; m > 0; m >>= 1) dot += Warp.ShuffleXor(dot, m);
+            double dot = WarpSum((double)(p0 * d0) + (p1 * d1));
             if (j0 < s) ds[i * s + j0] = (float)(p0 * (d0 - dot) * scale);
             if (j1 < s) ds[i * s + j1] = (float)(p1 * (d1 - dot) * scale);
         }
