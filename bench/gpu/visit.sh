@@ -9,7 +9,8 @@
 # Stage           estimate  cap   what (issue)
 # parity-stgcn        5 s    60   parity --fixture stgcn_small.safetensors --backend gpu (4)
 # stgcn-paper        40 s    90   ST-GCN Paper training step, N=32, T=300, M=2, 60 classes: fp32 (4), then bf16 convs (9); --profile: time per op;
-#                                 the bf16 convs compiled for 2 blocks per SM vs 1. First: the graph kernels are new since the first visit
+#                                 the bf16 convs compiled for 2 blocks per SM vs 1, and the stride-1 products on packed operands (PackedConv,
+#                                 default) vs all on the gathering kernels. First: the graph kernels are new since the first visit
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
 # gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
@@ -249,7 +250,7 @@ summarize() {
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak|^joint attention'
     section "Where the fp32 paper step and inference spend their time (bench --profile 3; issue 9)" bench-paper '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
-    section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step (on|with)'
+    section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step(:| on| with)'
     section "Where the ST-GCN step spends its time, fp32 then bf16 convolutions (--profile; issue 9)" stgcn-paper 'step profile|^  (op |[A-Z(])|by op family' 60
     section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6); bf16 vs fp32 predictions (issue 9)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict|^eval:|^  sample'
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^paper-train:|^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'

@@ -226,6 +226,22 @@ public sealed class PretrainEncoderCommand : ICommand
                     $"(min {alt[0]:F0}, {steps} steps) vs {times[times.Count / 2]:F0} ms for {usual}"));
             }
             finally { gpu.TensorCoreGroupsPerSM = usual; }
+            if (gpu.ConvPrecision == Tdsm.Gpu.GemmPrecision.Bf16)
+            {
+                // The stride-1 products on packed operands (PackedConv, the default) against TensorCoreConv's gathering kernels.
+                long before = gpu.PackedConvLaunches;
+                Step();
+                long perStep = gpu.PackedConvLaunches - before;
+                gpu.PackedConvs = false;
+                try
+                {
+                    var gathered = TimeSteps();
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"stgcn train step: {perStep} conv products per step on packed operands (PackedConv); all on the gathering kernels instead: " +
+                        $"median {gathered[gathered.Count / 2]:F0} ms (min {gathered[0]:F0}, {steps} steps) vs {times[times.Count / 2]:F0} ms"));
+                }
+                finally { gpu.PackedConvs = true; }
+            }
         }
         return 0;
     }

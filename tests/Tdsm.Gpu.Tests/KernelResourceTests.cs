@@ -12,7 +12,7 @@ namespace Tdsm.Gpu.Diagnostics;
 /// requires at least the blocks per SM the kernel is bounded for: fewer would mean the JIT needed more registers than the
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
-/// 29 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// 30 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
 /// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
 /// need, rather than inside the kernel tests.
 /// </summary>
@@ -34,6 +34,8 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
             $"TensorCoreGemm.KernelLdMatrix ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixWide), K.TensorCoreGemm.WideSpecialization, K.TensorCoreGemm.WideThreads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelLdMatrixWide ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
+        Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixShifted), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
+            $"TensorCoreGemm.KernelLdMatrixShifted ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.Gemm), nameof(K.Gemm.Kernel), K.Gemm.Specialization, K.Gemm.Threads, K.Gemm.MinGroupsPerSM);
         // The tensor-core GEMMs as the tier loads them (2 per SM), and the bf16 kernel also for 1 (the visit's A/B).
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.Kernel), K.TensorCoreGemm.Specialization(1), K.TensorCoreGemm.Threads, 1, "TensorCoreGemm.Kernel (1/SM)");

@@ -277,6 +277,8 @@ LDMATRIX_KERNELS = {
     # name: (threads, mma tiles per warp along N); warps of 64 rows in a 2 (M) x N grid
     "KernelLdMatrix": (THREADS, NT),
     "KernelLdMatrixWide": (128, 8),
+    # KernelLdMatrix whose B rows shift by a fixed step at each K segment: the stride-1 convolutions (ShiftedB)
+    "KernelLdMatrixShifted": (THREADS, NT),
 }
 
 
@@ -300,6 +302,15 @@ def kernel_ldmatrix(name):
         w("    /// flight while this one is multiplied. The K loop is unrolled by the two stages and the addresses it uses are")
         w("    /// computed once (shared ones as a register plus a constant, global ones as 32-bit chunk indexes plus 4 per")
         w("    /// K-step): ILGPU derives indexes afresh at each use, and that arithmetic was most of the loop's issue slots.")
+    elif name == "KernelLdMatrixShifted":
+        w("    /// <see cref=\"KernelLdMatrix\"/> (same tiles, staging, ldmatrix and mma order) for a convolution of stride 1 as one")
+        w("    /// GEMM: C_z (M, N) = A (M, K) · B_zᵀ, where B_z's rows move down <see cref=\"ShiftedB.SegShift\"/> chunks at every")
+        w("    /// K segment of d K-steps (<see cref=\"ShiftedB.SegMagic\"/>). A is the packed weight (M, K), K = taps · channels with")
+        w("    /// k = tap · channels + channel; B_z is sample z's packed channels-last input, padded in time (rows (t, v), a row of")
+        w("    /// <see cref=\"ShiftedB.RowChunks\"/> chunks of 8 channels), so tap j reads rows n + j·V, the segment shift being")
+        w("    /// (V − 1)·RowChunks chunks past the 4 per K-step. Grid z is the sample: B_z starts at z·BatchChunks, C_z at z·M·N;")
+        w("    /// no split K. The epilogue adds bias[row] when <see cref=\"ShiftedB.RowBias\"/> is 1 (a conv's bias per output")
+        w("    /// channel) and writes fp32.")
     else:
         w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,")
         w("    /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:")
@@ -308,7 +319,9 @@ def kernel_ldmatrix(name):
         w("    /// instructions per mma. 128 accumulators per lane (about 250 registers): two blocks of 128 threads per SM.")
     w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {threads}.")
     w("    /// </summary>")
-    w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
+    shifted = name == "KernelLdMatrixShifted"
+    extra = ", ShiftedB sh" if shifted else ""
+    w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
     w("    {")
     w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
     w("        var s32 = s.Cast<uint>();")
@@ -348,7 +361,11 @@ def kernel_ldmatrix(name):
     # plus i rows of chunks, the bounds tested where loaded. ptxas 11.8 (sm_90): the second form spills 44 bytes in
     # the 8-warp kernel at its 128 registers; the first would cost the 4-warp kernel 12 of the 256 it nearly fills.
     per_chunk = chunks == 2
-    if per_chunk:
+    if shifted:
+        w(f"        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + {per} * rowChunks;")
+        w("        // B: sample z's rows of sh.RowChunks chunks; k8 is 0 (no split K).")
+        w(f"        int gb0 = Grid.IdxZ * sh.BatchChunks + (col0 + cr) * sh.RowChunks + cc, gb1 = gb0 + {per} * sh.RowChunks;")
+    elif per_chunk:
         w(f"        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + {per} * rowChunks;")
         w(f"        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + {per} * rowChunks;")
     else:
@@ -360,6 +377,7 @@ def kernel_ldmatrix(name):
     w("        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.")
     w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
     def chunk(op, i):
+        if shifted and op == "b": return f"b16[gb{i} + gob]"
         if per_chunk: return f"{op}16[g{op}{i} + go]"
         return f"{op}16[g{op}0 + go]" if i == 0 else f"{op}16[g{op}0 + {i} * gRows + go]"
     def in_bounds(op, i):
@@ -367,6 +385,8 @@ def kernel_ldmatrix(name):
         return f"{op}In{i}" if per_chunk else f"{tile0} + cr + {per * i} < {rows}"
     def load(step, ind):
         w(f"{ind}int go = 4 * {step};")
+        if shifted:
+            w(f"{ind}int gob = go + (({step} * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further")
         w(f"{ind}if ({step} < fullSteps)")
         w(f"{ind}{{")
         for op in "ab":
@@ -420,7 +440,20 @@ def kernel_ldmatrix(name):
     stage_body(1, " " * 12)
     w("        }")
     w("")
-    epilogue("StorePackable", MT, nt)
+    if shifted:
+        w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8; C_z = c[z·M·N ..].")
+        w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
+        w("        long cz = (long)Grid.IdxZ * p.M * p.N;")
+        w("        var cs = c.SubView(cz, c.Length - cz);")
+        for mi in range(MT):
+            for h in range(2):
+                w(f"        float rb{mi}{h} = RowBias(bias, sh, p, er + {mi * 16 + 8 * h});")
+        for mi in range(MT):
+            for ni in range(nt):
+                w(f"        StoreRow(cs, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)} + rb{mi}0, {acc(mi,ni,1)} + rb{mi}0);")
+                w(f"        StoreRow(cs, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)} + rb{mi}1, {acc(mi,ni,3)} + rb{mi}1);")
+    else:
+        epilogue("StorePackable", MT, nt)
     w("    }")
     w("")
 
@@ -486,6 +519,32 @@ for key in ("bf16", "tf32"):
 kernel_packed()
 for name in LDMATRIX_KERNELS:
     kernel_ldmatrix(name)
+w("    /// <summary>How <see cref=\"KernelLdMatrixShifted\"/> reads B (units of 16-byte chunks, 8 bf16).</summary>")
+w("    public struct ShiftedB")
+w("    {")
+w("        /// <summary>Chunks between the B operands of consecutive grid z (samples).</summary>")
+w("        public int BatchChunks;")
+w("        /// <summary>Chunks per B row (channels / 8).</summary>")
+w("        public int RowChunks;")
+w("        /// <summary>⌈2^20 / d⌉ for d K-steps per K segment (per tap: channels / 32): K-step s is in segment (s·SegMagic) >> 20,")
+w("        /// exact while s·d &lt; 2^20 (<see cref=\"StGcn.PackedConv.Shift\"/> checks).</summary>")
+w("        public int SegMagic;")
+w("        /// <summary>Chunks B's rows move at each K segment besides the segment's own 4 per K-step: (V − 1)·RowChunks.</summary>")
+w("        public int SegShift;")
+w("        /// <summary>1: add bias[row] (length M) in the epilogue.</summary>")
+w("        public int RowBias;")
+w("    }")
+w("")
+w("    private static float RowBias(ArrayView<float> bias, ShiftedB q, GemmArgs p, int row) => q.RowBias != 0 && row < p.M ? bias[row] : 0f;")
+w("")
+w("    private static void StoreRow(ArrayView<float> c, GemmArgs p, int row, int col, float v0, float v1)")
+w("    {")
+w("        if (row >= p.M) return;")
+w("        long i = (long)row * p.N + col;")
+w("        if (col < p.N) c[i] = v0;")
+w("        if (col + 1 < p.N) c[i + 1] = v1;")
+w("    }")
+w("")
 w("    // Store, or with GemmArgs.PackedOut the pair as one bf16 word: the packed-operand kernels' epilogue.")
 w("    private static void StorePackable(ArrayView<float> c, ArrayView<float> bias, GemmArgs p, int row, int col, float v0, float v1)")
 w("    {")

@@ -23,6 +23,12 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums, _r0, _r1;
     private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
     private MemoryBuffer1D<int, Stride1D.Dense> _labels;
+    // Packed bf16 operands of the stride-1 convolutions (PackedConv): the channels-last input and the weight.
+    private MemoryBuffer1D<uint, Stride1D.Dense>? _packIn, _packW;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int, int, int>? _packChannelsLast;
+    private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int>? _packWeight;
+    private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packWeightT;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>? _shiftedGemm;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
     private readonly Dictionary<Tensor, MemoryBuffer1D<float, Stride1D.Dense>> _owned = [];
 
@@ -151,6 +157,65 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     }
 
     private bool TcConvs => _convPrecision != GemmPrecision.Fp32;
+
+    /// <summary>
+    /// With bf16 convolutions: run the stride-1 forward and input-gradient products whose summed channels are a multiple of 32 on
+    /// packed bf16 operands (<see cref="PackedConv"/>: the input packed channels-last and padded, then
+    /// <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted"/>) instead of <see cref="TensorCoreConv"/>'s
+    /// gathering kernels. Default on; the same products up to the order of the fp32 sums. The weight gradient and the
+    /// strided convolutions are not affected.
+    /// </summary>
+    public bool PackedConvs { get; set; } = true;
+
+    /// <summary>Products run on <see cref="PackedConv"/> so far (forward and input gradient each count one).</summary>
+    public long PackedConvLaunches { get; private set; }
+
+    private bool UsesPackedConv(int channels, int stride) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, stride);
+
+    /// <summary>
+    /// One stride-1 product on packed operands: packs <paramref name="input"/> (B, c, t, V) channels-last padded by
+    /// p.Pad frames and the weight (forward: W'; <paramref name="inputGrad"/>: W'' tap-reversed), then out (B, m, t·V) =
+    /// W · input shifted per tap (+ bias per row when given).
+    /// </summary>
+    private void PackedConvProduct(Buf input, Buf w, Buf bias, Buf output, ConvArgs p, bool inputGrad)
+    {
+        int c = inputGrad ? p.Cout : p.Cin, m = inputGrad ? p.Cin : p.Cout, t = inputGrad ? p.Tout : p.T;
+        long inWords = PackedConv.PackedWords(p.B, c, t, p.V, p.Pad), wWords = (long)m * p.Kt * c / 2;
+        if (inWords > int.MaxValue / 4) throw new NotSupportedException($"PackedConv: {inWords} packed words exceed the kernel's 32-bit chunk indexes");
+        GrowWords(ref _packIn, inWords);
+        GrowWords(ref _packW, wWords);
+        _packChannelsLast ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, int, int, int, int>(PackedConv.PackChannelsLast);
+        int rows = (t + 2 * p.Pad) * p.V;
+        _packChannelsLast(new KernelConfig(new Index3D((rows + PackedConv.PackRows - 1) / PackedConv.PackRows, (c + PackedConv.PackChannels - 1) / PackedConv.PackChannels, p.B),
+            new Index3D(PackedConv.PackThreads, 1, 1)), input, _packIn!.View, c, t, p.V, p.Pad);
+        if (inputGrad)
+        {
+            _packWeightT ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>(PackedConv.PackWeightTransposed);
+            _packWeightT(checked((int)wWords), w, _packW!.View, p.Cin, p.Cout, p.Kt);
+        }
+        else
+        {
+            _packWeight ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int>(PackedConv.PackWeight);
+            _packWeight(checked((int)wWords), w, _packW!.View, p.Cin, p.Kt);
+        }
+        _shiftedGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
+            Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
+        long n = (long)t * p.V;
+        var args = new Tdsm.Kernels.GemmArgs { M = m, N = checked((int)n), K = p.Kt * c };
+        var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
+        var (gx, gy) = TensorCoreConv.Blocks(m, n);
+        _shiftedGemm(new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup), _packW!.View, _packIn!.View, output, inputGrad ? _dummy.View : bias, args, shift);
+        PackedConvLaunches++;
+    }
+
+    private void GrowWords(ref MemoryBuffer1D<uint, Stride1D.Dense>? buf, long size)
+    {
+        long old = buf?.Length ?? 0;
+        if (old >= size) return;
+        _acc.Synchronize(); // queued launches may still read the old buffer
+        buf?.Dispose();
+        buf = _acc.Allocate1D<uint>(Math.Max(size, 2 * old));
+    }
 
     private void Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense> buf, long size) where T : unmanaged
     {
@@ -374,6 +439,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, (long)p.Cout * p.Cin * p.Kt, op, "w");
         Need(bias, p.Cout, op, "bias"); Need(y, (long)p.B * p.Cout * p.Tout * p.V, op, "y");
+        if (UsesPackedConv(p.Cin, p.Stride)) { PackedConvProduct(x, w, bias, y, p, inputGrad: false); return; }
         if (TcConvs) { LoadTc(_tcFwd, TensorCoreConv.ForwardBf16, TensorCoreConv.ForwardTf32)(TcLaunch(p.Cout, (long)p.Tout * p.V, p.B), x, w, bias, y, p); return; }
         var (config, wide) = ConvLaunch(p.Cout, (long)p.Tout * p.V, p.B);
         (wide ? _convFwdWide : _convFwd)(config, x, w, bias, y, p);
@@ -389,7 +455,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
             Need(dx, (long)p.B * p.Cin * p.T * p.V, op, "dx");
             // Grid z = (sample, output phase); the widest phase has ⌈T / stride⌉ frames.
             long phaseColumns = (long)((p.T + p.Stride - 1) / p.Stride) * p.V;
-            if (TcConvs) LoadTc(_tcDx, TensorCoreConv.InputGradBf16, TensorCoreConv.InputGradTf32)(TcLaunch(p.Cin, phaseColumns, checked(p.B * p.Stride)), dy, w, _dummy.View, dx, p);
+            if (UsesPackedConv(p.Cout, p.Stride)) PackedConvProduct(dy, w, _dummy.View, dx, p, inputGrad: true);
+            else if (TcConvs) LoadTc(_tcDx, TensorCoreConv.InputGradBf16, TensorCoreConv.InputGradTf32)(TcLaunch(p.Cin, phaseColumns, checked(p.B * p.Stride)), dy, w, _dummy.View, dx, p);
             else
             {
                 var (config, wide) = ConvLaunch(p.Cin, phaseColumns, checked(p.B * p.Stride));
@@ -539,5 +606,6 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         foreach (var b in _owned.Values) b.Dispose();
         _owned.Clear();
         _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _r0.Dispose(); _r1.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
+        _packIn?.Dispose(); _packW?.Dispose();
     }
 }
