@@ -1,5 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Vec4 = Tdsm.Kernels.Gemm.Vec4;
 
 namespace Tdsm.Kernels;
 
@@ -66,6 +68,72 @@ public static class LayerNormModulate
         }
     }
 
+    /// <summary>Most channels <see cref="ForwardVec"/> takes: 8 float4 chunks per lane.</summary>
+    public const int MaxVecWidth = 8 * 4 * Lanes;
+
+    /// <summary>
+    /// <see cref="Forward"/> for H a multiple of 128 up to <see cref="MaxVecWidth"/> with 16-byte aligned x, mod and y: the
+    /// row is read once, as H/128 float4 chunks per lane held in registers (lane l takes chunks l, l + 32, ...), instead of
+    /// three scalar passes over x. Same launch. The float64 sums run in another order than <see cref="Forward"/>'s, so
+    /// mean and rstd may differ in their last bits (y within float rounding).
+    /// </summary>
+    public static void ForwardVec(ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<uint> packed, LayerNormArgs p)
+    {
+        int row = Grid.IdxX * RowsPerGroup + (Group.IdxX >> 5), lane = Group.IdxX & (Lanes - 1);
+        if (row >= p.B * p.N) return;   // the whole warp: no shuffle waits on it
+        int bi = row / p.N, h4 = p.H >> 2, q = p.H >> 7;   // chunks per row, chunks per lane
+        long o4 = (long)row * h4 + lane, m4 = (long)bi * p.Chunks * h4 + lane;
+        long sc4 = m4 + p.ScaleChunk * h4, sh4 = m4 + p.ShiftChunk * h4;
+        var x4 = x.Cast<Vec4>().AsAligned(16);
+        Vec4 v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
+        if (q > 0) v0 = x4[o4 + 0];
+        if (q > 1) v1 = x4[o4 + 32];
+        if (q > 2) v2 = x4[o4 + 64];
+        if (q > 3) v3 = x4[o4 + 96];
+        if (q > 4) v4 = x4[o4 + 128];
+        if (q > 5) v5 = x4[o4 + 160];
+        if (q > 6) v6 = x4[o4 + 192];
+        if (q > 7) v7 = x4[o4 + 224];
+        double s = Sum(v0) + Sum(v1) + Sum(v2) + Sum(v3) + Sum(v4) + Sum(v5) + Sum(v6) + Sum(v7);   // chunks past q are zero
+        double mu = WarpSum(s) / p.H;
+        double d = (q > 0 ? Squares(v0, mu) : 0) + (q > 1 ? Squares(v1, mu) : 0) + (q > 2 ? Squares(v2, mu) : 0) + (q > 3 ? Squares(v3, mu) : 0) + (q > 4 ? Squares(v4, mu) : 0) + (q > 5 ? Squares(v5, mu) : 0) + (q > 6 ? Squares(v6, mu) : 0) + (q > 7 ? Squares(v7, mu) : 0);
+        double rs = 1 / XMath.Sqrt(WarpSum(d) / p.H + Eps);
+        if (lane == 0) { mean[row] = (float)mu; rstd[row] = (float)rs; }
+        var y4 = y.Cast<Vec4>().AsAligned(16);
+        var mod4 = mod.Cast<Vec4>().AsAligned(16);
+        var packed2 = packed.Cast<ulong>();
+        if (q > 0) StoreModulated(y4, mod4, packed2, o4 + 0, sc4 + 0, sh4 + 0, v0, mu, rs, p.PackOut);
+        if (q > 1) StoreModulated(y4, mod4, packed2, o4 + 32, sc4 + 32, sh4 + 32, v1, mu, rs, p.PackOut);
+        if (q > 2) StoreModulated(y4, mod4, packed2, o4 + 64, sc4 + 64, sh4 + 64, v2, mu, rs, p.PackOut);
+        if (q > 3) StoreModulated(y4, mod4, packed2, o4 + 96, sc4 + 96, sh4 + 96, v3, mu, rs, p.PackOut);
+        if (q > 4) StoreModulated(y4, mod4, packed2, o4 + 128, sc4 + 128, sh4 + 128, v4, mu, rs, p.PackOut);
+        if (q > 5) StoreModulated(y4, mod4, packed2, o4 + 160, sc4 + 160, sh4 + 160, v5, mu, rs, p.PackOut);
+        if (q > 6) StoreModulated(y4, mod4, packed2, o4 + 192, sc4 + 192, sh4 + 192, v6, mu, rs, p.PackOut);
+        if (q > 7) StoreModulated(y4, mod4, packed2, o4 + 224, sc4 + 224, sh4 + 224, v7, mu, rs, p.PackOut);
+    }
+
+    private static double Sum(Vec4 v) => (double)v.X + v.Y + v.Z + v.W;
+
+    private static double Squares(Vec4 v, double mu)
+    {
+        double a = v.X - mu, b = v.Y - mu, c = v.Z - mu, e = v.W - mu;
+        return a * a + b * b + c * c + e * e;
+    }
+
+    // y chunk c4 = LN(v)·(1 + scale) + shift in float64, rounded to float as Modulated does; with pack, also the two bf16 words.
+    private static void StoreModulated(ArrayView<Vec4> y4, ArrayView<Vec4> mod4, ArrayView<ulong> packed2, long c4, long scale4, long shift4,
+        Vec4 v, double mu, double rs, int pack)
+    {
+        Vec4 sc = mod4[scale4], sh = mod4[shift4], r;
+        r.X = (float)((v.X - mu) * rs * (1 + sc.X) + sh.X);
+        r.Y = (float)((v.Y - mu) * rs * (1 + sc.Y) + sh.Y);
+        r.Z = (float)((v.Z - mu) * rs * (1 + sc.Z) + sh.Z);
+        r.W = (float)((v.W - mu) * rs * (1 + sc.W) + sh.W);
+        y4[c4] = r;
+        if (pack != 0) packed2[c4] = Bf16.Pack(r.X, r.Y) | ((ulong)Bf16.Pack(r.Z, r.W) << 32);
+    }
+
     // y[o + i] of row o's LN-modulate (m: the row's sample offset into mod).
     private static float Modulated(ArrayView<float> x, ArrayView<float> mod, long o, long m, int i, double mu, double rs, LayerNormArgs p)
     {
@@ -99,6 +167,84 @@ public static class LayerNormModulate
             double v = rs * (dxh - sumD - xh * sumDX);
             dx[o + i] = p.AccumulateDx != 0 ? (float)(dx[o + i] + v) : (float)v;
         }
+    }
+
+    /// <summary>
+    /// <see cref="BackwardInput"/> for the widths and alignment of <see cref="ForwardVec"/> (x, dy, mod and dx 16-byte aligned):
+    /// the row's x and dy are read once into registers (float4 chunks l, l + 32, ... of lane l) instead of twice (the scale,
+    /// one row per sample, is read again from cache). Same launch and float64 arithmetic per element; the sums run in
+    /// another order, so dx is within float rounding of <see cref="BackwardInput"/>'s.
+    /// </summary>
+    public static void BackwardInputVec(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> mean, ArrayView<float> rstd,
+        ArrayView<float> dx, LayerNormArgs p)
+    {
+        int row = Grid.IdxX * RowsPerGroup + (Group.IdxX >> 5), lane = Group.IdxX & (Lanes - 1);
+        if (row >= p.B * p.N) return;
+        int bi = row / p.N, h4 = p.H >> 2, q = p.H >> 7;
+        long o4 = (long)row * h4 + lane, sc4 = (long)bi * p.Chunks * h4 + p.ScaleChunk * h4 + lane;
+        var xView = x.Cast<Vec4>().AsAligned(16);
+        var dy4 = dy.Cast<Vec4>().AsAligned(16);
+        var mod4 = mod.Cast<Vec4>().AsAligned(16);
+        double mu = mean[row], rs = rstd[row];
+        Vec4 xc0 = default, gc0 = default, xc1 = default, gc1 = default, xc2 = default, gc2 = default, xc3 = default, gc3 = default, xc4 = default, gc4 = default, xc5 = default, gc5 = default, xc6 = default, gc6 = default, xc7 = default, gc7 = default;
+        if (q > 0) { xc0 = xView[o4 + 0]; gc0 = dy4[o4 + 0]; }
+        if (q > 1) { xc1 = xView[o4 + 32]; gc1 = dy4[o4 + 32]; }
+        if (q > 2) { xc2 = xView[o4 + 64]; gc2 = dy4[o4 + 64]; }
+        if (q > 3) { xc3 = xView[o4 + 96]; gc3 = dy4[o4 + 96]; }
+        if (q > 4) { xc4 = xView[o4 + 128]; gc4 = dy4[o4 + 128]; }
+        if (q > 5) { xc5 = xView[o4 + 160]; gc5 = dy4[o4 + 160]; }
+        if (q > 6) { xc6 = xView[o4 + 192]; gc6 = dy4[o4 + 192]; }
+        if (q > 7) { xc7 = xView[o4 + 224]; gc7 = dy4[o4 + 224]; }
+        // Σ dx̂ and Σ dx̂·x̂ with dx̂ = dy·(1 + scale) (chunks past q: dy = 0, nothing added).
+        double sumD = 0, sumDX = 0;
+        if (q > 0) Sums(gc0, mod4[sc4 + 0], xc0, mu, rs, ref sumD, ref sumDX);
+        if (q > 1) Sums(gc1, mod4[sc4 + 32], xc1, mu, rs, ref sumD, ref sumDX);
+        if (q > 2) Sums(gc2, mod4[sc4 + 64], xc2, mu, rs, ref sumD, ref sumDX);
+        if (q > 3) Sums(gc3, mod4[sc4 + 96], xc3, mu, rs, ref sumD, ref sumDX);
+        if (q > 4) Sums(gc4, mod4[sc4 + 128], xc4, mu, rs, ref sumD, ref sumDX);
+        if (q > 5) Sums(gc5, mod4[sc4 + 160], xc5, mu, rs, ref sumD, ref sumDX);
+        if (q > 6) Sums(gc6, mod4[sc4 + 192], xc6, mu, rs, ref sumD, ref sumDX);
+        if (q > 7) Sums(gc7, mod4[sc4 + 224], xc7, mu, rs, ref sumD, ref sumDX);
+        sumD = WarpSum(sumD) / p.H;
+        sumDX = WarpSum(sumDX) / p.H;
+        var dx4 = dx.Cast<Vec4>().AsAligned(16);
+        if (q > 0) StoreInputGrad(dx4, o4 + 0, xc0, gc0, mod4[sc4 + 0], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 1) StoreInputGrad(dx4, o4 + 32, xc1, gc1, mod4[sc4 + 32], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 2) StoreInputGrad(dx4, o4 + 64, xc2, gc2, mod4[sc4 + 64], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 3) StoreInputGrad(dx4, o4 + 96, xc3, gc3, mod4[sc4 + 96], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 4) StoreInputGrad(dx4, o4 + 128, xc4, gc4, mod4[sc4 + 128], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 5) StoreInputGrad(dx4, o4 + 160, xc5, gc5, mod4[sc4 + 160], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 6) StoreInputGrad(dx4, o4 + 192, xc6, gc6, mod4[sc4 + 192], mu, rs, sumD, sumDX, p.AccumulateDx);
+        if (q > 7) StoreInputGrad(dx4, o4 + 224, xc7, gc7, mod4[sc4 + 224], mu, rs, sumD, sumDX, p.AccumulateDx);
+    }
+
+    private static void Sums(Vec4 g, Vec4 sc, Vec4 xv, double mu, double rs, ref double sumD, ref double sumDX)
+    {
+        double d0 = g.X * (1 + (double)sc.X), d1 = g.Y * (1 + (double)sc.Y), d2 = g.Z * (1 + (double)sc.Z), d3 = g.W * (1 + (double)sc.W);
+        sumD += d0; sumD += d1; sumD += d2; sumD += d3;
+        sumDX += d0 * ((xv.X - mu) * rs); sumDX += d1 * ((xv.Y - mu) * rs); sumDX += d2 * ((xv.Z - mu) * rs); sumDX += d3 * ((xv.W - mu) * rs);
+    }
+
+    // dx chunk c4 = rs·(dx̂ − mean dx̂ − x̂·mean(dx̂·x̂)) per element in float64, rounded once (after the add with accumulate),
+    // as BackwardInput does.
+    private static void StoreInputGrad(ArrayView<Vec4> dx4, long c4, Vec4 xv, Vec4 g, Vec4 sc, double mu, double rs, double sumD, double sumDX, int accumulate)
+    {
+        double v0 = InputGrad(xv.X, g.X, sc.X, mu, rs, sumD, sumDX), v1 = InputGrad(xv.Y, g.Y, sc.Y, mu, rs, sumD, sumDX);
+        double v2 = InputGrad(xv.Z, g.Z, sc.Z, mu, rs, sumD, sumDX), v3 = InputGrad(xv.W, g.W, sc.W, mu, rs, sumD, sumDX);
+        if (accumulate != 0)
+        {
+            Vec4 old = dx4[c4];
+            v0 += old.X; v1 += old.Y; v2 += old.Z; v3 += old.W;
+        }
+        Vec4 r;
+        r.X = (float)v0; r.Y = (float)v1; r.Z = (float)v2; r.W = (float)v3;
+        dx4[c4] = r;
+    }
+
+    private static double InputGrad(float xv, float g, float sc, double mu, double rs, double sumD, double sumDX)
+    {
+        double xh = (xv - mu) * rs, dxh = g * (1 + (double)sc);
+        return rs * (dxh - sumD - xh * sumDX);
     }
 
     /// <summary>dshift[b, i] += Σ_t dy, dscale[b, i] += Σ_t dy·x̂ over the N tokens. Thread idx = b·H + i (B·H threads).</summary>

@@ -51,10 +51,10 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<double>, int, int, int> _sumRowsPartial;
     private readonly Action<Index1D, ArrayView<double>, ArrayView<float>, int, int> _sumRowsFinish;
     private MemoryBuffer1D<double, Stride1D.Dense> _columnPartials;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated, _gated4;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gatedBwd;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _ln;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _ln, _lnVec;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput, _lnBwdInputVec;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn, _attnTiled;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd, _attnTiledBwd;
@@ -157,9 +157,12 @@ public sealed class GpuOps : IOps, IDisposable
         _sumRowsPartial = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int, int, int>(Residual.SumRowsPartial);
         _sumRowsFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int, int>(Residual.SumRowsFinish);
         _gated = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedForward);
+        _gated4 = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedForward4);
         _gatedBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedBackward);
         _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs>(K.LayerNormModulate.Forward);
+        _lnVec = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs>(K.LayerNormModulate.ForwardVec);
         _lnBwdInput = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardInput);
+        _lnBwdInputVec = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardInputVec);
         _lnBwdMod = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardModulation);
         _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
         _attnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Backward);
@@ -183,7 +186,7 @@ public sealed class GpuOps : IOps, IDisposable
         _hinge = _acc.Allocate1D<float>(256);
         _alphas = _acc.Allocate1D<float>(MaxTimestep);
         _dummy = _acc.Allocate1D<float>(1);
-        _dummyWords = _acc.Allocate1D<uint>(1);
+        _dummyWords = _acc.Allocate1D<uint>(2);
         // The sinusoidal embedding of every integer timestep, computed once by the reference code.
         var table = new float[MaxTimestep * Reference.TimestepEmbedding.Dim];
         var ts = Enumerable.Range(0, MaxTimestep).Select(i => (float)i).ToArray();
@@ -685,7 +688,9 @@ public sealed class GpuOps : IOps, IDisposable
         bool cast = PackingOn && h % 8 == 0 && words > 0;
         if (cast) Workspace(ref _packedA, words);
         args.PackOut = cast ? 1 : 0;
-        _ln(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
+        // One read of each row into registers where the width and alignment allow (ForwardVec), three scalar passes otherwise.
+        bool vec = h % 128 == 0 && h <= K.LayerNormModulate.MaxVecWidth && Aligned16(x, mod, y);
+        (vec ? _lnVec : _ln)(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
         if (cast) _lnPacked = (Address(y), 2 * words);
     }
 
@@ -698,7 +703,8 @@ public sealed class GpuOps : IOps, IDisposable
         if (b * n * h == 0) return;
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, AccumulateDx = accumulateDx ? 1 : 0 };
         _lnBwdMod(b * h, V(dy), V(x), V(mean), V(rstd), V(dmod), args);
-        _lnBwdInput(LayerNormLaunch(b * n), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
+        bool vec = h % 128 == 0 && h <= K.LayerNormModulate.MaxVecWidth && Aligned16(dy, x, mod, dx);
+        (vec ? _lnBwdInputVec : _lnBwdInput)(LayerNormLaunch(b * n), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
     }
 
     public void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h)
@@ -706,7 +712,9 @@ public sealed class GpuOps : IOps, IDisposable
         Check(x, b * n * h, "GatedResidual x"); Check(mod, b * chunks * h, "GatedResidual mod");
         Check(y, b * n * h, "GatedResidual y"); Check(output, b * n * h, "GatedResidual output");
         if (b * n * h == 0) return;
-        _gated(b * n * h, V(x), V(mod), V(y), V(output), new ResidualArgs { B = b, N = n, H = h, Chunks = chunks, Chunk = gateChunk });
+        var args = new ResidualArgs { B = b, N = n, H = h, Chunks = chunks, Chunk = gateChunk };
+        if (h % 4 == 0 && Aligned16(x, mod, y, output)) _gated4(b * n * h / 4, V(x), V(mod), V(y), V(output), args);
+        else _gated(b * n * h, V(x), V(mod), V(y), V(output), args);
     }
 
     public void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h)

@@ -191,6 +191,8 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     [TestCase(2, 5, 70)]   // 10 rows: the last group of four has two rows
     [TestCase(1, 1, 768)]  // one row: three idle warps in the group
     [TestCase(3, 4, 33)]   // 12 rows: whole groups
+    [TestCase(2, 5, 128)]  // ForwardVec (H a multiple of 128): one float4 chunk per lane
+    [TestCase(3, 3, 1024)] // ForwardVec: eight chunks per lane, the most it takes
     public void LayerNormModulateForwardAndBackward(int b, int n, int h)
     {
         int chunks = 6;
@@ -205,10 +207,11 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertSame(dx, "dx"); AssertSame(dmod, "dmod");
     }
 
-    [Test]
-    public void GatedResidualForwardAndBackward()
+    [TestCase(7)]  // scalar kernel
+    [TestCase(12)] // four channels per thread (GatedForward4)
+    public void GatedResidualForwardAndBackward(int h)
     {
-        int b = 3, n = 5, h = 7, chunks = 6;
+        int b = 3, n = 5, chunks = 6;
         var x = Pair(R(b * n * h), b, n, h); var mod = Pair(R(b * chunks * h), b, chunks * h); var y = Pair(R(b * n * h), b, n, h);
         var o = Out(b, n, h);
         Gpu.GatedResidual(x.G, mod.G, chunks, 2, y.G, o.G, b, n, h); _ref.GatedResidual(x.C, mod.C, chunks, 2, y.C, o.C, b, n, h);

@@ -12,7 +12,7 @@ namespace Tdsm.Gpu.Diagnostics;
 /// requires at least the blocks per SM the kernel is bounded for: fewer would mean the JIT needed more registers than the
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
-/// 30 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// 32 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
 /// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
 /// need, rather than inside the kernel tests.
 /// </summary>
@@ -63,7 +63,9 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         foreach (var m in new[] { nameof(K.StGcn.GraphAggregate.Forward), nameof(K.StGcn.GraphAggregate.InputGrad), nameof(K.StGcn.GraphAggregate.ImportancePartial) })
             Add(typeof(K.StGcn.GraphAggregate), m, KernelSpecialization.Empty, K.StGcn.GraphAggregate.Threads, 0);
         Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.Forward), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
+        Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.ForwardVec), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
         Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.BackwardInput), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
+        Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.BackwardInputVec), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
         return d;
     }
 

@@ -259,10 +259,11 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// in between that writes that output (here a copy into it) must leave the product to pack it again. Both give the
     /// fp32-operand kernel's bits on the values y holds at the product (tolerance 0), and the count says which path ran.
     /// </summary>
-    [Test]
-    public void LayerNormCastIsUsedOnlyByTheNextProduct()
+    [TestCase(16)]
+    [TestCase(128)] // LayerNormModulate.ForwardVec writes the cast
+    public void LayerNormCastIsUsedOnlyByTheNextProduct(int h)
     {
-        int b = 2, n = 3, h = 16, outF = 8, rows = b * n;
+        int b = 2, n = 3, outF = 8, rows = b * n;
         var rng = new Rng(17);
         Tensor x = Up(Normal(rng, rows * h)), mod = Up(Normal(rng, b * 6 * h)), w = Up(Normal(rng, outF * h)), other = Up(Normal(rng, rows * h));
         Tensor y = Gpu.Allocate(rows, h), mean = Gpu.Allocate(rows), rstd = Gpu.Allocate(rows), output = Gpu.Allocate(rows, outF);
