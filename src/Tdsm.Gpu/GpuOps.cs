@@ -121,8 +121,10 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>
     /// Whether the joint attention runs on the register-tiled kernels (<see cref="K.JointAttention.ForwardTiled"/>, the
     /// default) where they fit (<see cref="UsesTiledAttention"/>), or always on the scalar ones (for A/B benchmarks).
+    /// The environment variable TDSM_TILED_ATTENTION=0 turns them off for a whole process (the GPU visit's fallback if the
+    /// tiled kernels, not yet run on a GPU, fault).
     /// </summary>
-    public bool TiledAttention { get; set; } = true;
+    public bool TiledAttention { get; set; } = Environment.GetEnvironmentVariable("TDSM_TILED_ATTENTION") != "0";
 
     /// <summary>How many joint-attention launches (forward and backward) ran on the tiled kernels, for tests.</summary>
     public long TiledAttentionLaunches { get; private set; }

@@ -163,9 +163,10 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// packed bf16 operands (<see cref="PackedConv"/>: the input packed channels-last and padded, then
     /// <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted"/>) instead of <see cref="TensorCoreConv"/>'s
     /// gathering kernels. Default on; the same products up to the order of the fp32 sums. The weight gradient and the
-    /// strided convolutions are not affected.
+    /// strided convolutions are not affected. The environment variable TDSM_PACKED_CONVS=0 turns it off for a whole process
+    /// (the GPU visit's fallback if these kernels, not yet run on a GPU, fault).
     /// </summary>
-    public bool PackedConvs { get; set; } = true;
+    public bool PackedConvs { get; set; } = Environment.GetEnvironmentVariable("TDSM_PACKED_CONVS") != "0";
 
     /// <summary>Products run on <see cref="PackedConv"/> so far (forward and input gradient each count one).</summary>
     public long PackedConvLaunches { get; private set; }
