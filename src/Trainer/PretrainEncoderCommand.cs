@@ -37,7 +37,8 @@ public sealed class PretrainEncoderCommand : ICommand
         more steps with a mark after every op (CUDA events on the GPU, the host clock otherwise) and prints
         each op and layer size with its calls, ms and share per step, then the shares by op family.
         With tensor-core convolutions (gpu-bf16, gpu-tf32) the steps are then timed again with the kernels
-        compiled for the other occupancy (1 or 2 blocks per SM; the same results).
+        compiled for the other occupancy (1 or 2 blocks per SM; the same results), and with gpu-bf16 once more with
+        the stride-1 products off packed operands (PackedConv; TDSM_PACKED_CONVS=0 turns it off for a whole run).
         --backend gpu runs the whole encoder on the CUDA device (parameters, optimiser state and activations
         device-resident; per step the batch goes up and the loss comes back); gpu-sim runs the same kernels on
         ILGPU's CPU simulator (very slow: tiny sizes only). gpu-bf16 / gpu-tf32 (gpu-sim-bf16 / gpu-sim-tf32) run the
@@ -215,32 +216,30 @@ public sealed class PretrainEncoderCommand : ICommand
         }
         if (ops is Tdsm.Gpu.StGcn.StGcnGpuOps gpu && gpu.ConvPrecision != Tdsm.Gpu.GemmPrecision.Fp32)
         {
-            // The same steps with the tensor-core convolutions bounded for the other occupancy (same bits, other registers).
-            int usual = gpu.TensorCoreGroupsPerSM, other = 3 - usual;
-            gpu.TensorCoreGroupsPerSM = other;
-            try
+            // The same steps once more under another setting of the tensor-core convolutions: "median X ms (min Y, N steps)".
+            string TimedWith(Action change, Action restore)
             {
-                var alt = TimeSteps();
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"stgcn train step with the tensor-core convolutions compiled for {other} block(s) per SM: median {alt[alt.Count / 2]:F0} ms " +
-                    $"(min {alt[0]:F0}, {steps} steps) vs {times[times.Count / 2]:F0} ms for {usual}"));
+                change();
+                try
+                {
+                    var alt = TimeSteps();
+                    return string.Create(CultureInfo.InvariantCulture, $"median {alt[alt.Count / 2]:F0} ms (min {alt[0]:F0}, {steps} steps)");
+                }
+                finally { restore(); }
             }
-            finally { gpu.TensorCoreGroupsPerSM = usual; }
-            if (gpu.ConvPrecision == Tdsm.Gpu.GemmPrecision.Bf16)
+            string median = string.Create(CultureInfo.InvariantCulture, $"{times[times.Count / 2]:F0} ms");
+            // Bounded for the other occupancy (same bits, other registers).
+            int usual = gpu.TensorCoreGroupsPerSM, other = 3 - usual;
+            stdout.WriteLine($"stgcn train step with the tensor-core convolutions compiled for {other} block(s) per SM: " +
+                $"{TimedWith(() => gpu.TensorCoreGroupsPerSM = other, () => gpu.TensorCoreGroupsPerSM = usual)} vs {median} for {usual}");
+            if (gpu.ConvPrecision == Tdsm.Gpu.GemmPrecision.Bf16 && gpu.PackedConvs)
             {
                 // The stride-1 products on packed operands (PackedConv, the default) against TensorCoreConv's gathering kernels.
                 long before = gpu.PackedConvLaunches;
                 Step();
                 long perStep = gpu.PackedConvLaunches - before;
-                gpu.PackedConvs = false;
-                try
-                {
-                    var gathered = TimeSteps();
-                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"stgcn train step: {perStep} conv products per step on packed operands (PackedConv); all on the gathering kernels instead: " +
-                        $"median {gathered[gathered.Count / 2]:F0} ms (min {gathered[0]:F0}, {steps} steps) vs {times[times.Count / 2]:F0} ms"));
-                }
-                finally { gpu.PackedConvs = true; }
+                stdout.WriteLine($"stgcn train step: {perStep} conv products per step on packed operands (PackedConv); all on the gathering kernels instead: " +
+                    $"{TimedWith(() => gpu.PackedConvs = false, () => gpu.PackedConvs = true)} vs {median}");
             }
         }
         return 0;
