@@ -171,7 +171,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// <summary>Products run on <see cref="PackedConv"/> so far (forward and input gradient each count one).</summary>
     public long PackedConvLaunches { get; private set; }
 
-    private bool UsesPackedConv(int channels, int stride) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, stride);
+    // Stride 1 with "same" padding (T frames out, as the model's odd kt and pad (kt−1)/2 give), channels summed a multiple of 32.
+    private bool UsesPackedConv(int channels, ConvArgs p) =>
+        _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, p.Stride) && p.Tout == p.T && 2 * p.Pad == p.Kt - 1;
 
     /// <summary>
     /// One stride-1 product on packed operands: packs <paramref name="input"/> (B, c, t, V) channels-last padded by
@@ -440,7 +442,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         Need(x, (long)p.B * p.Cin * p.T * p.V, op, "x"); Need(w, (long)p.Cout * p.Cin * p.Kt, op, "w");
         Need(bias, p.Cout, op, "bias"); Need(y, (long)p.B * p.Cout * p.Tout * p.V, op, "y");
-        if (UsesPackedConv(p.Cin, p.Stride)) { PackedConvProduct(x, w, bias, y, p, inputGrad: false); return; }
+        if (UsesPackedConv(p.Cin, p)) { PackedConvProduct(x, w, bias, y, p, inputGrad: false); return; }
         if (TcConvs) { LoadTc(_tcFwd, TensorCoreConv.ForwardBf16, TensorCoreConv.ForwardTf32)(TcLaunch(p.Cout, (long)p.Tout * p.V, p.B), x, w, bias, y, p); return; }
         var (config, wide) = ConvLaunch(p.Cout, (long)p.Tout * p.V, p.B);
         (wide ? _convFwdWide : _convFwd)(config, x, w, bias, y, p);
@@ -456,7 +458,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
             Need(dx, (long)p.B * p.Cin * p.T * p.V, op, "dx");
             // Grid z = (sample, output phase); the widest phase has ⌈T / stride⌉ frames.
             long phaseColumns = (long)((p.T + p.Stride - 1) / p.Stride) * p.V;
-            if (UsesPackedConv(p.Cout, p.Stride)) PackedConvProduct(dy, w, _dummy.View, dx, p, inputGrad: true);
+            if (UsesPackedConv(p.Cout, p)) PackedConvProduct(dy, w, _dummy.View, dx, p, inputGrad: true);
             else if (TcConvs) LoadTc(_tcDx, TensorCoreConv.InputGradBf16, TensorCoreConv.InputGradTf32)(TcLaunch(p.Cin, phaseColumns, checked(p.B * p.Stride)), dy, w, _dummy.View, dx, p);
             else
             {
