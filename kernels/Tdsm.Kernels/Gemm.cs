@@ -38,6 +38,9 @@ public struct GemmArgs
     /// c viewed as (M, N/2) uint words, N even; after the bias and GELU. The packed-operand kernels only (KernelPacked,
     /// KernelLdMatrix); not with Accumulate or GeluGrad.</summary>
     public int PackedOut;
+    /// <summary>1: c starts on an 8-byte boundary (the host checks), so the tensor-core kernels may store a block that lies
+    /// inside C as 64-bit pairs of columns when N is even and no other epilogue option is set.</summary>
+    public int PairStores;
 }
 
 /// <summary>

@@ -258,6 +258,12 @@ internal static class AsyncCopy
     }
 }
 
+/// <summary>Two floats stored as one 64-bit word (the tensor-core epilogue's column pairs).</summary>
+internal struct FloatPair(float x, float y)
+{
+    public float X = x, Y = y;
+}
+
 /// <summary>16 bytes (8 bf16) of a packed operand row: one 128-bit load or store of <see cref="TensorCoreGemm.KernelLdMatrix"/>'s staging.</summary>
 internal struct Chunk16
 {

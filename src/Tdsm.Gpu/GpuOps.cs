@@ -346,7 +346,8 @@ public sealed class GpuOps : IOps, IDisposable
         long need = (long)splits * m * n;
         Workspace(ref _gemmSplits, need);
         var part = ((ArrayView<float>)_gemmSplits!.View).SubView(0, need);
-        launch(part, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, PackedOut = 0, KSplit = kPer }, splits);
+        // The workspace starts the buffer: 8-byte aligned for the tensor-core kernels' pair stores.
+        launch(part, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, PackedOut = 0, KSplit = kPer, PairStores = 1 }, splits);
         _gemmReduce(checked(m * n), part, c, bias is null ? _dummy.View : V(bias), args, splits);
         SplitProducts++;
     }
@@ -379,7 +380,7 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs
         {
             M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1, Gelu = gelu ? 1 : 0,
-            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0,
+            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0, PairStores = c.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0,
         };
         void Launch(ArrayView<float> cOut, ArrayView<float> biasView, GemmArgs launchArgs, int splits)
         {
@@ -563,7 +564,7 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs
         {
             M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1,
-            Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0,
+            Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0, PairStores = Address(c) % 8 == 0 ? 1 : 0,
         };
         if (TryPackProduct(a, b, layout, m, n, k, out var packedA, out var packedB))
         {

@@ -169,6 +169,52 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         AssertSameBits(got, want, n, $"{m}x{n}x{k}: {kind} vs KernelPacked");
     }
 
+    /// <summary>
+    /// The tensor-core epilogue's fast path (GemmArgs.PairStores: a block inside C, N even, no accumulate / GELU / packed C,
+    /// the bias read once per column and pairs of columns stored as 64-bit words) against the general per-element path, which
+    /// a C starting 4 bytes into its buffer forces: the same bits (tolerance 0), on every tensor-core kernel, with and without
+    /// bias; C poisoned with NaN first, so an element the fast path skipped would show. Shapes with whole blocks only, with
+    /// edge blocks (the general path for those, the fast one inside), and split along K (partial products in the workspace).
+    /// </summary>
+    [TestCase(256, 256, 64, true)]
+    [TestCase(130, 258, 32, true)]
+    [TestCase(128, 130, 32, false)]
+    [TestCase(128, 128, 1056, true)] // split along K
+    public void PairStoresGiveTheBitsOfTheGeneralEpilogue(int m, int n, int k, bool withBias)
+    {
+        var rng = new Rng(79);
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n);
+        using var pa = Gpu.Device.Accelerator.Allocate1D<uint>(m * k / 2);
+        using var pb = Gpu.Device.Accelerator.Allocate1D<uint>(n * k / 2);
+        Gpu.PackBf16(Up(a), pa.View, m, k, transpose: false);
+        Gpu.PackBf16(Up(b), pb.View, n, k, transpose: false);
+        var nan = Enumerable.Repeat(float.NaN, m * n + 1).ToArray();
+        float[] Product(Action<Tensor> run, bool aligned)
+        {
+            var storage = Up(nan);
+            var c = Gpu.View(storage, aligned ? 0 : 1, m * n);
+            run(c);
+            var host = new float[m * n];
+            Gpu.Download(c, host);
+            return host;
+        }
+        Tensor? tb = withBias ? Up(bias) : null;
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        var runs = new (string Name, Action<Tensor> Run)[]
+        {
+            ("fp32-operand bf16", c => Gpu.MatMul(Up(a), Up(b), c, tb, GemmLayout.ABt, m, n, k, accumulate: false)),
+            ("Packed", c => Gpu.MatMulPacked(PackedGemmKernel.Packed, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
+            ("LdMatrix", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrix, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
+            ("LdMatrixWide", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrixWide, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
+        };
+        foreach (var (name, run) in runs)
+        {
+            float[] fast = Product(run, aligned: true), general = Product(run, aligned: false);
+            Assert.That(fast, Has.None.NaN, $"{name} {m}x{n}x{k}: every element written");
+            AssertSameBits(fast, general, n, $"{name} {m}x{n}x{k}: pair stores vs the general epilogue");
+        }
+    }
+
     /// <summary>KernelLdMatrix stages 16-byte chunks: an operand 8 bytes into its buffer is refused with the offset, not read misaligned.</summary>
     [Test]
     public void LdMatrixKernelRefusesOperandsOffSixteenByteBoundaries()
