@@ -4526,6 +4526,61 @@ public static class TensorCoreGemm
         float rb21 = RowBias(bias, sh, p, er + 40);
         float rb30 = RowBias(bias, sh, p, er + 48);
         float rb31 = RowBias(bias, sh, p, er + 56);
+        if (p.PairStores != 0 && (p.N & 1) == 0 && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            // A block inside C_z: pairs of columns as 64-bit words (as the other ldmatrix kernels' epilogue).
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1, ec2 = ec >> 1;
+            { long r = (long)(er + 0) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c000 + rb00, c001 + rb00);
+              c2[r + 4] = new FloatPair(c010 + rb00, c011 + rb00);
+              c2[r + 8] = new FloatPair(c020 + rb00, c021 + rb00);
+              c2[r + 12] = new FloatPair(c030 + rb00, c031 + rb00);
+            }
+            { long r = (long)(er + 8) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c002 + rb01, c003 + rb01);
+              c2[r + 4] = new FloatPair(c012 + rb01, c013 + rb01);
+              c2[r + 8] = new FloatPair(c022 + rb01, c023 + rb01);
+              c2[r + 12] = new FloatPair(c032 + rb01, c033 + rb01);
+            }
+            { long r = (long)(er + 16) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c100 + rb10, c101 + rb10);
+              c2[r + 4] = new FloatPair(c110 + rb10, c111 + rb10);
+              c2[r + 8] = new FloatPair(c120 + rb10, c121 + rb10);
+              c2[r + 12] = new FloatPair(c130 + rb10, c131 + rb10);
+            }
+            { long r = (long)(er + 24) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c102 + rb11, c103 + rb11);
+              c2[r + 4] = new FloatPair(c112 + rb11, c113 + rb11);
+              c2[r + 8] = new FloatPair(c122 + rb11, c123 + rb11);
+              c2[r + 12] = new FloatPair(c132 + rb11, c133 + rb11);
+            }
+            { long r = (long)(er + 32) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c200 + rb20, c201 + rb20);
+              c2[r + 4] = new FloatPair(c210 + rb20, c211 + rb20);
+              c2[r + 8] = new FloatPair(c220 + rb20, c221 + rb20);
+              c2[r + 12] = new FloatPair(c230 + rb20, c231 + rb20);
+            }
+            { long r = (long)(er + 40) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c202 + rb21, c203 + rb21);
+              c2[r + 4] = new FloatPair(c212 + rb21, c213 + rb21);
+              c2[r + 8] = new FloatPair(c222 + rb21, c223 + rb21);
+              c2[r + 12] = new FloatPair(c232 + rb21, c233 + rb21);
+            }
+            { long r = (long)(er + 48) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c300 + rb30, c301 + rb30);
+              c2[r + 4] = new FloatPair(c310 + rb30, c311 + rb30);
+              c2[r + 8] = new FloatPair(c320 + rb30, c321 + rb30);
+              c2[r + 12] = new FloatPair(c330 + rb30, c331 + rb30);
+            }
+            { long r = (long)(er + 56) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c302 + rb31, c303 + rb31);
+              c2[r + 4] = new FloatPair(c312 + rb31, c313 + rb31);
+              c2[r + 8] = new FloatPair(c322 + rb31, c323 + rb31);
+              c2[r + 12] = new FloatPair(c332 + rb31, c333 + rb31);
+            }
+            return;
+        }
         StoreRow(cs, p, er + 0, ec + 0, c000 + rb00, c001 + rb00);
         StoreRow(cs, p, er + 8, ec + 0, c002 + rb01, c003 + rb01);
         StoreRow(cs, p, er + 0, ec + 8, c010 + rb00, c011 + rb00);

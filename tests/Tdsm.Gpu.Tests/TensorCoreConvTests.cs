@@ -35,6 +35,7 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
     [TestCase(GemmPrecision.Bf16, 2, 64, 32, 6, 3, 1, 1)] // PackedConv 1x1 (no padding), forward two K-steps per tap
     [TestCase(GemmPrecision.Bf16, 1, 96, 48, 4, 3, 9, 1)] // forward packed (Cin 96: three K-steps per tap), dx on TensorCoreConv (Cout 48)
     [TestCase(GemmPrecision.Bf16, 2, 32, 96, 5, 4, 1, 1)] // 1x1 as the graph conv's (Cout = 3·32): dx over 3 K-steps, one tap
+    [TestCase(GemmPrecision.Bf16, 1, 32, 128, 8, 16, 9, 1)] // forward: one 128x128 block inside y (the pair-store epilogue)
     [TestCase(GemmPrecision.Bf16, 3, 64, 60, 1, 1, 1, 1)] // the classifier (T = V = 1): forward packed, dx (Cout 60) on TensorCoreConv
     [TestCase(GemmPrecision.Tf32, 2, 3, 5, 11, 3, 9, 1)]
     [TestCase(GemmPrecision.Tf32, 3, 4, 6, 12, 5, 9, 2)]

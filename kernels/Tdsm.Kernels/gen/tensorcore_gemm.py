@@ -470,6 +470,19 @@ def kernel_ldmatrix(name):
         for mi in range(MT):
             for h in range(2):
                 w(f"        float rb{mi}{h} = RowBias(bias, sh, p, er + {mi * 16 + 8 * h});")
+        w("        if (p.PairStores != 0 && (p.N & 1) == 0 && row0 + TileM <= p.M && col0 + TileN <= p.N)")
+        w("        {")
+        w("            // A block inside C_z: pairs of columns as 64-bit words (as the other ldmatrix kernels' epilogue).")
+        w("            var c2 = cs.Cast<FloatPair>().AsAligned(8);")
+        w("            int halfN = p.N >> 1, ec2 = ec >> 1;")
+        for mi in range(MT):
+            for h in range(2):
+                w(f"            {{ long r = (long)(er + {mi * 16 + 8 * h}) * halfN + ec2;")
+                for ni in range(nt):
+                    w(f"              c2[r + {ni * 4}] = new FloatPair({acc(mi,ni,2*h)} + rb{mi}{h}, {acc(mi,ni,2*h+1)} + rb{mi}{h});")
+                w("            }")
+        w("            return;")
+        w("        }")
         for mi in range(MT):
             for ni in range(nt):
                 w(f"        StoreRow(cs, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)} + rb{mi}0, {acc(mi,ni,1)} + rb{mi}0);")

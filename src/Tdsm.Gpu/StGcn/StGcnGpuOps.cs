@@ -204,7 +204,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _shiftedGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
             Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
         long n = (long)t * p.V;
-        var args = new Tdsm.Kernels.GemmArgs { M = m, N = checked((int)n), K = p.Kt * c };
+        var args = new Tdsm.Kernels.GemmArgs { M = m, N = checked((int)n), K = p.Kt * c, PairStores = output.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0 };
         var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
         var (gx, gy) = TensorCoreConv.Blocks(m, n);
         _shiftedGemm(new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup), _packW!.View, _packIn!.View, output, inputGrad ? _dummy.View : bias, args, shift);
