@@ -14,7 +14,8 @@
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
 # gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
-#                                 ldmatrix with 8 and with 4 warps) vs cuBLAS SGEMM and bf16 in the same process, 5 shapes,
+#                                 ldmatrix with 8 and with 4 warps, ldmatrix with the per-element epilogue) vs cuBLAS SGEMM and bf16
+#                                 in the same process, 5 shapes,
 #                                 host-timed back-to-back launches, each C checked against the first method's, and what the
 #                                 driver compiled of each kernel (6, 9); the gemm-packed stage (BenchmarkDotNet) was never
 #                                 reached at the first visit

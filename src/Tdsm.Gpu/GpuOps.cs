@@ -126,6 +126,13 @@ public sealed class GpuOps : IOps, IDisposable
     /// </summary>
     public bool TiledAttention { get; set; } = Environment.GetEnvironmentVariable("TDSM_TILED_ATTENTION") != "0";
 
+    /// <summary>
+    /// Whether the tensor-core GEMMs may store a block that lies inside C as 64-bit column pairs with the bias read once
+    /// (<see cref="GemmArgs.PairStores"/>, the default; given an 8-byte aligned C, N even and a plain epilogue), or always
+    /// take the general per-element epilogue (the same bits; for the gemm-probe's A/B).
+    /// </summary>
+    public bool EpiloguePairStores { get; set; } = true;
+
     /// <summary>How many joint-attention launches (forward and backward) ran on the tiled kernels, for tests.</summary>
     public long TiledAttentionLaunches { get; private set; }
 
@@ -347,7 +354,7 @@ public sealed class GpuOps : IOps, IDisposable
         Workspace(ref _gemmSplits, need);
         var part = ((ArrayView<float>)_gemmSplits!.View).SubView(0, need);
         // The workspace starts the buffer: 8-byte aligned for the tensor-core kernels' pair stores.
-        launch(part, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, PackedOut = 0, KSplit = kPer, PairStores = 1 }, splits);
+        launch(part, args with { Accumulate = 0, HasBias = 0, Gelu = 0, GeluGrad = 0, PackedOut = 0, KSplit = kPer, PairStores = EpiloguePairStores ? 1 : 0 }, splits);
         _gemmReduce(checked(m * n), part, c, bias is null ? _dummy.View : V(bias), args, splits);
         SplitProducts++;
     }
@@ -380,7 +387,7 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs
         {
             M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1, Gelu = gelu ? 1 : 0,
-            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0, PairStores = c.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0,
+            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0, PairStores = EpiloguePairStores && c.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0,
         };
         void Launch(ArrayView<float> cOut, ArrayView<float> biasView, GemmArgs launchArgs, int splits)
         {
@@ -564,7 +571,7 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs
         {
             M = m, N = n, K = k, Layout = (int)layout, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1,
-            Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0, PairStores = Address(c) % 8 == 0 ? 1 : 0,
+            Gelu = gelu ? 1 : 0, GeluGrad = geluGradOf ? 1 : 0, PairStores = EpiloguePairStores && Address(c) % 8 == 0 ? 1 : 0,
         };
         if (TryPackProduct(a, b, layout, m, n, k, out var packedA, out var packedB))
         {

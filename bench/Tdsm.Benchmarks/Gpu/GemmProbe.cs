@@ -25,14 +25,15 @@ public static class GemmProbe
     public const string Usage = $$"""
         usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "{{DefaultShapes}}"
-          --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-wide, tf32 (default: all but tf32)
+          --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-wide, tf32
+                     (default: all but tf32); ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
           --simulator  run on the ILGPU CPU simulator (checks this code and the C comparison; its times mean nothing)
         Needs CUDA. cuBLAS from TDSM_CUBLAS (a libcublas.so.*), else the loader's default names; without it the cuBLAS
         methods print 'unavailable' and the others still run.
         """;
 
-    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-wide", "tf32"];
+    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-wide", "tf32"];
 
     public static int Run(string[] args)
     {
@@ -99,8 +100,8 @@ public static class GemmProbe
         foreach (var (method, kernel, spec, threads) in kernels.Where(k => methods.Contains(k.Method)))
         {
             var type = method == "fp32" ? typeof(Gemm) : typeof(TensorCoreGemm);
-            try { Console.WriteLine($"  {method,-14} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
-            catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-14} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
+            try { Console.WriteLine($"  {method,-16} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
+            catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-16} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
         }
     }
 
@@ -161,10 +162,16 @@ public static class GemmProbe
                 "tf32" => () => { ops.GemmPrecision = GemmPrecision.Tf32; ops.TensorCoreGroupsPerSM = 2; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
                 "packed" => () => ops.MatMulPacked(aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 "ldmatrix" => () => ops.MatMulPackedLdMatrix(aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
+                "ldmatrix-general" => () =>
+                {
+                    ops.EpiloguePairStores = false;
+                    try { ops.MatMulPackedLdMatrix(aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false); }
+                    finally { ops.EpiloguePairStores = true; }
+                },
                 "ldmatrix-wide" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixWide, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 _ => null,
             };
-            if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-14} unavailable"); continue; }
+            if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-16} unavailable"); continue; }
             try
             {
                 launch(); ops.Synchronize(); // compiles the kernel
@@ -183,11 +190,11 @@ public static class GemmProbe
                     for (long i = 0; i < hostC.Length; i++) { double d = hostC[i] - first[i]; num += d * d; den += (double)first[i] * first[i]; }
                     check = string.Create(CultureInfo.InvariantCulture, $"  |C - C({firstMethod})| / |C({firstMethod})| = {Math.Sqrt(num / Math.Max(den, 1e-300)):E2}");
                 }
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {shape,-22} {method,-14} {median,9:F4} ms  {flop / median / 1e9,7:F1} TFLOP/s{ratio}{check}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {shape,-22} {method,-16} {median,9:F4} ms  {flop / median / 1e9,7:F1} TFLOP/s{ratio}{check}"));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Console.WriteLine($"  {shape,-22} {method,-14} FAILED: {e.GetType().Name}: {e.Message}");
+                Console.WriteLine($"  {shape,-22} {method,-16} FAILED: {e.GetType().Name}: {e.Message}");
                 try { ops.Synchronize(); } catch { /* a CUDA fault poisons the context; later methods then fail too and say so */ }
             }
         }
