@@ -272,20 +272,27 @@ def epilogue(store="Store", mt=MT, nt=NT):
     for ni in range(nt):
         w(f"                bias{ni}0 = bias[ec + {ni * 8}]; bias{ni}1 = bias[ec + {ni * 8 + 1}];")
     w("            }")
+    pair_stores(mt, nt, lambda mi, ni, h: (f"bias{ni}0", f"bias{ni}1"))
+    for mi in range(mt):
+        for ni in range(nt):
+            w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
+            w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+
+
+def pair_stores(mt, nt, biases):
+    """The body of an epilogue's fast path, after its condition and the biases: a thread's mt x nt tiles stored as 64-bit
+    column pairs into cs (rows of p.N floats), biases(mi, ni, h) naming what each pair adds; closes the block."""
     w("            var c2 = cs.Cast<FloatPair>().AsAligned(8);")
     w("            int halfN = p.N >> 1, ec2 = ec >> 1;")
     for mi in range(mt):
         for h in range(2):
             w(f"            {{ long r = (long)(er + {mi * 16 + 8 * h}) * halfN + ec2;")
             for ni in range(nt):
-                w(f"              c2[r + {ni * 4}] = new FloatPair({acc(mi,ni,2*h)} + bias{ni}0, {acc(mi,ni,2*h+1)} + bias{ni}1);")
+                b0, b1 = biases(mi, ni, h)
+                w(f"              c2[r + {ni * 4}] = new FloatPair({acc(mi,ni,2*h)} + {b0}, {acc(mi,ni,2*h+1)} + {b1});")
             w("            }")
     w("            return;")
     w("        }")
-    for mi in range(mt):
-        for ni in range(nt):
-            w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
-            w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
 
 
 def fragment_addressing():
@@ -473,16 +480,7 @@ def kernel_ldmatrix(name):
         w("        if (p.PairStores != 0 && (p.N & 1) == 0 && row0 + TileM <= p.M && col0 + TileN <= p.N)")
         w("        {")
         w("            // A block inside C_z: pairs of columns as 64-bit words (as the other ldmatrix kernels' epilogue).")
-        w("            var c2 = cs.Cast<FloatPair>().AsAligned(8);")
-        w("            int halfN = p.N >> 1, ec2 = ec >> 1;")
-        for mi in range(MT):
-            for h in range(2):
-                w(f"            {{ long r = (long)(er + {mi * 16 + 8 * h}) * halfN + ec2;")
-                for ni in range(nt):
-                    w(f"              c2[r + {ni * 4}] = new FloatPair({acc(mi,ni,2*h)} + rb{mi}{h}, {acc(mi,ni,2*h+1)} + rb{mi}{h});")
-                w("            }")
-        w("            return;")
-        w("        }")
+        pair_stores(MT, nt, lambda mi, ni, h: (f"rb{mi}{h}", f"rb{mi}{h}"))
         for mi in range(MT):
             for ni in range(nt):
                 w(f"        StoreRow(cs, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)} + rb{mi}0, {acc(mi,ni,1)} + rb{mi}0);")
