@@ -178,7 +178,7 @@ export PROBE_SHAPES
 st_gemm_probe() {
   # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
-    --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-wide --reps 20 --rounds 3
+    --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-wide --reps 20 --rounds 3
 }
 st_attention_probe() {
   # Issues 6 and 9: the register-tiled joint attention (the default since 2026-11-27) against the scalar kernels.
