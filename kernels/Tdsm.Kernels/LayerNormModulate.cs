@@ -71,6 +71,10 @@ public static class LayerNormModulate
     /// <summary>Most channels <see cref="ForwardVec"/> takes: 8 float4 chunks per lane.</summary>
     public const int MaxVecWidth = 8 * 4 * Lanes;
 
+    /// <summary>Whether <see cref="ForwardVec"/> and <see cref="BackwardInputVec"/> take rows of <paramref name="h"/> channels
+    /// (a multiple of 128 up to <see cref="MaxVecWidth"/>); their views must also be 16-byte aligned.</summary>
+    public static bool VecFits(int h) => h > 0 && h % (4 * Lanes) == 0 && h <= MaxVecWidth;
+
     /// <summary>
     /// <see cref="Forward"/> for H a multiple of 128 up to <see cref="MaxVecWidth"/> with 16-byte aligned x, mod and y: the
     /// row is read once, as H/128 float4 chunks per lane held in registers (lane l takes chunks l, l + 32, ...), instead of
@@ -121,25 +125,30 @@ public static class LayerNormModulate
         return a * a + b * b + c * c + e * e;
     }
 
-    // y chunk c4 = LN(v)·(1 + scale) + shift in float64, rounded to float as Modulated does; with pack, also the two bf16 words.
+    // y chunk c4 (ModulatedValue per element); with pack, also the two bf16 words.
     private static void StoreModulated(ArrayView<Vec4> y4, ArrayView<Vec4> mod4, ArrayView<ulong> packed2, long c4, long scale4, long shift4,
         Vec4 v, double mu, double rs, int pack)
     {
         Vec4 sc = mod4[scale4], sh = mod4[shift4], r;
-        r.X = (float)((v.X - mu) * rs * (1 + sc.X) + sh.X);
-        r.Y = (float)((v.Y - mu) * rs * (1 + sc.Y) + sh.Y);
-        r.Z = (float)((v.Z - mu) * rs * (1 + sc.Z) + sh.Z);
-        r.W = (float)((v.W - mu) * rs * (1 + sc.W) + sh.W);
+        r.X = ModulatedValue(v.X, mu, rs, sc.X, sh.X);
+        r.Y = ModulatedValue(v.Y, mu, rs, sc.Y, sh.Y);
+        r.Z = ModulatedValue(v.Z, mu, rs, sc.Z, sh.Z);
+        r.W = ModulatedValue(v.W, mu, rs, sc.W, sh.W);
         y4[c4] = r;
         if (pack != 0) packed2[c4] = Bf16.Pack(r.X, r.Y) | ((ulong)Bf16.Pack(r.Z, r.W) << 32);
     }
 
     // y[o + i] of row o's LN-modulate (m: the row's sample offset into mod).
-    private static float Modulated(ArrayView<float> x, ArrayView<float> mod, long o, long m, int i, double mu, double rs, LayerNormArgs p)
-    {
-        double xh = (x[o + i] - mu) * rs;
-        return (float)(xh * (1 + mod[m + p.ScaleChunk * p.H + i]) + mod[m + p.ShiftChunk * p.H + i]);
-    }
+    private static float Modulated(ArrayView<float> x, ArrayView<float> mod, long o, long m, int i, double mu, double rs, LayerNormArgs p) =>
+        ModulatedValue(x[o + i], mu, rs, mod[m + p.ScaleChunk * p.H + i], mod[m + p.ShiftChunk * p.H + i]);
+
+    // The per-element arithmetic every LN-modulate kernel shares (float64, rounded once): x̂ = (x − μ)·rstd,
+    // y = x̂·(1 + scale) + shift; backward dx̂ = dy·(1 + scale), dx = rstd·(dx̂ − mean dx̂ − x̂·mean(dx̂·x̂)).
+    private static double Normalized(float x, double mu, double rs) => (x - mu) * rs;
+
+    private static float ModulatedValue(float x, double mu, double rs, float scale, float shift) => (float)(Normalized(x, mu, rs) * (1 + scale) + shift);
+
+    private static double ScaledGrad(float dy, float scale) => dy * (1 + (double)scale);
 
     /// <summary>dx for one row per warp. Launch: see <see cref="RowsPerGroup"/>.</summary>
     public static void BackwardInput(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> mean, ArrayView<float> rstd,
@@ -153,18 +162,15 @@ public static class LayerNormModulate
         double sumD = 0, sumDX = 0;
         for (int i = lane; i < p.H; i += Lanes)
         {
-            double xh = (x[o + i] - mu) * rs;
-            double dxh = dy[o + i] * (1 + (double)mod[sc + i]);
+            double dxh = ScaledGrad(dy[o + i], mod[sc + i]);
             sumD += dxh;
-            sumDX += dxh * xh;
+            sumDX += dxh * Normalized(x[o + i], mu, rs);
         }
         sumD = WarpSum(sumD) / p.H;
         sumDX = WarpSum(sumDX) / p.H;
         for (int i = lane; i < p.H; i += Lanes)
         {
-            double xh = (x[o + i] - mu) * rs;
-            double dxh = dy[o + i] * (1 + (double)mod[sc + i]);
-            double v = rs * (dxh - sumD - xh * sumDX);
+            double v = InputGrad(x[o + i], dy[o + i], mod[sc + i], mu, rs, sumD, sumDX);
             dx[o + i] = p.AccumulateDx != 0 ? (float)(dx[o + i] + v) : (float)v;
         }
     }
@@ -220,9 +226,9 @@ public static class LayerNormModulate
 
     private static void Sums(Vec4 g, Vec4 sc, Vec4 xv, double mu, double rs, ref double sumD, ref double sumDX)
     {
-        double d0 = g.X * (1 + (double)sc.X), d1 = g.Y * (1 + (double)sc.Y), d2 = g.Z * (1 + (double)sc.Z), d3 = g.W * (1 + (double)sc.W);
+        double d0 = ScaledGrad(g.X, sc.X), d1 = ScaledGrad(g.Y, sc.Y), d2 = ScaledGrad(g.Z, sc.Z), d3 = ScaledGrad(g.W, sc.W);
         sumD += d0; sumD += d1; sumD += d2; sumD += d3;
-        sumDX += d0 * ((xv.X - mu) * rs); sumDX += d1 * ((xv.Y - mu) * rs); sumDX += d2 * ((xv.Z - mu) * rs); sumDX += d3 * ((xv.W - mu) * rs);
+        sumDX += d0 * Normalized(xv.X, mu, rs); sumDX += d1 * Normalized(xv.Y, mu, rs); sumDX += d2 * Normalized(xv.Z, mu, rs); sumDX += d3 * Normalized(xv.W, mu, rs);
     }
 
     // dx chunk c4 = rs·(dx̂ − mean dx̂ − x̂·mean(dx̂·x̂)) per element in float64, rounded once (after the add with accumulate),
@@ -241,11 +247,8 @@ public static class LayerNormModulate
         dx4[c4] = r;
     }
 
-    private static double InputGrad(float xv, float g, float sc, double mu, double rs, double sumD, double sumDX)
-    {
-        double xh = (xv - mu) * rs, dxh = g * (1 + (double)sc);
-        return rs * (dxh - sumD - xh * sumDX);
-    }
+    private static double InputGrad(float xv, float g, float sc, double mu, double rs, double sumD, double sumDX) =>
+        rs * (ScaledGrad(g, sc) - sumD - Normalized(xv, mu, rs) * sumDX);
 
     /// <summary>dshift[b, i] += Σ_t dy, dscale[b, i] += Σ_t dy·x̂ over the N tokens. Thread idx = b·H + i (B·H threads).</summary>
     public static void BackwardModulation(Index1D idx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,

@@ -195,7 +195,7 @@ public sealed class GpuOps : IOps, IDisposable
         _hinge = _acc.Allocate1D<float>(256);
         _alphas = _acc.Allocate1D<float>(MaxTimestep);
         _dummy = _acc.Allocate1D<float>(1);
-        _dummyWords = _acc.Allocate1D<uint>(2);
+        _dummyWords = _acc.Allocate1D<uint>(2); // two words: LayerNormModulate.ForwardVec views the packed output as 64-bit pairs
         // The sinusoidal embedding of every integer timestep, computed once by the reference code.
         var table = new float[MaxTimestep * Reference.TimestepEmbedding.Dim];
         var ts = Enumerable.Range(0, MaxTimestep).Select(i => (float)i).ToArray();
@@ -699,7 +699,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (cast) Workspace(ref _packedA, words);
         args.PackOut = cast ? 1 : 0;
         // One read of each row into registers where the width and alignment allow (ForwardVec), three scalar passes otherwise.
-        bool vec = h % 128 == 0 && h <= K.LayerNormModulate.MaxVecWidth && Aligned16(x, mod, y);
+        bool vec = K.LayerNormModulate.VecFits(h) && Aligned16(x, mod, y);
         (vec ? _lnVec : _ln)(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
         if (cast) _lnPacked = (Address(y), 2 * words);
     }
@@ -713,7 +713,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (b * n * h == 0) return;
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, AccumulateDx = accumulateDx ? 1 : 0 };
         _lnBwdMod(b * h, V(dy), V(x), V(mean), V(rstd), V(dmod), args);
-        bool vec = h % 128 == 0 && h <= K.LayerNormModulate.MaxVecWidth && Aligned16(dy, x, mod, dx);
+        bool vec = K.LayerNormModulate.VecFits(h) && Aligned16(dy, x, mod, dx);
         (vec ? _lnBwdInputVec : _lnBwdInput)(LayerNormLaunch(b * n), V(dy), V(x), V(mod), V(mean), V(rstd), V(dx), args);
     }
 
