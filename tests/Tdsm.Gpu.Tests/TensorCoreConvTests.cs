@@ -62,7 +62,7 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         Gpu.TemporalConvBackward(tdy, tx, tw, tdx, tdw, tdb, b, cin, cout, t, v, kt, stride);
         float[] y = Down(ty), dx = Down(tdx), dw = Down(tdw), db = Down(tdb);
         // Stride-1 bf16 products over a multiple of 32 channels run on PackedConv (forward: Cin; dx: Cout); the rest on TensorCoreConv.
-        int expectPacked = precision == GemmPrecision.Bf16 ? (PackedConv.Supports(cin, stride) ? 1 : 0) + (PackedConv.Supports(cout, stride) ? 1 : 0) : 0;
+        int expectPacked = precision == GemmPrecision.Bf16 ? (PackedConv.Supports(cin, p) ? 1 : 0) + (PackedConv.Supports(cout, p) ? 1 : 0) : 0;
         Assert.That(Gpu.PackedConvLaunches - packed0, Is.EqualTo(expectPacked), "products on PackedConv");
 
         // References in float64: rounded operands, fp32 operands, and the scale.

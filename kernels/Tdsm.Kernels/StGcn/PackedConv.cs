@@ -28,8 +28,11 @@ public static class PackedConv
     /// <summary>Threads per <see cref="PackChannelsLast"/> group.</summary>
     public const int PackThreads = 256;
 
-    /// <summary>Whether a product summing over <paramref name="channels"/> channels with this stride runs here.</summary>
-    public static bool Supports(int channels, int stride) => stride == 1 && channels >= 32 && channels % 32 == 0;
+    /// <summary>Whether the product of convolution <paramref name="p"/> that sums over <paramref name="channels"/> channels
+    /// (Cin forward, Cout input gradient) runs here: stride 1 with "same" padding (T frames out, as odd kt and pad (kt−1)/2
+    /// give; the products' column count assumes it) and a multiple of 32 channels.</summary>
+    public static bool Supports(int channels, ConvArgs p) =>
+        p.Stride == 1 && p.Tout == p.T && 2 * p.Pad == p.Kt - 1 && channels >= 32 && channels % 32 == 0;
 
     /// <summary>Words of the packed channels-last copy of a (b, c, t, v) tensor padded by <paramref name="pad"/> frames.</summary>
     public static long PackedWords(int b, int c, int t, int v, int pad) => (long)b * (t + 2 * pad) * v * (c / 2);

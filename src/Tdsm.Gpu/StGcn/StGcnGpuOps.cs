@@ -24,7 +24,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
     private MemoryBuffer1D<int, Stride1D.Dense> _labels;
     // Packed bf16 operands of the stride-1 convolutions (PackedConv): the channels-last input and the weight.
-    private MemoryBuffer1D<uint, Stride1D.Dense>? _packIn, _packW;
+    private MemoryBuffer1D<uint, Stride1D.Dense> _packIn, _packW;
     private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int, int, int>? _packChannelsLast;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int>? _packWeight;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packWeightT;
@@ -143,6 +143,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _r0 = _acc.Allocate1D<double>(1024); _r1 = _acc.Allocate1D<double>(1024);
         _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
         _dummy = _acc.Allocate1D<float>(1);
+        _packIn = _acc.Allocate1D<uint>(1); _packW = _acc.Allocate1D<uint>(1);
     }
 
     private Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> LoadConv(Action<Buf, Buf, Buf, Buf, ConvArgs> kernel) =>
@@ -171,9 +172,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// <summary>Products run on <see cref="PackedConv"/> so far (forward and input gradient each count one).</summary>
     public long PackedConvLaunches { get; private set; }
 
-    // Stride 1 with "same" padding (T frames out, as the model's odd kt and pad (kt−1)/2 give), channels summed a multiple of 32.
-    private bool UsesPackedConv(int channels, ConvArgs p) =>
-        _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, p.Stride) && p.Tout == p.T && 2 * p.Pad == p.Kt - 1;
+    private bool UsesPackedConv(int channels, ConvArgs p) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, p);
 
     /// <summary>
     /// One stride-1 product on packed operands: packs <paramref name="input"/> (B, c, t, V) channels-last padded by
@@ -185,21 +184,21 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         int c = inputGrad ? p.Cout : p.Cin, m = inputGrad ? p.Cin : p.Cout, t = inputGrad ? p.Tout : p.T;
         long inWords = PackedConv.PackedWords(p.B, c, t, p.V, p.Pad), wWords = (long)m * p.Kt * c / 2;
         if (inWords > int.MaxValue / 4) throw new NotSupportedException($"PackedConv: {inWords} packed words exceed the kernel's 32-bit chunk indexes");
-        GrowWords(ref _packIn, inWords);
-        GrowWords(ref _packW, wWords);
+        Grow(ref _packIn, inWords);
+        Grow(ref _packW, wWords);
         _packChannelsLast ??= _acc.LoadStreamKernel<ArrayView<float>, ArrayView<uint>, int, int, int, int>(PackedConv.PackChannelsLast);
         int rows = (t + 2 * p.Pad) * p.V;
         _packChannelsLast(new KernelConfig(new Index3D((rows + PackedConv.PackRows - 1) / PackedConv.PackRows, (c + PackedConv.PackChannels - 1) / PackedConv.PackChannels, p.B),
-            new Index3D(PackedConv.PackThreads, 1, 1)), input, _packIn!.View, c, t, p.V, p.Pad);
+            new Index3D(PackedConv.PackThreads, 1, 1)), input, _packIn.View, c, t, p.V, p.Pad);
         if (inputGrad)
         {
             _packWeightT ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>(PackedConv.PackWeightTransposed);
-            _packWeightT(checked((int)wWords), w, _packW!.View, p.Cin, p.Cout, p.Kt);
+            _packWeightT(checked((int)wWords), w, _packW.View, p.Cin, p.Cout, p.Kt);
         }
         else
         {
             _packWeight ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int>(PackedConv.PackWeight);
-            _packWeight(checked((int)wWords), w, _packW!.View, p.Cin, p.Kt);
+            _packWeight(checked((int)wWords), w, _packW.View, p.Cin, p.Kt);
         }
         _shiftedGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
             Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
@@ -207,17 +206,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         var args = new Tdsm.Kernels.GemmArgs { M = m, N = checked((int)n), K = p.Kt * c, PairStores = output.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0 };
         var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
         var (gx, gy) = TensorCoreConv.Blocks(m, n);
-        _shiftedGemm(new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup), _packW!.View, _packIn!.View, output, inputGrad ? _dummy.View : bias, args, shift);
+        _shiftedGemm(new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup), _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift);
         PackedConvLaunches++;
-    }
-
-    private void GrowWords(ref MemoryBuffer1D<uint, Stride1D.Dense>? buf, long size)
-    {
-        long old = buf?.Length ?? 0;
-        if (old >= size) return;
-        _acc.Synchronize(); // queued launches may still read the old buffer
-        buf?.Dispose();
-        buf = _acc.Allocate1D<uint>(Math.Max(size, 2 * old));
     }
 
     private void Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense> buf, long size) where T : unmanaged
@@ -609,6 +599,6 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         foreach (var b in _owned.Values) b.Dispose();
         _owned.Clear();
         _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _r0.Dispose(); _r1.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
-        _packIn?.Dispose(); _packW?.Dispose();
+        _packIn.Dispose(); _packW.Dispose();
     }
 }
