@@ -256,10 +256,7 @@ assert 2 * STAGE_WORDS * 4 <= 48 * 1024  # KernelLdMatrix's two stages; ILGPU al
 def epilogue(store="Store", mt=MT, nt=NT):
     """The C stores of a warp's mt x nt mma tiles; the packed-operand kernels use StorePackable, which also writes
     packed C (GemmArgs.PackedOut)."""
-    w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.")
-    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
-    w("        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products")
-    w("        var cs = c.SubView(cz, c.Length - cz);")
+    epilogue_start("// Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.", " // split-K: this group's slice of the partial products")
     w("        if (p.PairStores != 0 && p.PackedOut == 0 && p.Gelu == 0 && p.GeluGrad == 0 && p.Accumulate == 0 && (p.N & 1) == 0")
     w("            && row0 + TileM <= p.M && col0 + TileN <= p.N)")
     w("        {")
@@ -277,6 +274,14 @@ def epilogue(store="Store", mt=MT, nt=NT):
         for ni in range(nt):
             w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
             w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+
+
+def epilogue_start(comment, cz_comment=""):
+    """The lane's first row and column of its tiles (er, ec) and its grid z's slice cs of c (split-K partials, or a sample)."""
+    w(f"        {comment}")
+    w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
+    w(f"        long cz = (long)Grid.IdxZ * p.M * p.N;{cz_comment}")
+    w("        var cs = c.SubView(cz, c.Length - cz);")
 
 
 def pair_stores(mt, nt, biases):
@@ -470,10 +475,7 @@ def kernel_ldmatrix(name):
     w("        }")
     w("")
     if shifted:
-        w("        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8; C_z = c[z·M·N ..].")
-        w("        int er = row0 + wm + g, ec = col0 + wn + 2 * t;")
-        w("        long cz = (long)Grid.IdxZ * p.M * p.N;")
-        w("        var cs = c.SubView(cz, c.Length - cz);")
+        epilogue_start("// Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8; C_z = c[z·M·N ..].")
         for mi in range(MT):
             for h in range(2):
                 w(f"        float rb{mi}{h} = RowBias(bias, sh, p, er + {mi * 16 + 8 * h});")
