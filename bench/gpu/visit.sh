@@ -84,7 +84,15 @@ S0=$(date +%s)
 
 # x CMD...: print a command, run it unless DRY_RUN=1.
 x() { echo "+ $*"; [ "$DRY_RUN" = 1 ] || "$@"; }
-export -f x
+# or_without VAR WHAT CMD...: x CMD; if it fails, once more with VAR=0, which turns off WHAT (kernels new since the
+# first visit, so that a fault in them cannot cost the stage's figures).
+or_without() {
+  local var=$1 what=$2; shift 2
+  x "$@" && return
+  echo "failed; again with $var=0 ($what)"
+  (export "$var=0"; x "$@")
+}
+export -f x or_without
 
 # --- stages: each a function run under `timeout` in a child bash ----------------------------------
 # Without TDSM_PTXAS: the ptxas register / spill checks (~20 assemblies, ~100 s on the build machine) would not fit the
@@ -93,19 +101,12 @@ st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests
 st_resources() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Diagnostics cuda; }
 st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
 st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safetensors" --backend "$BACKEND"; }
-st_bench_paper() {
-  x $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3 && return
-  # The tiled attention kernels are new since the first visit: if the run failed, once more without them.
-  echo "bench-paper failed; again with TDSM_TILED_ATTENTION=0 (the scalar attention kernels)"
-  TDSM_TILED_ATTENTION=0 x $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3
-}
+st_bench_paper() { or_without TDSM_TILED_ATTENTION "the tiled attention kernels" $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3; }
 st_stgcn_paper() {
   x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND" --profile || return
   # Issue 9 (target <= 84 ms): the same step with the convolutions on tensor cores.
-  x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND-bf16" --profile && return
-  # PackedConv is new since the first visit: if the bf16 run failed, once more without it.
-  echo "stgcn-paper bf16 failed; again with TDSM_PACKED_CONVS=0 (all convolutions on the gathering kernels)"
-  TDSM_PACKED_CONVS=0 x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND-bf16" --profile || true
+  or_without TDSM_PACKED_CONVS "PackedConv: all convolutions on the gathering kernels" \
+    $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND-bf16" --profile || true
 }
 st_curve() {
   # The same data and command as bench/curves/README.md's CPU reference run, on $BACKEND.
