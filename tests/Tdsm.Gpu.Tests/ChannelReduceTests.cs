@@ -11,7 +11,7 @@ namespace Tdsm.Gpu.Tests;
 public class ChannelReduceTests(string device) : DeviceFixture(device)
 {
     [Test]
-    public void ReduceRowsSumsEveryPartialRowPerChannel([Values(1, 700)] int rows)
+    public void ReduceRowsSumsEveryPartialRowPerChannel([Values(1, 700, 1100)] int rows)
     {
         var acc = Device.Accelerator;
         const int c = 3;
@@ -29,7 +29,7 @@ public class ChannelReduceTests(string device) : DeviceFixture(device)
         for (int ci = 0; ci < c; ci++)
         {
             double want0 = 0, want1 = 0;
-            for (int r = 0; r < rows; r++) { want0 += p0[r * c + ci]; want1 += p1[r * c + ci]; }
+            for (int r = 0; r < rows; r++) { want0 += p0[ci * rows + r]; want1 += p1[ci * rows + r]; }   // (C, R)
             // float64 sums of a few hundred terms in another order: agreement to ~1e-13.
             Assert.That(got0[ci], Is.EqualTo(want0).Within(1e-12), $"p0 channel {ci}");
             Assert.That(got1[ci], Is.EqualTo(want1).Within(1e-12), $"p1 channel {ci}");

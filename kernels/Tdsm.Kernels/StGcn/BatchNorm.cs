@@ -7,8 +7,6 @@ namespace Tdsm.Kernels.StGcn;
 public struct BatchNormArgs
 {
     public int B, C, L;
-    /// <summary>Rows of the channel partials, <see cref="ChannelStats.Rows"/>(B, L).</summary>
-    public int Rows;
     public double Eps, Momentum;
 }
 
@@ -21,22 +19,18 @@ public struct BatchNormArgs
 /// </summary>
 public static class BatchNorm
 {
-    /// <summary>Thread c: mean[c] = Σ_r p0[r,c] / (B·L) (first pass of training statistics).</summary>
-    public static void Mean(Index1D ci, ArrayView<double> p0, ArrayView<float> mean, BatchNormArgs a)
-    {
-        double s = 0;
-        for (int r = 0; r < a.Rows; r++) s += p0[(long)r * a.C + ci];
-        mean[ci] = (float)(s / ((double)a.B * a.L));
-    }
+    /// <summary>Thread c: mean[c] = sum[c] / (B·L) (first pass of training statistics; sum = Σ x per channel, from
+    /// <see cref="ChannelStats.ReduceRows"/>).</summary>
+    public static void Mean(Index1D ci, ArrayView<double> sum, ArrayView<float> mean, BatchNormArgs a) =>
+        mean[ci] = (float)(sum[ci] / ((double)a.B * a.L));
 
-    /// <summary>Thread c: from the centered partials p1 (B, C) and the float64 mean (recomputed from p0),
-    /// writes saveMean, saveRstd and updates the running statistics.</summary>
-    public static void Finish(Index1D ci, ArrayView<double> p0, ArrayView<double> p1, ArrayView<float> saveMean, ArrayView<float> saveRstd,
+    /// <summary>Thread c: from the channel totals Σ x (sum) and Σ (x − mean32)² (sq, centered on the float32 mean) and the
+    /// float64 mean, writes saveMean, saveRstd and updates the running statistics.</summary>
+    public static void Finish(Index1D ci, ArrayView<double> sum, ArrayView<double> sumSq, ArrayView<float> saveMean, ArrayView<float> saveRstd,
         ArrayView<float> runMean, ArrayView<float> runVar, BatchNormArgs a)
     {
-        double count = (double)a.B * a.L, s = 0, sq = 0;
-        for (int r = 0; r < a.Rows; r++) { s += p0[(long)r * a.C + ci]; sq += p1[(long)r * a.C + ci]; }
-        double mean = s / count;
+        double count = (double)a.B * a.L, sq = sumSq[ci];
+        double mean = sum[ci] / count;
         // p1 was centered on the float32 mean; correct to the float64 mean: Σ(x-m)² = Σ(x-m32)² - count·(m-m32)².
         double shift = mean - saveMean[ci];
         sq = XMath.Max(0.0, sq - count * shift * shift);
@@ -65,12 +59,12 @@ public static class BatchNorm
         y[i] = (float)((x[i] - (double)runMean[ci]) * rstd * gamma[ci] + beta[ci]);
     }
 
-    /// <summary>Thread c: sums[c] = Σ dy, sums[C + c] = Σ dy·x̂ from the partials (R, C); dγ[c] += Σ dy·x̂, dβ[c] += Σ dy.</summary>
-    public static void GradParams(Index1D ci, ArrayView<double> p0, ArrayView<double> p1, ArrayView<double> sums, ArrayView<float> dGamma,
+    /// <summary>Thread c: sums[c] = Σ dy, sums[C + c] = Σ dy·x̂ from the channel totals (<see cref="ChannelStats.ReduceRows"/>);
+    /// dγ[c] += Σ dy·x̂, dβ[c] += Σ dy.</summary>
+    public static void GradParams(Index1D ci, ArrayView<double> sumDy, ArrayView<double> sumDyXhat, ArrayView<double> sums, ArrayView<float> dGamma,
         ArrayView<float> dBeta, BatchNormArgs a)
     {
-        double s = 0, sx = 0;
-        for (int r = 0; r < a.Rows; r++) { s += p0[(long)r * a.C + ci]; sx += p1[(long)r * a.C + ci]; }
+        double s = sumDy[ci], sx = sumDyXhat[ci];
         sums[ci] = s;
         sums[a.C + ci] = sx;
         dGamma[ci] = (float)(dGamma[ci] + sx);

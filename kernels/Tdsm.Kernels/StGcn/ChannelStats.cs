@@ -9,9 +9,11 @@ namespace Tdsm.Kernels.StGcn;
 /// and no shuffles, which ILGPU's CPU simulator runs slowly), then the R = 32·B·ceil(L/Segment) partials of a channel
 /// are added in a fixed tree (<see cref="ReduceRows"/>).
 /// Segments keep the device busy when B·C is small next to L. Used by BatchNorm statistics and the
-/// conv bias gradient. Float64 accumulation, as the reference tier. Partials are laid out (R, C) with
-/// row r = (b·segments + s)·32 + lane. (The first version had a thread per segment, so a warp's loads touched 32
-/// rows L floats apart, and each thread waited out its 256 loads one after the other.)
+/// conv bias gradient. Float64 accumulation, as the reference tier. Partials are laid out (C, R) with
+/// column r = (b·segments + s)·32 + lane, so that a warp's 32 partials are one contiguous store and
+/// <see cref="ReduceRows"/> reads a channel's partials contiguously. (The first version had a thread per segment, so a
+/// warp's loads touched 32 rows L floats apart, and each thread waited out its 256 loads one after the other; the
+/// second laid the partials out (R, C), so each warp's store and each reduce load touched 32 lines C·8 bytes apart.)
 /// </summary>
 public static class ChannelStats
 {
@@ -22,10 +24,10 @@ public static class ChannelStats
     public static int Rows(int b, int l) => 32 * b * ((l + Segment - 1) / Segment);
 
     /// <summary>Thread i = (segment row r, c, lane): p0 = Σ x, p1 = Σ (x - center[c])² over the lane's elements of the segment
-    /// when <paramref name="centered"/> (with <paramref name="centered"/> = 0 only p0 is written). p0, p1 are (R, C) with
-    /// R = <see cref="Rows"/>. Launch: R·C threads (a warp per segment and channel).</summary>
+    /// when <paramref name="centered"/> (with <paramref name="centered"/> = 0 only p0 is written). p0, p1 are (C, R) with
+    /// R = <paramref name="rows"/> = <see cref="Rows"/>. Launch: R·C threads (a warp per segment and channel).</summary>
     public static void Partial(Index1D i, ArrayView<float> x, ArrayView<float> center, ArrayView<double> p0, ArrayView<double> p1,
-        int c, int l, int centered)
+        int c, int l, int centered, int rows)
     {
         int w = i >> 5, lane = i & 31;
         int ci = w % c, r = w / c, segs = (l + Segment - 1) / Segment;
@@ -44,15 +46,15 @@ public static class ChannelStats
             if (li + 64 < l1) { s += x2; sq += e2 * e2; }
             if (li + 96 < l1) { s += x3; sq += e3 * e3; }
         }
-        long at = ((long)r * 32 + lane) * c + ci;   // partial row r·32 + lane
+        long at = (long)ci * rows + r * 32 + lane;   // partial r·32 + lane of channel ci
         p0[at] = s;
         if (centered != 0) p1[at] = sq;
     }
 
     /// <summary>Thread i = (segment row, c, lane): p0 = Σ dy, p1 = Σ dy·(x - mean[c])·rstd[c] over the lane's elements of the
-    /// segment (BatchNorm backward sums). Launch: R·C threads, R = <see cref="Rows"/>.</summary>
+    /// segment (BatchNorm backward sums), laid out (C, R). Launch: R·C threads, R = <paramref name="rows"/> = <see cref="Rows"/>.</summary>
     public static void PartialGrad(Index1D i, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd,
-        ArrayView<double> p0, ArrayView<double> p1, int c, int l)
+        ArrayView<double> p0, ArrayView<double> p1, int c, int l, int rows)
     {
         int w = i >> 5, lane = i & 31;
         int ci = w % c, row = w / c, segs = (l + Segment - 1) / Segment;
@@ -70,28 +72,23 @@ public static class ChannelStats
             if (h2) { s += d2; sx += d2 * (x2 - mu) * r; }
             if (h3) { s += d3; sx += d3 * (x3 - mu) * r; }
         }
-        long at = ((long)row * 32 + lane) * c + ci;   // partial row row·32 + lane
+        long at = (long)ci * rows + row * 32 + lane;   // partial row·32 + lane of channel ci
         p0[at] = s;
         p1[at] = sx;
     }
 
-    /// <summary>Thread c: dst[c] += Σ_r p[r, c] over the R partial rows (the conv bias gradient).</summary>
-    public static void AccumulateSum(Index1D ci, ArrayView<double> p, ArrayView<float> dst, int rows, int c)
-    {
-        double s = 0;
-        for (int r = 0; r < rows; r++) s += p[(long)r * c + ci];
-        dst[ci] = (float)(dst[ci] + s);
-    }
+    /// <summary>Thread c: dst[c] += total[c], the channel totals of <see cref="ReduceRows"/> (the conv bias gradient).</summary>
+    public static void AccumulateSum(Index1D ci, ArrayView<double> total, ArrayView<float> dst) => dst[ci] = (float)(dst[ci] + total[ci]);
 
     /// <summary>Threads per group of <see cref="ReduceRows"/>.</summary>
     public const int ReduceThreads = 256;
 
     /// <summary>
-    /// out0[c] = Σ_r p0[r, c] and out1[c] = Σ_r p1[r, c] (when <paramref name="two"/> ≠ 0) over the R
-    /// partial rows, one group of <see cref="ReduceThreads"/> per channel: thread t adds rows t,
-    /// t + 256, ..., then a shared-memory tree in a fixed order (deterministic). Feeding its (1, C)
-    /// output to the per-channel kernels with Rows = 1 replaces their serial walk over R rows, which
-    /// left all but C threads of the GPU idle. Launch: grid C, group 256.
+    /// out0[c] = Σ_r p0[c, r] and out1[c] = Σ_r p1[c, r] (when <paramref name="two"/> ≠ 0) over the R
+    /// partials of each channel ((C, R), as <see cref="Partial"/> writes them), one group of <see cref="ReduceThreads"/>
+    /// per channel: thread t adds partials t, t + 256, ... in that order (four loads in flight before any is added), then a
+    /// shared-memory tree in a fixed order (deterministic). Feeding its (1, C) output to the per-channel kernels with
+    /// Rows = 1 replaces their serial walk over R rows, which left all but C threads of the GPU idle. Launch: grid C, group 256.
     /// </summary>
     public static void ReduceRows(ArrayView<double> p0, ArrayView<double> p1, ArrayView<double> out0, ArrayView<double> out1, int rows, int c, int two)
     {
@@ -99,10 +96,25 @@ public static class ChannelStats
         var s1 = SharedMemory.Allocate<double>(ReduceThreads);
         int ci = Grid.IdxX, t = Group.IdxX;
         double a = 0, b = 0;
-        for (int r = t; r < rows; r += ReduceThreads)
+        long at = (long)ci * rows + t;
+        const int Step = ReduceThreads;
+        for (int r = t; r < rows; r += 4 * Step)
         {
-            a += p0[(long)r * c + ci];
-            if (two != 0) b += p1[(long)r * c + ci];
+            bool h1 = r + Step < rows, h2 = r + 2 * Step < rows, h3 = r + 3 * Step < rows;
+            double a0 = p0[at], a1 = h1 ? p0[at + Step] : 0, a2 = h2 ? p0[at + 2 * Step] : 0, a3 = h3 ? p0[at + 3 * Step] : 0;
+            a += a0;
+            if (h1) a += a1;
+            if (h2) a += a2;
+            if (h3) a += a3;
+            if (two != 0)
+            {
+                double b0 = p1[at], b1 = h1 ? p1[at + Step] : 0, b2 = h2 ? p1[at + 2 * Step] : 0, b3 = h3 ? p1[at + 3 * Step] : 0;
+                b += b0;
+                if (h1) b += b1;
+                if (h2) b += b2;
+                if (h3) b += b3;
+            }
+            at += 4 * Step;
         }
         s0[t] = a;
         s1[t] = b;

@@ -54,30 +54,56 @@ public static class GraphAggregate
     public static bool Fits(int k, int v) => k >= 1 && v >= 1 && (long)k * v * Padded(v) <= MaxAdjacency && (long)Math.Max(k, 3) * v <= MaxTile;
 
     // sa[(k·V + i)·vp + j] = A'[k, i, j] (transposed: A'[k, j, i]) for j < V, 0 for V ≤ j < vp: a warp per row (k, i),
-    // its lanes along j, so the only division is one per row.
+    // its lanes along j, four rows per trip so that eight loads are in flight per lane (ILGPU does not unroll, and a
+    // trip that loads and then stores waits out one latency each).
     private static void StageAdjacency(ArrayView<float> sa, ArrayView<float> a, ArrayView<float> imp, GraphArgs p, int vp, bool transposed)
     {
-        int lane = Group.IdxX & 31;
-        for (int r = Group.IdxX >> 5; r < p.K * p.V; r += Threads / 32)
+        const int Warps = Threads / 32;
+        int lane = Group.IdxX & 31, kv = p.K * p.V;
+        for (int r0 = Group.IdxX >> 5; r0 < kv; r0 += 4 * Warps)
         {
-            int ki = r / p.V, i = r - ki * p.V;
             for (int j = lane; j < vp; j += 32)
             {
-                float val = 0f;
-                if (j < p.V)
-                {
-                    int src = transposed ? (ki * p.V + j) * p.V + i : r * p.V + j;
-                    val = a[src] * imp[src];
-                }
-                sa[r * vp + j] = val;
+                float v0 = AdjacencyEntry(a, imp, p, r0, j, transposed);
+                float v1 = AdjacencyEntry(a, imp, p, r0 + Warps, j, transposed);
+                float v2 = AdjacencyEntry(a, imp, p, r0 + 2 * Warps, j, transposed);
+                float v3 = AdjacencyEntry(a, imp, p, r0 + 3 * Warps, j, transposed);
+                sa[r0 * vp + j] = v0;
+                if (r0 + Warps < kv) sa[(r0 + Warps) * vp + j] = v1;
+                if (r0 + 2 * Warps < kv) sa[(r0 + 2 * Warps) * vp + j] = v2;
+                if (r0 + 3 * Warps < kv) sa[(r0 + 3 * Warps) * vp + j] = v3;
             }
         }
     }
 
-    // dst[at + e] = src[from + e] for e < n, by the group's threads (contiguous, coalesced).
+    // A'[k, i, j] = A·imp at row r = k·V + i (transposed: A'[k, j, i]); 0 for a padding column j ≥ V or a row past K·V.
+    private static float AdjacencyEntry(ArrayView<float> a, ArrayView<float> imp, GraphArgs p, int r, int j, bool transposed)
+    {
+        if (j >= p.V || r >= p.K * p.V) return 0f;
+        int ki = r / p.V, i = r - ki * p.V;
+        int src = transposed ? (ki * p.V + j) * p.V + i : r * p.V + j;
+        return a[src] * imp[src];
+    }
+
+    // dst[at + e] = src[from + e] for e < n, by the group's threads (contiguous, coalesced), four loads in flight per
+    // thread before any store: a trip of one load and its store would wait out a memory latency per 256 floats.
     private static void StageRun(ArrayView<float> dst, int at, ArrayView<float> src, long from, int n)
     {
-        for (int e = Group.IdxX; e < n; e += Threads) dst[at + e] = src[from + e];
+        int e = Group.IdxX, d = at + e;
+        long s = from + e;
+        for (; e < n; e += 4 * Threads)
+        {
+            bool b1 = e + Threads < n, b2 = e + 2 * Threads < n, b3 = e + 3 * Threads < n;
+            float x0 = src[s];
+            float x1 = b1 ? src[s + Threads] : 0f;
+            float x2 = b2 ? src[s + 2 * Threads] : 0f;
+            float x3 = b3 ? src[s + 3 * Threads] : 0f;
+            dst[d] = x0;
+            if (b1) dst[d + Threads] = x1;
+            if (b2) dst[d + 2 * Threads] = x2;
+            if (b3) dst[d + 3 * Threads] = x3;
+            s += 4 * Threads; d += 4 * Threads;
+        }
     }
 
     // dst[to + e] = src[at + e] for e < n (the output tile back to global memory, coalesced).

@@ -34,9 +34,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 
     private readonly Action<Index1D, Buf, Buf, int, int, int, int> _inToBn, _inToBnBwd;
     private readonly Action<Index1D, Buf, Buf, int, int, int> _bnToBlock, _bnToBlockBwd;
-    private readonly Action<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int> _partial;
-    private readonly Action<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int> _partialGrad;
-    private readonly Action<Index1D, ArrayView<double>, Buf, int, int> _accSum;
+    private readonly Action<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int, int> _partial;
+    private readonly Action<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int> _partialGrad;
+    private readonly Action<Index1D, ArrayView<double>, Buf> _accSum;
     private readonly Action<KernelConfig, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int> _reduceRows;
     private readonly Action<Index1D, ArrayView<double>, Buf, BatchNormArgs> _bnMean;
     private readonly Action<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs> _bnFinish;
@@ -107,9 +107,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _inToBnBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBnBackward);
         _bnToBlock = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(K.StGcnLayout.BnToBlock);
         _bnToBlockBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(K.StGcnLayout.BnToBlockBackward);
-        _partial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.Partial);
-        _partialGrad = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int>(ChannelStats.PartialGrad);
-        _accSum = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, int, int>(ChannelStats.AccumulateSum);
+        _partial = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int, int>(ChannelStats.Partial);
+        _partialGrad = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.PartialGrad);
+        _accSum = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf>(ChannelStats.AccumulateSum);
         _reduceRows = _acc.LoadStreamKernel<ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(ChannelStats.ReduceRows);
         _bnMean = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, BatchNormArgs>(K.BatchNorm.Mean);
         _bnFinish = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<double>, Buf, Buf, Buf, Buf, BatchNormArgs>(K.BatchNorm.Finish);
@@ -334,7 +334,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Need(x, s, op, "x"); Need(y, s, op, "y"); Need(gamma, c, op, "gamma"); Need(beta, c, op, "beta");
     }
 
-    /// <summary>_r0 (and _r1) = per-channel totals of the (rows, C) partials in _d0 (and _d1): one group per channel.</summary>
+    /// <summary>_r0 (and _r1) = per-channel totals of the (C, rows) partials in _d0 (and _d1): one group per channel.</summary>
     private void ReduceRows(int rows, int c, bool two) =>
         _reduceRows(new KernelConfig(c, ChannelStats.ReduceThreads), _d0.View, two ? _d1.View : _d0.View, _r0.View, two ? _r1.View : _r0.View, rows, c, two ? 1 : 0);
 
@@ -346,15 +346,14 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Need(saveMean, c, "BatchNormTrainForward", "saveMean"); Need(saveRstd, c, "BatchNormTrainForward", "saveRstd");
         Need(runMean, c, "BatchNormTrainForward", "runMean"); Need(runVar, c, "BatchNormTrainForward", "runVar");
         int rows = ChannelStats.Rows(b, l);
-        var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows, Eps = eps, Momentum = momentum };
+        var a = new BatchNormArgs { B = b, C = c, L = l, Eps = eps, Momentum = momentum };
         Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _r0, c); Grow(ref _r1, c);
-        var reduced = a with { Rows = 1 }; // the per-channel kernels read the (1, C) totals of ReduceRows
-        _partial(checked(rows * c), x, _dummy.View, _d0.View, _d1.View, c, l, 0);
+        _partial(checked(rows * c), x, _dummy.View, _d0.View, _d1.View, c, l, 0, rows);
         ReduceRows(rows, c, two: false);
-        _bnMean(c, _r0.View, saveMean, reduced);
-        _partial(checked(rows * c), x, saveMean, _d0.View, _d1.View, c, l, 1);
+        _bnMean(c, _r0.View, saveMean, a);
+        _partial(checked(rows * c), x, saveMean, _d0.View, _d1.View, c, l, 1, rows);
         ReduceRows(rows, c, two: true);
-        _bnFinish(c, _r0.View, _r1.View, saveMean, saveRstd, runMean, runVar, reduced);
+        _bnFinish(c, _r0.View, _r1.View, saveMean, saveRstd, runMean, runVar, a);
         _bnNormalize(checked(b * c * l), x, gamma, beta, saveMean, saveRstd, y, c, l);
     }
 
@@ -373,11 +372,11 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Need(dy, (long)b * c * l, "BatchNormBackward", "dy"); Need(saveRstd, c, "BatchNormBackward", "saveRstd");
         Need(dGamma, c, "BatchNormBackward", "dGamma"); Need(dBeta, c, "BatchNormBackward", "dBeta");
         int rows = ChannelStats.Rows(b, l);
-        var a = new BatchNormArgs { B = b, C = c, L = l, Rows = rows };
+        var a = new BatchNormArgs { B = b, C = c, L = l };
         Grow(ref _d0, (long)rows * c); Grow(ref _d1, (long)rows * c); Grow(ref _sums, 2L * c); Grow(ref _r0, c); Grow(ref _r1, c);
-        _partialGrad(checked(rows * c), dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l);
+        _partialGrad(checked(rows * c), dy, x, saveMean, saveRstd, _d0.View, _d1.View, c, l, rows);
         ReduceRows(rows, c, two: true);
-        _bnGradParams(c, _r0.View, _r1.View, _sums.View, dGamma, dBeta, a with { Rows = 1 });
+        _bnGradParams(c, _r0.View, _r1.View, _sums.View, dGamma, dBeta, a);
         _bnGradInput(checked(b * c * l), dy, x, gamma, saveMean, saveRstd, _sums.View, dx, a);
     }
 
@@ -467,10 +466,10 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _reduceSplits(checked((int)ws), _part.View, dW, plan.Splits, checked((int)ws));
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
-        _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0);
+        _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0, rows);
         Grow(ref _r0, p.Cout);
         ReduceRows(rows, p.Cout, two: false);
-        _accSum(p.Cout, _r0.View, dBias, 1, p.Cout);
+        _accSum(p.Cout, _r0.View, dBias);
     }
 
     // ------------------------------------------------------------------ graph
