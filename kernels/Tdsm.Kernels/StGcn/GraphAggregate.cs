@@ -13,61 +13,64 @@ public struct GraphArgs
 /// <summary>
 /// Partitioned graph aggregation o[b,c,t,w] = Σ_k Σ_v y[b,k,c,t,v]·A'[k,v,w] with A' = A ⊙ imp
 /// (edge importance). Rows are the C·T (c,t) pairs of one sample; a group of <see cref="Threads"/>
-/// takes a tile of <see cref="RowsPerTile"/> rows, whose K·rows·V inputs are contiguous per k, stages
-/// them and A' in shared memory, and computes from shared memory into register tiles: a thread owns two
-/// rows (r and r + 32) by four output columns, so each step of its sum is two scalar loads of y, one
-/// 128-bit load of four A' columns (A' staged with rows padded to a multiple of 4) and eight multiply-adds.
-/// The outputs go through shared memory to coalesced stores. (The first version, one thread per output
-/// reading A, imp and y from global memory, took ~12 ms per call at C 64, T 300, B 64 on the H100; the
-/// second, one output per thread from shared memory, issued ~17 instructions per multiply-add in the SASS.)
-/// Forward and input gradient add in the same order as the first version (k then v; w), so they give its
-/// bits. Edge-importance gradient dimp[k,v,w] += A[k,v,w]·Σ_{b,c,t} y·dO in deterministic stages: per
-/// (sample, split of its rows) a float64 partial (float32 within a tile; a thread owns 4 v x 4 w of one k),
-/// then a fixed-order sum over the partials (<see cref="ImportanceReduce"/>).
+/// takes a tile of <see cref="RowsPerTile"/> rows, stages them (K·rows rows of y, or rows of dO) and A' in shared
+/// memory with every row padded from V to Vp = V rounded up to 4 (zeros in the padding, A' padded in both indexes), and
+/// computes from shared memory into register tiles with 128-bit loads only: the forward's thread owns two rows (r and
+/// r + 32) by four output columns and takes four joints v per step (two loads of y, four of A', 32 multiply-adds); the
+/// input gradient the same with the roles of v and w swapped; the importance gradient's thread owns 4 v x 4 w of one k
+/// and takes one row per step (one load of y, one of dO, 16 multiply-adds). The outputs go through shared memory to
+/// coalesced stores. (The first version, one thread per output reading A, imp and y from global memory, took ~12 ms
+/// per call at C 64, T 300, B 64 on the H100; the second, one output per thread from shared memory, issued ~17
+/// instructions per multiply-add in the SASS; the third, rows staged unpadded, needed scalar loads of y: 21
+/// instructions per 8 multiply-adds in the forward, 47 per 16 in the importance gradient.)
+/// Forward and input gradient add in the same order as the first version (k then v; w), the padding adding exact zeros,
+/// so they give its values. Edge-importance gradient dimp[k,v,w] += A[k,v,w]·Σ_{b,c,t} y·dO in deterministic stages: per
+/// (sample, split of its rows) a float64 partial (float32 within a tile), then a fixed-order sum over the partials
+/// (<see cref="ImportanceReduce"/>).
 /// </summary>
 public static class GraphAggregate
 {
     /// <summary>Threads per group of the tiled kernels.</summary>
     public const int Threads = 256;
 
-    /// <summary>Most rows a tile takes (fewer when K·V is large: K·rows·V ≤ <see cref="MaxTile"/>). At most 64: a thread
+    /// <summary>Most rows a tile takes (fewer when K·Vp is large: K·rows·Vp ≤ <see cref="MaxTile"/>). At most 64: a thread
     /// owns rows r and r + 32 of a tile.</summary>
     public const int RowsPerTile = 64;
 
-    /// <summary>Floats of y staged per tile: K·rows·V (3·64·25 for the NTU graph).</summary>
-    public const int MaxTile = 4800;
+    /// <summary>Floats of y staged per tile: K·rows·Vp (3·64·28 for the NTU graph).</summary>
+    public const int MaxTile = 5376;
 
-    /// <summary>Largest K·V·Vp the kernels hold in shared memory, Vp = V rounded up to a multiple of 4 (A' with padded
-    /// rows; the NTU graph: 3·25·28 = 2100).</summary>
+    /// <summary>Largest K·Vp·Vp the kernels hold in shared memory, Vp = V rounded up to a multiple of 4 (A' padded in both
+    /// indexes; the NTU graph: 3·28·28 = 2352).</summary>
     public const int MaxAdjacency = 2400;
 
     /// <summary>Partials of the importance gradient aimed for per call (a fixed count, so the bits do not depend on the card).</summary>
     public const int TargetPartials = 512;
 
-    /// <summary>Rows per tile for K partitions of V joints: K·rows·V ≤ <see cref="MaxTile"/> and rows·V ≤ <see cref="MaxTile"/> / 3.</summary>
-    public static int TileRows(int k, int v) => Math.Max(1, Math.Min(RowsPerTile, MaxTile / (Math.Max(k, 3) * v)));
+    /// <summary>Rows per tile for K partitions of V joints: K·rows·Vp ≤ <see cref="MaxTile"/> and rows·Vp ≤ <see cref="MaxTile"/> / 3.</summary>
+    public static int TileRows(int k, int v) => Math.Max(1, Math.Min(RowsPerTile, MaxTile / (Math.Max(k, 3) * Padded(v))));
 
-    /// <summary>V rounded up to a multiple of 4: the padded row length of the staged adjacency.</summary>
+    /// <summary>V rounded up to a multiple of 4: the padded row length of the staged tiles and adjacency.</summary>
     public static int Padded(int v) => (v + 3) & ~3;
 
-    /// <summary>Whether the tiled kernels hold these sizes (K·V·Vp ≤ <see cref="MaxAdjacency"/>, one row of every partition in a tile).</summary>
-    public static bool Fits(int k, int v) => k >= 1 && v >= 1 && (long)k * v * Padded(v) <= MaxAdjacency && (long)Math.Max(k, 3) * v <= MaxTile;
+    /// <summary>Whether the tiled kernels hold these sizes (K·Vp·Vp ≤ <see cref="MaxAdjacency"/>, one row of every partition in a tile).</summary>
+    public static bool Fits(int k, int v) => k >= 1 && v >= 1 && (long)k * Padded(v) * Padded(v) <= MaxAdjacency && (long)Math.Max(k, 3) * Padded(v) <= MaxTile;
 
-    // sa[(k·V + i)·vp + j] = A'[k, i, j] (transposed: A'[k, j, i]) for j < V, 0 for V ≤ j < vp: a warp per row (k, i),
-    // its lanes along j, four rows per trip so that eight loads are in flight per lane (ILGPU does not unroll, and a
-    // trip that loads and then stores waits out one latency each).
+    // sa[(k·vp + i)·vp + j] = A'[k, i, j] (transposed: A'[k, j, i]) for i, j < V, 0 in the padding: a warp per row (k, i)
+    // of the K·vp padded rows, its lanes along j, four rows per trip so that eight loads are in flight per lane (ILGPU
+    // does not unroll, and a trip that loads and then stores waits out one latency each).
     private static void StageAdjacency(ArrayView<float> sa, ArrayView<float> a, ArrayView<float> imp, GraphArgs p, int vp, bool transposed)
     {
         const int Warps = Threads / 32;
-        int lane = Group.IdxX & 31, kv = p.K * p.V;
+        int lane = Group.IdxX & 31, kv = p.K * vp;
         for (int r0 = Group.IdxX >> 5; r0 < kv; r0 += 4 * Warps)
         {
             for (int j = lane; j < vp; j += 32)
             {
-                float v0 = AdjacencyEntry(a, imp, p, r0, j, transposed);
-                float v1 = AdjacencyEntry(a, imp, p, r0 + Warps, j, transposed);
-                float v2 = AdjacencyEntry(a, imp, p, r0 + 2 * Warps, j, transposed);
-                float v3 = AdjacencyEntry(a, imp, p, r0 + 3 * Warps, j, transposed);
+                float v0 = AdjacencyEntry(a, imp, p, vp, r0, j, transposed);
+                float v1 = AdjacencyEntry(a, imp, p, vp, r0 + Warps, j, transposed);
+                float v2 = AdjacencyEntry(a, imp, p, vp, r0 + 2 * Warps, j, transposed);
+                float v3 = AdjacencyEntry(a, imp, p, vp, r0 + 3 * Warps, j, transposed);
                 sa[r0 * vp + j] = v0;
                 if (r0 + Warps < kv) sa[(r0 + Warps) * vp + j] = v1;
                 if (r0 + 2 * Warps < kv) sa[(r0 + 2 * Warps) * vp + j] = v2;
@@ -76,46 +79,52 @@ public static class GraphAggregate
         }
     }
 
-    // A'[k, i, j] = A·imp at row r = k·V + i (transposed: A'[k, j, i]); 0 for a padding column j ≥ V or a row past K·V.
-    private static float AdjacencyEntry(ArrayView<float> a, ArrayView<float> imp, GraphArgs p, int r, int j, bool transposed)
+    // A'[k, i, j] = A·imp at padded row r = k·vp + i (transposed: A'[k, j, i]); 0 in the padding (i or j ≥ V) or past K·vp.
+    private static float AdjacencyEntry(ArrayView<float> a, ArrayView<float> imp, GraphArgs p, int vp, int r, int j, bool transposed)
     {
-        if (j >= p.V || r >= p.K * p.V) return 0f;
-        int ki = r / p.V, i = r - ki * p.V;
-        int src = transposed ? (ki * p.V + j) * p.V + i : r * p.V + j;
+        int ki = r / vp, i = r - ki * vp;
+        if (j >= p.V || i >= p.V || ki >= p.K) return 0f;
+        int src = transposed ? (ki * p.V + j) * p.V + i : (ki * p.V + i) * p.V + j;
         return a[src] * imp[src];
     }
 
-    // dst[at + e] = src[from + e] for e < n, by the group's threads (contiguous, coalesced), four loads in flight per
-    // thread before any store: a trip of one load and its store would wait out a memory latency per 256 floats.
-    private static void StageRun(ArrayView<float> dst, int at, ArrayView<float> src, long from, int n)
+    // dst[at + r·vp + j] = src[from + r·V + j] for r < n rows, j < V, and 0 for V ≤ j < vp: a warp per row, its lanes
+    // along j, four rows per trip (four loads in flight per lane before any store).
+    private static void StageRows(ArrayView<float> dst, int at, ArrayView<float> src, long from, int n, int v, int vp)
     {
-        int e = Group.IdxX, d = at + e;
-        long s = from + e;
-        for (; e < n; e += 4 * Threads)
+        const int Warps = Threads / 32;
+        int lane = Group.IdxX & 31, r0 = Group.IdxX >> 5;
+        int d = at + r0 * vp;
+        long s = from + (long)r0 * v;
+        for (; r0 < n; r0 += 4 * Warps)
         {
-            bool b1 = e + Threads < n, b2 = e + 2 * Threads < n, b3 = e + 3 * Threads < n;
-            float x0 = src[s];
-            float x1 = b1 ? src[s + Threads] : 0f;
-            float x2 = b2 ? src[s + 2 * Threads] : 0f;
-            float x3 = b3 ? src[s + 3 * Threads] : 0f;
-            dst[d] = x0;
-            if (b1) dst[d + Threads] = x1;
-            if (b2) dst[d + 2 * Threads] = x2;
-            if (b3) dst[d + 3 * Threads] = x3;
-            s += 4 * Threads; d += 4 * Threads;
+            bool h1 = r0 + Warps < n, h2 = r0 + 2 * Warps < n, h3 = r0 + 3 * Warps < n;
+            for (int j = lane; j < vp; j += 32)
+            {
+                bool inRow = j < v;
+                float x0 = inRow ? src[s + j] : 0f;
+                float x1 = inRow && h1 ? src[s + Warps * v + j] : 0f;
+                float x2 = inRow && h2 ? src[s + 2 * Warps * v + j] : 0f;
+                float x3 = inRow && h3 ? src[s + 3 * Warps * v + j] : 0f;
+                dst[d + j] = x0;
+                if (h1) dst[d + Warps * vp + j] = x1;
+                if (h2) dst[d + 2 * Warps * vp + j] = x2;
+                if (h3) dst[d + 3 * Warps * vp + j] = x3;
+            }
+            s += 4 * Warps * v; d += 4 * Warps * vp;
         }
+    }
+
+    // The padded y tile [k][row][vp] of sample bi's rows r0.. (rows rows per partition): K runs of y.
+    private static void StageYTile(ArrayView<float> sy, ArrayView<float> y, GraphArgs p, int bi, int r0, int rows, int vp)
+    {
+        for (int ki = 0; ki < p.K; ki++) StageRows(sy, ki * rows * vp, y, ((long)(bi * p.K + ki) * p.C * p.T + r0) * p.V, rows, p.V, vp);
     }
 
     // dst[to + e] = src[at + e] for e < n (the output tile back to global memory, coalesced).
     private static void StoreRun(ArrayView<float> dst, long to, ArrayView<float> src, int at, int n)
     {
         for (int e = Group.IdxX; e < n; e += Threads) dst[to + e] = src[at + e];
-    }
-
-    // The y tile [k][row][v] of sample bi's rows r0.. (n = rows·V floats per partition): K contiguous runs of y.
-    private static void StageYTile(ArrayView<float> sy, ArrayView<float> y, GraphArgs p, int bi, int r0, int n)
-    {
-        for (int ki = 0; ki < p.K; ki++) StageRun(sy, ki * n, y, ((long)(bi * p.K + ki) * p.C * p.T + r0) * p.V, n);
     }
 
     private static int Clamp(int i, int n) => i < n ? i : n - 1;
@@ -141,73 +150,86 @@ public static class GraphAggregate
         return acc;
     }
 
+    // acc += x.X·m0 + x.Y·m1 + x.Z·m2 + x.W·m3, one product after the other (four consecutive terms of a sum, in order).
+    private static Vec4 Axpy4(Vec4 acc, Vec4 x, Vec4 m0, Vec4 m1, Vec4 m2, Vec4 m3) =>
+        Axpy(Axpy(Axpy(Axpy(acc, x.X, m0), x.Y, m1), x.Z, m2), x.W, m3);
+
     /// <summary>
     /// Forward. Group g = (sample g / tiles, tile g % tiles) of <paramref name="rowsPerTile"/> rows; launch: grid B·tiles,
-    /// group <see cref="Threads"/>. Task (r, q) = rows r, r + 32 by columns 4q..4q+3, each a sum of K·V products in order.
+    /// group <see cref="Threads"/>. Task (r, q) = rows r, r + 32 by columns 4q..4q+3, each a sum of K·V products in order
+    /// (k, then v four at a time); a thread takes tasks tid and tid + 256 (32·Vp/4 ≤ 384 tasks: Vp ≤ 48).
     /// </summary>
     public static void Forward(ArrayView<float> y, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> o, GraphArgs p, int rowsPerTile, int tiles)
     {
-        var sa4 = SharedMemory.Allocate<Vec4>(MaxAdjacency / 4);   // A' [k][v][w], rows of vp (16-byte aligned)
-        var sy = SharedMemory.Allocate<float>(MaxTile);            // y tile [k][row][v]
-        var so = SharedMemory.Allocate<float>(MaxTile / 3);        // o tile [row][w]
+        var sa4 = SharedMemory.Allocate<Vec4>(MaxAdjacency / 4);   // A' [k][v][w], vp x vp per k
+        var sy4 = SharedMemory.Allocate<Vec4>(MaxTile / 4);        // y tile [k][row][v] (pitch vp); then the o tile [row][w] (pitch V)
+        var sy = sy4.Cast<float>();
         int tid = Group.IdxX, g = Grid.IdxX;
         int bi = g / tiles, r0 = (g - bi * tiles) * rowsPerTile, rowsAll = p.C * p.T;
-        int rows = XMath.Min(rowsPerTile, rowsAll - r0), n = rows * p.V, vp = Padded(p.V), wq = vp >> 2;
+        int rows = XMath.Min(rowsPerTile, rowsAll - r0), vp = Padded(p.V), wq = vp >> 2, tasks = 32 * wq;
         StageAdjacency(sa4.Cast<float>(), a, imp, p, vp, transposed: false);
-        StageYTile(sy, y, p, bi, r0, n);
+        StageYTile(sy, y, p, bi, r0, rows, vp);
         Group.Barrier();
-        for (int task = tid; task < 32 * wq; task += Threads)
+        Vec4 a0 = default, b0 = default, a1 = default, b1 = default;   // the thread's first and second task
+        for (int task = tid; task < tasks; task += Threads)
         {
             int ra = task & 31, rb = ra + 32, wg = task >> 5;
             // Indexes as phis advanced per step (ILGPU recomputes loop-invariant arithmetic at its uses inside a loop).
-            int ia = Clamp(ra, rows) * p.V, ib = Clamp(rb, rows) * p.V, ja = wg;
-            Vec4 accA = default, accB = default;
+            int ia = Clamp(ra, rows) * wq, ib = Clamp(rb, rows) * wq, ja = wg;
+            Vec4 sumA = default, sumB = default;
             for (int ki = 0; ki < p.K; ki++)
             {
-                for (int vi = 0; vi < p.V; vi++)
+                for (int v4 = 0; v4 < wq; v4++)
                 {
-                    Vec4 w4 = sa4[ja];
-                    accA = Axpy(accA, sy[ia], w4);
-                    accB = Axpy(accB, sy[ib], w4);
-                    ia++; ib++; ja += wq;
+                    Vec4 m0 = sa4[ja], m1 = sa4[ja + wq], m2 = sa4[ja + 2 * wq], m3 = sa4[ja + 3 * wq];   // A' rows 4·v4..4·v4+3
+                    sumA = Axpy4(sumA, sy4[ia], m0, m1, m2, m3);
+                    sumB = Axpy4(sumB, sy4[ib], m0, m1, m2, m3);
+                    ia++; ib++; ja += vp;
                 }
-                ia += n - p.V; ib += n - p.V;
+                ia += (rows - 1) * wq; ib += (rows - 1) * wq;
             }
-            PutTile(so, 0, p.V, rows, ra, rb, 4 * wg, accA, accB);
+            if (task == tid) { a0 = sumA; b0 = sumB; }
+            else { a1 = sumA; b1 = sumB; }
+        }
+        Group.Barrier();   // every read of the y tile is done: the o tile takes its place
+        for (int task = tid; task < tasks; task += Threads)
+        {
+            bool first = task == tid;
+            PutTile(sy, 0, p.V, rows, task & 31, (task & 31) + 32, 4 * (task >> 5), first ? a0 : a1, first ? b0 : b1);
         }
         Group.Barrier();
-        StoreRun(o, ((long)bi * rowsAll + r0) * p.V, so, 0, n);
+        StoreRun(o, ((long)bi * rowsAll + r0) * p.V, sy, 0, rows * p.V);
     }
 
     /// <summary>
     /// Input gradient dy[b,k,c,t,v] = Σ_w dO[b,c,t,w]·A'[k,v,w] (overwritten); tiles and launch as <see cref="Forward"/>.
-    /// Task (r, q) = rows r, r + 32 by joints 4q..4q+3, for each k a sum over w in order.
+    /// Task (r, q) = rows r, r + 32 by joints 4q..4q+3, for each k a sum over w in order (four at a time).
     /// </summary>
     public static void InputGrad(ArrayView<float> dO, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> dy, GraphArgs p, int rowsPerTile, int tiles)
     {
-        var sa4 = SharedMemory.Allocate<Vec4>(MaxAdjacency / 4);   // A'ᵀ [k][w][v], rows of vp (16-byte aligned)
-        var sd = SharedMemory.Allocate<float>(MaxTile / 3);        // dO tile [row][w]
-        var so = SharedMemory.Allocate<float>(MaxTile);            // dy tile [k][row][v]
+        var sa4 = SharedMemory.Allocate<Vec4>(MaxAdjacency / 4);   // A'ᵀ [k][w][v], vp x vp per k
+        var sd4 = SharedMemory.Allocate<Vec4>(MaxTile / 12);       // dO tile [row][w] (pitch vp; TileRows keeps rows·vp ≤ MaxTile / 3)
+        var so = SharedMemory.Allocate<float>(MaxTile);            // dy tile [k][row][v] (pitch V)
         int tid = Group.IdxX, g = Grid.IdxX;
         int bi = g / tiles, r0 = (g - bi * tiles) * rowsPerTile, rowsAll = p.C * p.T;
         int rows = XMath.Min(rowsPerTile, rowsAll - r0), n = rows * p.V, vp = Padded(p.V), vq = vp >> 2;
         StageAdjacency(sa4.Cast<float>(), a, imp, p, vp, transposed: true);
-        StageRun(sd, 0, dO, ((long)bi * rowsAll + r0) * p.V, n);
+        StageRows(sd4.Cast<float>(), 0, dO, ((long)bi * rowsAll + r0) * p.V, rows, p.V, vp);
         Group.Barrier();
         for (int task = tid; task < 32 * vq; task += Threads)
         {
             int ra = task & 31, rb = ra + 32, vg = task >> 5;
-            int ja = vg;
+            int ja = vg, ia0 = Clamp(ra, rows) * vq, ib0 = Clamp(rb, rows) * vq;
             for (int ki = 0; ki < p.K; ki++)
             {
-                int ia = Clamp(ra, rows) * p.V, ib = Clamp(rb, rows) * p.V;
+                int ia = ia0, ib = ib0;
                 Vec4 accA = default, accB = default;
-                for (int w = 0; w < p.V; w++)
+                for (int w4 = 0; w4 < vq; w4++)
                 {
-                    Vec4 a4 = sa4[ja];
-                    accA = Axpy(accA, sd[ia], a4);
-                    accB = Axpy(accB, sd[ib], a4);
-                    ia++; ib++; ja += vq;
+                    Vec4 m0 = sa4[ja], m1 = sa4[ja + vq], m2 = sa4[ja + 2 * vq], m3 = sa4[ja + 3 * vq];   // A'ᵀ rows w = 4·w4..4·w4+3
+                    accA = Axpy4(accA, sd4[ia], m0, m1, m2, m3);
+                    accB = Axpy4(accB, sd4[ib], m0, m1, m2, m3);
+                    ia++; ib++; ja += vp;
                 }
                 PutTile(so, ki * n, p.V, rows, ra, rb, 4 * vg, accA, accB);
             }
@@ -225,10 +247,12 @@ public static class GraphAggregate
     public static void ImportancePartial(ArrayView<float> y, ArrayView<float> dO, ArrayView<double> part, GraphArgs p,
         int rowsPerTile, int tiles, int tilesPerSplit, int splits)
     {
-        var sy = SharedMemory.Allocate<float>(MaxTile);         // y tile [k][row][v]
-        var sd = SharedMemory.Allocate<float>(MaxTile / 3);     // dO tile [row][w] (TileRows keeps rows·V ≤ MaxTile / 3)
+        var sy4 = SharedMemory.Allocate<Vec4>(MaxTile / 4);    // y tile [k][row][v] (pitch vp)
+        var sd4 = SharedMemory.Allocate<Vec4>(MaxTile / 12);   // dO tile [row][w] (pitch vp)
+        var sy = sy4.Cast<float>();
+        var sd = sd4.Cast<float>();
         int tid = Group.IdxX, g = Grid.IdxX;
-        int bi = g / splits, split = g - bi * splits, rowsAll = p.C * p.T, vv = p.V * p.V, q = Padded(p.V) >> 2;
+        int bi = g / splits, split = g - bi * splits, rowsAll = p.C * p.T, vv = p.V * p.V, vp = Padded(p.V), q = vp >> 2;
         int tasks = p.K * q * q, tileEnd = XMath.Min(tiles, (split + 1) * tilesPerSplit);
         long dst = (long)g * p.K * vv;
         // Rounds of Threads tasks (one for the NTU graph: 3·7·7 = 147), every thread through every tile's barriers.
@@ -237,29 +261,26 @@ public static class GraphAggregate
             int task = t0 + tid;
             bool active = task < tasks;
             int wg = task % q, rest = task / q, vg = rest % q, ki = rest / q;
-            // Columns past V read column V − 1 and are not stored.
-            int v0 = Clamp(4 * vg, p.V), v1 = Clamp(4 * vg + 1, p.V), v2 = Clamp(4 * vg + 2, p.V), v3 = Clamp(4 * vg + 3, p.V);
-            int w0 = Clamp(4 * wg, p.V), w1 = Clamp(4 * wg + 1, p.V), w2 = Clamp(4 * wg + 2, p.V), w3 = Clamp(4 * wg + 3, p.V);
             double t00 = 0, t01 = 0, t02 = 0, t03 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
             double t20 = 0, t21 = 0, t22 = 0, t23 = 0, t30 = 0, t31 = 0, t32 = 0, t33 = 0;
             for (int tile = split * tilesPerSplit; tile < tileEnd; tile++)
             {
-                int r0 = tile * rowsPerTile, rows = XMath.Min(rowsPerTile, rowsAll - r0), n = rows * p.V;
+                int r0 = tile * rowsPerTile, rows = XMath.Min(rowsPerTile, rowsAll - r0);
                 Group.Barrier();   // the previous tile's readers are done
-                StageYTile(sy, y, p, bi, r0, n);
-                StageRun(sd, 0, dO, ((long)bi * rowsAll + r0) * p.V, n);
+                StageYTile(sy, y, p, bi, r0, rows, vp);
+                StageRows(sd, 0, dO, ((long)bi * rowsAll + r0) * p.V, rows, p.V, vp);
                 Group.Barrier();
                 if (!active) continue;
                 Vec4 s0 = default, s1 = default, s2 = default, s3 = default;   // s_i = (v_i · w_j) for j = X..W
-                int iy = ki * n, id = 0;
+                int iy = ki * rows * q + vg, id = wg;
                 for (int row = 0; row < rows; row++)
                 {
-                    var d4 = new Vec4 { X = sd[id + w0], Y = sd[id + w1], Z = sd[id + w2], W = sd[id + w3] };
-                    s0 = Axpy(s0, sy[iy + v0], d4);
-                    s1 = Axpy(s1, sy[iy + v1], d4);
-                    s2 = Axpy(s2, sy[iy + v2], d4);
-                    s3 = Axpy(s3, sy[iy + v3], d4);
-                    iy += p.V; id += p.V;
+                    Vec4 y4 = sy4[iy], d4 = sd4[id];
+                    s0 = Axpy(s0, y4.X, d4);
+                    s1 = Axpy(s1, y4.Y, d4);
+                    s2 = Axpy(s2, y4.Z, d4);
+                    s3 = Axpy(s3, y4.W, d4);
+                    iy += q; id += q;
                 }
                 t00 += s0.X; t01 += s0.Y; t02 += s0.Z; t03 += s0.W;
                 t10 += s1.X; t11 += s1.Y; t12 += s1.Z; t13 += s1.W;

@@ -478,7 +478,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         Sizes(op, b, k, c, t, v);
         if (!K.GraphAggregate.Fits(k, v))
-            throw new NotSupportedException($"{op}: the GPU graph kernels hold K·V·Vp <= {K.GraphAggregate.MaxAdjacency} adjacency entries in shared memory (Vp = V rounded up to 4); got K {k}, V {v} ({(long)k * v * K.GraphAggregate.Padded(v)})");
+            throw new NotSupportedException($"{op}: the GPU graph kernels hold K·Vp·Vp <= {K.GraphAggregate.MaxAdjacency} adjacency entries in shared memory (Vp = V rounded up to 4); got K {k}, V {v} ({(long)k * K.GraphAggregate.Padded(v) * K.GraphAggregate.Padded(v)})");
         Need(y, (long)b * k * c * t * v, op, "y"); Need(a, (long)k * v * v, op, "A"); Need(imp, (long)k * v * v, op, "imp");
         Need(o, (long)b * c * t * v, op, "o");
         return new GraphArgs { B = b, K = k, C = c, T = t, V = v };
