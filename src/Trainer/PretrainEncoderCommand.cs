@@ -240,6 +240,9 @@ public sealed class PretrainEncoderCommand : ICommand
                 long perStep = gpu.PackedConvLaunches - before;
                 stdout.WriteLine($"stgcn train step: {perStep} conv products per step on packed operands (PackedConv); all on the gathering kernels instead: " +
                     $"{TimedWith(() => gpu.PackedConvs = false, () => gpu.PackedConvs = true)} vs {median}");
+                if (gpu.PackedWeightGrads)
+                    stdout.WriteLine("stgcn train step with the temporal weight gradients on the gathering kernels (the other products packed): " +
+                        $"{TimedWith(() => gpu.PackedWeightGrads = false, () => gpu.PackedWeightGrads = true)} vs {median}");
             }
         }
         return 0;

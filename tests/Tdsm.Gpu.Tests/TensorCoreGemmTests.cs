@@ -589,6 +589,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide), 0)]  // 128 threads: 256 registers per thread for two blocks
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), 0)]
     public void BoundForTwoBlocksPerSmFitsItsRegisterShare(string kernelName, int maxSpillBytes)
     {
         bool wide = kernelName == nameof(TensorCoreGemm.KernelLdMatrixWide);
@@ -643,6 +644,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, "cvt.rn.bf16x2.f32", 64)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 0)] // fp32 epilogue only
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32; KernelLdMatrix's loop body holds two
@@ -671,6 +673,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrix))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted))]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows))]
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty), kernelName);
 

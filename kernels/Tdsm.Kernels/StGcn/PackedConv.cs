@@ -16,8 +16,17 @@ namespace Tdsm.Kernels.StGcn;
 /// </list>
 /// Operands are bf16 (nearest even, as the other tensor-core convolutions round them), accumulation fp32, so the
 /// results differ from <see cref="TensorCoreConv"/>'s only in the order of the fp32 sums. The channels summed over
-/// (Cin forward, Cout backward) must be a multiple of 32 (each K-step of 32 stays inside one tap); strided convolutions and the
-/// weight gradient stay on <see cref="TensorCoreConv"/>.
+/// (Cin forward, Cout backward) must be a multiple of 32 (each K-step of 32 stays inside one tap).
+/// <para>
+/// The weight gradient dW[co, ci, j] = Σ_{b,t,v} dy[b, co, t, v]·x[b, ci, t + j − pad, v] sums over positions, so its operands
+/// are packed channel-first (<see cref="PackChannelFirst"/>): a row per channel holding every sample's frames one after
+/// the other, each frame V rounded up to 8 slots (so that one frame is a whole number of 16-byte chunks). dy's row holds Tp = T + kt − 1 frames per sample, the last kt − 1 zero; x's row
+/// the same Tp frames with x's frame t at t + pad (zeros around it). Then tap j is x's row read j frames further, for
+/// every k where dy is not zero within the same sample, and <see cref="TensorCoreGemm.KernelLdMatrixTapRows"/> computes
+/// dW (Cout, Cin·kt) = dY · X_tapsᵀ with split K, reduced in order into dW. Temporal convolutions of stride 1 only
+/// (<see cref="SupportsWeightGrad"/>); any channel counts.
+/// </para>
+/// Strided convolutions stay on <see cref="TensorCoreConv"/>.
 /// </summary>
 public static class PackedConv
 {
@@ -33,6 +42,12 @@ public static class PackedConv
     /// give; the products' column count assumes it) and a multiple of 32 channels.</summary>
     public static bool Supports(int channels, ConvArgs p) =>
         p.Stride == 1 && p.Tout == p.T && 2 * p.Pad == p.Kt - 1 && channels >= 32 && channels % 32 == 0;
+
+    /// <summary>Whether the weight gradient of <paramref name="p"/> runs here: a temporal convolution (kt &gt; 1) of stride 1
+    /// with "same" padding. Not the 1x1 convolutions: their gathering kernel reads contiguous rows already, and packing
+    /// both operands of the graph conv's (3·C + C channels per position for 2·3·C·C multiply-adds) would move more bytes
+    /// per FLOP than the product takes (~16 FLOP per packed byte against ~1.4·C for a kt = 9 convolution).</summary>
+    public static bool SupportsWeightGrad(ConvArgs p) => p.Kt > 1 && p.Stride == 1 && p.Tout == p.T && 2 * p.Pad == p.Kt - 1;
 
     /// <summary>Words of the packed channels-last copy of a (b, c, t, v) tensor padded by <paramref name="pad"/> frames.</summary>
     public static long PackedWords(int b, int c, int t, int v, int pad) => (long)b * (t + 2 * pad) * v * (c / 2);
@@ -91,6 +106,26 @@ public static class PackedConv
     }
 
     /// <summary>
+    /// Kernel, thread e over C·RowWords words: dst (C, RowWords) bf16 pairs, word w of row c holding elements 2w and 2w + 1 of
+    /// channel c's packed row: element k = (b, frame f, slot s) with k = (b·Frames + f)·Joints + s is
+    /// src[b, c, f − FrameOffset, s] when that frame exists and s &lt; V, else 0 (also past the last sample: the row's tail).
+    /// src is (B, C, T, V). See <see cref="WeightGradLayout"/>.
+    /// </summary>
+    public static void PackChannelFirst(Index1D e, ArrayView<float> src, ArrayView<uint> dst, ChannelFirstRows l)
+    {
+        int c = e / l.RowWords, word = e - c * l.RowWords;
+        dst[e] = Bf16.Pack(ChannelFirstElement(src, l, c, 2 * word), ChannelFirstElement(src, l, c, 2 * word + 1));
+    }
+
+    private static float ChannelFirstElement(ArrayView<float> src, ChannelFirstRows l, int c, int k)
+    {
+        int perSample = l.Frames * l.Joints;
+        int b = k / perSample, r = k - b * perSample, f = r / l.Joints, slot = r - f * l.Joints, t = f - l.FrameOffset;
+        bool inside = b < l.B && slot < l.V && t >= 0 && t < l.T;
+        return inside ? src[((long)(b * l.C + c) * l.T + t) * l.V + slot] : 0f;
+    }
+
+    /// <summary>
     /// Kernel, thread e over (Cout·kt·Cin/2) words: the forward weight dst (Cout, kt·Cin) bf16 pairs,
     /// dst[co, j·Cin + ci] = w[co, ci, j] (w (Cout, Cin, kt)). Cin even.
     /// </summary>
@@ -114,4 +149,36 @@ public static class PackedConv
         int at = (co * cin + ci) * kt + j;
         dst[e] = Bf16.Pack(w[at], w[at + cin * kt]);
     }
+
+    /// <summary>The packed operands and launch of the weight gradient of a stride-1 convolution <paramref name="p"/>.</summary>
+    public static WeightGradLayout WeightGrad(ConvArgs p)
+    {
+        if (!SupportsWeightGrad(p)) throw new ArgumentException($"PackedConv: weight gradient of stride {p.Stride}, kt {p.Kt}, pad {p.Pad}, T {p.T} -> {p.Tout}: stride 1 with same padding only");
+        int joints = (p.V + 7) & ~7, frames = p.T + p.Kt - 1;   // a frame is whole 16-byte chunks, so every tap starts on one
+        long data = (long)p.B * frames * joints, k = (data + TensorCoreGemm.KStep - 1) / TensorCoreGemm.KStep * TensorCoreGemm.KStep;
+        long xRow = (k + (long)(p.Kt - 1) * joints + 7) & ~7L;   // tap kt − 1 reads (kt − 1) frames past k
+        if (xRow / 8 * Math.Max(p.Cin, p.Cout) >= int.MaxValue || k >= int.MaxValue)
+            throw new NotSupportedException($"PackedConv: weight-gradient rows of {xRow} elements x {Math.Max(p.Cin, p.Cout)} channels exceed the kernel's 32-bit chunk indexes");
+        var dy = new ChannelFirstRows { B = p.B, C = p.Cout, T = p.Tout, V = p.V, Frames = frames, Joints = joints, FrameOffset = 0, RowWords = (int)(k / 2) };
+        var x = new ChannelFirstRows { B = p.B, C = p.Cin, T = p.T, V = p.V, Frames = frames, Joints = joints, FrameOffset = p.Pad, RowWords = (int)(xRow / 2) };
+        var taps = new TensorCoreGemm.TapRowsB { Taps = p.Kt, RowChunks = (int)(xRow / 8), TapChunks = joints / 8 };
+        long m = p.Cout, n = (long)p.Cin * p.Kt;
+        var (gx, gy) = TensorCoreConv.Blocks(m, n);
+        int most = (int)Math.Max(1, Math.Min(Math.Min(ConvGemm.MaxSplits, k / ConvGemm.MinSplitK), ConvGemm.MaxPartials / (m * n)));
+        var (splits, kPer) = Gemm.ChooseSplits((long)gx * gy, k, most, TensorCoreGemm.KStep);
+        var args = new GemmArgs { M = p.Cout, N = checked((int)n), K = (int)k, KSplit = splits > 1 ? checked((int)kPer) : 0 };
+        return new WeightGradLayout(dy, x, taps, args, splits, gx, gy);
+    }
 }
+
+/// <summary>The packed rows of one operand of a weight gradient (<see cref="PackedConv.PackChannelFirst"/>): source (B, C, T, V),
+/// each channel's row Frames frames per sample of Joints slots, source frame t at frame t + FrameOffset, RowWords words.</summary>
+public struct ChannelFirstRows
+{
+    public int B, C, T, V, Frames, Joints, FrameOffset, RowWords;
+}
+
+/// <summary>A packed weight gradient: dy's rows (A, Cout x K), x's rows (B's channels, longer by the last tap's reach), how
+/// the kernel reads the taps, the GEMM (M = Cout, N = Cin·kt, K, split K) and its grid (x, y, splits).</summary>
+public readonly record struct WeightGradLayout(ChannelFirstRows Dy, ChannelFirstRows X, TensorCoreGemm.TapRowsB Taps, GemmArgs Args,
+    int Splits, int GridX, int GridY);

@@ -313,6 +313,8 @@ LDMATRIX_KERNELS = {
     "KernelLdMatrixWide": (128, 8),
     # KernelLdMatrix whose B rows shift by a fixed step at each K segment: the stride-1 convolutions (ShiftedB)
     "KernelLdMatrixShifted": (THREADS, NT),
+    # KernelLdMatrix whose B row n starts at (n / taps)·RowChunks + (n % taps)·TapChunks: the convolutions' weight gradients
+    "KernelLdMatrixTapRows": (THREADS, NT),
 }
 
 
@@ -345,6 +347,13 @@ def kernel_ldmatrix(name):
         w("    /// (V − 1)·RowChunks chunks past the 4 per K-step. Grid z is the sample: B_z starts at z·BatchChunks, C_z at z·M·N;")
         w("    /// no split K. The epilogue adds bias[row] when <see cref=\"ShiftedB.RowBias\"/> is 1 (a conv's bias per output")
         w("    /// channel) and writes fp32.")
+    elif name == "KernelLdMatrixTapRows":
+        w("    /// <see cref=\"KernelLdMatrix\"/> (same tiles, staging, ldmatrix, mma order, split K and epilogue) for a convolution's")
+        w("    /// weight gradient: C (M, N) = A (M, K) · Bᵀ where B's row n = (channel n / <see cref=\"TapRowsB.Taps\"/>, tap n % Taps) is")
+        w("    /// the packed row of that channel read <see cref=\"TapRowsB.TapChunks\"/> chunks further per tap (rows of")
+        w("    /// <see cref=\"TapRowsB.RowChunks\"/> chunks). So the taps of a temporal convolution, each the input shifted by a whole")
+        w("    /// number of frames, are read from one packed copy of the input (<see cref=\"StGcn.PackedConv.PackChannelFirst\"/>)")
+        w("    /// instead of one copy per tap. Only the B row addresses differ from KernelLdMatrix, and they are computed once.")
     else:
         w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,")
         w("    /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:")
@@ -354,7 +363,8 @@ def kernel_ldmatrix(name):
     w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {threads}.")
     w("    /// </summary>")
     shifted = name == "KernelLdMatrixShifted"
-    extra = ", ShiftedB sh" if shifted else ""
+    taprows = name == "KernelLdMatrixTapRows"
+    extra = ", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else ""
     w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
     w("    {")
     w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
@@ -399,6 +409,10 @@ def kernel_ldmatrix(name):
         w(f"        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + {per} * rowChunks;")
         w("        // B: sample z's rows of sh.RowChunks chunks; k8 is 0 (no split K).")
         w(f"        int gb0 = Grid.IdxZ * sh.BatchChunks + (col0 + cr) * sh.RowChunks + cc, gb1 = gb0 + {per} * sh.RowChunks;")
+    elif taprows:
+        w(f"        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + {per} * rowChunks;")
+        w("        // B: row n is channel n / Taps read (n % Taps)·TapChunks chunks further (rows of tr.RowChunks chunks).")
+        w(f"        int gb0 = TapRow(tr, col0 + cr) + k8 + cc, gb1 = TapRow(tr, col0 + cr + {per}) + k8 + cc;")
     elif per_chunk:
         w(f"        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + {per} * rowChunks;")
         w(f"        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + {per} * rowChunks;")
@@ -571,6 +585,24 @@ w("        public int RowBias;")
 w("    }")
 w("")
 w("    private static float RowBias(ArrayView<float> bias, ShiftedB q, GemmArgs p, int row) => q.RowBias != 0 && row < p.M ? bias[row] : 0f;")
+w("")
+w("    /// <summary>How <see cref=\"KernelLdMatrixTapRows\"/> reads B (units of 16-byte chunks, 8 bf16).</summary>")
+w("    public struct TapRowsB")
+w("    {")
+w("        /// <summary>Taps per channel: B row n is channel n / Taps, tap n % Taps.</summary>")
+w("        public int Taps;")
+w("        /// <summary>Chunks per packed channel row.</summary>")
+w("        public int RowChunks;")
+w("        /// <summary>Chunks a tap reads further along its channel's row than the previous tap (one frame).</summary>")
+w("        public int TapChunks;")
+w("    }")
+w("")
+w("    // The chunk where B row n starts.")
+w("    private static int TapRow(TapRowsB q, int n)")
+w("    {")
+w("        int channel = n / q.Taps;")
+w("        return channel * q.RowChunks + (n - channel * q.Taps) * q.TapChunks;")
+w("    }")
 w("")
 w("    private static void StoreRow(ArrayView<float> c, GemmArgs p, int row, int col, float v0, float v1)")
 w("    {")

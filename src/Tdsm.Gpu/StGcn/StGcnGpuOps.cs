@@ -23,8 +23,11 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums, _r0, _r1;
     private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
     private MemoryBuffer1D<int, Stride1D.Dense> _labels;
-    // Packed bf16 operands of the stride-1 convolutions (PackedConv): the channels-last input and the weight.
+    // Packed bf16 operands of the stride-1 convolutions (PackedConv): the channels-last input and the weight; for a weight
+    // gradient, x's and dy's channel-first rows.
     private MemoryBuffer1D<uint, Stride1D.Dense> _packIn, _packW;
+    private Action<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>? _packChannelFirst;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>? _tapRowsGemm;
     private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int, int, int>? _packChannelsLast;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int>? _packWeight;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packWeightT;
@@ -163,13 +166,23 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// With bf16 convolutions: run the stride-1 forward and input-gradient products whose summed channels are a multiple of 32 on
     /// packed bf16 operands (<see cref="PackedConv"/>: the input packed channels-last and padded, then
     /// <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted"/>) instead of <see cref="TensorCoreConv"/>'s
-    /// gathering kernels. Default on; the same products up to the order of the fp32 sums. The weight gradient and the
-    /// strided convolutions are not affected. The environment variable TDSM_PACKED_CONVS=0 turns it off for a whole process
+    /// gathering kernels, and (with <see cref="PackedWeightGrads"/>) the temporal convolutions' weight gradients on
+    /// channel-first packed rows. Default on; the same products up to the order of the fp32 sums. The strided convolutions
+    /// are not affected. The environment variable TDSM_PACKED_CONVS=0 turns it off for a whole process
     /// (the GPU visit's fallback if these kernels, not yet run on a GPU, fault).
     /// </summary>
     public bool PackedConvs { get; set; } = Environment.GetEnvironmentVariable("TDSM_PACKED_CONVS") != "0";
 
-    /// <summary>Products run on <see cref="PackedConv"/> so far (forward and input gradient each count one).</summary>
+    /// <summary>
+    /// With <see cref="PackedConvs"/>: the weight gradients of the stride-1 temporal convolutions on packed operands
+    /// (<see cref="PackedConv.WeightGrad"/>: dy and x packed channel-first, every tap read from x's one copy by
+    /// <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows"/>) instead of <see cref="TensorCoreConv"/>'s gathering
+    /// kernel. Default on; TDSM_PACKED_WEIGHT_GRADS=0 turns it off for a whole process. Its own switch because its gain
+    /// depends on the packed kernel's speed: the packing moves ~0.4 GB per layer of the Paper model.
+    /// </summary>
+    public bool PackedWeightGrads { get; set; } = Environment.GetEnvironmentVariable("TDSM_PACKED_WEIGHT_GRADS") != "0";
+
+    /// <summary>Products run on <see cref="PackedConv"/> so far (forward, input gradient and weight gradient each count one).</summary>
     public long PackedConvLaunches { get; private set; }
 
     private bool UsesPackedConv(int channels, ConvArgs p) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, p);
@@ -207,6 +220,44 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
         var (gx, gy) = TensorCoreConv.Blocks(m, n);
         _shiftedGemm(new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup), _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift);
+        PackedConvLaunches++;
+    }
+
+    // dW += the weight gradient on the kernels that gather x and dy while staging (fp32 SIMT or TensorCoreConv). The (b, t, v)
+    // reduction is split over grid z so the grid fills the device; the splits' partials are added in order (deterministic).
+    private void GatheredWeightGrad(Buf x, Buf dy, Buf dW, ConvArgs p)
+    {
+        long ws = (long)p.Cout * p.Cin * p.Kt;
+        var plan = TcConvs ? TensorCoreConv.PlanWeightGrad(p) : ConvGemm.PlanWeightGrad(p);
+        p.KSplit = plan.KSplit;
+        Grow(ref _part, plan.Splits * ws);
+        var kernel = TcConvs ? LoadTc(_tcDw, TensorCoreConv.WeightGradBf16, TensorCoreConv.WeightGradTf32)
+            : plan.Swapped ? _convDwTWide : plan.Tile == ConvTile.Wide ? _convDwWide : _convDw;
+        kernel(new KernelConfig(new Index3D(plan.GridX, plan.GridY, plan.Splits), ConvGroup), x, dy, _dummy.View, _part.View, p);
+        _reduceSplits(checked((int)ws), _part.View, dW, plan.Splits, checked((int)ws));
+    }
+
+    /// <summary>
+    /// dW (Cout, Cin, kt) += dYᵀ-products of a stride-1 convolution on packed operands: dy's and x's channel-first rows
+    /// (<see cref="PackedConv.PackChannelFirst"/>), then <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows"/> into
+    /// the split-K partials, added in order into dW.
+    /// </summary>
+    private void PackedWeightGrad(Buf x, Buf dy, Buf dW, ConvArgs p)
+    {
+        var l = PackedConv.WeightGrad(p);
+        long aWords = (long)l.Dy.C * l.Dy.RowWords, bWords = (long)l.X.C * l.X.RowWords;
+        Grow(ref _packW, aWords);
+        Grow(ref _packIn, bWords);
+        long ws = (long)p.Cout * p.Cin * p.Kt;
+        Grow(ref _part, l.Splits * ws);
+        _packChannelFirst ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>(PackedConv.PackChannelFirst);
+        _packChannelFirst(checked((int)aWords), dy, _packW.View, l.Dy);
+        _packChannelFirst(checked((int)bWords), x, _packIn.View, l.X);
+        _tapRowsGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
+            Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
+        _tapRowsGemm(new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup), _packW.View, _packIn.View, _part.View, _dummy.View,
+            l.Args with { PairStores = 1 }, l.Taps);
+        _reduceSplits(checked((int)ws), _part.View, dW, l.Splits, checked((int)ws));
         PackedConvLaunches++;
     }
 
@@ -455,15 +506,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
                 (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
             }
         }
-        // The (b, t, v) reduction of dW is split over grid z so the grid fills the device; the splits'
-        // partials are added in order (deterministic).
-        var plan = TcConvs ? TensorCoreConv.PlanWeightGrad(p) : ConvGemm.PlanWeightGrad(p);
-        p.KSplit = plan.KSplit;
-        Grow(ref _part, plan.Splits * ws);
-        var kernel = TcConvs ? LoadTc(_tcDw, TensorCoreConv.WeightGradBf16, TensorCoreConv.WeightGradTf32)
-            : plan.Swapped ? _convDwTWide : plan.Tile == ConvTile.Wide ? _convDwWide : _convDw;
-        kernel(new KernelConfig(new Index3D(plan.GridX, plan.GridY, plan.Splits), ConvGroup), x, dy, _dummy.View, _part.View, p);
-        _reduceSplits(checked((int)ws), _part.View, dW, plan.Splits, checked((int)ws));
+        if (_convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedWeightGrads && PackedConv.SupportsWeightGrad(p)) PackedWeightGrad(x, dy, dW, p);
+        else GatheredWeightGrad(x, dy, dW, p);
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
         _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0, rows);
