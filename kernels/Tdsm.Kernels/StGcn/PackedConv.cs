@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Tdsm.Kernels.StGcn;
 
@@ -106,24 +107,32 @@ public static class PackedConv
     }
 
     /// <summary>
-    /// Kernel, thread e over C·RowWords words: dst (C, RowWords) bf16 pairs, word w of row c holding elements 2w and 2w + 1 of
-    /// channel c's packed row: element k = (b, frame f, slot s) with k = (b·Frames + f)·Joints + s is
+    /// Kernel, thread e over C·RowWords/4 16-byte chunks: dst (C, RowWords) bf16 pairs, chunk q of row c holding elements
+    /// 8q..8q+7 of channel c's packed row, element k = (b, frame f, slot s) with k = (b·Frames + f)·Joints + s being
     /// src[b, c, f − FrameOffset, s] when that frame exists and s &lt; V, else 0 (also past the last sample: the row's tail).
-    /// src is (B, C, T, V). See <see cref="WeightGradLayout"/>.
+    /// Joints and RowWords/4 are whole chunks, so a chunk is 8 slots of one frame: the thread finds (b, f) once and stores
+    /// its 8 values as one 128-bit word. src is (B, C, T, V).
     /// </summary>
     public static void PackChannelFirst(Index1D e, ArrayView<float> src, ArrayView<uint> dst, ChannelFirstRows l)
     {
-        int c = e / l.RowWords, word = e - c * l.RowWords;
-        dst[e] = Bf16.Pack(ChannelFirstElement(src, l, c, 2 * word), ChannelFirstElement(src, l, c, 2 * word + 1));
+        int rowChunks = l.RowWords >> 2, frameChunks = l.Joints >> 3;
+        int c = e / rowChunks, q = e - c * rowChunks;
+        int perSample = l.Frames * frameChunks;
+        int b = q / perSample, r = q - b * perSample, f = r / frameChunks, s0 = (r - f * frameChunks) << 3, t = f - l.FrameOffset;
+        bool frame = b < l.B && t >= 0 && t < l.T;
+        long at = ((long)(b * l.C + c) * l.T + t) * l.V + s0;
+        var chunk = new Chunk16
+        {
+            X = Bf16.Pack(Slot(src, at, frame, s0, l.V), Slot(src, at + 1, frame, s0 + 1, l.V)),
+            Y = Bf16.Pack(Slot(src, at + 2, frame, s0 + 2, l.V), Slot(src, at + 3, frame, s0 + 3, l.V)),
+            Z = Bf16.Pack(Slot(src, at + 4, frame, s0 + 4, l.V), Slot(src, at + 5, frame, s0 + 5, l.V)),
+            W = Bf16.Pack(Slot(src, at + 6, frame, s0 + 6, l.V), Slot(src, at + 7, frame, s0 + 7, l.V)),
+        };
+        dst.Cast<Chunk16>().AsAligned(16)[e] = chunk;
     }
 
-    private static float ChannelFirstElement(ArrayView<float> src, ChannelFirstRows l, int c, int k)
-    {
-        int perSample = l.Frames * l.Joints;
-        int b = k / perSample, r = k - b * perSample, f = r / l.Joints, slot = r - f * l.Joints, t = f - l.FrameOffset;
-        bool inside = b < l.B && slot < l.V && t >= 0 && t < l.T;
-        return inside ? src[((long)(b * l.C + c) * l.T + t) * l.V + slot] : 0f;
-    }
+    // Slot s of a packed frame: src[at] when the frame exists and s < V, else 0.
+    private static float Slot(ArrayView<float> src, long at, bool frame, int s, int v) => frame && s < v ? src[at] : 0f;
 
     /// <summary>
     /// Kernel, thread e over (Cout·kt·Cin/2) words: the forward weight dst (Cout, kt·Cin) bf16 pairs,

@@ -251,8 +251,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         long ws = (long)p.Cout * p.Cin * p.Kt;
         Grow(ref _part, l.Splits * ws);
         _packChannelFirst ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>(PackedConv.PackChannelFirst);
-        _packChannelFirst(checked((int)aWords), dy, _packW.View, l.Dy);
-        _packChannelFirst(checked((int)bWords), x, _packIn.View, l.X);
+        _packChannelFirst(checked((int)(aWords / 4)), dy, _packW.View, l.Dy);   // a thread per 16-byte chunk
+        _packChannelFirst(checked((int)(bWords / 4)), x, _packIn.View, l.X);
         _tapRowsGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
             Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
         _tapRowsGemm(new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup), _packW.View, _packIn.View, _part.View, _dummy.View,
