@@ -80,6 +80,18 @@ public static class ChannelStats
     /// <summary>Thread c: dst[c] += total[c], the channel totals of <see cref="ReduceRows"/> (the conv bias gradient).</summary>
     public static void AccumulateSum(Index1D ci, ArrayView<double> total, ArrayView<float> dst) => dst[ci] = (float)(dst[ci] + total[ci]);
 
+    // acc + p[at] + p[at + 256] + ... (1 + min(left, 3) terms, in that order), the four loads issued before any add.
+    private static double AddFour(double acc, ArrayView<double> p, long at, int left)
+    {
+        bool h1 = left >= 1, h2 = left >= 2, h3 = left >= 3;
+        double x0 = p[at], x1 = h1 ? p[at + ReduceThreads] : 0, x2 = h2 ? p[at + 2 * ReduceThreads] : 0, x3 = h3 ? p[at + 3 * ReduceThreads] : 0;
+        acc += x0;
+        if (h1) acc += x1;
+        if (h2) acc += x2;
+        if (h3) acc += x3;
+        return acc;
+    }
+
     /// <summary>Threads per group of <see cref="ReduceRows"/>.</summary>
     public const int ReduceThreads = 256;
 
@@ -87,8 +99,8 @@ public static class ChannelStats
     /// out0[c] = Σ_r p0[c, r] and out1[c] = Σ_r p1[c, r] (when <paramref name="two"/> ≠ 0) over the R
     /// partials of each channel ((C, R), as <see cref="Partial"/> writes them), one group of <see cref="ReduceThreads"/>
     /// per channel: thread t adds partials t, t + 256, ... in that order (four loads in flight before any is added), then a
-    /// shared-memory tree in a fixed order (deterministic). Feeding its (1, C) output to the per-channel kernels with
-    /// Rows = 1 replaces their serial walk over R rows, which left all but C threads of the GPU idle. Launch: grid C, group 256.
+    /// shared-memory tree in a fixed order (deterministic). The per-channel kernels read its (1, C) totals instead of each
+    /// walking the R partials, which left all but C threads of the GPU idle. Launch: grid C, group 256.
     /// </summary>
     public static void ReduceRows(ArrayView<double> p0, ArrayView<double> p1, ArrayView<double> out0, ArrayView<double> out1, int rows, int c, int two)
     {
@@ -97,24 +109,12 @@ public static class ChannelStats
         int ci = Grid.IdxX, t = Group.IdxX;
         double a = 0, b = 0;
         long at = (long)ci * rows + t;
-        const int Step = ReduceThreads;
-        for (int r = t; r < rows; r += 4 * Step)
+        for (int r = t; r < rows; r += 4 * ReduceThreads)
         {
-            bool h1 = r + Step < rows, h2 = r + 2 * Step < rows, h3 = r + 3 * Step < rows;
-            double a0 = p0[at], a1 = h1 ? p0[at + Step] : 0, a2 = h2 ? p0[at + 2 * Step] : 0, a3 = h3 ? p0[at + 3 * Step] : 0;
-            a += a0;
-            if (h1) a += a1;
-            if (h2) a += a2;
-            if (h3) a += a3;
-            if (two != 0)
-            {
-                double b0 = p1[at], b1 = h1 ? p1[at + Step] : 0, b2 = h2 ? p1[at + 2 * Step] : 0, b3 = h3 ? p1[at + 3 * Step] : 0;
-                b += b0;
-                if (h1) b += b1;
-                if (h2) b += b2;
-                if (h3) b += b3;
-            }
-            at += 4 * Step;
+            int left = (rows - r - 1) / ReduceThreads;   // partials after r this trip may still add (3 or more: all four)
+            a = AddFour(a, p0, at, left);
+            if (two != 0) b = AddFour(b, p1, at, left);
+            at += 4 * ReduceThreads;
         }
         s0[t] = a;
         s1[t] = b;

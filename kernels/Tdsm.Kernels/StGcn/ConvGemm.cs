@@ -106,10 +106,13 @@ public static partial class ConvGemm
         if (Padded(n, WideRows) * Padded(m, WideCols) < best) (tile, swapped) = (ConvTile.Wide, true);
         var (gx, gy) = swapped ? Blocks(tile, n, m) : Blocks(tile, m, n);
         long blocks = (long)gx * gy;
-        int most = (int)Math.Max(1, Math.Min(Math.Min(MaxSplits, k / MinSplitK), MaxPartials / (m * n)));
-        var (splits, kPer) = Gemm.ChooseSplits(blocks, k, most); // same K-step (8) and group target as the GEMM
+        var (splits, kPer) = Gemm.ChooseSplits(blocks, k, MostSplits(m, n, k)); // same K-step (8) and group target as the GEMM
         return new ConvWeightGradPlan(tile, swapped, splits, checked((int)kPer), gx, gy);
     }
+
+    /// <summary>The most K-splits a weight gradient of C (m, n) summed over k may take: at most <see cref="MaxSplits"/>,
+    /// K per split ≥ <see cref="MinSplitK"/> and at most <see cref="MaxPartials"/> partial-product floats (at least 1).</summary>
+    public static int MostSplits(long m, long n, long k) => (int)Math.Max(1, Math.Min(Math.Min(MaxSplits, k / MinSplitK), MaxPartials / (m * n)));
 
     /// <summary>Thread e: dW[e] += Σ_z part[z, e].</summary>
     public static void ReduceSplits(Index1D e, ArrayView<float> part, ArrayView<float> dW, int splits, int size)

@@ -171,12 +171,10 @@ public static class PackedConv
         var dy = new ChannelFirstRows { B = p.B, C = p.Cout, T = p.Tout, V = p.V, Frames = frames, Joints = joints, FrameOffset = 0, RowWords = (int)(k / 2) };
         var x = new ChannelFirstRows { B = p.B, C = p.Cin, T = p.T, V = p.V, Frames = frames, Joints = joints, FrameOffset = p.Pad, RowWords = (int)(xRow / 2) };
         var taps = new TensorCoreGemm.TapRowsB { Taps = p.Kt, RowChunks = (int)(xRow / 8), TapChunks = joints / 8 };
-        long m = p.Cout, n = (long)p.Cin * p.Kt;
-        var (gx, gy) = TensorCoreConv.Blocks(m, n);
-        int most = (int)Math.Max(1, Math.Min(Math.Min(ConvGemm.MaxSplits, k / ConvGemm.MinSplitK), ConvGemm.MaxPartials / (m * n)));
-        var (splits, kPer) = Gemm.ChooseSplits((long)gx * gy, k, most, TensorCoreGemm.KStep);
-        var args = new GemmArgs { M = p.Cout, N = checked((int)n), K = (int)k, KSplit = splits > 1 ? checked((int)kPer) : 0 };
-        return new WeightGradLayout(dy, x, taps, args, splits, gx, gy);
+        long n = (long)p.Cin * p.Kt;
+        var plan = TensorCoreConv.PlanSplits(p.Cout, n, k);   // TensorCoreGemm and TensorCoreConv share the 128x128 blocks and K-step
+        var args = new GemmArgs { M = p.Cout, N = checked((int)n), K = (int)k, KSplit = plan.Splits > 1 ? plan.KSplit : 0 };
+        return new WeightGradLayout(dy, x, taps, args, plan.Splits, plan.GridX, plan.GridY);
     }
 }
 

@@ -50,13 +50,14 @@ public static partial class TensorCoreConv
     /// ≥ <see cref="ConvGemm.MinSplitK"/>, at most <see cref="ConvGemm.MaxPartials"/> partial floats), K per split
     /// a multiple of <see cref="KStep"/>.
     /// </summary>
-    public static ConvWeightGradPlan PlanWeightGrad(ConvArgs p)
+    public static ConvWeightGradPlan PlanWeightGrad(ConvArgs p) => PlanSplits(p.Cout, (long)p.Cin * p.Kt, (long)p.B * p.Tout * p.V);
+
+    /// <summary>Square blocks and the K-split of a weight gradient C (m, n) summed over k (<see cref="PlanWeightGrad"/>'s
+    /// rule; also the packed weight gradient's, <see cref="PackedConv.WeightGrad"/>, over its padded K).</summary>
+    public static ConvWeightGradPlan PlanSplits(long m, long n, long k)
     {
-        long m = p.Cout, n = (long)p.Cin * p.Kt, k = (long)p.B * p.Tout * p.V;
         var (gx, gy) = Blocks(m, n);
-        long blocks = (long)gx * gy;
-        int most = (int)Math.Max(1, Math.Min(Math.Min(ConvGemm.MaxSplits, k / ConvGemm.MinSplitK), ConvGemm.MaxPartials / (m * n)));
-        var (splits, kPer) = Gemm.ChooseSplits(blocks, k, most, KStep);
+        var (splits, kPer) = Gemm.ChooseSplits((long)gx * gy, k, ConvGemm.MostSplits(m, n, k), KStep);
         return new ConvWeightGradPlan(ConvTile.Square, false, splits, checked((int)kPer), gx, gy);
     }
 

@@ -187,6 +187,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 
     private bool UsesPackedConv(int channels, ConvArgs p) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, p);
 
+    private bool UsesPackedWeightGrad(ConvArgs p) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedWeightGrads && PackedConv.SupportsWeightGrad(p);
+
     /// <summary>
     /// One stride-1 product on packed operands: packs <paramref name="input"/> (B, c, t, V) channels-last padded by
     /// p.Pad frames and the weight (forward: W'; <paramref name="inputGrad"/>: W'' tap-reversed), then out (B, m, t·V) =
@@ -506,7 +508,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
                 (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
             }
         }
-        if (_convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedWeightGrads && PackedConv.SupportsWeightGrad(p)) PackedWeightGrad(x, dy, dW, p);
+        if (UsesPackedWeightGrad(p)) PackedWeightGrad(x, dy, dW, p);
         else GatheredWeightGrad(x, dy, dW, p);
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
