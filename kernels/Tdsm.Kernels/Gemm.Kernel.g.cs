@@ -40,44 +40,46 @@ public static partial class Gemm
         // Registers <- K-step 0.
         bool full0 = fullMN && KStep <= k;
         Vec4 na = LoadTile(a, sa, 0, k, full0), nb = LoadTile(b, sb, 0, k, full0);
-        for (int t = 0; t < steps; t++)
+        int k1 = 0;   // the staged K-step's first k
+        int trips = steps * (KStep / 2);   // trips of two k
+        int fo = 0;   // float4 offset in shared memory of the trip's first k row (stage base + k·pitch/4)
+        for (int q = 0; q < trips; q++)
         {
-            // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.
-            int stage = (t & 1) * Stage;
-            StoreTile(smem, stage, sa, na);
-            StoreTile(smem, stage + TileFloats, sb, nb);
-            Group.Barrier();
-            // Registers <- K-step t+1 (zeros past K): the loads complete while this step multiplies.
-            int k1 = (t + 1) * KStep;
-            bool full = fullMN && k1 + KStep <= k;
-            na = LoadTile(a, sa, k1, k, full);
-            nb = LoadTile(b, sb, k1, k, full);
-            // This thread's fragments of the stage as views: each read is the view's base plus an offset.
-            var fa = smem4.SubView(stage / 4 + ty);
-            var fb = smem4.SubView((stage + TileFloats) / 4 + tx);
-            for (int kk = 0; kk < KStep * (Pitch / 4); kk += 2 * (Pitch / 4))
+            if ((q & (KStep / 2 - 1)) == 0)
             {
-                var ak = fa.SubView(kk);
-                var bk = fb.SubView(kk);
-                Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
-                Vec4 a2 = ak[Pitch / 4], a3 = ak[Pitch / 4 + 16], b2 = bk[Pitch / 4], b3 = bk[Pitch / 4 + 16];
-                c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
-                c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
-                c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;
-                c30 += a0.W * b0.X; c31 += a0.W * b0.Y; c32 += a0.W * b0.Z; c33 += a0.W * b0.W; c34 += a0.W * b1.X; c35 += a0.W * b1.Y; c36 += a0.W * b1.Z; c37 += a0.W * b1.W;
-                c40 += a1.X * b0.X; c41 += a1.X * b0.Y; c42 += a1.X * b0.Z; c43 += a1.X * b0.W; c44 += a1.X * b1.X; c45 += a1.X * b1.Y; c46 += a1.X * b1.Z; c47 += a1.X * b1.W;
-                c50 += a1.Y * b0.X; c51 += a1.Y * b0.Y; c52 += a1.Y * b0.Z; c53 += a1.Y * b0.W; c54 += a1.Y * b1.X; c55 += a1.Y * b1.Y; c56 += a1.Y * b1.Z; c57 += a1.Y * b1.W;
-                c60 += a1.Z * b0.X; c61 += a1.Z * b0.Y; c62 += a1.Z * b0.Z; c63 += a1.Z * b0.W; c64 += a1.Z * b1.X; c65 += a1.Z * b1.Y; c66 += a1.Z * b1.Z; c67 += a1.Z * b1.W;
-                c70 += a1.W * b0.X; c71 += a1.W * b0.Y; c72 += a1.W * b0.Z; c73 += a1.W * b0.W; c74 += a1.W * b1.X; c75 += a1.W * b1.Y; c76 += a1.W * b1.Z; c77 += a1.W * b1.W;
-                c00 += a2.X * b2.X; c01 += a2.X * b2.Y; c02 += a2.X * b2.Z; c03 += a2.X * b2.W; c04 += a2.X * b3.X; c05 += a2.X * b3.Y; c06 += a2.X * b3.Z; c07 += a2.X * b3.W;
-                c10 += a2.Y * b2.X; c11 += a2.Y * b2.Y; c12 += a2.Y * b2.Z; c13 += a2.Y * b2.W; c14 += a2.Y * b3.X; c15 += a2.Y * b3.Y; c16 += a2.Y * b3.Z; c17 += a2.Y * b3.W;
-                c20 += a2.Z * b2.X; c21 += a2.Z * b2.Y; c22 += a2.Z * b2.Z; c23 += a2.Z * b2.W; c24 += a2.Z * b3.X; c25 += a2.Z * b3.Y; c26 += a2.Z * b3.Z; c27 += a2.Z * b3.W;
-                c30 += a2.W * b2.X; c31 += a2.W * b2.Y; c32 += a2.W * b2.Z; c33 += a2.W * b2.W; c34 += a2.W * b3.X; c35 += a2.W * b3.Y; c36 += a2.W * b3.Z; c37 += a2.W * b3.W;
-                c40 += a3.X * b2.X; c41 += a3.X * b2.Y; c42 += a3.X * b2.Z; c43 += a3.X * b2.W; c44 += a3.X * b3.X; c45 += a3.X * b3.Y; c46 += a3.X * b3.Z; c47 += a3.X * b3.W;
-                c50 += a3.Y * b2.X; c51 += a3.Y * b2.Y; c52 += a3.Y * b2.Z; c53 += a3.Y * b2.W; c54 += a3.Y * b3.X; c55 += a3.Y * b3.Y; c56 += a3.Y * b3.Z; c57 += a3.Y * b3.W;
-                c60 += a3.Z * b2.X; c61 += a3.Z * b2.Y; c62 += a3.Z * b2.Z; c63 += a3.Z * b2.W; c64 += a3.Z * b3.X; c65 += a3.Z * b3.Y; c66 += a3.Z * b3.Z; c67 += a3.Z * b3.W;
-                c70 += a3.W * b2.X; c71 += a3.W * b2.Y; c72 += a3.W * b2.Z; c73 += a3.W * b2.W; c74 += a3.W * b3.X; c75 += a3.W * b3.Y; c76 += a3.W * b3.Z; c77 += a3.W * b3.W;
+                // Stage (q / 4) & 1 <- the staged K-step. Its last readers (two K-steps back) are past the previous barrier.
+                int stage = (q & (KStep / 2)) * (Stage / (KStep / 2));
+                StoreTile(smem, stage, sa, na);
+                StoreTile(smem, stage + TileFloats, sb, nb);
+                Group.Barrier();
+                // Registers <- the next K-step (zeros past K): the loads complete while this one multiplies.
+                k1 += KStep;
+                bool full = fullMN && k1 + KStep <= k;
+                na = LoadTile(a, sa, k1, k, full);
+                nb = LoadTile(b, sb, k1, k, full);
+                fo = stage / 4;
             }
+            var ak = smem4.SubView(fo + ty);
+            var bk = smem4.SubView(fo + TileFloats / 4 + tx);
+            Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
+            Vec4 a2 = ak[Pitch / 4], a3 = ak[Pitch / 4 + 16], b2 = bk[Pitch / 4], b3 = bk[Pitch / 4 + 16];
+            c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
+            c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
+            c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;
+            c30 += a0.W * b0.X; c31 += a0.W * b0.Y; c32 += a0.W * b0.Z; c33 += a0.W * b0.W; c34 += a0.W * b1.X; c35 += a0.W * b1.Y; c36 += a0.W * b1.Z; c37 += a0.W * b1.W;
+            c40 += a1.X * b0.X; c41 += a1.X * b0.Y; c42 += a1.X * b0.Z; c43 += a1.X * b0.W; c44 += a1.X * b1.X; c45 += a1.X * b1.Y; c46 += a1.X * b1.Z; c47 += a1.X * b1.W;
+            c50 += a1.Y * b0.X; c51 += a1.Y * b0.Y; c52 += a1.Y * b0.Z; c53 += a1.Y * b0.W; c54 += a1.Y * b1.X; c55 += a1.Y * b1.Y; c56 += a1.Y * b1.Z; c57 += a1.Y * b1.W;
+            c60 += a1.Z * b0.X; c61 += a1.Z * b0.Y; c62 += a1.Z * b0.Z; c63 += a1.Z * b0.W; c64 += a1.Z * b1.X; c65 += a1.Z * b1.Y; c66 += a1.Z * b1.Z; c67 += a1.Z * b1.W;
+            c70 += a1.W * b0.X; c71 += a1.W * b0.Y; c72 += a1.W * b0.Z; c73 += a1.W * b0.W; c74 += a1.W * b1.X; c75 += a1.W * b1.Y; c76 += a1.W * b1.Z; c77 += a1.W * b1.W;
+            c00 += a2.X * b2.X; c01 += a2.X * b2.Y; c02 += a2.X * b2.Z; c03 += a2.X * b2.W; c04 += a2.X * b3.X; c05 += a2.X * b3.Y; c06 += a2.X * b3.Z; c07 += a2.X * b3.W;
+            c10 += a2.Y * b2.X; c11 += a2.Y * b2.Y; c12 += a2.Y * b2.Z; c13 += a2.Y * b2.W; c14 += a2.Y * b3.X; c15 += a2.Y * b3.Y; c16 += a2.Y * b3.Z; c17 += a2.Y * b3.W;
+            c20 += a2.Z * b2.X; c21 += a2.Z * b2.Y; c22 += a2.Z * b2.Z; c23 += a2.Z * b2.W; c24 += a2.Z * b3.X; c25 += a2.Z * b3.Y; c26 += a2.Z * b3.Z; c27 += a2.Z * b3.W;
+            c30 += a2.W * b2.X; c31 += a2.W * b2.Y; c32 += a2.W * b2.Z; c33 += a2.W * b2.W; c34 += a2.W * b3.X; c35 += a2.W * b3.Y; c36 += a2.W * b3.Z; c37 += a2.W * b3.W;
+            c40 += a3.X * b2.X; c41 += a3.X * b2.Y; c42 += a3.X * b2.Z; c43 += a3.X * b2.W; c44 += a3.X * b3.X; c45 += a3.X * b3.Y; c46 += a3.X * b3.Z; c47 += a3.X * b3.W;
+            c50 += a3.Y * b2.X; c51 += a3.Y * b2.Y; c52 += a3.Y * b2.Z; c53 += a3.Y * b2.W; c54 += a3.Y * b3.X; c55 += a3.Y * b3.Y; c56 += a3.Y * b3.Z; c57 += a3.Y * b3.W;
+            c60 += a3.Z * b2.X; c61 += a3.Z * b2.Y; c62 += a3.Z * b2.Z; c63 += a3.Z * b2.W; c64 += a3.Z * b3.X; c65 += a3.Z * b3.Y; c66 += a3.Z * b3.Z; c67 += a3.Z * b3.W;
+            c70 += a3.W * b2.X; c71 += a3.W * b2.Y; c72 += a3.W * b2.Z; c73 += a3.W * b2.W; c74 += a3.W * b3.X; c75 += a3.W * b3.Y; c76 += a3.W * b3.Z; c77 += a3.W * b3.W;
+            fo += 2 * (Pitch / 4);
         }
 
         // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.

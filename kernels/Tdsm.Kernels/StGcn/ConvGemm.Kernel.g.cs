@@ -79,7 +79,7 @@ public static partial class ConvGemm
             stB[64] = nB2;
             stB[96] = nB3;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 nA0 = Load(w, aIdx, kA < kEnd && aLeft > 0);
                 nA1 = Load(w, aIdx + aStep, kA < kEnd && aLeft > 32);
@@ -225,7 +225,7 @@ public static partial class ConvGemm
             stB[64] = nB2;
             stB[96] = nB3;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 bool kv = kc < kEnd;
                 int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
@@ -361,7 +361,7 @@ public static partial class ConvGemm
             stB[64] = nB2;
             stB[96] = nB3;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 bool kv = kc < kEnd;
                 int aIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + aIdx0;
@@ -504,7 +504,7 @@ public static partial class ConvGemm
             stB[192] = nB6;
             stB[224] = nB7;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 nA0 = Load(w, aIdx, kA < kEnd && aLeft > 0);
                 nA1 = Load(w, aIdx + aStep, kA < kEnd && aLeft > 32);
@@ -649,7 +649,7 @@ public static partial class ConvGemm
             stB[192] = nB6;
             stB[224] = nB7;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 bool kv = kc < kEnd;
                 int aIdx = d.Q * ckt + d.R * p.Stride + aIdx0;
@@ -784,7 +784,7 @@ public static partial class ConvGemm
             stB[192] = nB6;
             stB[224] = nB7;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 bool kv = kc < kEnd;
                 int aIdx = s.B * p.Cout * lout + s.To * p.V + s.Vi + aIdx0;
@@ -911,7 +911,7 @@ public static partial class ConvGemm
             stB[192] = nB6;
             stB[224] = nB7;
             Group.Barrier();
-            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.
+            // Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.
             {
                 bool kv = kc < kEnd;
                 int tk = s.To * p.Stride;

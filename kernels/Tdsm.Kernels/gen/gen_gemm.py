@@ -56,6 +56,35 @@ def k_loop(w, pitch, qa, qb, vec="Vec4", rebase=False, per_trip=1):
     w("            }")
 
 
+def trip_loop(w, pitch, stage, tile_floats, qa, qb, vec, stage_body, ind="        "):
+    """The K loop as one loop over trips of two k, four per K-step, the K-step's staging (stage_body(w, ind), given the
+    stage's float offset in `stage`) in the first trip of each. Two nested loops (K-steps, then trips) carried the 64
+    accumulators through both, and ptxas 11.8 moved 24 of them out of and back into the registers the inner loop's
+    fragment loads use at every K-step (Gemm.Kernel on sm_90: 49 MOV and 692 instructions per K-step of 512 FFMA; as
+    one loop 21 MOV and 661, the same FMAs in the same order)."""
+    w(ind + "int trips = steps * (KStep / 2);   // trips of two k")
+    w(ind + "int fo = 0;   // float4 offset in shared memory of the trip's first k row (stage base + k·pitch/4)")
+    w(ind + "for (int q = 0; q < trips; q++)")
+    w(ind + "{")
+    w(ind + "    if ((q & (KStep / 2 - 1)) == 0)")
+    w(ind + "    {")
+    w(ind + "        // Stage (q / 4) & 1 <- the staged K-step. Its last readers (two K-steps back) are past the previous barrier.")
+    w(ind + f"        int stage = (q & (KStep / 2)) * ({stage} / (KStep / 2));")
+    stage_body(w, ind + "        ")
+    w(ind + "        fo = stage / 4;")
+    w(ind + "    }")
+    w(ind + "    var ak = smem4.SubView(fo + ty);")
+    w(ind + f"    var bk = smem4.SubView(fo + {tile_floats} / 4 + tx);")
+    w(ind + f"    {vec} a0 = ak[0], a1 = ak[{qa}], b0 = bk[0], b1 = bk[{qb}];")
+    w(ind + f"    {vec} a2 = ak[{pitch} / 4], a3 = ak[{pitch} / 4 + {qa}], b2 = bk[{pitch} / 4], b3 = bk[{pitch} / 4 + {qb}];")
+    for r in range(8):
+        w(ind + "    " + " ".join(f"{acc(r, cc)} += {frag('a', r)} * {frag('b', cc)};" for cc in range(8)))
+    for r in range(8):
+        w(ind + "    " + " ".join(f"{acc(r, cc)} += {frag2('a', r)} * {frag2('b', cc)};" for cc in range(8)))
+    w(ind + f"    fo += 2 * ({pitch} / 4);")
+    w(ind + "}")
+
+
 def kernel():
     o = []
     w = o.append
@@ -95,23 +124,17 @@ def kernel():
     w("        // Registers <- K-step 0.")
     w("        bool full0 = fullMN && KStep <= k;")
     w("        Vec4 na = LoadTile(a, sa, 0, k, full0), nb = LoadTile(b, sb, 0, k, full0);")
-    w("        for (int t = 0; t < steps; t++)")
-    w("        {")
-    w("            // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.")
-    w("            int stage = (t & 1) * Stage;")
-    w("            StoreTile(smem, stage, sa, na);")
-    w("            StoreTile(smem, stage + TileFloats, sb, nb);")
-    w("            Group.Barrier();")
-    w("            // Registers <- K-step t+1 (zeros past K): the loads complete while this step multiplies.")
-    w("            int k1 = (t + 1) * KStep;")
-    w("            bool full = fullMN && k1 + KStep <= k;")
-    w("            na = LoadTile(a, sa, k1, k, full);")
-    w("            nb = LoadTile(b, sb, k1, k, full);")
-    w("            // This thread's fragments of the stage as views: each read is the view's base plus an offset.")
-    w("            var fa = smem4.SubView(stage / 4 + ty);")
-    w("            var fb = smem4.SubView((stage + TileFloats) / 4 + tx);")
-    k_loop(w, "Pitch", "16", "16", rebase=True, per_trip=2)
-    w("        }")
+    def stage_body(w, ind):
+        w(ind + "StoreTile(smem, stage, sa, na);")
+        w(ind + "StoreTile(smem, stage + TileFloats, sb, nb);")
+        w(ind + "Group.Barrier();")
+        w(ind + "// Registers <- the next K-step (zeros past K): the loads complete while this one multiplies.")
+        w(ind + "k1 += KStep;")
+        w(ind + "bool full = fullMN && k1 + KStep <= k;")
+        w(ind + "na = LoadTile(a, sa, k1, k, full);")
+        w(ind + "nb = LoadTile(b, sb, k1, k, full);")
+    w("        int k1 = 0;   // the staged K-step's first k")
+    trip_loop(w, "Pitch", "Stage", "TileFloats", "16", "16", "Vec4", stage_body)
     w("")
     w("        // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.")
     w("        int colA = col0 + tx * 4, colB = colA + 64;")
@@ -299,24 +322,29 @@ def conv_kernel(mode, tm, tn, suffix):
     conv_load_ab(w, "        ", mode, spec, ea, eb)
     for line in spec["advance"]:
         w("        " + line)
+    def stage_body(w, ind):
+        w(ind + "var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates")
+        w(ind + "var stB = smem.SubView(stage + sB);")
+        for e in range(ea):
+            w(ind + f"stA[{32 * e}] = nA{e};")
+        for e in range(eb):
+            w(ind + f"stB[{32 * e}] = nB{e};")
+        w(ind + "Group.Barrier();")
+        w(ind + "// Registers <- the next K-step (zeros past the end): the loads complete while this one multiplies.")
+        conv_load_ab(w, ind, mode, spec, ea, eb)
+        for line in spec["advance"]:
+            w(ind + line)
+    # The same K loop as before Gemm.Kernel's single trip loop (see trip_loop): in these kernels the staging guards are
+    # branch-free and ptxas 11.8 allocated the trip loop worse (sm_90, per K-step: Forward 745 instead of 702 instructions,
+    # WeightGrad 752 instead of 724; InputGrad 680 instead of 699).
     w("        for (int t = 0; t < steps; t++)")
     w("        {")
     w("            // Stage t&1 <- K-step t. Its last readers (step t-2) are past the previous barrier.")
     w(f"            int stage = (t & 1) * {stage};")
-    w("            var stA = smem.SubView(stage + sA);   // view bases: the element offsets become immediates")
-    w("            var stB = smem.SubView(stage + sB);")
-    for e in range(ea):
-        w(f"            stA[{32 * e}] = nA{e};")
-    for e in range(eb):
-        w(f"            stB[{32 * e}] = nB{e};")
-    w("            Group.Barrier();")
-    w("            // Registers <- K-step t+1 (zeros past the end): the loads complete while this step multiplies.")
-    conv_load_ab(w, "            ", mode, spec, ea, eb)
-    for line in spec["advance"]:
-        w("            " + line)
+    stage_body(w, "            ")
     w("            var fa = smem4.SubView(stage / 4 + ty);")
     w(f"            var fb = smem4.SubView((stage + {tile_floats}) / 4 + tx);")
-    # Square blocks: one base per operand and k (3 fewer instructions per k), two k per trip as in Gemm.Kernel (ptxas 11.8,
+    # Square blocks: one base per operand and k (3 fewer instructions per k), two k per trip as Gemm.Kernel had (ptxas 11.8,
     # sm_90: 143 instructions per 128 FMA instead of 2 x 75; per K-step 702 / 699 / 724 instead of 715 / 711 / 731 for
     # Forward / InputGrad / WeightGrad, no spills). Not on wide blocks: at the 128-register cap there, ptxas 11.8 spilled
     # 16 bytes of InputGradWide with the rebase.
