@@ -13,7 +13,7 @@
 #                                 default) vs all on the gathering kernels. First: the graph kernels are new since the first visit
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
-# gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
+# gemm-probe         40 s   120   every GEMM kernel (fp32 SIMT with 16-byte and scalar staging, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
 #                                 ldmatrix with 8 and with 4 warps, ldmatrix with the per-element epilogue) vs cuBLAS SGEMM and bf16
 #                                 in the same process, 5 shapes,
 #                                 host-timed back-to-back launches, each C checked against the first method's, and what the
@@ -181,7 +181,7 @@ export PROBE_SHAPES
 st_gemm_probe() {
   # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
-    --methods sgemm,fp32,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-wide --reps 20 --rounds 3
+    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-wide --reps 20 --rounds 3
 }
 st_attention_probe() {
   # Issues 6 and 9: the register-tiled joint attention (the default since 2026-11-27) against the scalar kernels.

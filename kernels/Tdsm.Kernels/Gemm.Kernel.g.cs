@@ -2,6 +2,7 @@
 // Written by kernels/Tdsm.Kernels/gen/gen_gemm.py: edit the script, not this file.
 // </auto-generated>
 using ILGPU;
+using ILGPU.Runtime;
 
 namespace Tdsm.Kernels;
 
@@ -57,6 +58,104 @@ public static partial class Gemm
                 bool full = fullMN && k1 + KStep <= k;
                 na = LoadTile(a, sa, k1, k, full);
                 nb = LoadTile(b, sb, k1, k, full);
+                fo = stage / 4;
+            }
+            var ak = smem4.SubView(fo + ty);
+            var bk = smem4.SubView(fo + TileFloats / 4 + tx);
+            Vec4 a0 = ak[0], a1 = ak[16], b0 = bk[0], b1 = bk[16];
+            Vec4 a2 = ak[Pitch / 4], a3 = ak[Pitch / 4 + 16], b2 = bk[Pitch / 4], b3 = bk[Pitch / 4 + 16];
+            c00 += a0.X * b0.X; c01 += a0.X * b0.Y; c02 += a0.X * b0.Z; c03 += a0.X * b0.W; c04 += a0.X * b1.X; c05 += a0.X * b1.Y; c06 += a0.X * b1.Z; c07 += a0.X * b1.W;
+            c10 += a0.Y * b0.X; c11 += a0.Y * b0.Y; c12 += a0.Y * b0.Z; c13 += a0.Y * b0.W; c14 += a0.Y * b1.X; c15 += a0.Y * b1.Y; c16 += a0.Y * b1.Z; c17 += a0.Y * b1.W;
+            c20 += a0.Z * b0.X; c21 += a0.Z * b0.Y; c22 += a0.Z * b0.Z; c23 += a0.Z * b0.W; c24 += a0.Z * b1.X; c25 += a0.Z * b1.Y; c26 += a0.Z * b1.Z; c27 += a0.Z * b1.W;
+            c30 += a0.W * b0.X; c31 += a0.W * b0.Y; c32 += a0.W * b0.Z; c33 += a0.W * b0.W; c34 += a0.W * b1.X; c35 += a0.W * b1.Y; c36 += a0.W * b1.Z; c37 += a0.W * b1.W;
+            c40 += a1.X * b0.X; c41 += a1.X * b0.Y; c42 += a1.X * b0.Z; c43 += a1.X * b0.W; c44 += a1.X * b1.X; c45 += a1.X * b1.Y; c46 += a1.X * b1.Z; c47 += a1.X * b1.W;
+            c50 += a1.Y * b0.X; c51 += a1.Y * b0.Y; c52 += a1.Y * b0.Z; c53 += a1.Y * b0.W; c54 += a1.Y * b1.X; c55 += a1.Y * b1.Y; c56 += a1.Y * b1.Z; c57 += a1.Y * b1.W;
+            c60 += a1.Z * b0.X; c61 += a1.Z * b0.Y; c62 += a1.Z * b0.Z; c63 += a1.Z * b0.W; c64 += a1.Z * b1.X; c65 += a1.Z * b1.Y; c66 += a1.Z * b1.Z; c67 += a1.Z * b1.W;
+            c70 += a1.W * b0.X; c71 += a1.W * b0.Y; c72 += a1.W * b0.Z; c73 += a1.W * b0.W; c74 += a1.W * b1.X; c75 += a1.W * b1.Y; c76 += a1.W * b1.Z; c77 += a1.W * b1.W;
+            c00 += a2.X * b2.X; c01 += a2.X * b2.Y; c02 += a2.X * b2.Z; c03 += a2.X * b2.W; c04 += a2.X * b3.X; c05 += a2.X * b3.Y; c06 += a2.X * b3.Z; c07 += a2.X * b3.W;
+            c10 += a2.Y * b2.X; c11 += a2.Y * b2.Y; c12 += a2.Y * b2.Z; c13 += a2.Y * b2.W; c14 += a2.Y * b3.X; c15 += a2.Y * b3.Y; c16 += a2.Y * b3.Z; c17 += a2.Y * b3.W;
+            c20 += a2.Z * b2.X; c21 += a2.Z * b2.Y; c22 += a2.Z * b2.Z; c23 += a2.Z * b2.W; c24 += a2.Z * b3.X; c25 += a2.Z * b3.Y; c26 += a2.Z * b3.Z; c27 += a2.Z * b3.W;
+            c30 += a2.W * b2.X; c31 += a2.W * b2.Y; c32 += a2.W * b2.Z; c33 += a2.W * b2.W; c34 += a2.W * b3.X; c35 += a2.W * b3.Y; c36 += a2.W * b3.Z; c37 += a2.W * b3.W;
+            c40 += a3.X * b2.X; c41 += a3.X * b2.Y; c42 += a3.X * b2.Z; c43 += a3.X * b2.W; c44 += a3.X * b3.X; c45 += a3.X * b3.Y; c46 += a3.X * b3.Z; c47 += a3.X * b3.W;
+            c50 += a3.Y * b2.X; c51 += a3.Y * b2.Y; c52 += a3.Y * b2.Z; c53 += a3.Y * b2.W; c54 += a3.Y * b3.X; c55 += a3.Y * b3.Y; c56 += a3.Y * b3.Z; c57 += a3.Y * b3.W;
+            c60 += a3.Z * b2.X; c61 += a3.Z * b2.Y; c62 += a3.Z * b2.Z; c63 += a3.Z * b2.W; c64 += a3.Z * b3.X; c65 += a3.Z * b3.Y; c66 += a3.Z * b3.Z; c67 += a3.Z * b3.W;
+            c70 += a3.W * b2.X; c71 += a3.W * b2.Y; c72 += a3.W * b2.Z; c73 += a3.W * b2.W; c74 += a3.W * b3.X; c75 += a3.W * b3.Y; c76 += a3.W * b3.Z; c77 += a3.W * b3.W;
+            fo += 2 * (Pitch / 4);
+        }
+
+        // Epilogue: rows ty·4+i and 64+ty·4+i, columns tx·4 .. +3 and 64+tx·4 .. +3.
+        int colA = col0 + tx * 4, colB = colA + 64;
+        Vec4 biasA = LoadBias(bias, p, colA), biasB = LoadBias(bias, p, colB);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 0, colA, fullMN, biasA, c00, c01, c02, c03);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 0, colB, fullMN, biasB, c04, c05, c06, c07);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 1, colA, fullMN, biasA, c10, c11, c12, c13);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 1, colB, fullMN, biasB, c14, c15, c16, c17);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 2, colA, fullMN, biasA, c20, c21, c22, c23);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 2, colB, fullMN, biasB, c24, c25, c26, c27);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 3, colA, fullMN, biasA, c30, c31, c32, c33);
+        StoreQuad(c, bias, cBase, p, row0 + ty * 4 + 3, colB, fullMN, biasB, c34, c35, c36, c37);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 0, colA, fullMN, biasA, c40, c41, c42, c43);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 0, colB, fullMN, biasB, c44, c45, c46, c47);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 1, colA, fullMN, biasA, c50, c51, c52, c53);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 1, colB, fullMN, biasB, c54, c55, c56, c57);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 2, colA, fullMN, biasA, c60, c61, c62, c63);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 2, colB, fullMN, biasB, c64, c65, c66, c67);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 3, colA, fullMN, biasA, c70, c71, c72, c73);
+        StoreQuad(c, bias, cBase, p, row0 + 64 + ty * 4 + 3, colB, fullMN, biasB, c74, c75, c76, c77);
+    }
+
+    /// <summary>
+    /// KernelVecABt: <see cref="Kernel"/> for C = A·Bᵀ (GemmLayout.ABt, the Linear forward; p.Layout is not read) with A and B staged in
+    /// 16-byte chunks: both start on a 16-byte boundary and K is a multiple of 4 (the host checks). Per thread, operand and
+    /// K-step one 128-bit load of four k of one row instead of four scalar loads; the same shared tile, so the same bits.
+    /// </summary>
+    public static void KernelVecABt(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
+    {
+        var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]
+        var smem4 = smem.Cast<Vec4>();
+        int tid = Group.IdxX;
+        int warp = tid >> 5, lane = tid & 31;
+        int ty = (warp >> 1) * 4 + (lane >> 3), tx = (warp & 1) * 8 + (lane & 7);   // a warp: 4 ty x 8 tx
+        int row0 = Grid.IdxY * Tile, col0 = Grid.IdxX * Tile;
+        bool fullMN = row0 + Tile <= p.M && col0 + Tile <= p.N;
+        int kBegin = Grid.IdxZ * p.KSplit;
+        int k = p.KSplit == 0 ? p.K : p.K - kBegin < p.KSplit ? p.K - kBegin : p.KSplit;   // this group's K
+        long cBase = (long)Grid.IdxZ * p.M * p.N;
+        var sa = MakeStagerVecK(tid, row0, p.M, p.K, kBegin);
+        var sb = MakeStagerVecK(tid, col0, p.N, p.K, kBegin);
+        var a4 = a.Cast<Vec4>().AsAligned(16);
+        var b4 = b.Cast<Vec4>().AsAligned(16);
+        int steps = (k + KStep - 1) >> 3;   // K-steps of 8
+
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c04 = 0, c05 = 0, c06 = 0, c07 = 0;
+        float c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0, c16 = 0, c17 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c24 = 0, c25 = 0, c26 = 0, c27 = 0;
+        float c30 = 0, c31 = 0, c32 = 0, c33 = 0, c34 = 0, c35 = 0, c36 = 0, c37 = 0;
+        float c40 = 0, c41 = 0, c42 = 0, c43 = 0, c44 = 0, c45 = 0, c46 = 0, c47 = 0;
+        float c50 = 0, c51 = 0, c52 = 0, c53 = 0, c54 = 0, c55 = 0, c56 = 0, c57 = 0;
+        float c60 = 0, c61 = 0, c62 = 0, c63 = 0, c64 = 0, c65 = 0, c66 = 0, c67 = 0;
+        float c70 = 0, c71 = 0, c72 = 0, c73 = 0, c74 = 0, c75 = 0, c76 = 0, c77 = 0;
+
+        // Registers <- K-step 0.
+        bool full0 = fullMN && KStep <= k;
+        Vec4 na = LoadTileVecK(a4, sa, 0, k, full0), nb = LoadTileVecK(b4, sb, 0, k, full0);
+        int k1 = 0;   // the staged K-step's first k
+        int trips = steps * (KStep / 2);   // trips of two k
+        int fo = 0;   // float4 offset in shared memory of the trip's first k row (stage base + k·pitch/4)
+        for (int q = 0; q < trips; q++)
+        {
+            if ((q & (KStep / 2 - 1)) == 0)
+            {
+                // Stage (q / 4) & 1 <- the staged K-step. Its last readers (two K-steps back) are past the previous barrier.
+                int stage = (q & (KStep / 2)) * (Stage / (KStep / 2));
+                StoreTileVecK(smem, stage, sa, na);
+                StoreTileVecK(smem, stage + TileFloats, sb, nb);
+                Group.Barrier();
+                // Registers <- the next K-step (zeros past K): the loads complete while this one multiplies.
+                k1 += KStep;
+                bool full = fullMN && k1 + KStep <= k;
+                na = LoadTileVecK(a4, sa, k1, k, full);
+                nb = LoadTileVecK(b4, sb, k1, k, full);
                 fo = stage / 4;
             }
             var ak = smem4.SubView(fo + ty);

@@ -24,7 +24,7 @@ public sealed class GpuOps : IOps, IDisposable
     private float[] _alphasUploaded = [];   // host copy of what _alphas holds
     private const int MaxTimestep = 1024;
 
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs> _gemm, _gemmVecABt;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int> _gemmReduce;
     private MemoryBuffer1D<float, Stride1D.Dense>? _gemmSplits;   // split-K partial products, grown on demand (Workspace)
     // The fp32-operand tensor-core kernels by (precision, blocks per SM they are bounded for), loaded on first use.
@@ -133,6 +133,15 @@ public sealed class GpuOps : IOps, IDisposable
     /// </summary>
     public bool EpiloguePairStores { get; set; } = true;
 
+    /// <summary>The fp32 SIMT GEMM runs x·Wᵀ products whose operands allow it (16-byte aligned, K a multiple of 4) on
+    /// <see cref="K.Gemm.KernelVecABt"/>, which stages them in 16-byte chunks: one 128-bit load per thread, operand and K-step
+    /// instead of four scalar ones, the same tile in shared memory, so the same bits. Off (or TDSM_SIMT_VECTOR_STAGING=0): scalar staging everywhere (an A/B for the benchmarks,
+    /// the tests' second path, and a way back should the 128-bit path fault on a GPU before a visit has run it).</summary>
+    public bool SimtVectorStaging { get; set; } = Environment.GetEnvironmentVariable("TDSM_SIMT_VECTOR_STAGING") != "0";
+
+    /// <summary>fp32 products launched on <see cref="K.Gemm.KernelVecABt"/> (16-byte staging) since this instance was made.</summary>
+    public long SimtVectorProducts { get; private set; }
+
     /// <summary>How many joint-attention launches (forward and backward) ran on the tiled kernels, for tests.</summary>
     public long TiledAttentionLaunches { get; private set; }
 
@@ -156,6 +165,7 @@ public sealed class GpuOps : IOps, IDisposable
         _device = device;
         _acc = device.Accelerator;
         _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel, K.Gemm.Specialization);
+        _gemmVecABt = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.KernelVecABt, K.Gemm.Specialization);
         _gemmReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int>(K.Gemm.ReduceSplits);
         _silu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.SiluForward);
         _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
@@ -597,9 +607,12 @@ public sealed class GpuOps : IOps, IDisposable
                 $"{K.Gemm.MaxOperandElements:N0} elements per operand; got {(long)m * k:N0} and {(long)n * k:N0} (split the rows into chunks)");
         var (splits, kPer) = K.Gemm.SplitK(m, n, k);
         KernelConfig SimtLaunch(int s) => new(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, s), new Index3D(K.Gemm.Threads, 1, 1));
-        if (splits == 1) _gemm(SimtLaunch(1), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
-        else LaunchSplit(splits, kPer, m, n, V(c), bias, args, (part, partArgs, s) => _gemm(SimtLaunch(s), V(a), V(b), part, _dummy.View, partArgs));
-        DetailMark?.Invoke(GemmLabel("fp32", m, n, k, layout, splits));
+        // x·Wᵀ with both operands on 16-byte boundaries and K a multiple of 4 (every row's chunks then aligned): staged in 16-byte chunks.
+        var gemm = SimtVectorStaging && layout == GemmLayout.ABt && k % 4 == 0 && Address(a) % 16 == 0 && Address(b) % 16 == 0 ? _gemmVecABt : _gemm;
+        if (splits == 1) gemm(SimtLaunch(1), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
+        else LaunchSplit(splits, kPer, m, n, V(c), bias, args, (part, partArgs, s) => gemm(SimtLaunch(s), V(a), V(b), part, _dummy.View, partArgs));
+        if (gemm == _gemmVecABt) SimtVectorProducts++;
+        DetailMark?.Invoke(GemmLabel(gemm == _gemmVecABt ? "fp32-vec" : "fp32", m, n, k, layout, splits));
     }
 
     public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)

@@ -45,6 +45,40 @@ public class GemmKernelTests(string device) : GpuOpsFixture(device)
         Check(layout, m, n, k, true, true);
     }
 
+    /// <summary>
+    /// x·Wᵀ on operands at 16-byte boundaries with K a multiple of 4 runs on <see cref="Gemm.KernelVecABt"/> (16-byte staging;
+    /// counted) and gives the bits of the scalar-staging kernel (<see cref="GpuOps.SimtVectorStaging"/> off): edge tiles in
+    /// M, N and K (K not a multiple of the K-step), full tiles, and K split in two. C poisoned with NaN first.
+    /// </summary>
+    [TestCase(150, 133, 20, true)]
+    [TestCase(128, 256, 16, false)]
+    [TestCase(37, 29, 1100, true)]
+    public void VectorStagingGivesTheBitsOfScalarStaging(int m, int n, int k, bool bias)
+    {
+        var rng = new Rng((ulong)(m * 31 + n * 7 + k));
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bv = Normal(rng, n);
+        // Offsets of whole 16-byte chunks into one storage tensor (whose start is aligned: device allocations are).
+        int oa = 4, ob = oa + (a.Length + 3) / 4 * 4 + 4, obias = ob + b.Length + 4, oc = obias + n + 4;
+        var storage = Gpu.Allocate(oc + m * n);
+        Tensor ta = Gpu.View(storage, oa, a.Length), tb = Gpu.View(storage, ob, b.Length), tbias = Gpu.View(storage, obias, n), tc = Gpu.View(storage, oc, m * n);
+        Gpu.Upload(a, ta); Gpu.Upload(b, tb); Gpu.Upload(bv, tbias);
+        float[] Run(bool vector)
+        {
+            Gpu.Upload(Enumerable.Repeat(float.NaN, m * n).ToArray(), tc);
+            long before = Gpu.SimtVectorProducts;
+            Gpu.SimtVectorStaging = vector;
+            try { Gpu.MatMul(ta, tb, tc, bias ? tbias : null, GemmLayout.ABt, m, n, k, accumulate: false); }
+            finally { Gpu.SimtVectorStaging = true; }
+            Assert.That(Gpu.SimtVectorProducts - before, Is.EqualTo(vector ? 1 : 0), vector ? "the product on KernelVecABt" : "the product on Kernel");
+            var got = new float[m * n];
+            Gpu.Download(tc, got);
+            return got;
+        }
+        float[] vec = Run(true), scalar = Run(false);
+        Assert.That(vec, Has.None.NaN, "every element written");
+        Assert.That(vec.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(scalar.Select(BitConverter.SingleToInt32Bits)), $"{m}x{n}x{k}: 16-byte staging vs scalar staging");
+    }
+
     private void Check(GemmLayout layout, int m, int n, int k, bool bias, bool accumulate)
     {
         var rng = new Rng((ulong)(m * 1_000_003 + n * 1009 + k * 7 + (int)layout));
@@ -135,10 +169,11 @@ public class GemmSplitKTests
 /// </summary>
 public class GemmPtxTests
 {
-    [Test]
-    public void KernelCompilesToUnrolledRegisterTiledPtx()
+    [TestCase(nameof(Gemm.Kernel))]
+    [TestCase(nameof(Gemm.KernelVecABt))]
+    public void KernelCompilesToUnrolledRegisterTiledPtx(string kernel)
     {
-        string ptx = PtxCompiler.CompileOne(typeof(Gemm).GetMethod(nameof(Gemm.Kernel))!, Gemm.Specialization);
+        string ptx = PtxCompiler.CompileOne(typeof(Gemm).GetMethod(kernel)!, Gemm.Specialization);
 
         int Count(string pattern) => Regex.Matches(ptx, pattern).Count;
         int mul = Count(@"\bmul(\.rn)?\.f32\b"), fma = Count(@"\bfma\.rn\.f32\b"), add = Count(@"\badd(\.rn)?\.f32\b");
@@ -163,9 +198,14 @@ public class GemmPtxTests
         Assert.That(bodyMul + bodyFma, Is.EqualTo(128), "multiply-adds of two k: the 8x8 register tile twice, in one basic block");
         Assert.That(Regex.Matches(body, @"\bld\.shared\.v4\.f32\b").Count, Is.EqualTo(8), "the trip's fragment loads, in the same block");
         Assert.That(Count(@"\b(div|rem)\.s32\b"), Is.Zero, "signed divisions (ILGPU may place them inside the K-step loop)");
+        // Staging: scalar global loads (the fast path's 8 per K-step and the guarded ones), or with 16-byte chunks one
+        // ld.global.v4 per operand on the fast path (twice: before the loop and in it).
+        if (kernel == nameof(Gemm.KernelVecABt)) Assert.That(ldgV4, Is.EqualTo(4), "128-bit staging loads of A and B");
+        else Assert.That(ldgV4, Is.Zero, "128-bit loads in the scalar-staging kernel");
     }
 
-    [Test]
-    public void KernelAssemblesWithoutStackOrSpills() =>
-        Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(Gemm).GetMethod(nameof(Gemm.Kernel))!, Gemm.Specialization), "Gemm.Kernel");
+    [TestCase(nameof(Gemm.Kernel))]
+    [TestCase(nameof(Gemm.KernelVecABt))]
+    public void KernelAssemblesWithoutStackOrSpills(string kernel) =>
+        Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(Gemm).GetMethod(kernel)!, Gemm.Specialization), "Gemm." + kernel);
 }

@@ -39,6 +39,7 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixTapRows), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelLdMatrixTapRows ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.Gemm), nameof(K.Gemm.Kernel), K.Gemm.Specialization, K.Gemm.Threads, K.Gemm.MinGroupsPerSM);
+        Add(typeof(K.Gemm), nameof(K.Gemm.KernelVecABt), K.Gemm.Specialization, K.Gemm.Threads, K.Gemm.MinGroupsPerSM);
         // The tensor-core GEMMs as the tier loads them (2 per SM), and the bf16 kernel also for 1 (the visit's A/B).
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.Kernel), K.TensorCoreGemm.Specialization(1), K.TensorCoreGemm.Threads, 1, "TensorCoreGemm.Kernel (1/SM)");
         foreach (var m in new[] { nameof(K.TensorCoreGemm.Kernel), nameof(K.TensorCoreGemm.KernelTf32), nameof(K.TensorCoreGemm.KernelPacked) })

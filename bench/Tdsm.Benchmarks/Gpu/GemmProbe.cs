@@ -25,15 +25,16 @@ public static class GemmProbe
     public const string Usage = $$"""
         usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "{{DefaultShapes}}"
-          --methods  any of sgemm, cublas-bf16, fp32, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-wide, tf32
-                     (default: all but tf32); ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores)
+          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-wide, tf32
+                     (default: all but tf32); ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores);
+                     fp32-scalar is fp32 with scalar staging (GpuOps.SimtVectorStaging off; fp32 stages ABt in 16-byte chunks)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
           --simulator  run on the ILGPU CPU simulator (checks this code and the C comparison; its times mean nothing)
         Needs CUDA. cuBLAS from TDSM_CUBLAS (a libcublas.so.*), else the loader's default names; without it the cuBLAS
         methods print 'unavailable' and the others still run.
         """;
 
-    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-wide", "tf32"];
+    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-wide", "tf32"];
 
     public static int Run(string[] args)
     {
@@ -157,6 +158,13 @@ public static class GemmProbe
                 "sgemm" when blas is not null => () => Sgemm(blas, layoutName, a, b, c, m, n, k),
                 "cublas-bf16" when blas16 is not null => () => CuBlasBf16Gemm(blas16, layoutName, a16, b16, c, m, n, k),
                 "fp32" => () => { ops.GemmPrecision = GemmPrecision.Fp32; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
+                "fp32-scalar" => () =>
+                {
+                    ops.GemmPrecision = GemmPrecision.Fp32;
+                    ops.SimtVectorStaging = false;
+                    try { ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); }
+                    finally { ops.SimtVectorStaging = true; }
+                },
                 "bf16" => () => { ops.GemmPrecision = GemmPrecision.Bf16; ops.TensorCoreGroupsPerSM = 2; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
                 "bf16-1sm" => () => { ops.GemmPrecision = GemmPrecision.Bf16; ops.TensorCoreGroupsPerSM = 1; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
                 "tf32" => () => { ops.GemmPrecision = GemmPrecision.Tf32; ops.TensorCoreGroupsPerSM = 2; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
@@ -177,7 +185,7 @@ public static class GemmProbe
                 launch(); ops.Synchronize(); // compiles the kernel
                 double median = MedianMs(ops, launch, reps, rounds);
                 results[method] = median;
-                bool tensor = method is not ("sgemm" or "fp32");
+                bool tensor = method is not ("sgemm" or "fp32" or "fp32-scalar");
                 string baseline = tensor ? "cublas-bf16" : "sgemm";
                 string ratio = results.TryGetValue(baseline, out var bms) && method != baseline ? $"  {bms / median * 100,5:F1} % of {baseline}" : "";
                 // Each method's C against the first method's (relative Frobenius norm), so a broken kernel shows.

@@ -85,15 +85,21 @@ def trip_loop(w, pitch, stage, tile_floats, qa, qb, vec, stage_body, ind="      
     w(ind + "}")
 
 
-def kernel():
+def kernel(name="Kernel", vec=False):
+    """The SIMT GEMM: any layout with scalar staging, or (vec) C = A·Bᵀ with both operands staged in 16-byte chunks."""
     o = []
     w = o.append
     w("    /// <summary>")
-    w("    /// Kernel: C (M,N) (= or +=) op(A)·op(B) (+ bias, then GELU with GemmArgs.Gelu). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,")
-    w("    /// loaded with <see cref=\"Specialization\"/>. a, b, c are row-major views of the shapes <see cref=\"GemmLayout\"/> names.")
-    w("    /// With <see cref=\"GemmArgs.KSplit\"/> &gt; 0, group z multiplies K range [z·KSplit, (z+1)·KSplit) into c[z·M·N ..].")
+    if vec:
+        w(f"    /// {name}: <see cref=\"Kernel\"/> for C = A·Bᵀ (GemmLayout.ABt, the Linear forward; p.Layout is not read) with A and B staged in")
+        w("    /// 16-byte chunks: both start on a 16-byte boundary and K is a multiple of 4 (the host checks). Per thread, operand and")
+        w("    /// K-step one 128-bit load of four k of one row instead of four scalar loads; the same shared tile, so the same bits.")
+    else:
+        w(f"    /// {name}: C (M,N) (= or +=) op(A)·op(B) (+ bias, then GELU with GemmArgs.Gelu). Launch with grid (ceil(N/128), ceil(M/128), splits), group 256,")
+        w("    /// loaded with <see cref=\"Specialization\"/>. a, b, c are row-major views of the shapes <see cref=\"GemmLayout\"/> names.")
+        w("    /// With <see cref=\"GemmArgs.KSplit\"/> &gt; 0, group z multiplies K range [z·KSplit, (z+1)·KSplit) into c[z·M·N ..].")
     w("    /// </summary>")
-    w("    public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
+    w(f"    public static void {name}(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)")
     w("    {")
     w("        var smem = SharedMemory.Allocate<float>(2 * Stage);   // two stages of [A tile [k][m] | B tile [k][n]]")
     w("        var smem4 = smem.Cast<Vec4>();")
@@ -106,8 +112,18 @@ def kernel():
     w("        int kBegin = Grid.IdxZ * p.KSplit;")
     w("        int k = p.KSplit == 0 ? p.K : p.K - kBegin < p.KSplit ? p.K - kBegin : p.KSplit;   // this group's K")
     w("        long cBase = (long)Grid.IdxZ * p.M * p.N;")
-    w("        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K, kBegin);")
-    w("        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K, kBegin);")
+    if vec:
+        w("        var sa = MakeStagerVecK(tid, row0, p.M, p.K, kBegin);")
+        w("        var sb = MakeStagerVecK(tid, col0, p.N, p.K, kBegin);")
+        w("        var a4 = a.Cast<Vec4>().AsAligned(16);")
+        w("        var b4 = b.Cast<Vec4>().AsAligned(16);")
+        load = lambda x, st, k0, full: f"LoadTileVecK({x}4, {st}, {k0}, k, {full})"
+        store = lambda off, st, v: f"StoreTileVecK(smem, {off}, {st}, {v})"
+    else:
+        w("        var sa = MakeStager(p.Layout != (int)GemmLayout.AtB, tid, row0, p.M, p.K, kBegin);")
+        w("        var sb = MakeStager(p.Layout == (int)GemmLayout.ABt, tid, col0, p.N, p.K, kBegin);")
+        load = lambda x, st, k0, full: f"LoadTile({x}, {st}, {k0}, k, {full})"
+        store = lambda off, st, v: f"StoreTile(smem, {off}, {st}, {v})"
     w("        int steps = (k + KStep - 1) >> 3;   // K-steps of 8")
     w("")
     rows = []
@@ -123,16 +139,16 @@ def kernel():
     # floats) live at once. One k per block keeps 16 fragment floats live (ptxas may unroll the 8 trips).
     w("        // Registers <- K-step 0.")
     w("        bool full0 = fullMN && KStep <= k;")
-    w("        Vec4 na = LoadTile(a, sa, 0, k, full0), nb = LoadTile(b, sb, 0, k, full0);")
+    w(f"        Vec4 na = {load('a', 'sa', 0, 'full0')}, nb = {load('b', 'sb', 0, 'full0')};")
     def stage_body(w, ind):
-        w(ind + "StoreTile(smem, stage, sa, na);")
-        w(ind + "StoreTile(smem, stage + TileFloats, sb, nb);")
+        w(ind + store("stage", "sa", "na") + ";")
+        w(ind + store("stage + TileFloats", "sb", "nb") + ";")
         w(ind + "Group.Barrier();")
         w(ind + "// Registers <- the next K-step (zeros past K): the loads complete while this one multiplies.")
         w(ind + "k1 += KStep;")
         w(ind + "bool full = fullMN && k1 + KStep <= k;")
-        w(ind + "na = LoadTile(a, sa, k1, k, full);")
-        w(ind + "nb = LoadTile(b, sb, k1, k, full);")
+        w(ind + f"na = {load('a', 'sa', 'k1', 'full')};")
+        w(ind + f"nb = {load('b', 'sb', 'k1', 'full')};")
     w("        int k1 = 0;   // the staged K-step's first k")
     trip_loop(w, "Pitch", "Stage", "TileFloats", "16", "16", "Vec4", stage_body)
     w("")
@@ -388,13 +404,13 @@ def conv_kernels():
     return o
 
 
-def write(path, namespace, cls, body):
+def write(path, namespace, cls, body, usings=("ILGPU",)):
     """Writes one generated partial class (the header says which script to edit)."""
     lines = [
         "// <auto-generated>",
         "// Written by kernels/Tdsm.Kernels/gen/gen_gemm.py: edit the script, not this file.",
         "// </auto-generated>",
-        "using ILGPU;",
+    ] + [f"using {u};" for u in usings] + [
         "",
         f"namespace {namespace};",
         "",
@@ -408,7 +424,8 @@ def write(path, namespace, cls, body):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    write(os.path.join(here, "..", "Gemm.Kernel.g.cs"), "Tdsm.Kernels", "Gemm", kernel())
+    write(os.path.join(here, "..", "Gemm.Kernel.g.cs"), "Tdsm.Kernels", "Gemm", kernel() + [""] + kernel("KernelVecABt", vec=True),
+          ("ILGPU", "ILGPU.Runtime"))
     write(os.path.join(here, "..", "StGcn", "ConvGemm.Kernel.g.cs"), "Tdsm.Kernels.StGcn", "ConvGemm", conv_kernels())
 
 
