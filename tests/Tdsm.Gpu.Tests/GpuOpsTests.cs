@@ -409,6 +409,40 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
                 Assert.That(got[n, k], Is.EqualTo(want[n, k]).Within(1e-5 + 1e-4 * Math.Abs(want[n, k])), $"score[{n},{k}]");
     }
 
+    /// <summary>
+    /// fp32 zero-shot scoring at widths that are multiples of 4 runs every product on <see cref="Tdsm.Kernels.Gemm.KernelVecABt"/>
+    /// (the parameters' and activations' views start on 16-byte boundaries: otherwise the scalar kernel would take them,
+    /// correct but slower), with the bits of scalar staging. Per call 15 products: 9 for the class constants, then for the
+    /// one chunk and noise x_embedder, qkv, proj, the MLP's two and the final linear.
+    /// </summary>
+    [Test]
+    public void Fp32ScoringStagesEveryProductInSixteenByteChunks()
+    {
+        var cfg = new Tdsm.Model.DiTConfig(InChannels: 8, CondSize: 16, Hidden: 16, Depth: 1, Heads: 2, LocalTokens: 3);
+        var parameters = R(Tdsm.Model.DiT.BuildLayout(cfg).Count, 0.2);
+        var text = R(3 * 4 * 16); var feats = R(2 * 8); var noise = R(8);
+        var model = new Tdsm.Model.DiT(cfg, Gpu);
+        model.LoadParameters(parameters);
+        var scorer = new Tdsm.Model.ZeroShotScorer(model, chunkRows: 6);
+        var table = new Tdsm.Model.TextTable(Gpu, text, 3, 4, 16);
+        Assert.That(Gpu.GemmPrecision, Is.EqualTo(GemmPrecision.Fp32));
+        double[] Score(bool vector)
+        {
+            Gpu.SimtVectorStaging = vector;
+            try
+            {
+                long before = Gpu.SimtVectorProducts;
+                var scored = scorer.Score(feats, 2, table, noise).Scores.Cast<double>().ToArray();
+                Assert.That(Gpu.SimtVectorProducts - before, Is.EqualTo(vector ? 15 : 0), "products on the 16-byte staging kernel");
+                return scored;
+            }
+            finally { Gpu.SimtVectorStaging = true; }
+        }
+        double[] vec = Score(true), scalar = Score(false);
+        Assert.That(vec.All(double.IsFinite), Is.True);
+        Assert.That(vec, Is.EqualTo(scalar), "scores with 16-byte staging vs scalar staging (same bits)");
+    }
+
     /// <summary>The whole fixture on the GPU tier: run on CUDA only (the simulator would take minutes).</summary>
     [Test]
     public void DiTFixtureParity()
