@@ -99,9 +99,14 @@ export -f x or_without
 # stage's cap; the build machine runs them with ptxas 11.8, and the resources stage reports what this driver makes.
 st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda; }
 st_resources() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Diagnostics cuda; }
-st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
+# KernelVecABt (the fp32 GEMM's 16-byte staging) and the tiled attention have not yet run on a GPU: a fault in one of them
+# costs a rerun without it, not the stage.
+st_parity_dit() { or_without TDSM_SIMT_VECTOR_STAGING "the fp32 GEMM's 16-byte staging" $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
 st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safetensors" --backend "$BACKEND"; }
-st_bench_paper() { or_without TDSM_TILED_ATTENTION "the tiled attention kernels" $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3; }
+st_bench_paper() {
+  or_without TDSM_SIMT_VECTOR_STAGING "the fp32 GEMM's 16-byte staging" \
+    or_without TDSM_TILED_ATTENTION "the tiled attention kernels" $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3
+}
 st_stgcn_paper() {
   x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND" --profile || return
   # Issue 9 (target <= 84 ms): the same step with the convolutions on tensor cores.
