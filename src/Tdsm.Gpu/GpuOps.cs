@@ -135,8 +135,9 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>The fp32 SIMT GEMM runs x·Wᵀ products whose operands allow it (16-byte aligned, K a multiple of 4) on
     /// <see cref="K.Gemm.KernelVecABt"/>, which stages them in 16-byte chunks: one 128-bit load per thread, operand and K-step
-    /// instead of four scalar ones, the same tile in shared memory, so the same bits. Off (or TDSM_SIMT_VECTOR_STAGING=0): scalar staging everywhere (an A/B for the benchmarks,
-    /// the tests' second path, and a way back should the 128-bit path fault on a GPU before a visit has run it).</summary>
+    /// instead of four scalar ones, the same tile in shared memory, so the same bits. Off (or TDSM_SIMT_VECTOR_STAGING=0):
+    /// scalar staging everywhere (an A/B for the benchmarks, the tests' second path, and a way back should the 128-bit path
+    /// fault on a GPU before a visit has run it).</summary>
     public bool SimtVectorStaging { get; set; } = Environment.GetEnvironmentVariable("TDSM_SIMT_VECTOR_STAGING") != "0";
 
     /// <summary>fp32 products launched on <see cref="K.Gemm.KernelVecABt"/> (16-byte staging) since this instance was made.</summary>
