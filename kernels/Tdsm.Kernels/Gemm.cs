@@ -248,7 +248,10 @@ public static partial class Gemm
     /// <summary>
     /// The staging map of <see cref="KernelVecABt"/> for a k-contiguous operand (rows, K) whose chunks of four k start on
     /// 16-byte boundaries: thread tid holds k 4·(tid &amp; 1) .. +3 of tile row tid / 2 (128 rows), so a warp reads 16 rows
-    /// x 32 bytes, one sector each, as the scalar map does, in one 128-bit load per thread instead of four.
+    /// x 32 bytes, one sector each, as the scalar map does, in one 128-bit load per thread instead of four. A map of its own
+    /// (with <see cref="LoadTileVecK"/> and <see cref="StoreTileVecK"/>) rather than a mode argument of <see cref="MakeStager"/>:
+    /// with the mode a constant argument, ILGPU still placed <see cref="Kernel"/>'s code differently (ptxas then issued 152
+    /// instead of 150 instructions per trip), and a run-time mode cost more than the 128-bit loads saved.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Stager MakeStagerVecK(int tid, int row0, int rows, int k, int kBegin)

@@ -609,11 +609,12 @@ public sealed class GpuOps : IOps, IDisposable
         var (splits, kPer) = K.Gemm.SplitK(m, n, k);
         KernelConfig SimtLaunch(int s) => new(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, s), new Index3D(K.Gemm.Threads, 1, 1));
         // x·Wᵀ with both operands on 16-byte boundaries and K a multiple of 4 (every row's chunks then aligned): staged in 16-byte chunks.
-        var gemm = SimtVectorStaging && layout == GemmLayout.ABt && k % 4 == 0 && Address(a) % 16 == 0 && Address(b) % 16 == 0 ? _gemmVecABt : _gemm;
+        bool vector = SimtVectorStaging && layout == GemmLayout.ABt && k % 4 == 0 && Address(a) % 16 == 0 && Address(b) % 16 == 0;
+        var gemm = vector ? _gemmVecABt : _gemm;
         if (splits == 1) gemm(SimtLaunch(1), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
         else LaunchSplit(splits, kPer, m, n, V(c), bias, args, (part, partArgs, s) => gemm(SimtLaunch(s), V(a), V(b), part, _dummy.View, partArgs));
-        if (gemm == _gemmVecABt) SimtVectorProducts++;
-        DetailMark?.Invoke(GemmLabel(gemm == _gemmVecABt ? "fp32-vec" : "fp32", m, n, k, layout, splits));
+        if (vector) SimtVectorProducts++;
+        DetailMark?.Invoke(GemmLabel(vector ? "fp32-vec" : "fp32", m, n, k, layout, splits));
     }
 
     public void Linear(Tensor x, Tensor w, Tensor? b, Tensor y, int rows, int inF, int outF)

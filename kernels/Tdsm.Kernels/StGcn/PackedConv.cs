@@ -41,14 +41,16 @@ public static class PackedConv
     /// <summary>Whether the product of convolution <paramref name="p"/> that sums over <paramref name="channels"/> channels
     /// (Cin forward, Cout input gradient) runs here: stride 1 with "same" padding (T frames out, as odd kt and pad (kt−1)/2
     /// give; the products' column count assumes it) and a multiple of 32 channels.</summary>
-    public static bool Supports(int channels, ConvArgs p) =>
-        p.Stride == 1 && p.Tout == p.T && 2 * p.Pad == p.Kt - 1 && channels >= 32 && channels % 32 == 0;
+    public static bool Supports(int channels, ConvArgs p) => StrideOneSame(p) && channels >= 32 && channels % 32 == 0;
+
+    // Stride 1 with "same" padding: T frames out, as odd kt and pad (kt − 1) / 2 give.
+    private static bool StrideOneSame(ConvArgs p) => p.Stride == 1 && p.Tout == p.T && 2 * p.Pad == p.Kt - 1;
 
     /// <summary>Whether the weight gradient of <paramref name="p"/> runs here: a temporal convolution (kt &gt; 1) of stride 1
     /// with "same" padding. Not the 1x1 convolutions: their gathering kernel reads contiguous rows already, and packing
     /// both operands of the graph conv's (3·C + C channels per position for 2·3·C·C multiply-adds) would move more bytes
     /// per FLOP than the product takes (~16 FLOP per packed byte against ~1.4·C for a kt = 9 convolution).</summary>
-    public static bool SupportsWeightGrad(ConvArgs p) => p.Kt > 1 && p.Stride == 1 && p.Tout == p.T && 2 * p.Pad == p.Kt - 1;
+    public static bool SupportsWeightGrad(ConvArgs p) => p.Kt > 1 && StrideOneSame(p);
 
     /// <summary>Words of the packed channels-last copy of a (b, c, t, v) tensor padded by <paramref name="pad"/> frames.</summary>
     public static long PackedWords(int b, int c, int t, int v, int pad) => (long)b * (t + 2 * pad) * v * (c / 2);

@@ -225,32 +225,31 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         PackedConvLaunches++;
     }
 
-    // dW += the weight gradient on the kernels that gather x and dy while staging (fp32 SIMT or TensorCoreConv). The (b, t, v)
-    // reduction is split over grid z so the grid fills the device; the splits' partials are added in order (deterministic).
-    private void GatheredWeightGrad(Buf x, Buf dy, Buf dW, ConvArgs p)
+    // The weight gradient's split-K partials (_part: splits x ws floats, ws = Cout·Cin·kt) on the kernels that gather x and dy
+    // while staging (fp32 SIMT or TensorCoreConv); returns the split count. The (b, t, v) reduction is split over grid z so
+    // the grid fills the device.
+    private int GatheredWeightGradPartials(Buf x, Buf dy, ConvArgs p, long ws)
     {
-        long ws = (long)p.Cout * p.Cin * p.Kt;
         var plan = TcConvs ? TensorCoreConv.PlanWeightGrad(p) : ConvGemm.PlanWeightGrad(p);
         p.KSplit = plan.KSplit;
         Grow(ref _part, plan.Splits * ws);
         var kernel = TcConvs ? LoadTc(_tcDw, TensorCoreConv.WeightGradBf16, TensorCoreConv.WeightGradTf32)
             : plan.Swapped ? _convDwTWide : plan.Tile == ConvTile.Wide ? _convDwWide : _convDw;
         kernel(new KernelConfig(new Index3D(plan.GridX, plan.GridY, plan.Splits), ConvGroup), x, dy, _dummy.View, _part.View, p);
-        _reduceSplits(checked((int)ws), _part.View, dW, plan.Splits, checked((int)ws));
+        return plan.Splits;
     }
 
     /// <summary>
-    /// dW (Cout, Cin, kt) += dYᵀ-products of a stride-1 convolution on packed operands: dy's and x's channel-first rows
-    /// (<see cref="PackedConv.PackChannelFirst"/>), then <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows"/> into
-    /// the split-K partials, added in order into dW.
+    /// The split-K partials (_part, as <see cref="GatheredWeightGradPartials"/>) of a stride-1 convolution's weight gradient on
+    /// packed operands: dy's and x's channel-first rows (<see cref="PackedConv.PackChannelFirst"/>), then
+    /// <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows"/>; returns the split count.
     /// </summary>
-    private void PackedWeightGrad(Buf x, Buf dy, Buf dW, ConvArgs p)
+    private int PackedWeightGradPartials(Buf x, Buf dy, ConvArgs p, long ws)
     {
         var l = PackedConv.WeightGrad(p);
         long aWords = (long)l.Dy.C * l.Dy.RowWords, bWords = (long)l.X.C * l.X.RowWords;
         Grow(ref _packW, aWords);
         Grow(ref _packIn, bWords);
-        long ws = (long)p.Cout * p.Cin * p.Kt;
         Grow(ref _part, l.Splits * ws);
         _packChannelFirst ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>(PackedConv.PackChannelFirst);
         _packChannelFirst(checked((int)(aWords / 4)), dy, _packW.View, l.Dy);   // a thread per 16-byte chunk
@@ -259,8 +258,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
             Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
         _tapRowsGemm(new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup), _packW.View, _packIn.View, _part.View, _dummy.View,
             l.Args with { PairStores = 1 }, l.Taps);
-        _reduceSplits(checked((int)ws), _part.View, dW, l.Splits, checked((int)ws));
         PackedConvLaunches++;
+        return l.Splits;
     }
 
     private void Grow<T>(ref MemoryBuffer1D<T, Stride1D.Dense> buf, long size) where T : unmanaged
@@ -508,8 +507,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
                 (wide ? _convDxWide : _convDx)(config, dy, w, _dummy.View, dx, p);
             }
         }
-        if (UsesPackedWeightGrad(p)) PackedWeightGrad(x, dy, dW, p);
-        else GatheredWeightGrad(x, dy, dW, p);
+        // dW += the partials, added in split order (deterministic).
+        int splits = UsesPackedWeightGrad(p) ? PackedWeightGradPartials(x, dy, p, ws) : GatheredWeightGradPartials(x, dy, p, ws);
+        _reduceSplits(checked((int)ws), _part.View, dW, splits, checked((int)ws));
         int rows = ChannelStats.Rows(p.B, p.Tout * p.V);
         Grow(ref _d0, (long)rows * p.Cout);
         _partial(checked(rows * p.Cout), dy, _dummy.View, _d0.View, _d0.View, p.Cout, p.Tout * p.V, 0, rows);
