@@ -224,11 +224,49 @@ internal struct Regs8
 /// Shared→fragment matrix loads (<c>ldmatrix</c>) for <see cref="TensorCoreGemm.KernelLdMatrix"/>, as inline PTX on CUDA
 /// and as an exact emulation elsewhere. Shared addresses on CUDA are byte addresses in the shared window (from the
 /// kernel's own <c>__shared_alloca0</c>, the name ILGPU 1.5 gives a kernel's first shared allocation), because ILGPU has
-/// no way to take an address inside a kernel; the emulation turns them back into word indices of the same view. The class
-/// is named for the cp.async copies it also held until that kernel was dropped (bench/RESULTS.md).
+/// no way to take an address inside a kernel; the emulation turns them back into word indices of the same view. And the
+/// cp.async copies of <see cref="TensorCoreGemm.KernelLdMatrixAsync"/>, which the emulation performs at once (the barrier
+/// after the wait orders them as the hardware's would).
 /// </summary>
 internal static class AsyncCopy
 {
+    /// <summary>
+    /// <c>cp.async.cg.shared.global</c> of 16 bytes: chunk <paramref name="srcChunk"/> of <paramref name="src"/> (whose device
+    /// address is <paramref name="srcAddress"/>) to the shared window address <paramref name="dstAddress"/> (<paramref name="sharedBase"/>
+    /// being that of <paramref name="shared"/>'s first chunk), or 16 zero bytes when <paramref name="valid"/> is false (source
+    /// size 0; the source address then stays at the operand's start, which reads nothing). Lands after <see cref="WaitGroups"/>
+    /// and a barrier.
+    /// </summary>
+    public static void Copy16(ArrayView<Chunk16> shared, uint dstAddress, uint sharedBase, ArrayView<Chunk16> src, uint srcChunk, long srcAddress, bool valid)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            // srcChunk unsigned: one wide multiply-add (IMAD.WIDE.U32) makes the address; a signed index also needed its sign.
+            long from = valid ? srcAddress + 16L * srcChunk : srcAddress;
+            CudaAsm.Emit("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", dstAddress, from, valid ? 16u : 0u);
+            return;
+        }
+        shared[(int)((dstAddress - sharedBase) >> 4)] = valid ? src[(long)srcChunk] : default;
+    }
+
+    /// <summary>Closes the group of copies this thread issued since the last commit (<c>cp.async.commit_group</c>).</summary>
+    public static void Commit()
+    {
+        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.commit_group;");
+    }
+
+    /// <summary>Waits until at most one of this thread's committed copy groups is in flight (<c>cp.async.wait_group 1</c>).</summary>
+    public static void WaitGroups()
+    {
+        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.wait_group 1;");
+    }
+
+    /// <summary>Waits for all of this thread's copies (<c>cp.async.wait_group 0</c>).</summary>
+    public static void WaitAll()
+    {
+        if (CudaAsm.IsSupported) CudaAsm.Emit("cp.async.wait_group 0;");
+    }
+
     /// <summary>
     /// <c>ldmatrix.sync.aligned.m8n8.x4.shared.b16</c>: four 8×8 b16 matrices, matrix m's 8 rows at the (16-byte)
     /// row addresses given by lanes 8m..8m+7 (<paramref name="address"/>: the lane's row start as a byte address in the

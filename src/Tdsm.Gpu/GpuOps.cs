@@ -35,6 +35,7 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrixWide;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmLdMatrixAsync;
     private GpuTensor? _bound;                                               // the BindParameters scope's parameters
     // The bound parameters' bf16 pairs; a product's packed operands (_packedAT: dy's columns when a Linear backward packs dy
     // for both of its products in one pass); Mlp's hidden.
@@ -376,7 +377,11 @@ public sealed class GpuOps : IOps, IDisposable
     private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
         bool packedOut = false, bool geluGradOf = false)
     {
-        string what = kind switch { PackedGemmKernel.Packed => "MatMulPacked", PackedGemmKernel.LdMatrixWide => "MatMulPacked(LdMatrixWide)", _ => "MatMulPackedLdMatrix" };
+        string what = kind switch
+        {
+            PackedGemmKernel.Packed => "MatMulPacked", PackedGemmKernel.LdMatrixWide => "MatMulPacked(LdMatrixWide)",
+            PackedGemmKernel.LdMatrixAsync => "MatMulPacked(LdMatrixAsync)", _ => "MatMulPackedLdMatrix",
+        };
         int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 16;
         if (k % chunk != 0)
             throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");
@@ -388,7 +393,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (geluGradOf && (bias is null || gelu || packedOut)) throw new ArgumentException($"{what}: the GELU' epilogue needs the pre-activation and a plain fp32 C");
         if ((gelu || geluGradOf || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
         if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
-        if (kind is PackedGemmKernel.LdMatrix or PackedGemmKernel.LdMatrixWide && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
+        if (kind is PackedGemmKernel.LdMatrix or PackedGemmKernel.LdMatrixWide or PackedGemmKernel.LdMatrixAsync && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
             throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' 16-byte chunks in 32 bits; " +
                 $"got {(long)m * k / 8:N0} and {(long)n * k / 8:N0} chunks, at most {int.MaxValue - (long)K.TensorCoreGemm.TileM * k / 8:N0} (split the rows into chunks)");
         if (m == 0 || n == 0) return;
@@ -406,16 +411,21 @@ public sealed class GpuOps : IOps, IDisposable
             switch (kind)
             {
                 case PackedGemmKernel.Packed:
-                    _gemmPacked ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked, K.TensorCoreGemm.Specialization());
+                    _gemmPacked ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelPacked, K.TensorCoreGemm.Specialization());
                     _gemmPacked(config, a, b, cOut, biasView, launchArgs);
                     break;
                 case PackedGemmKernel.LdMatrix:
-                    _gemmLdMatrix ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix, K.TensorCoreGemm.Specialization());
+                    _gemmLdMatrix ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrix, K.TensorCoreGemm.Specialization());
                     _gemmLdMatrix(config, a, b, cOut, biasView, launchArgs);
                     break;
                 case PackedGemmKernel.LdMatrixWide:
-                    _gemmLdMatrixWide ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrixWide, K.TensorCoreGemm.WideSpecialization);
+                    _gemmLdMatrixWide ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.TensorCoreGemm.KernelLdMatrixWide, K.TensorCoreGemm.WideSpecialization);
                     _gemmLdMatrixWide(TensorCoreLaunch(m, n, splits, K.TensorCoreGemm.WideThreads), a, b, cOut, biasView, launchArgs);
+                    break;
+                case PackedGemmKernel.LdMatrixAsync:
+                    _gemmLdMatrixAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
+                        K.TensorCoreGemm.KernelLdMatrixAsync, K.TensorCoreGemm.Specialization());
+                    _gemmLdMatrixAsync(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, "no packed-operand kernel");
@@ -595,7 +605,7 @@ public sealed class GpuOps : IOps, IDisposable
         {
             var key = (GemmPrecision, TensorCoreGroupsPerSM);
             if (!_tensorCore.TryGetValue(key, out var kernel))
-                _tensorCore[key] = kernel = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
+                _tensorCore[key] = kernel = _acc.LoadStreamKernelLifted<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(
                     GemmPrecision == GemmPrecision.Bf16 ? K.TensorCoreGemm.Kernel : K.TensorCoreGemm.KernelTf32, K.TensorCoreGemm.Specialization(TensorCoreGroupsPerSM));
             var (tcSplits, tcKPer) = K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);
             if (tcSplits == 1) kernel(TensorCoreLaunch(m, n), V(a), V(b), V(c), bias is null ? _dummy.View : V(bias), args);
@@ -961,9 +971,12 @@ public enum PackedGemmKernel
     Packed = 1,
     /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrix"/>: 128-bit staging, swizzled rows, ldmatrix fragments.</summary>
     LdMatrix = 2,
-    // 3 was the cp.async kernel, dropped after the first H100 visit measured it at 0.08x (bench/RESULTS.md).
+    // 3 was the first cp.async kernel, dropped after the first H100 visit measured it at 0.08x: the driver kept its
+    // inline-asm operands in local memory (bench/RESULTS.md). LdMatrixAsync (5) loads through LiftedKernels instead.
     /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrixWide"/>: KernelLdMatrix's tiles with 4 warps of 64×64 (not yet measured on a GPU).</summary>
     LdMatrixWide = 4,
+    /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrixAsync"/>: KernelLdMatrix staged by cp.async into 3 shared stages (not yet measured on a GPU).</summary>
+    LdMatrixAsync = 5,
 }
 
 /// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>

@@ -7,7 +7,7 @@ namespace Tdsm.Gpu;
 
 /// <summary>What the CUDA driver's JIT made of a kernel: registers per thread, local memory (stack and spills), static
 /// shared memory, and the blocks per SM the occupancy calculator gives at a group size.</summary>
-public sealed record KernelResources(int Registers, int LocalBytes, int StaticSharedBytes, int BlocksPerSM, int Threads)
+public sealed record KernelResources(int Registers, int LocalBytes, int StaticSharedBytes, int BlocksPerSM, int Threads, bool Lifted = false)
 {
     private const int AttrSharedSizeBytes = 1, AttrLocalSizeBytes = 3, AttrNumRegs = 4;
 
@@ -20,20 +20,23 @@ public sealed record KernelResources(int Registers, int LocalBytes, int StaticSh
     /// <summary>
     /// Compiles <paramref name="kernel"/> with <paramref name="specialization"/> (the launch bounds the GPU tier loads it
     /// with) on the CUDA accelerator and asks the driver. Throws on a non-CUDA accelerator or a failed driver call.
+    /// Kernels with inline-asm operand slots are compiled from the PTX <see cref="LiftedKernels"/> gives the driver, as the
+    /// tier loads the tensor-core kernels (Lifted true), unless TDSM_PTX_LIFT=0.
     /// </summary>
     public static KernelResources Of(Accelerator accelerator, MethodInfo kernel, KernelSpecialization specialization, int threads, int dynamicSharedBytes = 0)
     {
         if (accelerator is not CudaAccelerator) throw new NotSupportedException("kernel resources come from the CUDA driver");
-        using var compiled = (CudaKernel)accelerator.LoadKernel(kernel, specialization);
+        var (loaded, lifted) = LiftedKernels.Load(accelerator, kernel, specialization);
+        using var compiled = (CudaKernel)loaded;
         int Attr(int attribute) =>
             cuFuncGetAttribute(out int value, attribute, compiled.FunctionPtr) == 0 ? value
                 : throw new InvalidOperationException($"cuFuncGetAttribute({attribute}) failed for {kernel.Name}");
         int regs = Attr(AttrNumRegs), local = Attr(AttrLocalSizeBytes), shared = Attr(AttrSharedSizeBytes);
         if (cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, compiled.FunctionPtr, threads, (nuint)dynamicSharedBytes) != 0)
             throw new InvalidOperationException($"cuOccupancyMaxActiveBlocksPerMultiprocessor failed for {kernel.Name}");
-        return new KernelResources(regs, local, shared, blocks, threads);
+        return new KernelResources(regs, local, shared, blocks, threads, lifted);
     }
 
     public override string ToString() =>
-        $"{Registers} registers, {LocalBytes} B local (stack + spills), {StaticSharedBytes} B shared, {BlocksPerSM} blocks/SM at {Threads} threads";
+        $"{Registers} registers, {LocalBytes} B local (stack + spills), {StaticSharedBytes} B shared, {BlocksPerSM} blocks/SM at {Threads} threads{(Lifted ? ", asm operand slots lifted in the PTX" : "")}";
 }

@@ -177,7 +177,7 @@ public sealed class BenchCommand : ICommand
                 // assumed); then, since training changes the parameters that comparison needs, queued training steps
                 // inside the trainer's BindParameters scope (the weights from the bf16 copy AdamW keeps, the other
                 // operands packed before each product, across their columns for dx and dW).
-                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide };
+                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync };
                 // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
                 void Try(PackedGemmKernel kind, string what, Action run)
                 {
@@ -221,6 +221,7 @@ public sealed class BenchCommand : ICommand
                             $"{(packable.PackedAdamWSteps - adamw) / steps} AdamW launches writing the bf16 weights"));
                     });
                 stdout.WriteLine($"peak device tensor memory with packed operands: {packable.PeakAllocatedBytes / GiB:F2} GiB (+ the packed parameters and the largest packed operands)");
+                stdout.WriteLine(LiftedKernels.Summary());
                 if (profiler is not null)
                 {
                     // Where the default bf16 path (packed operands, LdMatrix) spends its time: products, packs and the rest.

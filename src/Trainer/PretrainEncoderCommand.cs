@@ -244,6 +244,7 @@ public sealed class PretrainEncoderCommand : ICommand
                     stdout.WriteLine("stgcn train step with the temporal weight gradients on the gathering kernels (the other products packed): " +
                         $"{TimedWith(() => gpu.PackedWeightGrads = false, () => gpu.PackedWeightGrads = true)} vs {median}");
             }
+            stdout.WriteLine(Tdsm.Gpu.LiftedKernels.Summary());
         }
         return 0;
     }

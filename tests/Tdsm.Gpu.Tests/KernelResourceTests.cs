@@ -12,7 +12,8 @@ namespace Tdsm.Gpu.Diagnostics;
 /// requires at least the blocks per SM the kernel is bounded for: fewer would mean the JIT needed more registers than the
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
-/// 32 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// Kernels with inline-asm operand slots are compiled as the tier loads them, from the PTX LiftedKernels rewrites.
+/// 35 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
 /// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
 /// need, rather than inside the kernel tests.
 /// </summary>
@@ -34,6 +35,8 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
             $"TensorCoreGemm.KernelLdMatrix ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixWide), K.TensorCoreGemm.WideSpecialization, K.TensorCoreGemm.WideThreads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelLdMatrixWide ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
+        Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixAsync), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
+            $"TensorCoreGemm.KernelLdMatrixAsync ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixShifted), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelLdMatrixShifted ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixTapRows), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
@@ -80,7 +83,7 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         var (method, spec, threads, bound, dynamicShared) = Kernels[name];
         var r = KernelResources.Of(Device.Accelerator, method, spec, threads, dynamicShared);
         Console.WriteLine($"resources {name}: {r.Registers} registers, {r.LocalBytes} B local (stack + spills), {r.StaticSharedBytes} B shared{(dynamicShared > 0 ? $" + {dynamicShared} B dynamic" : "")}, " +
-                          $"{r.BlocksPerSM} blocks/SM at {threads} threads (bounded for {(bound > 0 ? bound.ToString() : "-")})");
+                          $"{r.BlocksPerSM} blocks/SM at {threads} threads (bounded for {(bound > 0 ? bound.ToString() : "-")}){(r.Lifted ? "; asm operand slots lifted in the PTX" : "")}");
         Assert.That(r.BlocksPerSM, Is.GreaterThanOrEqualTo(Math.Max(1, bound)), $"{name}: blocks per SM at {threads} threads");
     }
 }

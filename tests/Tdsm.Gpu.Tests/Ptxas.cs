@@ -83,12 +83,15 @@ internal sealed class PtxCompiler : IDisposable
     public PtxCompiler() => _backend = new PTXBackend(_context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null!);
 
     /// <summary>The PTX of <paramref name="kernel"/>: implicitly grouped when its first parameter is an index, else explicitly.</summary>
-    public string Compile(MethodInfo kernel, KernelSpecialization specialization)
+    public string Compile(MethodInfo kernel, KernelSpecialization specialization) => CompileKernel(kernel, specialization).PTXAssembly;
+
+    /// <summary>The compiled kernel (entry point, information and PTX) of <paramref name="kernel"/>, grouped as <see cref="Compile"/> says.</summary>
+    public PTXCompiledKernel CompileKernel(MethodInfo kernel, KernelSpecialization specialization)
     {
         var first = kernel.GetParameters()[0].ParameterType;
         bool implicitGroups = first == typeof(Index1D) || first == typeof(Index2D) || first == typeof(Index3D);
         var entry = implicitGroups ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel) : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
-        return ((PTXCompiledKernel)_backend.Compile(entry, specialization)).PTXAssembly;
+        return (PTXCompiledKernel)_backend.Compile(entry, specialization);
     }
 
     /// <summary>One kernel's PTX with a compiler of its own.</summary>

@@ -149,6 +149,20 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(37, 29, 1056)]  // split along K
     public void LdMatrixWideKernelGivesTheBitsOfThePackedKernel(int m, int n, int k) => LdMatrixKernelMatchesPacked(PackedGemmKernel.LdMatrixWide, m, n, k);
 
+    /// <summary>
+    /// <see cref="TensorCoreGemm.KernelLdMatrixAsync"/> (KernelLdMatrix staged by cp.async into 3 shared stages; on the
+    /// simulator the copies land at once) against <see cref="TensorCoreGemm.KernelPacked"/>: the same bits (tolerance 0)
+    /// at K of 1, 2, 3, 4, 5 and 7 K-steps (the 3-stage loop's every exit), full and partial tiles and K ranges, split K.
+    /// </summary>
+    [TestCase(37, 29, 24)]
+    [TestCase(37, 29, 64)]
+    [TestCase(133, 131, 88)]
+    [TestCase(256, 256, 128)]
+    [TestCase(129, 250, 160)]
+    [TestCase(130, 136, 216)]
+    [TestCase(37, 29, 1056)]  // split along K
+    public void LdMatrixAsyncKernelGivesTheBitsOfThePackedKernel(int m, int n, int k) => LdMatrixKernelMatchesPacked(PackedGemmKernel.LdMatrixAsync, m, n, k);
+
     private void LdMatrixKernelMatchesPacked(PackedGemmKernel kind, int m, int n, int k)
     {
         var rng = new Rng(78);
@@ -211,6 +225,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             ("Packed", c => Gpu.MatMulPacked(PackedGemmKernel.Packed, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
             ("LdMatrix", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrix, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
             ("LdMatrixWide", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrixWide, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
+            ("LdMatrixAsync", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrixAsync, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
         };
         foreach (var (name, run) in runs)
         {
@@ -272,7 +287,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         {
             model.LoadParameters(first);
             var want = Score(PackedGemmKernel.Off);
-            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide })
+            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync })
                 AssertSameScores(Score(kind), want, kind.ToString());
             model.LoadParameters(second); // the next scope must pack these, not reuse the first ones
             AssertSameScores(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
@@ -397,7 +412,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
         var want = Train(PackedGemmKernel.Off);
         Assert.That((want.Products, want.AdamW), Is.EqualTo((0L, 0L)), "Off: nothing packed");
-        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide } : [PackedGemmKernel.Packed];
+        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync } : [PackedGemmKernel.Packed];
         foreach (var kind in kinds)
         {
             var got = Train(kind);
@@ -588,6 +603,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// threads per SM) spilling at most a few words: bf16 ≤ 64 bytes, tf32 ≤ 256 (ptxas 11.8 on 2026-11-27: 24 and 128).
     /// The packed-operand kernels, always loaded bounded for two, must not spill at all (ptxas 11.8, 2026-11-27:
     /// KernelPacked 122 registers; KernelLdMatrix 134 unbounded, 128 bounded; KernelLdMatrixWide, 128 threads, 252 of its 256).
+    /// The PTX is assembled as the tier loads it: with the inline-asm operand slots lifted into registers (LiftedKernels;
+    /// KernelLdMatrixAsync without that needs a 4,808-byte stack frame, ptxas 11.8, 2026-11-28).
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.Kernel), 64)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), 256)]
@@ -596,11 +613,12 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide), 0)]  // 128 threads: 256 registers per thread for two blocks
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), 0)]
     public void BoundForTwoBlocksPerSmFitsItsRegisterShare(string kernelName, int maxSpillBytes)
     {
         bool wide = kernelName == nameof(TensorCoreGemm.KernelLdMatrixWide);
         int threads = wide ? TensorCoreGemm.WideThreads : TensorCoreGemm.Threads;
-        string ptx = PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, wide ? TensorCoreGemm.WideSpecialization : TensorCoreGemm.Specialization(2));
+        string ptx = PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, wide ? TensorCoreGemm.WideSpecialization : TensorCoreGemm.Specialization(2))).Ptx;
         Assert.That(Regex.IsMatch(ptx, $@"\.maxntid\s+{threads}\b") && Regex.IsMatch(ptx, @"\.minnctapersm\s+2\b"), Is.True, "launch bounds in the PTX");
         var (exitCode, log) = Ptxas.Assemble(ptx, kernelName + "-2PerSM");
         if (log is null) Assert.Ignore(Ptxas.NotConfigured);
@@ -640,9 +658,10 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// <summary>
     /// The kernel through ILGPU's PTX backend for sm_80 (no driver needed): the mma and cvt
     /// instructions are there. ILGPU passes inline-asm operands through one-word <c>.local</c>
-    /// slots and keeps the simulator branch behind a constant predicate; ptxas folds both away.
-    /// AssemblesWithoutStackOrSpills: with a ptxas (TDSM_PTXAS, e.g. from Debian's nvidia-cuda-toolkit package;
-    /// ignored without one) the PTX is assembled and must need no stack frame and no spills.
+    /// slots and keeps the simulator branch behind a constant predicate; ptxas folds both away (except with cp.async in the
+    /// kernel, hence LiftedKernels). AssemblesWithoutStackOrSpills: with a ptxas (TDSM_PTXAS, e.g. from Debian's
+    /// nvidia-cuda-toolkit package; ignored without one) the PTX as the tier loads it (slots lifted) is assembled and must
+    /// need no stack frame and no spills.
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
@@ -651,6 +670,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, "cvt.rn.bf16x2.f32", 64)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 0)] // fp32 epilogue only
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 32)] // three stages
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32; KernelLdMatrix's loop body holds two
@@ -680,8 +700,9 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows))]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync))]
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
-        Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty), kernelName);
+        Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty)).Ptx, kernelName);
 
     private float[] Run(float[] a, float[] b, float[]? bias, float[] c0, GemmLayout layout, int m, int n, int k, bool accumulate)
     {

@@ -25,7 +25,7 @@ public static class GemmProbe
     public const string Usage = $$"""
         usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "{{DefaultShapes}}"
-          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-wide, tf32
+          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-unlifted, ldmatrix-wide, ldmatrix-async, tf32
                      (default: all but tf32); ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores);
                      fp32-scalar is fp32 with scalar staging (GpuOps.SimtVectorStaging off; fp32 stages ABt in 16-byte chunks)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
@@ -34,7 +34,11 @@ public static class GemmProbe
         methods print 'unavailable' and the others still run.
         """;
 
-    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-wide", "tf32"];
+    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-unlifted", "ldmatrix-wide", "ldmatrix-async", "tf32"];
+
+    // ldmatrix-unlifted: KernelLdMatrix loaded from ILGPU's PTX as it is (TDSM_PTX_LIFT=0), on a GpuOps of its own so
+    // that the lifted kernel of the main one stays loaded.
+    private static GpuOps? _unlifted;
 
     public static int Run(string[] args)
     {
@@ -74,12 +78,13 @@ public static class GemmProbe
         }
         Console.WriteLine($"gemm-probe: {acc.Name}; {reps} launches per round, median of {rounds} rounds");
         if (acc is CudaAccelerator) PrintResources(acc, methods);
+        Console.WriteLine($"gemm-probe: PTX operand slots lifted (LiftedKernels) {(LiftedKernels.Enabled ? "on" : "off (TDSM_PTX_LIFT=0)")}");
         try
         {
             foreach (var shape in shapes.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 ProbeShape(shape, methods, reps, rounds, device, ops, blas, blas16);
         }
-        finally { blas?.Dispose(); blas16?.Dispose(); }
+        finally { blas?.Dispose(); blas16?.Dispose(); _unlifted?.Dispose(); _unlifted = null; }
         return 0;
     }
 
@@ -97,6 +102,7 @@ public static class GemmProbe
             ("packed", nameof(TensorCoreGemm.KernelPacked), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
             ("ldmatrix", nameof(TensorCoreGemm.KernelLdMatrix), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
             ("ldmatrix-wide", nameof(TensorCoreGemm.KernelLdMatrixWide), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads),
+            ("ldmatrix-async", nameof(TensorCoreGemm.KernelLdMatrixAsync), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
         };
         foreach (var (method, kernel, spec, threads) in kernels.Where(k => methods.Contains(k.Method)))
         {
@@ -104,6 +110,12 @@ public static class GemmProbe
             try { Console.WriteLine($"  {method,-16} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
             catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-16} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
         }
+        if (!methods.Contains("ldmatrix-unlifted")) return;
+        bool was = LiftedKernels.Enabled;
+        LiftedKernels.Enabled = false;
+        try { Console.WriteLine($"  {"ldmatrix-unlifted",-16} TensorCoreGemm.KernelLdMatrix: {KernelResources.Of(acc, typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.KernelLdMatrix))!, TensorCoreGemm.Specialization(), TensorCoreGemm.Threads)}"); }
+        catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  ldmatrix-unlifted: resources unavailable ({e.GetType().Name}: {e.Message})"); }
+        finally { LiftedKernels.Enabled = was; }
     }
 
     /// <summary>Milliseconds per launch: the median over <paramref name="rounds"/> rounds of <paramref name="reps"/> back-to-back
@@ -177,6 +189,15 @@ public static class GemmProbe
                     finally { ops.EpiloguePairStores = true; }
                 },
                 "ldmatrix-wide" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixWide, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
+                "ldmatrix-async" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixAsync, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
+                "ldmatrix-unlifted" => () =>
+                {
+                    var unlifted = _unlifted ??= new GpuOps(device);
+                    bool was = LiftedKernels.Enabled;
+                    LiftedKernels.Enabled = false; // read when the kernel loads, at the first launch
+                    try { unlifted.MatMulPackedLdMatrix(aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false); }
+                    finally { LiftedKernels.Enabled = was; }
+                },
                 _ => null,
             };
             if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-16} unavailable"); continue; }

@@ -315,7 +315,10 @@ LDMATRIX_KERNELS = {
     "KernelLdMatrixShifted": (THREADS, NT),
     # KernelLdMatrix whose B row n starts at (n / taps)·RowChunks + (n % taps)·TapChunks: the convolutions' weight gradients
     "KernelLdMatrixTapRows": (THREADS, NT),
+    # KernelLdMatrix staged by cp.async into ASYNC_STAGES shared stages (no staging registers)
+    "KernelLdMatrixAsync": (THREADS, NT),
 }
+ASYNC_STAGES = 3                         # 3 x 16 KB: the 48 KB of static shared memory a block may have
 
 
 def kernel_ldmatrix(name):
@@ -354,6 +357,15 @@ def kernel_ldmatrix(name):
         w("    /// <see cref=\"TapRowsB.RowChunks\"/> chunks). So the taps of a temporal convolution, each the input shifted by a whole")
         w("    /// number of frames, are read from one packed copy of the input (<see cref=\"StGcn.PackedConv.PackChannelFirst\"/>)")
         w("    /// instead of one copy per tap. Only the B row addresses differ from KernelLdMatrix, and they are computed once.")
+    elif name == "KernelLdMatrixAsync":
+        w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; same tiles, warps, shared layout, swizzle, ldmatrix, mma")
+        w(f"    /// order and epilogue, so the same bits) staged with <c>cp.async</c> instead of through registers: {ASYNC_STAGES} shared stages")
+        w(f"    /// ({ASYNC_STAGES * STAGE_WORDS * 4 // 1024} KB), each K-step's 16-byte chunks copied global→shared two K-steps ahead of their use")
+        w("    /// (<see cref=\"AsyncCopy.Copy16\"/>; chunks outside A, B or the K range copy zeros), one wait and one barrier per K-step,")
+        w("    /// and no staging registers, so a thread waits on no load of its own before the mma. Its operands' device addresses")
+        w("    /// come as <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/> (ILGPU has no address-of in a kernel). With")
+        w("    /// cp.async in a kernel ptxas 11.8 keeps ILGPU's inline-asm operand slots in local memory, as the driver did at the first")
+        w("    /// visit (0.08x): the GPU tier loads it through <c>LiftedKernels</c>, whose PTX has no such slots.")
     else:
         w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, shared layout, swizzle,")
         w("    /// two stages and K loop unrolled by stage, so the same bits) computed by 4 warps of 64×64 instead of 8 of 64×32:")
@@ -364,10 +376,12 @@ def kernel_ldmatrix(name):
     w("    /// </summary>")
     shifted = name == "KernelLdMatrixShifted"
     taprows = name == "KernelLdMatrixTapRows"
-    extra = ", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else ""
+    asyn = name == "KernelLdMatrixAsync"
+    stages = ASYNC_STAGES if asyn else 2
+    extra = ", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else ", long aAddress, long bAddress" if asyn else ""
     w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
     w("    {")
-    w(f"        var s = SharedMemory.Allocate<Chunk16>({2 * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    w(f"        var s = SharedMemory.Allocate<Chunk16>({stages * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
     w("        var s32 = s.Cast<uint>();")
     w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
     w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
@@ -393,7 +407,8 @@ def kernel_ldmatrix(name):
     fragment_addressing()
     for mi in range(MT):
         w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(nt) for r in range(4)) + ";")
-    w("        Chunk16 " + ", ".join(f"x{op}{i} = default" for op in "ab" for i in range(chunks)) + ";")
+    if not asyn:
+        w("        Chunk16 " + ", ".join(f"x{op}{i} = default" for op in "ab" for i in range(chunks)) + ";")
     w("        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the")
     w(f"        // other stage are constants away); its global chunk indexes at kBegin (rows r + {per}i of A and B: chunk")
     w("        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,")
@@ -424,6 +439,8 @@ def kernel_ldmatrix(name):
         w("        bool " + ", ".join(f"{op}In{i} = {tile0} + cr{f' + {per * i}' if i else ''} < {rows}" for op, tile0, rows in (("a", "row0", "p.M"), ("b", "col0", "p.N")) for i in range(chunks)) + ";")
     w("        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.")
     w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
+    if asyn:
+        w("        uint dsa = sb + 16u * (uint)cu; // the thread's copy slot in stage 0's A tile, as a shared window address")
     def chunk(op, i):
         if shifted and op == "b": return f"b16[gb{i} + gob]"
         if per_chunk: return f"{op}16[g{op}{i} + go]"
@@ -447,6 +464,24 @@ def kernel_ldmatrix(name):
             for i in range(chunks):
                 w(f"{ind}    x{op}{i} = kOk && {in_bounds(op, i)} ? {chunk(op, i)} : default;")
         w(f"{ind}}}")
+    def issue(step, stage, ind):
+        # cp.async of K-step `step` into shared stage `stage`: the thread's chunks of A and B (zeros outside). Inside
+        # A, B and the K range (every K-step of a full tile but a short last one) the copies need no tests.
+        w(f"{ind}int go = 4 * {step};")
+        copies = [(op, i, 4 * (stage * STAGE_WORDS + off + per * ROW_WORDS * i), addr)
+                  for op, off, addr in (("a", 0, "aAddress"), ("b", OP_WORDS, "bAddress")) for i in range(chunks)]
+        w(f"{ind}if ({step} < fullSteps)")
+        w(f"{ind}{{")
+        for op, i, o, addr in copies:
+            w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk(op, i)[4:-1]}), {addr}, true);")
+        w(f"{ind}}}")
+        w(f"{ind}else")
+        w(f"{ind}{{")
+        w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
+        for op, i, o, addr in copies:
+            w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk(op, i)[4:-1]}), {addr}, kOk && {in_bounds(op, i)});")
+        w(f"{ind}}}")
+        w(f"{ind}AsyncCopy.Commit();")
     def k_groups(stage):
         # The two k groups of a K-step from stage `stage`: A and B fragments with ldmatrix.x4 at the thread's offsets
         # plus a constant, then the mma of the warp's tiles.
@@ -461,6 +496,16 @@ def kernel_ldmatrix(name):
                 w(f"                uint b{2*np_}0 = fb{np_}.R0, b{2*np_}1 = fb{np_}.R1, b{2*np_+1}0 = fb{np_}.R2, b{2*np_+1}1 = fb{np_}.R3;")
             mma_tiles(w, "Bf16", MT, nt)
             w("            }")
+    def async_stage_body(stage, ind):
+        w(f"{ind}AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + {stage} have landed (only the newer group may be in flight)")
+        w(f"{ind}Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next")
+        nxt = f"kt + {stage + ASYNC_STAGES - 1}"
+        w(f"{ind}if ({nxt} < steps)")
+        w(f"{ind}{{")
+        issue(f"({nxt})", (stage + ASYNC_STAGES - 1) % ASYNC_STAGES, ind + "    ")
+        w(f"{ind}}}")
+        w(f"{ind}else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on")
+        k_groups(stage)
     def stage_body(stage, ind):
         for op, off in (("a", 0), ("b", OP_WORDS)):
             for i in range(chunks):
@@ -474,6 +519,28 @@ def kernel_ldmatrix(name):
         w(f"{ind}}}")
         k_groups(stage)
     w("")
+    if asyn:
+        w(f"        // Prologue: K-steps 0..{ASYNC_STAGES - 2} in flight, one commit group each (empty ones keep the count uniform).")
+        for st in range(ASYNC_STAGES - 1):
+            w(f"        if ({st} < steps)")
+            w("        {")
+            issue(str(st), st, " " * 12)
+            w("        }")
+            w("        else AsyncCopy.Commit();")
+        w(f"        // {ASYNC_STAGES} K-steps per trip, one per shared stage; the last trip leaves after the last K-step.")
+        w(f"        for (int kt = 0; kt < steps; kt += {ASYNC_STAGES})")
+        w("        {")
+        for st in range(ASYNC_STAGES):
+            if st: w(f"            if (kt + {st} >= steps) break;")
+            w(f"            // K-step kt + {st}, stage {st}")
+            async_stage_body(st, " " * 12)
+        w("        }")
+        w("        AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends")
+        w("")
+        epilogue("StorePackable", MT, nt)
+        w("    }")
+        w("")
+        return
     w("        if (steps > 0)")
     w("        {")
     load("0", " " * 12)
@@ -536,9 +603,10 @@ w("/// range [z·KSplit, min(K, (z+1)·KSplit)) into c[z·M·N ..] (partial prod
 w("/// activation; <see cref=\"Gemm.ReduceSplits\"/> finishes C), so a product with few C blocks still fills the GPU.")
 w("/// The bf16 kernels on operands already packed as bf16 pairs (C = A·Bᵀ, <see cref=\"Bf16.PackRows\"/>) give the same")
 w("/// bits as <see cref=\"Kernel\"/> with half the global bytes: <see cref=\"KernelPacked\"/> (the same staging)")
-w("/// and <see cref=\"KernelLdMatrix\"/> (128-bit staging, swizzled rows, ldmatrix). A third, staging with cp.async, was")
-w("/// dropped after the first H100 visit measured it at 0.08x the fp32-operand kernel: the driver's JIT kept its inline-asm")
-w("/// operands in local memory (bench/RESULTS.md).")
+w("/// and <see cref=\"KernelLdMatrix\"/> (128-bit staging, swizzled rows, ldmatrix), with variants: 4 warps of 64×64")
+w("/// (<see cref=\"KernelLdMatrixWide\"/>), cp.async staging (<see cref=\"KernelLdMatrixAsync\"/>; a first cp.async kernel ran at")
+w("/// 0.08x at the first H100 visit because the JIT kept ILGPU's inline-asm operand slots in local memory, which the GPU")
+w("/// tier's LiftedKernels now rewrites into registers), and the two convolution layouts.")
 w("/// </summary>")
 w("public static class TensorCoreGemm")
 w("{")

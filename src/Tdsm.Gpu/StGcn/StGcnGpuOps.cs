@@ -157,7 +157,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         Action<Buf, Buf, Buf, Buf, ConvArgs> bf16, Action<Buf, Buf, Buf, Buf, ConvArgs> tf32)
     {
         bool isBf16 = _convPrecision == GemmPrecision.Bf16;
-        return slots[(isBf16 ? 0 : 2) + _tcGroupsPerSM - 1] ??= _acc.LoadStreamKernel(isBf16 ? bf16 : tf32, TensorCoreConv.SpecializationFor(_tcGroupsPerSM));
+        return slots[(isBf16 ? 0 : 2) + _tcGroupsPerSM - 1] ??= _acc.LoadStreamKernelLifted(isBf16 ? bf16 : tf32, TensorCoreConv.SpecializationFor(_tcGroupsPerSM));
     }
 
     private bool TcConvs => _convPrecision != GemmPrecision.Fp32;
@@ -215,7 +215,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
             _packWeight ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int>(PackedConv.PackWeight);
             _packWeight(checked((int)wWords), w, _packW.View, p.Cin, p.Kt);
         }
-        _shiftedGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
+        _shiftedGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
             Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
         long n = (long)t * p.V;
         var args = new Tdsm.Kernels.GemmArgs { M = m, N = checked((int)n), K = p.Kt * c, PairStores = output.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0 };
@@ -254,7 +254,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _packChannelFirst ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>(PackedConv.PackChannelFirst);
         _packChannelFirst(checked((int)(aWords / 4)), dy, _packW.View, l.Dy);   // a thread per 16-byte chunk
         _packChannelFirst(checked((int)(bWords / 4)), x, _packIn.View, l.X);
-        _tapRowsGemm ??= _acc.LoadStreamKernel<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
+        _tapRowsGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
             Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
         _tapRowsGemm(new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup), _packW.View, _packIn.View, _part.View, _dummy.View,
             l.Args with { PairStores = 1 }, l.Taps);

@@ -1,0 +1,140 @@
+using System.Reflection;
+using ILGPU;
+using ILGPU.Backends;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+
+namespace Tdsm.Gpu;
+
+/// <summary>
+/// Loads explicitly grouped kernels the way ILGPU's <c>LoadStreamKernel</c> does, except that on CUDA the PTX first goes
+/// through <see cref="PtxLocalSlots.Promote"/>, so inline-asm operands reach the driver as registers rather than
+/// local-memory slots it must lift. Used for the kernels built on inline PTX (the tensor-core GEMMs and convolutions).
+/// <see cref="Enabled"/> (environment TDSM_PTX_LIFT=0 turns it off) chooses; on the CPU simulator there is no PTX
+/// and kernels load as usual. ILGPU 1.5 keeps the PTX kernel's constructor internal, so the rewritten text is wrapped by
+/// reflection; if that or the driver's load fails, the kernel loads unrewritten and <see cref="Fallbacks"/> counts it
+/// (<see cref="Summary"/> says so in the bench logs).
+/// </summary>
+public static class LiftedKernels
+{
+    /// <summary>Rewrite the PTX of the kernels loaded through this class (default: on unless TDSM_PTX_LIFT=0).</summary>
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("TDSM_PTX_LIFT") != "0";
+
+    /// <summary>Kernels the tier loaded with rewritten PTX so far in this process (launchers made), and the slots they had.</summary>
+    public static int Loaded { get; private set; }
+    public static long SlotsPromoted { get; private set; }
+
+    /// <summary>Kernels that had to load unrewritten because the rewrite could not be applied (message of the first).</summary>
+    public static int Fallbacks { get; private set; }
+    public static string? FirstFallback { get; private set; }
+
+    // ILGPU 1.5 keeps these internal: the accelerator's backend (to compile with the accelerator's own settings), a
+    // compiled kernel's entry point, and the PTX kernel's constructor.
+    private const BindingFlags Any = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
+    private static readonly PropertyInfo? BackendProperty = typeof(Accelerator).GetProperty("Backend", Any);
+    private static readonly PropertyInfo? EntryPointProperty = typeof(CompiledKernel).GetProperty("EntryPoint", Any);
+    private static readonly ConstructorInfo? PtxKernelConstructor = typeof(PTXCompiledKernel).GetConstructor(
+        BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, null,
+        [typeof(Context), typeof(EntryPoint), typeof(CompiledKernel.KernelInfo), typeof(string)], null);
+
+    /// <summary>
+    /// <paramref name="compiled"/> with its PTX through <see cref="PtxLocalSlots.Promote"/> (same entry point and kernel
+    /// information), or null when it has no slots to promote.
+    /// </summary>
+    /// <exception cref="MissingMethodException">This ILGPU has no PTXCompiledKernel(Context, EntryPoint, KernelInfo, string).</exception>
+    public static PTXCompiledKernel? Rewrite(PTXCompiledKernel compiled, out int promoted)
+    {
+        if (PtxKernelConstructor is null || EntryPointProperty is null)
+            throw new MissingMethodException("PTXCompiledKernel(Context, EntryPoint, KernelInfo, string) or CompiledKernel.EntryPoint not found");
+        (string ptx, promoted) = PtxLocalSlots.Promote(compiled.PTXAssembly);
+        if (promoted == 0) return null;
+        return (PTXCompiledKernel)PtxKernelConstructor.Invoke([compiled.Context, EntryPointProperty.GetValue(compiled), compiled.Info, ptx]);
+    }
+
+    /// <summary>The kernel for <paramref name="method"/>, its PTX rewritten on CUDA when <see cref="Enabled"/>; null to load it the usual way.</summary>
+    private static (Kernel Kernel, int Promoted)? TryLoad(Accelerator acc, MethodInfo method, KernelSpecialization specialization)
+    {
+        if (!Enabled || acc.AcceleratorType != AcceleratorType.Cuda) return null;
+        try
+        {
+            var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+            var backend = (Backend?)BackendProperty?.GetValue(acc) ?? throw new MissingMethodException("Accelerator.Backend not found");
+            var compiled = (PTXCompiledKernel)backend.Compile(entry, specialization);
+            if (Rewrite(compiled, out int promoted) is not { } rewritten) return null;
+            return (acc.LoadKernel(rewritten), promoted);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Reflection failures (another ILGPU), or the driver refusing the text: the kernel loads as ILGPU wrote it.
+            Fallback(method, e);
+            return null;
+        }
+    }
+
+    private static void Count(int promoted)
+    {
+        Loaded++;
+        SlotsPromoted += promoted;
+    }
+
+    private static void Fallback(MethodInfo method, Exception e)
+    {
+        Fallbacks++;
+        FirstFallback ??= $"{method.DeclaringType?.Name}.{method.Name}: {e.GetType().Name}: {e.Message}";
+    }
+
+    /// <summary>One line for logs: how many kernels loaded lifted, their slots, and any fallback.</summary>
+    public static string Summary() =>
+        !Enabled ? "PTX operand slots: not lifted (TDSM_PTX_LIFT=0)"
+            : $"PTX operand slots lifted into registers: {Loaded} kernels, {SlotsPromoted:N0} slots" +
+              (Fallbacks > 0 ? $"; {Fallbacks} kernels loaded unlifted (first: {FirstFallback})" : "");
+
+    // The launcher of a lifted kernel, or null (the fallback counted) so that the caller loads it the usual way.
+    private static TDelegate? Launcher<TDelegate>(Accelerator acc, MethodInfo method, KernelSpecialization specialization) where TDelegate : Delegate
+    {
+        if (TryLoad(acc, method, specialization) is not { } loaded) return null;
+        try
+        {
+            var launcher = loaded.Kernel.CreateLauncherDelegate<TDelegate>();
+            Count(loaded.Promoted);
+            return launcher;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Fallback(method, e);
+            return null;
+        }
+    }
+
+    /// <summary>The loaded kernel (explicitly grouped), rewritten as the tier loads it when that applies; <c>Lifted</c> says whether it was.</summary>
+    public static (Kernel Kernel, bool Lifted) Load(Accelerator acc, MethodInfo method, KernelSpecialization specialization) =>
+        TryLoad(acc, method, specialization) is { } loaded ? (loaded.Kernel, true) : (acc.LoadKernel(method, specialization), false);
+
+    public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadStreamKernelLifted<T1, T2, T3, T4, T5>(
+        this Accelerator acc, Action<T1, T2, T3, T4, T5> kernel, KernelSpecialization specialization)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct
+    {
+        if (Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5>>(acc, kernel.Method, specialization) is not { } launch)
+            return acc.LoadStreamKernel(kernel, specialization);
+        return (config, p1, p2, p3, p4, p5) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5);
+    }
+
+    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6> LoadStreamKernelLifted<T1, T2, T3, T4, T5, T6>(
+        this Accelerator acc, Action<T1, T2, T3, T4, T5, T6> kernel, KernelSpecialization specialization)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct
+    {
+        if (Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6>>(acc, kernel.Method, specialization) is not { } launch)
+            return acc.LoadStreamKernel(kernel, specialization);
+        return (config, p1, p2, p3, p4, p5, p6) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5, p6);
+    }
+
+    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadStreamKernelLifted<T1, T2, T3, T4, T5, T6, T7>(
+        this Accelerator acc, Action<T1, T2, T3, T4, T5, T6, T7> kernel, KernelSpecialization specialization)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct
+    {
+        if (Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(acc, kernel.Method, specialization) is not { } launch)
+            return acc.LoadStreamKernel(kernel, specialization);
+        return (config, p1, p2, p3, p4, p5, p6, p7) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5, p6, p7);
+    }
+}
