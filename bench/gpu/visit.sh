@@ -15,7 +15,7 @@
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
 # gemm-probe         50 s   120   every GEMM kernel (fp32 SIMT with 16-byte and scalar staging, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
 #                                 ldmatrix with 8 and with 4 warps, ldmatrix with the per-element epilogue, ldmatrix from ILGPU's
-#                                 PTX as written (asm operand slots not lifted), ldmatrix staged by cp.async) vs cuBLAS SGEMM and bf16
+#                                 PTX as written (asm operand slots not lifted), both ldmatrix layouts staged by cp.async) vs cuBLAS SGEMM and bf16
 #                                 in the same process, 5 shapes,
 #                                 host-timed back-to-back launches, each C checked against the first method's, and what the
 #                                 driver compiled of each kernel (6, 9); the gemm-packed stage (BenchmarkDotNet) was never
@@ -187,14 +187,14 @@ export PROBE_SHAPES
 st_gemm_probe() {
   # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
-    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-unlifted,ldmatrix-wide,ldmatrix-async --reps 20 --rounds 3
+    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-unlifted,ldmatrix-wide,ldmatrix-async,ldmatrix-wide-async --reps 20 --rounds 3
 }
 st_attention_probe() {
   # Issues 6 and 9: the register-tiled joint attention (the default since 2026-11-27) against the scalar kernels.
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" attention-probe --rows 512,2048 --reps 20 --rounds 3
 }
 st_ncu() {
-  # Issue 9: why the tensor-core GEMMs run where they do. Both launches each of the three ldmatrix kernels, the packed,
+  # Issue 9: why the tensor-core GEMMs run where they do. Both launches each of the four ldmatrix kernels, the packed,
   # fp32-operand bf16 and fp32 SIMT kernels (ILGPU names them Kernel_<method>) at a forward shape, with the sections that say what
   # bounds a kernel (throughputs, stall reasons, issue slots, occupancy) and the tensor-pipe counters.
   local ncu
@@ -216,8 +216,8 @@ st_ncu() {
     grep -qx "${m%%.*}" <<< "$known" && metrics="$metrics,$m"
   done
   echo "ncu: $ncu; sections:${sections:- none}; metrics: ${metrics#,}"
-  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 12 \
-    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,ldmatrix-async,ldmatrix-wide,packed,bf16,fp32 --reps 1 --rounds 1
+  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 14 \
+    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,ldmatrix-async,ldmatrix-wide,ldmatrix-wide-async,packed,bf16,fp32 --reps 1 --rounds 1
 }
 st_curve_bf16() {
   # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the

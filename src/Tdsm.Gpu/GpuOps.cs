@@ -35,7 +35,7 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrixWide;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmLdMatrixAsync;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmLdMatrixAsync, _gemmLdMatrixWideAsync;
     private GpuTensor? _bound;                                               // the BindParameters scope's parameters
     // The bound parameters' bf16 pairs; a product's packed operands (_packedAT: dy's columns when a Linear backward packs dy
     // for both of its products in one pass); Mlp's hidden.
@@ -380,7 +380,8 @@ public sealed class GpuOps : IOps, IDisposable
         string what = kind switch
         {
             PackedGemmKernel.Packed => "MatMulPacked", PackedGemmKernel.LdMatrixWide => "MatMulPacked(LdMatrixWide)",
-            PackedGemmKernel.LdMatrixAsync => "MatMulPacked(LdMatrixAsync)", _ => "MatMulPackedLdMatrix",
+            PackedGemmKernel.LdMatrixAsync => "MatMulPacked(LdMatrixAsync)", PackedGemmKernel.LdMatrixWideAsync => "MatMulPacked(LdMatrixWideAsync)",
+            _ => "MatMulPackedLdMatrix",
         };
         int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 16;
         if (k % chunk != 0)
@@ -393,7 +394,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (geluGradOf && (bias is null || gelu || packedOut)) throw new ArgumentException($"{what}: the GELU' epilogue needs the pre-activation and a plain fp32 C");
         if ((gelu || geluGradOf || packedOut) && accumulate) throw new ArgumentException("a GELU or packed epilogue cannot accumulate into C");
         if (packedOut && n % 2 != 0) throw new ArgumentException($"{what}: a packed C needs an even N, got {n}");
-        if (kind is PackedGemmKernel.LdMatrix or PackedGemmKernel.LdMatrixWide or PackedGemmKernel.LdMatrixAsync && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
+        if (kind is not PackedGemmKernel.Packed && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
             throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' 16-byte chunks in 32 bits; " +
                 $"got {(long)m * k / 8:N0} and {(long)n * k / 8:N0} chunks, at most {int.MaxValue - (long)K.TensorCoreGemm.TileM * k / 8:N0} (split the rows into chunks)");
         if (m == 0 || n == 0) return;
@@ -426,6 +427,11 @@ public sealed class GpuOps : IOps, IDisposable
                     _gemmLdMatrixAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
                         K.TensorCoreGemm.KernelLdMatrixAsync, K.TensorCoreGemm.Specialization());
                     _gemmLdMatrixAsync(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    break;
+                case PackedGemmKernel.LdMatrixWideAsync:
+                    _gemmLdMatrixWideAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
+                        K.TensorCoreGemm.KernelLdMatrixWideAsync, K.TensorCoreGemm.WideSpecialization);
+                    _gemmLdMatrixWideAsync(TensorCoreLaunch(m, n, splits, K.TensorCoreGemm.WideThreads), a, b, cOut, biasView, launchArgs, aAt, bAt);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, "no packed-operand kernel");
@@ -977,6 +983,8 @@ public enum PackedGemmKernel
     LdMatrixWide = 4,
     /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrixAsync"/>: KernelLdMatrix staged by cp.async into 3 shared stages (not yet measured on a GPU).</summary>
     LdMatrixAsync = 5,
+    /// <summary><see cref="K.TensorCoreGemm.KernelLdMatrixWideAsync"/>: KernelLdMatrixWide staged by cp.async likewise (not yet measured on a GPU).</summary>
+    LdMatrixWideAsync = 6,
 }
 
 /// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>

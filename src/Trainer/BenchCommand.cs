@@ -177,7 +177,7 @@ public sealed class BenchCommand : ICommand
                 // assumed); then, since training changes the parameters that comparison needs, queued training steps
                 // inside the trainer's BindParameters scope (the weights from the bf16 copy AdamW keeps, the other
                 // operands packed before each product, across their columns for dx and dW).
-                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync };
+                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync };
                 // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
                 void Try(PackedGemmKernel kind, string what, Action run)
                 {

@@ -154,7 +154,8 @@ public class PtxLocalSlotsTests
     // The launch bounds the tier loads the tensor-core kernels with (2 blocks per SM), so ptxas allocates as the driver must.
     private static KernelSpecialization Bounds(System.Reflection.MethodInfo m) => m.DeclaringType!.Name switch
     {
-        "TensorCoreGemm" when m.Name == nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWide) => Tdsm.Kernels.TensorCoreGemm.WideSpecialization,
+        "TensorCoreGemm" when m.Name is nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWide) or nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWideAsync)
+            => Tdsm.Kernels.TensorCoreGemm.WideSpecialization,
         "TensorCoreGemm" => Tdsm.Kernels.TensorCoreGemm.Specialization(),
         "TensorCoreConv" => Tdsm.Kernels.StGcn.TensorCoreConv.SpecializationFor(2),
         _ => KernelSpecialization.Empty,

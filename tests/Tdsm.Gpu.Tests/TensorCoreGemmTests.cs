@@ -163,6 +163,15 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(37, 29, 1056)]  // split along K
     public void LdMatrixAsyncKernelGivesTheBitsOfThePackedKernel(int m, int n, int k) => LdMatrixKernelMatchesPacked(PackedGemmKernel.LdMatrixAsync, m, n, k);
 
+    /// <summary><see cref="TensorCoreGemm.KernelLdMatrixWideAsync"/> (4 warps of 64×64, cp.async): as the async kernel above.</summary>
+    [TestCase(37, 29, 24)]
+    [TestCase(37, 29, 64)]
+    [TestCase(133, 131, 88)]
+    [TestCase(256, 256, 128)]
+    [TestCase(130, 136, 216)]
+    [TestCase(37, 29, 1056)]  // split along K
+    public void LdMatrixWideAsyncKernelGivesTheBitsOfThePackedKernel(int m, int n, int k) => LdMatrixKernelMatchesPacked(PackedGemmKernel.LdMatrixWideAsync, m, n, k);
+
     private void LdMatrixKernelMatchesPacked(PackedGemmKernel kind, int m, int n, int k)
     {
         var rng = new Rng(78);
@@ -226,6 +235,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             ("LdMatrix", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrix, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
             ("LdMatrixWide", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrixWide, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
             ("LdMatrixAsync", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrixAsync, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
+            ("LdMatrixWideAsync", c => Gpu.MatMulPacked(PackedGemmKernel.LdMatrixWideAsync, pa.View, pb.View, c, tb, m, n, k, accumulate: false)),
         };
         foreach (var (name, run) in runs)
         {
@@ -287,7 +297,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         {
             model.LoadParameters(first);
             var want = Score(PackedGemmKernel.Off);
-            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync })
+            foreach (var kind in new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync })
                 AssertSameScores(Score(kind), want, kind.ToString());
             model.LoadParameters(second); // the next scope must pack these, not reuse the first ones
             AssertSameScores(Score(PackedGemmKernel.LdMatrix), Score(PackedGemmKernel.Off), "LdMatrix after new parameters");
@@ -412,7 +422,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
         var want = Train(PackedGemmKernel.Off);
         Assert.That((want.Products, want.AdamW), Is.EqualTo((0L, 0L)), "Off: nothing packed");
-        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync } : [PackedGemmKernel.Packed];
+        var kinds = Gpu.Device.IsCuda ? new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync } : [PackedGemmKernel.Packed];
         foreach (var kind in kinds)
         {
             var got = Train(kind);
@@ -614,9 +624,10 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync), 0)]
     public void BoundForTwoBlocksPerSmFitsItsRegisterShare(string kernelName, int maxSpillBytes)
     {
-        bool wide = kernelName == nameof(TensorCoreGemm.KernelLdMatrixWide);
+        bool wide = kernelName is nameof(TensorCoreGemm.KernelLdMatrixWide) or nameof(TensorCoreGemm.KernelLdMatrixWideAsync);
         int threads = wide ? TensorCoreGemm.WideThreads : TensorCoreGemm.Threads;
         string ptx = PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, wide ? TensorCoreGemm.WideSpecialization : TensorCoreGemm.Specialization(2))).Ptx;
         Assert.That(Regex.IsMatch(ptx, $@"\.maxntid\s+{threads}\b") && Regex.IsMatch(ptx, @"\.minnctapersm\s+2\b"), Is.True, "launch bounds in the PTX");
@@ -671,6 +682,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 0)] // fp32 epilogue only
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 32)] // three stages
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, "cvt.rn.bf16x2.f32", 64)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32; KernelLdMatrix's loop body holds two
@@ -701,6 +713,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync))]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync))]
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty)).Ptx, kernelName);
 

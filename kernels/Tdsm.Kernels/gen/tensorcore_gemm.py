@@ -317,6 +317,8 @@ LDMATRIX_KERNELS = {
     "KernelLdMatrixTapRows": (THREADS, NT),
     # KernelLdMatrix staged by cp.async into ASYNC_STAGES shared stages (no staging registers)
     "KernelLdMatrixAsync": (THREADS, NT),
+    # KernelLdMatrixWide staged by cp.async likewise
+    "KernelLdMatrixWideAsync": (128, 8),
 }
 ASYNC_STAGES = 3                         # 3 x 16 KB: the 48 KB of static shared memory a block may have
 
@@ -357,6 +359,11 @@ def kernel_ldmatrix(name):
         w("    /// <see cref=\"TapRowsB.RowChunks\"/> chunks). So the taps of a temporal convolution, each the input shifted by a whole")
         w("    /// number of frames, are read from one packed copy of the input (<see cref=\"StGcn.PackedConv.PackChannelFirst\"/>)")
         w("    /// instead of one copy per tap. Only the B row addresses differ from KernelLdMatrix, and they are computed once.")
+    elif name == "KernelLdMatrixWideAsync":
+        w("    /// <see cref=\"KernelLdMatrixWide\"/> (4 warps of 64×64 on KernelLdMatrix's tiles, so the same bits) staged by")
+        w(f"    /// <c>cp.async</c> through {ASYNC_STAGES} shared stages as <see cref=\"KernelLdMatrixAsync\"/> is: four 16-byte chunks per thread,")
+        w("    /// operand and K-step, copied two K-steps ahead, no staging registers (KernelLdMatrixWide's 32 of them were what")
+        w("    /// brought it to 252 of its 256). Operands' device addresses as <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
     elif name == "KernelLdMatrixAsync":
         w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; same tiles, warps, shared layout, swizzle, ldmatrix, mma")
         w(f"    /// order and epilogue, so the same bits) staged with <c>cp.async</c> instead of through registers: {ASYNC_STAGES} shared stages")
@@ -376,7 +383,7 @@ def kernel_ldmatrix(name):
     w("    /// </summary>")
     shifted = name == "KernelLdMatrixShifted"
     taprows = name == "KernelLdMatrixTapRows"
-    asyn = name == "KernelLdMatrixAsync"
+    asyn = name in ("KernelLdMatrixAsync", "KernelLdMatrixWideAsync")
     stages = ASYNC_STAGES if asyn else 2
     extra = ", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else ", long aAddress, long bAddress" if asyn else ""
     w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
