@@ -108,13 +108,13 @@ public static class GemmProbe
         foreach (var (method, kernel, spec, threads) in kernels.Where(k => methods.Contains(k.Method)))
         {
             var type = method == "fp32" ? typeof(Gemm) : typeof(TensorCoreGemm);
-            try { Console.WriteLine($"  {method,-16} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
-            catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-16} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
+            try { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
+            catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
         }
         if (!methods.Contains("ldmatrix-unlifted")) return;
         bool was = LiftedKernels.Enabled;
         LiftedKernels.Enabled = false;
-        try { Console.WriteLine($"  {"ldmatrix-unlifted",-16} TensorCoreGemm.KernelLdMatrix: {KernelResources.Of(acc, typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.KernelLdMatrix))!, TensorCoreGemm.Specialization(), TensorCoreGemm.Threads)}"); }
+        try { Console.WriteLine($"  {"ldmatrix-unlifted",-19} TensorCoreGemm.KernelLdMatrix: {KernelResources.Of(acc, typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.KernelLdMatrix))!, TensorCoreGemm.Specialization(), TensorCoreGemm.Threads)}"); }
         catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  ldmatrix-unlifted: resources unavailable ({e.GetType().Name}: {e.Message})"); }
         finally { LiftedKernels.Enabled = was; }
     }
@@ -202,7 +202,7 @@ public static class GemmProbe
                 },
                 _ => null,
             };
-            if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-16} unavailable"); continue; }
+            if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-19} unavailable"); continue; }
             try
             {
                 launch(); ops.Synchronize(); // compiles the kernel
@@ -221,11 +221,11 @@ public static class GemmProbe
                     for (long i = 0; i < hostC.Length; i++) { double d = hostC[i] - first[i]; num += d * d; den += (double)first[i] * first[i]; }
                     check = string.Create(CultureInfo.InvariantCulture, $"  |C - C({firstMethod})| / |C({firstMethod})| = {Math.Sqrt(num / Math.Max(den, 1e-300)):E2}");
                 }
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {shape,-22} {method,-16} {median,9:F4} ms  {flop / median / 1e9,7:F1} TFLOP/s{ratio}{check}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {shape,-22} {method,-19} {median,9:F4} ms  {flop / median / 1e9,7:F1} TFLOP/s{ratio}{check}"));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                Console.WriteLine($"  {shape,-22} {method,-16} FAILED: {e.GetType().Name}: {e.Message}");
+                Console.WriteLine($"  {shape,-22} {method,-19} FAILED: {e.GetType().Name}: {e.Message}");
                 try { ops.Synchronize(); } catch { /* a CUDA fault poisons the context; later methods then fail too and say so */ }
             }
         }
