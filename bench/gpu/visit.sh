@@ -137,12 +137,22 @@ st_curve() {
     --unseen "$WORK/curve/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
   return $verdict
 }
+best_packed() { # the packed ldmatrix kernel with the lowest gemm-probe time at 17920x3072x768 ABt, as a PackedGemmKernel name
+  [ -f "$LOGS/gemm-probe.log" ] || return 0
+  awk '$1 == "17920x3072x768" && $2 == "ABt" && $3 ~ /^ldmatrix(-wide)?(-async)?$/ && $5 == "ms" { print $4, $3 }' "$LOGS/gemm-probe.log" \
+    | sort -g | head -n 1 | awk '{ n = $2; sub(/^ldmatrix/, "LdMatrix", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n); print n }'
+}
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings, on the fastest
   # path (PAPER_BACKEND, default $BACKEND-bf16 when the app has it); if that run fails, fp32 for the time left.
   x $APP synth-features --out "$WORK/paper" --classes 60 --unseen 5 --train-per-class 100 --test-per-class 20 --dim 256 --text-width 2048 --seed 0 || return
   local backend=${PAPER_BACKEND:-$BACKEND} t0=$SECONDS
   [ -z "${PAPER_BACKEND:-}" ] && has_bf16 && backend=$BACKEND-bf16
+  # The packed kernel gemm-probe timed fastest at the forward shape (TDSM_PACKED_GEMM; the app's default otherwise).
+  local best; best=$(best_packed)
+  if [ -z "${TDSM_PACKED_GEMM:-}" ] && [ -n "$best" ]; then export TDSM_PACKED_GEMM=$best; fi
+  echo "paper-train: packed kernel ${TDSM_PACKED_GEMM:-LdMatrix (default)}"
+
   paper_run() { # paper_run BACKEND SECONDS
     echo "paper-train: --backend $1, --time-limit $2 s"
     x $APP train --features "$WORK/paper/features" --text-features "$WORK/paper/text_features.safetensors" --unseen "$WORK/paper/unseen.npy" \
@@ -242,7 +252,7 @@ st_bf16() {
   local profile=(); $APP bench --help 2> /dev/null | grep -q -- '--profile' && profile=(--profile 3)
   x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
-export -f st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f best_packed st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
 cap() { case $1 in gpu-tests|bf16) echo 150;; ncu) echo 90;; parity-*|resources|attention-probe) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }

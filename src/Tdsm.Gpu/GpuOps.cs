@@ -107,9 +107,21 @@ public sealed class GpuOps : IOps, IDisposable
     /// <see cref="BindParameters"/> scope (zero-shot scoring, training); <see cref="PackedGemmKernel.Off"/> keeps every
     /// product on the fp32-operand kernel. Results are the same bits either way. The default, <see cref="PackedGemmKernel.LdMatrix"/>,
     /// was the fastest on the H100 (2026-11-27, bench/RESULTS.md): paper-config training 184.7 ms per step against 212.1
-    /// on fp32 operands, zero-shot scoring 11,821 rows/s against 8,386.
+    /// on fp32 operands, zero-shot scoring 11,821 rows/s against 8,386. The environment variable TDSM_PACKED_GEMM
+    /// (a <see cref="PackedGemmKernel"/> name, e.g. LdMatrixAsync, or Off) sets the default of every GpuOps, so that
+    /// `train` and `eval` can run a kernel the GPU visit measured faster without a rebuild.
     /// </summary>
-    public PackedGemmKernel PackedGemm { get; set; } = PackedGemmKernel.LdMatrix;
+    public PackedGemmKernel PackedGemm { get; set; } = PackedGemmSetting(Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM"));
+
+    /// <summary>The packed kernel a TDSM_PACKED_GEMM value names (case-insensitive), LdMatrix when empty.</summary>
+    /// <exception cref="ArgumentException">Not the name of a <see cref="PackedGemmKernel"/> (numbers included): failing
+    /// loudly rather than silently running another kernel.</exception>
+    public static PackedGemmKernel PackedGemmSetting(string? name)
+    {
+        if (string.IsNullOrEmpty(name)) return PackedGemmKernel.LdMatrix;
+        return Enum.TryParse<PackedGemmKernel>(name, ignoreCase: true, out var kind) && Enum.IsDefined(kind) && !int.TryParse(name, out _) ? kind
+            : throw new ArgumentException($"TDSM_PACKED_GEMM='{name}': expected one of {string.Join(", ", Enum.GetNames<PackedGemmKernel>())}");
+    }
 
     /// <summary>
     /// Called after each GEMM launch and each bf16 pack pass inside an op, with its kind and sizes (e.g. "GEMM packed-LdMatrix

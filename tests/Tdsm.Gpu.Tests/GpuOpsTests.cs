@@ -453,3 +453,20 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         Assert.That(report.Groups.Where(gr => !gr.Passed).Select(gr => gr.Name), Is.Empty);
     }
 }
+
+/// <summary>TDSM_PACKED_GEMM: the packed kernel a run uses by default (GpuOps.PackedGemm), settable without a rebuild.</summary>
+public class PackedGemmSettingTests
+{
+    [TestCase(null, PackedGemmKernel.LdMatrix)]
+    [TestCase("", PackedGemmKernel.LdMatrix)]
+    [TestCase("LdMatrixAsync", PackedGemmKernel.LdMatrixAsync)]
+    [TestCase("ldmatrixwideasync", PackedGemmKernel.LdMatrixWideAsync)]
+    [TestCase("Off", PackedGemmKernel.Off)]
+    public void NamesAKernel(string? value, PackedGemmKernel expected) => Assert.That(GpuOps.PackedGemmSetting(value), Is.EqualTo(expected));
+
+    [TestCase("LdMatrixFast")]
+    [TestCase("3")]
+    [TestCase("5")]
+    public void AnythingElseFailsLoudly(string value) =>
+        Assert.That(() => GpuOps.PackedGemmSetting(value), Throws.ArgumentException.With.Message.Contains("TDSM_PACKED_GEMM").And.Message.Contains("LdMatrixAsync"));
+}
