@@ -4,6 +4,7 @@ using ILGPU.Backends;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace Tdsm.Gpu;
 
@@ -12,9 +13,9 @@ namespace Tdsm.Gpu;
 /// through <see cref="PtxLocalSlots.Promote"/>, so inline-asm operands reach the driver as registers rather than
 /// local-memory slots it must lift. Used for the kernels built on inline PTX (the tensor-core GEMMs and convolutions).
 /// <see cref="Enabled"/> (environment TDSM_PTX_LIFT=0 turns it off) chooses; on the CPU simulator there is no PTX
-/// and kernels load as usual. ILGPU 1.5 keeps the PTX kernel's constructor internal, so the rewritten text is wrapped by
-/// reflection; if that or the driver's load fails, the kernel loads unrewritten and <see cref="Fallbacks"/> counts it
-/// (<see cref="Summary"/> says so in the bench logs).
+/// and kernels load as usual. ILGPU 1.5 keeps the PTX kernel's constructor and a compiled kernel's entry point internal,
+/// so the rewritten text is wrapped by reflection; if that or the driver's load fails, the kernel loads unrewritten and
+/// <see cref="Fallbacks"/> counts it (<see cref="Summary"/> says so in the bench logs).
 /// </summary>
 public static class LiftedKernels
 {
@@ -29,10 +30,8 @@ public static class LiftedKernels
     public static int Fallbacks { get; private set; }
     public static string? FirstFallback { get; private set; }
 
-    // ILGPU 1.5 keeps these internal: the accelerator's backend (to compile with the accelerator's own settings), a
-    // compiled kernel's entry point, and the PTX kernel's constructor.
+    // ILGPU 1.5 keeps these internal: a compiled kernel's entry point, and the PTX kernel's constructor.
     private const BindingFlags Any = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
-    private static readonly PropertyInfo? BackendProperty = typeof(Accelerator).GetProperty("Backend", Any);
     private static readonly PropertyInfo? EntryPointProperty = typeof(CompiledKernel).GetProperty("EntryPoint", Any);
     private static readonly ConstructorInfo? PtxKernelConstructor = typeof(PTXCompiledKernel).GetConstructor(
         BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, null,
@@ -55,12 +54,12 @@ public static class LiftedKernels
     /// <summary>The kernel for <paramref name="method"/>, its PTX rewritten on CUDA when <see cref="Enabled"/>; null to load it the usual way.</summary>
     private static (Kernel Kernel, int Promoted)? TryLoad(Accelerator acc, MethodInfo method, KernelSpecialization specialization)
     {
-        if (!Enabled || acc.AcceleratorType != AcceleratorType.Cuda) return null;
+        if (!Enabled || acc is not CudaAccelerator cuda) return null;
         try
         {
+            // The accelerator's own backend: the same architecture, ISA and settings as ILGPU's loader would compile with.
             var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
-            var backend = (Backend?)BackendProperty?.GetValue(acc) ?? throw new MissingMethodException("Accelerator.Backend not found");
-            var compiled = (PTXCompiledKernel)backend.Compile(entry, specialization);
+            var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, specialization);
             if (Rewrite(compiled, out int promoted) is not { } rewritten) return null;
             return (acc.LoadKernel(rewritten), promoted);
         }
