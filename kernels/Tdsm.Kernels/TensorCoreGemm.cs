@@ -7782,6 +7782,1888 @@ public static class TensorCoreGemm
         StorePackable(cs, bias, p, er + 56, ec + 56, c372, c373);
     }
 
+    /// <summary>
+    /// <see cref="KernelLdMatrixShifted"/> (same tiles, B layout, ldmatrix, mma order and epilogue, so the same bits) staged by
+    /// <c>cp.async</c> through 3 shared stages as <see cref="KernelLdMatrixAsync"/> is. Operands' device addresses as
+    /// <paramref name="aAddress"/> and <paramref name="bAddress"/>.
+    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// </summary>
+    public static void KernelLdMatrixShiftedAsync(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, ShiftedB sh, long aAddress, long bAddress)
+    {
+        var s = SharedMemory.Allocate<Chunk16>(3072); // stage i: A rows at word 4096i, B rows at 4096i + 2048
+        var s32 = s.Cast<uint>();
+        var a16 = a.Cast<Chunk16>().AsAligned(16);
+        var b16 = b.Cast<Chunk16>().AsAligned(16);
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
+        uint sb = 0;
+        if (CudaAsm.IsSupported)
+        {
+            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).
+            CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }", out uint window);
+            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register
+            if ((sb & 15u) != 0)
+            {
+                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.
+                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }
+                return;
+            }
+        }
+        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), one chunk each.
+        int cr = tid >> 2, cc = tid & 3;
+        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);
+        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)
+        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.
+        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;
+        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
+        // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
+        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
+        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
+        // from the shared window) of k group 0 in stage 0's A and B tiles.
+        long cu = cw >> 2;
+        int rowChunks = p.K >> 3, k8 = kBegin >> 3;
+        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
+        // B: sample z's rows of sh.RowChunks chunks; k8 is 0 (no split K).
+        int gb0 = Grid.IdxZ * sh.BatchChunks + (col0 + cr) * sh.RowChunks + cc, gb1 = gb0 + 64 * sh.RowChunks;
+        int fullSteps = row0 + 128 <= p.M && col0 + 128 <= p.N ? (kEnd - kBegin) / KStep : 0;
+        bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;
+        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.
+        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));
+        uint dsa = sb + 16u * (uint)cu; // the thread's copy slot in stage 0's A tile, as a shared window address
+
+        // Prologue: K-steps 0..1 in flight, one commit group each (empty ones keep the count uniform).
+        if (0 < steps)
+        {
+            int go = 4 * 0;
+            int gob = go + ((0 * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further
+            if (0 < fullSteps)
+            {
+                AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + gob), bAddress, true);
+                AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + gob), bAddress, true);
+            }
+            else
+            {
+                bool kOk = kBegin + 0 * KStep + 8 * cc < kEnd;
+                AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + gob), bAddress, kOk && bIn0);
+                AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + gob), bAddress, kOk && bIn1);
+            }
+            AsyncCopy.Commit();
+        }
+        else AsyncCopy.Commit();
+        if (1 < steps)
+        {
+            int go = 4 * 1;
+            int gob = go + ((1 * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further
+            if (1 < fullSteps)
+            {
+                AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + gob), bAddress, true);
+                AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + gob), bAddress, true);
+            }
+            else
+            {
+                bool kOk = kBegin + 1 * KStep + 8 * cc < kEnd;
+                AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + gob), bAddress, kOk && bIn0);
+                AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + gob), bAddress, kOk && bIn1);
+            }
+            AsyncCopy.Commit();
+        }
+        else AsyncCopy.Commit();
+        // 3 K-steps per trip, one per shared stage; the last trip leaves after the last K-step.
+        for (int kt = 0; kt < steps; kt += 3)
+        {
+            // K-step kt + 0, stage 0
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 0 have landed (only the newer group may be in flight)
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 2 < steps)
+            {
+                int go = 4 * (kt + 2);
+                int gob = go + (((kt + 2) * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further
+                if ((kt + 2) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 32768u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 36864u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 40960u, sb, b16, (uint)(gb0 + gob), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 45056u, sb, b16, (uint)(gb1 + gob), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 2) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 32768u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 36864u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 40960u, sb, b16, (uint)(gb0 + gob), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 45056u, sb, b16, (uint)(gb1 + gob), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 0u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 1024u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 2048u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 3072u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 8192u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 9216u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 0u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 1024u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 2048u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 3072u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 8192u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 9216u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            if (kt + 1 >= steps) break;
+            // K-step kt + 1, stage 1
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 1 have landed (only the newer group may be in flight)
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 3 < steps)
+            {
+                int go = 4 * (kt + 3);
+                int gob = go + (((kt + 3) * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further
+                if ((kt + 3) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + gob), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + gob), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 3) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + gob), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + gob), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 16384u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 17408u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 18432u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 19456u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 24576u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 25600u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 16384u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 17408u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 18432u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 19456u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 24576u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 25600u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            if (kt + 2 >= steps) break;
+            // K-step kt + 2, stage 2
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 2 have landed (only the newer group may be in flight)
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 4 < steps)
+            {
+                int go = 4 * (kt + 4);
+                int gob = go + (((kt + 4) * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further
+                if ((kt + 4) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + gob), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + gob), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 4) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + gob), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + gob), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 32768u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 33792u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 34816u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 35840u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 40960u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 41984u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 32768u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 33792u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 34816u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 35840u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 40960u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 41984u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+        AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8; C_z = c[z·M·N ..].
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        long cz = (long)Grid.IdxZ * p.M * p.N;
+        var cs = c.SubView(cz, c.Length - cz);
+        float rb00 = RowBias(bias, sh, p, er + 0);
+        float rb01 = RowBias(bias, sh, p, er + 8);
+        float rb10 = RowBias(bias, sh, p, er + 16);
+        float rb11 = RowBias(bias, sh, p, er + 24);
+        float rb20 = RowBias(bias, sh, p, er + 32);
+        float rb21 = RowBias(bias, sh, p, er + 40);
+        float rb30 = RowBias(bias, sh, p, er + 48);
+        float rb31 = RowBias(bias, sh, p, er + 56);
+        if (p.PairStores != 0 && (p.N & 1) == 0 && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            // A block inside C_z: pairs of columns as 64-bit words (as the other ldmatrix kernels' epilogue).
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1, ec2 = ec >> 1;
+            { long r = (long)(er + 0) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c000 + rb00, c001 + rb00);
+              c2[r + 4] = new FloatPair(c010 + rb00, c011 + rb00);
+              c2[r + 8] = new FloatPair(c020 + rb00, c021 + rb00);
+              c2[r + 12] = new FloatPair(c030 + rb00, c031 + rb00);
+            }
+            { long r = (long)(er + 8) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c002 + rb01, c003 + rb01);
+              c2[r + 4] = new FloatPair(c012 + rb01, c013 + rb01);
+              c2[r + 8] = new FloatPair(c022 + rb01, c023 + rb01);
+              c2[r + 12] = new FloatPair(c032 + rb01, c033 + rb01);
+            }
+            { long r = (long)(er + 16) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c100 + rb10, c101 + rb10);
+              c2[r + 4] = new FloatPair(c110 + rb10, c111 + rb10);
+              c2[r + 8] = new FloatPair(c120 + rb10, c121 + rb10);
+              c2[r + 12] = new FloatPair(c130 + rb10, c131 + rb10);
+            }
+            { long r = (long)(er + 24) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c102 + rb11, c103 + rb11);
+              c2[r + 4] = new FloatPair(c112 + rb11, c113 + rb11);
+              c2[r + 8] = new FloatPair(c122 + rb11, c123 + rb11);
+              c2[r + 12] = new FloatPair(c132 + rb11, c133 + rb11);
+            }
+            { long r = (long)(er + 32) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c200 + rb20, c201 + rb20);
+              c2[r + 4] = new FloatPair(c210 + rb20, c211 + rb20);
+              c2[r + 8] = new FloatPair(c220 + rb20, c221 + rb20);
+              c2[r + 12] = new FloatPair(c230 + rb20, c231 + rb20);
+            }
+            { long r = (long)(er + 40) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c202 + rb21, c203 + rb21);
+              c2[r + 4] = new FloatPair(c212 + rb21, c213 + rb21);
+              c2[r + 8] = new FloatPair(c222 + rb21, c223 + rb21);
+              c2[r + 12] = new FloatPair(c232 + rb21, c233 + rb21);
+            }
+            { long r = (long)(er + 48) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c300 + rb30, c301 + rb30);
+              c2[r + 4] = new FloatPair(c310 + rb30, c311 + rb30);
+              c2[r + 8] = new FloatPair(c320 + rb30, c321 + rb30);
+              c2[r + 12] = new FloatPair(c330 + rb30, c331 + rb30);
+            }
+            { long r = (long)(er + 56) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c302 + rb31, c303 + rb31);
+              c2[r + 4] = new FloatPair(c312 + rb31, c313 + rb31);
+              c2[r + 8] = new FloatPair(c322 + rb31, c323 + rb31);
+              c2[r + 12] = new FloatPair(c332 + rb31, c333 + rb31);
+            }
+            return;
+        }
+        StoreRow(cs, p, er + 0, ec + 0, c000 + rb00, c001 + rb00);
+        StoreRow(cs, p, er + 8, ec + 0, c002 + rb01, c003 + rb01);
+        StoreRow(cs, p, er + 0, ec + 8, c010 + rb00, c011 + rb00);
+        StoreRow(cs, p, er + 8, ec + 8, c012 + rb01, c013 + rb01);
+        StoreRow(cs, p, er + 0, ec + 16, c020 + rb00, c021 + rb00);
+        StoreRow(cs, p, er + 8, ec + 16, c022 + rb01, c023 + rb01);
+        StoreRow(cs, p, er + 0, ec + 24, c030 + rb00, c031 + rb00);
+        StoreRow(cs, p, er + 8, ec + 24, c032 + rb01, c033 + rb01);
+        StoreRow(cs, p, er + 16, ec + 0, c100 + rb10, c101 + rb10);
+        StoreRow(cs, p, er + 24, ec + 0, c102 + rb11, c103 + rb11);
+        StoreRow(cs, p, er + 16, ec + 8, c110 + rb10, c111 + rb10);
+        StoreRow(cs, p, er + 24, ec + 8, c112 + rb11, c113 + rb11);
+        StoreRow(cs, p, er + 16, ec + 16, c120 + rb10, c121 + rb10);
+        StoreRow(cs, p, er + 24, ec + 16, c122 + rb11, c123 + rb11);
+        StoreRow(cs, p, er + 16, ec + 24, c130 + rb10, c131 + rb10);
+        StoreRow(cs, p, er + 24, ec + 24, c132 + rb11, c133 + rb11);
+        StoreRow(cs, p, er + 32, ec + 0, c200 + rb20, c201 + rb20);
+        StoreRow(cs, p, er + 40, ec + 0, c202 + rb21, c203 + rb21);
+        StoreRow(cs, p, er + 32, ec + 8, c210 + rb20, c211 + rb20);
+        StoreRow(cs, p, er + 40, ec + 8, c212 + rb21, c213 + rb21);
+        StoreRow(cs, p, er + 32, ec + 16, c220 + rb20, c221 + rb20);
+        StoreRow(cs, p, er + 40, ec + 16, c222 + rb21, c223 + rb21);
+        StoreRow(cs, p, er + 32, ec + 24, c230 + rb20, c231 + rb20);
+        StoreRow(cs, p, er + 40, ec + 24, c232 + rb21, c233 + rb21);
+        StoreRow(cs, p, er + 48, ec + 0, c300 + rb30, c301 + rb30);
+        StoreRow(cs, p, er + 56, ec + 0, c302 + rb31, c303 + rb31);
+        StoreRow(cs, p, er + 48, ec + 8, c310 + rb30, c311 + rb30);
+        StoreRow(cs, p, er + 56, ec + 8, c312 + rb31, c313 + rb31);
+        StoreRow(cs, p, er + 48, ec + 16, c320 + rb30, c321 + rb30);
+        StoreRow(cs, p, er + 56, ec + 16, c322 + rb31, c323 + rb31);
+        StoreRow(cs, p, er + 48, ec + 24, c330 + rb30, c331 + rb30);
+        StoreRow(cs, p, er + 56, ec + 24, c332 + rb31, c333 + rb31);
+    }
+
+    /// <summary>
+    /// <see cref="KernelLdMatrixTapRows"/> (same tiles, B layout, ldmatrix, mma order and epilogue, so the same bits) staged by
+    /// <c>cp.async</c> through 3 shared stages as <see cref="KernelLdMatrixAsync"/> is. Operands' device addresses as
+    /// <paramref name="aAddress"/> and <paramref name="bAddress"/>.
+    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// </summary>
+    public static void KernelLdMatrixTapRowsAsync(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, TapRowsB tr, long aAddress, long bAddress)
+    {
+        var s = SharedMemory.Allocate<Chunk16>(3072); // stage i: A rows at word 4096i, B rows at 4096i + 2048
+        var s32 = s.Cast<uint>();
+        var a16 = a.Cast<Chunk16>().AsAligned(16);
+        var b16 = b.Cast<Chunk16>().AsAligned(16);
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
+        uint sb = 0;
+        if (CudaAsm.IsSupported)
+        {
+            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).
+            CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }", out uint window);
+            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register
+            if ((sb & 15u) != 0)
+            {
+                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.
+                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }
+                return;
+            }
+        }
+        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), one chunk each.
+        int cr = tid >> 2, cc = tid & 3;
+        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);
+        // ldmatrix row addresses: A rows wm + 16mi + (lane%8) + 8((lane/8)%2), chunk (lane/16); B rows wn + 16np + (lane%8)
+        // + 8(lane/16), chunk (lane/8)%2. The swizzle term (row/2)%4 does not change with the 16-row tile.
+        int ar = wm + (lane & 7) + ((lane >> 3) & 1) * 8, ac = lane >> 4, aSw = (ar >> 1) & 3;
+        int br = wn + (lane & 7) + (lane >> 4) * 8, bc = (lane >> 3) & 1, bSw = (br >> 1) & 3;
+        float c000 = 0f, c001 = 0f, c002 = 0f, c003 = 0f, c010 = 0f, c011 = 0f, c012 = 0f, c013 = 0f, c020 = 0f, c021 = 0f, c022 = 0f, c023 = 0f, c030 = 0f, c031 = 0f, c032 = 0f, c033 = 0f;
+        float c100 = 0f, c101 = 0f, c102 = 0f, c103 = 0f, c110 = 0f, c111 = 0f, c112 = 0f, c113 = 0f, c120 = 0f, c121 = 0f, c122 = 0f, c123 = 0f, c130 = 0f, c131 = 0f, c132 = 0f, c133 = 0f;
+        float c200 = 0f, c201 = 0f, c202 = 0f, c203 = 0f, c210 = 0f, c211 = 0f, c212 = 0f, c213 = 0f, c220 = 0f, c221 = 0f, c222 = 0f, c223 = 0f, c230 = 0f, c231 = 0f, c232 = 0f, c233 = 0f;
+        float c300 = 0f, c301 = 0f, c302 = 0f, c303 = 0f, c310 = 0f, c311 = 0f, c312 = 0f, c313 = 0f, c320 = 0f, c321 = 0f, c322 = 0f, c323 = 0f, c330 = 0f, c331 = 0f, c332 = 0f, c333 = 0f;
+        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
+        // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
+        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
+        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
+        // from the shared window) of k group 0 in stage 0's A and B tiles.
+        long cu = cw >> 2;
+        int rowChunks = p.K >> 3, k8 = kBegin >> 3;
+        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
+        // B: row n is channel n / Taps read (n % Taps)·TapChunks chunks further (rows of tr.RowChunks chunks).
+        int gb0 = TapRow(tr, col0 + cr) + k8 + cc, gb1 = TapRow(tr, col0 + cr + 64) + k8 + cc;
+        int fullSteps = row0 + 128 <= p.M && col0 + 128 <= p.N ? (kEnd - kBegin) / KStep : 0;
+        bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;
+        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.
+        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));
+        uint dsa = sb + 16u * (uint)cu; // the thread's copy slot in stage 0's A tile, as a shared window address
+
+        // Prologue: K-steps 0..1 in flight, one commit group each (empty ones keep the count uniform).
+        if (0 < steps)
+        {
+            int go = 4 * 0;
+            if (0 < fullSteps)
+            {
+                AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, true);
+            }
+            else
+            {
+                bool kOk = kBegin + 0 * KStep + 8 * cc < kEnd;
+                AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+            }
+            AsyncCopy.Commit();
+        }
+        else AsyncCopy.Commit();
+        if (1 < steps)
+        {
+            int go = 4 * 1;
+            if (1 < fullSteps)
+            {
+                AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, true);
+            }
+            else
+            {
+                bool kOk = kBegin + 1 * KStep + 8 * cc < kEnd;
+                AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+            }
+            AsyncCopy.Commit();
+        }
+        else AsyncCopy.Commit();
+        // 3 K-steps per trip, one per shared stage; the last trip leaves after the last K-step.
+        for (int kt = 0; kt < steps; kt += 3)
+        {
+            // K-step kt + 0, stage 0
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 0 have landed (only the newer group may be in flight)
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 2 < steps)
+            {
+                int go = 4 * (kt + 2);
+                if ((kt + 2) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 32768u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 36864u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 40960u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 45056u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 2) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 32768u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 36864u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 40960u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 45056u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 0u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 1024u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 2048u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 3072u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 8192u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 9216u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 0u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 1024u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 2048u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 3072u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 8192u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 9216u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            if (kt + 1 >= steps) break;
+            // K-step kt + 1, stage 1
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 1 have landed (only the newer group may be in flight)
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 3 < steps)
+            {
+                int go = 4 * (kt + 3);
+                if ((kt + 3) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 3) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 16384u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 17408u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 18432u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 19456u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 24576u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 25600u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 16384u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 17408u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 18432u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 19456u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 24576u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 25600u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            if (kt + 2 >= steps) break;
+            // K-step kt + 2, stage 2
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 2 have landed (only the newer group may be in flight)
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 4 < steps)
+            {
+                int go = 4 * (kt + 4);
+                if ((kt + 4) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 4) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            // k group 0: chunks 0 and 1
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 32768u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 33792u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 34816u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + ao + 35840u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 40960u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + bo + 41984u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+            // k group 1: chunks 2 and 3
+            {
+                var fa0 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 32768u, sb);
+                uint a00 = fa0.R0, a01 = fa0.R1, a02 = fa0.R2, a03 = fa0.R3;
+                var fa1 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 33792u, sb);
+                uint a10 = fa1.R0, a11 = fa1.R1, a12 = fa1.R2, a13 = fa1.R3;
+                var fa2 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 34816u, sb);
+                uint a20 = fa2.R0, a21 = fa2.R1, a22 = fa2.R2, a23 = fa2.R3;
+                var fa3 = AsyncCopy.LoadMatrixX4At(s32, sb + (ao ^ 32u) + 35840u, sb);
+                uint a30 = fa3.R0, a31 = fa3.R1, a32 = fa3.R2, a33 = fa3.R3;
+                var fb0 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 40960u, sb);
+                uint b00 = fb0.R0, b01 = fb0.R1, b10 = fb0.R2, b11 = fb0.R3;
+                var fb1 = AsyncCopy.LoadMatrixX4At(s32, sb + (bo ^ 32u) + 41984u, sb);
+                uint b20 = fb1.R0, b21 = fb1.R1, b30 = fb1.R2, b31 = fb1.R3;
+                if (CudaAsm.IsSupported)
+                {
+                    Bf16.Mma(ref c000, ref c001, ref c002, ref c003, a00, a01, a02, a03, b00, b01);
+                    Bf16.Mma(ref c010, ref c011, ref c012, ref c013, a00, a01, a02, a03, b10, b11);
+                    Bf16.Mma(ref c020, ref c021, ref c022, ref c023, a00, a01, a02, a03, b20, b21);
+                    Bf16.Mma(ref c030, ref c031, ref c032, ref c033, a00, a01, a02, a03, b30, b31);
+                    Bf16.Mma(ref c100, ref c101, ref c102, ref c103, a10, a11, a12, a13, b00, b01);
+                    Bf16.Mma(ref c110, ref c111, ref c112, ref c113, a10, a11, a12, a13, b10, b11);
+                    Bf16.Mma(ref c120, ref c121, ref c122, ref c123, a10, a11, a12, a13, b20, b21);
+                    Bf16.Mma(ref c130, ref c131, ref c132, ref c133, a10, a11, a12, a13, b30, b31);
+                    Bf16.Mma(ref c200, ref c201, ref c202, ref c203, a20, a21, a22, a23, b00, b01);
+                    Bf16.Mma(ref c210, ref c211, ref c212, ref c213, a20, a21, a22, a23, b10, b11);
+                    Bf16.Mma(ref c220, ref c221, ref c222, ref c223, a20, a21, a22, a23, b20, b21);
+                    Bf16.Mma(ref c230, ref c231, ref c232, ref c233, a20, a21, a22, a23, b30, b31);
+                    Bf16.Mma(ref c300, ref c301, ref c302, ref c303, a30, a31, a32, a33, b00, b01);
+                    Bf16.Mma(ref c310, ref c311, ref c312, ref c313, a30, a31, a32, a33, b10, b11);
+                    Bf16.Mma(ref c320, ref c321, ref c322, ref c323, a30, a31, a32, a33, b20, b21);
+                    Bf16.Mma(ref c330, ref c331, ref c332, ref c333, a30, a31, a32, a33, b30, b31);
+                }
+                else
+                {
+                    // The 16 mma of Bf16.Mma's emulation, with one gather per k group (simulator shuffles are slow):
+                    // rows g / g+8 of A from lanes 4g+j, columns 2t / 2t+1 of B from lanes 8t+j / 8t+4+j.
+                    var fa = new Regs16 { R0 = a00, R1 = a01, R2 = a02, R3 = a03, R4 = a10, R5 = a11, R6 = a12, R7 = a13, R8 = a20, R9 = a21, R10 = a22, R11 = a23, R12 = a30, R13 = a31, R14 = a32, R15 = a33 };
+                    var fb = new Regs8 { R0 = b00, R1 = b01, R2 = b10, R3 = b11, R4 = b20, R5 = b21, R6 = b30, R7 = b31 };
+                    var ra0 = Warp.Shuffle(fa, 4 * g + 0); var rp0 = Warp.Shuffle(fb, 8 * t + 0); var rq0 = Warp.Shuffle(fb, 8 * t + 4);
+                    var ra1 = Warp.Shuffle(fa, 4 * g + 1); var rp1 = Warp.Shuffle(fb, 8 * t + 1); var rq1 = Warp.Shuffle(fb, 8 * t + 5);
+                    var ra2 = Warp.Shuffle(fa, 4 * g + 2); var rp2 = Warp.Shuffle(fb, 8 * t + 2); var rq2 = Warp.Shuffle(fb, 8 * t + 6);
+                    var ra3 = Warp.Shuffle(fa, 4 * g + 3); var rp3 = Warp.Shuffle(fb, 8 * t + 3); var rq3 = Warp.Shuffle(fb, 8 * t + 7);
+                    c000 = (float)(c000 + Bf16.Dot(ra0.R0, rp0.R0) + Bf16.Dot(ra0.R2, rp0.R1) + Bf16.Dot(ra1.R0, rp1.R0) + Bf16.Dot(ra1.R2, rp1.R1) + Bf16.Dot(ra2.R0, rp2.R0) + Bf16.Dot(ra2.R2, rp2.R1) + Bf16.Dot(ra3.R0, rp3.R0) + Bf16.Dot(ra3.R2, rp3.R1));
+                    c001 = (float)(c001 + Bf16.Dot(ra0.R0, rq0.R0) + Bf16.Dot(ra0.R2, rq0.R1) + Bf16.Dot(ra1.R0, rq1.R0) + Bf16.Dot(ra1.R2, rq1.R1) + Bf16.Dot(ra2.R0, rq2.R0) + Bf16.Dot(ra2.R2, rq2.R1) + Bf16.Dot(ra3.R0, rq3.R0) + Bf16.Dot(ra3.R2, rq3.R1));
+                    c002 = (float)(c002 + Bf16.Dot(ra0.R1, rp0.R0) + Bf16.Dot(ra0.R3, rp0.R1) + Bf16.Dot(ra1.R1, rp1.R0) + Bf16.Dot(ra1.R3, rp1.R1) + Bf16.Dot(ra2.R1, rp2.R0) + Bf16.Dot(ra2.R3, rp2.R1) + Bf16.Dot(ra3.R1, rp3.R0) + Bf16.Dot(ra3.R3, rp3.R1));
+                    c003 = (float)(c003 + Bf16.Dot(ra0.R1, rq0.R0) + Bf16.Dot(ra0.R3, rq0.R1) + Bf16.Dot(ra1.R1, rq1.R0) + Bf16.Dot(ra1.R3, rq1.R1) + Bf16.Dot(ra2.R1, rq2.R0) + Bf16.Dot(ra2.R3, rq2.R1) + Bf16.Dot(ra3.R1, rq3.R0) + Bf16.Dot(ra3.R3, rq3.R1));
+                    c010 = (float)(c010 + Bf16.Dot(ra0.R0, rp0.R2) + Bf16.Dot(ra0.R2, rp0.R3) + Bf16.Dot(ra1.R0, rp1.R2) + Bf16.Dot(ra1.R2, rp1.R3) + Bf16.Dot(ra2.R0, rp2.R2) + Bf16.Dot(ra2.R2, rp2.R3) + Bf16.Dot(ra3.R0, rp3.R2) + Bf16.Dot(ra3.R2, rp3.R3));
+                    c011 = (float)(c011 + Bf16.Dot(ra0.R0, rq0.R2) + Bf16.Dot(ra0.R2, rq0.R3) + Bf16.Dot(ra1.R0, rq1.R2) + Bf16.Dot(ra1.R2, rq1.R3) + Bf16.Dot(ra2.R0, rq2.R2) + Bf16.Dot(ra2.R2, rq2.R3) + Bf16.Dot(ra3.R0, rq3.R2) + Bf16.Dot(ra3.R2, rq3.R3));
+                    c012 = (float)(c012 + Bf16.Dot(ra0.R1, rp0.R2) + Bf16.Dot(ra0.R3, rp0.R3) + Bf16.Dot(ra1.R1, rp1.R2) + Bf16.Dot(ra1.R3, rp1.R3) + Bf16.Dot(ra2.R1, rp2.R2) + Bf16.Dot(ra2.R3, rp2.R3) + Bf16.Dot(ra3.R1, rp3.R2) + Bf16.Dot(ra3.R3, rp3.R3));
+                    c013 = (float)(c013 + Bf16.Dot(ra0.R1, rq0.R2) + Bf16.Dot(ra0.R3, rq0.R3) + Bf16.Dot(ra1.R1, rq1.R2) + Bf16.Dot(ra1.R3, rq1.R3) + Bf16.Dot(ra2.R1, rq2.R2) + Bf16.Dot(ra2.R3, rq2.R3) + Bf16.Dot(ra3.R1, rq3.R2) + Bf16.Dot(ra3.R3, rq3.R3));
+                    c020 = (float)(c020 + Bf16.Dot(ra0.R0, rp0.R4) + Bf16.Dot(ra0.R2, rp0.R5) + Bf16.Dot(ra1.R0, rp1.R4) + Bf16.Dot(ra1.R2, rp1.R5) + Bf16.Dot(ra2.R0, rp2.R4) + Bf16.Dot(ra2.R2, rp2.R5) + Bf16.Dot(ra3.R0, rp3.R4) + Bf16.Dot(ra3.R2, rp3.R5));
+                    c021 = (float)(c021 + Bf16.Dot(ra0.R0, rq0.R4) + Bf16.Dot(ra0.R2, rq0.R5) + Bf16.Dot(ra1.R0, rq1.R4) + Bf16.Dot(ra1.R2, rq1.R5) + Bf16.Dot(ra2.R0, rq2.R4) + Bf16.Dot(ra2.R2, rq2.R5) + Bf16.Dot(ra3.R0, rq3.R4) + Bf16.Dot(ra3.R2, rq3.R5));
+                    c022 = (float)(c022 + Bf16.Dot(ra0.R1, rp0.R4) + Bf16.Dot(ra0.R3, rp0.R5) + Bf16.Dot(ra1.R1, rp1.R4) + Bf16.Dot(ra1.R3, rp1.R5) + Bf16.Dot(ra2.R1, rp2.R4) + Bf16.Dot(ra2.R3, rp2.R5) + Bf16.Dot(ra3.R1, rp3.R4) + Bf16.Dot(ra3.R3, rp3.R5));
+                    c023 = (float)(c023 + Bf16.Dot(ra0.R1, rq0.R4) + Bf16.Dot(ra0.R3, rq0.R5) + Bf16.Dot(ra1.R1, rq1.R4) + Bf16.Dot(ra1.R3, rq1.R5) + Bf16.Dot(ra2.R1, rq2.R4) + Bf16.Dot(ra2.R3, rq2.R5) + Bf16.Dot(ra3.R1, rq3.R4) + Bf16.Dot(ra3.R3, rq3.R5));
+                    c030 = (float)(c030 + Bf16.Dot(ra0.R0, rp0.R6) + Bf16.Dot(ra0.R2, rp0.R7) + Bf16.Dot(ra1.R0, rp1.R6) + Bf16.Dot(ra1.R2, rp1.R7) + Bf16.Dot(ra2.R0, rp2.R6) + Bf16.Dot(ra2.R2, rp2.R7) + Bf16.Dot(ra3.R0, rp3.R6) + Bf16.Dot(ra3.R2, rp3.R7));
+                    c031 = (float)(c031 + Bf16.Dot(ra0.R0, rq0.R6) + Bf16.Dot(ra0.R2, rq0.R7) + Bf16.Dot(ra1.R0, rq1.R6) + Bf16.Dot(ra1.R2, rq1.R7) + Bf16.Dot(ra2.R0, rq2.R6) + Bf16.Dot(ra2.R2, rq2.R7) + Bf16.Dot(ra3.R0, rq3.R6) + Bf16.Dot(ra3.R2, rq3.R7));
+                    c032 = (float)(c032 + Bf16.Dot(ra0.R1, rp0.R6) + Bf16.Dot(ra0.R3, rp0.R7) + Bf16.Dot(ra1.R1, rp1.R6) + Bf16.Dot(ra1.R3, rp1.R7) + Bf16.Dot(ra2.R1, rp2.R6) + Bf16.Dot(ra2.R3, rp2.R7) + Bf16.Dot(ra3.R1, rp3.R6) + Bf16.Dot(ra3.R3, rp3.R7));
+                    c033 = (float)(c033 + Bf16.Dot(ra0.R1, rq0.R6) + Bf16.Dot(ra0.R3, rq0.R7) + Bf16.Dot(ra1.R1, rq1.R6) + Bf16.Dot(ra1.R3, rq1.R7) + Bf16.Dot(ra2.R1, rq2.R6) + Bf16.Dot(ra2.R3, rq2.R7) + Bf16.Dot(ra3.R1, rq3.R6) + Bf16.Dot(ra3.R3, rq3.R7));
+                    c100 = (float)(c100 + Bf16.Dot(ra0.R4, rp0.R0) + Bf16.Dot(ra0.R6, rp0.R1) + Bf16.Dot(ra1.R4, rp1.R0) + Bf16.Dot(ra1.R6, rp1.R1) + Bf16.Dot(ra2.R4, rp2.R0) + Bf16.Dot(ra2.R6, rp2.R1) + Bf16.Dot(ra3.R4, rp3.R0) + Bf16.Dot(ra3.R6, rp3.R1));
+                    c101 = (float)(c101 + Bf16.Dot(ra0.R4, rq0.R0) + Bf16.Dot(ra0.R6, rq0.R1) + Bf16.Dot(ra1.R4, rq1.R0) + Bf16.Dot(ra1.R6, rq1.R1) + Bf16.Dot(ra2.R4, rq2.R0) + Bf16.Dot(ra2.R6, rq2.R1) + Bf16.Dot(ra3.R4, rq3.R0) + Bf16.Dot(ra3.R6, rq3.R1));
+                    c102 = (float)(c102 + Bf16.Dot(ra0.R5, rp0.R0) + Bf16.Dot(ra0.R7, rp0.R1) + Bf16.Dot(ra1.R5, rp1.R0) + Bf16.Dot(ra1.R7, rp1.R1) + Bf16.Dot(ra2.R5, rp2.R0) + Bf16.Dot(ra2.R7, rp2.R1) + Bf16.Dot(ra3.R5, rp3.R0) + Bf16.Dot(ra3.R7, rp3.R1));
+                    c103 = (float)(c103 + Bf16.Dot(ra0.R5, rq0.R0) + Bf16.Dot(ra0.R7, rq0.R1) + Bf16.Dot(ra1.R5, rq1.R0) + Bf16.Dot(ra1.R7, rq1.R1) + Bf16.Dot(ra2.R5, rq2.R0) + Bf16.Dot(ra2.R7, rq2.R1) + Bf16.Dot(ra3.R5, rq3.R0) + Bf16.Dot(ra3.R7, rq3.R1));
+                    c110 = (float)(c110 + Bf16.Dot(ra0.R4, rp0.R2) + Bf16.Dot(ra0.R6, rp0.R3) + Bf16.Dot(ra1.R4, rp1.R2) + Bf16.Dot(ra1.R6, rp1.R3) + Bf16.Dot(ra2.R4, rp2.R2) + Bf16.Dot(ra2.R6, rp2.R3) + Bf16.Dot(ra3.R4, rp3.R2) + Bf16.Dot(ra3.R6, rp3.R3));
+                    c111 = (float)(c111 + Bf16.Dot(ra0.R4, rq0.R2) + Bf16.Dot(ra0.R6, rq0.R3) + Bf16.Dot(ra1.R4, rq1.R2) + Bf16.Dot(ra1.R6, rq1.R3) + Bf16.Dot(ra2.R4, rq2.R2) + Bf16.Dot(ra2.R6, rq2.R3) + Bf16.Dot(ra3.R4, rq3.R2) + Bf16.Dot(ra3.R6, rq3.R3));
+                    c112 = (float)(c112 + Bf16.Dot(ra0.R5, rp0.R2) + Bf16.Dot(ra0.R7, rp0.R3) + Bf16.Dot(ra1.R5, rp1.R2) + Bf16.Dot(ra1.R7, rp1.R3) + Bf16.Dot(ra2.R5, rp2.R2) + Bf16.Dot(ra2.R7, rp2.R3) + Bf16.Dot(ra3.R5, rp3.R2) + Bf16.Dot(ra3.R7, rp3.R3));
+                    c113 = (float)(c113 + Bf16.Dot(ra0.R5, rq0.R2) + Bf16.Dot(ra0.R7, rq0.R3) + Bf16.Dot(ra1.R5, rq1.R2) + Bf16.Dot(ra1.R7, rq1.R3) + Bf16.Dot(ra2.R5, rq2.R2) + Bf16.Dot(ra2.R7, rq2.R3) + Bf16.Dot(ra3.R5, rq3.R2) + Bf16.Dot(ra3.R7, rq3.R3));
+                    c120 = (float)(c120 + Bf16.Dot(ra0.R4, rp0.R4) + Bf16.Dot(ra0.R6, rp0.R5) + Bf16.Dot(ra1.R4, rp1.R4) + Bf16.Dot(ra1.R6, rp1.R5) + Bf16.Dot(ra2.R4, rp2.R4) + Bf16.Dot(ra2.R6, rp2.R5) + Bf16.Dot(ra3.R4, rp3.R4) + Bf16.Dot(ra3.R6, rp3.R5));
+                    c121 = (float)(c121 + Bf16.Dot(ra0.R4, rq0.R4) + Bf16.Dot(ra0.R6, rq0.R5) + Bf16.Dot(ra1.R4, rq1.R4) + Bf16.Dot(ra1.R6, rq1.R5) + Bf16.Dot(ra2.R4, rq2.R4) + Bf16.Dot(ra2.R6, rq2.R5) + Bf16.Dot(ra3.R4, rq3.R4) + Bf16.Dot(ra3.R6, rq3.R5));
+                    c122 = (float)(c122 + Bf16.Dot(ra0.R5, rp0.R4) + Bf16.Dot(ra0.R7, rp0.R5) + Bf16.Dot(ra1.R5, rp1.R4) + Bf16.Dot(ra1.R7, rp1.R5) + Bf16.Dot(ra2.R5, rp2.R4) + Bf16.Dot(ra2.R7, rp2.R5) + Bf16.Dot(ra3.R5, rp3.R4) + Bf16.Dot(ra3.R7, rp3.R5));
+                    c123 = (float)(c123 + Bf16.Dot(ra0.R5, rq0.R4) + Bf16.Dot(ra0.R7, rq0.R5) + Bf16.Dot(ra1.R5, rq1.R4) + Bf16.Dot(ra1.R7, rq1.R5) + Bf16.Dot(ra2.R5, rq2.R4) + Bf16.Dot(ra2.R7, rq2.R5) + Bf16.Dot(ra3.R5, rq3.R4) + Bf16.Dot(ra3.R7, rq3.R5));
+                    c130 = (float)(c130 + Bf16.Dot(ra0.R4, rp0.R6) + Bf16.Dot(ra0.R6, rp0.R7) + Bf16.Dot(ra1.R4, rp1.R6) + Bf16.Dot(ra1.R6, rp1.R7) + Bf16.Dot(ra2.R4, rp2.R6) + Bf16.Dot(ra2.R6, rp2.R7) + Bf16.Dot(ra3.R4, rp3.R6) + Bf16.Dot(ra3.R6, rp3.R7));
+                    c131 = (float)(c131 + Bf16.Dot(ra0.R4, rq0.R6) + Bf16.Dot(ra0.R6, rq0.R7) + Bf16.Dot(ra1.R4, rq1.R6) + Bf16.Dot(ra1.R6, rq1.R7) + Bf16.Dot(ra2.R4, rq2.R6) + Bf16.Dot(ra2.R6, rq2.R7) + Bf16.Dot(ra3.R4, rq3.R6) + Bf16.Dot(ra3.R6, rq3.R7));
+                    c132 = (float)(c132 + Bf16.Dot(ra0.R5, rp0.R6) + Bf16.Dot(ra0.R7, rp0.R7) + Bf16.Dot(ra1.R5, rp1.R6) + Bf16.Dot(ra1.R7, rp1.R7) + Bf16.Dot(ra2.R5, rp2.R6) + Bf16.Dot(ra2.R7, rp2.R7) + Bf16.Dot(ra3.R5, rp3.R6) + Bf16.Dot(ra3.R7, rp3.R7));
+                    c133 = (float)(c133 + Bf16.Dot(ra0.R5, rq0.R6) + Bf16.Dot(ra0.R7, rq0.R7) + Bf16.Dot(ra1.R5, rq1.R6) + Bf16.Dot(ra1.R7, rq1.R7) + Bf16.Dot(ra2.R5, rq2.R6) + Bf16.Dot(ra2.R7, rq2.R7) + Bf16.Dot(ra3.R5, rq3.R6) + Bf16.Dot(ra3.R7, rq3.R7));
+                    c200 = (float)(c200 + Bf16.Dot(ra0.R8, rp0.R0) + Bf16.Dot(ra0.R10, rp0.R1) + Bf16.Dot(ra1.R8, rp1.R0) + Bf16.Dot(ra1.R10, rp1.R1) + Bf16.Dot(ra2.R8, rp2.R0) + Bf16.Dot(ra2.R10, rp2.R1) + Bf16.Dot(ra3.R8, rp3.R0) + Bf16.Dot(ra3.R10, rp3.R1));
+                    c201 = (float)(c201 + Bf16.Dot(ra0.R8, rq0.R0) + Bf16.Dot(ra0.R10, rq0.R1) + Bf16.Dot(ra1.R8, rq1.R0) + Bf16.Dot(ra1.R10, rq1.R1) + Bf16.Dot(ra2.R8, rq2.R0) + Bf16.Dot(ra2.R10, rq2.R1) + Bf16.Dot(ra3.R8, rq3.R0) + Bf16.Dot(ra3.R10, rq3.R1));
+                    c202 = (float)(c202 + Bf16.Dot(ra0.R9, rp0.R0) + Bf16.Dot(ra0.R11, rp0.R1) + Bf16.Dot(ra1.R9, rp1.R0) + Bf16.Dot(ra1.R11, rp1.R1) + Bf16.Dot(ra2.R9, rp2.R0) + Bf16.Dot(ra2.R11, rp2.R1) + Bf16.Dot(ra3.R9, rp3.R0) + Bf16.Dot(ra3.R11, rp3.R1));
+                    c203 = (float)(c203 + Bf16.Dot(ra0.R9, rq0.R0) + Bf16.Dot(ra0.R11, rq0.R1) + Bf16.Dot(ra1.R9, rq1.R0) + Bf16.Dot(ra1.R11, rq1.R1) + Bf16.Dot(ra2.R9, rq2.R0) + Bf16.Dot(ra2.R11, rq2.R1) + Bf16.Dot(ra3.R9, rq3.R0) + Bf16.Dot(ra3.R11, rq3.R1));
+                    c210 = (float)(c210 + Bf16.Dot(ra0.R8, rp0.R2) + Bf16.Dot(ra0.R10, rp0.R3) + Bf16.Dot(ra1.R8, rp1.R2) + Bf16.Dot(ra1.R10, rp1.R3) + Bf16.Dot(ra2.R8, rp2.R2) + Bf16.Dot(ra2.R10, rp2.R3) + Bf16.Dot(ra3.R8, rp3.R2) + Bf16.Dot(ra3.R10, rp3.R3));
+                    c211 = (float)(c211 + Bf16.Dot(ra0.R8, rq0.R2) + Bf16.Dot(ra0.R10, rq0.R3) + Bf16.Dot(ra1.R8, rq1.R2) + Bf16.Dot(ra1.R10, rq1.R3) + Bf16.Dot(ra2.R8, rq2.R2) + Bf16.Dot(ra2.R10, rq2.R3) + Bf16.Dot(ra3.R8, rq3.R2) + Bf16.Dot(ra3.R10, rq3.R3));
+                    c212 = (float)(c212 + Bf16.Dot(ra0.R9, rp0.R2) + Bf16.Dot(ra0.R11, rp0.R3) + Bf16.Dot(ra1.R9, rp1.R2) + Bf16.Dot(ra1.R11, rp1.R3) + Bf16.Dot(ra2.R9, rp2.R2) + Bf16.Dot(ra2.R11, rp2.R3) + Bf16.Dot(ra3.R9, rp3.R2) + Bf16.Dot(ra3.R11, rp3.R3));
+                    c213 = (float)(c213 + Bf16.Dot(ra0.R9, rq0.R2) + Bf16.Dot(ra0.R11, rq0.R3) + Bf16.Dot(ra1.R9, rq1.R2) + Bf16.Dot(ra1.R11, rq1.R3) + Bf16.Dot(ra2.R9, rq2.R2) + Bf16.Dot(ra2.R11, rq2.R3) + Bf16.Dot(ra3.R9, rq3.R2) + Bf16.Dot(ra3.R11, rq3.R3));
+                    c220 = (float)(c220 + Bf16.Dot(ra0.R8, rp0.R4) + Bf16.Dot(ra0.R10, rp0.R5) + Bf16.Dot(ra1.R8, rp1.R4) + Bf16.Dot(ra1.R10, rp1.R5) + Bf16.Dot(ra2.R8, rp2.R4) + Bf16.Dot(ra2.R10, rp2.R5) + Bf16.Dot(ra3.R8, rp3.R4) + Bf16.Dot(ra3.R10, rp3.R5));
+                    c221 = (float)(c221 + Bf16.Dot(ra0.R8, rq0.R4) + Bf16.Dot(ra0.R10, rq0.R5) + Bf16.Dot(ra1.R8, rq1.R4) + Bf16.Dot(ra1.R10, rq1.R5) + Bf16.Dot(ra2.R8, rq2.R4) + Bf16.Dot(ra2.R10, rq2.R5) + Bf16.Dot(ra3.R8, rq3.R4) + Bf16.Dot(ra3.R10, rq3.R5));
+                    c222 = (float)(c222 + Bf16.Dot(ra0.R9, rp0.R4) + Bf16.Dot(ra0.R11, rp0.R5) + Bf16.Dot(ra1.R9, rp1.R4) + Bf16.Dot(ra1.R11, rp1.R5) + Bf16.Dot(ra2.R9, rp2.R4) + Bf16.Dot(ra2.R11, rp2.R5) + Bf16.Dot(ra3.R9, rp3.R4) + Bf16.Dot(ra3.R11, rp3.R5));
+                    c223 = (float)(c223 + Bf16.Dot(ra0.R9, rq0.R4) + Bf16.Dot(ra0.R11, rq0.R5) + Bf16.Dot(ra1.R9, rq1.R4) + Bf16.Dot(ra1.R11, rq1.R5) + Bf16.Dot(ra2.R9, rq2.R4) + Bf16.Dot(ra2.R11, rq2.R5) + Bf16.Dot(ra3.R9, rq3.R4) + Bf16.Dot(ra3.R11, rq3.R5));
+                    c230 = (float)(c230 + Bf16.Dot(ra0.R8, rp0.R6) + Bf16.Dot(ra0.R10, rp0.R7) + Bf16.Dot(ra1.R8, rp1.R6) + Bf16.Dot(ra1.R10, rp1.R7) + Bf16.Dot(ra2.R8, rp2.R6) + Bf16.Dot(ra2.R10, rp2.R7) + Bf16.Dot(ra3.R8, rp3.R6) + Bf16.Dot(ra3.R10, rp3.R7));
+                    c231 = (float)(c231 + Bf16.Dot(ra0.R8, rq0.R6) + Bf16.Dot(ra0.R10, rq0.R7) + Bf16.Dot(ra1.R8, rq1.R6) + Bf16.Dot(ra1.R10, rq1.R7) + Bf16.Dot(ra2.R8, rq2.R6) + Bf16.Dot(ra2.R10, rq2.R7) + Bf16.Dot(ra3.R8, rq3.R6) + Bf16.Dot(ra3.R10, rq3.R7));
+                    c232 = (float)(c232 + Bf16.Dot(ra0.R9, rp0.R6) + Bf16.Dot(ra0.R11, rp0.R7) + Bf16.Dot(ra1.R9, rp1.R6) + Bf16.Dot(ra1.R11, rp1.R7) + Bf16.Dot(ra2.R9, rp2.R6) + Bf16.Dot(ra2.R11, rp2.R7) + Bf16.Dot(ra3.R9, rp3.R6) + Bf16.Dot(ra3.R11, rp3.R7));
+                    c233 = (float)(c233 + Bf16.Dot(ra0.R9, rq0.R6) + Bf16.Dot(ra0.R11, rq0.R7) + Bf16.Dot(ra1.R9, rq1.R6) + Bf16.Dot(ra1.R11, rq1.R7) + Bf16.Dot(ra2.R9, rq2.R6) + Bf16.Dot(ra2.R11, rq2.R7) + Bf16.Dot(ra3.R9, rq3.R6) + Bf16.Dot(ra3.R11, rq3.R7));
+                    c300 = (float)(c300 + Bf16.Dot(ra0.R12, rp0.R0) + Bf16.Dot(ra0.R14, rp0.R1) + Bf16.Dot(ra1.R12, rp1.R0) + Bf16.Dot(ra1.R14, rp1.R1) + Bf16.Dot(ra2.R12, rp2.R0) + Bf16.Dot(ra2.R14, rp2.R1) + Bf16.Dot(ra3.R12, rp3.R0) + Bf16.Dot(ra3.R14, rp3.R1));
+                    c301 = (float)(c301 + Bf16.Dot(ra0.R12, rq0.R0) + Bf16.Dot(ra0.R14, rq0.R1) + Bf16.Dot(ra1.R12, rq1.R0) + Bf16.Dot(ra1.R14, rq1.R1) + Bf16.Dot(ra2.R12, rq2.R0) + Bf16.Dot(ra2.R14, rq2.R1) + Bf16.Dot(ra3.R12, rq3.R0) + Bf16.Dot(ra3.R14, rq3.R1));
+                    c302 = (float)(c302 + Bf16.Dot(ra0.R13, rp0.R0) + Bf16.Dot(ra0.R15, rp0.R1) + Bf16.Dot(ra1.R13, rp1.R0) + Bf16.Dot(ra1.R15, rp1.R1) + Bf16.Dot(ra2.R13, rp2.R0) + Bf16.Dot(ra2.R15, rp2.R1) + Bf16.Dot(ra3.R13, rp3.R0) + Bf16.Dot(ra3.R15, rp3.R1));
+                    c303 = (float)(c303 + Bf16.Dot(ra0.R13, rq0.R0) + Bf16.Dot(ra0.R15, rq0.R1) + Bf16.Dot(ra1.R13, rq1.R0) + Bf16.Dot(ra1.R15, rq1.R1) + Bf16.Dot(ra2.R13, rq2.R0) + Bf16.Dot(ra2.R15, rq2.R1) + Bf16.Dot(ra3.R13, rq3.R0) + Bf16.Dot(ra3.R15, rq3.R1));
+                    c310 = (float)(c310 + Bf16.Dot(ra0.R12, rp0.R2) + Bf16.Dot(ra0.R14, rp0.R3) + Bf16.Dot(ra1.R12, rp1.R2) + Bf16.Dot(ra1.R14, rp1.R3) + Bf16.Dot(ra2.R12, rp2.R2) + Bf16.Dot(ra2.R14, rp2.R3) + Bf16.Dot(ra3.R12, rp3.R2) + Bf16.Dot(ra3.R14, rp3.R3));
+                    c311 = (float)(c311 + Bf16.Dot(ra0.R12, rq0.R2) + Bf16.Dot(ra0.R14, rq0.R3) + Bf16.Dot(ra1.R12, rq1.R2) + Bf16.Dot(ra1.R14, rq1.R3) + Bf16.Dot(ra2.R12, rq2.R2) + Bf16.Dot(ra2.R14, rq2.R3) + Bf16.Dot(ra3.R12, rq3.R2) + Bf16.Dot(ra3.R14, rq3.R3));
+                    c312 = (float)(c312 + Bf16.Dot(ra0.R13, rp0.R2) + Bf16.Dot(ra0.R15, rp0.R3) + Bf16.Dot(ra1.R13, rp1.R2) + Bf16.Dot(ra1.R15, rp1.R3) + Bf16.Dot(ra2.R13, rp2.R2) + Bf16.Dot(ra2.R15, rp2.R3) + Bf16.Dot(ra3.R13, rp3.R2) + Bf16.Dot(ra3.R15, rp3.R3));
+                    c313 = (float)(c313 + Bf16.Dot(ra0.R13, rq0.R2) + Bf16.Dot(ra0.R15, rq0.R3) + Bf16.Dot(ra1.R13, rq1.R2) + Bf16.Dot(ra1.R15, rq1.R3) + Bf16.Dot(ra2.R13, rq2.R2) + Bf16.Dot(ra2.R15, rq2.R3) + Bf16.Dot(ra3.R13, rq3.R2) + Bf16.Dot(ra3.R15, rq3.R3));
+                    c320 = (float)(c320 + Bf16.Dot(ra0.R12, rp0.R4) + Bf16.Dot(ra0.R14, rp0.R5) + Bf16.Dot(ra1.R12, rp1.R4) + Bf16.Dot(ra1.R14, rp1.R5) + Bf16.Dot(ra2.R12, rp2.R4) + Bf16.Dot(ra2.R14, rp2.R5) + Bf16.Dot(ra3.R12, rp3.R4) + Bf16.Dot(ra3.R14, rp3.R5));
+                    c321 = (float)(c321 + Bf16.Dot(ra0.R12, rq0.R4) + Bf16.Dot(ra0.R14, rq0.R5) + Bf16.Dot(ra1.R12, rq1.R4) + Bf16.Dot(ra1.R14, rq1.R5) + Bf16.Dot(ra2.R12, rq2.R4) + Bf16.Dot(ra2.R14, rq2.R5) + Bf16.Dot(ra3.R12, rq3.R4) + Bf16.Dot(ra3.R14, rq3.R5));
+                    c322 = (float)(c322 + Bf16.Dot(ra0.R13, rp0.R4) + Bf16.Dot(ra0.R15, rp0.R5) + Bf16.Dot(ra1.R13, rp1.R4) + Bf16.Dot(ra1.R15, rp1.R5) + Bf16.Dot(ra2.R13, rp2.R4) + Bf16.Dot(ra2.R15, rp2.R5) + Bf16.Dot(ra3.R13, rp3.R4) + Bf16.Dot(ra3.R15, rp3.R5));
+                    c323 = (float)(c323 + Bf16.Dot(ra0.R13, rq0.R4) + Bf16.Dot(ra0.R15, rq0.R5) + Bf16.Dot(ra1.R13, rq1.R4) + Bf16.Dot(ra1.R15, rq1.R5) + Bf16.Dot(ra2.R13, rq2.R4) + Bf16.Dot(ra2.R15, rq2.R5) + Bf16.Dot(ra3.R13, rq3.R4) + Bf16.Dot(ra3.R15, rq3.R5));
+                    c330 = (float)(c330 + Bf16.Dot(ra0.R12, rp0.R6) + Bf16.Dot(ra0.R14, rp0.R7) + Bf16.Dot(ra1.R12, rp1.R6) + Bf16.Dot(ra1.R14, rp1.R7) + Bf16.Dot(ra2.R12, rp2.R6) + Bf16.Dot(ra2.R14, rp2.R7) + Bf16.Dot(ra3.R12, rp3.R6) + Bf16.Dot(ra3.R14, rp3.R7));
+                    c331 = (float)(c331 + Bf16.Dot(ra0.R12, rq0.R6) + Bf16.Dot(ra0.R14, rq0.R7) + Bf16.Dot(ra1.R12, rq1.R6) + Bf16.Dot(ra1.R14, rq1.R7) + Bf16.Dot(ra2.R12, rq2.R6) + Bf16.Dot(ra2.R14, rq2.R7) + Bf16.Dot(ra3.R12, rq3.R6) + Bf16.Dot(ra3.R14, rq3.R7));
+                    c332 = (float)(c332 + Bf16.Dot(ra0.R13, rp0.R6) + Bf16.Dot(ra0.R15, rp0.R7) + Bf16.Dot(ra1.R13, rp1.R6) + Bf16.Dot(ra1.R15, rp1.R7) + Bf16.Dot(ra2.R13, rp2.R6) + Bf16.Dot(ra2.R15, rp2.R7) + Bf16.Dot(ra3.R13, rp3.R6) + Bf16.Dot(ra3.R15, rp3.R7));
+                    c333 = (float)(c333 + Bf16.Dot(ra0.R13, rq0.R6) + Bf16.Dot(ra0.R15, rq0.R7) + Bf16.Dot(ra1.R13, rq1.R6) + Bf16.Dot(ra1.R15, rq1.R7) + Bf16.Dot(ra2.R13, rq2.R6) + Bf16.Dot(ra2.R15, rq2.R7) + Bf16.Dot(ra3.R13, rq3.R6) + Bf16.Dot(ra3.R15, rq3.R7));
+                }
+            }
+        }
+        AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends
+
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        if (p.PairStores != 0 && p.PackedOut == 0 && p.Gelu == 0 && p.GeluGrad == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            // The common case, a block inside C with plain stores: the thread's column biases read once and each pair of
+            // columns stored as one 64-bit word (the general path below tests every flag and bound per element: about
+            // 20 instructions per value, a third of what a K = 768 product issues). Same sums, so the same bits.
+            float bias00 = 0f, bias01 = 0f, bias10 = 0f, bias11 = 0f, bias20 = 0f, bias21 = 0f, bias30 = 0f, bias31 = 0f;
+            if (p.HasBias != 0)
+            {
+                bias00 = bias[ec + 0]; bias01 = bias[ec + 1];
+                bias10 = bias[ec + 8]; bias11 = bias[ec + 9];
+                bias20 = bias[ec + 16]; bias21 = bias[ec + 17];
+                bias30 = bias[ec + 24]; bias31 = bias[ec + 25];
+            }
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1, ec2 = ec >> 1;
+            { long r = (long)(er + 0) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c000 + bias00, c001 + bias01);
+              c2[r + 4] = new FloatPair(c010 + bias10, c011 + bias11);
+              c2[r + 8] = new FloatPair(c020 + bias20, c021 + bias21);
+              c2[r + 12] = new FloatPair(c030 + bias30, c031 + bias31);
+            }
+            { long r = (long)(er + 8) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c002 + bias00, c003 + bias01);
+              c2[r + 4] = new FloatPair(c012 + bias10, c013 + bias11);
+              c2[r + 8] = new FloatPair(c022 + bias20, c023 + bias21);
+              c2[r + 12] = new FloatPair(c032 + bias30, c033 + bias31);
+            }
+            { long r = (long)(er + 16) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c100 + bias00, c101 + bias01);
+              c2[r + 4] = new FloatPair(c110 + bias10, c111 + bias11);
+              c2[r + 8] = new FloatPair(c120 + bias20, c121 + bias21);
+              c2[r + 12] = new FloatPair(c130 + bias30, c131 + bias31);
+            }
+            { long r = (long)(er + 24) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c102 + bias00, c103 + bias01);
+              c2[r + 4] = new FloatPair(c112 + bias10, c113 + bias11);
+              c2[r + 8] = new FloatPair(c122 + bias20, c123 + bias21);
+              c2[r + 12] = new FloatPair(c132 + bias30, c133 + bias31);
+            }
+            { long r = (long)(er + 32) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c200 + bias00, c201 + bias01);
+              c2[r + 4] = new FloatPair(c210 + bias10, c211 + bias11);
+              c2[r + 8] = new FloatPair(c220 + bias20, c221 + bias21);
+              c2[r + 12] = new FloatPair(c230 + bias30, c231 + bias31);
+            }
+            { long r = (long)(er + 40) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c202 + bias00, c203 + bias01);
+              c2[r + 4] = new FloatPair(c212 + bias10, c213 + bias11);
+              c2[r + 8] = new FloatPair(c222 + bias20, c223 + bias21);
+              c2[r + 12] = new FloatPair(c232 + bias30, c233 + bias31);
+            }
+            { long r = (long)(er + 48) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c300 + bias00, c301 + bias01);
+              c2[r + 4] = new FloatPair(c310 + bias10, c311 + bias11);
+              c2[r + 8] = new FloatPair(c320 + bias20, c321 + bias21);
+              c2[r + 12] = new FloatPair(c330 + bias30, c331 + bias31);
+            }
+            { long r = (long)(er + 56) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c302 + bias00, c303 + bias01);
+              c2[r + 4] = new FloatPair(c312 + bias10, c313 + bias11);
+              c2[r + 8] = new FloatPair(c322 + bias20, c323 + bias21);
+              c2[r + 12] = new FloatPair(c332 + bias30, c333 + bias31);
+            }
+            return;
+        }
+        StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(cs, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(cs, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(cs, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(cs, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(cs, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(cs, bias, p, er + 16, ec + 0, c100, c101);
+        StorePackable(cs, bias, p, er + 24, ec + 0, c102, c103);
+        StorePackable(cs, bias, p, er + 16, ec + 8, c110, c111);
+        StorePackable(cs, bias, p, er + 24, ec + 8, c112, c113);
+        StorePackable(cs, bias, p, er + 16, ec + 16, c120, c121);
+        StorePackable(cs, bias, p, er + 24, ec + 16, c122, c123);
+        StorePackable(cs, bias, p, er + 16, ec + 24, c130, c131);
+        StorePackable(cs, bias, p, er + 24, ec + 24, c132, c133);
+        StorePackable(cs, bias, p, er + 32, ec + 0, c200, c201);
+        StorePackable(cs, bias, p, er + 40, ec + 0, c202, c203);
+        StorePackable(cs, bias, p, er + 32, ec + 8, c210, c211);
+        StorePackable(cs, bias, p, er + 40, ec + 8, c212, c213);
+        StorePackable(cs, bias, p, er + 32, ec + 16, c220, c221);
+        StorePackable(cs, bias, p, er + 40, ec + 16, c222, c223);
+        StorePackable(cs, bias, p, er + 32, ec + 24, c230, c231);
+        StorePackable(cs, bias, p, er + 40, ec + 24, c232, c233);
+        StorePackable(cs, bias, p, er + 48, ec + 0, c300, c301);
+        StorePackable(cs, bias, p, er + 56, ec + 0, c302, c303);
+        StorePackable(cs, bias, p, er + 48, ec + 8, c310, c311);
+        StorePackable(cs, bias, p, er + 56, ec + 8, c312, c313);
+        StorePackable(cs, bias, p, er + 48, ec + 16, c320, c321);
+        StorePackable(cs, bias, p, er + 56, ec + 16, c322, c323);
+        StorePackable(cs, bias, p, er + 48, ec + 24, c330, c331);
+        StorePackable(cs, bias, p, er + 56, ec + 24, c332, c333);
+    }
+
     /// <summary>How <see cref="KernelLdMatrixShifted"/> reads B (units of 16-byte chunks, 8 bf16).</summary>
     public struct ShiftedB
     {

@@ -136,4 +136,13 @@ public static class LiftedKernels
             return acc.LoadStreamKernel(kernel, specialization);
         return (config, p1, p2, p3, p4, p5, p6, p7) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5, p6, p7);
     }
+
+    public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8> LoadStreamKernelLifted<T1, T2, T3, T4, T5, T6, T7, T8>(
+        this Accelerator acc, Action<T1, T2, T3, T4, T5, T6, T7, T8> kernel, KernelSpecialization specialization)
+        where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct where T8 : struct
+    {
+        if (Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7, T8>>(acc, kernel.Method, specialization) is not { } launch)
+            return acc.LoadStreamKernel(kernel, specialization);
+        return (config, p1, p2, p3, p4, p5, p6, p7, p8) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5, p6, p7, p8);
+    }
 }

@@ -243,6 +243,10 @@ public sealed class PretrainEncoderCommand : ICommand
                 if (gpu.PackedWeightGrads)
                     stdout.WriteLine("stgcn train step with the temporal weight gradients on the gathering kernels (the other products packed): " +
                         $"{TimedWith(() => gpu.PackedWeightGrads = false, () => gpu.PackedWeightGrads = true)} vs {median}");
+                // The packed products staged by cp.async (KernelLdMatrixShiftedAsync / TapRowsAsync) against register staging.
+                bool async = gpu.AsyncPackedConvs;
+                stdout.WriteLine($"stgcn train step with the packed products staged {(async ? "through registers" : "by cp.async")}: " +
+                    $"{TimedWith(() => gpu.AsyncPackedConvs = !async, () => gpu.AsyncPackedConvs = async)} vs {median} {(async ? "by cp.async" : "through registers")} (TDSM_CONV_ASYNC)");
             }
             stdout.WriteLine(Tdsm.Gpu.LiftedKernels.Summary());
         }

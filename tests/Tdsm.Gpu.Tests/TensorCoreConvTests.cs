@@ -98,6 +98,46 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
             }
     }
 
+    /// <summary>
+    /// StGcnGpuOps.AsyncPackedConvs: the packed products staged by cp.async (KernelLdMatrixShiftedAsync, KernelLdMatrixTapRowsAsync)
+    /// give the bits of the register-staged kernels: forward, input gradient and the split weight gradient (tolerance 0),
+    /// with the same number of products on PackedConv. Shapes as in the test above: one, two and three K-steps per tap, a
+    /// 1x1, dW in two splits.
+    /// </summary>
+    [TestCase(2, 32, 64, 7, 5, 9)]
+    [TestCase(2, 64, 32, 6, 3, 1)]
+    [TestCase(1, 96, 48, 4, 3, 9)]
+    [TestCase(2, 16, 40, 24, 25, 9)]
+    public void AsyncPackedConvsGiveTheBitsOfRegisterStaging(int b, int cin, int cout, int t, int v, int kt)
+    {
+        Gpu.ConvPrecision = GemmPrecision.Bf16;
+        var rng = new Rng(91);
+        float[] x = Normal(rng, b * cin * t * v), w = Normal(rng, cout * cin * kt), bias = Normal(rng, cout), dy = Normal(rng, b * cout * t * v);
+        (float[][] Outputs, long Packed) Run(bool async)
+        {
+            Gpu.AsyncPackedConvs = async;
+            try
+            {
+                long packed0 = Gpu.PackedConvLaunches, async0 = Gpu.AsyncPackedConvLaunches;
+                var ty = Up(Nan(dy.Length)); var tdx = Up(Nan(x.Length)); var tdw = Up(new float[w.Length]); var tdb = Up(new float[cout]);
+                Gpu.TemporalConvForward(Up(x), Up(w), Up(bias), ty, b, cin, cout, t, v, kt, 1);
+                Gpu.TemporalConvBackward(Up(dy), Up(x), Up(w), tdx, tdw, tdb, b, cin, cout, t, v, kt, 1);
+                Assert.That(Gpu.AsyncPackedConvLaunches - async0, Is.EqualTo(async ? Gpu.PackedConvLaunches - packed0 : 0), "products on the cp.async kernels");
+                return ([Down(ty), Down(tdx), Down(tdw), Down(tdb)], Gpu.PackedConvLaunches - packed0);
+            }
+            finally { Gpu.AsyncPackedConvs = false; }
+        }
+        var (registers, packedR) = Run(false);
+        var (copies, packedA) = Run(true);
+        Assert.That(packedA, Is.EqualTo(packedR).And.GreaterThan(0), "products on PackedConv");
+        string[] names = ["y", "dx", "dW", "dBias"];
+        for (int o = 0; o < 4; o++)
+        {
+            Assert.That(copies[o], Has.None.NaN, names[o] + ": written");
+            Assert.That(copies[o].Select(BitConverter.SingleToInt32Bits), Is.EqualTo(registers[o].Select(BitConverter.SingleToInt32Bits)), names[o] + ": cp.async vs register staging");
+        }
+    }
+
     /// <summary>The kernels compiled for one or two groups per SM (StGcnGpuOps.TensorCoreGroupsPerSM) give the same bits
     /// (register allocation differs, arithmetic does not). The simulator ignores launch bounds, so there it only shows that
     /// both variants load and write every output (no NaN left of the poisoned y and dx); the bits are compared on CUDA.</summary>

@@ -625,6 +625,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync), 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShiftedAsync), 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRowsAsync), 0)]
     public void BoundForTwoBlocksPerSmFitsItsRegisterShare(string kernelName, int maxSpillBytes)
     {
         bool wide = kernelName is nameof(TensorCoreGemm.KernelLdMatrixWide) or nameof(TensorCoreGemm.KernelLdMatrixWideAsync);
@@ -683,6 +685,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 32)] // three stages
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, "cvt.rn.bf16x2.f32", 64)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShiftedAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 0)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRowsAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 32)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
     {
         // mma: 4×4 tiles × the k groups of a K-step (2 for bf16, 4 for tf32; KernelLdMatrix's loop body holds two
@@ -714,6 +718,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync))]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShiftedAsync))]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRowsAsync))]
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty)).Ptx, kernelName);
 

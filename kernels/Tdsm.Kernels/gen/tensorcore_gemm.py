@@ -319,6 +319,9 @@ LDMATRIX_KERNELS = {
     "KernelLdMatrixAsync": (THREADS, NT),
     # KernelLdMatrixWide staged by cp.async likewise
     "KernelLdMatrixWideAsync": (128, 8),
+    # the two convolution layouts staged by cp.async
+    "KernelLdMatrixShiftedAsync": (THREADS, NT),
+    "KernelLdMatrixTapRowsAsync": (THREADS, NT),
 }
 ASYNC_STAGES = 3                         # 3 x 16 KB: the 48 KB of static shared memory a block may have
 
@@ -359,6 +362,11 @@ def kernel_ldmatrix(name):
         w("    /// <see cref=\"TapRowsB.RowChunks\"/> chunks). So the taps of a temporal convolution, each the input shifted by a whole")
         w("    /// number of frames, are read from one packed copy of the input (<see cref=\"StGcn.PackedConv.PackChannelFirst\"/>)")
         w("    /// instead of one copy per tap. Only the B row addresses differ from KernelLdMatrix, and they are computed once.")
+    elif name in ("KernelLdMatrixShiftedAsync", "KernelLdMatrixTapRowsAsync"):
+        base = name[:-len("Async")]
+        w(f"    /// <see cref=\"{base}\"/> (same tiles, B layout, ldmatrix, mma order and epilogue, so the same bits) staged by")
+        w(f"    /// <c>cp.async</c> through {ASYNC_STAGES} shared stages as <see cref=\"KernelLdMatrixAsync\"/> is. Operands' device addresses as")
+        w("    /// <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
     elif name == "KernelLdMatrixWideAsync":
         w("    /// <see cref=\"KernelLdMatrixWide\"/> (4 warps of 64×64 on KernelLdMatrix's tiles, so the same bits) staged by")
         w(f"    /// <c>cp.async</c> through {ASYNC_STAGES} shared stages as <see cref=\"KernelLdMatrixAsync\"/> is: four 16-byte chunks per thread,")
@@ -381,11 +389,11 @@ def kernel_ldmatrix(name):
         w("    /// instructions per mma. 128 accumulators per lane (about 250 registers): two blocks of 128 threads per SM.")
     w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {threads}.")
     w("    /// </summary>")
-    shifted = name == "KernelLdMatrixShifted"
-    taprows = name == "KernelLdMatrixTapRows"
-    asyn = name in ("KernelLdMatrixAsync", "KernelLdMatrixWideAsync")
+    shifted = name.startswith("KernelLdMatrixShifted")
+    taprows = name.startswith("KernelLdMatrixTapRows")
+    asyn = name.endswith("Async")
     stages = ASYNC_STAGES if asyn else 2
-    extra = ", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else ", long aAddress, long bAddress" if asyn else ""
+    extra = (", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else "") + (", long aAddress, long bAddress" if asyn else "")
     w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
     w("    {")
     w(f"        var s = SharedMemory.Allocate<Chunk16>({stages * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
@@ -475,6 +483,8 @@ def kernel_ldmatrix(name):
         # cp.async of K-step `step` into shared stage `stage`: the thread's chunks of A and B (zeros outside). Inside
         # A, B and the K range (every K-step of a full tile but a short last one) the copies need no tests.
         w(f"{ind}int go = 4 * {step};")
+        if shifted:
+            w(f"{ind}int gob = go + (({step} * sh.SegMagic) >> 20) * sh.SegShift; // tap j = K-step / steps per tap, j·SegShift chunks further")
         copies = [(op, i, 4 * (stage * STAGE_WORDS + off + per * ROW_WORDS * i), addr)
                   for op, off, addr in (("a", 0, "aAddress"), ("b", OP_WORDS, "bAddress")) for i in range(chunks)]
         w(f"{ind}if ({step} < fullSteps)")
@@ -544,24 +554,21 @@ def kernel_ldmatrix(name):
         w("        }")
         w("        AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends")
         w("")
-        epilogue("StorePackable", MT, nt)
-        w("    }")
+    else:
+        w("        if (steps > 0)")
+        w("        {")
+        load("0", " " * 12)
+        w("        }")
+        w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
+        w("        for (int kt = 0; kt < steps; kt += 2)")
+        w("        {")
+        w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
+        stage_body(0, " " * 12)
+        w("            if (kt + 1 >= steps) break;")
+        w("            // K-step kt + 1, stage 1")
+        stage_body(1, " " * 12)
+        w("        }")
         w("")
-        return
-    w("        if (steps > 0)")
-    w("        {")
-    load("0", " " * 12)
-    w("        }")
-    w("        // Two K-steps per trip, one per shared stage; an odd last K-step leaves after the first.")
-    w("        for (int kt = 0; kt < steps; kt += 2)")
-    w("        {")
-    w("            // K-step kt, stage 0 (last read in K-step kt - 2, before every thread passed the barrier of kt - 1)")
-    stage_body(0, " " * 12)
-    w("            if (kt + 1 >= steps) break;")
-    w("            // K-step kt + 1, stage 1")
-    stage_body(1, " " * 12)
-    w("        }")
-    w("")
     if shifted:
         epilogue_start("// Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8; C_z = c[z·M·N ..].")
         for mi in range(MT):

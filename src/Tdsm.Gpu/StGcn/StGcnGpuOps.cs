@@ -32,6 +32,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int>? _packWeight;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packWeightT;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>? _shiftedGemm;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>? _shiftedGemmAsync;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>? _tapRowsGemmAsync;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
     private readonly Dictionary<Tensor, MemoryBuffer1D<float, Stride1D.Dense>> _owned = [];
 
@@ -182,8 +184,21 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// </summary>
     public bool PackedWeightGrads { get; set; } = Environment.GetEnvironmentVariable("TDSM_PACKED_WEIGHT_GRADS") != "0";
 
+    /// <summary>
+    /// With <see cref="PackedConvs"/>: stage the packed products by <c>cp.async</c> through three shared stages
+    /// (<see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShiftedAsync"/> and <see cref="Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRowsAsync"/>,
+    /// the same bits) instead of through registers. Off by default until a GPU visit has measured it
+    /// (`pretrain-encoder --bench` prints the step both ways); TDSM_CONV_ASYNC=1 turns it on for a whole process.
+    /// </summary>
+    public bool AsyncPackedConvs { get; set; } = Environment.GetEnvironmentVariable("TDSM_CONV_ASYNC") == "1";
+
+    /// <summary>Of <see cref="PackedConvLaunches"/>, those on the cp.async kernels (<see cref="AsyncPackedConvs"/>).</summary>
+    public long AsyncPackedConvLaunches { get; private set; }
+
     /// <summary>Products run on <see cref="PackedConv"/> so far (forward, input gradient and weight gradient each count one).</summary>
     public long PackedConvLaunches { get; private set; }
+
+    private static long Address(ArrayView<uint> view) => view.LoadEffectiveAddressAsPtr().ToInt64();
 
     private bool UsesPackedConv(int channels, ConvArgs p) => _convPrecision == GemmPrecision.Bf16 && PackedConvs && PackedConv.Supports(channels, p);
 
@@ -215,13 +230,24 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
             _packWeight ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, int, int>(PackedConv.PackWeight);
             _packWeight(checked((int)wWords), w, _packW.View, p.Cin, p.Kt);
         }
-        _shiftedGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
-            Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
         long n = (long)t * p.V;
         var args = new Tdsm.Kernels.GemmArgs { M = m, N = checked((int)n), K = p.Kt * c, PairStores = output.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0 };
         var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
         var (gx, gy) = TensorCoreConv.Blocks(m, n);
-        _shiftedGemm(new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup), _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift);
+        var config = new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup);
+        if (AsyncPackedConvs)
+        {
+            _shiftedGemmAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>(
+                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShiftedAsync, Tdsm.Kernels.TensorCoreGemm.Specialization());
+            _shiftedGemmAsync(config, _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift, Address(_packW.View), Address(_packIn.View));
+            AsyncPackedConvLaunches++;
+        }
+        else
+        {
+            _shiftedGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
+                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
+            _shiftedGemm(config, _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift);
+        }
         PackedConvLaunches++;
     }
 
@@ -254,10 +280,20 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _packChannelFirst ??= _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>(PackedConv.PackChannelFirst);
         _packChannelFirst(checked((int)(aWords / 4)), dy, _packW.View, l.Dy);   // a thread per 16-byte chunk
         _packChannelFirst(checked((int)(bWords / 4)), x, _packIn.View, l.X);
-        _tapRowsGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
-            Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
-        _tapRowsGemm(new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup), _packW.View, _packIn.View, _part.View, _dummy.View,
-            l.Args with { PairStores = 1 }, l.Taps);
+        var config = new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup);
+        if (AsyncPackedConvs)
+        {
+            _tapRowsGemmAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>(
+                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRowsAsync, Tdsm.Kernels.TensorCoreGemm.Specialization());
+            _tapRowsGemmAsync(config, _packW.View, _packIn.View, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps, Address(_packW.View), Address(_packIn.View));
+            AsyncPackedConvLaunches++;
+        }
+        else
+        {
+            _tapRowsGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
+                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
+            _tapRowsGemm(config, _packW.View, _packIn.View, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps);
+        }
         PackedConvLaunches++;
         return l.Splits;
     }
