@@ -93,13 +93,12 @@ public class PtxLocalSlotsTests
     [Test]
     public void EveryKernelsOperandSlotsBecomeRegisters()
     {
-        using var compiler = new PtxCompiler();
         var failures = new List<string>();
         int rewrittenKernels = 0;
         foreach (var m in KernelPtxCompileTests.Kernels())
         {
             string name = $"{m.DeclaringType!.Name}.{m.Name}";
-            string ptx = compiler.Compile(m, Bounds(m));
+            string ptx = PtxCompiler.CompileOne(m, PtxCompiler.TierBounds(m));
             var (rewritten, promoted) = PtxLocalSlots.Promote(ptx);
             if (promoted == 0) continue;
             rewrittenKernels++;
@@ -150,16 +149,6 @@ public class PtxLocalSlotsTests
             Assert.That(rewritten.PTXAssembly, Does.Not.Contain("ld.local").And.Contain(".maxntid"));
         });
     }
-
-    // The launch bounds the tier loads the tensor-core kernels with (2 blocks per SM), so ptxas allocates as the driver must.
-    private static KernelSpecialization Bounds(System.Reflection.MethodInfo m) => m.DeclaringType!.Name switch
-    {
-        "TensorCoreGemm" when m.Name is nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWide) or nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWideAsync)
-            => Tdsm.Kernels.TensorCoreGemm.WideSpecialization,
-        "TensorCoreGemm" => Tdsm.Kernels.TensorCoreGemm.Specialization(),
-        "TensorCoreConv" => Tdsm.Kernels.StGcn.TensorCoreConv.SpecializationFor(2),
-        _ => KernelSpecialization.Empty,
-    };
 
     private static int Stack(string log) => Regex.Match(log, @"(\d+) bytes stack frame") is { Success: true } r ? int.Parse(r.Groups[1].Value) : int.MaxValue;
 

@@ -85,21 +85,51 @@ internal sealed class PtxCompiler : IDisposable
     /// <summary>The PTX of <paramref name="kernel"/>: implicitly grouped when its first parameter is an index, else explicitly.</summary>
     public string Compile(MethodInfo kernel, KernelSpecialization specialization) => CompileKernel(kernel, specialization).PTXAssembly;
 
+    private static bool IsImplicitlyGrouped(MethodInfo kernel) =>
+        kernel.GetParameters()[0].ParameterType is var first && (first == typeof(Index1D) || first == typeof(Index2D) || first == typeof(Index3D));
+
     /// <summary>The compiled kernel (entry point, information and PTX) of <paramref name="kernel"/>, grouped as <see cref="Compile"/> says.</summary>
     public PTXCompiledKernel CompileKernel(MethodInfo kernel, KernelSpecialization specialization)
     {
-        var first = kernel.GetParameters()[0].ParameterType;
-        bool implicitGroups = first == typeof(Index1D) || first == typeof(Index2D) || first == typeof(Index3D);
-        var entry = implicitGroups ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel) : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        var entry = IsImplicitlyGrouped(kernel) ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel) : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
         return (PTXCompiledKernel)_backend.Compile(entry, specialization);
     }
 
-    /// <summary>One kernel's PTX with a compiler of its own.</summary>
+    // One compiler for the whole test run and every kernel's PTX once per specialization: the PTX tests of several
+    // fixtures compile the same large kernels (each 5-15 s on the 2-core CI machine), so the second asks are free.
+    private static readonly Lock SharedLock = new();
+    private static PtxCompiler? _shared;
+    private static readonly Dictionary<(MethodInfo, int, int), string> Cache = [];
+
+    /// <summary>
+    /// The PTX of <paramref name="kernel"/> with <paramref name="specialization"/>, compiled once per test run (a shared
+    /// compiler; thread-safe).
+    /// </summary>
     public static string CompileOne(MethodInfo kernel, KernelSpecialization specialization)
     {
-        using var compiler = new PtxCompiler();
-        return compiler.Compile(kernel, specialization);
+        var key = (kernel, specialization.MaxNumThreadsPerGroup ?? 0, specialization.MinNumGroupsPerMultiprocessor ?? 0);
+        lock (SharedLock)
+        {
+            if (Cache.TryGetValue(key, out var ptx)) return ptx;
+            _shared ??= new PtxCompiler();
+            return Cache[key] = _shared.Compile(kernel, specialization);
+        }
     }
+
+    /// <summary>
+    /// The launch bounds the GPU tier loads <paramref name="kernel"/> with (blocks per SM at its block size), or none: the
+    /// specialization the PTX tests compile each kernel with, so that they share <see cref="CompileOne"/>'s cache.
+    /// </summary>
+    public static KernelSpecialization TierBounds(MethodInfo kernel) => IsImplicitlyGrouped(kernel) ? KernelSpecialization.Empty : kernel.DeclaringType!.Name switch
+    {
+        nameof(Tdsm.Kernels.TensorCoreGemm) when kernel.Name is nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWide) or nameof(Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixWideAsync)
+            => Tdsm.Kernels.TensorCoreGemm.WideSpecialization,
+        nameof(Tdsm.Kernels.TensorCoreGemm) => Tdsm.Kernels.TensorCoreGemm.Specialization(),
+        nameof(Tdsm.Kernels.StGcn.TensorCoreConv) => Tdsm.Kernels.StGcn.TensorCoreConv.Specialization,
+        nameof(Tdsm.Kernels.StGcn.ConvGemm) => Tdsm.Kernels.StGcn.ConvGemm.Specialization,
+        nameof(Tdsm.Kernels.Gemm) when kernel.Name is nameof(Tdsm.Kernels.Gemm.Kernel) or nameof(Tdsm.Kernels.Gemm.KernelVecABt) => Tdsm.Kernels.Gemm.Specialization,
+        _ => KernelSpecialization.Empty,
+    };
 
     public void Dispose()
     {

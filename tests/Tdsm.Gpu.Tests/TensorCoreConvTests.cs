@@ -100,14 +100,13 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
 
     /// <summary>
     /// StGcnGpuOps.AsyncPackedConvs: the packed products staged by cp.async (KernelLdMatrixShiftedAsync, KernelLdMatrixTapRowsAsync)
-    /// give the bits of the register-staged kernels: forward, input gradient and the split weight gradient (tolerance 0),
-    /// with the same number of products on PackedConv. Shapes as in the test above: one, two and three K-steps per tap, a
-    /// 1x1, dW in two splits.
+    /// give the bits of the register-staged kernels: forward, input gradient and weight gradient (tolerance 0), with the
+    /// same number of products on PackedConv, all on the cp.async kernels. Two small shapes (the simulator is slow): nine
+    /// taps of one K-step each, and a 1x1 of two K-steps; the split K of the weight gradient goes through the same
+    /// generated staging as KernelLdMatrixAsync's split case.
     /// </summary>
-    [TestCase(2, 32, 64, 7, 5, 9)]
+    [TestCase(1, 32, 32, 5, 3, 9)]
     [TestCase(2, 64, 32, 6, 3, 1)]
-    [TestCase(1, 96, 48, 4, 3, 9)]
-    [TestCase(2, 16, 40, 24, 25, 9)]
     public void AsyncPackedConvsGiveTheBitsOfRegisterStaging(int b, int cin, int cout, int t, int v, int kt)
     {
         Gpu.ConvPrecision = GemmPrecision.Bf16;
@@ -129,7 +128,8 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
         }
         var (registers, packedR) = Run(false);
         var (copies, packedA) = Run(true);
-        Assert.That(packedA, Is.EqualTo(packedR).And.GreaterThan(0), "products on PackedConv");
+        // Forward, dx and (temporal convolutions only) dW.
+        Assert.That(packedA, Is.EqualTo(packedR).And.EqualTo(kt > 1 ? 3 : 2), "products on PackedConv");
         string[] names = ["y", "dx", "dW", "dBias"];
         for (int o = 0; o < 4; o++)
         {
