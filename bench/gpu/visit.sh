@@ -278,7 +278,7 @@ summarize() {
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'
     section "bench --config paper (issue 6: step <= 390 ms, >= 6,238 rows/s, <= 17.4 GiB)" bench-paper '^bench:|train step|^inference \(|peak|^joint attention'
     section "Where the fp32 paper step and inference spend their time (bench --profile 3; issue 9)" bench-paper '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
-    section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step(:| on| with)'
+    section "ST-GCN Paper training step, N=32 T=300 (issue 4: <= 225 ms fp32; issue 9: <= 84 ms bf16)" stgcn-paper 'stgcn train step(:| on| with)|^PTX operand slots'
     section "Where the ST-GCN step spends its time, fp32 then bf16 convolutions (--profile; issue 9)" stgcn-paper 'step profile|^  (op |[A-Z(])|by op family' 60
     section "Loss curve, DiT 64x2, GPU vs CPU tier, same seed and command (issue 6); bf16 vs fp32 predictions (issue 9)" curve '^train: [0-9]+ iter|time limit|WARNING|OK$|FAILED|^curves:|^ +B = |^[AB]: |max \|rel\||verdict|^eval:|^  sample'
     section "Paper-config training, cond 2048 (issue 7: >= 500 iterations); bf16 vs fp32 predictions (issue 9)" paper-train '^paper-train:|^train: |time limit|zero-shot top-1|^ *[0-9]+ +[0-9]+-[0-9]+ |^A: |^eval:|^  sample'
@@ -286,8 +286,8 @@ summarize() {
     section "bf16 kernels on pre-packed bf16 operands vs cuBLAS bf16 (issue 9)" gemm-packed '^\| *(Method|CuBlas|Tdsm|-)|^\| '
     section "Every GEMM kernel vs cuBLAS SGEMM and bf16, gemm-probe (issues 6, 9)" gemm-probe '^gemm-probe|^  [0-9a-z]' 100
     section "Joint attention, scalar vs tiled kernels, attention-probe (issues 6, 9)" attention-probe '^attention-probe|^  rows' 20
-    section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 40
-    section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak'
+    section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 50
+    section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak|^PTX operand slots'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'
     section "Kernel families vs copy of their compulsory traffic (issue 6)" kernels '^\| *(Method|Copy|Kernel|-)|^\| '
