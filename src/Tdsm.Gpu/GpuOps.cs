@@ -389,12 +389,7 @@ public sealed class GpuOps : IOps, IDisposable
     private void LaunchPacked(PackedGemmKernel kind, ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, Tensor? bias, int m, int n, int k, bool accumulate, bool gelu,
         bool packedOut = false, bool geluGradOf = false)
     {
-        string what = kind switch
-        {
-            PackedGemmKernel.Packed => "MatMulPacked", PackedGemmKernel.LdMatrixWide => "MatMulPacked(LdMatrixWide)",
-            PackedGemmKernel.LdMatrixAsync => "MatMulPacked(LdMatrixAsync)", PackedGemmKernel.LdMatrixWideAsync => "MatMulPacked(LdMatrixWideAsync)",
-            _ => "MatMulPackedLdMatrix",
-        };
+        string what = kind switch { PackedGemmKernel.Packed => "MatMulPacked", PackedGemmKernel.LdMatrix => "MatMulPackedLdMatrix", _ => $"MatMulPacked({kind})" };
         int chunk = kind == PackedGemmKernel.Packed ? 2 : 8, align = kind == PackedGemmKernel.Packed ? 4 : 16;
         if (k % chunk != 0)
             throw new ArgumentException(chunk == 2 ? $"{what}: K = {k} must be even (bf16 pairs along K)" : $"{what}: K = {k} must be a multiple of 8 (16-byte chunks of bf16)");

@@ -33,8 +33,7 @@ public static class LiftedKernels
     // ILGPU 1.5 keeps these internal: a compiled kernel's entry point, and the PTX kernel's constructor.
     private const BindingFlags Any = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
     private static readonly PropertyInfo? EntryPointProperty = typeof(CompiledKernel).GetProperty("EntryPoint", Any);
-    private static readonly ConstructorInfo? PtxKernelConstructor = typeof(PTXCompiledKernel).GetConstructor(
-        BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public, null,
+    private static readonly ConstructorInfo? PtxKernelConstructor = typeof(PTXCompiledKernel).GetConstructor(Any, null,
         [typeof(Context), typeof(EntryPoint), typeof(CompiledKernel.KernelInfo), typeof(string)], null);
 
     /// <summary>

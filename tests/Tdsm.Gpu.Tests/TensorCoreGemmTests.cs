@@ -630,9 +630,11 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRowsAsync), 0)]
     public void BoundForTwoBlocksPerSmFitsItsRegisterShare(string kernelName, int maxSpillBytes)
     {
-        bool wide = kernelName is nameof(TensorCoreGemm.KernelLdMatrixWide) or nameof(TensorCoreGemm.KernelLdMatrixWideAsync);
-        int threads = wide ? TensorCoreGemm.WideThreads : TensorCoreGemm.Threads;
-        string ptx = PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, wide ? TensorCoreGemm.WideSpecialization : TensorCoreGemm.Specialization(2))).Ptx;
+        var method = typeof(TensorCoreGemm).GetMethod(kernelName)!;
+        var bounds = PtxCompiler.TierBounds(method); // 2 blocks per SM of the kernel's block size (Wide: 128 threads)
+        int threads = bounds.MaxNumThreadsPerGroup!.Value;
+        Assert.That(bounds.MinNumGroupsPerMultiprocessor, Is.EqualTo(2), "the tier's bounds are for two blocks per SM");
+        string ptx = PtxLocalSlots.Promote(PtxCompiler.CompileOne(method, bounds)).Ptx;
         Assert.That(Regex.IsMatch(ptx, $@"\.maxntid\s+{threads}\b") && Regex.IsMatch(ptx, @"\.minnctapersm\s+2\b"), Is.True, "launch bounds in the PTX");
         var (exitCode, log) = Ptxas.Assemble(ptx, kernelName + "-2PerSM");
         if (log is null) Assert.Ignore(Ptxas.NotConfigured);

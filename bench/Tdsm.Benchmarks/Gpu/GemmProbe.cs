@@ -93,30 +93,29 @@ public static class GemmProbe
     // instruction count.
     private static void PrintResources(Accelerator acc, List<string> methods)
     {
-        var kernels = new (string Method, string Kernel, KernelSpecialization Spec, int Threads)[]
+        // Lifted: loaded as GpuOps loads it (LiftedKernels, unless TDSM_PTX_LIFT=0); ldmatrix-unlifted from ILGPU's text as it is.
+        var kernels = new (string Method, string Kernel, KernelSpecialization Spec, int Threads, bool Lifted)[]
         {
-            ("fp32", nameof(Gemm.Kernel), Gemm.Specialization, Gemm.Threads),
-            ("bf16", nameof(TensorCoreGemm.Kernel), TensorCoreGemm.Specialization(2), TensorCoreGemm.Threads),
-            ("bf16-1sm", nameof(TensorCoreGemm.Kernel), TensorCoreGemm.Specialization(1), TensorCoreGemm.Threads),
-            ("tf32", nameof(TensorCoreGemm.KernelTf32), TensorCoreGemm.Specialization(2), TensorCoreGemm.Threads),
-            ("packed", nameof(TensorCoreGemm.KernelPacked), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
-            ("ldmatrix", nameof(TensorCoreGemm.KernelLdMatrix), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
-            ("ldmatrix-wide", nameof(TensorCoreGemm.KernelLdMatrixWide), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads),
-            ("ldmatrix-async", nameof(TensorCoreGemm.KernelLdMatrixAsync), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads),
-            ("ldmatrix-wide-async", nameof(TensorCoreGemm.KernelLdMatrixWideAsync), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads),
+            ("fp32", nameof(Gemm.Kernel), Gemm.Specialization, Gemm.Threads, true),
+            ("bf16", nameof(TensorCoreGemm.Kernel), TensorCoreGemm.Specialization(2), TensorCoreGemm.Threads, true),
+            ("bf16-1sm", nameof(TensorCoreGemm.Kernel), TensorCoreGemm.Specialization(1), TensorCoreGemm.Threads, true),
+            ("tf32", nameof(TensorCoreGemm.KernelTf32), TensorCoreGemm.Specialization(2), TensorCoreGemm.Threads, true),
+            ("packed", nameof(TensorCoreGemm.KernelPacked), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, true),
+            ("ldmatrix", nameof(TensorCoreGemm.KernelLdMatrix), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, true),
+            ("ldmatrix-wide", nameof(TensorCoreGemm.KernelLdMatrixWide), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads, true),
+            ("ldmatrix-async", nameof(TensorCoreGemm.KernelLdMatrixAsync), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, true),
+            ("ldmatrix-wide-async", nameof(TensorCoreGemm.KernelLdMatrixWideAsync), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads, true),
+            ("ldmatrix-unlifted", nameof(TensorCoreGemm.KernelLdMatrix), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, false),
         };
-        foreach (var (method, kernel, spec, threads) in kernels.Where(k => methods.Contains(k.Method)))
+        bool enabled = LiftedKernels.Enabled;
+        foreach (var (method, kernel, spec, threads, lifted) in kernels.Where(k => methods.Contains(k.Method)))
         {
             var type = method == "fp32" ? typeof(Gemm) : typeof(TensorCoreGemm);
+            LiftedKernels.Enabled = enabled && lifted;
             try { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
             catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
+            finally { LiftedKernels.Enabled = enabled; }
         }
-        if (!methods.Contains("ldmatrix-unlifted")) return;
-        bool was = LiftedKernels.Enabled;
-        LiftedKernels.Enabled = false;
-        try { Console.WriteLine($"  {"ldmatrix-unlifted",-19} TensorCoreGemm.KernelLdMatrix: {KernelResources.Of(acc, typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.KernelLdMatrix))!, TensorCoreGemm.Specialization(), TensorCoreGemm.Threads)}"); }
-        catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  ldmatrix-unlifted: resources unavailable ({e.GetType().Name}: {e.Message})"); }
-        finally { LiftedKernels.Enabled = was; }
     }
 
     /// <summary>Milliseconds per launch: the median over <paramref name="rounds"/> rounds of <paramref name="reps"/> back-to-back

@@ -324,6 +324,8 @@ LDMATRIX_KERNELS = {
     "KernelLdMatrixTapRowsAsync": (THREADS, NT),
 }
 ASYNC_STAGES = 3                         # 3 x 16 KB: the 48 KB of static shared memory a block may have
+# AsyncCopy.WaitGroups waits with cp.async.wait_group 1, i.e. ASYNC_STAGES - 2 groups left in flight: change both together.
+assert ASYNC_STAGES == 3
 
 
 def kernel_ldmatrix(name):
@@ -456,10 +458,13 @@ def kernel_ldmatrix(name):
     w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
     if asyn:
         w("        uint dsa = sb + 16u * (uint)cu; // the thread's copy slot in stage 0's A tile, as a shared window address")
+    def chunk_index(op, i):
+        # The index of the thread's chunk i of operand op in the K-step at go (chunks of 16 bytes).
+        if shifted and op == "b": return f"gb{i} + gob"
+        if per_chunk: return f"g{op}{i} + go"
+        return f"g{op}0 + go" if i == 0 else f"g{op}0 + {i} * gRows + go"
     def chunk(op, i):
-        if shifted and op == "b": return f"b16[gb{i} + gob]"
-        if per_chunk: return f"{op}16[g{op}{i} + go]"
-        return f"{op}16[g{op}0 + go]" if i == 0 else f"{op}16[g{op}0 + {i} * gRows + go]"
+        return f"{op}16[{chunk_index(op, i)}]"
     def in_bounds(op, i):
         tile0, rows = ("row0", "p.M") if op == "a" else ("col0", "p.N")
         return f"{op}In{i}" if per_chunk else f"{tile0} + cr + {per * i} < {rows}"
@@ -490,13 +495,13 @@ def kernel_ldmatrix(name):
         w(f"{ind}if ({step} < fullSteps)")
         w(f"{ind}{{")
         for op, i, o, addr in copies:
-            w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk(op, i)[4:-1]}), {addr}, true);")
+            w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk_index(op, i)}), {addr}, true);")
         w(f"{ind}}}")
         w(f"{ind}else")
         w(f"{ind}{{")
         w(f"{ind}    bool kOk = kBegin + {step} * KStep + 8 * cc < kEnd;")
         for op, i, o, addr in copies:
-            w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk(op, i)[4:-1]}), {addr}, kOk && {in_bounds(op, i)});")
+            w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk_index(op, i)}), {addr}, kOk && {in_bounds(op, i)});")
         w(f"{ind}}}")
         w(f"{ind}AsyncCopy.Commit();")
     def k_groups(stage):
