@@ -15,7 +15,8 @@
 # bench-paper        25 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9)
 # gemm-probe         50 s   120   every GEMM kernel (fp32 SIMT with 16-byte and scalar staging, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
 #                                 ldmatrix with 8 and with 4 warps, ldmatrix with the per-element epilogue, ldmatrix from ILGPU's
-#                                 PTX as written (asm operand slots not lifted), both ldmatrix layouts staged by cp.async) vs cuBLAS SGEMM and bf16
+#                                 PTX as written (asm operand slots not lifted), both ldmatrix layouts staged by cp.async, and cp.async staging
+#                                 multiplied by Hopper's wgmma, new since 2026-11-28 and never run on a GPU) vs cuBLAS SGEMM and bf16
 #                                 in the same process, 5 shapes,
 #                                 host-timed back-to-back launches, each C checked against the first method's, and what the
 #                                 driver compiled of each kernel (6, 9); the gemm-packed stage (BenchmarkDotNet) was never
@@ -28,7 +29,8 @@
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
 # bf16              120 s   150   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
-#                                 operands for each of the 5 packed kernels, and the packed LdMatrix path profiled (9); sizes paper-train
+#                                 operands for each of the 6 packed kernels, and the packed path profiled on gemm-probe's fastest
+#                                 kernel (best_packed; LdMatrix without it) (9); sizes paper-train
 # curve              30 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6; passed at the first visit); eval fp32 vs bf16 predictions (9)
 # curve-bf16         40 s   120   the curve stage's run with tensor-core GEMMs (>= 2,000 steps) vs its fp32 curve (9)
@@ -137,10 +139,10 @@ st_curve() {
     --unseen "$WORK/curve/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
   return $verdict
 }
-best_packed() { # the packed ldmatrix kernel with the lowest gemm-probe time at 17920x3072x768 ABt, as a PackedGemmKernel name
+best_packed() { # the packed ldmatrix or wgmma kernel with the lowest gemm-probe time at 17920x3072x768 ABt, as a PackedGemmKernel name
   [ -f "$LOGS/gemm-probe.log" ] || return 0
-  awk '$1 == "17920x3072x768" && $2 == "ABt" && $3 ~ /^ldmatrix(-wide)?(-async)?$/ && $5 == "ms" { print $4, $3 }' "$LOGS/gemm-probe.log" \
-    | sort -g | head -n 1 | awk '{ n = $2; sub(/^ldmatrix/, "LdMatrix", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n); print n }'
+  awk '$1 == "17920x3072x768" && $2 == "ABt" && ($3 ~ /^ldmatrix(-wide)?(-async)?$/ || $3 == "wgmma") && $5 == "ms" { print $4, $3 }' "$LOGS/gemm-probe.log" \
+    | sort -g | head -n 1 | awk '{ n = $2; sub(/^ldmatrix/, "LdMatrix", n); sub(/^wgmma/, "Wgmma", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n); print n }'
 }
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings, on the fastest
@@ -197,14 +199,14 @@ export PROBE_SHAPES
 st_gemm_probe() {
   # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
-    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-unlifted,ldmatrix-wide,ldmatrix-async,ldmatrix-wide-async --reps 20 --rounds 3
+    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-unlifted,ldmatrix-wide,ldmatrix-async,ldmatrix-wide-async,wgmma --reps 20 --rounds 3
 }
 st_attention_probe() {
   # Issues 6 and 9: the register-tiled joint attention (the default since 2026-11-27) against the scalar kernels.
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" attention-probe --rows 512,2048 --reps 20 --rounds 3
 }
 st_ncu() {
-  # Issue 9: why the tensor-core GEMMs run where they do. Both launches each of the four ldmatrix kernels, the packed,
+  # Issue 9: why the tensor-core GEMMs run where they do. Both launches each of the four ldmatrix kernels, the wgmma, packed,
   # fp32-operand bf16 and fp32 SIMT kernels (ILGPU names them Kernel_<method>) at a forward shape, with the sections that say what
   # bounds a kernel (throughputs, stall reasons, issue slots, occupancy) and the tensor-pipe counters.
   local ncu
@@ -222,12 +224,13 @@ st_ncu() {
   for r in long_scoreboard short_scoreboard barrier mio_throttle lg_throttle math_pipe_throttle wait not_selected selected dispatch_stall no_instruction branch_resolving; do
     stalls="$stalls smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio"
   done
-  for m in sm__inst_executed_pipe_tensor_op_hmma.sum sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active smsp__inst_executed_op_local_ld.sum smsp__inst_executed_op_local_st.sum $stalls; do
+  # hmma: mma.sync; gmma: wgmma (Hopper's warpgroup MMA)
+  for m in sm__inst_executed_pipe_tensor_op_hmma.sum sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active sm__inst_executed_pipe_tensor_op_gmma.sum sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active smsp__inst_executed_op_local_ld.sum smsp__inst_executed_op_local_st.sum $stalls; do
     grep -qx "${m%%.*}" <<< "$known" && metrics="$metrics,$m"
   done
   echo "ncu: $ncu; sections:${sections:- none}; metrics: ${metrics#,}"
-  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 14 \
-    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,ldmatrix-async,ldmatrix-wide,ldmatrix-wide-async,packed,bf16,fp32 --reps 1 --rounds 1
+  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 16 \
+    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods wgmma,ldmatrix,ldmatrix-async,ldmatrix-wide,ldmatrix-wide-async,packed,bf16,fp32 --reps 1 --rounds 1
 }
 st_curve_bf16() {
   # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the
@@ -250,6 +253,10 @@ st_bf16() {
   if ! has_bf16; then echo "SKIP: this app's bench has no --precision option (tensor-core path not published)"; return 0; fi
   # --profile only where the published app has it (a payload older than the option would stop at it).
   local profile=(); $APP bench --help 2> /dev/null | grep -q -- '--profile' && profile=(--profile 3)
+  # The packed path's profile on the kernel gemm-probe timed fastest (TDSM_PACKED_GEMM; LdMatrix without a probe).
+  local best; best=$(best_packed)
+  if [ -z "${TDSM_PACKED_GEMM:-}" ] && [ -n "$best" ]; then export TDSM_PACKED_GEMM=$best; fi
+  echo "bf16: packed path profiled on ${TDSM_PACKED_GEMM:-LdMatrix (default)}"
   x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
 export -f best_packed st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
@@ -287,11 +294,11 @@ summarize() {
     section "Every GEMM kernel vs cuBLAS SGEMM and bf16, gemm-probe (issues 6, 9)" gemm-probe '^gemm-probe|^  [0-9a-z]' 100
     section "Joint attention, scalar vs tiled kernels, attention-probe (issues 6, 9)" attention-probe '^attention-probe|^  rows' 20
     section "Registers, local memory and blocks per SM as the driver compiled each kernel (issue 9)" resources '^resources |^FAIL|^SKIP|passed, .* failed' 50
-    section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak|^PTX operand slots'
+    section "bf16 bench (issue 9)" bf16 'SKIP|train step|^inference \(|peak|^PTX operand slots|^bf16: packed'
     section "Where the bf16 paper step and inference spend their time (issue 9)" bf16 '(step|inference) profile|^  (op |[A-Z(])|by op family' 60
     section "bf16 loss curve vs this visit's fp32 GPU curve (issue 9)" curve-bf16 '^train: [0-9]+ iter|time limit|SKIP|^curves:|^[AB]: |verdict'
     section "Kernel families vs copy of their compulsory traffic (issue 6)" kernels '^\| *(Method|Copy|Kernel|-)|^\| '
-    section "Nsight Compute on the GEMM kernels (issue 9)" ncu 'SKIP|^ncu|==PROF==|==ERROR==|Kernel_Kernel|Duration|Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Issue Slots|Issued Ipc|Warp Cycles Per Issued|Executed Instructions  |issue_stalled|hmma|local_(ld|st)|Block Limit' 240
+    section "Nsight Compute on the GEMM kernels (issue 9)" ncu 'SKIP|^ncu|==PROF==|==ERROR==|Kernel_Kernel|Duration|Throughput|Registers Per|Achieved Occupancy|Theoretical Occupancy|Issue Slots|Issued Ipc|Warp Cycles Per Issued|Executed Instructions  |issue_stalled|hmma|gmma|local_(ld|st)|Block Limit' 240
   } > "$OUT/summary.md"
   tar -C "$WORK" -czf "$OUT/logs.tar.gz" logs 2> /dev/null
 }

@@ -15,7 +15,9 @@ namespace Tdsm.Gpu;
 /// <see cref="Enabled"/> (environment TDSM_PTX_LIFT=0 turns it off) chooses; on the CPU simulator there is no PTX
 /// and kernels load as usual. ILGPU 1.5 keeps the PTX kernel's constructor and a compiled kernel's entry point internal,
 /// so the rewritten text is wrapped by reflection; if that or the driver's load fails, the kernel loads unrewritten and
-/// <see cref="Fallbacks"/> counts it (<see cref="Summary"/> says so in the bench logs).
+/// <see cref="Fallbacks"/> counts it (<see cref="Summary"/> says so in the bench logs). Kernels using Hopper's wgmma also get
+/// the sm_90a target here (<see cref="PtxTarget"/>), which ILGPU cannot write; they load only this way, lifted or not,
+/// and a failure to load them is thrown rather than hidden by a fallback that could not run them either.
 /// </summary>
 public static class LiftedKernels
 {
@@ -25,6 +27,9 @@ public static class LiftedKernels
     /// <summary>Kernels the tier loaded with rewritten PTX so far in this process (launchers made), and the slots they had.</summary>
     public static int Loaded { get; private set; }
     public static long SlotsPromoted { get; private set; }
+
+    /// <summary>Kernels loaded for the sm_90a target (wgmma) so far in this process.</summary>
+    public static int LoadedSm90a { get; private set; }
 
     /// <summary>Kernels that had to load unrewritten because the rewrite could not be applied (message of the first).</summary>
     public static int Fallbacks { get; private set; }
@@ -37,32 +42,39 @@ public static class LiftedKernels
         [typeof(Context), typeof(EntryPoint), typeof(CompiledKernel.KernelInfo), typeof(string)], null);
 
     /// <summary>
-    /// <paramref name="compiled"/> with its PTX through <see cref="PtxLocalSlots.Promote"/> (same entry point and kernel
-    /// information), or null when it has no slots to promote.
+    /// <paramref name="compiled"/> with its PTX through <see cref="PtxLocalSlots.Promote"/> when <paramref name="promoteSlots"/>
+    /// and through <see cref="PtxTarget.ToSm90a"/> (same entry point and kernel information), or null when neither changes it.
     /// </summary>
     /// <exception cref="MissingMethodException">This ILGPU has no PTXCompiledKernel(Context, EntryPoint, KernelInfo, string).</exception>
-    public static PTXCompiledKernel? Rewrite(PTXCompiledKernel compiled, out int promoted)
+    public static PTXCompiledKernel? Rewrite(PTXCompiledKernel compiled, out int promoted, bool promoteSlots = true)
     {
         if (PtxKernelConstructor is null || EntryPointProperty is null)
             throw new MissingMethodException("PTXCompiledKernel(Context, EntryPoint, KernelInfo, string) or CompiledKernel.EntryPoint not found");
-        (string ptx, promoted) = PtxLocalSlots.Promote(compiled.PTXAssembly);
-        if (promoted == 0) return null;
+        (string ptx, promoted) = promoteSlots ? PtxLocalSlots.Promote(compiled.PTXAssembly) : (compiled.PTXAssembly, 0);
+        bool hopper = PtxTarget.NeedsSm90a(ptx);
+        if (promoted == 0 && !hopper) return null;
+        if (hopper) ptx = PtxTarget.ToSm90a(ptx);
         return (PTXCompiledKernel)PtxKernelConstructor.Invoke([compiled.Context, EntryPointProperty.GetValue(compiled), compiled.Info, ptx]);
     }
 
     /// <summary>The kernel for <paramref name="method"/>, its PTX rewritten on CUDA when <see cref="Enabled"/>; null to load it the usual way.</summary>
     private static (Kernel Kernel, int Promoted)? TryLoad(Accelerator acc, MethodInfo method, KernelSpecialization specialization)
     {
-        if (!Enabled || acc is not CudaAccelerator cuda) return null;
+        if (acc is not CudaAccelerator cuda) return null;
+        bool hopper = false;
         try
         {
             // The accelerator's own backend: the same architecture, ISA and settings as ILGPU's loader would compile with.
             var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
             var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, specialization);
-            if (Rewrite(compiled, out int promoted) is not { } rewritten) return null;
-            return (acc.LoadKernel(rewritten), promoted);
+            hopper = PtxTarget.NeedsSm90a(compiled.PTXAssembly);
+            if (!Enabled && !hopper) return null;
+            if (Rewrite(compiled, out int promoted, promoteSlots: Enabled) is not { } rewritten) return null;
+            var kernel = acc.LoadKernel(rewritten);
+            if (hopper) LoadedSm90a++;
+            return (kernel, promoted);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException && !hopper)
         {
             // Reflection failures (another ILGPU), or the driver refusing the text: the kernel loads as ILGPU wrote it.
             Fallback(method, e);
@@ -84,9 +96,10 @@ public static class LiftedKernels
 
     /// <summary>One line for logs: how many kernels loaded lifted, their slots, and any fallback.</summary>
     public static string Summary() =>
-        !Enabled ? "PTX operand slots: not lifted (TDSM_PTX_LIFT=0)"
+        (!Enabled ? "PTX operand slots: not lifted (TDSM_PTX_LIFT=0)"
             : $"PTX operand slots lifted into registers: {Loaded} kernels, {SlotsPromoted:N0} slots" +
-              (Fallbacks > 0 ? $"; {Fallbacks} kernels loaded unlifted (first: {FirstFallback})" : "");
+              (Fallbacks > 0 ? $"; {Fallbacks} kernels loaded unlifted (first: {FirstFallback})" : "")) +
+        (LoadedSm90a > 0 ? $"; {LoadedSm90a} retargeted to sm_90a (wgmma)" : "");
 
     // The launcher of a lifted kernel, or null (the fallback counted) so that the caller loads it the usual way.
     private static TDelegate? Launcher<TDelegate>(Accelerator acc, MethodInfo method, KernelSpecialization specialization) where TDelegate : Delegate

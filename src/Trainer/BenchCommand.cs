@@ -177,7 +177,8 @@ public sealed class BenchCommand : ICommand
                 // assumed); then, since training changes the parameters that comparison needs, queued training steps
                 // inside the trainer's BindParameters scope (the weights from the bf16 copy AdamW keeps, the other
                 // operands packed before each product, across their columns for dx and dW).
-                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync };
+                // Wgmma (Hopper only) last: the newest kernel, and on another GPU it fails at once and says why.
+                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync, PackedGemmKernel.Wgmma };
                 // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
                 void Try(PackedGemmKernel kind, string what, Action run)
                 {
@@ -224,18 +225,21 @@ public sealed class BenchCommand : ICommand
                 stdout.WriteLine(LiftedKernels.Summary());
                 if (profiler is not null)
                 {
-                    // Where the default bf16 path (packed operands, LdMatrix) spends its time: products, packs and the rest.
-                    Try(PackedGemmKernel.LdMatrix, "train step profile", () =>
+                    // Where the default bf16 path (packed operands; the kernel TDSM_PACKED_GEMM names, LdMatrix without it) spends
+                    // its time: products, packs and the rest.
+                    var profiled = GpuOps.PackedGemmSetting(Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM"));
+                    if (profiled == PackedGemmKernel.Off) profiled = PackedGemmKernel.LdMatrix;
+                    Try(profiled, "train step profile", () =>
                     {
                         profiler.Timeline.Begin();
                         trainer.TrainSteps(profileSteps);
-                        ProfileTable.Print(stdout, profiler.Timeline.Collect(), profileSteps, $"train step profile, packed bf16 operands (LdMatrix) ({profileSteps} queued steps, per step)");
+                        ProfileTable.Print(stdout, profiler.Timeline.Collect(), profileSteps, $"train step profile, packed bf16 operands ({profiled}) ({profileSteps} queued steps, per step)");
                     });
-                    Try(PackedGemmKernel.LdMatrix, "inference profile", () =>
+                    Try(profiled, "inference profile", () =>
                     {
                         profiler.Timeline.Begin();
                         scorer.Score(x, samples, table, eps);
-                        ProfileTable.Print(stdout, profiler.Timeline.Collect(), 1, "inference profile, packed bf16 operands (LdMatrix) (one Score call)");
+                        ProfileTable.Print(stdout, profiler.Timeline.Collect(), 1, $"inference profile, packed bf16 operands ({profiled}) (one Score call)");
                     });
                 }
             }

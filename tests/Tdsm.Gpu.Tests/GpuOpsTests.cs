@@ -460,6 +460,7 @@ public class PackedGemmSettingTests
     [TestCase(null, PackedGemmKernel.LdMatrix)]
     [TestCase("", PackedGemmKernel.LdMatrix)]
     [TestCase("LdMatrixAsync", PackedGemmKernel.LdMatrixAsync)]
+    [TestCase("wgmma", PackedGemmKernel.Wgmma)]
     [TestCase("ldmatrixwideasync", PackedGemmKernel.LdMatrixWideAsync)]
     [TestCase("Off", PackedGemmKernel.Off)]
     public void NamesAKernel(string? value, PackedGemmKernel expected) => Assert.That(GpuOps.PackedGemmSetting(value), Is.EqualTo(expected));

@@ -34,19 +34,56 @@ internal static class Ptxas
     public static string AssertAssemblesWithoutSpills(string ptx, string kernelName)
     {
         var (exitCode, log) = Assemble(ptx, kernelName);
-        if (log is null) Assert.Ignore(NotConfigured);
+        if (log is null) Assert.Ignore(PtxTarget.NeedsSm90a(ptx) ? NoSm90a : NotConfigured);
         Assert.That(exitCode, Is.EqualTo(0), log);
         Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
         return log;
     }
 
-    /// <summary>ptxas's exit code and -v output for <paramref name="ptx"/> (sm_80, -O3); log null when no ptxas is configured.</summary>
+    /// <summary>
+    /// A ptxas that assembles sm_90a (CUDA 12 or later, for wgmma): TDSM_PTXAS_SM90A, else TDSM_PTXAS when it is one; or null.
+    /// </summary>
+    public static string? Sm90aBinary
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("TDSM_PTXAS_SM90A") is { Length: > 0 } p && File.Exists(p)) return p;
+            return Binary is { } b && MajorVersion(b) >= 12 ? b : null;
+        }
+    }
+
+    /// <summary>Why a check that needs an sm_90a ptxas did not run.</summary>
+    public const string NoSm90a = "no ptxas for sm_90a (set TDSM_PTXAS_SM90A, or TDSM_PTXAS, to a CUDA 12+ ptxas): the wgmma kernels not assembled";
+
+    // The release of a ptxas ("Cuda compilation tools, release 12.4, V12.4.131"), 0 when it cannot be read.
+    private static int MajorVersion(string ptxas)
+    {
+        try
+        {
+            using var proc = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(ptxas, ["--version"]) { RedirectStandardOutput = true })!;
+            string text = proc.StandardOutput.ReadToEnd();
+            proc.WaitForExit();
+            return Regex.Match(text, @"release (\d+)\.") is { Success: true } m ? int.Parse(m.Groups[1].Value) : 0;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// ptxas's exit code and -v output for <paramref name="ptx"/> (-O3): for sm_80 with the PTX's .version lowered to 7.8
+    /// (CUDA 11.8's ptxas), or, when the text uses wgmma, retargeted as the GPU tier loads it (<see cref="PtxTarget.ToSm90a"/>)
+    /// for sm_90a with <see cref="Sm90aBinary"/>; log null when no such ptxas is configured.
+    /// </summary>
     public static (int ExitCode, string? Log) Assemble(string ptx, string kernelName)
     {
-        string? ptxas = Binary;
+        bool hopper = PtxTarget.NeedsSm90a(ptx);
+        string arch = hopper ? "sm_90a" : "sm_80";
+        string? ptxas = hopper ? Sm90aBinary : Binary;
         if (ptxas is null)
         {
-            TestContext.Out.WriteLine("ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
+            TestContext.Out.WriteLine(hopper ? $"ptxas: not run ({NoSm90a})" : "ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
             return (0, null);
         }
         string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
@@ -55,8 +92,8 @@ internal static class Ptxas
         try
         {
             string file = Path.Combine(dir, $"{kernelName}.ptx");
-            File.WriteAllText(file, Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
-            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, ["-arch=sm_80", "-O3", "-v", file, "-o", Path.Combine(dir, $"{kernelName}.cubin")])
+            File.WriteAllText(file, hopper ? PtxTarget.ToSm90a(ptx) : Regex.Replace(ptx, @"^\.version \d+\.\d+", ".version 7.8", RegexOptions.Multiline));
+            var psi = new System.Diagnostics.ProcessStartInfo(ptxas, [$"-arch={arch}", "-O3", "-v", file, "-o", Path.Combine(dir, $"{kernelName}.cubin")])
             { RedirectStandardError = true, RedirectStandardOutput = true };
             using var proc = System.Diagnostics.Process.Start(psi)!;
             string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();

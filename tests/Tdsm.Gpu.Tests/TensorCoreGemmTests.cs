@@ -169,6 +169,43 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(37, 29, 1056)]  // split along K
     public void LdMatrixWideAsyncKernelGivesTheBitsOfThePackedKernel(int m, int n, int k) => LdMatrixKernelMatchesPacked(PackedGemmKernel.LdMatrixWideAsync, m, n, k);
 
+    /// <summary>
+    /// <see cref="TensorCoreGemm.KernelWgmma"/> (KernelLdMatrixAsync's staging, Hopper's wgmma from shared memory through
+    /// descriptors): within the rounded-operand tolerance of <see cref="Check"/> (1e-5·s) everywhere; on the simulator, whose
+    /// emulation decodes the descriptors and sums each k group as the mma.sync emulation does, also the bits of
+    /// KernelLdMatrixAsync (tolerance 0: this checks the staging, descriptors and accumulator layout against the mma.sync
+    /// kernels). On CUDA the hardware's order of accumulation inside a wgmma is its own, so the bits are reported, not
+    /// required; a GPU before Hopper ends the test as ignored. K of 2 and 7 K-steps (both 3-stage loop exits), full and
+    /// partial tiles, split K.
+    /// </summary>
+    [TestCase(37, 29, 64)]
+    [TestCase(130, 136, 216)]
+    [TestCase(37, 29, 1056)]  // split along K
+    public void WgmmaKernelMatchesTheLdMatrixKernels(int m, int n, int k)
+    {
+        if (Gpu.Device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } arch })
+            Assert.Ignore($"wgmma needs compute capability 9.0; this GPU is {arch.Major}.{arch.Minor}");
+        var rng = new Rng(81);
+        float[] a = Normal(rng, m * k), b = Normal(rng, n * k), bias = Normal(rng, n), c0 = Normal(rng, m * n);
+        using var pa = Gpu.Device.Accelerator.Allocate1D<uint>(m * k / 2);
+        using var pb = Gpu.Device.Accelerator.Allocate1D<uint>(n * k / 2);
+        Gpu.PackBf16(Up(a), pa.View, m, k, transpose: false);
+        Gpu.PackBf16(Up(b), pb.View, n, k, transpose: false);
+        float[] Product(PackedGemmKernel kind)
+        {
+            var tc = Up(c0);
+            Gpu.MatMulPacked(kind, pa.View, pb.View, tc, Up(bias), m, n, k, accumulate: true);
+            var host = new float[m * n];
+            Gpu.Download(tc, host);
+            return host;
+        }
+        float[] got = Product(PackedGemmKernel.Wgmma), want = Product(PackedGemmKernel.LdMatrixAsync);
+        Check(got, a, b, bias, c0, GemmLayout.ABt, m, n, k, GemmPrecision.Bf16, "Wgmma");
+        int differing = got.Zip(want).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
+        TestContext.Out.WriteLine($"Wgmma {m}x{n}x{k}: {differing} of {got.Length} elements differ in their bits from KernelLdMatrixAsync's");
+        if (!Gpu.Device.IsCuda) AssertSameBits(got, want, n, $"{m}x{n}x{k}: Wgmma vs KernelLdMatrixAsync (simulator)");
+    }
+
     private void LdMatrixKernelMatchesPacked(PackedGemmKernel kind, int m, int n, int k)
     {
         var rng = new Rng(78);
@@ -724,8 +761,47 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShiftedAsync))]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRowsAsync))]
+    [TestCase(nameof(TensorCoreGemm.KernelWgmma))] // for sm_90a, with a CUDA 12+ ptxas
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty)).Ptx, kernelName);
+
+    /// <summary>
+    /// <see cref="TensorCoreGemm.KernelWgmma"/>'s PTX: per K-step (3 in the loop body, one per stage) a wgmma.fence, 2
+    /// m64n128k16 (one per k group), one commit and one wait, and the proxy fence after the cp.async wait;
+    /// retargeted as LiftedKernels loads it (sm_90a, shared aligned to 1,024). With an sm_90a ptxas (CUDA 12+,
+    /// TDSM_PTXAS_SM90A or TDSM_PTXAS; ignored without): assembles within the register share of 2 blocks of 256 threads
+    /// per SM, no stack or spills, and no warning that the wgmma are serialized (C7515 and its kin, which ptxas 12.4 gave
+    /// while the accumulators were asm operands: ILGPU's copies of them defined them between a wgmma and its wait).
+    /// </summary>
+    [Test]
+    public void WgmmaKernelPtxIsAPipelineForSm90a()
+    {
+        var method = typeof(TensorCoreGemm).GetMethod(nameof(TensorCoreGemm.KernelWgmma))!;
+        string ptx = PtxCompiler.CompileOne(method, PtxCompiler.TierBounds(method));
+        int Count(string text) => Regex.Matches(ptx, Regex.Escape(text)).Count;
+        Assert.Multiple(() =>
+        {
+            Assert.That(Count("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16"), Is.EqualTo(6), "wgmma");
+            Assert.That(Count("wgmma.fence.sync.aligned;"), Is.EqualTo(3), "wgmma.fence");
+            Assert.That(Count("wgmma.commit_group.sync.aligned;"), Is.EqualTo(3), "commit");
+            Assert.That(Count("wgmma.wait_group.sync.aligned 0;"), Is.EqualTo(3), "wait");
+            Assert.That(Count("fence.proxy.async.shared::cta;"), Is.EqualTo(3), "proxy fence");
+            Assert.That(ptx, Does.Match(@"\.target sm_80\b"), "ILGPU's own target");
+        });
+        var (lifted, _) = PtxLocalSlots.Promote(ptx);
+        string loaded = PtxTarget.ToSm90a(lifted);
+        Assert.That(loaded, Does.Match(@"(?m)^\.target sm_90a$").And.Match(@"\.shared \.align 1024 \.b8 __shared_alloca0\["));
+        var (exitCode, log) = Ptxas.Assemble(lifted, "KernelWgmma-2PerSM");
+        if (log is null) Assert.Ignore(Ptxas.NoSm90a);
+        Assert.That(exitCode, Is.EqualTo(0), log);
+        int registers = int.Parse(Regex.Match(log, @"Used (\d+) registers").Groups[1].Value);
+        Assert.Multiple(() =>
+        {
+            Assert.That(registers, Is.LessThanOrEqualTo(65536 / (2 * TensorCoreGemm.Threads)), "registers");
+            Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
+            Assert.That(log, Does.Not.Contain("serialized"), "the wgmma pipeline kept");
+        });
+    }
 
     private float[] Run(float[] a, float[] b, float[]? bias, float[] c0, GemmLayout layout, int m, int n, int k, bool accumulate)
     {

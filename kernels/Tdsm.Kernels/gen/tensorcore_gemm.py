@@ -106,12 +106,16 @@ def store_block(v, op, items, kc, mn):
         w(f"                {s}[{base} + {dr * row_words + swz(dw)}] = {conv(i)};")
     w("            }")
 
-def thread_indices(warp_n=WARP_N):
+def thread_indices(warp_n=WARP_N, stripes=False):
     """The thread's lane, warp, mma group g / thread-in-group t, its warp's sub-tile (64 rows, warp_n columns; warps
-    in a 2 (M) x TILE_N / warp_n (N) grid) and the block's tile origin."""
+    in a 2 (M) x TILE_N / warp_n (N) grid; with stripes, 16 rows x TILE_N, warp w the w-th stripe) and the block's
+    tile origin."""
     w("        int tid = Group.IdxX;")
     w("        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;")
-    w(f"        int wm = (warp & 1) * 64, wn = (warp >> 1) * {warp_n};")
+    if stripes:
+        w("        int wm = warp * 16, wn = 0; // warpgroup warp / 4 computes rows 64(warp / 4).., its warp w % 4 holds 16 of them")
+    else:
+        w(f"        int wm = (warp & 1) * 64, wn = (warp >> 1) * {warp_n};")
     w("        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;")
     w("        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.")
     w("        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;")
@@ -322,7 +326,11 @@ LDMATRIX_KERNELS = {
     # the two convolution layouts staged by cp.async
     "KernelLdMatrixShiftedAsync": (THREADS, NT),
     "KernelLdMatrixTapRowsAsync": (THREADS, NT),
+    # KernelLdMatrixAsync's staging multiplied by Hopper's wgmma (2 warpgroups of 64x128) instead of ldmatrix + mma.sync
+    "KernelWgmma": (THREADS, NT),
 }
+# wgmma: each warpgroup's 64 rows x the block's 128 columns as one m64n128k16 per k group (Wgmma.MmaM64N128K16).
+assert TILE_N == 128 and TILE_M == 128
 ASYNC_STAGES = 3                         # 3 x 16 KB: the 48 KB of static shared memory a block may have
 # AsyncCopy.WaitGroups waits with cp.async.wait_group 1, i.e. ASYNC_STAGES - 2 groups left in flight: change both together.
 assert ASYNC_STAGES == 3
@@ -334,6 +342,7 @@ def kernel_ldmatrix(name):
     loop-invariant register plus a constant. `name` picks the warp layout: 8 warps of 64x32 or 4 of 64x64."""
     threads, nt = LDMATRIX_KERNELS[name]
     warp_n = 8 * nt
+    wg = name == "KernelWgmma"
     per = threads // 4                   # rows between a thread's staged chunks: 64 or 32
     chunks = TILE_M // per               # chunks per thread and operand: 2 or 4
     w("    /// <summary>")
@@ -374,6 +383,18 @@ def kernel_ldmatrix(name):
         w(f"    /// <c>cp.async</c> through {ASYNC_STAGES} shared stages as <see cref=\"KernelLdMatrixAsync\"/> is: four 16-byte chunks per thread,")
         w("    /// operand and K-step, copied two K-steps ahead, no staging registers (KernelLdMatrixWide's 32 of them were what")
         w("    /// brought it to 252 of its 256). Operands' device addresses as <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
+    elif wg:
+        w("    /// The GEMM of <see cref=\"KernelLdMatrixAsync\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, cp.async staging")
+        w(f"    /// through {ASYNC_STAGES} shared stages and 64-byte-swizzled rows, split K and epilogue) multiplied by Hopper's warpgroup MMA")
+        w("    /// (<see cref=\"Wgmma\"/>, sm_90a) instead of ldmatrix + mma.sync: warpgroup h (warps 4h..4h+3) computes rows 64h..64h+63")
+        w("    /// of the block as one m64n128k16 per k group, the tensor cores reading A and B from the stage through descriptors")
+        w("    /// (the staged layout is the 64-byte swizzle's, so the staging is KernelLdMatrixAsync's unchanged). No fragment")
+        w("    /// registers and no ldmatrix: per K-step a warpgroup issues 2 wgmma where a warp issued 8 ldmatrix and 32 mma. Each K-step's batch")
+        w("    /// is waited for before the next barrier (wgmma.wait_group 0), so the stage it read can be refilled two K-steps")
+        w("    /// ahead as in KernelLdMatrixAsync. Same k-group order, so the simulator's emulation gives KernelLdMatrixAsync's bits;")
+        w("    /// the hardware's accumulation order inside a wgmma is its own. Needs an sm_90 GPU and the GPU tier's LiftedKernels")
+        w("    /// (target sm_90a); the shared tile must start 512-byte aligned (else C is NaN). Operands' device addresses as")
+        w("    /// <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
     elif name == "KernelLdMatrixAsync":
         w("    /// <see cref=\"KernelLdMatrix\"/> (packed operands, C = A·Bᵀ; same tiles, warps, shared layout, swizzle, ldmatrix, mma")
         w(f"    /// order and epilogue, so the same bits) staged with <c>cp.async</c> instead of through registers: {ASYNC_STAGES} shared stages")
@@ -393,7 +414,7 @@ def kernel_ldmatrix(name):
     w("    /// </summary>")
     shifted = name.startswith("KernelLdMatrixShifted")
     taprows = name.startswith("KernelLdMatrixTapRows")
-    asyn = name.endswith("Async")
+    asyn = name.endswith("Async") or wg
     stages = ASYNC_STAGES if asyn else 2
     extra = (", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else "") + (", long aAddress, long bAddress" if asyn else "")
     w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
@@ -402,7 +423,7 @@ def kernel_ldmatrix(name):
     w("        var s32 = s.Cast<uint>();")
     w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
     w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
-    thread_indices(warp_n)
+    thread_indices(warp_n, stripes=wg)
     w("        int steps = (kEnd - kBegin + KStep - 1) / KStep;")
     w("        uint sb = 0;")
     w("        if (CudaAsm.IsSupported)")
@@ -410,9 +431,15 @@ def kernel_ldmatrix(name):
     w("            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).")
     w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }\", out uint window);")
     w("            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register")
-    w("            if ((sb & 15u) != 0)")
-    w("            {")
-    w("                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.")
+    if wg:
+        w("            if ((sb & (Wgmma.TileAlignment - 1)) != 0)")
+        w("            {")
+        w("                // The descriptors' swizzle works on address bits 4-8: the stages must start 512-byte aligned, or C would be")
+        w("                // silently wrong. Fail loudly (NaN).")
+    else:
+        w("            if ((sb & 15u) != 0)")
+        w("            {")
+        w("                // ldmatrix needs 16-byte aligned shared rows: fail loudly (NaN) rather than fault.")
     w(f"                for (int i = tid; i < TileM * TileN; i += {'Threads' if threads == THREADS else threads}) {{ int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }}")
     w("                return;")
     w("            }")
@@ -421,9 +448,15 @@ def kernel_ldmatrix(name):
     w(f"        // Staging: thread = (row tid/4, chunk tid%4) and {downs} rows down (same swizzle: (row/2) % 4 repeats), one chunk each.")
     w("        int cr = tid >> 2, cc = tid & 3;")
     w("        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);")
-    fragment_addressing()
-    for mi in range(MT):
-        w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(nt) for r in range(4)) + ";")
+    if wg:
+        w("        // The warpgroup's accumulators: its 64 rows x 128 columns (Acc64's layout; on CUDA they are Wgmma's registers and h")
+        w("        // stays zero until read after the loop).")
+        w("        Wgmma.ZeroAccumulators();")
+        w("        var h = new Acc64();")
+    else:
+        fragment_addressing()
+        for mi in range(MT):
+            w("        float " + ", ".join(f"{acc(mi, ni, r)} = 0f" for ni in range(nt) for r in range(4)) + ";")
     if not asyn:
         w("        Chunk16 " + ", ".join(f"x{op}{i} = default" for op in "ab" for i in range(chunks)) + ";")
     w("        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the")
@@ -454,8 +487,13 @@ def kernel_ldmatrix(name):
     w(f"        int fullSteps = row0 + {TILE_M} <= p.M && col0 + {TILE_N} <= p.N ? (kEnd - kBegin) / KStep : 0;")
     if per_chunk:
         w("        bool " + ", ".join(f"{op}In{i} = {tile0} + cr{f' + {per * i}' if i else ''} < {rows}" for op, tile0, rows in (("a", "row0", "p.M"), ("b", "col0", "p.N")) for i in range(chunks)) + ";")
-    w("        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.")
-    w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
+    if wg:
+        w("        // Descriptors of stage 0, k group 0: the warpgroup's 64 A rows and B's 128 rows. Another stage or k group (32 bytes")
+        w("        // along the row) is a constant added (bytes / 16).")
+        w(f"        long dA = Wgmma.Descriptor(sb + (uint)(warp >> 2) * {64 * 4 * ROW_WORDS}u), dB = Wgmma.Descriptor(sb + {4 * OP_WORDS}u);")
+    else:
+        w("        // k group 1 reads chunk (2 + c) ^ sw = (c ^ sw) ^ 2 (c is 0 or 1): the same offset with bit 5 flipped.")
+        w("        uint ao = 4u * (uint)(ar * 16 + ((ac ^ aSw) << 2)), bo = 4u * (uint)(br * 16 + ((bc ^ bSw) << 2));")
     if asyn:
         w("        uint dsa = sb + 16u * (uint)cu; // the thread's copy slot in stage 0's A tile, as a shared window address")
     def chunk_index(op, i):
@@ -504,9 +542,20 @@ def kernel_ldmatrix(name):
             w(f"{ind}    AsyncCopy.Copy16(s, dsa + {o}u, sb, {op}16, (uint)({chunk_index(op, i)}), {addr}, kOk && {in_bounds(op, i)});")
         w(f"{ind}}}")
         w(f"{ind}AsyncCopy.Commit();")
+    def wgmma_k_groups(stage):
+        # The K-step from stage `stage` as one wgmma batch: one m64n128k16 per k group.
+        w("            Wgmma.Fence();")
+        for gi in range(KSTEP // 16):
+            d = (4 * stage * STAGE_WORDS + 32 * gi) // 16
+            w(f"            h = Wgmma.MmaM64N128K16(h, dA + {d}, dB + {d}, s32, sb); // k group {gi}")
+        w("            Wgmma.Commit();")
+        w("            Wgmma.WaitAll(); // the stage is free for the copies issued after the next barrier")
     def k_groups(stage):
         # The two k groups of a K-step from stage `stage`: A and B fragments with ldmatrix.x4 at the thread's offsets
         # plus a constant, then the mma of the warp's tiles.
+        if wg:
+            wgmma_k_groups(stage)
+            return
         for gi in range(KSTEP // 16):
             w(f"            // k group {gi}: chunks {2 * gi} and {2 * gi + 1}")
             w("            {")
@@ -520,6 +569,8 @@ def kernel_ldmatrix(name):
             w("            }")
     def async_stage_body(stage, ind):
         w(f"{ind}AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + {stage} have landed (only the newer group may be in flight)")
+        if wg:
+            w(f"{ind}Wgmma.FenceSharedWrites(); // ... visible to the tensor cores' (async proxy) reads")
         w(f"{ind}Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next")
         nxt = f"kt + {stage + ASYNC_STAGES - 1}"
         w(f"{ind}if ({nxt} < steps)")
@@ -587,6 +638,12 @@ def kernel_ldmatrix(name):
             for ni in range(nt):
                 w(f"        StoreRow(cs, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)} + rb{mi}0, {acc(mi,ni,1)} + rb{mi}0);")
                 w(f"        StoreRow(cs, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)} + rb{mi}1, {acc(mi,ni,3)} + rb{mi}1);")
+    elif wg:
+        w("        // The warp's 16 rows as 16 mma-layout column tiles: tile j is registers 4j..4j + 3 (Left: j < 8, Right: j >= 8).")
+        w("        h = Wgmma.Accumulators(h);")
+        for ni in range(TILE_N // 8):
+            w(f"        float " + ", ".join(f"{acc(0, ni, r)} = h.{'Left' if ni < 8 else 'Right'}.D{4 * (ni % 8) + r}" for r in range(4)) + ";")
+        epilogue("StorePackable", 1, TILE_N // 8)
     else:
         epilogue("StorePackable", MT, nt)
     w("    }")
