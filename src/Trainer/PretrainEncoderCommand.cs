@@ -247,6 +247,21 @@ public sealed class PretrainEncoderCommand : ICommand
                 bool async = gpu.AsyncPackedConvs;
                 stdout.WriteLine($"stgcn train step with the packed products staged {(async ? "through registers" : "by cp.async")}: " +
                     $"{TimedWith(() => gpu.AsyncPackedConvs = !async, () => gpu.AsyncPackedConvs = async)} vs {median} {(async ? "by cp.async" : "through registers")} (TDSM_CONV_ASYNC)");
+                // On Hopper: the packed products on wgmma (KernelWgmmaShifted / TapRows) against the kernels above.
+                bool wgmma = gpu.WgmmaPackedConvs;
+                // Last, and caught: a kernel never run on a GPU before cannot cost the lines above.
+                if (gpu.SupportsWgmma)
+                {
+                    try
+                    {
+                        stdout.WriteLine($"stgcn train step with the packed products {(wgmma ? "off" : "on")} wgmma: " +
+                            $"{TimedWith(() => gpu.WgmmaPackedConvs = !wgmma, () => gpu.WgmmaPackedConvs = wgmma)} vs {median} {(wgmma ? "on" : "off")} wgmma (TDSM_CONV_WGMMA)");
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        stdout.WriteLine($"stgcn train step with the packed products on wgmma: FAILED: {e.GetType().Name}: {e.Message}");
+                    }
+                }
             }
             stdout.WriteLine(Tdsm.Gpu.LiftedKernels.Summary());
         }

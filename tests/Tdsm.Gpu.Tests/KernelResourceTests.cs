@@ -13,7 +13,7 @@ namespace Tdsm.Gpu.Diagnostics;
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
 /// Kernels with inline-asm operand slots are compiled as the tier loads them, from the PTX LiftedKernels rewrites.
-/// 39 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// 41 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
 /// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
 /// need, rather than inside the kernel tests.
 /// </summary>
@@ -46,7 +46,8 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
             $"TensorCoreGemm.KernelLdMatrixShifted ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixTapRows), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelLdMatrixTapRows ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
-        foreach (var m in new[] { nameof(K.TensorCoreGemm.KernelLdMatrixShiftedAsync), nameof(K.TensorCoreGemm.KernelLdMatrixTapRowsAsync) })
+        foreach (var m in new[] { nameof(K.TensorCoreGemm.KernelLdMatrixShiftedAsync), nameof(K.TensorCoreGemm.KernelLdMatrixTapRowsAsync),
+                     nameof(K.TensorCoreGemm.KernelWgmmaShifted), nameof(K.TensorCoreGemm.KernelWgmmaTapRows) })
             Add(typeof(K.TensorCoreGemm), m, K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
                 $"TensorCoreGemm.{m} ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.Gemm), nameof(K.Gemm.Kernel), K.Gemm.Specialization, K.Gemm.Threads, K.Gemm.MinGroupsPerSM);

@@ -328,6 +328,9 @@ LDMATRIX_KERNELS = {
     "KernelLdMatrixTapRowsAsync": (THREADS, NT),
     # KernelLdMatrixAsync's staging multiplied by Hopper's wgmma (2 warpgroups of 64x128) instead of ldmatrix + mma.sync
     "KernelWgmma": (THREADS, NT),
+    # the two convolution layouts so (their cp.async staging, KernelWgmma's MMA)
+    "KernelWgmmaShifted": (THREADS, NT),
+    "KernelWgmmaTapRows": (THREADS, NT),
 }
 # wgmma: each warpgroup's 64 rows x the block's 128 columns as one m64n128k16 per k group (Wgmma.MmaM64N128K16).
 assert TILE_N == 128 and TILE_M == 128
@@ -342,7 +345,7 @@ def kernel_ldmatrix(name):
     loop-invariant register plus a constant. `name` picks the warp layout: 8 warps of 64x32 or 4 of 64x64."""
     threads, nt = LDMATRIX_KERNELS[name]
     warp_n = 8 * nt
-    wg = name == "KernelWgmma"
+    wg = name.startswith("KernelWgmma")
     per = threads // 4                   # rows between a thread's staged chunks: 64 or 32
     chunks = TILE_M // per               # chunks per thread and operand: 2 or 4
     w("    /// <summary>")
@@ -383,6 +386,13 @@ def kernel_ldmatrix(name):
         w(f"    /// <c>cp.async</c> through {ASYNC_STAGES} shared stages as <see cref=\"KernelLdMatrixAsync\"/> is: four 16-byte chunks per thread,")
         w("    /// operand and K-step, copied two K-steps ahead, no staging registers (KernelLdMatrixWide's 32 of them were what")
         w("    /// brought it to 252 of its 256). Operands' device addresses as <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
+    elif name in ("KernelWgmmaShifted", "KernelWgmmaTapRows"):
+        base = name.replace("Wgmma", "LdMatrix") + "Async"
+        w(f"    /// <see cref=\"{base}\"/> (the same tiles, B layout, cp.async staging and epilogue) multiplied by Hopper's warpgroup")
+        w("    /// MMA as <see cref=\"KernelWgmma\"/> is (one m64n128k16 per warpgroup and k group, operands read from the stage through")
+        w(f"    /// descriptors): the simulator's emulation gives {base}'s bits. Needs an sm_90 GPU and the GPU tier's LiftedKernels;")
+        w("    /// the shared tile must start 512-byte aligned (else C is NaN). Operands' device addresses as")
+        w("    /// <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
     elif wg:
         w("    /// The GEMM of <see cref=\"KernelLdMatrixAsync\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, cp.async staging")
         w(f"    /// through {ASYNC_STAGES} shared stages and 64-byte-swizzled rows, split K and epilogue) multiplied by Hopper's warpgroup MMA")
@@ -412,8 +422,8 @@ def kernel_ldmatrix(name):
         w("    /// instructions per mma. 128 accumulators per lane (about 250 registers): two blocks of 128 threads per SM.")
     w(f"    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group {threads}.")
     w("    /// </summary>")
-    shifted = name.startswith("KernelLdMatrixShifted")
-    taprows = name.startswith("KernelLdMatrixTapRows")
+    shifted = "Shifted" in name
+    taprows = "TapRows" in name
     asyn = name.endswith("Async") or wg
     stages = ASYNC_STAGES if asyn else 2
     extra = (", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else "") + (", long aAddress, long bAddress" if asyn else "")
@@ -625,27 +635,28 @@ def kernel_ldmatrix(name):
         stage_body(1, " " * 12)
         w("        }")
         w("")
+    # The warp's tiles for the epilogue: MT x nt mma tiles, or with wgmma its 16 rows as 1 x 16.
+    emt, ent = (1, TILE_N // 8) if wg else (MT, nt)
+    if wg:
+        w("        // The warp's 16 rows as 16 mma-layout column tiles: tile j is registers 4j..4j + 3 (Left: j < 8, Right: j >= 8).")
+        w("        h = Wgmma.Accumulators(h);")
+        for ni in range(ent):
+            w(f"        float " + ", ".join(f"{acc(0, ni, r)} = h.{'Left' if ni < 8 else 'Right'}.D{4 * (ni % 8) + r}" for r in range(4)) + ";")
     if shifted:
         epilogue_start("// Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8; C_z = c[z·M·N ..].")
-        for mi in range(MT):
+        for mi in range(emt):
             for h in range(2):
                 w(f"        float rb{mi}{h} = RowBias(bias, sh, p, er + {mi * 16 + 8 * h});")
         w("        if (p.PairStores != 0 && (p.N & 1) == 0 && row0 + TileM <= p.M && col0 + TileN <= p.N)")
         w("        {")
         w("            // A block inside C_z: pairs of columns as 64-bit words (as the other ldmatrix kernels' epilogue).")
-        pair_stores(MT, nt, lambda mi, ni, h: (f"rb{mi}{h}", f"rb{mi}{h}"))
-        for mi in range(MT):
-            for ni in range(nt):
+        pair_stores(emt, ent, lambda mi, ni, h: (f"rb{mi}{h}", f"rb{mi}{h}"))
+        for mi in range(emt):
+            for ni in range(ent):
                 w(f"        StoreRow(cs, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)} + rb{mi}0, {acc(mi,ni,1)} + rb{mi}0);")
                 w(f"        StoreRow(cs, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)} + rb{mi}1, {acc(mi,ni,3)} + rb{mi}1);")
-    elif wg:
-        w("        // The warp's 16 rows as 16 mma-layout column tiles: tile j is registers 4j..4j + 3 (Left: j < 8, Right: j >= 8).")
-        w("        h = Wgmma.Accumulators(h);")
-        for ni in range(TILE_N // 8):
-            w(f"        float " + ", ".join(f"{acc(0, ni, r)} = h.{'Left' if ni < 8 else 'Right'}.D{4 * (ni % 8) + r}" for r in range(4)) + ";")
-        epilogue("StorePackable", 1, TILE_N // 8)
     else:
-        epilogue("StorePackable", MT, nt)
+        epilogue("StorePackable", emt, ent)
     w("    }")
     w("")
 

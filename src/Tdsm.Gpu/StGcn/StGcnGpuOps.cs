@@ -34,6 +34,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>? _shiftedGemm;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>? _shiftedGemmAsync;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>? _tapRowsGemmAsync;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>? _shiftedGemmWgmma;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>? _tapRowsGemmWgmma;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
     private readonly Dictionary<Tensor, MemoryBuffer1D<float, Stride1D.Dense>> _owned = [];
 
@@ -195,6 +197,28 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// <summary>Of <see cref="PackedConvLaunches"/>, those on the cp.async kernels (<see cref="AsyncPackedConvs"/>).</summary>
     public long AsyncPackedConvLaunches { get; private set; }
 
+    /// <summary>
+    /// With <see cref="PackedConvs"/>, on a Hopper GPU (compute capability 9.0): the packed products on Hopper's warpgroup
+    /// MMA (<see cref="Tdsm.Kernels.TensorCoreGemm.KernelWgmmaShifted"/> and <see cref="Tdsm.Kernels.TensorCoreGemm.KernelWgmmaTapRows"/>:
+    /// the cp.async staging of <see cref="AsyncPackedConvs"/>, wgmma instead of ldmatrix + mma.sync; within fp32 rounding
+    /// of the other kernels, their bits on the simulator). Takes precedence over <see cref="AsyncPackedConvs"/>. Off by default
+    /// until a GPU visit has measured it (`pretrain-encoder --bench` prints the step with it on a Hopper GPU);
+    /// TDSM_CONV_WGMMA=1 turns it on for a whole process.
+    /// </summary>
+    public bool WgmmaPackedConvs { get; set; } = Environment.GetEnvironmentVariable("TDSM_CONV_WGMMA") == "1";
+
+    /// <summary>Of <see cref="PackedConvLaunches"/>, those on the wgmma kernels (<see cref="WgmmaPackedConvs"/>).</summary>
+    public long WgmmaPackedConvLaunches { get; private set; }
+
+    /// <summary>True unless this is a CUDA GPU before Hopper (wgmma needs compute capability 9.0; the simulator emulates it).</summary>
+    public bool SupportsWgmma => _acc is not ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } };
+
+    private void RequireWgmma()
+    {
+        if (!SupportsWgmma)
+            throw new NotSupportedException($"WgmmaPackedConvs (TDSM_CONV_WGMMA=1): wgmma needs a Hopper GPU (compute capability 9.0), this is {_acc.Name}");
+    }
+
     /// <summary>Products run on <see cref="PackedConv"/> so far (forward, input gradient and weight gradient each count one).</summary>
     public long PackedConvLaunches { get; private set; }
 
@@ -235,7 +259,15 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
         var (gx, gy) = TensorCoreConv.Blocks(m, n);
         var config = new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup);
-        if (AsyncPackedConvs)
+        if (WgmmaPackedConvs)
+        {
+            RequireWgmma();
+            _shiftedGemmWgmma ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>(
+                Tdsm.Kernels.TensorCoreGemm.KernelWgmmaShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
+            _shiftedGemmWgmma(config, _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift, Address(_packW.View), Address(_packIn.View));
+            WgmmaPackedConvLaunches++;
+        }
+        else if (AsyncPackedConvs)
         {
             _shiftedGemmAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>(
                 Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShiftedAsync, Tdsm.Kernels.TensorCoreGemm.Specialization());
@@ -281,7 +313,15 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _packChannelFirst(checked((int)(aWords / 4)), dy, _packW.View, l.Dy);   // a thread per 16-byte chunk
         _packChannelFirst(checked((int)(bWords / 4)), x, _packIn.View, l.X);
         var config = new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup);
-        if (AsyncPackedConvs)
+        if (WgmmaPackedConvs)
+        {
+            RequireWgmma();
+            _tapRowsGemmWgmma ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>(
+                Tdsm.Kernels.TensorCoreGemm.KernelWgmmaTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
+            _tapRowsGemmWgmma(config, _packW.View, _packIn.View, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps, Address(_packW.View), Address(_packIn.View));
+            WgmmaPackedConvLaunches++;
+        }
+        else if (AsyncPackedConvs)
         {
             _tapRowsGemmAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>(
                 Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRowsAsync, Tdsm.Kernels.TensorCoreGemm.Specialization());
