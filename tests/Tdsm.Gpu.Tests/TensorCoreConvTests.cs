@@ -99,87 +99,65 @@ public class TensorCoreConvTests(string device) : StGcnOpsFixture(device)
     }
 
     /// <summary>
-    /// StGcnGpuOps.AsyncPackedConvs: the packed products staged by cp.async (KernelLdMatrixShiftedAsync, KernelLdMatrixTapRowsAsync)
-    /// give the bits of the register-staged kernels: forward, input gradient and weight gradient (tolerance 0), with the
-    /// same number of products on PackedConv, all on the cp.async kernels. Two small shapes (the simulator is slow): nine
-    /// taps of one K-step each, and a 1x1 of two K-steps; the split K of the weight gradient goes through the same
-    /// generated staging as KernelLdMatrixAsync's split case.
+    /// The packed products' three kernels against each other: staged by cp.async (StGcnGpuOps.AsyncPackedConvs:
+    /// KernelLdMatrixShiftedAsync, KernelLdMatrixTapRowsAsync) they give the bits of the register-staged kernels (tolerance
+    /// 0); on Hopper's wgmma (StGcnGpuOps.WgmmaPackedConvs: KernelWgmmaShifted, KernelWgmmaTapRows) too on the simulator,
+    /// whose emulation sums each k group as the mma.sync emulation does, while on CUDA the hardware's order of accumulation
+    /// inside a wgmma is its own, so there each output is within 1e-5 of the other's norm (‖Δ‖ / ‖ref‖; fp32 accumulation of
+    /// the same bf16 products) and the differing elements are counted (not run on a GPU before Hopper). Forward, input
+    /// gradient and weight gradient, every product of a setting on that setting's kernels. Two small shapes (the simulator
+    /// is slow): nine taps of one K-step each, and a 1x1 of two K-steps; the split K of the weight gradient goes through the
+    /// same generated staging as KernelLdMatrixAsync's split case.
     /// </summary>
     [TestCase(1, 32, 32, 5, 3, 9)]
     [TestCase(2, 64, 32, 6, 3, 1)]
-    public void AsyncPackedConvsGiveTheBitsOfRegisterStaging(int b, int cin, int cout, int t, int v, int kt)
+    public void PackedConvKernelsGiveTheSameProducts(int b, int cin, int cout, int t, int v, int kt)
     {
         Gpu.ConvPrecision = GemmPrecision.Bf16;
         var rng = new Rng(91);
         float[] x = Normal(rng, b * cin * t * v), w = Normal(rng, cout * cin * kt), bias = Normal(rng, cout), dy = Normal(rng, b * cout * t * v);
-        (float[][] Outputs, long Packed) Run(bool async)
+        (float[][] Outputs, long Packed) Run(bool async, bool wgmma)
         {
             Gpu.AsyncPackedConvs = async;
+            Gpu.WgmmaPackedConvs = wgmma;
             try
             {
-                long packed0 = Gpu.PackedConvLaunches, async0 = Gpu.AsyncPackedConvLaunches;
+                long packed0 = Gpu.PackedConvLaunches, async0 = Gpu.AsyncPackedConvLaunches, wgmma0 = Gpu.WgmmaPackedConvLaunches;
                 var ty = Up(Nan(dy.Length)); var tdx = Up(Nan(x.Length)); var tdw = Up(new float[w.Length]); var tdb = Up(new float[cout]);
                 Gpu.TemporalConvForward(Up(x), Up(w), Up(bias), ty, b, cin, cout, t, v, kt, 1);
                 Gpu.TemporalConvBackward(Up(dy), Up(x), Up(w), tdx, tdw, tdb, b, cin, cout, t, v, kt, 1);
-                Assert.That(Gpu.AsyncPackedConvLaunches - async0, Is.EqualTo(async ? Gpu.PackedConvLaunches - packed0 : 0), "products on the cp.async kernels");
-                return ([Down(ty), Down(tdx), Down(tdw), Down(tdb)], Gpu.PackedConvLaunches - packed0);
+                long products = Gpu.PackedConvLaunches - packed0;
+                Assert.That(Gpu.AsyncPackedConvLaunches - async0, Is.EqualTo(async ? products : 0), "products on the cp.async kernels");
+                Assert.That(Gpu.WgmmaPackedConvLaunches - wgmma0, Is.EqualTo(wgmma ? products : 0), "products on the wgmma kernels");
+                return ([Down(ty), Down(tdx), Down(tdw), Down(tdb)], products);
             }
-            finally { Gpu.AsyncPackedConvs = false; }
+            finally { Gpu.AsyncPackedConvs = false; Gpu.WgmmaPackedConvs = false; }
         }
-        var (registers, packedR) = Run(false);
-        var (copies, packedA) = Run(true);
+        string[] names = ["y", "dx", "dW", "dBias"];
+        var (registers, packedR) = Run(async: false, wgmma: false);
+        var (copies, packedA) = Run(async: true, wgmma: false);
         // Forward, dx and (temporal convolutions only) dW.
         Assert.That(packedA, Is.EqualTo(packedR).And.EqualTo(kt > 1 ? 3 : 2), "products on PackedConv");
-        string[] names = ["y", "dx", "dW", "dBias"];
         for (int o = 0; o < 4; o++)
         {
             Assert.That(copies[o], Has.None.NaN, names[o] + ": written");
             Assert.That(copies[o].Select(BitConverter.SingleToInt32Bits), Is.EqualTo(registers[o].Select(BitConverter.SingleToInt32Bits)), names[o] + ": cp.async vs register staging");
         }
-    }
-
-    /// <summary>
-    /// StGcnGpuOps.WgmmaPackedConvs: the packed products on Hopper's wgmma (KernelWgmmaShifted, KernelWgmmaTapRows) against
-    /// the register-staged kernels: forward, input gradient and weight gradient, every product on the wgmma kernels. On the
-    /// simulator, whose emulation sums each k group as the mma.sync emulation does, the same bits (tolerance 0); on CUDA the
-    /// hardware's order of accumulation inside a wgmma is its own, so each output within 1e-5 of the other's norm
-    /// (‖Δ‖ / ‖ref‖; fp32 accumulation of the same bf16 products), the differing elements counted; a GPU before Hopper ends
-    /// the test as ignored. The async test's two shapes.
-    /// </summary>
-    [TestCase(1, 32, 32, 5, 3, 9)]
-    [TestCase(2, 64, 32, 6, 3, 1)]
-    public void WgmmaPackedConvsMatchRegisterStaging(int b, int cin, int cout, int t, int v, int kt)
-    {
-        if (!Gpu.SupportsWgmma) Assert.Ignore($"wgmma needs compute capability 9.0; this is {Device.Accelerator.Name}");
-        Gpu.ConvPrecision = GemmPrecision.Bf16;
-        var rng = new Rng(93);
-        float[] x = Normal(rng, b * cin * t * v), w = Normal(rng, cout * cin * kt), bias = Normal(rng, cout), dy = Normal(rng, b * cout * t * v);
-        (float[][] Outputs, long Packed) Run(bool wgmma)
+        if (!Gpu.SupportsWgmma)
         {
-            Gpu.WgmmaPackedConvs = wgmma;
-            try
-            {
-                long packed0 = Gpu.PackedConvLaunches, wgmma0 = Gpu.WgmmaPackedConvLaunches;
-                var ty = Up(Nan(dy.Length)); var tdx = Up(Nan(x.Length)); var tdw = Up(new float[w.Length]); var tdb = Up(new float[cout]);
-                Gpu.TemporalConvForward(Up(x), Up(w), Up(bias), ty, b, cin, cout, t, v, kt, 1);
-                Gpu.TemporalConvBackward(Up(dy), Up(x), Up(w), tdx, tdw, tdb, b, cin, cout, t, v, kt, 1);
-                Assert.That(Gpu.WgmmaPackedConvLaunches - wgmma0, Is.EqualTo(wgmma ? Gpu.PackedConvLaunches - packed0 : 0), "products on the wgmma kernels");
-                return ([Down(ty), Down(tdx), Down(tdw), Down(tdb)], Gpu.PackedConvLaunches - packed0);
-            }
-            finally { Gpu.WgmmaPackedConvs = false; }
+            TestContext.Out.WriteLine($"wgmma not run: it needs compute capability 9.0; this is {Device.Accelerator.Name}");
+            return;
         }
-        var (registers, packedR) = Run(false);
-        var (wgmmaOut, packedW) = Run(true);
-        Assert.That(packedW, Is.EqualTo(packedR).And.EqualTo(kt > 1 ? 3 : 2), "products on PackedConv");
-        string[] names = ["y", "dx", "dW", "dBias"];
+        var (wgmmaOut, packedW) = Run(async: false, wgmma: true);
+        Assert.That(packedW, Is.EqualTo(packedR), "products on PackedConv (wgmma)");
         for (int o = 0; o < 4; o++)
         {
-            Assert.That(wgmmaOut[o], Has.None.NaN, names[o] + ": written");
+            Assert.That(wgmmaOut[o], Has.None.NaN, names[o] + ": written (wgmma)");
             int differing = wgmmaOut[o].Zip(registers[o]).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
             double num = 0, den = 0;
             for (int i = 0; i < registers[o].Length; i++) { double d = wgmmaOut[o][i] - registers[o][i]; num += d * d; den += (double)registers[o][i] * registers[o][i]; }
             double rel = Math.Sqrt(num / Math.Max(den, 1e-300));
-            TestContext.Out.WriteLine($"{names[o]}: {differing} of {registers[o].Length} elements differ in their bits, ‖Δ‖/‖ref‖ = {rel:E2}");
+            TestContext.Out.WriteLine($"wgmma {names[o]}: {differing} of {registers[o].Length} elements differ in their bits from register staging, ‖Δ‖/‖ref‖ = {rel:E2}");
             if (Device.IsCuda) Assert.That(rel, Is.LessThanOrEqualTo(1e-5), names[o] + ": wgmma vs register staging");
             else Assert.That(differing, Is.Zero, names[o] + ": wgmma vs register staging (simulator: same bits)");
         }
