@@ -9715,8 +9715,7 @@ public static class TensorCoreGemm
         // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
         // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
         // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
-        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
-        // from the shared window) of k group 0 in stage 0's A and B tiles.
+        // which the host checks); the K-steps whose loads need no bounds checks; and the descriptors of stage 0's tiles.
         long cu = cw >> 2;
         int rowChunks = p.K >> 3, k8 = kBegin >> 3;
         int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
@@ -10036,8 +10035,7 @@ public static class TensorCoreGemm
         // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
         // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
         // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
-        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
-        // from the shared window) of k group 0 in stage 0's A and B tiles.
+        // which the host checks); the K-steps whose loads need no bounds checks; and the descriptors of stage 0's tiles.
         long cu = cw >> 2;
         int rowChunks = p.K >> 3, k8 = kBegin >> 3;
         int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
@@ -10342,8 +10340,7 @@ public static class TensorCoreGemm
         // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
         // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
         // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
-        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes
-        // from the shared window) of k group 0 in stage 0's A and B tiles.
+        // which the host checks); the K-steps whose loads need no bounds checks; and the descriptors of stage 0's tiles.
         long cu = cw >> 2;
         int rowChunks = p.K >> 3, k8 = kBegin >> 3;
         int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;

@@ -57,7 +57,11 @@ public static class LiftedKernels
         return (PTXCompiledKernel)PtxKernelConstructor.Invoke([compiled.Context, EntryPointProperty.GetValue(compiled), compiled.Info, ptx]);
     }
 
-    /// <summary>The kernel for <paramref name="method"/>, its PTX rewritten on CUDA when <see cref="Enabled"/>; null to load it the usual way.</summary>
+    /// <summary>
+    /// The kernel for <paramref name="method"/>, its PTX rewritten on CUDA when <see cref="Enabled"/> or when it uses wgmma; null
+    /// to load it the usual way.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A wgmma kernel did not load (the driver's message inside).</exception>
     private static (Kernel Kernel, int Promoted)? TryLoad(Accelerator acc, MethodInfo method, KernelSpecialization specialization)
     {
         if (acc is not CudaAccelerator cuda) return null;
@@ -74,8 +78,10 @@ public static class LiftedKernels
             if (hopper) LoadedSm90a++;
             return (kernel, promoted);
         }
-        catch (Exception e) when (e is not OutOfMemoryException && !hopper)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // A wgmma kernel has no other way to load: say which and why.
+            if (hopper) throw new InvalidOperationException($"{method.DeclaringType?.Name}.{method.Name}: the sm_90a (wgmma) kernel did not load: {e.GetType().Name}: {e.Message}", e);
             // Reflection failures (another ILGPU), or the driver refusing the text: the kernel loads as ILGPU wrote it.
             Fallback(method, e);
             return null;

@@ -472,8 +472,11 @@ def kernel_ldmatrix(name):
     w("        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the")
     w(f"        // other stage are constants away); its global chunk indexes at kBegin (rows r + {per}i of A and B: chunk")
     w("        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,")
-    w("        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes")
-    w("        // from the shared window) of k group 0 in stage 0's A and B tiles.")
+    if wg:
+        w("        // which the host checks); the K-steps whose loads need no bounds checks; and the descriptors of stage 0's tiles.")
+    else:
+        w("        // which the host checks); the K-steps whose loads need no bounds checks; and the ldmatrix row offsets (bytes")
+        w("        // from the shared window) of k group 0 in stage 0's A and B tiles.")
     w("        long cu = cw >> 2;")
     w("        int rowChunks = p.K >> 3, k8 = kBegin >> 3;")
     # Two chunks per operand (8 warps): an index and an in-bounds flag per chunk. Four (4 warps): one index per operand
