@@ -151,6 +151,39 @@ public class PtxLocalSlotsTests
         });
     }
 
+    /// <summary>
+    /// A kernel whose text uses wgmma is rewritten even when it has no slots to lift or lifting is off (TDSM_PTX_LIFT=0): it
+    /// needs the sm_90a target to load at all. The small kernel above with a wgmma fence added to its text, wrapped as
+    /// LiftedKernels wraps its kernels: without lifting it keeps its slots and gets the target; with lifting, both.
+    /// </summary>
+    [Test]
+    public void AWgmmaKernelIsRetargetedWithOrWithoutLifting()
+    {
+        using var compiler = new PtxCompiler();
+        var compiled = compiler.CompileKernel(typeof(Tdsm.Kernels.Bf16).GetMethod(nameof(Tdsm.Kernels.Bf16.PackRowsTransposed))!, KernelSpecialization.Empty);
+        int ret = compiled.PTXAssembly.LastIndexOf("\tret;", StringComparison.Ordinal);
+        Assert.That(ret, Is.GreaterThan(0), "the kernel's ret");
+        string text = compiled.PTXAssembly.Insert(ret, "\twgmma.fence.sync.aligned;\n");
+        var flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public;
+        var entryPoint = typeof(ILGPU.Backends.CompiledKernel).GetProperty("EntryPoint", flags)!.GetValue(compiled);
+        var constructor = typeof(ILGPU.Backends.PTX.PTXCompiledKernel).GetConstructor(flags, null,
+            [typeof(ILGPU.Context), typeof(ILGPU.Backends.EntryPoints.EntryPoint), typeof(ILGPU.Backends.CompiledKernel.KernelInfo), typeof(string)], null)!;
+        var withWgmma = (ILGPU.Backends.PTX.PTXCompiledKernel)constructor.Invoke([compiled.Context, entryPoint, compiled.Info, text]);
+
+        var unlifted = LiftedKernels.Rewrite(withWgmma, out int none, promoteSlots: false);
+        var lifted = LiftedKernels.Rewrite(withWgmma, out int promoted);
+        Assert.Multiple(() =>
+        {
+            Assert.That(unlifted, Is.Not.Null, "retargeted without lifting");
+            Assert.That(none, Is.Zero);
+            Assert.That(unlifted!.PTXAssembly, Does.Contain("\n.target sm_90a\n").And.Contain("ld.local").And.Contain("wgmma.fence"));
+            Assert.That(lifted, Is.Not.Null);
+            Assert.That(promoted, Is.EqualTo(2));
+            Assert.That(lifted!.PTXAssembly, Does.Contain("\n.target sm_90a\n").And.Not.Contain("ld.local"));
+            Assert.That(LiftedKernels.Rewrite(compiled, out _, promoteSlots: false), Is.Null, "a kernel without wgmma, not lifted: nothing to rewrite");
+        });
+    }
+
     private static int Stack(string log) => Regex.Match(log, @"(\d+) bytes stack frame") is { Success: true } r ? int.Parse(r.Groups[1].Value) : int.MaxValue;
 
     private static int Registers(string log) => Regex.Match(log, @"Used (\d+) registers") is { Success: true } r ? int.Parse(r.Groups[1].Value) : -1;
