@@ -16,7 +16,8 @@
 # gemm-probe         50 s   120   every GEMM kernel (fp32 SIMT with 16-byte and scalar staging, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
 #                                 ldmatrix with 8 and with 4 warps, ldmatrix with the per-element epilogue, ldmatrix from ILGPU's
 #                                 PTX as written (asm operand slots not lifted), both ldmatrix layouts staged by cp.async, and cp.async staging
-#                                 multiplied by Hopper's wgmma, new since 2026-11-28 and never run on a GPU) vs cuBLAS SGEMM and bf16
+#                                 multiplied by Hopper's wgmma with 3 and with 4 stages (-deep: 64 KB of dynamic shared memory), new
+#                                 since 2026-11-28 and never run on a GPU) vs cuBLAS SGEMM and bf16
 #                                 in the same process, 5 shapes,
 #                                 host-timed back-to-back launches, each C checked against the first method's, and what the
 #                                 driver compiled of each kernel (6, 9); the gemm-packed stage (BenchmarkDotNet) was never
@@ -29,7 +30,7 @@
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
 # bf16              120 s   150   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed
-#                                 operands for each of the 6 packed kernels, and the packed path profiled on gemm-probe's fastest
+#                                 operands for each of the 7 packed kernels, and the packed path profiled on gemm-probe's fastest
 #                                 kernel (best_packed; LdMatrix without it) (9); sizes paper-train
 # curve              30 s   170   Tiny DiT body (64x2), 3000 steps of batch 64 on synthetic features; compared
 #                                 with the CPU tier's run in bench/curves/ (6; passed at the first visit); eval fp32 vs bf16 predictions (9)
@@ -143,12 +144,12 @@ best_packed() { # the packed ldmatrix or wgmma kernel with the lowest gemm-probe
   # only kernels that ran at every probed shape with C within 1 % of the probe's reference there (a line's last field:
   # |C - C(ref)| / |C(ref)|; bf16 gives ~1e-3), so that a fast but wrong kernel cannot drive the runs that use it
   [ -f "$LOGS/gemm-probe.log" ] || return 0
-  awk '($3 ~ /^ldmatrix(-wide)?(-async)?$/ || $3 == "wgmma") && NF >= 4 {
+  awk '($3 ~ /^ldmatrix(-wide)?(-async)?$/ || $3 ~ /^wgmma(-deep)?$/) && NF >= 4 {
          if ($4 == "FAILED:" || ($5 == "ms" && !($(NF-1) == "=" && $NF + 0 < 0.01))) bad[$3] = 1
          if ($1 == "17920x3072x768" && $2 == "ABt" && $5 == "ms") t[$3] = $4
        }
        END { for (m in t) if (!(m in bad)) print t[m], m }' "$LOGS/gemm-probe.log" \
-    | sort -g | head -n 1 | awk '{ n = $2; sub(/^ldmatrix/, "LdMatrix", n); sub(/^wgmma/, "Wgmma", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n); print n }'
+    | sort -g | head -n 1 | awk '{ n = $2; sub(/^ldmatrix/, "LdMatrix", n); sub(/^wgmma/, "Wgmma", n); sub(/-deep/, "Deep", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n); print n }'
 }
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings, on the fastest
@@ -205,7 +206,7 @@ export PROBE_SHAPES
 st_gemm_probe() {
   # Issues 6 and 9: every GEMM kernel against cuBLAS SGEMM / bf16 in one process (Tdsm.Benchmarks gemm-probe).
   x dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "$PROBE_SHAPES" \
-    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-unlifted,ldmatrix-wide,ldmatrix-async,ldmatrix-wide-async,wgmma --reps 20 --rounds 3
+    --methods sgemm,fp32,fp32-scalar,cublas-bf16,bf16,bf16-1sm,tf32,packed,ldmatrix,ldmatrix-general,ldmatrix-unlifted,ldmatrix-wide,ldmatrix-async,ldmatrix-wide-async,wgmma,wgmma-deep --reps 20 --rounds 3
 }
 st_attention_probe() {
   # Issues 6 and 9: the register-tiled joint attention (the default since 2026-11-27) against the scalar kernels.
@@ -236,8 +237,8 @@ st_ncu() {
     grep -qx "${m%%.*}" <<< "$known" && metrics="$metrics,$m"
   done
   echo "ncu: $ncu; sections:${sections:- none}; metrics: ${metrics#,}"
-  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 16 \
-    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,ldmatrix-async,ldmatrix-wide,ldmatrix-wide-async,packed,bf16,fp32,wgmma --reps 1 --rounds 1
+  x "$ncu" $sections ${metrics:+--metrics "${metrics#,}"} --kernel-name regex:'^Kernel_Kernel' --launch-skip 0 --launch-count 18 \
+    dotnet "$TDSM_DIR/bench/Tdsm.Benchmarks.dll" gemm-probe --shapes "17920x3072x768 ABt" --methods ldmatrix,ldmatrix-async,ldmatrix-wide,ldmatrix-wide-async,packed,bf16,fp32,wgmma,wgmma-deep --reps 1 --rounds 1
 }
 st_curve_bf16() {
   # Issue 9: the same 64x2 run (same schedule) with tensor-core GEMMs against this visit's fp32 GPU curve, over the

@@ -55,6 +55,12 @@ public static class TensorCoreGemm
     /// <summary>The launch bounds of <see cref="KernelLdMatrixWide"/>: two blocks of 128 threads per SM (at most 256 registers).</summary>
     public static ILGPU.Runtime.KernelSpecialization WideSpecialization => new(WideThreads, MinGroupsPerSM);
 
+    /// <summary>Dynamic shared memory of <see cref="KernelWgmmaDeep"/> in bytes: 4 stages of 16 KB.</summary>
+    public const int DeepSharedBytes = 65536;
+
+    /// <summary>The dynamic shared memory to launch <see cref="KernelWgmmaDeep"/> with.</summary>
+    public static SharedMemoryConfig DeepShared => SharedMemoryConfig.RequestDynamic<Chunk16>(DeepSharedBytes / 16);
+
     /// <summary>Bf16 kernel: launch with grid (ceil(N/128), ceil(M/128)) and group 256.</summary>
     public static void Kernel(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p)
     {
@@ -10493,6 +10499,359 @@ public static class TensorCoreGemm
             Wgmma.WaitAll(); // the stage is free for the copies issued after the next barrier
         }
         AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends
+
+        // The warp's 16 rows as 16 mma-layout column tiles: tile j is registers 4j..4j + 3 (Left: j < 8, Right: j >= 8).
+        h = Wgmma.Accumulators(h);
+        float c000 = h.Left.D0, c001 = h.Left.D1, c002 = h.Left.D2, c003 = h.Left.D3;
+        float c010 = h.Left.D4, c011 = h.Left.D5, c012 = h.Left.D6, c013 = h.Left.D7;
+        float c020 = h.Left.D8, c021 = h.Left.D9, c022 = h.Left.D10, c023 = h.Left.D11;
+        float c030 = h.Left.D12, c031 = h.Left.D13, c032 = h.Left.D14, c033 = h.Left.D15;
+        float c040 = h.Left.D16, c041 = h.Left.D17, c042 = h.Left.D18, c043 = h.Left.D19;
+        float c050 = h.Left.D20, c051 = h.Left.D21, c052 = h.Left.D22, c053 = h.Left.D23;
+        float c060 = h.Left.D24, c061 = h.Left.D25, c062 = h.Left.D26, c063 = h.Left.D27;
+        float c070 = h.Left.D28, c071 = h.Left.D29, c072 = h.Left.D30, c073 = h.Left.D31;
+        float c080 = h.Right.D0, c081 = h.Right.D1, c082 = h.Right.D2, c083 = h.Right.D3;
+        float c090 = h.Right.D4, c091 = h.Right.D5, c092 = h.Right.D6, c093 = h.Right.D7;
+        float c0100 = h.Right.D8, c0101 = h.Right.D9, c0102 = h.Right.D10, c0103 = h.Right.D11;
+        float c0110 = h.Right.D12, c0111 = h.Right.D13, c0112 = h.Right.D14, c0113 = h.Right.D15;
+        float c0120 = h.Right.D16, c0121 = h.Right.D17, c0122 = h.Right.D18, c0123 = h.Right.D19;
+        float c0130 = h.Right.D20, c0131 = h.Right.D21, c0132 = h.Right.D22, c0133 = h.Right.D23;
+        float c0140 = h.Right.D24, c0141 = h.Right.D25, c0142 = h.Right.D26, c0143 = h.Right.D27;
+        float c0150 = h.Right.D28, c0151 = h.Right.D29, c0152 = h.Right.D30, c0153 = h.Right.D31;
+        // Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.
+        int er = row0 + wm + g, ec = col0 + wn + 2 * t;
+        long cz = (long)Grid.IdxZ * p.M * p.N; // split-K: this group's slice of the partial products
+        var cs = c.SubView(cz, c.Length - cz);
+        if (p.PairStores != 0 && p.PackedOut == 0 && p.Gelu == 0 && p.GeluGrad == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            // The common case, a block inside C with plain stores: the thread's column biases read once and each pair of
+            // columns stored as one 64-bit word (the general path below tests every flag and bound per element: about
+            // 20 instructions per value, a third of what a K = 768 product issues). Same sums, so the same bits.
+            float bias00 = 0f, bias01 = 0f, bias10 = 0f, bias11 = 0f, bias20 = 0f, bias21 = 0f, bias30 = 0f, bias31 = 0f, bias40 = 0f, bias41 = 0f, bias50 = 0f, bias51 = 0f, bias60 = 0f, bias61 = 0f, bias70 = 0f, bias71 = 0f, bias80 = 0f, bias81 = 0f, bias90 = 0f, bias91 = 0f, bias100 = 0f, bias101 = 0f, bias110 = 0f, bias111 = 0f, bias120 = 0f, bias121 = 0f, bias130 = 0f, bias131 = 0f, bias140 = 0f, bias141 = 0f, bias150 = 0f, bias151 = 0f;
+            if (p.HasBias != 0)
+            {
+                bias00 = bias[ec + 0]; bias01 = bias[ec + 1];
+                bias10 = bias[ec + 8]; bias11 = bias[ec + 9];
+                bias20 = bias[ec + 16]; bias21 = bias[ec + 17];
+                bias30 = bias[ec + 24]; bias31 = bias[ec + 25];
+                bias40 = bias[ec + 32]; bias41 = bias[ec + 33];
+                bias50 = bias[ec + 40]; bias51 = bias[ec + 41];
+                bias60 = bias[ec + 48]; bias61 = bias[ec + 49];
+                bias70 = bias[ec + 56]; bias71 = bias[ec + 57];
+                bias80 = bias[ec + 64]; bias81 = bias[ec + 65];
+                bias90 = bias[ec + 72]; bias91 = bias[ec + 73];
+                bias100 = bias[ec + 80]; bias101 = bias[ec + 81];
+                bias110 = bias[ec + 88]; bias111 = bias[ec + 89];
+                bias120 = bias[ec + 96]; bias121 = bias[ec + 97];
+                bias130 = bias[ec + 104]; bias131 = bias[ec + 105];
+                bias140 = bias[ec + 112]; bias141 = bias[ec + 113];
+                bias150 = bias[ec + 120]; bias151 = bias[ec + 121];
+            }
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1, ec2 = ec >> 1;
+            { long r = (long)(er + 0) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c000 + bias00, c001 + bias01);
+              c2[r + 4] = new FloatPair(c010 + bias10, c011 + bias11);
+              c2[r + 8] = new FloatPair(c020 + bias20, c021 + bias21);
+              c2[r + 12] = new FloatPair(c030 + bias30, c031 + bias31);
+              c2[r + 16] = new FloatPair(c040 + bias40, c041 + bias41);
+              c2[r + 20] = new FloatPair(c050 + bias50, c051 + bias51);
+              c2[r + 24] = new FloatPair(c060 + bias60, c061 + bias61);
+              c2[r + 28] = new FloatPair(c070 + bias70, c071 + bias71);
+              c2[r + 32] = new FloatPair(c080 + bias80, c081 + bias81);
+              c2[r + 36] = new FloatPair(c090 + bias90, c091 + bias91);
+              c2[r + 40] = new FloatPair(c0100 + bias100, c0101 + bias101);
+              c2[r + 44] = new FloatPair(c0110 + bias110, c0111 + bias111);
+              c2[r + 48] = new FloatPair(c0120 + bias120, c0121 + bias121);
+              c2[r + 52] = new FloatPair(c0130 + bias130, c0131 + bias131);
+              c2[r + 56] = new FloatPair(c0140 + bias140, c0141 + bias141);
+              c2[r + 60] = new FloatPair(c0150 + bias150, c0151 + bias151);
+            }
+            { long r = (long)(er + 8) * halfN + ec2;
+              c2[r + 0] = new FloatPair(c002 + bias00, c003 + bias01);
+              c2[r + 4] = new FloatPair(c012 + bias10, c013 + bias11);
+              c2[r + 8] = new FloatPair(c022 + bias20, c023 + bias21);
+              c2[r + 12] = new FloatPair(c032 + bias30, c033 + bias31);
+              c2[r + 16] = new FloatPair(c042 + bias40, c043 + bias41);
+              c2[r + 20] = new FloatPair(c052 + bias50, c053 + bias51);
+              c2[r + 24] = new FloatPair(c062 + bias60, c063 + bias61);
+              c2[r + 28] = new FloatPair(c072 + bias70, c073 + bias71);
+              c2[r + 32] = new FloatPair(c082 + bias80, c083 + bias81);
+              c2[r + 36] = new FloatPair(c092 + bias90, c093 + bias91);
+              c2[r + 40] = new FloatPair(c0102 + bias100, c0103 + bias101);
+              c2[r + 44] = new FloatPair(c0112 + bias110, c0113 + bias111);
+              c2[r + 48] = new FloatPair(c0122 + bias120, c0123 + bias121);
+              c2[r + 52] = new FloatPair(c0132 + bias130, c0133 + bias131);
+              c2[r + 56] = new FloatPair(c0142 + bias140, c0143 + bias141);
+              c2[r + 60] = new FloatPair(c0152 + bias150, c0153 + bias151);
+            }
+            return;
+        }
+        StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
+        StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
+        StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
+        StorePackable(cs, bias, p, er + 8, ec + 8, c012, c013);
+        StorePackable(cs, bias, p, er + 0, ec + 16, c020, c021);
+        StorePackable(cs, bias, p, er + 8, ec + 16, c022, c023);
+        StorePackable(cs, bias, p, er + 0, ec + 24, c030, c031);
+        StorePackable(cs, bias, p, er + 8, ec + 24, c032, c033);
+        StorePackable(cs, bias, p, er + 0, ec + 32, c040, c041);
+        StorePackable(cs, bias, p, er + 8, ec + 32, c042, c043);
+        StorePackable(cs, bias, p, er + 0, ec + 40, c050, c051);
+        StorePackable(cs, bias, p, er + 8, ec + 40, c052, c053);
+        StorePackable(cs, bias, p, er + 0, ec + 48, c060, c061);
+        StorePackable(cs, bias, p, er + 8, ec + 48, c062, c063);
+        StorePackable(cs, bias, p, er + 0, ec + 56, c070, c071);
+        StorePackable(cs, bias, p, er + 8, ec + 56, c072, c073);
+        StorePackable(cs, bias, p, er + 0, ec + 64, c080, c081);
+        StorePackable(cs, bias, p, er + 8, ec + 64, c082, c083);
+        StorePackable(cs, bias, p, er + 0, ec + 72, c090, c091);
+        StorePackable(cs, bias, p, er + 8, ec + 72, c092, c093);
+        StorePackable(cs, bias, p, er + 0, ec + 80, c0100, c0101);
+        StorePackable(cs, bias, p, er + 8, ec + 80, c0102, c0103);
+        StorePackable(cs, bias, p, er + 0, ec + 88, c0110, c0111);
+        StorePackable(cs, bias, p, er + 8, ec + 88, c0112, c0113);
+        StorePackable(cs, bias, p, er + 0, ec + 96, c0120, c0121);
+        StorePackable(cs, bias, p, er + 8, ec + 96, c0122, c0123);
+        StorePackable(cs, bias, p, er + 0, ec + 104, c0130, c0131);
+        StorePackable(cs, bias, p, er + 8, ec + 104, c0132, c0133);
+        StorePackable(cs, bias, p, er + 0, ec + 112, c0140, c0141);
+        StorePackable(cs, bias, p, er + 8, ec + 112, c0142, c0143);
+        StorePackable(cs, bias, p, er + 0, ec + 120, c0150, c0151);
+        StorePackable(cs, bias, p, er + 8, ec + 120, c0152, c0153);
+    }
+
+    /// <summary>
+    /// <see cref="KernelWgmma"/> (the same tiles, warpgroups, copies 2 K-steps ahead and epilogue; the simulator's
+    /// emulation gives its bits) with 4 shared stages instead of 3, so that each warpgroup's batch of a K-step
+    /// runs on while the next K-step's wait, barrier and copies are issued (wgmma.wait_group 1): the stage refilled at
+    /// K-step kt is (kt + 2) % 4, last read by the batch of kt - 2, which the wait at the end of kt - 1 completed.
+    /// The 64 KB are dynamic shared memory (<see cref="DeepShared"/>): above the 48 KB a block has without
+    /// opting in, which the GPU tier does for this kernel. Needs an sm_90 GPU and LiftedKernels, as KernelWgmma.
+    /// Needs K a multiple of 8 and 16-byte aligned operands. Launch with grid (ceil(N/128), ceil(M/128)) and group 256.
+    /// </summary>
+    public static void KernelWgmmaDeep(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p, long aAddress, long bAddress)
+    {
+        var s = SharedMemory.GetDynamic<Chunk16>(); // 4096 chunks (DeepShared); stage i: A rows at word 4096i, B rows at 4096i + 2048
+        var s32 = s.Cast<uint>();
+        var a16 = a.Cast<Chunk16>().AsAligned(16);
+        var b16 = b.Cast<Chunk16>().AsAligned(16);
+        int tid = Group.IdxX;
+        int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+        int wm = warp * 16, wn = 0; // warpgroup warp / 4 computes rows 64(warp / 4).., its warp w % 4 holds 16 of them
+        int row0 = Grid.IdxY * TileM, col0 = Grid.IdxX * TileN;
+        // Split-K (GemmArgs.KSplit > 0): group z multiplies the K range [kBegin, kEnd) into its own (M, N) slice of c.
+        int kBegin = Grid.IdxZ * p.KSplit, kEnd = p.KSplit == 0 || p.K - kBegin < p.KSplit ? p.K : kBegin + p.KSplit;
+        int steps = (kEnd - kBegin + KStep - 1) / KStep;
+        uint sb = 0;
+        if (CudaAsm.IsSupported)
+        {
+            // The shared window address of s (ILGPU names a kernel's dynamic shared memory __dyn_shared_alloca).
+            CudaAsm.Emit("{ .reg .u64 t; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 %0, t; }", out uint window);
+            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register
+            if ((sb & (Wgmma.TileAlignment - 1)) != 0)
+            {
+                // The descriptors' swizzle works on address bits 4-8: the stages must start 512-byte aligned, or C would be
+                // silently wrong. Fail loudly (NaN).
+                for (int i = tid; i < TileM * TileN; i += Threads) { int r = row0 + i / TileN, q = col0 + i % TileN; if (r < p.M && q < p.N) c[(long)r * p.N + q] = float.NaN; }
+                return;
+            }
+        }
+        // Staging: thread = (row tid/4, chunk tid%4) and 64 rows down (same swizzle: (row/2) % 4 repeats), one chunk each.
+        int cr = tid >> 2, cc = tid & 3;
+        int cw = cr * 16 + ((cc ^ ((cr >> 1) & 3)) << 2);
+        // The warpgroup's accumulators: its 64 rows x 128 columns (Acc64's layout; on CUDA they are Wgmma's registers and h
+        // stays zero until read after the loop).
+        Wgmma.ZeroAccumulators();
+        var h = new Acc64();
+        // Loop invariants. The thread's staging slot (chunk index in a stage's A tile; B, its other row blocks and the
+        // other stage are constants away); its global chunk indexes at kBegin (rows r + 64i of A and B: chunk
+        // r·K/8 + k/8, K a multiple of 8 and kBegin of 32), 4 chunks further per K-step (32-bit: rows·K/8 < 2^31,
+        // which the host checks); the K-steps whose loads need no bounds checks; and the descriptors of stage 0's tiles.
+        long cu = cw >> 2;
+        int rowChunks = p.K >> 3, k8 = kBegin >> 3;
+        int ga0 = (row0 + cr) * rowChunks + k8 + cc, ga1 = ga0 + 64 * rowChunks;
+        int gb0 = (col0 + cr) * rowChunks + k8 + cc, gb1 = gb0 + 64 * rowChunks;
+        int fullSteps = row0 + 128 <= p.M && col0 + 128 <= p.N ? (kEnd - kBegin) / KStep : 0;
+        bool aIn0 = row0 + cr < p.M, aIn1 = row0 + cr + 64 < p.M, bIn0 = col0 + cr < p.N, bIn1 = col0 + cr + 64 < p.N;
+        // Descriptors of stage 0, k group 0: the warpgroup's 64 A rows and B's 128 rows. Another stage or k group (32 bytes
+        // along the row) is a constant added (bytes / 16).
+        long dA = Wgmma.Descriptor(sb + (uint)(warp >> 2) * 4096u), dB = Wgmma.Descriptor(sb + 8192u);
+        uint dsa = sb + 16u * (uint)cu; // the thread's copy slot in stage 0's A tile, as a shared window address
+
+        // Prologue: K-steps 0..1 in flight, one commit group each (empty ones keep the count uniform).
+        if (0 < steps)
+        {
+            int go = 4 * 0;
+            if (0 < fullSteps)
+            {
+                AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, true);
+            }
+            else
+            {
+                bool kOk = kBegin + 0 * KStep + 8 * cc < kEnd;
+                AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+            }
+            AsyncCopy.Commit();
+        }
+        else AsyncCopy.Commit();
+        if (1 < steps)
+        {
+            int go = 4 * 1;
+            if (1 < fullSteps)
+            {
+                AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, true);
+            }
+            else
+            {
+                bool kOk = kBegin + 1 * KStep + 8 * cc < kEnd;
+                AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+            }
+            AsyncCopy.Commit();
+        }
+        else AsyncCopy.Commit();
+        // 4 K-steps per trip, one per shared stage; the last trip leaves after the last K-step.
+        for (int kt = 0; kt < steps; kt += 4)
+        {
+            // K-step kt + 0, stage 0
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 0 have landed (only the newer group may be in flight)
+            Wgmma.FenceSharedWrites(); // ... visible to the tensor cores' (async proxy) reads
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 2 < steps)
+            {
+                int go = 4 * (kt + 2);
+                if ((kt + 2) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 32768u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 36864u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 40960u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 45056u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 2) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 32768u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 36864u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 40960u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 45056u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            Wgmma.Fence();
+            h = Wgmma.MmaM64N128K16(h, dA + 0, dB + 0, s32, sb); // k group 0
+            h = Wgmma.MmaM64N128K16(h, dA + 2, dB + 2, s32, sb); // k group 1
+            Wgmma.Commit();
+            Wgmma.WaitAllButOne(); // the batch before this one is done: its stage is free for the copies after the next barrier
+            if (kt + 1 >= steps) break;
+            // K-step kt + 1, stage 1
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 1 have landed (only the newer group may be in flight)
+            Wgmma.FenceSharedWrites(); // ... visible to the tensor cores' (async proxy) reads
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 3 < steps)
+            {
+                int go = 4 * (kt + 3);
+                if ((kt + 3) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 49152u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 53248u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 57344u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 61440u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 3) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 49152u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 53248u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 57344u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 61440u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            Wgmma.Fence();
+            h = Wgmma.MmaM64N128K16(h, dA + 1024, dB + 1024, s32, sb); // k group 0
+            h = Wgmma.MmaM64N128K16(h, dA + 1026, dB + 1026, s32, sb); // k group 1
+            Wgmma.Commit();
+            Wgmma.WaitAllButOne(); // the batch before this one is done: its stage is free for the copies after the next barrier
+            if (kt + 2 >= steps) break;
+            // K-step kt + 2, stage 2
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 2 have landed (only the newer group may be in flight)
+            Wgmma.FenceSharedWrites(); // ... visible to the tensor cores' (async proxy) reads
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 4 < steps)
+            {
+                int go = 4 * (kt + 4);
+                if ((kt + 4) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 4) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 0u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 4096u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 8192u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 12288u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            Wgmma.Fence();
+            h = Wgmma.MmaM64N128K16(h, dA + 2048, dB + 2048, s32, sb); // k group 0
+            h = Wgmma.MmaM64N128K16(h, dA + 2050, dB + 2050, s32, sb); // k group 1
+            Wgmma.Commit();
+            Wgmma.WaitAllButOne(); // the batch before this one is done: its stage is free for the copies after the next barrier
+            if (kt + 3 >= steps) break;
+            // K-step kt + 3, stage 3
+            AsyncCopy.WaitGroups(); // this thread's copies of K-step kt + 3 have landed (only the newer group may be in flight)
+            Wgmma.FenceSharedWrites(); // ... visible to the tensor cores' (async proxy) reads
+            Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next
+            if (kt + 5 < steps)
+            {
+                int go = 4 * (kt + 5);
+                if ((kt + 5) < fullSteps)
+                {
+                    AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, true);
+                    AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, true);
+                }
+                else
+                {
+                    bool kOk = kBegin + (kt + 5) * KStep + 8 * cc < kEnd;
+                    AsyncCopy.Copy16(s, dsa + 16384u, sb, a16, (uint)(ga0 + go), aAddress, kOk && aIn0);
+                    AsyncCopy.Copy16(s, dsa + 20480u, sb, a16, (uint)(ga1 + go), aAddress, kOk && aIn1);
+                    AsyncCopy.Copy16(s, dsa + 24576u, sb, b16, (uint)(gb0 + go), bAddress, kOk && bIn0);
+                    AsyncCopy.Copy16(s, dsa + 28672u, sb, b16, (uint)(gb1 + go), bAddress, kOk && bIn1);
+                }
+                AsyncCopy.Commit();
+            }
+            else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on
+            Wgmma.Fence();
+            h = Wgmma.MmaM64N128K16(h, dA + 3072, dB + 3072, s32, sb); // k group 0
+            h = Wgmma.MmaM64N128K16(h, dA + 3074, dB + 3074, s32, sb); // k group 1
+            Wgmma.Commit();
+            Wgmma.WaitAllButOne(); // the batch before this one is done: its stage is free for the copies after the next barrier
+        }
+        AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends
+        Wgmma.WaitAll(); // the last batch
 
         // The warp's 16 rows as 16 mma-layout column tiles: tile j is registers 4j..4j + 3 (Left: j < 8, Right: j >= 8).
         h = Wgmma.Accumulators(h);

@@ -100,6 +100,15 @@ public static class Wgmma
         if (CudaAsm.IsSupported) CudaAsm.Emit("wgmma.commit_group.sync.aligned;");
     }
 
+    /// <summary>
+    /// Waits until at most the last committed batch is still running (<c>wgmma.wait_group 1</c>): the shared tiles of every
+    /// earlier batch are free; the accumulators are not (a later wgmma may chain on them, nothing else may touch them).
+    /// </summary>
+    public static void WaitAllButOne()
+    {
+        if (CudaAsm.IsSupported) CudaAsm.Emit("wgmma.wait_group.sync.aligned 1;");
+    }
+
     /// <summary>Waits until every committed batch has completed (<c>wgmma.wait_group 0</c>): accumulators and shared tiles free.</summary>
     public static void WaitAll()
     {

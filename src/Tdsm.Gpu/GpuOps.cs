@@ -35,7 +35,7 @@ public sealed class GpuOps : IOps, IDisposable
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AdamWArgs, long, long>? _adamwPacked;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrix;
     private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs>? _gemmLdMatrixWide;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmLdMatrixAsync, _gemmLdMatrixWideAsync, _gemmWgmma;
+    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? _gemmLdMatrixAsync, _gemmLdMatrixWideAsync, _gemmWgmma, _gemmWgmmaDeep;
     private GpuTensor? _bound;                                               // the BindParameters scope's parameters
     // The bound parameters' bf16 pairs; a product's packed operands (_packedAT: dy's columns when a Linear backward packs dy
     // for both of its products in one pass); Mlp's hidden.
@@ -404,7 +404,7 @@ public sealed class GpuOps : IOps, IDisposable
         if (kind is not PackedGemmKernel.Packed && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
             throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' 16-byte chunks in 32 bits; " +
                 $"got {(long)m * k / 8:N0} and {(long)n * k / 8:N0} chunks, at most {int.MaxValue - (long)K.TensorCoreGemm.TileM * k / 8:N0} (split the rows into chunks)");
-        if (kind == PackedGemmKernel.Wgmma && _acc is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } arch })
+        if (kind is PackedGemmKernel.Wgmma or PackedGemmKernel.WgmmaDeep && _acc is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } arch })
             throw new NotSupportedException($"{what}: wgmma needs a Hopper GPU (compute capability 9.0), this one is {arch.Major}.{arch.Minor}; use LdMatrix");
         if (m == 0 || n == 0) return;
         long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
@@ -446,6 +446,12 @@ public sealed class GpuOps : IOps, IDisposable
                     _gemmWgmma ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
                         K.TensorCoreGemm.KernelWgmma, K.TensorCoreGemm.Specialization());
                     _gemmWgmma(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    break;
+                case PackedGemmKernel.WgmmaDeep:
+                    // 64 KB of dynamic shared memory: more than a block has without opting in (LargeSharedMemory).
+                    _gemmWgmmaDeep ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
+                        K.TensorCoreGemm.KernelWgmmaDeep, K.TensorCoreGemm.Specialization(), kernel => LargeSharedMemory.Allow(_acc, kernel, K.TensorCoreGemm.DeepSharedBytes));
+                    _gemmWgmmaDeep(new KernelConfig(config.GridDim, config.GroupDim, K.TensorCoreGemm.DeepShared), a, b, cOut, biasView, launchArgs, aAt, bAt);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, "no packed-operand kernel");
@@ -1004,6 +1010,11 @@ public enum PackedGemmKernel
     /// loaded for sm_90a through LiftedKernels; not yet run on a GPU).
     /// </summary>
     Wgmma = 7,
+    /// <summary>
+    /// <see cref="K.TensorCoreGemm.KernelWgmmaDeep"/>: Wgmma with 4 stages in 64 KB of dynamic shared memory, one batch per
+    /// warpgroup left running across the barrier (not yet run on a GPU).
+    /// </summary>
+    WgmmaDeep = 8,
 }
 
 /// <summary>Arithmetic of the device GEMMs (<see cref="GpuOps.GemmPrecision"/>).</summary>

@@ -107,10 +107,13 @@ public static class LiftedKernels
               (Fallbacks > 0 ? $"; {Fallbacks} kernels loaded unlifted (first: {FirstFallback})" : "")) +
         (LoadedSm90a > 0 ? $"; {LoadedSm90a} retargeted to sm_90a (wgmma)" : "");
 
-    // The launcher of a lifted kernel, or null (the fallback counted) so that the caller loads it the usual way.
-    private static TDelegate? Launcher<TDelegate>(Accelerator acc, MethodInfo method, KernelSpecialization specialization) where TDelegate : Delegate
+    // The launcher of a lifted kernel, or null (the fallback counted) so that the caller loads it the usual way; onLoad sees
+    // the loaded kernel first (e.g. LargeSharedMemory.Allow).
+    private static TDelegate? Launcher<TDelegate>(Accelerator acc, MethodInfo method, KernelSpecialization specialization, Action<Kernel>? onLoad = null)
+        where TDelegate : Delegate
     {
         if (TryLoad(acc, method, specialization) is not { } loaded) return null;
+        onLoad?.Invoke(loaded.Kernel);
         try
         {
             var launcher = loaded.Kernel.CreateLauncherDelegate<TDelegate>();
@@ -146,11 +149,15 @@ public static class LiftedKernels
         return (config, p1, p2, p3, p4, p5, p6) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5, p6);
     }
 
+    /// <summary>
+    /// The launcher of <paramref name="kernel"/> as the GPU tier loads it; <paramref name="onLoad"/> sees the kernel when it
+    /// loads through this class (on CUDA), before its first launch.
+    /// </summary>
     public static Action<KernelConfig, T1, T2, T3, T4, T5, T6, T7> LoadStreamKernelLifted<T1, T2, T3, T4, T5, T6, T7>(
-        this Accelerator acc, Action<T1, T2, T3, T4, T5, T6, T7> kernel, KernelSpecialization specialization)
+        this Accelerator acc, Action<T1, T2, T3, T4, T5, T6, T7> kernel, KernelSpecialization specialization, Action<Kernel>? onLoad = null)
         where T1 : struct where T2 : struct where T3 : struct where T4 : struct where T5 : struct where T6 : struct where T7 : struct
     {
-        if (Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(acc, kernel.Method, specialization) is not { } launch)
+        if (Launcher<Action<AcceleratorStream, KernelConfig, T1, T2, T3, T4, T5, T6, T7>>(acc, kernel.Method, specialization, onLoad) is not { } launch)
             return acc.LoadStreamKernel(kernel, specialization);
         return (config, p1, p2, p3, p4, p5, p6, p7) => launch(acc.DefaultStream, config, p1, p2, p3, p4, p5, p6, p7);
     }

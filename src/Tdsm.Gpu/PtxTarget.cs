@@ -7,7 +7,7 @@ namespace Tdsm.Gpu;
 /// <summary>
 /// Retargets ILGPU's PTX for Hopper's architecture-specific instructions. ILGPU 1.5.3 writes <c>.target sm_80</c> for every
 /// kernel (its capability table ends there), and <c>wgmma</c> assembles only for <c>sm_90a</c> (PTX ISA 8.0 or later). A
-/// kernel whose text uses wgmma gets that target, at least ISA 8.0, its shared allocations aligned to
+/// kernel whose text uses wgmma gets that target, at least ISA 8.0, its shared allocations (static and dynamic) aligned to
 /// <see cref="SharedAlignment"/> bytes, which the 64-byte-swizzled tiles its descriptors describe assume (the kernels
 /// check it and write NaN otherwise), and the declaration of the accumulator registers its asm names
 /// (<see cref="K.Wgmma.AccumulatorRegister"/>) at the top of its body: ILGPU writes a kernel's blocks out of program order,
@@ -59,7 +59,8 @@ public static partial class PtxTarget
     [GeneratedRegex(@"^\.target\s+sm_\d+a?", RegexOptions.Multiline)]
     private static partial Regex TargetDirective();
 
-    // ".shared .align 16 .b8 __shared_alloca0[49152]" (declared in the kernel's body by ILGPU)
-    [GeneratedRegex(@"(\.shared\s+\.align\s+)(\d+)(\s+\.b8\s+__shared_alloca\d+\[)")]
+    // ".shared .align 16 .b8 __shared_alloca0[49152]" (declared in the kernel's body by ILGPU), and dynamic shared memory,
+    // ".extern .shared .align 4 .b8 __dyn_shared_alloca[]" (module scope)
+    [GeneratedRegex(@"(\.shared\s+\.align\s+)(\d+)(\s+\.b8\s+(?:__shared_alloca\d+|__dyn_shared_alloca)\[)")]
     private static partial Regex SharedAlign();
 }

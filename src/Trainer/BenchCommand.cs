@@ -177,8 +177,9 @@ public sealed class BenchCommand : ICommand
                 // assumed); then, since training changes the parameters that comparison needs, queued training steps
                 // inside the trainer's BindParameters scope (the weights from the bf16 copy AdamW keeps, the other
                 // operands packed before each product, across their columns for dx and dW).
-                // Wgmma (Hopper only) last: the newest kernel, and on another GPU it fails at once and says why.
-                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync, PackedGemmKernel.Wgmma };
+                // The wgmma kernels (Hopper only) last: the newest, and on another GPU they fail at once and say why.
+                var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync,
+                    PackedGemmKernel.Wgmma, PackedGemmKernel.WgmmaDeep };
                 // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
                 void Try(PackedGemmKernel kind, string what, Action run)
                 {

@@ -461,6 +461,7 @@ public class PackedGemmSettingTests
     [TestCase("", PackedGemmKernel.LdMatrix)]
     [TestCase("LdMatrixAsync", PackedGemmKernel.LdMatrixAsync)]
     [TestCase("wgmma", PackedGemmKernel.Wgmma)]
+    [TestCase("WgmmaDeep", PackedGemmKernel.WgmmaDeep)]
     [TestCase("ldmatrixwideasync", PackedGemmKernel.LdMatrixWideAsync)]
     [TestCase("Off", PackedGemmKernel.Off)]
     public void NamesAKernel(string? value, PackedGemmKernel expected) => Assert.That(GpuOps.PackedGemmSetting(value), Is.EqualTo(expected));

@@ -171,16 +171,18 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
 
     /// <summary>
     /// <see cref="TensorCoreGemm.KernelWgmma"/> (KernelLdMatrixAsync's staging, Hopper's wgmma from shared memory through
-    /// descriptors): within the rounded-operand tolerance of <see cref="Check"/> (1e-5·s) everywhere; on the simulator, whose
+    /// descriptors) and <see cref="TensorCoreGemm.KernelWgmmaDeep"/> (4 stages in dynamic shared memory): within the rounded-operand
+    /// tolerance of <see cref="Check"/> (1e-5·s) everywhere; on the simulator, whose
     /// emulation decodes the descriptors and sums each k group as the mma.sync emulation does, also the bits of the mma.sync
     /// kernels (KernelPacked, whose bits every ldmatrix kernel's test shows it gives; tolerance 0: this checks the staging,
     /// descriptors and accumulator layout). On CUDA the hardware's order of accumulation inside a wgmma is its own, so the
     /// bits are reported, not required; a GPU before Hopper ends the test as ignored. 7 K-steps (the 3-stage loop left after
     /// its first stage) with full and partial tiles, and a product split along K.
     /// </summary>
-    [TestCase(130, 136, 216)]
-    [TestCase(37, 29, 1056)]  // split along K
-    public void WgmmaKernelMatchesTheMmaSyncKernels(int m, int n, int k)
+    [TestCase(PackedGemmKernel.Wgmma, 130, 136, 216)]
+    [TestCase(PackedGemmKernel.Wgmma, 37, 29, 1056)]  // split along K
+    [TestCase(PackedGemmKernel.WgmmaDeep, 130, 136, 216)] // 4 stages: the loop left after its third stage in its second trip
+    public void WgmmaKernelMatchesTheMmaSyncKernels(PackedGemmKernel kind, int m, int n, int k)
     {
         if (Gpu.Device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } arch })
             Assert.Ignore($"wgmma needs compute capability 9.0; this GPU is {arch.Major}.{arch.Minor}");
@@ -198,11 +200,11 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             Gpu.Download(tc, host);
             return host;
         }
-        float[] got = Product(PackedGemmKernel.Wgmma), want = Product(PackedGemmKernel.Packed);
-        Check(got, a, b, bias, c0, GemmLayout.ABt, m, n, k, GemmPrecision.Bf16, "Wgmma");
+        float[] got = Product(kind), want = Product(PackedGemmKernel.Packed);
+        Check(got, a, b, bias, c0, GemmLayout.ABt, m, n, k, GemmPrecision.Bf16, kind.ToString());
         int differing = got.Zip(want).Count(p => BitConverter.SingleToInt32Bits(p.First) != BitConverter.SingleToInt32Bits(p.Second));
-        TestContext.Out.WriteLine($"Wgmma {m}x{n}x{k}: {differing} of {got.Length} elements differ in their bits from the mma.sync kernels'");
-        if (!Gpu.Device.IsCuda) AssertSameBits(got, want, n, $"{m}x{n}x{k}: Wgmma vs KernelPacked (simulator)");
+        TestContext.Out.WriteLine($"{kind} {m}x{n}x{k}: {differing} of {got.Length} elements differ in their bits from the mma.sync kernels'");
+        if (!Gpu.Device.IsCuda) AssertSameBits(got, want, n, $"{m}x{n}x{k}: {kind} vs KernelPacked (simulator)");
     }
 
     private void LdMatrixKernelMatchesPacked(PackedGemmKernel kind, int m, int n, int k)
@@ -763,6 +765,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelWgmma))] // for sm_90a, with a CUDA 12+ ptxas
     [TestCase(nameof(TensorCoreGemm.KernelWgmmaShifted))]
     [TestCase(nameof(TensorCoreGemm.KernelWgmmaTapRows))]
+    [TestCase(nameof(TensorCoreGemm.KernelWgmmaDeep))]
     public void AssemblesWithoutStackOrSpills(string kernelName) =>
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null && (Ptxas.Sm90aBinary is null || !kernelName.StartsWith("KernelWgmma", StringComparison.Ordinal)) ? ""
             : PtxLocalSlots.Promote(PtxCompiler.CompileOne(typeof(TensorCoreGemm).GetMethod(kernelName)!, KernelSpecialization.Empty)).Ptx, kernelName);
@@ -778,23 +781,27 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(nameof(TensorCoreGemm.KernelWgmma))]
     [TestCase(nameof(TensorCoreGemm.KernelWgmmaShifted))]
     [TestCase(nameof(TensorCoreGemm.KernelWgmmaTapRows))]
+    [TestCase(nameof(TensorCoreGemm.KernelWgmmaDeep))] // 4 stages, each K-step waits for all but its own batch, 1 wait after the loop
     public void WgmmaKernelPtxIsAPipelineForSm90a(string kernelName)
     {
         var method = typeof(TensorCoreGemm).GetMethod(kernelName)!;
         string ptx = PtxCompiler.CompileOne(method, PtxCompiler.TierBounds(method));
         int Count(string text) => Regex.Matches(ptx, Regex.Escape(text)).Count;
+        bool deep = kernelName == nameof(TensorCoreGemm.KernelWgmmaDeep);
+        int stages = deep ? 4 : 3;
         Assert.Multiple(() =>
         {
-            Assert.That(Count("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16"), Is.EqualTo(6), "wgmma");
-            Assert.That(Count("wgmma.fence.sync.aligned;"), Is.EqualTo(3), "wgmma.fence");
-            Assert.That(Count("wgmma.commit_group.sync.aligned;"), Is.EqualTo(3), "commit");
-            Assert.That(Count("wgmma.wait_group.sync.aligned 0;"), Is.EqualTo(3), "wait");
-            Assert.That(Count("fence.proxy.async.shared::cta;"), Is.EqualTo(3), "proxy fence");
+            Assert.That(Count("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16"), Is.EqualTo(2 * stages), "wgmma");
+            Assert.That(Count("wgmma.fence.sync.aligned;"), Is.EqualTo(stages), "wgmma.fence");
+            Assert.That(Count("wgmma.commit_group.sync.aligned;"), Is.EqualTo(stages), "commit");
+            Assert.That(Count("wgmma.wait_group.sync.aligned 0;"), Is.EqualTo(deep ? 1 : stages), "wait for all");
+            Assert.That(Count("wgmma.wait_group.sync.aligned 1;"), Is.EqualTo(deep ? stages : 0), "wait for all but one");
+            Assert.That(Count("fence.proxy.async.shared::cta;"), Is.EqualTo(stages), "proxy fence");
             Assert.That(ptx, Does.Match(@"\.target sm_80\b"), "ILGPU's own target");
         });
         var (lifted, _) = PtxLocalSlots.Promote(ptx);
         string loaded = PtxTarget.ToSm90a(lifted);
-        Assert.That(loaded, Does.Match(@"(?m)^\.target sm_90a$").And.Match(@"\.shared \.align 1024 \.b8 __shared_alloca0\["));
+        Assert.That(loaded, Does.Match(@"(?m)^\.target sm_90a$").And.Match(deep ? @"\.extern \.shared \.align 1024 \.b8 __dyn_shared_alloca\[\]" : @"\.shared \.align 1024 \.b8 __shared_alloca0\["));
         var (exitCode, log) = Ptxas.Assemble(lifted, kernelName + "-2PerSM");
         if (log is null) Assert.Ignore(Ptxas.NoSm90a);
         Assert.That(exitCode, Is.EqualTo(0), log);

@@ -88,6 +88,15 @@ public class WgmmaTests
         });
     }
 
+    /// <summary>Dynamic shared memory (module scope, as ILGPU declares it for SharedMemory.GetDynamic) is aligned the same way.</summary>
+    [Test]
+    public void DynamicSharedMemoryIsAlignedToo()
+    {
+        string dynamic = Kernel.Replace(".address_size 64\n", ".address_size 64\n.extern .shared .align 4 .b8 __dyn_shared_alloca[];\n")
+            .Replace("\t.shared .align 16 .b8 __shared_alloca0[49152];\n", "");
+        Assert.That(PtxTarget.ToSm90a(dynamic), Does.Contain("\n.extern .shared .align 1024 .b8 __dyn_shared_alloca[];\n"));
+    }
+
     /// <summary>A newer ISA stays; a kernel without wgmma is returned as it is.</summary>
     [Test]
     public void OnlyWgmmaKernelsChangeAndANewerIsaStays()

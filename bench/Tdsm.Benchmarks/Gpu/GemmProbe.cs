@@ -25,8 +25,9 @@ public static class GemmProbe
     public const string Usage = $$"""
         usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "{{DefaultShapes}}"
-          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-unlifted, ldmatrix-wide, ldmatrix-async, ldmatrix-wide-async, wgmma, tf32
-                     (default: all but tf32); wgmma (Hopper's warpgroup MMA) needs a compute capability 9.0 GPU; ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores);
+          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-unlifted, ldmatrix-wide, ldmatrix-async, ldmatrix-wide-async, wgmma, wgmma-deep, tf32
+                     (default: all but tf32); wgmma and wgmma-deep (Hopper's warpgroup MMA; -deep: 4 stages in 64 KB of
+                     dynamic shared memory) need a compute capability 9.0 GPU; ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores);
                      fp32-scalar is fp32 with scalar staging (GpuOps.SimtVectorStaging off; fp32 stages ABt in 16-byte chunks)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
           --simulator  run on the ILGPU CPU simulator (checks this code and the C comparison; its times mean nothing)
@@ -34,7 +35,7 @@ public static class GemmProbe
         methods print 'unavailable' and the others still run.
         """;
 
-    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-unlifted", "ldmatrix-wide", "ldmatrix-async", "ldmatrix-wide-async", "wgmma", "tf32"];
+    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-unlifted", "ldmatrix-wide", "ldmatrix-async", "ldmatrix-wide-async", "wgmma", "wgmma-deep", "tf32"];
 
     // ldmatrix-unlifted: KernelLdMatrix loaded from ILGPU's PTX as it is (TDSM_PTX_LIFT=0), on a GpuOps of its own so
     // that the lifted kernel of the main one stays loaded.
@@ -193,6 +194,7 @@ public static class GemmProbe
                 "ldmatrix-async" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixAsync, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 "ldmatrix-wide-async" => () => ops.MatMulPacked(PackedGemmKernel.LdMatrixWideAsync, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 "wgmma" => () => ops.MatMulPacked(PackedGemmKernel.Wgmma, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
+                "wgmma-deep" => () => ops.MatMulPacked(PackedGemmKernel.WgmmaDeep, aPacked.View, bPacked.View, c, null, m, n, k, accumulate: false),
                 "ldmatrix-unlifted" => () =>
                 {
                     var unlifted = _unlifted ??= new GpuOps(device);

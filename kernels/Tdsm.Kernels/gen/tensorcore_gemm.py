@@ -331,7 +331,13 @@ LDMATRIX_KERNELS = {
     # the two convolution layouts so (their cp.async staging, KernelWgmma's MMA)
     "KernelWgmmaShifted": (THREADS, NT),
     "KernelWgmmaTapRows": (THREADS, NT),
+    # KernelWgmma with DEEP_STAGES stages in dynamic shared memory, one wgmma batch per warpgroup left in flight
+    "KernelWgmmaDeep": (THREADS, NT),
 }
+# KernelWgmmaDeep: copies still ASYNC_STAGES - 1 = 2 K-steps ahead, and a fourth stage so that the batch of K-step kt may run
+# on while K-step kt + 1 is issued: the stage refilled at kt is (kt + 2) % 4, last read by the batch of kt - 2, which every
+# warpgroup's wait at the end of kt - 1 (wgmma.wait_group 1) completed. 64 KB: dynamic shared memory above ILGPU's 48 KB.
+DEEP_STAGES = 4
 # wgmma: each warpgroup's 64 rows x the block's 128 columns as one m64n128k16 per k group (Wgmma.MmaM64N128K16).
 assert TILE_N == 128 and TILE_M == 128
 ASYNC_STAGES = 3                         # 3 x 16 KB: the 48 KB of static shared memory a block may have
@@ -346,6 +352,8 @@ def kernel_ldmatrix(name):
     threads, nt = LDMATRIX_KERNELS[name]
     warp_n = 8 * nt
     wg = name.startswith("KernelWgmma")
+    deep = name == "KernelWgmmaDeep"
+    ahead = ASYNC_STAGES - 1             # K-steps the cp.async copies run ahead
     per = threads // 4                   # rows between a thread's staged chunks: 64 or 32
     chunks = TILE_M // per               # chunks per thread and operand: 2 or 4
     w("    /// <summary>")
@@ -393,6 +401,13 @@ def kernel_ldmatrix(name):
         w(f"    /// descriptors): the simulator's emulation gives {base}'s bits. Needs an sm_90 GPU and the GPU tier's LiftedKernels;")
         w("    /// the shared tile must start 512-byte aligned (else C is NaN). Operands' device addresses as")
         w("    /// <paramref name=\"aAddress\"/> and <paramref name=\"bAddress\"/>.")
+    elif deep:
+        w(f"    /// <see cref=\"KernelWgmma\"/> (the same tiles, warpgroups, copies {ahead} K-steps ahead and epilogue; the simulator's")
+        w(f"    /// emulation gives its bits) with {DEEP_STAGES} shared stages instead of {ASYNC_STAGES}, so that each warpgroup's batch of a K-step")
+        w("    /// runs on while the next K-step's wait, barrier and copies are issued (wgmma.wait_group 1): the stage refilled at")
+        w(f"    /// K-step kt is (kt + {ahead}) % {DEEP_STAGES}, last read by the batch of kt - 2, which the wait at the end of kt - 1 completed.")
+        w(f"    /// The {DEEP_STAGES * STAGE_WORDS * 4 // 1024} KB are dynamic shared memory (<see cref=\"DeepShared\"/>): above the 48 KB a block has without")
+        w("    /// opting in, which the GPU tier does for this kernel. Needs an sm_90 GPU and LiftedKernels, as KernelWgmma.")
     elif wg:
         w("    /// The GEMM of <see cref=\"KernelLdMatrixAsync\"/> (packed operands, C = A·Bᵀ; the same 128×128 block tile, cp.async staging")
         w(f"    /// through {ASYNC_STAGES} shared stages and 64-byte-swizzled rows, split K and epilogue) multiplied by Hopper's warpgroup MMA")
@@ -425,11 +440,14 @@ def kernel_ldmatrix(name):
     shifted = "Shifted" in name
     taprows = "TapRows" in name
     asyn = name.endswith("Async") or wg
-    stages = ASYNC_STAGES if asyn else 2
+    stages = DEEP_STAGES if deep else ASYNC_STAGES if asyn else 2
     extra = (", ShiftedB sh" if shifted else ", TapRowsB tr" if taprows else "") + (", long aAddress, long bAddress" if asyn else "")
     w(f"    public static void {name}(ArrayView<uint> a, ArrayView<uint> b, ArrayView<float> c, ArrayView<float> bias, GemmArgs p{extra})")
     w("    {")
-    w(f"        var s = SharedMemory.Allocate<Chunk16>({stages * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    if deep:
+        w(f"        var s = SharedMemory.GetDynamic<Chunk16>(); // {stages * STAGE_WORDS // 4} chunks (DeepShared); stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
+    else:
+        w(f"        var s = SharedMemory.Allocate<Chunk16>({stages * STAGE_WORDS // 4}); // stage i: A rows at word {STAGE_WORDS}i, B rows at {STAGE_WORDS}i + {OP_WORDS}")
     w("        var s32 = s.Cast<uint>();")
     w("        var a16 = a.Cast<Chunk16>().AsAligned(16);")
     w("        var b16 = b.Cast<Chunk16>().AsAligned(16);")
@@ -438,8 +456,12 @@ def kernel_ldmatrix(name):
     w("        uint sb = 0;")
     w("        if (CudaAsm.IsSupported)")
     w("        {")
-    w("            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).")
-    w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }\", out uint window);")
+    if deep:
+        w("            // The shared window address of s (ILGPU names a kernel's dynamic shared memory __dyn_shared_alloca).")
+        w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 %0, t; }\", out uint window);")
+    else:
+        w("            // The shared window address of s (ILGPU names a kernel's first shared allocation __shared_alloca0).")
+        w("            CudaAsm.Emit(\"{ .reg .u64 t; mov.u64 t, __shared_alloca0; cvt.u32.u64 %0, t; }\", out uint window);")
     w("            sb = window; // a plain copy: the asm's output slot is a local-memory variable, sb stays in a register")
     if wg:
         w("            if ((sb & (Wgmma.TileAlignment - 1)) != 0)")
@@ -562,7 +584,10 @@ def kernel_ldmatrix(name):
             d = (4 * stage * STAGE_WORDS + 32 * gi) // 16
             w(f"            h = Wgmma.MmaM64N128K16(h, dA + {d}, dB + {d}, s32, sb); // k group {gi}")
         w("            Wgmma.Commit();")
-        w("            Wgmma.WaitAll(); // the stage is free for the copies issued after the next barrier")
+        if deep:
+            w("            Wgmma.WaitAllButOne(); // the batch before this one is done: its stage is free for the copies after the next barrier")
+        else:
+            w("            Wgmma.WaitAll(); // the stage is free for the copies issued after the next barrier")
     def k_groups(stage):
         # The two k groups of a K-step from stage `stage`: A and B fragments with ldmatrix.x4 at the thread's offsets
         # plus a constant, then the mma of the warp's tiles.
@@ -585,10 +610,10 @@ def kernel_ldmatrix(name):
         if wg:
             w(f"{ind}Wgmma.FenceSharedWrites(); // ... visible to the tensor cores' (async proxy) reads")
         w(f"{ind}Group.Barrier();        // ... and everyone's; everyone is done with the K-step before it, whose stage is refilled next")
-        nxt = f"kt + {stage + ASYNC_STAGES - 1}"
+        nxt = f"kt + {stage + ahead}"
         w(f"{ind}if ({nxt} < steps)")
         w(f"{ind}{{")
-        issue(f"({nxt})", (stage + ASYNC_STAGES - 1) % ASYNC_STAGES, ind + "    ")
+        issue(f"({nxt})", (stage + ahead) % stages, ind + "    ")
         w(f"{ind}}}")
         w(f"{ind}else AsyncCopy.Commit(); // an empty group keeps the count the wait relies on")
         k_groups(stage)
@@ -606,22 +631,24 @@ def kernel_ldmatrix(name):
         k_groups(stage)
     w("")
     if asyn:
-        w(f"        // Prologue: K-steps 0..{ASYNC_STAGES - 2} in flight, one commit group each (empty ones keep the count uniform).")
-        for st in range(ASYNC_STAGES - 1):
+        w(f"        // Prologue: K-steps 0..{ahead - 1} in flight, one commit group each (empty ones keep the count uniform).")
+        for st in range(ahead):
             w(f"        if ({st} < steps)")
             w("        {")
             issue(str(st), st, " " * 12)
             w("        }")
             w("        else AsyncCopy.Commit();")
-        w(f"        // {ASYNC_STAGES} K-steps per trip, one per shared stage; the last trip leaves after the last K-step.")
-        w(f"        for (int kt = 0; kt < steps; kt += {ASYNC_STAGES})")
+        w(f"        // {stages} K-steps per trip, one per shared stage; the last trip leaves after the last K-step.")
+        w(f"        for (int kt = 0; kt < steps; kt += {stages})")
         w("        {")
-        for st in range(ASYNC_STAGES):
+        for st in range(stages):
             if st: w(f"            if (kt + {st} >= steps) break;")
             w(f"            // K-step kt + {st}, stage {st}")
             async_stage_body(st, " " * 12)
         w("        }")
         w("        AsyncCopy.WaitAll(); // no copy may still be writing shared memory when the block ends")
+        if deep:
+            w("        Wgmma.WaitAll(); // the last batch")
         w("")
     else:
         w("        if (steps > 0)")
@@ -720,6 +747,12 @@ w(f"    public const int WideThreads = {LDMATRIX_KERNELS['KernelLdMatrixWide'][0
 w("")
 w("    /// <summary>The launch bounds of <see cref=\"KernelLdMatrixWide\"/>: two blocks of 128 threads per SM (at most 256 registers).</summary>")
 w("    public static ILGPU.Runtime.KernelSpecialization WideSpecialization => new(WideThreads, MinGroupsPerSM);")
+w("")
+w(f"    /// <summary>Dynamic shared memory of <see cref=\"KernelWgmmaDeep\"/> in bytes: {DEEP_STAGES} stages of {STAGE_WORDS * 4 // 1024} KB.</summary>")
+w(f"    public const int DeepSharedBytes = {DEEP_STAGES * STAGE_WORDS * 4};")
+w("")
+w("    /// <summary>The dynamic shared memory to launch <see cref=\"KernelWgmmaDeep\"/> with.</summary>")
+w(f"    public static SharedMemoryConfig DeepShared => SharedMemoryConfig.RequestDynamic<Chunk16>(DeepSharedBytes / 16);")
 w("")
 for key in ("bf16", "tf32"):
     kernel(VARIANTS[key])
