@@ -13,7 +13,7 @@ namespace Tdsm.Gpu.Diagnostics;
 /// bound leaves, or more shared memory than fits, and the kernel's performance model (and its launch) would not hold.
 /// The ptxas checks in CI assemble the same PTX with CUDA 11.8 for sm_80; this is what the H100's own driver makes of it.
 /// Kernels with inline-asm operand slots are compiled as the tier loads them, from the PTX LiftedKernels rewrites.
-/// 41 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
+/// 42 kernels, each compiled by ILGPU and then by the driver (~1 s each on the 2-core build machine for ILGPU's part):
 /// a namespace of its own so that the GPU visit runs it as a stage of its own (`resources`), after the numbers the issues
 /// need, rather than inside the kernel tests.
 /// </summary>
@@ -42,6 +42,8 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         // wgmma: loads only on a compute capability 9.0 GPU (the driver refuses sm_90a code elsewhere).
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelWgmma), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelWgmma ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
+        Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelWgmmaDeep), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
+            $"TensorCoreGemm.KernelWgmmaDeep ({K.TensorCoreGemm.MinGroupsPerSM}/SM)", K.TensorCoreGemm.DeepSharedBytes);
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixShifted), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,
             $"TensorCoreGemm.KernelLdMatrixShifted ({K.TensorCoreGemm.MinGroupsPerSM}/SM)");
         Add(typeof(K.TensorCoreGemm), nameof(K.TensorCoreGemm.KernelLdMatrixTapRows), K.TensorCoreGemm.Specialization(), K.TensorCoreGemm.Threads, K.TensorCoreGemm.MinGroupsPerSM,

@@ -108,13 +108,15 @@ public static class GemmProbe
             ("ldmatrix-wide-async", nameof(TensorCoreGemm.KernelLdMatrixWideAsync), TensorCoreGemm.WideSpecialization, TensorCoreGemm.WideThreads, true),
             ("ldmatrix-unlifted", nameof(TensorCoreGemm.KernelLdMatrix), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, false),
             ("wgmma", nameof(TensorCoreGemm.KernelWgmma), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, true),
+            ("wgmma-deep", nameof(TensorCoreGemm.KernelWgmmaDeep), TensorCoreGemm.Specialization(), TensorCoreGemm.Threads, true),
         };
         bool enabled = LiftedKernels.Enabled;
         foreach (var (method, kernel, spec, threads, lifted) in kernels.Where(k => methods.Contains(k.Method)))
         {
             var type = method == "fp32" ? typeof(Gemm) : typeof(TensorCoreGemm);
             LiftedKernels.Enabled = enabled && lifted;
-            try { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads)}"); }
+            int dynamicShared = kernel == nameof(TensorCoreGemm.KernelWgmmaDeep) ? TensorCoreGemm.DeepSharedBytes : 0;
+            try { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: {KernelResources.Of(acc, type.GetMethod(kernel)!, spec, threads, dynamicShared)}"); }
             catch (Exception e) when (e is not OutOfMemoryException) { Console.WriteLine($"  {method,-19} {type.Name}.{kernel}: resources unavailable ({e.GetType().Name}: {e.Message})"); }
             finally { LiftedKernels.Enabled = enabled; }
         }
