@@ -404,8 +404,8 @@ public sealed class GpuOps : IOps, IDisposable
         if (kind is not PackedGemmKernel.Packed && ((long)(m + K.TensorCoreGemm.TileM) * k / 8 > int.MaxValue || (long)(n + K.TensorCoreGemm.TileN) * k / 8 > int.MaxValue))
             throw new NotSupportedException($"{what} ({m} x {n} x {k}): the kernel indexes its operands' 16-byte chunks in 32 bits; " +
                 $"got {(long)m * k / 8:N0} and {(long)n * k / 8:N0} chunks, at most {int.MaxValue - (long)K.TensorCoreGemm.TileM * k / 8:N0} (split the rows into chunks)");
-        if (kind is PackedGemmKernel.Wgmma or PackedGemmKernel.WgmmaDeep && _acc is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } arch })
-            throw new NotSupportedException($"{what}: wgmma needs a Hopper GPU (compute capability 9.0), this one is {arch.Major}.{arch.Minor}; use LdMatrix");
+        if (kind is PackedGemmKernel.Wgmma or PackedGemmKernel.WgmmaDeep && !PtxTarget.CanRunSm90a(_acc))
+            throw new NotSupportedException($"{what}: wgmma needs a Hopper GPU (compute capability 9.0), this is {_acc.Name}; use LdMatrix");
         if (m == 0 || n == 0) return;
         long aAt = a.LoadEffectiveAddressAsPtr().ToInt64(), bAt = b.LoadEffectiveAddressAsPtr().ToInt64();
         if (k > 0 && (aAt % align != 0 || bAt % align != 0))

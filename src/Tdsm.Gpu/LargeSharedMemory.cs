@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -18,27 +17,12 @@ internal static class LargeSharedMemory
     private const int FuncMaxDynamicSharedSizeBytes = 8;           // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
     private const int DeviceMaxSharedMemoryPerBlockOptIn = 97;     // CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
 
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int FuncSetAttribute(IntPtr function, int attribute, int value);
+    // The driver as KernelResources reaches it (the library name the driver installs).
+    [DllImport("libcuda.so.1")]
+    private static extern int cuFuncSetAttribute(IntPtr function, int attribute, int value);
 
-    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int DeviceGetAttribute(out int value, int attribute, int device);
-
-    private static (FuncSetAttribute Set, DeviceGetAttribute Get)? _driver;
-
-    // The driver's two entry points (libcuda.so.1 as the driver installs it, or the unversioned name ILGPU loads).
-    private static (FuncSetAttribute Set, DeviceGetAttribute Get) Driver()
-    {
-        if (_driver is { } d) return d;
-        IntPtr lib = IntPtr.Zero;
-        foreach (var name in new[] { "libcuda.so.1", "libcuda.so", "nvcuda.dll" })
-            if (NativeLibrary.TryLoad(name, out lib)) break;
-        if (lib == IntPtr.Zero) throw new DllNotFoundException("LargeSharedMemory: the CUDA driver library (libcuda.so.1, libcuda.so or nvcuda.dll) was not found");
-        T Fn<T>(string export) where T : Delegate => Marshal.GetDelegateForFunctionPointer<T>(NativeLibrary.GetExport(lib, export));
-        var driver = (Fn<FuncSetAttribute>("cuFuncSetAttribute"), Fn<DeviceGetAttribute>("cuDeviceGetAttribute"));
-        _driver = driver;
-        return driver;
-    }
+    [DllImport("libcuda.so.1")]
+    private static extern int cuDeviceGetAttribute(out int value, int attribute, int device);
 
     /// <summary>
     /// Allows <paramref name="kernel"/> (loaded on <paramref name="accelerator"/>) <paramref name="bytes"/> of dynamic shared
@@ -49,12 +33,10 @@ internal static class LargeSharedMemory
     public static void Allow(Accelerator accelerator, Kernel kernel, int bytes)
     {
         if (accelerator is not CudaAccelerator cuda) return;
-        var (set, get) = Driver();
         cuda.Bind();
-        int device = cuda.DeviceId;
-        Check(get(out int optIn, DeviceMaxSharedMemoryPerBlockOptIn, device), "cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)");
+        Check(cuDeviceGetAttribute(out int optIn, DeviceMaxSharedMemoryPerBlockOptIn, cuda.DeviceId), "cuDeviceGetAttribute(MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)");
         if (bytes > optIn) throw new NotSupportedException($"{cuda.Name}: a block may have at most {optIn:N0} bytes of shared memory, {bytes:N0} asked");
-        Check(set(((CudaKernel)kernel).FunctionPtr, FuncMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, {bytes})");
+        Check(cuFuncSetAttribute(((CudaKernel)kernel).FunctionPtr, FuncMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, {bytes})");
         if (cuda.MaxSharedMemoryPerGroup >= bytes) return;
         var setter = typeof(Device).GetProperty(nameof(Device.MaxSharedMemoryPerGroup))?.GetSetMethod(nonPublic: true)
             ?? throw new InvalidOperationException("LargeSharedMemory: this ILGPU's Device.MaxSharedMemoryPerGroup has no setter");

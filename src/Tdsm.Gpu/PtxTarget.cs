@@ -19,6 +19,13 @@ public static partial class PtxTarget
     /// <summary>The alignment given to a wgmma kernel's shared allocations (the 128-byte swizzle's 1,024 covers every mode).</summary>
     public const int SharedAlignment = 1024;
 
+    /// <summary>
+    /// True unless <paramref name="accelerator"/> is a CUDA GPU before Hopper: sm_90a code (wgmma) runs on compute capability
+    /// 9.0 only; the CPU simulator emulates it.
+    /// </summary>
+    public static bool CanRunSm90a(ILGPU.Runtime.Accelerator accelerator) =>
+        accelerator is not ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } };
+
     /// <summary>True when <paramref name="ptx"/> uses an instruction that only the sm_90a target accepts.</summary>
     public static bool NeedsSm90a(string ptx) => ptx.Contains("wgmma.", StringComparison.Ordinal);
 

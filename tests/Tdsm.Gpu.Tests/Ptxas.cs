@@ -43,14 +43,12 @@ internal static class Ptxas
     /// <summary>
     /// A ptxas that assembles sm_90a (CUDA 12 or later, for wgmma): TDSM_PTXAS_SM90A, else TDSM_PTXAS when it is one; or null.
     /// </summary>
-    public static string? Sm90aBinary
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("TDSM_PTXAS_SM90A") is { Length: > 0 } p && File.Exists(p)) return p;
-            return Binary is { } b && MajorVersion(b) >= 12 ? b : null;
-        }
-    }
+    public static string? Sm90aBinary => Sm90a.Value;
+
+    // Found once per test run: TDSM_PTXAS's release is read by running it.
+    private static readonly Lazy<string?> Sm90a = new(() =>
+        Environment.GetEnvironmentVariable("TDSM_PTXAS_SM90A") is { Length: > 0 } p && File.Exists(p) ? p
+            : Binary is { } b && MajorVersion(b) >= 12 ? b : null);
 
     /// <summary>Why a check that needs an sm_90a ptxas did not run.</summary>
     public const string NoSm90a = "no ptxas for sm_90a (set TDSM_PTXAS_SM90A, or TDSM_PTXAS, to a CUDA 12+ ptxas): the wgmma kernels not assembled";

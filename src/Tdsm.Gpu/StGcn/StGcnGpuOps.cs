@@ -211,7 +211,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     public long WgmmaPackedConvLaunches { get; private set; }
 
     /// <summary>True unless this is a CUDA GPU before Hopper (wgmma needs compute capability 9.0; the simulator emulates it).</summary>
-    public bool SupportsWgmma => _acc is not ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { Major: < 9 } };
+    public bool SupportsWgmma => PtxTarget.CanRunSm90a(_acc);
 
     private void RequireWgmma()
     {
