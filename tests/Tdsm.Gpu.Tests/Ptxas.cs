@@ -76,13 +76,23 @@ internal static class Ptxas
     /// </summary>
     public static (int ExitCode, string? Log) Assemble(string ptx, string kernelName)
     {
+        var (exitCode, log, _) = AssembleAndDisassemble(ptx, kernelName, disassemble: false);
+        return (exitCode, log);
+    }
+
+    /// <summary>
+    /// <see cref="Assemble"/>, and with <paramref name="disassemble"/> the cubin's SASS from the cuobjdump that sits beside
+    /// the ptxas (CUDA's bin folder; null when there is none or ptxas failed).
+    /// </summary>
+    public static (int ExitCode, string? Log, string? Sass) AssembleAndDisassemble(string ptx, string kernelName, bool disassemble = true)
+    {
         bool hopper = PtxTarget.NeedsSm90a(ptx);
         string arch = hopper ? "sm_90a" : "sm_80";
         string? ptxas = hopper ? Sm90aBinary : Binary;
         if (ptxas is null)
         {
             TestContext.Out.WriteLine(hopper ? $"ptxas: not run ({NoSm90a})" : "ptxas: not run (set TDSM_PTXAS to a ptxas binary to check registers, stack and spills)");
-            return (0, null);
+            return (0, null, null);
         }
         string? keep = Environment.GetEnvironmentVariable("TDSM_PTX_KEEP");
         string dir = string.IsNullOrEmpty(keep) ? Path.Combine(Path.GetTempPath(), $"tdsm-ptx-{Environment.ProcessId}-{kernelName}") : keep;
@@ -97,12 +107,23 @@ internal static class Ptxas
             string log = proc.StandardError.ReadToEnd() + proc.StandardOutput.ReadToEnd();
             proc.WaitForExit();
             TestContext.Out.WriteLine($"{kernelName} ptxas: {log.Trim()}");
-            return (proc.ExitCode, log);
+            string cubin = Path.Combine(dir, $"{kernelName}.cubin");
+            string cuobjdump = Path.Combine(Path.GetDirectoryName(ptxas)!, "cuobjdump");
+            string? sass = disassemble && proc.ExitCode == 0 && File.Exists(cuobjdump) ? Run(cuobjdump, "-sass", cubin) : null;
+            return (proc.ExitCode, log, sass);
         }
         finally
         {
             if (string.IsNullOrEmpty(keep)) Directory.Delete(dir, recursive: true);
         }
+    }
+
+    private static string Run(string program, params string[] args)
+    {
+        using var proc = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        string output = proc.StandardOutput.ReadToEnd() + proc.StandardError.ReadToEnd();
+        proc.WaitForExit();
+        return output;
     }
 }
 

@@ -776,7 +776,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// retargeted as LiftedKernels loads it (sm_90a, shared aligned to 1,024). With an sm_90a ptxas (CUDA 12+,
     /// TDSM_PTXAS_SM90A or TDSM_PTXAS; ignored without): assembles within the register share of 2 blocks of 256 threads
     /// per SM, no stack or spills, and no warning that the wgmma are serialized (C7515 and its kin, which ptxas 12.4 gave
-    /// while the accumulators were asm operands: ILGPU's copies of them defined them between a wgmma and its wait).
+    /// while the accumulators were asm operands: ILGPU's copies of them defined them between a wgmma and its wait). With a
+    /// cuobjdump beside that ptxas, the SASS: one HGMMA.64x128x16 per wgmma, each adding to its accumulators, and no HMMA.
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.KernelWgmma))]
     [TestCase(nameof(TensorCoreGemm.KernelWgmmaShifted))]
@@ -802,7 +803,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         var (lifted, _) = PtxLocalSlots.Promote(ptx);
         string loaded = PtxTarget.ToSm90a(lifted);
         Assert.That(loaded, Does.Match(@"(?m)^\.target sm_90a$").And.Match(deep ? @"\.extern \.shared \.align 1024 \.b8 __dyn_shared_alloca\[\]" : @"\.shared \.align 1024 \.b8 __shared_alloca0\["));
-        var (exitCode, log) = Ptxas.Assemble(lifted, kernelName + "-2PerSM");
+        var (exitCode, log, sass) = Ptxas.AssembleAndDisassemble(lifted, kernelName + "-2PerSM");
         if (log is null) Assert.Ignore(Ptxas.NoSm90a);
         Assert.That(exitCode, Is.EqualTo(0), log);
         int registers = int.Parse(Regex.Match(log, @"Used (\d+) registers").Groups[1].Value);
@@ -811,6 +812,20 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
             Assert.That(registers, Is.LessThanOrEqualTo(65536 / (2 * TensorCoreGemm.Threads)), "registers");
             Assert.That(log, Does.Contain("0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads"));
             Assert.That(log, Does.Not.Contain("serialized"), "the wgmma pipeline kept");
+        });
+        if (sass is null)
+        {
+            TestContext.Out.WriteLine("SASS not checked: no cuobjdump beside the sm_90a ptxas");
+            return;
+        }
+        // Every wgmma is an HGMMA that adds to its accumulators: C is D's own registers. The immediate scale-d 1 of
+        // Wgmma.MmaM64N128K16 is what makes it so; a 0 there gives "RZ, !UPT" (D = A·B, the sums of earlier K-steps lost).
+        var hgmma = Regex.Matches(sass, @"HGMMA\.64x128x16\.F32\.BF16 (R\d+), gdesc\[UR\d+\], (\S+?)[ ,;]");
+        Assert.Multiple(() =>
+        {
+            Assert.That(hgmma, Has.Count.EqualTo(2 * stages), "HGMMA in the SASS");
+            Assert.That(hgmma.Select(m => m.Groups[2].Value == m.Groups[1].Value), Is.All.True, "every HGMMA accumulates: " + string.Join(" | ", hgmma.Select(m => m.Value)));
+            Assert.That(sass, Does.Not.Contain("HMMA."), "no mma.sync in a wgmma kernel");
         });
     }
 
