@@ -5,6 +5,7 @@ using Tdsm.StGcn;
 using Tdsm.Tensors;
 using K = Tdsm.Kernels.StGcn;
 using Buf = ILGPU.ArrayView<float>;
+using TC = Tdsm.Kernels.TensorCoreGemm;
 
 namespace Tdsm.Gpu.StGcn;
 
@@ -27,15 +28,12 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     // gradient, x's and dy's channel-first rows.
     private MemoryBuffer1D<uint, Stride1D.Dense> _packIn, _packW;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, ChannelFirstRows>? _packChannelFirst;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>? _tapRowsGemm;
     private Action<KernelConfig, ArrayView<float>, ArrayView<uint>, int, int, int, int>? _packChannelsLast;
+    // The packed products: x shifted per tap (forward, input gradient) and the weight gradient's tap rows.
+    private readonly PackedProductKernels<TC.ShiftedB> _shiftedGemm = new(TC.KernelLdMatrixShifted, TC.KernelLdMatrixShiftedAsync, TC.KernelWgmmaShifted);
+    private readonly PackedProductKernels<TC.TapRowsB> _tapRowsGemm = new(TC.KernelLdMatrixTapRows, TC.KernelLdMatrixTapRowsAsync, TC.KernelWgmmaTapRows);
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int>? _packWeight;
     private Action<Index1D, ArrayView<float>, ArrayView<uint>, int, int, int>? _packWeightT;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>? _shiftedGemm;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>? _shiftedGemmAsync;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>? _tapRowsGemmAsync;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>? _shiftedGemmWgmma;
-    private Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>? _tapRowsGemmWgmma;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _dummy;
     private readonly Dictionary<Tensor, MemoryBuffer1D<float, Stride1D.Dense>> _owned = [];
 
@@ -259,26 +257,46 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         var shift = PackedConv.Shift(c, p.Kt, t, p.V, p.Pad, rowBias: !inputGrad);
         var (gx, gy) = TensorCoreConv.Blocks(m, n);
         var config = new KernelConfig(new Index3D(gx, gy, p.B), ConvGroup);
+        LaunchPackedProduct(_shiftedGemm, config, output, inputGrad ? _dummy.View : bias, args, shift);
+    }
+
+    /// <summary>
+    /// The kernels of one kind of packed product, B described by <typeparamref name="TB"/> (<see cref="TC.ShiftedB"/>,
+    /// <see cref="TC.TapRowsB"/>), one per staging (<see cref="AsyncPackedConvs"/>, <see cref="WgmmaPackedConvs"/>), each
+    /// loaded at its first launch.
+    /// </summary>
+    private sealed class PackedProductKernels<TB>(
+        Action<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB> registers,
+        Action<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB, long, long> async,
+        Action<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB, long, long> wgmma) where TB : struct
+    {
+        public readonly Action<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB> Registers = registers;
+        public readonly Action<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB, long, long> Async = async, Wgmma = wgmma;
+        public Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB>? LoadedRegisters;
+        public Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, TB, long, long>? LoadedAsync, LoadedWgmma;
+    }
+
+    /// <summary>
+    /// out = A (_packW) · B (_packIn, as <paramref name="b"/> describes) on the staging this object is set to (wgmma,
+    /// cp.async, or registers), counted in <see cref="PackedConvLaunches"/> and the staging's own counter.
+    /// </summary>
+    private void LaunchPackedProduct<TB>(PackedProductKernels<TB> kernels, KernelConfig config, Buf output, Buf bias, Tdsm.Kernels.GemmArgs args, TB b) where TB : struct
+    {
+        var spec = TC.Specialization();
         if (WgmmaPackedConvs)
         {
             RequireWgmma();
-            _shiftedGemmWgmma ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>(
-                Tdsm.Kernels.TensorCoreGemm.KernelWgmmaShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
-            _shiftedGemmWgmma(config, _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift, Address(_packW.View), Address(_packIn.View));
+            (kernels.LoadedWgmma ??= _acc.LoadStreamKernelLifted(kernels.Wgmma, spec))(config, _packW.View, _packIn.View, output, bias, args, b, Address(_packW.View), Address(_packIn.View));
             WgmmaPackedConvLaunches++;
         }
         else if (AsyncPackedConvs)
         {
-            _shiftedGemmAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB, long, long>(
-                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShiftedAsync, Tdsm.Kernels.TensorCoreGemm.Specialization());
-            _shiftedGemmAsync(config, _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift, Address(_packW.View), Address(_packIn.View));
+            (kernels.LoadedAsync ??= _acc.LoadStreamKernelLifted(kernels.Async, spec))(config, _packW.View, _packIn.View, output, bias, args, b, Address(_packW.View), Address(_packIn.View));
             AsyncPackedConvLaunches++;
         }
         else
         {
-            _shiftedGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.ShiftedB>(
-                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixShifted, Tdsm.Kernels.TensorCoreGemm.Specialization());
-            _shiftedGemm(config, _packW.View, _packIn.View, output, inputGrad ? _dummy.View : bias, args, shift);
+            (kernels.LoadedRegisters ??= _acc.LoadStreamKernelLifted(kernels.Registers, spec))(config, _packW.View, _packIn.View, output, bias, args, b);
         }
         PackedConvLaunches++;
     }
@@ -313,28 +331,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _packChannelFirst(checked((int)(aWords / 4)), dy, _packW.View, l.Dy);   // a thread per 16-byte chunk
         _packChannelFirst(checked((int)(bWords / 4)), x, _packIn.View, l.X);
         var config = new KernelConfig(new Index3D(l.GridX, l.GridY, l.Splits), ConvGroup);
-        if (WgmmaPackedConvs)
-        {
-            RequireWgmma();
-            _tapRowsGemmWgmma ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>(
-                Tdsm.Kernels.TensorCoreGemm.KernelWgmmaTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
-            _tapRowsGemmWgmma(config, _packW.View, _packIn.View, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps, Address(_packW.View), Address(_packIn.View));
-            WgmmaPackedConvLaunches++;
-        }
-        else if (AsyncPackedConvs)
-        {
-            _tapRowsGemmAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB, long, long>(
-                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRowsAsync, Tdsm.Kernels.TensorCoreGemm.Specialization());
-            _tapRowsGemmAsync(config, _packW.View, _packIn.View, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps, Address(_packW.View), Address(_packIn.View));
-            AsyncPackedConvLaunches++;
-        }
-        else
-        {
-            _tapRowsGemm ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, Buf, Buf, Tdsm.Kernels.GemmArgs, Tdsm.Kernels.TensorCoreGemm.TapRowsB>(
-                Tdsm.Kernels.TensorCoreGemm.KernelLdMatrixTapRows, Tdsm.Kernels.TensorCoreGemm.Specialization());
-            _tapRowsGemm(config, _packW.View, _packIn.View, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps);
-        }
-        PackedConvLaunches++;
+        LaunchPackedProduct(_tapRowsGemm, config, _part.View, _dummy.View, l.Args with { PairStores = 1 }, l.Taps);
         return l.Splits;
     }
 
