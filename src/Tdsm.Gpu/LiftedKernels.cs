@@ -58,11 +58,12 @@ public static class LiftedKernels
     }
 
     /// <summary>
-    /// The kernel for <paramref name="method"/>, its PTX rewritten on CUDA when <see cref="Enabled"/> or when it uses wgmma; null
-    /// to load it the usual way.
+    /// The kernel for <paramref name="method"/> on CUDA, its PTX rewritten when <see cref="Enabled"/> or when it uses wgmma
+    /// (<c>Rewritten</c> false: the text as ILGPU wrote it, loaded from the same compilation rather than compiled twice);
+    /// null to load it the usual way (the simulator, or a fallback).
     /// </summary>
     /// <exception cref="InvalidOperationException">A wgmma kernel did not load (the driver's message inside).</exception>
-    private static (Kernel Kernel, int Promoted)? TryLoad(Accelerator acc, MethodInfo method, KernelSpecialization specialization)
+    private static (Kernel Kernel, int Promoted, bool Rewritten)? TryLoad(Accelerator acc, MethodInfo method, KernelSpecialization specialization)
     {
         if (acc is not CudaAccelerator cuda) return null;
         bool hopper = false;
@@ -72,11 +73,12 @@ public static class LiftedKernels
             var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
             var compiled = (PTXCompiledKernel)cuda.Backend.Compile(entry, specialization);
             hopper = PtxTarget.NeedsSm90a(compiled.PTXAssembly);
-            if (!Enabled && !hopper) return null;
-            if (Rewrite(compiled, out int promoted, promoteSlots: Enabled) is not { } rewritten) return null;
+            int promoted = 0;
+            var rewritten = Enabled || hopper ? Rewrite(compiled, out promoted, promoteSlots: Enabled) : null;
+            if (rewritten is null) return (acc.LoadKernel(compiled), 0, false);
             var kernel = acc.LoadKernel(rewritten);
             if (hopper) LoadedSm90a++;
-            return (kernel, promoted);
+            return (kernel, promoted, true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -117,7 +119,7 @@ public static class LiftedKernels
         try
         {
             var launcher = loaded.Kernel.CreateLauncherDelegate<TDelegate>();
-            Count(loaded.Promoted);
+            if (loaded.Rewritten) Count(loaded.Promoted);
             return launcher;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -129,7 +131,7 @@ public static class LiftedKernels
 
     /// <summary>The loaded kernel (explicitly grouped), rewritten as the tier loads it when that applies; <c>Lifted</c> says whether it was.</summary>
     public static (Kernel Kernel, bool Lifted) Load(Accelerator acc, MethodInfo method, KernelSpecialization specialization) =>
-        TryLoad(acc, method, specialization) is { } loaded ? (loaded.Kernel, true) : (acc.LoadKernel(method, specialization), false);
+        TryLoad(acc, method, specialization) is { } loaded ? (loaded.Kernel, loaded.Rewritten) : (acc.LoadKernel(method, specialization), false);
 
     public static Action<KernelConfig, T1, T2, T3, T4, T5> LoadStreamKernelLifted<T1, T2, T3, T4, T5>(
         this Accelerator acc, Action<T1, T2, T3, T4, T5> kernel, KernelSpecialization specialization)
