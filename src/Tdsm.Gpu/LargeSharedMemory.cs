@@ -12,7 +12,7 @@ namespace Tdsm.Gpu;
 /// <see cref="Accelerator.MaxSharedMemoryPerGroup"/>, which reads the device's <c>MaxSharedMemoryPerGroup</c>: its setter is
 /// protected, so it is raised to the opt-in limit by reflection. Used for <see cref="Kernels.TensorCoreGemm.KernelWgmmaDeep"/>.
 /// </summary>
-internal static class LargeSharedMemory
+public static class LargeSharedMemory
 {
     private const int FuncMaxDynamicSharedSizeBytes = 8;           // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
     private const int DeviceMaxSharedMemoryPerBlockOptIn = 97;     // CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
@@ -38,10 +38,16 @@ internal static class LargeSharedMemory
         if (bytes > optIn) throw new NotSupportedException($"{cuda.Name}: a block may have at most {optIn:N0} bytes of shared memory, {bytes:N0} asked");
         Check(cuFuncSetAttribute(((CudaKernel)kernel).FunctionPtr, FuncMaxDynamicSharedSizeBytes, bytes), $"cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, {bytes})");
         if (cuda.MaxSharedMemoryPerGroup >= bytes) return;
-        var setter = typeof(Device).GetProperty(nameof(Device.MaxSharedMemoryPerGroup))?.GetSetMethod(nonPublic: true)
-            ?? throw new InvalidOperationException("LargeSharedMemory: this ILGPU's Device.MaxSharedMemoryPerGroup has no setter");
+        var setter = LaunchLimitSetter ?? throw new InvalidOperationException("LargeSharedMemory: this ILGPU's Device.MaxSharedMemoryPerGroup has no setter");
         setter.Invoke(cuda.Device, [optIn]);
     }
+
+    /// <summary>
+    /// The protected setter of <see cref="Device.MaxSharedMemoryPerGroup"/>, which ILGPU's launcher reads (through
+    /// <see cref="Accelerator.MaxSharedMemoryPerGroup"/>) to refuse launches; null in an ILGPU without one.
+    /// </summary>
+    public static System.Reflection.MethodInfo? LaunchLimitSetter { get; } =
+        typeof(Device).GetProperty(nameof(Device.MaxSharedMemoryPerGroup))?.GetSetMethod(nonPublic: true);
 
     private static void Check(int result, string call)
     {

@@ -1,3 +1,4 @@
+using ILGPU.Runtime.CPU;
 using Tdsm.Kernels;
 
 namespace Tdsm.Gpu.Tests;
@@ -49,6 +50,35 @@ public class WgmmaTests
                     Assert.That(Wgmma.ElementAddress(d, r, k), Is.EqualTo(staged), $"k group {kGroup}, row {r}, k {k}");
                 }
         }
+    }
+
+    /// <summary>
+    /// What LargeSharedMemory relies on in ILGPU (KernelWgmmaDeep's 64 KB launch on CUDA, which only a GPU runs): the
+    /// device limit has a setter it can reach, and the accelerator's limit, which ILGPU's CUDA launcher checks every launch
+    /// against, is the device's (a changed value shows through). Checked on a simulator device of its own; a different
+    /// ILGPU that broke either would fail here rather than at a GPU visit.
+    /// </summary>
+    [Test]
+    public void TheLaunchLimitLargeSharedMemoryRaisesIsTheAcceleratorsLimit()
+    {
+        var setter = LargeSharedMemory.LaunchLimitSetter;
+        Assert.That(setter, Is.Not.Null, "ILGPU's Device.MaxSharedMemoryPerGroup setter");
+        // A device object of its own (not the shared CPUDeviceKind.Nvidia one), so no other test sees the change.
+        var device = new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: 1);
+        using var context = ILGPU.Context.Create(b => b.CPU(device));
+        int original = device.MaxSharedMemoryPerGroup;
+        using var accelerator = device.CreateAccelerator(context);
+        try
+        {
+            setter!.Invoke(device, [227 * 1024]);
+            Assert.That(accelerator.MaxSharedMemoryPerGroup, Is.EqualTo(227 * 1024), "the accelerator reads the device's limit");
+        }
+        finally
+        {
+            setter!.Invoke(device, [original]);
+        }
+        Assert.That(accelerator.MaxSharedMemoryPerGroup, Is.EqualTo(original));
+        Assert.That(original, Is.Not.EqualTo(227 * 1024), "the test would not see a change");
     }
 
     private const string Kernel = """
