@@ -26,7 +26,7 @@
 #                                 512 and 2,048 rows: ms, GB/s of compulsory traffic, speed-up, output differences (6, 9)
 # ncu                50 s    90   Nsight Compute on the GEMM kernels of gemm-probe at 17920x3072x768: speed of light, warp
 #                                 stall reasons, scheduler and instruction statistics, occupancy, tensor-pipe HMMA (9)
-# gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI) (6, 4)
+# gpu-tests          90 s   150   GPU kernel tests on CUDA (the simulator fixtures run in CI; the wgmma tests, category RunLastOnDevice, last) (6, 4)
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
 # bf16              120 s   150   bench --precision bf16: ms/step, rows/s, --profile, then inference and training on packed

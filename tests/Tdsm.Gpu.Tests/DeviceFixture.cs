@@ -54,3 +54,13 @@ public abstract class StGcnOpsFixture(string device) : DeviceFixture(device)
 
     protected override void OnClose() => Gpu?.Dispose();
 }
+
+/// <summary>The order of the GPU visit's test run (Tdsm.Tests.Device), which NUnit's own runner does not use.</summary>
+public static class DeviceOrder
+{
+    /// <summary>
+    /// The category of tests that launch kernels never run on a GPU before (the wgmma kernels): the device runner runs
+    /// them after all the others, so that a fault of theirs cannot cost the other tests their results.
+    /// </summary>
+    public const string RunLast = "RunLastOnDevice";
+}

@@ -182,6 +182,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [TestCase(PackedGemmKernel.Wgmma, 130, 136, 216)]
     [TestCase(PackedGemmKernel.Wgmma, 37, 29, 1056)]  // split along K
     [TestCase(PackedGemmKernel.WgmmaDeep, 130, 136, 216)] // 4 stages: the loop left after its third stage in its second trip
+    [Category(DeviceOrder.RunLast)] // wgmma on a GPU for the first time at the next visit
     public void WgmmaKernelMatchesTheMmaSyncKernels(PackedGemmKernel kind, int m, int n, int k)
     {
         if (!PtxTarget.CanRunSm90a(Gpu.Device.Accelerator))

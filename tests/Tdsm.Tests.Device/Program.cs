@@ -14,7 +14,9 @@ namespace Tdsm.Tests.Device;
 /// A second argument keeps only the fixtures with that argument (e.g. "cuda": the GPU visit skips the
 /// simulator fixtures, which CI runs). Then a fixture whose one-time set-up skips (no CUDA device) or
 /// a run in which nothing passed also exits 1: asking for the cuda fixtures on a machine that
-/// cannot run them must not read as a pass.
+/// cannot run them must not read as a pass. Tests in the category <see cref="Tdsm.Gpu.Tests.DeviceOrder.RunLast"/> (kernels
+/// that have never run on a GPU) run after all the others, their fixtures kept open until then: a fault of theirs, which
+/// can leave the process's CUDA state unusable, then costs no other test its result.
 /// </summary>
 public static class Program
 {
@@ -26,6 +28,23 @@ public static class Program
         string? only = args.Length > 1 ? args[1] : null;
         var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
         int passed = 0, failed = 0, skipped = 0, fixturesSkipped = 0;
+        var deferred = new List<(object Instance, string Name, MethodInfo Method, TestMethod Case)>();
+        var open = new List<object>(); // fixtures with deferred tests: torn down after those ran
+        void Run(object instance, string name, MethodInfo m, TestMethod c)
+        {
+            var setup = Invoke(instance, typeof(SetUpAttribute));
+            Exception? error = setup;
+            if (error is null)
+            {
+                try { m.Invoke(instance, c.Arguments); }
+                catch (TargetInvocationException e) { error = e.InnerException; }
+                catch (Exception e) when (e is ArgumentException or TargetParameterCountException) { error = e; }
+            }
+            Invoke(instance, typeof(TearDownAttribute));
+            if (error is null) { passed++; Console.WriteLine($"ok   {name}"); }
+            else if (error is IgnoreException or InconclusiveException) { skipped++; Console.WriteLine($"SKIP {name}: {error.Message}"); }
+            else { failed++; Console.WriteLine($"FAIL {name}: {error.GetType().Name}: {error.Message}"); }
+        }
         foreach (var type in asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
         {
             var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
@@ -43,6 +62,7 @@ public static class Program
                     if (!ignored) failed++; else { skipped++; fixturesSkipped++; }
                     continue;
                 }
+                bool keepOpen = false;
                 foreach (var m in type.GetMethods())
                 {
                     // NUnit's own builder expands [TestCase], [TestCaseSource] and [Values]/[Range] parameters.
@@ -65,23 +85,22 @@ public static class Program
                             Console.WriteLine($"FAIL {name}: not runnable: {c.Properties.Get(PropertyNames.SkipReason)}");
                             continue;
                         }
-                        var setup = Invoke(instance, typeof(SetUpAttribute));
-                        Exception? error = setup;
-                        if (error is null)
+                        if (IsRunLast(c, m))
                         {
-                            try { m.Invoke(instance, c.Arguments); }
-                            catch (TargetInvocationException e) { error = e.InnerException; }
-                            catch (Exception e) when (e is ArgumentException or TargetParameterCountException) { error = e; }
+                            deferred.Add((instance, name, m, c));
+                            keepOpen = true;
+                            continue;
                         }
-                        Invoke(instance, typeof(TearDownAttribute));
-                        if (error is null) { passed++; Console.WriteLine($"ok   {name}"); }
-                        else if (error is IgnoreException or InconclusiveException) { skipped++; Console.WriteLine($"SKIP {name}: {error.Message}"); }
-                        else { failed++; Console.WriteLine($"FAIL {name}: {error.GetType().Name}: {error.Message}"); }
+                        Run(instance, name, m, c);
                     }
                 }
-                Invoke(instance, typeof(OneTimeTearDownAttribute));
+                if (keepOpen) open.Add(instance);
+                else Invoke(instance, typeof(OneTimeTearDownAttribute));
             }
         }
+        if (deferred.Count > 0) Console.WriteLine($"-- {deferred.Count} tests of kernels new on the GPU, run last ({Tdsm.Gpu.Tests.DeviceOrder.RunLast})");
+        foreach (var (instance, name, m, c) in deferred) Run(instance, name, m, c);
+        foreach (var instance in open) Invoke(instance, typeof(OneTimeTearDownAttribute));
         Console.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
         if (only is not null && (fixturesSkipped > 0 || passed == 0))
         {
@@ -90,6 +109,11 @@ public static class Program
         }
         return failed == 0 ? 0 : 1;
     }
+
+    // In the RunLast category: on the method ([Category]) or the case.
+    private static bool IsRunLast(TestMethod c, MethodInfo m) =>
+        m.GetCustomAttributes<CategoryAttribute>().Any(a => a.Name == Tdsm.Gpu.Tests.DeviceOrder.RunLast)
+        || c.Properties[PropertyNames.Category].Cast<object>().Any(v => Equals(v, Tdsm.Gpu.Tests.DeviceOrder.RunLast));
 
     private static Exception? Invoke(object instance, Type attribute)
     {
