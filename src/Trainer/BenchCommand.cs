@@ -34,14 +34,16 @@ public sealed class BenchCommand : ICommand
         each product ("GEMM <kernel> MxNxK <layout>") and each bf16 pack pass inside an op has a row of its own,
         the op's row keeping the rest (bias sums, other kernels); with --precision bf16 the training steps and
         the inference call are then profiled once more on packed operands (the LdMatrix kernel, the default
-        of train and eval).
+        of train and eval, or the one TDSM_PACKED_GEMM names).
         --precision bf16 or tf32 (GPU backends only) runs the GEMMs on tensor cores with bf16 / tf32
         operands and fp32 accumulation; fp32 (the default) is the SIMT kernel the parity checks use.
         With bf16, inference is then timed again for each kernel on packed bf16 operands (weights packed
         once per call, LN-modulate's outputs cast by that kernel, other activations packed before each
         product; GpuOps.PackedGemm), with its score differences, and then --steps queued training steps
         each (weights from the bf16 copy AdamW keeps, dy's rows and columns packed in one pass for the
-        backward's two products, the other operands packed before each product).
+        backward's two products, the other operands packed before each product). TDSM_BENCH_SKIP_PACKED=
+        Wgmma,WgmmaDeep (kernel names, comma-separated) leaves those kernels out: the GPU visit does so
+        for a kernel that its GEMM probe found failing, whose fault would cost the runs after it.
         Defaults are the paper setting (issue 6): --config paper --batch 256 (512 rows), inference
         128 samples x 60 classes x 3 noises, --chunk-rows 2048. `tiny` is the default run's DiT (C_in 128,
         cond 768, hidden 64, depth 2, 4 heads; the run trains it at --batch 64); --hidden, --depth, --heads,
@@ -83,6 +85,12 @@ public sealed class BenchCommand : ICommand
         catch (ArgumentException e) { throw new CommandLineException($"bench: {e.Message}"); }
         if (batch <= 0 || steps <= 0 || warmup < 0 || samples <= 0 || classes <= 0 || noises <= 0 || chunk <= 0 || profileSteps < 0)
             throw new CommandLineException("sizes must be positive");
+        // Packed kernels to leave out of the bf16 runs (read now: a wrong name must not surface after minutes of timing).
+        var skip = (Environment.GetEnvironmentVariable("TDSM_BENCH_SKIP_PACKED") ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => Enum.TryParse<PackedGemmKernel>(name, ignoreCase: true, out var k) && Enum.IsDefined(k) && !int.TryParse(name, out _) ? k
+                : throw new CommandLineException($"TDSM_BENCH_SKIP_PACKED: '{name}' is not a packed kernel (expected names among {string.Join(", ", Enum.GetNames<PackedGemmKernel>())})"))
+            .ToHashSet();
 
         // --precision P selects the backend name gpu[-sim]-P (see Backends.ParseGpu).
         if (precision != "fp32")
@@ -180,6 +188,11 @@ public sealed class BenchCommand : ICommand
                 // The wgmma kernels (Hopper only) last: the newest, and on another GPU they fail at once and say why.
                 var kinds = new[] { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide, PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync,
                     PackedGemmKernel.Wgmma, PackedGemmKernel.WgmmaDeep };
+                if (skip.Count > 0)
+                {
+                    kinds = kinds.Where(k => !skip.Contains(k)).ToArray();
+                    stdout.WriteLine($"packed kernels left out (TDSM_BENCH_SKIP_PACKED): {string.Join(", ", skip)}");
+                }
                 // A failure is reported and the next kernel still tried (after a CUDA fault that fails too, and says so).
                 void Try(PackedGemmKernel kind, string what, Action run)
                 {
