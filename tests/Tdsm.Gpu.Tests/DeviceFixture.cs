@@ -18,6 +18,13 @@ public abstract class DeviceFixture(string device)
         OnOpen(Device);
     }
 
+    /// <summary>
+    /// Makes this fixture's device the thread's current one before each test. ILGPU binds the accelerator created last;
+    /// the device runner (Tdsm.Tests.Device) runs some tests after other fixtures opened and closed their own devices.
+    /// </summary>
+    [SetUp]
+    public void BindDevice() => Device?.Accelerator.Bind();
+
     [OneTimeTearDown]
     public void CloseDevice()
     {
