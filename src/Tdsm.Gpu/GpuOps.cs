@@ -105,20 +105,30 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>
     /// With <see cref="GemmPrecision.Bf16"/>, the kernel for the products on packed bf16 operands inside a
     /// <see cref="BindParameters"/> scope (zero-shot scoring, training); <see cref="PackedGemmKernel.Off"/> keeps every
-    /// product on the fp32-operand kernel. Results are the same bits either way. The default, <see cref="PackedGemmKernel.LdMatrix"/>,
-    /// was the fastest on the H100 (2026-11-27, bench/RESULTS.md): paper-config training 184.7 ms per step against 212.1
-    /// on fp32 operands, zero-shot scoring 11,821 rows/s against 8,386. The environment variable TDSM_PACKED_GEMM
-    /// (a <see cref="PackedGemmKernel"/> name, e.g. LdMatrixAsync, or Off) sets the default of every GpuOps, so that
-    /// `train` and `eval` can run a kernel the GPU visit measured faster without a rebuild.
+    /// product on the fp32-operand kernel. Results are the same bits either way on the mma.sync kernels; the wgmma kernels
+    /// accumulate inside an instruction in the hardware's order (the H200 gave the same scores to the bit). The default is
+    /// <see cref="DefaultPackedGemm"/>'s for the device. The environment variable TDSM_PACKED_GEMM (a
+    /// <see cref="PackedGemmKernel"/> name, e.g. LdMatrixAsync, or Off) sets the kernel of every GpuOps instead, so that
+    /// `train` and `eval` can run another kernel without a rebuild.
     /// </summary>
-    public PackedGemmKernel PackedGemm { get; set; } = PackedGemmSetting(Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM"));
+    public PackedGemmKernel PackedGemm { get; set; }
 
-    /// <summary>The packed kernel a TDSM_PACKED_GEMM value names (case-insensitive), LdMatrix when empty.</summary>
+    /// <summary>
+    /// The packed kernel a device runs by default: on a Hopper GPU (CUDA, compute capability 9.0) <see cref="PackedGemmKernel.WgmmaDeep"/>,
+    /// the fastest on the H200 (2026-11-28, bench/RESULTS.md: 408-489 TFLOP/s at the DiT's shapes and 8192³, paper-config
+    /// training 86.0 ms per step against 94.4 on LdMatrixAsync and 101.0 on LdMatrix, scoring 37,201 rows/s against 28,704 on
+    /// LdMatrix); elsewhere <see cref="PackedGemmKernel.LdMatrix"/>, the fastest on the H100 of the mma.sync kernels then
+    /// measured (2026-11-27), and the simulator's (whose tests compare kernels explicitly).
+    /// </summary>
+    public static PackedGemmKernel DefaultPackedGemm(Accelerator accelerator) =>
+        accelerator is ILGPU.Runtime.Cuda.CudaAccelerator && PtxTarget.CanRunSm90a(accelerator) ? PackedGemmKernel.WgmmaDeep : PackedGemmKernel.LdMatrix;
+
+    /// <summary>The packed kernel a TDSM_PACKED_GEMM value names (case-insensitive), <paramref name="whenEmpty"/> when empty.</summary>
     /// <exception cref="ArgumentException">Not the name of a <see cref="PackedGemmKernel"/> (numbers included): failing
     /// loudly rather than silently running another kernel.</exception>
-    public static PackedGemmKernel PackedGemmSetting(string? name)
+    public static PackedGemmKernel PackedGemmSetting(string? name, PackedGemmKernel whenEmpty = PackedGemmKernel.LdMatrix)
     {
-        if (string.IsNullOrEmpty(name)) return PackedGemmKernel.LdMatrix;
+        if (string.IsNullOrEmpty(name)) return whenEmpty;
         return Enum.TryParse<PackedGemmKernel>(name, ignoreCase: true, out var kind) && Enum.IsDefined(kind) && !int.TryParse(name, out _) ? kind
             : throw new ArgumentException($"TDSM_PACKED_GEMM='{name}': expected one of {string.Join(", ", Enum.GetNames<PackedGemmKernel>())}");
     }
@@ -178,6 +188,7 @@ public sealed class GpuOps : IOps, IDisposable
     {
         _device = device;
         _acc = device.Accelerator;
+        PackedGemm = PackedGemmSetting(Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM"), DefaultPackedGemm(_acc));
         _gemm = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.Kernel, K.Gemm.Specialization);
         _gemmVecABt = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs>(K.Gemm.KernelVecABt, K.Gemm.Specialization);
         _gemmReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmArgs, int>(K.Gemm.ReduceSplits);

@@ -239,10 +239,11 @@ public sealed class BenchCommand : ICommand
                 stdout.WriteLine(LiftedKernels.Summary());
                 if (profiler is not null)
                 {
-                    // Where the default bf16 path (packed operands; the kernel TDSM_PACKED_GEMM names, LdMatrix without it) spends
-                    // its time: products, packs and the rest.
-                    var profiled = GpuOps.PackedGemmSetting(Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM"));
-                    if (profiled == PackedGemmKernel.Off) profiled = PackedGemmKernel.LdMatrix;
+                    // Where the default bf16 path (packed operands; the kernel TDSM_PACKED_GEMM names, the device's default without
+                    // it) spends its time: products, packs and the rest.
+                    var deviceDefault = GpuOps.DefaultPackedGemm(packable.Device.Accelerator);
+                    var profiled = GpuOps.PackedGemmSetting(Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM"), deviceDefault);
+                    if (profiled == PackedGemmKernel.Off) profiled = deviceDefault;
                     Try(profiled, "train step profile", () =>
                     {
                         profiler.Timeline.Begin();

@@ -471,4 +471,22 @@ public class PackedGemmSettingTests
     [TestCase("5")]
     public void AnythingElseFailsLoudly(string value) =>
         Assert.That(() => GpuOps.PackedGemmSetting(value), Throws.ArgumentException.With.Message.Contains("TDSM_PACKED_GEMM").And.Message.Contains("LdMatrixAsync"));
+
+    /// <summary>
+    /// Without TDSM_PACKED_GEMM a device gets its own default: the simulator LdMatrix (its tests name the kernels they
+    /// compare), a Hopper GPU WgmmaDeep (GpuOps.DefaultPackedGemm; on CUDA, checked by the device's compute capability).
+    /// </summary>
+    [Test]
+    public void AnEmptySettingGivesTheDevicesDefault()
+    {
+        Assert.That(GpuOps.PackedGemmSetting(null, PackedGemmKernel.WgmmaDeep), Is.EqualTo(PackedGemmKernel.WgmmaDeep));
+        Assert.That(GpuOps.PackedGemmSetting("LdMatrix", PackedGemmKernel.WgmmaDeep), Is.EqualTo(PackedGemmKernel.LdMatrix));
+        using var device = GpuDevice.OpenSimulator();
+        Assert.That(GpuOps.DefaultPackedGemm(device.Accelerator), Is.EqualTo(PackedGemmKernel.LdMatrix));
+        if (Environment.GetEnvironmentVariable("TDSM_PACKED_GEMM") is not { Length: > 0 })
+        {
+            using var ops = new GpuOps(device);
+            Assert.That(ops.PackedGemm, Is.EqualTo(PackedGemmKernel.LdMatrix));
+        }
+    }
 }

@@ -167,6 +167,10 @@ public static class GemmProbe
         var results = new Dictionary<string, double>();
         float[]? first = null; string firstMethod = "";
         var hostC = new float[(long)m * n];
+        // C is set to NaN before each method, so that a kernel that writes nothing (or part of C) cannot pass the C check on
+        // the previous method's result.
+        var nanC = new float[hostC.Length];
+        Array.Fill(nanC, float.NaN);
         foreach (var method in methods)
         {
             Action? launch = method switch
@@ -210,6 +214,7 @@ public static class GemmProbe
             if (launch is null) { Console.WriteLine($"  {shape,-22} {method,-19} unavailable"); continue; }
             try
             {
+                ops.Upload(nanC, c);
                 launch(); ops.Synchronize(); // compiles the kernel
                 double median = MedianMs(ops, launch, reps, rounds);
                 results[method] = median;
@@ -219,7 +224,10 @@ public static class GemmProbe
                 // Each method's C against the first method's (relative Frobenius norm), so a broken kernel shows.
                 ops.Download(c, hostC);
                 string check;
-                if (first is null) { first = (float[])hostC.Clone(); firstMethod = method; check = "  (reference C)"; }
+                long unwritten = 0;
+                for (long i = 0; i < hostC.Length; i++) if (float.IsNaN(hostC[i])) unwritten++;
+                if (unwritten > 0) check = $"  C not written: {unwritten} of {hostC.Length} elements NaN";
+                else if (first is null) { first = (float[])hostC.Clone(); firstMethod = method; check = "  (reference C)"; }
                 else
                 {
                     double num = 0, den = 0;
