@@ -143,28 +143,28 @@ st_curve() {
     --unseen "$WORK/curve/unseen.npy" --backend "$BACKEND" --compare "$BACKEND-bf16" || true
   return $verdict
 }
-best_packed() { # the packed ldmatrix or wgmma kernel with the lowest gemm-probe time at 17920x3072x768 ABt, as a PackedGemmKernel name;
-  # only kernels that ran at every probed shape with C within 1 % of the probe's reference there (a line's last field:
-  # |C - C(ref)| / |C(ref)|; bf16 gives ~1e-3), so that a fast but wrong kernel cannot drive the runs that use it
+probe_verdicts() { # one line per packed ldmatrix or wgmma method in the gemm-probe log: its PackedGemmKernel name, "ok" if it ran
+  # at every probed shape with C within 1 % of the probe's reference there (a line's last field: |C - C(ref)| / |C(ref)|;
+  # bf16 gives ~1e-3), "bad" if it failed or was off anywhere, and its ms at 17920x3072x768 ABt ("-" when not timed there)
   [ -f "$LOGS/gemm-probe.log" ] || return 0
   awk '($3 ~ /^ldmatrix(-wide)?(-async)?$/ || $3 ~ /^wgmma(-deep)?$/) && NF >= 4 {
+         seen[$3] = 1
          if ($4 == "FAILED:" || ($5 == "ms" && !($(NF-1) == "=" && $NF + 0 < 0.01))) bad[$3] = 1
          if ($1 == "17920x3072x768" && $2 == "ABt" && $5 == "ms") t[$3] = $4
        }
-       END { for (m in t) if (!(m in bad)) print t[m], m }' "$LOGS/gemm-probe.log" \
-    | sort -g | head -n 1 | awk '{ n = $2; sub(/^ldmatrix/, "LdMatrix", n); sub(/^wgmma/, "Wgmma", n); sub(/-deep/, "Deep", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n); print n }'
+       END { for (m in seen) { n = m; sub(/^ldmatrix/, "LdMatrix", n); sub(/^wgmma/, "Wgmma", n); sub(/-deep/, "Deep", n); sub(/-wide/, "Wide", n); sub(/-async/, "Async", n)
+                               print n, (m in bad ? "bad" : "ok"), (m in t ? t[m] : "-") } }' "$LOGS/gemm-probe.log"
+}
+best_packed() { # the packed kernel with the lowest gemm-probe time at 17920x3072x768 ABt among those probe_verdicts calls ok, so
+  # that a fast but wrong kernel cannot drive the runs that use it
+  probe_verdicts | awk '$2 == "ok" && $3 != "-" { print $3, $1 }' | sort -g | head -n 1 | awk '{ print $2 }'
 }
 unverified_wgmma() { # the wgmma kernels (PackedGemmKernel names, comma-separated) gemm-probe did not see run correctly at every
   # shape it probed: failed, C off by 1 % or more, or not reached. bench leaves them out (TDSM_BENCH_SKIP_PACKED), since a
   # fault of theirs would cost the bf16 stage's training lines and profile. Nothing when there is no probe log (STAGES without it).
   [ -f "$LOGS/gemm-probe.log" ] || return 0
-  awk '$3 ~ /^wgmma(-deep)?$/ && NF >= 4 {
-         if ($4 == "FAILED:" || ($5 == "ms" && !($(NF-1) == "=" && $NF + 0 < 0.01))) bad[$3] = 1
-         if ($5 == "ms") ran[$3] = 1
-       }
-       END { n = split("wgmma wgmma-deep", m, " "); out = ""
-             for (i = 1; i <= n; i++) if (!(m[i] in ran) || (m[i] in bad)) { k = m[i]; sub(/^wgmma/, "Wgmma", k); sub(/-deep/, "Deep", k); out = out (out == "" ? "" : ",") k }
-             print out }' "$LOGS/gemm-probe.log"
+  probe_verdicts | awk '$2 == "ok" { ok[$1] = 1 }
+    END { out = ""; n = split("Wgmma WgmmaDeep", k, " "); for (i = 1; i <= n; i++) if (!(k[i] in ok)) out = out (out == "" ? "" : ",") k[i]; print out }'
 }
 st_paper_train() {
   # Synthetic features at the paper's widths (C_in 256, cond 2048), the official loop settings, on the fastest
@@ -175,7 +175,7 @@ st_paper_train() {
   # The packed kernel gemm-probe timed fastest at the forward shape (TDSM_PACKED_GEMM; the app's default otherwise).
   local best; best=$(best_packed)
   if [ -z "${TDSM_PACKED_GEMM:-}" ] && [ -n "$best" ]; then export TDSM_PACKED_GEMM=$best; fi
-  echo "paper-train: packed kernel ${TDSM_PACKED_GEMM:-LdMatrix (default)}"
+  echo "paper-train: packed kernel ${TDSM_PACKED_GEMM:-the device default (WgmmaDeep on Hopper, else LdMatrix)}"
 
   paper_run() { # paper_run BACKEND SECONDS
     echo "paper-train: --backend $1, --time-limit $2 s"
@@ -285,13 +285,13 @@ st_bf16() {
   # The packed path's profile on the kernel gemm-probe timed fastest (TDSM_PACKED_GEMM; LdMatrix without a probe).
   local best; best=$(best_packed)
   if [ -z "${TDSM_PACKED_GEMM:-}" ] && [ -n "$best" ]; then export TDSM_PACKED_GEMM=$best; fi
-  echo "bf16: packed path profiled on ${TDSM_PACKED_GEMM:-LdMatrix (default)}"
+  echo "bf16: packed path profiled on ${TDSM_PACKED_GEMM:-the device default (WgmmaDeep on Hopper, else LdMatrix)}"
   local skip; skip=$(unverified_wgmma)
   if [ -z "${TDSM_BENCH_SKIP_PACKED:-}" ] && [ -n "$skip" ]; then export TDSM_BENCH_SKIP_PACKED=$skip; fi
   echo "bf16: packed kernels left out (not seen correct by gemm-probe): ${TDSM_BENCH_SKIP_PACKED:-none}"
   x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
-export -f best_packed unverified_wgmma st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f probe_verdicts best_packed unverified_wgmma st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
 cap() { case $1 in gpu-tests) echo 200;; bf16) echo 150;; ncu) echo 90;; parity-*|resources|attention-probe) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }

@@ -129,9 +129,13 @@ public sealed class GpuOps : IOps, IDisposable
     public static PackedGemmKernel PackedGemmSetting(string? name, PackedGemmKernel whenEmpty = PackedGemmKernel.LdMatrix)
     {
         if (string.IsNullOrEmpty(name)) return whenEmpty;
-        return Enum.TryParse<PackedGemmKernel>(name, ignoreCase: true, out var kind) && Enum.IsDefined(kind) && !int.TryParse(name, out _) ? kind
+        return TryParsePackedGemm(name, out var kind) ? kind
             : throw new ArgumentException($"TDSM_PACKED_GEMM='{name}': expected one of {string.Join(", ", Enum.GetNames<PackedGemmKernel>())}");
     }
+
+    /// <summary>The <see cref="PackedGemmKernel"/> <paramref name="name"/> names (case-insensitive; numbers are not names).</summary>
+    public static bool TryParsePackedGemm(string name, out PackedGemmKernel kind) =>
+        Enum.TryParse(name, ignoreCase: true, out kind) && Enum.IsDefined(kind) && !int.TryParse(name, out _);
 
     /// <summary>
     /// Called after each GEMM launch and each bf16 pack pass inside an op, with its kind and sizes (e.g. "GEMM packed-LdMatrix
@@ -444,29 +448,28 @@ public sealed class GpuOps : IOps, IDisposable
                     _gemmLdMatrixWide(TensorCoreLaunch(m, n, splits, K.TensorCoreGemm.WideThreads), a, b, cOut, biasView, launchArgs);
                     break;
                 case PackedGemmKernel.LdMatrixAsync:
-                    _gemmLdMatrixAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
-                        K.TensorCoreGemm.KernelLdMatrixAsync, K.TensorCoreGemm.Specialization());
-                    _gemmLdMatrixAsync(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    Staged(ref _gemmLdMatrixAsync, K.TensorCoreGemm.KernelLdMatrixAsync, K.TensorCoreGemm.Specialization(), config);
                     break;
                 case PackedGemmKernel.LdMatrixWideAsync:
-                    _gemmLdMatrixWideAsync ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
-                        K.TensorCoreGemm.KernelLdMatrixWideAsync, K.TensorCoreGemm.WideSpecialization);
-                    _gemmLdMatrixWideAsync(TensorCoreLaunch(m, n, splits, K.TensorCoreGemm.WideThreads), a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    Staged(ref _gemmLdMatrixWideAsync, K.TensorCoreGemm.KernelLdMatrixWideAsync, K.TensorCoreGemm.WideSpecialization, TensorCoreLaunch(m, n, splits, K.TensorCoreGemm.WideThreads));
                     break;
                 case PackedGemmKernel.Wgmma:
-                    _gemmWgmma ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
-                        K.TensorCoreGemm.KernelWgmma, K.TensorCoreGemm.Specialization());
-                    _gemmWgmma(config, a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    Staged(ref _gemmWgmma, K.TensorCoreGemm.KernelWgmma, K.TensorCoreGemm.Specialization(), config);
                     break;
                 case PackedGemmKernel.WgmmaDeep:
                     // 64 KB of dynamic shared memory: more than a block has without opting in (LargeSharedMemory).
-                    _gemmWgmmaDeep ??= _acc.LoadStreamKernelLifted<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>(
-                        K.TensorCoreGemm.KernelWgmmaDeep, K.TensorCoreGemm.Specialization(), kernel => LargeSharedMemory.Allow(_acc, kernel, K.TensorCoreGemm.DeepSharedBytes));
-                    _gemmWgmmaDeep(new KernelConfig(config.GridDim, config.GroupDim, K.TensorCoreGemm.DeepShared), a, b, cOut, biasView, launchArgs, aAt, bAt);
+                    Staged(ref _gemmWgmmaDeep, K.TensorCoreGemm.KernelWgmmaDeep, K.TensorCoreGemm.Specialization(), new KernelConfig(config.GridDim, config.GroupDim, K.TensorCoreGemm.DeepShared),
+                        kernel => LargeSharedMemory.Allow(_acc, kernel, K.TensorCoreGemm.DeepSharedBytes));
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, "no packed-operand kernel");
             }
+
+            // The kernels staged by cp.async take their operands' device addresses too; each is loaded at its first launch.
+            void Staged(ref Action<KernelConfig, ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long>? loaded,
+                Action<ArrayView<uint>, ArrayView<uint>, ArrayView<float>, ArrayView<float>, GemmArgs, long, long> kernel, KernelSpecialization specialization,
+                KernelConfig launch, Action<Kernel>? onLoad = null) =>
+                (loaded ??= _acc.LoadStreamKernelLifted(kernel, specialization, onLoad))(launch, a, b, cOut, biasView, launchArgs, aAt, bAt);
         }
         // The same K-split as the fp32-operand tensor-core kernel (LaunchGemm), so the same bits; none for a packed C.
         var (splits, kPer) = packedOut ? (1, 0) : K.Gemm.SplitK(m, n, k, K.TensorCoreGemm.KStep);

@@ -88,7 +88,7 @@ public sealed class BenchCommand : ICommand
         // Packed kernels to leave out of the bf16 runs (read now: a wrong name must not surface after minutes of timing).
         var skip = (Environment.GetEnvironmentVariable("TDSM_BENCH_SKIP_PACKED") ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(name => Enum.TryParse<PackedGemmKernel>(name, ignoreCase: true, out var k) && Enum.IsDefined(k) && !int.TryParse(name, out _) ? k
+            .Select(name => GpuOps.TryParsePackedGemm(name, out var k) ? k
                 : throw new CommandLineException($"TDSM_BENCH_SKIP_PACKED: '{name}' is not a packed kernel (expected names among {string.Join(", ", Enum.GetNames<PackedGemmKernel>())})"))
             .ToHashSet();
 
