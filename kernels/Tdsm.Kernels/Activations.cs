@@ -47,4 +47,45 @@ public static class Activations
         // d/dv [v·0.5(1 + tanh z)] = 0.5(1 + tanh z) + 0.5v(1 − tanh² z)·z'; 1 − tanh² z = 4s(1 − s).
         return s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
     }
+
+    // --- The bf16 / tf32 paths' GELU: the sigmoid through the GPU's approximate exp2 and reciprocal ---------------------------
+    // Their products carry bf16 (2⁻⁹) or tf32 (2⁻¹²) rounding and the packed epilogues round the result to bf16; the
+    // approximate sigmoid adds ≲ 1e-6 relative (FloatMath.SigmoidFast). The fp32 path (parity) keeps Gelu / GeluDerivative.
+
+    /// <summary>GELU_tanh for the bf16 / tf32 paths (the tensor-core GEMMs' epilogues, <see cref="GeluForwardFast"/>):
+    /// <see cref="Gelu"/> with <see cref="FloatMath.SigmoidFast"/>; the same value as Gelu off CUDA (simulator, CPU).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static float GeluFast(float v) => v * FloatMath.SigmoidFast(2 * GeluA * (v + GeluB * v * v * v));
+
+    /// <summary>GELU_tanh' for the bf16 / tf32 paths: <see cref="GeluDerivative"/> with <see cref="FloatMath.SigmoidFast"/>.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public static float GeluDerivativeFast(float v)
+    {
+        float s = FloatMath.SigmoidFast(2 * GeluA * (v + GeluB * v * v * v));
+        return s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
+    }
+
+    /// <summary><see cref="GeluForward"/> with <see cref="GeluFast"/>: the training step's GELU when the GEMMs run in bf16 or tf32.</summary>
+    public static void GeluForwardFast(Index1D i, ArrayView<float> x, ArrayView<float> y) => y[i] = GeluFast(x[i]);
+
+    /// <summary>
+    /// <see cref="GeluForwardFast"/> over pairs, thread w for elements 2w and 2w + 1, also writing the pair as one bf16 word
+    /// (<see cref="Bf16.Pack"/>, as <see cref="Bf16.PackRows"/> would): the packed A operand of the product that reads y next
+    /// (the training step's fc2), without a pack pass over y. Launch over x.Length / 2 words (x.Length even).
+    /// </summary>
+    public static void GeluForwardFastPacked(Index1D w, ArrayView<float> x, ArrayView<float> y, ArrayView<uint> packed)
+    {
+        long i = 2L * w;
+        float lo = GeluFast(x[i]), hi = GeluFast(x[i + 1]);
+        y[i] = lo;
+        y[i + 1] = hi;
+        packed[w] = Bf16.Pack(lo, hi);
+    }
+
+    /// <summary><see cref="GeluBackward"/> with <see cref="GeluDerivativeFast"/>.</summary>
+    public static void GeluBackwardFast(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
+    {
+        float g = dy[i] * GeluDerivativeFast(x[i]);
+        dx[i] = accumulate != 0 ? dx[i] + g : g;
+    }
 }

@@ -13,7 +13,8 @@ namespace Tdsm.Kernels;
 /// staged into shared memory (bf16: nearest even; tf32: nearest, ties away), products accumulate
 /// in fp32 through <c>mma.sync</c> (<see cref="Bf16.Mma"/> m16n8k16, <see cref="Tf32.Mma"/> m16n8k8),
 /// and the epilogue adds the bias, applies GELU or multiplies by GELU' of the bias slot when asked (GemmArgs.Gelu,
-/// GemmArgs.GeluGrad) and writes or accumulates C in fp32.
+/// GemmArgs.GeluGrad; the approximate-sigmoid Activations.GeluFast / GeluDerivativeFast, as befits bf16 / tf32 products)
+/// and writes or accumulates C in fp32.
 /// Block tile 128×128, K-steps of 32, 256 threads = 8 warps in a 2 (M) × 4 (N) grid, each warp
 /// a 64×32 sub-tile = 4×4 mma tiles (64 fp32 accumulators per lane). The next K-step is read
 /// from global memory into registers while the current one is multiplied.
@@ -11030,7 +11031,7 @@ public static class TensorCoreGemm
         // col is even and N even, so col + 1 < N whenever col < N: the pair is one word.
         if (row >= p.M || col >= p.N) return;
         if (p.HasBias != 0) { v0 += bias[col]; v1 += bias[col + 1]; }
-        if (p.Gelu != 0) { v0 = Activations.Gelu(v0); v1 = Activations.Gelu(v1); }
+        if (p.Gelu != 0) { v0 = Activations.GeluFast(v0); v1 = Activations.GeluFast(v1); }
         c.Cast<uint>()[(long)row * (p.N >> 1) + (col >> 1)] = Bf16.Pack(v0, v1);
     }
 
@@ -11046,8 +11047,8 @@ public static class TensorCoreGemm
         if (col >= p.N) return;
         long i = (long)row * p.N + col;
         if (p.HasBias != 0) v += bias[col];
-        if (p.Gelu != 0) v = Activations.Gelu(v);
-        if (p.GeluGrad != 0) v *= Activations.GeluDerivative(bias[i]);
+        if (p.Gelu != 0) v = Activations.GeluFast(v);
+        if (p.GeluGrad != 0) v *= Activations.GeluDerivativeFast(bias[i]);
         c[i] = p.Accumulate != 0 ? c[i] + v : v;
     }
 }

@@ -41,12 +41,13 @@ public sealed class GpuOps : IOps, IDisposable
     // for both of its products in one pass); Mlp's hidden.
     private MemoryBuffer1D<uint, Stride1D.Dense>? _boundPacked, _packedA, _packedAT, _packedB, _packedHidden;
     private bool _boundPackedValid;
-    // The output of the last LN-modulate, cast to bf16 pairs in _packedA by the LN kernel (address and length of y), for
-    // the product that reads y next; any other op forgets it (V), so nothing can have written y or _packedA in between.
-    private (long At, long Length)? _lnPacked;
+    // The output of the last LN-modulate or GELU, cast to bf16 pairs in _packedA by its kernel (address and length of y, and
+    // which), for the product that reads y next; any other op forgets it (V), so nothing can have written y or _packedA in between.
+    private (long At, long Length, bool ByGelu)? _lnPacked;
     private readonly MemoryBuffer1D<uint, Stride1D.Dense> _dummyWords;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu;
-    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu, _geluFast;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>> _geluFastPacked;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _siluBwd, _geluBwd, _geluBwdFast;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _addRows;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<double>, int, int, int> _sumRowsPartial;
@@ -58,6 +59,7 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput, _lnBwdInputVec;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn, _attnTiled;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs, int> _attnSkeletonRow;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd, _attnTiledBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _qsample;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _temb;
@@ -160,12 +162,12 @@ public sealed class GpuOps : IOps, IDisposable
     /// </summary>
     public bool EpiloguePairStores { get; set; } = true;
 
-    /// <summary>The fp32 SIMT GEMM runs x·Wᵀ products whose operands allow it (16-byte aligned, K a multiple of 4) on
+    /// <summary>On: the fp32 SIMT GEMM runs x·Wᵀ products whose operands allow it (16-byte aligned, K a multiple of 4) on
     /// <see cref="K.Gemm.KernelVecABt"/>, which stages them in 16-byte chunks: one 128-bit load per thread, operand and K-step
-    /// instead of four scalar ones, the same tile in shared memory, so the same bits. Off (or TDSM_SIMT_VECTOR_STAGING=0):
-    /// scalar staging everywhere (an A/B for the benchmarks, the tests' second path, and a way back should the 128-bit path
-    /// fault on a GPU before a visit has run it).</summary>
-    public bool SimtVectorStaging { get; set; } = Environment.GetEnvironmentVariable("TDSM_SIMT_VECTOR_STAGING") != "0";
+    /// instead of four scalar ones, the same tile in shared memory, so the same bits. Off by default (TDSM_SIMT_VECTOR_STAGING=1
+    /// turns it on): the H200 visit of 2026-11-28 measured the scalar kernel 1.7 % faster at 17920x3072x768 (2.269 vs 2.307 ms),
+    /// though the 128-bit path issues fewer instructions; gemm-probe's fp32-vector and fp32-scalar time both.</summary>
+    public bool SimtVectorStaging { get; set; } = Environment.GetEnvironmentVariable("TDSM_SIMT_VECTOR_STAGING") == "1";
 
     /// <summary>fp32 products launched on <see cref="K.Gemm.KernelVecABt"/> (16-byte staging) since this instance was made.</summary>
     public long SimtVectorProducts { get; private set; }
@@ -178,6 +180,9 @@ public sealed class GpuOps : IOps, IDisposable
 
     /// <summary>How many packed products took their A operand as LN-modulate cast it (no pack pass), for tests.</summary>
     public long LayerNormCastOperands { get; private set; }
+
+    /// <summary>How many packed products took their A operand as the training step's GELU cast it (no pack pass), for tests.</summary>
+    public long GeluCastOperands { get; private set; }
 
     /// <summary>How many Linear backwards packed dy once for both of their products (its rows and its columns), for tests.</summary>
     public long SharedDyPacks { get; private set; }
@@ -200,6 +205,9 @@ public sealed class GpuOps : IOps, IDisposable
         _gelu = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForward);
         _siluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.SiluBackward);
         _geluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.GeluBackward);
+        _geluFast = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(K.Activations.GeluForwardFast);
+        _geluFastPacked = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>>(K.Activations.GeluForwardFastPacked);
+        _geluBwdFast = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(K.Activations.GeluBackwardFast);
         _add = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Residual.Add);
         _addRows = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(Residual.AddBroadcastRows);
         _sumRowsPartial = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int, int, int>(Residual.SumRowsPartial);
@@ -214,6 +222,7 @@ public sealed class GpuOps : IOps, IDisposable
         _lnBwdMod = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardModulation);
         _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
         _attnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Backward);
+        _attnSkeletonRow = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs, int>(K.JointAttention.SkeletonRow);
         _attnTiled = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.ForwardTiled);
         _attnTiledBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.BackwardTiled);
         _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.QSample);
@@ -540,17 +549,19 @@ public sealed class GpuOps : IOps, IDisposable
     private bool TryPackProduct(Tensor a, Tensor b, GemmLayout layout, int m, int n, int k, out ArrayView<uint> packedA, out ArrayView<uint> packedB)
     {
         packedA = packedB = default;
-        bool castByLayerNorm = layout == GemmLayout.ABt && _lnPacked is { } ln && ln.At == Address(a) && ln.Length == (long)m * k;
+        bool castByProducer = layout == GemmLayout.ABt && _lnPacked is { } ln && ln.At == Address(a) && ln.Length == (long)m * k;
+        bool castByGelu = castByProducer && _lnPacked!.Value.ByGelu;
         _lnPacked = null;
         if (!PackingOn || k == 0 || k % 8 != 0) return false;
         switch (layout)
         {
             case GemmLayout.ABt:   // A (M, K), B (N, K): rows as they are
                 packedB = PackedRows(b, n, k);
-                if (castByLayerNorm)
+                if (castByProducer)
                 {
                     packedA = _packedA!.View.SubView(0, (long)m * k / 2);
-                    LayerNormCastOperands++;
+                    if (castByGelu) GeluCastOperands++;
+                    else LayerNormCastOperands++;
                 }
                 else packedA = Pack(a, ref _packedA, m, k, transpose: false);
                 return true;
@@ -740,16 +751,28 @@ public sealed class GpuOps : IOps, IDisposable
         if (x.Length > 0) _siluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
     }
 
+    // With bf16 or tf32 products the GELU's sigmoid is the approximate one the tensor-core epilogues use (Activations.GeluFast:
+    // ≲ 1e-6 relative, below those products' rounding); the fp32 path keeps the precise one.
     public void GeluTanh(Tensor x, Tensor y)
     {
         Check(y, x.Length, "GeluTanh y");
-        if (x.Length > 0) _gelu(x.Length, V(x), V(y));
+        if (x.Length == 0) return;
+        // With packed products y is also cast to bf16 pairs for the product that reads it next (fc2), as LN-modulate's output is.
+        if (PackingOn && x.Length % 8 == 0)
+        {
+            long words = x.Length / 2;
+            Workspace(ref _packedA, words);
+            _geluFastPacked(checked((int)words), V(x), V(y), _packedA!.View.SubView(0, words));
+            _lnPacked = (Address(y), x.Length, true);
+            return;
+        }
+        (GemmPrecision == GemmPrecision.Fp32 ? _gelu : _geluFast)(x.Length, V(x), V(y));
     }
 
     public void GeluTanhBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
     {
         Check(dy, x.Length, "GeluTanhBackward dy"); Check(dx, x.Length, "GeluTanhBackward dx");
-        if (x.Length > 0) _geluBwd(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+        if (x.Length > 0) (GemmPrecision == GemmPrecision.Fp32 ? _geluBwd : _geluBwdFast)(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
     }
 
     public void LayerNormModulate(Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor y, Tensor mean, Tensor rstd, int b, int n, int h)
@@ -766,7 +789,7 @@ public sealed class GpuOps : IOps, IDisposable
         // One read of each row into registers where the width and alignment allow (ForwardVec), three scalar passes otherwise.
         bool vec = K.LayerNormModulate.VecFits(h) && Aligned16(x, mod, y);
         (vec ? _lnVec : _ln)(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
-        if (cast) _lnPacked = (Address(y), 2 * words);
+        if (cast) _lnPacked = (Address(y), 2 * words, false);
     }
 
     public void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
@@ -813,6 +836,16 @@ public sealed class GpuOps : IOps, IDisposable
             TiledAttentionLaunches++;
         }
         else _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), args);
+    }
+
+    /// <summary>IOps.JointAttentionSkeletonRow: one warp per (row, head) (<see cref="K.JointAttention.SkeletonRow"/>).</summary>
+    public void JointAttentionSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h, int heads)
+    {
+        CheckAttention(l, h, heads);
+        ReferenceOps.CheckSkeletonRow(qkvX, textKv, textKvWidth, outX, b, l, h);
+        if (b == 0) return;
+        var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(h / heads) };
+        _attnSkeletonRow(new KernelConfig(b * heads, 32), V(qkvX), V(textKv), V(outX), args, textKvWidth);
     }
 
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)

@@ -24,7 +24,7 @@ public sealed class BenchCommand : ICommand
             over --steps steps after --warmup untimed ones, each waiting for its loss; then --steps
             more queued back to back as the training loop runs them (ms/step of the whole group);
           - all-candidate zero-shot inference: S samples x K classes x J noises DiT rows through
-            the network in chunks of R rows, reported as rows per second;
+            the network in equal chunks of at most R rows, reported as rows per second;
           - memory: on the GPU the peak of tensor memory this program held on the device, on the
             CPU the process's peak working set.
         --profile N then runs N more training steps and one more inference call with a mark after

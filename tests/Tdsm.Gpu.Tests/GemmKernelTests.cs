@@ -66,9 +66,10 @@ public class GemmKernelTests(string device) : GpuOpsFixture(device)
         {
             Gpu.Upload(Enumerable.Repeat(float.NaN, m * n).ToArray(), tc);
             long before = Gpu.SimtVectorProducts;
+            bool wasVector = Gpu.SimtVectorStaging;
             Gpu.SimtVectorStaging = vector;
             try { Gpu.MatMul(ta, tb, tc, bias ? tbias : null, GemmLayout.ABt, m, n, k, accumulate: false); }
-            finally { Gpu.SimtVectorStaging = true; }
+            finally { Gpu.SimtVectorStaging = wasVector; }
             Assert.That(Gpu.SimtVectorProducts - before, Is.EqualTo(vector ? 1 : 0), vector ? "the product on KernelVecABt" : "the product on Kernel");
             var got = new float[m * n];
             Gpu.Download(tc, got);

@@ -147,6 +147,36 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
+    /// With bf16 (or tf32) products GeluTanh and its backward run Activations.GeluForwardFast / GeluBackwardFast, whose sigmoid
+    /// is ex2.approx + rcp.approx on CUDA (the precise one on the simulator): against the reference tier over v in [−12, 12]
+    /// (deep into both saturations), per element |gpu − ref| ≤ 1e-7 + 3e-6·|ref|, the bound FloatMath.SigmoidFast states
+    /// (≲ 1e-6 relative where the sigmoid is not tiny) with room for the float32 GELU polynomial.
+    /// </summary>
+    [Test]
+    public void GeluOnTheBf16PathIsWithinItsErrorBound()
+    {
+        int n = 4801;
+        var v = Enumerable.Range(0, n).Select(i => -12f + 24f * i / (n - 1)).ToArray();
+        var x = Pair(v, n); var dy = Pair(R(n), n);
+        var y = Out(n); var dx = Out(n);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        try
+        {
+            Gpu.GeluTanh(x.G, y.G);
+            Gpu.GeluTanhBackward(x.G, dy.G, dx.G, false);
+        }
+        finally { Gpu.GemmPrecision = GemmPrecision.Fp32; }
+        _ref.GeluTanh(x.C, y.C); _ref.GeluTanhBackward(x.C, dy.C, dx.C, false);
+        foreach (var (t, what) in new[] { (y, "gelu"), (dx, "gelu'") })
+        {
+            var g = new float[n]; var c = new float[n];
+            Gpu.Download(t.G, g); _ref.Download(t.C, c);
+            for (int i = 0; i < n; i++)
+                Assert.That(Math.Abs(g[i] - c[i]), Is.Not.NaN.And.LessThanOrEqualTo(1e-7 + 3e-6 * Math.Abs(c[i])), $"{what}({v[i]}): bf16-path {g[i]} vs reference {c[i]}");
+        }
+    }
+
+    /// <summary>
     /// Tensors smaller than an op needs are refused on the host with the op and operand named (on CUDA a kernel would
     /// otherwise write past a sub-view into the neighbouring tensor), and empty inputs launch nothing (CUDA refuses a
     /// grid of zero blocks; the simulator does not, so that half of the test bites on CUDA).
@@ -252,6 +282,39 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         }
         finally { Gpu.TiledAttention = was; }
         Assert.That(Gpu.TiledAttentionLaunches - before, Is.EqualTo(fits ? 2 : 0), "launches on the tiled kernels");
+    }
+
+    /// <summary>
+    /// JointAttentionSkeletonRow (a warp per row and head) against the reference tier and against the device's own JointAttention
+    /// outX (both forward kernels score and mix in the same order: on the simulator the same bits; 1e-6 relative for ptxas's
+    /// contractions on CUDA), with the text [k | v] read from qkvU (width 3H) and from a copy of it (2H). Head widths 2 to 96
+    /// (lanes mixing one to three channel trips), S up to the 64 tokens a warp scores (two keys per lane).
+    /// </summary>
+    [TestCase(2, 4, 6, 3, false)]
+    [TestCase(3, 35, 64, 2, true)]
+    [TestCase(1, 6, 100, 2, false)]
+    [TestCase(1, 63, 16, 2, true)]
+    [TestCase(2, 35, 768, 12, true)]
+    [TestCase(1, 35, 192, 2, true)]
+    public void JointAttentionSkeletonRowIsTheSkeletonRow(int b, int l, int h, int heads, bool tiled)
+    {
+        var qx = Pair(R(b * 3 * h), b, 3 * h); var qu = Pair(R(b * l * 3 * h, 2), b, l, 3 * h);
+        var quHost = new float[b * l * 3 * h];
+        _ref.Download(qu.C, quHost);
+        var kvHost = new float[b * l * 2 * h];
+        for (int t = 0; t < b * l; t++) Array.Copy(quHost, t * 3 * h + h, kvHost, t * 2 * h, 2 * h);
+        var kv = Pair(kvHost, b, l, 2 * h);
+        var full = Out(b, h); var row3 = Out(b, h); var row2 = Out(b, h);
+        bool was = Gpu.TiledAttention;
+        Gpu.TiledAttention = tiled;
+        try { Gpu.JointAttention(qx.G, qu.G, Gpu.Allocate(b, heads, l + 1, l + 1), full.G, Gpu.Allocate(b, l, h), b, l, h, heads); }
+        finally { Gpu.TiledAttention = was; }
+        Gpu.JointAttentionSkeletonRow(qx.G, qu.G, 3 * h, row3.G, b, l, h, heads);
+        Gpu.JointAttentionSkeletonRow(qx.G, kv.G, 2 * h, row2.G, b, l, h, heads);
+        _ref.JointAttentionSkeletonRow(qx.C, kv.C, 2 * h, row2.C, b, l, h, heads);
+        AssertSame(row2, "outX (2H) vs the reference tier");
+        AssertFusedMatches(row3.G, full.G, "outX (3H) vs JointAttention's");
+        AssertFusedMatches(row2.G, row3.G, "outX (2H) vs (3H)");
     }
 
     private void JointAttentionAgainstReference(int b, int l, int h, int heads)
@@ -428,6 +491,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         Assert.That(Gpu.GemmPrecision, Is.EqualTo(GemmPrecision.Fp32));
         double[] Score(bool vector)
         {
+            bool wasVector = Gpu.SimtVectorStaging;
             Gpu.SimtVectorStaging = vector;
             try
             {
@@ -436,7 +500,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
                 Assert.That(Gpu.SimtVectorProducts - before, Is.EqualTo(vector ? 15 : 0), "products on the 16-byte staging kernel");
                 return scored;
             }
-            finally { Gpu.SimtVectorStaging = true; }
+            finally { Gpu.SimtVectorStaging = wasVector; }
         }
         double[] vec = Score(true), scalar = Score(false);
         Assert.That(vec.All(double.IsFinite), Is.True);

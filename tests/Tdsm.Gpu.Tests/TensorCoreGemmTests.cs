@@ -419,11 +419,13 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     private const int ProductsPerStep = 15 + 15 + DxProductsPerStep;
     // The LN-modulates before qkv, qkv_c, fc1 and the final linear, each cast for the product that follows it.
     private const int LayerNormCastsPerStep = 4;
+    // The skeleton MLP's GELU (the only MLP the step runs), cast for fc2.
+    private const int GeluCastsPerStep = 1;
 
     /// <summary>
     /// Training in bf16 with <see cref="GpuOps.PackedGemm"/> set: inside the trainer's <see cref="GpuOps.BindParameters"/>
     /// scope every product runs on packed operands (x·Wᵀ with W from the parameters' bf16 copy and x, after an
-    /// LN-modulate, as that kernel cast it; dy·W and dyᵀ·x with dy's rows and columns packed in one pass and the other
+    /// LN-modulate or the GELU, as that kernel cast it; dy·W and dyᵀ·x with dy's rows and columns packed in one pass and the other
     /// operands packed across their columns) and AdamW keeps the copy current. Two steps give the fp32-operand path's
     /// losses and parameters bit for bit (tolerance 0); without warm-up the first step changes the weights, so a stale
     /// copy would change the second. Every width and row count is a multiple of 8, so every product qualifies (checked
@@ -449,12 +451,14 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
                 feats, labels, new Tdsm.Model.TextTable(Gpu, text, classes, 4, 16), [0, 1, 2]);
             Gpu.PackedGemm = kind;
             long products = Gpu.PackedProducts, adamw = Gpu.PackedAdamWSteps, casts = Gpu.LayerNormCastOperands, shared = Gpu.SharedDyPacks;
+            long geluCasts = Gpu.GeluCastOperands;
             try
             {
                 var losses = trainer.TrainSteps(steps).Select(p => p.Loss).ToArray();
                 var parameters = new float[init.Length];
                 Gpu.Download(model.Parameters, parameters);
                 Assert.That(Gpu.LayerNormCastOperands - casts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * LayerNormCastsPerStep), $"{kind}: A operands cast by LN-modulate");
+                Assert.That(Gpu.GeluCastOperands - geluCasts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * GeluCastsPerStep), $"{kind}: A operands cast by the GELU");
                 Assert.That(Gpu.SharedDyPacks - shared, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * DxProductsPerStep), $"{kind}: backwards that packed dy once for dx and dW");
                 return (parameters, losses, Gpu.PackedProducts - products, Gpu.PackedAdamWSteps - adamw, trainer.Optimizer.Ranges.Count);
             }

@@ -25,17 +25,18 @@ public static class GemmProbe
     public const string Usage = $$"""
         usage: Tdsm.Benchmarks gemm-probe [--shapes "MxNxK layout; ..."] [--methods m1,m2,...] [--reps N] [--rounds R]
           --shapes   default "{{DefaultShapes}}"
-          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-unlifted, ldmatrix-wide, ldmatrix-async, ldmatrix-wide-async, wgmma, wgmma-deep, tf32
+          --methods  any of sgemm, cublas-bf16, fp32, fp32-scalar, fp32-vector, bf16, bf16-1sm, packed, ldmatrix, ldmatrix-general, ldmatrix-unlifted, ldmatrix-wide, ldmatrix-async, ldmatrix-wide-async, wgmma, wgmma-deep, tf32
                      (default: all but tf32); wgmma and wgmma-deep (Hopper's warpgroup MMA; -deep: 4 stages in 64 KB of
                      dynamic shared memory) need a compute capability 9.0 GPU; ldmatrix-general is ldmatrix with the per-element epilogue (no pair stores);
-                     fp32-scalar is fp32 with scalar staging (GpuOps.SimtVectorStaging off; fp32 stages ABt in 16-byte chunks)
+                     fp32 is the fp32 SIMT GEMM as the GPU tier runs it (scalar staging unless TDSM_SIMT_VECTOR_STAGING=1);
+                     fp32-scalar and fp32-vector force its staging (GpuOps.SimtVectorStaging off / on: ABt in 16-byte chunks)
           --reps     launches per timed round (default 20); --rounds: rounds, the median is printed (default 3)
           --simulator  run on the ILGPU CPU simulator (checks this code and the C comparison; its times mean nothing)
         Needs CUDA. cuBLAS from TDSM_CUBLAS (a libcublas.so.*), else the loader's default names; without it the cuBLAS
         methods print 'unavailable' and the others still run.
         """;
 
-    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-unlifted", "ldmatrix-wide", "ldmatrix-async", "ldmatrix-wide-async", "wgmma", "wgmma-deep", "tf32"];
+    private static readonly string[] AllMethods = ["sgemm", "cublas-bf16", "fp32", "fp32-scalar", "fp32-vector", "bf16", "bf16-1sm", "packed", "ldmatrix", "ldmatrix-general", "ldmatrix-unlifted", "ldmatrix-wide", "ldmatrix-async", "ldmatrix-wide-async", "wgmma", "wgmma-deep", "tf32"];
 
     // ldmatrix-unlifted: KernelLdMatrix loaded from ILGPU's PTX as it is (TDSM_PTX_LIFT=0), on a GpuOps of its own so
     // that the lifted kernel of the main one stays loaded.
@@ -171,6 +172,15 @@ public static class GemmProbe
         // the previous method's result.
         var nanC = new float[hostC.Length];
         Array.Fill(nanC, float.NaN);
+        // The fp32 SIMT kernel with its staging forced, the device default restored after.
+        void Fp32Staged(bool vector)
+        {
+            ops.GemmPrecision = GemmPrecision.Fp32;
+            bool defaultStaging = ops.SimtVectorStaging;
+            ops.SimtVectorStaging = vector;
+            try { ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); }
+            finally { ops.SimtVectorStaging = defaultStaging; }
+        }
         foreach (var method in methods)
         {
             Action? launch = method switch
@@ -178,13 +188,8 @@ public static class GemmProbe
                 "sgemm" when blas is not null => () => Sgemm(blas, layoutName, a, b, c, m, n, k),
                 "cublas-bf16" when blas16 is not null => () => CuBlasBf16Gemm(blas16, layoutName, a16, b16, c, m, n, k),
                 "fp32" => () => { ops.GemmPrecision = GemmPrecision.Fp32; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
-                "fp32-scalar" => () =>
-                {
-                    ops.GemmPrecision = GemmPrecision.Fp32;
-                    ops.SimtVectorStaging = false;
-                    try { ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); }
-                    finally { ops.SimtVectorStaging = true; }
-                },
+                "fp32-scalar" => () => Fp32Staged(vector: false),
+                "fp32-vector" => () => Fp32Staged(vector: true),
                 "bf16" => () => { ops.GemmPrecision = GemmPrecision.Bf16; ops.TensorCoreGroupsPerSM = 2; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
                 "bf16-1sm" => () => { ops.GemmPrecision = GemmPrecision.Bf16; ops.TensorCoreGroupsPerSM = 1; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },
                 "tf32" => () => { ops.GemmPrecision = GemmPrecision.Tf32; ops.TensorCoreGroupsPerSM = 2; ops.MatMul(a, b, c, null, layout, m, n, k, accumulate: false); },

@@ -127,6 +127,17 @@ public class CpuOps : ReferenceOps
     }
 
     /// <inheritdoc/>
+    /// <remarks>The reference tier's loops (float64 sums) on row blocks across the threads: a forward-only pass runs it once, in
+    /// its last block, a thirty-sixth of that block's attention.</remarks>
+    public override void JointAttentionSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h, int heads)
+    {
+        CheckSkeletonRow(qkvX, textKv, textKvWidth, outX, b, l, h);
+        HostTensor qx = H(qkvX), kv = H(textKv), ox = H(outX);
+        ForBlocks(b, 1, (s, e) => Reference.JointAttention.SkeletonRow<float>(qx.Span.Slice(s * 3 * h, (e - s) * 3 * h),
+            kv.Span.Slice(s * l * textKvWidth, (e - s) * l * textKvWidth), textKvWidth, ox.Span.Slice(s * h, (e - s) * h), e - s, l, h, heads));
+    }
+
+    /// <inheritdoc/>
     public override void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
     {
         HostTensor hx = H(x), hdy = H(dy), hdx = H(dx);

@@ -13,7 +13,7 @@ public sealed record ZeroShotScores(double[,] Scores, int[] Predictions);
 /// Zero-shot scoring (TDSM_SPEC.md section 5): for each sample n, candidate class k and fixed
 /// noise j, score[n,k] += mean_c (DiT(q_sample(z_n, eps_j, t_test), t_test, z_g_k, z_l_k) - eps_j)²;
 /// the prediction is argmin_k. Rows (sample × candidate), flattened as n·K + k, go through the DiT
-/// in chunks, forward-only (blocks share their buffers), with every class-only part of the forward
+/// in chunks of equal size (<see cref="BalancedChunkRows"/>), forward-only (blocks share their buffers), with every class-only part of the forward
 /// (c_k, the adaLN modulations, the text-stream input and the first block's text q/k/v) computed
 /// once per class per <see cref="Score"/> call and gathered per row
 /// (<see cref="DiT.ForwardWithClassConstants"/>). The features, the row indices and the noises go
@@ -72,7 +72,8 @@ public sealed class ZeroShotScorer
         // Buffers are never freed on a backend, so the caches only grow (to the largest call seen).
         if (_constants is null || _constants.Capacity < k) _constants = _model.CreateClassConstants(k);
         _model.PrecomputeClassConstants(_constants, candidates.Global, candidates.Local, k);
-        int chunks = (int)((total + _chunkRows - 1) / _chunkRows);
+        int perChunk = BalancedChunkRows(total, _chunkRows);
+        int chunks = (int)((total + perChunk - 1) / perChunk);
         if (_scores is null || _scores.Length < total) { _scores = o.Allocate((int)total); _rowSample = o.Allocate((int)total); _rowClass = o.Allocate((int)total); }
         if (_features is null || _features.Length < features.Length) _features = o.Allocate(features.Length);
         if (_argmin is null || _argmin.Length < n) _argmin = o.Allocate(n);
@@ -88,7 +89,7 @@ public sealed class ZeroShotScorer
         for (int chunk = 0; chunk < chunks; chunk++)
         {
             cancel.ThrowIfCancellationRequested();
-            int start = chunk * _chunkRows, rows = (int)Math.Min(_chunkRows, total - start);
+            int start = chunk * perChunk, rows = (int)Math.Min(perChunk, total - start);
             // A short last chunk runs on the first rows of every buffer: no work on rows it does not have.
             var acts = rows == _chunkRows ? _acts : _acts.Prefix(o, rows);
             var z0 = Rows(_z0, rows, cin); var noisy = Rows(_noisy, rows, cin); var pred = Rows(_pred, rows, cin); var t = Rows(_t, rows);
@@ -112,6 +113,20 @@ public sealed class ZeroShotScorer
         for (int i = 0; i < n; i++)
             for (int kk = 0; kk < k; kk++) scores[i, kk] = hostScores[(long)i * k + kk];
         return new ZeroShotScores(scores, hostArgmin.Select(v => (int)v).ToArray());
+    }
+
+    /// <summary>
+    /// Rows per chunk for <paramref name="total"/> rows in chunks of at most <paramref name="chunkRows"/>: the fewest chunks, of
+    /// equal size rounded up to whole 128-row GEMM tiles where that stays within chunkRows. A short last chunk would run its
+    /// products on a fraction of a GPU's blocks (2,048-row chunks for 7,680 rows: three, then 1,536 rows; balanced: four of 1,920).
+    /// </summary>
+    public static int BalancedChunkRows(long total, int chunkRows)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkRows, 1);
+        if (total <= 0) return chunkRows;
+        long chunks = (total + chunkRows - 1) / chunkRows;
+        long per = (total + chunks - 1) / chunks, tiles = (per + 127) / 128 * 128;
+        return (int)(tiles <= chunkRows ? tiles : per);
     }
 
     // The first rows of a (chunkRows, ...) buffer.

@@ -95,6 +95,13 @@ public interface IOps
     /// <summary>Joint attention over [1 skeleton token, L text tokens]; saves probs (B, heads, S, S).</summary>
     void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads);
 
+    /// <summary>
+    /// The skeleton token's row of <see cref="JointAttention"/> alone, outX (B, H), for a forward-only pass's last block (its text
+    /// stream is not used after the attention, so the text queries are not needed): the text tokens' keys and values are the last
+    /// 2H channels of each row of textKv (B, L, textKvWidth), [k | v] for width 2H or qkvU's [q | k | v] for 3H. Saves no probs.
+    /// </summary>
+    void JointAttentionSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h, int heads);
+
     /// <summary>Backward of <see cref="JointAttention"/> (dqkvX, dqkvU overwritten).</summary>
     void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
         int b, int l, int h, int heads);

@@ -177,6 +177,12 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         Done($"JointAttention {Dims(b, l + 1, h)}");
     }
 
+    public void JointAttentionSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h, int heads)
+    {
+        inner.JointAttentionSkeletonRow(qkvX, textKv, textKvWidth, outX, b, l, h, heads);
+        Done($"JointAttentionSkeletonRow {Dims(b, l + 1, h)}");
+    }
+
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)
     {
         inner.JointAttentionBackward(dOutX, dOutU, qkvX, qkvU, probs, dqkvX, dqkvU, b, l, h, heads);

@@ -44,6 +44,44 @@ public static class JointAttention
                 }
     }
 
+    /// <summary>
+    /// The skeleton token's row of <see cref="Forward{T}"/> alone: outX (B, H) from qkvX (B, 3H) and the text tokens' keys and values,
+    /// the last 2H channels ([k | v]) of each row of textKv (B, L, kvWidth): kvWidth 2H is [k | v], 3H the [q | k | v] of qkvU
+    /// (whose queries are not read). A forward-only pass's last block, whose text stream is not used after the attention.
+    /// </summary>
+    public static void SkeletonRow<T>(ReadOnlySpan<T> qkvX, ReadOnlySpan<T> textKv, int kvWidth, Span<T> outX, int b, int l, int h, int heads)
+        where T : IFloatingPointIeee754<T>
+    {
+        int s = l + 1, d = h / heads, kOffset = kvWidth - 2 * h;
+        double scale = 1 / Math.Sqrt(d);
+        var sc = new double[s];
+        for (int bi = 0; bi < b; bi++)
+            for (int hd = 0; hd < heads; hd++)
+            {
+                double max = double.NegativeInfinity;
+                for (int j = 0; j < s; j++)
+                {
+                    double dot = 0;
+                    for (int c = 0; c < d; c++) dot += D(qkvX[bi * 3 * h + hd * d + c]) * KeyOrValue(qkvX, textKv, kvWidth, kOffset, bi, j, 1, hd * d + c, l, h);
+                    sc[j] = dot * scale;
+                    max = Math.Max(max, sc[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < s; j++) { sc[j] = Math.Exp(sc[j] - max); sum += sc[j]; }
+                for (int c = 0; c < d; c++)
+                {
+                    double o = 0;
+                    for (int j = 0; j < s; j++) o += sc[j] / sum * KeyOrValue(qkvX, textKv, kvWidth, kOffset, bi, j, 2, hd * d + c, l, h);
+                    outX[bi * h + hd * d + c] = F<T>(o);
+                }
+            }
+    }
+
+    // Part 1 (k) or 2 (v) of token j, channel ch: token 0 from qkvX, text token j from row j − 1 of textKv ([k | v] from kOffset).
+    private static double KeyOrValue<T>(ReadOnlySpan<T> qkvX, ReadOnlySpan<T> textKv, int kvWidth, int kOffset, int bi, int j, int part, int ch, int l, int h)
+        where T : IFloatingPointIeee754<T> =>
+        j == 0 ? D(qkvX[bi * 3 * h + part * h + ch]) : D(textKv[(bi * l + j - 1) * kvWidth + kOffset + (part - 1) * h + ch]);
+
     public static void Backward<T>(ReadOnlySpan<T> dOutX, ReadOnlySpan<T> dOutU, ReadOnlySpan<T> qkvX, ReadOnlySpan<T> qkvU,
         ReadOnlySpan<T> probs, Span<T> dqkvX, Span<T> dqkvU, int b, int l, int h, int heads) where T : IFloatingPointIeee754<T>
     {

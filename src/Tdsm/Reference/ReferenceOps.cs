@@ -91,6 +91,21 @@ public class ReferenceOps : IOps
     public virtual void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads) =>
         Reference.JointAttention.Forward<float>(S(qkvX), S(qkvU), S(probs), S(outX), S(outU), b, l, h, heads);
 
+    public virtual void JointAttentionSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h, int heads)
+    {
+        CheckSkeletonRow(qkvX, textKv, textKvWidth, outX, b, l, h);
+        Reference.JointAttention.SkeletonRow<float>(S(qkvX), S(textKv), textKvWidth, S(outX), b, l, h, heads);
+    }
+
+    /// <summary>The shape checks of <see cref="JointAttentionSkeletonRow"/>, shared by the tiers.</summary>
+    public static void CheckSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h)
+    {
+        if (textKvWidth < 2 * h) throw new ArgumentException($"JointAttentionSkeletonRow: text rows of {textKvWidth} values cannot hold [k | v] of 2 x {h}", nameof(textKvWidth));
+        if (qkvX.Length < (long)b * 3 * h) throw new ArgumentException($"JointAttentionSkeletonRow qkvX: expected {b}x{3 * h} values, got {qkvX.Length}", nameof(qkvX));
+        if (textKv.Length < (long)b * l * textKvWidth) throw new ArgumentException($"JointAttentionSkeletonRow textKv: expected {b}x{l}x{textKvWidth} values, got {textKv.Length}", nameof(textKv));
+        if (outX.Length < (long)b * h) throw new ArgumentException($"JointAttentionSkeletonRow outX: expected {b}x{h} values, got {outX.Length}", nameof(outX));
+    }
+
     public virtual void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
         int b, int l, int h, int heads) =>
         Reference.JointAttention.Backward<float>(S(dOutX), S(dOutU), S(qkvX), S(qkvU), S(probs), S(dqkvX), S(dqkvU), b, l, h, heads);

@@ -92,6 +92,47 @@ public class CpuOpsTests
         Compare([[b, 3 * h], [b, l, 3 * h]], [[b, heads, l + 1, l + 1], [b, h], [b, l, h]],
             (o, i, x) => o.JointAttention(i[0], i[1], x[0], x[1], x[2], b, l, h, heads), tol: 1e-5); // float32 exp and softmax
 
+    /// <summary>
+    /// The skeleton token's attention row alone (a forward-only pass's last block): CpuOps against the reference tier with the
+    /// text keys and values as [k | v] rows (2H) and as qkvU's [q | k | v] rows (3H, queries unread).
+    /// </summary>
+    [TestCase(3, 35, 16, 4, 2)]
+    [TestCase(5, 7, 12, 3, 3)]
+    [TestCase(4, 35, 64, 2, 2)]
+    public void JointAttentionSkeletonRow(int b, int l, int h, int heads, int widthInH) =>
+        Compare([[b, 3 * h], [b, l, widthInH * h]], [[b, h]],
+            (o, i, x) => o.JointAttentionSkeletonRow(i[0], i[1], widthInH * h, x[0], b, l, h, heads), tol: 1e-5);
+
+    /// <summary>
+    /// On each tier JointAttentionSkeletonRow is JointAttention's skeleton row: with the text tokens' [k | v] taken from qkvU
+    /// (widths 3H in place and 2H copied out), the same outX within float32 rounding of the softmax (1e-6 of the output RMS;
+    /// the reference's float64 sums agree far closer).
+    /// </summary>
+    [Test]
+    public void SkeletonRowIsJointAttentionsSkeletonRow()
+    {
+        int b = 4, l = 9, h = 24, heads = 3;
+        var qx = Rand(b * 3 * h, 41); var qu = Rand(b * l * 3 * h, 42);
+        var kv = new float[b * l * 2 * h];
+        for (int t = 0; t < b * l; t++) Array.Copy(qu, t * 3 * h + h, kv, t * 2 * h, 2 * h);
+        foreach (Tdsm.Ops.IOps o in new Tdsm.Ops.IOps[] { Ref, Cpu })
+        {
+            Tensor tqx = T(o, qx, b, 3 * h), tqu = T(o, qu, b, l, 3 * h), tkv = T(o, kv, b, l, 2 * h);
+            Tensor full = o.Allocate(b, h), row3 = o.Allocate(b, h), row2 = o.Allocate(b, h);
+            o.JointAttention(tqx, tqu, o.Allocate(b, heads, l + 1, l + 1), full, o.Allocate(b, l, h), b, l, h, heads);
+            o.JointAttentionSkeletonRow(tqx, tqu, 3 * h, row3, b, l, h, heads);
+            o.JointAttentionSkeletonRow(tqx, tkv, 2 * h, row2, b, l, h, heads);
+            var want = Get(o, full);
+            AssertClose(Get(o, row3), want, 1e-6);
+            AssertClose(Get(o, row2), want, 1e-6);
+            Assert.That(Get(o, row2), Is.EqualTo(Get(o, row3)).AsCollection, $"{o.GetType().Name}: the same values read at either width");
+        }
+        Assert.That(() => Cpu.JointAttentionSkeletonRow(Cpu.Allocate(b, 3 * h), Cpu.Allocate(b, l, h), h, Cpu.Allocate(b, h), b, l, h, heads),
+            Throws.ArgumentException.With.Message.Contains("cannot hold [k | v]"));
+        Assert.That(() => Cpu.JointAttentionSkeletonRow(Cpu.Allocate(b, 3 * h), Cpu.Allocate(b, l - 1, 2 * h), 2 * h, Cpu.Allocate(b, h), b, l, h, heads),
+            Throws.ArgumentException.With.Message.Contains("textKv: expected 4x9x48"));
+    }
+
     [TestCase(1)]
     [TestCase(13)]
     [TestCase(40_003)]

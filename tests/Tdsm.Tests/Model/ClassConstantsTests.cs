@@ -61,11 +61,15 @@ public class ClassConstantsTests
         return (a, b);
     }
 
-    [TestCaseSource(nameof(Tiers))]
-    public void CachedForwardEqualsThePlainForward(IOps ops)
+    private static IEnumerable<TestCaseData> TiersAndDepths() =>
+        Tiers().SelectMany(o => new[] { new TestCaseData(o, 3), new TestCaseData(o, 1) });
+
+    /// <summary>Depth 3: the forward-only ping-pong of the streams past two blocks, the last block's text keys and values from
+    /// qkv_c's rows H..3H (2H wide); depth 1: the last block is the first, its cached text q/k/v read at width 3H.</summary>
+    [TestCaseSource(nameof(TiersAndDepths))]
+    public void CachedForwardEqualsThePlainForward(IOps ops, int depth)
     {
-        // Odd sizes, depth 3 so the forward-only ping-pong of the streams is exercised past two blocks.
-        var cfg = new DiTConfig(InChannels: 7, CondSize: 9, Hidden: 12, Depth: 3, Heads: 3, LocalTokens: 4);
+        var cfg = new DiTConfig(InChannels: 7, CondSize: 9, Hidden: 12, Depth: depth, Heads: 3, LocalTokens: 4);
         int[] rowClass = [2, 0, 4, 2, 1, 3, 0];
         var (plain, cached) = BothForwards(ops, cfg, 5, rowClass, seed: 21);
         Assert.That(plain, Has.None.NaN, "the plain forward's outputs are numbers (NaN on both paths would compare equal)");
@@ -140,5 +144,30 @@ public class ClassConstantsTests
             model.ForwardWithClassConstants(model.CreateInferenceActivations(3), ops.Allocate(3, 4), cc, ops.Allocate(2), ops.Allocate(3, 4)));
         Assert.That(ex!.Message, Does.Contain("expected 3 rows, got 2"));
         Assert.Throws<ArgumentOutOfRangeException>(() => model.PrecomputeClassConstants(cc, table.Global, table.Local, 3));
+    }
+
+    /// <summary>
+    /// The scorer's chunking: the fewest chunks of at most chunkRows, equal but for the last,
+    /// rounded to 128-row tiles when that fits; every row covered once.
+    /// </summary>
+    [TestCase(7680L, 2048, 1920)]     // the bench's 128 x 60: four chunks of 1,920 instead of 3 x 2,048 + 1,536
+    [TestCase(5000L, 2048, 1792)]     // three chunks: 1,667 rounded up to 14 tiles
+    [TestCase(2048L, 2048, 2048)]
+    [TestCase(100L, 2048, 128)]       // one chunk (its buffers hold 2,048 rows; the scorer runs the 100)
+    [TestCase(10L, 6, 5)]             // tiles too big for the chunk: the plain balanced size
+    [TestCase(12L, 5, 4)]
+    public void ScoringChunksAreBalanced(long total, int chunkRows, int expected)
+    {
+        int per = ZeroShotScorer.BalancedChunkRows(total, chunkRows);
+        Assert.That(per, Is.EqualTo(expected));
+        Assert.That((total + per - 1) / per, Is.EqualTo((total + chunkRows - 1) / chunkRows), "no more chunks than chunks of chunkRows");
+        var rng = new Random(5);
+        for (int i = 0; i < 2000; i++)
+        {
+            long t = rng.Next(1, 100_000);
+            int c = rng.Next(1, 5000), p = ZeroShotScorer.BalancedChunkRows(t, c);
+            Assert.That(p, Is.InRange(1, c), $"{t} rows, chunks of {c}");
+            Assert.That((t + p - 1) / p, Is.EqualTo((t + c - 1) / c), $"{t} rows, chunks of {c}: {p} per chunk");
+        }
     }
 }
