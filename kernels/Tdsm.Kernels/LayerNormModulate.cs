@@ -11,6 +11,8 @@ public struct LayerNormArgs
     public int B, N, H, Chunks, ShiftChunk, ScaleChunk, AccumulateDx;
     /// <summary>Forward: 1 = also write y as bf16 pairs (the packed A operand of the product that reads y next); H even.</summary>
     public int PackOut;
+    /// <summary><see cref="LayerNormModulate.GatedForwardVec"/>: the gate's mod (B, GateChunks·H) and its chunk.</summary>
+    public int GateChunks, GateChunk;
 }
 
 /// <summary>
@@ -88,7 +90,6 @@ public static class LayerNormModulate
         if (row >= p.B * p.N) return;   // the whole warp: no shuffle waits on it
         int bi = row / p.N, h4 = p.H >> 2, q = p.H >> 7;   // chunks per row, chunks per lane
         long o4 = (long)row * h4 + lane, m4 = (long)bi * p.Chunks * h4 + lane;
-        long sc4 = m4 + p.ScaleChunk * h4, sh4 = m4 + p.ShiftChunk * h4;
         var x4 = x.Cast<Vec4>().AsAligned(16);
         Vec4 v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
         if (q > 0) v0 = x4[o4 + 0];
@@ -99,6 +100,57 @@ public static class LayerNormModulate
         if (q > 5) v5 = x4[o4 + 160];
         if (q > 6) v6 = x4[o4 + 192];
         if (q > 7) v7 = x4[o4 + 224];
+        NormalizeRowVec(row, lane, q, o4, m4, v0, v1, v2, v3, v4, v5, v6, v7, mod, y, mean, rstd, packed, p);
+    }
+
+    /// <summary>
+    /// The gated residual then LN-modulate of its output in one pass (sites where the model runs them back to back):
+    /// sum = x + gate[b]·residual (<see cref="Residual.GatedForward4"/>'s float operations, the gate chunk p.GateChunk of gateMod
+    /// (B, p.GateChunks·H)), then <see cref="ForwardVec"/> on the sums held in registers: y, mean, rstd (and the bf16 pairs) as
+    /// ForwardVec gives them for the stored sum, without reading it back. Same launch and conditions as ForwardVec (every view
+    /// 16-byte aligned).
+    /// </summary>
+    public static void GatedForwardVec(ArrayView<float> x, ArrayView<float> gateMod, ArrayView<float> residual, ArrayView<float> sum,
+        ArrayView<float> mod, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<uint> packed, LayerNormArgs p)
+    {
+        int row = Grid.IdxX * RowsPerGroup + (Group.IdxX >> 5), lane = Group.IdxX & (Lanes - 1);
+        if (row >= p.B * p.N) return;   // the whole warp: no shuffle waits on it
+        int bi = row / p.N, h4 = p.H >> 2, q = p.H >> 7;
+        long o4 = (long)row * h4 + lane, m4 = (long)bi * p.Chunks * h4 + lane, g4 = (long)bi * p.GateChunks * h4 + p.GateChunk * h4 + lane;
+        var x4 = x.Cast<Vec4>().AsAligned(16);
+        var r4 = residual.Cast<Vec4>().AsAligned(16);
+        var gm4 = gateMod.Cast<Vec4>().AsAligned(16);
+        var s4 = sum.Cast<Vec4>().AsAligned(16);
+        Vec4 v0 = default, v1 = default, v2 = default, v3 = default, v4 = default, v5 = default, v6 = default, v7 = default;
+        if (q > 0) v0 = GatedChunk(x4, r4, gm4, s4, o4 + 0, g4 + 0);
+        if (q > 1) v1 = GatedChunk(x4, r4, gm4, s4, o4 + 32, g4 + 32);
+        if (q > 2) v2 = GatedChunk(x4, r4, gm4, s4, o4 + 64, g4 + 64);
+        if (q > 3) v3 = GatedChunk(x4, r4, gm4, s4, o4 + 96, g4 + 96);
+        if (q > 4) v4 = GatedChunk(x4, r4, gm4, s4, o4 + 128, g4 + 128);
+        if (q > 5) v5 = GatedChunk(x4, r4, gm4, s4, o4 + 160, g4 + 160);
+        if (q > 6) v6 = GatedChunk(x4, r4, gm4, s4, o4 + 192, g4 + 192);
+        if (q > 7) v7 = GatedChunk(x4, r4, gm4, s4, o4 + 224, g4 + 224);
+        NormalizeRowVec(row, lane, q, o4, m4, v0, v1, v2, v3, v4, v5, v6, v7, mod, y, mean, rstd, packed, p);
+    }
+
+    // sum chunk c4 = x + gate·residual, stored and returned (GatedForward4's operations per element).
+    private static Vec4 GatedChunk(ArrayView<Vec4> x4, ArrayView<Vec4> r4, ArrayView<Vec4> gm4, ArrayView<Vec4> s4, long c4, long gate4)
+    {
+        Vec4 a = x4[c4], v = r4[c4], g = gm4[gate4], r;
+        r.X = a.X + g.X * v.X;
+        r.Y = a.Y + g.Y * v.Y;
+        r.Z = a.Z + g.Z * v.Z;
+        r.W = a.W + g.W * v.W;
+        s4[c4] = r;
+        return r;
+    }
+
+    // ForwardVec's statistics and stores for a row whose q chunks per lane are v0..v7 (zero past q).
+    private static void NormalizeRowVec(int row, int lane, int q, long o4, long m4, Vec4 v0, Vec4 v1, Vec4 v2, Vec4 v3, Vec4 v4, Vec4 v5, Vec4 v6, Vec4 v7,
+        ArrayView<float> mod, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<uint> packed, LayerNormArgs p)
+    {
+        int h4 = p.H >> 2;
+        long sc4 = m4 + p.ScaleChunk * h4, sh4 = m4 + p.ShiftChunk * h4;
         double s = Sum(v0) + Sum(v1) + Sum(v2) + Sum(v3) + Sum(v4) + Sum(v5) + Sum(v6) + Sum(v7);   // chunks past q are zero
         double mu = WarpSum(s) / p.H;
         double d = (q > 0 ? Squares(v0, mu) : 0) + (q > 1 ? Squares(v1, mu) : 0) + (q > 2 ? Squares(v2, mu) : 0) + (q > 3 ? Squares(v3, mu) : 0) + (q > 4 ? Squares(v4, mu) : 0) + (q > 5 ? Squares(v5, mu) : 0) + (q > 6 ? Squares(v6, mu) : 0) + (q > 7 ? Squares(v7, mu) : 0);

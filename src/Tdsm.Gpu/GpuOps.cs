@@ -56,6 +56,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gated, _gated4;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs> _gatedBwd;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _ln, _lnVec;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _gatedLnVec;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput, _lnBwdInputVec;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn, _attnTiled;
@@ -217,6 +219,8 @@ public sealed class GpuOps : IOps, IDisposable
         _gatedBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ResidualArgs>(Residual.GatedBackward);
         _ln = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs>(K.LayerNormModulate.Forward);
         _lnVec = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs>(K.LayerNormModulate.ForwardVec);
+        _gatedLnVec = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs>(K.LayerNormModulate.GatedForwardVec);
         _lnBwdInput = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardInput);
         _lnBwdInputVec = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardInputVec);
         _lnBwdMod = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs>(K.LayerNormModulate.BackwardModulation);
@@ -814,6 +818,42 @@ public sealed class GpuOps : IOps, IDisposable
         if (h % 4 == 0 && Aligned16(x, mod, y, output)) _gated4(b * n * h / 4, V(x), V(mod), V(y), V(output), args);
         else _gated(b * n * h, V(x), V(mod), V(y), V(output), args);
     }
+
+    /// <summary>
+    /// IOps.GatedResidualLayerNormModulate: one pass (<see cref="K.LayerNormModulate.GatedForwardVec"/>: the sum is written and
+    /// normalized from registers, not read back) where LN-modulate's 128-bit kernel takes the rows, the same bits as the two ops;
+    /// otherwise the two ops. Casts ln to bf16 pairs for the next product as <see cref="LayerNormModulate"/> does.
+    /// </summary>
+    public void GatedResidualLayerNormModulate(Tensor x, Tensor gateMod, int gateChunks, int gateChunk, Tensor y, Tensor sum,
+        Tensor lnMod, int lnChunks, int shiftChunk, int scaleChunk, Tensor ln, Tensor mean, Tensor rstd, int b, int n, int h)
+    {
+        if (!K.LayerNormModulate.VecFits(h) || !Aligned16(x, gateMod, y, sum, lnMod, ln))
+        {
+            GatedResidual(x, gateMod, gateChunks, gateChunk, y, sum, b, n, h);
+            LayerNormModulate(sum, lnMod, lnChunks, shiftChunk, scaleChunk, ln, mean, rstd, b, n, h);
+            return;
+        }
+        Check(x, b * n * h, "GatedResidualLayerNormModulate x"); Check(gateMod, b * gateChunks * h, "GatedResidualLayerNormModulate gateMod");
+        Check(y, b * n * h, "GatedResidualLayerNormModulate y"); Check(sum, b * n * h, "GatedResidualLayerNormModulate sum");
+        Check(lnMod, b * lnChunks * h, "GatedResidualLayerNormModulate lnMod"); Check(ln, b * n * h, "GatedResidualLayerNormModulate ln");
+        Check(mean, b * n, "GatedResidualLayerNormModulate mean"); Check(rstd, b * n, "GatedResidualLayerNormModulate rstd");
+        if (b * n * h == 0) return;
+        var args = new LayerNormArgs
+        {
+            B = b, N = n, H = h, Chunks = lnChunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, GateChunks = gateChunks, GateChunk = gateChunk,
+        };
+        long words = (long)b * n * h / 2;
+        bool cast = PackingOn && h % 8 == 0 && words > 0;
+        if (cast) Workspace(ref _packedA, words);
+        args.PackOut = cast ? 1 : 0;
+        _gatedLnVec(LayerNormLaunch(b * n), V(x), V(gateMod), V(y), V(sum), V(lnMod), V(ln), V(mean), V(rstd),
+            cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
+        FusedGatedLayerNorms++;
+        if (cast) _lnPacked = (Address(ln), 2 * words, false);
+    }
+
+    /// <summary>How many GatedResidualLayerNormModulate calls ran as one pass, for tests.</summary>
+    public long FusedGatedLayerNorms { get; private set; }
 
     public void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h)
     {

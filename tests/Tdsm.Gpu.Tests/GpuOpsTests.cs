@@ -293,6 +293,40 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
+    /// GatedResidualLayerNormModulate against GatedResidual then LayerNormModulate on the device: one pass
+    /// (LayerNormModulate.GatedForwardVec) where the 128-bit kernel takes the width (H 128, 256, 768; the gate from another mod
+    /// than the shift and scale, as at a block's end), the two ops otherwise (H 12); the same bits on the simulator, 1e-6
+    /// relative on CUDA (ptxas may contract x + gate·y differently in the two kernels). Sum, ln, mean and rstd all compared,
+    /// and ln against the reference tier.
+    /// </summary>
+    [TestCase(3, 35, 128, true)]
+    [TestCase(2, 1, 256, true)]
+    [TestCase(2, 35, 768, true)]
+    [TestCase(3, 5, 12, false)]
+    public void GatedResidualLayerNormModulateIsTheTwoOps(int b, int n, int h, bool fused)
+    {
+        var x = Pair(R(b * n * h), b, n, h); var y = Pair(R(b * n * h), b, n, h);
+        var gateMod = Pair(R(b * 6 * h, 0.5), b, 6 * h); var lnMod = Pair(R(b * 6 * h, 0.5), b, 6 * h);
+        var sum = Out(b, n, h); var ln = Out(b, n, h); var mean = Out(b * n); var rstd = Out(b * n);
+        var sum2 = Out(b, n, h); var ln2 = Out(b, n, h); var mean2 = Out(b * n); var rstd2 = Out(b * n);
+        long before = Gpu.FusedGatedLayerNorms;
+        Gpu.GatedResidualLayerNormModulate(x.G, gateMod.G, 6, 5, y.G, sum.G, lnMod.G, 6, 0, 1, ln.G, mean.G, rstd.G, b, n, h);
+        Assert.That(Gpu.FusedGatedLayerNorms - before, Is.EqualTo(fused ? 1 : 0), "one pass");
+        Gpu.GatedResidual(x.G, gateMod.G, 6, 5, y.G, sum2.G, b, n, h);
+        Gpu.LayerNormModulate(sum2.G, lnMod.G, 6, 0, 1, ln2.G, mean2.G, rstd2.G, b, n, h);
+        foreach (var (got, want, what) in new[] { (sum, sum2, "sum"), (ln, ln2, "ln"), (mean, mean2, "mean"), (rstd, rstd2, "rstd") })
+        {
+            AssertFusedMatches(got.G, want.G, what);
+            if (Device.IsCuda) continue;
+            var g = new float[got.G.Length]; var w = new float[want.G.Length];
+            Gpu.Download(got.G, g); Gpu.Download(want.G, w);
+            Assert.That(g.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(w.Select(BitConverter.SingleToInt32Bits)), $"{what}: the bits of the two ops");
+        }
+        _ref.GatedResidualLayerNormModulate(x.C, gateMod.C, 6, 5, y.C, sum.C, lnMod.C, 6, 0, 1, ln.C, mean.C, rstd.C, b, n, h);
+        AssertSame(sum, "sum vs the reference tier"); AssertSame(ln, "ln vs the reference tier");
+    }
+
+    /// <summary>
     /// JointAttentionSkeletonRow (a warp per row and head) against the reference tier and against the device's own JointAttention
     /// outX (both forward kernels score and mix in the same order: on the simulator the same bits; 1e-6 relative for ptxas's
     /// contractions on CUDA), with the text [k | v] read from qkvU (width 3H) and from a copy of it (2H). Head widths 2 to 96

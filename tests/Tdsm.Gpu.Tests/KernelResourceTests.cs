@@ -82,6 +82,7 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
             Add(typeof(K.StGcn.GraphAggregate), m, KernelSpecialization.Empty, K.StGcn.GraphAggregate.Threads, 0);
         Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.Forward), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
         Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.ForwardVec), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
+        Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.GatedForwardVec), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
         Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.BackwardInput), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
         Add(typeof(K.LayerNormModulate), nameof(K.LayerNormModulate.BackwardInputVec), KernelSpecialization.Empty, K.LayerNormModulate.Threads, 0);
         return d;

@@ -244,15 +244,13 @@ public sealed class DiT
             o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
         }
         o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
-        o.GatedResidual(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, r, 1, h);
-        // mlp, skeleton stream
-        o.LayerNormModulate(s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
+        // gated residual, then the MLP's LN-modulate of its output (one pass where the tier fuses them); mlp, skeleton stream
+        o.GatedResidualLayerNormModulate(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
         Mlp(a, s.H2x, p.Fc1, p.Fc2, s.Fc1X, a.GeluScratchX, s.Fc2X, r);
         o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
         if (i == Config.Depth - 1) return; // the last block's text stream never reaches the output
         o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
-        o.GatedResidual(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, r, l, h);
-        o.LayerNormModulate(s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
+        o.GatedResidualLayerNormModulate(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
         Mlp(a, s.H2u, p.Fc1C, p.Fc2C, s.Fc1U, a.GeluScratchU, s.Fc2U, rl);
         o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
     }

@@ -89,6 +89,14 @@ public interface IOps
     /// <summary>output (B,N,H) = x + gate·y with the gate chunk of mod.</summary>
     void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h);
 
+    /// <summary>
+    /// <see cref="GatedResidual"/> then <see cref="LayerNormModulate"/> of its output, as the model runs them back to back:
+    /// sum (B,N,H) = x + gate·y with the gate chunk of gateMod (B, gateChunks·H), then ln = LN(sum)·(1 + scale) + shift with the
+    /// chunks of lnMod (B, lnChunks·H), saving mean and rstd; the same values as the two ops (a tier may fuse them into one pass).
+    /// </summary>
+    void GatedResidualLayerNormModulate(Tensor x, Tensor gateMod, int gateChunks, int gateChunk, Tensor y, Tensor sum,
+        Tensor lnMod, int lnChunks, int shiftChunk, int scaleChunk, Tensor ln, Tensor mean, Tensor rstd, int b, int n, int h);
+
     /// <summary>dy = gate·dout (=); dmod gate chunk += Σ_tokens dout·y.</summary>
     void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h);
 

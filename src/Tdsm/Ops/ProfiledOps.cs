@@ -171,6 +171,13 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         Done($"GatedResidualBackward {Dims(b, n, h)}");
     }
 
+    public void GatedResidualLayerNormModulate(Tensor x, Tensor gateMod, int gateChunks, int gateChunk, Tensor y, Tensor sum,
+        Tensor lnMod, int lnChunks, int shiftChunk, int scaleChunk, Tensor ln, Tensor mean, Tensor rstd, int b, int n, int h)
+    {
+        inner.GatedResidualLayerNormModulate(x, gateMod, gateChunks, gateChunk, y, sum, lnMod, lnChunks, shiftChunk, scaleChunk, ln, mean, rstd, b, n, h);
+        Done($"GatedResidualLayerNormModulate {Dims(b, n, h)}");
+    }
+
     public void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads)
     {
         inner.JointAttention(qkvX, qkvU, probs, outX, outU, b, l, h, heads);

@@ -85,6 +85,15 @@ public class ReferenceOps : IOps
     public virtual void GatedResidual(Tensor x, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor output, int b, int n, int h) =>
         Reference.GatedResidual.Forward<float>(S(x), S(mod), chunks, gateChunk, S(y), S(output), b, n, h);
 
+    /// <inheritdoc/>
+    /// <remarks>The two ops one after the other (the CPU tiers gain nothing from a fused pass over rows already in cache).</remarks>
+    public virtual void GatedResidualLayerNormModulate(Tensor x, Tensor gateMod, int gateChunks, int gateChunk, Tensor y, Tensor sum,
+        Tensor lnMod, int lnChunks, int shiftChunk, int scaleChunk, Tensor ln, Tensor mean, Tensor rstd, int b, int n, int h)
+    {
+        GatedResidual(x, gateMod, gateChunks, gateChunk, y, sum, b, n, h);
+        LayerNormModulate(sum, lnMod, lnChunks, shiftChunk, scaleChunk, ln, mean, rstd, b, n, h);
+    }
+
     public virtual void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h) =>
         Reference.GatedResidual.Backward<float>(S(dout), S(mod), chunks, gateChunk, S(y), S(dy), S(dmod), b, n, h);
 
