@@ -27,6 +27,10 @@
 #                                 512 and 2,048 rows: ms, GB/s of compulsory traffic, speed-up, output differences (6, 9)
 # ncu                50 s    90   Nsight Compute on the GEMM kernels of gemm-probe at 17920x3072x768: speed of light, warp
 #                                 stall reasons, scheduler and instruction statistics, occupancy, tensor-pipe HMMA (9)
+# kernel-checks      40 s    90   the CUDA tests of what no GPU has run yet, in a process of their own ahead of gpu-tests, which the
+#                                 H200 visit's cap cut before its last tests: the wgmma GEMMs and convolutions (RunLastOnDevice
+#                                 there), the bf16 paths' approximate GELU, the skeleton-row attention, gated residual + LN-modulate
+#                                 in one pass, packed training's bits (the GELU cast) (9, 6)
 # gpu-tests         150 s   200   GPU kernel tests on CUDA (the simulator fixtures run in CI; the wgmma tests, category RunLastOnDevice, last) (6, 4)
 # resources          30 s    60   registers, local memory and blocks per SM of the tensor-core GEMMs and convolutions, the SIMT
 #                                 GEMM and convolutions, attention, LN-modulate as this driver compiles them (9)
@@ -41,8 +45,9 @@
 # paper-train       140 s   330   paper config (cond 2048), 500 iterations of batch 256 on the fastest path (bf16
 #                                 tensor cores; fp32 if that fails), capped by --time-limit (7; met at the first visit); eval fp32 vs bf16 (9)
 # Order (after the second visit, 2026-11-28, H200): what the open issues still need first: parity, issue 6's fp32 scoring
-# (bench-paper), issue 9's bf16 step and scoring (bf16, wgmma kernels included) and ST-GCN step, then the kernel tests
-# (the wgmma tests, last among them, have not run on a GPU), the loss curves (issue 9's bf16 curve needs the fp32 one);
+# (bench-paper), issue 9's bf16 step and scoring (bf16, wgmma kernels included), the tests of the kernels no GPU has run
+# yet (kernel-checks: the wgmma tests among them), ST-GCN step, then all kernel tests, the loss curves (issue 9's bf16 curve
+# needs the fp32 one);
 # gemm-probe (stopped at its cap during its second shape at that visit: the JIT's first compiles), attention-probe, ncu,
 # resources and the rest after them.
 # gemm-packed (BenchmarkDotNet, 3 shapes x 5 methods, ~65 s) is not in the default list: gemm-probe times the same kernels. summary.md's
@@ -58,7 +63,7 @@ set -uo pipefail
 REPO=$(pwd)
 OUT=${OUT:-/tmp/tdsm-out}
 BUDGET=${BUDGET:-540}
-STAGES=${STAGES:-"parity-dit parity-stgcn bench-paper bf16 stgcn-paper gpu-tests curve curve-bf16 gemm-probe attention-probe ncu resources kernels gemm paper-train"}
+STAGES=${STAGES:-"parity-dit parity-stgcn bench-paper bf16 kernel-checks stgcn-paper gpu-tests curve curve-bf16 gemm-probe attention-probe ncu resources kernels gemm paper-train"}
 DRY_RUN=${DRY_RUN:-0}
 BACKEND=${BACKEND:-gpu}
 TDSM_DIR=${TDSM_DIR:-/tmp/tdsm}
@@ -106,6 +111,9 @@ export -f x or_without
 # Without TDSM_PTXAS: the ptxas register / spill checks (~20 assemblies, ~100 s on the build machine) would not fit the
 # stage's cap; the build machine runs them with ptxas 11.8, and the resources stage reports what this driver makes.
 st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda; }
+NEW_KERNEL_TESTS=WgmmaKernelMatchesTheMmaSyncKernels,PackedConvKernelsGiveTheSameProducts,GeluOnTheBf16PathIsWithinItsErrorBound,JointAttentionSkeletonRowIsTheSkeletonRow,GatedResidualLayerNormModulateIsTheTwoOps,TrainingOnPackedOperandsGivesTheBitsOfTheFp32OperandPath
+export NEW_KERNEL_TESTS
+st_kernel_checks() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda "$NEW_KERNEL_TESTS"; }
 st_resources() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Diagnostics cuda; }
 # A fault in the tiled attention costs a rerun without it, not the stage.
 st_parity_dit() { x $APP parity --fixture "$TDSM_DIR/fixtures/dit_small.safetensors" --backend "$BACKEND"; }
@@ -293,9 +301,9 @@ st_bf16() {
   echo "bf16: packed kernels left out (not seen correct by gemm-probe): ${TDSM_BENCH_SKIP_PACKED:-none}"
   x $APP bench --config paper --backend "$BACKEND" --precision bf16 --steps 5 --warmup 1 "${profile[@]}"
 }
-export -f probe_verdicts best_packed unverified_wgmma st_gpu_tests st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
+export -f probe_verdicts best_packed unverified_wgmma st_gpu_tests st_kernel_checks st_resources st_parity_dit st_parity_stgcn st_bench_paper st_stgcn_paper st_curve st_paper_train st_gemm st_gemm_packed st_gemm_probe st_attention_probe st_kernels st_curve_bf16 has_bf16 st_bf16 st_ncu
 
-cap() { case $1 in gpu-tests) echo 200;; bf16) echo 150;; ncu) echo 90;; parity-*|resources|attention-probe) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
+cap() { case $1 in gpu-tests) echo 200;; kernel-checks) echo 90;; bf16) echo 150;; ncu) echo 90;; parity-*|resources|attention-probe) echo 60;; bench-paper) echo 180;; stgcn-paper) echo 90;; curve) echo 170;; paper-train) echo 330;; gemm) echo 200;; *) echo 120;; esac; }
 least() { case $1 in parity-*) echo 20;; paper-train) echo 90;; gemm) echo 60;; *) echo 30;; esac; }
 
 # --- summary.md: every number the issues need, rebuilt after each stage -------------------------
@@ -314,6 +322,7 @@ summarize() {
     echo "| stage | status | seconds | limit |"
     echo "| --- | --- | --- | --- |"
     awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$WORK/stages.tsv"
+    section "Tests of kernels new on the GPU, kernel-checks (issues 9, 6)" kernel-checks '.' 60
     section "GPU kernel tests (issue 6, 4)" gpu-tests '^FAIL|^SKIP|passed, .* failed'
     section "DiT parity, dit_small.safetensors (issue 6)" parity-dit '.'
     section "ST-GCN parity, stgcn_small.safetensors (issue 4)" parity-stgcn '.'

@@ -17,6 +17,8 @@ namespace Tdsm.Tests.Device;
 /// cannot run them must not read as a pass. Tests in the category <see cref="Tdsm.Gpu.Tests.DeviceOrder.RunLast"/> (kernels
 /// that have never run on a GPU) run after all the others, their fixtures kept open until then: a fault of theirs, which
 /// can leave the process's CUDA state unusable, then costs no other test its result.
+/// A third argument, test method names separated by commas, runs only those (the visit's early check of the kernels no
+/// GPU has run yet, in a process of its own); a name that no test method has fails the run.
 /// </summary>
 public static class Program
 {
@@ -26,7 +28,18 @@ public static class Program
     {
         string prefix = args.Length > 0 ? args[0] : "Tdsm.Gpu.Tests";
         string? only = args.Length > 1 ? args[1] : null;
+        string[]? methods = args.Length > 2 ? args[2].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null;
         var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
+        if (methods is not null)
+        {
+            var known = asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true).SelectMany(t => t.GetMethods()).Select(m => m.Name).ToHashSet();
+            var unknown = methods.Where(n => !known.Contains(n)).ToList();
+            if (unknown.Count > 0)
+            {
+                Console.WriteLine($"FAIL no test method named {string.Join(", ", unknown)} under {prefix}");
+                return 1;
+            }
+        }
         int passed = 0, failed = 0, skipped = 0, fixturesSkipped = 0;
         var deferred = new List<(object Instance, string Name, MethodInfo Method, TestMethod Case)>();
         var open = new List<object>(); // fixtures with deferred tests: torn down after those ran
@@ -49,6 +62,7 @@ public static class Program
         {
             var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
             if (fixtures.Count == 0 && !type.GetMethods().Any(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseAttribute>().Any())) continue;
+            if (methods is not null && !type.GetMethods().Any(m => methods.Contains(m.Name))) continue;   // no fixture set-up for nothing
             var argSets = fixtures.Count == 0 ? [Array.Empty<object?>()] : fixtures.Select(f => f.Arguments).ToList();
             foreach (var fargs in argSets.Where(a => only is null || a.Any(v => Equals(v, only))))
             {
@@ -65,6 +79,7 @@ public static class Program
                 bool keepOpen = false;
                 foreach (var m in type.GetMethods())
                 {
+                    if (methods is not null && !methods.Contains(m.Name)) continue;
                     // NUnit's own builder expands [TestCase], [TestCaseSource] and [Values]/[Range] parameters.
                     var method = new MethodWrapper(type, m);
                     if (!Builder.CanBuildFrom(method)) continue;
