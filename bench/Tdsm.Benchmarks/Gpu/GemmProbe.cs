@@ -223,7 +223,7 @@ public static class GemmProbe
                 launch(); ops.Synchronize(); // compiles the kernel
                 double median = MedianMs(ops, launch, reps, rounds);
                 results[method] = median;
-                bool tensor = method is not ("sgemm" or "fp32" or "fp32-scalar");
+                bool tensor = method is not ("sgemm" or "fp32" or "fp32-scalar" or "fp32-vector");
                 string baseline = tensor ? "cublas-bf16" : "sgemm";
                 string ratio = results.TryGetValue(baseline, out var bms) && method != baseline ? $"  {bms / median * 100,5:F1} % of {baseline}" : "";
                 // Each method's C against the first method's (relative Frobenius norm), so a broken kernel shows.
