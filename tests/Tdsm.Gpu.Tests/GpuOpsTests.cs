@@ -596,3 +596,29 @@ public class PackedGemmSettingTests
         }
     }
 }
+
+/// <summary>TDSM_CONV_WGMMA's values (StGcnGpuOps.WgmmaConvSetting): 1 and 0 decide, empty gives the device's default (wgmma
+/// convolutions on a Hopper GPU, the mma.sync kernels elsewhere, the simulator included), anything else fails.</summary>
+public class WgmmaConvSettingTests
+{
+    [TestCase(null, true, true)]
+    [TestCase("", false, false)]
+    [TestCase("1", false, true)]
+    [TestCase("0", true, false)]
+    public void OneAndZeroDecideEmptyGivesTheDefault(string? value, bool whenUnset, bool expected) =>
+        Assert.That(Tdsm.Gpu.StGcn.StGcnGpuOps.WgmmaConvSetting(value, whenUnset), Is.EqualTo(expected));
+
+    [TestCase("yes")]
+    [TestCase("2")]
+    public void AnythingElseFailsLoudly(string value) =>
+        Assert.That(() => Tdsm.Gpu.StGcn.StGcnGpuOps.WgmmaConvSetting(value, true), Throws.ArgumentException.With.Message.Contains("TDSM_CONV_WGMMA"));
+
+    [Test]
+    public void TheSimulatorDefaultsToTheMmaSyncKernels()
+    {
+        if (Environment.GetEnvironmentVariable("TDSM_CONV_WGMMA") is { Length: > 0 }) Assert.Ignore("TDSM_CONV_WGMMA is set: the default is not in force");
+        using var device = GpuDevice.OpenSimulator();
+        using var ops = new Tdsm.Gpu.StGcn.StGcnGpuOps(device);
+        Assert.That(ops.WgmmaPackedConvs, Is.False);
+    }
+}

@@ -108,6 +108,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         _acc = device.Accelerator;
         _deviceName = device.IsCuda ? "gpu" : "gpu-sim";
+        WgmmaPackedConvs = WgmmaConvSetting(Environment.GetEnvironmentVariable("TDSM_CONV_WGMMA"),
+            whenUnset: _acc is ILGPU.Runtime.Cuda.CudaAccelerator && PtxTarget.CanRunSm90a(_acc));
         _inToBn = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBn);
         _inToBnBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int, int>(K.StGcnLayout.InputToBnBackward);
         _bnToBlock = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(K.StGcnLayout.BnToBlock);
@@ -199,11 +201,23 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     /// With <see cref="PackedConvs"/>, on a Hopper GPU (compute capability 9.0): the packed products on Hopper's warpgroup
     /// MMA (<see cref="Tdsm.Kernels.TensorCoreGemm.KernelWgmmaShifted"/> and <see cref="Tdsm.Kernels.TensorCoreGemm.KernelWgmmaTapRows"/>:
     /// the cp.async staging of <see cref="AsyncPackedConvs"/>, wgmma instead of ldmatrix + mma.sync; within fp32 rounding
-    /// of the other kernels, their bits on the simulator). Takes precedence over <see cref="AsyncPackedConvs"/>. Off by default
-    /// until a GPU visit has measured it (`pretrain-encoder --bench` prints the step with it on a Hopper GPU);
-    /// TDSM_CONV_WGMMA=1 turns it on for a whole process.
+    /// of the other kernels, their bits on the simulator). Takes precedence over <see cref="AsyncPackedConvs"/>. On by default on
+    /// a Hopper GPU (CUDA, compute capability 9.0), where both H200 visits measured the Paper step faster with it (88 vs 92 and
+    /// 87 vs 91 ms) and its CUDA test passed; off elsewhere, the simulator included. TDSM_CONV_WGMMA=1 or 0 decides for a
+    /// whole process (<see cref="WgmmaConvSetting"/>).
     /// </summary>
-    public bool WgmmaPackedConvs { get; set; } = Environment.GetEnvironmentVariable("TDSM_CONV_WGMMA") == "1";
+    public bool WgmmaPackedConvs { get; set; }
+
+    /// <summary>The <see cref="WgmmaPackedConvs"/> a TDSM_CONV_WGMMA value gives: "1" on, "0" off, empty or unset
+    /// <paramref name="whenUnset"/> (the device's default).</summary>
+    /// <exception cref="ArgumentException">Any other value: failing loudly rather than running the other kernels.</exception>
+    public static bool WgmmaConvSetting(string? value, bool whenUnset) => value switch
+    {
+        null or "" => whenUnset,
+        "1" => true,
+        "0" => false,
+        _ => throw new ArgumentException($"TDSM_CONV_WGMMA='{value}': expected 1 (wgmma convolutions) or 0 (the mma.sync kernels)"),
+    };
 
     /// <summary>Of <see cref="PackedConvLaunches"/>, those on the wgmma kernels (<see cref="WgmmaPackedConvs"/>).</summary>
     public long WgmmaPackedConvLaunches { get; private set; }
@@ -214,7 +228,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private void RequireWgmma()
     {
         if (!SupportsWgmma)
-            throw new NotSupportedException($"WgmmaPackedConvs (TDSM_CONV_WGMMA=1): wgmma needs a Hopper GPU (compute capability 9.0), this is {_acc.Name}");
+            throw new NotSupportedException($"WgmmaPackedConvs (TDSM_CONV_WGMMA=1): wgmma needs a Hopper GPU (compute capability 9.0), this is {_acc.Name}; TDSM_CONV_WGMMA=0 runs the mma.sync kernels");
     }
 
     /// <summary>Products run on <see cref="PackedConv"/> so far (forward, input gradient and weight gradient each count one).</summary>
