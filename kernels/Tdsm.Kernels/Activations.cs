@@ -31,7 +31,15 @@ public static class Activations
 
     /// <summary>GELU_tanh(v) = v·σ(2u), u = √(2/π)(v + 0.044715v³): the kernel above and the GEMMs' fused epilogue (<see cref="GemmArgs.Gelu"/>).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static float Gelu(float v) => v * FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v));
+    public static float Gelu(float v) => v * FloatMath.Sigmoid(GeluSigmoidArgument(v));
+
+    // 2u = 2√(2/π)(v + 0.044715v³): σ(2u) = 0.5·(1 + tanh u), the precise and the fast GELU's sigmoid argument.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static float GeluSigmoidArgument(float v) => 2 * GeluA * (v + GeluB * v * v * v);
+
+    // GELU_tanh'(v) given s = σ(2u): d/dv [v·0.5(1 + tanh u)] = 0.5(1 + tanh u) + 0.5v(1 − tanh² u)·u'; 1 − tanh² u = 4s(1 − s).
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static float GeluDerivativeGivenSigmoid(float v, float s) => s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
 
     public static void GeluBackward(Index1D i, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
     {
@@ -41,12 +49,7 @@ public static class Activations
 
     /// <summary>GELU_tanh'(v): the kernel above and the GEMMs' fused backward epilogue (<see cref="GemmArgs.GeluGrad"/>).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static float GeluDerivative(float v)
-    {
-        float s = FloatMath.Sigmoid(2 * GeluA * (v + GeluB * v * v * v)); // 0.5·(1 + tanh z)
-        // d/dv [v·0.5(1 + tanh z)] = 0.5(1 + tanh z) + 0.5v(1 − tanh² z)·z'; 1 − tanh² z = 4s(1 − s).
-        return s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
-    }
+    public static float GeluDerivative(float v) => GeluDerivativeGivenSigmoid(v, FloatMath.Sigmoid(GeluSigmoidArgument(v)));
 
     // --- The bf16 / tf32 paths' GELU: the sigmoid through the GPU's approximate exp2 and reciprocal ---------------------------
     // Their products carry bf16 (2⁻⁹) or tf32 (2⁻¹²) rounding and the packed epilogues round the result to bf16; the
@@ -55,15 +58,11 @@ public static class Activations
     /// <summary>GELU_tanh for the bf16 / tf32 paths (the tensor-core GEMMs' epilogues, <see cref="GeluForwardFast"/>):
     /// <see cref="Gelu"/> with <see cref="FloatMath.SigmoidFast"/>; the same value as Gelu off CUDA (simulator, CPU).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static float GeluFast(float v) => v * FloatMath.SigmoidFast(2 * GeluA * (v + GeluB * v * v * v));
+    public static float GeluFast(float v) => v * FloatMath.SigmoidFast(GeluSigmoidArgument(v));
 
     /// <summary>GELU_tanh' for the bf16 / tf32 paths: <see cref="GeluDerivative"/> with <see cref="FloatMath.SigmoidFast"/>.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    public static float GeluDerivativeFast(float v)
-    {
-        float s = FloatMath.SigmoidFast(2 * GeluA * (v + GeluB * v * v * v));
-        return s + 2 * v * s * (1 - s) * GeluA * (1 + 3 * GeluB * v * v);
-    }
+    public static float GeluDerivativeFast(float v) => GeluDerivativeGivenSigmoid(v, FloatMath.SigmoidFast(GeluSigmoidArgument(v)));
 
     /// <summary><see cref="GeluForward"/> with <see cref="GeluFast"/>: the training step's GELU when the GEMMs run in bf16 or tf32.</summary>
     public static void GeluForwardFast(Index1D i, ArrayView<float> x, ArrayView<float> y) => y[i] = GeluFast(x[i]);

@@ -133,14 +133,10 @@ public static class LayerNormModulate
         NormalizeRowVec(row, lane, q, o4, m4, v0, v1, v2, v3, v4, v5, v6, v7, mod, y, mean, rstd, packed, p);
     }
 
-    // sum chunk c4 = x + gate·residual, stored and returned (GatedForward4's operations per element).
+    // sum chunk c4 = x + gate·residual (Residual.GatedSum, GatedForward4's operations), stored and returned.
     private static Vec4 GatedChunk(ArrayView<Vec4> x4, ArrayView<Vec4> r4, ArrayView<Vec4> gm4, ArrayView<Vec4> s4, long c4, long gate4)
     {
-        Vec4 a = x4[c4], v = r4[c4], g = gm4[gate4], r;
-        r.X = a.X + g.X * v.X;
-        r.Y = a.Y + g.Y * v.Y;
-        r.Z = a.Z + g.Z * v.Z;
-        r.W = a.W + g.W * v.W;
+        var r = Residual.GatedSum(x4[c4], gm4[gate4], r4[c4]);
         s4[c4] = r;
         return r;
     }

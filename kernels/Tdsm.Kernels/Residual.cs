@@ -61,12 +61,20 @@ public static class Residual
         var x4 = x.Cast<Gemm.Vec4>().AsAligned(16);
         var y4 = y.Cast<Gemm.Vec4>().AsAligned(16);
         var g4 = mod.Cast<Gemm.Vec4>().AsAligned(16);
-        Gemm.Vec4 a = x4[i4], v = y4[i4], g = g4[(long)bi * p.Chunks * h4 + p.Chunk * h4 + c4], r;
-        r.X = a.X + g.X * v.X;
-        r.Y = a.Y + g.Y * v.Y;
-        r.Z = a.Z + g.Z * v.Z;
-        r.W = a.W + g.W * v.W;
-        output.Cast<Gemm.Vec4>().AsAligned(16)[i4] = r;
+        output.Cast<Gemm.Vec4>().AsAligned(16)[i4] = GatedSum(x4[i4], g4[(long)bi * p.Chunks * h4 + p.Chunk * h4 + c4], y4[i4]);
+    }
+
+    /// <summary>x + gate·y for four channels: <see cref="GatedForward4"/>'s and the fused LN-modulate's
+    /// (<see cref="LayerNormModulate.GatedForwardVec"/>) operations, so the two give the same sums.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static Gemm.Vec4 GatedSum(Gemm.Vec4 x, Gemm.Vec4 gate, Gemm.Vec4 y)
+    {
+        Gemm.Vec4 r;
+        r.X = x.X + gate.X * y.X;
+        r.Y = x.Y + gate.Y * y.Y;
+        r.Z = x.Z + gate.Z * y.Z;
+        r.W = x.W + gate.W * y.W;
+        return r;
     }
 
     public static void GatedBackward(Index1D idx, ArrayView<float> dout, ArrayView<float> mod, ArrayView<float> y, ArrayView<float> dy,

@@ -785,15 +785,29 @@ public sealed class GpuOps : IOps, IDisposable
         Check(mean, b * n, "LayerNormModulate mean"); Check(rstd, b * n, "LayerNormModulate rstd");
         if (b * n * h == 0) return;
         var args = new LayerNormArgs { B = b, N = n, H = h, Chunks = chunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk };
-        // With packed products (and a width they accept as K) y is also cast to bf16 pairs for the product that reads it next.
-        long words = (long)b * n * h / 2;
-        bool cast = PackingOn && h % 8 == 0 && words > 0;
-        if (cast) Workspace(ref _packedA, words);
-        args.PackOut = cast ? 1 : 0;
+        var packed = LayerNormCastTarget(ref args);
         // One read of each row into registers where the width and alignment allow (ForwardVec), three scalar passes otherwise.
         bool vec = K.LayerNormModulate.VecFits(h) && Aligned16(x, mod, y);
-        (vec ? _lnVec : _ln)(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
-        if (cast) _lnPacked = (Address(y), 2 * words, false);
+        (vec ? _lnVec : _ln)(LayerNormLaunch(b * n), V(x), V(mod), V(y), V(mean), V(rstd), packed, args);
+        HandOffLayerNormCast(y, args);
+    }
+
+    // With packed products (and a width they accept as K) an LN-modulate kernel also casts y to bf16 pairs for the product
+    // that reads it next: the words it writes into (_packedA, args.PackOut = 1), or a dummy with PackOut = 0.
+    private ArrayView<uint> LayerNormCastTarget(ref LayerNormArgs args)
+    {
+        long words = (long)args.B * args.N * args.H / 2;
+        bool cast = PackingOn && args.H % 8 == 0 && words > 0;
+        args.PackOut = cast ? 1 : 0;
+        if (!cast) return _dummyWords.View;
+        Workspace(ref _packedA, words);
+        return _packedA!.View.SubView(0, words);
+    }
+
+    // After the launch (whose V calls forgot any earlier hand-off): y's cast, if the kernel wrote one, for the next product.
+    private void HandOffLayerNormCast(Tensor y, LayerNormArgs args)
+    {
+        if (args.PackOut != 0) _lnPacked = (Address(y), (long)args.B * args.N * args.H, false);
     }
 
     public void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
@@ -842,14 +856,10 @@ public sealed class GpuOps : IOps, IDisposable
         {
             B = b, N = n, H = h, Chunks = lnChunks, ShiftChunk = shiftChunk, ScaleChunk = scaleChunk, GateChunks = gateChunks, GateChunk = gateChunk,
         };
-        long words = (long)b * n * h / 2;
-        bool cast = PackingOn && h % 8 == 0 && words > 0;
-        if (cast) Workspace(ref _packedA, words);
-        args.PackOut = cast ? 1 : 0;
-        _gatedLnVec(LayerNormLaunch(b * n), V(x), V(gateMod), V(y), V(sum), V(lnMod), V(ln), V(mean), V(rstd),
-            cast ? _packedA!.View.SubView(0, words) : _dummyWords.View, args);
+        var packed = LayerNormCastTarget(ref args);
+        _gatedLnVec(LayerNormLaunch(b * n), V(x), V(gateMod), V(y), V(sum), V(lnMod), V(ln), V(mean), V(rstd), packed, args);
         FusedGatedLayerNorms++;
-        if (cast) _lnPacked = (Address(ln), 2 * words, false);
+        HandOffLayerNormCast(ln, args);
     }
 
     /// <summary>How many GatedResidualLayerNormModulate calls ran as one pass, for tests.</summary>

@@ -30,9 +30,10 @@ public static class Program
         string? only = args.Length > 1 ? args[1] : null;
         string[]? methods = args.Length > 2 ? args[2].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : null;
         var asm = typeof(Tdsm.Gpu.Tests.GpuOpsTests).Assembly;
+        var types = asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true).ToList();
         if (methods is not null)
         {
-            var known = asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true).SelectMany(t => t.GetMethods()).Select(m => m.Name).ToHashSet();
+            var known = types.SelectMany(t => t.GetMethods()).Select(m => m.Name).ToHashSet();
             var unknown = methods.Where(n => !known.Contains(n)).ToList();
             if (unknown.Count > 0)
             {
@@ -58,7 +59,7 @@ public static class Program
             else if (error is IgnoreException or InconclusiveException) { skipped++; Console.WriteLine($"SKIP {name}: {error.Message}"); }
             else { failed++; Console.WriteLine($"FAIL {name}: {error.GetType().Name}: {error.Message}"); }
         }
-        foreach (var type in asm.GetTypes().Where(t => t.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true && !t.IsAbstract))
+        foreach (var type in types.Where(t => !t.IsAbstract))
         {
             var fixtures = type.GetCustomAttributes<TestFixtureAttribute>().ToList();
             if (fixtures.Count == 0 && !type.GetMethods().Any(m => m.GetCustomAttributes<TestAttribute>().Any() || m.GetCustomAttributes<TestCaseAttribute>().Any())) continue;

@@ -219,30 +219,24 @@ public sealed class DiT
         // attention
         o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
         o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
-        if (a.ForwardOnly && i == Config.Depth - 1)
+        // A forward-only pass's last block: its text stream is never read after the attention, so only the skeleton token's
+        // attention row is needed, and of the text tokens only their keys and values (qkv_c's output rows H..3H).
+        bool skeletonRowOnly = a.ForwardOnly && i == Config.Depth - 1;
+        Tensor textQkv = s.QkvU;       // the text tokens' [q | k | v], or with skeletonRowOnly [k | v] when computed here
+        int textWidth = 3 * h;
+        if (!textQkvGiven)
         {
-            // A forward-only pass's last block: its text stream is never read after the attention, so only the skeleton token's
-            // attention row is needed, and of the text tokens only their keys and values (qkv_c's output rows H..3H).
-            Tensor textKv = s.QkvU;
-            int width = 3 * h;
-            if (!textQkvGiven)
+            o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
+            if (skeletonRowOnly)
             {
-                o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
-                width = 2 * h;
-                textKv = o.View(s.QkvU, 0, rl, width);
-                o.Linear(s.Hu, o.View(p.QkvC.W, h * h, width, h), o.View(p.QkvC.B, h, width), textKv, rl, h, width);
+                textWidth = 2 * h;
+                textQkv = o.View(s.QkvU, 0, rl, textWidth);
+                o.Linear(s.Hu, o.View(p.QkvC.W, h * h, textWidth, h), o.View(p.QkvC.B, h, textWidth), textQkv, rl, h, textWidth);
             }
-            o.JointAttentionSkeletonRow(s.QkvX, textKv, width, s.AttX, r, l, h, Config.Heads);
+            else o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
         }
-        else
-        {
-            if (!textQkvGiven)
-            {
-                o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
-                o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
-            }
-            o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
-        }
+        if (skeletonRowOnly) o.JointAttentionSkeletonRow(s.QkvX, textQkv, textWidth, s.AttX, r, l, h, Config.Heads);
+        else o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
         o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
         // gated residual, then the MLP's LN-modulate of its output (one pass where the tier fuses them); mlp, skeleton stream
         o.GatedResidualLayerNormModulate(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);

@@ -86,12 +86,13 @@ public sealed class ZeroShotScorer
         o.Upload(features, o.View(_features, 0, n, cin));
         o.Upload(noises, o.View(_epsRows, 0, j, cin));
         var epsRow = Enumerable.Range(0, j).Select(jj => o.View(_epsRows, jj * cin, cin)).ToArray(); // every row of a chunk sees noise j
+        var chunkActs = _acts.Prefix(o, perChunk);   // views made once per call, not per chunk (itself when perChunk is every row)
         for (int chunk = 0; chunk < chunks; chunk++)
         {
             cancel.ThrowIfCancellationRequested();
             int start = chunk * perChunk, rows = (int)Math.Min(perChunk, total - start);
             // A short last chunk runs on the first rows of every buffer: no work on rows it does not have.
-            var acts = rows == _chunkRows ? _acts : _acts.Prefix(o, rows);
+            var acts = rows == perChunk ? chunkActs : _acts.Prefix(o, rows);
             var z0 = Rows(_z0, rows, cin); var noisy = Rows(_noisy, rows, cin); var pred = Rows(_pred, rows, cin); var t = Rows(_t, rows);
             var score = o.View(_scores, start, rows);
             o.GatherRows(o.View(_features, 0, n, cin), o.View(_rowSample!, start, rows), z0, cin);
