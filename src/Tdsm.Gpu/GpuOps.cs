@@ -62,6 +62,10 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn, _attnTiled;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs, int> _attnSkeletonRow;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _skeletonQueries;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, AttentionArgs> _valueWeightsByHead;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _skeletonMix;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _skeletonCombine;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attnBwd, _attnTiledBwd;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _qsample;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _temb;
@@ -177,6 +181,9 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>How many joint-attention launches (forward and backward) ran on the tiled kernels, for tests.</summary>
     public long TiledAttentionLaunches { get; private set; }
 
+    /// <summary>How many JointAttentionSkeletonRowFromText calls ran reassociated (<see cref="K.JointAttention.SkeletonRowMix"/>), for tests.</summary>
+    public long SkeletonRowMixLaunches { get; private set; }
+
     /// <summary>How many products have run on packed operands (<see cref="PackedGemm"/>), for tests and benchmarks.</summary>
     public long PackedProducts { get; private set; }
 
@@ -227,6 +234,12 @@ public sealed class GpuOps : IOps, IDisposable
         _attn = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Forward);
         _attnBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.Backward);
         _attnSkeletonRow = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs, int>(K.JointAttention.SkeletonRow);
+        _skeletonQueries = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(K.JointAttention.SkeletonRowQueries);
+        _valueWeightsByHead = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.ValueWeightsByHead);
+        _skeletonMix = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(
+            K.JointAttention.SkeletonRowMix, K.JointAttention.MixSpecialization);
+        _skeletonCombine = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(
+            K.JointAttention.SkeletonRowCombine);
         _attnTiled = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.ForwardTiled);
         _attnTiledBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.BackwardTiled);
         _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.QSample);
@@ -896,6 +909,48 @@ public sealed class GpuOps : IOps, IDisposable
         if (b == 0) return;
         var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(h / heads) };
         _attnSkeletonRow(new KernelConfig(b * heads, 32), V(qkvX), V(textKv), V(outX), args, textKvWidth);
+    }
+
+    /// <summary>
+    /// IOps.JointAttentionSkeletonRowFromText, reassociated (see <see cref="K.JointAttention.SkeletonRowMix"/>): the queries copied out,
+    /// W_kᵀq for every head as one fp32 product split over K by head, the scores, softmax and mixed states, W_v·mix for every head
+    /// as one product split over K by head, the sum. Per row ~3·H² multiply-adds in place of the text keys' and values' 2·L·H².
+    /// Where the mix kernel does not take the shape (<see cref="K.JointAttention.MixFits"/>) or a view is not 16-byte aligned: the
+    /// keys and values into the scratch, then <see cref="JointAttentionSkeletonRow"/>.
+    /// </summary>
+    public void JointAttentionSkeletonRowFromText(Tensor qkvX, Tensor hu, Tensor wKv, Tensor bKv, Tensor scratch, Tensor outX, int b, int l, int h, int heads)
+    {
+        CheckAttention(l, h, heads);
+        ReferenceOps.CheckSkeletonRowFromText(qkvX, hu, wKv, bKv, scratch, outX, b, l, h, heads);
+        if (b == 0) return;
+        if (!K.JointAttention.MixFits(h, heads) || !Aligned16(hu, scratch))
+        {
+            var kv = View(scratch, 0, b * l, 2 * h);
+            Linear(hu, wKv, bKv, kv, b * l, h, 2 * h);
+            JointAttentionSkeletonRow(qkvX, kv, 2 * h, outX, b, l, h, heads);
+            return;
+        }
+        int d = h / heads;
+        var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(d) };
+        // Scratch: W_kᵀq (Heads, B, H) | mixed states (B, Heads, H) | queries (B, H) | W_v·mix (Heads, B, D) | W_v by head (D, Heads·H) | weights (B, Heads, 2).
+        long bh = (long)b * h, r0 = 0, mix0 = r0 + heads * bh, q0 = mix0 + heads * bh, vo0 = q0 + bh, wv0 = vo0 + bh, w0 = wv0 + (long)h * h;
+        ArrayView<float> sc = V(scratch), r = sc.SubView(r0, heads * bh), mix = sc.SubView(mix0, heads * bh), q = sc.SubView(q0, bh),
+            valueOut = sc.SubView(vo0, bh), wvByHead = sc.SubView(wv0, (long)h * h), weights = sc.SubView(w0, 2L * b * heads);
+        ArrayView<float> x = V(qkvX), w = V(wKv), bias = V(bKv);
+        _skeletonQueries(checked((int)bh), x, q, h);
+        _valueWeightsByHead(h * h, w, wvByHead, args);
+        var rArgs = new GemmArgs { M = b, N = h, K = h, Layout = (int)GemmLayout.AB, KSplit = d };        // split z: W_k's rows of head z
+        _gemm(new KernelConfig(new Index3D((h + K.Gemm.Tile - 1) / K.Gemm.Tile, (b + K.Gemm.Tile - 1) / K.Gemm.Tile, heads), new Index3D(K.Gemm.Threads, 1, 1)),
+            q, w.SubView(0, (long)h * h), r, _dummy.View, rArgs);
+        DetailMark?.Invoke($"{GemmLabel("fp32", b, h, d, GemmLayout.AB, 1)} x {heads} heads (W_kᵀq)");
+        _skeletonMix(new KernelConfig(b, 32 * heads), x, V(hu), bias, r, mix, weights, args);
+        DetailMark?.Invoke($"SkeletonRowMix {b}x{l + 1}x{h}");
+        var vArgs = new GemmArgs { M = b, N = d, K = heads * h, Layout = (int)GemmLayout.ABt, KSplit = h };  // split z: head z's mix and W_v rows
+        _gemm(new KernelConfig(new Index3D((d + K.Gemm.Tile - 1) / K.Gemm.Tile, (b + K.Gemm.Tile - 1) / K.Gemm.Tile, heads), new Index3D(K.Gemm.Threads, 1, 1)),
+            mix, wvByHead, valueOut, _dummy.View, vArgs);
+        DetailMark?.Invoke($"{GemmLabel("fp32", b, d, h, GemmLayout.ABt, 1)} x {heads} heads (W_v·mix)");
+        _skeletonCombine(checked((int)bh), x, bias, valueOut, weights, V(outX), args);
+        SkeletonRowMixLaunches++;
     }
 
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)

@@ -359,6 +359,43 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertFusedMatches(row2.G, row3.G, "outX (2H) vs (3H)");
     }
 
+    /// <summary>
+    /// JointAttentionSkeletonRowFromText against the reference tier (which computes the text keys and values and attends to them
+    /// in float64): reassociated where the mix kernel takes the shape (H a multiple of 4 up to 768, at most 16 heads, aligned
+    /// views; the K-split products with head widths 4 to 64, a second tile of rows at B = 130, L = 1 to 35), and on the fallback
+    /// (keys and values, then JointAttentionSkeletonRow) for H = 18, for 32 heads and for a scratch that is not 16-byte aligned.
+    /// Weights of scale 1/√H keep the keys, values and scores O(1); AssertSame's tolerance (1e-5 + 1e-4 relative).
+    /// </summary>
+    [TestCase(3, 4, 128, 4, 0, true)]
+    [TestCase(2, 35, 768, 12, 0, true)]
+    [TestCase(130, 3, 64, 2, 0, true)]
+    [TestCase(3, 5, 12, 3, 0, true)]
+    [TestCase(2, 1, 16, 4, 0, true)]
+    [TestCase(2, 4, 18, 3, 0, false)]
+    [TestCase(2, 3, 64, 32, 0, false)]
+    [TestCase(2, 3, 64, 4, 1, false)]
+    public void JointAttentionSkeletonRowFromTextIsTheRowOverTheKeysAndValues(int b, int l, int h, int heads, int scratchOffset, bool reassociated)
+    {
+        float wScale = 1f / MathF.Sqrt(h);
+        var qx = Pair(R(b * 3 * h), b, 3 * h); var hu = Pair(R(b * l * h), b, l, h);
+        var wKv = Pair(R(2 * h * h, wScale), 2 * h, h); var bKv = Pair(R(2 * h, 0.5), 2 * h);
+        int need = (int)ReferenceOps.SkeletonRowFromTextScratch(b, l, h, heads);
+        var scratch = Gpu.Allocate(need + scratchOffset);
+        var outX = Out(b, h);
+        long before = Gpu.SkeletonRowMixLaunches;
+        Gpu.JointAttentionSkeletonRowFromText(qx.G, hu.G, wKv.G, bKv.G, Gpu.View(scratch, scratchOffset, need), outX.G, b, l, h, heads);
+        _ref.JointAttentionSkeletonRowFromText(qx.C, hu.C, wKv.C, bKv.C, _ref.Allocate(need), outX.C, b, l, h, heads);
+        Assert.That(Gpu.SkeletonRowMixLaunches - before, Is.EqualTo(reassociated ? 1 : 0), "which path ran");
+        AssertSame(outX, "outX vs the reference tier");
+    }
+
+    /// <summary>The mix kernel holds r, the running mix and two tokens' chunks in registers (~100 floats): within the 128 that
+    /// its launch bounds leave (16 warps per group), with no stack or spills.</summary>
+    [Test]
+    public void SkeletonRowMixAssemblesWithoutStackOrSpills() =>
+        Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(Tdsm.Kernels.JointAttention).GetMethod(nameof(Tdsm.Kernels.JointAttention.SkeletonRowMix))!,
+            Tdsm.Kernels.JointAttention.MixSpecialization), "JointAttention.SkeletonRowMix");
+
     private void JointAttentionAgainstReference(int b, int l, int h, int heads)
     {
         int s = l + 1;

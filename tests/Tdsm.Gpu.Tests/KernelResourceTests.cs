@@ -72,6 +72,7 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         Add(typeof(K.JointAttention), nameof(K.JointAttention.Forward), KernelSpecialization.Empty, K.JointAttention.Threads, 0, dynamicShared: attentionShared);
         Add(typeof(K.JointAttention), nameof(K.JointAttention.Backward), KernelSpecialization.Empty, K.JointAttention.Threads, 0, dynamicShared: attentionShared);
         Add(typeof(K.JointAttention), nameof(K.JointAttention.SkeletonRow), KernelSpecialization.Empty, 32, 0);
+        Add(typeof(K.JointAttention), nameof(K.JointAttention.SkeletonRowMix), K.JointAttention.MixSpecialization, 12 * 32, 1);   // the paper's 12 heads
         // The tiled attention at the paper's heads (S 36, D 64): 35 KB forward, 44 KB backward.
         Add(typeof(K.JointAttention), nameof(K.JointAttention.ForwardTiled), KernelSpecialization.Empty, K.JointAttention.TiledThreads, 0,
             dynamicShared: K.JointAttention.TiledForwardSharedFloats(36, 64) * sizeof(float));

@@ -15,6 +15,43 @@ internal static class CpuAttention
 {
     [ThreadStatic] private static float[]? _scratch;
 
+    /// <summary>
+    /// The softmax and the mix of <see cref="CpuOps.JointAttentionSkeletonRowFromText"/> for rows [b0, b1): per row and head the
+    /// text scores (W_kᵀq)·hu_j + q·b_k and the skeleton's own q·k_x (scaled), their softmax (float32 after the max), the mixed
+    /// states Σ_j p_j hu_j into mix (heads, B, H), and Σ_j p_j, p_x into weights (B, heads, 2). r: W_kᵀq (heads, B, H).
+    /// </summary>
+    public static void SkeletonRowMix(ReadOnlySpan<float> qkvX, ReadOnlySpan<float> hu, ReadOnlySpan<float> bK, ReadOnlySpan<float> r, Span<float> mix,
+        float[] weights, int b, int l, int h, int heads, float scale, int b0, int b1)
+    {
+        int d = h / heads;
+        Span<float> e = l + 1 <= 256 ? stackalloc float[l + 1] : new float[l + 1];
+        for (int bi = b0; bi < b1; bi++)
+            for (int hd = 0; hd < heads; hd++)
+            {
+                var q = qkvX.Slice(bi * 3 * h + hd * d, d);
+                var rRow = r.Slice((hd * b + bi) * h, h);
+                float qb = Gemm.Dot(q, bK.Slice(hd * d, d));
+                float max = e[l] = Gemm.Dot(q, qkvX.Slice(bi * 3 * h + h + hd * d, d)) * scale;   // e[l]: the skeleton token
+                for (int j = 0; j < l; j++)
+                {
+                    e[j] = (Gemm.Dot(rRow, hu.Slice((bi * l + j) * h, h)) + qb) * scale;
+                    max = MathF.Max(max, e[j]);
+                }
+                float sum = 0, text = 0;
+                for (int j = 0; j <= l; j++) { e[j] = MathF.Exp(e[j] - max); sum += e[j]; }
+                var m = mix.Slice((hd * b + bi) * h, h);
+                m.Clear();
+                for (int j = 0; j < l; j++)
+                {
+                    float p = e[j] / sum;
+                    text += p;
+                    Gemm.Axpy(p, hu.Slice((bi * l + j) * h, h), m);
+                }
+                weights[(bi * heads + hd) * 2] = text;
+                weights[(bi * heads + hd) * 2 + 1] = e[l] / sum;
+            }
+    }
+
     /// <summary>Samples [b0, b1).</summary>
     public static unsafe void ForwardRows(ReadOnlySpan<float> qkvX, ReadOnlySpan<float> qkvU, Span<float> probs, Span<float> outX, Span<float> outU,
         int l, int h, int heads, int b0, int b1)

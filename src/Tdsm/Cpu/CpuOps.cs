@@ -137,6 +137,47 @@ public class CpuOps : ReferenceOps
             kv.Span.Slice(s * l * textKvWidth, (e - s) * l * textKvWidth), textKvWidth, ox.Span.Slice(s * h, (e - s) * h), e - s, l, h, heads));
     }
 
+    /// <remarks>Reassociated (W_kᵀq and W_v·mix per head as products, <see cref="CpuAttention.SkeletonRowMix"/> between them): per row ~3·H² multiply-adds instead of the text keys' and
+    /// values' 2·L·H².</remarks>
+    public override void JointAttentionSkeletonRowFromText(Tensor qkvX, Tensor hu, Tensor wKv, Tensor bKv, Tensor scratch, Tensor outX,
+        int b, int l, int h, int heads)
+    {
+        CheckSkeletonRowFromText(qkvX, hu, wKv, bKv, scratch, outX, b, l, h, heads);
+        if (b == 0) return;
+        HostTensor qx = H(qkvX), u = H(hu), w = H(wKv), bias = H(bKv), sc = H(scratch), ox = H(outX);
+        int d = h / heads;
+        // Scratch: queries by head (heads, B, D), W_kᵀq (heads, B, H), the mixed states (heads, B, H), W_v·mix (heads, B, D).
+        int qh = sc.Offset, r = qh + b * h, mix = r + heads * b * h, vOut = mix + heads * b * h;
+        ForBlocks(b, 64, (s, e) =>
+        {
+            for (int bi = s; bi < e; bi++)
+                for (int hd = 0; hd < heads; hd++)
+                    qx.Data.AsSpan(qx.Offset + bi * 3 * h + hd * d, d).CopyTo(sc.Data.AsSpan(qh + (hd * b + bi) * d, d));
+        });
+        for (int hd = 0; hd < heads; hd++)                       // W_kᵀq per head: (B, D)·(D, H), W_k's rows of head hd
+            Gemm.MatMulAB(sc.Data, qh + hd * b * d, w.Data, w.Offset + hd * d * h, sc.Data, r + hd * b * h, b, h, d, accumulate: false);
+        float scale = 1f / MathF.Sqrt(d);
+        var weights = new float[b * heads * 2];                 // per row and head: Σ_text p, p_x
+        ForBlocks(b, 8, (s, e) => CpuAttention.SkeletonRowMix(qx.Data.AsSpan(qx.Offset), u.Data.AsSpan(u.Offset), bias.Data.AsSpan(bias.Offset, h),
+            sc.Data.AsSpan(r, heads * b * h), sc.Data.AsSpan(mix, heads * b * h), weights, b, l, h, heads, scale, s, e));
+        for (int hd = 0; hd < heads; hd++)                       // W_v·mix per head: (B, H)·(D, H)ᵀ, W_v's rows of head hd
+            Gemm.MatMulABt(sc.Data, mix + hd * b * h, w.Data, w.Offset + (h + hd * d) * h, sc.Data, vOut + hd * b * d, b, d, h, accumulate: false);
+        ForBlocks(b, 64, (s, e) =>
+        {
+            for (int bi = s; bi < e; bi++)
+                for (int hd = 0; hd < heads; hd++)
+                {
+                    float pText = weights[(bi * heads + hd) * 2], pX = weights[(bi * heads + hd) * 2 + 1];
+                    for (int n = 0; n < d; n++)
+                    {
+                        int c = hd * d + n;
+                        ox.Data[ox.Offset + bi * h + c] = sc.Data[vOut + (hd * b + bi) * d + n] + pText * bias.Data[bias.Offset + h + c]
+                            + pX * qx.Data[qx.Offset + bi * 3 * h + 2 * h + c];
+                    }
+                }
+        });
+    }
+
     /// <inheritdoc/>
     public override void SiluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
     {

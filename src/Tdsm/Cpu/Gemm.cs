@@ -131,6 +131,10 @@ public static class Gemm
         }
     }
 
+    /// <summary>Σ x[i]·y[i] over spans of equal length (Vector lanes, then the tail).</summary>
+    internal static float Dot(ReadOnlySpan<float> x, ReadOnlySpan<float> y) =>
+        Dot(ref MemoryMarshal.GetReference(x), ref MemoryMarshal.GetReference(y), Math.Min(x.Length, y.Length));
+
     private static float Dot(ref float x, ref float y, int k)
     {
         int w = Vector<float>.Count, p = 0;

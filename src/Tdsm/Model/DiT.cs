@@ -220,23 +220,20 @@ public sealed class DiT
         o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
         o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
         // A forward-only pass's last block: its text stream is never read after the attention, so only the skeleton token's
-        // attention row is needed, and of the text tokens only their keys and values (qkv_c's output rows H..3H).
+        // attention row is needed, and the text tokens enter it through their keys and values alone (qkv_c's rows H..3H): given
+        // their LN-modulated states, the op folds those rows into the row's query and mix (IOps.JointAttentionSkeletonRowFromText),
+        // with s.QkvU, unused by now, as its scratch.
         bool skeletonRowOnly = a.ForwardOnly && i == Config.Depth - 1;
-        Tensor textQkv = s.QkvU;       // the text tokens' [q | k | v], or with skeletonRowOnly [k | v] when computed here
-        int textWidth = 3 * h;
         if (!textQkvGiven)
         {
             o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
             if (skeletonRowOnly)
-            {
-                textWidth = 2 * h;
-                textQkv = o.View(s.QkvU, 0, rl, textWidth);
-                o.Linear(s.Hu, o.View(p.QkvC.W, h * h, textWidth, h), o.View(p.QkvC.B, h, textWidth), textQkv, rl, h, textWidth);
-            }
+                o.JointAttentionSkeletonRowFromText(s.QkvX, s.Hu, o.View(p.QkvC.W, h * h, 2 * h, h), o.View(p.QkvC.B, h, 2 * h), s.QkvU, s.AttX,
+                    r, l, h, Config.Heads);
             else o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
         }
-        if (skeletonRowOnly) o.JointAttentionSkeletonRow(s.QkvX, textQkv, textWidth, s.AttX, r, l, h, Config.Heads);
-        else o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
+        else if (skeletonRowOnly) o.JointAttentionSkeletonRow(s.QkvX, s.QkvU, 3 * h, s.AttX, r, l, h, Config.Heads); // the cached q/k/v
+        if (!skeletonRowOnly) o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
         o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
         // gated residual, then the MLP's LN-modulate of its output (one pass where the tier fuses them); mlp, skeleton stream
         o.GatedResidualLayerNormModulate(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
@@ -511,6 +508,11 @@ public sealed class DiTActivations
         ModFinal = Alloc(r, 2 * h); HFinal = Alloc(r, h); MeanF = Alloc(r); RstdF = Alloc(r);
         GeluScratchX = Alloc(r, mh); GeluScratchU = Alloc(r, l, mh);
         Blocks = new Block[c.Depth];
+        Tensor AllocQkvUAndScratch()
+        {
+            long scratch = Reference.ReferenceOps.SkeletonRowFromTextScratch(r, l, h, c.Heads);
+            return scratch > (long)r * l * 3 * h ? Alloc(checked((int)scratch)) : Alloc(r, l, 3 * h);
+        }
         for (int i = 0; i < c.Depth; i++)
         {
             if (forwardOnly && i > 0) { Blocks[i] = Blocks[0]; continue; }
@@ -523,7 +525,8 @@ public sealed class DiTActivations
                 Mod = Alloc(r, 6 * h), ModC = Alloc(r, 6 * h),
                 Hx = Alloc(r, h), Hu = Alloc(r, l, h),
                 MeanX1 = Alloc(r), RstdX1 = Alloc(r), MeanU1 = Alloc(r * l), RstdU1 = Alloc(r * l),
-                QkvX = Alloc(r, 3 * h), QkvU = Alloc(r, l, 3 * h), Probs = Alloc(r, c.Heads, s, s),
+                // Forward-only: also the last block's attention scratch (DiT.Block), which may exceed the text q/k/v at few rows.
+                QkvX = Alloc(r, 3 * h), QkvU = forwardOnly ? AllocQkvUAndScratch() : Alloc(r, l, 3 * h), Probs = Alloc(r, c.Heads, s, s),
                 AttX = Alloc(r, h), AttU = Alloc(r, l, h),
                 ProjX = Alloc(r, h), ProjU = U3(h), XMid = Alloc(r, h), UMid = U3(h),
                 H2x = Alloc(r, h), H2u = U3(h), MeanX2 = Alloc(r), RstdX2 = Alloc(r), MeanU2 = U1(), RstdU2 = U1(),

@@ -110,6 +110,15 @@ public interface IOps
     /// </summary>
     void JointAttentionSkeletonRow(Tensor qkvX, Tensor textKv, int textKvWidth, Tensor outX, int b, int l, int h, int heads);
 
+    /// <summary>
+    /// <see cref="JointAttentionSkeletonRow"/> with the text tokens' keys and values left implicit: text token j's [k | v] is
+    /// wKv·hu_j + bKv, hu (B, L, H) being the text tokens' LN-modulated states and wKv (2H, H), bKv (2H) qkv_c's rows H..3H.
+    /// Exact in real arithmetic, a tier may reassociate: per head, q·k_j = (W_kᵀq)·hu_j + q·b_k and Σ_j p_j v_j =
+    /// W_v(Σ_j p_j hu_j) + (Σ_j p_j) b_v, about 3·H² multiply-adds per row instead of the keys' and values' 2·L·H².
+    /// scratch: at least <see cref="Reference.ReferenceOps.SkeletonRowFromTextScratch"/> floats, overwritten.
+    /// </summary>
+    void JointAttentionSkeletonRowFromText(Tensor qkvX, Tensor hu, Tensor wKv, Tensor bKv, Tensor scratch, Tensor outX, int b, int l, int h, int heads);
+
     /// <summary>Backward of <see cref="JointAttention"/> (dqkvX, dqkvU overwritten).</summary>
     void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
         int b, int l, int h, int heads);

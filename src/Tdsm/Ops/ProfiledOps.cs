@@ -190,6 +190,12 @@ public sealed class ProfiledOps(IOps inner, IOpClock clock) : IOps
         Done($"JointAttentionSkeletonRow {Dims(b, l + 1, h)}");
     }
 
+    public void JointAttentionSkeletonRowFromText(Tensor qkvX, Tensor hu, Tensor wKv, Tensor bKv, Tensor scratch, Tensor outX, int b, int l, int h, int heads)
+    {
+        inner.JointAttentionSkeletonRowFromText(qkvX, hu, wKv, bKv, scratch, outX, b, l, h, heads);
+        Done($"JointAttentionSkeletonRowFromText {Dims(b, l + 1, h)}");
+    }
+
     public void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU, int b, int l, int h, int heads)
     {
         inner.JointAttentionBackward(dOutX, dOutU, qkvX, qkvU, probs, dqkvX, dqkvU, b, l, h, heads);

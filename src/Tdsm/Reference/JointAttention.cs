@@ -77,6 +77,32 @@ public static class JointAttention
             }
     }
 
+    /// <summary>
+    /// <see cref="SkeletonRow{T}"/> with text token j's [k | v] = wKv·hu_j + bKv: hu (B, L, H) the text tokens' LN-modulated
+    /// states, wKv (2H, H) and bKv (2H) qkv_c's rows H..3H. The definition, literally: each row's keys and values are computed
+    /// (float64 sums, kept in float64) and its skeleton token attends to them.
+    /// </summary>
+    public static void SkeletonRowFromText<T>(ReadOnlySpan<T> qkvX, ReadOnlySpan<T> hu, ReadOnlySpan<T> wKv, ReadOnlySpan<T> bKv, Span<T> outX,
+        int b, int l, int h, int heads) where T : IFloatingPointIeee754<T>
+    {
+        var x = new double[3 * h];
+        var kv = new double[l * 2 * h];
+        var o = new double[h];
+        for (int bi = 0; bi < b; bi++)
+        {
+            for (int c = 0; c < 3 * h; c++) x[c] = D(qkvX[bi * 3 * h + c]);
+            for (int j = 0; j < l; j++)
+                for (int f = 0; f < 2 * h; f++)
+                {
+                    double acc = D(bKv[f]);
+                    for (int c = 0; c < h; c++) acc += D(hu[(bi * l + j) * h + c]) * D(wKv[f * h + c]);
+                    kv[j * 2 * h + f] = acc;
+                }
+            SkeletonRow<double>(x, kv, 2 * h, o, 1, l, h, heads);
+            for (int c = 0; c < h; c++) outX[bi * h + c] = F<T>(o[c]);
+        }
+    }
+
     // Part 1 (k) or 2 (v) of token j, channel ch: token 0 from qkvX, text token j from row j − 1 of textKv ([k | v] from kOffset).
     private static double KeyOrValue<T>(ReadOnlySpan<T> qkvX, ReadOnlySpan<T> textKv, int kvWidth, int kOffset, int bi, int j, int part, int ch, int l, int h)
         where T : IFloatingPointIeee754<T> =>

@@ -115,6 +115,34 @@ public class ReferenceOps : IOps
         if (outX.Length < (long)b * h) throw new ArgumentException($"JointAttentionSkeletonRow outX: expected {b}x{h} values, got {outX.Length}", nameof(outX));
     }
 
+    public virtual void JointAttentionSkeletonRowFromText(Tensor qkvX, Tensor hu, Tensor wKv, Tensor bKv, Tensor scratch, Tensor outX, int b, int l, int h, int heads)
+    {
+        CheckSkeletonRowFromText(qkvX, hu, wKv, bKv, scratch, outX, b, l, h, heads);
+        Reference.JointAttention.SkeletonRowFromText<float>(S(qkvX), S(hu), S(wKv), S(bKv), S(outX), b, l, h, heads);
+    }
+
+    /// <summary>
+    /// The scratch floats <see cref="JointAttentionSkeletonRowFromText"/> needs: what the GPU tier's reassociated form keeps
+    /// (the queries, W_kᵀq and the mixed states per head, the value products, two weights per head, W_v regrouped by head), and
+    /// at least the 2·L·H keys and values per row of its fallback.
+    /// </summary>
+    public static long SkeletonRowFromTextScratch(int b, int l, int h, int heads) =>
+        Math.Max((long)b * l * 2 * h, 2L * b * heads * h + 2L * b * h + (long)h * h + 2L * b * heads);
+
+    /// <summary>The shape checks of <see cref="JointAttentionSkeletonRowFromText"/>, shared by the tiers.</summary>
+    public static void CheckSkeletonRowFromText(Tensor qkvX, Tensor hu, Tensor wKv, Tensor bKv, Tensor scratch, Tensor outX, int b, int l, int h, int heads)
+    {
+        const string op = "JointAttentionSkeletonRowFromText";
+        if (heads <= 0 || h % heads != 0) throw new ArgumentException($"{op}: hidden {h} is not divisible by heads {heads}", nameof(heads));
+        if (qkvX.Length < (long)b * 3 * h) throw new ArgumentException($"{op} qkvX: expected {b}x{3 * h} values, got {qkvX.Length}", nameof(qkvX));
+        if (hu.Length < (long)b * l * h) throw new ArgumentException($"{op} hu: expected {b}x{l}x{h} values, got {hu.Length}", nameof(hu));
+        if (wKv.Length < 2L * h * h) throw new ArgumentException($"{op} wKv: expected {2 * h}x{h} values, got {wKv.Length}", nameof(wKv));
+        if (bKv.Length < 2L * h) throw new ArgumentException($"{op} bKv: expected {2 * h} values, got {bKv.Length}", nameof(bKv));
+        long need = SkeletonRowFromTextScratch(b, l, h, heads);
+        if (scratch.Length < need) throw new ArgumentException($"{op} scratch: expected {need} values, got {scratch.Length}", nameof(scratch));
+        if (outX.Length < (long)b * h) throw new ArgumentException($"{op} outX: expected {b}x{h} values, got {outX.Length}", nameof(outX));
+    }
+
     public virtual void JointAttentionBackward(Tensor dOutX, Tensor dOutU, Tensor qkvX, Tensor qkvU, Tensor probs, Tensor dqkvX, Tensor dqkvU,
         int b, int l, int h, int heads) =>
         Reference.JointAttention.Backward<float>(S(dOutX), S(dOutU), S(qkvX), S(qkvU), S(probs), S(dqkvX), S(dqkvU), b, l, h, heads);

@@ -104,6 +104,31 @@ public class CpuOpsTests
             (o, i, x) => o.JointAttentionSkeletonRow(i[0], i[1], widthInH * h, x[0], b, l, h, heads), tol: 1e-5);
 
     /// <summary>
+    /// The skeleton token's attention row with the text keys and values implicit (wKv·hu_j + bKv): CpuOps's reassociated form
+    /// (W_kᵀq and W_v·mix per head) against the reference tier, which computes the keys and values and attends to them in
+    /// float64. Heads of 1 to 64 channels, L 1 to 35. Tolerance 1e-5 of the output RMS: float32 dot products of H and D terms
+    /// in another order, and the float32 softmax.
+    /// </summary>
+    [TestCase(3, 4, 12, 3)]
+    [TestCase(2, 35, 128, 4)]
+    [TestCase(5, 1, 16, 16)]
+    [TestCase(3, 9, 192, 3)]
+    public void JointAttentionSkeletonRowFromText(int b, int l, int h, int heads) =>
+        Compare([[b, 3 * h], [b, l, h], [2 * h, h], [2 * h], [(int)ReferenceOps.SkeletonRowFromTextScratch(b, l, h, heads)]], [[b, h]],
+            (o, i, x) => o.JointAttentionSkeletonRowFromText(i[0], i[1], i[2], i[3], i[4], x[0], b, l, h, heads), tol: 1e-5, seed: 7, scale: 0.5);
+
+    [Test]
+    public void JointAttentionSkeletonRowFromTextChecksItsScratch()
+    {
+        int b = 3, l = 4, h = 12, heads = 3;
+        long need = ReferenceOps.SkeletonRowFromTextScratch(b, l, h, heads);
+        Assert.That(need, Is.EqualTo(Math.Max(b * l * 2 * h, 2 * b * heads * h + 2 * b * h + h * h + 2 * b * heads)));
+        Assert.That(() => Cpu.JointAttentionSkeletonRowFromText(Cpu.Allocate(b, 3 * h), Cpu.Allocate(b, l, h), Cpu.Allocate(2 * h, h), Cpu.Allocate(2 * h),
+                Cpu.Allocate((int)need - 1), Cpu.Allocate(b, h), b, l, h, heads),
+            Throws.ArgumentException.With.Message.Contains($"scratch: expected {need} values, got {need - 1}"));
+    }
+
+    /// <summary>
     /// On each tier JointAttentionSkeletonRow is JointAttention's skeleton row: with the text tokens' [k | v] taken from qkvU
     /// (widths 3H in place and 2H copied out), the same outX within float32 rounding of the softmax (1e-6 of the output RMS;
     /// the reference's float64 sums agree far closer).
