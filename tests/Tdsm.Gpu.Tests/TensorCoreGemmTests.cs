@@ -411,16 +411,17 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
     }
 
-    // One training step of the depth-1 DiT (its only block is the last, so its text-stream MLP and proj_c are skipped):
-    // forward 15 x·Wᵀ (6 embedding linears, adaLN and adaLN_c, qkv, qkv_c, proj, fc1, fc2, the final adaLN and linear);
-    // backward 26: a dW product for each of the 15 linears and a dx product for the 11 whose input is not data
-    // (x_embedder, the text embedder, t_embedder's first linear and the condition's first linear have none).
-    private const int DxProductsPerStep = 11;
-    private const int ProductsPerStep = 15 + 15 + DxProductsPerStep;
-    // The LN-modulates before qkv, qkv_c, fc1 and the final linear, each cast for the product that follows it.
-    private const int LayerNormCastsPerStep = 4;
-    // The skeleton MLP's GELU (the only MLP the step runs), cast for fc2.
-    private const int GeluCastsPerStep = 1;
+    // One training step of the depth-2 DiT (its last block skips its text stream's proj_c and MLP): forward 25 x·Wᵀ (6 embedding
+    // linears; per block adaLN, adaLN_c, qkv, qkv_c, proj, fc1, fc2, and in the first block proj_c, fc1 and fc2 of the text MLP;
+    // the final adaLN and linear); backward a dW product for each of the 25 linears and a dx product for the 21 whose input is not
+    // data (x_embedder, the text embedder, t_embedder's first linear and the condition's first linear have none).
+    private const int DxProductsPerStep = 21;
+    private const int ProductsPerStep = 25 + 25 + DxProductsPerStep;
+    // The LN-modulates before qkv (2), qkv_c (2: the second block's is the first block's end, its gated residual fused with it), fc1 (2),
+    // the text fc1 (1) and the final linear, each cast for the product that follows it.
+    private const int LayerNormCastsPerStep = 8;
+    // The GELUs of the three MLPs the step runs, each cast for its fc2.
+    private const int GeluCastsPerStep = 3;
 
     /// <summary>
     /// Training in bf16 with <see cref="GpuOps.PackedGemm"/> set: inside the trainer's <see cref="GpuOps.BindParameters"/>
@@ -435,7 +436,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     [Test]
     public void TrainingOnPackedOperandsGivesTheBitsOfTheFp32OperandPath()
     {
-        var cfg = new Tdsm.Model.DiTConfig(InChannels: 8, CondSize: 16, Hidden: 16, Depth: 1, Heads: 2, LocalTokens: 3);
+        var cfg = new Tdsm.Model.DiTConfig(InChannels: 8, CondSize: 16, Hidden: 16, Depth: 2, Heads: 2, LocalTokens: 3);
         var rng = new Rng(41);
         int classes = 3, samples = 8, steps = 2;
         float[] feats = Normal(rng, samples * 8), text = Normal(rng, classes * 4 * 16);

@@ -193,32 +193,35 @@ public sealed class DiT
         o.Add(a.TEmb, a.FcEmb, a.C);                                                  // c (R,H)
         o.Silu(a.C, a.SiluC);
 
+        o.Linear(a.SiluC, _blocks[0].AdaLNc.W, _blocks[0].AdaLNc.B, a.Blocks[0].ModC, r, h, 6 * h);   // (R,6H)
         for (int i = 0; i < Config.Depth; i++)
         {
-            var p = _blocks[i];
-            var s = a.Blocks[i];
-            o.Linear(a.SiluC, p.AdaLN.W, p.AdaLN.B, s.Mod, r, h, 6 * h);             // (R,6H)
-            o.Linear(a.SiluC, p.AdaLNc.W, p.AdaLNc.B, s.ModC, r, h, 6 * h);
-            Block(a, i, textQkvGiven: false);
+            int b = i;
+            Block(a, i, textQkvGiven: false, modulations: () =>
+            {
+                o.Linear(a.SiluC, _blocks[b].AdaLN.W, _blocks[b].AdaLN.B, a.Blocks[b].Mod, r, h, 6 * h);
+                if (b + 1 < Config.Depth) o.Linear(a.SiluC, _blocks[b + 1].AdaLNc.W, _blocks[b + 1].AdaLNc.B, a.Blocks[b + 1].ModC, r, h, 6 * h);
+            });
         }
         o.Linear(a.SiluC, _finalAdaLN.W, _finalAdaLN.B, a.ModFinal, r, h, 2 * h);
         FinalLayer(a, pred);
     }
 
     /// <summary>
-    /// Block i on the streams X[i], U[i] with its modulation already in s.Mod / s.ModC. With
-    /// <paramref name="textQkvGiven"/> the text q/k/v are already in s.QkvU (cached per class for the
-    /// first block in zero-shot scoring) and the text LN-modulate and qkv_c are skipped.
+    /// Block i on the streams X[i], U[i] with its text modulation already in s.ModC and, past the first block, its text
+    /// stream's LN-modulate already in s.Hu (the previous block's end wrote it). <paramref name="modulations"/> fills s.Mod
+    /// and the next block's ModC (this block's end LN-modulates the text stream with it); it runs after the text stream's
+    /// qkv_c, so that on the GPU with packed operands that product takes its A operand as the LN-modulate before it cast it.
+    /// With <paramref name="textQkvGiven"/> the text q/k/v are already in s.QkvU (cached per class for the first block in
+    /// zero-shot scoring) and the text LN-modulate and qkv_c are skipped.
     /// </summary>
-    private void Block(DiTActivations a, int i, bool textQkvGiven)
+    private void Block(DiTActivations a, int i, bool textQkvGiven, Action modulations)
     {
         var o = Ops;
         int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l;
         var p = _blocks[i];
         var s = a.Blocks[i];
-        // attention
-        o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
-        o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
+        // attention, the text stream's product first (see modulations).
         // A forward-only pass's last block: its text stream is never read after the attention, so only the skeleton token's
         // attention row is needed, and the text tokens enter it through their keys and values alone (qkv_c's rows H..3H): given
         // their LN-modulated states, the op folds those rows into the row's query and mix (IOps.JointAttentionSkeletonRowFromText),
@@ -226,14 +229,16 @@ public sealed class DiT
         bool skeletonRowOnly = a.ForwardOnly && i == Config.Depth - 1;
         if (!textQkvGiven)
         {
-            o.LayerNormModulate(a.U[i], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
-            if (skeletonRowOnly)
-                o.JointAttentionSkeletonRowFromText(s.QkvX, s.Hu, o.View(p.QkvC.W, h * h, 2 * h, h), o.View(p.QkvC.B, h, 2 * h), s.QkvU, s.AttX,
-                    r, l, h, Config.Heads);
-            else o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
+            if (i == 0) o.LayerNormModulate(a.U[0], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
+            if (!skeletonRowOnly) o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
         }
-        else if (skeletonRowOnly) o.JointAttentionSkeletonRow(s.QkvX, s.QkvU, 3 * h, s.AttX, r, l, h, Config.Heads); // the cached q/k/v
+        modulations();
+        o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
+        o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
         if (!skeletonRowOnly) o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
+        else if (textQkvGiven) o.JointAttentionSkeletonRow(s.QkvX, s.QkvU, 3 * h, s.AttX, r, l, h, Config.Heads); // the cached q/k/v
+        else o.JointAttentionSkeletonRowFromText(s.QkvX, s.Hu, o.View(p.QkvC.W, h * h, 2 * h, h), o.View(p.QkvC.B, h, 2 * h), s.QkvU, s.AttX,
+            r, l, h, Config.Heads);
         o.Linear(s.AttX, p.Proj.W, p.Proj.B, s.ProjX, r, h, h);
         // gated residual, then the MLP's LN-modulate of its output (one pass where the tier fuses them); mlp, skeleton stream
         o.GatedResidualLayerNormModulate(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
@@ -243,7 +248,9 @@ public sealed class DiT
         o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
         o.GatedResidualLayerNormModulate(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
         Mlp(a, s.H2u, p.Fc1C, p.Fc2C, s.Fc1U, a.GeluScratchU, s.Fc2U, rl);
-        o.GatedResidual(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], r, l, h);
+        // The block's output, then the next block's first LN-modulate of it (one pass where the tier fuses them).
+        var next = a.Blocks[i + 1];
+        o.GatedResidualLayerNormModulate(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], next.ModC, 6, 0, 1, next.Hu, next.MeanU1, next.RstdU1, r, l, h);
     }
 
     // out = fc2(GELU(fc1(h))) (rows, H) with gelu (rows, MlpHidden) holding GELU(fc1(h)). Training keeps the pre-activation
@@ -328,13 +335,16 @@ public sealed class DiT
         if (cc.Classes == 0) throw new InvalidOperationException("class constants not computed: call PrecomputeClassConstants first");
         o.Linear(noisy, _xEmb.W, _xEmb.B, a.X[0], r, _xEmb.In, h);                  // x (R,H)
         o.GatherRows(cc.U0, classIndex, a.U[0], l * h);                              // u (R,L,H)
+        o.GatherRows(cc.ModC[0], classIndex, a.Blocks[0].ModC, 6 * h);
+        o.GatherRows(cc.QkvU0, classIndex, a.Blocks[0].QkvU, l * 3 * h);
         for (int i = 0; i < Config.Depth; i++)
         {
-            var s = a.Blocks[i];
-            o.GatherRows(cc.Mod[i], classIndex, s.Mod, 6 * h);
-            o.GatherRows(cc.ModC[i], classIndex, s.ModC, 6 * h);
-            if (i == 0) o.GatherRows(cc.QkvU0, classIndex, s.QkvU, l * 3 * h);
-            Block(a, i, textQkvGiven: i == 0);
+            int b = i;
+            Block(a, i, textQkvGiven: i == 0, modulations: () =>
+            {
+                o.GatherRows(cc.Mod[b], classIndex, a.Blocks[b].Mod, 6 * h);
+                if (b + 1 < Config.Depth) o.GatherRows(cc.ModC[b + 1], classIndex, a.Blocks[b + 1].ModC, 6 * h);
+            });
         }
         o.GatherRows(cc.ModF, classIndex, a.ModFinal, 2 * h);
         FinalLayer(a, pred);
@@ -419,6 +429,14 @@ public sealed class DiTActivations
     {
         public required Tensor Mod, ModC, Hx, Hu, MeanX1, RstdX1, MeanU1, RstdU1, QkvX, QkvU, Probs, AttX, AttU,
             ProjX, ProjU, XMid, UMid, H2x, H2u, MeanX2, RstdX2, MeanU2, RstdU2, Fc1X, Fc1U, Fc2X, Fc2U;
+
+        // The same tensors but the text modulation: forward-only blocks alternate between two (a block's end reads its own and the next one's).
+        internal Block WithModC(Tensor modC)
+        {
+            var b = (Block)MemberwiseClone();
+            b.ModC = modC;
+            return b;
+        }
     }
 
     /// <summary>Gradient scratch, reused across blocks.</summary>
@@ -515,7 +533,8 @@ public sealed class DiTActivations
         }
         for (int i = 0; i < c.Depth; i++)
         {
-            if (forwardOnly && i > 0) { Blocks[i] = Blocks[0]; continue; }
+            // Forward-only blocks share their tensors but the text modulation, which alternates (DiT.Block's end reads the next one's).
+            if (forwardOnly && i > 0) { Blocks[i] = i == 1 ? Blocks[0].WithModC(Alloc(r, 6 * h)) : Blocks[i % 2]; continue; }
             bool last = i == c.Depth - 1 && !forwardOnly;
             // The last block's text-stream tensors after attention are never written.
             Tensor U3(int w) => last ? Alloc(1) : Alloc(r, l, w);
