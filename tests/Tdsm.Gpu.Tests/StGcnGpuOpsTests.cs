@@ -160,6 +160,15 @@ public class StGcnGpuOpsTests(string device) : StGcnOpsFixture(device)
         Gpu.Accelerator.Synchronize(); Same(dy, "dy"); Same(dImp, "dImportance (accumulated)");
     }
 
+    /// <summary>The graph kernels through ptxas (TDSM_PTXAS; TDSM_PTX_KEEP=DIR keeps the PTX and cubin for their SASS): no stack frame, no spills.</summary>
+    [TestCase(nameof(Tdsm.Kernels.StGcn.GraphAggregate.Forward))]
+    [TestCase(nameof(Tdsm.Kernels.StGcn.GraphAggregate.InputGrad))]
+    [TestCase(nameof(Tdsm.Kernels.StGcn.GraphAggregate.ImportancePartial))]
+    public void GraphKernelAssemblesWithoutStackOrSpills(string kernel) =>
+        Tdsm.Gpu.Tests.Ptxas.AssertAssemblesWithoutSpills(Tdsm.Gpu.Tests.Ptxas.Binary is null ? ""
+            : Tdsm.Gpu.Tests.PtxCompiler.CompileOne(typeof(Tdsm.Kernels.StGcn.GraphAggregate).GetMethod(kernel)!, ILGPU.Runtime.KernelSpecialization.Empty),
+            "GraphAggregate." + kernel);
+
     [Test]
     public void ReluResidualAndAdd()
     {

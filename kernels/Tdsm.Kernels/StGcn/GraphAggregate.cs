@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Algorithms;
+using ILGPU.Runtime;
 using Vec4 = Tdsm.Kernels.Gemm.Vec4;
 
 namespace Tdsm.Kernels.StGcn;
@@ -56,27 +57,29 @@ public static class GraphAggregate
     /// <summary>Whether the tiled kernels hold these sizes (K·Vp·Vp ≤ <see cref="MaxAdjacency"/>, one row of every partition in a tile).</summary>
     public static bool Fits(int k, int v) => k >= 1 && v >= 1 && (long)k * Padded(v) * Padded(v) <= MaxAdjacency && (long)Math.Max(k, 3) * Padded(v) <= MaxTile;
 
-    // sa[(k·vp + i)·vp + j] = A'[k, i, j] (transposed: A'[k, j, i]) for i, j < V, 0 in the padding: a warp per row (k, i)
-    // of the K·vp padded rows, its lanes along j, four rows per trip so that eight loads are in flight per lane (ILGPU
-    // does not unroll, and a trip that loads and then stores waits out one latency each).
-    private static void StageAdjacency(ArrayView<float> sa, ArrayView<float> a, ArrayView<float> imp, GraphArgs p, int vp, bool transposed)
+    /// <summary>
+    /// Kernel, thread e over 2·K·Vp·Vp: the padded adjacency A' = A ⊙ imp as the tiled kernels stage it, [k][v][w] for
+    /// <see cref="Forward"/> (e &lt; K·Vp·Vp) and transposed, [k][w][v], for <see cref="InputGrad"/> (the second half), zeros in
+    /// the padding. Once per call, so that each group copies it with 128-bit loads (<see cref="StageAdjacency"/>) instead of
+    /// computing every entry (~45 instructions each, an integer division among them: ~40 % of a forward tile's instructions).
+    /// </summary>
+    public static void PaddedAdjacency(Index1D e, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> padded, GraphArgs p)
     {
-        const int Warps = Threads / 32;
-        int lane = Group.IdxX & 31, kv = p.K * vp;
-        for (int r0 = Group.IdxX >> 5; r0 < kv; r0 += 4 * Warps)
-        {
-            for (int j = lane; j < vp; j += 32)
-            {
-                float v0 = AdjacencyEntry(a, imp, p, vp, r0, j, transposed);
-                float v1 = AdjacencyEntry(a, imp, p, vp, r0 + Warps, j, transposed);
-                float v2 = AdjacencyEntry(a, imp, p, vp, r0 + 2 * Warps, j, transposed);
-                float v3 = AdjacencyEntry(a, imp, p, vp, r0 + 3 * Warps, j, transposed);
-                sa[r0 * vp + j] = v0;
-                if (r0 + Warps < kv) sa[(r0 + Warps) * vp + j] = v1;
-                if (r0 + 2 * Warps < kv) sa[(r0 + 2 * Warps) * vp + j] = v2;
-                if (r0 + 3 * Warps < kv) sa[(r0 + 3 * Warps) * vp + j] = v3;
-            }
-        }
+        int vp = Padded(p.V), n = p.K * vp * vp;
+        bool transposed = e >= n;
+        int i = transposed ? e - n : e, r = i / vp;
+        padded[e] = AdjacencyEntry(a, imp, p, vp, r, i - r * vp, transposed);
+    }
+
+    /// <summary>Floats of <see cref="PaddedAdjacency"/>'s output for K partitions of V joints (both orientations).</summary>
+    public static int PaddedAdjacencyLength(int k, int v) => 2 * k * Padded(v) * Padded(v);
+
+    // sa4 ← one orientation of PaddedAdjacency's output (K·Vp·Vp floats, a multiple of 16: 16-byte aligned in the buffer).
+    private static void StageAdjacency(ArrayView<Vec4> sa4, ArrayView<float> padded, GraphArgs p, int vp)
+    {
+        var src = padded.Cast<Vec4>().AsAligned(16);
+        int quads = p.K * vp * vp >> 2;
+        for (int e = Group.IdxX; e < quads; e += Threads) sa4[e] = src[e];
     }
 
     // A'[k, i, j] = A·imp at padded row r = k·vp + i (transposed: A'[k, j, i]); 0 in the padding (i or j ≥ V) or past K·vp.
@@ -155,11 +158,12 @@ public static class GraphAggregate
         Axpy(Axpy(Axpy(Axpy(acc, x.X, m0), x.Y, m1), x.Z, m2), x.W, m3);
 
     /// <summary>
-    /// Forward. Group g = (sample g / tiles, tile g % tiles) of <paramref name="rowsPerTile"/> rows; launch: grid B·tiles,
+    /// Forward, with <paramref name="adjacency"/> the first half of <see cref="PaddedAdjacency"/>'s output (16-byte aligned).
+    /// Group g = (sample g / tiles, tile g % tiles) of <paramref name="rowsPerTile"/> rows; launch: grid B·tiles,
     /// group <see cref="Threads"/>. Task (r, q) = rows r, r + 32 by columns 4q..4q+3, each a sum of K·V products in order
     /// (k, then v four at a time); a thread takes tasks tid and tid + 256 (32·Vp/4 ≤ 384 tasks: Vp ≤ 48).
     /// </summary>
-    public static void Forward(ArrayView<float> y, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> o, GraphArgs p, int rowsPerTile, int tiles)
+    public static void Forward(ArrayView<float> y, ArrayView<float> adjacency, ArrayView<float> o, GraphArgs p, int rowsPerTile, int tiles)
     {
         var sa4 = SharedMemory.Allocate<Vec4>(MaxAdjacency / 4);   // A' [k][v][w], vp x vp per k
         var sy4 = SharedMemory.Allocate<Vec4>(MaxTile / 4);        // y tile [k][row][v] (pitch vp); then the o tile [row][w] (pitch V)
@@ -167,7 +171,7 @@ public static class GraphAggregate
         int tid = Group.IdxX, g = Grid.IdxX;
         int bi = g / tiles, r0 = (g - bi * tiles) * rowsPerTile, rowsAll = p.C * p.T;
         int rows = XMath.Min(rowsPerTile, rowsAll - r0), vp = Padded(p.V), wq = vp >> 2, tasks = 32 * wq;
-        StageAdjacency(sa4.Cast<float>(), a, imp, p, vp, transposed: false);
+        StageAdjacency(sa4, adjacency, p, vp);
         StageYTile(sy, y, p, bi, r0, rows, vp);
         Group.Barrier();
         Vec4 a0 = default, b0 = default, a1 = default, b1 = default;   // the thread's first and second task
@@ -202,10 +206,11 @@ public static class GraphAggregate
     }
 
     /// <summary>
-    /// Input gradient dy[b,k,c,t,v] = Σ_w dO[b,c,t,w]·A'[k,v,w] (overwritten); tiles and launch as <see cref="Forward"/>.
+    /// Input gradient dy[b,k,c,t,v] = Σ_w dO[b,c,t,w]·A'[k,v,w] (overwritten), with <paramref name="adjacencyT"/> the second
+    /// (transposed) half of <see cref="PaddedAdjacency"/>'s output (16-byte aligned); tiles and launch as <see cref="Forward"/>.
     /// Task (r, q) = rows r, r + 32 by joints 4q..4q+3, for each k a sum over w in order (four at a time).
     /// </summary>
-    public static void InputGrad(ArrayView<float> dO, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> dy, GraphArgs p, int rowsPerTile, int tiles)
+    public static void InputGrad(ArrayView<float> dO, ArrayView<float> adjacencyT, ArrayView<float> dy, GraphArgs p, int rowsPerTile, int tiles)
     {
         var sa4 = SharedMemory.Allocate<Vec4>(MaxAdjacency / 4);   // A'ᵀ [k][w][v], vp x vp per k
         var sd4 = SharedMemory.Allocate<Vec4>(MaxTile / 12);       // dO tile [row][w] (pitch vp; TileRows keeps rows·vp ≤ MaxTile / 3)
@@ -213,7 +218,7 @@ public static class GraphAggregate
         int tid = Group.IdxX, g = Grid.IdxX;
         int bi = g / tiles, r0 = (g - bi * tiles) * rowsPerTile, rowsAll = p.C * p.T;
         int rows = XMath.Min(rowsPerTile, rowsAll - r0), n = rows * p.V, vp = Padded(p.V), vq = vp >> 2;
-        StageAdjacency(sa4.Cast<float>(), a, imp, p, vp, transposed: true);
+        StageAdjacency(sa4, adjacencyT, p, vp);
         StageRows(sd4.Cast<float>(), 0, dO, ((long)bi * rowsAll + r0) * p.V, rows, p.V, vp);
         Group.Barrier();
         for (int task = tid; task < 32 * vq; task += Threads)

@@ -22,7 +22,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
 {
     private readonly Accelerator _acc;
     private MemoryBuffer1D<double, Stride1D.Dense> _d0, _d1, _sums, _r0, _r1;
-    private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss;
+    private MemoryBuffer1D<float, Stride1D.Dense> _part, _loss, _adjacency;
     private MemoryBuffer1D<int, Stride1D.Dense> _labels;
     // Packed bf16 operands of the stride-1 convolutions (PackedConv): the channels-last input and the weight; for a weight
     // gradient, x's and dy's channel-first rows.
@@ -51,7 +51,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, Buf, ArrayView<double>, Buf, BatchNormArgs> _bnGradInput;
     private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> _convFwd, _convFwdWide, _convDx, _convDxWide, _convDw, _convDwWide, _convDwTWide;
     private readonly Action<Index1D, Buf, Buf, int, int> _reduceSplits;
-    private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, GraphArgs, int, int> _graphFwd, _graphDy;
+    private readonly Action<KernelConfig, Buf, Buf, Buf, GraphArgs, int, int> _graphFwd, _graphDy;
+    private readonly Action<Index1D, Buf, Buf, Buf, GraphArgs> _graphAdjacency;
     private readonly Action<KernelConfig, Buf, Buf, ArrayView<double>, GraphArgs, int, int, int, int> _impPartial;
     private readonly Action<Index1D, ArrayView<double>, Buf, Buf, int, int> _impReduce;
     private readonly Action<Index1D, Buf, Buf> _relu, _addInPlace;
@@ -132,8 +133,9 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _convDwWide = LoadConv(ConvGemm.WeightGradWide);
         _convDwTWide = LoadConv(ConvGemm.WeightGradTWide);
         _reduceSplits = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int>(ConvGemm.ReduceSplits);
-        _graphFwd = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.Forward);
-        _graphDy = _acc.LoadStreamKernel<Buf, Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.InputGrad);
+        _graphFwd = _acc.LoadStreamKernel<Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.Forward);
+        _graphDy = _acc.LoadStreamKernel<Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.InputGrad);
+        _graphAdjacency = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.PaddedAdjacency);
         _impPartial = _acc.LoadStreamKernel<Buf, Buf, ArrayView<double>, GraphArgs, int, int, int, int>(K.GraphAggregate.ImportancePartial);
         _impReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, Buf, int, int>(K.GraphAggregate.ImportanceReduce);
         _relu = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf>(Elementwise.Relu);
@@ -149,6 +151,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _d0 = _acc.Allocate1D<double>(1024); _d1 = _acc.Allocate1D<double>(1024); _sums = _acc.Allocate1D<double>(1024);
         _r0 = _acc.Allocate1D<double>(1024); _r1 = _acc.Allocate1D<double>(1024);
         _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
+        _adjacency = _acc.Allocate1D<float>(2 * K.GraphAggregate.MaxAdjacency);
         _dummy = _acc.Allocate1D<float>(1);
         _packIn = _acc.Allocate1D<uint>(1); _packW = _acc.Allocate1D<uint>(1);
     }
@@ -617,6 +620,17 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         return new GraphArgs { B = b, K = k, C = c, T = t, V = v };
     }
 
+    // A' = A ⊙ imp padded for the tiled kernels, both orientations (K.GraphAggregate.PaddedAdjacency), into a buffer of this
+    // instance's: computed per call (A and imp change with every optimiser step), ~5,000 threads.
+    private Buf PaddedAdjacency(Buf a, Buf imp, GraphArgs p)
+    {
+        int n = K.GraphAggregate.PaddedAdjacencyLength(p.K, p.V);
+        Grow(ref _adjacency, n);
+        var padded = _adjacency.View.SubView(0, n);
+        _graphAdjacency(n, a, imp, padded, p);
+        return padded;
+    }
+
     /// <summary>Rows per tile and tiles per sample of the tiled graph kernels.</summary>
     private static (int Rows, int Tiles) GraphTiles(GraphArgs p)
     {
@@ -629,7 +643,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         var p = Graph("GraphAggregateForward", y, a, imp, o, b, k, c, t, v);
         var (rows, tiles) = GraphTiles(p);
-        _graphFwd(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), y, a, imp, o, p, rows, tiles);
+        var adjacency = PaddedAdjacency(a, imp, p);
+        _graphFwd(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), y, adjacency.SubView(0, adjacency.Length / 2), o, p, rows, tiles);
     }
 
     /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO (per-sample splits of the rows, then an ordered sum).</summary>
@@ -638,7 +653,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         var p = Graph("GraphAggregateBackward", y, a, imp, dO, b, k, c, t, v);
         Need(dy, (long)b * k * c * t * v, "GraphAggregateBackward", "dy"); Need(dImp, (long)k * v * v, "GraphAggregateBackward", "dImp");
         var (rows, tiles) = GraphTiles(p);
-        _graphDy(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), dO, a, imp, dy, p, rows, tiles);
+        var adjacency = PaddedAdjacency(a, imp, p);
+        _graphDy(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), dO, adjacency.SubView(adjacency.Length / 2), dy, p, rows, tiles);
         // A fixed number of partial rows (not one per SM), so the bits are the same on every card.
         int splitsWanted = Math.Clamp((K.GraphAggregate.TargetPartials + b - 1) / b, 1, tiles);
         int tilesPerSplit = (tiles + splitsWanted - 1) / splitsWanted, splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
@@ -731,6 +747,6 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         foreach (var b in _owned.Values) b.Dispose();
         _owned.Clear();
         _d0.Dispose(); _d1.Dispose(); _sums.Dispose(); _r0.Dispose(); _r1.Dispose(); _part.Dispose(); _loss.Dispose(); _labels.Dispose(); _dummy.Dispose();
-        _packIn.Dispose(); _packW.Dispose();
+        _packIn.Dispose(); _packW.Dispose(); _adjacency.Dispose();
     }
 }
