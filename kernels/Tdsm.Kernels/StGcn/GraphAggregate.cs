@@ -92,16 +92,18 @@ public static class GraphAggregate
     }
 
     // dst[at + r·vp + j] = src[from + r·V + j] for r < n rows, j < V, and 0 for V ≤ j < vp: a warp per row, its lanes
-    // along j, four rows per trip (four loads in flight per lane before any store).
+    // along j, eight rows per trip (eight loads in flight per lane before any store: a 64-row run of the tiles in one trip; with
+    // four, the staging of a tile waited out twice as many load latencies).
     private static void StageRows(ArrayView<float> dst, int at, ArrayView<float> src, long from, int n, int v, int vp)
     {
         const int Warps = Threads / 32;
         int lane = Group.IdxX & 31, r0 = Group.IdxX >> 5;
         int d = at + r0 * vp;
         long s = from + (long)r0 * v;
-        for (; r0 < n; r0 += 4 * Warps)
+        for (; r0 < n; r0 += 8 * Warps)
         {
-            bool h1 = r0 + Warps < n, h2 = r0 + 2 * Warps < n, h3 = r0 + 3 * Warps < n;
+            bool h1 = r0 + Warps < n, h2 = r0 + 2 * Warps < n, h3 = r0 + 3 * Warps < n, h4 = r0 + 4 * Warps < n;
+            bool h5 = r0 + 5 * Warps < n, h6 = r0 + 6 * Warps < n, h7 = r0 + 7 * Warps < n;
             for (int j = lane; j < vp; j += 32)
             {
                 bool inRow = j < v;
@@ -109,12 +111,20 @@ public static class GraphAggregate
                 float x1 = inRow && h1 ? src[s + Warps * v + j] : 0f;
                 float x2 = inRow && h2 ? src[s + 2 * Warps * v + j] : 0f;
                 float x3 = inRow && h3 ? src[s + 3 * Warps * v + j] : 0f;
+                float x4 = inRow && h4 ? src[s + 4 * Warps * v + j] : 0f;
+                float x5 = inRow && h5 ? src[s + 5 * Warps * v + j] : 0f;
+                float x6 = inRow && h6 ? src[s + 6 * Warps * v + j] : 0f;
+                float x7 = inRow && h7 ? src[s + 7 * Warps * v + j] : 0f;
                 dst[d + j] = x0;
                 if (h1) dst[d + Warps * vp + j] = x1;
                 if (h2) dst[d + 2 * Warps * vp + j] = x2;
                 if (h3) dst[d + 3 * Warps * vp + j] = x3;
+                if (h4) dst[d + 4 * Warps * vp + j] = x4;
+                if (h5) dst[d + 5 * Warps * vp + j] = x5;
+                if (h6) dst[d + 6 * Warps * vp + j] = x6;
+                if (h7) dst[d + 7 * Warps * vp + j] = x7;
             }
-            s += 4 * Warps * v; d += 4 * Warps * vp;
+            s += 8 * Warps * v; d += 8 * Warps * vp;
         }
     }
 
