@@ -11,19 +11,30 @@ namespace Tdsm.Kernels.StGcn;
 /// </summary>
 public static class Head
 {
-    /// <summary>Thread i = (n, c) of f.</summary>
-    public static void Pool(Index1D i, ArrayView<float> x, ArrayView<float> f, int m, int c, int l)
+    /// <summary>Warps per group of <see cref="Pool"/>.</summary>
+    public const int PoolWarps = 8;
+
+    /// <summary>
+    /// Kernel: f[i] for i = (n, c) < <paramref name="outputs"/> (N·C), one warp each: lane j sums x's row (n·M + m, c) at
+    /// j, j + 32, ... in float64, the warp adds its lanes (xor butterfly: the same order on every card), divides by L, and the
+    /// persons' means are averaged in order. Coalesced reads of each row: a thread per output read its row alone (32 rows per
+    /// load instruction), at 2 warps per SM for the paper's N·C = 8,192. Launch: grid ⌈N·C / PoolWarps⌉, group 32·PoolWarps.
+    /// </summary>
+    public static void Pool(ArrayView<float> x, ArrayView<float> f, int outputs, int m, int c, int l)
     {
+        int i = Grid.IdxX * PoolWarps + (Group.IdxX >> 5), lane = Group.IdxX & 31;
+        if (i >= outputs) return;   // the whole warp
         int ci = i % c, ni = i / c;
         double acc = 0;
         for (int mi = 0; mi < m; mi++)
         {
             long o = ((long)(ni * m + mi) * c + ci) * l;
             double s = 0;
-            for (int li = 0; li < l; li++) s += x[o + li];
+            for (int li = lane; li < l; li += 32) s += x[o + li];
+            for (int offset = 16; offset > 0; offset /= 2) s += Warp.ShuffleXor(s, offset);
             acc += s / l;
         }
-        f[i] = (float)(acc / m);
+        if (lane == 0) f[i] = (float)(acc / m);
     }
 
     /// <summary>Thread i indexes dx (N·M, C, L).</summary>

@@ -59,7 +59,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<Index1D, Buf, Buf, Buf> _reluBwd;
     private readonly Action<Index1D, Buf, Buf, Buf, int> _resRelu;
     private readonly Action<Index1D, Buf, Buf, Buf, Buf, int> _resReluBwd;
-    private readonly Action<Index1D, Buf, Buf, int, int, int> _pool, _poolBwd;
+    private readonly Action<Index1D, Buf, Buf, int, int, int> _poolBwd;
+    private readonly Action<KernelConfig, Buf, Buf, int, int, int, int> _pool;
     private readonly Action<Index1D, Buf, ArrayView<int>, Buf, Buf, int, int> _ce;
     private readonly Action<Index1D, Buf, Buf, Buf, float, float, float> _sgd;
 
@@ -143,7 +144,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _reluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf>(Elementwise.ReluBackward);
         _resRelu = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, int>(Elementwise.ResidualRelu);
         _resReluBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, Buf, int>(Elementwise.ResidualReluBackward);
-        _pool = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(Head.Pool);
+        _pool = _acc.LoadStreamKernel<Buf, Buf, int, int, int, int>(Head.Pool);
         _poolBwd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int, int>(Head.PoolBackward);
         _ce = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, ArrayView<int>, Buf, Buf, int, int>(Head.CrossEntropy);
         _sgd = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, float, float, float>(Sgd.NesterovStep);
@@ -705,7 +706,8 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     protected override void PoolForward(Buf x, Buf f, int n, int m, int c, int l)
     {
         Sizes("PoolForward", n, m, c, l); Need(x, (long)n * m * c * l, "PoolForward", "x"); Need(f, (long)n * c, "PoolForward", "f");
-        _pool(n * c, x, f, m, c, l);
+        int outputs = checked(n * c);
+        if (outputs > 0) _pool(new KernelConfig((outputs + Head.PoolWarps - 1) / Head.PoolWarps, 32 * Head.PoolWarps), x, f, outputs, m, c, l);
     }
 
     /// <summary>dx (N·M, C, L) = df / (M·L) (overwritten).</summary>
