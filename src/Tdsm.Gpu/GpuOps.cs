@@ -162,6 +162,13 @@ public sealed class GpuOps : IOps, IDisposable
     public bool TiledAttention { get; set; } = Environment.GetEnvironmentVariable("TDSM_TILED_ATTENTION") != "0";
 
     /// <summary>
+    /// Whether <see cref="JointAttentionSkeletonRowFromText"/> runs reassociated (<see cref="K.JointAttention.SkeletonRowMix"/>, the
+    /// default, where it fits) or always through the text keys and values (its fallback). TDSM_SKELETON_ROW_MIX=0 turns the
+    /// reassociated path off for a whole process (the GPU visit's fallback if its kernel, not yet run on a GPU, faults).
+    /// </summary>
+    public bool SkeletonRowMix { get; set; } = Environment.GetEnvironmentVariable("TDSM_SKELETON_ROW_MIX") != "0";
+
+    /// <summary>
     /// Whether the tensor-core GEMMs may store a block that lies inside C as 64-bit column pairs with the bias read once
     /// (<see cref="GemmArgs.PairStores"/>, the default; given an 8-byte aligned C, N even and a plain epilogue), or always
     /// take the general per-element epilogue (the same bits; for the gemm-probe's A/B).
@@ -923,7 +930,7 @@ public sealed class GpuOps : IOps, IDisposable
         CheckAttention(l, h, heads);
         ReferenceOps.CheckSkeletonRowFromText(qkvX, hu, wKv, bKv, scratch, outX, b, l, h, heads);
         if (b == 0) return;
-        if (!K.JointAttention.MixFits(h, heads) || !Aligned16(hu, scratch))
+        if (!SkeletonRowMix || !K.JointAttention.MixFits(h, heads) || !Aligned16(hu, scratch))
         {
             var kv = View(scratch, 0, b * l, 2 * h);
             Linear(hu, wKv, bKv, kv, b * l, h, 2 * h);

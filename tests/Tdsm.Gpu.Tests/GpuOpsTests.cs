@@ -376,6 +376,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     [TestCase(2, 3, 64, 4, 1, false)]
     public void JointAttentionSkeletonRowFromTextIsTheRowOverTheKeysAndValues(int b, int l, int h, int heads, int scratchOffset, bool reassociated)
     {
+        Assert.That(Gpu.SkeletonRowMix, Is.True, "the reassociated path is on by default (TDSM_SKELETON_ROW_MIX unset)");
         float wScale = 1f / MathF.Sqrt(h);
         var qx = Pair(R(b * 3 * h), b, 3 * h); var hu = Pair(R(b * l * h), b, l, h);
         var wKv = Pair(R(2 * h * h, wScale), 2 * h, h); var bKv = Pair(R(2 * h, 0.5), 2 * h);
