@@ -67,7 +67,7 @@ public static partial class JointAttention
         Group.Barrier();
         ScoreTiles(st4, 0, block4, pitch4, n4, sc, sp, s);
         Group.Barrier();
-        SoftmaxRows(sc, sp, s, p.Scale, probs, ((long)bi * p.Heads + hd) * s * s);
+        SoftmaxRows(sc, sp, s, p.Scale, probs, ((long)bi * p.Heads + hd) * s * s, p.NoProbs == 0);
         Group.Barrier();
         // out[i, c] = Σ_j P[i, j]·v[j, c]
         int n8 = n4 >> 1, nq = (s + 3) >> 2;
@@ -244,9 +244,9 @@ public static partial class JointAttention
     }
 
     // Softmax of each scaled score row in place (rows sp apart), a warp of the group per row, written to probs (rows s
-    // apart) as well: max-subtracted, its float64 normaliser summed across the warp, without branches (unrolled shuffles,
+    // apart) as well when saved: max-subtracted, its float64 normaliser summed across the warp, without branches (unrolled shuffles,
     // ExpNonPositive, one float64 division per row: e·(1/Σ)). Both forward kernels' softmax.
-    private static void SoftmaxRows(ArrayView<float> sc, int sp, int s, float scale, ArrayView<float> probs, long pBase)
+    private static void SoftmaxRows(ArrayView<float> sc, int sp, int s, float scale, ArrayView<float> probs, long pBase, bool save)
     {
         int warp = Group.IdxX >> 5, lane = Group.IdxX & 31;
         const int warps = Threads / 32;   // both kernels launch Threads (a constant: fewer instructions per row than Group.DimX)
@@ -260,8 +260,8 @@ public static partial class JointAttention
             float e0 = FloatMath.ExpNonPositive(x0 - max), e1 = FloatMath.ExpNonPositive(x1 - max);
             double inv = 1.0 / WarpSum((double)e0 + e1);
             float v0 = (float)(e0 * inv), v1 = (float)(e1 * inv);
-            if (j0 < s) { sc[i * sp + j0] = v0; probs[pr + j0] = v0; }
-            if (j1 < s) { sc[i * sp + j1] = v1; probs[pr + j1] = v1; }
+            if (j0 < s) { sc[i * sp + j0] = v0; if (save) probs[pr + j0] = v0; }
+            if (j1 < s) { sc[i * sp + j1] = v1; if (save) probs[pr + j1] = v1; }
             pr += warps * s;
         }
     }

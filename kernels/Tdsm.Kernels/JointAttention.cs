@@ -7,6 +7,8 @@ namespace Tdsm.Kernels;
 public struct AttentionArgs
 {
     public int B, L, H, Heads;
+    /// <summary>1: the forward kernels do not write probs (a forward-only pass has no backward to save them for); 0: they do.</summary>
+    public int NoProbs;
     /// <summary>1/√D, the scores' scale (set by the host: the same float32 value as 1f / XMath.Sqrt(D) on the device,
     /// both correctly rounded; ILGPU would otherwise recompute it inside the softmax's row loop).</summary>
     public float Scale;
@@ -128,7 +130,7 @@ public static partial class JointAttention
         }
         Group.Barrier();
         // Softmax, a warp per query row, written to probs as well (SoftmaxRows, shared with ForwardTiled).
-        SoftmaxRows(sc, s, s, p.Scale, probs, ((long)bi * p.Heads + hd) * s * s);
+        SoftmaxRows(sc, s, s, p.Scale, probs, ((long)bi * p.Heads + hd) * s * s, p.NoProbs == 0);
         Group.Barrier();
         // out[i, c] = Σ_j P[i, j]·v[j, c]
         for (int c0 = 0; c0 < d; c0 += Chunk)

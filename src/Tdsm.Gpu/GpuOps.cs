@@ -897,15 +897,19 @@ public sealed class GpuOps : IOps, IDisposable
     {
         CheckAttention(l, h, heads);
         Check(qkvX, b * 3 * h, "JointAttention qkvX"); Check(qkvU, b * l * 3 * h, "JointAttention qkvU");
-        Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttention probs"); Check(outX, b * h, "JointAttention outX"); Check(outU, b * l * h, "JointAttention outU");
+        // probs empty: a forward-only pass, nothing saved.
+        bool save = probs.Length > 0;
+        if (save) Check(probs, (long)b * heads * (l + 1) * (l + 1), "JointAttention probs");
+        Check(outX, b * h, "JointAttention outX"); Check(outU, b * l * h, "JointAttention outU");
         if (b == 0) return;
-        var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(h / heads) };
+        var args = new AttentionArgs { B = b, L = l, H = h, Heads = heads, Scale = 1f / MathF.Sqrt(h / heads), NoProbs = save ? 0 : 1 };
+        ArrayView<float> p = save ? V(probs) : _dummy.View;
         if (UsesTiledAttention(l, h, heads) && Aligned16(qkvX, qkvU, outX, outU))
         {
-            _attnTiled(TiledAttentionLaunch(b, heads, K.JointAttention.TiledForwardSharedFloats(l + 1, h / heads)), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), args);
+            _attnTiled(TiledAttentionLaunch(b, heads, K.JointAttention.TiledForwardSharedFloats(l + 1, h / heads)), V(qkvX), V(qkvU), p, V(outX), V(outU), args);
             TiledAttentionLaunches++;
         }
-        else _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), V(probs), V(outX), V(outU), args);
+        else _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), p, V(outX), V(outU), args);
     }
 
     /// <summary>IOps.JointAttentionSkeletonRow: one warp per (row, head) (<see cref="K.JointAttention.SkeletonRow"/>).</summary>

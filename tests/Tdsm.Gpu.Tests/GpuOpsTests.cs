@@ -390,6 +390,35 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         AssertSame(outX, "outX vs the reference tier");
     }
 
+    /// <summary>
+    /// JointAttention with empty probs (forward-only passes: nothing saved) gives the outputs it gives when it saves them, bit
+    /// for bit, on the tiled and the scalar kernels, and so does the reference tier.
+    /// </summary>
+    [TestCase(2, 35, 64, 2, true)]
+    [TestCase(2, 35, 64, 2, false)]
+    [TestCase(3, 4, 12, 3, true)]
+    public void JointAttentionWithoutProbsGivesTheSameOutputs(int b, int l, int h, int heads, bool tiled)
+    {
+        var qx = Pair(R(b * 3 * h), b, 3 * h); var qu = Pair(R(b * l * 3 * h, 2), b, l, 3 * h);
+        var ox = Out(b, h); var ou = Out(b, l, h); var ox0 = Out(b, h); var ou0 = Out(b, l, h);
+        bool was = Gpu.TiledAttention;
+        Gpu.TiledAttention = tiled;
+        try
+        {
+            Gpu.JointAttention(qx.G, qu.G, Gpu.Allocate(b, heads, l + 1, l + 1), ox.G, ou.G, b, l, h, heads);
+            Gpu.JointAttention(qx.G, qu.G, Gpu.Allocate(0), ox0.G, ou0.G, b, l, h, heads);
+        }
+        finally { Gpu.TiledAttention = was; }
+        _ref.JointAttention(qx.C, qu.C, _ref.Allocate(b, heads, l + 1, l + 1), ox.C, ou.C, b, l, h, heads);
+        _ref.JointAttention(qx.C, qu.C, _ref.Allocate(0), ox0.C, ou0.C, b, l, h, heads);
+        float[] Host(Tensor t, Tdsm.Ops.IOps o) { var a = new float[t.Length]; o.Download(t, a); return a; }
+        Assert.That(Host(ox0.G, Gpu), Is.EqualTo(Host(ox.G, Gpu)).AsCollection, "GPU outX");
+        Assert.That(Host(ou0.G, Gpu), Is.EqualTo(Host(ou.G, Gpu)).AsCollection, "GPU outU");
+        Assert.That(Host(ox0.C, _ref), Is.EqualTo(Host(ox.C, _ref)).AsCollection, "reference outX");
+        Assert.That(Host(ou0.C, _ref), Is.EqualTo(Host(ou.C, _ref)).AsCollection, "reference outU");
+        AssertSame(ox0, "outX without probs vs the reference tier");
+    }
+
     /// <summary>The mix kernel holds r, the running mix and two tokens' chunks in registers (~100 floats): within the 128 that
     /// its launch bounds leave (16 warps per group), with no stack or spills.</summary>
     [Test]

@@ -544,8 +544,9 @@ public sealed class DiTActivations
                 Mod = Alloc(r, 6 * h), ModC = Alloc(r, 6 * h),
                 Hx = Alloc(r, h), Hu = Alloc(r, l, h),
                 MeanX1 = Alloc(r), RstdX1 = Alloc(r), MeanU1 = Alloc(r * l), RstdU1 = Alloc(r * l),
-                // Forward-only: also the last block's attention scratch (DiT.Block), which may exceed the text q/k/v at few rows.
-                QkvX = Alloc(r, 3 * h), QkvU = forwardOnly ? AllocQkvUAndScratch() : Alloc(r, l, 3 * h), Probs = Alloc(r, c.Heads, s, s),
+                // Forward-only: QkvU is also the last block's attention scratch (DiT.Block), which may exceed the text q/k/v at few
+                // rows; Probs is empty (IOps.JointAttention then saves none: no backward reads them).
+                QkvX = Alloc(r, 3 * h), QkvU = forwardOnly ? AllocQkvUAndScratch() : Alloc(r, l, 3 * h), Probs = forwardOnly ? Alloc(0) : Alloc(r, c.Heads, s, s),
                 AttX = Alloc(r, h), AttU = Alloc(r, l, h),
                 ProjX = Alloc(r, h), ProjU = U3(h), XMid = Alloc(r, h), UMid = U3(h),
                 H2x = Alloc(r, h), H2u = U3(h), MeanX2 = Alloc(r), RstdX2 = Alloc(r), MeanU2 = U1(), RstdU2 = U1(),

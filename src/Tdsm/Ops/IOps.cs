@@ -100,7 +100,8 @@ public interface IOps
     /// <summary>dy = gate·dout (=); dmod gate chunk += Σ_tokens dout·y.</summary>
     void GatedResidualBackward(Tensor dout, Tensor mod, int chunks, int gateChunk, Tensor y, Tensor dy, Tensor dmod, int b, int n, int h);
 
-    /// <summary>Joint attention over [1 skeleton token, L text tokens]; saves probs (B, heads, S, S).</summary>
+    /// <summary>Joint attention over [1 skeleton token, L text tokens]; saves probs (B, heads, S, S) for the backward, unless
+    /// probs is empty (a forward-only pass).</summary>
     void JointAttention(Tensor qkvX, Tensor qkvU, Tensor probs, Tensor outX, Tensor outU, int b, int l, int h, int heads);
 
     /// <summary>

@@ -7,7 +7,7 @@ namespace Tdsm.Reference;
 /// Joint multi-head attention over [skeleton token, L text tokens] (S = 1 + L tokens), no mask,
 /// reference tier. qkvX is (B, 1, 3H) and qkvU is (B, L, 3H), features ordered [q | k | v], each
 /// split into heads of D = H/heads contiguous channels. probs (B, heads, S, S) is saved for the
-/// backward. Outputs are split back: outX (B, H) for token 0 and outU (B, L, H) for tokens 1..L.
+/// backward (not when empty: a forward-only pass). Outputs are split back: outX (B, H) for token 0 and outU (B, L, H) for tokens 1..L.
 /// Backward: dqkvX and dqkvU are overwritten.
 /// </summary>
 public static class JointAttention
@@ -33,7 +33,7 @@ public static class JointAttention
                     double sum = 0;
                     for (int j = 0; j < s; j++) { sc[j] = Math.Exp(sc[j] - max); sum += sc[j]; }
                     int pRow = ((bi * heads + hd) * s + i) * s;
-                    for (int j = 0; j < s; j++) { sc[j] /= sum; probs[pRow + j] = F<T>(sc[j]); }
+                    for (int j = 0; j < s; j++) { sc[j] /= sum; if (!probs.IsEmpty) probs[pRow + j] = F<T>(sc[j]); }
                     for (int c = 0; c < d; c++)
                     {
                         double o = 0;
