@@ -13,7 +13,7 @@
 #                                 default) vs all on the gathering kernels. First: the graph kernels are new since the first visit
 # parity-dit          6 s    60   parity --fixture dit_small.safetensors --backend gpu (6)
 # bench-paper        45 s   180   bench --config paper: ms/step (batch 256), rows/s, peak memory (6), --profile: time per op (9); rows/s again
-#                                 with the fp32 GEMM's 16-byte staging (TDSM_SIMT_VECTOR_STAGING=1; scalar is the default)
+#                                 in chunks of 7,680 rows (--chunk-rows 7680; 2,048 is the default)
 # gemm-probe         60 s   120   every GEMM kernel (fp32 SIMT with 16-byte and scalar staging, bf16 and tf32 on fp32 operands, packed bf16: 32-bit staging,
 #                                 ldmatrix with 8 and with 4 warps, ldmatrix with the per-element epilogue, ldmatrix from ILGPU's
 #                                 PTX as written (asm operand slots not lifted), both ldmatrix layouts staged by cp.async, and cp.async staging
@@ -124,9 +124,10 @@ st_parity_stgcn() { x $APP parity --fixture "$TDSM_DIR/fixtures/stgcn_small.safe
 st_bench_paper() {
   or_without TDSM_SKELETON_ROW_MIX "the skeleton row's mix kernel (last block from the text states)" \
     or_without TDSM_TILED_ATTENTION "the tiled attention kernels" $APP bench --config paper --backend "$BACKEND" --steps 5 --warmup 1 --profile 3 || return
-  # The fp32 GEMM's staging, A/B in the same visit: scalar is the default since the H200 visit timed it 1.7 % faster at one shape.
-  echo "--- inference again with TDSM_SIMT_VECTOR_STAGING=1 (the fp32 GEMM's 16-byte staging)"
-  (export TDSM_SIMT_VECTOR_STAGING=1; x $APP bench --config paper --backend "$BACKEND" --steps 1 --warmup 0) || true
+  # Scoring in larger chunks, A/B in the same visit (3 chunks of 7,680 rows instead of 12 of 1,920: the skeleton stream's
+  # products of M = 1,920 fill 90-360 blocks of the GPU's 264 slots; ~12 GB of activations instead of ~3).
+  echo "--- inference again with --chunk-rows 7680"
+  x $APP bench --config paper --backend "$BACKEND" --steps 1 --warmup 0 --chunk-rows 7680 || true
 }
 st_stgcn_paper() {
   x $APP pretrain-encoder --bench --config paper --n 32 --t 300 --m 2 --classes 60 --steps 5 --backend "$BACKEND" --profile || return
