@@ -23,12 +23,21 @@ internal sealed class InferenceDiT
 
     internal sealed record Block(Layer AdaLN, Layer AdaLNc, Layer Qkv, Layer QkvC, Layer Proj, Layer ProjC, Layer Fc1, Layer Fc2, Layer Fc1C, Layer Fc2C);
 
+    /// <summary>
+    /// The last block's text keys and values as the skeleton row's attention takes them (IOps.JointAttentionSkeletonRowFromText):
+    /// per head W_kᵀ packed for q·W_k (its D rows of qkv_c's keys, transposed) and W_v's D rows for W_v·mix; qkv_c's key and
+    /// value biases.
+    /// </summary>
+    internal sealed record TextKeysAndValues(PackedMatrix[] KeysT, PackedMatrix[] Values, float[] KeyBias, float[] ValueBias);
+
     public DiTConfig Config { get; }
     public float[] TestNoise { get; }
     public int Noises => TestNoise.Length / Config.InChannels;
     internal readonly Layer XEmb, FlEmb, TMlp0, TMlp2, Fc0, Fc2, FinalAdaLN, FinalLinear;
     internal readonly float[] Pos;
     internal readonly Block[] Blocks;
+    /// <summary>The last block's, when it is not the first (whose text q/k/v are per-class constants); else null.</summary>
+    internal readonly TextKeysAndValues? LastText;
     internal readonly float SqrtAlpha, SqrtOneMinusAlpha;
 
     /// <param name="config">The DiT shape.</param>
@@ -63,6 +72,23 @@ internal sealed class InferenceDiT
             string p = $"blocks.{i}.";
             Blocks[i] = new Block(Lin(p + "adaLN_modulation.1"), Lin(p + "adaLN_modulation_c.1"), Lin(p + "attn.qkv"), Lin(p + "attn.qkv_c"),
                 Lin(p + "attn.proj"), Lin(p + "attn.proj_c"), Lin(p + "mlp.fc1"), Lin(p + "mlp.fc2"), Lin(p + "mlp_c.fc1"), Lin(p + "mlp_c.fc2"));
+        }
+        if (config.Depth > 1)
+        {
+            int h = config.Hidden, d = config.HeadDim, heads = config.Heads;
+            var w = layout[$"blocks.{config.Depth - 1}.attn.qkv_c.weight"];
+            var b = layout[$"blocks.{config.Depth - 1}.attn.qkv_c.bias"];
+            var keysT = new PackedMatrix[heads];
+            var values = new PackedMatrix[heads];
+            var t = new float[h * d];
+            for (int hd = 0; hd < heads; hd++)
+            {
+                for (int n = 0; n < d; n++)
+                    for (int c = 0; c < h; c++) t[c * d + n] = parameters[w.Offset + (h + hd * d + n) * h + c];   // W_k's row hd·D + n, as a column
+                keysT[hd] = PackedMatrix.Pack(t, 0, h, d);
+                values[hd] = PackedMatrix.Pack(parameters, w.Offset + (2 * h + hd * d) * h, d, h);
+            }
+            LastText = new TextKeysAndValues(keysT, values, parameters.AsSpan(b.Offset + h, h).ToArray(), parameters.AsSpan(b.Offset + 2 * h, h).ToArray());
         }
         FinalAdaLN = Lin("final_layer.adaLN_modulation.1");
         FinalLinear = Lin("final_layer.linear");
@@ -148,11 +174,14 @@ internal sealed class InferenceDiT
             if (i > 0)
             {
                 w.LayerNorm(w.U, modC, 6, 0, 1, w.Hu, l, h, rl, k);
-                Linear(w.Hu, 0, p.QkvC, w.QkvU, 0, rl);
+                if (!last) Linear(w.Hu, 0, p.QkvC, w.QkvU, 0, rl);
             }
             w.LayerNorm(w.X, mod, 6, 0, 1, w.Hx, 1, h, r, k);
             Linear(w.Hx, 0, p.Qkv, w.QkvX, 0, r);
-            w.Attention(w.QkvX, w.QkvU, w.AttX, w.AttU, l, h, c.Heads, r);
+            // The last block's text stream is never read after its attention: only the skeleton token's row, with the text keys
+            // and values folded into its query and mix (a block past the first: the first's text q/k/v are the cached ones).
+            if (last && i > 0) SkeletonRowFromText(w, r);
+            else w.Attention(w.QkvX, w.QkvU, w.AttX, w.AttU, l, h, c.Heads, r);
             Linear(w.AttX, 0, p.Proj, w.ProjX, 0, r);
             w.Gated(w.X, mod, 6, 2, w.ProjX, w.X, 1, h, r, k);              // X = XMid
             w.LayerNorm(w.X, mod, 6, 3, 4, w.Hx, 1, h, r, k);
@@ -181,6 +210,32 @@ internal sealed class InferenceDiT
                 errors[q] += acc / cin;
             }
     }
+    // AttX (r, H) = the skeleton token's attention row with the text keys and values implicit (as CpuOps.JointAttentionSkeletonRowFromText):
+    // per head W_kᵀq, the row's softmax and mixed text states, W_v·mix, then the value bias and the skeleton's own value weighted in.
+    private void SkeletonRowFromText(InferenceWorkspace w, int r)
+    {
+        var c = Config;
+        var t = LastText!;
+        int h = c.Hidden, heads = c.Heads, d = c.HeadDim;
+        float[] sc = w.RowScratch;
+        int qh = 0, rq = qh + r * h, mix = rq + heads * r * h, vOut = mix + heads * r * h;
+        for (int row = 0; row < r; row++)
+            for (int hd = 0; hd < heads; hd++)
+                Array.Copy(w.QkvX, row * 3 * h + hd * d, sc, qh + (hd * r + row) * d, d);
+        for (int hd = 0; hd < heads; hd++) Gemm.MatMulPacked(sc, qh + hd * r * d, t.KeysT[hd], sc, rq + hd * r * h, r, accumulate: false);
+        w.SkeletonMix(w.QkvX, w.Hu, t.KeyBias, rq, mix, l: c.LocalTokens, h, heads, 1f / MathF.Sqrt(d), r);
+        for (int hd = 0; hd < heads; hd++) Gemm.MatMulPacked(sc, mix + hd * r * h, t.Values[hd], sc, vOut + hd * r * d, r, accumulate: false);
+        for (int row = 0; row < r; row++)
+            for (int hd = 0; hd < heads; hd++)
+            {
+                float pText = w.RowWeights[(row * heads + hd) * 2], pX = w.RowWeights[(row * heads + hd) * 2 + 1];
+                for (int n = 0; n < d; n++)
+                {
+                    int ch = hd * d + n;
+                    w.AttX[row * h + ch] = sc[vOut + (hd * r + row) * d + n] + pText * t.ValueBias[ch] + pX * w.QkvX[row * 3 * h + 2 * h + ch];
+                }
+            }
+    }
 }
 
 /// <summary>Everything of the DiT forward that depends only on the candidate class, for K classes.</summary>
@@ -198,11 +253,18 @@ internal sealed class InferenceWorkspace : IRangeWork
     public readonly double[] Errors;
     public readonly int[] Order;
 
-    private enum Kind { LayerNorm, Attention, Gelu, Gated }
+    private enum Kind { LayerNorm, Attention, Gelu, Gated, SkeletonMix }
     private const int Grain = 1 << 13;
     private Kind _kind;
     private float[] _a = [], _b = [], _c = [], _d = [];
-    private int _chunks, _c0, _c1, _n, _h, _heads, _rows, _per, _modRows;
+    private int _chunks, _c0, _c1, _n, _h, _heads, _rows, _per, _modRows, _rOff, _mixOff, _mixRows;
+    private float _scale;
+
+    /// <summary>The last block's skeleton-row attention scratch (queries by head, W_kᵀq and the mixed states per head, W_v·mix):
+    /// the text q/k/v buffer when that is large enough (the last block does not fill it), else an array of its own.</summary>
+    public readonly float[] RowScratch;
+    /// <summary>Per row and head Σ_text p and p_x of the last block's softmax.</summary>
+    public readonly float[] RowWeights;
 
     /// <param name="c">The DiT shape.</param>
     /// <param name="k">Candidate classes.</param>
@@ -217,6 +279,9 @@ internal sealed class InferenceWorkspace : IRangeWork
         X = new float[k * h]; Hx = new float[k * h]; QkvX = new float[k * 3 * h]; AttX = new float[k * h]; ProjX = new float[k * h]; Fc1X = new float[k * mh];
         U = new float[kl * h]; Hu = new float[kl * h]; QkvU = new float[kl * 3 * h]; AttU = new float[kl * h]; Fc1U = new float[kl * mh];
         Pred = new float[k * c.InChannels];
+        long scratch = 2L * k * h + 2L * c.Heads * k * h;
+        RowScratch = scratch <= QkvU.Length ? QkvU : new float[scratch];
+        RowWeights = new float[k * c.Heads * 2];
         Errors = new double[Classes];
         Order = new int[Classes];
     }
@@ -240,6 +305,15 @@ internal sealed class InferenceWorkspace : IRangeWork
     {
         _kind = Kind.Attention; _a = qkvX; _b = qkvU; _c = outX; _d = outU; _n = l; _h = h; _heads = heads;
         Go(rows, (l + 1) * (l + 1) * h);
+    }
+
+    /// <summary>The last block's softmax and mixed text states (<see cref="CpuAttention.SkeletonRowMix"/>) into <see cref="RowScratch"/>
+    /// at <paramref name="mixOff"/>, from W_kᵀq at <paramref name="rOff"/>; weights into <see cref="RowWeights"/>.</summary>
+    public void SkeletonMix(float[] qkvX, float[] hu, float[] keyBias, int rOff, int mixOff, int l, int h, int heads, float scale, int rows)
+    {
+        _kind = Kind.SkeletonMix; _a = qkvX; _b = hu; _c = keyBias; _rOff = rOff; _mixOff = mixOff; _n = l; _h = h; _heads = heads; _scale = scale;
+        _mixRows = rows;
+        Go(rows, l * h);
     }
 
     public void Gelu(float[] x, int count)
@@ -270,6 +344,11 @@ internal sealed class InferenceWorkspace : IRangeWork
                 break;
             case Kind.Gated:
                 CpuResidual.GatedRows(_a, _b, _chunks, _c0, _c, _d, _n, _h, s, e, _modRows);
+                break;
+            case Kind.SkeletonMix:
+                int span = _heads * _mixRows * _h;
+                CpuAttention.SkeletonRowMix(_a, _b, _c, RowScratch.AsSpan(_rOff, span), RowScratch.AsSpan(_mixOff, span), RowWeights,
+                    _mixRows, _n, _h, _heads, _scale, s, e);
                 break;
         }
     }
