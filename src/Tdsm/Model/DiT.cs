@@ -194,28 +194,21 @@ public sealed class DiT
         o.Silu(a.C, a.SiluC);
 
         o.Linear(a.SiluC, _blocks[0].AdaLNc.W, _blocks[0].AdaLNc.B, a.Blocks[0].ModC, r, h, 6 * h);   // (R,6H)
-        for (int i = 0; i < Config.Depth; i++)
-        {
-            int b = i;
-            Block(a, i, textQkvGiven: false, modulations: () =>
-            {
-                o.Linear(a.SiluC, _blocks[b].AdaLN.W, _blocks[b].AdaLN.B, a.Blocks[b].Mod, r, h, 6 * h);
-                if (b + 1 < Config.Depth) o.Linear(a.SiluC, _blocks[b + 1].AdaLNc.W, _blocks[b + 1].AdaLNc.B, a.Blocks[b + 1].ModC, r, h, 6 * h);
-            });
-        }
+        for (int i = 0; i < Config.Depth; i++) Block(a, i, textQkvGiven: false, cc: null, classIndex: null);
         o.Linear(a.SiluC, _finalAdaLN.W, _finalAdaLN.B, a.ModFinal, r, h, 2 * h);
         FinalLayer(a, pred);
     }
 
     /// <summary>
     /// Block i on the streams X[i], U[i] with its text modulation already in s.ModC and, past the first block, its text
-    /// stream's LN-modulate already in s.Hu (the previous block's end wrote it). <paramref name="modulations"/> fills s.Mod
-    /// and the next block's ModC (this block's end LN-modulates the text stream with it); it runs after the text stream's
-    /// qkv_c, so that on the GPU with packed operands that product takes its A operand as the LN-modulate before it cast it.
-    /// With <paramref name="textQkvGiven"/> the text q/k/v are already in s.QkvU (cached per class for the first block in
-    /// zero-shot scoring) and the text LN-modulate and qkv_c are skipped.
+    /// stream's LN-modulate already in s.Hu (the previous block's end wrote it). The block fills s.Mod and the next block's
+    /// ModC (this block's end LN-modulates the text stream with it): from SiLU(c), or with <paramref name="cc"/> gathered by
+    /// <paramref name="classIndex"/> from the class constants; after the text stream's qkv_c, so that on the GPU with packed
+    /// operands that product takes its A operand as the LN-modulate before it cast it. With <paramref name="textQkvGiven"/>
+    /// the text q/k/v are already in s.QkvU (cached per class for the first block in zero-shot scoring) and the text
+    /// LN-modulate and qkv_c are skipped.
     /// </summary>
-    private void Block(DiTActivations a, int i, bool textQkvGiven, Action modulations)
+    private void Block(DiTActivations a, int i, bool textQkvGiven, DiTClassConstants? cc, Tensor? classIndex)
     {
         var o = Ops;
         int r = a.Rows, h = Config.Hidden, l = Config.LocalTokens, rl = r * l;
@@ -232,7 +225,7 @@ public sealed class DiT
             if (i == 0) o.LayerNormModulate(a.U[0], s.ModC, 6, 0, 1, s.Hu, s.MeanU1, s.RstdU1, r, l, h);
             if (!skeletonRowOnly) o.Linear(s.Hu, p.QkvC.W, p.QkvC.B, s.QkvU, rl, h, 3 * h);
         }
-        modulations();
+        Modulations(a, i, cc, classIndex);
         o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
         o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
         if (!skeletonRowOnly) o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
@@ -251,6 +244,21 @@ public sealed class DiT
         // The block's output, then the next block's first LN-modulate of it (one pass where the tier fuses them).
         var next = a.Blocks[i + 1];
         o.GatedResidualLayerNormModulate(s.UMid, s.ModC, 6, 5, s.Fc2U, a.U[i + 1], next.ModC, 6, 0, 1, next.Hu, next.MeanU1, next.RstdU1, r, l, h);
+    }
+
+    // Block i's adaLN modulation and the next block's text one (R, 6H): adaLN(SiLU(c)), or gathered by class from cc.
+    private void Modulations(DiTActivations a, int i, DiTClassConstants? cc, Tensor? classIndex)
+    {
+        int r = a.Rows, h = Config.Hidden;
+        bool next = i + 1 < Config.Depth;
+        if (cc is null)
+        {
+            Ops.Linear(a.SiluC, _blocks[i].AdaLN.W, _blocks[i].AdaLN.B, a.Blocks[i].Mod, r, h, 6 * h);
+            if (next) Ops.Linear(a.SiluC, _blocks[i + 1].AdaLNc.W, _blocks[i + 1].AdaLNc.B, a.Blocks[i + 1].ModC, r, h, 6 * h);
+            return;
+        }
+        Ops.GatherRows(cc.Mod[i], classIndex!, a.Blocks[i].Mod, 6 * h);
+        if (next) Ops.GatherRows(cc.ModC[i + 1], classIndex!, a.Blocks[i + 1].ModC, 6 * h);
     }
 
     // out = fc2(GELU(fc1(h))) (rows, H) with gelu (rows, MlpHidden) holding GELU(fc1(h)). Training keeps the pre-activation
@@ -337,15 +345,7 @@ public sealed class DiT
         o.GatherRows(cc.U0, classIndex, a.U[0], l * h);                              // u (R,L,H)
         o.GatherRows(cc.ModC[0], classIndex, a.Blocks[0].ModC, 6 * h);
         o.GatherRows(cc.QkvU0, classIndex, a.Blocks[0].QkvU, l * 3 * h);
-        for (int i = 0; i < Config.Depth; i++)
-        {
-            int b = i;
-            Block(a, i, textQkvGiven: i == 0, modulations: () =>
-            {
-                o.GatherRows(cc.Mod[b], classIndex, a.Blocks[b].Mod, 6 * h);
-                if (b + 1 < Config.Depth) o.GatherRows(cc.ModC[b + 1], classIndex, a.Blocks[b + 1].ModC, 6 * h);
-            });
-        }
+        for (int i = 0; i < Config.Depth; i++) Block(a, i, textQkvGiven: i == 0, cc, classIndex);
         o.GatherRows(cc.ModF, classIndex, a.ModFinal, 2 * h);
         FinalLayer(a, pred);
     }
