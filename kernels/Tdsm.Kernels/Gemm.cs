@@ -93,27 +93,39 @@ public static partial class Gemm
     /// <summary>Groups that fill the GPU: <see cref="MinGroupsPerSM"/> per SM on a 132-SM H100 / H200. A fixed
     /// number rather than the device's, so a shape splits (and rounds) the same way on every machine.</summary>
     public const int TargetGroups = MinGroupsPerSM * 132;
-    /// <summary>Least K per split: below it the extra pass over the partial products costs more than the idle SMs.</summary>
-    public const int MinSplitK = 512;
+    /// <summary>Least K per split: below it the extra pass over the partial products costs more than the idle SMs. 256 since
+    /// stop 29 (was 512): the skeleton stream's products (M = 512 rows in training, 1,920 in scoring) have K = 768 and 24-90
+    /// blocks for the GPU's 264 slots, which only splits of 384 or 256 spread over the SMs.</summary>
+    public const int MinSplitK = 256;
+    /// <summary>With <c>splitFullShapes</c> (<see cref="SplitK"/>), the most a split may leave of the unsplit time, in waves, for a
+    /// shape whose blocks already fill the GPU: the partial products' extra pass has to be paid from the idle last wave.</summary>
+    public const double FullShapeSplitGain = 0.85;
     /// <summary>Most K-splits.</summary>
     public const int MaxSplits = 16;
 
     /// <summary>
-    /// The K-split of an (M,N,K) product: (1, 0) when the C blocks alone fill <see cref="TargetGroups"/> or K is
-    /// short; otherwise the split count s ≥ 2 and the K per split (a multiple of <paramref name="kStep"/>, the
-    /// kernel's K-step, <see cref="KStep"/> here and <see cref="TensorCoreGemm.KStep"/> for the tensor-core GEMMs,
-    /// which have the same 128x128 blocks; the last split takes the rest). The time is modelled as waves of groups ×
-    /// work per group, ⌈blocks·s / TargetGroups⌉ / s; s is the smallest count within 5% of the best (fewer splits,
-    /// less partial-product traffic).
+    /// The K-split of an (M,N,K) product: (1, 0) when K is short or, unless <paramref name="splitFullShapes"/>, when the C
+    /// blocks alone fill <see cref="TargetGroups"/>; otherwise the split count s ≥ 2 and the K per split (a multiple of
+    /// <paramref name="kStep"/>, the kernel's K-step, <see cref="KStep"/> here and <see cref="TensorCoreGemm.KStep"/> for the
+    /// tensor-core GEMMs, which have the same 128x128 blocks; the last split takes the rest). The time is modelled as waves
+    /// of groups × work per group, ⌈blocks·s / TargetGroups⌉ / s; s is the smallest count within 5% of the best (fewer splits,
+    /// less partial-product traffic). With <paramref name="splitFullShapes"/> (the fp32 SIMT kernel, whose products take long
+    /// next to the pass over the partials) a shape that fills the GPU splits too where that model gives at most
+    /// <see cref="FullShapeSplitGain"/> of its unsplit time: a mostly idle last wave, e.g. 270 blocks (1,920 x 2,304).
     /// </summary>
-    public static (int Splits, int KPerSplit) SplitK(int m, int n, int k, int kStep = KStep)
+    public static (int Splits, int KPerSplit) SplitK(int m, int n, int k, int kStep = KStep, bool splitFullShapes = false)
     {
         long blocks = (long)((m + Tile - 1) / Tile) * ((n + Tile - 1) / Tile);
         int most = Math.Min(MaxSplits, k / MinSplitK);
-        if (blocks >= TargetGroups || most < 2) return (1, 0);
+        if ((blocks >= TargetGroups && !splitFullShapes) || most < 2) return (1, 0);
         var (splits, kPer) = ChooseSplits(blocks, k, most, kStep);
-        return splits < 2 ? (1, 0) : (splits, (int)kPer);
+        if (splits < 2) return (1, 0);
+        if (blocks >= TargetGroups && WaveTime(blocks, splits) > FullShapeSplitGain * WaveTime(blocks, 1)) return (1, 0);
+        return (splits, (int)kPer);
     }
+
+    // The wave model: waves of TargetGroups groups, each split a 1/s of the work.
+    private static double WaveTime(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
 
     /// <summary>
     /// The wave model shared by the GEMM and the convolutions' weight gradients: for <paramref name="blocks"/> C blocks,
@@ -123,11 +135,10 @@ public static partial class Gemm
     /// </summary>
     public static (int Splits, long KPerSplit) ChooseSplits(long blocks, long k, int most, int kStep = KStep)
     {
-        static double Time(long blocks, int s) => (double)((blocks * s + TargetGroups - 1) / TargetGroups) / s;
         double best = double.MaxValue;
-        for (int s = 1; s <= most; s++) best = Math.Min(best, Time(blocks, s));
+        for (int s = 1; s <= most; s++) best = Math.Min(best, WaveTime(blocks, s));
         int splits = 1;
-        while (Time(blocks, splits) > 1.05 * best) splits++;
+        while (WaveTime(blocks, splits) > 1.05 * best) splits++;
         long kPer = ((k + splits - 1) / splits + kStep - 1) / kStep * kStep;
         return ((int)((k + kPer - 1) / kPer), kPer);
     }

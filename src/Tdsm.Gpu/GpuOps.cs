@@ -691,7 +691,7 @@ public sealed class GpuOps : IOps, IDisposable
         if ((long)m * k > K.Gemm.MaxOperandElements || (long)n * k > K.Gemm.MaxOperandElements)
             throw new NotSupportedException($"GEMM ({m} x {n} x {k}): the fp32 GPU kernel indexes its operands in 32 bits and takes at most " +
                 $"{K.Gemm.MaxOperandElements:N0} elements per operand; got {(long)m * k:N0} and {(long)n * k:N0} (split the rows into chunks)");
-        var (splits, kPer) = K.Gemm.SplitK(m, n, k);
+        var (splits, kPer) = K.Gemm.SplitK(m, n, k, splitFullShapes: true);
         KernelConfig SimtLaunch(int s) => new(new Index3D((n + K.Gemm.Tile - 1) / K.Gemm.Tile, (m + K.Gemm.Tile - 1) / K.Gemm.Tile, s), new Index3D(K.Gemm.Threads, 1, 1));
         // x·Wᵀ with both operands on 16-byte boundaries and K a multiple of 4 (every row's chunks then aligned): staged in 16-byte chunks.
         bool vector = SimtVectorStaging && layout == GemmLayout.ABt && k % 4 == 0 && Address(a) % 16 == 0 && Address(b) % 16 == 0;

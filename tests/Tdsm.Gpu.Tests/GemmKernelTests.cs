@@ -141,6 +141,8 @@ public class GemmSplitKTests
     [TestCase(768, 3072, 17920)]
     [TestCase(768, 768, 17920)]
     [TestCase(37, 29, 45)]
+    [TestCase(512, 768, 768)]
+    [TestCase(1920, 768, 768)]
     public void SplitsOnlyShapesThatLeaveSmsIdle(int m, int n, int k)
     {
         var (splits, kPer) = Gemm.SplitK(m, n, k);
@@ -156,6 +158,27 @@ public class GemmSplitKTests
         Assert.That((long)splits * kPer, Is.GreaterThanOrEqualTo(k));
         Assert.That((long)(splits - 1) * kPer, Is.Not.NaN.And.LessThan(k));
         if (k >= 16 * Gemm.MinSplitK) Assert.That(blocks * splits, Is.GreaterThanOrEqualTo(Gemm.TargetGroups / 2), "SMs left idle");
+    }
+
+    /// <summary>
+    /// With splitFullShapes (the fp32 SIMT kernel) a shape whose blocks fill the GPU splits only where the wave model gives at
+    /// most 85 % of its unsplit waves: the skeleton stream's scoring products (M = 1,920) whose last wave is mostly idle split,
+    /// the text stream's (M = 67,200) do not; without it none of them splits.
+    /// </summary>
+    [TestCase(1920, 2304, 768, 3)]   // 270 blocks: 2 waves, or 4 waves of a third (0.67)
+    [TestCase(1920, 3072, 768, 2)]   // 360 blocks: 2 waves, or 3 of a half (0.75)
+    [TestCase(67200, 768, 768, 1)]   // 3,150 blocks: 12 waves either way
+    [TestCase(67200, 2304, 768, 1)]
+    [TestCase(17920, 2304, 768, 1)]  // 2,520 blocks: 10 waves, or 29 of a third (0.97)
+    [TestCase(17920, 768, 3072, 3)]  // 840 blocks: 4 waves, or 10 of a third (0.83)
+    public void SplitsFullShapesOnlyForAMostlyIdleLastWave(int m, int n, int k, int expected)
+    {
+        long blocks = (long)((m + Gemm.Tile - 1) / Gemm.Tile) * ((n + Gemm.Tile - 1) / Gemm.Tile);
+        Assert.That(blocks, Is.GreaterThanOrEqualTo(Gemm.TargetGroups), "a shape that fills the GPU");
+        Assert.That(Gemm.SplitK(m, n, k).Splits, Is.EqualTo(1), "not split without splitFullShapes");
+        var (splits, kPer) = Gemm.SplitK(m, n, k, splitFullShapes: true);
+        Assert.That(splits, Is.EqualTo(expected));
+        if (splits > 1) Assert.That((kPer % Gemm.KStep, (long)splits * kPer >= k, (long)(splits - 1) * kPer < k), Is.EqualTo((0, true, true)));
     }
 }
 
