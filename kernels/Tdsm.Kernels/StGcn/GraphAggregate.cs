@@ -58,23 +58,21 @@ public static class GraphAggregate
     public static bool Fits(int k, int v) => k >= 1 && v >= 1 && (long)k * Padded(v) * Padded(v) <= MaxAdjacency && (long)Math.Max(k, 3) * Padded(v) <= MaxTile;
 
     /// <summary>
-    /// Kernel, thread e over 2·K·Vp·Vp: the padded adjacency A' = A ⊙ imp as the tiled kernels stage it, [k][v][w] for
-    /// <see cref="Forward"/> (e &lt; K·Vp·Vp) and transposed, [k][w][v], for <see cref="InputGrad"/> (the second half), zeros in
-    /// the padding. Once per call, so that each group copies it with 128-bit loads (<see cref="StageAdjacency"/>) instead of
+    /// Kernel, thread e over K·Vp·Vp: the padded adjacency A' = A ⊙ imp as the tiled kernels stage it, [k][v][w] for
+    /// <see cref="Forward"/> or, with <paramref name="transposed"/> = 1, [k][w][v] for <see cref="InputGrad"/>, zeros in the
+    /// padding. Once per call, so that each group copies it with 128-bit loads (<see cref="StageAdjacency"/>) instead of
     /// computing every entry (~45 instructions each, an integer division among them: ~40 % of a forward tile's instructions).
     /// </summary>
-    public static void PaddedAdjacency(Index1D e, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> padded, GraphArgs p)
+    public static void PaddedAdjacency(Index1D e, ArrayView<float> a, ArrayView<float> imp, ArrayView<float> padded, GraphArgs p, int transposed)
     {
-        int vp = Padded(p.V), n = p.K * vp * vp;
-        bool transposed = e >= n;
-        int i = transposed ? e - n : e, r = i / vp;
-        padded[e] = AdjacencyEntry(a, imp, p, vp, r, i - r * vp, transposed);
+        int vp = Padded(p.V), r = e / vp;
+        padded[e] = AdjacencyEntry(a, imp, p, vp, r, e - r * vp, transposed != 0);
     }
 
-    /// <summary>Floats of <see cref="PaddedAdjacency"/>'s output for K partitions of V joints (both orientations).</summary>
-    public static int PaddedAdjacencyLength(int k, int v) => 2 * k * Padded(v) * Padded(v);
+    /// <summary>Floats of <see cref="PaddedAdjacency"/>'s output for K partitions of V joints.</summary>
+    public static int PaddedAdjacencyLength(int k, int v) => k * Padded(v) * Padded(v);
 
-    // sa4 ← one orientation of PaddedAdjacency's output (K·Vp·Vp floats, a multiple of 16: 16-byte aligned in the buffer).
+    // sa4 ← PaddedAdjacency's output (K·Vp·Vp floats, 16-byte aligned).
     private static void StageAdjacency(ArrayView<Vec4> sa4, ArrayView<float> padded, GraphArgs p, int vp)
     {
         var src = padded.Cast<Vec4>().AsAligned(16);
@@ -168,7 +166,7 @@ public static class GraphAggregate
         Axpy(Axpy(Axpy(Axpy(acc, x.X, m0), x.Y, m1), x.Z, m2), x.W, m3);
 
     /// <summary>
-    /// Forward, with <paramref name="adjacency"/> the first half of <see cref="PaddedAdjacency"/>'s output (16-byte aligned).
+    /// Forward, with <paramref name="adjacency"/> <see cref="PaddedAdjacency"/>'s output (16-byte aligned).
     /// Group g = (sample g / tiles, tile g % tiles) of <paramref name="rowsPerTile"/> rows; launch: grid B·tiles,
     /// group <see cref="Threads"/>. Task (r, q) = rows r, r + 32 by columns 4q..4q+3, each a sum of K·V products in order
     /// (k, then v four at a time); a thread takes tasks tid and tid + 256 (32·Vp/4 ≤ 384 tasks: Vp ≤ 48).
@@ -216,8 +214,8 @@ public static class GraphAggregate
     }
 
     /// <summary>
-    /// Input gradient dy[b,k,c,t,v] = Σ_w dO[b,c,t,w]·A'[k,v,w] (overwritten), with <paramref name="adjacencyT"/> the second
-    /// (transposed) half of <see cref="PaddedAdjacency"/>'s output (16-byte aligned); tiles and launch as <see cref="Forward"/>.
+    /// Input gradient dy[b,k,c,t,v] = Σ_w dO[b,c,t,w]·A'[k,v,w] (overwritten), with <paramref name="adjacencyT"/>
+    /// <see cref="PaddedAdjacency"/>'s transposed output (16-byte aligned); tiles and launch as <see cref="Forward"/>.
     /// Task (r, q) = rows r, r + 32 by joints 4q..4q+3, for each k a sum over w in order (four at a time).
     /// </summary>
     public static void InputGrad(ArrayView<float> dO, ArrayView<float> adjacencyT, ArrayView<float> dy, GraphArgs p, int rowsPerTile, int tiles)

@@ -52,7 +52,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     private readonly Action<KernelConfig, Buf, Buf, Buf, Buf, ConvArgs> _convFwd, _convFwdWide, _convDx, _convDxWide, _convDw, _convDwWide, _convDwTWide;
     private readonly Action<Index1D, Buf, Buf, int, int> _reduceSplits;
     private readonly Action<KernelConfig, Buf, Buf, Buf, GraphArgs, int, int> _graphFwd, _graphDy;
-    private readonly Action<Index1D, Buf, Buf, Buf, GraphArgs> _graphAdjacency;
+    private readonly Action<Index1D, Buf, Buf, Buf, GraphArgs, int> _graphAdjacency;
     private readonly Action<KernelConfig, Buf, Buf, ArrayView<double>, GraphArgs, int, int, int, int> _impPartial;
     private readonly Action<Index1D, ArrayView<double>, Buf, Buf, int, int> _impReduce;
     private readonly Action<Index1D, Buf, Buf> _relu, _addInPlace;
@@ -136,7 +136,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _reduceSplits = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, int, int>(ConvGemm.ReduceSplits);
         _graphFwd = _acc.LoadStreamKernel<Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.Forward);
         _graphDy = _acc.LoadStreamKernel<Buf, Buf, Buf, GraphArgs, int, int>(K.GraphAggregate.InputGrad);
-        _graphAdjacency = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, GraphArgs>(K.GraphAggregate.PaddedAdjacency);
+        _graphAdjacency = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf, Buf, GraphArgs, int>(K.GraphAggregate.PaddedAdjacency);
         _impPartial = _acc.LoadStreamKernel<Buf, Buf, ArrayView<double>, GraphArgs, int, int, int, int>(K.GraphAggregate.ImportancePartial);
         _impReduce = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, Buf, Buf, int, int>(K.GraphAggregate.ImportanceReduce);
         _relu = _acc.LoadAutoGroupedStreamKernel<Index1D, Buf, Buf>(Elementwise.Relu);
@@ -152,7 +152,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         _d0 = _acc.Allocate1D<double>(1024); _d1 = _acc.Allocate1D<double>(1024); _sums = _acc.Allocate1D<double>(1024);
         _r0 = _acc.Allocate1D<double>(1024); _r1 = _acc.Allocate1D<double>(1024);
         _part = _acc.Allocate1D<float>(1024); _loss = _acc.Allocate1D<float>(64); _labels = _acc.Allocate1D<int>(64);
-        _adjacency = _acc.Allocate1D<float>(2 * K.GraphAggregate.MaxAdjacency);
+        _adjacency = _acc.Allocate1D<float>(K.GraphAggregate.MaxAdjacency);
         _dummy = _acc.Allocate1D<float>(1);
         _packIn = _acc.Allocate1D<uint>(1); _packW = _acc.Allocate1D<uint>(1);
     }
@@ -621,14 +621,14 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         return new GraphArgs { B = b, K = k, C = c, T = t, V = v };
     }
 
-    // A' = A ⊙ imp padded for the tiled kernels, both orientations (K.GraphAggregate.PaddedAdjacency), into a buffer of this
-    // instance's: computed per call (A and imp change with every optimiser step), ~5,000 threads.
-    private Buf PaddedAdjacency(Buf a, Buf imp, GraphArgs p)
+    // A' = A ⊙ imp padded for the tiled kernels, transposed for the input gradient (K.GraphAggregate.PaddedAdjacency), into a
+    // buffer of this instance's: computed per call (A and imp change with every optimiser step), ~2,400 threads.
+    private Buf PaddedAdjacency(Buf a, Buf imp, GraphArgs p, bool transposed)
     {
         int n = K.GraphAggregate.PaddedAdjacencyLength(p.K, p.V);
         Grow(ref _adjacency, n);
         var padded = _adjacency.View.SubView(0, n);
-        _graphAdjacency(n, a, imp, padded, p);
+        _graphAdjacency(n, a, imp, padded, p, transposed ? 1 : 0);
         return padded;
     }
 
@@ -644,8 +644,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
     {
         var p = Graph("GraphAggregateForward", y, a, imp, o, b, k, c, t, v);
         var (rows, tiles) = GraphTiles(p);
-        var adjacency = PaddedAdjacency(a, imp, p);
-        _graphFwd(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), y, adjacency.SubView(0, adjacency.Length / 2), o, p, rows, tiles);
+        _graphFwd(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), y, PaddedAdjacency(a, imp, p, transposed: false), o, p, rows, tiles);
     }
 
     /// <summary>Backward: dy overwritten, dImp accumulates A ⊙ Σ y·dO (per-sample splits of the rows, then an ordered sum).</summary>
@@ -654,8 +653,7 @@ public sealed class StGcnGpuOps : StGcnBufferOps<Buf>, IDisposable
         var p = Graph("GraphAggregateBackward", y, a, imp, dO, b, k, c, t, v);
         Need(dy, (long)b * k * c * t * v, "GraphAggregateBackward", "dy"); Need(dImp, (long)k * v * v, "GraphAggregateBackward", "dImp");
         var (rows, tiles) = GraphTiles(p);
-        var adjacency = PaddedAdjacency(a, imp, p);
-        _graphDy(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), dO, adjacency.SubView(adjacency.Length / 2), dy, p, rows, tiles);
+        _graphDy(new KernelConfig(checked(b * tiles), K.GraphAggregate.Threads), dO, PaddedAdjacency(a, imp, p, transposed: true), dy, p, rows, tiles);
         // A fixed number of partial rows (not one per SM), so the bits are the same on every card.
         int splitsWanted = Math.Clamp((K.GraphAggregate.TargetPartials + b - 1) / b, 1, tiles);
         int tilesPerSplit = (tiles + splitsWanted - 1) / splitsWanted, splits = (tiles + tilesPerSplit - 1) / tilesPerSplit;
