@@ -15,6 +15,35 @@ internal static class CpuAttention
 {
     [ThreadStatic] private static float[]? _scratch;
 
+    /// <summary>Rows [b0, b1) of the skeleton row's queries by head: qh (heads, B, D) from the first H channels of qkvX (B, 3H).</summary>
+    public static void SkeletonRowQueries(ReadOnlySpan<float> qkvX, Span<float> qh, int b, int h, int heads, int b0, int b1)
+    {
+        int d = h / heads;
+        for (int bi = b0; bi < b1; bi++)
+            for (int hd = 0; hd < heads; hd++)
+                qkvX.Slice(bi * 3 * h + hd * d, d).CopyTo(qh.Slice((hd * b + bi) * d, d));
+    }
+
+    /// <summary>
+    /// Rows [b0, b1) of the skeleton row's output: outX[bi, hd·D + n] = vOut[hd, bi, n] + Σ_text p · bV[hd·D + n] + p_x · v_x[bi, hd·D + n],
+    /// vOut (heads, B, D) the W_v·mix products, weights (B, heads, 2) from <see cref="SkeletonRowMix"/>, v_x qkvX's last H channels.
+    /// </summary>
+    public static void SkeletonRowCombine(ReadOnlySpan<float> qkvX, ReadOnlySpan<float> bV, ReadOnlySpan<float> vOut, float[] weights, Span<float> outX,
+        int b, int h, int heads, int b0, int b1)
+    {
+        int d = h / heads;
+        for (int bi = b0; bi < b1; bi++)
+            for (int hd = 0; hd < heads; hd++)
+            {
+                float pText = weights[(bi * heads + hd) * 2], pX = weights[(bi * heads + hd) * 2 + 1];
+                for (int n = 0; n < d; n++)
+                {
+                    int c = hd * d + n;
+                    outX[bi * h + c] = vOut[(hd * b + bi) * d + n] + pText * bV[c] + pX * qkvX[bi * 3 * h + 2 * h + c];
+                }
+            }
+    }
+
     /// <summary>
     /// The softmax and the mix of <see cref="CpuOps.JointAttentionSkeletonRowFromText"/> for rows [b0, b1): per row and head the
     /// text scores (W_kᵀq)·hu_j + q·b_k and the skeleton's own q·k_x (scaled), their softmax (float32 after the max), the mixed

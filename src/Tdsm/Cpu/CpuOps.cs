@@ -148,12 +148,7 @@ public class CpuOps : ReferenceOps
         int d = h / heads;
         // Scratch: queries by head (heads, B, D), W_kᵀq (heads, B, H), the mixed states (heads, B, H), W_v·mix (heads, B, D).
         int qh = sc.Offset, r = qh + b * h, mix = r + heads * b * h, vOut = mix + heads * b * h;
-        ForBlocks(b, 64, (s, e) =>
-        {
-            for (int bi = s; bi < e; bi++)
-                for (int hd = 0; hd < heads; hd++)
-                    qx.Data.AsSpan(qx.Offset + bi * 3 * h + hd * d, d).CopyTo(sc.Data.AsSpan(qh + (hd * b + bi) * d, d));
-        });
+        ForBlocks(b, 64, (s, e) => CpuAttention.SkeletonRowQueries(qx.Span, sc.Data.AsSpan(qh, b * h), b, h, heads, s, e));
         for (int hd = 0; hd < heads; hd++)                       // W_kᵀq per head: (B, D)·(D, H), W_k's rows of head hd
             Gemm.MatMulAB(sc.Data, qh + hd * b * d, w.Data, w.Offset + hd * d * h, sc.Data, r + hd * b * h, b, h, d, accumulate: false);
         float scale = 1f / MathF.Sqrt(d);
@@ -162,20 +157,8 @@ public class CpuOps : ReferenceOps
             sc.Data.AsSpan(r, heads * b * h), sc.Data.AsSpan(mix, heads * b * h), weights, b, l, h, heads, scale, s, e));
         for (int hd = 0; hd < heads; hd++)                       // W_v·mix per head: (B, H)·(D, H)ᵀ, W_v's rows of head hd
             Gemm.MatMulABt(sc.Data, mix + hd * b * h, w.Data, w.Offset + (h + hd * d) * h, sc.Data, vOut + hd * b * d, b, d, h, accumulate: false);
-        ForBlocks(b, 64, (s, e) =>
-        {
-            for (int bi = s; bi < e; bi++)
-                for (int hd = 0; hd < heads; hd++)
-                {
-                    float pText = weights[(bi * heads + hd) * 2], pX = weights[(bi * heads + hd) * 2 + 1];
-                    for (int n = 0; n < d; n++)
-                    {
-                        int c = hd * d + n;
-                        ox.Data[ox.Offset + bi * h + c] = sc.Data[vOut + (hd * b + bi) * d + n] + pText * bias.Data[bias.Offset + h + c]
-                            + pX * qx.Data[qx.Offset + bi * 3 * h + 2 * h + c];
-                    }
-                }
-        });
+        ForBlocks(b, 64, (s, e) => CpuAttention.SkeletonRowCombine(qx.Span, bias.Data.AsSpan(bias.Offset + h, h), sc.Data.AsSpan(vOut, b * h), weights,
+            ox.Span, b, h, heads, s, e));
     }
 
     /// <inheritdoc/>

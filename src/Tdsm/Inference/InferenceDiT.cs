@@ -219,22 +219,11 @@ internal sealed class InferenceDiT
         int h = c.Hidden, heads = c.Heads, d = c.HeadDim;
         float[] sc = w.RowScratch;
         int qh = 0, rq = qh + r * h, mix = rq + heads * r * h, vOut = mix + heads * r * h;
-        for (int row = 0; row < r; row++)
-            for (int hd = 0; hd < heads; hd++)
-                Array.Copy(w.QkvX, row * 3 * h + hd * d, sc, qh + (hd * r + row) * d, d);
+        CpuAttention.SkeletonRowQueries(w.QkvX, sc.AsSpan(qh, r * h), r, h, heads, 0, r);
         for (int hd = 0; hd < heads; hd++) Gemm.MatMulPacked(sc, qh + hd * r * d, t.KeysT[hd], sc, rq + hd * r * h, r, accumulate: false);
         w.SkeletonMix(w.QkvX, w.Hu, t.KeyBias, rq, mix, l: c.LocalTokens, h, heads, 1f / MathF.Sqrt(d), r);
         for (int hd = 0; hd < heads; hd++) Gemm.MatMulPacked(sc, mix + hd * r * h, t.Values[hd], sc, vOut + hd * r * d, r, accumulate: false);
-        for (int row = 0; row < r; row++)
-            for (int hd = 0; hd < heads; hd++)
-            {
-                float pText = w.RowWeights[(row * heads + hd) * 2], pX = w.RowWeights[(row * heads + hd) * 2 + 1];
-                for (int n = 0; n < d; n++)
-                {
-                    int ch = hd * d + n;
-                    w.AttX[row * h + ch] = sc[vOut + (hd * r + row) * d + n] + pText * t.ValueBias[ch] + pX * w.QkvX[row * 3 * h + 2 * h + ch];
-                }
-            }
+        CpuAttention.SkeletonRowCombine(w.QkvX, t.ValueBias, sc.AsSpan(vOut, r * h), w.RowWeights, w.AttX, r, h, heads, 0, r);
     }
 }
 
