@@ -27,6 +27,21 @@ public static partial class JointAttention
     /// (<see cref="SoftmaxRows"/>) they share.</summary>
     public const int TiledThreads = Threads;
 
+    /// <summary>Groups per SM the tiled forward is compiled for (its launch bounds): 6, what its 35 KB of shared memory allows
+    /// at the paper's S = 36, D = 64. Unbounded, ptxas 12.4 gives it 95 registers (sm_80 and sm_90), 5 groups per SM; bounded,
+    /// 80 and no spills.</summary>
+    public const int TiledForwardGroupsPerSM = 6;
+
+    /// <summary>Groups per SM the tiled backward is compiled for: 5, what its 44 KB of shared memory allows at S = 36, D = 64.
+    /// Unbounded, ptxas 12.4 gives it 104 registers, 4 groups per SM; bounded, 96 (sm_80: no spills; sm_90: one 4-byte spill).</summary>
+    public const int TiledBackwardGroupsPerSM = 5;
+
+    /// <summary>The launch bounds to load <see cref="ForwardTiled"/> with.</summary>
+    public static KernelSpecialization TiledForwardSpecialization => new(TiledThreads, TiledForwardGroupsPerSM);
+
+    /// <summary>The launch bounds to load <see cref="BackwardTiled"/> with.</summary>
+    public static KernelSpecialization TiledBackwardSpecialization => new(TiledThreads, TiledBackwardGroupsPerSM);
+
     /// <summary>Most dynamic shared memory of a tiled group (floats): 48 KB, what a launch gets without an opt-in.</summary>
     public const int TiledMaxSharedFloats = 48 * 1024 / sizeof(float);
 
@@ -52,10 +67,12 @@ public static partial class JointAttention
         TiledForwardSharedFloats(s, d) <= TiledMaxSharedFloats && TiledBackwardSharedFloats(s, d) <= TiledMaxSharedFloats;
 
     /// <summary>
-    /// Forward, as <see cref="Forward"/> (same outputs and probs, float32 rounding aside). Launch: grid B·Heads, group
+    /// Forward, as <see cref="Forward"/> (same outputs and probs, float32 rounding aside). With <see cref="AttentionArgs.PackOut"/>
+    /// outU's rows are also written as bf16 pairs into packedU (H a multiple of 8; else a dummy). Launch: grid B·Heads, group
     /// <see cref="TiledThreads"/>, dynamic shared <see cref="TiledForwardSharedFloats"/>.
     /// </summary>
-    public static void ForwardTiled(ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs, ArrayView<float> outX, ArrayView<float> outU, AttentionArgs p)
+    public static void ForwardTiled(ArrayView<float> qkvX, ArrayView<float> qkvU, ArrayView<float> probs, ArrayView<float> outX, ArrayView<float> outU,
+        ArrayView<uint> packedU, AttentionArgs p)
     {
         int bi = Grid.IdxX / p.Heads, hd = Grid.IdxX - bi * p.Heads;
         int s = p.L + 1, d = p.H / p.Heads, n4 = d >> 2, pitch4 = n4 | 1, sp = s + 1, block4 = s * pitch4;
@@ -73,8 +90,9 @@ public static partial class JointAttention
         int n8 = n4 >> 1, nq = (s + 3) >> 2;
         var ox4 = outX.Cast<Vec4>().AsAligned(16);
         var ou4 = outU.Cast<Vec4>().AsAligned(16);
+        var pu = packedU.Cast<ulong>();   // a 16-byte chunk of outU is two bf16 words: one 64-bit store
         for (int tile = Group.IdxX; tile < nq * n8; tile += TiledThreads)
-            MixTile(tile, st4, sc, sp, 1, 2 * block4, pitch4, n8, s, ox4, ou4, p.H / 4, hd * n4, bi, p.L);
+            MixTile(tile, st4, sc, sp, 1, 2 * block4, pitch4, n8, s, ox4, ou4, p.H / 4, hd * n4, bi, p.L, pu, p.PackOut != 0);
     }
 
     /// <summary>
@@ -131,7 +149,8 @@ public static partial class JointAttention
             int matAt = part == 2 ? pAt : 4 * block4 * 4;                 // ∂S, or P for dv
             int rowStep = part == 0 ? sp : 1, colStep = part == 0 ? 1 : sp; // M or Mᵀ
             int xBlock4 = part == 0 ? block4 : part == 1 ? 0 : 3 * block4;  // k, q, dO
-            MixTile(tile, st4, shared.SubView(matAt, s * sp), rowStep, colStep, xBlock4, pitch4, n8, s, dx4, du4, 3 * p.H / 4, part * (p.H / 4) + hd * n4, bi, p.L);
+            MixTile(tile, st4, shared.SubView(matAt, s * sp), rowStep, colStep, xBlock4, pitch4, n8, s, dx4, du4, 3 * p.H / 4, part * (p.H / 4) + hd * n4, bi, p.L,
+                default, false);
         }
     }
 
@@ -287,9 +306,10 @@ public static partial class JointAttention
 
     // o[t, c] = Σ_u m(t, u)·x[u, c] over u = 0..s−1 in order, m(t, u) = mat[t·rowStep + u·colStep], x the staged block at
     // xOf4, for tile = (tb, cb): rows tb + nq·v (v < 4) and the chunks cb and cb + n8 (channels 4cb.. and D/2 + 4cb..).
-    // Row t is stored to chunk col4 + (cb, cb + n8) of token t's row of rowX4 chunks: dx4 (t = 0) or du4.
+    // Row t is stored to chunk col4 + (cb, cb + n8) of token t's row of rowX4 chunks: dx4 (t = 0) or du4; with pack, a row
+    // t ≥ 1 also as bf16 pairs to pu (a 64-bit word per chunk, at the chunk's index in du4).
     private static void MixTile(int tile, ArrayView<Vec4> st4, ArrayView<float> mat, int rowStep, int colStep, int xOf4, int pitch4, int n8, int s,
-        ArrayView<Vec4> dx4, ArrayView<Vec4> du4, int rowX4, int col4, int bi, int l)
+        ArrayView<Vec4> dx4, ArrayView<Vec4> du4, int rowX4, int col4, int bi, int l, ArrayView<ulong> pu, bool pack)
     {
         int nq = (s + 3) >> 2;
         int tb = tile / n8, cb = tile - tb * n8;
@@ -309,10 +329,10 @@ public static partial class JointAttention
             o3 = Axpy(o3, w3, lo); h3 = Axpy(h3, w3, hi);
             m0 += colStep; m1 += colStep; m2 += colStep; m3 += colStep; xu += pitch4;
         }
-        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t0, o0, h0);
-        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t1, o1, h1);
-        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t2, o2, h2);
-        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t3, o3, h3);
+        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t0, o0, h0, pu, pack);
+        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t1, o1, h1, pu, pack);
+        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t2, o2, h2, pu, pack);
+        StoreMixRow(dx4, du4, rowX4, col4 + cb, n8, bi, l, s, t3, o3, h3, pu, pack);
     }
 
     private static Vec4 Axpy(Vec4 acc, float w, Vec4 x)
@@ -321,10 +341,19 @@ public static partial class JointAttention
         return acc;
     }
 
-    private static void StoreMixRow(ArrayView<Vec4> dx4, ArrayView<Vec4> du4, int rowX4, int col, int n8, int bi, int l, int s, int t, Vec4 lo, Vec4 hi)
+    private static void StoreMixRow(ArrayView<Vec4> dx4, ArrayView<Vec4> du4, int rowX4, int col, int n8, int bi, int l, int s, int t, Vec4 lo, Vec4 hi,
+        ArrayView<ulong> pu, bool pack)
     {
         if (t >= s) return;
         if (t == 0) { long at = (long)bi * rowX4 + col; dx4[at] = lo; dx4[at + n8] = hi; }
-        else { long at = ((long)bi * l + t - 1) * rowX4 + col; du4[at] = lo; du4[at + n8] = hi; }
+        else
+        {
+            long at = ((long)bi * l + t - 1) * rowX4 + col;
+            du4[at] = lo; du4[at + n8] = hi;
+            if (pack) { pu[at] = PackChunk(lo); pu[at + n8] = PackChunk(hi); }
+        }
     }
+
+    // A 16-byte chunk as two bf16 words (Bf16.Pack, as Bf16.PackRows packs the same floats), the lower channels' word first.
+    private static ulong PackChunk(Vec4 v) => Bf16.Pack(v.X, v.Y) | (ulong)Bf16.Pack(v.Z, v.W) << 32;
 }

@@ -9,6 +9,9 @@ public struct AttentionArgs
     public int B, L, H, Heads;
     /// <summary>1: the forward kernels do not write probs (a forward-only pass has no backward to save them for); 0: they do.</summary>
     public int NoProbs;
+    /// <summary>1: the tiled forward also writes outU as bf16 pairs ((B·L, H/2) words, <see cref="Bf16.Pack"/>), the packed A
+    /// operand of the text stream's proj_c product (no pack pass over outU); 0: it does not.</summary>
+    public int PackOut;
     /// <summary>1/√D, the scores' scale (set by the host: the same float32 value as 1f / XMath.Sqrt(D) on the device,
     /// both correctly rounded; ILGPU would otherwise recompute it inside the softmax's row loop).</summary>
     public float Scale;

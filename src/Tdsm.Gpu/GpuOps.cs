@@ -41,9 +41,12 @@ public sealed class GpuOps : IOps, IDisposable
     // for both of its products in one pass); Mlp's hidden.
     private MemoryBuffer1D<uint, Stride1D.Dense>? _boundPacked, _packedA, _packedAT, _packedB, _packedHidden;
     private bool _boundPackedValid;
-    // The output of the last LN-modulate or GELU, cast to bf16 pairs in _packedA by its kernel (address and length of y, and
-    // which), for the product that reads y next; any other op forgets it (V), so nothing can have written y or _packedA in between.
-    private (long At, long Length, bool ByGelu)? _lnPacked;
+    // The output of the last LN-modulate, GELU or joint attention (its text stream), cast to bf16 pairs in _packedA by its
+    // kernel (address and length of the output, and which op), for the product that reads it next; any other op forgets it (V),
+    // so nothing can have written the output or _packedA in between.
+    private (long At, long Length, CastBy By)? _castHandOff;
+
+    private enum CastBy { LayerNorm, Gelu, Attention }
     private readonly MemoryBuffer1D<uint, Stride1D.Dense> _dummyWords;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>> _silu, _gelu, _geluFast;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<uint>> _geluFastPacked;
@@ -60,7 +63,8 @@ public sealed class GpuOps : IOps, IDisposable
         ArrayView<float>, ArrayView<float>, ArrayView<uint>, LayerNormArgs> _gatedLnVec;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdInput, _lnBwdInputVec;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, LayerNormArgs> _lnBwdMod;
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn, _attnTiled;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _attn;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AttentionArgs> _attnTiled;
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs, int> _attnSkeletonRow;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, int> _skeletonQueries;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, AttentionArgs> _valueWeightsByHead;
@@ -76,6 +80,8 @@ public sealed class GpuOps : IOps, IDisposable
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs> _adamw;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gather;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherT;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _gatherVec;
+    private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> _gatherTVec;
     private readonly Action<Index1D, ArrayView<float>, ulong, ulong> _normal;
     private readonly Action<Index1D, ArrayView<float>, int, ulong, ulong> _below;
     private readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> _notEqual;
@@ -200,6 +206,9 @@ public sealed class GpuOps : IOps, IDisposable
     /// <summary>How many packed products took their A operand as the training step's GELU cast it (no pack pass), for tests.</summary>
     public long GeluCastOperands { get; private set; }
 
+    /// <summary>How many packed products took their A operand as the joint attention cast its text stream's output (no pack pass), for tests.</summary>
+    public long AttentionCastOperands { get; private set; }
+
     /// <summary>How many Linear backwards packed dy once for both of their products (its rows and its columns), for tests.</summary>
     public long SharedDyPacks { get; private set; }
 
@@ -247,8 +256,10 @@ public sealed class GpuOps : IOps, IDisposable
             K.JointAttention.SkeletonRowMix, K.JointAttention.MixSpecialization);
         _skeletonCombine = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(
             K.JointAttention.SkeletonRowCombine);
-        _attnTiled = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.ForwardTiled);
-        _attnTiledBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.BackwardTiled);
+        _attnTiled = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<uint>, AttentionArgs>(K.JointAttention.ForwardTiled,
+            K.JointAttention.TiledForwardSpecialization);
+        _attnTiledBwd = _acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(K.JointAttention.BackwardTiled,
+            K.JointAttention.TiledBackwardSpecialization);
         _qsample = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(Diffusion.QSample);
         _temb = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Diffusion.TimestepEmbedding);
         _tdloss = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, float>(Diffusion.TdLoss);
@@ -258,6 +269,8 @@ public sealed class GpuOps : IOps, IDisposable
         _adamw = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs>(K.AdamW.Step);
         _gather = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Gather.Rows);
         _gatherT = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Gather.RowsByTensor);
+        _gatherVec = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(Gather.RowsVec);
+        _gatherTVec = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(Gather.RowsByTensorVec);
         _normal = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(Sampling.Normal);
         _below = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, ulong, ulong>(Sampling.Below);
         _notEqual = _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Sampling.NotEqual);
@@ -275,10 +288,10 @@ public sealed class GpuOps : IOps, IDisposable
         _tTable = _acc.Allocate1D(table);
     }
 
-    // Every op reaches its tensors' device memory through V, which therefore also forgets the LN-modulate hand-off (_lnPacked).
+    // Every op reaches its tensors' device memory through V, which therefore also forgets the cast hand-off (_castHandOff).
     private ArrayView<float> V(Tensor t)
     {
-        _lnPacked = null;
+        _castHandOff = null;
         return ((GpuTensor)t).View;
     }
 
@@ -573,18 +586,18 @@ public sealed class GpuOps : IOps, IDisposable
     private bool TryPackProduct(Tensor a, Tensor b, GemmLayout layout, int m, int n, int k, out ArrayView<uint> packedA, out ArrayView<uint> packedB)
     {
         packedA = packedB = default;
-        bool castByProducer = layout == GemmLayout.ABt && _lnPacked is { } ln && ln.At == Address(a) && ln.Length == (long)m * k;
-        bool castByGelu = castByProducer && _lnPacked!.Value.ByGelu;
-        _lnPacked = null;
+        var castBy = layout == GemmLayout.ABt && _castHandOff is { } cast && cast.At == Address(a) && cast.Length == (long)m * k ? cast.By : (CastBy?)null;
+        _castHandOff = null;
         if (!PackingOn || k == 0 || k % 8 != 0) return false;
         switch (layout)
         {
             case GemmLayout.ABt:   // A (M, K), B (N, K): rows as they are
                 packedB = PackedRows(b, n, k);
-                if (castByProducer)
+                if (castBy is { } by)
                 {
                     packedA = _packedA!.View.SubView(0, (long)m * k / 2);
-                    if (castByGelu) GeluCastOperands++;
+                    if (by == CastBy.Gelu) GeluCastOperands++;
+                    else if (by == CastBy.Attention) AttentionCastOperands++;
                     else LayerNormCastOperands++;
                 }
                 else packedA = Pack(a, ref _packedA, m, k, transpose: false);
@@ -745,7 +758,7 @@ public sealed class GpuOps : IOps, IDisposable
     // bits). False, nothing launched, unless packing is on and both products' K (outF and rows) are multiples of 8.
     private bool TryPackedBackward(Tensor dy, Tensor x, Tensor w, Tensor dx, Tensor? pre, Tensor dw, int rows, int inF, int outF, bool accumulateDx)
     {
-        _lnPacked = null;
+        _castHandOff = null;
         if (!PackingOn || rows == 0 || inF == 0 || outF == 0 || outF % 8 != 0 || rows % 8 != 0) return false;
         long words = (long)rows * outF / 2;
         Workspace(ref _packedA, words);
@@ -787,7 +800,7 @@ public sealed class GpuOps : IOps, IDisposable
             long words = x.Length / 2;
             Workspace(ref _packedA, words);
             _geluFastPacked(checked((int)words), V(x), V(y), _packedA!.View.SubView(0, words));
-            _lnPacked = (Address(y), x.Length, true);
+            _castHandOff = (Address(y), x.Length, CastBy.Gelu);
             return;
         }
         (GemmPrecision == GemmPrecision.Fp32 ? _gelu : _geluFast)(x.Length, V(x), V(y));
@@ -827,7 +840,7 @@ public sealed class GpuOps : IOps, IDisposable
     // After the launch (whose V calls forgot any earlier hand-off): y's cast, if the kernel wrote one, for the next product.
     private void HandOffLayerNormCast(Tensor y, LayerNormArgs args)
     {
-        if (args.PackOut != 0) _lnPacked = (Address(y), (long)args.B * args.N * args.H, false);
+        if (args.PackOut != 0) _castHandOff = (Address(y), (long)args.B * args.N * args.H, CastBy.LayerNorm);
     }
 
     public void LayerNormModulateBackward(Tensor dy, Tensor x, Tensor mod, int chunks, int shiftChunk, int scaleChunk, Tensor mean, Tensor rstd,
@@ -906,8 +919,15 @@ public sealed class GpuOps : IOps, IDisposable
         ArrayView<float> p = save ? V(probs) : _dummy.View;
         if (UsesTiledAttention(l, h, heads) && Aligned16(qkvX, qkvU, outX, outU))
         {
-            _attnTiled(TiledAttentionLaunch(b, heads, K.JointAttention.TiledForwardSharedFloats(l + 1, h / heads)), V(qkvX), V(qkvU), p, V(outX), V(outU), args);
+            // With packed products the kernel also casts outU for the text stream's proj_c, the product that reads it next.
+            long words = (long)b * l * h / 2;
+            bool cast = PackingOn && h % 8 == 0 && words > 0;
+            if (cast) Workspace(ref _packedA, words);
+            var packed = cast ? _packedA!.View.SubView(0, words) : _dummyWords.View;
+            _attnTiled(TiledAttentionLaunch(b, heads, K.JointAttention.TiledForwardSharedFloats(l + 1, h / heads)), V(qkvX), V(qkvU), p, V(outX), V(outU),
+                packed, args with { PackOut = cast ? 1 : 0 });
             TiledAttentionLaunches++;
+            if (cast) _castHandOff = (Address(outU), (long)b * l * h, CastBy.Attention);
         }
         else _attn(AttentionLaunch(b, l, heads), V(qkvX), V(qkvU), p, V(outX), V(outU), args);
     }
@@ -1104,14 +1124,23 @@ public sealed class GpuOps : IOps, IDisposable
             _index = _acc.Allocate1D<int>(Math.Max(index.Length, 2 * _index.Length));
         }
         ((ArrayView<int>)_index.View).SubView(0, index.Length).CopyFromCPU(index);
-        _gather(index.Length * width, V(table), _index.View, V(output), width);
+        if (GathersByChunks(table, output, width)) { _gatherVec(index.Length * width / 4, V(table), _index.View, V(output), width / 4); ChunkedGathers++; }
+        else _gather(index.Length * width, V(table), _index.View, V(output), width);
     }
 
     public void GatherRows(Tensor table, Tensor index, Tensor output, int width)
     {
         Check(output, (long)index.Length * width, "GatherRows output");
-        if (index.Length > 0) _gatherT(index.Length * width, V(table), V(index), V(output), width);
+        if (index.Length == 0) return;
+        if (GathersByChunks(table, output, width)) { _gatherTVec(checked((int)(index.Length * width / 4)), V(table), V(index), V(output), width / 4); ChunkedGathers++; }
+        else _gatherT(checked((int)(index.Length * width)), V(table), V(index), V(output), width);
     }
+
+    /// <summary>How many GatherRows calls moved 16-byte chunks (<see cref="K.Gather.RowsVec"/>), for tests.</summary>
+    public long ChunkedGathers { get; private set; }
+
+    // Rows of a multiple of 4 floats between 16-byte aligned tensors move as 16-byte chunks (Gather.RowsVec).
+    private static bool GathersByChunks(Tensor table, Tensor output, int width) => width % 4 == 0 && Aligned16(table, output);
 
     public void Copy(Tensor source, Tensor destination)
     {

@@ -426,6 +426,17 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(typeof(Tdsm.Kernels.JointAttention).GetMethod(nameof(Tdsm.Kernels.JointAttention.SkeletonRowMix))!,
             Tdsm.Kernels.JointAttention.MixSpecialization), "JointAttention.SkeletonRowMix");
 
+    /// <summary>The tiled attention kernels with their launch bounds (6 and 5 groups per SM) through ptxas (TDSM_PTXAS, sm_80): no
+    /// stack frame, no spills; ptxas's register count is printed (80 and 96 with ptxas 12.4).</summary>
+    [TestCase(nameof(Tdsm.Kernels.JointAttention.ForwardTiled))]
+    [TestCase(nameof(Tdsm.Kernels.JointAttention.BackwardTiled))]
+    public void TiledAttentionAssemblesWithoutStackOrSpills(string kernel)
+    {
+        var method = typeof(Tdsm.Kernels.JointAttention).GetMethod(kernel)!;
+        string log = Ptxas.AssertAssemblesWithoutSpills(Ptxas.Binary is null ? "" : PtxCompiler.CompileOne(method, PtxCompiler.TierBounds(method)), $"JointAttention.{kernel}");
+        TestContext.Out.WriteLine(log);
+    }
+
     private void JointAttentionAgainstReference(int b, int l, int h, int heads)
     {
         int s = l + 1;
@@ -529,6 +540,30 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
         var c = Out(3, 4);
         Gpu.Copy(o.G, c.G); _ref.Copy(o.C, c.C);
         AssertSame(c, "copy");
+    }
+
+    /// <summary>
+    /// Both gathers against the reference: rows of a multiple of 4 floats between aligned tensors by 16-byte chunks
+    /// (counted), other widths and a table view one float off alignment by floats; every output element is poisoned first.
+    /// </summary>
+    [TestCase(4, 0, true)]
+    [TestCase(12, 0, true)]
+    [TestCase(6, 0, false)]
+    [TestCase(12, 1, false)]
+    public void GatherRowsByChunksAndByFloats(int width, int tableOffset, bool byChunks)
+    {
+        const int classes = 7;
+        var whole = Pair(R(classes * width + tableOffset), classes * width + tableOffset);
+        var table = (G: Gpu.View(whole.G, tableOffset, classes, width), C: _ref.View(whole.C, tableOffset, classes, width));
+        int[] rows = [6, 0, 3, 3, 5];
+        long before = Gpu.ChunkedGathers;
+        var byIndex = Out(rows.Length, width);
+        Gpu.GatherRows(table.G, rows, byIndex.G, width); _ref.GatherRows(table.C, rows, byIndex.C, width);
+        AssertSame(byIndex, "gather by index");
+        var index = Pair(rows.Select(i => (float)i).ToArray(), rows.Length); var byTensor = Out(rows.Length, width);
+        Gpu.GatherRows(table.G, index.G, byTensor.G, width); _ref.GatherRows(table.C, index.C, byTensor.C, width);
+        AssertSame(byTensor, "gather by tensor");
+        Assert.That(Gpu.ChunkedGathers - before, Is.EqualTo(byChunks ? 2 : 0), "gathers by 16-byte chunks");
     }
 
     /// <summary>A few whole training steps (device-side sampling, forward, TD loss, backward, AdamW) agree with the CPU tier.</summary>

@@ -74,10 +74,10 @@ public class KernelResourceTests(string device) : DeviceFixture(device)
         Add(typeof(K.JointAttention), nameof(K.JointAttention.SkeletonRow), KernelSpecialization.Empty, 32, 0);
         Add(typeof(K.JointAttention), nameof(K.JointAttention.SkeletonRowMix), K.JointAttention.MixSpecialization, 12 * 32, 1);   // the paper's 12 heads
         // The tiled attention at the paper's heads (S 36, D 64): 35 KB forward, 44 KB backward.
-        Add(typeof(K.JointAttention), nameof(K.JointAttention.ForwardTiled), KernelSpecialization.Empty, K.JointAttention.TiledThreads, 0,
-            dynamicShared: K.JointAttention.TiledForwardSharedFloats(36, 64) * sizeof(float));
-        Add(typeof(K.JointAttention), nameof(K.JointAttention.BackwardTiled), KernelSpecialization.Empty, K.JointAttention.TiledThreads, 0,
-            dynamicShared: K.JointAttention.TiledBackwardSharedFloats(36, 64) * sizeof(float));
+        Add(typeof(K.JointAttention), nameof(K.JointAttention.ForwardTiled), K.JointAttention.TiledForwardSpecialization, K.JointAttention.TiledThreads,
+            K.JointAttention.TiledForwardGroupsPerSM, dynamicShared: K.JointAttention.TiledForwardSharedFloats(36, 64) * sizeof(float));
+        Add(typeof(K.JointAttention), nameof(K.JointAttention.BackwardTiled), K.JointAttention.TiledBackwardSpecialization, K.JointAttention.TiledThreads,
+            K.JointAttention.TiledBackwardGroupsPerSM, dynamicShared: K.JointAttention.TiledBackwardSharedFloats(36, 64) * sizeof(float));
         // The ST-GCN graph kernels (static shared memory: 35 KB forward and input gradient, 25 KB importance partials).
         foreach (var m in new[] { nameof(K.StGcn.GraphAggregate.Forward), nameof(K.StGcn.GraphAggregate.InputGrad), nameof(K.StGcn.GraphAggregate.ImportancePartial) })
             Add(typeof(K.StGcn.GraphAggregate), m, KernelSpecialization.Empty, K.StGcn.GraphAggregate.Threads, 0);

@@ -185,6 +185,8 @@ internal sealed class PtxCompiler : IDisposable
         nameof(Tdsm.Kernels.StGcn.ConvGemm) => Tdsm.Kernels.StGcn.ConvGemm.Specialization,
         nameof(Tdsm.Kernels.Gemm) when kernel.Name is nameof(Tdsm.Kernels.Gemm.Kernel) or nameof(Tdsm.Kernels.Gemm.KernelVecABt) => Tdsm.Kernels.Gemm.Specialization,
         nameof(Tdsm.Kernels.JointAttention) when kernel.Name is nameof(Tdsm.Kernels.JointAttention.SkeletonRowMix) => Tdsm.Kernels.JointAttention.MixSpecialization,
+        nameof(Tdsm.Kernels.JointAttention) when kernel.Name is nameof(Tdsm.Kernels.JointAttention.ForwardTiled) => Tdsm.Kernels.JointAttention.TiledForwardSpecialization,
+        nameof(Tdsm.Kernels.JointAttention) when kernel.Name is nameof(Tdsm.Kernels.JointAttention.BackwardTiled) => Tdsm.Kernels.JointAttention.TiledBackwardSpecialization,
         _ => KernelSpecialization.Empty,
     };
 

@@ -238,7 +238,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// </summary>
     [TestCase(130, 258, 32, true)]
     [TestCase(128, 130, 32, false)]
-    [TestCase(128, 128, 1056, true)] // split along K: the partial products' pair stores vs the general epilogue
+    [TestCase(128, 128, 544, true)] // split along K (2 splits: 288 + 256): the partial products' pair stores vs the general epilogue
     public void PairStoresGiveTheBitsOfTheGeneralEpilogue(int m, int n, int k, bool withBias)
     {
         var rng = new Rng(79);
@@ -411,6 +411,49 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
     }
 
+    /// <summary>
+    /// The joint attention's bf16 cast of its text output (the tiled kernel with <see cref="AttentionArgs.PackOut"/>), taken
+    /// by the product that reads that output next, as <see cref="LayerNormCastIsUsedOnlyByTheNextProduct"/> checks for
+    /// LN-modulate: the same bits as the fp32-operand path (tolerance 0) with the output as the attention wrote it, and a
+    /// copy into it in between must leave the product to pack it again. D = 8 and 64 (the paper's), 3 and 35 text tokens.
+    /// </summary>
+    [TestCase(2, 3, 16, 2)]
+    [TestCase(3, 35, 128, 2)]
+    public void AttentionCastIsUsedOnlyByTheNextProduct(int b, int l, int h, int heads)
+    {
+        int outF = 8, rows = b * l;
+        var rng = new Rng(23);
+        Tensor qkvX = Up(Normal(rng, b * 3 * h)), qkvU = Up(Normal(rng, rows * 3 * h)), w = Up(Normal(rng, outF * h)), other = Up(Normal(rng, rows * h));
+        Tensor outX = Gpu.Allocate(b, h), outU = Gpu.Allocate(rows, h), output = Gpu.Allocate(rows, outF), noProbs = Gpu.Allocate(0);
+        Assert.That(Gpu.UsesTiledAttention(l, h, heads), Is.True, "the tiled kernel writes the cast");
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        (float[] Output, long Casts) Run(PackedGemmKernel kind, bool overwrite)
+        {
+            Gpu.PackedGemm = kind;
+            long casts = Gpu.AttentionCastOperands;
+            using (Gpu.BindParameters(w))
+            {
+                Gpu.JointAttention(qkvX, qkvU, noProbs, outX, outU, b, l, h, heads);
+                if (overwrite) Gpu.Copy(other, outU);
+                Gpu.Linear(outU, w, null, output, rows, h, outF);
+            }
+            var host = new float[rows * outF];
+            Gpu.Download(output, host);
+            return (host, Gpu.AttentionCastOperands - casts);
+        }
+        try
+        {
+            foreach (bool overwrite in new[] { false, true })
+            {
+                var want = Run(PackedGemmKernel.Off, overwrite);
+                var got = Run(PackedGemmKernel.Packed, overwrite);
+                AssertSameBits(got.Output, want.Output, outF, overwrite ? "outU overwritten after the attention" : "outU as the attention wrote it");
+                Assert.That(got.Casts, Is.EqualTo(overwrite ? 0 : 1), overwrite ? "the stale cast must not be used" : "the cast must be used");
+            }
+        }
+        finally { Gpu.PackedGemm = PackedGemmKernel.Off; }
+    }
+
     // One training step of the depth-2 DiT (its last block skips its text stream's proj_c and MLP): forward 25 x·Wᵀ (6 embedding
     // linears; per block adaLN, adaLN_c, qkv, qkv_c, proj, fc1, fc2, and in the first block proj_c, fc1 and fc2 of the text MLP;
     // the final adaLN and linear); backward a dW product for each of the 25 linears and a dx product for the 21 whose input is not
@@ -422,6 +465,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     private const int LayerNormCastsPerStep = 8;
     // The GELUs of the three MLPs the step runs, each cast for its fc2.
     private const int GeluCastsPerStep = 3;
+    // The first block's joint attention (D = 8: the tiled kernel), its text output cast for proj_c; the last block has no proj_c.
+    private const int AttentionCastsPerStep = 1;
 
     /// <summary>
     /// Training in bf16 with <see cref="GpuOps.PackedGemm"/> set: inside the trainer's <see cref="GpuOps.BindParameters"/>
@@ -452,7 +497,7 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
                 feats, labels, new Tdsm.Model.TextTable(Gpu, text, classes, 4, 16), [0, 1, 2]);
             Gpu.PackedGemm = kind;
             long products = Gpu.PackedProducts, adamw = Gpu.PackedAdamWSteps, casts = Gpu.LayerNormCastOperands, shared = Gpu.SharedDyPacks;
-            long geluCasts = Gpu.GeluCastOperands;
+            long geluCasts = Gpu.GeluCastOperands, attentionCasts = Gpu.AttentionCastOperands;
             try
             {
                 var losses = trainer.TrainSteps(steps).Select(p => p.Loss).ToArray();
@@ -460,6 +505,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
                 Gpu.Download(model.Parameters, parameters);
                 Assert.That(Gpu.LayerNormCastOperands - casts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * LayerNormCastsPerStep), $"{kind}: A operands cast by LN-modulate");
                 Assert.That(Gpu.GeluCastOperands - geluCasts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * GeluCastsPerStep), $"{kind}: A operands cast by the GELU");
+                Assert.That(Gpu.AttentionCastOperands - attentionCasts, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * AttentionCastsPerStep),
+                    $"{kind}: A operands cast by the joint attention");
                 Assert.That(Gpu.SharedDyPacks - shared, Is.EqualTo(kind == PackedGemmKernel.Off ? 0 : steps * DxProductsPerStep), $"{kind}: backwards that packed dy once for dx and dW");
                 return (parameters, losses, Gpu.PackedProducts - products, Gpu.PackedAdamWSteps - adamw, trainer.Optimizer.Ranges.Count);
             }

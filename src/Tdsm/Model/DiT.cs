@@ -228,7 +228,14 @@ public sealed class DiT
         Modulations(a, i, cc, classIndex);
         o.LayerNormModulate(a.X[i], s.Mod, 6, 0, 1, s.Hx, s.MeanX1, s.RstdX1, r, 1, h);
         o.Linear(s.Hx, p.Qkv.W, p.Qkv.B, s.QkvX, r, h, 3 * h);
-        if (!skeletonRowOnly) o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
+        bool lastBlock = i == Config.Depth - 1;
+        if (!skeletonRowOnly)
+        {
+            o.JointAttention(s.QkvX, s.QkvU, s.Probs, s.AttX, s.AttU, r, l, h, Config.Heads);
+            // The text stream's proj_c right after the attention: on the GPU with packed operands it takes its A operand as the
+            // attention kernel cast it. The last block's text stream never reaches the output.
+            if (!lastBlock) o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
+        }
         else if (textQkvGiven) o.JointAttentionSkeletonRow(s.QkvX, s.QkvU, 3 * h, s.AttX, r, l, h, Config.Heads); // the cached q/k/v
         else o.JointAttentionSkeletonRowFromText(s.QkvX, s.Hu, o.View(p.QkvC.W, h * h, 2 * h, h), o.View(p.QkvC.B, h, 2 * h), s.QkvU, s.AttX,
             r, l, h, Config.Heads);
@@ -237,8 +244,7 @@ public sealed class DiT
         o.GatedResidualLayerNormModulate(a.X[i], s.Mod, 6, 2, s.ProjX, s.XMid, s.Mod, 6, 3, 4, s.H2x, s.MeanX2, s.RstdX2, r, 1, h);
         Mlp(a, s.H2x, p.Fc1, p.Fc2, s.Fc1X, a.GeluScratchX, s.Fc2X, r);
         o.GatedResidual(s.XMid, s.Mod, 6, 5, s.Fc2X, a.X[i + 1], r, 1, h);
-        if (i == Config.Depth - 1) return; // the last block's text stream never reaches the output
-        o.Linear(s.AttU, p.ProjC.W, p.ProjC.B, s.ProjU, rl, h, h);
+        if (lastBlock) return;
         o.GatedResidualLayerNormModulate(a.U[i], s.ModC, 6, 2, s.ProjU, s.UMid, s.ModC, 6, 3, 4, s.H2u, s.MeanU2, s.RstdU2, r, l, h);
         Mlp(a, s.H2u, p.Fc1C, p.Fc2C, s.Fc1U, a.GeluScratchU, s.Fc2U, rl);
         // The block's output, then the next block's first LN-modulate of it (one pass where the tier fuses them).
