@@ -2150,6 +2150,100 @@ public static class TensorCoreGemm
             }
             return;
         }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c100 + b0), Activations.GeluFast(c101 + b1));
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c102 + b0), Activations.GeluFast(c103 + b1));
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c200 + b0), Activations.GeluFast(c201 + b1));
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c202 + b0), Activations.GeluFast(c203 + b1));
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c300 + b0), Activations.GeluFast(c301 + b1));
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c302 + b0), Activations.GeluFast(c303 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c110 + b0), Activations.GeluFast(c111 + b1));
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c112 + b0), Activations.GeluFast(c113 + b1));
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c210 + b0), Activations.GeluFast(c211 + b1));
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c212 + b0), Activations.GeluFast(c213 + b1));
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c310 + b0), Activations.GeluFast(c311 + b1));
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c312 + b0), Activations.GeluFast(c313 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c120 + b0), Activations.GeluFast(c121 + b1));
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c122 + b0), Activations.GeluFast(c123 + b1));
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c220 + b0), Activations.GeluFast(c221 + b1));
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c222 + b0), Activations.GeluFast(c223 + b1));
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c320 + b0), Activations.GeluFast(c321 + b1));
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c322 + b0), Activations.GeluFast(c323 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c130 + b0), Activations.GeluFast(c131 + b1));
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c132 + b0), Activations.GeluFast(c133 + b1));
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c230 + b0), Activations.GeluFast(c231 + b1));
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c232 + b0), Activations.GeluFast(c233 + b1));
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c330 + b0), Activations.GeluFast(c331 + b1));
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c332 + b0), Activations.GeluFast(c333 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(c100 + b0, c101 + b1);
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(c102 + b0, c103 + b1);
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(c200 + b0, c201 + b1);
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(c202 + b0, c203 + b1);
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(c300 + b0, c301 + b1);
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(c302 + b0, c303 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(c110 + b0, c111 + b1);
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(c112 + b0, c113 + b1);
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(c210 + b0, c211 + b1);
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(c212 + b0, c213 + b1);
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(c310 + b0, c311 + b1);
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(c312 + b0, c313 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(c120 + b0, c121 + b1);
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(c122 + b0, c123 + b1);
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(c220 + b0, c221 + b1);
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(c222 + b0, c223 + b1);
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(c320 + b0, c321 + b1);
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(c322 + b0, c323 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(c130 + b0, c131 + b1);
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(c132 + b0, c133 + b1);
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(c230 + b0, c231 + b1);
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(c232 + b0, c233 + b1);
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(c330 + b0, c331 + b1);
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(c332 + b0, c333 + b1);
+                }
+            }
+            return;
+        }
         StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
         StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
         StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
@@ -2821,6 +2915,100 @@ public static class TensorCoreGemm
               c2[r + 4] = new FloatPair(c312 + bias10, c313 + bias11);
               c2[r + 8] = new FloatPair(c322 + bias20, c323 + bias21);
               c2[r + 12] = new FloatPair(c332 + bias30, c333 + bias31);
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c100 + b0), Activations.GeluFast(c101 + b1));
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c102 + b0), Activations.GeluFast(c103 + b1));
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c200 + b0), Activations.GeluFast(c201 + b1));
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c202 + b0), Activations.GeluFast(c203 + b1));
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c300 + b0), Activations.GeluFast(c301 + b1));
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c302 + b0), Activations.GeluFast(c303 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c110 + b0), Activations.GeluFast(c111 + b1));
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c112 + b0), Activations.GeluFast(c113 + b1));
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c210 + b0), Activations.GeluFast(c211 + b1));
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c212 + b0), Activations.GeluFast(c213 + b1));
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c310 + b0), Activations.GeluFast(c311 + b1));
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c312 + b0), Activations.GeluFast(c313 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c120 + b0), Activations.GeluFast(c121 + b1));
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c122 + b0), Activations.GeluFast(c123 + b1));
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c220 + b0), Activations.GeluFast(c221 + b1));
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c222 + b0), Activations.GeluFast(c223 + b1));
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c320 + b0), Activations.GeluFast(c321 + b1));
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c322 + b0), Activations.GeluFast(c323 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c130 + b0), Activations.GeluFast(c131 + b1));
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c132 + b0), Activations.GeluFast(c133 + b1));
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c230 + b0), Activations.GeluFast(c231 + b1));
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c232 + b0), Activations.GeluFast(c233 + b1));
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c330 + b0), Activations.GeluFast(c331 + b1));
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c332 + b0), Activations.GeluFast(c333 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(c100 + b0, c101 + b1);
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(c102 + b0, c103 + b1);
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(c200 + b0, c201 + b1);
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(c202 + b0, c203 + b1);
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(c300 + b0, c301 + b1);
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(c302 + b0, c303 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(c110 + b0, c111 + b1);
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(c112 + b0, c113 + b1);
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(c210 + b0, c211 + b1);
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(c212 + b0, c213 + b1);
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(c310 + b0, c311 + b1);
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(c312 + b0, c313 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(c120 + b0, c121 + b1);
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(c122 + b0, c123 + b1);
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(c220 + b0, c221 + b1);
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(c222 + b0, c223 + b1);
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(c320 + b0, c321 + b1);
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(c322 + b0, c323 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(c130 + b0, c131 + b1);
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(c132 + b0, c133 + b1);
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(c230 + b0, c231 + b1);
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(c232 + b0, c233 + b1);
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(c330 + b0, c331 + b1);
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(c332 + b0, c333 + b1);
+                }
             }
             return;
         }
@@ -3881,6 +4069,180 @@ public static class TensorCoreGemm
               c2[r + 20] = new FloatPair(c352 + bias50, c353 + bias51);
               c2[r + 24] = new FloatPair(c362 + bias60, c363 + bias61);
               c2[r + 28] = new FloatPair(c372 + bias70, c373 + bias71);
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c100 + b0), Activations.GeluFast(c101 + b1));
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c102 + b0), Activations.GeluFast(c103 + b1));
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c200 + b0), Activations.GeluFast(c201 + b1));
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c202 + b0), Activations.GeluFast(c203 + b1));
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c300 + b0), Activations.GeluFast(c301 + b1));
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c302 + b0), Activations.GeluFast(c303 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c110 + b0), Activations.GeluFast(c111 + b1));
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c112 + b0), Activations.GeluFast(c113 + b1));
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c210 + b0), Activations.GeluFast(c211 + b1));
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c212 + b0), Activations.GeluFast(c213 + b1));
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c310 + b0), Activations.GeluFast(c311 + b1));
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c312 + b0), Activations.GeluFast(c313 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c120 + b0), Activations.GeluFast(c121 + b1));
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c122 + b0), Activations.GeluFast(c123 + b1));
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c220 + b0), Activations.GeluFast(c221 + b1));
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c222 + b0), Activations.GeluFast(c223 + b1));
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c320 + b0), Activations.GeluFast(c321 + b1));
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c322 + b0), Activations.GeluFast(c323 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c130 + b0), Activations.GeluFast(c131 + b1));
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c132 + b0), Activations.GeluFast(c133 + b1));
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c230 + b0), Activations.GeluFast(c231 + b1));
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c232 + b0), Activations.GeluFast(c233 + b1));
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c330 + b0), Activations.GeluFast(c331 + b1));
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c332 + b0), Activations.GeluFast(c333 + b1));
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(Activations.GeluFast(c040 + b0), Activations.GeluFast(c041 + b1));
+                  cp[r0 + r8 + 16] = Bf16.Pack(Activations.GeluFast(c042 + b0), Activations.GeluFast(c043 + b1));
+                  cp[r0 + 2 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c140 + b0), Activations.GeluFast(c141 + b1));
+                  cp[r0 + 3 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c142 + b0), Activations.GeluFast(c143 + b1));
+                  cp[r0 + 4 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c240 + b0), Activations.GeluFast(c241 + b1));
+                  cp[r0 + 5 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c242 + b0), Activations.GeluFast(c243 + b1));
+                  cp[r0 + 6 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c340 + b0), Activations.GeluFast(c341 + b1));
+                  cp[r0 + 7 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c342 + b0), Activations.GeluFast(c343 + b1));
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(Activations.GeluFast(c050 + b0), Activations.GeluFast(c051 + b1));
+                  cp[r0 + r8 + 20] = Bf16.Pack(Activations.GeluFast(c052 + b0), Activations.GeluFast(c053 + b1));
+                  cp[r0 + 2 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c150 + b0), Activations.GeluFast(c151 + b1));
+                  cp[r0 + 3 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c152 + b0), Activations.GeluFast(c153 + b1));
+                  cp[r0 + 4 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c250 + b0), Activations.GeluFast(c251 + b1));
+                  cp[r0 + 5 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c252 + b0), Activations.GeluFast(c253 + b1));
+                  cp[r0 + 6 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c350 + b0), Activations.GeluFast(c351 + b1));
+                  cp[r0 + 7 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c352 + b0), Activations.GeluFast(c353 + b1));
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(Activations.GeluFast(c060 + b0), Activations.GeluFast(c061 + b1));
+                  cp[r0 + r8 + 24] = Bf16.Pack(Activations.GeluFast(c062 + b0), Activations.GeluFast(c063 + b1));
+                  cp[r0 + 2 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c160 + b0), Activations.GeluFast(c161 + b1));
+                  cp[r0 + 3 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c162 + b0), Activations.GeluFast(c163 + b1));
+                  cp[r0 + 4 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c260 + b0), Activations.GeluFast(c261 + b1));
+                  cp[r0 + 5 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c262 + b0), Activations.GeluFast(c263 + b1));
+                  cp[r0 + 6 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c360 + b0), Activations.GeluFast(c361 + b1));
+                  cp[r0 + 7 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c362 + b0), Activations.GeluFast(c363 + b1));
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(Activations.GeluFast(c070 + b0), Activations.GeluFast(c071 + b1));
+                  cp[r0 + r8 + 28] = Bf16.Pack(Activations.GeluFast(c072 + b0), Activations.GeluFast(c073 + b1));
+                  cp[r0 + 2 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c170 + b0), Activations.GeluFast(c171 + b1));
+                  cp[r0 + 3 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c172 + b0), Activations.GeluFast(c173 + b1));
+                  cp[r0 + 4 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c270 + b0), Activations.GeluFast(c271 + b1));
+                  cp[r0 + 5 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c272 + b0), Activations.GeluFast(c273 + b1));
+                  cp[r0 + 6 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c370 + b0), Activations.GeluFast(c371 + b1));
+                  cp[r0 + 7 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c372 + b0), Activations.GeluFast(c373 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(c100 + b0, c101 + b1);
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(c102 + b0, c103 + b1);
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(c200 + b0, c201 + b1);
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(c202 + b0, c203 + b1);
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(c300 + b0, c301 + b1);
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(c302 + b0, c303 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(c110 + b0, c111 + b1);
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(c112 + b0, c113 + b1);
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(c210 + b0, c211 + b1);
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(c212 + b0, c213 + b1);
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(c310 + b0, c311 + b1);
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(c312 + b0, c313 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(c120 + b0, c121 + b1);
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(c122 + b0, c123 + b1);
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(c220 + b0, c221 + b1);
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(c222 + b0, c223 + b1);
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(c320 + b0, c321 + b1);
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(c322 + b0, c323 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(c130 + b0, c131 + b1);
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(c132 + b0, c133 + b1);
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(c230 + b0, c231 + b1);
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(c232 + b0, c233 + b1);
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(c330 + b0, c331 + b1);
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(c332 + b0, c333 + b1);
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(c040 + b0, c041 + b1);
+                  cp[r0 + r8 + 16] = Bf16.Pack(c042 + b0, c043 + b1);
+                  cp[r0 + 2 * r8 + 16] = Bf16.Pack(c140 + b0, c141 + b1);
+                  cp[r0 + 3 * r8 + 16] = Bf16.Pack(c142 + b0, c143 + b1);
+                  cp[r0 + 4 * r8 + 16] = Bf16.Pack(c240 + b0, c241 + b1);
+                  cp[r0 + 5 * r8 + 16] = Bf16.Pack(c242 + b0, c243 + b1);
+                  cp[r0 + 6 * r8 + 16] = Bf16.Pack(c340 + b0, c341 + b1);
+                  cp[r0 + 7 * r8 + 16] = Bf16.Pack(c342 + b0, c343 + b1);
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(c050 + b0, c051 + b1);
+                  cp[r0 + r8 + 20] = Bf16.Pack(c052 + b0, c053 + b1);
+                  cp[r0 + 2 * r8 + 20] = Bf16.Pack(c150 + b0, c151 + b1);
+                  cp[r0 + 3 * r8 + 20] = Bf16.Pack(c152 + b0, c153 + b1);
+                  cp[r0 + 4 * r8 + 20] = Bf16.Pack(c250 + b0, c251 + b1);
+                  cp[r0 + 5 * r8 + 20] = Bf16.Pack(c252 + b0, c253 + b1);
+                  cp[r0 + 6 * r8 + 20] = Bf16.Pack(c350 + b0, c351 + b1);
+                  cp[r0 + 7 * r8 + 20] = Bf16.Pack(c352 + b0, c353 + b1);
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(c060 + b0, c061 + b1);
+                  cp[r0 + r8 + 24] = Bf16.Pack(c062 + b0, c063 + b1);
+                  cp[r0 + 2 * r8 + 24] = Bf16.Pack(c160 + b0, c161 + b1);
+                  cp[r0 + 3 * r8 + 24] = Bf16.Pack(c162 + b0, c163 + b1);
+                  cp[r0 + 4 * r8 + 24] = Bf16.Pack(c260 + b0, c261 + b1);
+                  cp[r0 + 5 * r8 + 24] = Bf16.Pack(c262 + b0, c263 + b1);
+                  cp[r0 + 6 * r8 + 24] = Bf16.Pack(c360 + b0, c361 + b1);
+                  cp[r0 + 7 * r8 + 24] = Bf16.Pack(c362 + b0, c363 + b1);
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(c070 + b0, c071 + b1);
+                  cp[r0 + r8 + 28] = Bf16.Pack(c072 + b0, c073 + b1);
+                  cp[r0 + 2 * r8 + 28] = Bf16.Pack(c170 + b0, c171 + b1);
+                  cp[r0 + 3 * r8 + 28] = Bf16.Pack(c172 + b0, c173 + b1);
+                  cp[r0 + 4 * r8 + 28] = Bf16.Pack(c270 + b0, c271 + b1);
+                  cp[r0 + 5 * r8 + 28] = Bf16.Pack(c272 + b0, c273 + b1);
+                  cp[r0 + 6 * r8 + 28] = Bf16.Pack(c370 + b0, c371 + b1);
+                  cp[r0 + 7 * r8 + 28] = Bf16.Pack(c372 + b0, c373 + b1);
+                }
             }
             return;
         }
@@ -6204,6 +6566,100 @@ public static class TensorCoreGemm
             }
             return;
         }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c100 + b0), Activations.GeluFast(c101 + b1));
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c102 + b0), Activations.GeluFast(c103 + b1));
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c200 + b0), Activations.GeluFast(c201 + b1));
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c202 + b0), Activations.GeluFast(c203 + b1));
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c300 + b0), Activations.GeluFast(c301 + b1));
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c302 + b0), Activations.GeluFast(c303 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c110 + b0), Activations.GeluFast(c111 + b1));
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c112 + b0), Activations.GeluFast(c113 + b1));
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c210 + b0), Activations.GeluFast(c211 + b1));
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c212 + b0), Activations.GeluFast(c213 + b1));
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c310 + b0), Activations.GeluFast(c311 + b1));
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c312 + b0), Activations.GeluFast(c313 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c120 + b0), Activations.GeluFast(c121 + b1));
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c122 + b0), Activations.GeluFast(c123 + b1));
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c220 + b0), Activations.GeluFast(c221 + b1));
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c222 + b0), Activations.GeluFast(c223 + b1));
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c320 + b0), Activations.GeluFast(c321 + b1));
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c322 + b0), Activations.GeluFast(c323 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c130 + b0), Activations.GeluFast(c131 + b1));
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c132 + b0), Activations.GeluFast(c133 + b1));
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c230 + b0), Activations.GeluFast(c231 + b1));
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c232 + b0), Activations.GeluFast(c233 + b1));
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c330 + b0), Activations.GeluFast(c331 + b1));
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c332 + b0), Activations.GeluFast(c333 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(c100 + b0, c101 + b1);
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(c102 + b0, c103 + b1);
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(c200 + b0, c201 + b1);
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(c202 + b0, c203 + b1);
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(c300 + b0, c301 + b1);
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(c302 + b0, c303 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(c110 + b0, c111 + b1);
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(c112 + b0, c113 + b1);
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(c210 + b0, c211 + b1);
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(c212 + b0, c213 + b1);
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(c310 + b0, c311 + b1);
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(c312 + b0, c313 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(c120 + b0, c121 + b1);
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(c122 + b0, c123 + b1);
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(c220 + b0, c221 + b1);
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(c222 + b0, c223 + b1);
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(c320 + b0, c321 + b1);
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(c322 + b0, c323 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(c130 + b0, c131 + b1);
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(c132 + b0, c133 + b1);
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(c230 + b0, c231 + b1);
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(c232 + b0, c233 + b1);
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(c330 + b0, c331 + b1);
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(c332 + b0, c333 + b1);
+                }
+            }
+            return;
+        }
         StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
         StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
         StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
@@ -7720,6 +8176,180 @@ public static class TensorCoreGemm
               c2[r + 20] = new FloatPair(c352 + bias50, c353 + bias51);
               c2[r + 24] = new FloatPair(c362 + bias60, c363 + bias61);
               c2[r + 28] = new FloatPair(c372 + bias70, c373 + bias71);
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c100 + b0), Activations.GeluFast(c101 + b1));
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c102 + b0), Activations.GeluFast(c103 + b1));
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c200 + b0), Activations.GeluFast(c201 + b1));
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c202 + b0), Activations.GeluFast(c203 + b1));
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c300 + b0), Activations.GeluFast(c301 + b1));
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(Activations.GeluFast(c302 + b0), Activations.GeluFast(c303 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c110 + b0), Activations.GeluFast(c111 + b1));
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c112 + b0), Activations.GeluFast(c113 + b1));
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c210 + b0), Activations.GeluFast(c211 + b1));
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c212 + b0), Activations.GeluFast(c213 + b1));
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c310 + b0), Activations.GeluFast(c311 + b1));
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(Activations.GeluFast(c312 + b0), Activations.GeluFast(c313 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c120 + b0), Activations.GeluFast(c121 + b1));
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c122 + b0), Activations.GeluFast(c123 + b1));
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c220 + b0), Activations.GeluFast(c221 + b1));
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c222 + b0), Activations.GeluFast(c223 + b1));
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c320 + b0), Activations.GeluFast(c321 + b1));
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(Activations.GeluFast(c322 + b0), Activations.GeluFast(c323 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c130 + b0), Activations.GeluFast(c131 + b1));
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c132 + b0), Activations.GeluFast(c133 + b1));
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c230 + b0), Activations.GeluFast(c231 + b1));
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c232 + b0), Activations.GeluFast(c233 + b1));
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c330 + b0), Activations.GeluFast(c331 + b1));
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(Activations.GeluFast(c332 + b0), Activations.GeluFast(c333 + b1));
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(Activations.GeluFast(c040 + b0), Activations.GeluFast(c041 + b1));
+                  cp[r0 + r8 + 16] = Bf16.Pack(Activations.GeluFast(c042 + b0), Activations.GeluFast(c043 + b1));
+                  cp[r0 + 2 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c140 + b0), Activations.GeluFast(c141 + b1));
+                  cp[r0 + 3 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c142 + b0), Activations.GeluFast(c143 + b1));
+                  cp[r0 + 4 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c240 + b0), Activations.GeluFast(c241 + b1));
+                  cp[r0 + 5 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c242 + b0), Activations.GeluFast(c243 + b1));
+                  cp[r0 + 6 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c340 + b0), Activations.GeluFast(c341 + b1));
+                  cp[r0 + 7 * r8 + 16] = Bf16.Pack(Activations.GeluFast(c342 + b0), Activations.GeluFast(c343 + b1));
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(Activations.GeluFast(c050 + b0), Activations.GeluFast(c051 + b1));
+                  cp[r0 + r8 + 20] = Bf16.Pack(Activations.GeluFast(c052 + b0), Activations.GeluFast(c053 + b1));
+                  cp[r0 + 2 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c150 + b0), Activations.GeluFast(c151 + b1));
+                  cp[r0 + 3 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c152 + b0), Activations.GeluFast(c153 + b1));
+                  cp[r0 + 4 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c250 + b0), Activations.GeluFast(c251 + b1));
+                  cp[r0 + 5 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c252 + b0), Activations.GeluFast(c253 + b1));
+                  cp[r0 + 6 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c350 + b0), Activations.GeluFast(c351 + b1));
+                  cp[r0 + 7 * r8 + 20] = Bf16.Pack(Activations.GeluFast(c352 + b0), Activations.GeluFast(c353 + b1));
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(Activations.GeluFast(c060 + b0), Activations.GeluFast(c061 + b1));
+                  cp[r0 + r8 + 24] = Bf16.Pack(Activations.GeluFast(c062 + b0), Activations.GeluFast(c063 + b1));
+                  cp[r0 + 2 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c160 + b0), Activations.GeluFast(c161 + b1));
+                  cp[r0 + 3 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c162 + b0), Activations.GeluFast(c163 + b1));
+                  cp[r0 + 4 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c260 + b0), Activations.GeluFast(c261 + b1));
+                  cp[r0 + 5 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c262 + b0), Activations.GeluFast(c263 + b1));
+                  cp[r0 + 6 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c360 + b0), Activations.GeluFast(c361 + b1));
+                  cp[r0 + 7 * r8 + 24] = Bf16.Pack(Activations.GeluFast(c362 + b0), Activations.GeluFast(c363 + b1));
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(Activations.GeluFast(c070 + b0), Activations.GeluFast(c071 + b1));
+                  cp[r0 + r8 + 28] = Bf16.Pack(Activations.GeluFast(c072 + b0), Activations.GeluFast(c073 + b1));
+                  cp[r0 + 2 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c170 + b0), Activations.GeluFast(c171 + b1));
+                  cp[r0 + 3 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c172 + b0), Activations.GeluFast(c173 + b1));
+                  cp[r0 + 4 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c270 + b0), Activations.GeluFast(c271 + b1));
+                  cp[r0 + 5 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c272 + b0), Activations.GeluFast(c273 + b1));
+                  cp[r0 + 6 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c370 + b0), Activations.GeluFast(c371 + b1));
+                  cp[r0 + 7 * r8 + 28] = Bf16.Pack(Activations.GeluFast(c372 + b0), Activations.GeluFast(c373 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                  cp[r0 + 2 * r8 + 0] = Bf16.Pack(c100 + b0, c101 + b1);
+                  cp[r0 + 3 * r8 + 0] = Bf16.Pack(c102 + b0, c103 + b1);
+                  cp[r0 + 4 * r8 + 0] = Bf16.Pack(c200 + b0, c201 + b1);
+                  cp[r0 + 5 * r8 + 0] = Bf16.Pack(c202 + b0, c203 + b1);
+                  cp[r0 + 6 * r8 + 0] = Bf16.Pack(c300 + b0, c301 + b1);
+                  cp[r0 + 7 * r8 + 0] = Bf16.Pack(c302 + b0, c303 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                  cp[r0 + 2 * r8 + 4] = Bf16.Pack(c110 + b0, c111 + b1);
+                  cp[r0 + 3 * r8 + 4] = Bf16.Pack(c112 + b0, c113 + b1);
+                  cp[r0 + 4 * r8 + 4] = Bf16.Pack(c210 + b0, c211 + b1);
+                  cp[r0 + 5 * r8 + 4] = Bf16.Pack(c212 + b0, c213 + b1);
+                  cp[r0 + 6 * r8 + 4] = Bf16.Pack(c310 + b0, c311 + b1);
+                  cp[r0 + 7 * r8 + 4] = Bf16.Pack(c312 + b0, c313 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                  cp[r0 + 2 * r8 + 8] = Bf16.Pack(c120 + b0, c121 + b1);
+                  cp[r0 + 3 * r8 + 8] = Bf16.Pack(c122 + b0, c123 + b1);
+                  cp[r0 + 4 * r8 + 8] = Bf16.Pack(c220 + b0, c221 + b1);
+                  cp[r0 + 5 * r8 + 8] = Bf16.Pack(c222 + b0, c223 + b1);
+                  cp[r0 + 6 * r8 + 8] = Bf16.Pack(c320 + b0, c321 + b1);
+                  cp[r0 + 7 * r8 + 8] = Bf16.Pack(c322 + b0, c323 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                  cp[r0 + 2 * r8 + 12] = Bf16.Pack(c130 + b0, c131 + b1);
+                  cp[r0 + 3 * r8 + 12] = Bf16.Pack(c132 + b0, c133 + b1);
+                  cp[r0 + 4 * r8 + 12] = Bf16.Pack(c230 + b0, c231 + b1);
+                  cp[r0 + 5 * r8 + 12] = Bf16.Pack(c232 + b0, c233 + b1);
+                  cp[r0 + 6 * r8 + 12] = Bf16.Pack(c330 + b0, c331 + b1);
+                  cp[r0 + 7 * r8 + 12] = Bf16.Pack(c332 + b0, c333 + b1);
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(c040 + b0, c041 + b1);
+                  cp[r0 + r8 + 16] = Bf16.Pack(c042 + b0, c043 + b1);
+                  cp[r0 + 2 * r8 + 16] = Bf16.Pack(c140 + b0, c141 + b1);
+                  cp[r0 + 3 * r8 + 16] = Bf16.Pack(c142 + b0, c143 + b1);
+                  cp[r0 + 4 * r8 + 16] = Bf16.Pack(c240 + b0, c241 + b1);
+                  cp[r0 + 5 * r8 + 16] = Bf16.Pack(c242 + b0, c243 + b1);
+                  cp[r0 + 6 * r8 + 16] = Bf16.Pack(c340 + b0, c341 + b1);
+                  cp[r0 + 7 * r8 + 16] = Bf16.Pack(c342 + b0, c343 + b1);
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(c050 + b0, c051 + b1);
+                  cp[r0 + r8 + 20] = Bf16.Pack(c052 + b0, c053 + b1);
+                  cp[r0 + 2 * r8 + 20] = Bf16.Pack(c150 + b0, c151 + b1);
+                  cp[r0 + 3 * r8 + 20] = Bf16.Pack(c152 + b0, c153 + b1);
+                  cp[r0 + 4 * r8 + 20] = Bf16.Pack(c250 + b0, c251 + b1);
+                  cp[r0 + 5 * r8 + 20] = Bf16.Pack(c252 + b0, c253 + b1);
+                  cp[r0 + 6 * r8 + 20] = Bf16.Pack(c350 + b0, c351 + b1);
+                  cp[r0 + 7 * r8 + 20] = Bf16.Pack(c352 + b0, c353 + b1);
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(c060 + b0, c061 + b1);
+                  cp[r0 + r8 + 24] = Bf16.Pack(c062 + b0, c063 + b1);
+                  cp[r0 + 2 * r8 + 24] = Bf16.Pack(c160 + b0, c161 + b1);
+                  cp[r0 + 3 * r8 + 24] = Bf16.Pack(c162 + b0, c163 + b1);
+                  cp[r0 + 4 * r8 + 24] = Bf16.Pack(c260 + b0, c261 + b1);
+                  cp[r0 + 5 * r8 + 24] = Bf16.Pack(c262 + b0, c263 + b1);
+                  cp[r0 + 6 * r8 + 24] = Bf16.Pack(c360 + b0, c361 + b1);
+                  cp[r0 + 7 * r8 + 24] = Bf16.Pack(c362 + b0, c363 + b1);
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(c070 + b0, c071 + b1);
+                  cp[r0 + r8 + 28] = Bf16.Pack(c072 + b0, c073 + b1);
+                  cp[r0 + 2 * r8 + 28] = Bf16.Pack(c170 + b0, c171 + b1);
+                  cp[r0 + 3 * r8 + 28] = Bf16.Pack(c172 + b0, c173 + b1);
+                  cp[r0 + 4 * r8 + 28] = Bf16.Pack(c270 + b0, c271 + b1);
+                  cp[r0 + 5 * r8 + 28] = Bf16.Pack(c272 + b0, c273 + b1);
+                  cp[r0 + 6 * r8 + 28] = Bf16.Pack(c370 + b0, c371 + b1);
+                  cp[r0 + 7 * r8 + 28] = Bf16.Pack(c372 + b0, c373 + b1);
+                }
             }
             return;
         }
@@ -9963,6 +10593,148 @@ public static class TensorCoreGemm
             }
             return;
         }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(Activations.GeluFast(c040 + b0), Activations.GeluFast(c041 + b1));
+                  cp[r0 + r8 + 16] = Bf16.Pack(Activations.GeluFast(c042 + b0), Activations.GeluFast(c043 + b1));
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(Activations.GeluFast(c050 + b0), Activations.GeluFast(c051 + b1));
+                  cp[r0 + r8 + 20] = Bf16.Pack(Activations.GeluFast(c052 + b0), Activations.GeluFast(c053 + b1));
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(Activations.GeluFast(c060 + b0), Activations.GeluFast(c061 + b1));
+                  cp[r0 + r8 + 24] = Bf16.Pack(Activations.GeluFast(c062 + b0), Activations.GeluFast(c063 + b1));
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(Activations.GeluFast(c070 + b0), Activations.GeluFast(c071 + b1));
+                  cp[r0 + r8 + 28] = Bf16.Pack(Activations.GeluFast(c072 + b0), Activations.GeluFast(c073 + b1));
+                }
+                { float b0 = bias[ec + 64], b1 = bias[ec + 65];
+                  cp[r0 + 32] = Bf16.Pack(Activations.GeluFast(c080 + b0), Activations.GeluFast(c081 + b1));
+                  cp[r0 + r8 + 32] = Bf16.Pack(Activations.GeluFast(c082 + b0), Activations.GeluFast(c083 + b1));
+                }
+                { float b0 = bias[ec + 72], b1 = bias[ec + 73];
+                  cp[r0 + 36] = Bf16.Pack(Activations.GeluFast(c090 + b0), Activations.GeluFast(c091 + b1));
+                  cp[r0 + r8 + 36] = Bf16.Pack(Activations.GeluFast(c092 + b0), Activations.GeluFast(c093 + b1));
+                }
+                { float b0 = bias[ec + 80], b1 = bias[ec + 81];
+                  cp[r0 + 40] = Bf16.Pack(Activations.GeluFast(c0100 + b0), Activations.GeluFast(c0101 + b1));
+                  cp[r0 + r8 + 40] = Bf16.Pack(Activations.GeluFast(c0102 + b0), Activations.GeluFast(c0103 + b1));
+                }
+                { float b0 = bias[ec + 88], b1 = bias[ec + 89];
+                  cp[r0 + 44] = Bf16.Pack(Activations.GeluFast(c0110 + b0), Activations.GeluFast(c0111 + b1));
+                  cp[r0 + r8 + 44] = Bf16.Pack(Activations.GeluFast(c0112 + b0), Activations.GeluFast(c0113 + b1));
+                }
+                { float b0 = bias[ec + 96], b1 = bias[ec + 97];
+                  cp[r0 + 48] = Bf16.Pack(Activations.GeluFast(c0120 + b0), Activations.GeluFast(c0121 + b1));
+                  cp[r0 + r8 + 48] = Bf16.Pack(Activations.GeluFast(c0122 + b0), Activations.GeluFast(c0123 + b1));
+                }
+                { float b0 = bias[ec + 104], b1 = bias[ec + 105];
+                  cp[r0 + 52] = Bf16.Pack(Activations.GeluFast(c0130 + b0), Activations.GeluFast(c0131 + b1));
+                  cp[r0 + r8 + 52] = Bf16.Pack(Activations.GeluFast(c0132 + b0), Activations.GeluFast(c0133 + b1));
+                }
+                { float b0 = bias[ec + 112], b1 = bias[ec + 113];
+                  cp[r0 + 56] = Bf16.Pack(Activations.GeluFast(c0140 + b0), Activations.GeluFast(c0141 + b1));
+                  cp[r0 + r8 + 56] = Bf16.Pack(Activations.GeluFast(c0142 + b0), Activations.GeluFast(c0143 + b1));
+                }
+                { float b0 = bias[ec + 120], b1 = bias[ec + 121];
+                  cp[r0 + 60] = Bf16.Pack(Activations.GeluFast(c0150 + b0), Activations.GeluFast(c0151 + b1));
+                  cp[r0 + r8 + 60] = Bf16.Pack(Activations.GeluFast(c0152 + b0), Activations.GeluFast(c0153 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(c040 + b0, c041 + b1);
+                  cp[r0 + r8 + 16] = Bf16.Pack(c042 + b0, c043 + b1);
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(c050 + b0, c051 + b1);
+                  cp[r0 + r8 + 20] = Bf16.Pack(c052 + b0, c053 + b1);
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(c060 + b0, c061 + b1);
+                  cp[r0 + r8 + 24] = Bf16.Pack(c062 + b0, c063 + b1);
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(c070 + b0, c071 + b1);
+                  cp[r0 + r8 + 28] = Bf16.Pack(c072 + b0, c073 + b1);
+                }
+                { float b0 = bias[ec + 64], b1 = bias[ec + 65];
+                  cp[r0 + 32] = Bf16.Pack(c080 + b0, c081 + b1);
+                  cp[r0 + r8 + 32] = Bf16.Pack(c082 + b0, c083 + b1);
+                }
+                { float b0 = bias[ec + 72], b1 = bias[ec + 73];
+                  cp[r0 + 36] = Bf16.Pack(c090 + b0, c091 + b1);
+                  cp[r0 + r8 + 36] = Bf16.Pack(c092 + b0, c093 + b1);
+                }
+                { float b0 = bias[ec + 80], b1 = bias[ec + 81];
+                  cp[r0 + 40] = Bf16.Pack(c0100 + b0, c0101 + b1);
+                  cp[r0 + r8 + 40] = Bf16.Pack(c0102 + b0, c0103 + b1);
+                }
+                { float b0 = bias[ec + 88], b1 = bias[ec + 89];
+                  cp[r0 + 44] = Bf16.Pack(c0110 + b0, c0111 + b1);
+                  cp[r0 + r8 + 44] = Bf16.Pack(c0112 + b0, c0113 + b1);
+                }
+                { float b0 = bias[ec + 96], b1 = bias[ec + 97];
+                  cp[r0 + 48] = Bf16.Pack(c0120 + b0, c0121 + b1);
+                  cp[r0 + r8 + 48] = Bf16.Pack(c0122 + b0, c0123 + b1);
+                }
+                { float b0 = bias[ec + 104], b1 = bias[ec + 105];
+                  cp[r0 + 52] = Bf16.Pack(c0130 + b0, c0131 + b1);
+                  cp[r0 + r8 + 52] = Bf16.Pack(c0132 + b0, c0133 + b1);
+                }
+                { float b0 = bias[ec + 112], b1 = bias[ec + 113];
+                  cp[r0 + 56] = Bf16.Pack(c0140 + b0, c0141 + b1);
+                  cp[r0 + r8 + 56] = Bf16.Pack(c0142 + b0, c0143 + b1);
+                }
+                { float b0 = bias[ec + 120], b1 = bias[ec + 121];
+                  cp[r0 + 60] = Bf16.Pack(c0150 + b0, c0151 + b1);
+                  cp[r0 + r8 + 60] = Bf16.Pack(c0152 + b0, c0153 + b1);
+                }
+            }
+            return;
+        }
         StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
         StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
         StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
@@ -10939,6 +11711,148 @@ public static class TensorCoreGemm
               c2[r + 52] = new FloatPair(c0132 + bias130, c0133 + bias131);
               c2[r + 56] = new FloatPair(c0142 + bias140, c0143 + bias141);
               c2[r + 60] = new FloatPair(c0152 + bias150, c0153 + bias151);
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var cp = cs.Cast<uint>();
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further
+            if (p.Gelu != 0)
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(Activations.GeluFast(c000 + b0), Activations.GeluFast(c001 + b1));
+                  cp[r0 + r8 + 0] = Bf16.Pack(Activations.GeluFast(c002 + b0), Activations.GeluFast(c003 + b1));
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(Activations.GeluFast(c010 + b0), Activations.GeluFast(c011 + b1));
+                  cp[r0 + r8 + 4] = Bf16.Pack(Activations.GeluFast(c012 + b0), Activations.GeluFast(c013 + b1));
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(Activations.GeluFast(c020 + b0), Activations.GeluFast(c021 + b1));
+                  cp[r0 + r8 + 8] = Bf16.Pack(Activations.GeluFast(c022 + b0), Activations.GeluFast(c023 + b1));
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(Activations.GeluFast(c030 + b0), Activations.GeluFast(c031 + b1));
+                  cp[r0 + r8 + 12] = Bf16.Pack(Activations.GeluFast(c032 + b0), Activations.GeluFast(c033 + b1));
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(Activations.GeluFast(c040 + b0), Activations.GeluFast(c041 + b1));
+                  cp[r0 + r8 + 16] = Bf16.Pack(Activations.GeluFast(c042 + b0), Activations.GeluFast(c043 + b1));
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(Activations.GeluFast(c050 + b0), Activations.GeluFast(c051 + b1));
+                  cp[r0 + r8 + 20] = Bf16.Pack(Activations.GeluFast(c052 + b0), Activations.GeluFast(c053 + b1));
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(Activations.GeluFast(c060 + b0), Activations.GeluFast(c061 + b1));
+                  cp[r0 + r8 + 24] = Bf16.Pack(Activations.GeluFast(c062 + b0), Activations.GeluFast(c063 + b1));
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(Activations.GeluFast(c070 + b0), Activations.GeluFast(c071 + b1));
+                  cp[r0 + r8 + 28] = Bf16.Pack(Activations.GeluFast(c072 + b0), Activations.GeluFast(c073 + b1));
+                }
+                { float b0 = bias[ec + 64], b1 = bias[ec + 65];
+                  cp[r0 + 32] = Bf16.Pack(Activations.GeluFast(c080 + b0), Activations.GeluFast(c081 + b1));
+                  cp[r0 + r8 + 32] = Bf16.Pack(Activations.GeluFast(c082 + b0), Activations.GeluFast(c083 + b1));
+                }
+                { float b0 = bias[ec + 72], b1 = bias[ec + 73];
+                  cp[r0 + 36] = Bf16.Pack(Activations.GeluFast(c090 + b0), Activations.GeluFast(c091 + b1));
+                  cp[r0 + r8 + 36] = Bf16.Pack(Activations.GeluFast(c092 + b0), Activations.GeluFast(c093 + b1));
+                }
+                { float b0 = bias[ec + 80], b1 = bias[ec + 81];
+                  cp[r0 + 40] = Bf16.Pack(Activations.GeluFast(c0100 + b0), Activations.GeluFast(c0101 + b1));
+                  cp[r0 + r8 + 40] = Bf16.Pack(Activations.GeluFast(c0102 + b0), Activations.GeluFast(c0103 + b1));
+                }
+                { float b0 = bias[ec + 88], b1 = bias[ec + 89];
+                  cp[r0 + 44] = Bf16.Pack(Activations.GeluFast(c0110 + b0), Activations.GeluFast(c0111 + b1));
+                  cp[r0 + r8 + 44] = Bf16.Pack(Activations.GeluFast(c0112 + b0), Activations.GeluFast(c0113 + b1));
+                }
+                { float b0 = bias[ec + 96], b1 = bias[ec + 97];
+                  cp[r0 + 48] = Bf16.Pack(Activations.GeluFast(c0120 + b0), Activations.GeluFast(c0121 + b1));
+                  cp[r0 + r8 + 48] = Bf16.Pack(Activations.GeluFast(c0122 + b0), Activations.GeluFast(c0123 + b1));
+                }
+                { float b0 = bias[ec + 104], b1 = bias[ec + 105];
+                  cp[r0 + 52] = Bf16.Pack(Activations.GeluFast(c0130 + b0), Activations.GeluFast(c0131 + b1));
+                  cp[r0 + r8 + 52] = Bf16.Pack(Activations.GeluFast(c0132 + b0), Activations.GeluFast(c0133 + b1));
+                }
+                { float b0 = bias[ec + 112], b1 = bias[ec + 113];
+                  cp[r0 + 56] = Bf16.Pack(Activations.GeluFast(c0140 + b0), Activations.GeluFast(c0141 + b1));
+                  cp[r0 + r8 + 56] = Bf16.Pack(Activations.GeluFast(c0142 + b0), Activations.GeluFast(c0143 + b1));
+                }
+                { float b0 = bias[ec + 120], b1 = bias[ec + 121];
+                  cp[r0 + 60] = Bf16.Pack(Activations.GeluFast(c0150 + b0), Activations.GeluFast(c0151 + b1));
+                  cp[r0 + r8 + 60] = Bf16.Pack(Activations.GeluFast(c0152 + b0), Activations.GeluFast(c0153 + b1));
+                }
+            }
+            else
+            {
+                { float b0 = bias[ec + 0], b1 = bias[ec + 1];
+                  cp[r0 + 0] = Bf16.Pack(c000 + b0, c001 + b1);
+                  cp[r0 + r8 + 0] = Bf16.Pack(c002 + b0, c003 + b1);
+                }
+                { float b0 = bias[ec + 8], b1 = bias[ec + 9];
+                  cp[r0 + 4] = Bf16.Pack(c010 + b0, c011 + b1);
+                  cp[r0 + r8 + 4] = Bf16.Pack(c012 + b0, c013 + b1);
+                }
+                { float b0 = bias[ec + 16], b1 = bias[ec + 17];
+                  cp[r0 + 8] = Bf16.Pack(c020 + b0, c021 + b1);
+                  cp[r0 + r8 + 8] = Bf16.Pack(c022 + b0, c023 + b1);
+                }
+                { float b0 = bias[ec + 24], b1 = bias[ec + 25];
+                  cp[r0 + 12] = Bf16.Pack(c030 + b0, c031 + b1);
+                  cp[r0 + r8 + 12] = Bf16.Pack(c032 + b0, c033 + b1);
+                }
+                { float b0 = bias[ec + 32], b1 = bias[ec + 33];
+                  cp[r0 + 16] = Bf16.Pack(c040 + b0, c041 + b1);
+                  cp[r0 + r8 + 16] = Bf16.Pack(c042 + b0, c043 + b1);
+                }
+                { float b0 = bias[ec + 40], b1 = bias[ec + 41];
+                  cp[r0 + 20] = Bf16.Pack(c050 + b0, c051 + b1);
+                  cp[r0 + r8 + 20] = Bf16.Pack(c052 + b0, c053 + b1);
+                }
+                { float b0 = bias[ec + 48], b1 = bias[ec + 49];
+                  cp[r0 + 24] = Bf16.Pack(c060 + b0, c061 + b1);
+                  cp[r0 + r8 + 24] = Bf16.Pack(c062 + b0, c063 + b1);
+                }
+                { float b0 = bias[ec + 56], b1 = bias[ec + 57];
+                  cp[r0 + 28] = Bf16.Pack(c070 + b0, c071 + b1);
+                  cp[r0 + r8 + 28] = Bf16.Pack(c072 + b0, c073 + b1);
+                }
+                { float b0 = bias[ec + 64], b1 = bias[ec + 65];
+                  cp[r0 + 32] = Bf16.Pack(c080 + b0, c081 + b1);
+                  cp[r0 + r8 + 32] = Bf16.Pack(c082 + b0, c083 + b1);
+                }
+                { float b0 = bias[ec + 72], b1 = bias[ec + 73];
+                  cp[r0 + 36] = Bf16.Pack(c090 + b0, c091 + b1);
+                  cp[r0 + r8 + 36] = Bf16.Pack(c092 + b0, c093 + b1);
+                }
+                { float b0 = bias[ec + 80], b1 = bias[ec + 81];
+                  cp[r0 + 40] = Bf16.Pack(c0100 + b0, c0101 + b1);
+                  cp[r0 + r8 + 40] = Bf16.Pack(c0102 + b0, c0103 + b1);
+                }
+                { float b0 = bias[ec + 88], b1 = bias[ec + 89];
+                  cp[r0 + 44] = Bf16.Pack(c0110 + b0, c0111 + b1);
+                  cp[r0 + r8 + 44] = Bf16.Pack(c0112 + b0, c0113 + b1);
+                }
+                { float b0 = bias[ec + 96], b1 = bias[ec + 97];
+                  cp[r0 + 48] = Bf16.Pack(c0120 + b0, c0121 + b1);
+                  cp[r0 + r8 + 48] = Bf16.Pack(c0122 + b0, c0123 + b1);
+                }
+                { float b0 = bias[ec + 104], b1 = bias[ec + 105];
+                  cp[r0 + 52] = Bf16.Pack(c0130 + b0, c0131 + b1);
+                  cp[r0 + r8 + 52] = Bf16.Pack(c0132 + b0, c0133 + b1);
+                }
+                { float b0 = bias[ec + 112], b1 = bias[ec + 113];
+                  cp[r0 + 56] = Bf16.Pack(c0140 + b0, c0141 + b1);
+                  cp[r0 + r8 + 56] = Bf16.Pack(c0142 + b0, c0143 + b1);
+                }
+                { float b0 = bias[ec + 120], b1 = bias[ec + 121];
+                  cp[r0 + 60] = Bf16.Pack(c0150 + b0, c0151 + b1);
+                  cp[r0 + r8 + 60] = Bf16.Pack(c0152 + b0, c0153 + b1);
+                }
             }
             return;
         }

@@ -281,6 +281,54 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         }
     }
 
+    /// <summary>
+    /// The packed-C fast path of the packed kernels' epilogue (the forward-only MLP's fc1: bias, GELU and the bf16 pairs for fc2,
+    /// biases read once, no per-pair tests) against the general per-pair path (<see cref="GpuOps.EpiloguePairStores"/> off): fc2's
+    /// output has the same bits (tolerance 0), so every hidden word was. 130 rows and 256 hidden columns: two blocks inside C take
+    /// the fast path, the rows past 128 the general one. On the simulator the kernels that stage by plain loads (the cp.async ones
+    /// share their epilogue's code); on CUDA every packed kernel the device runs.
+    /// </summary>
+    [Test]
+    public void PackedMlpFastEpilogueGivesTheBitsOfTheGeneralOne()
+    {
+        const int rows = 130, inF = 16, hid = 256, outF = 24;
+        var rng = new Rng(83);
+        var values = Normal(rng, hid * inF + hid + outF * hid + outF);
+        for (int i = 0; i < values.Length; i++) values[i] *= 0.3f;
+        Tensor all = Up(values), x = Up(Normal(rng, rows * inF)), hidden = Gpu.Allocate(rows, hid), y = Gpu.Allocate(rows, outF);
+        Tensor w1 = Gpu.View(all, 0, hid, inF), b1 = Gpu.View(all, hid * inF, hid);
+        Tensor w2 = Gpu.View(all, hid * inF + hid, outF, hid), b2 = Gpu.View(all, hid * inF + hid + outF * hid, outF);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        float[] Run(PackedGemmKernel kind, bool pairStores)
+        {
+            Gpu.PackedGemm = kind;
+            Gpu.EpiloguePairStores = pairStores;
+            long mlps = Gpu.PackedMlps;
+            Gpu.Upload(Enumerable.Repeat(float.NaN, rows * outF).ToArray(), y);
+            using (Gpu.BindParameters(all)) Gpu.Mlp(x, w1, b1, hidden, w2, b2, y, rows, inF, hid, outF);
+            Assert.That(Gpu.PackedMlps - mlps, Is.EqualTo(1), $"{kind}: the MLP ran on packed operands");
+            var host = new float[rows * outF];
+            Gpu.Download(y, host);
+            return host;
+        }
+        var kinds = new List<PackedGemmKernel> { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide };
+        if (Gpu.Device.IsCuda)
+        {
+            kinds.AddRange([PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync]);
+            if (PtxTarget.CanRunSm90a(Gpu.Device.Accelerator)) kinds.AddRange([PackedGemmKernel.Wgmma, PackedGemmKernel.WgmmaDeep]);
+        }
+        try
+        {
+            foreach (var kind in kinds)
+            {
+                float[] fast = Run(kind, pairStores: true), general = Run(kind, pairStores: false);
+                Assert.That(fast, Has.None.NaN, $"{kind}: every output written");
+                AssertSameBits(fast, general, outF, $"{kind}: MLP through the packed fast epilogue vs the general one");
+            }
+        }
+        finally { Gpu.PackedGemm = PackedGemmKernel.Off; Gpu.EpiloguePairStores = true; }
+    }
+
     /// <summary>KernelLdMatrix stages 16-byte chunks: an operand 8 bytes into its buffer is refused with the offset, not read misaligned.</summary>
     [Test]
     public void LdMatrixKernelRefusesOperandsOffSixteenByteBoundaries()
@@ -772,13 +820,13 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
     /// </summary>
     [TestCase(nameof(TensorCoreGemm.Kernel), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 2 * 2 * 8)]
     [TestCase(nameof(TensorCoreGemm.KernelTf32), "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 64, "cvt.rna.tf32.f32", 2 * 2 * 16)]
-    [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 32)]
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, "cvt.rn.bf16x2.f32", 64)]
+    [TestCase(nameof(TensorCoreGemm.KernelPacked), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, "cvt.rn.bf16x2.f32", 3 * 32)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrix), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 3 * 32)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWide), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, "cvt.rn.bf16x2.f32", 3 * 64)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShifted), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 0)] // fp32 epilogue only
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)]
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 32)] // three stages
-    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, "cvt.rn.bf16x2.f32", 64)]
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRows), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, "cvt.rn.bf16x2.f32", 32)] // no packed fast path
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 3 * 32)] // three stages
+    [TestCase(nameof(TensorCoreGemm.KernelLdMatrixWideAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, "cvt.rn.bf16x2.f32", 3 * 64)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixShiftedAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 0)]
     [TestCase(nameof(TensorCoreGemm.KernelLdMatrixTapRowsAsync), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, "cvt.rn.bf16x2.f32", 32)]
     public void CompilesToPtxWithMmaSync(string kernelName, string mmaText, int mmaCount, string cvtText, int cvtCount)
@@ -787,7 +835,8 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         // K-steps, one per shared stage; KernelLdMatrixWide's warps have 4×8 tiles); cvt: the words a
         // thread stages per operand (8 bf16 pairs, 16 tf32) in two staging paths (K- and MN-contiguous),
         // none for the kernels on packed operands, whose epilogue has one instead per store of the 32
-        // pairs a thread owns (GemmArgs.PackedOut).
+        // pairs a thread owns (GemmArgs.PackedOut), three times where the GEMMs write packed C: the general path and the
+        // packed fast path's two bodies (with and without GELU); the convolutions' TapRows kernels have only the first.
         var method = typeof(TensorCoreGemm).GetMethod(kernelName)!;
         string ptx = PtxCompiler.CompileOne(method, PtxCompiler.TierBounds(method)); // the launch bounds change no instruction
         int mma = Regex.Matches(ptx, Regex.Escape(mmaText)).Count;

@@ -257,7 +257,7 @@ STAGE_WORDS = 2 * OP_WORDS
 assert 2 * STAGE_WORDS * 4 <= 48 * 1024  # KernelLdMatrix's two stages; ILGPU allocates shared memory statically: 48 KB at most
 
 
-def epilogue(store="Store", mt=MT, nt=NT):
+def epilogue(store="Store", mt=MT, nt=NT, packed_fast=True):
     """The C stores of a warp's mt x nt mma tiles; the packed-operand kernels use StorePackable, which also writes
     packed C (GemmArgs.PackedOut)."""
     epilogue_start("// Epilogue: d0,d1 = (row g, columns 2t, 2t+1), d2,d3 = row g+8.", " // split-K: this group's slice of the partial products")
@@ -274,10 +274,41 @@ def epilogue(store="Store", mt=MT, nt=NT):
         w(f"                bias{ni}0 = bias[ec + {ni * 8}]; bias{ni}1 = bias[ec + {ni * 8 + 1}];")
     w("            }")
     pair_stores(mt, nt, lambda mi, ni, h: (f"bias{ni}0", f"bias{ni}1"))
+    if store == "StorePackable" and packed_fast:
+        packed_stores(mt, nt)
     for mi in range(mt):
         for ni in range(nt):
             w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
             w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
+
+
+def packed_stores(mt, nt):
+    """The packed-C fast path (GemmArgs.PackedOut, a block inside C, with bias: the forward-only MLP's fc1, GELU and all):
+    each column tile's bias pair read once and each pair stored as its bf16 word, with or without the GELU, at the general
+    path's values (bias, GELU, Bf16.Pack in its order: the same bits) without its per-pair flag and bound tests. Column tile
+    by column tile, so that two biases are live at a time next to the accumulators (all of them at once cost registers)."""
+    w("        if (p.PairStores != 0 && p.PackedOut != 0 && p.HasBias != 0 && p.GeluGrad == 0 && p.Accumulate == 0")
+    w("            && row0 + TileM <= p.M && col0 + TileN <= p.N)")
+    w("        {")
+    w("            var cp = cs.Cast<uint>();")
+    w("            int halfN = p.N >> 1;")
+    w("            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further")
+    for gelu in (True, False):
+        w("            if (p.Gelu != 0)" if gelu else "            else")
+        w("            {")
+        for ni in range(nt):
+            w(f"                {{ float b0 = bias[ec + {ni * 8}], b1 = bias[ec + {ni * 8 + 1}];")
+            for mi in range(mt):
+                for h in range(2):
+                    v0, v1 = f"{acc(mi,ni,2*h)} + b0", f"{acc(mi,ni,2*h+1)} + b1"
+                    if gelu: v0, v1 = f"Activations.GeluFast({v0})", f"Activations.GeluFast({v1})"
+                    k = 2 * mi + h
+                    row = "r0" if k == 0 else ("r0 + r8" if k == 1 else f"r0 + {k} * r8")
+                    w(f"                  cp[{row} + {ni * 4}] = Bf16.Pack({v0}, {v1});")
+            w("                }")
+        w("            }")
+    w("            return;")
+    w("        }")
 
 
 def epilogue_start(comment, cz_comment=""):
@@ -686,7 +717,8 @@ def kernel_ldmatrix(name):
                 w(f"        StoreRow(cs, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)} + rb{mi}0, {acc(mi,ni,1)} + rb{mi}0);")
                 w(f"        StoreRow(cs, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)} + rb{mi}1, {acc(mi,ni,3)} + rb{mi}1);")
     else:
-        epilogue("StorePackable", emt, ent)
+        # The convolutions' weight gradients (TapRows) never write packed C: no packed fast path for them.
+        epilogue("StorePackable", emt, ent, packed_fast="TapRows" not in name)
     w("    }")
     w("")
 
