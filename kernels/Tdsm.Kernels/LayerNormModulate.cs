@@ -304,13 +304,30 @@ public static class LayerNormModulate
     {
         int bi = idx / p.H, i = idx % p.H;
         double s = 0, sx = 0;
-        for (int t = 0; t < p.N; t++)
+        int row = bi * p.N, t = 0;
+        long h = p.H, k = (long)row * h + i;   // token t's row and element, advanced with t (phis)
+        // Four tokens' loads in flight per trip, summed in token order: the same bits as a token per trip, without waiting out a
+        // load's latency per token (ILGPU keeps a loop as written).
+        for (; t + 4 <= p.N; t += 4)
         {
-            int row = bi * p.N + t;
-            long k = (long)row * p.H + i;
+            float g0 = dy[k], g1 = dy[k + h], g2 = dy[k + 2 * h], g3 = dy[k + 3 * h];
+            float x0 = x[k], x1 = x[k + h], x2 = x[k + 2 * h], x3 = x[k + 3 * h];
+            float m0 = mean[row], m1 = mean[row + 1], m2 = mean[row + 2], m3 = mean[row + 3];
+            float r0 = rstd[row], r1 = rstd[row + 1], r2 = rstd[row + 2], r3 = rstd[row + 3];
+            s += g0; sx += g0 * (double)((x0 - m0) * r0);
+            s += g1; sx += g1 * (double)((x1 - m1) * r1);
+            s += g2; sx += g2 * (double)((x2 - m2) * r2);
+            s += g3; sx += g3 * (double)((x3 - m3) * r3);
+            row += 4;
+            k += 4 * h;
+        }
+        for (; t < p.N; t++)
+        {
             double g = dy[k];
             s += g;
             sx += g * ((x[k] - mean[row]) * rstd[row]);
+            row++;
+            k += h;
         }
         long m = (long)bi * p.Chunks * p.H;
         long si = m + p.ShiftChunk * p.H + i, ci = m + p.ScaleChunk * p.H + i;

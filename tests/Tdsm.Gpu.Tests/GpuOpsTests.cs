@@ -231,6 +231,7 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     [TestCase(3, 4, 33)]   // 12 rows: whole groups
     [TestCase(2, 5, 128)]  // ForwardVec (H a multiple of 128): one float4 chunk per lane
     [TestCase(3, 3, 1024)] // ForwardVec: eight chunks per lane, the most it takes
+    [TestCase(2, 35, 64)]  // the text stream's 35 tokens: the modulation gradient's loop 8 trips of four tokens and 3 after
     public void LayerNormModulateForwardAndBackward(int b, int n, int h)
     {
         int chunks = 6;
