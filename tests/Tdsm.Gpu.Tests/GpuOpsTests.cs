@@ -185,6 +185,50 @@ public class GpuOpsTests(string device) : GpuOpsFixture(device)
     }
 
     /// <summary>
+    /// GeluTanh by 16-byte chunks (aligned views: Activations.GeluForward4 / GeluForwardFast4 / GeluForwardFastPacked4) gives the
+    /// bits of the kernels a thread per element (views one float off alignment), in fp32 and bf16, and with packed products the
+    /// same bf16 cast for the product after it (that product's output compared, tolerance 0).
+    /// </summary>
+    [TestCase(GemmPrecision.Fp32, false)]
+    [TestCase(GemmPrecision.Bf16, false)]
+    [TestCase(GemmPrecision.Bf16, true)]
+    public void GeluByChunksGivesTheBitsOfGeluByElements(GemmPrecision precision, bool packed)
+    {
+        int rows = 24, cols = 40, n = rows * cols, outF = 8;
+        var v = R(n, 3);
+        var w = Gpu.Allocate(outF, cols); Gpu.Upload(R(outF * cols), w);
+        var product = Gpu.Allocate(rows, outF);
+        (float[] Y, float[] Product) Run(int offset)
+        {
+            var xs = Gpu.Allocate(n + 1); var ys = Gpu.Allocate(n + 1);
+            var placed = new float[n + 1];
+            Array.Copy(v, 0, placed, offset, n);   // the same values in x at either offset
+            Gpu.Upload(placed, xs); Gpu.Upload(Enumerable.Repeat(float.NaN, n + 1).ToArray(), ys);
+            Tensor x = Gpu.View(xs, offset, rows, cols), y = Gpu.View(ys, offset, rows, cols);
+            Gpu.GemmPrecision = precision;
+            Gpu.PackedGemm = packed ? PackedGemmKernel.Packed : PackedGemmKernel.Off;
+            try
+            {
+                using (Gpu.BindParameters(w))
+                {
+                    Gpu.GeluTanh(x, y);
+                    Gpu.Linear(y, w, null, product, rows, cols, outF);
+                }
+            }
+            finally { Gpu.GemmPrecision = GemmPrecision.Fp32; Gpu.PackedGemm = PackedGemmKernel.Off; }
+            float[] yh = new float[n], ph = new float[rows * outF];
+            Gpu.Download(y, yh); Gpu.Download(product, ph);
+            return (yh, ph);
+        }
+        var chunks = Run(0);
+        var elements = Run(1);
+        Assert.That(chunks.Y, Has.None.NaN, "every element written");
+        Assert.That(chunks.Y.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(elements.Y.Select(BitConverter.SingleToInt32Bits)), "GELU by chunks vs by elements");
+        Assert.That(chunks.Product.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(elements.Product.Select(BitConverter.SingleToInt32Bits)),
+            "the product after the GELU (with packing: on its bf16 cast)");
+    }
+
+    /// <summary>
     /// Tensors smaller than an op needs are refused on the host with the op and operand named (on CUDA a kernel would
     /// otherwise write past a sub-view into the neighbouring tensor), and empty inputs launch nothing (CUDA refuses a
     /// grid of zero blocks; the simulator does not, so that half of the test bites on CUDA).
