@@ -2244,6 +2244,63 @@ public static class TensorCoreGemm
             }
             return;
         }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 2 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c100 * Activations.GeluDerivativeFast(q.X), c101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c110 * Activations.GeluDerivativeFast(q.X), c111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c120 * Activations.GeluDerivativeFast(q.X), c121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c130 * Activations.GeluDerivativeFast(q.X), c131 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 3 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c102 * Activations.GeluDerivativeFast(q.X), c103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c112 * Activations.GeluDerivativeFast(q.X), c113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c122 * Activations.GeluDerivativeFast(q.X), c123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c132 * Activations.GeluDerivativeFast(q.X), c133 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 4 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c200 * Activations.GeluDerivativeFast(q.X), c201 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c210 * Activations.GeluDerivativeFast(q.X), c211 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c220 * Activations.GeluDerivativeFast(q.X), c221 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c230 * Activations.GeluDerivativeFast(q.X), c231 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 5 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c202 * Activations.GeluDerivativeFast(q.X), c203 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c212 * Activations.GeluDerivativeFast(q.X), c213 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c222 * Activations.GeluDerivativeFast(q.X), c223 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c232 * Activations.GeluDerivativeFast(q.X), c233 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 6 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c300 * Activations.GeluDerivativeFast(q.X), c301 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c310 * Activations.GeluDerivativeFast(q.X), c311 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c320 * Activations.GeluDerivativeFast(q.X), c321 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c330 * Activations.GeluDerivativeFast(q.X), c331 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 7 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c302 * Activations.GeluDerivativeFast(q.X), c303 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c312 * Activations.GeluDerivativeFast(q.X), c313 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c322 * Activations.GeluDerivativeFast(q.X), c323 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c332 * Activations.GeluDerivativeFast(q.X), c333 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            return;
+        }
         StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
         StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
         StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
@@ -3009,6 +3066,63 @@ public static class TensorCoreGemm
                   cp[r0 + 6 * r8 + 12] = Bf16.Pack(c330 + b0, c331 + b1);
                   cp[r0 + 7 * r8 + 12] = Bf16.Pack(c332 + b0, c333 + b1);
                 }
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 2 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c100 * Activations.GeluDerivativeFast(q.X), c101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c110 * Activations.GeluDerivativeFast(q.X), c111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c120 * Activations.GeluDerivativeFast(q.X), c121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c130 * Activations.GeluDerivativeFast(q.X), c131 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 3 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c102 * Activations.GeluDerivativeFast(q.X), c103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c112 * Activations.GeluDerivativeFast(q.X), c113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c122 * Activations.GeluDerivativeFast(q.X), c123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c132 * Activations.GeluDerivativeFast(q.X), c133 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 4 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c200 * Activations.GeluDerivativeFast(q.X), c201 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c210 * Activations.GeluDerivativeFast(q.X), c211 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c220 * Activations.GeluDerivativeFast(q.X), c221 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c230 * Activations.GeluDerivativeFast(q.X), c231 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 5 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c202 * Activations.GeluDerivativeFast(q.X), c203 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c212 * Activations.GeluDerivativeFast(q.X), c213 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c222 * Activations.GeluDerivativeFast(q.X), c223 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c232 * Activations.GeluDerivativeFast(q.X), c233 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 6 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c300 * Activations.GeluDerivativeFast(q.X), c301 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c310 * Activations.GeluDerivativeFast(q.X), c311 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c320 * Activations.GeluDerivativeFast(q.X), c321 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c330 * Activations.GeluDerivativeFast(q.X), c331 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 7 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c302 * Activations.GeluDerivativeFast(q.X), c303 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c312 * Activations.GeluDerivativeFast(q.X), c313 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c322 * Activations.GeluDerivativeFast(q.X), c323 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c332 * Activations.GeluDerivativeFast(q.X), c333 * Activations.GeluDerivativeFast(q.Y)); }
             }
             return;
         }
@@ -4243,6 +4357,95 @@ public static class TensorCoreGemm
                   cp[r0 + 6 * r8 + 28] = Bf16.Pack(c370 + b0, c371 + b1);
                   cp[r0 + 7 * r8 + 28] = Bf16.Pack(c372 + b0, c373 + b1);
                 }
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c040 * Activations.GeluDerivativeFast(q.X), c041 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c050 * Activations.GeluDerivativeFast(q.X), c051 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c060 * Activations.GeluDerivativeFast(q.X), c061 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c070 * Activations.GeluDerivativeFast(q.X), c071 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c042 * Activations.GeluDerivativeFast(q.X), c043 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c052 * Activations.GeluDerivativeFast(q.X), c053 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c062 * Activations.GeluDerivativeFast(q.X), c063 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c072 * Activations.GeluDerivativeFast(q.X), c073 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 2 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c100 * Activations.GeluDerivativeFast(q.X), c101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c110 * Activations.GeluDerivativeFast(q.X), c111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c120 * Activations.GeluDerivativeFast(q.X), c121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c130 * Activations.GeluDerivativeFast(q.X), c131 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c140 * Activations.GeluDerivativeFast(q.X), c141 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c150 * Activations.GeluDerivativeFast(q.X), c151 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c160 * Activations.GeluDerivativeFast(q.X), c161 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c170 * Activations.GeluDerivativeFast(q.X), c171 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 3 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c102 * Activations.GeluDerivativeFast(q.X), c103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c112 * Activations.GeluDerivativeFast(q.X), c113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c122 * Activations.GeluDerivativeFast(q.X), c123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c132 * Activations.GeluDerivativeFast(q.X), c133 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c142 * Activations.GeluDerivativeFast(q.X), c143 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c152 * Activations.GeluDerivativeFast(q.X), c153 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c162 * Activations.GeluDerivativeFast(q.X), c163 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c172 * Activations.GeluDerivativeFast(q.X), c173 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 4 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c200 * Activations.GeluDerivativeFast(q.X), c201 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c210 * Activations.GeluDerivativeFast(q.X), c211 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c220 * Activations.GeluDerivativeFast(q.X), c221 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c230 * Activations.GeluDerivativeFast(q.X), c231 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c240 * Activations.GeluDerivativeFast(q.X), c241 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c250 * Activations.GeluDerivativeFast(q.X), c251 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c260 * Activations.GeluDerivativeFast(q.X), c261 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c270 * Activations.GeluDerivativeFast(q.X), c271 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 5 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c202 * Activations.GeluDerivativeFast(q.X), c203 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c212 * Activations.GeluDerivativeFast(q.X), c213 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c222 * Activations.GeluDerivativeFast(q.X), c223 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c232 * Activations.GeluDerivativeFast(q.X), c233 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c242 * Activations.GeluDerivativeFast(q.X), c243 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c252 * Activations.GeluDerivativeFast(q.X), c253 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c262 * Activations.GeluDerivativeFast(q.X), c263 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c272 * Activations.GeluDerivativeFast(q.X), c273 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 6 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c300 * Activations.GeluDerivativeFast(q.X), c301 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c310 * Activations.GeluDerivativeFast(q.X), c311 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c320 * Activations.GeluDerivativeFast(q.X), c321 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c330 * Activations.GeluDerivativeFast(q.X), c331 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c340 * Activations.GeluDerivativeFast(q.X), c341 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c350 * Activations.GeluDerivativeFast(q.X), c351 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c360 * Activations.GeluDerivativeFast(q.X), c361 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c370 * Activations.GeluDerivativeFast(q.X), c371 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 7 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c302 * Activations.GeluDerivativeFast(q.X), c303 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c312 * Activations.GeluDerivativeFast(q.X), c313 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c322 * Activations.GeluDerivativeFast(q.X), c323 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c332 * Activations.GeluDerivativeFast(q.X), c333 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c342 * Activations.GeluDerivativeFast(q.X), c343 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c352 * Activations.GeluDerivativeFast(q.X), c353 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c362 * Activations.GeluDerivativeFast(q.X), c363 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c372 * Activations.GeluDerivativeFast(q.X), c373 * Activations.GeluDerivativeFast(q.Y)); }
             }
             return;
         }
@@ -6660,6 +6863,63 @@ public static class TensorCoreGemm
             }
             return;
         }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 2 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c100 * Activations.GeluDerivativeFast(q.X), c101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c110 * Activations.GeluDerivativeFast(q.X), c111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c120 * Activations.GeluDerivativeFast(q.X), c121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c130 * Activations.GeluDerivativeFast(q.X), c131 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 3 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c102 * Activations.GeluDerivativeFast(q.X), c103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c112 * Activations.GeluDerivativeFast(q.X), c113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c122 * Activations.GeluDerivativeFast(q.X), c123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c132 * Activations.GeluDerivativeFast(q.X), c133 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 4 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c200 * Activations.GeluDerivativeFast(q.X), c201 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c210 * Activations.GeluDerivativeFast(q.X), c211 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c220 * Activations.GeluDerivativeFast(q.X), c221 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c230 * Activations.GeluDerivativeFast(q.X), c231 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 5 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c202 * Activations.GeluDerivativeFast(q.X), c203 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c212 * Activations.GeluDerivativeFast(q.X), c213 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c222 * Activations.GeluDerivativeFast(q.X), c223 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c232 * Activations.GeluDerivativeFast(q.X), c233 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 6 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c300 * Activations.GeluDerivativeFast(q.X), c301 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c310 * Activations.GeluDerivativeFast(q.X), c311 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c320 * Activations.GeluDerivativeFast(q.X), c321 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c330 * Activations.GeluDerivativeFast(q.X), c331 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 7 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c302 * Activations.GeluDerivativeFast(q.X), c303 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c312 * Activations.GeluDerivativeFast(q.X), c313 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c322 * Activations.GeluDerivativeFast(q.X), c323 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c332 * Activations.GeluDerivativeFast(q.X), c333 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            return;
+        }
         StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
         StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
         StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
@@ -8350,6 +8610,95 @@ public static class TensorCoreGemm
                   cp[r0 + 6 * r8 + 28] = Bf16.Pack(c370 + b0, c371 + b1);
                   cp[r0 + 7 * r8 + 28] = Bf16.Pack(c372 + b0, c373 + b1);
                 }
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c040 * Activations.GeluDerivativeFast(q.X), c041 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c050 * Activations.GeluDerivativeFast(q.X), c051 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c060 * Activations.GeluDerivativeFast(q.X), c061 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c070 * Activations.GeluDerivativeFast(q.X), c071 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c042 * Activations.GeluDerivativeFast(q.X), c043 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c052 * Activations.GeluDerivativeFast(q.X), c053 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c062 * Activations.GeluDerivativeFast(q.X), c063 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c072 * Activations.GeluDerivativeFast(q.X), c073 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 2 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c100 * Activations.GeluDerivativeFast(q.X), c101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c110 * Activations.GeluDerivativeFast(q.X), c111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c120 * Activations.GeluDerivativeFast(q.X), c121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c130 * Activations.GeluDerivativeFast(q.X), c131 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c140 * Activations.GeluDerivativeFast(q.X), c141 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c150 * Activations.GeluDerivativeFast(q.X), c151 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c160 * Activations.GeluDerivativeFast(q.X), c161 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c170 * Activations.GeluDerivativeFast(q.X), c171 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 3 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c102 * Activations.GeluDerivativeFast(q.X), c103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c112 * Activations.GeluDerivativeFast(q.X), c113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c122 * Activations.GeluDerivativeFast(q.X), c123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c132 * Activations.GeluDerivativeFast(q.X), c133 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c142 * Activations.GeluDerivativeFast(q.X), c143 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c152 * Activations.GeluDerivativeFast(q.X), c153 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c162 * Activations.GeluDerivativeFast(q.X), c163 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c172 * Activations.GeluDerivativeFast(q.X), c173 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 4 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c200 * Activations.GeluDerivativeFast(q.X), c201 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c210 * Activations.GeluDerivativeFast(q.X), c211 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c220 * Activations.GeluDerivativeFast(q.X), c221 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c230 * Activations.GeluDerivativeFast(q.X), c231 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c240 * Activations.GeluDerivativeFast(q.X), c241 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c250 * Activations.GeluDerivativeFast(q.X), c251 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c260 * Activations.GeluDerivativeFast(q.X), c261 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c270 * Activations.GeluDerivativeFast(q.X), c271 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 5 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c202 * Activations.GeluDerivativeFast(q.X), c203 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c212 * Activations.GeluDerivativeFast(q.X), c213 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c222 * Activations.GeluDerivativeFast(q.X), c223 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c232 * Activations.GeluDerivativeFast(q.X), c233 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c242 * Activations.GeluDerivativeFast(q.X), c243 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c252 * Activations.GeluDerivativeFast(q.X), c253 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c262 * Activations.GeluDerivativeFast(q.X), c263 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c272 * Activations.GeluDerivativeFast(q.X), c273 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 6 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c300 * Activations.GeluDerivativeFast(q.X), c301 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c310 * Activations.GeluDerivativeFast(q.X), c311 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c320 * Activations.GeluDerivativeFast(q.X), c321 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c330 * Activations.GeluDerivativeFast(q.X), c331 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c340 * Activations.GeluDerivativeFast(q.X), c341 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c350 * Activations.GeluDerivativeFast(q.X), c351 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c360 * Activations.GeluDerivativeFast(q.X), c361 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c370 * Activations.GeluDerivativeFast(q.X), c371 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + 7 * r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c302 * Activations.GeluDerivativeFast(q.X), c303 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c312 * Activations.GeluDerivativeFast(q.X), c313 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c322 * Activations.GeluDerivativeFast(q.X), c323 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c332 * Activations.GeluDerivativeFast(q.X), c333 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c342 * Activations.GeluDerivativeFast(q.X), c343 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c352 * Activations.GeluDerivativeFast(q.X), c353 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c362 * Activations.GeluDerivativeFast(q.X), c363 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c372 * Activations.GeluDerivativeFast(q.X), c373 * Activations.GeluDerivativeFast(q.Y)); }
             }
             return;
         }
@@ -10735,6 +11084,51 @@ public static class TensorCoreGemm
             }
             return;
         }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c040 * Activations.GeluDerivativeFast(q.X), c041 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c050 * Activations.GeluDerivativeFast(q.X), c051 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c060 * Activations.GeluDerivativeFast(q.X), c061 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c070 * Activations.GeluDerivativeFast(q.X), c071 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 32]; c2[r + 32] = new FloatPair(c080 * Activations.GeluDerivativeFast(q.X), c081 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 36]; c2[r + 36] = new FloatPair(c090 * Activations.GeluDerivativeFast(q.X), c091 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 40]; c2[r + 40] = new FloatPair(c0100 * Activations.GeluDerivativeFast(q.X), c0101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 44]; c2[r + 44] = new FloatPair(c0110 * Activations.GeluDerivativeFast(q.X), c0111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 48]; c2[r + 48] = new FloatPair(c0120 * Activations.GeluDerivativeFast(q.X), c0121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 52]; c2[r + 52] = new FloatPair(c0130 * Activations.GeluDerivativeFast(q.X), c0131 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 56]; c2[r + 56] = new FloatPair(c0140 * Activations.GeluDerivativeFast(q.X), c0141 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 60]; c2[r + 60] = new FloatPair(c0150 * Activations.GeluDerivativeFast(q.X), c0151 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c042 * Activations.GeluDerivativeFast(q.X), c043 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c052 * Activations.GeluDerivativeFast(q.X), c053 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c062 * Activations.GeluDerivativeFast(q.X), c063 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c072 * Activations.GeluDerivativeFast(q.X), c073 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 32]; c2[r + 32] = new FloatPair(c082 * Activations.GeluDerivativeFast(q.X), c083 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 36]; c2[r + 36] = new FloatPair(c092 * Activations.GeluDerivativeFast(q.X), c093 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 40]; c2[r + 40] = new FloatPair(c0102 * Activations.GeluDerivativeFast(q.X), c0103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 44]; c2[r + 44] = new FloatPair(c0112 * Activations.GeluDerivativeFast(q.X), c0113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 48]; c2[r + 48] = new FloatPair(c0122 * Activations.GeluDerivativeFast(q.X), c0123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 52]; c2[r + 52] = new FloatPair(c0132 * Activations.GeluDerivativeFast(q.X), c0133 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 56]; c2[r + 56] = new FloatPair(c0142 * Activations.GeluDerivativeFast(q.X), c0143 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 60]; c2[r + 60] = new FloatPair(c0152 * Activations.GeluDerivativeFast(q.X), c0153 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            return;
+        }
         StorePackable(cs, bias, p, er + 0, ec + 0, c000, c001);
         StorePackable(cs, bias, p, er + 8, ec + 0, c002, c003);
         StorePackable(cs, bias, p, er + 0, ec + 8, c010, c011);
@@ -11853,6 +12247,51 @@ public static class TensorCoreGemm
                   cp[r0 + 60] = Bf16.Pack(c0150 + b0, c0151 + b1);
                   cp[r0 + r8 + 60] = Bf16.Pack(c0152 + b0, c0153 + b1);
                 }
+            }
+            return;
+        }
+        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0
+            && row0 + TileM <= p.M && col0 + TileN <= p.N)
+        {
+            var c2 = cs.Cast<FloatPair>().AsAligned(8);
+            var pre2 = bias.Cast<FloatPair>().AsAligned(8);
+            int halfN = p.N >> 1;
+            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further
+            { long r = r0;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c000 * Activations.GeluDerivativeFast(q.X), c001 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c010 * Activations.GeluDerivativeFast(q.X), c011 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c020 * Activations.GeluDerivativeFast(q.X), c021 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c030 * Activations.GeluDerivativeFast(q.X), c031 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c040 * Activations.GeluDerivativeFast(q.X), c041 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c050 * Activations.GeluDerivativeFast(q.X), c051 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c060 * Activations.GeluDerivativeFast(q.X), c061 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c070 * Activations.GeluDerivativeFast(q.X), c071 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 32]; c2[r + 32] = new FloatPair(c080 * Activations.GeluDerivativeFast(q.X), c081 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 36]; c2[r + 36] = new FloatPair(c090 * Activations.GeluDerivativeFast(q.X), c091 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 40]; c2[r + 40] = new FloatPair(c0100 * Activations.GeluDerivativeFast(q.X), c0101 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 44]; c2[r + 44] = new FloatPair(c0110 * Activations.GeluDerivativeFast(q.X), c0111 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 48]; c2[r + 48] = new FloatPair(c0120 * Activations.GeluDerivativeFast(q.X), c0121 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 52]; c2[r + 52] = new FloatPair(c0130 * Activations.GeluDerivativeFast(q.X), c0131 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 56]; c2[r + 56] = new FloatPair(c0140 * Activations.GeluDerivativeFast(q.X), c0141 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 60]; c2[r + 60] = new FloatPair(c0150 * Activations.GeluDerivativeFast(q.X), c0151 * Activations.GeluDerivativeFast(q.Y)); }
+            }
+            { long r = r0 + r8;
+              { var q = pre2[r + 0]; c2[r + 0] = new FloatPair(c002 * Activations.GeluDerivativeFast(q.X), c003 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 4]; c2[r + 4] = new FloatPair(c012 * Activations.GeluDerivativeFast(q.X), c013 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 8]; c2[r + 8] = new FloatPair(c022 * Activations.GeluDerivativeFast(q.X), c023 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 12]; c2[r + 12] = new FloatPair(c032 * Activations.GeluDerivativeFast(q.X), c033 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 16]; c2[r + 16] = new FloatPair(c042 * Activations.GeluDerivativeFast(q.X), c043 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 20]; c2[r + 20] = new FloatPair(c052 * Activations.GeluDerivativeFast(q.X), c053 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 24]; c2[r + 24] = new FloatPair(c062 * Activations.GeluDerivativeFast(q.X), c063 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 28]; c2[r + 28] = new FloatPair(c072 * Activations.GeluDerivativeFast(q.X), c073 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 32]; c2[r + 32] = new FloatPair(c082 * Activations.GeluDerivativeFast(q.X), c083 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 36]; c2[r + 36] = new FloatPair(c092 * Activations.GeluDerivativeFast(q.X), c093 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 40]; c2[r + 40] = new FloatPair(c0102 * Activations.GeluDerivativeFast(q.X), c0103 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 44]; c2[r + 44] = new FloatPair(c0112 * Activations.GeluDerivativeFast(q.X), c0113 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 48]; c2[r + 48] = new FloatPair(c0122 * Activations.GeluDerivativeFast(q.X), c0123 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 52]; c2[r + 52] = new FloatPair(c0132 * Activations.GeluDerivativeFast(q.X), c0133 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 56]; c2[r + 56] = new FloatPair(c0142 * Activations.GeluDerivativeFast(q.X), c0143 * Activations.GeluDerivativeFast(q.Y)); }
+              { var q = pre2[r + 60]; c2[r + 60] = new FloatPair(c0152 * Activations.GeluDerivativeFast(q.X), c0153 * Activations.GeluDerivativeFast(q.Y)); }
             }
             return;
         }

@@ -478,7 +478,9 @@ public sealed class GpuOps : IOps, IDisposable
         var args = new GemmArgs
         {
             M = m, N = n, K = k, Layout = (int)GemmLayout.ABt, Accumulate = accumulate ? 1 : 0, HasBias = bias is null || geluGradOf ? 0 : 1, Gelu = gelu ? 1 : 0,
-            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0, PairStores = EpiloguePairStores && c.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 ? 1 : 0,
+            GeluGrad = geluGradOf ? 1 : 0, PackedOut = packedOut ? 1 : 0,
+            // The fast epilogues store C as 64-bit pairs (the GELU' one also reads the pre-activation so): both 8-byte aligned.
+            PairStores = EpiloguePairStores && c.LoadEffectiveAddressAsPtr().ToInt64() % 8 == 0 && (!geluGradOf || Address(bias!) % 8 == 0) ? 1 : 0,
         };
         void Launch(ArrayView<float> cOut, ArrayView<float> biasView, GemmArgs launchArgs, int splits)
         {

@@ -329,6 +329,53 @@ public class TensorCoreGemmTests(string device) : GpuOpsFixture(device)
         finally { Gpu.PackedGemm = PackedGemmKernel.Off; Gpu.EpiloguePairStores = true; }
     }
 
+    /// <summary>
+    /// The GELU' fast path of the packed kernels' epilogue (the training MLP's dx product: dPre = (dy·W) ⊙ GELU'(pre), pre read
+    /// and dPre written as 64-bit pairs) against the general per-element path (<see cref="GpuOps.EpiloguePairStores"/> off): the
+    /// same bits (tolerance 0). 136 rows and 256 columns: two blocks inside dPre take the fast path, the rows past 128 the general
+    /// one. Kernels as in <see cref="PackedMlpFastEpilogueGivesTheBitsOfTheGeneralOne"/>.
+    /// </summary>
+    [Test]
+    public void PackedGeluGradFastEpilogueGivesTheBitsOfTheGeneralOne()
+    {
+        const int rows = 136, inF = 256, outF = 16;
+        var rng = new Rng(89);
+        var weights = Normal(rng, outF * inF);
+        for (int i = 0; i < weights.Length; i++) weights[i] *= 0.3f;
+        Tensor w = Up(weights), x = Up(Normal(rng, rows * inF)), dy = Up(Normal(rng, rows * outF)), pre = Up(Normal(rng, rows * inF));
+        Tensor dPre = Gpu.Allocate(rows, inF), dw = Gpu.Allocate(outF, inF);
+        Gpu.GemmPrecision = GemmPrecision.Bf16;
+        float[] Run(PackedGemmKernel kind, bool pairStores)
+        {
+            Gpu.PackedGemm = kind;
+            Gpu.EpiloguePairStores = pairStores;
+            long shared = Gpu.SharedDyPacks;
+            Gpu.Upload(Enumerable.Repeat(float.NaN, rows * inF).ToArray(), dPre);
+            Gpu.Upload(new float[outF * inF], dw);
+            using (Gpu.BindParameters(w)) Gpu.LinearBackwardGelu(dy, x, w, pre, dPre, dw, null, rows, inF, outF);
+            Assert.That(Gpu.SharedDyPacks - shared, Is.EqualTo(1), $"{kind}: the backward ran on packed operands");
+            var host = new float[rows * inF];
+            Gpu.Download(dPre, host);
+            return host;
+        }
+        var kinds = new List<PackedGemmKernel> { PackedGemmKernel.Packed, PackedGemmKernel.LdMatrix, PackedGemmKernel.LdMatrixWide };
+        if (Gpu.Device.IsCuda)
+        {
+            kinds.AddRange([PackedGemmKernel.LdMatrixAsync, PackedGemmKernel.LdMatrixWideAsync]);
+            if (PtxTarget.CanRunSm90a(Gpu.Device.Accelerator)) kinds.AddRange([PackedGemmKernel.Wgmma, PackedGemmKernel.WgmmaDeep]);
+        }
+        try
+        {
+            foreach (var kind in kinds)
+            {
+                float[] fast = Run(kind, pairStores: true), general = Run(kind, pairStores: false);
+                Assert.That(fast, Has.None.NaN, $"{kind}: every element written");
+                AssertSameBits(fast, general, inF, $"{kind}: dPre through the GELU' fast epilogue vs the general one");
+            }
+        }
+        finally { Gpu.PackedGemm = PackedGemmKernel.Off; Gpu.EpiloguePairStores = true; }
+    }
+
     /// <summary>KernelLdMatrix stages 16-byte chunks: an operand 8 bytes into its buffer is refused with the offset, not read misaligned.</summary>
     [Test]
     public void LdMatrixKernelRefusesOperandsOffSixteenByteBoundaries()

@@ -276,6 +276,7 @@ def epilogue(store="Store", mt=MT, nt=NT, packed_fast=True):
     pair_stores(mt, nt, lambda mi, ni, h: (f"bias{ni}0", f"bias{ni}1"))
     if store == "StorePackable" and packed_fast:
         packed_stores(mt, nt)
+        gelu_grad_stores(mt, nt)
     for mi in range(mt):
         for ni in range(nt):
             w(f"        {store}(cs, bias, p, er + {mi * 16}, ec + {ni * 8}, {acc(mi,ni,0)}, {acc(mi,ni,1)});")
@@ -307,6 +308,30 @@ def packed_stores(mt, nt):
                     w(f"                  cp[{row} + {ni * 4}] = Bf16.Pack({v0}, {v1});")
             w("                }")
         w("            }")
+    w("            return;")
+    w("        }")
+
+
+def gelu_grad_stores(mt, nt):
+    """The GELU' fast path (GemmArgs.GeluGrad: the training MLP's dx product, C = (dy·W) ⊙ GELU'(pre) with pre in the bias
+    slot, a block inside C and C and pre on 8-byte boundaries: GemmArgs.PairStores): pre read and C written as 64-bit column
+    pairs, the general path's product (the same bits) without its per-element tests and scalar loads."""
+    w("        if (p.PairStores != 0 && p.GeluGrad != 0 && p.PackedOut == 0 && p.Accumulate == 0 && (p.N & 1) == 0")
+    w("            && row0 + TileM <= p.M && col0 + TileN <= p.N)")
+    w("        {")
+    w("            var c2 = cs.Cast<FloatPair>().AsAligned(8);")
+    w("            var pre2 = bias.Cast<FloatPair>().AsAligned(8);")
+    w("            int halfN = p.N >> 1;")
+    w("            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further")
+    for mi in range(mt):
+        for h in range(2):
+            k = 2 * mi + h
+            row = "r0" if k == 0 else ("r0 + r8" if k == 1 else f"r0 + {k} * r8")
+            w(f"            {{ long r = {row};")
+            for ni in range(nt):
+                w(f"              {{ var q = pre2[r + {ni * 4}]; c2[r + {ni * 4}] = new FloatPair({acc(mi,ni,2*h)} * Activations.GeluDerivativeFast(q.X), "
+                  f"{acc(mi,ni,2*h+1)} * Activations.GeluDerivativeFast(q.Y)); }}")
+            w("            }")
     w("            return;")
     w("        }")
 
