@@ -115,7 +115,7 @@ st_gpu_tests() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests
 # The kernels no GPU has run yet (stop 29: the skeleton row's mix, the graph kernels' padded adjacency and staging, the pool;
 # stop 30: the packed-C and GELU' fast epilogues on every packed kernel (wgmma included), the attention's bf16 cast and launch bounds, the
 # chunked gathers and GELUs, the unrolled column and token sums); the third visit ran the previous list to 16 of 16 passed.
-NEW_KERNEL_TESTS=PackedMlpFastEpilogueGivesTheBitsOfTheGeneralOne,PackedGeluGradFastEpilogueGivesTheBitsOfTheGeneralOne,GeluByChunksGivesTheBitsOfGeluByElements,AttentionCastIsUsedOnlyByTheNextProduct,JointAttentionForwardAndBackward,GatherRowsByChunksAndByFloats,LayerNormModulateForwardAndBackward,GatedResidualForwardAndBackward,AdamWGatherAndRowSums,JointAttentionSkeletonRowFromTextIsTheRowOverTheKeysAndValues,GraphAggregateForwardAndBackward,PoolAndItsBackward
+NEW_KERNEL_TESTS=PackedMlpFastEpilogueGivesTheBitsOfTheGeneralOne,PackedGeluGradFastEpilogueGivesTheBitsOfTheGeneralOne,GeluByChunksGivesTheBitsOfGeluByElements,AttentionCastIsUsedOnlyByTheNextProduct,JointAttentionForwardAndBackward,GatherRowsByChunksAndByFloats,LayerNormModulateForwardAndBackward,GatedResidualForwardAndBackward,AdamWGatherAndRowSums,JointAttentionSkeletonRowFromTextIsTheRowOverTheKeysAndValues,GraphAggregateForwardAndBackward,PoolAndItsBackward,DiffusionLossAndScoring
 export NEW_KERNEL_TESTS
 st_kernel_checks() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Tests cuda "$NEW_KERNEL_TESTS"; }
 st_resources() { x dotnet "$TDSM_DIR/tests/Tdsm.Tests.Device.dll" Tdsm.Gpu.Diagnostics cuda; }
