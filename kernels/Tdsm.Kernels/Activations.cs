@@ -96,14 +96,14 @@ public static class Activations
         y.Cast<Vec4>().AsAligned(16)[q] = GeluFast4(x.Cast<Vec4>().AsAligned(16)[q]);
 
     /// <summary>
-    /// <see cref="GeluForwardFastPacked"/> four elements per thread: the two bf16 words of a chunk as one 64-bit store (the lower
-    /// elements' word first, as <see cref="Bf16.PackRows"/> lays them out). Launch over x.Length / 4, x and y 16-byte aligned.
+    /// <see cref="GeluForwardFastPacked"/> four elements per thread: the two bf16 words of a chunk as one 64-bit store
+    /// (<see cref="Bf16.PackChunk"/>). Launch over x.Length / 4, x and y 16-byte aligned.
     /// </summary>
     public static void GeluForwardFastPacked4(Index1D q, ArrayView<float> x, ArrayView<float> y, ArrayView<uint> packed)
     {
         var v = GeluFast4(x.Cast<Vec4>().AsAligned(16)[q]);
         y.Cast<Vec4>().AsAligned(16)[q] = v;
-        packed.Cast<ulong>()[q] = Bf16.Pack(v.X, v.Y) | (ulong)Bf16.Pack(v.Z, v.W) << 32;
+        packed.Cast<ulong>()[q] = Bf16.PackChunk(v);
     }
 
     private static Vec4 Gelu4(Vec4 v) { v.X = Gelu(v.X); v.Y = Gelu(v.Y); v.Z = Gelu(v.Z); v.W = Gelu(v.W); return v; }

@@ -350,10 +350,7 @@ public static partial class JointAttention
         {
             long at = ((long)bi * l + t - 1) * rowX4 + col;
             du4[at] = lo; du4[at + n8] = hi;
-            if (pack) { pu[at] = PackChunk(lo); pu[at + n8] = PackChunk(hi); }
+            if (pack) { pu[at] = Bf16.PackChunk(lo); pu[at + n8] = Bf16.PackChunk(hi); }
         }
     }
-
-    // A 16-byte chunk as two bf16 words (Bf16.Pack, as Bf16.PackRows packs the same floats), the lower channels' word first.
-    private static ulong PackChunk(Vec4 v) => Bf16.Pack(v.X, v.Y) | (ulong)Bf16.Pack(v.Z, v.W) << 32;
 }

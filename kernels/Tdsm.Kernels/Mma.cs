@@ -40,6 +40,10 @@ public static class Bf16
         return Bits(lo) | (Bits(hi) << 16);
     }
 
+    /// <summary>A 16-byte chunk of four floats as its two bf16 words in one 64-bit value, the lower elements' word first: the
+    /// layout <see cref="PackRows"/> gives them, for kernels that store a chunk's cast with one 64-bit store.</summary>
+    internal static ulong PackChunk(Gemm.Vec4 v) => Pack(v.X, v.Y) | (ulong)Pack(v.Z, v.W) << 32;
+
     /// <summary>
     /// Packs fp32 rows into bf16 pairs for <see cref="TensorCoreGemm.KernelPacked"/> (nearest even), one thread per
     /// output word: src (rows, cols) row-major, cols even, to dst (rows, cols/2) with word j of row r = (src[r, 2j],

@@ -283,6 +283,17 @@ def epilogue(store="Store", mt=MT, nt=NT, packed_fast=True):
             w(f"        {store}(cs, bias, p, er + {mi * 16 + 8}, ec + {ni * 8}, {acc(mi,ni,2)}, {acc(mi,ni,3)});")
 
 
+def fast_path_rows(unit):
+    """The start of a fast epilogue path over 64-bit-or-smaller units of C (rows of p.N / 2 of them): r0, the unit of
+    (er, ec), and r8, eight rows further; fast_row(k) then names the unit of row er + 8k, column ec."""
+    w("            int halfN = p.N >> 1;")
+    w(f"            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the {unit} of (er, ec); 8 rows further")
+
+
+def fast_row(k):
+    return "r0" if k == 0 else ("r0 + r8" if k == 1 else f"r0 + {k} * r8")
+
+
 def packed_stores(mt, nt):
     """The packed-C fast path (GemmArgs.PackedOut, a block inside C, with bias: the forward-only MLP's fc1, GELU and all):
     each column tile's bias pair read once and each pair stored as its bf16 word, with or without the GELU, at the general
@@ -292,8 +303,7 @@ def packed_stores(mt, nt):
     w("            && row0 + TileM <= p.M && col0 + TileN <= p.N)")
     w("        {")
     w("            var cp = cs.Cast<uint>();")
-    w("            int halfN = p.N >> 1;")
-    w("            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the word of (er, ec); 8 rows further")
+    fast_path_rows("word")
     for gelu in (True, False):
         w("            if (p.Gelu != 0)" if gelu else "            else")
         w("            {")
@@ -303,9 +313,7 @@ def packed_stores(mt, nt):
                 for h in range(2):
                     v0, v1 = f"{acc(mi,ni,2*h)} + b0", f"{acc(mi,ni,2*h+1)} + b1"
                     if gelu: v0, v1 = f"Activations.GeluFast({v0})", f"Activations.GeluFast({v1})"
-                    k = 2 * mi + h
-                    row = "r0" if k == 0 else ("r0 + r8" if k == 1 else f"r0 + {k} * r8")
-                    w(f"                  cp[{row} + {ni * 4}] = Bf16.Pack({v0}, {v1});")
+                    w(f"                  cp[{fast_row(2 * mi + h)} + {ni * 4}] = Bf16.Pack({v0}, {v1});")
             w("                }")
         w("            }")
     w("            return;")
@@ -321,13 +329,10 @@ def gelu_grad_stores(mt, nt):
     w("        {")
     w("            var c2 = cs.Cast<FloatPair>().AsAligned(8);")
     w("            var pre2 = bias.Cast<FloatPair>().AsAligned(8);")
-    w("            int halfN = p.N >> 1;")
-    w("            long r0 = (long)er * halfN + (ec >> 1), r8 = 8L * halfN; // the pair of (er, ec); 8 rows further")
+    fast_path_rows("pair")
     for mi in range(mt):
         for h in range(2):
-            k = 2 * mi + h
-            row = "r0" if k == 0 else ("r0 + r8" if k == 1 else f"r0 + {k} * r8")
-            w(f"            {{ long r = {row};")
+            w(f"            {{ long r = {fast_row(2 * mi + h)};")
             for ni in range(nt):
                 w(f"              {{ var q = pre2[r + {ni * 4}]; c2[r + {ni * 4}] = new FloatPair({acc(mi,ni,2*h)} * Activations.GeluDerivativeFast(q.X), "
                   f"{acc(mi,ni,2*h+1)} * Activations.GeluDerivativeFast(q.Y)); }}")
